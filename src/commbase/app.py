@@ -1,0 +1,136 @@
+"""``create_app(settings)``: the FastAPI application with every domain mounted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from commbase import __version__
+from commbase import models as _models  # noqa: F401  (registers every table)
+from commbase.core.cache import Cache, MemoryCache, RedisCache
+from commbase.core.db import Database
+from commbase.core.http import RequestContextMiddleware
+from commbase.core.idempotency import IdempotencyMiddleware
+from commbase.core.jobs import JobContext, Scheduler
+from commbase.core.leases import DatabaseLease, Lease, RedisLease
+from commbase.core.logging import configure_logging
+from commbase.core.problems import install_problem_handlers
+from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from commbase.core.routes import router as core_router
+from commbase.core.time import utcnow
+from commbase.identity import jobs as identity_jobs
+from commbase.identity.authentication import TokenAuthenticator
+from commbase.identity.routes import router as identity_router
+from commbase.identity.usage import MemoryUsageTracker, RedisUsageTracker, UsageTracker
+from commbase.settings import Settings, get_settings
+
+API_DESCRIPTION = """
+commbase is a self-hosted backend for businesses that talk to their customers by
+voice, video and chat.
+
+Authenticate with `Authorization: Bearer <token>`: an API key (`cb_live_...`,
+`cb_test_...`), a login session token from `POST /v1/auth/login` (`cb_sess_...`)
+or an agent session token (`cb_agt_...`).
+
+Errors are RFC 9457 `application/problem+json`; `GET /problems` lists every type.
+Lists are cursor-paginated (`limit`, `cursor` -> `{"data": [...], "next_cursor": ...}`).
+POST requests accept `Idempotency-Key`.
+"""
+
+
+def _backends(
+    settings: Settings, database: Database
+) -> tuple[Redis | None, Cache, RateLimiter, Lease, UsageTracker]:
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+        return (
+            redis,
+            RedisCache(redis),
+            RedisRateLimiter(redis),
+            RedisLease(redis),
+            RedisUsageTracker(redis),
+        )
+    return None, MemoryCache(), MemoryRateLimiter(), DatabaseLease(database), MemoryUsageTracker()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; nothing connects until the first request or startup."""
+    settings = settings or get_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    database = Database(settings.database_url)
+    redis, cache, limiter, lease, usage = _backends(settings, database)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler_task: asyncio.Task[None] | None = None
+        scheduler: Scheduler | None = None
+        if settings.run_jobs:
+            scheduler = Scheduler(
+                database, lease, tick_s=settings.job_tick_s, services=app.state.job_services
+            )
+            scheduler_task = asyncio.create_task(scheduler.run_forever())
+        try:
+            yield
+        finally:
+            if scheduler is not None and scheduler_task is not None:
+                await scheduler.stop()
+                scheduler_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler_task
+            # Counted usage is written before the process goes.
+            await identity_jobs.flush_usage_now(
+                JobContext(database=database, now=utcnow(), run_id="shutdown",
+                           services=app.state.job_services)
+            )
+            await cache.close()
+            if redis is not None:
+                await redis.aclose()
+            await database.dispose()
+
+    app = FastAPI(
+        title="commbase",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.redis = redis
+    app.state.cache = cache
+    app.state.rate_limiter = limiter
+    app.state.lease = lease
+    app.state.usage = usage
+    app.state.authenticator = TokenAuthenticator(settings=settings, cache=cache, usage=usage)
+    app.state.job_services: dict[str, Any] = {"usage": usage, "cache": cache,
+                                              "settings": settings}
+
+    install_problem_handlers(app)
+    app.include_router(core_router)
+    app.include_router(identity_router)
+
+    # Outermost last: request context (ids, client, body cap) wraps idempotency.
+    app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-Id", "RateLimit", "RateLimit-Policy", "Retry-After",
+                            "Idempotent-Replayed"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=settings.trusted_proxies,
+        country_header=settings.country_header,
+        city_header=settings.city_header,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return app

@@ -1,0 +1,270 @@
+"""The ``commbase`` command: serve, migrate, demo, users, keys, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from commbase.settings import get_settings
+
+app = typer.Typer(help="commbase: backend for voice, video and chat businesses.",
+                  no_args_is_help=True)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
+console = Console()
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def alembic_config(database_url: str | None = None) -> Any:
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parents[2]
+    ini = root / "alembic.ini"
+    config = Config(str(ini)) if ini.exists() else Config()
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url or get_settings().database_url)
+    return config
+
+
+def migrate_database(database_url: str | None = None) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), "head")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every database migration (alembic upgrade head)."""
+    migrate_database()
+    console.print("[green]database is up to date[/green]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes")] = False,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(
+        "commbase.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=False,  # commbase reads X-Forwarded-For from trusted proxies itself
+        access_log=False,
+        log_config=None,
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Load demo data (idempotent) and print the demo login and API key."""
+    from commbase.core.db import Database
+    from commbase.demo import load_demo
+
+    settings = get_settings()
+
+    async def load() -> Any:
+        database = Database(settings.database_url)
+        try:
+            return await load_demo(database, secret=settings.secret_key.get_secret_value())
+        finally:
+            await database.dispose()
+
+    creds = _run(load())
+    state = "created" if creds.created else "already present"
+    console.print(f"[bold]Demo data {state}.[/bold]")
+    console.print(f"  login     {creds.email} / {creds.password}  (organization {creds.org_slug})")
+    console.print(f"  API key   {creds.api_key}")
+    console.print("  try       curl -H 'Authorization: Bearer <API key>' "
+                  "http://127.0.0.1:8000/v1/me")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Email address")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    organization: Annotated[str, typer.Option(help="Organization slug; created if missing")],
+    role: Annotated[str, typer.Option(help="owner, admin, agent or viewer")] = "owner",
+    first_name: Annotated[str, typer.Option()] = "",
+    last_name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create a user (and the organization, if it does not exist yet)."""
+    from commbase.core.db import Database
+    from commbase.identity import service
+    from commbase.identity.roles import Role
+    from commbase.identity.schemas import UserCreate
+
+    settings = get_settings()
+
+    async def create() -> tuple[str, str]:
+        database = Database(settings.database_url)
+        try:
+            async with database.sessionmaker() as session:
+                org = await service.find_organization(session, slug_or_id=organization)
+                if org is None:
+                    org = await service.create_organization(
+                        session, name=organization, slug=service.slugify(organization)
+                    )
+                user, _ = await service.create_user(
+                    session,
+                    data=UserCreate(
+                        email=email,
+                        password=password,
+                        first_name=first_name,
+                        last_name=last_name,
+                        role=Role(role),
+                    ),
+                    org_id=org.id,
+                )
+                await session.commit()
+                return user.id, org.slug
+        finally:
+            await database.dispose()
+
+    user_id, slug = _run(create())
+    console.print(f"created {user_id} ({email}) as {role} of {slug}")
+
+
+@keys_app.command("create")
+def keys_create(
+    email: Annotated[str, typer.Option(help="The key's creator (a member)")],
+    organization: Annotated[str, typer.Option(help="Organization slug")],
+    name: Annotated[str, typer.Option(help="Key name")] = "CLI key",
+    environment: Annotated[str, typer.Option(help="live or test")] = "live",
+    scopes: Annotated[str | None, typer.Option(help="Comma-separated; default all the creator has")] = None,
+) -> None:
+    """Create an API key for a member and print its secret (shown once)."""
+    from commbase.core.auth import Principal, PrincipalKind
+    from commbase.core.db import Database
+    from commbase.core.http import ClientInfo
+    from commbase.core.ratelimit import RateLimitRule
+    from commbase.core.scopes import Scope
+    from commbase.identity import api_keys, service
+    from commbase.identity.roles import scopes_for
+    from commbase.identity.schemas import ApiKeyCreate
+
+    settings = get_settings()
+
+    async def create() -> str:
+        database = Database(settings.database_url)
+        try:
+            async with database.sessionmaker() as session:
+                org = await service.find_organization(session, slug_or_id=organization)
+                user = await service.find_user_by_email(session, email=email)
+                member = (
+                    await service.get_membership(session, org_id=org.id, user_id=user.id)
+                    if org and user
+                    else None
+                )
+                if org is None or user is None or member is None:
+                    raise typer.BadParameter(f"{email} is not a member of {organization}")
+                actor = Principal(
+                    kind=PrincipalKind.USER_SESSION,
+                    org_id=org.id,
+                    credential_id="cli",
+                    scopes=scopes_for(member.role),
+                    rate_limit=RateLimitRule("cli", 1, 1),
+                    user_id=user.id,
+                    role=member.role,
+                )
+                data = ApiKeyCreate(
+                    name=name,
+                    environment="test" if environment == "test" else "live",
+                    scopes=[Scope(s.strip()) for s in scopes.split(",")] if scopes else None,
+                )
+                _, secret = await api_keys.create_key(
+                    session,
+                    data=data,
+                    actor=actor,
+                    client=ClientInfo(None, None, None, "commbase-cli"),
+                    secret=settings.secret_key.get_secret_value(),
+                    tiers=settings.rate_limit_tiers,
+                )
+                await session.commit()
+                return secret
+        finally:
+            await database.dispose()
+
+    console.print(_run(create()))
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """List scheduled jobs with their latest run."""
+    from commbase import models as _models  # noqa: F401
+    from commbase.core import jobs
+    from commbase.core.db import Database
+    from commbase.identity import jobs as _identity_jobs  # noqa: F401
+
+    settings = get_settings()
+
+    async def load() -> dict[str, jobs.JobRun]:
+        database = Database(settings.database_url)
+        try:
+            async with database.sessionmaker() as session:
+                return await jobs.last_runs(session)
+        finally:
+            await database.dispose()
+
+    latest = _run(load())
+    table = Table("job", "schedule", "last run", "status", "rows")
+    for job_ in jobs.registered_jobs().values():
+        run = latest.get(job_.name)
+        table.add_row(
+            job_.name,
+            job_.schedule,
+            run.started_at.isoformat(timespec="seconds") if run else "-",
+            run.status if run else "-",
+            str(run.rows) if run and run.rows is not None else "-",
+        )
+    console.print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(name: Annotated[str, typer.Argument(help="Job name, see `commbase jobs list`")]) -> None:
+    """Run one job now and record the run."""
+    from commbase.core import jobs
+    from commbase.core.db import Database
+    from commbase.core.errors import NotFound
+    from commbase.identity import jobs as _identity_jobs  # noqa: F401
+
+    settings = get_settings()
+
+    async def run() -> jobs.JobRun:
+        database = Database(settings.database_url)
+        try:
+            return await jobs.run_job(database, jobs.get_job(name), trigger="manual")
+        finally:
+            await database.dispose()
+
+    try:
+        result = _run(run())
+    except NotFound as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+    colour = "green" if result.status == "succeeded" else "red"
+    console.print(f"[{colour}]{result.job_name}: {result.status}[/{colour}] rows={result.rows}")
+    if result.error:
+        console.print(result.error)
+        raise typer.Exit(1)

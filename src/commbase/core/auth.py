@@ -1,0 +1,128 @@
+"""The ``Principal`` every authenticated route receives, and how it is resolved.
+
+``Authorization: Bearer <token>`` may carry an API key (``cb_live_``/``cb_test_``),
+a login session token (``cb_sess_``) or an agent session token (``cb_agt_``).
+The identity domain installs the resolver as ``app.state.authenticator``; core
+only knows its shape, so core imports no domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.core.db import DbSession
+from commbase.core.errors import AuthenticationRequired, RateLimited, ScopeMissing
+from commbase.core.http import ClientInfo, client_of
+from commbase.core.ratelimit import RateLimiter, RateLimitRule
+from commbase.core.scopes import Scope
+
+
+class PrincipalKind(StrEnum):
+    USER_SESSION = "user_session"
+    API_KEY = "api_key"
+    AGENT_SESSION = "agent_session"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, for which organization, and what they may do."""
+
+    kind: PrincipalKind
+    org_id: str
+    credential_id: str  # key_..., sess_... or ags_...
+    scopes: frozenset[Scope]
+    rate_limit: RateLimitRule
+    user_id: str | None = None
+    role: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def has(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+    def require(self, *scopes: Scope) -> None:
+        """Raise ``ScopeMissing`` unless every scope is held."""
+        missing = [s.value for s in scopes if s not in self.scopes]
+        if missing:
+            raise ScopeMissing(
+                f"This request needs the scope(s): {', '.join(missing)}", required=missing
+            )
+
+    @property
+    def actor_id(self) -> str:
+        """The id audit entries name as the actor: the user, else the credential."""
+        return self.user_id or self.credential_id
+
+
+class Authenticator(Protocol):
+    async def __call__(
+        self, *, session: AsyncSession, token: str, client: ClientInfo, request: Request
+    ) -> Principal: ...
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def enforce_rate_limit(request: Request, *, key: str, rule: RateLimitRule) -> None:
+    """Count this request against ``key``; raise 429 past the rule's limit."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    result = await limiter.hit(key, rule)
+    request.state.ratelimit = result
+    if not result.allowed:
+        raise RateLimited(
+            f"Limit of {rule.limit} requests per {rule.window_s}s reached; "
+            f"retry in {result.reset_s}s",
+            headers=result.headers(),
+        )
+
+
+async def _principal(request: Request, session: DbSession) -> Principal:
+    token = bearer_token(request)
+    if token is None:
+        raise AuthenticationRequired(
+            "Send 'Authorization: Bearer <api key or session token>'",
+            headers={"WWW-Authenticate": 'Bearer realm="commbase"'},
+        )
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = await authenticator(
+        session=session, token=token, client=client_of(request.scope["state"]), request=request
+    )
+    await enforce_rate_limit(
+        request, key=f"{principal.kind}:{principal.credential_id}", rule=principal.rate_limit
+    )
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+async def _anonymous_rate_limit(request: Request) -> None:
+    settings = request.app.state.settings
+    client = client_of(request.scope["state"])
+    await enforce_rate_limit(
+        request,
+        key=f"ip:{client.ip}",
+        rule=RateLimitRule("anonymous", settings.anonymous_rate_limit, 60),
+    )
+
+
+AnonymousRateLimit = Depends(_anonymous_rate_limit)
+
+
+def client_info(request: Request) -> ClientInfo:
+    return client_of(request.scope["state"])
+
+
+Client = Annotated[ClientInfo, Depends(client_info)]

@@ -1,0 +1,244 @@
+"""Named jobs on cron schedules, run by one leader at a time, every run recorded.
+
+A domain declares its jobs in its ``jobs.py``::
+
+    @job("identity.expire_login_sessions", schedule="0 * * * *")
+    async def expire_login_sessions(ctx: JobContext) -> int:
+        ...  # returns how many rows it changed
+
+The scheduler loop in each API process (or ``commbase jobs worker``) takes the
+``scheduler`` lease before running anything, so exactly one replica runs each
+due job. ``commbase jobs run NAME`` and the API run one now, recorded the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from croniter import croniter
+from prometheus_client import Counter
+from sqlalchemy import Index, String, Text, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commbase.core.db import Base, Database, public_id
+from commbase.core.errors import NotFound
+from commbase.core.leases import Lease
+from commbase.core.time import utcnow
+
+log = structlog.get_logger("commbase.jobs")
+JOB_RUNS = Counter("commbase_job_runs_total", "Job runs", ["job", "status"])
+
+
+@dataclass
+class JobContext:
+    """What a job gets: storage, settings and shared services, and its run's time."""
+
+    database: Database
+    now: datetime
+    run_id: str
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+JobFunc = Callable[[JobContext], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    schedule: str
+    func: JobFunc
+    description: str
+
+
+_registry: dict[str, Job] = {}
+
+
+def job(name: str, *, schedule: str, description: str = "") -> Callable[[JobFunc], JobFunc]:
+    """Register ``func`` as the job ``name`` on the cron ``schedule``."""
+    if not croniter.is_valid(schedule):
+        raise ValueError(f"invalid cron expression for {name}: {schedule!r}")
+
+    def register(func: JobFunc) -> JobFunc:
+        _registry[name] = Job(name, schedule, func, description or (func.__doc__ or "").strip())
+        return func
+
+    return register
+
+
+def registered_jobs() -> dict[str, Job]:
+    return dict(sorted(_registry.items()))
+
+
+def get_job(name: str) -> Job:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise NotFound(f"No job named {name!r}", job=name) from None
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job_name", "started_at"),)
+
+    id: Mapped[str] = public_id("run")
+    job_name: Mapped[str] = mapped_column(String(100))
+    trigger: Mapped[str] = mapped_column(String(20))  # schedule | manual
+    scheduled_for: Mapped[datetime | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed
+    rows: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str] = mapped_column(String(100))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def run_job(
+    database: Database,
+    job_: Job,
+    *,
+    trigger: str = "manual",
+    scheduled_for: datetime | None = None,
+    services: dict[str, Any] | None = None,
+) -> JobRun:
+    """Run one job now and record the run; a failure is recorded, not raised."""
+    started = utcnow()
+    run = JobRun(
+        job_name=job_.name,
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        started_at=started,
+        status="running",
+        worker=worker_name(),
+    )
+    async with database.sessionmaker() as session:
+        session.add(run)
+        await session.commit()
+    ctx = JobContext(database=database, now=started, run_id=run.id, services=services or {})
+    try:
+        rows = await job_.func(ctx)
+        run.status, run.rows = "succeeded", int(rows)
+    except Exception as exc:
+        run.status = "failed"
+        run.error = "".join(traceback.format_exception(exc))[-4000:]
+        log.error("job failed", job=job_.name, run_id=run.id, error=str(exc))
+    run.finished_at = utcnow()
+    async with database.sessionmaker() as session:
+        await session.merge(run)
+        await session.commit()
+    JOB_RUNS.labels(job_.name, run.status).inc()
+    log.info("job finished", job=job_.name, run_id=run.id, status=run.status, rows=run.rows)
+    return run
+
+
+async def last_runs(session: AsyncSession) -> dict[str, JobRun]:
+    """The latest run of each job."""
+    latest = (
+        select(JobRun.job_name, func.max(JobRun.started_at).label("started_at"))
+        .group_by(JobRun.job_name)
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(JobRun).join(
+            latest,
+            (JobRun.job_name == latest.c.job_name) & (JobRun.started_at == latest.c.started_at),
+        )
+    )
+    return {run.job_name: run for run in rows}
+
+
+async def _last_scheduled(session: AsyncSession, name: str) -> datetime | None:
+    return await session.scalar(
+        select(func.max(JobRun.scheduled_for)).where(
+            JobRun.job_name == name, JobRun.trigger == "schedule"
+        )
+    )
+
+
+def next_fire(schedule: str, after: datetime) -> datetime:
+    result: datetime = croniter(schedule, after).get_next(datetime)
+    return result
+
+
+def previous_fire(schedule: str, before: datetime) -> datetime:
+    result: datetime = croniter(schedule, before).get_prev(datetime)
+    return result
+
+
+class Scheduler:
+    """Runs due jobs while this process holds the ``scheduler`` lease."""
+
+    LEASE = "scheduler"
+
+    def __init__(
+        self,
+        database: Database,
+        lease: Lease,
+        *,
+        tick_s: float = 15.0,
+        services: dict[str, Any] | None = None,
+    ) -> None:
+        self.database = database
+        self.lease = lease
+        self.tick_s = tick_s
+        self.services = services or {}
+        self.holder = worker_name()
+        self._stopping = asyncio.Event()
+
+    async def due_jobs(self, now: datetime) -> list[tuple[Job, datetime]]:
+        """Each job whose next fire time has passed, with that fire time."""
+        due = []
+        async with self.database.sessionmaker() as session:
+            for job_ in registered_jobs().values():
+                last = await _last_scheduled(session, job_.name)
+                fire = (
+                    next_fire(job_.schedule, last) if last else previous_fire(job_.schedule, now)
+                )
+                if fire <= now:
+                    # After downtime, run once for the latest missed slot, not for each.
+                    due.append((job_, max(fire, previous_fire(job_.schedule, now))))
+        return due
+
+    async def tick(self) -> list[JobRun]:
+        """Run every due job once, if this process is the leader."""
+        if not await self.lease.acquire(self.LEASE, holder=self.holder, ttl_s=self.tick_s * 4):
+            return []
+        runs = []
+        for job_, fire in await self.due_jobs(utcnow()):
+            runs.append(
+                await run_job(
+                    self.database,
+                    job_,
+                    trigger="schedule",
+                    scheduled_for=fire,
+                    services=self.services,
+                )
+            )
+        return runs
+
+    async def run_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except Exception as exc:  # the loop must survive a bad tick
+                log.error("scheduler tick failed", error=str(exc))
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_s)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self.lease.release(self.LEASE, holder=self.holder)

@@ -1,0 +1,183 @@
+"""Domain events through a transactional outbox.
+
+``record()`` writes an event in the caller's transaction, so an event exists
+exactly when the change that caused it was committed. Consumers (webhook
+dispatch, cache invalidation, ...) register a name at import time; each event
+gets one ``outbox_deliveries`` row per consumer, which workers ``claim()`` with a
+lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), then ``complete()`` or
+``release()``. A worker that dies leaves its lease to expire; another claims
+the event again, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commbase.core.db import Base, public_id
+from commbase.core.ids import new_id
+from commbase.core.time import utcnow
+
+_consumers: set[str] = set()
+
+
+def register_consumer(name: str) -> str:
+    """Declare a consumer: every event recorded from now on is queued for it."""
+    _consumers.add(name)
+    return name
+
+
+def consumers() -> frozenset[str]:
+    return frozenset(_consumers)
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_org_created", "org_id", "created_at"),)
+
+    id: Mapped[str] = public_id("evt")
+    org_id: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class OutboxDelivery(Base):
+    __tablename__ = "outbox_deliveries"
+    __table_args__ = (
+        Index("ix_outbox_deliveries_pending", "consumer", "done_at", "available_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("outbox_events.id", ondelete="CASCADE"), index=True
+    )
+    consumer: Mapped[str] = mapped_column(String(60))
+    available_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    attempts: Mapped[int] = mapped_column(default=0)
+    done_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    delivery_id: int
+    event_id: str
+    org_id: str
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+
+async def record(
+    session: AsyncSession, event_type: str, payload: dict[str, Any], *, org_id: str
+) -> OutboxEvent:
+    """Add a domain event to the caller's transaction."""
+    now = utcnow()
+    event = OutboxEvent(id=new_id("evt"), org_id=org_id, type=event_type, payload=payload,
+                        created_at=now)
+    session.add(event)
+    for consumer in sorted(_consumers):
+        session.add(OutboxDelivery(event_id=event.id, consumer=consumer, available_at=now))
+    await session.flush()
+    return event
+
+
+async def claim(
+    session: AsyncSession, *, consumer: str, worker_id: str, limit: int = 100, lease_s: float = 60
+) -> list[ClaimedEvent]:
+    """Lease up to ``limit`` due events for ``consumer``; commit to make the lease hold."""
+    now = utcnow()
+    candidates = (
+        select(OutboxDelivery.id)
+        .where(
+            OutboxDelivery.consumer == consumer,
+            OutboxDelivery.done_at.is_(None),
+            OutboxDelivery.available_at <= now,
+        )
+        .order_by(OutboxDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.scalars(candidates)).all())
+    if not ids:
+        return []
+    lease_until = now + timedelta(seconds=lease_s)
+    await session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.id.in_(ids), OutboxDelivery.available_at <= now)
+        .values(
+            claimed_by=worker_id,
+            available_at=lease_until,
+            attempts=OutboxDelivery.attempts + 1,
+        )
+    )
+    rows = await session.execute(
+        select(OutboxDelivery, OutboxEvent)
+        .join(OutboxEvent, OutboxEvent.id == OutboxDelivery.event_id)
+        .where(OutboxDelivery.id.in_(ids), OutboxDelivery.claimed_by == worker_id)
+        .order_by(OutboxDelivery.id)
+    )
+    return [
+        ClaimedEvent(
+            delivery_id=delivery.id,
+            event_id=event.id,
+            org_id=event.org_id,
+            type=event.type,
+            payload=event.payload,
+            created_at=event.created_at,
+            attempts=delivery.attempts,
+        )
+        for delivery, event in rows.tuples()
+    ]
+
+
+async def complete(session: AsyncSession, *, delivery_ids: list[int], worker_id: str) -> int:
+    """Mark claimed deliveries done; returns how many this worker still held."""
+    if not delivery_ids:
+        return 0
+    result = await session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.id.in_(delivery_ids), OutboxDelivery.claimed_by == worker_id,
+               OutboxDelivery.done_at.is_(None))
+        .values(done_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def release(
+    session: AsyncSession,
+    *,
+    delivery_ids: list[int],
+    worker_id: str,
+    retry_at: datetime | None = None,
+    error: str | None = None,
+) -> None:
+    """Give claimed deliveries back, to be claimed again at ``retry_at`` (default now)."""
+    if not delivery_ids:
+        return
+    await session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.id.in_(delivery_ids), OutboxDelivery.claimed_by == worker_id,
+               OutboxDelivery.done_at.is_(None))
+        .values(claimed_by=None, available_at=retry_at or utcnow(),
+                last_error=(error or None) and error[:2000])
+    )
+
+
+
+async def pending_count(session: AsyncSession, *, consumer: str) -> int:
+    """How many events ``consumer`` has not completed yet."""
+    statement = (
+        select(func.count())
+        .select_from(OutboxDelivery)
+        .where(OutboxDelivery.consumer == consumer, OutboxDelivery.done_at.is_(None))
+    )
+    return int(await session.scalar(statement) or 0)

@@ -1,0 +1,124 @@
+"""Fixed-window rate limiting, in-process or in Redis, with IETF RateLimit headers.
+
+A window is ``[start, start + window_s)`` aligned to the epoch, as in the
+Ringez ``rate_limits`` collection (``key``, ``count``, ``limit``,
+``window_start``). Headers follow draft-ietf-httpapi-ratelimit-headers:
+
+    RateLimit-Policy: "standard";q=600;w=60
+    RateLimit: "standard";r=599;t=42
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from prometheus_client import Counter
+from redis.asyncio import Redis
+
+RATE_LIMITED = Counter("commbase_rate_limited_total", "Requests refused with 429", ["policy"])
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitRule:
+    policy: str
+    limit: int
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitResult:
+    rule: RateLimitRule
+    allowed: bool
+    remaining: int
+    reset_s: int
+
+    def headers(self) -> dict[str, str]:
+        rule = self.rule
+        out = {
+            "RateLimit-Policy": f'"{rule.policy}";q={rule.limit};w={rule.window_s}',
+            "RateLimit": f'"{rule.policy}";r={self.remaining};t={self.reset_s}',
+        }
+        if not self.allowed:
+            out["Retry-After"] = str(self.reset_s)
+        return out
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, rule: RateLimitRule) -> RateLimitResult: ...
+    async def reset(self, key: str, rule: RateLimitRule) -> None: ...
+
+
+def _window(rule: RateLimitRule, now: float) -> tuple[int, int]:
+    start = int(now // rule.window_s) * rule.window_s
+    return start, max(1, math.ceil(start + rule.window_s - now))
+
+
+def _result(rule: RateLimitRule, count: int, reset_s: int) -> RateLimitResult:
+    allowed = count <= rule.limit
+    if not allowed:
+        RATE_LIMITED.labels(rule.policy).inc()
+    return RateLimitResult(
+        rule=rule, allowed=allowed, remaining=max(0, rule.limit - count), reset_s=reset_s
+    )
+
+
+class MemoryRateLimiter:
+    """Counters in this process: right for a single API process."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+        self._lock = asyncio.Lock()
+        self._last_sweep = 0.0
+
+    async def hit(self, key: str, rule: RateLimitRule) -> RateLimitResult:
+        now = time.time()
+        start, reset_s = _window(rule, now)
+        async with self._lock:
+            if now - self._last_sweep > 60:
+                self._sweep(now)
+            slot = (f"{rule.policy}:{rule.window_s}:{key}", start)
+            count = self._counts.get(slot, 0) + 1
+            self._counts[slot] = count
+        return _result(rule, count, reset_s)
+
+    async def reset(self, key: str, rule: RateLimitRule) -> None:
+        start, _ = _window(rule, time.time())
+        async with self._lock:
+            self._counts.pop((f"{rule.policy}:{rule.window_s}:{key}", start), None)
+
+    def _sweep(self, now: float) -> None:
+        # Drop windows that ended; the window length is encoded in the key.
+        self._last_sweep = now
+        for slot in list(self._counts):
+            name, start = slot
+            window_s = int(name.split(":", 2)[1])
+            if start + window_s <= now:
+                del self._counts[slot]
+
+
+class RedisRateLimiter:
+    """Counters in Redis, shared by every API process."""
+
+    def __init__(self, redis: Redis, *, namespace: str = "cb:rl:") -> None:
+        self._redis = redis
+        self._ns = namespace
+
+    def _key(self, key: str, rule: RateLimitRule, start: int) -> str:
+        return f"{self._ns}{rule.policy}:{rule.window_s}:{key}:{start}"
+
+    async def hit(self, key: str, rule: RateLimitRule) -> RateLimitResult:
+        start, reset_s = _window(rule, time.time())
+        redis_key = self._key(key, rule, start)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(redis_key)
+            pipe.expire(redis_key, rule.window_s + 1)
+            count, _ = await pipe.execute()
+        return _result(rule, int(count), reset_s)
+
+    async def reset(self, key: str, rule: RateLimitRule) -> None:
+        start, _ = _window(rule, time.time())
+        await self._redis.delete(self._key(key, rule, start))

@@ -1,0 +1,2 @@
+"""Organizations, users, memberships and roles, login sessions, API keys,
+agent (guest) sessions and the audit log."""

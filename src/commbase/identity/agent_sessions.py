@@ -1,0 +1,135 @@
+"""Agent sessions: an AI agent's own short-lived credential (Ringez ``sessions``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.core import outbox
+from commbase.core.auth import Principal
+from commbase.core.cache import Cache
+from commbase.core.errors import NotFound, PermissionDenied
+from commbase.core.http import ClientInfo
+from commbase.core.pagination import PageParams, paginate
+from commbase.core.time import utcnow
+from commbase.identity import audit, service, tokens
+from commbase.identity.authentication import forget
+from commbase.identity.models import AgentSession
+from commbase.identity.roles import AGENT_SESSION_SCOPES
+from commbase.identity.schemas import AgentSessionCreate
+
+
+async def open_session(
+    session: AsyncSession,
+    *,
+    data: AgentSessionCreate,
+    actor: Principal,
+    client: ClientInfo,
+    secret: str,
+    default_ttl_s: int,
+) -> tuple[AgentSession, str]:
+    """Open an agent session; its token can do what both the agent role and its
+    creator can."""
+    if actor.user_id is None:
+        raise PermissionDenied("Agent sessions are opened by a user or a user's API key")
+    user_id = None
+    if data.session_type == "authenticated":
+        user_id = data.user_id or actor.user_id
+        await service.get_member_user(session, org_id=actor.org_id, user_id=user_id)
+    now = utcnow()
+    new = tokens.generate("cb_agt_", length=40)
+    agent = AgentSession(
+        org_id=actor.org_id,
+        session_type=data.session_type,
+        user_id=user_id,
+        created_by=actor.user_id,
+        token_hash=tokens.hash_token(new.token, secret=secret),
+        agent_id=data.agent_context.agent_id,
+        agent_context=data.agent_context.model_dump(mode="json"),
+        user_consent=data.user_consent.model_dump(mode="json"),
+        rate_limits=data.rate_limits.model_dump(mode="json"),
+        stats={"calls_made": 0, "total_duration": 0, "total_spent": 0},
+        scopes=sorted(s.value for s in AGENT_SESSION_SCOPES & actor.scopes),
+        status="active",
+        ip_address=client.ip,
+        user_agent=(client.user_agent or "")[:1024] or None,
+        created_at=now,
+        expires_at=now + timedelta(seconds=data.expires_in_s or default_ttl_s),
+    )
+    session.add(agent)
+    await session.flush()
+    await outbox.record(
+        session,
+        "agent_session.created",
+        {"id": agent.id, "agent_id": agent.agent_id, "session_type": agent.session_type},
+        org_id=actor.org_id,
+    )
+    return agent, new.token
+
+
+async def get_session(session: AsyncSession, *, org_id: str, session_id: str) -> AgentSession:
+    agent = await session.scalar(
+        select(AgentSession).where(AgentSession.org_id == org_id, AgentSession.id == session_id)
+    )
+    if agent is None:
+        raise NotFound("Agent session not found")
+    if agent.status == "active" and agent.expires_at <= utcnow():
+        agent.status = "expired"
+    return agent
+
+
+async def list_sessions(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    params: PageParams,
+    status: str | None = None,
+    agent_id: str | None = None,
+) -> tuple[Sequence[AgentSession], str | None]:
+    statement = select(AgentSession).where(AgentSession.org_id == org_id)
+    if status:
+        statement = statement.where(AgentSession.status == status)
+    if agent_id:
+        statement = statement.where(AgentSession.agent_id == agent_id)
+    return await paginate(session, statement, id_column=AgentSession.id, params=params)
+
+
+async def terminate(
+    session: AsyncSession,
+    *,
+    agent: AgentSession,
+    actor: Principal,
+    client: ClientInfo,
+    cache: Cache,
+) -> AgentSession:
+    if agent.status == "active":
+        agent.status = "terminated"
+        agent.terminated_at = utcnow()
+        await forget(cache, agent.token_hash)
+        await audit.record(
+            session,
+            org_id=agent.org_id,
+            action="agent_session.terminated",
+            actor=actor,
+            target_type="agent_session",
+            target_id=agent.id,
+            client=client,
+        )
+        await outbox.record(
+            session, "agent_session.terminated", {"id": agent.id}, org_id=agent.org_id
+        )
+        await session.flush()
+    return agent
+
+
+async def expire_due(session: AsyncSession) -> int:
+    """Mark active sessions past their expiry as expired; returns how many."""
+    result = await session.execute(
+        update(AgentSession)
+        .where(AgentSession.status == "active", AgentSession.expires_at <= utcnow())
+        .values(status="expired")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,201 @@
+"""Resolve a bearer token to a ``Principal``: API key, login session or agent session.
+
+The token's checksum is checked first (no database work for garbage). A
+verified credential is cached by its HMAC for ``principal_cache_ttl_s``; every
+change that could make the cache wrong (revoke, rotate, role change, removal,
+suspension) deletes the affected entries, so the cache only saves work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import Request
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.core.auth import Principal, PrincipalKind
+from commbase.core.cache import Cache
+from commbase.core.errors import InvalidCredentials, IpNotAllowed
+from commbase.core.http import ClientInfo, ip_in, parse_networks
+from commbase.core.ratelimit import RateLimitRule
+from commbase.core.scopes import Scope
+from commbase.core.time import utcnow
+from commbase.identity import tokens
+from commbase.identity.models import AgentSession, ApiKey, LoginSession, Membership, User
+from commbase.identity.roles import scopes_for
+from commbase.identity.usage import UsageTracker
+from commbase.settings import Settings
+
+
+def cache_key(token_hash: str) -> str:
+    return f"auth:{token_hash}"
+
+
+async def forget(cache: Cache, *token_hashes: str | None) -> None:
+    """Drop cached principals for these token hashes."""
+    keys = [cache_key(h) for h in token_hashes if h]
+    if keys:
+        await cache.delete(*keys)
+
+
+class TokenAuthenticator:
+    """The ``app.state.authenticator`` that ``core.auth`` calls."""
+
+    def __init__(self, *, settings: Settings, cache: Cache, usage: UsageTracker) -> None:
+        self.settings = settings
+        self.secret = settings.secret_key.get_secret_value()
+        self.cache = cache
+        self.usage = usage
+
+    async def __call__(
+        self, *, session: AsyncSession, token: str, client: ClientInfo, request: Request
+    ) -> Principal:
+        kind = tokens.classify(token)
+        if kind is None:
+            raise InvalidCredentials("The token is malformed")
+        token_hash = tokens.hash_token(token, secret=self.secret)
+        snapshot = await self._cached(token_hash)
+        if snapshot is None:
+            snapshot = await self._load(session, kind, token_hash)
+            await self._remember(token_hash, snapshot)
+        now = utcnow()
+        valid_until = snapshot.get("valid_until")
+        if valid_until is not None and datetime.fromisoformat(valid_until) <= now:
+            raise InvalidCredentials("The credential has expired")
+        allowed = snapshot.get("allowed_ips") or []
+        if allowed and not ip_in(client.ip, parse_networks(allowed)):
+            raise IpNotAllowed(f"Requests from {client.ip} are not allowed for this key")
+        await self.usage.touch(snapshot["credential_id"])
+        if snapshot.get("user_id"):
+            await self.usage.touch(snapshot["user_id"])
+        rule = snapshot["rate_limit"]
+        return Principal(
+            kind=PrincipalKind(snapshot["kind"]),
+            org_id=snapshot["org_id"],
+            credential_id=snapshot["credential_id"],
+            scopes=frozenset(Scope(s) for s in snapshot["scopes"]),
+            rate_limit=RateLimitRule(rule[0], rule[1], rule[2]),
+            user_id=snapshot.get("user_id"),
+            role=snapshot.get("role"),
+            extra=snapshot.get("extra", {}),
+        )
+
+    async def _cached(self, token_hash: str) -> dict[str, Any] | None:
+        raw = await self.cache.get(cache_key(token_hash))
+        return orjson.loads(raw) if raw else None
+
+    async def _remember(self, token_hash: str, snapshot: dict[str, Any]) -> None:
+        await self.cache.set(
+            cache_key(token_hash),
+            orjson.dumps(snapshot),
+            ttl_s=self.settings.principal_cache_ttl_s,
+        )
+
+    async def _role(self, session: AsyncSession, *, org_id: str, user_id: str) -> str | None:
+        row = await session.execute(
+            select(Membership.role, User.status)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.org_id == org_id, Membership.user_id == user_id)
+        )
+        found = row.first()
+        if found is None or found.status != "active":
+            return None
+        return str(found.role)
+
+    async def _load(
+        self, session: AsyncSession, kind: tokens.TokenKind, token_hash: str
+    ) -> dict[str, Any]:
+        if kind is tokens.TokenKind.API_KEY:
+            return await self._load_api_key(session, token_hash)
+        if kind is tokens.TokenKind.LOGIN_SESSION:
+            return await self._load_login_session(session, token_hash)
+        return await self._load_agent_session(session, token_hash)
+
+    async def _load_api_key(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
+        key = await session.scalar(
+            select(ApiKey).where(
+                or_(ApiKey.key_hash == token_hash, ApiKey.previous_key_hash == token_hash)
+            )
+        )
+        if key is None or key.status != "active":
+            raise InvalidCredentials("The API key is unknown or revoked")
+        role = await self._role(session, org_id=key.org_id, user_id=key.created_by)
+        if role is None:
+            raise InvalidCredentials("The API key's creator is no longer an active member")
+        # A key never holds more than its creator holds now.
+        scopes = sorted(set(key.scopes) & {s.value for s in scopes_for(role)})
+        ends = [key.expires_at]
+        if key.key_hash != token_hash:
+            ends.append(key.previous_expires_at or utcnow())
+        tiers = self.settings.rate_limit_tiers
+        tier = tiers.get(key.rate_limit_tier) or tiers["standard"]
+        return {
+            "kind": PrincipalKind.API_KEY.value,
+            "org_id": key.org_id,
+            "credential_id": key.id,
+            "user_id": key.created_by,
+            "role": role,
+            "scopes": scopes,
+            "allowed_ips": key.allowed_ips,
+            "valid_until": _earliest(ends),
+            "rate_limit": [key.rate_limit_tier, tier["limit"], tier["window_s"]],
+            "extra": {
+                "environment": key.environment,
+                "max_concurrent_calls": key.max_concurrent_calls,
+            },
+        }
+
+    async def _load_login_session(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
+        login = await session.scalar(
+            select(LoginSession).where(LoginSession.token_hash == token_hash)
+        )
+        if login is None or login.revoked_at is not None:
+            raise InvalidCredentials("The session is unknown or signed out")
+        role = await self._role(session, org_id=login.org_id, user_id=login.user_id)
+        if role is None:
+            raise InvalidCredentials("The session's user is no longer an active member")
+        return {
+            "kind": PrincipalKind.USER_SESSION.value,
+            "org_id": login.org_id,
+            "credential_id": login.id,
+            "user_id": login.user_id,
+            "role": role,
+            "scopes": sorted(s.value for s in scopes_for(role)),
+            "valid_until": login.expires_at.isoformat(),
+            "rate_limit": ["session", self.settings.session_rate_limit, 60],
+        }
+
+    async def _load_agent_session(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
+        agent = await session.scalar(
+            select(AgentSession).where(AgentSession.token_hash == token_hash)
+        )
+        if agent is None or agent.status != "active":
+            raise InvalidCredentials("The agent session is unknown, expired or terminated")
+        role = await self._role(session, org_id=agent.org_id, user_id=agent.created_by)
+        if role is None:
+            raise InvalidCredentials("The agent session's creator is no longer a member")
+        scopes = sorted(set(agent.scopes) & {s.value for s in scopes_for(role)})
+        return {
+            "kind": PrincipalKind.AGENT_SESSION.value,
+            "org_id": agent.org_id,
+            "credential_id": agent.id,
+            "user_id": agent.user_id,
+            "role": None,
+            "scopes": scopes,
+            "valid_until": agent.expires_at.isoformat(),
+            "rate_limit": ["agent-session", self.settings.session_rate_limit, 60],
+            "extra": {
+                "agent_id": agent.agent_id,
+                "session_type": agent.session_type,
+                "user_consent": agent.user_consent,
+                "rate_limits": agent.rate_limits,
+            },
+        }
+
+
+def _earliest(moments: list[datetime | None]) -> str | None:
+    present = [m for m in moments if m is not None]
+    return min(present).isoformat() if present else None

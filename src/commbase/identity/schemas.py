@@ -1,0 +1,381 @@
+"""API shapes for identity: ``XCreate`` / ``XUpdate`` in, ``XRead`` out."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import AfterValidator, EmailStr, Field, HttpUrl, StringConstraints
+
+from commbase.core.schemas import AppSchema, ReadSchema
+from commbase.core.scopes import Scope
+from commbase.identity.roles import Role
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def _e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("phone must be in international format, e.g. +14155551234") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("phone number is not valid")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address or CIDR range") from exc
+
+
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
+Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_e164)]
+Cidr = Annotated[str, StringConstraints(max_length=64), AfterValidator(_cidr)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Color = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+_WORKING_HOURS = re.compile(r"^(closed|([01]?\d|2[0-4])(:[0-5]\d)?-([01]?\d|2[0-4])(:[0-5]\d)?)$")
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WorkingHours = Annotated[str, StringConstraints(pattern=_WORKING_HOURS.pattern)]
+JsonObject = Annotated[dict[str, Any], Field(max_length=100)]
+
+
+# ---------------------------------------------------------------- organizations
+
+
+class Address(AppSchema):
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    city: ShortText | None = None
+    region: ShortText | None = None
+    postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+class Branding(AppSchema):
+    logo_url: HttpUrl | None = None
+    primary_color: Color | None = None
+    secondary_color: Color | None = None
+
+
+class Onboarding(AppSchema):
+    steps: dict[Annotated[str, StringConstraints(max_length=60)], bool] = Field(
+        default_factory=dict, max_length=50
+    )
+
+    @property
+    def progress(self) -> int:
+        return round(100 * sum(self.steps.values()) / len(self.steps)) if self.steps else 0
+
+
+class OrganizationUpdate(AppSchema):
+    name: Name | None = None
+    timezone: TimeZone | None = None
+    currency: Currency | None = None
+    industry: Annotated[str, StringConstraints(max_length=80)] | None = None
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    website: HttpUrl | None = None
+    address: Address | None = None
+    branding: Branding | None = None
+    settings: JsonObject | None = None
+    onboarding: Onboarding | None = None
+
+
+class OrganizationRead(ReadSchema):
+    id: str
+    name: str
+    slug: str
+    timezone: str
+    currency: str
+    industry: str | None
+    language: str
+    email: str | None
+    phone: str | None
+    website: str | None
+    address: dict[str, Any]
+    branding: dict[str, Any]
+    settings: dict[str, Any]
+    onboarding: dict[str, Any]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# ------------------------------------------------------------------------ users
+
+
+class Notifications(AppSchema):
+    email: bool = True
+    sms: bool = False
+    push: bool = True
+    weekly_report: bool = True
+
+
+class Preferences(AppSchema):
+    timezone: TimeZone | None = None
+    currency: Currency | None = None
+    notifications: Notifications = Field(default_factory=Notifications)
+    default_caller_id: Phone | None = None
+    privacy_mode: bool = False
+    auto_recharge: bool = False
+    auto_recharge_threshold: Annotated[int, Field(ge=0)] | None = None
+    auto_recharge_amount: Annotated[int, Field(ge=0)] | None = None  # minor units
+
+
+class AISettings(AppSchema):
+    tone: Literal["friendly", "professional", "casual"] = "professional"
+    auto_reply: bool = False
+    working_hours: dict[Weekday, WorkingHours] = Field(default_factory=dict)
+    max_call_duration: Annotated[int, Field(ge=1, le=86_400)] = 3600  # seconds
+    daily_message_limit: Annotated[int, Field(ge=0, le=1_000_000)] = 1000
+    voice_preference: Literal["female", "male", "neutral"] = "female"
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
+
+
+class UserCreate(AppSchema):
+    email: EmailStr
+    password: Password | None = None
+    first_name: Annotated[str, StringConstraints(max_length=100)] = ""
+    last_name: Annotated[str, StringConstraints(max_length=100)] = ""
+    phone: Phone | None = None
+    role: Role = Role.AGENT
+    preferences: Preferences | None = None
+    ai_settings: AISettings | None = None
+    source: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+class UserUpdate(AppSchema):
+    first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    phone: Phone | None = None
+    preferences: Preferences | None = None
+    ai_settings: AISettings | None = None
+
+
+class UserAdminUpdate(UserUpdate):
+    status: Literal["active", "suspended"] | None = None
+
+
+class PasswordChange(AppSchema):
+    current_password: Annotated[str, StringConstraints(max_length=256)]
+    new_password: Password
+
+
+class UserRead(ReadSchema):
+    id: str
+    email: str
+    phone: str | None
+    first_name: str
+    last_name: str
+    name: str
+    preferences: dict[str, Any]
+    ai_settings: dict[str, Any]
+    status: str
+    email_verified: bool
+    phone_verified: bool
+    login_count: int
+    last_login_at: datetime | None
+    last_activity_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberRead(ReadSchema):
+    id: str
+    user: UserRead
+    role: str
+    created_at: datetime
+
+
+class MemberUpdate(AppSchema):
+    role: Role
+
+
+# --------------------------------------------------------------------- sessions
+
+
+class LoginRequest(AppSchema):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    organization: Annotated[str, StringConstraints(max_length=80)] | None = Field(
+        default=None, description="Slug or id of the organization to sign in to"
+    )
+
+
+class SessionRead(ReadSchema):
+    id: str
+    device_type: str
+    browser: str | None
+    os: str | None
+    ip_address: str | None
+    country: str | None
+    city: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    current: bool = False
+
+
+class LoginResponse(AppSchema):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    session: SessionRead
+    user: UserRead
+    organization: OrganizationRead
+
+
+# --------------------------------------------------------------------- API keys
+
+
+class ApiKeyCreate(AppSchema):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    environment: Literal["live", "test"] = "live"
+    scopes: list[Scope] | None = Field(
+        default=None, description="Defaults to every scope the creator holds", max_length=64
+    )
+    allowed_ips: list[Cidr] = Field(default_factory=list, max_length=100)
+    rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] = "standard"
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
+    expires_at: datetime | None = None
+
+
+class ApiKeyUpdate(AppSchema):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    allowed_ips: list[Cidr] | None = Field(default=None, max_length=100)
+    rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] | None = None
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+
+class ApiKeyRotate(AppSchema):
+    grace_period_s: Annotated[int, Field(ge=0, le=7 * 86_400)] | None = Field(
+        default=None, description="How long the old secret keeps working; default 24 h"
+    )
+
+
+class ApiKeyRead(ReadSchema):
+    id: str
+    name: str
+    description: str | None
+    environment: str
+    prefix: str
+    scopes: list[str]
+    allowed_ips: list[str]
+    rate_limit_tier: str
+    max_concurrent_calls: int
+    status: str
+    created_by: str
+    expires_at: datetime | None
+    last_rotated_at: datetime | None
+    previous_expires_at: datetime | None
+    revoked_at: datetime | None
+    first_used_at: datetime | None
+    last_used_at: datetime | None
+    total_requests: int
+    created_at: datetime
+
+
+class ApiKeyWithSecret(ApiKeyRead):
+    key: str = Field(description="The secret. Shown only in this response; store it now.")
+
+
+# --------------------------------------------------------------- agent sessions
+
+
+class AgentContext(AppSchema):
+    agent_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    agent_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    agent_version: Annotated[str, StringConstraints(max_length=40)] | None = None
+    capabilities: list[Annotated[str, StringConstraints(max_length=60)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+class UserConsent(AppSchema):
+    calling_authorized: bool = False
+    privacy_mode: bool = False
+    max_spend_limit: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Most this session may spend, in minor units"
+    )
+    data_retention: Literal["session_only", "30_days", "permanent"] = "30_days"
+
+
+class AgentRateLimits(AppSchema):
+    calls_per_hour: Annotated[int, Field(ge=1, le=10_000)] = 20
+    max_call_duration: Annotated[int, Field(ge=1, le=86_400)] = 3600
+
+
+class AgentSessionCreate(AppSchema):
+    session_type: Literal["guest", "authenticated"] = "guest"
+    user_id: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        default=None, description="For authenticated sessions; defaults to the caller's user"
+    )
+    agent_context: AgentContext
+    user_consent: UserConsent = Field(default_factory=UserConsent)
+    rate_limits: AgentRateLimits = Field(default_factory=AgentRateLimits)
+    expires_in_s: Annotated[int, Field(ge=60, le=30 * 86_400)] | None = None
+
+
+class AgentSessionRead(ReadSchema):
+    id: str
+    session_type: str
+    user_id: str | None
+    agent_context: dict[str, Any]
+    user_consent: dict[str, Any]
+    rate_limits: dict[str, Any]
+    stats: dict[str, Any]
+    scopes: list[str]
+    status: str
+    ip_address: str | None
+    created_at: datetime
+    expires_at: datetime
+    last_activity_at: datetime | None
+    terminated_at: datetime | None
+
+
+class AgentSessionWithToken(AgentSessionRead):
+    session_token: str = Field(description="Shown only in this response")
+
+
+# ------------------------------------------------------------------------ audit
+
+
+class AuditEntryRead(ReadSchema):
+    id: str
+    actor_type: str
+    actor_id: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    ip_address: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+class MeRead(AppSchema):
+    principal: dict[str, Any]
+    user: UserRead | None
+    role: str | None
+    organization: OrganizationRead

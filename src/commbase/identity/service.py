@@ -1,0 +1,380 @@
+"""Organizations, users and memberships."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.core import outbox
+from commbase.core.auth import Principal
+from commbase.core.cache import Cache
+from commbase.core.errors import AlreadyExists, NotFound, PermissionDenied
+from commbase.core.http import ClientInfo
+from commbase.core.pagination import PageParams, paginate
+from commbase.identity import audit
+from commbase.identity.authentication import forget
+from commbase.identity.models import (
+    AgentSession,
+    ApiKey,
+    LoginSession,
+    Membership,
+    Organization,
+    User,
+)
+from commbase.identity.passwords import hash_password
+from commbase.identity.roles import Role, may_assign
+from commbase.identity.schemas import (
+    AISettings,
+    OrganizationUpdate,
+    Preferences,
+    UserAdminUpdate,
+    UserCreate,
+    UserUpdate,
+)
+
+# ---------------------------------------------------------------- organizations
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:60] or "org"
+
+
+async def create_organization(
+    session: AsyncSession,
+    *,
+    name: str,
+    slug: str | None = None,
+    timezone: str = "UTC",
+    currency: str = "USD",
+    industry: str | None = None,
+    language: str = "en",
+) -> Organization:
+    """Create an organization with a unique slug (suffixed when taken)."""
+    base = slug or slugify(name)
+    candidate, n = base, 1
+    while await session.scalar(select(Organization.id).where(Organization.slug == candidate)):
+        if slug:
+            raise AlreadyExists(f"The slug {slug!r} is taken", field="slug")
+        n += 1
+        candidate = f"{base}-{n}"
+    org = Organization(
+        name=name,
+        slug=candidate,
+        timezone=timezone,
+        currency=currency,
+        industry=industry,
+        language=language,
+        onboarding={"steps": {"profile": False, "api_key": False, "first_call": False}},
+    )
+    session.add(org)
+    await session.flush()
+    return org
+
+
+async def get_organization(session: AsyncSession, *, org_id: str) -> Organization:
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("Organization not found")
+    return org
+
+
+async def find_organization(session: AsyncSession, *, slug_or_id: str) -> Organization | None:
+    return await session.scalar(
+        select(Organization).where(
+            (Organization.slug == slug_or_id) | (Organization.id == slug_or_id)
+        )
+    )
+
+
+async def update_organization(
+    session: AsyncSession,
+    *,
+    org: Organization,
+    changes: OrganizationUpdate,
+    actor: Principal,
+    client: ClientInfo,
+) -> Organization:
+    data = changes.model_dump(mode="json", exclude_unset=True)
+    if "onboarding" in data and changes.onboarding is not None:
+        data["onboarding"] = {**data["onboarding"], "progress": changes.onboarding.progress}
+    for field, value in data.items():
+        setattr(org, field, value)
+    await audit.record(
+        session,
+        org_id=org.id,
+        action="organization.updated",
+        actor=actor,
+        target_type="organization",
+        target_id=org.id,
+        client=client,
+        details={"fields": sorted(data)},
+    )
+    await outbox.record(
+        session, "organization.updated", {"id": org.id, "fields": sorted(data)}, org_id=org.id
+    )
+    await session.flush()
+    return org
+
+
+# ------------------------------------------------------------------------ users
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def display_name(first: str, last: str, email: str) -> str:
+    return f"{first} {last}".strip() or email.split("@")[0]
+
+
+async def find_user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+async def create_user(
+    session: AsyncSession, *, data: UserCreate, org_id: str | None = None
+) -> tuple[User, Membership | None]:
+    """Create a user, and a membership in ``org_id`` with ``data.role`` when given.
+
+    If the email already belongs to a user, that user is added to the
+    organization instead; a user already in it is a conflict.
+    """
+    email = normalize_email(data.email)
+    user = await find_user_by_email(session, email=email)
+    if user is None:
+        user = User(
+            email=email,
+            first_name=data.first_name,
+            last_name=data.last_name,
+            name=display_name(data.first_name, data.last_name, email),
+            phone=data.phone,
+            password_hash=hash_password(data.password) if data.password else None,
+            preferences=(data.preferences or Preferences()).model_dump(mode="json"),
+            ai_settings=(data.ai_settings or AISettings()).model_dump(mode="json"),
+            source=data.source,
+        )
+        session.add(user)
+        await session.flush()
+    membership = None
+    if org_id is not None:
+        if await get_membership(session, org_id=org_id, user_id=user.id) is not None:
+            raise AlreadyExists("This user is already a member", field="email")
+        membership = Membership(org_id=org_id, user_id=user.id, role=data.role.value)
+        session.add(membership)
+        await session.flush()
+    return user, membership
+
+
+async def get_membership(
+    session: AsyncSession, *, org_id: str, user_id: str
+) -> Membership | None:
+    return await session.scalar(
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
+    )
+
+
+async def get_member_user(session: AsyncSession, *, org_id: str, user_id: str) -> User:
+    """The user ``user_id`` if they belong to ``org_id``; otherwise NotFound."""
+    user = await session.scalar(
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org_id, User.id == user_id)
+    )
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def list_users(
+    session: AsyncSession, *, org_id: str, params: PageParams, status: str | None = None,
+    search: str | None = None,
+) -> tuple[Sequence[User], str | None]:
+    statement = (
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org_id)
+    )
+    if status:
+        statement = statement.where(User.status == status)
+    if search:
+        pattern = f"%{search.lower()}%"
+        statement = statement.where(
+            func.lower(User.name).like(pattern) | User.email.like(pattern)
+        )
+    return await paginate(session, statement, id_column=User.id, params=params)
+
+
+def apply_user_update(user: User, changes: UserUpdate | UserAdminUpdate) -> list[str]:
+    """Apply a profile update; returns the fields that changed."""
+    data: dict[str, Any] = changes.model_dump(mode="json", exclude_unset=True)
+    for field in ("preferences", "ai_settings"):
+        if field in data:
+            # Nested settings merge, so a client can change one of them alone.
+            data[field] = {**getattr(user, field), **(data[field] or {})}
+    for field, value in data.items():
+        setattr(user, field, value)
+    if {"first_name", "last_name"} & data.keys():
+        user.name = display_name(user.first_name, user.last_name, user.email)
+    return sorted(data)
+
+
+async def update_user(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    user: User,
+    changes: UserUpdate | UserAdminUpdate,
+    actor: Principal,
+    client: ClientInfo,
+    cache: Cache,
+) -> User:
+    fields = apply_user_update(user, changes)
+    if "status" in fields:
+        if user.id == actor.user_id:
+            raise PermissionDenied("You cannot change your own status")
+        target = await get_membership(session, org_id=org_id, user_id=user.id)
+        if target is not None and target.role == Role.OWNER and actor.role != Role.OWNER:
+            raise PermissionDenied("Only an owner can suspend an owner")
+        await forget_user_credentials(session, cache=cache, user_id=user.id)
+        await audit.record(
+            session,
+            org_id=org_id,
+            action=f"user.{user.status}",
+            actor=actor,
+            target_type="user",
+            target_id=user.id,
+            client=client,
+        )
+    await session.flush()
+    return user
+
+
+# ------------------------------------------------------------------ memberships
+
+
+async def list_members(
+    session: AsyncSession, *, org_id: str, params: PageParams, role: str | None = None
+) -> tuple[list[tuple[Membership, User]], str | None]:
+    statement = select(Membership).where(Membership.org_id == org_id)
+    if role:
+        statement = statement.where(Membership.role == role)
+    members, cursor = await paginate(session, statement, id_column=Membership.id, params=params)
+    users = {
+        u.id: u
+        for u in await session.scalars(
+            select(User).where(User.id.in_([m.user_id for m in members]))
+        )
+    }
+    return [(m, users[m.user_id]) for m in members], cursor
+
+
+async def get_member(session: AsyncSession, *, org_id: str, member_id: str) -> Membership:
+    member = await session.scalar(
+        select(Membership).where(Membership.org_id == org_id, Membership.id == member_id)
+    )
+    if member is None:
+        raise NotFound("Member not found")
+    return member
+
+
+async def _owner_count(session: AsyncSession, *, org_id: str) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.org_id == org_id, Membership.role == Role.OWNER)
+        )
+        or 0
+    )
+
+
+async def forget_user_credentials(
+    session: AsyncSession, *, cache: Cache, user_id: str, org_id: str | None = None
+) -> None:
+    """Drop cached principals of every credential the user holds or created."""
+    login = select(LoginSession.token_hash).where(LoginSession.user_id == user_id)
+    keys = select(ApiKey.key_hash, ApiKey.previous_key_hash).where(ApiKey.created_by == user_id)
+    if org_id:
+        login = login.where(LoginSession.org_id == org_id)
+        keys = keys.where(ApiKey.org_id == org_id)
+    agents = select(AgentSession.token_hash).where(AgentSession.created_by == user_id)
+    hashes: list[str | None] = list((await session.scalars(login)).all())
+    hashes += list((await session.scalars(agents)).all())
+    for current, previous in (await session.execute(keys)).tuples():
+        hashes += [current, previous]
+    await forget(cache, *hashes)
+
+
+async def change_role(
+    session: AsyncSession,
+    *,
+    member: Membership,
+    role: Role,
+    actor: Principal,
+    client: ClientInfo,
+    cache: Cache,
+) -> Membership:
+    if not may_assign(actor.role, current=member.role, new=role.value):
+        raise PermissionDenied(f"A {actor.role or 'credential'} cannot make this role change")
+    if member.role == Role.OWNER and role != Role.OWNER:
+        if await _owner_count(session, org_id=member.org_id) <= 1:
+            raise PermissionDenied("An organization keeps at least one owner")
+    previous = member.role
+    member.role = role.value
+    await forget_user_credentials(
+        session, cache=cache, user_id=member.user_id, org_id=member.org_id
+    )
+    await audit.record(
+        session,
+        org_id=member.org_id,
+        action="member.role_changed",
+        actor=actor,
+        target_type="user",
+        target_id=member.user_id,
+        client=client,
+        details={"from": previous, "to": role.value},
+    )
+    await outbox.record(
+        session,
+        "member.role_changed",
+        {"user_id": member.user_id, "from": previous, "to": role.value},
+        org_id=member.org_id,
+    )
+    await session.flush()
+    return member
+
+
+async def remove_member(
+    session: AsyncSession,
+    *,
+    member: Membership,
+    actor: Principal,
+    client: ClientInfo,
+    cache: Cache,
+) -> None:
+    if not may_assign(actor.role, current=member.role, new=None):
+        raise PermissionDenied("Only an owner can remove an owner")
+    if member.role == Role.OWNER and await _owner_count(session, org_id=member.org_id) <= 1:
+        raise PermissionDenied("An organization keeps at least one owner")
+    await forget_user_credentials(
+        session, cache=cache, user_id=member.user_id, org_id=member.org_id
+    )
+    await audit.record(
+        session,
+        org_id=member.org_id,
+        action="member.removed",
+        actor=actor,
+        target_type="user",
+        target_id=member.user_id,
+        client=client,
+        details={"role": member.role},
+    )
+    await session.delete(member)
+    await session.flush()

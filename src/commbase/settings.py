@@ -1,0 +1,74 @@
+"""Typed configuration read from the environment (prefix ``COMMBASE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "commbase-insecure-development-secret-change-me"  # noqa: S105
+
+DEFAULT_TIERS: dict[str, dict[str, int]] = {
+    "free": {"limit": 60, "window_s": 60},
+    "standard": {"limit": 600, "window_s": 60},
+    "premium": {"limit": 3000, "window_s": 60},
+    "enterprise": {"limit": 12000, "window_s": 60},
+}
+
+
+class Settings(BaseSettings):
+    """Everything commbase reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COMMBASE_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./commbase.db"
+    redis_url: str | None = None
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+
+    # Reverse proxies whose X-Forwarded-For / geo headers are believed (CIDRs).
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    country_header: str = "CF-IPCountry"
+    city_header: str = "CF-IPCity"
+    cors_origins: list[str] = Field(default_factory=list)
+
+    max_body_bytes: int = 5 * 1024 * 1024
+    login_session_ttl_s: int = 30 * 24 * 3600
+    agent_session_ttl_s: int = 6 * 3600
+    api_key_rotation_grace_s: int = 24 * 3600
+    idempotency_ttl_s: int = 24 * 3600
+    principal_cache_ttl_s: int = 30
+
+    rate_limit_tiers: dict[str, dict[str, int]] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
+    session_rate_limit: int = 600  # per minute, login and agent sessions
+    anonymous_rate_limit: int = 120  # per minute per IP
+    login_ip_limit: int = 20  # attempts per 15 minutes per IP
+    login_email_limit: int = 10  # attempts per 15 minutes per email
+
+    run_jobs: bool = True  # run the scheduler inside the API process
+    job_tick_s: float = 15.0
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.env == "production" and (secret == DEFAULT_SECRET_KEY or len(secret) < 32):
+            raise ValueError(
+                "COMMBASE_SECRET_KEY must be set to a random value of 32+ characters "
+                "when COMMBASE_ENV=production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
