@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -86,8 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await scheduler_task
             # Counted usage is written before the process goes.
             await identity_jobs.flush_usage_now(
-                JobContext(database=database, now=utcnow(), run_id="shutdown",
-                           services=app.state.job_services)
+                JobContext(
+                    database=database,
+                    now=utcnow(),
+                    run_id="shutdown",
+                    services=app.state.job_services,
+                )
             )
             await cache.close()
             if redis is not None:
@@ -108,8 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.lease = lease
     app.state.usage = usage
     app.state.authenticator = TokenAuthenticator(settings=settings, cache=cache, usage=usage)
-    app.state.job_services: dict[str, Any] = {"usage": usage, "cache": cache,
-                                              "settings": settings}
+    app.state.job_services = {"usage": usage, "cache": cache, "settings": settings}
 
     install_problem_handlers(app)
     app.include_router(core_router)
@@ -123,8 +125,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-Id", "RateLimit", "RateLimit-Policy", "Retry-After",
-                            "Idempotent-Replayed"],
+            expose_headers=[
+                "X-Request-Id",
+                "RateLimit",
+                "RateLimit-Policy",
+                "Retry-After",
+                "Idempotent-Replayed",
+            ],
         )
     app.add_middleware(
         RequestContextMiddleware,

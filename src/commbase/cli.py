@@ -13,8 +13,9 @@ from rich.table import Table
 
 from commbase.settings import get_settings
 
-app = typer.Typer(help="commbase: backend for voice, video and chat businesses.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="commbase: backend for voice, video and chat businesses.", no_args_is_help=True
+)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
@@ -96,8 +97,9 @@ def demo() -> None:
     console.print(f"[bold]Demo data {state}.[/bold]")
     console.print(f"  login     {creds.email} / {creds.password}  (organization {creds.org_slug})")
     console.print(f"  API key   {creds.api_key}")
-    console.print("  try       curl -H 'Authorization: Bearer <API key>' "
-                  "http://127.0.0.1:8000/v1/me")
+    console.print(
+        "  try       curl -H 'Authorization: Bearer <API key>' http://127.0.0.1:8000/v1/me"
+    )
 
 
 @users_app.command("create")
@@ -152,7 +154,9 @@ def keys_create(
     organization: Annotated[str, typer.Option(help="Organization slug")],
     name: Annotated[str, typer.Option(help="Key name")] = "CLI key",
     environment: Annotated[str, typer.Option(help="live or test")] = "live",
-    scopes: Annotated[str | None, typer.Option(help="Comma-separated; default all the creator has")] = None,
+    scopes: Annotated[
+        str | None, typer.Option(help="Comma-separated; default all the creator has")
+    ] = None,
 ) -> None:
     """Create an API key for a member and print its secret (shown once)."""
     from commbase.core.auth import Principal, PrincipalKind
@@ -242,7 +246,9 @@ def jobs_list() -> None:
 
 
 @jobs_app.command("run")
-def jobs_run(name: Annotated[str, typer.Argument(help="Job name, see `commbase jobs list`")]) -> None:
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="Job name, see `commbase jobs list`")],
+) -> None:
     """Run one job now and record the run."""
     from commbase.core import jobs
     from commbase.core.db import Database

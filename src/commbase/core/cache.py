@@ -61,15 +61,17 @@ class MemoryCache:
 class RedisCache:
     """A cache shared by every process that points at the same Redis."""
 
-    def __init__(self, redis: Redis, *, name: str = "default", namespace: str = "cb:cache:") -> None:
+    def __init__(
+        self, redis: Redis, *, name: str = "default", namespace: str = "cb:cache:"
+    ) -> None:
         self.name = name
         self._redis = redis
         self._ns = namespace
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._redis.get(self._ns + key)
+        value = await self._redis.get(self._ns + key)
         CACHE_REQUESTS.labels(self.name, "miss" if value is None else "hit").inc()
-        return value
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, *, ttl_s: float) -> None:
         await self._redis.set(self._ns + key, value, px=max(1, int(ttl_s * 1000)))

@@ -18,9 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from commbase.core.ids import new_id
 from commbase.core.problems import problem_response
 
-REQUESTS = Counter(
-    "commbase_http_requests_total", "HTTP requests", ["method", "route", "status"]
-)
+REQUESTS = Counter("commbase_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "commbase_http_request_duration_seconds",
     "HTTP request latency",

@@ -14,6 +14,7 @@ due job. ``commbase jobs run NAME`` and the API run one now, recorded the same w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import traceback
@@ -203,9 +204,7 @@ class Scheduler:
         async with self.database.sessionmaker() as session:
             for job_ in registered_jobs().values():
                 last = await _last_scheduled(session, job_.name)
-                fire = (
-                    next_fire(job_.schedule, last) if last else previous_fire(job_.schedule, now)
-                )
+                fire = next_fire(job_.schedule, last) if last else previous_fire(job_.schedule, now)
                 if fire <= now:
                     # After downtime, run once for the latest missed slot, not for each.
                     due.append((job_, max(fire, previous_fire(job_.schedule, now))))
@@ -234,10 +233,8 @@ class Scheduler:
                 await self.tick()
             except Exception as exc:  # the loop must survive a bad tick
                 log.error("scheduler tick failed", error=str(exc))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_s)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -94,8 +94,8 @@ class RedisLease:
         key, ttl_ms = self.ns + name, max(1, int(ttl_s * 1000))
         if await self.redis.set(key, holder, nx=True, px=ttl_ms):
             return True
-        renewed = await self.redis.eval(_RENEW, 1, key, holder, ttl_ms)  # type: ignore[misc]
+        renewed = await self.redis.eval(_RENEW, 1, key, holder, ttl_ms)
         return bool(renewed)
 
     async def release(self, name: str, *, holder: str) -> None:
-        await self.redis.eval(_RELEASE, 1, self.ns + name, holder)  # type: ignore[misc]
+        await self.redis.eval(_RELEASE, 1, self.ns + name, holder)

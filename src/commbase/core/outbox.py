@@ -49,9 +49,7 @@ class OutboxEvent(Base):
 
 class OutboxDelivery(Base):
     __tablename__ = "outbox_deliveries"
-    __table_args__ = (
-        Index("ix_outbox_deliveries_pending", "consumer", "done_at", "available_at"),
-    )
+    __table_args__ = (Index("ix_outbox_deliveries_pending", "consumer", "done_at", "available_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(
@@ -81,8 +79,9 @@ async def record(
 ) -> OutboxEvent:
     """Add a domain event to the caller's transaction."""
     now = utcnow()
-    event = OutboxEvent(id=new_id("evt"), org_id=org_id, type=event_type, payload=payload,
-                        created_at=now)
+    event = OutboxEvent(
+        id=new_id("evt"), org_id=org_id, type=event_type, payload=payload, created_at=now
+    )
     session.add(event)
     for consumer in sorted(_consumers):
         session.add(OutboxDelivery(event_id=event.id, consumer=consumer, available_at=now))
@@ -145,8 +144,11 @@ async def complete(session: AsyncSession, *, delivery_ids: list[int], worker_id:
         return 0
     result = await session.execute(
         update(OutboxDelivery)
-        .where(OutboxDelivery.id.in_(delivery_ids), OutboxDelivery.claimed_by == worker_id,
-               OutboxDelivery.done_at.is_(None))
+        .where(
+            OutboxDelivery.id.in_(delivery_ids),
+            OutboxDelivery.claimed_by == worker_id,
+            OutboxDelivery.done_at.is_(None),
+        )
         .values(done_at=utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -165,12 +167,17 @@ async def release(
         return
     await session.execute(
         update(OutboxDelivery)
-        .where(OutboxDelivery.id.in_(delivery_ids), OutboxDelivery.claimed_by == worker_id,
-               OutboxDelivery.done_at.is_(None))
-        .values(claimed_by=None, available_at=retry_at or utcnow(),
-                last_error=(error or None) and error[:2000])
+        .where(
+            OutboxDelivery.id.in_(delivery_ids),
+            OutboxDelivery.claimed_by == worker_id,
+            OutboxDelivery.done_at.is_(None),
+        )
+        .values(
+            claimed_by=None,
+            available_at=retry_at or utcnow(),
+            last_error=(error or None) and error[:2000],
+        )
     )
-
 
 
 async def pending_count(session: AsyncSession, *, consumer: str) -> int:

@@ -50,15 +50,18 @@ async def create_key(
     requested = set(data.scopes) if data.scopes is not None else set(actor.scopes)
     excess = sorted(s.value for s in requested - actor.scopes)
     if excess:
-        raise PermissionDenied(
-            "An API key cannot hold scopes its creator lacks", scopes=excess
-        )
+        raise PermissionDenied("An API key cannot hold scopes its creator lacks", scopes=excess)
     _check_tier(data.rate_limit_tier, tiers)
     if data.expires_at is not None and data.expires_at <= utcnow():
         raise ValidationFailed(
             "expires_at must be in the future",
-            errors=[{"loc": ["body", "expires_at"], "field": "expires_at",
-                     "message": "must be in the future"}],
+            errors=[
+                {
+                    "loc": ["body", "expires_at"],
+                    "field": "expires_at",
+                    "message": "must be in the future",
+                }
+            ],
         )
     new = tokens.generate(f"cb_{data.environment}_")
     key = ApiKey(

@@ -37,7 +37,9 @@ async def record(
     """Add an audit entry to the caller's transaction."""
     if actor is not None:
         actor_type = _ACTOR_TYPES[actor.kind]
-        actor_id = actor.user_id if actor.kind == PrincipalKind.USER_SESSION else actor.credential_id
+        actor_id = (
+            actor.user_id if actor.kind == PrincipalKind.USER_SESSION else actor.credential_id
+        )
     entry = AuditEntry(
         org_id=org_id,
         actor_type=actor_type or "system",

@@ -33,8 +33,10 @@ def parse_device(user_agent: str | None) -> Device:
     device_family = device.family if device else ""
     if device_family == "Spider":
         kind = "bot"
-    elif "iPad" in device_family or "Tablet" in device_family or (
-        os_ is not None and os_.family == "Android" and "Mobile" not in user_agent
+    elif (
+        "iPad" in device_family
+        or "Tablet" in device_family
+        or (os_ is not None and os_.family == "Android" and "Mobile" not in user_agent)
     ):
         kind = "tablet"
     elif os_ is not None and os_.family in _MOBILE_OS:

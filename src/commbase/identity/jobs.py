@@ -61,9 +61,9 @@ async def flush_usage_now(ctx: JobContext) -> int:
                 )
             elif credential_id.startswith("usr_"):
                 await session.execute(
-                    update(User).where(User.id == credential_id).values(
-                        last_activity_at=used.last_used
-                    )
+                    update(User)
+                    .where(User.id == credential_id)
+                    .values(last_activity_at=used.last_used)
                 )
         await session.commit()
     return len(drained)

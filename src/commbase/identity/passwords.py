@@ -19,9 +19,7 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, password_hash: str | None) -> bool:
     """True when ``password`` matches; spends the same time when there is no hash."""
     try:
-        return bool(_hasher.verify(password_hash or _DUMMY_HASH, password)) and bool(
-            password_hash
-        )
+        return bool(_hasher.verify(password_hash or _DUMMY_HASH, password)) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -1,10 +1,10 @@
 """Membership roles and the scopes each one carries.
 
-    owner   everything, including managing owners
-    admin   everything except granting, changing or removing the owner role
-    agent   works calls, contacts, conversations and engagement; reads the rest
-            it needs; opens agent sessions; cannot manage keys, members or webhooks
-    viewer  read-only, without API keys or the audit log
+owner   everything, including managing owners
+admin   everything except granting, changing or removing the owner role
+agent   works calls, contacts, conversations and engagement; reads the rest
+        it needs; opens agent sessions; cannot manage keys, members or webhooks
+viewer  read-only, without API keys or the audit log
 """
 
 from __future__ import annotations

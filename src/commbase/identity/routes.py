@@ -179,9 +179,7 @@ def _own_user_id(principal: CurrentPrincipal) -> str:
 
 
 @router.patch("/me", response_model=MeRead, tags=["me"], summary="Update my profile")
-async def update_me(
-    body: UserUpdate, principal: CurrentPrincipal, session: DbSession
-) -> MeRead:
+async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: DbSession) -> MeRead:
     user = await service.get_member_user(
         session, org_id=principal.org_id, user_id=_own_user_id(principal)
     )
@@ -224,17 +222,13 @@ async def change_my_password(
 # ----------------------------------------------------------------- organization
 
 
-@router.get(
-    "/organizations/current", response_model=OrganizationRead, tags=["organizations"]
-)
+@router.get("/organizations/current", response_model=OrganizationRead, tags=["organizations"])
 async def get_current_organization(principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.ORG_READ)
     return await service.get_organization(session, org_id=principal.org_id)
 
 
-@router.patch(
-    "/organizations/current", response_model=OrganizationRead, tags=["organizations"]
-)
+@router.patch("/organizations/current", response_model=OrganizationRead, tags=["organizations"])
 async def update_current_organization(
     body: OrganizationUpdate, principal: CurrentPrincipal, session: DbSession, client: Client
 ) -> Any:
@@ -360,9 +354,7 @@ async def change_member_role(
     return _member_read(member, user)
 
 
-@router.delete(
-    "/members/{member_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["members"]
-)
+@router.delete("/members/{member_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["members"])
 async def remove_member(
     member_id: Id,
     principal: CurrentPrincipal,
@@ -372,9 +364,7 @@ async def remove_member(
 ) -> None:
     principal.require(Scope.MEMBERS_WRITE)
     member = await service.get_member(session, org_id=principal.org_id, member_id=member_id)
-    await service.remove_member(
-        session, member=member, actor=principal, client=client, cache=cache
-    )
+    await service.remove_member(session, member=member, actor=principal, client=client, cache=cache)
 
 
 # --------------------------------------------------------------------- sessions
@@ -387,9 +377,7 @@ def _session_user(principal: CurrentPrincipal) -> str:
 
 
 @router.get("/sessions", response_model=Page[SessionRead], tags=["sessions"])
-async def list_my_sessions(
-    principal: CurrentPrincipal, session: DbSession, page: PageQuery
-) -> Any:
+async def list_my_sessions(principal: CurrentPrincipal, session: DbSession, page: PageQuery) -> Any:
     user_id = _session_user(principal)
     rows, cursor = await sessions.list_sessions(
         session, org_id=principal.org_id, user_id=user_id, params=page
@@ -403,9 +391,7 @@ async def list_my_sessions(
     return Page(data=data, next_cursor=cursor)
 
 
-@router.delete(
-    "/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"]
-)
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
 async def revoke_my_session(
     session_id: Id,
     principal: CurrentPrincipal,
@@ -478,8 +464,9 @@ async def create_api_key(
         tiers=settings.rate_limit_tiers,
     )
     response.headers.update(NO_STORE)
-    return ApiKeyWithSecret.model_validate({**ApiKeyRead.model_validate(key).model_dump(),
-                                            "key": secret})
+    return ApiKeyWithSecret.model_validate(
+        {**ApiKeyRead.model_validate(key).model_dump(), "key": secret}
+    )
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyRead], tags=["api-keys"])
@@ -560,8 +547,9 @@ async def rotate_api_key(
         secret=settings.secret_key.get_secret_value(),
     )
     response.headers.update(NO_STORE)
-    return ApiKeyWithSecret.model_validate({**ApiKeyRead.model_validate(key).model_dump(),
-                                            "key": secret})
+    return ApiKeyWithSecret.model_validate(
+        {**ApiKeyRead.model_validate(key).model_dump(), "key": secret}
+    )
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyRead, tags=["api-keys"])
@@ -574,9 +562,7 @@ async def revoke_api_key(
 ) -> Any:
     principal.require(Scope.API_KEYS_WRITE)
     key = await api_keys.get_key(session, org_id=principal.org_id, key_id=key_id)
-    return await api_keys.revoke_key(
-        session, key=key, actor=principal, client=client, cache=cache
-    )
+    return await api_keys.revoke_key(session, key=key, actor=principal, client=client, cache=cache)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyRead, tags=["api-keys"])
@@ -624,9 +610,7 @@ async def create_agent_session(
     )
 
 
-@router.get(
-    "/agent-sessions", response_model=Page[AgentSessionRead], tags=["agent-sessions"]
-)
+@router.get("/agent-sessions", response_model=Page[AgentSessionRead], tags=["agent-sessions"])
 async def list_agent_sessions(
     principal: CurrentPrincipal,
     session: DbSession,
@@ -646,16 +630,12 @@ async def list_agent_sessions(
 @router.get(
     "/agent-sessions/{session_id}", response_model=AgentSessionRead, tags=["agent-sessions"]
 )
-async def get_agent_session(
-    session_id: Id, principal: CurrentPrincipal, session: DbSession
-) -> Any:
+async def get_agent_session(session_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
     if not (
         principal.kind == PrincipalKind.AGENT_SESSION and principal.credential_id == session_id
     ):
         principal.require(Scope.AGENT_SESSIONS_READ)
-    return await agent_sessions.get_session(
-        session, org_id=principal.org_id, session_id=session_id
-    )
+    return await agent_sessions.get_session(session, org_id=principal.org_id, session_id=session_id)
 
 
 @router.post(

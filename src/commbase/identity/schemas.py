@@ -237,7 +237,7 @@ class SessionRead(ReadSchema):
 
 class LoginResponse(AppSchema):
     token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_at: datetime
     session: SessionRead
     user: UserRead

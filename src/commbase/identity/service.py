@@ -172,9 +172,7 @@ async def create_user(
     return user, membership
 
 
-async def get_membership(
-    session: AsyncSession, *, org_id: str, user_id: str
-) -> Membership | None:
+async def get_membership(session: AsyncSession, *, org_id: str, user_id: str) -> Membership | None:
     return await session.scalar(
         select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
     )
@@ -193,7 +191,11 @@ async def get_member_user(session: AsyncSession, *, org_id: str, user_id: str) -
 
 
 async def list_users(
-    session: AsyncSession, *, org_id: str, params: PageParams, status: str | None = None,
+    session: AsyncSession,
+    *,
+    org_id: str,
+    params: PageParams,
+    status: str | None = None,
     search: str | None = None,
 ) -> tuple[Sequence[User], str | None]:
     statement = (
@@ -205,9 +207,7 @@ async def list_users(
         statement = statement.where(User.status == status)
     if search:
         pattern = f"%{search.lower()}%"
-        statement = statement.where(
-            func.lower(User.name).like(pattern) | User.email.like(pattern)
-        )
+        statement = statement.where(func.lower(User.name).like(pattern) | User.email.like(pattern))
     return await paginate(session, statement, id_column=User.id, params=params)
 
 
@@ -323,9 +323,9 @@ async def change_role(
 ) -> Membership:
     if not may_assign(actor.role, current=member.role, new=role.value):
         raise PermissionDenied(f"A {actor.role or 'credential'} cannot make this role change")
-    if member.role == Role.OWNER and role != Role.OWNER:
-        if await _owner_count(session, org_id=member.org_id) <= 1:
-            raise PermissionDenied("An organization keeps at least one owner")
+    demoting_owner = member.role == Role.OWNER and role != Role.OWNER
+    if demoting_owner and await _owner_count(session, org_id=member.org_id) <= 1:
+        raise PermissionDenied("An organization keeps at least one owner")
     previous = member.role
     member.role = role.value
     await forget_user_credentials(

@@ -90,8 +90,10 @@ async def login(
     if user is None or not password_ok or user.status != "active" or membership is None:
         if user is None:
             raise LoginRefused(user_id=None, org_ids=[], reason="unknown_email")
-        reason = "bad_password" if not password_ok else (
-            "inactive" if user.status != "active" else "no_membership"
+        reason = (
+            "bad_password"
+            if not password_ok
+            else ("inactive" if user.status != "active" else "no_membership")
         )
         org_ids = list(
             await session.scalars(select(Membership.org_id).where(Membership.user_id == user.id))

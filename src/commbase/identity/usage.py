@@ -15,7 +15,6 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-
 _TAKE = """
 for i = 1, 2 do
   if redis.call('exists', KEYS[i]) == 1 then redis.call('rename', KEYS[i], KEYS[i + 2]) end
@@ -70,9 +69,7 @@ class RedisUsageTracker:
     async def drain(self) -> dict[str, Usage]:
         suffix = uuid.uuid4().hex
         counts_tmp, last_tmp = f"{self.counts_key}:{suffix}", f"{self.last_key}:{suffix}"
-        await self.redis.eval(  # type: ignore[misc]
-            _TAKE, 4, self.counts_key, self.last_key, counts_tmp, last_tmp
-        )
+        await self.redis.eval(_TAKE, 4, self.counts_key, self.last_key, counts_tmp, last_tmp)
         counts = await self.redis.hgetall(counts_tmp)
         last = await self.redis.hgetall(last_tmp)
         await self.redis.delete(counts_tmp, last_tmp)

@@ -1,0 +1,149 @@
+"""Test stacks: the whole suite runs on SQLite with in-process cache and rate
+limits, and again on PostgreSQL with Redis when ``COMMBASE_TEST_DATABASE_URL``
+and ``COMMBASE_TEST_REDIS_URL`` are set.
+
+Isolation: each SQLite test gets its own copy of a migrated database file; each
+PostgreSQL test starts from truncated tables and an empty Redis database. Tests
+do not share one rolled-back connection, because several of them exercise
+concurrent requests and separate processes, which need real commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from commbase.app import create_app
+from commbase.cli import migrate_database
+from commbase.models import Base
+from commbase.settings import Settings
+
+PG_URL = os.environ.get("COMMBASE_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("COMMBASE_TEST_REDIS_URL")
+STACKS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+T = TypeVar("T")
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-0123456789"
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def in_thread(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion on a fresh loop in another thread.
+
+    Sync fixtures use this so they never touch the session's event loop.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(func())).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(migrate_database, f"sqlite+aiosqlite:///{path}").result()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    assert PG_URL is not None
+    url = PG_URL
+
+    async def recreate_schema() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    in_thread(recreate_schema)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(migrate_database, url).result()
+    return url
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+async def _reset_redis(url: str) -> None:
+    redis = Redis.from_url(url)
+    await redis.flushdb()
+    await redis.aclose()
+
+
+@pytest.fixture
+def database_url(stack: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if stack == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "commbase.db"
+        shutil.copyfile(template, target)
+        return f"sqlite+aiosqlite:///{target}"
+    url: str = request.getfixturevalue("postgres_migrated")
+    in_thread(lambda: _reset_postgres(url))
+    return url
+
+
+@pytest.fixture
+def redis_url(stack: str) -> str | None:
+    if stack == "sqlite" or not REDIS_URL:
+        return None
+    url = REDIS_URL
+    in_thread(lambda: _reset_redis(url))
+    return url
+
+
+def make_settings(database_url: str, redis_url: str | None, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "secret_key": TEST_SECRET,
+        "run_jobs": False,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str | None) -> Settings:
+    return make_settings(database_url, redis_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+def client_for(app: FastAPI, *, ip: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://commbase.test")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as http:
+        yield http
