@@ -8,11 +8,13 @@ only knows its shape, so core imports no domain.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
+from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.db import DbSession
@@ -20,6 +22,13 @@ from commbase.core.errors import AuthenticationRequired, RateLimited, ScopeMissi
 from commbase.core.http import ClientInfo, client_of
 from commbase.core.ratelimit import RateLimiter, RateLimitRule
 from commbase.core.scopes import Scope
+
+AUTH_DURATION = Histogram(
+    "commbase_auth_duration_seconds",
+    "Time to resolve a bearer token to a principal (verification, cache, database)",
+    ["kind"],
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
 
 
 class PrincipalKind(StrEnum):
@@ -95,9 +104,11 @@ async def _principal(request: Request, session: DbSession) -> Principal:
             headers={"WWW-Authenticate": 'Bearer realm="commbase"'},
         )
     authenticator: Authenticator = request.app.state.authenticator
+    started = time.perf_counter()
     principal = await authenticator(
         session=session, token=token, client=client_of(request.scope["state"]), request=request
     )
+    AUTH_DURATION.labels(principal.kind.value).observe(time.perf_counter() - started)
     await enforce_rate_limit(
         request, key=f"{principal.kind}:{principal.credential_id}", rule=principal.rate_limit
     )
