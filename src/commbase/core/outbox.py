@@ -134,7 +134,7 @@ async def claim(
             created_at=event.created_at,
             attempts=delivery.attempts,
         )
-        for delivery, event in rows.tuples()
+        for delivery, event in rows.all()
     ]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import AfterValidator, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, EmailStr, Field, HttpUrl, StringConstraints
 
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.scopes import Scope
@@ -257,7 +257,7 @@ class ApiKeyCreate(AppSchema):
     allowed_ips: list[Cidr] = Field(default_factory=list, max_length=100)
     rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] = "standard"
     max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class ApiKeyUpdate(AppSchema):

@@ -307,7 +307,7 @@ async def forget_user_credentials(
     agents = select(AgentSession.token_hash).where(AgentSession.created_by == user_id)
     hashes: list[str | None] = list((await session.scalars(login)).all())
     hashes += list((await session.scalars(agents)).all())
-    for current, previous in (await session.execute(keys)).tuples():
+    for current, previous in (await session.execute(keys)).all():
         hashes += [current, previous]
     await forget(cache, *hashes)
 
