@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -99,11 +100,11 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
     return token
 
 
-async def create_key(client: httpx.AsyncClient, token: str, **body: object) -> dict[str, object]:
+async def create_key(client: httpx.AsyncClient, token: str, **body: object) -> dict[str, Any]:
     body.setdefault("name", "test key")
     response = await client.post("/v1/api-keys", json=body, headers=auth(token))
     assert response.status_code == 201, response.text
-    data: dict[str, object] = response.json()
+    data: dict[str, Any] = response.json()
     return data
 
 

@@ -87,7 +87,7 @@ async def test_a_key_never_holds_more_than_its_creator(
     assert escalate.status_code == 403
     assert escalate.json()["scopes"] == ["users:write"]
     default = await create_key(client, str(limited["key"]))
-    assert sorted(default["scopes"]) == ["api_keys:write", "org:read"]  # type: ignore[type-var]
+    assert sorted(default["scopes"]) == ["api_keys:write", "org:read"]
 
     # A key shrinks with its creator: an admin demoted to viewer loses write access.
     _, admin_email = await add_member(app, tenant, role=Role.ADMIN)
