@@ -1,7 +1,20 @@
 """Imports every table, so ``Base.metadata`` is complete (Alembic, tests, create_all)."""
 
+from commbase.billing import models as billing_models
+from commbase.calls import models as calls_models
+from commbase.contacts import models as contacts_models
 from commbase.core import idempotency, jobs, leases, outbox
 from commbase.core.db import Base
 from commbase.identity import models as identity_models
 
-__all__ = ["Base", "idempotency", "identity_models", "jobs", "leases", "outbox"]
+__all__ = [
+    "Base",
+    "billing_models",
+    "calls_models",
+    "contacts_models",
+    "idempotency",
+    "identity_models",
+    "jobs",
+    "leases",
+    "outbox",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -48,6 +49,19 @@ class Settings(BaseSettings):
     anonymous_rate_limit: int = 120  # per minute per IP
     login_ip_limit: int = 20  # attempts per 15 minutes per IP
     login_email_limit: int = 10  # attempts per 15 minutes per email
+
+    # Calls and billing.
+    call_provider: Literal["simulator", "twilio"] = "simulator"
+    simulator_speed: float = Field(default=1.0, gt=0, le=1000)
+    public_base_url: str = "http://127.0.0.1:8000"  # what carriers call back
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    default_rate_per_minute: Decimal = Decimal("0.125")
+    max_call_duration_s: int = 3600
+    transcript_retention_days: int = 30
 
     run_jobs: bool = True  # run the scheduler inside the API process
     job_tick_s: float = 15.0

@@ -58,6 +58,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
+# Column info marking personal data: GDPR export and erasure must cover every such column.
+PERSONAL: dict[str, Any] = {"personal": True}
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -143,3 +146,13 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response is sent, so a failed commit is a 500.
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+def json_array_contains(column: Any, value: str, *, dialect: str) -> Any:
+    """A WHERE clause: the JSON array in ``column`` holds the string ``value``."""
+    from sqlalchemy import exists, func, literal_column, select
+
+    if dialect == "postgresql":
+        return column.contains([value])
+    items = func.json_each(column).table_valued("value")
+    return exists(select(literal_column("1")).select_from(items).where(items.c.value == value))

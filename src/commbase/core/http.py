@@ -137,6 +137,18 @@ class RequestContextMiddleware:
             await response(scope, receive, send)
             structlog.contextvars.unbind_contextvars("request_id")
             return
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            # No database column can hold NUL; refuse it before any lookup sees it.
+            response = problem_response(
+                status=400,
+                code="invalid-request",
+                title="The request is malformed",
+                detail="The URL must not contain NUL characters",
+                headers={"X-Request-Id": request_id},
+            )
+            await response(scope, receive, send)
+            structlog.contextvars.unbind_contextvars("request_id")
+            return
 
         received = 0
         limit = self.max_body_bytes

@@ -83,6 +83,9 @@ async def record(
         id=new_id("evt"), org_id=org_id, type=event_type, payload=payload, created_at=now
     )
     session.add(event)
+    # Without a relationship the unit of work does not order these inserts:
+    # write the event first, since each delivery's foreign key points at it.
+    await session.flush()
     for consumer in sorted(_consumers):
         session.add(OutboxDelivery(event_id=event.id, consumer=consumer, available_at=now))
     await session.flush()

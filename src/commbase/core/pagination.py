@@ -48,7 +48,7 @@ def decode_cursor(cursor: str) -> str:
             "cursor is not one this API returned",
             errors=[{"loc": ["query", "cursor"], "field": "cursor", "message": "invalid cursor"}],
         ) from exc
-    if not value or len(value) > 64 or not value.isascii():
+    if not value or len(value) > 64 or not (value.isascii() and value.isprintable()):
         raise ValidationFailed(
             "cursor is not one this API returned",
             errors=[{"loc": ["query", "cursor"], "field": "cursor", "message": "invalid cursor"}],

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from commbase.core.db import Base, created_at_column, public_id, updated_at_column
+from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
 
 
 class Organization(Base):
@@ -41,11 +41,13 @@ class User(Base):
     __table_args__ = (Index("ix_users_status_created", "status", "created_at"),)
 
     id: Mapped[str] = public_id("usr")
-    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
-    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
-    first_name: Mapped[str] = mapped_column(String(100), default="")
-    last_name: Mapped[str] = mapped_column(String(100), default="")
-    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(
+        String(320), unique=True, info=PERSONAL
+    )  # stored lower-cased
+    phone: Mapped[str | None] = mapped_column(String(20), info=PERSONAL)  # E.164
+    first_name: Mapped[str] = mapped_column(String(100), default="", info=PERSONAL)
+    last_name: Mapped[str] = mapped_column(String(100), default="", info=PERSONAL)
+    name: Mapped[str] = mapped_column(String(200), default="", info=PERSONAL)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ai_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -56,6 +58,12 @@ class User(Base):
     email_verified: Mapped[bool] = mapped_column(default=False)
     phone_verified: Mapped[bool] = mapped_column(default=False)
     login_count: Mapped[int] = mapped_column(default=0)
+    # Henvid's user counters, kept current by calls.
+    total_calls: Mapped[int] = mapped_column(default=0)
+    total_video_calls: Mapped[int] = mapped_column(default=0)
+    total_call_duration: Mapped[int] = mapped_column(default=0)  # seconds
+    review_count: Mapped[int] = mapped_column(default=0)
+    rating_sum: Mapped[int] = mapped_column(default=0)
     last_login_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,149 @@
+"""Calls (voice and video), their provider events and actions, and transcripts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_org_created", "org_id", "created_at"),
+        Index("ix_calls_org_status", "org_id", "status"),
+        Index("ix_calls_org_to", "org_id", "to_number"),
+        Index("ix_calls_org_user", "org_id", "user_id"),
+        Index("ix_calls_org_agent_session", "org_id", "agent_session_id"),
+        UniqueConstraint("provider", "provider_call_id"),
+    )
+
+    id: Mapped[str] = public_id("call")
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10), default="voice")  # voice | video
+    direction: Mapped[str] = mapped_column(String(10), default="outbound")
+    # Who placed it.
+    user_id: Mapped[str | None] = mapped_column(String(40))
+    agent_session_id: Mapped[str | None] = mapped_column(String(40))
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    wallet_id: Mapped[str | None] = mapped_column(String(40))
+    contact_id: Mapped[str | None] = mapped_column(String(40))
+    # Parties (null once a private call is erased).
+    from_number: Mapped[str | None] = mapped_column(String(20), info=PERSONAL)
+    to_number: Mapped[str | None] = mapped_column(String(20), info=PERSONAL)
+    to_number_formatted: Mapped[str | None] = mapped_column(String(40), info=PERSONAL)
+    to_country: Mapped[str | None] = mapped_column(String(2))
+    to_line_type: Mapped[str | None] = mapped_column(String(20))
+    to_carrier: Mapped[str | None] = mapped_column(String(100))
+    privacy_mode: Mapped[bool] = mapped_column(default=False)
+    caller_id_name: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)
+    # Timeline and state.
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    end_reason: Mapped[str | None] = mapped_column(String(30))
+    initiated_at: Mapped[datetime | None]
+    ringing_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    duration_seconds: Mapped[int | None]
+    waiting_time_seconds: Mapped[int | None]
+    response_time_seconds: Mapped[int | None]
+    reconnections: Mapped[int] = mapped_column(default=0)
+    screenshare_used: Mapped[bool] = mapped_column(default=False)
+    problem_solved: Mapped[bool | None]
+    max_duration_seconds: Mapped[int] = mapped_column(default=3600)
+    # Money.
+    rate_per_minute: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    hold_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    hold_minutes: Mapped[int] = mapped_column(default=0)
+    billable_minutes: Mapped[int | None]
+    cost_amount: Mapped[int | None] = mapped_column(BigInteger)
+    cost_breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ledger_entry_id: Mapped[str | None] = mapped_column(String(40))
+    # Quality (SDK reports), with a derived label.
+    mos_score: Mapped[float | None]
+    latency_ms: Mapped[int | None]
+    jitter_ms: Mapped[int | None]
+    packet_loss: Mapped[float | None]
+    codec: Mapped[str | None] = mapped_column(String(20))
+    video_resolution: Mapped[str | None] = mapped_column(String(20))
+    frame_rate: Mapped[float | None]
+    bitrate_kbps: Mapped[int | None]
+    quality: Mapped[str | None] = mapped_column(String(10))  # excellent|good|fair|poor
+    # Features.
+    recording_enabled: Mapped[bool] = mapped_column(default=False)
+    recording_url: Mapped[str | None] = mapped_column(String(1000), info=PERSONAL)
+    transcription_enabled: Mapped[bool] = mapped_column(default=False)
+    # Provider.
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_call_id: Mapped[str | None] = mapped_column(String(100))
+    provider_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Context, analysis, review.
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, info=PERSONAL)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    analysis: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
+    review_rating: Mapped[int | None]
+    review_comment: Mapped[str | None] = mapped_column(Text, info=PERSONAL)
+    reviewed_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class CallEvent(Base):
+    """Each provider status report as received: the audit trail of a call's lifecycle."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_org_call", "org_id", "call_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))
+    applied: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class CallAction(Base):
+    """An in-call action: dtmf, hold, unhold, mute, unmute, transfer, hangup."""
+
+    __tablename__ = "call_actions"
+    __table_args__ = (Index("ix_call_actions_org_call", "org_id", "call_id"),)
+
+    id: Mapped[str] = public_id("act")
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(20))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class Transcript(Base):
+    __tablename__ = "transcripts"
+    __table_args__ = (
+        Index("ix_transcripts_org_created", "org_id", "created_at"),
+        UniqueConstraint("call_id"),
+    )
+
+    id: Mapped[str] = public_id("trans")
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(16), default="en-US")
+    speaker_labels_enabled: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(20), default="processing")
+    segments: Mapped[list[dict[str, Any]]] = mapped_column(default=list, info=PERSONAL)
+    text: Mapped[str] = mapped_column(Text, default="", info=PERSONAL)
+    word_count: Mapped[int] = mapped_column(default=0)
+    duration_seconds: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+    completed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
