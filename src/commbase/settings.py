@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "commbase-insecure-development-secret-change-me"  # noqa: S105
@@ -77,6 +77,18 @@ class Settings(BaseSettings):
                 "when COMMBASE_ENV=production"
             )
         return self
+
+    @field_validator("rate_limit_tiers", mode="after")
+    @classmethod
+    def _complete_tiers(cls, tiers: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        # COMMBASE_RATE_LIMIT_TIERS__PREMIUM__LIMIT=5000 changes one number, not the table.
+        merged = {name: dict(rule) for name, rule in DEFAULT_TIERS.items()}
+        for name, rule in tiers.items():
+            merged.setdefault(name, {}).update(rule)
+        for name, rule in merged.items():
+            if set(rule) != {"limit", "window_s"} or min(rule.values()) < 1:
+                raise ValueError(f"rate limit tier {name!r} needs a positive limit and window_s")
+        return merged
 
     @property
     def is_sqlite(self) -> bool:

@@ -150,9 +150,10 @@ DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 def json_array_contains(column: Any, value: str, *, dialect: str) -> Any:
     """A WHERE clause: the JSON array in ``column`` holds the string ``value``."""
-    from sqlalchemy import exists, func, literal_column, select
+    from sqlalchemy import exists, func, literal_column, select, type_coerce
 
     if dialect == "postgresql":
-        return column.contains([value])
+        # The column's comparator is JSON's; JSONB's gives the @> containment operator.
+        return type_coerce(column, JSONB).contains([value])
     items = func.json_each(column).table_valued("value")
     return exists(select(literal_column("1")).select_from(items).where(items.c.value == value))

@@ -133,3 +133,23 @@ async def expire_due(session: AsyncSession) -> int:
         .values(status="expired")
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def record_call(
+    session: AsyncSession, *, org_id: str, session_id: str, duration_s: int, spent: int
+) -> None:
+    """Add a finished call to an agent session's usage stats."""
+    agent = await session.scalar(
+        select(AgentSession)
+        .where(AgentSession.org_id == org_id, AgentSession.id == session_id)
+        .with_for_update()
+    )
+    if agent is None:
+        return
+    stats = dict(agent.stats)
+    stats["calls_made"] = int(stats.get("calls_made", 0)) + 1
+    stats["total_duration"] = int(stats.get("total_duration", 0)) + max(0, duration_s)
+    stats["total_spent"] = int(stats.get("total_spent", 0)) + spent
+    agent.stats = stats
+    agent.last_activity_at = utcnow()
+    await session.flush()

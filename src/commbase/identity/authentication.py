@@ -9,6 +9,7 @@ suspension) deletes the affected entries, so the cache only saves work.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -28,6 +29,12 @@ from commbase.identity.models import AgentSession, ApiKey, LoginSession, Members
 from commbase.identity.roles import scopes_for
 from commbase.identity.usage import UsageTracker
 from commbase.settings import Settings
+
+
+@lru_cache(maxsize=1024)
+def _scope_set(values: tuple[str, ...]) -> frozenset[Scope]:
+    """The scopes of a cached snapshot; a handful of distinct sets, parsed once each."""
+    return frozenset(Scope(value) for value in values)
 
 
 def cache_key(token_hash: str) -> str:
@@ -76,7 +83,7 @@ class TokenAuthenticator:
             kind=PrincipalKind(snapshot["kind"]),
             org_id=snapshot["org_id"],
             credential_id=snapshot["credential_id"],
-            scopes=frozenset(Scope(s) for s in snapshot["scopes"]),
+            scopes=_scope_set(tuple(snapshot["scopes"])),
             rate_limit=RateLimitRule(rule[0], rule[1], rule[2]),
             user_id=snapshot.get("user_id"),
             role=snapshot.get("role"),

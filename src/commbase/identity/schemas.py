@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import AfterValidator, AwareDatetime, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    computed_field,
+    field_validator,
+)
 
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.scopes import Scope
@@ -34,6 +43,13 @@ def _e164(value: str) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("date is out of range") from exc
+
+
 def _cidr(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value, strict=False))
@@ -54,6 +70,13 @@ _WORKING_HOURS = re.compile(r"^(closed|([01]?\d|2[0-4])(:[0-5]\d)?-([01]?\d|2[0-
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WorkingHours = Annotated[str, StringConstraints(pattern=_WORKING_HOURS.pattern)]
 JsonObject = Annotated[dict[str, Any], Field(max_length=100)]
+
+
+def _not_null(value: Any) -> Any:
+    # Runs only for fields the client sent: an explicit null cannot be stored.
+    if value is None:
+        raise ValueError("may not be null")
+    return value
 
 
 # ---------------------------------------------------------------- organizations
@@ -97,6 +120,17 @@ class OrganizationUpdate(AppSchema):
     branding: Branding | None = None
     settings: JsonObject | None = None
     onboarding: Onboarding | None = None
+
+    _required = field_validator(
+        "name",
+        "timezone",
+        "currency",
+        "language",
+        "address",
+        "branding",
+        "settings",
+        "onboarding",
+    )(_not_null)
 
 
 class OrganizationRead(ReadSchema):
@@ -169,9 +203,22 @@ class UserUpdate(AppSchema):
     preferences: Preferences | None = None
     ai_settings: AISettings | None = None
 
+    _required = field_validator("first_name", "last_name")(_not_null)
+
+
+class UserLimits(AppSchema):
+    """Ringez's per-user limits; calls enforce them."""
+
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    max_call_duration: Annotated[int, Field(ge=60, le=86_400)] | None = None  # seconds
+    daily_spend_limit: Annotated[int, Field(ge=0)] | None = None  # minor units
+
 
 class UserAdminUpdate(UserUpdate):
     status: Literal["active", "suspended"] | None = None
+    limits: UserLimits | None = None
+
+    _status_required = field_validator("status")(_not_null)
 
 
 class PasswordChange(AppSchema):
@@ -188,14 +235,25 @@ class UserRead(ReadSchema):
     name: str
     preferences: dict[str, Any]
     ai_settings: dict[str, Any]
+    limits: dict[str, Any] = Field(default_factory=dict)
     status: str
     email_verified: bool
     phone_verified: bool
     login_count: int
+    total_calls: int = 0
+    total_video_calls: int = 0
+    total_call_duration: int = 0
+    review_count: int = 0
+    rating_sum: int = Field(default=0, exclude=True)
     last_login_at: datetime | None
     last_activity_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def average_rating(self) -> float | None:
+        return round(self.rating_sum / self.review_count, 2) if self.review_count else None
 
 
 class MemberRead(ReadSchema):
@@ -257,7 +315,7 @@ class ApiKeyCreate(AppSchema):
     allowed_ips: list[Cidr] = Field(default_factory=list, max_length=100)
     rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] = "standard"
     max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
-    expires_at: AwareDatetime | None = None
+    expires_at: Annotated[AwareDatetime, AfterValidator(_utc)] | None = None
 
 
 class ApiKeyUpdate(AppSchema):

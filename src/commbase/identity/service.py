@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core import outbox
@@ -214,7 +214,7 @@ async def list_users(
 def apply_user_update(user: User, changes: UserUpdate | UserAdminUpdate) -> list[str]:
     """Apply a profile update; returns the fields that changed."""
     data: dict[str, Any] = changes.model_dump(mode="json", exclude_unset=True)
-    for field in ("preferences", "ai_settings"):
+    for field in ("preferences", "ai_settings", "limits"):
         if field in data:
             # Nested settings merge, so a client can change one of them alone.
             data[field] = {**getattr(user, field), **(data[field] or {})}
@@ -378,3 +378,32 @@ async def remove_member(
     )
     await session.delete(member)
     await session.flush()
+
+
+# ------------------------------------------------------------- call counters
+
+
+async def record_call_for_user(
+    session: AsyncSession, *, user_id: str, kind: str, duration_s: int
+) -> None:
+    """Keep the Henvid user counters current: total (video) calls and duration."""
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            total_calls=User.total_calls + 1,
+            total_video_calls=User.total_video_calls + (1 if kind == "video" else 0),
+            total_call_duration=User.total_call_duration + max(0, duration_s),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_review_for_user(session: AsyncSession, *, user_id: str, rating: int) -> None:
+    """Count a review of one of the user's calls toward their average rating."""
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(review_count=User.review_count + 1, rating_sum=User.rating_sum + rating)
+        .execution_options(synchronize_session=False)
+    )

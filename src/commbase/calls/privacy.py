@@ -1,0 +1,30 @@
+"""Privacy mode: a private call's personal data is erased as soon as it ends.
+
+The call row, its provider reports, actions and transcript are deleted; the
+ledger entry that charged for it stays, pointing at an anonymous reference, so
+no money record is lost.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.billing import service as billing_service
+from commbase.calls import transcripts
+from commbase.calls.models import Call, CallAction, CallEvent
+from commbase.core.time import utcnow
+
+
+async def erase_call(session: AsyncSession, *, call: Call) -> str:
+    """Erase a finished private call; returns the ledger's anonymous reference."""
+    reference = await billing_service.anonymise_call_reference(
+        session, org_id=call.org_id, call_id=call.id
+    )
+    await transcripts.erase_for_call(session, org_id=call.org_id, call_id=call.id)
+    await session.execute(delete(CallEvent).where(CallEvent.call_id == call.id))
+    await session.execute(delete(CallAction).where(CallAction.call_id == call.id))
+    call.erased_at = utcnow()
+    await session.delete(call)
+    await session.flush()
+    return reference

@@ -1,0 +1,120 @@
+"""Twilio Programmable Voice: place calls with the SDK, read its status callbacks.
+
+Callbacks arrive at ``/v1/providers/twilio/voice/status`` and are verified with
+the SDK's ``RequestValidator`` against the URL Twilio was given
+(``COMMBASE_PUBLIC_BASE_URL`` + path), so a proxy in front does not break them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from twilio.base.exceptions import TwilioException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from commbase.calls.models import Call
+from commbase.calls.providers.base import Dialed, ProviderError, ProviderEvent
+from commbase.core.time import utcnow
+from commbase.settings import Settings
+
+STATUS_PATH = "/v1/providers/twilio/voice/status"
+TWILIO_STATUSES = {
+    "queued",
+    "initiated",
+    "ringing",
+    "in-progress",
+    "completed",
+    "busy",
+    "failed",
+    "no-answer",
+    "canceled",
+}
+
+
+class TwilioProvider:
+    name = "twilio"
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.twilio_account_sid or settings.twilio_auth_token is None:
+            raise ProviderError("Twilio is not configured (COMMBASE_TWILIO_ACCOUNT_SID/AUTH_TOKEN)")
+        self.settings = settings
+        self.client = Client(
+            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
+        )
+
+    async def dial(self, *, call: Call, allowed_s: int) -> Dialed:
+        from_number = call.from_number or self.settings.twilio_from_number
+        if not from_number:
+            raise ProviderError("No caller number: set from or COMMBASE_TWILIO_FROM_NUMBER")
+        twiml = f"<Response><Pause length={quoteattr(str(allowed_s))}/></Response>"
+        try:
+            created = await asyncio.to_thread(
+                self.client.calls.create,
+                to=call.to_number,
+                from_=from_number,
+                twiml=twiml,
+                time_limit=allowed_s,
+                record=call.recording_enabled,
+                status_callback=self.settings.public_base_url.rstrip("/") + STATUS_PATH,
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                status_callback_method="POST",
+            )
+        except TwilioException as exc:
+            raise ProviderError(str(exc)) from exc
+        return Dialed(provider_call_id=str(created.sid), state={"direction": "outbound-api"})
+
+    async def act(self, *, call: Call, action: str, parameters: dict[str, Any]) -> None:
+        if not call.provider_call_id:
+            return
+        update: dict[str, Any] = {}
+        if action == "hangup":
+            update["status"] = "completed"
+        elif action == "dtmf":
+            update["twiml"] = (
+                f"<Response><Play digits={quoteattr(str(parameters['digits']))}/></Response>"
+            )
+        elif action == "transfer":
+            update["twiml"] = f"<Response><Dial>{parameters['to']}</Dial></Response>"
+        if not update:
+            return
+        try:
+            await asyncio.to_thread(self.client.calls(call.provider_call_id).update, **update)
+        except TwilioException as exc:
+            raise ProviderError(str(exc)) from exc
+
+
+def signature_is_valid(
+    *, auth_token: str, url: str, params: dict[str, str], signature: str | None
+) -> bool:
+    if not signature:
+        return False
+    return bool(RequestValidator(auth_token).validate(url, params, signature))
+
+
+def event_from_callback(params: dict[str, str]) -> ProviderEvent | None:
+    """The status report in a verified callback, or None if it carries no status."""
+    status = params.get("CallStatus", "")
+    if status not in TWILIO_STATUSES:
+        return None
+    occurred_at: datetime = utcnow()
+    if params.get("Timestamp"):
+        try:
+            occurred_at = parsedate_to_datetime(params["Timestamp"])
+        except (TypeError, ValueError):
+            occurred_at = utcnow()
+    duration = params.get("CallDuration")
+    return ProviderEvent(
+        status=status,
+        occurred_at=occurred_at,
+        duration_s=int(duration) if duration and duration.isdigit() else None,
+        details={
+            "sequence": params.get("SequenceNumber"),
+            "answered_by": params.get("AnsweredBy"),
+            "call_sid": params.get("CallSid"),
+        },
+    )

@@ -1,0 +1,64 @@
+"""Drive simulated calls forward: in the app every second, or by tests on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select
+
+from commbase.calls import lifecycle
+from commbase.calls.models import Call
+from commbase.calls.providers.simulator import due_events
+from commbase.core.db import Database
+from commbase.core.time import utcnow
+
+log = structlog.get_logger("commbase.calls.simulator")
+
+
+async def advance_simulated_calls(database: Database, *, now: datetime | None = None) -> int:
+    """Apply every due scripted event of every active simulated call; returns how many
+    moved a call. Rows are claimed with SKIP LOCKED, so several processes may run this."""
+    now = now or utcnow()
+    moved = 0
+    async with database.sessionmaker() as session:
+        calls = (
+            await session.scalars(
+                select(Call)
+                .where(Call.provider == "simulator", Call.status.in_(lifecycle.ACTIVE))
+                .order_by(Call.id)
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for call in calls:
+            for event in due_events(call, now=now):
+                if await lifecycle.apply_event(session, call=call, event=event, source="simulator"):
+                    moved += 1
+                if lifecycle.is_final(call.status):
+                    break
+        await session.commit()
+    return moved
+
+
+class SimulatorRunner:
+    """A background loop that keeps simulated calls moving."""
+
+    def __init__(self, database: Database, *, tick_s: float = 1.0) -> None:
+        self.database = database
+        self.tick_s = tick_s
+        self._stop = asyncio.Event()
+
+    async def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await advance_simulated_calls(self.database)
+            except Exception as exc:  # keep the loop alive; the next tick retries
+                log.error("simulator tick failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.tick_s)
+
+    def stop(self) -> None:
+        self._stop.set()
