@@ -128,7 +128,9 @@ async def place_call(
     contact = await contacts_service.find_by_phone(
         session, org_id=principal.org_id, phone=destination.e164
     )
-    if contact is not None and contact.blocked:
+    if await contacts_service.is_blocked(
+        session, org_id=principal.org_id, phone=destination.e164
+    ):
         raise ContactBlocked(f"{destination.e164} is blocked")
 
     wallet = await billing_service.payer_wallet(

@@ -75,9 +75,10 @@ class TokenAuthenticator:
         allowed = snapshot.get("allowed_ips") or []
         if allowed and not ip_in(client.ip, parse_networks(allowed)):
             raise IpNotAllowed(f"Requests from {client.ip} are not allowed for this key")
-        await self.usage.touch(snapshot["credential_id"])
         if snapshot.get("user_id"):
-            await self.usage.touch(snapshot["user_id"])
+            await self.usage.touch(snapshot["credential_id"], snapshot["user_id"])
+        else:
+            await self.usage.touch(snapshot["credential_id"])
         rule = snapshot["rate_limit"]
         return Principal(
             kind=PrincipalKind(snapshot["kind"]),
