@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.billing import rates
+from commbase.billing import service as billing_service
 from commbase.core.db import Database
 from commbase.core.scopes import ALL_SCOPES
 from commbase.identity import service, tokens
@@ -17,6 +21,50 @@ DEMO_ORG_SLUG = "acme"
 DEMO_EMAIL = "owner@acme.example"
 DEMO_PASSWORD = "commbase-demo"  # noqa: S105 (published demo credentials)
 DEMO_AGENT_EMAIL = "agent@acme.example"
+
+
+async def _demo_billing(session: AsyncSession, *, org_id: str) -> None:
+    """A funded organization wallet and a few rates, so demo calls can be placed."""
+    if await billing_service.find_wallet(
+        session, org_id=org_id, owner_type="organization", owner_id=org_id
+    ):
+        return
+    wallet = await billing_service.create_wallet(
+        session,
+        org_id=org_id,
+        owner_type="organization",
+        owner_id=org_id,
+        currency="USD",
+        settings={"low_balance_threshold": 500},
+    )
+    await billing_service.credit(
+        session,
+        wallet=wallet,
+        amount=5000,
+        minutes=120,
+        posting=billing_service.Posting(
+            type="credit",
+            category="wallet_topup",
+            payment_method="admin",
+            plan="popular",
+            description="Demo credit",
+            idempotency_key=f"demo:{org_id}",
+        ),
+    )
+    for country, line_type, per_minute in (
+        ("US", None, "0.0125"),
+        ("CZ", "mobile", "0.05"),
+        ("CZ", None, "0.03"),
+        (None, None, "0.125"),
+    ):
+        await rates.set_rate(
+            session,
+            org_id=org_id,
+            country=country,
+            line_type=line_type,
+            per_minute=Decimal(per_minute),
+            currency="USD",
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +124,7 @@ async def load_demo(database: Database, *, secret: str) -> DemoCredentials:
             found = await service.find_user_by_email(session, email=DEMO_EMAIL)
             assert found is not None, "demo organization exists without its owner"
             owner_id = found.id
+        await _demo_billing(session, org_id=org.id)
         if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash)) is None:
             session.add(
                 ApiKey(

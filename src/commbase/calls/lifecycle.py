@@ -169,7 +169,7 @@ async def _settle(session: AsyncSession, *, call: Call, event: ProviderEvent) ->
             "call_cost": spent,
             "package_minutes": entry.minutes if entry is not None else 0,
             "billable_minutes": call.billable_minutes,
-            "rate_per_minute": str(call.rate_per_minute),
+            "rate_per_minute": format((call.rate_per_minute or Decimal(0)).normalize(), "f"),
             "currency": call.currency,
         }
     if call.to_number:
