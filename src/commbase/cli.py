@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from commbase.settings import get_settings
 
@@ -232,7 +232,14 @@ def jobs_list() -> None:
             await database.dispose()
 
     latest = _run(load())
-    table = Table("job", "schedule", "last run", "status", "rows")
+    # In a narrow terminal, wrap rather than cut: the name is what `jobs run` takes.
+    table = Table(
+        Column("job", no_wrap=True),
+        "schedule",
+        Column("last run", overflow="fold"),
+        "status",
+        "rows",
+    )
     for job_ in jobs.registered_jobs().values():
         run = latest.get(job_.name)
         table.add_row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -190,8 +191,10 @@ async def twilio_status_callback(
 ) -> Response:
     if settings.twilio_auth_token is None:
         raise ServiceUnavailable("Twilio is not configured (COMMBASE_TWILIO_AUTH_TOKEN)")
-    form = await request.form()
-    params = {key: str(value) for key, value in form.multi_items()}
+    # Twilio posts application/x-www-form-urlencoded; parsed here, as Starlette's form
+    # parser needs python-multipart. Blank values are kept: they are part of the signature.
+    body = (await request.body()).decode("utf-8", errors="replace")
+    params = dict(parse_qsl(body, keep_blank_values=True))
     url = settings.public_base_url.rstrip("/") + request.url.path
     if request.url.query:
         url += "?" + request.url.query

@@ -128,9 +128,7 @@ async def place_call(
     contact = await contacts_service.find_by_phone(
         session, org_id=principal.org_id, phone=destination.e164
     )
-    if await contacts_service.is_blocked(
-        session, org_id=principal.org_id, phone=destination.e164
-    ):
+    if await contacts_service.is_blocked(session, org_id=principal.org_id, phone=destination.e164):
         raise ContactBlocked(f"{destination.e164} is blocked")
 
     wallet = await billing_service.payer_wallet(

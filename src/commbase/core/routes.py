@@ -63,7 +63,12 @@ def _problem_doc(cls: type[Any]) -> dict[str, Any]:
 
 @router.get("/problems", tags=["operations"], summary="Every problem type the API returns")
 async def list_problems() -> list[dict[str, Any]]:
-    return [_problem_doc(cls) for cls in error_classes()]
+    # A domain subclass that keeps its parent's code (to carry context) is the
+    # same problem type; list each type once, as its documented class.
+    problems: dict[str, dict[str, Any]] = {}
+    for cls in error_classes():
+        problems.setdefault(cls.code, _problem_doc(cls))
+    return list(problems.values())
 
 
 @router.get("/problems/{code}", tags=["operations"], summary="One problem type")
