@@ -7,12 +7,19 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from commbase import __version__
 from commbase import models as _models  # noqa: F401  (registers every table)
+from commbase.billing.routes import router as billing_router
+from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
+from commbase.calls.routes import router as calls_router
+from commbase.calls.simulation import SimulatorRunner
+from commbase.calls.transcript_routes import router as transcripts_router
+from commbase.contacts.routes import router as contacts_router
 from commbase.core.cache import Cache, MemoryCache, RedisCache
 from commbase.core.db import Database
 from commbase.core.http import RequestContextMiddleware
@@ -29,6 +36,8 @@ from commbase.identity.authentication import TokenAuthenticator
 from commbase.identity.routes import router as identity_router
 from commbase.identity.usage import MemoryUsageTracker, RedisUsageTracker, UsageTracker
 from commbase.settings import Settings, get_settings
+
+log = structlog.get_logger("commbase.app")
 
 API_DESCRIPTION = """
 commbase is a self-hosted backend for businesses that talk to their customers by
@@ -75,23 +84,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 database, lease, tick_s=settings.job_tick_s, services=app.state.job_services
             )
             scheduler_task = asyncio.create_task(scheduler.run_forever())
+        simulator: SimulatorRunner | None = None
+        simulator_task: asyncio.Task[None] | None = None
+        if settings.run_jobs and settings.call_provider == "simulator":
+            simulator = SimulatorRunner(database)
+            simulator_task = asyncio.create_task(simulator.run_forever())
         try:
             yield
         finally:
-            if scheduler is not None and scheduler_task is not None:
-                await scheduler.stop()
-                scheduler_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler_task
-            # Counted usage is written before the process goes.
-            await identity_jobs.flush_usage_now(
-                JobContext(
-                    database=database,
-                    now=utcnow(),
-                    run_id="shutdown",
-                    services=app.state.job_services,
+            if simulator is not None and simulator_task is not None:
+                simulator.stop()
+                await simulator_task
+            try:
+                if scheduler is not None and scheduler_task is not None:
+                    try:
+                        await scheduler.stop()
+                    finally:
+                        scheduler_task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await scheduler_task
+                # Counted usage is written before the process goes.
+                await identity_jobs.flush_usage_now(
+                    JobContext(
+                        database=database,
+                        now=utcnow(),
+                        run_id="shutdown",
+                        services=app.state.job_services,
+                    )
                 )
-            )
+            except Exception as exc:
+                # A dependency that is down must not keep the rest from closing;
+                # counts left in Redis are written by the next process.
+                log.error("shutdown could not write usage", error=str(exc))
             await cache.close()
             if redis is not None:
                 await redis.aclose()
@@ -116,6 +140,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(core_router)
     app.include_router(identity_router)
+    app.include_router(contacts_router)
+    app.include_router(billing_router)
+    app.include_router(calls_router)
+    app.include_router(transcripts_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
     app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)

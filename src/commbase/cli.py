@@ -216,10 +216,10 @@ def keys_create(
 @jobs_app.command("list")
 def jobs_list() -> None:
     """List scheduled jobs with their latest run."""
+    from commbase import app as _app  # noqa: F401  (registers every domain's jobs)
     from commbase import models as _models  # noqa: F401
     from commbase.core import jobs
     from commbase.core.db import Database
-    from commbase.identity import jobs as _identity_jobs  # noqa: F401
 
     settings = get_settings()
 
@@ -257,10 +257,10 @@ def jobs_run(
     name: Annotated[str, typer.Argument(help="Job name, see `commbase jobs list`")],
 ) -> None:
     """Run one job now and record the run."""
+    from commbase import app as _app  # noqa: F401  (registers every domain's jobs)
     from commbase.core import jobs
     from commbase.core.db import Database
     from commbase.core.errors import NotFound
-    from commbase.identity import jobs as _identity_jobs  # noqa: F401
 
     settings = get_settings()
 
