@@ -19,12 +19,21 @@ def _url() -> str:
     return config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
 
+# Full-text search structures are dialect-specific and made by hand in migrations.
+_HAND_MADE = ("transcripts_fts", "ix_transcripts_search")
+
+
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (name or "").startswith(_HAND_MADE)
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_include_name,
     )
 
 

@@ -62,13 +62,12 @@ async def test_a_call_runs_its_lifecycle_and_is_charged_once(
     assert done["billable_minutes"] == 2
     assert done["cost_amount"] == 25  # 2 min x 12.5 cents
     assert done["waiting_time_seconds"] == 5
-    assert done["answered_at"] is not None and done["ended_at"] is not None
+    assert done["answered_at"] is not None
+    assert done["ended_at"] is not None
 
     after = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
     assert (after["balance"], after["held"]) == (975, 0)
-    ledger = await client.get(
-        f"/v1/transactions?call_id={call['id']}", headers=tenant.headers
-    )
+    ledger = await client.get(f"/v1/transactions?call_id={call['id']}", headers=tenant.headers)
     [charge] = ledger.json()["data"]
     assert (charge["type"], charge["category"], charge["amount"]) == ("debit", "call_charge", 25)
     assert (charge["balance_before"], charge["balance_after"]) == (1000, 975)
@@ -122,7 +121,9 @@ async def test_the_wallet_caps_the_call_duration(
     await run_clock(app, clock, 260, step=10)
     done = (await client.get(f"/v1/calls/{call['id']}", headers=tenant.headers)).json()
     assert (done["status"], done["duration_seconds"], done["cost_amount"]) == (
-        "completed", 240, 50,
+        "completed",
+        240,
+        50,
     )
     shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
     assert (shown["balance"], shown["held"]) == (0, 0)
@@ -218,13 +219,19 @@ async def test_quality_review_analysis_and_counters(
     base = f"/v1/calls/{call['id']}"
     good = await client.post(
         f"{base}/quality",
-        json={"mos_score": 4.2, "latency_ms": 85, "jitter_ms": 12, "packet_loss": 0.02,
-              "codec": "OPUS", "video_resolution": "1280x720", "frame_rate": 30},
+        json={
+            "mos_score": 4.2,
+            "latency_ms": 85,
+            "jitter_ms": 12,
+            "packet_loss": 0.02,
+            "codec": "OPUS",
+            "video_resolution": "1280x720",
+            "frame_rate": 30,
+        },
         headers=tenant.headers,
     )
     assert good.json()["quality"] == "good"
-    early_review = await client.post(f"{base}/review", json={"rating": 5},
-                                     headers=tenant.headers)
+    early_review = await client.post(f"{base}/review", json={"rating": 5}, headers=tenant.headers)
     assert early_review.status_code == 409
     poor = await client.post(f"{base}/quality", json={"mos_score": 2.8}, headers=tenant.headers)
     assert poor.json()["quality"] == "poor"
@@ -232,7 +239,8 @@ async def test_quality_review_analysis_and_counters(
     await run_clock(app, clock, 110, step=5)
 
     review = await client.post(
-        f"{base}/review", json={"rating": 4, "comment": "helpful", "problem_solved": True},
+        f"{base}/review",
+        json={"rating": 4, "comment": "helpful", "problem_solved": True},
         headers=tenant.headers,
     )
     assert review.status_code == 200
@@ -242,8 +250,13 @@ async def test_quality_review_analysis_and_counters(
 
     analysis = await client.patch(
         f"{base}/analysis",
-        json={"intent": "booking", "sentiment": "positive", "keywords": ["price"],
-              "entities": [{"type": "date", "value": "2026-12-24"}], "costs": {"tts": 7}},
+        json={
+            "intent": "booking",
+            "sentiment": "positive",
+            "keywords": ["price"],
+            "entities": [{"type": "date", "value": "2026-12-24"}],
+            "costs": {"tts": 7},
+        },
         headers=tenant.headers,
     )
     body = analysis.json()
@@ -253,7 +266,9 @@ async def test_quality_review_analysis_and_counters(
 
     user = (await client.get(f"/v1/users/{tenant.owner_id}", headers=tenant.headers)).json()
     assert (user["total_calls"], user["total_video_calls"], user["total_call_duration"]) == (
-        1, 1, 94,
+        1,
+        1,
+        94,
     )
     assert (user["review_count"], user["average_rating"]) == (1, 4.0)
     report = (await client.get("/v1/reports/call-quality", headers=tenant.headers)).json()

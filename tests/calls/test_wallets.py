@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -18,6 +19,7 @@ from commbase.app import create_app
 from commbase.billing import service as billing_service
 from commbase.billing.models import Wallet
 from commbase.core.errors import PaymentRequired
+from commbase.core.pagination import PageParams
 from commbase.core.time import FrozenClock, use_clock
 from commbase.settings import Settings
 from tests.calls.factories import ANSWERED_94S, LONG, fund_wallet, outbox_types, place, run_clock
@@ -55,9 +57,7 @@ async def test_topups_adjustments_and_ledger(app: FastAPI, client: httpx.AsyncCl
     assert duplicate.status_code == 409
 
 
-async def test_rates_by_destination(
-    app: FastAPI, client: httpx.AsyncClient
-) -> None:
+async def test_rates_by_destination(app: FastAPI, client: httpx.AsyncClient) -> None:
     tenant = await make_tenant(app)
     wallet = await fund_wallet(client, tenant.headers, amount=1000)
     for body in (
@@ -102,7 +102,10 @@ async def test_daily_spend_limit_and_agent_max_spend(
     )
     token = {"Authorization": f"Bearer {agent.json()['session_token']}"}
     await fund_wallet(
-        client, tenant.headers, amount=1000, owner_type="agent_session",
+        client,
+        tenant.headers,
+        amount=1000,
+        owner_type="agent_session",
         owner_id=agent.json()["id"],
     )
     agent_call = (await place(client, token, LONG)).json()
@@ -148,24 +151,29 @@ async def test_agent_needs_consent_and_respects_calls_per_hour(
     assert own_wallets == []
 
 
-async def test_auto_recharge_and_low_balance(
-    app: FastAPI, client: httpx.AsyncClient
-) -> None:
+async def test_auto_recharge_and_low_balance(app: FastAPI, client: httpx.AsyncClient) -> None:
     tenant = await make_tenant(app)
     clock = FrozenClock(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
     with use_clock(clock):
         wallet = await fund_wallet(
-            client, tenant.headers, amount=100,
-            auto_recharge=True, auto_recharge_threshold=90, auto_recharge_amount=500,
+            client,
+            tenant.headers,
+            amount=100,
+            auto_recharge=True,
+            auto_recharge_threshold=90,
+            auto_recharge_amount=500,
         )
         call = (await place(client, tenant.headers, ANSWERED_94S)).json()
         await run_clock(app, clock, 110, step=5)
     shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
     assert shown["balance"] == 100 - 25 + 500
-    ledger = (await client.get(f"/v1/wallets/{wallet['id']}/transactions",
-                               headers=tenant.headers)).json()["data"]
+    ledger = (
+        await client.get(f"/v1/wallets/{wallet['id']}/transactions", headers=tenant.headers)
+    ).json()["data"]
     assert [(e["category"], e["amount"]) for e in ledger] == [
-        ("wallet_topup", 500), ("call_charge", 25), ("wallet_topup", 100),
+        ("wallet_topup", 500),
+        ("call_charge", 25),
+        ("wallet_topup", 100),
     ]
     assert ledger[0]["payment_method"] == "auto_recharge"
     types = await outbox_types(app, tenant)
@@ -179,11 +187,16 @@ async def test_concurrent_debits_leave_the_exact_balance(app: FastAPI) -> None:
     tenant = await make_tenant(app)
     async with app.state.db.sessionmaker() as session:
         wallet = await billing_service.create_wallet(
-            session, org_id=tenant.org_id, owner_type="organization", owner_id=tenant.org_id,
+            session,
+            org_id=tenant.org_id,
+            owner_type="organization",
+            owner_id=tenant.org_id,
             currency="USD",
         )
         await billing_service.credit(
-            session, wallet=wallet, amount=10_000,
+            session,
+            wallet=wallet,
+            amount=10_000,
             posting=billing_service.Posting(type="credit", category="wallet_topup"),
         )
         await session.commit()
@@ -196,7 +209,9 @@ async def test_concurrent_debits_leave_the_exact_balance(app: FastAPI) -> None:
             )
             try:
                 await billing_service.debit(
-                    session, wallet=target, amount=amount,
+                    session,
+                    wallet=target,
+                    amount=amount,
                     posting=billing_service.Posting(
                         type="debit", category="call_charge", idempotency_key=key
                     ),
@@ -210,7 +225,9 @@ async def test_concurrent_debits_leave_the_exact_balance(app: FastAPI) -> None:
     results = await asyncio.gather(*(debit(100, f"a{i}") for i in range(50)))
     assert all(results)
     async with app.state.db.sessionmaker() as session:
-        balance = (await session.get(Wallet, wallet_id)).balance  # type: ignore[union-attr]
+        current = await session.get(Wallet, wallet_id)
+        assert current is not None
+        balance = current.balance
     assert balance == 10_000 - 50 * 100
 
     # 5,000 left: 60 debits of 100 -> exactly 50 succeed and the balance ends at 0.
@@ -223,10 +240,9 @@ async def test_concurrent_debits_leave_the_exact_balance(app: FastAPI) -> None:
         assert final is not None
         assert (final.balance, final.held) == (0, 0)
         entries, _ = await billing_service.list_entries(
-            session, org_id=tenant.org_id,
-            params=__import__("commbase.core.pagination", fromlist=["PageParams"]).PageParams(
-                limit=100, after_id=None
-            ),
+            session,
+            org_id=tenant.org_id,
+            params=PageParams(limit=100, after_id=None),
             type_="debit",
         )
     assert len(entries) == 100
@@ -246,8 +262,12 @@ def _stripe_event(intent_id: str, *, wallet_id: str, org_id: str, amount: int) -
                     "amount": amount,
                     "amount_received": amount,
                     "currency": "usd",
-                    "metadata": {"wallet_id": wallet_id, "org_id": org_id, "minutes": "60",
-                                 "plan": "popular"},
+                    "metadata": {
+                        "wallet_id": wallet_id,
+                        "org_id": org_id,
+                        "minutes": "60",
+                        "plan": "popular",
+                    },
                 }
             },
         }
@@ -257,26 +277,24 @@ def _stripe_event(intent_id: str, *, wallet_id: str, org_id: str, amount: int) -
 def _signed(payload: str, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
     timestamp = int(time.time())
     signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload}", secret)
-    return {"Stripe-Signature": f"t={timestamp},v1={signature}",
-            "Content-Type": "application/json"}
+    return {"Stripe-Signature": f"t={timestamp},v1={signature}", "Content-Type": "application/json"}
 
 
 @pytest.fixture
-async def stripe_app(settings: Settings) -> FastAPI:
+async def stripe_app(settings: Settings) -> AsyncIterator[FastAPI]:
     configured = make_settings(
         settings.database_url, settings.redis_url, stripe_webhook_secret=WEBHOOK_SECRET
     )
     application = create_app(configured)
     async with LifespanManager(application):
-        yield application  # type: ignore[misc]
+        yield application
 
 
 async def test_stripe_webhook_credits_once_per_intent(stripe_app: FastAPI) -> None:
     tenant = await make_tenant(stripe_app)
     async with client_for(stripe_app) as client:
         wallet = await fund_wallet(client, tenant.headers, amount=0, provider="stripe")
-        payload = _stripe_event("pi_123", wallet_id=wallet["id"], org_id=tenant.org_id,
-                                amount=1500)
+        payload = _stripe_event("pi_123", wallet_id=wallet["id"], org_id=tenant.org_id, amount=1500)
         for _ in range(3):  # Stripe retries
             response = await client.post(
                 "/v1/providers/stripe/webhook", content=payload, headers=_signed(payload)
@@ -284,14 +302,18 @@ async def test_stripe_webhook_credits_once_per_intent(stripe_app: FastAPI) -> No
             assert response.status_code == 200, response.text
         shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
         assert (shown["balance"], shown["balance_minutes"]) == (1500, 60)
-        [entry] = (await client.get(f"/v1/wallets/{wallet['id']}/transactions",
-                                    headers=tenant.headers)).json()["data"]
+        [entry] = (
+            await client.get(f"/v1/wallets/{wallet['id']}/transactions", headers=tenant.headers)
+        ).json()["data"]
         assert (entry["payment_method"], entry["provider_transaction_id"], entry["plan"]) == (
-            "stripe", "pi_123", "popular",
+            "stripe",
+            "pi_123",
+            "popular",
         )
 
         forged = await client.post(
-            "/v1/providers/stripe/webhook", content=payload,
+            "/v1/providers/stripe/webhook",
+            content=payload,
             headers=_signed(payload, secret="whsec_someone_else"),
         )
         assert forged.status_code == 400
@@ -312,21 +334,31 @@ async def test_revenue_report(app: FastAPI, client: httpx.AsyncClient) -> None:
     tenant = await make_tenant(app)
     with use_clock(FrozenClock(datetime(2026, 2, 5, 12, 0, tzinfo=UTC))):
         wallet = await fund_wallet(client, tenant.headers, amount=1500)
-        await client.post(f"/v1/wallets/{wallet['id']}/topups", json={"amount": 500},
-                          headers=tenant.headers)
+        await client.post(
+            f"/v1/wallets/{wallet['id']}/topups", json={"amount": 500}, headers=tenant.headers
+        )
     with use_clock(FrozenClock(datetime(2026, 2, 6, 23, 30, tzinfo=UTC))):
-        await client.post(f"/v1/wallets/{wallet['id']}/topups", json={"amount": 1000},
-                          headers=tenant.headers)
+        await client.post(
+            f"/v1/wallets/{wallet['id']}/topups", json={"amount": 1000}, headers=tenant.headers
+        )
     report = await client.get("/v1/reports/revenue?month=2026-02", headers=tenant.headers)
     assert report.status_code == 200, report.text
     body = report.json()
     assert body["total_revenue"] == 3000
     assert body["transaction_count"] == 3
     assert body["days"] == [
-        {"date": "2026-02-05", "total_revenue": 2000, "transaction_count": 2,
-         "avg_transaction": 1000},
-        {"date": "2026-02-06", "total_revenue": 1000, "transaction_count": 1,
-         "avg_transaction": 1000},
+        {
+            "date": "2026-02-05",
+            "total_revenue": 2000,
+            "transaction_count": 2,
+            "avg_transaction": 1000,
+        },
+        {
+            "date": "2026-02-06",
+            "total_revenue": 1000,
+            "transaction_count": 1,
+            "avg_transaction": 1000,
+        },
     ]
     bad = await client.get("/v1/reports/revenue?month=2026-13", headers=tenant.headers)
     assert bad.status_code == 422

@@ -24,7 +24,14 @@ from commbase.contacts import service as contacts_service
 from commbase.core import outbox
 from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.db import json_array_contains
-from commbase.core.errors import Conflict, NotFound, PaymentRequired, PermissionDenied, RateLimited
+from commbase.core.errors import (
+    Conflict,
+    ConsentRequired,
+    ContactBlocked,
+    NotFound,
+    PaymentRequired,
+    RateLimited,
+)
 from commbase.core.money import minutes_affordable
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
@@ -32,14 +39,6 @@ from commbase.identity import service as identity_service
 from commbase.settings import Settings
 
 DEFAULT_MAX_CONCURRENT = 5
-
-
-class ConsentRequired(PermissionDenied):
-    code, title = "consent-required", "The user has not authorised this agent to call"
-
-
-class ContactBlocked(PermissionDenied):
-    code, title = "contact-blocked", "This number is blocked in the contact book"
 
 
 def _today_start(timezone: str) -> datetime:

@@ -10,7 +10,9 @@ Every error becomes an RFC 9457 ``application/problem+json`` response whose
     │   └── InvalidCredentials         401 invalid-credentials
     ├── PermissionDenied               403 permission-denied
     │   ├── ScopeMissing               403 scope-missing
-    │   └── IpNotAllowed               403 ip-not-allowed
+    │   ├── IpNotAllowed               403 ip-not-allowed
+    │   ├── ConsentRequired            403 consent-required
+    │   └── ContactBlocked             403 contact-blocked
     ├── NotFound                       404 not-found
     ├── Conflict                       409 conflict
     │   ├── AlreadyExists              409 already-exists
@@ -76,6 +78,14 @@ class ScopeMissing(PermissionDenied):
 
 class IpNotAllowed(PermissionDenied):
     code, title = "ip-not-allowed", "The request's IP address is not on the key's allowlist"
+
+
+class ConsentRequired(PermissionDenied):
+    code, title = "consent-required", "The user has not authorised this agent to call"
+
+
+class ContactBlocked(PermissionDenied):
+    code, title = "contact-blocked", "This number is blocked in the contact book"
 
 
 class NotFound(CommbaseError):

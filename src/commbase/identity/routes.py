@@ -17,7 +17,7 @@ from commbase.core.auth import (
 )
 from commbase.core.db import DbSession
 from commbase.core.deps import AppCache, AppDatabase, AppSettings
-from commbase.core.errors import InvalidRequest, PermissionDenied
+from commbase.core.errors import AlreadyExists, InvalidRequest, PermissionDenied
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.scopes import Scope
@@ -268,6 +268,13 @@ async def create_user(
     principal.require(Scope.USERS_WRITE, Scope.MEMBERS_WRITE)
     if not may_assign(principal.role, current=None, new=body.role.value):
         raise PermissionDenied(f"A {principal.role or 'credential'} cannot add a {body.role}")
+    if await service.find_user_by_email(session, email=body.email) is not None:
+        # Adopting an account that exists elsewhere would hand this organization its
+        # profile and its status; that needs the person's consent (an invitation).
+        raise AlreadyExists(
+            "This email already has a commbase account; it cannot be added by email",
+            field="email",
+        )
     user, member = await service.create_user(session, data=body, org_id=principal.org_id)
     assert member is not None
     await audit.record(

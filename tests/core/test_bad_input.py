@@ -1,0 +1,607 @@
+"""Every bad input tried returns problem+json and changes nothing.
+
+One organization is built per stack (module scope) and every case is sent to it:
+each case compares what the organization holds after its one bad request with what
+it held before (the previous case's snapshot), so a bad request that slipped
+through and wrote something fails its own case.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from commbase.app import create_app
+from commbase.identity.roles import Role
+from tests.conftest import (
+    REDIS_URL,
+    _reset_postgres,
+    _reset_redis,
+    client_for,
+    in_thread,
+    make_settings,
+)
+from tests.identity.factories import PASSWORD, Tenant, add_member, auth, create_key, make_tenant
+
+LIMIT = 2048  # max_body_bytes of the app under test
+PROBLEM = "application/problem+json"
+ROOMY = {"limit": 1_000_000, "window_s": 60}  # rate limits out of the way
+# Counters that reads themselves may move; everything else must stay put.
+VOLATILE = {"last_used_at", "first_used_at", "total_requests", "last_activity_at", "last_seen_at"}
+SNAPSHOT = (
+    "/v1/me",
+    "/v1/organizations/current",
+    "/v1/api-keys",
+    "/v1/users",
+    "/v1/members",
+    "/v1/agent-sessions",
+    "/v1/audit-log?limit=100",
+)
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    tenant: Tenant
+    ids: dict[str, str]  # path placeholder -> a real id of the organization
+    login_token: str
+    problem_codes: set[str] = field(default_factory=set)
+    state: dict[str, Any] | None = None  # the last snapshot taken
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A body sent as bytes, exactly."""
+
+    content: bytes
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A body of ``size`` bytes sent in chunks without a Content-Length."""
+
+    size: int
+
+
+NO_BODY = object()
+
+
+@dataclass(frozen=True)
+class Bad:
+    method: str
+    path: str  # may hold {user_id}, {member_id}, {key_id}, {agent_session_id}, {session_id}
+    body: Any = NO_BODY  # a JSON value, Raw, Streamed or NO_BODY
+    status: int | tuple[int, ...] = 422
+    field: str | None = None  # for 422: a field errors[] must name
+    headers: tuple[tuple[str, str], ...] = ()
+    anonymous: bool = False
+
+
+@pytest.fixture(scope="module")
+async def world(
+    stack: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    redis_url: str | None = None
+    if stack == "sqlite":
+        target = tmp_path_factory.mktemp("bad-input") / "commbase.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        database_url = f"sqlite+aiosqlite:///{target}"
+    else:
+        database_url = request.getfixturevalue("postgres_migrated")
+        in_thread(lambda: _reset_postgres(database_url))
+        if REDIS_URL:
+            redis_url = REDIS_URL
+            in_thread(lambda: _reset_redis(REDIS_URL))
+    settings = make_settings(
+        database_url,
+        redis_url,
+        max_body_bytes=LIMIT,
+        rate_limit_tiers={"standard": ROOMY, "free": ROOMY, "premium": ROOMY},
+        session_rate_limit=ROOMY["limit"],
+        anonymous_rate_limit=ROOMY["limit"],
+    )
+    app = create_app(settings)
+    async with LifespanManager(app), client_for(app) as client:
+        tenant = await make_tenant(app)
+        member_user, _ = await add_member(app, tenant, role=Role.AGENT)
+        members = (await client.get("/v1/members", headers=tenant.headers)).json()["data"]
+        key = await create_key(client, tenant.api_key, name="target key")
+        agent = await client.post(
+            "/v1/agent-sessions",
+            json={"agent_context": {"agent_id": "bot"}},
+            headers=tenant.headers,
+        )
+        assert agent.status_code == 201, agent.text
+        login = await client.post(
+            "/v1/auth/login", json={"email": tenant.owner_email, "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        problems = (await client.get("/problems")).json()
+        yield World(
+            client=client,
+            tenant=tenant,
+            ids={
+                "user_id": member_user,
+                "member_id": next(m["id"] for m in members if m["user"]["id"] == member_user),
+                "key_id": str(key["id"]),
+                "agent_session_id": agent.json()["id"],
+                "session_id": login.json()["session"]["id"],
+            },
+            login_token=login.json()["token"],
+            problem_codes={p["code"] for p in problems},
+        )
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+async def snapshot(world: World) -> dict[str, Any]:
+    """What the organization holds, as its owner reads it."""
+    state: dict[str, Any] = {}
+    reads = [(path, world.tenant.headers) for path in SNAPSHOT]
+    reads.append(("/v1/sessions", auth(world.login_token)))
+    for path, headers in reads:
+        response = await world.client.get(path, headers=headers)
+        assert response.status_code == 200, f"GET {path}: {response.text}"
+        state[path] = _strip(response.json())
+    return state
+
+
+async def _chunks(size: int) -> AsyncIterator[bytes]:
+    yield b'{"name": "'
+    for _ in range(size // 512):
+        yield b"x" * 512
+    yield b'"}'
+
+
+async def send(world: World, case: Bad) -> httpx.Response:
+    path = case.path.format(**world.ids)
+    headers = {} if case.anonymous else dict(world.tenant.headers)
+    headers.update(case.headers)
+    kwargs: dict[str, Any] = {}
+    if isinstance(case.body, Raw):
+        kwargs["content"] = case.body.content
+        headers["Content-Type"] = case.body.content_type
+    elif isinstance(case.body, Streamed):
+        kwargs["content"] = _chunks(case.body.size)
+        headers["Content-Type"] = "application/json"
+    elif case.body is not NO_BODY:
+        kwargs["content"] = json.dumps(case.body).encode()
+        headers["Content-Type"] = "application/json"
+    return await world.client.request(case.method, path, headers=headers, **kwargs)
+
+
+# ------------------------------------------------------------------------ cases
+
+# Each write route with a body that validates: the cases below spoil one thing.
+WRITES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/api-keys"): {"name": "spare key"},
+    ("PATCH", "/v1/api-keys/{key_id}"): {"name": "renamed"},
+    ("POST", "/v1/api-keys/{key_id}/rotate"): {"grace_period_s": 60},
+    ("POST", "/v1/users"): {"email": "someone.new@example.com"},
+    ("PATCH", "/v1/users/{user_id}"): {"first_name": "Renamed"},
+    ("PATCH", "/v1/members/{member_id}"): {"role": "viewer"},
+    ("PATCH", "/v1/me"): {"first_name": "Renamed"},
+    ("POST", "/v1/me/password"): {"current_password": PASSWORD, "new_password": "a new password"},
+    ("PATCH", "/v1/organizations/current"): {"name": "Renamed Inc"},
+    ("POST", "/v1/agent-sessions"): {"agent_context": {"agent_id": "another-bot"}},
+    ("POST", "/v1/auth/login"): {"email": "someone@example.com", "password": "whatever"},
+}
+OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
+
+
+def _case(method: str, path: str, body: Any = NO_BODY, **options: Any) -> Bad:
+    anonymous = path == "/v1/auth/login"
+    return Bad(method, path, body, anonymous=anonymous, **options)
+
+
+def _shape_cases() -> list[Any]:
+    """Bodies of the wrong shape or size, tried on every write route."""
+    cases = []
+    for (method, path), valid in WRITES.items():
+        name = f"{method} {path}"
+        shapes: list[tuple[str, Any, int | tuple[int, ...], str | None]] = [
+            ("not JSON", Raw(b'{"name": oops'), 422, None),
+            ("truncated JSON", Raw(json.dumps(valid).encode()[:-1]), 422, None),
+            ("invalid UTF-8", Raw(b'{"name": "\xff\xfe"}'), (400, 422), None),
+            ("array", [valid], 422, None),
+            ("string", "text", 422, None),
+            ("number", 42, 422, None),
+            ("unknown field", {**valid, "is_admin": True}, 422, "is_admin"),
+            ("JSON as text/plain", Raw(json.dumps(valid).encode(), "text/plain"), (415, 422), None),
+            ("form encoded", Raw(b"name=x", "application/x-www-form-urlencoded"), (415, 422), None),
+            ("too large", {**valid, "pad": "x" * LIMIT}, 413, None),
+            ("too large, streamed", Streamed(LIMIT * 2), 413, None),
+        ]
+        if (method, path) not in OPTIONAL_BODY:
+            shapes += [("no body", NO_BODY, 422, None), ("null", None, 422, None)]
+        cases += [
+            pytest.param(_case(method, path, body, status=status, field=fld), id=f"{name} {label}")
+            for label, body, status, fld in shapes
+        ]
+    return cases
+
+
+KEYS, KEY, ROTATE = "/v1/api-keys", "/v1/api-keys/{key_id}", "/v1/api-keys/{key_id}/rotate"
+USERS, USER, MEMBER = "/v1/users", "/v1/users/{user_id}", "/v1/members/{member_id}"
+ME, PASSWORD_PATH, ORG = "/v1/me", "/v1/me/password", "/v1/organizations/current"
+AGENTS, LOGIN = "/v1/agent-sessions", "/v1/auth/login"
+
+K = {"name": "k"}  # a valid API key body
+U = {"email": "a@example.com"}  # a valid new user
+A = {"agent_context": {"agent_id": "b"}}  # a valid agent session
+L = {"email": "a@example.com", "password": "whatever"}  # a valid login form
+P = {"current_password": PASSWORD}
+
+# (route) -> [(what is wrong, body, the field errors[] must name)]
+FIELD_PROBLEMS: dict[tuple[str, str], list[tuple[str, Any, str]]] = {
+    ("POST", KEYS): [
+        ("missing name", {}, "name"),
+        ("name not a string", {"name": 123}, "name"),
+        ("empty name", {"name": ""}, "name"),
+        ("blank name", {"name": "   "}, "name"),
+        ("name too long", {"name": "k" * 101}, "name"),
+        ("name with NUL", {"name": "a\x00b"}, "name"),
+        ("description too long", {**K, "description": "d" * 501}, "description"),
+        ("unknown environment", {**K, "environment": "prod"}, "environment"),
+        ("unknown scope", {**K, "scopes": ["everything"]}, "scopes.0"),
+        ("scopes not a list", {**K, "scopes": "calls:read"}, "scopes"),
+        ("bad CIDR", {**K, "allowed_ips": ["10.0.0.300/8"]}, "allowed_ips.0"),
+        ("not an IP", {**K, "allowed_ips": ["localhost"]}, "allowed_ips.0"),
+        ("unknown tier", {**K, "rate_limit_tier": "platinum"}, "rate_limit_tier"),
+        ("negative calls", {**K, "max_concurrent_calls": -1}, "max_concurrent_calls"),
+        ("zero calls", {**K, "max_concurrent_calls": 0}, "max_concurrent_calls"),
+        ("too many calls", {**K, "max_concurrent_calls": 10_001}, "max_concurrent_calls"),
+        ("fractional calls", {**K, "max_concurrent_calls": 1.5}, "max_concurrent_calls"),
+        ("calls as words", {**K, "max_concurrent_calls": "lots"}, "max_concurrent_calls"),
+        ("expiry in the past", {**K, "expires_at": "2000-01-01T00:00:00Z"}, "expires_at"),
+        ("expiry without zone", {**K, "expires_at": "2999-01-01T00:00:00"}, "expires_at"),
+        ("expiry after 9999", {**K, "expires_at": "9999-12-31T23:00:00-14:00"}, "expires_at"),
+        ("expiry not a date", {**K, "expires_at": "tomorrow"}, "expires_at"),
+    ],
+    ("PATCH", KEY): [
+        ("empty name", {"name": ""}, "name"),
+        ("bad CIDR", {"allowed_ips": ["300.1.1.1"]}, "allowed_ips.0"),
+        ("unknown tier", {"rate_limit_tier": "platinum"}, "rate_limit_tier"),
+        ("zero calls", {"max_concurrent_calls": 0}, "max_concurrent_calls"),
+        ("scopes are fixed", {"scopes": ["calls:read"]}, "scopes"),
+        ("status is not editable", {"status": "active"}, "status"),
+    ],
+    ("POST", ROTATE): [
+        ("negative grace", {"grace_period_s": -1}, "grace_period_s"),
+        ("grace over a week", {"grace_period_s": 7 * 86_400 + 1}, "grace_period_s"),
+        ("grace as words", {"grace_period_s": "soon"}, "grace_period_s"),
+    ],
+    ("POST", USERS): [
+        ("missing email", {"first_name": "Ann"}, "email"),
+        ("invalid email", {"email": "not-an-email"}, "email"),
+        ("email not a string", {"email": ["a@example.com"]}, "email"),
+        ("email with NUL", {"email": "a\x00b@example.com"}, "email"),
+        ("unknown role", {**U, "role": "superuser"}, "role"),
+        ("short password", {**U, "password": "short"}, "password"),
+        ("invalid phone", {**U, "phone": "12345"}, "phone"),
+        ("first name too long", {**U, "first_name": "n" * 101}, "first_name"),
+        (
+            "unknown time zone",
+            {**U, "preferences": {"timezone": "Mars/Olympus"}},
+            "preferences.timezone",
+        ),
+        ("lower-case currency", {**U, "preferences": {"currency": "usd"}}, "preferences.currency"),
+        (
+            "negative threshold",
+            {**U, "preferences": {"auto_recharge_threshold": -5}},
+            "preferences.auto_recharge_threshold",
+        ),
+        ("unknown tone", {**U, "ai_settings": {"tone": "angry"}}, "ai_settings.tone"),
+        (
+            "unknown weekday",
+            {**U, "ai_settings": {"working_hours": {"funday": "9-17"}}},
+            "ai_settings.working_hours.funday.[key]",
+        ),
+        (
+            "bad working hours",
+            {**U, "ai_settings": {"working_hours": {"monday": "9am-5pm"}}},
+            "ai_settings.working_hours.monday",
+        ),
+    ],
+    ("PATCH", USER): [
+        ("unknown status", {"status": "banned"}, "status"),
+        ("status deleted", {"status": "deleted"}, "status"),
+        ("null status", {"status": None}, "status"),
+        ("null first name", {"first_name": None}, "first_name"),
+        ("email is not editable", {"email": "new@example.com"}, "email"),
+        ("invalid phone", {"phone": "not a phone"}, "phone"),
+        ("preferences not an object", {"preferences": []}, "preferences"),
+        (
+            "negative message limit",
+            {"ai_settings": {"daily_message_limit": -1}},
+            "ai_settings.daily_message_limit",
+        ),
+    ],
+    ("PATCH", MEMBER): [
+        ("missing role", {}, "role"),
+        ("unknown role", {"role": "king"}, "role"),
+        ("null role", {"role": None}, "role"),
+        ("role not a string", {"role": 1}, "role"),
+    ],
+    ("PATCH", ME): [
+        ("first name too long", {"first_name": "n" * 101}, "first_name"),
+        ("null last name", {"last_name": None}, "last_name"),
+        ("first name with NUL", {"first_name": "a\x00b"}, "first_name"),
+        ("invalid phone", {"phone": "+999"}, "phone"),
+        (
+            "unknown time zone",
+            {"preferences": {"timezone": "Nowhere/City"}},
+            "preferences.timezone",
+        ),
+        (
+            "caller id not a phone",
+            {"preferences": {"default_caller_id": "123"}},
+            "preferences.default_caller_id",
+        ),
+        (
+            "notification not a bool",
+            {"preferences": {"notifications": {"email": "yes please"}}},
+            "preferences.notifications.email",
+        ),
+        (
+            "unknown voice",
+            {"ai_settings": {"voice_preference": "robot"}},
+            "ai_settings.voice_preference",
+        ),
+        (
+            "zero call duration",
+            {"ai_settings": {"max_call_duration": 0}},
+            "ai_settings.max_call_duration",
+        ),
+        ("own status", {"status": "suspended"}, "status"),
+    ],
+    ("POST", PASSWORD_PATH): [
+        ("missing both", {}, "current_password"),
+        ("missing new", P, "new_password"),
+        ("short new", {**P, "new_password": "short"}, "new_password"),
+        ("long new", {**P, "new_password": "p" * 257}, "new_password"),
+        (
+            "current not a string",
+            {"current_password": 1, "new_password": "a new password"},
+            "current_password",
+        ),
+    ],
+    ("PATCH", ORG): [
+        ("empty name", {"name": ""}, "name"),
+        ("name too long", {"name": "n" * 201}, "name"),
+        ("null name", {"name": None}, "name"),
+        ("null time zone", {"timezone": None}, "timezone"),
+        ("null settings", {"settings": None}, "settings"),
+        ("unknown time zone", {"timezone": "Mars/Olympus"}, "timezone"),
+        ("time zone not a string", {"timezone": 5}, "timezone"),
+        ("lower-case currency", {"currency": "usd"}, "currency"),
+        ("four-letter currency", {"currency": "EURO"}, "currency"),
+        ("language name", {"language": "english"}, "language"),
+        ("invalid email", {"email": "nope"}, "email"),
+        ("invalid phone", {"phone": "0000"}, "phone"),
+        ("website not a URL", {"website": "not a url"}, "website"),
+        ("website not http", {"website": "javascript:alert(1)"}, "website"),
+        ("country not ISO", {"address": {"country": "usa"}}, "address.country"),
+        ("postal code too long", {"address": {"postal_code": "9" * 21}}, "address.postal_code"),
+        ("colour by name", {"branding": {"primary_color": "red"}}, "branding.primary_color"),
+        (
+            "colour not hex",
+            {"branding": {"secondary_color": "#12345g"}},
+            "branding.secondary_color",
+        ),
+        ("logo not a URL", {"branding": {"logo_url": "logo.png"}}, "branding.logo_url"),
+        ("settings not an object", {"settings": ["a"]}, "settings"),
+        ("too many settings", {"settings": {f"k{i}": i for i in range(101)}}, "settings"),
+        ("NUL in settings", {"settings": {"note": "a\x00b"}}, "settings"),
+        ("NUL in a settings key", {"settings": {"a\x00": 1}}, "settings"),
+        ("lone surrogate in settings", Raw(b'{"settings": {"note": "\\ud800"}}'), "settings"),
+        ("NaN in settings", Raw(b'{"settings": {"ratio": NaN}}'), "settings"),
+        ("Infinity in settings", Raw(b'{"settings": {"ratio": -Infinity}}'), "settings"),
+        (
+            "onboarding step not a bool",
+            {"onboarding": {"steps": {"profile": "maybe"}}},
+            "onboarding.steps.profile",
+        ),
+        ("slug is not editable", {"slug": "elsewhere"}, "slug"),
+        ("status is not editable", {"status": "suspended"}, "status"),
+    ],
+    ("POST", AGENTS): [
+        ("missing agent context", {}, "agent_context"),
+        ("missing agent id", {"agent_context": {}}, "agent_context.agent_id"),
+        ("agent context not an object", {"agent_context": "bot"}, "agent_context"),
+        (
+            "agent id too long",
+            {"agent_context": {"agent_id": "a" * 101}},
+            "agent_context.agent_id",
+        ),
+        ("agent id NUL", {"agent_context": {"agent_id": "\x00"}}, "agent_context.agent_id"),
+        (
+            "too many capabilities",
+            {"agent_context": {"agent_id": "b", "capabilities": ["c"] * 51}},
+            "agent_context.capabilities",
+        ),
+        ("unknown session type", {**A, "session_type": "robot"}, "session_type"),
+        ("negative lifetime", {**A, "expires_in_s": -60}, "expires_in_s"),
+        ("lifetime under a minute", {**A, "expires_in_s": 59}, "expires_in_s"),
+        ("lifetime over 30 days", {**A, "expires_in_s": 30 * 86_400 + 1}, "expires_in_s"),
+        (
+            "negative spend limit",
+            {**A, "user_consent": {"max_spend_limit": -1}},
+            "user_consent.max_spend_limit",
+        ),
+        (
+            "unknown retention",
+            {**A, "user_consent": {"data_retention": "forever"}},
+            "user_consent.data_retention",
+        ),
+        (
+            "zero calls per hour",
+            {**A, "rate_limits": {"calls_per_hour": 0}},
+            "rate_limits.calls_per_hour",
+        ),
+        ("user id too long", {**A, "user_id": "u" * 41}, "user_id"),
+        ("scopes are not chosen", {**A, "scopes": ["calls:read"]}, "scopes"),
+    ],
+    ("POST", LOGIN): [
+        ("missing password", {"email": "a@example.com"}, "password"),
+        ("missing email", {"password": "whatever"}, "email"),
+        ("email too short", {**L, "email": "ab"}, "email"),
+        ("email too long", {**L, "email": "e" * 321}, "email"),
+        ("empty password", {**L, "password": ""}, "password"),
+        ("password too long", {**L, "password": "p" * 257}, "password"),
+        ("email with NUL", {**L, "email": "a\x00@example.com"}, "email"),
+        ("organization too long", {**L, "organization": "o" * 81}, "organization"),
+    ],
+}
+FIELD_CASES = [
+    pytest.param(_case(method, path, body, field=fld), id=f"{method} {path} {label}")
+    for (method, path), problems in FIELD_PROBLEMS.items()
+    for label, body, fld in problems
+]
+
+LISTS = ("/v1/api-keys", "/v1/users", "/v1/members", "/v1/agent-sessions", "/v1/audit-log")
+QUERY_CASES = [
+    *(
+        pytest.param(_case("GET", f"{path}?{query}", field=fld), id=f"GET {path}?{query}")
+        for path in (*LISTS, "/v1/sessions")
+        for query, fld in [
+            ("limit=0", "limit"),
+            ("limit=-1", "limit"),
+            ("limit=1000", "limit"),
+            ("limit=abc", "limit"),
+            ("limit=1.5", "limit"),
+            ("cursor=!!!!", "cursor"),
+            ("cursor=not-a-cursor", "cursor"),
+            ("cursor=AA", "cursor"),  # decodes to a NUL byte
+            ("cursor=" + "A" * 200, "cursor"),
+        ]
+    ),
+    *(
+        pytest.param(_case("GET", f"{path}?{query}", field=fld), id=f"GET {path}?{query[:40]}")
+        for path, query, fld in [
+            ("/v1/api-keys", "status=lost", "status"),
+            ("/v1/users", "status=gone", "status"),
+            ("/v1/agent-sessions", "status=asleep", "status"),
+            ("/v1/members", "role=king", "role"),
+            ("/v1/users", "q=" + "q" * 101, "q"),
+            ("/v1/audit-log", "action=" + "a" * 61, "action"),
+            ("/v1/audit-log", "actor_id=" + "u" * 41, "actor_id"),
+            ("/v1/agent-sessions", "agent_id=" + "a" * 101, "agent_id"),
+        ]
+    ),
+    *(
+        pytest.param(_case("GET", f"{path}?{query}", status=400), id=f"GET {path}?{query}")
+        for path, query in [
+            ("/v1/users", "q=a%00b"),
+            ("/v1/audit-log", "action=%00"),
+            ("/v1/agent-sessions", "agent_id=%00"),
+        ]
+    ),
+]
+
+LONG_ID = "x" * 41
+ID_ROUTES = [
+    ("GET", "/v1/users/{id}", "user_id", NO_BODY),
+    ("PATCH", "/v1/users/{id}", "user_id", {"first_name": "Renamed"}),
+    ("GET", "/v1/members/{id}", "member_id", NO_BODY),
+    ("PATCH", "/v1/members/{id}", "member_id", {"role": "viewer"}),
+    ("DELETE", "/v1/members/{id}", "member_id", NO_BODY),
+    ("GET", "/v1/api-keys/{id}", "key_id", NO_BODY),
+    ("PATCH", "/v1/api-keys/{id}", "key_id", {"name": "renamed"}),
+    ("DELETE", "/v1/api-keys/{id}", "key_id", NO_BODY),
+    ("POST", "/v1/api-keys/{id}/rotate", "key_id", {"grace_period_s": 0}),
+    ("POST", "/v1/api-keys/{id}/revoke", "key_id", NO_BODY),
+    ("GET", "/v1/agent-sessions/{id}", "session_id", NO_BODY),
+    ("POST", "/v1/agent-sessions/{id}/terminate", "session_id", NO_BODY),
+    ("DELETE", "/v1/sessions/{id}", "session_id", NO_BODY),
+]
+PATH_CASES = [
+    *(
+        pytest.param(
+            _case(method, path.replace("{id}", LONG_ID), body, field=param),
+            id=f"{method} {path} id of 41 characters",
+        )
+        for method, path, param, body in ID_ROUTES
+    ),
+    *(
+        pytest.param(
+            _case(method, path.replace("{id}", "key_%00"), body, status=400),
+            id=f"{method} {path} id with NUL",
+        )
+        for method, path, _, body in ID_ROUTES
+    ),
+]
+
+HEADER_CASES = [
+    pytest.param(
+        _case("POST", KEYS, {"name": "k"}, status=400, headers=(("Idempotency-Key", "k" * 256),)),
+        id="POST /v1/api-keys Idempotency-Key too long",
+    ),
+]
+
+
+# ------------------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize(
+    "case", [*_shape_cases(), *FIELD_CASES, *QUERY_CASES, *PATH_CASES, *HEADER_CASES]
+)
+async def test_bad_input_is_a_problem_and_changes_nothing(world: World, case: Bad) -> None:
+    before = world.state or await snapshot(world)
+
+    response = await send(world, case)
+    world.state = None
+
+    expected = case.status if isinstance(case.status, tuple) else (case.status,)
+    assert response.status_code in expected, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    problem = response.json()
+    assert isinstance(problem, dict), problem
+    assert problem["type"].startswith("/problems/"), problem
+    assert problem["type"].removeprefix("/problems/") in world.problem_codes, problem
+    assert problem["status"] == response.status_code, problem
+    assert isinstance(problem["title"], str), problem
+    assert problem["title"], problem
+    assert isinstance(problem["detail"], str), problem
+    assert problem["detail"], problem
+    if response.status_code == 422:
+        errors = problem.get("errors")
+        assert isinstance(errors, list), problem
+        assert errors, problem
+        for error in errors:
+            assert isinstance(error["loc"], list), error
+            assert error["loc"], error
+            assert isinstance(error["field"], str), error
+            assert isinstance(error["message"], str), error
+        if case.field is not None:
+            assert case.field in [e["field"] for e in errors], problem
+
+    world.state = await snapshot(world)
+    assert world.state == before, "a refused request changed stored data"
+
+
+async def test_a_good_request_does_change_the_snapshot(world: World) -> None:
+    """The snapshot sees writes, so the comparison above can fail."""
+    before = await snapshot(world)
+    response = await world.client.patch(
+        "/v1/api-keys/{key_id}".format(**world.ids),
+        json={"description": "seen by the snapshot"},
+        headers=world.tenant.headers,
+    )
+    world.state = None
+    assert response.status_code == 200, response.text
+    assert await snapshot(world) != before

@@ -1,0 +1,327 @@
+"""Jobs: every run recorded, due jobs run once per cron slot by the lease holder,
+and run on demand from the CLI and the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from commbase.cli import app as cli
+from commbase.core import jobs
+from commbase.core.db import Database
+from commbase.core.errors import NotFound
+from commbase.core.jobs import JobContext, JobRun, Scheduler, run_job
+from commbase.core.leases import DatabaseLease, Lease, RedisLease
+from commbase.core.time import FrozenClock, use_clock
+from commbase.settings import get_settings
+from tests.conftest import REDIS_URL
+from tests.core.conftest import assert_problem
+from tests.identity.factories import PASSWORD, auth, make_tenant
+
+TEN_THIRTY = datetime(2030, 1, 7, 10, 30, tzinfo=UTC)
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.seen: list[datetime] = []
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """A registry holding only this module's jobs, for this test only."""
+    monkeypatch.setattr(jobs, "_registry", {})
+    calls = Calls()
+
+    @jobs.job("tests.hourly", schedule="0 * * * *", description="Counts to three")
+    async def hourly(ctx: JobContext) -> int:
+        calls.seen.append(ctx.now)
+        jobs_clock = ctx.services.get("clock")
+        if isinstance(jobs_clock, FrozenClock):
+            jobs_clock.advance(5)  # the job takes five seconds
+        return 3
+
+    @jobs.job("tests.broken", schedule="0 0 1 1 *")
+    async def broken(ctx: JobContext) -> int:
+        raise RuntimeError("the carrier API is down")
+
+    return calls
+
+
+async def all_runs(database: Database) -> list[JobRun]:
+    async with database.sessionmaker() as session:
+        return list(await session.scalars(select(JobRun).order_by(JobRun.started_at)))
+
+
+async def test_run_is_recorded_with_start_end_status_and_rows(
+    database: Database, registry: Calls
+) -> None:
+    clock = FrozenClock(TEN_THIRTY)
+    with use_clock(clock):
+        run = await run_job(database, jobs.get_job("tests.hourly"), services={"clock": clock})
+
+    [stored] = await all_runs(database)
+    assert stored.id == run.id
+    assert stored.id.startswith("run_")
+    assert (stored.job_name, stored.trigger, stored.status) == (
+        "tests.hourly",
+        "manual",
+        "succeeded",
+    )
+    assert stored.rows == 3
+    assert stored.error is None
+    assert stored.started_at == TEN_THIRTY
+    assert stored.finished_at is not None
+    assert (stored.finished_at - stored.started_at).total_seconds() == 5
+    assert registry.seen == [TEN_THIRTY]
+
+
+async def test_failing_job_is_recorded_as_failed(database: Database, registry: Calls) -> None:
+    run = await run_job(database, jobs.get_job("tests.broken"))
+
+    [stored] = await all_runs(database)
+    assert run.status == stored.status == "failed"
+    assert stored.rows is None
+    assert stored.finished_at is not None
+    assert stored.error is not None
+    assert "RuntimeError: the carrier API is down" in stored.error
+
+
+async def test_unknown_job_is_not_found(registry: Calls) -> None:
+    with pytest.raises(NotFound, match=r"tests\.nope"):
+        jobs.get_job("tests.nope")
+
+
+def test_invalid_cron_expression_is_refused() -> None:
+    with pytest.raises(ValueError, match="invalid cron expression"):
+        jobs.job("tests.bad", schedule="every tuesday")
+
+
+# --------------------------------------------------------------------- scheduler
+
+
+def scheduler(database: Database, lease: Lease, holder: str) -> Scheduler:
+    runner = Scheduler(database, lease, tick_s=15)
+    runner.holder = holder
+    return runner
+
+
+async def test_tick_runs_a_due_job_once_per_cron_slot(
+    database: Database, registry: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(jobs._registry, "tests.broken")
+    runner = scheduler(database, DatabaseLease(database), "a")
+    clock = FrozenClock(TEN_THIRTY)
+    with use_clock(clock):
+        [first] = await runner.tick()
+        assert first.scheduled_for == TEN_THIRTY.replace(minute=0)
+        assert first.trigger == "schedule"
+
+        clock.advance(60)
+        assert await runner.tick() == []
+        clock.set(TEN_THIRTY.replace(minute=59, second=59))
+        assert await runner.tick() == []
+
+        clock.set(TEN_THIRTY.replace(hour=11, minute=0))
+        [second] = await runner.tick()
+        assert second.scheduled_for == TEN_THIRTY.replace(hour=11, minute=0)
+        assert await runner.tick() == []
+
+        # After four hours down, one run for the latest missed slot, not four.
+        clock.set(TEN_THIRTY.replace(hour=15, minute=20))
+        [third] = await runner.tick()
+        assert third.scheduled_for == TEN_THIRTY.replace(hour=15, minute=0)
+        assert await runner.tick() == []
+
+    assert len(registry.seen) == 3
+    assert [r.status for r in await all_runs(database)] == ["succeeded"] * 3
+
+
+async def test_manual_runs_do_not_move_the_schedule(
+    database: Database, registry: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(jobs._registry, "tests.broken")
+    runner = scheduler(database, DatabaseLease(database), "a")
+    with use_clock(FrozenClock(TEN_THIRTY)):
+        await runner.tick()
+        await run_job(database, jobs.get_job("tests.hourly"))
+        assert await runner.tick() == []
+    with use_clock(FrozenClock(TEN_THIRTY.replace(hour=11, minute=1))):
+        assert len(await runner.tick()) == 1
+
+
+@pytest.fixture(params=["database", "redis"])
+async def lease(request: pytest.FixtureRequest, database: Database) -> AsyncIterator[Lease]:
+    if request.param == "database":
+        yield DatabaseLease(database)
+        return
+    if not REDIS_URL:
+        pytest.skip("the Redis lease is tested when COMMBASE_TEST_REDIS_URL is set")
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    yield RedisLease(redis)
+    await redis.flushdb()
+    await redis.aclose()
+
+
+async def test_only_the_lease_holder_runs_jobs(
+    database: Database, registry: Calls, lease: Lease, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(jobs._registry, "tests.broken")
+    first = scheduler(database, lease, "replica-1")
+    second = scheduler(database, lease, "replica-2")
+    clock = FrozenClock(TEN_THIRTY)
+    with use_clock(clock):
+        ran = [await first.tick(), await second.tick()]
+        assert [len(r) for r in ran] == [1, 0]
+
+        # The leader renews its lease on every tick, so at the next slot only it runs.
+        clock.set(TEN_THIRTY.replace(minute=59, second=30))
+        assert await first.tick() == []
+        clock.set(TEN_THIRTY.replace(hour=11, minute=0))
+        ran = [await second.tick(), await first.tick()]
+        assert [len(r) for r in ran] == [0, 1]
+
+        # The leader stops and hands over at once.
+        await first.stop()
+        clock.set(TEN_THIRTY.replace(hour=12, minute=0))
+        assert len(await second.tick()) == 1
+
+    assert len(registry.seen) == 3
+    assert len(await all_runs(database)) == 3
+
+
+async def test_a_dead_leaders_lease_expires(
+    database: Database, registry: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "_registry", {})
+    ran_at: list[datetime] = []
+
+    @jobs.job("tests.minutely", schedule="* * * * *")
+    async def minutely(ctx: JobContext) -> int:
+        ran_at.append(ctx.now)
+        return 0
+
+    lease = DatabaseLease(database)
+    leader, standby = scheduler(database, lease, "a"), scheduler(database, lease, "b")
+    clock = FrozenClock(TEN_THIRTY.replace(second=30))
+    with use_clock(clock):
+        assert len(await leader.tick()) == 1
+        # The leader dies without releasing. Its lease lasts four ticks (60 s):
+        # the 10:31 slot is due, but only the leader may run it until then.
+        clock.advance(45)
+        assert await standby.tick() == []
+        clock.advance(16)
+        [run] = await standby.tick()
+        assert run.scheduled_for == TEN_THIRTY.replace(minute=31)
+
+    assert ran_at == [TEN_THIRTY.replace(second=30), TEN_THIRTY.replace(minute=31, second=31)]
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+def invoke(args: list[str]) -> Result:
+    # The CLI runs its own event loop; keep it off the test's loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(CliRunner().invoke, cli, args).result()
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("COMMBASE_DATABASE_URL", database_url)
+    monkeypatch.delenv("COMMBASE_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+async def test_cli_runs_a_job_and_lists_it(
+    app: FastAPI, client: httpx.AsyncClient, cli_env: None
+) -> None:
+    tenant = await make_tenant(app)
+    login = await client.post(
+        "/v1/auth/login", json={"email": tenant.owner_email, "password": PASSWORD}
+    )
+    token = login.json()["token"]
+    assert (await client.post("/v1/auth/logout", headers=auth(token))).status_code == 204
+
+    before = invoke(["jobs", "list"])
+    assert before.exit_code == 0, before.output
+    assert "identity.expire_sessions" in before.output
+
+    result = invoke(["jobs", "run", "identity.expire_sessions"])
+
+    assert result.exit_code == 0, result.output
+    # The signed-out session was the one row to remove.
+    assert "identity.expire_sessions: succeeded rows=1" in result.output
+    listed = invoke(["jobs", "list"])
+    row = next(line for line in listed.output.splitlines() if "identity.expire_sessions" in line)
+    assert "succeeded" in row
+    assert "0 * * * *" in row
+    assert row.split("│")[-2].strip() == "1"
+
+
+async def test_cli_refuses_an_unknown_job(cli_env: None) -> None:
+    result = invoke(["jobs", "run", "identity.nope"])
+
+    assert result.exit_code == 2
+    assert "No job named 'identity.nope'" in result.output
+
+
+# ------------------------------------------------------------------------- API
+
+
+async def test_run_job_through_the_api(app: FastAPI, client: httpx.AsyncClient) -> None:
+    tenant = await make_tenant(app)
+
+    response = await client.post("/v1/jobs/identity.expire_sessions/runs", headers=tenant.headers)
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["id"].startswith("run_")
+    assert (body["job"], body["trigger"], body["status"]) == (
+        "identity.expire_sessions",
+        "manual",
+        "succeeded",
+    )
+    assert body["rows"] == 0
+    listed = await client.get("/v1/jobs", headers=tenant.headers)
+    assert listed.status_code == 200
+    entry = next(j for j in listed.json()["data"] if j["name"] == "identity.expire_sessions")
+    assert entry["schedule"] == "0 * * * *"
+    assert entry["last_run"]["id"] == body["id"]
+
+
+async def test_unknown_job_through_the_api_is_a_404_problem(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+
+    response = await client.post("/v1/jobs/identity.nope/runs", headers=tenant.headers)
+
+    body = assert_problem(response, 404, "not-found")
+    assert "identity.nope" in str(body["detail"])
+
+
+async def test_running_a_job_needs_the_jobs_scope(app: FastAPI, client: httpx.AsyncClient) -> None:
+    tenant = await make_tenant(app)
+    limited = await client.post(
+        "/v1/api-keys", json={"name": "reader", "scopes": ["org:read"]}, headers=tenant.headers
+    )
+    assert limited.status_code == 201, limited.text
+
+    response = await client.post(
+        "/v1/jobs/identity.expire_sessions/runs", headers=auth(limited.json()["key"])
+    )
+
+    body = assert_problem(response, 403, "scope-missing")
+    assert body["required"] == ["jobs:run"]
+    assert (await client.get("/v1/jobs", headers=auth(limited.json()["key"]))).status_code == 403

@@ -1,0 +1,243 @@
+"""The transactional outbox: events exist exactly when their change committed, and
+every event reaches every consumer even when workers die or race."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from commbase.core import outbox
+from commbase.core.db import Database
+from commbase.core.time import FrozenClock
+from tests.identity.factories import make_tenant
+
+CONSUMER = "tests.consumer"
+OTHER = "tests.other-consumer"
+
+
+@pytest.fixture(autouse=True)
+def consumers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only this module's consumers, for this test only."""
+    monkeypatch.setattr(outbox, "_consumers", set())
+    outbox.register_consumer(CONSUMER)
+    outbox.register_consumer(OTHER)
+
+
+async def record_events(database: Database, count: int, *, org_id: str = "org_a") -> list[str]:
+    async with database.sessionmaker() as session:
+        ids = []
+        for n in range(count):
+            event = await outbox.record(session, "thing.happened", {"n": n}, org_id=org_id)
+            ids.append(event.id)
+        await session.commit()
+    return ids
+
+
+async def claim(
+    database: Database, worker: str, *, limit: int = 100, lease_s: float = 60
+) -> list[outbox.ClaimedEvent]:
+    async with database.sessionmaker() as session:
+        claimed = await outbox.claim(
+            session, consumer=CONSUMER, worker_id=worker, limit=limit, lease_s=lease_s
+        )
+        await session.commit()
+    return claimed
+
+
+async def pending(database: Database, consumer: str = CONSUMER) -> int:
+    async with database.sessionmaker() as session:
+        return await outbox.pending_count(session, consumer=consumer)
+
+
+async def test_rolled_back_change_leaves_no_event(database: Database) -> None:
+    async with database.sessionmaker() as session:
+        await outbox.record(session, "thing.happened", {"n": 1}, org_id="org_a")
+        await session.rollback()
+
+    async with database.sessionmaker() as session:
+        events = await session.scalar(select(func.count()).select_from(outbox.OutboxEvent))
+        deliveries = await session.scalar(select(func.count()).select_from(outbox.OutboxDelivery))
+    assert (events, deliveries) == (0, 0)
+    assert await claim(database, "w1") == []
+
+
+async def test_committed_event_is_queued_for_every_consumer(
+    database: Database, clock: FrozenClock
+) -> None:
+    [event_id] = await record_events(database, 1)
+
+    assert await pending(database, CONSUMER) == 1
+    assert await pending(database, OTHER) == 1
+    [claimed] = await claim(database, "w1")
+    assert claimed.event_id == event_id
+    assert (claimed.org_id, claimed.type, claimed.payload) == ("org_a", "thing.happened", {"n": 0})
+    assert claimed.created_at == clock.now()
+    assert claimed.attempts == 1
+
+
+async def test_consumer_registered_later_gets_later_events_only(database: Database) -> None:
+    await record_events(database, 1)
+    late = outbox.register_consumer("tests.late-consumer")
+    assert late in outbox.consumers()
+    await record_events(database, 2)
+
+    assert await pending(database, late) == 2
+    assert await pending(database, CONSUMER) == 3
+
+
+async def test_claim_order_limit_and_complete(database: Database) -> None:
+    ids = await record_events(database, 5)
+
+    first = await claim(database, "w1", limit=3)
+    second = await claim(database, "w1", limit=3)
+    assert [c.event_id for c in first] == ids[:3]
+    assert [c.event_id for c in second] == ids[3:]
+
+    async with database.sessionmaker() as session:
+        done = await outbox.complete(
+            session, delivery_ids=[c.delivery_id for c in first + second], worker_id="w1"
+        )
+        await session.commit()
+    assert done == 5
+    assert await pending(database) == 0
+    # The other consumer's copies are untouched.
+    assert await pending(database, OTHER) == 5
+
+
+async def test_claimed_event_is_hidden_until_its_lease_expires(
+    database: Database, clock: FrozenClock
+) -> None:
+    [event_id] = await record_events(database, 1)
+    [claimed] = await claim(database, "w1", lease_s=60)
+
+    clock.advance(59)
+    assert await claim(database, "w2") == []
+
+    # w1 died without completing; once its lease is over, w2 gets the event.
+    clock.advance(2)
+    [retaken] = await claim(database, "w2")
+    assert retaken.event_id == event_id
+    assert retaken.delivery_id == claimed.delivery_id
+    assert retaken.attempts == 2
+
+    async with database.sessionmaker() as session:
+        # w1 comes back too late: it no longer holds the event.
+        assert (
+            await outbox.complete(session, delivery_ids=[claimed.delivery_id], worker_id="w1") == 0
+        )
+        assert (
+            await outbox.complete(session, delivery_ids=[retaken.delivery_id], worker_id="w2") == 1
+        )
+        await session.commit()
+    assert await pending(database) == 0
+
+    clock.advance(3600)
+    assert await claim(database, "w3") == []
+
+
+async def test_released_event_is_claimable_again(database: Database, clock: FrozenClock) -> None:
+    [event_id] = await record_events(database, 1)
+    [claimed] = await claim(database, "w1")
+
+    async with database.sessionmaker() as session:
+        await outbox.release(session, delivery_ids=[claimed.delivery_id], worker_id="w1")
+        await session.commit()
+
+    [again] = await claim(database, "w2")
+    assert again.event_id == event_id
+    assert again.attempts == 2
+
+
+async def test_release_with_retry_time_and_error(database: Database, clock: FrozenClock) -> None:
+    await record_events(database, 1)
+    [claimed] = await claim(database, "w1")
+
+    async with database.sessionmaker() as session:
+        # Another worker cannot give back what it does not hold.
+        await outbox.release(
+            session, delivery_ids=[claimed.delivery_id], worker_id="w2", error="not mine"
+        )
+        await outbox.release(
+            session,
+            delivery_ids=[claimed.delivery_id],
+            worker_id="w1",
+            retry_at=clock.now() + timedelta(seconds=300),
+            error="receiver answered 503",
+        )
+        await session.commit()
+        delivery = await session.get(outbox.OutboxDelivery, claimed.delivery_id)
+        assert delivery is not None
+        assert delivery.last_error == "receiver answered 503"
+        assert delivery.claimed_by is None
+
+    clock.advance(299)
+    assert await claim(database, "w2") == []
+    clock.advance(1)
+    assert len(await claim(database, "w2")) == 1
+
+
+async def test_two_concurrent_workers_never_share_a_delivery(database: Database) -> None:
+    ids = await record_events(database, 40)
+
+    first, second = await asyncio.gather(
+        claim(database, "w1", limit=25), claim(database, "w2", limit=25)
+    )
+
+    first_ids = {c.delivery_id for c in first}
+    second_ids = {c.delivery_id for c in second}
+    assert not first_ids & second_ids
+    assert sorted(c.event_id for c in first + second) == sorted(ids)
+
+
+async def test_claimers_skip_rows_locked_by_an_open_transaction(database: Database) -> None:
+    """Both workers hold their claims in open transactions at the same moment; with
+    ``FOR UPDATE SKIP LOCKED`` neither waits for the other and none is shared."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time; row locks are PostgreSQL's")
+    ids = await record_events(database, 30)
+    both_claimed = asyncio.Barrier(2)
+
+    async def worker(name: str) -> list[outbox.ClaimedEvent]:
+        async with database.sessionmaker() as session:
+            claimed = await outbox.claim(session, consumer=CONSUMER, worker_id=name, limit=20)
+            await both_claimed.wait()  # the other claims while this lock is held
+            await session.commit()
+        return claimed
+
+    first, second = await asyncio.wait_for(asyncio.gather(worker("w1"), worker("w2")), 30)
+
+    assert first
+    assert second
+    assert not {c.delivery_id for c in first} & {c.delivery_id for c in second}
+    assert sorted(c.event_id for c in first + second) == sorted(ids)
+
+
+async def test_domain_change_records_its_event(app: FastAPI, client: httpx.AsyncClient) -> None:
+    tenant = await make_tenant(app)
+    database: Database = app.state.db
+
+    created = await client.post(
+        "/v1/agent-sessions", json={"agent_context": {"agent_id": "bot"}}, headers=tenant.headers
+    )
+    assert created.status_code == 201, created.text
+    refused = await client.post(
+        "/v1/agent-sessions",
+        json={
+            "session_type": "authenticated",
+            "user_id": "usr_missing",
+            "agent_context": {"agent_id": "bot"},
+        },
+        headers=tenant.headers,
+    )
+    assert refused.status_code == 404
+
+    events = [e for e in await claim(database, "w1") if e.type.startswith("agent_session.")]
+    [event] = events
+    assert event.type == "agent_session.created"
+    assert event.org_id == tenant.org_id
+    assert event.payload["id"] == created.json()["id"]

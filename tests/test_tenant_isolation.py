@@ -1,0 +1,629 @@
+"""Tenancy, proved over the whole API: one organization's credentials cannot read,
+change or even detect another organization's records.
+
+The walk reads the route table from ``app.openapi()``, so a route added later is
+walked without anyone editing this file -- unless it takes a path parameter this
+file does not know (the test then fails, asking for an A-record of that kind) or
+needs a request body to get past validation (the test then asks for an example).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from commbase.calls.models import Call
+from commbase.identity.roles import Role
+from tests.identity.factories import PASSWORD, Tenant, add_member, auth, make_tenant
+
+PROBLEM = "application/problem+json"
+METHODS = ("get", "patch", "post", "put", "delete")  # walked in this order: destructive last
+
+# Routes that answer without credentials. A new unauthenticated route must be added
+# here on purpose; the test fails if one appears outside this set.
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+        ("GET", "/problems"),
+        ("GET", "/problems/{code}"),
+        ("POST", "/v1/auth/login"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/redoc"),
+    }
+)
+# Provider callbacks carry no bearer token: the provider's signature authenticates
+# them. They are walked by neither organization; unsigned, they must be refused.
+SIGNED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/v1/providers/stripe/webhook"),
+        ("POST", "/v1/providers/twilio/voice/status"),
+    }
+)
+
+# Which of the first organization's records fills a path parameter:
+# (path prefix, parameter name) -> record kind in ``World.records``. The longest
+# matching prefix wins; "" matches every path. ``session_id`` means a login session
+# under /v1/sessions/ and an agent session under /v1/agent-sessions/.
+RECORD_PARAMS: dict[tuple[str, str], str] = {
+    ("", "user_id"): "users",
+    ("", "member_id"): "members",
+    ("", "key_id"): "api_keys",
+    ("/v1/sessions/", "session_id"): "login_sessions",
+    ("/v1/agent-sessions/", "session_id"): "agent_sessions",
+    ("", "contact_id"): "contacts",
+    ("", "call_id"): "calls",
+    ("", "transcript_id"): "transcripts",
+    ("", "wallet_id"): "wallets",
+    ("", "transaction_id"): "transactions",
+    ("", "rate_id"): "rates",
+}
+# Path parameters that name no tenant's record; a value that does not exist.
+GLOBAL_PARAMS: dict[tuple[str, str], str] = {
+    ("/v1/jobs/", "name"): "no-such-job",
+    ("/problems/", "code"): "no-such-problem",
+}
+# Query parameters that filter by a record: B passes A's values and must see nothing.
+RECORD_QUERIES: dict[str, str] = {
+    "user_id": "users",
+    "owner_user_id": "users",
+    "actor_id": "users",
+    "agent_id": "agent_names",
+    "agent_session_id": "agent_sessions",
+    "owner_id": "owners",
+    "call_id": "calls",
+    "q": "emails",
+}
+# Query parameters a route requires, sent with every request the walk makes to it.
+EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/v1/transcripts/search"): {"q": "refund"},
+}
+
+# A body that validates, so a write reaches its lookup (or, without an id, runs for B).
+EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/auth/login"): {"email": "nobody@nowhere.example", "password": "wrong password"},
+    ("PATCH", "/v1/me"): {"first_name": "Bravo"},
+    ("POST", "/v1/me/password"): {
+        "current_password": "not the password",
+        "new_password": "another long password",
+    },
+    ("PATCH", "/v1/organizations/current"): {"industry": "testing"},
+    ("POST", "/v1/users"): {"email": "newcomer@bravo.example", "role": "viewer"},
+    ("PATCH", "/v1/users/{user_id}"): {"first_name": "Mallory", "status": "suspended"},
+    ("PATCH", "/v1/members/{member_id}"): {"role": "viewer"},
+    ("POST", "/v1/api-keys"): {"name": "bravo key"},
+    ("PATCH", "/v1/api-keys/{key_id}"): {"name": "hijacked", "allowed_ips": ["203.0.113.0/24"]},
+    ("POST", "/v1/api-keys/{key_id}/rotate"): {"grace_period_s": 0},
+    ("POST", "/v1/agent-sessions"): {"agent_context": {"agent_id": "bravo-bot"}},
+    ("POST", "/v1/contacts"): {"name": "Bravo Customer"},
+    ("PATCH", "/v1/contacts/{contact_id}"): {"name": "Hijacked", "blocked": True},
+    ("PUT", "/v1/calls/{call_id}/transcript"): {
+        "segments": [{"speaker": "caller", "text": "Hijacked", "start": 0, "end": 1}]
+    },
+    ("POST", "/v1/wallets"): {},
+    ("PATCH", "/v1/wallets/{wallet_id}"): {"status": "frozen"},
+    ("POST", "/v1/wallets/{wallet_id}/topups"): {"amount": 100},
+    ("POST", "/v1/wallets/{wallet_id}/adjustments"): {"amount": -4321, "reason": "taken"},
+    ("PUT", "/v1/rates"): {"country": "GB", "per_minute": "0.10"},
+    ("POST", "/v1/calls"): {"to": "+14155550199"},
+    ("POST", "/v1/calls/{call_id}/actions"): {"action": "hangup"},
+    ("POST", "/v1/calls/{call_id}/quality"): {"mos_score": 1.0},
+    ("POST", "/v1/calls/{call_id}/review"): {"rating": 1},
+    ("PATCH", "/v1/calls/{call_id}/analysis"): {"sentiment": "negative"},
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    path_params: tuple[str, ...]
+    query_params: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def public(self) -> bool:
+        return (self.method, self.path) in PUBLIC | SIGNED
+
+    @property
+    def body(self) -> dict[str, Any] | None:
+        return EXAMPLE_BODIES.get((self.method, self.path))
+
+
+@dataclass
+class World:
+    """Organization A with one record of every kind; organization B's credentials."""
+
+    a: Tenant
+    b: Tenant
+    records: dict[str, list[str]]
+    secrets: dict[str, str]  # what A holds: label -> token
+    b_credentials: dict[str, dict[str, str]]  # label -> headers
+    markers: list[str] = field(default_factory=list)  # strings that identify A
+
+
+def routes_of(app: FastAPI) -> list[Route]:
+    found = []
+    for path, operations in app.openapi()["paths"].items():
+        for method in METHODS:
+            operation = operations.get(method)
+            if operation is None:
+                continue
+            params = operation.get("parameters", [])
+            found.append(
+                Route(
+                    method=method.upper(),
+                    path=path,
+                    path_params=tuple(p["name"] for p in params if p["in"] == "path"),
+                    query_params=tuple(p["name"] for p in params if p["in"] == "query"),
+                )
+            )
+    return sorted(found, key=lambda r: METHODS.index(r.method.lower()))
+
+
+def _lookup(table: dict[tuple[str, str], str], path: str, param: str) -> str | None:
+    matches = [
+        (prefix, value)
+        for (prefix, name), value in table.items()
+        if name == param and path.startswith(prefix)
+    ]
+    return max(matches, key=lambda m: len(m[0]))[1] if matches else None
+
+
+def record_kind(route: Route, param: str) -> str | None:
+    return _lookup(RECORD_PARAMS, route.path, param)
+
+
+def path_candidates(route: Route, world: World) -> Iterator[tuple[str, str]]:
+    """Every (path with A's ids, same path with ids that never existed)."""
+    choices: list[list[tuple[str, str]]] = []
+    for param in route.path_params:
+        kind = record_kind(route, param)
+        if kind is not None:
+            choices.append([(rid, _never_existed(rid)) for rid in world.records[kind]])
+            continue
+        fixed = _lookup(GLOBAL_PARAMS, route.path, param)
+        if fixed is None:
+            pytest.fail(
+                f"{route}: path parameter {{{param}}} names no known record. Create a record "
+                f"of that kind in organization A (see build_world) and map it in RECORD_PARAMS, "
+                f"or, if it names no tenant's data, add it to GLOBAL_PARAMS."
+            )
+        choices.append([(fixed, fixed)])
+    for combination in itertools.product(*choices):
+        real, unknown = route.path, route.path
+        for param, (a_value, never) in zip(route.path_params, combination, strict=True):
+            real = real.replace(f"{{{param}}}", a_value)
+            unknown = unknown.replace(f"{{{param}}}", never)
+        yield real, unknown
+
+
+def _never_existed(record_id: str) -> str:
+    """An id of the same kind and length that no one holds."""
+    prefix, _, tail = record_id.rpartition("_")
+    return f"{prefix}_{'0' * len(tail)}"
+
+
+def problem_key(response: httpx.Response) -> tuple[Any, ...]:
+    """What a caller can tell apart: status, problem type, title and detail."""
+    if not response.headers.get("content-type", "").startswith(PROBLEM):
+        return (response.status_code, response.text)
+    body = response.json()
+    return (response.status_code, body.get("type"), body.get("title"), body.get("detail"))
+
+
+async def _login(client: httpx.AsyncClient, email: str) -> dict[str, Any]:
+    response = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def _post(
+    client: httpx.AsyncClient, path: str, token: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=auth(token))
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def _call_of(app: FastAPI, tenant: Tenant) -> str:
+    """A finished call of ``tenant``, written straight to the database."""
+    async with app.state.db.sessionmaker() as session:
+        call = Call(org_id=tenant.org_id, provider="simulator", status="completed")
+        session.add(call)
+        await session.commit()
+        return call.id
+
+
+async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
+    a = await make_tenant(app, name="Alpha Widgets")
+    b = await make_tenant(app, name="Bravo Gadgets")
+    member_user, member_email = await add_member(app, a, role=Role.AGENT)
+    members = (await client.get("/v1/members", headers=a.headers)).json()["data"]
+    extra_key = await _post(client, "/v1/api-keys", a.api_key, {"name": "alpha second key"})
+    owner_login = await _login(client, a.owner_email)
+    member_login = await _login(client, member_email)
+    agent = await _post(
+        client,
+        "/v1/agent-sessions",
+        a.api_key,
+        {"session_type": "authenticated", "agent_context": {"agent_id": "alpha-bot"}},
+    )
+    contact = await _post(
+        client, "/v1/contacts", a.api_key, {"name": "Alpha Customer", "phone": "+14155550100"}
+    )
+    agent_contact = await _post(
+        client, "/v1/contacts", agent["session_token"], {"name": "Alpha Agent's Contact"}
+    )
+    call_id = await _call_of(app, a)
+    # Words B's searches use (the walk's q values), said on A's call.
+    said = f"Please refund {a.owner_email} and {member_email}"
+    transcript = await client.put(
+        f"/v1/calls/{call_id}/transcript",
+        json={"segments": [{"speaker": "caller", "text": said, "start": 0, "end": 3}]},
+        headers=a.headers,
+    )
+    assert transcript.status_code == 200, transcript.text
+    wallet = await _post(client, "/v1/wallets", a.api_key, {})
+    topup = await _post(client, f"/v1/wallets/{wallet['id']}/topups", a.api_key, {"amount": 4321})
+    rate = await client.put(
+        "/v1/rates", json={"country": "FR", "per_minute": "0.0432"}, headers=a.headers
+    )
+    assert rate.status_code == 200, rate.text
+    audit = (await client.get("/v1/audit-log", headers=a.headers)).json()["data"]
+    assert audit, "organization A should have audit entries by now"
+
+    b_login = await _login(client, b.owner_email)
+    b_agent = await _post(
+        client, "/v1/agent-sessions", b.api_key, {"agent_context": {"agent_id": "bravo-bot"}}
+    )
+    records = {
+        "users": [a.owner_id, member_user],
+        "members": [m["id"] for m in members],
+        "api_keys": [a.api_key_id, extra_key["id"]],
+        "login_sessions": [owner_login["session"]["id"], member_login["session"]["id"]],
+        "agent_sessions": [agent["id"]],
+        "contacts": [contact["id"], agent_contact["id"]],
+        "calls": [call_id],
+        "transcripts": [transcript.json()["id"]],
+        "wallets": [wallet["id"]],
+        "transactions": [topup["transaction"]["id"]],
+        "rates": [rate.json()["id"]],
+        "owners": [a.org_id, a.owner_id, member_user],
+        "audit_entries": [entry["id"] for entry in audit],
+        "agent_names": ["alpha-bot"],
+        "emails": [a.owner_email, member_email],
+    }
+    secrets = {
+        "owner API key": a.api_key,
+        "second API key": extra_key["key"],
+        "owner login session": owner_login["token"],
+        "member login session": member_login["token"],
+        "agent session": agent["session_token"],
+    }
+    markers = [a.org_id, a.slug, "Alpha Widgets", "Alpha Customer", "+14155550100"]
+    markers += ["Alpha Agent's Contact"]
+    markers += secrets.values()
+    markers += [value for values in records.values() for value in values]
+    return World(
+        a=a,
+        b=b,
+        records=records,
+        secrets=secrets,
+        b_credentials={
+            "B's owner API key": b.headers,
+            "B's owner login session": auth(b_login["token"]),
+            "B's agent session": auth(b_agent["session_token"]),
+        },
+        markers=markers,
+    )
+
+
+def _stable(item: dict[str, Any], *fields: str) -> tuple[Any, ...]:
+    return tuple(item.get(f) for f in fields)
+
+
+async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
+    """What B must not be able to change, read through A's own credentials."""
+    headers = world.a.headers
+
+    async def get(path: str, token_headers: dict[str, str] = headers) -> Any:
+        response = await client.get(path, headers=token_headers)
+        assert response.status_code == 200, f"GET {path} for A: {response.text}"
+        return response.json()
+
+    org = await get("/v1/organizations/current")
+    keys = (await get("/v1/api-keys"))["data"]
+    members = (await get("/v1/members"))["data"]
+    agents = (await get("/v1/agent-sessions"))["data"]
+    contacts = (await get("/v1/contacts"))["data"]
+    transcript = await get(f"/v1/transcripts/{world.records['transcripts'][0]}")
+    calls = (await get("/v1/calls"))["data"]
+    wallets = (await get("/v1/wallets"))["data"]
+    transactions = (await get("/v1/transactions"))["data"]
+    rates = await get("/v1/rates")
+    audit = (await get("/v1/audit-log?limit=100"))["data"]
+    credentials = {}
+    for label, token in world.secrets.items():
+        me = await get("/v1/me", auth(token))
+        credentials[label] = (me["organization"]["id"], me["principal"]["id"], me["role"])
+    sessions = {}
+    for label in ("owner login session", "member login session"):
+        listed = (await get("/v1/sessions", auth(world.secrets[label])))["data"]
+        sessions[label] = sorted(s["id"] for s in listed)
+    return {
+        "organization": _stable(org, "name", "slug", "industry", "settings", "status"),
+        "api_keys": sorted(
+            _stable(k, "id", "name", "status", "allowed_ips", "scopes", "last_rotated_at")
+            for k in keys
+        ),
+        "members": sorted(
+            (m["id"], m["role"], *_stable(m["user"], "id", "first_name", "status")) for m in members
+        ),
+        "agent_sessions": sorted(_stable(s, "id", "status", "terminated_at") for s in agents),
+        "contacts": sorted(_stable(c, "id", "name", "phone", "blocked") for c in contacts),
+        "transcript": _stable(transcript, "id", "status", "segments", "word_count"),
+        "calls": sorted(
+            _stable(c, "id", "status", "review_rating", "analysis", "mos_score", "updated_at")
+            for c in calls
+        ),
+        "wallets": sorted(_stable(w, "id", "balance", "held", "status") for w in wallets),
+        "transactions": sorted(_stable(t, "id", "amount", "status") for t in transactions),
+        "rates": sorted(_stable(r, "id", "country", "per_minute") for r in rates),
+        "audit_log": [entry["id"] for entry in audit],
+        "credentials": credentials,
+        "login_sessions": sessions,
+    }
+
+
+# ----------------------------------------------------------------------- tests
+
+
+async def test_every_path_parameter_names_a_known_record(app: FastAPI) -> None:
+    """Fails for a new route whose path parameter this walk cannot fill."""
+    unknown = [
+        f"{route}: {{{param}}}"
+        for route in routes_of(app)
+        for param in route.path_params
+        if record_kind(route, param) is None and _lookup(GLOBAL_PARAMS, route.path, param) is None
+    ]
+    assert not unknown, (
+        "These path parameters name no record the tenant walk knows. Create a record of "
+        "that kind in organization A (build_world) and map it in RECORD_PARAMS, or list a "
+        "parameter that names no tenant's data in GLOBAL_PARAMS:\n  " + "\n  ".join(unknown)
+    )
+
+
+async def test_second_organization_cannot_read_change_or_detect_the_firsts_records(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(app, client)
+    before = await state_of_a(client, world)
+    failures: list[str] = []
+    walked = 0
+
+    for route in routes_of(app):
+        if not route.path_params or route.public:
+            continue
+        for real_path, unknown_path in path_candidates(route, world):
+            walked += 1
+            answers: dict[str, httpx.Response] = {}
+            for label, headers in world.b_credentials.items():
+                response = await client.request(
+                    route.method, real_path, json=route.body, headers=headers
+                )
+                baseline = await client.request(
+                    route.method, unknown_path, json=route.body, headers=headers
+                )
+                answers[label] = response
+                where = f"{route.method} {real_path} with {label}"
+                if response.status_code == 422:
+                    break  # reported once for the route, below
+                if response.status_code < 400 or response.status_code >= 500:
+                    failures.append(f"{where}: {response.status_code} {response.text}")
+                elif not response.headers.get("content-type", "").startswith(PROBLEM):
+                    failures.append(f"{where}: not problem+json: {response.text}")
+                elif problem_key(response) != problem_key(baseline):
+                    failures.append(
+                        f"{where}: answers {problem_key(response)} but an id that never "
+                        f"existed gets {problem_key(baseline)} -- the record is detectable"
+                    )
+            if any(r.status_code == 422 for r in answers.values()):
+                failures.append(
+                    f"{route}: 422 before the lookup; "
+                    + (
+                        "add a valid body for it to EXAMPLE_BODIES"
+                        if route.body is None
+                        else "its EXAMPLE_BODIES entry no longer validates"
+                    )
+                    + f": {next(r for r in answers.values() if r.status_code == 422).text}"
+                )
+                continue
+            if not any(r.status_code == 404 for r in answers.values()):
+                failures.append(
+                    f"{route.method} {real_path}: no credential of B reached the lookup "
+                    f"(no 404): {[problem_key(r) for r in answers.values()]}"
+                )
+            # An owner's login session holds every scope and acts as a user: it always
+            # reaches the lookup, so anything but 404 is a leak or a refusal that tells.
+            session = answers["B's owner login session"]
+            if session.status_code != 404:
+                failures.append(
+                    f"{route.method} {real_path} with B's owner login session: expected 404, "
+                    f"got {problem_key(session)}"
+                )
+
+    assert walked >= 10, f"the walk reached only {walked} record routes"
+    assert not failures, "Another organization's records answered:\n  " + "\n  ".join(failures)
+    assert await state_of_a(client, world) == before, "B's requests changed A's records"
+
+
+async def test_routes_without_ids_show_the_second_organization_nothing_of_the_first(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(app, client)
+    before = await state_of_a(client, world)
+    failures: list[str] = []
+
+    for route in routes_of(app):
+        if route.path_params and not route.public:
+            continue
+        if route.public and route.method != "GET":
+            continue
+        path = route.path
+        for param in route.path_params:
+            path = path.replace(f"{{{param}}}", _lookup(GLOBAL_PARAMS, path, param) or "x")
+        # Reads with every kind of B's credential; writes with B's key only (a write
+        # such as logout would end the session the other checks use).
+        credentials = (
+            world.b_credentials
+            if route.method == "GET"
+            else {"B's owner API key": world.b_credentials["B's owner API key"]}
+        )
+        example = EXAMPLE_QUERIES.get((route.method, route.path), {})
+        queries: list[dict[str, str]] = [example]
+        for name in route.query_params:
+            kind = RECORD_QUERIES.get(name)
+            if kind is not None:
+                queries += [{**example, name: value} for value in world.records[kind]]
+        for label, headers in credentials.items():
+            for query in queries:
+                response = await client.request(
+                    route.method, path, params=query, json=route.body, headers=headers
+                )
+                where = f"{route.method} {path} {query or ''} with {label}"
+                if response.status_code == 422 and route.body is None:
+                    failures.append(f"{where}: 422; add a valid body to EXAMPLE_BODIES")
+                if response.status_code >= 500:
+                    failures.append(f"{where}: {response.status_code} {response.text}")
+                leaked = [m for m in world.markers if m in response.text]
+                if leaked:
+                    failures.append(f"{where}: shows A's {leaked}")
+
+    assert not failures, "\n  ".join(["B saw A's data:", *failures])
+    assert await state_of_a(client, world) == before, "B's requests changed A's records"
+
+
+async def test_ids_inside_bodies_stay_within_the_organization(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A record of A named in B's request body is as unknown as one never created."""
+    world = await build_world(app, client)
+    before = await state_of_a(client, world)
+    member_user = world.records["users"][1]
+    answers = []
+    for user_id in (member_user, _never_existed(member_user)):
+        answers.append(
+            await client.post(
+                "/v1/agent-sessions",
+                json={
+                    "session_type": "authenticated",
+                    "user_id": user_id,
+                    "agent_context": {"agent_id": "bravo-bot"},
+                },
+                headers=world.b.headers,
+            )
+        )
+    assert answers[0].status_code == 404, answers[0].text
+    assert problem_key(answers[0]) == problem_key(answers[1])
+    # Signing in to A's organization with B's owner's password does not open A.
+    response = await client.post(
+        "/v1/auth/login",
+        json={"email": world.b.owner_email, "password": PASSWORD, "organization": world.a.slug},
+    )
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert not [m for m in world.markers if m in response.text]
+    assert await state_of_a(client, world) == before
+
+
+async def test_adding_a_user_by_email_reveals_nothing_of_another_organization(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """An email that already has an account elsewhere is refused, not adopted: B must not
+    see A's user, nor gain a way to edit or suspend that account."""
+    world = await build_world(app, client)
+    member_user = world.records["users"][1]
+    member_email = world.records["emails"][1]
+    before = await state_of_a(client, world)
+    response = await client.post(
+        "/v1/users", json={"email": member_email, "role": "viewer"}, headers=world.b.headers
+    )
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert member_user not in response.text
+    members = await client.get("/v1/members?limit=100", headers=world.b.headers)
+    assert member_user not in members.text
+    assert await state_of_a(client, world) == before
+
+
+async def test_every_private_route_demands_credentials(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(app, client)
+    failures: list[str] = []
+    for route in routes_of(app):
+        path = route.path
+        for param in route.path_params:
+            kind = record_kind(route, param)
+            value = world.records[kind][0] if kind else _lookup(GLOBAL_PARAMS, path, param)
+            path = path.replace(f"{{{param}}}", value or "x")
+        for label, headers in (("no Authorization", {}), ("a malformed token", auth("nope"))):
+            response = await client.request(route.method, path, json=route.body, headers=headers)
+            problem = response.headers.get("content-type", "").startswith(PROBLEM)
+            kind = response.json().get("type") if problem else None
+            where = f"{route.method} {path} with {label}"
+            if route.public:
+                # Login refuses the example's wrong password; every other public route
+                # must answer without asking for credentials.
+                refused = kind in (
+                    "/problems/authentication-required",
+                    "/problems/invalid-credentials",
+                )
+                if refused and (route.method, route.path) != ("POST", "/v1/auth/login"):
+                    failures.append(f"{where}: listed in PUBLIC but answers {kind}")
+                continue
+            if response.status_code != 401 or not problem:
+                failures.append(
+                    f"{where}: expected a 401 problem, got {response.status_code} "
+                    f"{response.text[:200]} (if this route is meant to be public, add "
+                    f"({route.method!r}, {route.path!r}) to PUBLIC)"
+                )
+            elif response.json()["status"] != 401:
+                failures.append(f"{where}: problem body says status {response.json()['status']}")
+    assert not failures, "\n  ".join(["Routes that answer without credentials:", *failures])
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(PUBLIC))
+async def test_public_routes_answer_without_credentials(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    path = path.replace("{code}", "not-found")
+    body = EXAMPLE_BODIES.get((method, path))
+    response = await client.request(method, path, json=body)
+    if (method, path) == ("POST", "/v1/auth/login"):
+        assert response.status_code == 401, response.text  # wrong password, but it was heard
+        assert response.json()["type"] == "/problems/invalid-credentials"
+    else:
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(SIGNED))
+async def test_provider_callbacks_refuse_unsigned_requests(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await client.request(method, path, content=b"CallSid=CA123&CallStatus=completed")
+    assert response.status_code in (400, 401, 403, 503), response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
