@@ -13,11 +13,19 @@ from sqlalchemy import func, select
 
 from commbase.core import outbox
 from commbase.core.db import Database
+from commbase.core.events import EventPayload, UndeclaredEvent, define
 from commbase.core.time import FrozenClock
 from tests.identity.factories import make_tenant
 
 CONSUMER = "tests.consumer"
 OTHER = "tests.other-consumer"
+
+
+class ThingHappened(EventPayload):
+    n: int
+
+
+THING_HAPPENED = define("thing.happened", ThingHappened, "A test event.")
 
 
 @pytest.fixture(autouse=True)
@@ -241,3 +249,13 @@ async def test_domain_change_records_its_event(app: FastAPI, client: httpx.Async
     assert event.type == "agent_session.created"
     assert event.org_id == tenant.org_id
     assert event.payload["id"] == created.json()["id"]
+
+
+async def test_undeclared_events_and_bad_payloads_are_refused(app: FastAPI) -> None:
+    async with app.state.db.sessionmaker() as session:
+        with pytest.raises(UndeclaredEvent):
+            await outbox.record(session, "thing.unheard_of", {}, org_id="org_a")
+        with pytest.raises(UndeclaredEvent):
+            await outbox.record(session, THING_HAPPENED, {"n": "many"}, org_id="org_a")
+        with pytest.raises(UndeclaredEvent):
+            await outbox.record(session, THING_HAPPENED, {"n": 1, "extra": 2}, org_id="org_a")

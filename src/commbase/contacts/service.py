@@ -18,6 +18,7 @@ from sqlalchemy import Select, case, func, literal, or_, select, type_coerce, up
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.contacts import events
 from commbase.contacts.models import Contact
 from commbase.contacts.schemas import (
     MAX_ATTRIBUTES,
@@ -94,7 +95,7 @@ async def create_contact(
     await session.flush()
     await outbox.record(
         session,
-        "contact.created",
+        events.CONTACT_CREATED,
         {
             "id": contact.id,
             "owner_user_id": owner_user_id,
@@ -169,14 +170,14 @@ async def update_contact(
         setattr(contact, field, value)
     fields = sorted(changes.model_fields_set)
     await outbox.record(
-        session, "contact.updated", {"id": contact.id, "fields": fields}, org_id=contact.org_id
+        session, events.CONTACT_UPDATED, {"id": contact.id, "fields": fields}, org_id=contact.org_id
     )
     await session.flush()
     return contact
 
 
 async def delete_contact(session: AsyncSession, *, contact: Contact) -> None:
-    await outbox.record(session, "contact.deleted", {"id": contact.id}, org_id=contact.org_id)
+    await outbox.record(session, events.CONTACT_DELETED, {"id": contact.id}, org_id=contact.org_id)
     await session.delete(contact)
     await session.flush()
 

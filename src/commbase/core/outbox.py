@@ -19,6 +19,7 @@ from sqlalchemy import ForeignKey, Index, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from commbase.core import events
 from commbase.core.db import Base, public_id
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
@@ -77,7 +78,8 @@ class ClaimedEvent:
 async def record(
     session: AsyncSession, event_type: str, payload: dict[str, Any], *, org_id: str
 ) -> OutboxEvent:
-    """Add a domain event to the caller's transaction."""
+    """Add a domain event to the caller's transaction; the type must be declared."""
+    events.check(event_type, payload)
     now = utcnow()
     event = OutboxEvent(
         id=new_id("evt"), org_id=org_id, type=event_type, payload=payload, created_at=now

@@ -15,7 +15,7 @@ from commbase.core.errors import NotFound, PermissionDenied
 from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
-from commbase.identity import audit, service, tokens
+from commbase.identity import audit, events, service, tokens
 from commbase.identity.authentication import forget
 from commbase.identity.models import AgentSession
 from commbase.identity.roles import AGENT_SESSION_SCOPES
@@ -63,7 +63,7 @@ async def open_session(
     await session.flush()
     await outbox.record(
         session,
-        "agent_session.created",
+        events.AGENT_SESSION_CREATED,
         {"id": agent.id, "agent_id": agent.agent_id, "session_type": agent.session_type},
         org_id=actor.org_id,
     )
@@ -112,14 +112,14 @@ async def terminate(
         await audit.record(
             session,
             org_id=agent.org_id,
-            action="agent_session.terminated",
+            action=events.AGENT_SESSION_TERMINATED,
             actor=actor,
             target_type="agent_session",
             target_id=agent.id,
             client=client,
         )
         await outbox.record(
-            session, "agent_session.terminated", {"id": agent.id}, org_id=agent.org_id
+            session, events.AGENT_SESSION_TERMINATED, {"id": agent.id}, org_id=agent.org_id
         )
         await session.flush()
     return agent

@@ -15,7 +15,7 @@ from commbase.core.errors import Conflict, NotFound, PermissionDenied, Validatio
 from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
-from commbase.identity import audit, tokens
+from commbase.identity import audit, events, tokens
 from commbase.identity.authentication import forget
 from commbase.identity.models import ApiKey
 from commbase.identity.schemas import ApiKeyCreate, ApiKeyUpdate
@@ -84,7 +84,7 @@ async def create_key(
     await audit.record(
         session,
         org_id=actor.org_id,
-        action="api_key.created",
+        action=events.API_KEY_CREATED,
         actor=actor,
         target_type="api_key",
         target_id=key.id,
@@ -92,7 +92,7 @@ async def create_key(
         details={"name": key.name, "scopes": key.scopes, "environment": key.environment},
     )
     await outbox.record(
-        session, "api_key.created", {"id": key.id, "name": key.name}, org_id=actor.org_id
+        session, events.API_KEY_CREATED, {"id": key.id, "name": key.name}, org_id=actor.org_id
     )
     return key, new.token
 
@@ -171,14 +171,14 @@ async def rotate_key(
     await audit.record(
         session,
         org_id=key.org_id,
-        action="api_key.rotated",
+        action=events.API_KEY_ROTATED,
         actor=actor,
         target_type="api_key",
         target_id=key.id,
         client=client,
         details={"grace_period_s": grace_period_s},
     )
-    await outbox.record(session, "api_key.rotated", {"id": key.id}, org_id=key.org_id)
+    await outbox.record(session, events.API_KEY_ROTATED, {"id": key.id}, org_id=key.org_id)
     return key, new.token
 
 
@@ -193,12 +193,12 @@ async def revoke_key(
     await audit.record(
         session,
         org_id=key.org_id,
-        action="api_key.revoked",
+        action=events.API_KEY_REVOKED,
         actor=actor,
         target_type="api_key",
         target_id=key.id,
         client=client,
     )
-    await outbox.record(session, "api_key.revoked", {"id": key.id}, org_id=key.org_id)
+    await outbox.record(session, events.API_KEY_REVOKED, {"id": key.id}, org_id=key.org_id)
     await session.flush()
     return key

@@ -16,7 +16,7 @@ from commbase.core.cache import Cache
 from commbase.core.errors import AlreadyExists, NotFound, PermissionDenied
 from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
-from commbase.identity import audit
+from commbase.identity import audit, events
 from commbase.identity.authentication import forget
 from commbase.identity.models import (
     AgentSession,
@@ -109,7 +109,7 @@ async def update_organization(
     await audit.record(
         session,
         org_id=org.id,
-        action="organization.updated",
+        action=events.ORGANIZATION_UPDATED,
         actor=actor,
         target_type="organization",
         target_id=org.id,
@@ -117,7 +117,7 @@ async def update_organization(
         details={"fields": sorted(data)},
     )
     await outbox.record(
-        session, "organization.updated", {"id": org.id, "fields": sorted(data)}, org_id=org.id
+        session, events.ORGANIZATION_UPDATED, {"id": org.id, "fields": sorted(data)}, org_id=org.id
     )
     await session.flush()
     return org
@@ -334,7 +334,7 @@ async def change_role(
     await audit.record(
         session,
         org_id=member.org_id,
-        action="member.role_changed",
+        action=events.MEMBER_ROLE_CHANGED,
         actor=actor,
         target_type="user",
         target_id=member.user_id,
@@ -343,7 +343,7 @@ async def change_role(
     )
     await outbox.record(
         session,
-        "member.role_changed",
+        events.MEMBER_ROLE_CHANGED,
         {"user_id": member.user_id, "from": previous, "to": role.value},
         org_id=member.org_id,
     )
