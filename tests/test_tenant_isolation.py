@@ -65,6 +65,8 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "wallet_id"): "wallets",
     ("", "transaction_id"): "transactions",
     ("", "rate_id"): "rates",
+    ("", "endpoint_id"): "webhook_endpoints",
+    ("", "delivery_id"): "webhook_deliveries",
 }
 # Path parameters that name no tenant's record; a value that does not exist.
 GLOBAL_PARAMS: dict[tuple[str, str], str] = {
@@ -118,6 +120,10 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/calls/{call_id}/quality"): {"mos_score": 1.0},
     ("POST", "/v1/calls/{call_id}/review"): {"rating": 1},
     ("PATCH", "/v1/calls/{call_id}/analysis"): {"sentiment": "negative"},
+    ("POST", "/v1/webhooks"): {"url": "https://93.184.216.34/bravo"},
+    ("PATCH", "/v1/webhooks/{endpoint_id}"): {"description": "hijacked", "status": "paused"},
+    ("POST", "/v1/webhooks/{endpoint_id}/rotate-secret"): {"grace_period_s": 0},
+    ("POST", "/v1/webhooks/{endpoint_id}/replay"): {"since": "2020-01-01T00:00:00Z"},
 }
 
 
@@ -282,6 +288,11 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "/v1/rates", json={"country": "FR", "per_minute": "0.0432"}, headers=a.headers
     )
     assert rate.status_code == 200, rate.text
+    endpoint = await _post(
+        client, "/v1/webhooks", a.api_key, {"url": "https://93.184.216.34/alpha"}
+    )
+    ping = await client.post(f"/v1/webhooks/{endpoint['id']}/test", headers=a.headers)
+    assert ping.status_code == 202, ping.text
     audit = (await client.get("/v1/audit-log", headers=a.headers)).json()["data"]
     assert audit, "organization A should have audit entries by now"
 
@@ -301,6 +312,8 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "wallets": [wallet["id"]],
         "transactions": [topup["transaction"]["id"]],
         "rates": [rate.json()["id"]],
+        "webhook_endpoints": [endpoint["id"]],
+        "webhook_deliveries": [ping.json()["id"]],
         "owners": [a.org_id, a.owner_id, member_user],
         "audit_entries": [entry["id"] for entry in audit],
         "agent_names": ["alpha-bot"],
@@ -354,6 +367,7 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     wallets = (await get("/v1/wallets"))["data"]
     transactions = (await get("/v1/transactions"))["data"]
     rates = await get("/v1/rates")
+    webhooks = (await get("/v1/webhooks"))["data"]
     audit = (await get("/v1/audit-log?limit=100"))["data"]
     credentials = {}
     for label, token in world.secrets.items():
@@ -382,6 +396,9 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "wallets": sorted(_stable(w, "id", "balance", "held", "status") for w in wallets),
         "transactions": sorted(_stable(t, "id", "amount", "status") for t in transactions),
         "rates": sorted(_stable(r, "id", "country", "per_minute") for r in rates),
+        "webhooks": sorted(
+            _stable(w, "id", "url", "status", "description", "event_types") for w in webhooks
+        ),
         "audit_log": [entry["id"] for entry in audit],
         "credentials": credentials,
         "login_sessions": sessions,

@@ -36,6 +36,8 @@ from commbase.identity.authentication import TokenAuthenticator
 from commbase.identity.routes import router as identity_router
 from commbase.identity.usage import MemoryUsageTracker, RedisUsageTracker, UsageTracker
 from commbase.settings import Settings, get_settings
+from commbase.webhooks.dispatcher import Dispatcher
+from commbase.webhooks.routes import router as webhooks_router
 
 log = structlog.get_logger("commbase.app")
 
@@ -89,12 +91,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.run_jobs and settings.call_provider == "simulator":
             simulator = SimulatorRunner(database)
             simulator_task = asyncio.create_task(simulator.run_forever())
+        dispatcher: Dispatcher | None = None
+        dispatcher_task: asyncio.Task[None] | None = None
+        if settings.run_jobs:
+            dispatcher = Dispatcher(database, settings)
+            dispatcher_task = asyncio.create_task(dispatcher.run_forever())
         try:
             yield
         finally:
             if simulator is not None and simulator_task is not None:
                 simulator.stop()
                 await simulator_task
+            if dispatcher is not None and dispatcher_task is not None:
+                dispatcher.stop()
+                await dispatcher_task
+                await dispatcher.close()
             try:
                 if scheduler is not None and scheduler_task is not None:
                     try:
@@ -143,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contacts_router)
     app.include_router(billing_router)
     app.include_router(calls_router)
+    app.include_router(webhooks_router)
     app.include_router(transcripts_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     max_call_duration_s: int = 3600
     transcript_retention_days: int = 30
 
+    # Webhooks.
+    webhooks_allow_private_urls: bool = False  # development only: lets URLs reach 127.0.0.1
+    webhook_timeout_s: float = 15.0
+    webhook_disable_after_failures: int = 10  # consecutive deliveries that exhausted retries
+    webhook_payload_retention_days: int = 90
+    webhook_worker_concurrency: int = 32
+
     run_jobs: bool = True  # run the scheduler inside the API process
     job_tick_s: float = 15.0
     log_level: str = "INFO"

@@ -68,6 +68,7 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
         list[str]: JSONType,
+        list[int]: JSONType,
         list[dict[str, Any]]: JSONType,
     }
 

@@ -1,0 +1,403 @@
+"""Deliver outbox events to webhook endpoints, signed per Standard Webhooks.
+
+Two steps, each safe for any number of workers (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; SQLite has one writer at a time anyway):
+
+1. **Fan out**: claim new outbox events for the ``webhooks`` consumer and create
+   one delivery per matching endpoint, in the same transaction that marks the
+   events done — an event is fanned out exactly once.
+2. **Send**: claim due deliveries with a lease (``claimed_by``, and
+   ``next_attempt_at`` pushed out by the lease), commit, send them concurrently,
+   then record each outcome. A worker killed mid-batch simply lets its lease
+   expire; another worker sends those deliveries again. Receivers dedupe on
+   ``webhook-id`` (the event id), which is the same on every attempt.
+
+Outcomes: a 2xx within the timeout succeeds. 410 disables the endpoint. 429 and
+503 retry after ``Retry-After`` (capped at a day). Anything else retries on the
+endpoint's schedule (default 60, 300, 900 s); when the schedule is used up the
+delivery fails. An endpoint is disabled after ``webhook_disable_after_failures``
+(default 10) deliveries in a row failed for good; a success resets the count.
+Either way a ``webhook.endpoint.disabled`` event and an audit entry record it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+from sqlalchemy import select, update
+from standardwebhooks.webhooks import Webhook
+
+from commbase import __version__
+from commbase.core import outbox
+from commbase.core.db import Database
+from commbase.core.jobs import worker_name
+from commbase.core.time import utcnow
+from commbase.identity import audit
+from commbase.settings import Settings
+from commbase.webhooks import events, secrets
+from commbase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from commbase.webhooks.service import envelope, matches
+from commbase.webhooks.ssrf import UnsafeUrl, check_url
+
+CONSUMER = outbox.register_consumer("webhooks")
+LEASE_S = 60
+MAX_RETRY_AFTER_S = 86_400
+BODY_LIMIT = 2048
+log = structlog.get_logger("commbase.webhooks")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: str
+    status_code: int | None
+    body: str | None
+    latency_ms: int | None
+    error: str | None
+    retry_after_s: int | None
+    headers: dict[str, str]
+
+
+def _retry_after(value: str | None) -> int | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return int(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0, int((when - datetime.now(UTC)).total_seconds()))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.server_secret = settings.secret_key.get_secret_value()
+        self.worker_id = worker_id or worker_name()
+        self.http = httpx.AsyncClient(
+            timeout=settings.webhook_timeout_s,
+            follow_redirects=False,
+            transport=transport,
+            limits=httpx.Limits(max_connections=settings.webhook_worker_concurrency),
+            headers={"User-Agent": f"commbase-webhooks/{__version__}"},
+        )
+        self._stop = asyncio.Event()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    # ------------------------------------------------------------- fan out
+
+    async def fan_out(self, *, limit: int = 500) -> int:
+        """Turn new outbox events into deliveries; returns how many were created."""
+        async with self.database.sessionmaker() as session:
+            claimed = await outbox.claim(
+                session, consumer=CONSUMER, worker_id=self.worker_id, limit=limit, lease_s=LEASE_S
+            )
+            if not claimed:
+                await session.commit()
+                return 0
+            endpoints = (
+                await session.scalars(
+                    select(WebhookEndpoint).where(
+                        WebhookEndpoint.org_id.in_({c.org_id for c in claimed}),
+                        WebhookEndpoint.status.in_(("active", "paused")),
+                    )
+                )
+            ).all()
+            existing = set(
+                (
+                    await session.execute(
+                        select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id).where(
+                            WebhookDelivery.event_id.in_([c.event_id for c in claimed])
+                        )
+                    )
+                ).all()
+            )
+            now = utcnow()
+            created = 0
+            for event in claimed:
+                for endpoint in endpoints:
+                    if endpoint.org_id != event.org_id or not matches(
+                        endpoint.event_types, event.type
+                    ):
+                        continue
+                    if (endpoint.id, event.event_id) in existing:
+                        continue
+                    session.add(
+                        WebhookDelivery(
+                            org_id=event.org_id,
+                            endpoint_id=endpoint.id,
+                            event_id=event.event_id,
+                            event_type=event.type,
+                            payload=envelope(
+                                event_type=event.type,
+                                created_at=event.created_at,
+                                data=event.payload,
+                            ),
+                            next_attempt_at=now,
+                        )
+                    )
+                    created += 1
+            await session.flush()
+            await outbox.complete(
+                session, delivery_ids=[c.delivery_id for c in claimed], worker_id=self.worker_id
+            )
+            await session.commit()
+            return created
+
+    # ---------------------------------------------------------------- send
+
+    async def _claim_due(self, limit: int) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
+        now = utcnow()
+        async with self.database.sessionmaker() as session:
+            ids = list(
+                (
+                    await session.scalars(
+                        select(WebhookDelivery.id)
+                        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                        .where(
+                            WebhookDelivery.status == "pending",
+                            WebhookDelivery.next_attempt_at <= now,
+                            WebhookEndpoint.status == "active",
+                        )
+                        .order_by(WebhookDelivery.next_attempt_at)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True, of=WebhookDelivery)
+                    )
+                ).all()
+            )
+            if not ids:
+                await session.commit()
+                return []
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids))
+                .values(claimed_by=self.worker_id, next_attempt_at=now + timedelta(seconds=LEASE_S))
+                .execution_options(synchronize_session=False)
+            )
+            rows = (
+                await session.execute(
+                    select(WebhookDelivery, WebhookEndpoint)
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .where(WebhookDelivery.id.in_(ids))
+                )
+            ).all()
+            await session.commit()
+            return [(delivery, endpoint) for delivery, endpoint in rows]
+
+    def _signature(self, endpoint: WebhookEndpoint, msg_id: str, body: str, at: datetime) -> str:
+        keys = [endpoint.secret_encrypted]
+        if endpoint.previous_secret_encrypted and (
+            endpoint.previous_secret_expires_at is None
+            or endpoint.previous_secret_expires_at > utcnow()
+        ):
+            keys.append(endpoint.previous_secret_encrypted)
+        return " ".join(
+            Webhook(secrets.decrypt(key, server_secret=self.server_secret)).sign(msg_id, at, body)
+            for key in keys
+        )
+
+    async def _send(self, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> Outcome:
+        body = orjson.dumps(delivery.payload).decode()
+        # Signed with the real time, which is what receivers check it against.
+        sent_at = datetime.now(UTC).replace(microsecond=0)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": self._signature(endpoint, delivery.event_id, body, sent_at),
+        }
+        shown = {k: v for k, v in headers.items() if k != "webhook-signature"}
+        try:
+            await check_url(endpoint.url, allow_private=self.settings.webhooks_allow_private_urls)
+        except UnsafeUrl as exc:
+            return Outcome(delivery.id, None, None, None, exc.detail[:500], None, shown)
+        started = time.perf_counter()
+        try:
+            response = await self.http.post(endpoint.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            latency = round((time.perf_counter() - started) * 1000)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            return Outcome(delivery.id, None, None, latency, error, None, shown)
+        latency = round((time.perf_counter() - started) * 1000)
+        return Outcome(
+            delivery.id,
+            response.status_code,
+            response.text[:BODY_LIMIT],
+            latency,
+            None,
+            _retry_after(response.headers.get("retry-after")),
+            shown,
+        )
+
+    async def send_due(self, *, limit: int = 200) -> int:
+        """Send every due delivery (up to ``limit``); returns how many were attempted."""
+        claimed = await self._claim_due(limit)
+        if not claimed:
+            return 0
+        gate = asyncio.Semaphore(self.settings.webhook_worker_concurrency)
+
+        async def send(pair: tuple[WebhookDelivery, WebhookEndpoint]) -> Outcome:
+            async with gate:
+                return await self._send(*pair)
+
+        outcomes = await asyncio.gather(*(send(pair) for pair in claimed))
+        await self._record(outcomes)
+        return len(outcomes)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        now = utcnow()
+        async with self.database.sessionmaker() as session:
+            deliveries = {
+                d.id: d
+                for d in await session.scalars(
+                    select(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id.in_([o.delivery_id for o in outcomes]),
+                        WebhookDelivery.claimed_by == self.worker_id,
+                    )
+                    .with_for_update()
+                )
+            }
+            endpoints = {
+                e.id: e
+                for e in await session.scalars(
+                    select(WebhookEndpoint)
+                    .where(WebhookEndpoint.id.in_({d.endpoint_id for d in deliveries.values()}))
+                    .order_by(WebhookEndpoint.id)
+                    .with_for_update()
+                )
+            }
+            for outcome in outcomes:
+                delivery = deliveries.get(outcome.delivery_id)
+                if delivery is None:
+                    continue  # our lease ran out and another worker owns it now
+                await self._apply(session, delivery, endpoints[delivery.endpoint_id], outcome, now)
+            await session.commit()
+
+    async def _apply(
+        self,
+        session: Any,
+        delivery: WebhookDelivery,
+        endpoint: WebhookEndpoint,
+        outcome: Outcome,
+        now: datetime,
+    ) -> None:
+        code = outcome.status_code
+        succeeded = code is not None and 200 <= code < 300
+        delivery.attempts += 1
+        delivery.claimed_by = None
+        delivery.last_status_code = code
+        delivery.last_error = outcome.error
+        endpoint.total_attempts += 1
+        session.add(
+            WebhookAttempt(
+                org_id=delivery.org_id,
+                delivery_id=delivery.id,
+                endpoint_id=endpoint.id,
+                attempt=delivery.attempts,
+                url=endpoint.url,
+                request_headers=outcome.headers,
+                response_status=code,
+                response_body=outcome.body,
+                latency_ms=outcome.latency_ms,
+                error=outcome.error,
+                succeeded=succeeded,
+                worker=self.worker_id,
+                attempted_at=now,
+            )
+        )
+        if succeeded:
+            delivery.status, delivery.completed_at, delivery.next_attempt_at = (
+                "succeeded",
+                now,
+                None,
+            )
+            endpoint.successful_deliveries += 1
+            endpoint.consecutive_failures = 0
+            endpoint.last_delivery_at = now
+            return
+        endpoint.last_failure_at = now
+        if code == 410:
+            delivery.status, delivery.completed_at, delivery.next_attempt_at = "failed", now, None
+            endpoint.failed_deliveries += 1
+            await self._disable(session, endpoint, "the endpoint answered 410 Gone")
+            return
+        schedule = endpoint.retry_schedule or []
+        if delivery.attempts <= len(schedule):
+            delay = schedule[delivery.attempts - 1]
+            if code in (429, 503) and outcome.retry_after_s is not None:
+                delay = min(max(outcome.retry_after_s, 1), MAX_RETRY_AFTER_S)
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            return
+        delivery.status, delivery.completed_at, delivery.next_attempt_at = "failed", now, None
+        endpoint.failed_deliveries += 1
+        endpoint.consecutive_failures += 1
+        if endpoint.consecutive_failures >= self.settings.webhook_disable_after_failures:
+            await self._disable(
+                session,
+                endpoint,
+                f"{endpoint.consecutive_failures} deliveries in a row failed",
+            )
+
+    async def _disable(self, session: Any, endpoint: WebhookEndpoint, reason: str) -> None:
+        if endpoint.status == "disabled":
+            return
+        endpoint.status = "disabled"
+        endpoint.disabled_reason = reason[:200]
+        await outbox.record(
+            session,
+            events.ENDPOINT_DISABLED,
+            {"id": endpoint.id, "url": endpoint.url, "reason": reason},
+            org_id=endpoint.org_id,
+        )
+        await audit.record(
+            session,
+            org_id=endpoint.org_id,
+            action="webhook.disabled",
+            actor_type="system",
+            target_type="webhook",
+            target_id=endpoint.id,
+            details={"reason": reason},
+        )
+        log.warning("webhook endpoint disabled", endpoint=endpoint.id, reason=reason)
+
+    # ---------------------------------------------------------------- loop
+
+    async def run_once(self) -> int:
+        """One round: fan out new events, then send what is due."""
+        created = await self.fan_out()
+        sent = await self.send_due()
+        return created + sent
+
+    async def run_forever(self, *, idle_s: float = 0.25) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = await self.run_once()
+            except Exception as exc:  # the loop must outlive one bad round
+                log.error("webhook dispatch round failed", error=str(exc))
+                busy = 0
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=idle_s)
+
+    def stop(self) -> None:
+        self._stop.set()
