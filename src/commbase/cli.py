@@ -19,9 +19,11 @@ app = typer.Typer(
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhook delivery.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 T = TypeVar("T")
 
@@ -281,3 +283,41 @@ def jobs_run(
     if result.error:
         console.print(result.error)
         raise typer.Exit(1)
+
+
+@webhooks_app.command("worker")
+def webhooks_worker(
+    until_idle: Annotated[
+        bool, typer.Option(help="Stop once a round finds nothing to do (for batch runs)")
+    ] = False,
+    worker_id: Annotated[str | None, typer.Option(help="Name in claims and attempt logs")] = None,
+) -> None:
+    """Deliver webhooks: run beside the API processes, as many as you like."""
+    from commbase import models as _models  # noqa: F401
+    from commbase.core.db import Database
+    from commbase.webhooks.dispatcher import Dispatcher
+
+    settings = get_settings()
+
+    async def work() -> int:
+        database = Database(settings.database_url)
+        dispatcher = Dispatcher(database, settings, worker_id=worker_id)
+        total = 0
+        try:
+            if not until_idle:
+                await dispatcher.run_forever()
+                return total
+            while True:
+                done = await dispatcher.run_once()
+                total += done
+                if not done:
+                    return total
+        finally:
+            await dispatcher.close()
+            await database.dispose()
+
+    console.print(f"webhooks worker finished: {_run(work())} deliveries and fan-outs")
+
+
+if __name__ == "__main__":
+    app()

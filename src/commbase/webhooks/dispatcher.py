@@ -135,8 +135,11 @@ class Dispatcher:
             created = 0
             for event in claimed:
                 for endpoint in endpoints:
-                    if endpoint.org_id != event.org_id or not matches(
-                        endpoint.event_types, event.type
+                    # An endpoint hears events recorded from its creation on.
+                    if (
+                        endpoint.org_id != event.org_id
+                        or event.created_at < endpoint.created_at
+                        or not matches(endpoint.event_types, event.type)
                     ):
                         continue
                     if (endpoint.id, event.event_id) in existing:

@@ -1,0 +1,97 @@
+"""A real HTTP receiver on 127.0.0.1 that verifies deliveries as a customer's code would."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+@dataclass
+class Received:
+    webhook_id: str
+    event_type: str | None
+    verified_with: list[str]
+    body: dict[str, Any] | None
+    headers: dict[str, str]
+
+
+@dataclass
+class Receiver:
+    """Records every request; answers with the scripted statuses, then 200."""
+
+    secrets: list[str] = field(default_factory=list)
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    port: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def answer(self) -> tuple[int, dict[str, str]]:
+        with self.lock:
+            return self.script.pop(0) if self.script else (200, {})
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [r.webhook_id for r in self.received]
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            verified = []
+            for secret in receiver.secrets:
+                try:
+                    Webhook(secret).verify(raw, headers)
+                    verified.append(secret)
+                except WebhookVerificationError:
+                    pass
+            body = json.loads(raw) if raw else None
+            with receiver.lock:
+                receiver.received.append(
+                    Received(
+                        webhook_id=headers.get("webhook-id", ""),
+                        event_type=(body or {}).get("type"),
+                        verified_with=verified,
+                        body=body,
+                        headers=headers,
+                    )
+                )
+            status, extra = receiver.answer()
+            self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return None
+
+    return Handler
+
+
+@contextmanager
+def running_receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
