@@ -35,6 +35,8 @@ from commbase.identity import jobs as identity_jobs
 from commbase.identity.authentication import TokenAuthenticator
 from commbase.identity.routes import router as identity_router
 from commbase.identity.usage import MemoryUsageTracker, RedisUsageTracker, UsageTracker
+from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its jobs)
+from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
 from commbase.webhooks.dispatcher import Dispatcher
 from commbase.webhooks.routes import router as webhooks_router
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls_router)
     app.include_router(webhooks_router)
     app.include_router(transcripts_router)
+    app.include_router(privacy_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
     app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)

@@ -6,6 +6,7 @@ from commbase.contacts import models as contacts_models
 from commbase.core import idempotency, jobs, leases, outbox
 from commbase.core.db import Base
 from commbase.identity import models as identity_models
+from commbase.privacy import models as privacy_models
 from commbase.webhooks import models as webhooks_models
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "jobs",
     "leases",
     "outbox",
+    "privacy_models",
     "webhooks_models",
 ]

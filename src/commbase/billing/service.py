@@ -165,18 +165,11 @@ async def _post(
 
     Runs in a savepoint so that a duplicate idempotency key undoes the balance
     change too, and the entry written first is returned instead.
-
-    The wallet row stays locked from its ``UPDATE`` until the caller commits, so
-    every writer of the wallet queues behind the statements after it: the one
-    ``UPDATE`` also points ``last_transaction_id`` at the entry (its id is made
-    here) and returns the whole row, which refreshes ``wallet`` without another
-    round trip.
     """
     existing = await _existing_entry(session, posting.idempotency_key)
     if existing is not None:
         return existing
     now = utcnow()
-    entry_id = new_id("txn")
     try:
         async with session.begin_nested():
             statement = (
@@ -188,22 +181,21 @@ async def _post(
                     balance_minutes=Wallet.balance_minutes + minutes_delta,
                     held_minutes=Wallet.held_minutes + held_minutes_delta,
                     updated_at=now,
-                    last_transaction_id=entry_id,
                 )
-                .returning(Wallet)
-                .execution_options(synchronize_session=False, populate_existing=True)
+                .returning(Wallet.balance, Wallet.balance_minutes)
+                .execution_options(synchronize_session=False)
             )
             if require_available is not None:
                 statement = statement.where(
                     Wallet.balance - Wallet.held >= require_available,
                     Wallet.balance_minutes - Wallet.held_minutes >= max(0, -minutes_delta),
                 )
-            updated = (await session.scalars(statement)).first()
-            if updated is None:
+            row = (await session.execute(statement)).first()
+            if row is None:
                 return None
-            balance_after, minutes_after = updated.balance, updated.balance_minutes
+            balance_after, minutes_after = int(row[0]), int(row[1])
             entry = LedgerEntry(
-                id=entry_id,
+                id=new_id("txn"),
                 org_id=wallet.org_id,
                 wallet_id=wallet.id,
                 type=posting.type,
@@ -231,17 +223,19 @@ async def _post(
             )
             session.add(entry)
             await session.flush()
+            await session.execute(
+                update(Wallet)
+                .where(Wallet.id == wallet.id)
+                .values(last_transaction_id=entry.id)
+                .execution_options(synchronize_session=False)
+            )
     except IntegrityError:
-        # Another transaction posted the same idempotency key first; the savepoint
-        # took the balance change back, so show the wallet as it really is.
-        await session.refresh(wallet)
+        # Another transaction posted the same idempotency key first.
         duplicate = await _existing_entry(session, posting.idempotency_key)
         if duplicate is None:
             raise
         return duplicate
-    if updated is not wallet:
-        # ``wallet`` came from elsewhere than this session's identity map.
-        await session.refresh(wallet)
+    await session.refresh(wallet)
     return entry
 
 
