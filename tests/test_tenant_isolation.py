@@ -67,6 +67,8 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "rate_id"): "rates",
     ("", "endpoint_id"): "webhook_endpoints",
     ("", "delivery_id"): "webhook_deliveries",
+    ("", "export_id"): "privacy_exports",
+    ("", "erasure_id"): "privacy_erasures",
 }
 # Path parameters that name no tenant's record; a value that does not exist.
 GLOBAL_PARAMS: dict[tuple[str, str], str] = {
@@ -124,6 +126,11 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/v1/webhooks/{endpoint_id}"): {"description": "hijacked", "status": "paused"},
     ("POST", "/v1/webhooks/{endpoint_id}/rotate-secret"): {"grace_period_s": 0},
     ("POST", "/v1/webhooks/{endpoint_id}/replay"): {"since": "2020-01-01T00:00:00Z"},
+    # A subject that exists nowhere: B's own organization answers 404, as for A's ids
+    # (tests/privacy/test_erasures.py sends A's real ids too).
+    ("POST", "/v1/privacy/exports"): {"subject_type": "contact", "subject_id": f"cnt_{'0' * 26}"},
+    ("POST", "/v1/privacy/erasures"): {"subject_type": "contact", "subject_id": f"cnt_{'0' * 26}"},
+    ("PUT", "/v1/privacy/retention"): {"overrides": {"transcripts": 1, "outbox_events": 1}},
 }
 
 
@@ -293,6 +300,23 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     )
     ping = await client.post(f"/v1/webhooks/{endpoint['id']}/test", headers=a.headers)
     assert ping.status_code == 202, ping.text
+    export = await _post(
+        client,
+        "/v1/privacy/exports",
+        a.api_key,
+        {"subject_type": "contact", "subject_id": contact["id"]},
+    )
+    leaver = await _post(client, "/v1/contacts", a.api_key, {"name": "Alpha Leaver"})
+    erasure = await _post(
+        client,
+        "/v1/privacy/erasures",
+        a.api_key,
+        {"subject_type": "contact", "subject_id": leaver["id"]},
+    )
+    retention = await client.put(
+        "/v1/privacy/retention", json={"overrides": {"transcripts": 45}}, headers=a.headers
+    )
+    assert retention.status_code == 200, retention.text
     audit = (await client.get("/v1/audit-log", headers=a.headers)).json()["data"]
     assert audit, "organization A should have audit entries by now"
 
@@ -314,6 +338,8 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "rates": [rate.json()["id"]],
         "webhook_endpoints": [endpoint["id"]],
         "webhook_deliveries": [ping.json()["id"]],
+        "privacy_exports": [export["id"]],
+        "privacy_erasures": [erasure["id"]],
         "owners": [a.org_id, a.owner_id, member_user],
         "audit_entries": [entry["id"] for entry in audit],
         "agent_names": ["alpha-bot"],
@@ -368,6 +394,9 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     transactions = (await get("/v1/transactions"))["data"]
     rates = await get("/v1/rates")
     webhooks = (await get("/v1/webhooks"))["data"]
+    export = await get(f"/v1/privacy/exports/{world.records['privacy_exports'][0]}")
+    erasure = await get(f"/v1/privacy/erasures/{world.records['privacy_erasures'][0]}")
+    retention = (await get("/v1/privacy/retention"))["policies"]
     audit = (await get("/v1/audit-log?limit=100"))["data"]
     credentials = {}
     for label, token in world.secrets.items():
@@ -399,6 +428,8 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "webhooks": sorted(
             _stable(w, "id", "url", "status", "description", "event_types") for w in webhooks
         ),
+        "privacy_requests": [export, erasure],
+        "retention": retention,
         "audit_log": [entry["id"] for entry in audit],
         "credentials": credentials,
         "login_sessions": sessions,

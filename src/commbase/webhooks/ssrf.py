@@ -21,7 +21,7 @@ _BLOCKED_HOSTS = {"localhost", "metadata.google.internal", "metadata"}
 
 
 class UnsafeUrl(ValidationFailed):
-    code, title = "validation-failed", "The webhook URL is not allowed"
+    """A webhook URL that points into a private network (a validation failure)."""
 
 
 def _refuse(reason: str) -> UnsafeUrl:

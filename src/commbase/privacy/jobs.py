@@ -1,0 +1,21 @@
+"""The hourly retention job: every registered kind, purged in committed batches."""
+
+from __future__ import annotations
+
+import structlog
+
+from commbase.core.jobs import JobContext, job
+from commbase.privacy import retention
+
+log = structlog.get_logger("commbase.privacy.jobs")
+
+
+@job("privacy.retention", schedule="5 * * * *")
+async def apply_retention(ctx: JobContext) -> int:
+    """Delete what has outlived its retention period; returns how many rows went."""
+    removed, failed = await retention.purge_all(ctx.database, now=ctx.now)
+    log.info("retention applied", run_id=ctx.run_id, removed=removed, failed=sorted(failed))
+    if failed:
+        kinds = ", ".join(sorted(failed))
+        raise RuntimeError(f"retention failed for: {kinds}") from next(iter(failed.values()))
+    return sum(removed.values())
