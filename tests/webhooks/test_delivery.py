@@ -386,3 +386,28 @@ async def test_two_worker_processes_deliver_each_event_once(
     assert len(ids) == 150
     assert len(set(ids)) == 150
     assert all(r.verified_with for r in receiver.received)
+
+
+async def test_payloads_expire_after_the_retention_period(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    dispatcher: Dispatcher,
+    clock: FrozenClock,
+) -> None:
+    tenant = await make_tenant(app)
+    endpoint = await subscribe(client, tenant, receiver, event_types=["contact.created"])
+    await make_contact(client, tenant, "old")
+    await dispatcher.run_once()
+    clock.advance(89 * 86_400)
+    await make_contact(client, tenant, "recent")
+    await dispatcher.run_once()
+    clock.advance(2 * 86_400)
+    run = await client.post("/v1/jobs/privacy.retention/runs", headers=tenant.headers)
+    assert run.json()["status"] == "succeeded", run.text
+    old, recent = sorted(
+        await deliveries(client, tenant, endpoint["id"]), key=lambda d: d["created_at"]
+    )
+    assert old["payload"] is None
+    assert old["status"] == "succeeded"
+    assert recent["payload"] is not None

@@ -12,6 +12,7 @@ from commbase.calls import privacy_subjects as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
 from commbase.identity import privacy as identity_privacy
 from commbase.privacy import kinds as privacy_kinds
+from commbase.webhooks import privacy as webhooks_privacy
 
 __all__ = [
     "billing_privacy",
@@ -19,4 +20,5 @@ __all__ = [
     "contacts_privacy",
     "identity_privacy",
     "privacy_kinds",
+    "webhooks_privacy",
 ]
