@@ -34,6 +34,7 @@ USER_FILES = {
     "wallets.json",
     "ledger_entries.json",
     "privacy_requests.json",
+    "events.json",
 }
 
 
@@ -127,6 +128,7 @@ async def test_a_contacts_export_holds_the_contact_and_the_calls_to_it(
         "call_actions.json",
         "transcripts.json",
         "privacy_requests.json",
+        "events.json",
     }
     assert [c["notes"] for c in files["contact.json"]] == ["prefers mornings"]
     assert [c["id"] for c in files["calls.json"]] == [call_id]

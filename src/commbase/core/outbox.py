@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core import events
-from commbase.core.db import Base, public_id
+from commbase.core.db import PERSONAL, Base, public_id
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 
@@ -44,7 +44,7 @@ class OutboxEvent(Base):
     id: Mapped[str] = public_id("evt")
     org_id: Mapped[str] = mapped_column(String(40))
     type: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]] = mapped_column(info=PERSONAL)
     created_at: Mapped[datetime]
 
 

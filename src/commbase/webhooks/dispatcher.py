@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,11 @@ CONSUMER = outbox.register_consumer("webhooks")
 LEASE_S = 60
 MAX_RETRY_AFTER_S = 86_400
 BODY_LIMIT = 2048
+# httpx's pool looks over every connection it holds, for each idle one again,
+# whenever a request starts or ends: its cost grows with the square of the pool's
+# size. Sends therefore go through small clients ("lanes") of this many connections.
+LANE_CONNECTIONS = 4
+SIGNER_CACHE = 10_000
 log = structlog.get_logger("commbase.webhooks")
 
 
@@ -91,17 +97,33 @@ class Dispatcher:
         self.settings = settings
         self.server_secret = settings.secret_key.get_secret_value()
         self.worker_id = worker_id or worker_name()
-        self.http = httpx.AsyncClient(
-            timeout=settings.webhook_timeout_s,
-            follow_redirects=False,
-            transport=transport,
-            limits=httpx.Limits(max_connections=settings.webhook_worker_concurrency),
-            headers={"User-Agent": f"commbase-webhooks/{__version__}"},
-        )
+        concurrency = max(1, settings.webhook_worker_concurrency)
+        lanes = math.ceil(concurrency / LANE_CONNECTIONS)
+        # What each client would build for itself (certificates loaded once, not per lane).
+        tls = httpx.create_ssl_context(trust_env=True)
+        self._clients = [
+            httpx.AsyncClient(
+                timeout=settings.webhook_timeout_s,
+                follow_redirects=False,
+                verify=tls,
+                transport=transport,
+                limits=httpx.Limits(max_connections=LANE_CONNECTIONS),
+                headers={"User-Agent": f"commbase-webhooks/{__version__}"},
+            )
+            for _ in range(lanes)
+        ]
+        # One slot per connection allowed in all: a send borrows a slot, so at most
+        # ``webhook_worker_concurrency`` requests are in flight and no lane queues.
+        self._slots: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for n in range(concurrency):
+            self._slots.put_nowait(self._clients[n % lanes])
+        # Encrypted secret -> its signer: the ciphertext of a secret never changes.
+        self._signers: dict[str, Webhook] = {}
         self._stop = asyncio.Event()
 
     async def close(self) -> None:
-        await self.http.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     # ------------------------------------------------------------- fan out
 
@@ -206,6 +228,15 @@ class Dispatcher:
             await session.commit()
             return [(delivery, endpoint) for delivery, endpoint in rows]
 
+    def _signer(self, key: str) -> Webhook:
+        signer = self._signers.get(key)
+        if signer is None:
+            if len(self._signers) >= SIGNER_CACHE:
+                self._signers.clear()
+            signer = Webhook(secrets.decrypt(key, server_secret=self.server_secret))
+            self._signers[key] = signer
+        return signer
+
     def _signature(self, endpoint: WebhookEndpoint, msg_id: str, body: str, at: datetime) -> str:
         keys = [endpoint.secret_encrypted]
         if endpoint.previous_secret_encrypted and (
@@ -213,10 +244,7 @@ class Dispatcher:
             or endpoint.previous_secret_expires_at > utcnow()
         ):
             keys.append(endpoint.previous_secret_encrypted)
-        return " ".join(
-            Webhook(secrets.decrypt(key, server_secret=self.server_secret)).sign(msg_id, at, body)
-            for key in keys
-        )
+        return " ".join(self._signer(key).sign(msg_id, at, body) for key in keys)
 
     async def _send(self, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> Outcome:
         body = orjson.dumps(delivery.payload).decode()
@@ -233,13 +261,16 @@ class Dispatcher:
             await check_url(endpoint.url, allow_private=self.settings.webhooks_allow_private_urls)
         except UnsafeUrl as exc:
             return Outcome(delivery.id, None, None, None, exc.detail[:500], None, shown)
+        client = await self._slots.get()
         started = time.perf_counter()
         try:
-            response = await self.http.post(endpoint.url, content=body, headers=headers)
+            response = await client.post(endpoint.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             latency = round((time.perf_counter() - started) * 1000)
             error = f"{type(exc).__name__}: {exc}"[:500]
             return Outcome(delivery.id, None, None, latency, error, None, shown)
+        finally:
+            self._slots.put_nowait(client)
         latency = round((time.perf_counter() - started) * 1000)
         return Outcome(
             delivery.id,

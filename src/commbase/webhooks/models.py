@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from commbase.core.db import Base, created_at_column, public_id, updated_at_column
+from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
 
 
 class WebhookEndpoint(Base):
@@ -55,7 +55,8 @@ class WebhookDelivery(Base):
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(40))
     event_type: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any] | None]  # {"type", "timestamp", "data"}; null once expired
+    # {"type", "timestamp", "data"}; null once expired or erased.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(info=PERSONAL)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|succeeded|failed
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]

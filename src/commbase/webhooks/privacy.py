@@ -3,10 +3,18 @@ delivery keeps its status and attempt log but no longer its body."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import Any
+
+from sqlalchemy import Text, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.privacy.registry import RetentionWindow, register_retention
+from commbase.core.outbox import OutboxEvent
+from commbase.privacy.registry import (
+    RetentionWindow,
+    SubjectType,
+    register_retention,
+    register_subject,
+)
 from commbase.webhooks.models import WebhookDelivery
 
 
@@ -47,3 +55,105 @@ register_retention(
     purge=purge_payloads,
     description="Webhook delivery bodies (the delivery and its attempts stay)",
 )
+
+
+# ------------------------------------------------------------------ subjects
+#
+# Event payloads (the outbox's and each webhook delivery's copy) may name a
+# person: a callee's number, a user's id. Export lists the events that mention
+# the subject; erasure empties those payloads. Matching is on the payload's
+# JSON text, which is what a person's id or number looks like inside it.
+
+
+async def _needles(session: AsyncSession, *, org_id: str, subject: str, kind: str) -> list[str]:
+    from commbase.contacts.models import Contact
+    from commbase.identity.models import User
+
+    needles = [subject]
+    if kind == "user":
+        user = await session.get(User, subject)
+        if user is not None:
+            needles += [user.email, *([user.phone] if user.phone else [])]
+    else:
+        contact = await session.scalar(
+            select(Contact).where(Contact.org_id == org_id, Contact.id == subject)
+        )
+        if contact is not None and contact.phone:
+            needles.append(contact.phone)
+    return [n for n in needles if n]
+
+
+def _mentions(column: Any, needles: list[str]) -> Any:
+    text = cast(column, Text)
+    return or_(*(text.contains(needle, autoescape=True) for needle in needles))
+
+
+async def _export(
+    session: AsyncSession, *, org_id: str, subject_id: str, kind: str
+) -> dict[str, list[dict[str, Any]]]:
+    needles = await _needles(session, org_id=org_id, subject=subject_id, kind=kind)
+    rows = await session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.org_id == org_id, _mentions(OutboxEvent.payload, needles))
+        .order_by(OutboxEvent.id)
+    )
+    return {
+        "events": [
+            {"id": e.id, "type": e.type, "created_at": e.created_at.isoformat(), "data": e.payload}
+            for e in rows
+        ]
+    }
+
+
+async def _erase(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str, kind: str
+) -> dict[str, int]:
+    needles = await _needles(session, org_id=org_id, subject=subject_id, kind=kind)
+    events = await session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.org_id == org_id, _mentions(OutboxEvent.payload, needles))
+        .values(payload={"erased": True, "reference": reference})
+        .execution_options(synchronize_session=False)
+    )
+    deliveries = await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.org_id == org_id,
+            WebhookDelivery.payload.is_not(None),
+            _mentions(WebhookDelivery.payload, needles),
+        )
+        .values(payload=None)
+        .execution_options(synchronize_session=False)
+    )
+    return {
+        "outbox_events": int(getattr(events, "rowcount", 0) or 0),
+        "webhook_deliveries": int(getattr(deliveries, "rowcount", 0) or 0),
+    }
+
+
+def _register(kind: SubjectType) -> None:
+    async def export(
+        session: AsyncSession, *, org_id: str, subject_id: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        return await _export(session, org_id=org_id, subject_id=subject_id, kind=kind)
+
+    async def erase(
+        session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+    ) -> dict[str, int]:
+        return await _erase(
+            session, org_id=org_id, subject_id=subject_id, reference=reference, kind=kind
+        )
+
+    # Early: the user and contact rows it reads are anonymised by later erasers.
+    register_subject(
+        "webhooks",
+        kind,
+        tables={"outbox_events", "webhook_deliveries"},
+        export=export,
+        erase=erase,
+        order=50,
+    )
+
+
+_register("user")
+_register("contact")
