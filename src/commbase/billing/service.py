@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,10 +144,37 @@ class Posting:
     details: dict[str, Any] | None = None
 
 
+# The ledger's hot statements are built once: building and keying a statement
+# costs more CPU than running it, and every posting runs these.
+_ENTRY_BY_KEY = select(LedgerEntry).where(LedgerEntry.idempotency_key == bindparam("key"))
+
+# One UPDATE applies the change, points last_transaction_id at the new entry and
+# returns the row, refreshing the caller's ``wallet`` in the same round trip.
+_APPLY = (
+    update(Wallet)
+    .where(Wallet.id == bindparam("wallet_id"))
+    .values(
+        balance=Wallet.balance + bindparam("amount_delta"),
+        held=Wallet.held + bindparam("held_delta"),
+        balance_minutes=Wallet.balance_minutes + bindparam("minutes_delta"),
+        held_minutes=Wallet.held_minutes + bindparam("held_minutes_delta"),
+        updated_at=bindparam("now"),
+        last_transaction_id=bindparam("entry_id"),
+    )
+    .returning(Wallet)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
+# ... only while the funds are there.
+_APPLY_IF_AVAILABLE = _APPLY.where(
+    Wallet.balance - Wallet.held >= bindparam("require_available"),
+    Wallet.balance_minutes - Wallet.held_minutes >= bindparam("require_minutes"),
+)
+
+
 async def _existing_entry(session: AsyncSession, key: str | None) -> LedgerEntry | None:
     if key is None:
         return None
-    return await session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+    return await session.scalar(_ENTRY_BY_KEY, {"key": key})
 
 
 async def _post(
@@ -165,37 +192,37 @@ async def _post(
 
     Runs in a savepoint so that a duplicate idempotency key undoes the balance
     change too, and the entry written first is returned instead.
+
+    The wallet row stays locked from its ``UPDATE`` until the caller commits, so
+    every writer of the wallet queues behind the round trips after it: keep them few.
     """
     existing = await _existing_entry(session, posting.idempotency_key)
     if existing is not None:
         return existing
     now = utcnow()
+    entry_id = new_id("txn")
     try:
         async with session.begin_nested():
-            statement = (
-                update(Wallet)
-                .where(Wallet.id == wallet.id)
-                .values(
-                    balance=Wallet.balance + amount_delta,
-                    held=Wallet.held + held_delta,
-                    balance_minutes=Wallet.balance_minutes + minutes_delta,
-                    held_minutes=Wallet.held_minutes + held_minutes_delta,
-                    updated_at=now,
-                )
-                .returning(Wallet.balance, Wallet.balance_minutes)
-                .execution_options(synchronize_session=False)
-            )
+            params: dict[str, Any] = {
+                "wallet_id": wallet.id,
+                "amount_delta": amount_delta,
+                "held_delta": held_delta,
+                "minutes_delta": minutes_delta,
+                "held_minutes_delta": held_minutes_delta,
+                "now": now,
+                "entry_id": entry_id,
+            }
+            statement = _APPLY
             if require_available is not None:
-                statement = statement.where(
-                    Wallet.balance - Wallet.held >= require_available,
-                    Wallet.balance_minutes - Wallet.held_minutes >= max(0, -minutes_delta),
-                )
-            row = (await session.execute(statement)).first()
-            if row is None:
+                statement = _APPLY_IF_AVAILABLE
+                params["require_available"] = require_available
+                params["require_minutes"] = max(0, -minutes_delta)
+            updated = (await session.scalars(statement, params)).first()
+            if updated is None:
                 return None
-            balance_after, minutes_after = int(row[0]), int(row[1])
+            balance_after, minutes_after = updated.balance, updated.balance_minutes
             entry = LedgerEntry(
-                id=new_id("txn"),
+                id=entry_id,
                 org_id=wallet.org_id,
                 wallet_id=wallet.id,
                 type=posting.type,
@@ -223,19 +250,17 @@ async def _post(
             )
             session.add(entry)
             await session.flush()
-            await session.execute(
-                update(Wallet)
-                .where(Wallet.id == wallet.id)
-                .values(last_transaction_id=entry.id)
-                .execution_options(synchronize_session=False)
-            )
     except IntegrityError:
-        # Another transaction posted the same idempotency key first.
+        # Another transaction posted the same idempotency key first; the savepoint
+        # took the balance change back, so show the wallet as it really is.
+        await session.refresh(wallet)
         duplicate = await _existing_entry(session, posting.idempotency_key)
         if duplicate is None:
             raise
         return duplicate
-    await session.refresh(wallet)
+    if updated is not wallet:
+        # ``wallet`` came from elsewhere than this session's identity map.
+        await session.refresh(wallet)
     return entry
 
 
@@ -331,18 +356,23 @@ async def hold_for_call(
                 available=max(0, free_money),
             )
         amount = cost_of(paid, rate_per_minute, wallet.currency)
-        result = await session.execute(
-            update(Wallet)
-            .where(
-                Wallet.id == wallet.id,
-                Wallet.balance - Wallet.held >= amount,
-                Wallet.balance_minutes - Wallet.held_minutes >= package,
+        # RETURNING the row refreshes ``wallet`` in the same round trip.
+        held = (
+            await session.scalars(
+                update(Wallet)
+                .where(
+                    Wallet.id == wallet.id,
+                    Wallet.balance - Wallet.held >= amount,
+                    Wallet.balance_minutes - Wallet.held_minutes >= package,
+                )
+                .values(held=Wallet.held + amount, held_minutes=Wallet.held_minutes + package)
+                .returning(Wallet)
+                .execution_options(synchronize_session=False, populate_existing=True)
             )
-            .values(held=Wallet.held + amount, held_minutes=Wallet.held_minutes + package)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 0) == 1:
-            await session.refresh(wallet)
+        ).first()
+        if held is not None:
+            if held is not wallet:
+                await session.refresh(wallet)
             return Hold(amount=amount, minutes=package, allowed_minutes=package + paid)
     raise PaymentRequired("The wallet is busy; retry", wallet_id=wallet.id)
 

@@ -1,0 +1,532 @@
+"""Simulated calls placed and completed end to end: calls/s, with the books checked exact.
+
+    .venv/bin/python bench/calls.py [--calls 2000] [--concurrency 32] [--database-url URL]
+
+The app runs in process (``httpx.ASGITransport`` under ``asgi_lifespan``) with the
+simulator provider, no background jobs and a ``FrozenClock`` installed. A fresh
+SQLite database in a temporary directory is migrated, or ``--database-url``, e.g.
+``postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_calls`` (created when
+missing, then migrated). A new organization gets a funded wallet and an API key
+with a huge rate limit and ``max_concurrent_calls``.
+
+1. Placement: ``--concurrency`` clients send ``--calls`` ``POST /v1/calls``
+   (answered numbers: 4 s of ringing, then 60-159 s of talk), each holding funds.
+2. Completion: the clock jumps ``--step`` seconds and
+   ``commbase.calls.simulation.advance_simulated_calls`` runs until every call of
+   the run has completed (it takes up to 500 calls per pass).
+3. Check: every call completed, one ``call_charge`` ledger entry per call, the
+   wallet at ``start - sum(cost_amount)`` with nothing held.
+
+``sql_per_placement`` and ``sql_per_completion`` count the statements sent per
+call in each phase (BEGIN, COMMIT and the pool's pre-ping aside).
+
+Prints one JSON line of figures on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import make_url
+
+from commbase.app import create_app
+from commbase.billing import service as billing_service
+from commbase.billing.models import LedgerEntry, Wallet
+from commbase.calls import lifecycle
+from commbase.calls.models import Call
+from commbase.calls.simulation import advance_simulated_calls
+from commbase.cli import migrate_database
+from commbase.core.auth import Principal, PrincipalKind
+from commbase.core.db import Database
+from commbase.core.http import ClientInfo
+from commbase.core.ids import new_id
+from commbase.core.ratelimit import RateLimitRule
+from commbase.core.time import FrozenClock, use_clock
+from commbase.identity import api_keys
+from commbase.identity import service as identity_service
+from commbase.identity.roles import Role, scopes_for
+from commbase.identity.schemas import ApiKeyCreate, UserCreate
+from commbase.settings import Settings
+
+HUGE_LIMIT = 1_000_000_000
+MAX_CONCURRENT_CALLS = 10_000  # the most an API key may be given
+BENCH_TIER = "bench"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+FORBIDDEN_DATABASES = frozenset(
+    {"test", "commbase_test", "cbdev", "cbmig", "postgres", "template0", "template1"}
+)
+FORBIDDEN_PREFIXES = ("cb_helper_",)
+CLOCK_START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+HOLD_PER_CALL = 750  # 60 min at the default 0.125/min: what each placement reserves
+SECRET = "bench-secret-" + "x" * 40
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------ database
+
+
+def _check_url(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return
+    if parsed.get_backend_name() != "postgresql":
+        raise SystemExit(f"unsupported database: {parsed.get_backend_name()}")
+    if (parsed.host or "127.0.0.1") not in LOCAL_HOSTS:
+        raise SystemExit("this benchmark only talks to a database on 127.0.0.1")
+    name = parsed.database or ""
+    if name in FORBIDDEN_DATABASES or name.startswith(FORBIDDEN_PREFIXES):
+        raise SystemExit(f"refusing to benchmark in the database {name!r}; it belongs elsewhere")
+
+
+async def _ensure_postgres_database(url: str) -> bool:
+    """Create the database named in ``url`` when it is missing; True if it was created."""
+    parsed = make_url(url)
+    name = parsed.database or ""
+    connection = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database="postgres",
+    )
+    try:
+        if await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        await connection.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
+        return True
+    finally:
+        await connection.close()
+
+
+def _prepare_database(url: str) -> bool:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        created = asyncio.run(_ensure_postgres_database(url))
+    else:
+        created = not parsed.database or not Path(parsed.database).exists()
+    # migrate_database calls asyncio.run itself: give it a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(migrate_database, url).result()
+    return created
+
+
+def _settings(database_url: str, calls: int) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": database_url,
+        "redis_url": None,
+        "secret_key": SECRET,
+        "run_jobs": False,
+        "log_level": "WARNING",
+        "call_provider": "simulator",
+        "rate_limit_tiers": {BENCH_TIER: {"limit": max(HUGE_LIMIT, calls), "window_s": 60}},
+        "session_rate_limit": HUGE_LIMIT,
+        "anonymous_rate_limit": HUGE_LIMIT,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ setup
+
+
+@dataclass
+class Tenant:
+    org_id: str
+    wallet_id: str
+    start_balance: int
+    api_key: str
+
+
+async def _make_tenant(app: FastAPI, *, calls: int) -> Tenant:
+    """An organization, its owner, a funded wallet and an API key without limits."""
+    settings: Settings = app.state.settings
+    tag = new_id("run")[-10:].lower()
+    async with app.state.db.sessionmaker() as session:
+        org = await identity_service.create_organization(session, name=f"Bench calls {tag}")
+        owner, _ = await identity_service.create_user(
+            session,
+            data=UserCreate(
+                email=f"owner-{tag}@bench.example",
+                password="bench password " + tag,
+                first_name="Owner",
+                role=Role.OWNER,
+            ),
+            org_id=org.id,
+        )
+        actor = Principal(
+            kind=PrincipalKind.USER_SESSION,
+            org_id=org.id,
+            credential_id="bench",
+            scopes=scopes_for(Role.OWNER),
+            rate_limit=RateLimitRule("bench", HUGE_LIMIT, 60),
+            user_id=owner.id,
+            role=Role.OWNER,
+        )
+        _, secret = await api_keys.create_key(
+            session,
+            data=ApiKeyCreate(
+                name="bench key",
+                rate_limit_tier=BENCH_TIER,
+                max_concurrent_calls=MAX_CONCURRENT_CALLS,
+            ),
+            actor=actor,
+            client=ClientInfo(None, None, None, None),
+            secret=settings.secret_key.get_secret_value(),
+            tiers=settings.rate_limit_tiers,
+        )
+        wallet = await billing_service.create_wallet(
+            session, org_id=org.id, owner_type="organization", owner_id=org.id, currency="USD"
+        )
+        start = calls * HOLD_PER_CALL + 1_000_000
+        await billing_service.credit(
+            session,
+            wallet=wallet,
+            amount=start,
+            posting=billing_service.Posting(type="credit", category="wallet_topup"),
+        )
+        await session.commit()
+        return Tenant(org.id, wallet.id, start, secret)
+
+
+def _number(index: int) -> str:
+    """Answered numbers only: the last four digits stay clear of 0001-0004."""
+    return f"+1415555{1000 + index % 9000:04d}"
+
+
+# ------------------------------------------------------------------ phases
+
+
+@dataclass
+class SqlCounter:
+    """SQL statements sent (BEGIN and COMMIT aside), commits and new connections."""
+
+    statements: int = 0
+    commits: int = 0
+    connects: int = 0
+
+    def attach(self, database: Database) -> None:
+        engine = database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", self._on_statement)
+        event.listen(engine, "commit", self._on_commit)
+        event.listen(engine, "connect", self._on_connect)
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.statements, self.commits, self.connects
+
+    def _on_statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def _on_commit(self, *_args: Any) -> None:
+        self.commits += 1
+
+    def _on_connect(self, *_args: Any) -> None:
+        self.connects += 1
+
+
+@dataclass
+class Placement:
+    latencies_s: list[float] = field(default_factory=list)
+    call_ids: list[str] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    first_error: str | None = None
+    elapsed_s: float = 0.0
+
+
+async def _place_all(
+    client: httpx.AsyncClient, tenant: Tenant, *, calls: int, concurrency: int, deadline: float
+) -> Placement:
+    placed = Placement()
+    headers = {"Authorization": f"Bearer {tenant.api_key}"}
+    issued = 0
+
+    async def worker() -> None:
+        nonlocal issued
+        while issued < calls and time.perf_counter() < deadline:
+            index = issued
+            issued += 1
+            started = time.perf_counter()
+            response = await client.post("/v1/calls", json={"to": _number(index)}, headers=headers)
+            placed.latencies_s.append(time.perf_counter() - started)
+            placed.statuses[response.status_code] = placed.statuses.get(response.status_code, 0) + 1
+            if response.status_code == 201:
+                placed.call_ids.append(response.json()["id"])
+            elif placed.first_error is None:
+                placed.first_error = f"{response.status_code} {response.text[:300]}"
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    placed.elapsed_s = time.perf_counter() - started
+    return placed
+
+
+async def _active_calls(database: Database, org_id: str | None = None) -> int:
+    statement = (
+        select(func.count())
+        .select_from(Call)
+        .where(Call.provider == "simulator", Call.status.in_(lifecycle.ACTIVE))
+    )
+    if org_id is not None:
+        statement = statement.where(Call.org_id == org_id)
+    async with database.sessionmaker() as session:
+        return int(await session.scalar(statement) or 0)
+
+
+@dataclass
+class Completion:
+    elapsed_s: float = 0.0  # inside advance_simulated_calls only
+    passes: int = 0
+    moves: int = 0
+    clock_steps: int = 0
+    finished: bool = False
+
+
+async def _complete_all(
+    database: Database, clock: FrozenClock, org_id: str, *, step_s: float, deadline: float
+) -> Completion:
+    """Move the clock and let the simulator play every call of ``org_id`` to its end."""
+    done = Completion()
+    while time.perf_counter() < deadline:
+        clock.advance(step_s)
+        done.clock_steps += 1
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            moved = await advance_simulated_calls(database, now=clock.now())
+            done.elapsed_s += time.perf_counter() - started
+            done.passes += 1
+            done.moves += moved
+            if moved == 0:
+                break
+        if await _active_calls(database, org_id) == 0:
+            done.finished = True
+            break
+    return done
+
+
+async def _drain_leftovers(database: Database, clock: FrozenClock) -> int:
+    """Finish simulated calls an earlier, interrupted run left active in this database."""
+    leftovers = await _active_calls(database)
+    if leftovers:
+        later = FrozenClock(clock.now() + timedelta(days=1))
+        while await advance_simulated_calls(database, now=later.now()):
+            pass
+    return leftovers
+
+
+async def _verify(database: Database, tenant: Tenant, call_ids: list[str]) -> dict[str, Any]:
+    async with database.sessionmaker() as session:
+        by_status = dict(
+            (
+                await session.execute(
+                    select(Call.status, func.count())
+                    .where(Call.org_id == tenant.org_id)
+                    .group_by(Call.status)
+                )
+            ).all()
+        )
+        cost_sum, with_entry = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(Call.cost_amount), 0),
+                    func.count(Call.ledger_entry_id),
+                ).where(Call.org_id == tenant.org_id)
+            )
+        ).one()
+        charges = (
+            await session.execute(
+                select(LedgerEntry.related_call_id, func.count(), func.sum(LedgerEntry.amount))
+                .where(
+                    LedgerEntry.org_id == tenant.org_id,
+                    LedgerEntry.category == "call_charge",
+                )
+                .group_by(LedgerEntry.related_call_id)
+            )
+        ).all()
+        wallet = await session.get(Wallet, tenant.wallet_id)
+        assert wallet is not None
+    charged = {call_id: (int(count), int(amount)) for call_id, count, amount in charges}
+    placed = set(call_ids)
+    completed = int(by_status.get("completed", 0))
+    one_charge_each = set(charged) == placed and all(n == 1 for n, _ in charged.values())
+    charge_sum = sum(amount for _, amount in charged.values())
+    total_cost = int(cost_sum or 0)
+    expected = tenant.start_balance - total_cost
+    exact = (
+        completed == len(placed) == sum(int(n) for n in by_status.values())
+        and one_charge_each
+        and int(with_entry) == len(placed)
+        and charge_sum == total_cost
+        and wallet.balance == expected
+        and wallet.held == 0
+    )
+    return {
+        "calls_by_status": {str(k): int(v) for k, v in by_status.items()},
+        "call_charge_entries": sum(n for n, _ in charged.values()),
+        "calls_charged": len(charged),
+        "one_charge_per_call": one_charge_each,
+        "sum_cost_amount": total_cost,
+        "sum_call_charges": charge_sum,
+        "start_balance": tenant.start_balance,
+        "expected_balance": expected,
+        "final_balance": wallet.balance,
+        "held": wallet.held,
+        "exact": exact,
+    }
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def _per(total: int, count: int) -> float | None:
+    return round(total / count, 2) if count else None
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+    settings = _settings(database_url, args.calls)
+    app = create_app(settings)
+    deadline = time.perf_counter() + args.max_seconds
+    clock = FrozenClock(CLOCK_START)
+    with use_clock(clock):
+        async with LifespanManager(app):
+            database: Database = app.state.db
+            sql = SqlCounter()
+            sql.attach(database)
+            leftovers = await _drain_leftovers(database, clock)
+            tenant = await _make_tenant(app, calls=args.calls)
+            before_place = sql.snapshot()
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://commbase.bench", timeout=60.0
+            ) as client:
+                placed = await _place_all(
+                    client,
+                    tenant,
+                    calls=args.calls,
+                    concurrency=args.concurrency,
+                    deadline=deadline,
+                )
+            after_place = sql.snapshot()
+            # Time the completion phase separately from any placement overrun.
+            done = await _complete_all(
+                database,
+                clock,
+                tenant.org_id,
+                step_s=args.step,
+                deadline=max(deadline, time.perf_counter() + args.max_seconds / 2),
+            )
+            after_complete = sql.snapshot()
+            checks = await _verify(database, tenant, placed.call_ids)
+    ordered = sorted(placed.latencies_s)
+    count = len(placed.call_ids)
+    completed = checks["calls_by_status"].get("completed", 0)
+    return {
+        "calls": count,
+        "placement_errors": len(ordered) - count,
+        **({"placement_statuses": placed.statuses} if len(ordered) != count else {}),
+        **({"first_placement_error": placed.first_error} if placed.first_error else {}),
+        "place_s": round(placed.elapsed_s, 3),
+        "placements_per_s": _rate(count, placed.elapsed_s),
+        "place_p50_ms": _ms(_percentile(ordered, 0.50)),
+        "place_p99_ms": _ms(_percentile(ordered, 0.99)),
+        "sql_per_placement": _per(after_place[0] - before_place[0], count),
+        "commits_per_placement": _per(after_place[1] - before_place[1], count),
+        "connections_opened": after_complete[2],
+        "complete_s": round(done.elapsed_s, 3),
+        "completions_per_s": _rate(completed, done.elapsed_s),
+        "sql_per_completion": _per(after_complete[0] - after_place[0], completed),
+        "advance_passes": done.passes,
+        "clock_steps": done.clock_steps,
+        "events_applied": done.moves,
+        "all_completed": done.finished,
+        "end_to_end_calls_per_s": _rate(completed, placed.elapsed_s + done.elapsed_s),
+        "leftover_calls_drained": leftovers,
+        **checks,
+    }
+
+
+# ------------------------------------------------------------------ main
+
+
+def _run(coro: Coroutine[Any, Any, T], loop: str) -> T:
+    """Run on uvloop, as ``uvicorn[standard]`` serves commbase, or on plain asyncio."""
+    if loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
+    return asyncio.run(coro)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--calls", type=int, default=2000, help="calls to place")
+    parser.add_argument("--concurrency", type=int, default=32, help="placements in flight")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--step", type=float, default=300.0, help="clock seconds per simulator step"
+    )
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="stop placing after")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = parser.parse_args(argv)
+    if not 1 <= args.calls <= MAX_CONCURRENT_CALLS:
+        parser.error(f"--calls must be 1..{MAX_CONCURRENT_CALLS} (all are active at once)")
+    if args.concurrency < 1 or args.step <= 0 or args.max_seconds <= 0:
+        parser.error("--concurrency, --step and --max-seconds must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    with tempfile.TemporaryDirectory(prefix="commbase-bench-calls-") as tmp:
+        database_url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        _check_url(database_url)
+        created = _prepare_database(database_url)
+        load_before = os.getloadavg()[0]
+        figures = _run(_bench(args, database_url), args.loop)
+    result = {
+        "bench": "calls",
+        "database": make_url(database_url).get_backend_name(),
+        "database_created": created,
+        "concurrency": args.concurrency,
+        "loop": args.loop,
+        **figures,
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before": round(load_before, 2),
+    }
+    print(json.dumps(result, separators=(",", ":")))
+    return 0 if figures["exact"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

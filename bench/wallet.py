@@ -1,0 +1,491 @@
+"""Many concurrent clients charging one wallet: debits/s, with the books checked exact.
+
+    .venv/bin/python bench/wallet.py [--concurrency 32] [--debits 20000] [--max-seconds 120]
+                                     [--database-url URL] [--no-idempotency-key]
+                                     [--synchronous-commit on|off] [--ceiling-seconds 5]
+                                     [--loop uvloop|asyncio]
+
+The default database is PostgreSQL ``cb_bench_wallet`` on 127.0.0.1, created when
+missing and migrated (``commbase.cli.migrate_database``); ``--database-url
+sqlite+aiosqlite:///path.db`` runs the same on SQLite. Each run makes a fresh
+organization and a wallet funded through ``billing.service.credit``, then
+``--concurrency`` workers in this process share ``--debits`` debits of 1..99
+cents (after ``--warmup`` untimed ones), stopping early at ``--max-seconds``.
+Every debit is the production path: its own session and transaction,
+``get_wallet``, ``billing.service.debit`` (conditional ``UPDATE ... RETURNING``,
+ledger row, ``wallet.debited`` outbox event, idempotency key) and a commit.
+
+Afterwards the wallet must hold exactly ``start - sum(debits)`` with nothing held,
+the ledger must have one debit row per successful debit summing to the same
+amount and chaining ``balance_before -> balance_after`` from the start balance to
+the final one, and the outbox one ``wallet.debited`` event per debit.
+
+Diagnostics: ``sql_per_debit`` counts the statements each debit sends (BEGIN,
+COMMIT and the pool's pre-ping aside); on PostgreSQL ``hot_row_ceiling_per_s``
+is what bare ``BEGIN; UPDATE one row; COMMIT`` transactions reach at the same
+concurrency, the most any one-commit-per-debit design could do on this machine;
+``--synchronous-commit off`` (this process's sessions only) shows what is left
+once commits stop waiting for the WAL flush.
+
+Prints one JSON line of figures on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import make_url
+
+from commbase.billing import events
+from commbase.billing import service as billing_service
+from commbase.billing.models import LedgerEntry, Wallet
+from commbase.cli import migrate_database
+from commbase.core.db import Database
+from commbase.core.ids import new_id
+from commbase.core.outbox import OutboxEvent
+from commbase.identity import service as identity_service
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_wallet"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+FORBIDDEN_DATABASES = frozenset(
+    {"test", "commbase_test", "cbdev", "cbmig", "postgres", "template0", "template1"}
+)
+FORBIDDEN_PREFIXES = ("cb_helper_",)
+MAX_AMOUNT = 99
+LATENCY_SAMPLES_KEPT = 200_000
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T], loop: str) -> T:
+    """Run on uvloop, as ``uvicorn[standard]`` serves commbase, or on plain asyncio."""
+    if loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
+    return asyncio.run(coro)
+
+
+# ------------------------------------------------------------------ database
+
+
+def _check_url(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return
+    if parsed.get_backend_name() != "postgresql":
+        raise SystemExit(f"unsupported database: {parsed.get_backend_name()}")
+    if (parsed.host or "127.0.0.1") not in LOCAL_HOSTS:
+        raise SystemExit("this benchmark only talks to a database on 127.0.0.1")
+    name = parsed.database or ""
+    if name in FORBIDDEN_DATABASES or name.startswith(FORBIDDEN_PREFIXES):
+        raise SystemExit(f"refusing to benchmark in the database {name!r}; it belongs elsewhere")
+
+
+def _asyncpg_params(url: str) -> dict[str, Any]:
+    parsed = make_url(url)
+    return {
+        "host": parsed.host or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": parsed.username or "postgres",
+        "password": parsed.password,
+        "database": parsed.database,
+    }
+
+
+async def _ensure_postgres_database(url: str) -> bool:
+    """Create the database named in ``url`` when it is missing; True if it was created."""
+    name = make_url(url).database or ""
+    connection = await asyncpg.connect(**{**_asyncpg_params(url), "database": "postgres"})
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        quoted = '"' + name.replace('"', '""') + '"'
+        await connection.execute(f"CREATE DATABASE {quoted}")
+        return True
+    finally:
+        await connection.close()
+
+
+def _prepare_database(url: str) -> bool:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        created = asyncio.run(_ensure_postgres_database(url))
+    else:
+        created = not parsed.database or not Path(parsed.database).exists()
+    # migrate_database calls asyncio.run itself: give it a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(migrate_database, url).result()
+    return created
+
+
+async def _hot_row_ceiling(
+    url: str, *, concurrency: int, seconds: float, synchronous_commit: bool
+) -> float:
+    """Commits/s of the least a debit can do on PostgreSQL: ``concurrency`` raw asyncpg
+    connections each looping ``BEGIN; UPDATE one row; COMMIT`` on a scratch table.
+    The row lock is held through the commit's WAL flush, so this bounds any design
+    that commits each debit of one wallet on its own."""
+    settings = {} if synchronous_commit else {"synchronous_commit": "off"}
+    pool = await asyncpg.create_pool(
+        **_asyncpg_params(url),
+        min_size=concurrency,
+        max_size=concurrency,
+        server_settings=settings,
+    )
+    try:
+        await pool.execute(
+            "CREATE TABLE IF NOT EXISTS bench_hot_row (id int PRIMARY KEY, n bigint NOT NULL);"
+            "INSERT INTO bench_hot_row VALUES (1, 0) ON CONFLICT DO NOTHING"
+        )
+        done = 0
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            async with pool.acquire() as connection:
+                while time.perf_counter() < deadline:
+                    async with connection.transaction():
+                        await connection.execute("UPDATE bench_hot_row SET n = n + 1 WHERE id = 1")
+                    done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        await pool.execute("DROP TABLE bench_hot_row")
+        return done / elapsed
+    finally:
+        await pool.close()
+
+
+# ------------------------------------------------------------------ the run
+
+
+@dataclass
+class Run:
+    org_id: str
+    wallet_id: str
+    start_balance: int
+    key_prefix: str | None
+    amounts: list[int]
+    next_index: int = 0
+    succeeded: int = 0
+    debited: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class SqlCounter:
+    """SQL statements sent (BEGIN and COMMIT aside), commits and new connections."""
+
+    statements: int = 0
+    commits: int = 0
+    connects: int = 0
+
+    def attach(self, database: Database) -> None:
+        engine = database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", self._on_statement)
+        event.listen(engine, "commit", self._on_commit)
+        event.listen(engine, "connect", self._on_connect)
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.statements, self.commits, self.connects
+
+    def _on_statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def _on_commit(self, *_args: Any) -> None:
+        self.commits += 1
+
+    def _on_connect(self, *_args: Any) -> None:
+        self.connects += 1
+
+
+async def _setup(database: Database, *, start_balance: int, use_keys: bool) -> Run:
+    async with database.sessionmaker() as session:
+        org = await identity_service.create_organization(
+            session, name=f"Bench wallet {new_id('run')[-10:].lower()}"
+        )
+        wallet = await billing_service.create_wallet(
+            session, org_id=org.id, owner_type="organization", owner_id=org.id, currency="USD"
+        )
+        await billing_service.credit(
+            session,
+            wallet=wallet,
+            amount=start_balance,
+            posting=billing_service.Posting(type="credit", category="wallet_topup"),
+        )
+        await session.commit()
+        key_prefix = f"bench:{wallet.id}:" if use_keys else None
+        return Run(org.id, wallet.id, start_balance, key_prefix, amounts=[])
+
+
+async def _one_debit(database: Database, run: Run, index: int) -> None:
+    amount = run.amounts[index]
+    key = f"{run.key_prefix}{index}" if run.key_prefix else None
+    async with database.sessionmaker() as session:
+        wallet = await billing_service.get_wallet(
+            session, org_id=run.org_id, wallet_id=run.wallet_id
+        )
+        await billing_service.debit(
+            session,
+            wallet=wallet,
+            amount=amount,
+            posting=billing_service.Posting(
+                type="debit", category="call_charge", idempotency_key=key, description="bench"
+            ),
+        )
+        await session.commit()
+
+
+async def _drive(
+    database: Database, run: Run, *, stop_at: int, concurrency: int, deadline: float, timed: bool
+) -> float:
+    """Workers take debit numbers until ``stop_at`` or the deadline; returns seconds spent."""
+
+    async def worker() -> None:
+        while run.next_index < stop_at and time.perf_counter() < deadline:
+            index = run.next_index
+            run.next_index += 1
+            started = time.perf_counter()
+            try:
+                await _one_debit(database, run, index)
+            except Exception as exc:
+                name = type(exc).__name__
+                run.errors[name] = run.errors.get(name, 0) + 1
+                continue
+            if timed and len(run.latencies_s) < LATENCY_SAMPLES_KEPT:
+                run.latencies_s.append(time.perf_counter() - started)
+            run.succeeded += 1
+            run.debited += run.amounts[index]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def _verify(database: Database, run: Run) -> dict[str, Any]:
+    async with database.sessionmaker() as session:
+        wallet = await session.get(Wallet, run.wallet_id)
+        assert wallet is not None
+        rows, total = (
+            await session.execute(
+                select(func.count(), func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+                    LedgerEntry.wallet_id == run.wallet_id, LedgerEntry.type == "debit"
+                )
+            )
+        ).one()
+        chain = (
+            await session.execute(
+                select(LedgerEntry.balance_before, LedgerEntry.balance_after)
+                .where(LedgerEntry.wallet_id == run.wallet_id, LedgerEntry.type == "debit")
+                .order_by(LedgerEntry.balance_before.desc())
+            )
+        ).all()
+        debited_events = await session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.org_id == run.org_id, OutboxEvent.type == events.WALLET_DEBITED)
+        )
+    # Each debit takes at least a cent, so balances fall strictly and the rows,
+    # ordered by balance_before, must link start -> ... -> final without a gap.
+    linked = run.start_balance
+    chain_ok = True
+    for before, after in chain:
+        if before != linked or after >= before:
+            chain_ok = False
+            break
+        linked = after
+    chain_ok = chain_ok and linked == wallet.balance
+    expected = run.start_balance - run.debited
+    exact = (
+        wallet.balance == expected
+        and wallet.held == 0
+        and int(rows) == run.succeeded
+        and int(total) == run.debited
+        and int(debited_events or 0) == run.succeeded
+        and chain_ok
+    )
+    return {
+        "start_balance": run.start_balance,
+        "sum_debits": run.debited,
+        "expected_balance": expected,
+        "final_balance": wallet.balance,
+        "held": wallet.held,
+        "ledger_debit_rows": int(rows),
+        "ledger_debit_sum": int(total),
+        "ledger_chain_ok": chain_ok,
+        "outbox_debited_events": int(debited_events or 0),
+        "exact": exact,
+    }
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def _relax_durability(database: Database) -> None:
+    """``synchronous_commit = off`` on this process's connections only (a diagnostic:
+    commits stop waiting for the WAL flush, so a crash could lose the last few)."""
+
+    @event.listens_for(database.engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET synchronous_commit TO off")
+        cursor.close()
+
+
+async def _bench(args: argparse.Namespace) -> dict[str, Any]:
+    database = Database(args.database_url)
+    if not args.synchronous_commit:
+        _relax_durability(database)
+    sql = SqlCounter()
+    sql.attach(database)
+    try:
+        total = args.warmup + args.debits
+        run = await _setup(
+            database, start_balance=total * MAX_AMOUNT + 1_000_000, use_keys=args.idempotency_key
+        )
+        rng = random.Random(args.seed)
+        run.amounts = [rng.randint(1, MAX_AMOUNT) for _ in range(total)]
+        deadline = time.perf_counter() + args.max_seconds
+        # Warm-up: open the pool's connections and the statement caches; not timed.
+        await _drive(
+            database,
+            run,
+            stop_at=args.warmup,
+            concurrency=args.concurrency,
+            deadline=deadline,
+            timed=False,
+        )
+        warm_ok, warm_errors = run.succeeded, sum(run.errors.values())
+        statements_before, _, _ = sql.snapshot()
+        elapsed = await _drive(
+            database,
+            run,
+            stop_at=total,
+            concurrency=args.concurrency,
+            deadline=deadline,
+            timed=True,
+        )
+        timed_ok = run.succeeded - warm_ok
+        statements = sql.statements - statements_before
+        timed_errors = sum(run.errors.values()) - warm_errors
+        ordered = sorted(run.latencies_s)
+        checks = await _verify(database, run)
+        ceiling = None
+        if args.ceiling_seconds > 0 and database.dialect == "postgresql":
+            ceiling = await _hot_row_ceiling(
+                args.database_url,
+                concurrency=args.concurrency,
+                seconds=args.ceiling_seconds,
+                synchronous_commit=args.synchronous_commit,
+            )
+        pool = database.engine.pool
+        return {
+            "debits": timed_ok,
+            "errors": timed_errors + warm_errors,
+            **({"error_types": run.errors} if run.errors else {}),
+            "warmup_debits": warm_ok,
+            "elapsed_s": round(elapsed, 3),
+            "debits_per_s": round(timed_ok / elapsed, 1) if elapsed else 0.0,
+            "p50_ms": _ms(_percentile(ordered, 0.50)),
+            "p99_ms": _ms(_percentile(ordered, 0.99)),
+            "mean_ms": _ms(sum(ordered) / len(ordered) if ordered else None),
+            "max_ms": _ms(ordered[-1] if ordered else None),
+            "stopped_by_time": run.next_index < total,
+            "pool": type(pool).__name__,
+            "connections_opened": sql.connects,
+            "sql_per_debit": round(statements / timed_ok, 2) if timed_ok else None,
+            "hot_row_ceiling_per_s": None if ceiling is None else round(ceiling, 1),
+            **checks,
+        }
+    finally:
+        await database.dispose()
+
+
+# ------------------------------------------------------------------ main
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--concurrency", type=int, default=32, help="clients debiting at once")
+    parser.add_argument("--debits", type=int, default=20_000, help="timed debits in total")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed debits first")
+    parser.add_argument("--max-seconds", type=float, default=120.0, help="stop after this")
+    parser.add_argument(
+        "--ceiling-seconds",
+        type=float,
+        default=5.0,
+        help="PostgreSQL: also time bare one-row UPDATE+COMMIT transactions (0: skip)",
+    )
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--seed", type=int, default=7, help="for the debit amounts")
+    parser.add_argument(
+        "--no-idempotency-key",
+        dest="idempotency_key",
+        action="store_false",
+        help="debit without idempotency keys (skips the existing-key lookup)",
+    )
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="PostgreSQL only: 'off' shows the ceiling without waiting for the WAL flush",
+    )
+    args = parser.parse_args(argv)
+    args.synchronous_commit = args.synchronous_commit == "on"
+    if args.synchronous_commit is False and args.database_url.startswith("sqlite"):
+        parser.error("--synchronous-commit off is for PostgreSQL")
+    if args.concurrency < 1 or args.debits < 1 or args.warmup < 0 or args.max_seconds <= 0:
+        parser.error("--concurrency, --debits and --max-seconds must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    _check_url(args.database_url)
+    created = _prepare_database(args.database_url)
+    load_before = os.getloadavg()[0]
+    figures = _run(_bench(args), args.loop)
+    result = {
+        "bench": "wallet",
+        "database": make_url(args.database_url).get_backend_name(),
+        "database_created": created,
+        "concurrency": args.concurrency,
+        "loop": args.loop,
+        "idempotency_keys": args.idempotency_key,
+        "synchronous_commit": args.synchronous_commit,
+        **figures,
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before": round(load_before, 2),
+    }
+    print(json.dumps(result, separators=(",", ":")))
+    return 0 if figures["exact"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
