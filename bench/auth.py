@@ -411,6 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="commbase-bench-") as tmp:
         workdir = Path(tmp)
         env = _server_env(args, workdir)
+        if args.redis_url:
+            # The demo key is the same in every run: drop principals cached for an
+            # earlier run's database (the Redis database is the benchmark's own).
+            import redis
+
+            redis.Redis.from_url(args.redis_url).flushdb()
         api_key = _prepare_database(command, env, workdir)
         port = _free_port()
         log_path = workdir / "server.log"
