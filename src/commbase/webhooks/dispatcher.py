@@ -26,15 +26,17 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from standardwebhooks.webhooks import Webhook
 
 from commbase import __version__
@@ -59,6 +61,40 @@ BODY_LIMIT = 2048
 LANE_CONNECTIONS = 4
 SIGNER_CACHE = 10_000
 log = structlog.get_logger("commbase.webhooks")
+
+
+class _Lanes:
+    """``concurrency`` connection slots spread over small httpx clients.
+
+    A send borrows a slot, preferring its origin's home lane so that keep-alive
+    connections to one receiver collect in one small pool; when that lane is busy it
+    takes the lane with the most free slots. No lane has more requests in flight
+    than connections, and all lanes together at most ``concurrency``.
+    """
+
+    def __init__(self, clients: list[httpx.AsyncClient], concurrency: int) -> None:
+        self.clients = clients
+        self.free = [0] * len(clients)
+        for n in range(concurrency):
+            self.free[n % len(clients)] += 1
+        self.gate = asyncio.Semaphore(concurrency)
+
+    @contextlib.asynccontextmanager
+    async def borrow(self, url: str) -> AsyncIterator[httpx.AsyncClient]:
+        parts = urlsplit(url)
+        await self.gate.acquire()
+        try:
+            # The gate guarantees a free slot somewhere; nothing awaits until it is taken.
+            lane = hash((parts.scheme, parts.netloc)) % len(self.clients)
+            if not self.free[lane]:
+                lane = max(range(len(self.free)), key=self.free.__getitem__)
+            self.free[lane] -= 1
+            try:
+                yield self.clients[lane]
+            finally:
+                self.free[lane] += 1
+        finally:
+            self.gate.release()
 
 
 @dataclass(frozen=True)
@@ -112,11 +148,7 @@ class Dispatcher:
             )
             for _ in range(lanes)
         ]
-        # One slot per connection allowed in all: a send borrows a slot, so at most
-        # ``webhook_worker_concurrency`` requests are in flight and no lane queues.
-        self._slots: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for n in range(concurrency):
-            self._slots.put_nowait(self._clients[n % lanes])
+        self._lanes = _Lanes(self._clients, concurrency)
         # Encrypted secret -> its signer: the ciphertext of a secret never changes.
         self._signers: dict[str, Webhook] = {}
         self._stop = asyncio.Event()
@@ -154,7 +186,7 @@ class Dispatcher:
                 ).all()
             )
             now = utcnow()
-            created = 0
+            rows: list[dict[str, Any]] = []
             for event in claimed:
                 for endpoint in endpoints:
                     # An endpoint hears events recorded from its creation on.
@@ -166,27 +198,28 @@ class Dispatcher:
                         continue
                     if (endpoint.id, event.event_id) in existing:
                         continue
-                    session.add(
-                        WebhookDelivery(
-                            org_id=event.org_id,
-                            endpoint_id=endpoint.id,
-                            event_id=event.event_id,
-                            event_type=event.type,
-                            payload=envelope(
+                    rows.append(
+                        {
+                            "org_id": event.org_id,
+                            "endpoint_id": endpoint.id,
+                            "event_id": event.event_id,
+                            "event_type": event.type,
+                            "payload": envelope(
                                 event_type=event.type,
                                 created_at=event.created_at,
                                 data=event.payload,
                             ),
-                            next_attempt_at=now,
-                        )
+                            "next_attempt_at": now,
+                        }
                     )
-                    created += 1
-            await session.flush()
+            if rows:
+                # One bulk INSERT (the columns' defaults fill id, status, created_at...).
+                await session.execute(insert(WebhookDelivery), rows)
             await outbox.complete(
                 session, delivery_ids=[c.delivery_id for c in claimed], worker_id=self.worker_id
             )
             await session.commit()
-            return created
+            return len(rows)
 
     # ---------------------------------------------------------------- send
 
@@ -261,16 +294,14 @@ class Dispatcher:
             await check_url(endpoint.url, allow_private=self.settings.webhooks_allow_private_urls)
         except UnsafeUrl as exc:
             return Outcome(delivery.id, None, None, None, exc.detail[:500], None, shown)
-        client = await self._slots.get()
-        started = time.perf_counter()
-        try:
-            response = await client.post(endpoint.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            latency = round((time.perf_counter() - started) * 1000)
-            error = f"{type(exc).__name__}: {exc}"[:500]
-            return Outcome(delivery.id, None, None, latency, error, None, shown)
-        finally:
-            self._slots.put_nowait(client)
+        async with self._lanes.borrow(endpoint.url) as client:
+            started = time.perf_counter()
+            try:
+                response = await client.post(endpoint.url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                latency = round((time.perf_counter() - started) * 1000)
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                return Outcome(delivery.id, None, None, latency, error, None, shown)
         latency = round((time.perf_counter() - started) * 1000)
         return Outcome(
             delivery.id,
@@ -320,12 +351,42 @@ class Dispatcher:
                     .with_for_update()
                 )
             }
+            attempts: list[dict[str, Any]] = []
             for outcome in outcomes:
                 delivery = deliveries.get(outcome.delivery_id)
                 if delivery is None:
                     continue  # our lease ran out and another worker owns it now
-                await self._apply(session, delivery, endpoints[delivery.endpoint_id], outcome, now)
+                endpoint = endpoints[delivery.endpoint_id]
+                attempts.append(self._apply_attempt(delivery, endpoint, outcome, now))
+                await self._apply(session, delivery, endpoint, outcome, now)
+            if attempts:
+                # One bulk INSERT for the batch's attempt rows.
+                await session.execute(insert(WebhookAttempt), attempts)
             await session.commit()
+
+    @staticmethod
+    def _succeeded(outcome: Outcome) -> bool:
+        return outcome.status_code is not None and 200 <= outcome.status_code < 300
+
+    def _apply_attempt(
+        self, delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime
+    ) -> dict[str, Any]:
+        """The attempt row for this outcome (``delivery.attempts`` before ``_apply``)."""
+        return {
+            "org_id": delivery.org_id,
+            "delivery_id": delivery.id,
+            "endpoint_id": endpoint.id,
+            "attempt": delivery.attempts + 1,
+            "url": endpoint.url,
+            "request_headers": outcome.headers,
+            "response_status": outcome.status_code,
+            "response_body": outcome.body,
+            "latency_ms": outcome.latency_ms,
+            "error": outcome.error,
+            "succeeded": self._succeeded(outcome),
+            "worker": self.worker_id,
+            "attempted_at": now,
+        }
 
     async def _apply(
         self,
@@ -336,29 +397,12 @@ class Dispatcher:
         now: datetime,
     ) -> None:
         code = outcome.status_code
-        succeeded = code is not None and 200 <= code < 300
+        succeeded = self._succeeded(outcome)
         delivery.attempts += 1
         delivery.claimed_by = None
         delivery.last_status_code = code
         delivery.last_error = outcome.error
         endpoint.total_attempts += 1
-        session.add(
-            WebhookAttempt(
-                org_id=delivery.org_id,
-                delivery_id=delivery.id,
-                endpoint_id=endpoint.id,
-                attempt=delivery.attempts,
-                url=endpoint.url,
-                request_headers=outcome.headers,
-                response_status=code,
-                response_body=outcome.body,
-                latency_ms=outcome.latency_ms,
-                error=outcome.error,
-                succeeded=succeeded,
-                worker=self.worker_id,
-                attempted_at=now,
-            )
-        )
         if succeeded:
             delivery.status, delivery.completed_at, delivery.next_attempt_at = (
                 "succeeded",
