@@ -64,7 +64,9 @@ def _backends(
         redis = Redis.from_url(settings.redis_url)
         return (
             redis,
-            RedisCache(redis),
+            # A hot credential costs no round trip; revocations reach every
+            # process through Redis pub/sub (at worst 5 s late if one is lost).
+            RedisCache(redis, local_ttl_s=5.0),
             RedisRateLimiter(redis),
             RedisLease(redis),
             RedisUsageTracker(redis),
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await cache.start()
         scheduler_task: asyncio.Task[None] | None = None
         scheduler: Scheduler | None = None
         if settings.run_jobs:

@@ -129,3 +129,42 @@ async def test_configuration_chooses_the_backends(database_url: str, redis_url: 
             type(app.state.lease).__name__,
         )
         assert chosen == expected
+
+
+async def _eventually(check: object, *, seconds: float = 5.0) -> bool:
+    """Poll ``check`` (an async callable) until it is true; pub/sub is asynchronous."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():  # type: ignore[operator]
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_a_local_tier_serves_repeats_and_hears_other_processes_deletes(
+    redis_client: Redis | None,
+) -> None:
+    if redis_client is None:
+        pytest.skip("the Redis backend is tested when COMMBASE_TEST_REDIS_URL is set")
+    first = RedisCache(redis_client, name="test", local_ttl_s=30)
+    second = RedisCache(redis_client, name="test", local_ttl_s=30)
+    await first.start()
+    await second.start()
+    try:
+        await first.set("principal", b"v1", ttl_s=60)
+        assert await second.get("principal") == b"v1"  # now in second's local tier
+        # Behind second's back the shared value changes: its local copy still answers...
+        await redis_client.set("cb:cache:principal", b"v2")
+        assert await second.get("principal") == b"v1"
+        # ...until someone deletes the key: every process hears it and drops its copy.
+        await first.delete("principal")
+
+        async def forgotten() -> bool:
+            return await second.get("principal") is None
+
+        assert await _eventually(forgotten)
+    finally:
+        await first.close()
+        await second.close()

@@ -3,16 +3,20 @@ rotatable with a grace period, and usage counted without a write per request."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from commbase.app import create_app
 from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.models import ApiKey
 from commbase.identity.roles import Role
+from commbase.settings import Settings
 from tests.conftest import client_for
 from tests.identity.factories import add_member, auth, create_key, login, make_tenant
 
@@ -235,3 +239,26 @@ async def test_update_and_unknown_tier(app: FastAPI, client: httpx.AsyncClient) 
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "rate_limit_tier"
+
+
+async def test_revocation_reaches_every_process_at_once(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Two API processes share Redis: a key revoked through one stops working on the
+    other too, though the other had it in its in-process cache."""
+    if settings.redis_url is None:
+        pytest.skip("processes share a cache only through Redis")
+    tenant = await make_tenant(app)
+    key = await create_key(client, tenant.api_key)
+    token = str(key["key"])
+    other = create_app(settings)
+    async with LifespanManager(other), client_for(other) as second:
+        assert (await second.get("/v1/me", headers=auth(token))).status_code == 200  # cached
+        revoked = await client.post(f"/v1/api-keys/{key['id']}/revoke", headers=tenant.headers)
+        assert revoked.status_code == 200
+        deadline = asyncio.get_running_loop().time() + 5
+        status = 200
+        while status == 200 and asyncio.get_running_loop().time() < deadline:
+            status = (await second.get("/v1/me", headers=auth(token))).status_code
+            await asyncio.sleep(0.02)
+        assert status == 401
