@@ -138,6 +138,14 @@ async def place_call(
     )
     if wallet is None:
         raise PaymentRequired("No wallet pays for this caller; create and fund one first")
+    # Looked up before the lock: the wallet row stays locked as briefly as possible.
+    rate = await billing_rates.rate_for(
+        session,
+        org_id=principal.org_id,
+        country=destination.country,
+        line_type=destination.line_type,
+        default=settings.default_rate_per_minute,
+    )
     # Lock the paying wallet: placements on one wallet are checked one at a time.
     wallet = await billing_service.get_wallet(
         session, org_id=principal.org_id, wallet_id=wallet.id, for_update=True
@@ -167,13 +175,6 @@ async def place_call(
         )
         spend_caps.append(wallet.daily_spend_limit - spent)
 
-    rate = await billing_rates.rate_for(
-        session,
-        org_id=principal.org_id,
-        country=destination.country,
-        line_type=destination.line_type,
-        default=settings.default_rate_per_minute,
-    )
     max_minutes = ceil(max_duration / 60)
     if spend_caps:
         capped = minutes_affordable(max(0, min(spend_caps)), rate, wallet.currency)
