@@ -362,3 +362,21 @@ async def test_revenue_report(app: FastAPI, client: httpx.AsyncClient) -> None:
     ]
     bad = await client.get("/v1/reports/revenue?month=2026-13", headers=tenant.headers)
     assert bad.status_code == 422
+
+
+async def test_stripe_webhook_for_an_unknown_wallet_is_acknowledged_and_changes_nothing(
+    stripe_app: FastAPI,
+) -> None:
+    tenant = await make_tenant(stripe_app)
+    other = await make_tenant(stripe_app)
+    async with client_for(stripe_app) as client:
+        wallet = await fund_wallet(client, tenant.headers, amount=0, provider="stripe")
+        # The wallet exists, but in another organization than the metadata names.
+        payload = _stripe_event("pi_x", wallet_id=wallet["id"], org_id=other.org_id, amount=900)
+        response = await client.post(
+            "/v1/providers/stripe/webhook", content=payload, headers=_signed(payload)
+        )
+        assert response.status_code == 200
+        assert response.json()["outcome"] == "ignored"
+        shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
+        assert shown["balance"] == 0

@@ -7,6 +7,7 @@ Stripe: a top-up creates a PaymentIntent whose metadata names the wallet; the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import stripe
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import service
 from commbase.billing.models import LedgerEntry, Wallet
-from commbase.core.errors import InvalidRequest, ServiceUnavailable
+from commbase.core.errors import InvalidRequest, NotFound, ServiceUnavailable
 from commbase.settings import Settings
 
 log = structlog.get_logger("commbase.billing")
@@ -71,7 +72,7 @@ async def adjust(
     return await service.debit(session, wallet=wallet, amount=-amount, posting=posting)
 
 
-def create_stripe_intent(
+async def create_stripe_intent(
     *,
     settings: Settings,
     wallet: Wallet,
@@ -102,7 +103,7 @@ def create_stripe_intent(
         )
         params["metadata"]["auto_recharge"] = "true"
     try:
-        intent = stripe.PaymentIntent.create(**params)
+        intent = await asyncio.to_thread(stripe.PaymentIntent.create, **params)
     except stripe.StripeError as exc:
         raise ServiceUnavailable(f"Stripe refused the payment: {exc.user_message or exc}") from exc
     return {"id": intent.id, "client_secret": intent.client_secret, "status": intent.status}
@@ -132,7 +133,9 @@ async def apply_stripe_event(session: AsyncSession, *, event: dict[str, Any]) ->
         return "ignored"
     try:
         wallet = await service.get_wallet(session, org_id=org_id, wallet_id=wallet_id)
-    except Exception:
+    except NotFound:
+        # Only a wallet that does not exist is acknowledged; any other failure
+        # propagates as a 5xx so that Stripe retries and the payment is not lost.
         log.warning("stripe intent for an unknown wallet", intent=intent.get("id"))
         return "ignored"
     currency = str(intent.get("currency", "")).upper()
@@ -175,7 +178,7 @@ async def auto_recharge(session: AsyncSession, *, wallet: Wallet, trigger: Ledge
         from commbase.settings import get_settings
 
         try:
-            create_stripe_intent(
+            await create_stripe_intent(
                 settings=get_settings(),
                 wallet=wallet,
                 amount=amount,

@@ -130,7 +130,7 @@ async def top_up(
     principal.require(Scope.WALLET_WRITE)
     wallet = await _wallet(session, principal, wallet_id)
     if body.provider == "stripe":
-        intent = payments.create_stripe_intent(
+        intent = await payments.create_stripe_intent(
             settings=settings,
             wallet=wallet,
             amount=body.amount,
