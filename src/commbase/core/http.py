@@ -53,7 +53,8 @@ def ip_in(ip: str | None, networks: Iterable[Network]) -> bool:
     return any(address in network for network in networks)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
+    """The value of header ``name`` (lower-case bytes) in an ASGI scope."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return str(value.decode("latin-1"))
@@ -73,19 +74,19 @@ def resolve_client(
     via_trusted = ip_in(ip, trusted)
     country = city = None
     if via_trusted:
-        forwarded = _header(scope, b"x-forwarded-for")
+        forwarded = header(scope, b"x-forwarded-for")
         if forwarded:
             for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
                 ip = hop
                 if not ip_in(hop, trusted):
                     break
-        country = _header(scope, country_header.lower().encode())
-        city = _header(scope, city_header.lower().encode())
+        country = header(scope, country_header.lower().encode())
+        city = header(scope, city_header.lower().encode())
     return ClientInfo(
         ip=ip,
         country=(country or "").upper()[:2] or None,
         city=(city or None) and city[:100],
-        user_agent=(_header(scope, b"user-agent") or None),
+        user_agent=(header(scope, b"user-agent") or None),
     )
 
 
@@ -111,7 +112,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        incoming = header(scope, b"x-request-id")
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else new_id("req")
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
@@ -125,7 +126,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status_holder = {"status": 500, "started": 0}
 
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             response = problem_response(
                 status=413,

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commbase.core.db import Base, Database, JSONType
-from commbase.core.http import client_of
+from commbase.core.http import client_of, header
 from commbase.core.problems import problem_response
 from commbase.core.time import utcnow
 
@@ -59,13 +59,6 @@ class IdempotencyKey(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 class IdempotencyMiddleware:
     """Store and replay POST responses that carry an ``Idempotency-Key``."""
 
@@ -75,7 +68,7 @@ class IdempotencyMiddleware:
         self.ttl = timedelta(seconds=ttl_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = _header(scope, HEADER) if scope["type"] == "http" else None
+        key = header(scope, HEADER) if scope["type"] == "http" else None
         if key is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -89,7 +82,7 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
-        credential = _header(scope, b"authorization") or f"anon:{client_of(scope['state']).ip}"
+        credential = header(scope, b"authorization") or f"anon:{client_of(scope['state']).ip}"
         scope_hash = hashlib.sha256(credential.encode()).hexdigest()
         fingerprint = hashlib.sha256(
             b"\0".join(
