@@ -206,17 +206,17 @@ async def twilio_status_callback(
     ):
         raise AuthenticationRequired("X-Twilio-Signature does not verify")
     event = event_from_callback(params)
-    call_id = await session.scalar(
-        select(Call.id).where(
-            Call.provider == "twilio", Call.provider_call_id == params.get("CallSid", "")
+    found = (
+        await session.execute(
+            select(Call.id, Call.org_id).where(
+                Call.provider == "twilio", Call.provider_call_id == params.get("CallSid", "")
+            )
         )
-    )
-    if event is None or call_id is None:
+    ).first()
+    if event is None or found is None:
         # Unknown calls (e.g. erased private calls) are acknowledged so Twilio stops retrying.
         log.info("twilio callback ignored", call_sid=params.get("CallSid"))
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    org_id = await session.scalar(select(Call.org_id).where(Call.id == call_id))
-    assert org_id is not None
-    call = await lifecycle.load_for_update(session, org_id=org_id, call_id=call_id)
+    call = await lifecycle.load_for_update(session, org_id=found.org_id, call_id=found.id)
     await lifecycle.apply_event(session, call=call, event=event, source="twilio")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
