@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 
 import structlog
@@ -13,6 +12,7 @@ from commbase.calls import lifecycle
 from commbase.calls.models import Call
 from commbase.calls.providers.simulator import due_events
 from commbase.core.db import Database
+from commbase.core.loops import repeat
 from commbase.core.time import utcnow
 
 log = structlog.get_logger("commbase.calls.simulator")
@@ -52,13 +52,12 @@ class SimulatorRunner:
         self._stop = asyncio.Event()
 
     async def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await advance_simulated_calls(self.database)
-            except Exception as exc:  # keep the loop alive; the next tick retries
-                log.error("simulator tick failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.tick_s)
+        await repeat(
+            lambda: advance_simulated_calls(self.database),
+            stop=self._stop,
+            pause_s=self.tick_s,
+            name="simulator",
+        )
 
     def stop(self) -> None:
         self._stop.set()

@@ -14,7 +14,6 @@ due job. ``commbase jobs run NAME`` and the API run one now, recorded the same w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import traceback
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from commbase.core.db import Base, Database, public_id
 from commbase.core.errors import NotFound
 from commbase.core.leases import Lease
+from commbase.core.loops import repeat
 from commbase.core.time import utcnow
 
 log = structlog.get_logger("commbase.jobs")
@@ -228,13 +228,10 @@ class Scheduler:
         return runs
 
     async def run_forever(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.tick()
-            except Exception as exc:  # the loop must survive a bad tick
-                log.error("scheduler tick failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_s)
+        async def tick() -> int:
+            return len(await self.tick())
+
+        await repeat(tick, stop=self._stopping, pause_s=self.tick_s, name="scheduler")
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -43,6 +43,7 @@ from commbase import __version__
 from commbase.core import outbox
 from commbase.core.db import Database
 from commbase.core.jobs import worker_name
+from commbase.core.loops import repeat
 from commbase.core.time import utcnow
 from commbase.identity import audit
 from commbase.settings import Settings
@@ -467,15 +468,9 @@ class Dispatcher:
         return created + sent
 
     async def run_forever(self, *, idle_s: float = 0.25) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = await self.run_once()
-            except Exception as exc:  # the loop must outlive one bad round
-                log.error("webhook dispatch round failed", error=str(exc))
-                busy = 0
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=idle_s)
+        await repeat(
+            self.run_once, stop=self._stop, pause_s=idle_s, name="webhooks", again_when_busy=True
+        )
 
     def stop(self) -> None:
         self._stop.set()
