@@ -1,5 +1,6 @@
 """Imports every table, so ``Base.metadata`` is complete (Alembic, tests, create_all)."""
 
+from commbase.analytics import models as analytics_models
 from commbase.billing import models as billing_models
 from commbase.calls import models as calls_models
 from commbase.contacts import models as contacts_models
@@ -10,6 +11,7 @@ from commbase.privacy import models as privacy_models
 from commbase.webhooks import models as webhooks_models
 
 __all__ = [
+    "analytics_models",
     "Base",
     "billing_models",
     "calls_models",

@@ -16,6 +16,7 @@ class Call(Base):
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_org_created", "org_id", "created_at"),
+        Index("ix_calls_org_updated", "org_id", "updated_at"),
         Index("ix_calls_org_status", "org_id", "status"),
         Index("ix_calls_org_to", "org_id", "to_number"),
         Index("ix_calls_org_user", "org_id", "user_id"),

@@ -1,0 +1,13 @@
+"""Every module that declares metrics, imported for that side effect.
+
+A new domain adds its ``metrics.py`` here (see :mod:`commbase.analytics.registry`).
+"""
+
+from __future__ import annotations
+
+from commbase.analytics import metrics as tracking_metrics
+from commbase.billing import metrics as billing_metrics
+from commbase.calls import metrics as calls_metrics
+from commbase.identity import metrics as identity_metrics
+
+__all__ = ["billing_metrics", "calls_metrics", "identity_metrics", "tracking_metrics"]

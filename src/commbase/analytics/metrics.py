@@ -1,0 +1,126 @@
+"""Metrics over tracked facts: telemetry events, pageviews, visits, visitors, lab runs."""
+
+from __future__ import annotations
+
+from commbase.analytics.models import (
+    LabExperiment,
+    Pageview,
+    TrackedEvent,
+    Visitor,
+    VisitorSession,
+)
+from commbase.analytics.registry import (
+    Source,
+    average,
+    count,
+    distinct,
+    ratio,
+    register,
+    total,
+)
+
+TRACKED_EVENTS = Source(
+    "tracked_events",
+    TrackedEvent.__table__,
+    org=TrackedEvent.org_id,
+    time=TrackedEvent.occurred_at,
+    changed=TrackedEvent.received_at,
+    account=TrackedEvent.account_id,
+    dimensions={"type": TrackedEvent.type},
+)
+# What every custom metric can be split by, besides its own data fields.
+EVENT_DIMENSIONS = {"type": TrackedEvent.type}
+
+PAGEVIEWS = Source(
+    "pageviews",
+    Pageview.__table__,
+    org=Pageview.org_id,
+    time=Pageview.occurred_at,
+    changed=Pageview.received_at,
+    dimensions={
+        "path": Pageview.path,
+        "referrer": Pageview.referrer_host,
+        "utm_source": Pageview.utm_source,
+        "utm_medium": Pageview.utm_medium,
+        "utm_campaign": Pageview.utm_campaign,
+        "device": Pageview.device_type,
+        "browser": Pageview.browser,
+        "os": Pageview.os,
+        "country": Pageview.country,
+        "city": Pageview.city,
+    },
+)
+
+VISITS = Source(
+    "visitor_sessions",
+    VisitorSession.__table__,
+    org=VisitorSession.org_id,
+    time=VisitorSession.started_at,
+    changed=VisitorSession.updated_at,
+    dimensions={
+        "referrer": VisitorSession.referrer_host,
+        "utm_source": VisitorSession.utm_source,
+        "device": VisitorSession.device_type,
+        "country": VisitorSession.country,
+    },
+)
+
+VISITORS = Source(
+    "visitors",
+    Visitor.__table__,
+    org=Visitor.org_id,
+    time=Visitor.first_seen_at,
+    changed=Visitor.updated_at,
+    dimensions={"country": Visitor.country, "device": Visitor.device_type},
+)
+
+LAB = Source(
+    "lab_experiments",
+    LabExperiment.__table__,
+    org=LabExperiment.org_id,
+    time=LabExperiment.occurred_at,
+    changed=LabExperiment.updated_at,
+    dimensions={"type": LabExperiment.experiment_type, "status": LabExperiment.status},
+)
+
+register(
+    count("events.total", TRACKED_EVENTS, "Tracked events"),
+    count(
+        "events.quality_degraded",
+        TRACKED_EVENTS,
+        "call.quality_degraded events reported by SDKs",
+        where=TrackedEvent.type == "call.quality_degraded",
+    ),
+    count(
+        "events.rate_limit_hits",
+        TRACKED_EVENTS,
+        "rate_limit.hit events",
+        where=TrackedEvent.type == "rate_limit.hit",
+    ),
+    distinct("events.users", TRACKED_EVENTS, TrackedEvent.user_id, "Distinct users with events"),
+    count("pageviews.total", PAGEVIEWS, "Pageviews"),
+    distinct("pageviews.visitors", PAGEVIEWS, Pageview.visitor_id, "Unique visitors"),
+    count("visits.total", VISITS, "Visits (sessions)"),
+    count(
+        "visits.bounced", VISITS, "Visits with one pageview", where=VisitorSession.pageviews == 1
+    ),
+    ratio("visits.bounce_rate", "visits.bounced", "visits.total", "Bounced / visits"),
+    total("visits.pageviews", VISITS, VisitorSession.pageviews, "Pageviews in visits"),
+    average("visits.pageviews_avg", VISITS, VisitorSession.pageviews, "Pageviews per visit"),
+    count("visitors.new", VISITORS, "Visitors seen for the first time"),
+    count("lab.experiments", LAB, "Lab experiments started"),
+    count(
+        "lab.completed",
+        LAB,
+        "Lab experiments completed",
+        where=LabExperiment.status == "completed",
+    ),
+    average(
+        "lab.processing_time_avg",
+        LAB,
+        LabExperiment.processing_time_ms,
+        "Average processing time",
+        unit="ms",
+    ),
+    total("lab.tokens", LAB, LabExperiment.tokens_used, "Tokens used by lab experiments"),
+)

@@ -1,0 +1,373 @@
+"""Exact aggregates of registered metrics over any range: sealed rollups plus a live tail.
+
+For each source the engine reads its watermark W, then finds the hours in the
+range holding a fact changed after W ("dirty" hours: new facts, late facts,
+facts updated since the last fold). Every other whole hour is read from
+``metric_rollups``; dirty hours, and hours cut by an interval edge (a range
+starting mid-hour, days in Asia/Kolkata starting at :30), are aggregated from
+the raw facts. Both parts keep (count, sum), so averages and ratios combine
+exactly. The dirty-hour summary is also the cache key's data version: any
+change to a fact in range changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.analytics.models import MetricRollup, Watermark
+from commbase.analytics.registry import Expr, Metric, Source, registered_sources, signature
+from commbase.analytics.sql import epoch_seconds, hour_number, hour_of, hour_start, interval_index
+
+# Above this many raw hours a source is aggregated from raw facts over the whole range.
+MAX_RAW_HOURS = 4000
+
+
+@dataclass
+class Cell:
+    count: int = 0
+    sum: float = 0.0
+
+    def add(self, count: int, total: float | None) -> None:
+        self.count += int(count or 0)
+        self.sum += float(total or 0.0)
+
+
+# metric -> group (None without group_by) -> one cell per piece of the range
+Cells = dict[str, dict[str | None, list[Cell]]]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose facts, and which slice of them."""
+
+    org_id: str
+    account: str | None = None
+    group_by: str | None = None
+    where: tuple[str, str] | None = None  # (dimension, value)
+
+
+@dataclass
+class _SourcePlan:
+    source: Source
+    metrics: list[Metric]
+    ready: list[Metric]  # rollups exist for these, built by their current definition
+    raw_hours: set[int] = field(default_factory=set)
+    whole_range_raw: bool = False
+
+
+@dataclass
+class Plan:
+    scope: Scope
+    edges: list[datetime]
+    sources: list[_SourcePlan]
+    fingerprint: str
+
+
+def _ceil_hour(moment: datetime) -> int:
+    hour = hour_number(moment)
+    return hour if hour_start(hour) == moment else hour + 1
+
+
+def hour_ranges(hours: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted hours merged into [first, last] runs."""
+    runs: list[tuple[int, int]] = []
+    for hour in sorted(hours):
+        if runs and runs[-1][1] == hour - 1:
+            runs[-1] = (runs[-1][0], hour)
+        else:
+            runs.append((hour, hour))
+    return runs
+
+
+def dimension_value(expression: Expr) -> ColumnElement[str]:
+    return func.coalesce(cast(expression, String), "")
+
+
+def _scoped(
+    query: Select[Any], source: Source, scope: Scope, start: datetime, end: datetime
+) -> Select[Any]:
+    query = query.where(
+        source.org == scope.org_id,
+        source.base_filter(),
+        source.time >= start,
+        source.time < end,
+    )
+    if scope.account is not None:
+        # A source without channel accounts has no facts in any one account.
+        account = source.account if source.account is not None else literal("")
+        query = query.where(func.coalesce(account, "") == scope.account)
+    if scope.where is not None:
+        dimension, value = scope.where
+        query = query.where(dimension_value(source.dimensions[dimension]) == value)
+    return query
+
+
+async def rollup_state(session: AsyncSession) -> dict[str, tuple[datetime, str]]:
+    rows = await session.execute(select(Watermark.source, Watermark.position, Watermark.signature))
+    return {source: (position, sig) for source, position, sig in rows}
+
+
+def _ready(
+    metrics: list[Metric], state: Mapping[str, tuple[datetime, str]], custom_ready: set[str]
+) -> list[Metric]:
+    declared = registered_sources()
+    ready = []
+    for metric in metrics:
+        if not metric.rolled_up or metric.source is None:
+            continue
+        key = metric.source.watermark_key
+        if key not in state:
+            continue
+        if metric.org_id is not None:
+            if metric.name in custom_ready:
+                ready.append(metric)
+        elif state[key][1] == signature(declared.get(key, [])):
+            ready.append(metric)
+    return ready
+
+
+async def plan(
+    session: AsyncSession,
+    metrics: Iterable[Metric],
+    edges: list[datetime],
+    scope: Scope,
+    *,
+    custom_ready: set[str] | frozenset[str] = frozenset(),
+    use_rollups: bool = True,
+) -> Plan:
+    """Decide, per source, which hours come from rollups and which from raw facts."""
+    dialect = session.get_bind().dialect.name
+    start, end = edges[0], edges[-1]
+    state = await rollup_state(session) if use_rollups else {}
+    by_source: dict[int, _SourcePlan] = {}
+    for metric in metrics:
+        assert metric.source is not None
+        entry = by_source.setdefault(id(metric.source), _SourcePlan(metric.source, [], []))
+        if metric not in entry.metrics:
+            entry.metrics.append(metric)
+
+    split = {hour_number(edge) for edge in edges if hour_start(hour_number(edge)) != edge}
+    versions: list[Any] = []
+    for entry in by_source.values():
+        source = entry.source
+        entry.ready = _ready(entry.metrics, state, set(custom_ready)) if use_rollups else []
+        if scope.where is not None and scope.group_by is not None:
+            entry.ready = []  # rollups hold one dimension at a time
+        if not entry.ready:
+            entry.whole_range_raw = True
+            # Raw results still need a data version for the cache key.
+        watermark = state.get(source.watermark_key, (None, ""))[0]
+        changed_since = source.changed > watermark if watermark is not None else literal(True)
+        dirty = _scoped(
+            select(
+                hour_of(source.time, dialect).label("hour"),
+                func.count(),
+                func.max(source.changed),
+                func.sum(epoch_seconds(source.changed, dialect)),
+            ),
+            source,
+            scope,
+            start,
+            end,
+        ).where(changed_since)
+        if entry.whole_range_raw:
+            # No rollups: the version is the whole range's, one row.
+            dirty = _scoped(
+                select(
+                    literal(-1).label("hour"),
+                    func.count(),
+                    func.max(source.changed),
+                    func.sum(epoch_seconds(source.changed, dialect)),
+                ),
+                source,
+                scope,
+                start,
+                end,
+            )
+        else:
+            dirty = dirty.group_by("hour")
+        rows = (await session.execute(dirty)).all()
+        dirty_hours = {int(row[0]) for row in rows if row[1]}
+        versions.append(
+            [
+                source.name,
+                [m.name for m in entry.metrics],
+                [m.name for m in entry.ready],
+                str(watermark),
+                sorted((int(r[0]), int(r[1]), str(r[2]), float(r[3] or 0)) for r in rows),
+            ]
+        )
+        raw_hours = (dirty_hours | split) & set(range(hour_number(start), hour_number(end) + 1))
+        if len(raw_hours) > MAX_RAW_HOURS:
+            entry.whole_range_raw = True
+        entry.raw_hours = raw_hours
+    fingerprint = hashlib.sha256(
+        orjson.dumps([versions, [e.isoformat() for e in edges]], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    return Plan(scope, edges, list(by_source.values()), fingerprint)
+
+
+def _cells(cells: Cells, metric: str, group: str | None, pieces: int) -> list[Cell]:
+    return cells[metric].setdefault(group, [Cell() for _ in range(pieces)])
+
+
+async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
+    """Run a plan: (cells of rolled-up and raw count/sum metrics, cells of distinct metrics)."""
+    dialect = session.get_bind().dialect.name
+    edges, scope = plan_.edges, plan_.scope
+    pieces = len(edges) - 1
+    start, end = edges[0], edges[-1]
+    cells: Cells = {}
+    distinct: Cells = {}
+    for entry in plan_.sources:
+        source = entry.source
+        for metric in entry.metrics:
+            (distinct if metric.aggregate == "distinct" else cells).setdefault(metric.name, {})
+        ready = [] if entry.whole_range_raw else entry.ready
+        # 1. Sealed hours from rollups.
+        if ready:
+            hour_edges = [_ceil_hour(edge) for edge in edges]
+            dimension = scope.group_by or (scope.where[0] if scope.where else "")
+            index = interval_index(MetricRollup.hour, hour_edges, dialect, hours=True)
+            columns: list[Any] = [MetricRollup.metric, index.label("piece")]
+            if scope.group_by:
+                columns.append(MetricRollup.value)
+            query = select(
+                *columns, func.sum(MetricRollup.count), func.sum(MetricRollup.sum)
+            ).where(
+                MetricRollup.org_id == scope.org_id,
+                MetricRollup.metric.in_([m.name for m in ready]),
+                MetricRollup.dimension == dimension,
+                MetricRollup.hour >= _ceil_hour(start),
+                MetricRollup.hour < hour_number(end),
+            )
+            if scope.where is not None:
+                query = query.where(MetricRollup.value == scope.where[1])
+            if scope.account is not None:
+                query = query.where(MetricRollup.account == scope.account)
+            if entry.raw_hours:
+                query = query.where(MetricRollup.hour.not_in(sorted(entry.raw_hours)))
+            query = query.group_by(*columns)
+            for row in await session.execute(query):
+                group = row[2] if scope.group_by else None
+                piece = int(row[1])
+                if 0 <= piece < pieces:
+                    _cells(cells, row[0], group, pieces)[piece].add(row[-2], row[-1])
+        # 2. Raw facts: metrics without rollups over the whole range, the others in raw hours.
+        ready_names = {m.name for m in ready}
+        whole = [m for m in entry.metrics if m.name not in ready_names and m.rolled_up]
+        partial = [m for m in entry.metrics if m.name in ready_names]
+        raw_ranges = hour_ranges(entry.raw_hours)
+        for group_metrics, ranges in ((whole, None), (partial, raw_ranges)):
+            if not group_metrics or ranges == []:
+                continue
+            await _raw(session, dialect, source, group_metrics, scope, edges, ranges, cells)
+        distinct_metrics = [m for m in entry.metrics if m.aggregate == "distinct"]
+        for metric in distinct_metrics:
+            await _raw_distinct(session, dialect, metric, scope, edges, distinct)
+    return cells, distinct
+
+
+def _group_column(source: Source, scope: Scope) -> ColumnElement[str] | None:
+    if scope.group_by is None:
+        return None
+    return dimension_value(source.dimensions[scope.group_by])
+
+
+async def _raw(
+    session: AsyncSession,
+    dialect: str,
+    source: Source,
+    metrics: list[Metric],
+    scope: Scope,
+    edges: list[datetime],
+    ranges: list[tuple[int, int]] | None,
+    cells: Cells,
+) -> None:
+    pieces = len(edges) - 1
+    index = interval_index(source.time, edges, dialect).label("piece")
+    group = _group_column(source, scope)
+    columns: list[Any] = [index] + ([group.label("grp")] if group is not None else [])
+    aggregates: list[Any] = []
+    for metric in metrics:
+        condition = metric.where if metric.where is not None else literal(True)
+        if metric.aggregate == "count":
+            aggregates += [func.count(case((condition, 1))), literal(0)]
+        else:
+            assert metric.value is not None
+            condition = and_(condition, metric.value.is_not(None))
+            aggregates += [
+                func.count(case((condition, 1))),
+                func.sum(case((condition, metric.value))),
+            ]
+    query = _scoped(select(*columns, *aggregates), source, scope, edges[0], edges[-1])
+    if ranges is not None:
+        query = query.where(
+            or_(
+                *(
+                    and_(source.time >= hour_start(first), source.time < hour_start(last + 1))
+                    for first, last in ranges
+                )
+            )
+        )
+    query = query.group_by(*columns)
+    for row in await session.execute(query):
+        piece = int(row[0])
+        if not 0 <= piece < pieces:
+            continue
+        grp = row[1] if group is not None else None
+        offset = 2 if group is not None else 1
+        for position, metric in enumerate(metrics):
+            count_, total = row[offset + 2 * position], row[offset + 2 * position + 1]
+            if count_:
+                _cells(cells, metric.name, grp, pieces)[piece].add(count_, total)
+
+
+async def _raw_distinct(
+    session: AsyncSession,
+    dialect: str,
+    metric: Metric,
+    scope: Scope,
+    edges: list[datetime],
+    cells: Cells,
+) -> None:
+    source = metric.source
+    assert source is not None
+    assert metric.value is not None
+    pieces = len(edges) - 1
+    index = interval_index(source.time, edges, dialect).label("piece")
+    group = _group_column(source, scope)
+    columns: list[Any] = [index] + ([group.label("grp")] if group is not None else [])
+    query = _scoped(
+        select(*columns, func.count(func.distinct(metric.value))),
+        source,
+        scope,
+        edges[0],
+        edges[-1],
+    )
+    if metric.where is not None:
+        query = query.where(metric.where)
+    for row in await session.execute(query.group_by(*columns)):
+        piece = int(row[0])
+        if 0 <= piece < pieces:
+            grp = row[1] if group is not None else None
+            _cells(cells, metric.name, grp, pieces)[piece].add(row[-1], 0)

@@ -1,0 +1,271 @@
+"""The metric registry: what can be counted, summed and averaged, declared by each domain.
+
+A domain declares a :class:`Source` (a table of facts, its organization, time and
+change columns, and the dimensions its facts can be split by) and its metrics
+over that source, in its own ``metrics.py``::
+
+    CALLS = Source(
+        "calls", Call.__table__, org=Call.org_id, time=Call.created_at,
+        changed=Call.updated_at, dimensions={"status": Call.status, "country": Call.to_country},
+    )
+    register(
+        count("calls.total", CALLS, "Calls placed"),
+        count("calls.completed", CALLS, "Calls that connected", where=Call.status == "completed"),
+        average("calls.duration_avg", CALLS, Call.duration_seconds, "Average duration", unit="s"),
+        ratio("calls.success_rate", "calls.completed", "calls.total", "Completed / placed"),
+    )
+
+and adds the module to :mod:`commbase.analytics.domains`. That is all a new
+domain (messaging, subscriptions) needs: rollups, series, snapshots, alerts and
+exports pick the metric up by name.
+
+Rules a source must keep, because rollups rely on them:
+
+* ``time`` decides the hour a fact counts in; it must not change once set.
+* ``changed`` must move (to now) whenever anything a metric reads changes, and
+  be indexed with the organization: rows changed after the watermark are what
+  the live tail reads and what the rollup job refolds.
+* A fact counts once per metric: ``count`` counts rows, ``sum``/``average``
+  add ``value`` (nulls are skipped), ``distinct`` counts distinct ``value``
+  (computed from raw facts, since distinct counts do not add up across hours).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, FromClause, and_, true
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+from commbase.core.errors import NotFound, ValidationFailed
+
+# A column or SQL expression (mapped attributes included).
+Expr = Any
+Aggregate = Literal["count", "sum", "avg", "ratio", "distinct"]
+AGGREGATES: tuple[Aggregate, ...] = ("count", "sum", "avg", "ratio", "distinct")
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """A table of facts that metrics aggregate."""
+
+    name: str
+    table: FromClause
+    org: Expr
+    time: Expr
+    changed: Expr
+    dimensions: Mapping[str, Expr] = field(default_factory=dict)
+    account: Expr | None = None  # the channel account a fact belongs to
+    where: ColumnElement[bool] | None = None  # rows of the table that are facts of this source
+    # Several sources can share one table and its watermark (custom metrics share
+    # tracked_events); ``watermark`` names it.
+    watermark: str = ""
+
+    @property
+    def watermark_key(self) -> str:
+        return self.watermark or self.name
+
+    def base_filter(self) -> ColumnElement[bool]:
+        return self.where if self.where is not None else true()
+
+
+@dataclass(frozen=True, eq=False)
+class Metric:
+    name: str
+    aggregate: Aggregate
+    description: str
+    source: Source | None = None
+    value: Expr | None = None
+    where: ColumnElement[bool] | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    unit: str = "count"
+    percent: bool = False  # ratios: x 100, 2 decimals
+    org_id: str | None = None  # custom metrics belong to one organization
+
+    @property
+    def rolled_up(self) -> bool:
+        return self.aggregate in ("count", "sum", "avg")
+
+    @property
+    def dimensions(self) -> Mapping[str, Expr]:
+        return self.source.dimensions if self.source is not None else {}
+
+    def filter(self) -> ColumnElement[bool]:
+        assert self.source is not None
+        clauses = [self.source.base_filter()]
+        if self.where is not None:
+            clauses.append(self.where)
+        return and_(*clauses)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "aggregate": self.aggregate,
+            "description": self.description,
+            "unit": self.unit,
+            "source": self.source.name if self.source is not None else None,
+            "dimensions": sorted(self.dimensions),
+            "supports_account": self.source is not None and self.source.account is not None,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "custom": self.org_id is not None,
+        }
+
+
+_PG = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+def _sql(element: Any) -> str:
+    if element is None:
+        return ""
+    compiled = element.compile(dialect=_PG, compile_kwargs={"literal_binds": True})
+    return str(compiled)
+
+
+def signature(metrics: Iterable[Metric]) -> str:
+    """A fingerprint of metric definitions: rollups built by another definition are stale."""
+    digest = hashlib.sha256()
+    for metric in sorted(metrics, key=lambda m: m.name):
+        source = metric.source
+        parts = [
+            metric.name,
+            metric.aggregate,
+            _sql(metric.value),
+            _sql(metric.where),
+            _sql(source.base_filter()) if source else "",
+            _sql(source.time) if source else "",
+            _sql(source.account) if source else "",
+            ",".join(
+                f"{k}={_sql(v)}" for k, v in sorted((source.dimensions if source else {}).items())
+            ),
+        ]
+        digest.update("\x1f".join(parts).encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()[:32]
+
+
+# ------------------------------------------------------------------ declaring
+
+
+def count(
+    name: str,
+    source: Source,
+    description: str,
+    *,
+    where: ColumnElement[bool] | None = None,
+    unit: str = "count",
+) -> Metric:
+    return Metric(name, "count", description, source=source, where=where, unit=unit)
+
+
+def total(
+    name: str,
+    source: Source,
+    value: Expr,
+    description: str,
+    *,
+    where: ColumnElement[bool] | None = None,
+    unit: str = "count",
+) -> Metric:
+    return Metric(name, "sum", description, source=source, value=value, where=where, unit=unit)
+
+
+def average(
+    name: str,
+    source: Source,
+    value: Expr,
+    description: str,
+    *,
+    where: ColumnElement[bool] | None = None,
+    unit: str = "count",
+) -> Metric:
+    return Metric(name, "avg", description, source=source, value=value, where=where, unit=unit)
+
+
+def distinct(
+    name: str,
+    source: Source,
+    value: Expr,
+    description: str,
+    *,
+    where: ColumnElement[bool] | None = None,
+) -> Metric:
+    return Metric(name, "distinct", description, source=source, value=value, where=where)
+
+
+def ratio(
+    name: str, numerator: str, denominator: str, description: str, *, percent: bool = True
+) -> Metric:
+    return Metric(
+        name,
+        "ratio",
+        description,
+        numerator=numerator,
+        denominator=denominator,
+        unit="percent" if percent else "ratio",
+        percent=percent,
+    )
+
+
+_metrics: dict[str, Metric] = {}
+
+
+def register(*metrics: Metric) -> None:
+    for metric in metrics:
+        if metric.aggregate == "ratio":
+            if not (metric.numerator and metric.denominator):
+                raise ValueError(f"{metric.name}: a ratio needs a numerator and a denominator")
+        elif metric.source is None:
+            raise ValueError(f"{metric.name}: needs a source")
+        if metric.aggregate in ("sum", "avg", "distinct") and metric.value is None:
+            raise ValueError(f"{metric.name}: {metric.aggregate} needs a value")
+        _metrics[metric.name] = metric
+
+
+def registered() -> dict[str, Metric]:
+    """Every metric declared in code (not organizations' custom metrics)."""
+    from commbase.analytics import domains  # noqa: F401  (runs the declarations)
+
+    return dict(sorted(_metrics.items()))
+
+
+def registered_sources() -> dict[str, list[Metric]]:
+    """Declared rolled-up metrics by watermark key."""
+    result: dict[str, list[Metric]] = {}
+    for metric in registered().values():
+        if metric.source is not None and metric.rolled_up:
+            result.setdefault(metric.source.watermark_key, []).append(metric)
+    return result
+
+
+def lookup(name: str, extra: Mapping[str, Metric] | None = None) -> Metric:
+    metric = (extra or {}).get(name) or registered().get(name)
+    if metric is None:
+        raise NotFound(f"No metric named {name!r}", metric=name)
+    return metric
+
+
+def base_metrics(metric: Metric, extra: Mapping[str, Metric] | None = None) -> list[Metric]:
+    """The source metrics a metric is computed from (a ratio's two sides, recursively)."""
+    if metric.aggregate != "ratio":
+        return [metric]
+    assert metric.numerator
+    assert metric.denominator
+    return base_metrics(lookup(metric.numerator, extra), extra) + base_metrics(
+        lookup(metric.denominator, extra), extra
+    )
+
+
+def check_dimension(metric: Metric, dimension: str, extra: Mapping[str, Metric] | None) -> None:
+    for base in base_metrics(metric, extra):
+        if dimension not in base.dimensions:
+            raise ValidationFailed(
+                f"Metric {metric.name!r} cannot be split by {dimension!r}",
+                metric=metric.name,
+                dimension=dimension,
+                dimensions=sorted(base.dimensions),
+            )

@@ -1,0 +1,226 @@
+"""Folding facts into hourly rollups, source by source, behind a watermark.
+
+A fold of one source, in one transaction:
+
+1. W_new = now - lag (the lag covers transactions still open when the fold runs).
+2. The (organization, hour) pairs holding a row changed in (W_prev, W_new] are
+   dirty; each dirty hour is recomputed whole from the raw facts: its rollup
+   rows are deleted and rebuilt (total and one row set per dimension), so a
+   late or updated fact lands in its own hour however old.
+3. The watermark moves to W_new.
+
+When the declared metrics of a source change (their signature differs), the
+source is rebuilt from every raw fact; a new or edited custom metric is
+rebuilt for its organization. Rollups outlive raw facts deleted by retention,
+so history survives retention; a rebuild can only recompute what raw facts remain.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.analytics.custom import as_metric, metric_signature
+from commbase.analytics.models import CustomMetric, MetricRollup, Watermark
+from commbase.analytics.query import dimension_value, hour_ranges
+from commbase.analytics.registry import Metric, Source, registered_sources, signature
+from commbase.analytics.sql import hour_of, hour_start
+from commbase.core.db import Database
+from commbase.core.time import utcnow
+
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+INSERT_BATCH = 5000
+
+
+async def _watermark(session: AsyncSession, key: str) -> Watermark:
+    query = select(Watermark).where(Watermark.source == key)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = await session.scalar(query)
+    if found is None:
+        found = Watermark(source=key, position=BEGINNING, signature="")
+        session.add(found)
+        await session.flush()
+    return found
+
+
+async def _fold_range(
+    session: AsyncSession,
+    org_id: str,
+    metrics: list[Metric],
+    first_hour: int,
+    last_hour: int,
+) -> int:
+    """Recompute hours [first_hour, last_hour] of ``metrics`` (one source) for one org."""
+    if not metrics:
+        return 0
+    dialect = session.get_bind().dialect.name
+    source: Source = metrics[0].source  # type: ignore[assignment]
+    await session.execute(
+        delete(MetricRollup).where(
+            MetricRollup.org_id == org_id,
+            MetricRollup.metric.in_([m.name for m in metrics]),
+            MetricRollup.hour >= first_hour,
+            MetricRollup.hour <= last_hour,
+        )
+    )
+    start, end = hour_start(first_hour), hour_start(last_hour + 1)
+    hour = hour_of(source.time, dialect).label("hour")
+    account = func.coalesce(source.account if source.account is not None else literal(""), "")
+    aggregates: list[Any] = []
+    for metric in metrics:
+        condition = metric.where if metric.where is not None else literal(True)
+        if metric.aggregate == "count":
+            aggregates += [func.count(case((condition, 1))), literal(0)]
+        else:
+            assert metric.value is not None
+            condition = and_(condition, metric.value.is_not(None))
+            aggregates += [
+                func.count(case((condition, 1))),
+                func.sum(case((condition, metric.value))),
+            ]
+    rows: list[dict[str, Any]] = []
+    written = 0
+    dimensions: list[tuple[str, Any]] = [("", None), *source.dimensions.items()]
+    for dimension, expression in dimensions:
+        value = dimension_value(expression) if expression is not None else literal("")
+        columns = [hour, account.label("account"), value.label("value")]
+        query = (
+            select(*columns, *aggregates)
+            .where(
+                source.org == org_id,
+                source.base_filter(),
+                source.time >= start,
+                source.time < end,
+            )
+            .group_by(hour, account, value)
+        )
+        for row in await session.execute(query):
+            for position, metric in enumerate(metrics):
+                count_ = row[3 + 2 * position]
+                if not count_:
+                    continue
+                rows.append(
+                    {
+                        "org_id": org_id,
+                        "metric": metric.name,
+                        "dimension": dimension,
+                        "value": str(row[2])[:200],
+                        "hour": int(row[0]),
+                        "account": str(row[1]),
+                        "count": int(count_),
+                        "sum": float(row[4 + 2 * position] or 0.0),
+                    }
+                )
+            if len(rows) >= INSERT_BATCH:
+                await session.execute(insert(MetricRollup), rows)
+                written += len(rows)
+                rows = []
+    if rows:
+        await session.execute(insert(MetricRollup), rows)
+        written += len(rows)
+    return written
+
+
+async def _rebuild_custom(session: AsyncSession, definition: CustomMetric, until: datetime) -> int:
+    metric = as_metric(definition)
+    source = metric.source
+    assert source is not None
+    await session.execute(
+        delete(MetricRollup).where(
+            MetricRollup.org_id == definition.org_id, MetricRollup.metric == metric.name
+        )
+    )
+    dialect = session.get_bind().dialect.name
+    bounds = (
+        await session.execute(
+            select(
+                func.min(hour_of(source.time, dialect)), func.max(hour_of(source.time, dialect))
+            ).where(source.org == definition.org_id, source.base_filter())
+        )
+    ).one()
+    written = 0
+    if bounds[0] is not None:
+        written = await _fold_range(
+            session, definition.org_id, [metric], int(bounds[0]), int(bounds[1])
+        )
+    definition.rollup_signature = signature([metric])
+    return written
+
+
+async def fold_source(
+    session: AsyncSession, key: str, declared: list[Metric], *, now: datetime, lag: timedelta
+) -> int:
+    """Fold one watermark's source up to ``now - lag``; returns rollup rows written."""
+    mark = await _watermark(session, key)
+    target = now - lag
+    current = signature(declared)
+    previous = mark.position
+    written = 0
+    if mark.signature != current:
+        # New or changed declarations: rebuild every hour from the raw facts.
+        await session.execute(
+            delete(MetricRollup).where(MetricRollup.metric.in_([m.name for m in declared]))
+        )
+        previous = BEGINNING
+    customs: list[CustomMetric] = []
+    if key == "tracked_events":
+        customs = list(await session.scalars(select(CustomMetric)))
+        for definition in customs:
+            if definition.rollup_signature != metric_signature(definition):
+                written += await _rebuild_custom(session, definition, target)
+    if target <= previous and mark.signature == current:
+        return written
+    source = declared[0].source if declared else None
+    if source is not None and target > previous:
+        dialect = session.get_bind().dialect.name
+        dirty = await session.execute(
+            select(source.org, hour_of(source.time, dialect).label("hour"))
+            .where(source.changed > previous, source.changed <= target)
+            .group_by(source.org, "hour")
+        )
+        by_org: dict[str, set[int]] = defaultdict(set)
+        for org_id, hour in dirty:
+            by_org[org_id].add(int(hour))
+        custom_by_org: dict[str, list[Metric]] = defaultdict(list)
+        for definition in customs:
+            custom_by_org[definition.org_id].append(as_metric(definition))
+        for org_id, hours in by_org.items():
+            for first, last in hour_ranges(hours):
+                written += await _fold_range(session, org_id, declared, first, last)
+                # Each custom metric has its own source (its filters), so its own fold.
+                for metric in custom_by_org.get(org_id, []):
+                    written += await _fold_range(session, org_id, [metric], first, last)
+    mark.position = max(target, previous)
+    mark.signature = current
+    mark.updated_at = utcnow()
+    return written
+
+
+async def fold(database: Database, *, now: datetime, lag: timedelta) -> int:
+    """Fold every source, each in its own transaction."""
+    written = 0
+    for key, declared in registered_sources().items():
+        async with database.sessionmaker() as session:
+            written += await fold_source(session, key, declared, now=now, lag=lag)
+            await session.commit()
+    return written
+
+
+async def mark_custom_stale(session: AsyncSession, definition: CustomMetric) -> None:
+    """Drop a custom metric's rollups (its definition changed or it is deleted)."""
+    await session.execute(
+        delete(MetricRollup).where(
+            MetricRollup.org_id == definition.org_id,
+            MetricRollup.metric == "custom." + definition.name,
+        )
+    )
+    await session.execute(
+        update(CustomMetric)
+        .where(CustomMetric.id == definition.id)
+        .values(rollup_signature="", updated_at=utcnow())
+    )

@@ -1,0 +1,56 @@
+"""The few SQL expressions that differ between PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Float, Integer, case, cast, func, literal
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+
+from commbase.core.db import UTCDateTime
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def hour_number(moment: datetime) -> int:
+    """Hours since the Unix epoch of the hour containing ``moment``."""
+    return int((moment - EPOCH).total_seconds() // 3600)
+
+
+def hour_start(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * 3600, tz=UTC)
+
+
+def hour_of(column: Any, dialect: str) -> ColumnElement[int]:
+    """The epoch hour of a timestamp column, as an integer."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", column) / 3600), BigInteger)
+    return cast(func.strftime("%s", column), Integer) // 3600
+
+
+def epoch_seconds(column: Any, dialect: str) -> ColumnElement[float]:
+    """Seconds since the epoch, fractions kept (a change fingerprint)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", column), Float)
+    return cast((func.julianday(column) - 2440587.5) * 86400.0, Float)
+
+
+def interval_index(
+    column: Any, edges: list[Any], dialect: str, *, hours: bool = False
+) -> ColumnElement[int]:
+    """Which piece of ``edges`` (0-based) a value falls in; -1 before, len-1 after.
+
+    ``hours`` says the column holds epoch hours and the edges are integers.
+    """
+    if dialect == "postgresql":
+        if hours:
+            thresholds: Any = literal(edges, ARRAY(BigInteger))
+        else:
+            thresholds = literal(edges, ARRAY(TIMESTAMP(timezone=True)))
+        return func.width_bucket(column, thresholds) - 1
+    whens = [
+        (column < (edge if hours else literal(edge, UTCDateTime())), index - 1)
+        for index, edge in enumerate(edges)
+    ]
+    return case(*whens, else_=len(edges) - 1)
