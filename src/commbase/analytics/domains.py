@@ -8,6 +8,13 @@ from __future__ import annotations
 from commbase.analytics import metrics as tracking_metrics
 from commbase.billing import metrics as billing_metrics
 from commbase.calls import metrics as calls_metrics
+from commbase.contacts import metrics as contacts_metrics
 from commbase.identity import metrics as identity_metrics
 
-__all__ = ["billing_metrics", "calls_metrics", "identity_metrics", "tracking_metrics"]
+__all__ = [
+    "billing_metrics",
+    "calls_metrics",
+    "contacts_metrics",
+    "identity_metrics",
+    "tracking_metrics",
+]

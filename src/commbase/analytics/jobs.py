@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from commbase.analytics import rollup
+from commbase.analytics import rollup, snapshots
 from commbase.core.jobs import JobContext, job
 from commbase.settings import Settings, get_settings
 
@@ -19,3 +19,55 @@ async def fold_rollups(ctx: JobContext) -> int:
     """Fold facts changed since the watermark into hourly rollups."""
     lag = timedelta(seconds=_settings(ctx).analytics_rollup_lag_s)
     return await rollup.fold(ctx.database, now=ctx.now, lag=lag)
+
+
+async def _snapshots(ctx: JobContext, snapshot_type: str) -> int:
+    # A manual run (API or `commbase jobs run`) regenerates the latest period even if written.
+    return await snapshots.run_due(
+        ctx.database.sessionmaker, snapshot_type, ctx.now, force=ctx.trigger == "manual"
+    )
+
+
+@job(
+    "analytics.hourly_snapshot",
+    schedule="*/15 * * * *",
+    description="Hourly snapshots, at :05 past each hour in each organization's time zone",
+)
+async def hourly_snapshot(ctx: JobContext) -> int:
+    return await _snapshots(ctx, "hourly")
+
+
+@job(
+    "analytics.daily_snapshot",
+    schedule="*/15 * * * *",
+    description="Yesterday's snapshot, at 02:00 (0 2 * * *) in each organization's time zone",
+)
+async def daily_snapshot(ctx: JobContext) -> int:
+    return await _snapshots(ctx, "daily")
+
+
+@job(
+    "analytics.weekly_snapshot",
+    schedule="*/15 * * * *",
+    description="Last week's (Monday-Sunday) snapshot, Mondays 03:00 (0 3 * * 1) local time",
+)
+async def weekly_snapshot(ctx: JobContext) -> int:
+    return await _snapshots(ctx, "weekly")
+
+
+@job(
+    "analytics.monthly_snapshot",
+    schedule="*/15 * * * *",
+    description="Last month's snapshot, on the 1st at 04:00 (0 4 1 * *) local time",
+)
+async def monthly_snapshot(ctx: JobContext) -> int:
+    return await _snapshots(ctx, "monthly")
+
+
+@job(
+    "analytics.yearly_snapshot",
+    schedule="*/15 * * * *",
+    description="Last year's snapshot, on January 1st at 05:00 (0 5 1 1 *) local time",
+)
+async def yearly_snapshot(ctx: JobContext) -> int:
+    return await _snapshots(ctx, "yearly")

@@ -16,6 +16,7 @@ from commbase.analytics.registry import (
     distinct,
     ratio,
     register,
+    register_section,
     total,
 )
 
@@ -123,4 +124,17 @@ register(
         unit="ms",
     ),
     total("lab.tokens", LAB, LabExperiment.tokens_used, "Tokens used by lab experiments"),
+)
+register_section(
+    "tracking",
+    {
+        "events": "events.total",
+        "qualityDegraded": "events.quality_degraded",
+        "rateLimitHits": "events.rate_limit_hits",
+        "pageviews": "pageviews.total",
+        "visitors": "pageviews.visitors",
+        "visits": "visits.total",
+        "bounceRate": "visits.bounce_rate",
+        "labExperiments": "lab.experiments",
+    },
 )

@@ -269,3 +269,29 @@ def check_dimension(metric: Metric, dimension: str, extra: Mapping[str, Metric] 
                 dimension=dimension,
                 dimensions=sorted(base.dimensions),
             )
+
+
+# ------------------------------------------------------------------ snapshot sections
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A snapshot value: a metric over the period, or ``cumulative`` from the beginning."""
+
+    metric: str
+    cumulative: bool = False
+
+
+_sections: dict[str, dict[str, Entry]] = {}
+
+
+def register_section(name: str, entries: Mapping[str, str | Entry]) -> None:
+    """Declare a snapshot section: JSON key -> metric name (or :class:`Entry`)."""
+    _sections[name] = {
+        key: entry if isinstance(entry, Entry) else Entry(entry) for key, entry in entries.items()
+    }
+
+
+def sections() -> dict[str, dict[str, Entry]]:
+    registered()  # imports the domains, which register their sections
+    return dict(_sections)

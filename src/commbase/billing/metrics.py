@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_
 
-from commbase.analytics.registry import Source, average, count, register, total
+from commbase.analytics.registry import Source, average, count, register, register_section, total
 from commbase.billing.models import LedgerEntry
 
 LEDGER = Source(
@@ -66,4 +66,14 @@ register(
     ),
     total("revenue.refunds", LEDGER, LedgerEntry.amount, "Refunded", where=REFUND, unit="minor"),
     count("wallet.transactions", LEDGER, "Ledger entries"),
+)
+register_section(
+    "revenue",
+    {
+        "topups": "revenue.topups",
+        "topupCount": "revenue.topup_count",
+        "charges": "revenue.charges",
+        "callCharges": "revenue.call_charges",
+        "refunds": "revenue.refunds",
+    },
 )

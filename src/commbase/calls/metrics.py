@@ -7,7 +7,15 @@ billed later is refolded into that hour.
 
 from __future__ import annotations
 
-from commbase.analytics.registry import Source, average, count, ratio, register, total
+from commbase.analytics.registry import (
+    Source,
+    average,
+    count,
+    ratio,
+    register,
+    register_section,
+    total,
+)
 from commbase.calls.models import Call
 
 FAILED = ("failed", "busy", "no-answer", "canceled")
@@ -87,4 +95,25 @@ register(
         "Calls that used screen share",
         where=Call.screenshare_used.is_(True),
     ),
+)
+register_section(
+    "calls",
+    {
+        "total": "calls.total",
+        "completed": "calls.completed",
+        "failed": "calls.failed",
+        "video": "calls.video",
+        "successRate": "calls.success_rate",
+        "failureRate": "calls.failure_rate",
+        "totalDuration": "calls.duration",
+        "avgDuration": "calls.duration_avg",
+        "billableMinutes": "calls.billable_minutes",
+        "cost": "calls.cost",
+        "avgRating": "calls.rating_avg",
+        "avgResponseTime": "calls.response_time_avg",
+        "resolutionRate": "calls.resolution_rate",
+        "avgMos": "calls.mos_avg",
+        "avgLatencyMs": "calls.latency_avg",
+        "avgPacketLoss": "calls.packet_loss_avg",
+    },
 )

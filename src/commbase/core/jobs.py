@@ -47,6 +47,7 @@ class JobContext:
     now: datetime
     run_id: str
     services: dict[str, Any] = field(default_factory=dict)
+    trigger: str = "schedule"  # schedule | manual
 
 
 JobFunc = Callable[[JobContext], Awaitable[int]]
@@ -127,7 +128,13 @@ async def run_job(
     async with database.sessionmaker() as session:
         session.add(run)
         await session.commit()
-    ctx = JobContext(database=database, now=started, run_id=run.id, services=services or {})
+    ctx = JobContext(
+        database=database,
+        now=started,
+        run_id=run.id,
+        services=services or {},
+        trigger=trigger,
+    )
     try:
         rows = await job_.func(ctx)
         run.status, run.rows = "succeeded", int(rows)

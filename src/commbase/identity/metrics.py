@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commbase.analytics.registry import Source, count, distinct, register
+from commbase.analytics.registry import Entry, Source, count, distinct, register, register_section
 from commbase.identity.models import LoginSession, Membership
 
 MEMBERS = Source(
@@ -34,4 +34,13 @@ register(
     count("users.new", MEMBERS, "Members added"),
     count("users.logins", LOGINS, "Sign-ins"),
     distinct("users.active", LOGINS, LoginSession.user_id, "Distinct users signing in"),
+)
+register_section(
+    "users",
+    {
+        "new": "users.new",
+        "total": Entry("users.new", cumulative=True),
+        "logins": "users.logins",
+        "active": "users.active",
+    },
 )
