@@ -285,6 +285,61 @@ def jobs_run(
         raise typer.Exit(1)
 
 
+@app.command()
+def backfill(
+    from_: Annotated[str, typer.Option("--from", help="First local date, YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="Last local date, YYYY-MM-DD (included)")],
+    type_: Annotated[
+        str, typer.Option("--type", help="hourly, daily, weekly, monthly or yearly")
+    ] = "daily",
+    org: Annotated[
+        list[str] | None, typer.Option(help="Only these organization ids (repeatable)")
+    ] = None,
+) -> None:
+    """Rebuild analytics snapshots for a range of dates, with a progress bar."""
+    from datetime import date
+
+    from rich.progress import Progress
+
+    from commbase import models as _models  # noqa: F401
+    from commbase.analytics import snapshots
+    from commbase.core.db import Database
+
+    if type_ not in snapshots.SCHEDULES:
+        console.print(f"[red]--type is one of {', '.join(snapshots.SCHEDULES)}[/red]")
+        raise typer.Exit(2)
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        console.print(f"[red]dates are YYYY-MM-DD: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    if last < first:
+        console.print("[red]--to is before --from[/red]")
+        raise typer.Exit(2)
+    settings = get_settings()
+
+    async def work(progress: Progress) -> int:
+        task = progress.add_task(f"{type_} snapshots", total=None)
+
+        def advance(*, total: int | None = None, advance: int = 0) -> None:
+            if total is not None:
+                progress.update(task, total=total)
+            if advance:
+                progress.advance(task, advance)
+
+        database = Database(settings.database_url)
+        try:
+            return await snapshots.backfill(
+                database.sessionmaker, type_, first, last, org_ids=org, progress=advance
+            )
+        finally:
+            await database.dispose()
+
+    with Progress(console=console) as progress:
+        written = _run(work(progress))
+    console.print(f"[green]{written} snapshots written[/green]")
+
+
 @webhooks_app.command("worker")
 def webhooks_worker(
     until_idle: Annotated[

@@ -140,11 +140,13 @@ async def test_series_is_the_same_before_and_after_the_rollup_job(
     after = await client.get(url, headers=tenant.headers)
     assert after.json()["series"] == before.json()["series"]
     total = after.json()["series"][0]
-    assert total["metric"] == "calls.total" and total["total"] == 6
+    assert total["metric"] == "calls.total"
+    assert total["total"] == 6
     values = {p["start"]: p["value"] for p in total["points"]}
     assert values["2026-06-15T22:00:00+00:00"] == 2  # June 16 in Oslo
     assert values["2026-06-16T22:00:00+00:00"] == 4
-    assert total["previous_total"] == 0 and total["growth"] == 100.0
+    assert total["previous_total"] == 0
+    assert total["growth"] == 100.0
 
     # A late fact for an already folded hour shows up at once.
     async with app.state.db.sessionmaker() as session:
@@ -225,7 +227,8 @@ async def test_patterns_geography_quality_revenue(
     patterns = await client.get("/v1/analytics/patterns", headers=tenant.headers)
     assert patterns.status_code == 200, patterns.text
     body = patterns.json()
-    assert len(body["hourlyDistribution"]) == 24 and len(body["dailyDistribution"]) == 7
+    assert len(body["hourlyDistribution"]) == 24
+    assert len(body["dailyDistribution"]) == 7
     assert body["hourlyDistribution"][10] == 4  # 10:30 Oslo
     assert body["dailyDistribution"][2] == 4  # Wednesday
     assert sum(p["value"] for p in body["monthlyTrend"]) == 7
@@ -253,7 +256,8 @@ async def test_company_and_user_aggregates(
     assert company["averageRating"] == 4
     user = await client.get(f"/v1/analytics/users/{tenant.owner_id}", headers=tenant.headers)
     assert user.status_code == 200
-    assert user.json()["totalCalls"] == 1 and user.json()["averageRating"] == 3
+    assert user.json()["totalCalls"] == 1
+    assert user.json()["averageRating"] == 3
     other = await make_tenant(app)
     hidden = await client.get(f"/v1/analytics/users/{other.owner_id}", headers=tenant.headers)
     assert hidden.status_code == 404
@@ -385,3 +389,39 @@ async def test_reading_analytics_needs_the_scope(
     headers = {"Authorization": f"Bearer {key['key']}"}
     for path in ("/v1/analytics/realtime", "/v1/analytics/dashboard", "/v1/analytics/metrics"):
         assert (await client.get(path, headers=headers)).status_code == 403
+
+
+async def test_backfill_command_rebuilds_a_range_with_a_progress_bar(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from commbase.settings import get_settings
+    from tests.core.test_jobs import invoke
+
+    tenant = await _world(app)
+    monkeypatch.setenv("COMMBASE_DATABASE_URL", database_url)
+    monkeypatch.delenv("COMMBASE_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = invoke(
+            ["backfill", "--from", "2026-06-10", "--to", "2026-06-17", "--org", tenant.org_id]
+        )
+        bad = invoke(["backfill", "--from", "2026-06-10", "--to", "2026-06-01"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "9 snapshots written" in result.output  # 8 days + acct_1 on June 17
+    assert bad.exit_code == 2
+    listed = await client.get(
+        "/v1/analytics/snapshots?type=daily&limit=100", headers=tenant.headers
+    )
+    by_date = {
+        s["date"]: s["metrics"]["calls"]["total"]
+        for s in listed.json()["data"]
+        if s["account_id"] is None
+    }
+    assert by_date["2026-06-17"] == 4
+    assert by_date["2026-06-16"] == 2
+    assert len(by_date) == 8

@@ -17,7 +17,7 @@ its snapshot was last written.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -245,3 +245,54 @@ async def latest(session: AsyncSession, org_id: str) -> Snapshot | None:
         .limit(1)
     )
     return result
+
+
+def periods_between(snapshot_type: str, first: date, last: date, tz: ZoneInfo) -> list[datetime]:
+    """Start (UTC) of every ``snapshot_type`` period touching local dates [first, last]."""
+    interval = SCHEDULES[snapshot_type].interval
+    cursor = floor(_midnight(first, tz), interval, tz)
+    stop = _midnight(last + timedelta(days=1), tz)
+    starts = []
+    while cursor < stop:
+        starts.append(cursor)
+        cursor = following(cursor, interval, tz)
+    return starts
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return floor(datetime(day.year, day.month, day.day, 12, tzinfo=tz), "day", tz)
+
+
+async def backfill(
+    session_factory: Any,
+    snapshot_type: str,
+    first: date,
+    last: date,
+    *,
+    org_ids: list[str] | None = None,
+    progress: Any = None,
+) -> int:
+    """Regenerate every period in [first, last] for the given (default all) organizations.
+
+    ``progress(total=n)`` is called once, then ``progress(advance=1)`` per period.
+    """
+    async with session_factory() as session:
+        query = select(Organization).where(Organization.status == "active")
+        if org_ids:
+            query = query.where(Organization.id.in_(org_ids))
+        orgs = list(await session.scalars(query))
+    plan = [
+        (org, start)
+        for org in orgs
+        for start in periods_between(snapshot_type, first, last, zone(org.timezone))
+    ]
+    if progress is not None:
+        progress(total=len(plan))
+    written = 0
+    for org, start in plan:
+        async with session_factory() as session:
+            written += await generate_all(session, org, snapshot_type, start)
+            await session.commit()
+        if progress is not None:
+            progress(advance=1)
+    return written
