@@ -69,6 +69,9 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "delivery_id"): "webhook_deliveries",
     ("", "export_id"): "privacy_exports",
     ("", "erasure_id"): "privacy_erasures",
+    ("", "experiment_id"): "lab_experiments",
+    ("", "alert_id"): "analytics_alerts",
+    ("/v1/analytics/metrics/", "name"): "custom_metrics",
 }
 # Path parameters that name no tenant's record; a value that does not exist.
 GLOBAL_PARAMS: dict[tuple[str, str], str] = {
@@ -89,10 +92,12 @@ RECORD_QUERIES: dict[str, str] = {
 # Query parameters a route requires, sent with every request the walk makes to it.
 EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/transcripts/search"): {"q": "refund"},
+    ("GET", "/v1/analytics/series"): {"metrics": "calls.total"},
+    ("GET", "/v1/analytics/series.csv"): {"metrics": "calls.total"},
 }
 
 # A body that validates, so a write reaches its lookup (or, without an id, runs for B).
-EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/auth/login"): {"email": "nobody@nowhere.example", "password": "wrong password"},
     ("PATCH", "/v1/me"): {"first_name": "Bravo"},
     ("POST", "/v1/me/password"): {
@@ -131,6 +136,22 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/privacy/exports"): {"subject_type": "contact", "subject_id": f"cnt_{'0' * 26}"},
     ("POST", "/v1/privacy/erasures"): {"subject_type": "contact", "subject_id": f"cnt_{'0' * 26}"},
     ("PUT", "/v1/privacy/retention"): {"overrides": {"transcripts": 1, "outbox_events": 1}},
+    # Event ids are per organization: B replaying A's id stores B's own event.
+    ("POST", "/v1/analytics/metrics"): {"name": "bravo_metric", "event_type": "bravo.seen"},
+    ("PATCH", "/v1/analytics/metrics/{name}"): {"description": "hijacked", "event_type": "x"},
+    ("POST", "/v1/analytics/snapshots"): {"type": "daily"},
+    ("POST", "/v1/track/events"): [{"id": "alpha-event-1", "type": "bravo.seen"}],
+    ("POST", "/v1/track/pageview"): {"url": "https://bravo.example/", "visitor_id": "alpha-v"},
+    ("POST", "/v1/track/visitor"): {"visitor_id": "alpha-v"},
+    ("POST", "/v1/track/lab"): {"experiment_type": "bravo-art"},
+    ("PATCH", "/v1/track/lab/{experiment_id}"): {"status": "failed", "output": {"x": 1}},
+    ("POST", "/v1/analytics/alerts"): {
+        "name": "Bravo failures",
+        "metric": "calls.failure_rate",
+        "comparator": "gt",
+        "threshold": 10,
+    },
+    ("PATCH", "/v1/analytics/alerts/{alert_id}"): {"threshold": 99, "enabled": False},
 }
 
 
@@ -149,7 +170,7 @@ class Route:
         return (self.method, self.path) in PUBLIC | SIGNED
 
     @property
-    def body(self) -> dict[str, Any] | None:
+    def body(self) -> Any:
         return EXAMPLE_BODIES.get((self.method, self.path))
 
 
@@ -317,6 +338,28 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "/v1/privacy/retention", json={"overrides": {"transcripts": 45}}, headers=a.headers
     )
     assert retention.status_code == 200, retention.text
+    lab = await _post(client, "/v1/track/lab", a.api_key, {"experiment_type": "alpha-art"})
+    tracked = await client.post(
+        "/v1/track/events", json=[{"id": "alpha-event-1", "type": "alpha.seen"}], headers=a.headers
+    )
+    assert tracked.json()["accepted"] == 1, tracked.text
+    alert = await _post(
+        client,
+        "/v1/analytics/alerts",
+        a.api_key,
+        {
+            "name": "Alpha failures",
+            "metric": "calls.failure_rate",
+            "comparator": "gt",
+            "threshold": 5,
+        },
+    )
+    metric = await _post(
+        client,
+        "/v1/analytics/metrics",
+        a.api_key,
+        {"name": "alpha_metric", "event_type": "alpha.seen", "description": "Alpha's own"},
+    )
     audit = (await client.get("/v1/audit-log", headers=a.headers)).json()["data"]
     assert audit, "organization A should have audit entries by now"
 
@@ -340,6 +383,9 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "webhook_deliveries": [ping.json()["id"]],
         "privacy_exports": [export["id"]],
         "privacy_erasures": [erasure["id"]],
+        "lab_experiments": [lab["id"]],
+        "analytics_alerts": [alert["id"]],
+        "custom_metrics": [metric["name"]],
         "owners": [a.org_id, a.owner_id, member_user],
         "audit_entries": [entry["id"] for entry in audit],
         "agent_names": ["alpha-bot"],
@@ -397,6 +443,10 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     export = await get(f"/v1/privacy/exports/{world.records['privacy_exports'][0]}")
     erasure = await get(f"/v1/privacy/erasures/{world.records['privacy_erasures'][0]}")
     retention = (await get("/v1/privacy/retention"))["policies"]
+    lab = await get(f"/v1/track/lab/{world.records['lab_experiments'][0]}")
+    alert = await get(f"/v1/analytics/alerts/{world.records['analytics_alerts'][0]}")
+    metrics = [m for m in await get("/v1/analytics/metrics") if m["custom"]]
+    alpha_series = await get("/v1/analytics/series?metrics=custom.alpha_metric&compare=false")
     audit = (await get("/v1/audit-log?limit=100"))["data"]
     credentials = {}
     for label, token in world.secrets.items():
@@ -430,6 +480,10 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         ),
         "privacy_requests": [export, erasure],
         "retention": retention,
+        "lab_experiment": lab,
+        "analytics_alert": alert,
+        "custom_metrics": metrics,
+        "custom_metric_total": alpha_series["series"][0]["total"],
         "audit_log": [entry["id"] for entry in audit],
         "credentials": credentials,
         "login_sessions": sessions,

@@ -14,6 +14,11 @@ from redis.asyncio import Redis
 
 from commbase import __version__
 from commbase import models as _models  # noqa: F401  (registers every table)
+from commbase.analytics import alerts as _analytics_alerts  # noqa: F401  (registers its job)
+from commbase.analytics import jobs as _analytics_jobs  # noqa: F401  (registers its jobs)
+from commbase.analytics.alert_routes import router as alerts_router
+from commbase.analytics.routes import router as analytics_router
+from commbase.analytics.tracking_routes import router as tracking_router
 from commbase.billing.routes import router as billing_router
 from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
 from commbase.calls.routes import router as calls_router
@@ -162,6 +167,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(transcripts_router)
     app.include_router(privacy_router)
+    app.include_router(alerts_router)
+    app.include_router(analytics_router)
+    app.include_router(tracking_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
     app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)

@@ -11,8 +11,8 @@ from commbase.privacy import models as privacy_models
 from commbase.webhooks import models as webhooks_models
 
 __all__ = [
-    "analytics_models",
     "Base",
+    "analytics_models",
     "billing_models",
     "calls_models",
     "contacts_models",

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     webhook_payload_retention_days: int = 90
     webhook_worker_concurrency: int = 32
 
+    # Analytics tracking.
+    track_max_batch: int = Field(default=1000, ge=1, le=10_000)  # events per POST /v1/track/events
+
+    # Analytics engine: rollups fold facts older than the lag; results are cached
+    # under a key that changes with the data, the TTL only bounds memory.
+    analytics_rollup_lag_s: int = Field(default=60, ge=0, le=3600)
+    analytics_cache_ttl_s: int = Field(default=300, ge=0)
+
     run_jobs: bool = True  # run the scheduler inside the API process
     job_tick_s: float = 15.0
     log_level: str = "INFO"

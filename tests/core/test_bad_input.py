@@ -43,6 +43,9 @@ SNAPSHOT = (
     "/v1/members",
     "/v1/agent-sessions",
     "/v1/audit-log?limit=100",
+    "/v1/analytics/alerts",
+    "/v1/analytics/metrics",
+    "/v1/analytics/snapshots",
 )
 
 
@@ -199,6 +202,16 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/v1/organizations/current"): {"name": "Renamed Inc"},
     ("POST", "/v1/agent-sessions"): {"agent_context": {"agent_id": "another-bot"}},
     ("POST", "/v1/auth/login"): {"email": "someone@example.com", "password": "whatever"},
+    ("POST", "/v1/track/pageview"): {"url": "https://shop.example/"},
+    ("POST", "/v1/track/lab"): {"experiment_type": "neural-art"},
+    ("POST", "/v1/analytics/alerts"): {
+        "name": "failures",
+        "metric": "calls.failure_rate",
+        "comparator": "gt",
+        "threshold": 10,
+    },
+    ("POST", "/v1/analytics/metrics"): {"name": "spare_metric", "event_type": "order.paid"},
+    ("POST", "/v1/analytics/snapshots"): {"type": "daily"},
 }
 OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
 
@@ -467,6 +480,69 @@ FIELD_PROBLEMS: dict[tuple[str, str], list[tuple[str, Any, str]]] = {
         ("organization too long", {**L, "organization": "o" * 81}, "organization"),
     ],
 }
+FIELD_PROBLEMS[("POST", "/v1/track/pageview")] = [
+    ("missing url", {"title": "Home"}, "url"),
+    ("empty url", {"url": ""}, "url"),
+    ("title with NUL", {"url": "https://a.example/", "title": "a\x00"}, "title"),
+    (
+        "timestamp without zone",
+        {"url": "https://a", "timestamp": "2026-01-01T00:00:00"},
+        "timestamp",
+    ),
+    ("utm not a string", {"url": "https://a.example/", "utm_source": 5}, "utm_source"),
+]
+FIELD_PROBLEMS[("POST", "/v1/track/lab")] = [
+    ("missing type", {}, "experiment_type"),
+    ("type with spaces", {"experiment_type": "neural art"}, "experiment_type"),
+    ("unknown status", {"experiment_type": "x", "status": "exploded"}, "status"),
+    ("negative tokens", {"experiment_type": "x", "tokens_used": -1}, "tokens_used"),
+    ("input not an object", {"experiment_type": "x", "input": [1]}, "input"),
+]
+FIELD_PROBLEMS[("POST", "/v1/analytics/metrics")] = [
+    ("name with capitals", {"name": "Paid", "event_type": "a"}, "name"),
+    ("name too long", {"name": "m" * 81, "event_type": "a"}, "name"),
+    ("unknown aggregate", {"name": "m", "event_type": "a", "aggregate": "median"}, "aggregate"),
+    ("field outside data", {"name": "m", "event_type": "a", "field": "password"}, "field"),
+    ("field path too deep", {"name": "m", "event_type": "a", "field": "data.a.b.c.d.e.f"}, "field"),
+    (
+        "unknown filter op",
+        {"name": "m", "event_type": "a", "filters": [{"field": "data.x", "op": "like"}]},
+        "filters.0.op",
+    ),
+    ("event type with spaces", {"name": "m", "event_type": "order paid"}, "event_type"),
+    (
+        "too many filters",
+        {"name": "m", "event_type": "a", "filters": [{"field": "type"}] * 11},
+        "filters",
+    ),
+]
+FIELD_PROBLEMS[("POST", "/v1/analytics/snapshots")] = [
+    ("unknown type", {"type": "fortnightly"}, "type"),
+    ("not a date", {"type": "daily", "date": "yesterday"}, "date"),
+    ("hour 24", {"type": "hourly", "date": "2026-01-01", "hour": 24}, "hour"),
+    ("empty account", {"type": "daily", "account_id": ""}, "account_id"),
+]
+ALERT = {"name": "a", "metric": "calls.failure_rate", "comparator": "gt", "threshold": 10}
+FIELD_PROBLEMS[("POST", "/v1/analytics/alerts")] = [
+    ("missing metric", {k: v for k, v in ALERT.items() if k != "metric"}, "metric"),
+    ("unknown metric", {**ALERT, "metric": "calls.nothing"}, "metric"),
+    ("unknown custom metric", {**ALERT, "metric": "custom.nothing"}, "metric"),
+    ("unknown comparator", {**ALERT, "comparator": "eq"}, "comparator"),
+    ("threshold as text", {**ALERT, "threshold": "10"}, "threshold"),
+    (
+        "NaN threshold",
+        Raw(b'{"name": "a", "metric": "calls.total", "comparator": "gt", "threshold": NaN}'),
+        "threshold",
+    ),
+    ("empty window", {**ALERT, "window_minutes": 0}, "window_minutes"),
+    ("window over a week", {**ALERT, "window_minutes": 10_081}, "window_minutes"),
+    ("negative cooldown", {**ALERT, "cooldown_minutes": -1}, "cooldown_minutes"),
+    ("negative min count", {**ALERT, "min_count": -1}, "min_count"),
+    ("name too long", {**ALERT, "name": "n" * 201}, "name"),
+    ("unknown dimension", {**ALERT, "dimension": "planet", "dimension_value": "x"}, "dimension"),
+    ("dimension without value", {**ALERT, "dimension": "country"}, "dimension_value"),
+    ("account on calls", {**ALERT, "account_id": "acct_1"}, "account_id"),
+]
 FIELD_CASES = [
     pytest.param(_case(method, path, body, field=fld), id=f"{method} {path} {label}")
     for (method, path), problems in FIELD_PROBLEMS.items()
@@ -504,6 +580,25 @@ QUERY_CASES = [
         ]
     ),
     *(
+        pytest.param(_case("GET", f"/v1/analytics/{query}", status=422), id=f"GET {query[:50]}")
+        for query in [
+            "series",
+            "series?metrics=calls.total&interval=fortnight",
+            "series?metrics=calls.total&from=2026-01-01",
+            "series?metrics=calls.total&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "series?metrics=calls.total&tz=Nowhere/Atlantis",
+            "series?metrics=calls.total&group_by=shoe_size",
+            "series?metrics=calls.total&filter=nocolon",
+            "series.csv?metrics=calls.total&interval=minute",
+            "dashboard?days=0",
+            "dashboard?days=abc",
+            "patterns?metric=calls.success_rate",
+            "geography?limit=1000",
+            "snapshots?type=hourlyish",
+            "series?metrics=" + ",".join(f"m{i}" for i in range(21)),
+        ]
+    ),
+    *(
         pytest.param(_case("GET", f"{path}?{query}", status=400), id=f"GET {path}?{query}")
         for path, query in [
             ("/v1/users", "q=a%00b"),
@@ -528,6 +623,10 @@ ID_ROUTES = [
     ("GET", "/v1/agent-sessions/{id}", "session_id", NO_BODY),
     ("POST", "/v1/agent-sessions/{id}/terminate", "session_id", NO_BODY),
     ("DELETE", "/v1/sessions/{id}", "session_id", NO_BODY),
+    ("GET", "/v1/analytics/alerts/{id}", "alert_id", NO_BODY),
+    ("PATCH", "/v1/analytics/alerts/{id}", "alert_id", {"threshold": 5}),
+    ("DELETE", "/v1/analytics/alerts/{id}", "alert_id", NO_BODY),
+    ("POST", "/v1/analytics/alerts/{id}/test", "alert_id", NO_BODY),
 ]
 PATH_CASES = [
     *(
@@ -546,6 +645,23 @@ PATH_CASES = [
     ),
 ]
 
+# The events route takes a batch: an array (or NDJSON), so its shapes differ.
+EVENTS = "/v1/track/events"
+EVENT_CASES = [
+    pytest.param(_case("POST", EVENTS, Raw(b"[{oops"), status=400), id="events not JSON"),
+    pytest.param(_case("POST", EVENTS, Raw(b""), status=400), id="events empty body"),
+    pytest.param(_case("POST", EVENTS, {"type": "a"}, field=""), id="events an object"),
+    pytest.param(_case("POST", EVENTS, "text", field=""), id="events a string"),
+    pytest.param(
+        _case("POST", EVENTS, Raw(b"[]", "text/plain"), status=415), id="events as text/plain"
+    ),
+    pytest.param(
+        _case("POST", EVENTS, Raw(b'{"type": "a"}\n{', "application/x-ndjson"), status=400),
+        id="events NDJSON with a broken line",
+    ),
+    pytest.param(_case("POST", EVENTS, Streamed(LIMIT * 2), status=413), id="events too large"),
+]
+
 HEADER_CASES = [
     pytest.param(
         _case("POST", KEYS, {"name": "k"}, status=400, headers=(("Idempotency-Key", "k" * 256),)),
@@ -558,7 +674,8 @@ HEADER_CASES = [
 
 
 @pytest.mark.parametrize(
-    "case", [*_shape_cases(), *FIELD_CASES, *QUERY_CASES, *PATH_CASES, *HEADER_CASES]
+    "case",
+    [*_shape_cases(), *FIELD_CASES, *QUERY_CASES, *PATH_CASES, *EVENT_CASES, *HEADER_CASES],
 )
 async def test_bad_input_is_a_problem_and_changes_nothing(world: World, case: Bad) -> None:
     before = world.state or await snapshot(world)

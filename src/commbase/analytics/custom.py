@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.metrics import EVENT_DIMENSIONS, TRACKED_EVENTS
 from commbase.analytics.models import CustomMetric, TrackedEvent
-from commbase.analytics.registry import Expr, Metric, Source, signature
-from commbase.core.errors import ValidationFailed
+from commbase.analytics.registry import Expr, Metric, Source, invalid, signature
 
 PREFIX = "custom."
 REFERENCES: dict[str, Expr] = {
@@ -33,9 +32,10 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "exists")
 def _path(field: str) -> tuple[str, ...]:
     parts = tuple(field.split("."))
     if parts[0] != "data" or len(parts) < 2 or len(parts) > 6 or not all(parts[1:]):
-        raise ValidationFailed(
+        raise invalid(
             f"Unknown field {field!r}: use data.<path> or one of {sorted(REFERENCES)}",
-            field=field,
+            "field",
+            location="body",
         )
     return parts[1:]
 
@@ -50,7 +50,7 @@ def text_of(field: str) -> Expr:
 
 def number_of(field: str) -> Expr:
     if field in REFERENCES:
-        raise ValidationFailed(f"{field!r} is not a number", field=field)
+        raise invalid(f"{field!r} is not a number", "field", location="body")
     path = _path(field)
     node = TrackedEvent.data[path if len(path) > 1 else path[0]]
     return node.as_float()
@@ -59,23 +59,25 @@ def number_of(field: str) -> Expr:
 def _condition(spec: dict[str, Any]) -> Any:
     field, op, value = spec.get("field"), spec.get("op", "eq"), spec.get("value")
     if not isinstance(field, str) or op not in OPERATORS:
-        raise ValidationFailed("A filter needs a field and an op", filter=spec, ops=OPERATORS)
+        raise invalid("A filter needs a field and an op", "filters", location="body")
     if op == "exists":
         return text_of(field).is_not(None) if value is not False else text_of(field).is_(None)
     if op == "in":
         if not isinstance(value, list) or not value:
-            raise ValidationFailed("`in` needs a non-empty list", filter=spec)
+            raise invalid("`in` needs a non-empty list", "filters", location="body")
         return text_of(field).in_([str(v) for v in value])
     if isinstance(value, (bool, str)) or value is None:
         if op not in ("eq", "ne"):
-            raise ValidationFailed(f"`{op}` needs a number", filter=spec)
+            raise invalid(f"`{op}` needs a number", "filters", location="body")
         text = ("true" if value else "false") if isinstance(value, bool) else value
         column = text_of(field)
         if value is None:
             return column.is_(None) if op == "eq" else column.is_not(None)
         return column == text if op == "eq" else column != text
     if not isinstance(value, int | float):
-        raise ValidationFailed("A filter value is a string, number, boolean or list", filter=spec)
+        raise invalid(
+            "A filter value is a string, number, boolean or list", "filters", location="body"
+        )
     number = number_of(field)
     return {
         "eq": number == value,
@@ -110,14 +112,14 @@ def as_metric(definition: CustomMetric) -> Metric:
     value: Expr | None = None
     if definition.aggregate in ("sum", "avg"):
         if not definition.field:
-            raise ValidationFailed(f"A {definition.aggregate} needs a field")
+            raise invalid(f"A {definition.aggregate} needs a field", "field", location="body")
         value = number_of(definition.field)
     elif definition.aggregate == "distinct":
         if not definition.field:
-            raise ValidationFailed("A distinct count needs a field")
+            raise invalid("A distinct count needs a field", "field", location="body")
         value = text_of(definition.field)
     elif definition.aggregate != "count":
-        raise ValidationFailed(f"Unknown aggregate {definition.aggregate!r}")
+        raise invalid(f"Unknown aggregate {definition.aggregate!r}", "aggregate", location="body")
     return Metric(
         PREFIX + definition.name,
         definition.aggregate,  # type: ignore[arg-type]

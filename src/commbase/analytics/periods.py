@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from commbase.core.errors import ValidationFailed
+from commbase.analytics.registry import invalid
 
 Interval = Literal["hour", "day", "week", "month", "year"]
 INTERVALS: tuple[Interval, ...] = ("hour", "day", "week", "month", "year")
@@ -21,7 +21,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed(f"Unknown time zone {name!r}", timezone=name) from None
+        raise invalid(f"Unknown time zone {name!r}", "tz") from None
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -84,7 +84,7 @@ def boundaries(
     day's midnight and counts only from ``start``.
     """
     if end <= start:
-        raise ValidationFailed("`to` must be after `from`")
+        raise invalid("`to` must be after `from`", "to")
     edges = [start]
     labels = [floor(start, interval, tz)]
     cursor = following(labels[0], interval, tz)
@@ -93,9 +93,8 @@ def boundaries(
         labels.append(cursor)
         cursor = following(cursor, interval, tz)
         if len(edges) > limit:
-            raise ValidationFailed(
-                f"Too many {interval} intervals in the range (at most {limit})",
-                interval=interval,
+            raise invalid(
+                f"Too many {interval} intervals in the range (at most {limit})", "interval"
             )
     edges.append(end)
     return edges, labels

@@ -260,14 +260,34 @@ def base_metrics(metric: Metric, extra: Mapping[str, Metric] | None = None) -> l
     )
 
 
-def check_dimension(metric: Metric, dimension: str, extra: Mapping[str, Metric] | None) -> None:
+def invalid(
+    message: str, field: str, *, location: str = "query", **extensions: Any
+) -> ValidationFailed:
+    """A 422 naming the one parameter (or body field) at fault."""
+    return ValidationFailed(
+        message,
+        errors=[{"loc": [location, *field.split(".")], "field": field, "message": message}],
+        **extensions,
+    )
+
+
+def check_dimension(
+    metric: Metric,
+    dimension: str,
+    extra: Mapping[str, Metric] | None,
+    *,
+    field: str = "group_by",
+    location: str = "query",
+) -> None:
     for base in base_metrics(metric, extra):
         if dimension not in base.dimensions:
-            raise ValidationFailed(
-                f"Metric {metric.name!r} cannot be split by {dimension!r}",
+            raise invalid(
+                f"Metric {metric.name!r} cannot be split by {dimension!r}; "
+                f"it has {', '.join(sorted(base.dimensions)) or 'no dimensions'}",
+                field,
+                location=location,
                 metric=metric.name,
                 dimension=dimension,
-                dimensions=sorted(base.dimensions),
             )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from commbase.analytics import custom, snapshots
 from commbase.analytics.models import CustomMetric, Snapshot, Watermark
 from commbase.analytics.periods import INTERVALS, floor, zone
-from commbase.analytics.registry import registered, sections
+from commbase.analytics.registry import invalid, registered, sections
 from commbase.analytics.rollup import mark_custom_stale
 from commbase.analytics.schemas import (
     CustomMetricCreate,
@@ -34,7 +34,7 @@ from commbase.analytics.service import MAX_METRICS, Analytics, SeriesSpec
 from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.deps import AppCache, AppDatabase, AppSettings
-from commbase.core.errors import AlreadyExists, NotFound, ValidationFailed
+from commbase.core.errors import AlreadyExists, NotFound
 from commbase.core.jobs import JobRun
 from commbase.core.pagination import Page, PageQuery, paginate
 from commbase.core.scopes import Scope
@@ -72,7 +72,7 @@ async def _org(session: DbSession, org_id: str) -> Organization:
 
 def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
-        raise ValidationFailed(f"`{name}` needs a UTC offset (e.g. 2026-01-01T00:00:00Z)")
+        raise invalid(f"`{name}` needs a UTC offset (e.g. 2026-01-01T00:00:00Z)", name)
     return value.astimezone(UTC)
 
 
@@ -82,18 +82,18 @@ def _range(
     end = _aware(end, "to") if end is not None else utcnow()
     start = _aware(start, "from") if start is not None else end - timedelta(days=default_days)
     if start >= end:
-        raise ValidationFailed("`from` must be before `to`")
+        raise invalid("`from` must be before `to`", "from")
     if end - start > MAX_RANGE:
-        raise ValidationFailed("The range may span at most 10 years")
+        raise invalid("The range may span at most 10 years", "from")
     return start, end
 
 
 def _names(metrics: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in metrics.split(",") if n.strip()))
     if not names:
-        raise ValidationFailed("Name at least one metric")
+        raise invalid("Name at least one metric", "metrics")
     if len(names) > MAX_METRICS:
-        raise ValidationFailed(f"At most {MAX_METRICS} metrics per query")
+        raise invalid(f"At most {MAX_METRICS} metrics per query", "metrics")
     return names
 
 
@@ -102,7 +102,7 @@ def _where(filter_: str | None) -> tuple[str, str] | None:
         return None
     dimension, sep, value = filter_.partition(":")
     if not sep or not dimension:
-        raise ValidationFailed("`filter` is dimension:value, e.g. country:US")
+        raise invalid("`filter` is dimension:value, e.g. country:US", "filter")
     return dimension, value
 
 
@@ -129,7 +129,7 @@ async def _series(
 ) -> dict[str, Any]:
     principal.require(Scope.ANALYTICS_READ)
     if interval not in INTERVALS:
-        raise ValidationFailed(f"`interval` is one of {', '.join(INTERVALS)}")
+        raise invalid(f"`interval` is one of {', '.join(INTERVALS)}", "interval")
     org = await _org(session, principal.org_id)
     start, end = _range(start, end)
     spec = SeriesSpec(
@@ -287,7 +287,7 @@ async def patterns(
     analytics = _analytics(session, org.id, cache, settings)
     (found,) = await analytics.resolve([metric])
     if found.aggregate not in ("count", "sum"):
-        raise ValidationFailed("Patterns add values up: use a count or sum metric", metric=metric)
+        raise invalid("Patterns add values up: use a count or sum metric", "metric")
     zone_ = zone(tz or org.timezone)
     hourly = await analytics.series(
         SeriesSpec((metric,), "hour", start, end, zone_, account=account_id, compare=False)
@@ -535,7 +535,7 @@ async def list_metrics(principal: CurrentPrincipal, session: DbSession) -> list[
 def _check_definition(row: CustomMetric) -> None:
     metric = custom.as_metric(row)  # raises ValidationFailed on a bad definition
     if metric.aggregate in ("sum", "avg", "distinct") and not row.field:
-        raise ValidationFailed(f"A {metric.aggregate} metric needs a field")
+        raise invalid(f"A {metric.aggregate} metric needs a field", "field", location="body")
 
 
 async def _custom_row(session: DbSession, org_id: str, name: str) -> CustomMetric:
@@ -544,7 +544,7 @@ async def _custom_row(session: DbSession, org_id: str, name: str) -> CustomMetri
         select(CustomMetric).where(CustomMetric.org_id == org_id, CustomMetric.name == short)
     )
     if row is None:
-        raise NotFound(f"No custom metric named {name!r}", metric=name)
+        raise NotFound("No such custom metric", metric=name)
     return row
 
 
@@ -594,7 +594,7 @@ async def update_metric(
         changes["filters"] = [f.model_dump() for f in body.filters]
     for key, value in changes.items():
         if value is None and key in ("event_type", "aggregate", "filters", "dimensions", "unit"):
-            raise ValidationFailed(f"`{key}` cannot be null")
+            raise invalid(f"`{key}` cannot be null", key, location="body")
         setattr(row, key, value)
     _check_definition(row)
     await session.flush()
@@ -647,7 +647,7 @@ def _snapshot_query(
     end: datetime | None,
 ) -> Any:
     if type_ is not None and type_ not in snapshots.SCHEDULES:
-        raise ValidationFailed(f"`type` is one of {', '.join(snapshots.SCHEDULES)}")
+        raise invalid(f"`type` is one of {', '.join(snapshots.SCHEDULES)}", "type")
     statement = select(Snapshot).where(Snapshot.org_id == org_id)
     if type_:
         statement = statement.where(Snapshot.snapshot_type == type_)

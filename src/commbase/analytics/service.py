@@ -16,9 +16,8 @@ from commbase.analytics import custom, query
 from commbase.analytics.calculations import growth_rate
 from commbase.analytics.periods import Interval, boundaries
 from commbase.analytics.query import Cell, Cells, Scope
-from commbase.analytics.registry import Metric, base_metrics, check_dimension, lookup
+from commbase.analytics.registry import Metric, base_metrics, check_dimension, invalid, lookup
 from commbase.core.cache import Cache
-from commbase.core.errors import ValidationFailed
 
 MAX_METRICS = 20
 
@@ -78,16 +77,20 @@ class Analytics:
 
     async def resolve(self, names: Sequence[str]) -> list[Metric]:
         if not names:
-            raise ValidationFailed("Name at least one metric")
+            raise invalid("Name at least one metric", "metrics")
         extra, _ = await self.custom_metrics()
         return [lookup(name, extra) for name in dict.fromkeys(names)]
 
     async def series(self, spec: SeriesSpec, *, use_rollups: bool = True) -> dict[str, Any]:
         metrics = await self.resolve(spec.metrics)
         extra, _ = await self.custom_metrics()
-        for dimension in filter(None, [spec.group_by, spec.where[0] if spec.where else None]):
+        for dimension, field in (
+            (spec.group_by, "group_by"),
+            (spec.where and spec.where[0], "filter"),
+        ):
             for metric in metrics:
-                check_dimension(metric, dimension, extra)
+                if dimension:
+                    check_dimension(metric, dimension, extra, field=field)
         edges, labels = boundaries(spec.start, spec.end, spec.interval, spec.tz)
         bases = list({b.name: b for m in metrics for b in base_metrics(m, extra)}.values())
         scope = Scope(self.org_id, spec.account, spec.group_by, spec.where)

@@ -7,6 +7,7 @@ fails while a personal table is covered by no registration.
 
 from __future__ import annotations
 
+from commbase.analytics import privacy as analytics_privacy
 from commbase.billing import privacy as billing_privacy
 from commbase.calls import privacy_subjects as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
@@ -15,6 +16,7 @@ from commbase.privacy import kinds as privacy_kinds
 from commbase.webhooks import privacy as webhooks_privacy
 
 __all__ = [
+    "analytics_privacy",
     "billing_privacy",
     "calls_privacy",
     "contacts_privacy",

@@ -1,0 +1,425 @@
+"""Event ingest: ``POST /v1/track/events`` on a real uvicorn server, beside a raw COPY.
+
+    .venv/bin/python bench/ingest.py [--events 200000] [--batch 1000] [--workers 2]
+                                     [--concurrency 8] [--database-url URL]
+
+The database (default PostgreSQL ``cb_bench_ingest`` on 127.0.0.1) is dropped,
+created and migrated; ``--database-url sqlite+aiosqlite:////tmp/cb_bench_ingest.db``
+runs on a fresh SQLite file instead. ``commbase demo`` makes the organization and
+its API key; ``commbase serve --workers N`` serves it (uvloop, httptools), with
+rate limits out of the way and jobs off.
+
+Before timing, every request body is generated as bytes: ``--events`` events in
+JSON arrays of ``--batch``, each with its own id, a type, references, a small
+``data`` object, SDK metadata and a timestamp. ``--concurrency`` httpx
+connections post them; each response must accept the whole batch.
+
+On PostgreSQL the same number of rows (fresh ids, the same values) is then
+written into the same table by asyncpg ``copy_records_to_table``, in chunks of
+``--batch`` over ``--concurrency`` connections, each chunk its own transaction:
+the limit of what the table takes. ``ratio`` is the API's events/s over COPY's.
+
+Prints one JSON line of figures on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import orjson
+from sqlalchemy.engine import make_url
+
+HOST = "127.0.0.1"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_ingest"
+ALLOWED_DATABASES = frozenset({"cb_bench_ingest"})
+HUGE_LIMIT = 1_000_000_000
+STARTUP_TIMEOUT_S = 60.0
+SHUTDOWN_TIMEOUT_S = 15.0
+SECRET = "bench-ingest-secret-" + "x" * 40
+TYPES = ("call.quality_degraded", "balance.low", "rate_limit.hit", "page.scrolled", "cart.added")
+COLUMNS = (
+    "org_id",
+    "event_id",
+    "type",
+    "user_id",
+    "session_id",
+    "call_id",
+    "visitor_id",
+    "account_id",
+    "data",
+    "metadata",
+    "occurred_at",
+    "received_at",
+    "expires_at",
+)
+
+
+# ------------------------------------------------------------------ data
+
+
+def _event(run: str, n: int, moment: datetime) -> dict[str, Any]:
+    return {
+        "id": f"{run}-{n:09d}",
+        "type": TYPES[n % len(TYPES)],
+        "user_id": f"usr_{n % 5000:06d}",
+        "session_id": f"ses_{n % 20000:06d}",
+        "call_id": f"call_{n:09d}" if n % 5 == 0 else None,
+        "account_id": "acct_main",
+        "data": {"value": n % 997, "ok": n % 3 == 0, "label": "bench"},
+        "metadata": {"sdk_version": "2.4.1", "user_agent": "commbase-sdk/2.4.1 (bench)"},
+        "timestamp": (moment - timedelta(milliseconds=n % 60_000)).isoformat(),
+    }
+
+
+def request_bodies(run: str, events: int, batch: int, moment: datetime) -> list[bytes]:
+    """The batches as the JSON bytes each request sends."""
+    return [
+        orjson.dumps([_event(run, n, moment) for n in range(start, min(start + batch, events))])
+        for start in range(0, events, batch)
+    ]
+
+
+def copy_records(run: str, events: int, org_id: str, moment: datetime) -> list[tuple[Any, ...]]:
+    """The same events as rows of ``tracked_events`` for COPY."""
+    rows = []
+    expires = moment + timedelta(days=90)
+    for n in range(events):
+        event = _event(run, n, moment)
+        rows.append(
+            (
+                org_id,
+                event["id"],
+                event["type"],
+                event["user_id"],
+                event["session_id"],
+                event["call_id"],
+                None,
+                event["account_id"],
+                orjson.dumps(event["data"]).decode(),
+                orjson.dumps(event["metadata"]).decode(),
+                datetime.fromisoformat(event["timestamp"]),
+                moment,
+                expires,
+            )
+        )
+    return rows
+
+
+# ------------------------------------------------------------------ server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _commbase_command() -> list[str]:
+    beside = Path(sys.executable).with_name("commbase")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("commbase")
+    if found is None:
+        raise SystemExit("the `commbase` command is not installed (pip install -e .)")
+    return [found]
+
+
+def _server_env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMBASE_")}
+    tiers = {
+        name: {"limit": HUGE_LIMIT, "window_s": 60}
+        for name in ("free", "standard", "premium", "enterprise")
+    }
+    env.update(
+        {
+            "COMMBASE_ENV": "development",
+            "COMMBASE_DATABASE_URL": database_url,
+            "COMMBASE_SECRET_KEY": SECRET,
+            "COMMBASE_RATE_LIMIT_TIERS": json.dumps(tiers),
+            "COMMBASE_SESSION_RATE_LIMIT": str(HUGE_LIMIT),
+            "COMMBASE_ANONYMOUS_RATE_LIMIT": str(HUGE_LIMIT),
+            "COMMBASE_LOG_LEVEL": "WARNING",
+            "COMMBASE_RUN_JOBS": "false",
+            "NO_COLOR": "1",
+            "TERM": "dumb",
+            "COLUMNS": "200",
+        }
+    )
+    return env
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def _recreate_postgres(url: str) -> None:
+    name = make_url(url).database
+    if name not in ALLOWED_DATABASES:
+        raise SystemExit(f"refusing to drop {name!r}; use one of {sorted(ALLOWED_DATABASES)}")
+    admin = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+def prepare_database(url: str, command: list[str], env: dict[str, str], workdir: Path) -> str:
+    """A fresh, migrated database with the demo organization; returns its API key."""
+    if url.startswith("postgresql"):
+        asyncio.run(_recreate_postgres(url))
+    else:
+        path = Path(make_url(url).database or "")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    output = ""
+    for step in ("migrate", "demo"):
+        done = subprocess.run(
+            [*command, step],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+            raise SystemExit(f"`commbase {step}` failed:\n{tail}")
+        output = done.stdout
+    for word in output.split():
+        if word.startswith(("cb_test_", "cb_live_")):
+            return word
+    raise SystemExit(f"`commbase demo` printed no API key:\n{output}")
+
+
+async def _wait_until_up(client: httpx.AsyncClient, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("the server exited early")
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"the server did not answer /healthz in {STARTUP_TIMEOUT_S}s")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=SHUTDOWN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=SHUTDOWN_TIMEOUT_S)
+
+
+# ------------------------------------------------------------------ load
+
+
+async def post_all(
+    client: httpx.AsyncClient, bodies: list[bytes], *, api_key: str, concurrency: int
+) -> tuple[float, int]:
+    """Post every body; returns (seconds, events accepted)."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    accepted = 0
+
+    async def worker() -> None:
+        nonlocal accepted
+        while not queue.empty():
+            body = queue.get_nowait()
+            response = await client.post("/v1/track/events", content=body, headers=headers)
+            if response.status_code != 200:
+                raise SystemExit(f"ingest answered {response.status_code}: {response.text[:500]}")
+            result = response.json()
+            if result["rejected"]:
+                raise SystemExit(f"events were rejected: {result['rejected'][:3]}")
+            accepted += int(result["accepted"])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, accepted
+
+
+async def copy_all(dsn: str, rows: list[tuple[Any, ...]], *, batch: int, concurrency: int) -> float:
+    """COPY ``rows`` into tracked_events, ``batch`` per transaction; returns seconds."""
+    chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    connections = [await asyncpg.connect(dsn) for _ in range(concurrency)]
+    queue: asyncio.Queue[list[tuple[Any, ...]]] = asyncio.Queue()
+    for chunk in chunks:
+        queue.put_nowait(chunk)
+
+    async def worker(connection: Any) -> None:
+        while not queue.empty():
+            chunk = queue.get_nowait()
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    "tracked_events", records=chunk, columns=COLUMNS
+                )
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in connections))
+        return time.perf_counter() - started
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+async def _org_id(dsn: str) -> tuple[str, int]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        org_id = await connection.fetchval("SELECT id FROM organizations ORDER BY id LIMIT 1")
+        stored = await connection.fetchval("SELECT count(*) FROM tracked_events")
+        return str(org_id), int(stored)
+    finally:
+        await connection.close()
+
+
+async def _vacuum(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("VACUUM ANALYZE tracked_events")
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
+async def bench(
+    args: argparse.Namespace, *, base_url: str, api_key: str, server: Any
+) -> dict[str, Any]:
+    moment = datetime.now(UTC)
+    warmup = request_bodies("warm", args.batch * args.concurrency, args.batch, moment)
+    bodies = request_bodies("api", args.events, args.batch, moment)
+    postgres = args.database_url.startswith("postgresql")
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        await _wait_until_up(client, server)
+        await post_all(client, warmup, api_key=api_key, concurrency=args.concurrency)
+        if postgres:
+            await _vacuum(_asyncpg_dsn(args.database_url))
+        seconds, accepted = await post_all(
+            client, bodies, api_key=api_key, concurrency=args.concurrency
+        )
+    if accepted != args.events:
+        raise SystemExit(f"{accepted} events accepted of {args.events}")
+    figures: dict[str, Any] = {
+        "api_s": round(seconds, 3),
+        "api_events_per_s": round(args.events / seconds),
+        "api_requests_per_s": round(len(bodies) / seconds, 1),
+    }
+    if postgres:
+        dsn = _asyncpg_dsn(args.database_url)
+        org_id, stored = await _org_id(dsn)
+        expected = args.events + len(warmup) * args.batch
+        if stored != expected:
+            raise SystemExit(f"{stored} rows stored, {expected} expected")
+        rows = copy_records("copy", args.events, org_id, moment)
+        await _vacuum(dsn)
+        copy_s = await copy_all(dsn, rows, batch=args.batch, concurrency=args.concurrency)
+        figures.update(
+            {
+                "copy_s": round(copy_s, 3),
+                "copy_events_per_s": round(args.events / copy_s),
+                "ratio": round(copy_s / seconds, 3),
+            }
+        )
+    return figures
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--concurrency", type=int, default=8, help="client connections")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    args = parser.parse_args(argv)
+    if min(args.events, args.batch, args.workers, args.concurrency) < 1:
+        parser.error("--events, --batch, --workers and --concurrency must be positive")
+    if args.batch > 1000:
+        parser.error("--batch is at most 1000 (the API's limit)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    command = _commbase_command()
+    with tempfile.TemporaryDirectory(prefix="commbase-bench-ingest-") as tmp:
+        workdir = Path(tmp)
+        env = _server_env(args.database_url)
+        api_key = prepare_database(args.database_url, command, env, workdir)
+        port = _free_port()
+        load_before = os.getloadavg()[0]
+        with (workdir / "server.log").open("wb") as log:
+            server = subprocess.Popen(
+                [
+                    *command,
+                    "serve",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
+                ],
+                env=env,
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                figures = asyncio.run(
+                    bench(args, base_url=f"http://{HOST}:{port}", api_key=api_key, server=server)
+                )
+            except SystemExit:
+                log.flush()
+                lines = (workdir / "server.log").read_text(errors="replace").splitlines()
+                print("\n".join(lines[-40:]), file=sys.stderr)
+                raise
+            finally:
+                _stop(server)
+    result = {
+        "bench": "ingest",
+        "database": args.database_url.split(":", 1)[0].split("+", 1)[0],
+        "events": args.events,
+        "batch": args.batch,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        **figures,
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before": round(load_before, 2),
+    }
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

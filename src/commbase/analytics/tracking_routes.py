@@ -1,0 +1,140 @@
+"""Tracking API: event batches, pageviews, visitors and lab experiments (scope track:write)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, status
+from pydantic import TypeAdapter
+
+from commbase.analytics import tracking
+from commbase.analytics.models import LabExperiment
+from commbase.analytics.tracking_schemas import (
+    LabCreate,
+    LabRead,
+    LabUpdate,
+    PageviewCreate,
+    PageviewRead,
+    TrackEvent,
+    TrackResult,
+    VisitorCreate,
+    VisitorRead,
+)
+from commbase.core.auth import Client, CurrentPrincipal
+from commbase.core.db import DbSession
+from commbase.core.deps import AppSettings
+from commbase.core.scopes import Scope
+
+router = APIRouter(prefix="/v1/track", tags=["tracking"])
+Id = Annotated[str, Path(max_length=40)]
+
+
+def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
+    """``schema`` with every ``$ref`` to its own ``$defs`` replaced by the definition."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {k: _inline(v, definitions) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(item, definitions) for item in schema]
+    return schema
+
+
+def _batch_schema() -> dict[str, Any]:
+    schema = TypeAdapter(list[TrackEvent]).json_schema()
+    batch: dict[str, Any] = _inline(schema, schema.get("$defs", {}))
+    batch["maxItems"] = 1000
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": batch},
+            "application/x-ndjson": {"schema": {"type": "string", "description": "One per line"}},
+        },
+    }
+
+
+@router.post(
+    "/events",
+    response_model=TrackResult,
+    openapi_extra={"requestBody": _batch_schema()},
+)
+async def track_events(
+    request: Request, principal: CurrentPrincipal, session: DbSession, settings: AppSettings
+) -> TrackResult:
+    """Store a batch of up to 1,000 events; invalid ones are listed, the rest are kept.
+
+    An event whose ``id`` this organization already sent counts as a duplicate.
+    """
+    principal.require(Scope.TRACK_WRITE)
+    return await tracking.ingest_events(
+        session,
+        org_id=principal.org_id,
+        body=await request.body(),
+        content_type=request.headers.get("content-type", ""),
+        max_events=settings.track_max_batch,
+    )
+
+
+@router.post("/pageview", response_model=PageviewRead, status_code=status.HTTP_201_CREATED)
+async def track_pageview(
+    body: PageviewCreate, principal: CurrentPrincipal, session: DbSession, client: Client
+) -> PageviewRead:
+    """Record a pageview; 30 minutes without one ends the visitor's session."""
+    principal.require(Scope.TRACK_WRITE)
+    pageview, started = await tracking.record_pageview(
+        session, org_id=principal.org_id, data=body, client=client
+    )
+    return PageviewRead(
+        pageview_id=pageview.id,
+        visitor_id=pageview.visitor_id,
+        session_id=pageview.session_id,
+        new_session=started,
+    )
+
+
+@router.post("/visitor", response_model=VisitorRead)
+async def track_visitor(
+    body: VisitorCreate, principal: CurrentPrincipal, session: DbSession, client: Client
+) -> VisitorRead:
+    """Create or update the calling browser's visitor; returns it with its open session."""
+    principal.require(Scope.TRACK_WRITE)
+    visitor, current = await tracking.touch_visitor(
+        session, org_id=principal.org_id, data=body, client=client
+    )
+    return VisitorRead(
+        visitor_id=visitor.id,
+        session_id=current.id,
+        first_seen_at=visitor.first_seen_at,
+        last_seen_at=visitor.last_seen_at,
+        pageviews=visitor.pageviews,
+        sessions=visitor.sessions,
+    )
+
+
+@router.post("/lab", response_model=LabRead, status_code=status.HTTP_201_CREATED)
+async def track_lab(
+    body: LabCreate, principal: CurrentPrincipal, session: DbSession
+) -> LabExperiment:
+    """Record an AI lab experiment (update it later with ``PATCH /v1/track/lab/{id}``)."""
+    principal.require(Scope.TRACK_WRITE)
+    return await tracking.create_lab_experiment(session, org_id=principal.org_id, data=body)
+
+
+@router.get("/lab/{experiment_id}", response_model=LabRead)
+async def get_lab(experiment_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+    principal.require(Scope.ANALYTICS_READ)
+    return await tracking.get_lab_experiment(
+        session, org_id=principal.org_id, experiment_id=experiment_id
+    )
+
+
+@router.patch("/lab/{experiment_id}", response_model=LabRead)
+async def update_lab(
+    experiment_id: Id, body: LabUpdate, principal: CurrentPrincipal, session: DbSession
+) -> Any:
+    """Change an experiment's status, output, processing time, tokens or error."""
+    principal.require(Scope.TRACK_WRITE)
+    return await tracking.update_lab_experiment(
+        session, org_id=principal.org_id, experiment_id=experiment_id, data=body
+    )

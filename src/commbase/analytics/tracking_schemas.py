@@ -1,0 +1,156 @@
+"""Tracking API shapes: telemetry events, pageviews, visitors and lab experiments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, field_validator
+from typing_extensions import TypedDict
+
+from commbase.core.schemas import AppSchema, ReadSchema
+
+NAME_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+Utm = Annotated[str, StringConstraints(max_length=200)]
+
+
+class EventMetadata(TypedDict, total=False):
+    """Where an event came from; other keys are kept as sent."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    ip_address: Annotated[str, StringConstraints(max_length=45, pattern=r"^[0-9A-Fa-f:.]+$")]
+    user_agent: Annotated[str, StringConstraints(max_length=1024)]
+    sdk_version: Annotated[str, StringConstraints(max_length=50)]
+
+
+class TrackEvent(AppSchema):
+    """One telemetry event, as sent in a batch to ``POST /v1/track/events``."""
+
+    id: ClientId | None = Field(
+        default=None, description="Your id for this event; a replay with the same id is ignored"
+    )
+    type: Name = Field(description="e.g. call.quality_degraded, balance.low, rate_limit.hit")
+    user_id: Reference | None = None
+    session_id: Reference | None = None
+    call_id: Reference | None = None
+    visitor_id: Reference | None = None
+    account_id: Reference | None = Field(default=None, description="Channel account")
+    data: dict[str, Any] = Field(default_factory=dict)
+    metadata: EventMetadata = Field(default_factory=lambda: EventMetadata())
+    timestamp: AwareDatetime | None = Field(default=None, description="When it happened (now)")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When to delete it (timestamp + the organization's period)"
+    )
+
+    # The batch is parsed by orjson, which refuses NaN, Infinity and lone surrogates;
+    # the route rejects events carrying NUL. A per-field check here would cost more
+    # than the rest of validation, on the path that must be fastest.
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return value
+
+
+class RejectedEvent(ReadSchema):
+    index: int = Field(description="Position of the event in the batch, from 0")
+    id: str | None = Field(description="The event's id when it had a readable one")
+    errors: list[dict[str, Any]] = Field(description="[{loc, field, message, type}]")
+
+
+class TrackResult(ReadSchema):
+    accepted: int = Field(description="Events stored by this request")
+    duplicates: int = Field(description="Events whose id was already stored (or repeated)")
+    rejected: list[RejectedEvent]
+
+
+class PageviewCreate(AppSchema):
+    url: Url
+    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    referrer: Url | None = None
+    visitor_id: Reference | None = Field(
+        default=None, description="Your own visitor id (a first-party cookie); else derived"
+    )
+    user_id: Reference | None = None
+    utm_source: Utm | None = None
+    utm_medium: Utm | None = None
+    utm_campaign: Utm | None = None
+    utm_term: Utm | None = None
+    utm_content: Utm | None = None
+    timestamp: AwareDatetime | None = None
+
+
+class PageviewRead(ReadSchema):
+    pageview_id: str
+    visitor_id: str
+    session_id: str
+    new_session: bool
+
+
+class VisitorCreate(AppSchema):
+    visitor_id: Reference | None = None
+    user_id: Reference | None = None
+    language: Annotated[str, StringConstraints(max_length=35)] | None = None
+    screen: (
+        Annotated[str, StringConstraints(max_length=20, pattern=r"^\d{1,5}x\d{1,5}$")] | None
+    ) = Field(default=None, description="e.g. 1920x1080")
+    referrer: Url | None = None
+    utm_source: Utm | None = None
+    utm_medium: Utm | None = None
+    utm_campaign: Utm | None = None
+
+
+class VisitorRead(ReadSchema):
+    visitor_id: str
+    session_id: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    pageviews: int
+    sessions: int
+
+
+LabStatus = Literal["started", "completed", "failed"]
+ExperimentType = Annotated[
+    str, StringConstraints(min_length=1, max_length=60, pattern=NAME_PATTERN)
+]
+
+
+class LabCreate(AppSchema):
+    experiment_type: ExperimentType = Field(description="e.g. neural-art, voice-cloning")
+    status: LabStatus = "started"
+    user_id: Reference | None = None
+    visitor_id: Reference | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    output: dict[str, Any] = Field(default_factory=dict)
+    processing_time_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
+    tokens_used: Annotated[int, Field(ge=0)] | None = None
+    error: Annotated[str, StringConstraints(max_length=500)] | None = None
+    timestamp: AwareDatetime | None = None
+
+
+class LabUpdate(AppSchema):
+    status: LabStatus | None = None
+    output: dict[str, Any] | None = None
+    processing_time_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
+    tokens_used: Annotated[int, Field(ge=0)] | None = None
+    error: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class LabRead(ReadSchema):
+    id: str
+    experiment_type: str
+    status: str
+    user_id: str | None
+    visitor_id: str | None
+    input: dict[str, Any]
+    output: dict[str, Any]
+    processing_time_ms: int | None
+    tokens_used: int | None
+    error: str | None
+    occurred_at: datetime
+    created_at: datetime
+    updated_at: datetime
