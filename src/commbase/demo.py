@@ -1,17 +1,24 @@
-"""Demo data: one organization with an owner, an agent and an API key. Idempotent."""
+"""Demo data: one organization with an owner, an agent, an API key and a month of
+call and event history. Idempotent."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics.models import TrackedEvent
 from commbase.billing import rates
 from commbase.billing import service as billing_service
+from commbase.calls.models import Call
 from commbase.core.db import Database
+from commbase.core.ids import new_id
 from commbase.core.scopes import ALL_SCOPES
+from commbase.core.time import utcnow
 from commbase.identity import service, tokens
 from commbase.identity.models import ApiKey
 from commbase.identity.roles import Role
@@ -76,6 +83,54 @@ class DemoCredentials:
     created: bool
 
 
+async def _demo_history(session: AsyncSession, *, org_id: str, user_id: str) -> None:
+    """30 days of past calls and tracked events, so the dashboards have something to show."""
+    rng = random.Random(42)  # noqa: S311  (demo data, not secrets)
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    countries = ["US", "US", "US", "GB", "DE", "CZ", "IN"]
+    for hours_ago in range(24 * 30, 0, -1):
+        at = now - timedelta(hours=hours_ago)
+        busy = 9 <= (at.hour + 1) % 24 <= 18  # office hours in Prague
+        for _ in range(rng.randint(1, 4) if busy else rng.randint(0, 1)):
+            moment = at + timedelta(minutes=rng.randint(0, 59))
+            status = rng.choices(["completed", "failed", "busy", "no-answer"], [80, 6, 8, 6])[0]
+            duration = rng.randint(20, 900) if status == "completed" else None
+            minutes = -(-duration // 60) if duration else None
+            session.add(
+                Call(
+                    org_id=org_id,
+                    user_id=user_id,
+                    provider="simulator",
+                    status=status,
+                    to_country=rng.choice(countries),
+                    duration_seconds=duration,
+                    billable_minutes=minutes,
+                    cost_amount=round(minutes * 12.5) if minutes else None,
+                    currency="USD",
+                    review_rating=rng.choice([None, None, 3, 4, 5, 5]) if duration else None,
+                    response_time_seconds=rng.randint(2, 40),
+                    mos_score=round(rng.uniform(3.2, 4.5), 2) if duration else None,
+                    quality=rng.choice(["excellent", "good", "good", "fair"]) if duration else None,
+                    initiated_at=moment,
+                    ended_at=moment + timedelta(seconds=duration or 30),
+                    created_at=moment,
+                    updated_at=moment,
+                )
+            )
+            session.add(
+                TrackedEvent(
+                    org_id=org_id,
+                    event_id=new_id("evt"),
+                    type=rng.choice(["widget.opened", "order.paid", "call.quality_degraded"]),
+                    data={"amount": rng.randint(5, 200)},
+                    metadata_={"sdk_version": "1.2.3"},
+                    occurred_at=moment,
+                    received_at=moment,
+                    expires_at=moment + timedelta(days=90),
+                )
+            )
+
+
 async def load_demo(database: Database, *, secret: str) -> DemoCredentials:
     """Create the demo organization if it is missing; return its credentials.
 
@@ -120,6 +175,7 @@ async def load_demo(database: Database, *, secret: str) -> DemoCredentials:
             )
             await session.flush()
             owner_id = owner.id
+            await _demo_history(session, org_id=org.id, user_id=owner_id)
         else:
             found = await service.find_user_by_email(session, email=DEMO_EMAIL)
             assert found is not None, "demo organization exists without its owner"
