@@ -13,6 +13,7 @@ change to a fact in range changes it.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +35,16 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.models import MetricRollup, Watermark
-from commbase.analytics.registry import Expr, Metric, Source, registered_sources, signature
-from commbase.analytics.sql import epoch_seconds, hour_number, hour_of, hour_start, interval_index
+from commbase.analytics.registry import Expr, Metric, Source, declared_signature
+from commbase.analytics.sql import (
+    EPOCH,
+    epoch_seconds,
+    hour_number,
+    hour_of,
+    hour_start,
+    interval_index,
+    minute_of,
+)
 
 # Above this many raw hours a source is aggregated from raw facts over the whole range.
 MAX_RAW_HOURS = 4000
@@ -129,7 +138,6 @@ async def rollup_state(session: AsyncSession) -> dict[str, tuple[datetime, str]]
 def _ready(
     metrics: list[Metric], state: Mapping[str, tuple[datetime, str]], custom_ready: set[str]
 ) -> list[Metric]:
-    declared = registered_sources()
     ready = []
     for metric in metrics:
         if not metric.rolled_up or metric.source is None:
@@ -140,7 +148,7 @@ def _ready(
         if metric.org_id is not None:
             if metric.name in custom_ready:
                 ready.append(metric)
-        elif state[key][1] == signature(declared.get(key, [])):
+        elif state[key][1] == declared_signature(key):
             ready.append(metric)
     return ready
 
@@ -227,7 +235,47 @@ async def plan(
 
 
 def _cells(cells: Cells, metric: str, group: str | None, pieces: int) -> list[Cell]:
-    return cells[metric].setdefault(group, [Cell() for _ in range(pieces)])
+    found = cells[metric].get(group)
+    if found is None:
+        found = cells[metric][group] = [Cell() for _ in range(pieces)]
+    return found
+
+
+class _Pieces:
+    """Which piece of the range a fact (by its time) or a rollup hour belongs to.
+
+    PostgreSQL answers in SQL (``width_bucket``). SQLite would need a CASE per edge,
+    so with many edges it groups by hour (rollups) or minute (raw facts) and the
+    piece is found here by bisection; interval edges fall on whole minutes.
+    """
+
+    def __init__(self, edges: list[datetime], dialect: str) -> None:
+        self.edges = edges
+        self.dialect = dialect
+        self.hour_edges = [_ceil_hour(edge) for edge in edges]
+        interior = edges[1:-1]
+        self.minutes = [int((edge - EPOCH).total_seconds() // 60) for edge in interior]
+        self.in_sql = (
+            dialect == "postgresql"
+            or len(edges) <= 32
+            or any(edge.second or edge.microsecond for edge in interior)
+        )
+
+    def hour_key(self, column: Any) -> Any:
+        if self.in_sql:
+            return interval_index(column, self.hour_edges, self.dialect, hours=True)
+        return column
+
+    def hour_piece(self, value: Any) -> int:
+        return int(value) if self.in_sql else bisect_right(self.hour_edges, int(value)) - 1
+
+    def time_key(self, column: Any) -> Any:
+        if self.in_sql:
+            return interval_index(column, self.edges, self.dialect)
+        return minute_of(column, self.dialect)
+
+    def time_piece(self, value: Any) -> int:
+        return int(value) if self.in_sql else bisect_right(self.minutes, int(value))
 
 
 async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
@@ -236,6 +284,7 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
     edges, scope = plan_.edges, plan_.scope
     pieces = len(edges) - 1
     start, end = edges[0], edges[-1]
+    mapper = _Pieces(edges, dialect)
     cells: Cells = {}
     distinct: Cells = {}
     for entry in plan_.sources:
@@ -245,9 +294,8 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
         ready = [] if entry.whole_range_raw else entry.ready
         # 1. Sealed hours from rollups.
         if ready:
-            hour_edges = [_ceil_hour(edge) for edge in edges]
             dimension = scope.group_by or (scope.where[0] if scope.where else "")
-            index = interval_index(MetricRollup.hour, hour_edges, dialect, hours=True)
+            index = mapper.hour_key(MetricRollup.hour)
             columns: list[Any] = [MetricRollup.metric, index.label("piece")]
             if scope.group_by:
                 columns.append(MetricRollup.value)
@@ -269,7 +317,7 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
             query = query.group_by(*columns)
             for row in await session.execute(query):
                 group = row[2] if scope.group_by else None
-                piece = int(row[1])
+                piece = mapper.hour_piece(row[1])
                 if 0 <= piece < pieces:
                     _cells(cells, row[0], group, pieces)[piece].add(row[-2], row[-1])
         # 2. Raw facts: metrics without rollups over the whole range, the others in raw hours.
@@ -280,7 +328,7 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
         for group_metrics, ranges in ((whole, None), (partial, raw_ranges)):
             if not group_metrics or ranges == []:
                 continue
-            await _raw(session, dialect, source, group_metrics, scope, edges, ranges, cells)
+            await _raw(session, mapper, source, group_metrics, scope, ranges, cells)
         distinct_metrics = [m for m in entry.metrics if m.aggregate == "distinct"]
         for metric in distinct_metrics:
             await _raw_distinct(session, dialect, metric, scope, edges, distinct)
@@ -295,16 +343,16 @@ def _group_column(source: Source, scope: Scope) -> ColumnElement[str] | None:
 
 async def _raw(
     session: AsyncSession,
-    dialect: str,
+    mapper: _Pieces,
     source: Source,
     metrics: list[Metric],
     scope: Scope,
-    edges: list[datetime],
     ranges: list[tuple[int, int]] | None,
     cells: Cells,
 ) -> None:
+    edges = mapper.edges
     pieces = len(edges) - 1
-    index = interval_index(source.time, edges, dialect).label("piece")
+    index = mapper.time_key(source.time).label("piece")
     group = _group_column(source, scope)
     columns: list[Any] = [index] + ([group.label("grp")] if group is not None else [])
     aggregates: list[Any] = []
@@ -331,7 +379,7 @@ async def _raw(
         )
     query = query.group_by(*columns)
     for row in await session.execute(query):
-        piece = int(row[0])
+        piece = mapper.time_piece(row[0])
         if not 0 <= piece < pieces:
             continue
         grp = row[1] if group is not None else None

@@ -224,6 +224,7 @@ def register(*metrics: Metric) -> None:
         if metric.aggregate in ("sum", "avg", "distinct") and metric.value is None:
             raise ValueError(f"{metric.name}: {metric.aggregate} needs a value")
         _metrics[metric.name] = metric
+    _signatures.clear()
 
 
 def registered() -> dict[str, Metric]:
@@ -231,6 +232,16 @@ def registered() -> dict[str, Metric]:
     from commbase.analytics import domains  # noqa: F401  (runs the declarations)
 
     return dict(sorted(_metrics.items()))
+
+
+def declared_signature(key: str) -> str:
+    """The signature of the declared rolled-up metrics of one watermark key (memoized)."""
+    if key not in _signatures:
+        _signatures[key] = signature(registered_sources().get(key, []))
+    return _signatures[key]
+
+
+_signatures: dict[str, str] = {}
 
 
 def registered_sources() -> dict[str, list[Metric]]:

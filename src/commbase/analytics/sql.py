@@ -29,6 +29,13 @@ def hour_of(column: Any, dialect: str) -> ColumnElement[int]:
     return cast(func.strftime("%s", column), Integer) // 3600
 
 
+def minute_of(column: Any, dialect: str) -> ColumnElement[int]:
+    """Minutes since the epoch of a timestamp column, as an integer."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", column) / 60), BigInteger)
+    return cast(func.strftime("%s", column), Integer) // 60
+
+
 def epoch_seconds(column: Any, dialect: str) -> ColumnElement[float]:
     """Seconds since the epoch, fractions kept (a change fingerprint)."""
     if dialect == "postgresql":
@@ -49,8 +56,18 @@ def interval_index(
         else:
             thresholds = literal(edges, ARRAY(TIMESTAMP(timezone=True)))
         return func.width_bucket(column, thresholds) - 1
-    whens = [
-        (column < (edge if hours else literal(edge, UTCDateTime())), index - 1)
-        for index, edge in enumerate(edges)
-    ]
-    return case(*whens, else_=len(edges) - 1)
+    # A balanced tree of CASEs: log2(len(edges)) comparisons per row, not len(edges).
+    bounds = [edge if hours else literal(edge, UTCDateTime()) for edge in edges]
+
+    def below(low: int, high: int) -> Any:
+        """The index for a value known to lie in [edges[low], edges[high]) ... clamped."""
+        if high - low <= 1:
+            return literal(low)
+        middle = (low + high) // 2
+        return case((column < bounds[middle], below(low, middle)), else_=below(middle, high))
+
+    return case(
+        (column < bounds[0], literal(-1)),
+        (column >= bounds[-1], literal(len(edges) - 1)),
+        else_=below(0, len(edges) - 1),
+    )
