@@ -224,7 +224,8 @@ async def plan(
                 sorted((int(r[0]), int(r[1]), str(r[2]), float(r[3] or 0)) for r in rows),
             ]
         )
-        raw_hours = (dirty_hours | split) & set(range(hour_number(start), hour_number(end) + 1))
+        first, last = hour_number(start), hour_number(end)
+        raw_hours = {hour for hour in dirty_hours | split if first <= hour <= last}
         if len(raw_hours) > MAX_RAW_HOURS:
             entry.whole_range_raw = True
         entry.raw_hours = raw_hours
