@@ -96,11 +96,11 @@ def _ceil_hour(moment: datetime) -> int:
     return hour if hour_start(hour) == moment else hour + 1
 
 
-def hour_ranges(hours: Iterable[int]) -> list[tuple[int, int]]:
-    """Sorted hours merged into [first, last] runs."""
+def hour_ranges(hours: Iterable[int], *, gap: int = 1) -> list[tuple[int, int]]:
+    """Sorted hours merged into [first, last] runs; runs less than ``gap`` hours apart join."""
     runs: list[tuple[int, int]] = []
     for hour in sorted(hours):
-        if runs and runs[-1][1] == hour - 1:
+        if runs and hour - runs[-1][1] <= gap:
             runs[-1] = (runs[-1][0], hour)
         else:
             runs.append((hour, hour))
@@ -112,14 +112,19 @@ def dimension_value(expression: Expr) -> ColumnElement[str]:
 
 
 def _scoped(
-    query: Select[Any], source: Source, scope: Scope, start: datetime, end: datetime
+    query: Select[Any],
+    source: Source,
+    scope: Scope,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    time: Any = None,
 ) -> Select[Any]:
-    query = query.where(
-        source.org == scope.org_id,
-        source.base_filter(),
-        source.time >= start,
-        source.time < end,
-    )
+    """Facts of the scope's organization (and account, and filter) with time in [start, end)."""
+    time = source.time if time is None else time
+    query = query.where(source.org == scope.org_id, source.base_filter())
+    if start is not None and end is not None:
+        query = query.where(time >= start, time < end)
     if scope.account is not None:
         # A source without channel accounts has no facts in any one account.
         account = source.account if source.account is not None else literal("")
@@ -185,6 +190,13 @@ async def plan(
             # Raw results still need a data version for the cache key.
         watermark = state.get(source.watermark_key, (None, ""))[0]
         changed_since = source.changed > watermark if watermark is not None else literal(True)
+        # Few rows changed since the watermark: SQLite must find them by the change
+        # index, not scan the range by the time index (PostgreSQL's planner knows).
+        time_bound = (
+            func.coalesce(source.time, source.time)
+            if dialect == "sqlite" and source.changed is not source.time
+            else None
+        )
         dirty = _scoped(
             select(
                 hour_of(source.time, dialect).label("hour"),
@@ -196,6 +208,7 @@ async def plan(
             scope,
             start,
             end,
+            time=time_bound,
         ).where(changed_since)
         if entry.whole_range_raw:
             # No rollups: the version is the whole range's, one row.
@@ -368,12 +381,18 @@ async def _raw(
                 func.count(case((condition, 1))),
                 func.sum(case((condition, metric.value))),
             ]
-    query = _scoped(select(*columns, *aggregates), source, scope, edges[0], edges[-1])
-    if ranges is not None:
-        query = query.where(
+    start, end = edges[0], edges[-1]
+    if ranges is None:
+        query = _scoped(select(*columns, *aggregates), source, scope, start, end)
+    else:
+        # Only the given hours, clipped to the range: one index range scan each.
+        query = _scoped(select(*columns, *aggregates), source, scope, None, None).where(
             or_(
                 *(
-                    and_(source.time >= hour_start(first), source.time < hour_start(last + 1))
+                    and_(
+                        source.time >= max(start, hour_start(first)),
+                        source.time < min(end, hour_start(last + 1)),
+                    )
                     for first, last in ranges
                 )
             )

@@ -112,7 +112,16 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
-        database_url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+        database_url,
+        echo=echo,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        # asyncpg prepares every statement; after five runs PostgreSQL may switch a
+        # prepared statement to a generic plan, blind to its parameters. For the
+        # analytics live tail (OR'd hour ranges) that plan reads the whole range:
+        # 2 s instead of 90 ms. Planning each execution costs far less.
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
     )
 
 
