@@ -511,6 +511,11 @@ FIELD_PROBLEMS[("POST", "/v1/analytics/metrics")] = [
     ),
     ("event type with spaces", {"name": "m", "event_type": "order paid"}, "event_type"),
     (
+        "dimension outside data",
+        {"name": "m", "event_type": "a", "dimensions": ["pw"]},
+        "dimensions.0",
+    ),
+    (
         "too many filters",
         {"name": "m", "event_type": "a", "filters": [{"field": "type"}] * 11},
         "filters",

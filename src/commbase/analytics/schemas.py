@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date as Date
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -14,6 +14,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,79}$"
 FIELD_PATTERN = (
     r"^(data(\.[A-Za-z0-9_-]{1,64}){1,5}|user_id|session_id|call_id|visitor_id|account_id|type)$"
 )
+
+
+Dimension = Annotated[str, Field(pattern=FIELD_PATTERN, max_length=200)]
 
 
 class MetricFilter(AppSchema):
@@ -29,7 +32,7 @@ class CustomMetricCreate(AppSchema):
     aggregate: Literal["count", "sum", "avg", "distinct"] = "count"
     field: str | None = Field(default=None, pattern=FIELD_PATTERN, max_length=200)
     filters: list[MetricFilter] = Field(default_factory=list, max_length=10)
-    dimensions: list[str] = Field(default_factory=list, max_length=5)
+    dimensions: list[Dimension] = Field(default_factory=list, max_length=5)
     unit: str = Field(default="count", max_length=20)
 
 
@@ -41,7 +44,7 @@ class CustomMetricUpdate(AppSchema):
     aggregate: Literal["count", "sum", "avg", "distinct"] | None = None
     field: str | None = Field(default=None, pattern=FIELD_PATTERN, max_length=200)
     filters: list[MetricFilter] | None = Field(default=None, max_length=10)
-    dimensions: list[str] | None = Field(default=None, max_length=5)
+    dimensions: list[Dimension] | None = Field(default=None, max_length=5)
     unit: str | None = Field(default=None, max_length=20)
 
 
