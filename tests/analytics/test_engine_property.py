@@ -205,3 +205,29 @@ async def test_series_equal_raw_aggregates_before_and_after_rollups(
 
         await rollup.fold(database, now=received + timedelta(minutes=10), lag=timedelta(0))
         await _check(database, org_id, facts + late, tz, start, end)
+
+
+async def test_days_in_half_hour_zones_come_from_quarter_hour_rollups(app: FastAPI) -> None:
+    """After a fold, a day edge at :30 UTC reads sealed quarter-hour totals, no raw facts."""
+    from commbase.analytics import query
+    from commbase.analytics.periods import boundaries
+    from commbase.analytics.registry import lookup
+
+    database: Database = app.state.db
+    received = BASE + timedelta(days=60)
+    facts = [Fact(minute, 1, 0, "order.paid") for minute in range(0, 60 * 24 * 4, 7)]
+    with use_clock(FrozenClock(received)):
+        org_id = await _new_org(database, "Asia/Kolkata")
+        await _insert(database, org_id, facts, received)
+        await rollup.fold(database, now=received + timedelta(minutes=1), lag=timedelta(0))
+        tz = ZoneInfo("Asia/Kolkata")
+        start, end = BASE + timedelta(hours=6, minutes=30), BASE + timedelta(days=3, minutes=30)
+        edges, _ = boundaries(start, end, "day", tz)
+        async with database.sessionmaker() as session:
+            planned = await query.plan(
+                session, [lookup("events.total")], edges, query.Scope(org_id)
+            )
+        [entry] = planned.sources
+        assert entry.raw_hours == set()
+        assert len(entry.quarter_hours) == len(edges)  # one per day edge, from and to included
+        await _check(database, org_id, facts, tz, start, end)

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.models import MetricRollup, Watermark
-from commbase.analytics.registry import Expr, Metric, Source, declared_signature
+from commbase.analytics.registry import QUARTER, Expr, Metric, Source, declared_signature
 from commbase.analytics.sql import (
     EPOCH,
     epoch_seconds,
@@ -80,6 +80,7 @@ class _SourcePlan:
     metrics: list[Metric]
     ready: list[Metric]  # rollups exist for these, built by their current definition
     raw_hours: set[int] = field(default_factory=set)
+    quarter_hours: set[int] = field(default_factory=set)  # cut by an edge; quarter rollups
     whole_range_raw: bool = False
 
 
@@ -178,7 +179,14 @@ async def plan(
         if metric not in entry.metrics:
             entry.metrics.append(metric)
 
-    split = {hour_number(edge) for edge in edges if hour_start(hour_number(edge)) != edge}
+    split: set[int] = set()
+    off_quarter: set[int] = set()  # hours cut by an edge that is not on a quarter hour
+    for edge in edges:
+        hour = hour_number(edge)
+        if hour_start(hour) != edge:
+            split.add(hour)
+            if edge.minute % 15 or edge.second or edge.microsecond:
+                off_quarter.add(hour)
     versions: list[Any] = []
     for entry in by_source.values():
         source = entry.source
@@ -238,7 +246,11 @@ async def plan(
             ]
         )
         first, last = hour_number(start), hour_number(end)
-        raw_hours = {hour for hour in dirty_hours | split if first <= hour <= last}
+        quarters = set()
+        if entry.ready and scope.group_by is None and scope.where is None:
+            quarters = split - off_quarter - dirty_hours
+        raw_hours = {hour for hour in dirty_hours | (split - quarters) if first <= hour <= last}
+        entry.quarter_hours = quarters
         if len(raw_hours) > MAX_RAW_HOURS:
             entry.whole_range_raw = True
         entry.raw_hours = raw_hours
@@ -326,14 +338,18 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
                 query = query.where(MetricRollup.value == scope.where[1])
             if scope.account is not None:
                 query = query.where(MetricRollup.account == scope.account)
-            if entry.raw_hours:
-                query = query.where(MetricRollup.hour.not_in(sorted(entry.raw_hours)))
+            if entry.raw_hours or entry.quarter_hours:
+                skipped = sorted(entry.raw_hours | entry.quarter_hours)
+                query = query.where(MetricRollup.hour.not_in(skipped))
             query = query.group_by(*columns)
             for row in await session.execute(query):
                 group = row[2] if scope.group_by else None
                 piece = mapper.hour_piece(row[1])
                 if 0 <= piece < pieces:
                     _cells(cells, row[0], group, pieces)[piece].add(row[-2], row[-1])
+        # 1b. Hours cut by an edge on a quarter hour, from their quarter-hour totals.
+        if ready and entry.quarter_hours:
+            await _quarters(session, mapper, ready, entry.quarter_hours, scope, cells)
         # 2. Raw facts: metrics without rollups over the whole range, the others in raw hours.
         ready_names = {m.name for m in ready}
         whole = [m for m in entry.metrics if m.name not in ready_names and m.rolled_up]
@@ -353,6 +369,41 @@ def _group_column(source: Source, scope: Scope) -> ColumnElement[str] | None:
     if scope.group_by is None:
         return None
     return dimension_value(source.dimensions[scope.group_by])
+
+
+async def _quarters(
+    session: AsyncSession,
+    mapper: _Pieces,
+    metrics: list[Metric],
+    hours: set[int],
+    scope: Scope,
+    cells: Cells,
+) -> None:
+    pieces = len(mapper.edges) - 1
+    first = int((mapper.edges[0] - EPOCH).total_seconds() // 60)
+    stop = int((mapper.edges[-1] - EPOCH).total_seconds() // 60)
+    query = select(
+        MetricRollup.metric,
+        MetricRollup.hour,
+        MetricRollup.value,
+        func.sum(MetricRollup.count),
+        func.sum(MetricRollup.sum),
+    ).where(
+        MetricRollup.org_id == scope.org_id,
+        MetricRollup.metric.in_([m.name for m in metrics]),
+        MetricRollup.dimension == QUARTER,
+        MetricRollup.hour.in_(sorted(hours)),
+    )
+    if scope.account is not None:
+        query = query.where(MetricRollup.account == scope.account)
+    query = query.group_by(MetricRollup.metric, MetricRollup.hour, MetricRollup.value)
+    for metric, hour, quarter, count_, total in await session.execute(query):
+        minute = int(hour) * 60 + int(quarter) * 15
+        if not first <= minute < stop:  # before `from` or from `to` on (both on quarters)
+            continue
+        piece = bisect_right(mapper.minutes, minute)
+        if 0 <= piece < pieces:
+            _cells(cells, metric, None, pieces)[piece].add(count_, total)
 
 
 async def _raw(

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.analytics.custom import as_metric, metric_signature
 from commbase.analytics.models import CustomMetric, MetricRollup, Watermark
 from commbase.analytics.query import dimension_value, hour_ranges
-from commbase.analytics.registry import Metric, Source, registered_sources, signature
-from commbase.analytics.sql import hour_of, hour_start
+from commbase.analytics.registry import QUARTER, Metric, Source, registered_sources, signature
+from commbase.analytics.sql import hour_of, hour_start, quarter_of
 from commbase.core.db import Database
 from commbase.core.time import utcnow
 
@@ -88,7 +88,11 @@ async def _fold_range(
             ]
     rows: list[dict[str, Any]] = []
     written = 0
-    dimensions: list[tuple[str, Any]] = [("", None), *source.dimensions.items()]
+    dimensions: list[tuple[str, Any]] = [
+        ("", None),
+        (QUARTER, quarter_of(source.time, dialect)),
+        *source.dimensions.items(),
+    ]
     for dimension, expression in dimensions:
         value = dimension_value(expression) if expression is not None else literal("")
         columns = [hour, account.label("account"), value.label("value")]

@@ -29,6 +29,13 @@ def hour_of(column: Any, dialect: str) -> ColumnElement[int]:
     return cast(func.strftime("%s", column), Integer) // 3600
 
 
+def quarter_of(column: Any, dialect: str) -> ColumnElement[int]:
+    """Which quarter (0-3) of its UTC hour a timestamp falls in."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", column) / 900), BigInteger) % 4
+    return (cast(func.strftime("%s", column), Integer) // 900) % 4
+
+
 def minute_of(column: Any, dialect: str) -> ColumnElement[int]:
     """Minutes since the epoch of a timestamp column, as an integer."""
     if dialect == "postgresql":
