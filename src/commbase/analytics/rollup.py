@@ -21,7 +21,18 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.custom import as_metric, metric_signature
@@ -36,7 +47,6 @@ BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 ROLLUPS = cast(
     Table, MetricRollup.__table__
 )  # Core inserts: no ORM bookkeeping for millions of rows
-INSERT_BATCH = 5000
 
 
 async def _watermark(session: AsyncSession, key: str) -> Watermark:
@@ -86,7 +96,6 @@ async def _fold_range(
                 func.count(case((condition, 1))),
                 func.sum(case((condition, metric.value))),
             ]
-    rows: list[dict[str, Any]] = []
     written = 0
     dimensions: list[tuple[str, Any]] = [
         ("", None),
@@ -95,9 +104,20 @@ async def _fold_range(
     ]
     for dimension, expression in dimensions:
         value = dimension_value(expression) if expression is not None else literal("")
-        columns = [hour, account.label("account"), value.label("value")]
-        query = (
-            select(*columns, *aggregates)
+        # Group once, then unpivot one row per metric, all inside the database.
+        grouped = (
+            select(
+                hour,
+                account.label("account"),
+                func.substr(value, 1, 200).label("value"),
+                *(
+                    aggregate.label(f"{kind}{position}")
+                    for position, pair in enumerate(
+                        zip(aggregates[::2], aggregates[1::2], strict=True)
+                    )
+                    for kind, aggregate in zip(("c", "s"), pair, strict=True)
+                ),
+            )
             .where(
                 source.org == org_id,
                 source.base_filter(),
@@ -105,31 +125,27 @@ async def _fold_range(
                 source.time < end,
             )
             .group_by(hour, account, value)
+            .cte("grouped")
         )
-        for row in await session.execute(query):
-            for position, metric in enumerate(metrics):
-                count_ = row[3 + 2 * position]
-                if not count_:
-                    continue
-                rows.append(
-                    {
-                        "org_id": org_id,
-                        "metric": metric.name,
-                        "dimension": dimension,
-                        "value": str(row[2])[:200],
-                        "hour": int(row[0]),
-                        "account": str(row[1]),
-                        "count": int(count_),
-                        "sum": float(row[4 + 2 * position] or 0.0),
-                    }
-                )
-            if len(rows) >= INSERT_BATCH:
-                await session.execute(insert(ROLLUPS), rows)
-                written += len(rows)
-                rows = []
-    if rows:
-        await session.execute(insert(ROLLUPS), rows)
-        written += len(rows)
+        branches = [
+            select(
+                literal(org_id),
+                literal(metric.name),
+                literal(dimension),
+                grouped.c.value,
+                grouped.c.hour,
+                grouped.c.account,
+                grouped.c[f"c{position}"],
+                func.coalesce(grouped.c[f"s{position}"], 0.0),
+            ).where(grouped.c[f"c{position}"] > 0)
+            for position, metric in enumerate(metrics)
+        ]
+        statement = insert(ROLLUPS).from_select(
+            ["org_id", "metric", "dimension", "value", "hour", "account", "count", "sum"],
+            union_all(*branches) if len(branches) > 1 else branches[0],
+        )
+        result = await session.execute(statement)
+        written += max(int(getattr(result, "rowcount", 0) or 0), 0)
     return written
 
 
