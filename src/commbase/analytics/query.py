@@ -392,6 +392,7 @@ async def _quarters(
         MetricRollup.org_id == scope.org_id,
         MetricRollup.metric.in_([m.name for m in metrics]),
         MetricRollup.dimension == QUARTER,
+        MetricRollup.value.in_(["0", "1", "2", "3"]),  # lets the key reach `hour`
         MetricRollup.hour.in_(sorted(hours)),
     )
     if scope.account is not None:
