@@ -108,6 +108,25 @@ def hour_ranges(hours: Iterable[int], *, gap: int = 1) -> list[tuple[int, int]]:
     return runs
 
 
+def count_and_sum(metrics: Iterable[Metric]) -> list[Any]:
+    """(count, sum) columns for each metric, in order: what rollups store and raw reads
+    add to them. A count counts matching facts; a sum or average counts and adds the
+    matching facts whose value is not null."""
+    aggregates: list[Any] = []
+    for metric in metrics:
+        condition = metric.where if metric.where is not None else literal(True)
+        if metric.aggregate == "count":
+            aggregates += [func.count(case((condition, 1))), literal(0)]
+        else:
+            assert metric.value is not None
+            condition = and_(condition, metric.value.is_not(None))
+            aggregates += [
+                func.count(case((condition, 1))),
+                func.sum(case((condition, metric.value))),
+            ]
+    return aggregates
+
+
 def dimension_value(expression: Expr) -> ColumnElement[str]:
     return func.coalesce(cast(expression, String), "")
 
@@ -421,18 +440,7 @@ async def _raw(
     index = mapper.time_key(source.time).label("piece")
     group = _group_column(source, scope)
     columns: list[Any] = [index] + ([group.label("grp")] if group is not None else [])
-    aggregates: list[Any] = []
-    for metric in metrics:
-        condition = metric.where if metric.where is not None else literal(True)
-        if metric.aggregate == "count":
-            aggregates += [func.count(case((condition, 1))), literal(0)]
-        else:
-            assert metric.value is not None
-            condition = and_(condition, metric.value.is_not(None))
-            aggregates += [
-                func.count(case((condition, 1))),
-                func.sum(case((condition, metric.value))),
-            ]
+    aggregates = count_and_sum(metrics)
     start, end = edges[0], edges[-1]
     if ranges is None:
         query = _scoped(select(*columns, *aggregates), source, scope, start, end)

@@ -23,8 +23,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Table,
-    and_,
-    case,
     delete,
     func,
     insert,
@@ -37,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.custom import as_metric, metric_signature
 from commbase.analytics.models import CustomMetric, MetricRollup, Watermark
-from commbase.analytics.query import dimension_value, hour_ranges
+from commbase.analytics.query import count_and_sum, dimension_value, hour_ranges
 from commbase.analytics.registry import QUARTER, Metric, Source, registered_sources, signature
 from commbase.analytics.sql import hour_of, hour_start, quarter_of
 from commbase.core.db import Database
@@ -84,18 +82,7 @@ async def _fold_range(
     start, end = hour_start(first_hour), hour_start(last_hour + 1)
     hour = hour_of(source.time, dialect).label("hour")
     account = func.coalesce(source.account if source.account is not None else literal(""), "")
-    aggregates: list[Any] = []
-    for metric in metrics:
-        condition = metric.where if metric.where is not None else literal(True)
-        if metric.aggregate == "count":
-            aggregates += [func.count(case((condition, 1))), literal(0)]
-        else:
-            assert metric.value is not None
-            condition = and_(condition, metric.value.is_not(None))
-            aggregates += [
-                func.count(case((condition, 1))),
-                func.sum(case((condition, metric.value))),
-            ]
+    aggregates = count_and_sum(metrics)
     written = 0
     dimensions: list[tuple[str, Any]] = [
         ("", None),
