@@ -425,3 +425,36 @@ async def test_backfill_command_rebuilds_a_range_with_a_progress_bar(
     assert by_date["2026-06-17"] == 4
     assert by_date["2026-06-16"] == 2
     assert len(by_date) == 8
+
+
+async def test_deleted_facts_stop_counting_before_and_after_the_fold(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    ids = []
+    for name in ("Ann", "Bob", "Cy"):
+        created = await client.post("/v1/contacts", headers=tenant.headers, json={"name": name})
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    # `to` past the hour of the facts: that hour is sealed, not cut by the range.
+    url = (
+        "/v1/analytics/series?metrics=contacts.new&interval=day"
+        "&from=2026-06-01T00:00:00Z&to=2026-06-18T00:00:00Z"
+    )
+
+    async def total() -> int:
+        response = await client.get(url, headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        value: int = response.json()["series"][0]["total"]
+        return value
+
+    clock.advance(120)
+    await rollup.fold(app.state.db, now=clock.now(), lag=timedelta(0))
+    assert await total() == 3
+    clock.advance(60)
+    deleted = await client.delete(f"/v1/contacts/{ids[0]}", headers=tenant.headers)
+    assert deleted.status_code == 204
+    assert await total() == 2  # the folded hour is read from raw facts until refolded
+    clock.advance(120)
+    await rollup.fold(app.state.db, now=clock.now(), lag=timedelta(0))
+    assert await total() == 2

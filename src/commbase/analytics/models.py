@@ -306,9 +306,32 @@ __all__ = [
     "MetricRollup",
     "Pageview",
     "Snapshot",
+    "Touch",
     "TrackedEvent",
     "TrackingSalt",
     "Visitor",
     "VisitorSession",
     "Watermark",
 ]
+
+
+class Touch(Base):
+    """An hour of a source whose facts were deleted: the next fold recomputes it.
+
+    Rollups follow inserts and updates by the source's change column; a deleted row
+    leaves nothing to see, so whoever deletes facts that should stop counting
+    (a private call erased, a contact deleted) touches their hours. Retention
+    purges do not: rollups outlive raw facts on purpose.
+    """
+
+    __tablename__ = "analytics_touches"
+    __table_args__ = (
+        Index("ix_analytics_touches_source_touched", "source", "touched_at"),
+        Index("ix_analytics_touches_org_source_touched", "org_id", "source", "touched_at"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialBigInt, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(120))  # a watermark key
+    hour: Mapped[int] = mapped_column(BigInteger)
+    touched_at: Mapped[datetime]

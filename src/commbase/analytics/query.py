@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.models import MetricRollup, Watermark
+from commbase.analytics.models import MetricRollup, Touch, Watermark
 from commbase.analytics.registry import QUARTER, Expr, Metric, Source, declared_signature
 from commbase.analytics.sql import (
     EPOCH,
@@ -255,6 +255,23 @@ async def plan(
             dirty = dirty.group_by("hour")
         rows = (await session.execute(dirty)).all()
         dirty_hours = {int(row[0]) for row in rows if row[1]}
+        first, last = hour_number(start), hour_number(end)
+        if not entry.whole_range_raw and watermark is not None:
+            # Hours whose facts were deleted since the fold: raw until refolded.
+            touched = await session.execute(
+                select(Touch.hour, func.count(), func.max(Touch.touched_at))
+                .where(
+                    Touch.org_id == scope.org_id,
+                    Touch.source == source.watermark_key,
+                    Touch.touched_at > watermark,
+                    Touch.hour >= first,
+                    Touch.hour <= last,
+                )
+                .group_by(Touch.hour)
+            )
+            for hour, count_, latest in touched:
+                dirty_hours.add(int(hour))
+                rows.append((-int(hour) - 2, count_, latest, 0.0))
         versions.append(
             [
                 source.name,
@@ -264,7 +281,6 @@ async def plan(
                 sorted((int(r[0]), int(r[1]), str(r[2]), float(r[3] or 0)) for r in rows),
             ]
         )
-        first, last = hour_number(start), hour_number(end)
         quarters = set()
         if entry.ready and scope.group_by is None and scope.where is None:
             quarters = split - off_quarter - dirty_hours

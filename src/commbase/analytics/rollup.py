@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.custom import as_metric, metric_signature
-from commbase.analytics.models import CustomMetric, MetricRollup, Watermark
+from commbase.analytics.models import CustomMetric, MetricRollup, Touch, Watermark
 from commbase.analytics.query import count_and_sum, dimension_value, hour_ranges
 from commbase.analytics.registry import QUARTER, Metric, Source, registered_sources, signature
 from commbase.analytics.sql import hour_of, hour_start, quarter_of
@@ -196,6 +196,13 @@ async def fold_source(
         by_org: dict[str, set[int]] = defaultdict(set)
         for org_id, hour in dirty:
             by_org[org_id].add(int(hour))
+        touched = await session.execute(
+            select(Touch.org_id, Touch.hour)
+            .where(Touch.source == key, Touch.touched_at > previous, Touch.touched_at <= target)
+            .distinct()
+        )
+        for org_id, hour in touched:
+            by_org[org_id].add(int(hour))
         custom_by_org: dict[str, list[Metric]] = defaultdict(list)
         for definition in customs:
             custom_by_org[definition.org_id].append(as_metric(definition))
@@ -207,6 +214,8 @@ async def fold_source(
                 # Each custom metric has its own source (its filters), so its own fold.
                 for metric in custom_by_org.get(org_id, []):
                     written += await _fold_range(session, org_id, [metric], first, last)
+    # Touches up to the new watermark are folded in; queries only read later ones.
+    await session.execute(delete(Touch).where(Touch.source == key, Touch.touched_at <= target))
     mark.position = max(target, previous)
     mark.signature = current
     mark.updated_at = utcnow()

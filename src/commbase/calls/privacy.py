@@ -10,8 +10,10 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics import touches
 from commbase.billing import service as billing_service
 from commbase.calls import transcripts
+from commbase.calls.metrics import CALLS
 from commbase.calls.models import Call, CallAction, CallEvent
 from commbase.core.time import utcnow
 
@@ -25,6 +27,8 @@ async def erase_call(session: AsyncSession, *, call: Call) -> str:
     await session.execute(delete(CallEvent).where(CallEvent.call_id == call.id))
     await session.execute(delete(CallAction).where(CallAction.call_id == call.id))
     call.erased_at = utcnow()
+    # The call stops counting in analytics, now and after the next fold.
+    await touches.touch(session, org_id=call.org_id, source=CALLS, times=[call.created_at])
     await session.delete(call)
     await session.flush()
     return reference

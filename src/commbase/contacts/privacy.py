@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics import touches
 from commbase.contacts import service
+from commbase.contacts.metrics import CONTACTS
 from commbase.contacts.models import Contact
 from commbase.identity import privacy as identity_privacy
 from commbase.privacy.records import as_record, as_records
@@ -42,11 +44,18 @@ async def export_user(
     return {"contacts": as_records(rows)}
 
 
+async def _untally(session: AsyncSession, org_id: str, where: Any) -> None:
+    """Erased contacts stop counting in analytics (their hours are refolded)."""
+    created = await session.scalars(select(Contact.created_at).where(where))
+    await touches.touch(session, org_id=org_id, source=CONTACTS, times=created)
+
+
 async def erase_user(
     session: AsyncSession, *, org_id: str, subject_id: str, reference: str
 ) -> dict[str, int]:
     """Delete the user's contact book in the organization."""
     where = await _owned_by_user(session, org_id=org_id, user_id=subject_id)
+    await _untally(session, org_id, where)
     result = await session.execute(delete(Contact).where(where))
     return {"contacts": int(getattr(result, "rowcount", 0) or 0)}
 
@@ -61,9 +70,9 @@ async def export_contact(
 async def erase_contact(
     session: AsyncSession, *, org_id: str, subject_id: str, reference: str
 ) -> dict[str, int]:
-    result = await session.execute(
-        delete(Contact).where(Contact.org_id == org_id, Contact.id == subject_id)
-    )
+    where = (Contact.org_id == org_id) & (Contact.id == subject_id)
+    await _untally(session, org_id, where)
+    result = await session.execute(delete(Contact).where(where))
     return {"contacts": int(getattr(result, "rowcount", 0) or 0)}
 
 

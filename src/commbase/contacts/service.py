@@ -18,7 +18,9 @@ from sqlalchemy import Select, case, func, literal, or_, select, type_coerce, up
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics import touches
 from commbase.contacts import events
+from commbase.contacts.metrics import CONTACTS
 from commbase.contacts.models import Contact
 from commbase.contacts.schemas import (
     MAX_ATTRIBUTES,
@@ -178,6 +180,7 @@ async def update_contact(
 
 async def delete_contact(session: AsyncSession, *, contact: Contact) -> None:
     await outbox.record(session, events.CONTACT_DELETED, {"id": contact.id}, org_id=contact.org_id)
+    await touches.touch(session, org_id=contact.org_id, source=CONTACTS, times=[contact.created_at])
     await session.delete(contact)
     await session.flush()
 
