@@ -27,8 +27,6 @@ import json
 import math
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,10 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+if __package__ in (None, ""):  # run as a script: make `bench._common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import commbase_command, free_port, ms, percentile, stop_process, wait_until_up
 
 HOST = "127.0.0.1"
 HUGE_LIMIT = 1_000_000_000
@@ -55,23 +57,6 @@ MetricKey = tuple[str, frozenset[tuple[str, str]]]
 
 
 # ------------------------------------------------------------------ server
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _commbase_command() -> list[str]:
-    beside = Path(sys.executable).with_name("commbase")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("commbase")
-    if found is None:
-        raise SystemExit("the `commbase` command is not installed (pip install -e .)")
-    return [found]
 
 
 def _server_env(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
@@ -122,40 +107,6 @@ def _prepare_database(command: list[str], env: dict[str, str], workdir: Path) ->
     if found is None:
         raise SystemExit(f"`commbase demo` printed no API key:\n{output}")
     return found.group(0)
-
-
-async def _wait_until_up(
-    client: httpx.AsyncClient, server: subprocess.Popen[bytes], log_path: Path
-) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited early:\n{_tail(log_path)}")
-        try:
-            if (await client.get("/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"the server did not answer /healthz in {STARTUP_TIMEOUT_S}s")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is not None:
-        return
-    server.terminate()
-    try:
-        server.wait(timeout=SHUTDOWN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=SHUTDOWN_TIMEOUT_S)
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 # ------------------------------------------------------------------ metrics
@@ -249,22 +200,11 @@ class Phase:
             "requests": count,
             "errors": self.errors,
             "rps": round(count / self.elapsed_s, 1) if self.elapsed_s else 0.0,
-            "p50_ms": _ms(_percentile(ordered, 0.50)),
-            "p99_ms": _ms(_percentile(ordered, 0.99)),
-            "mean_ms": _ms(sum(ordered) / count if count else None),
+            "p50_ms": ms(percentile(ordered, 0.50)),
+            "p99_ms": ms(percentile(ordered, 0.99)),
+            "mean_ms": ms(sum(ordered) / count if count else None),
             **({"statuses": self.statuses} if self.errors else {}),
         }
-
-
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted values."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
 
 
 def _us(seconds: float | None) -> float | None:
@@ -325,7 +265,7 @@ async def _bench(
     auth = {"Authorization": f"Bearer {api_key}"}
     anonymous: dict[str, str] = {}
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
-        await _wait_until_up(client, server, log_path)
+        await wait_until_up(client, server, log_path=log_path, timeout_s=STARTUP_TIMEOUT_S)
         probe = await client.get(ME_ROUTE, headers=auth)
         if probe.status_code != 200:
             raise SystemExit(f"GET {ME_ROUTE} with the demo key: {probe.status_code} {probe.text}")
@@ -374,8 +314,8 @@ async def _bench(
         "me": me.figures(),
         "auth_mean_us": _us(auth_mean),
         "auth_p99_us_est": _us(_histogram_quantile(0.99, totals.auth_buckets)),
-        "me_server_mean_ms": _ms(me_mean),
-        "me_server_p50_ms_est": _ms(me_p50),
+        "me_server_mean_ms": ms(me_mean),
+        "me_server_p50_ms_est": ms(me_p50),
         "auth_share": round(auth_mean / me_mean, 4) if auth_mean and me_mean else None,
         "auth_share_of_p50": round(auth_mean / me_p50, 4) if auth_mean and me_p50 else None,
         "auth_cache_hit_ratio": round(totals.cache_hits / lookups, 4) if lookups else None,
@@ -407,7 +347,7 @@ def _database_name(url: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    command = _commbase_command()
+    command = commbase_command()
     with tempfile.TemporaryDirectory(prefix="commbase-bench-") as tmp:
         workdir = Path(tmp)
         env = _server_env(args, workdir)
@@ -418,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
             redis.Redis.from_url(args.redis_url).flushdb()
         api_key = _prepare_database(command, env, workdir)
-        port = _free_port()
+        port = free_port()
         log_path = workdir / "server.log"
         load_before = os.getloadavg()[0]
         with log_path.open("wb") as log:
@@ -440,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
             finally:
-                _stop(server)
+                stop_process(server)
     result = {
         "bench": "auth",
         "database": _database_name(env["COMMBASE_DATABASE_URL"]),

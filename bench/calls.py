@@ -28,18 +28,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
@@ -52,7 +50,6 @@ from commbase.billing.models import LedgerEntry, Wallet
 from commbase.calls import lifecycle
 from commbase.calls.models import Call
 from commbase.calls.simulation import advance_simulated_calls
-from commbase.cli import migrate_database
 from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.db import Database
 from commbase.core.http import ClientInfo
@@ -64,6 +61,10 @@ from commbase.identity import service as identity_service
 from commbase.identity.roles import Role, scopes_for
 from commbase.identity.schemas import ApiKeyCreate, UserCreate
 from commbase.settings import Settings
+
+if __package__ in (None, ""):  # run as a script: make `bench._common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import ms, percentile, prepare_database
 
 HUGE_LIMIT = 1_000_000_000
 MAX_CONCURRENT_CALLS = 10_000  # the most an API key may be given
@@ -80,51 +81,6 @@ T = TypeVar("T")
 
 
 # ------------------------------------------------------------------ database
-
-
-def _check_url(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return
-    if parsed.get_backend_name() != "postgresql":
-        raise SystemExit(f"unsupported database: {parsed.get_backend_name()}")
-    if (parsed.host or "127.0.0.1") not in LOCAL_HOSTS:
-        raise SystemExit("this benchmark only talks to a database on 127.0.0.1")
-    name = parsed.database or ""
-    if name in FORBIDDEN_DATABASES or name.startswith(FORBIDDEN_PREFIXES):
-        raise SystemExit(f"refusing to benchmark in the database {name!r}; it belongs elsewhere")
-
-
-async def _ensure_postgres_database(url: str) -> bool:
-    """Create the database named in ``url`` when it is missing; True if it was created."""
-    parsed = make_url(url)
-    name = parsed.database or ""
-    connection = await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database="postgres",
-    )
-    try:
-        if await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            return False
-        await connection.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
-        return True
-    finally:
-        await connection.close()
-
-
-def _prepare_database(url: str) -> bool:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        created = asyncio.run(_ensure_postgres_database(url))
-    else:
-        created = not parsed.database or not Path(parsed.database).exists()
-    # migrate_database calls asyncio.run itself: give it a thread of its own.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(migrate_database, url).result()
-    return created
 
 
 def _settings(database_url: str, calls: int) -> Settings:
@@ -393,17 +349,6 @@ async def _verify(database: Database, tenant: Tenant, call_ids: list[str]) -> di
 # ------------------------------------------------------------------ figures
 
 
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted values."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
-
-
 def _per(total: int, count: int) -> float | None:
     return round(total / count, 2) if count else None
 
@@ -457,8 +402,8 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         **({"first_placement_error": placed.first_error} if placed.first_error else {}),
         "place_s": round(placed.elapsed_s, 3),
         "placements_per_s": _rate(count, placed.elapsed_s),
-        "place_p50_ms": _ms(_percentile(ordered, 0.50)),
-        "place_p99_ms": _ms(_percentile(ordered, 0.99)),
+        "place_p50_ms": ms(percentile(ordered, 0.50)),
+        "place_p99_ms": ms(percentile(ordered, 0.99)),
         "sql_per_placement": _per(after_place[0] - before_place[0], count),
         "commits_per_placement": _per(after_place[1] - before_place[1], count),
         "connections_opened": after_complete[2],
@@ -510,8 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     with tempfile.TemporaryDirectory(prefix="commbase-bench-calls-") as tmp:
         database_url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        _check_url(database_url)
-        created = _prepare_database(database_url)
+        created = prepare_database(database_url)
         load_before = os.getloadavg()[0]
         figures = _run(_bench(args, database_url), args.loop)
     result = {

@@ -55,7 +55,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -66,7 +65,6 @@ from zoneinfo import ZoneInfo
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import Table, event, func, select, text, update
-from sqlalchemy.engine import make_url
 
 from commbase.analytics import rollup
 from commbase.analytics.models import MetricRollup, TrackedEvent
@@ -75,10 +73,13 @@ from commbase.analytics.registry import registered
 from commbase.analytics.service import Analytics, SeriesSpec
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.calls.models import Call
-from commbase.cli import migrate_database
 from commbase.core.db import Database
 from commbase.core.time import utcnow
 from commbase.identity.models import Organization
+
+if __package__ in (None, ""):  # run as a script: make `bench._common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import asyncpg_dsn, check_droppable, fresh_database
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_dashboard"
 ALLOWED_DATABASES = frozenset({"cb_bench_dashboard", "cb_bench_dashboard2"})
@@ -123,53 +124,6 @@ EVENT_WEIGHTS = (40, 5, 5, 50)
 
 
 # ------------------------------------------------------------------ database
-
-
-def _check_url(url: str) -> str:
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return backend
-    if backend != "postgresql":
-        raise SystemExit(f"unsupported database: {backend}")
-    if (parsed.host or "127.0.0.1") not in LOCAL_HOSTS:
-        raise SystemExit("this benchmark only talks to a database on 127.0.0.1")
-    if parsed.database not in ALLOWED_DATABASES:
-        raise SystemExit(
-            f"refusing to drop {parsed.database!r}; use one of {sorted(ALLOWED_DATABASES)}"
-        )
-    return backend
-
-
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def _recreate_postgres(url: str) -> None:
-    name = make_url(url).database
-    assert name in ALLOWED_DATABASES
-    admin = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-def prepare_database(url: str) -> None:
-    """A fresh, migrated database."""
-    if url.startswith("postgresql"):
-        asyncio.run(_recreate_postgres(url))
-    else:
-        path = Path(make_url(url).database or "")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    # migrate_database calls asyncio.run itself: give it a thread of its own.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(migrate_database, url).result()
 
 
 # ------------------------------------------------------------------ facts
@@ -368,7 +322,7 @@ async def load(
     """Insert every batch: COPY on PostgreSQL, executemany on SQLite."""
     written = 0
     if database.dialect == "postgresql":
-        connection = await asyncpg.connect(_asyncpg_dsn(url))
+        connection = await asyncpg.connect(asyncpg_dsn(url))
         try:
             for batch in batches:
                 await connection.copy_records_to_table(
@@ -686,9 +640,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.days < SERIES_DAYS:
         raise SystemExit(f"--days must cover the {SERIES_DAYS}-day series")
-    _check_url(args.database_url)
+    check_droppable(args.database_url, ALLOWED_DATABASES)
     if not args.reuse:
-        prepare_database(args.database_url)
+        fresh_database(args.database_url, ALLOWED_DATABASES)
     result = asyncio.run(run(args))
     print(json.dumps(result))
     if not result["equal"]:

@@ -28,8 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +39,17 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import orjson
-from sqlalchemy.engine import make_url
+
+if __package__ in (None, ""):  # run as a script: make `bench._common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import (
+    asyncpg_dsn,
+    commbase_command,
+    free_port,
+    fresh_database,
+    stop_process,
+    wait_until_up,
+)
 
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_ingest"
@@ -122,23 +130,6 @@ def copy_records(run: str, events: int, org_id: str, moment: datetime) -> list[t
 # ------------------------------------------------------------------ server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _commbase_command() -> list[str]:
-    beside = Path(sys.executable).with_name("commbase")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("commbase")
-    if found is None:
-        raise SystemExit("the `commbase` command is not installed (pip install -e .)")
-    return [found]
-
-
 def _server_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMBASE_")}
     tiers = {
@@ -163,33 +154,9 @@ def _server_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def _recreate_postgres(url: str) -> None:
-    name = make_url(url).database
-    if name not in ALLOWED_DATABASES:
-        raise SystemExit(f"refusing to drop {name!r}; use one of {sorted(ALLOWED_DATABASES)}")
-    admin = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
 def prepare_database(url: str, command: list[str], env: dict[str, str], workdir: Path) -> str:
     """A fresh, migrated database with the demo organization; returns its API key."""
-    if url.startswith("postgresql"):
-        asyncio.run(_recreate_postgres(url))
-    else:
-        path = Path(make_url(url).database or "")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    fresh_database(url, ALLOWED_DATABASES, migrate=False)  # `commbase migrate` runs below
     output = ""
     for step in ("migrate", "demo"):
         done = subprocess.run(
@@ -209,31 +176,6 @@ def prepare_database(url: str, command: list[str], env: dict[str, str], workdir:
         if word.startswith(("cb_test_", "cb_live_")):
             return word
     raise SystemExit(f"`commbase demo` printed no API key:\n{output}")
-
-
-async def _wait_until_up(client: httpx.AsyncClient, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("the server exited early")
-        try:
-            if (await client.get("/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"the server did not answer /healthz in {STARTUP_TIMEOUT_S}s")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is not None:
-        return
-    server.terminate()
-    try:
-        server.wait(timeout=SHUTDOWN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=SHUTDOWN_TIMEOUT_S)
 
 
 # ------------------------------------------------------------------ load
@@ -324,10 +266,10 @@ async def bench(
         max_connections=args.concurrency, max_keepalive_connections=args.concurrency
     )
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
-        await _wait_until_up(client, server)
+        await wait_until_up(client, server, timeout_s=STARTUP_TIMEOUT_S)
         await post_all(client, warmup, api_key=api_key, concurrency=args.concurrency)
         if postgres:
-            await _vacuum(_asyncpg_dsn(args.database_url))
+            await _vacuum(asyncpg_dsn(args.database_url))
         seconds, accepted = await post_all(
             client, bodies, api_key=api_key, concurrency=args.concurrency
         )
@@ -339,7 +281,7 @@ async def bench(
         "api_requests_per_s": round(len(bodies) / seconds, 1),
     }
     if postgres:
-        dsn = _asyncpg_dsn(args.database_url)
+        dsn = asyncpg_dsn(args.database_url)
         org_id, stored = await _org_id(dsn)
         expected = args.events + len(warmup) * args.batch
         if stored != expected:
@@ -374,12 +316,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    command = _commbase_command()
+    command = commbase_command()
     with tempfile.TemporaryDirectory(prefix="commbase-bench-ingest-") as tmp:
         workdir = Path(tmp)
         env = _server_env(args.database_url)
         api_key = prepare_database(args.database_url, command, env, workdir)
-        port = _free_port()
+        port = free_port()
         load_before = os.getloadavg()[0]
         with (workdir / "server.log").open("wb") as log:
             server = subprocess.Popen(
@@ -408,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n".join(lines[-40:]), file=sys.stderr)
                 raise
             finally:
-                _stop(server)
+                stop_process(server)
     result = {
         "bench": "ingest",
         "database": args.database_url.split(":", 1)[0].split("+", 1)[0],

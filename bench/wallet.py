@@ -35,12 +35,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import random
+import sys
 import time
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,11 +50,14 @@ from sqlalchemy.engine import make_url
 from commbase.billing import events
 from commbase.billing import service as billing_service
 from commbase.billing.models import LedgerEntry, Wallet
-from commbase.cli import migrate_database
 from commbase.core.db import Database
 from commbase.core.ids import new_id
 from commbase.core.outbox import OutboxEvent
 from commbase.identity import service as identity_service
+
+if __package__ in (None, ""):  # run as a script: make `bench._common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import asyncpg_params, ms, percentile, prepare_database, run
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_wallet"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -69,68 +70,7 @@ LATENCY_SAMPLES_KEPT = 200_000
 T = TypeVar("T")
 
 
-def _run(coro: Coroutine[Any, Any, T], loop: str) -> T:
-    """Run on uvloop, as ``uvicorn[standard]`` serves commbase, or on plain asyncio."""
-    if loop == "uvloop":
-        import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(coro)
-    return asyncio.run(coro)
-
-
 # ------------------------------------------------------------------ database
-
-
-def _check_url(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return
-    if parsed.get_backend_name() != "postgresql":
-        raise SystemExit(f"unsupported database: {parsed.get_backend_name()}")
-    if (parsed.host or "127.0.0.1") not in LOCAL_HOSTS:
-        raise SystemExit("this benchmark only talks to a database on 127.0.0.1")
-    name = parsed.database or ""
-    if name in FORBIDDEN_DATABASES or name.startswith(FORBIDDEN_PREFIXES):
-        raise SystemExit(f"refusing to benchmark in the database {name!r}; it belongs elsewhere")
-
-
-def _asyncpg_params(url: str) -> dict[str, Any]:
-    parsed = make_url(url)
-    return {
-        "host": parsed.host or "127.0.0.1",
-        "port": parsed.port or 5432,
-        "user": parsed.username or "postgres",
-        "password": parsed.password,
-        "database": parsed.database,
-    }
-
-
-async def _ensure_postgres_database(url: str) -> bool:
-    """Create the database named in ``url`` when it is missing; True if it was created."""
-    name = make_url(url).database or ""
-    connection = await asyncpg.connect(**{**_asyncpg_params(url), "database": "postgres"})
-    try:
-        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if exists:
-            return False
-        quoted = '"' + name.replace('"', '""') + '"'
-        await connection.execute(f"CREATE DATABASE {quoted}")
-        return True
-    finally:
-        await connection.close()
-
-
-def _prepare_database(url: str) -> bool:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        created = asyncio.run(_ensure_postgres_database(url))
-    else:
-        created = not parsed.database or not Path(parsed.database).exists()
-    # migrate_database calls asyncio.run itself: give it a thread of its own.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(migrate_database, url).result()
-    return created
 
 
 async def _hot_row_ceiling(
@@ -142,7 +82,7 @@ async def _hot_row_ceiling(
     that commits each debit of one wallet on its own."""
     settings = {} if synchronous_commit else {"synchronous_commit": "off"}
     pool = await asyncpg.create_pool(
-        **_asyncpg_params(url),
+        **asyncpg_params(url),
         min_size=concurrency,
         max_size=concurrency,
         server_settings=settings,
@@ -335,17 +275,6 @@ async def _verify(database: Database, run: Run) -> dict[str, Any]:
     }
 
 
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted values."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
-
-
 def _relax_durability(database: Database) -> None:
     """``synchronous_commit = off`` on this process's connections only (a diagnostic:
     commits stop waiting for the WAL flush, so a crash could lose the last few)."""
@@ -411,10 +340,10 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             "warmup_debits": warm_ok,
             "elapsed_s": round(elapsed, 3),
             "debits_per_s": round(timed_ok / elapsed, 1) if elapsed else 0.0,
-            "p50_ms": _ms(_percentile(ordered, 0.50)),
-            "p99_ms": _ms(_percentile(ordered, 0.99)),
-            "mean_ms": _ms(sum(ordered) / len(ordered) if ordered else None),
-            "max_ms": _ms(ordered[-1] if ordered else None),
+            "p50_ms": ms(percentile(ordered, 0.50)),
+            "p99_ms": ms(percentile(ordered, 0.99)),
+            "mean_ms": ms(sum(ordered) / len(ordered) if ordered else None),
+            "max_ms": ms(ordered[-1] if ordered else None),
             "stopped_by_time": run.next_index < total,
             "pool": type(pool).__name__,
             "connections_opened": sql.connects,
@@ -467,10 +396,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    _check_url(args.database_url)
-    created = _prepare_database(args.database_url)
+    created = prepare_database(args.database_url)
     load_before = os.getloadavg()[0]
-    figures = _run(_bench(args), args.loop)
+    figures = run(_bench(args), args.loop)
     result = {
         "bench": "wallet",
         "database": make_url(args.database_url).get_backend_name(),

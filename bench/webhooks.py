@@ -48,17 +48,14 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,7 +67,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from commbase import models as _models  # noqa: F401  (every table, for the mappers)
-from commbase.cli import migrate_database
 from commbase.contacts import events as contact_events
 from commbase.core import outbox
 from commbase.core.db import Database
@@ -80,6 +76,19 @@ from commbase.settings import Settings
 from commbase.webhooks import dispatcher as webhook_dispatcher
 from commbase.webhooks import secrets as webhook_secrets
 from commbase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+if __package__ in (None, ""):  # run as a script: make `bench._common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import (
+    asyncpg_params,
+    free_port,
+    ms,
+    percentile,
+    prepare_database,
+    run,
+    stop_process,
+    wait_until_up,
+)
 
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_webhooks"
@@ -113,16 +122,6 @@ QUEUE_TABLES = (
     "outbox_events",
 )
 T = TypeVar("T")
-
-
-def _run(coro: Coroutine[Any, Any, T], loop: str) -> T:
-    """Run on uvloop, as ``uvicorn[standard]`` serves commbase, or on plain asyncio."""
-    if loop == "uvloop":
-        import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(coro)
-    return asyncio.run(coro)
 
 
 # ------------------------------------------------------------------ receiver
@@ -231,83 +230,12 @@ def serve_receiver(port: int) -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait_until_up(client: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the receiver exited early")
-        try:
-            if (await client.get("/_healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.05)
-    raise SystemExit(f"the receiver did not answer in {STARTUP_TIMEOUT_S}s")
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-
-
 # ------------------------------------------------------------------ database
-
-
-def _check_url(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return
-    if parsed.get_backend_name() != "postgresql":
-        raise SystemExit(f"unsupported database: {parsed.get_backend_name()}")
-    if (parsed.host or "127.0.0.1") not in LOCAL_HOSTS:
-        raise SystemExit("this benchmark only talks to a database on 127.0.0.1")
-    name = parsed.database or ""
-    if name in FORBIDDEN_DATABASES or name.startswith(FORBIDDEN_PREFIXES):
-        raise SystemExit(f"refusing to benchmark in the database {name!r}; it belongs elsewhere")
-
-
-def _asyncpg_params(url: str) -> dict[str, Any]:
-    parsed = make_url(url)
-    return {
-        "host": parsed.host or "127.0.0.1",
-        "port": parsed.port or 5432,
-        "user": parsed.username or "postgres",
-        "password": parsed.password,
-        "database": parsed.database,
-    }
-
-
-async def _ensure_postgres_database(url: str) -> bool:
-    """Create the database named in ``url`` when it is missing; True if it was created."""
-    name = make_url(url).database or ""
-    connection = await asyncpg.connect(**{**_asyncpg_params(url), "database": "postgres"})
-    try:
-        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if exists:
-            return False
-        quoted = '"' + name.replace('"', '""') + '"'
-        await connection.execute(f"CREATE DATABASE {quoted}")
-        return True
-    finally:
-        await connection.close()
 
 
 async def _postgres(url: str, *statements: str) -> list[Any]:
     """Run statements outside any transaction (VACUUM needs that); the last one's rows."""
-    connection = await asyncpg.connect(**_asyncpg_params(url))
+    connection = await asyncpg.connect(**asyncpg_params(url))
     try:
         for statement in statements[:-1]:
             await connection.execute(statement)
@@ -337,18 +265,6 @@ def _reset_queue_tables(url: str) -> dict[str, Any]:
         )
     )
     return {"queue_tables_reset": True, "pg_autovacuum": rows[0]["autovacuum"]}
-
-
-def _prepare_database(url: str) -> bool:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        created = asyncio.run(_ensure_postgres_database(url))
-    else:
-        created = not parsed.database or not Path(parsed.database).exists()
-    # migrate_database calls asyncio.run itself: give it a thread of its own.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(migrate_database, url).result()
-    return created
 
 
 @dataclass
@@ -684,17 +600,6 @@ class Workers:
 # ------------------------------------------------------------------ measuring
 
 
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted values."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
-
-
 def _rate(count: int, seconds: float | None) -> float | None:
     return round(count / seconds, 1) if seconds and seconds > 0 else None
 
@@ -741,11 +646,11 @@ def _receipts(
 
 def _latency_figures(latencies: list[float]) -> dict[str, Any]:
     return {
-        "p50_ms": _ms(_percentile(latencies, 0.50)),
-        "p90_ms": _ms(_percentile(latencies, 0.90)),
-        "p99_ms": _ms(_percentile(latencies, 0.99)),
-        "max_ms": _ms(latencies[-1] if latencies else None),
-        "min_ms": _ms(latencies[0] if latencies else None),
+        "p50_ms": ms(percentile(latencies, 0.50)),
+        "p90_ms": ms(percentile(latencies, 0.90)),
+        "p99_ms": ms(percentile(latencies, 0.99)),
+        "max_ms": ms(latencies[-1] if latencies else None),
+        "min_ms": ms(latencies[0] if latencies else None),
     }
 
 
@@ -847,15 +752,13 @@ async def _phase_drained(
         "deliveries_per_s_first_commit_to_last_receipt": _rate(
             delivered, last_receipt - first_commit if last_receipt else None
         ),
-        "worker_start_to_first_receipt_ms": _ms(
-            first_receipt - launched if first_receipt else None
-        ),
+        "worker_start_to_first_receipt_ms": ms(first_receipt - launched if first_receipt else None),
         "workers_run_s": round(finished - launched, 3),
         "recording_span_s": round(last_commit - first_commit, 3),
         **{f"commit_to_receipt_{k}": v for k, v in _latency_figures(latencies).items()},
         **seen,
         "worker_cpu_s": round(cpu_s, 2),
-        "worker_cpu_ms_per_delivery": _ms(cpu_s / delivered if delivered else None),
+        "worker_cpu_ms_per_delivery": ms(cpu_s / delivered if delivered else None),
         "worker_exit_codes": codes,
         "database": view,
     }
@@ -915,13 +818,13 @@ async def _phase_live(
         "events_recorded_per_s": _rate(len(commits), record_s),
         "deliveries_per_s": _rate(delivered, last_receipt - first_commit if last_receipt else None),
         "recording_span_s": round(last_commit - first_commit, 3),
-        "last_commit_to_last_receipt_ms": _ms(last_receipt - last_commit if last_receipt else None),
+        "last_commit_to_last_receipt_ms": ms(last_receipt - last_commit if last_receipt else None),
         "warmup_events": len(warm),
         "completed_in_time": complete,
         **{f"commit_to_receipt_{k}": v for k, v in _latency_figures(latencies).items()},
         **seen,
         "worker_cpu_s": None if cpu_s is None else round(cpu_s, 2),
-        "worker_cpu_ms_per_delivery": _ms(cpu_s / delivered if cpu_s and delivered else None),
+        "worker_cpu_ms_per_delivery": ms(cpu_s / delivered if cpu_s and delivered else None),
         "worker_exit_codes": codes,
         "database": view,
     }
@@ -934,7 +837,9 @@ async def _bench(
     database = Database(args.database_url)
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
-            await _wait_until_up(client, receiver)
+            await wait_until_up(
+                client, receiver, path="/_healthz", what="the receiver", timeout_s=STARTUP_TIMEOUT_S
+            )
             setup = await _setup(database, base_url)
             configured = await client.post(
                 "/_config", json={"secrets": setup.secrets, "verify_every": args.verify_every}
@@ -1015,15 +920,14 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         if args.database_url == "sqlite":
             args.database_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        _check_url(args.database_url)
-        created = _prepare_database(args.database_url)
+        created = prepare_database(args.database_url)
         state: dict[str, Any] = (
             {"queue_tables_reset": False}
             if args.keep_data
             else _reset_queue_tables(args.database_url)
         )
         load_before = os.getloadavg()[0]
-        port = _free_port()
+        port = free_port()
         with (workdir / "receiver.log").open("wb") as receiver_log:
             receiver = subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "--serve-receiver", str(port)],
@@ -1032,9 +936,9 @@ def main(argv: list[str] | None = None) -> int:
                 stderr=subprocess.STDOUT,
             )
             try:
-                figures = _run(_bench(args, workdir, f"http://{HOST}:{port}", receiver), args.loop)
+                figures = run(_bench(args, workdir, f"http://{HOST}:{port}", receiver), args.loop)
             finally:
-                _stop_process(receiver)
+                stop_process(receiver)
     result = {
         "bench": "webhooks",
         "database": make_url(args.database_url).get_backend_name(),

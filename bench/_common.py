@@ -1,0 +1,236 @@
+"""What every benchmark needs: a safe database to write into, a server process to
+start and stop, an event loop, and percentiles.
+
+Benchmarks are run as scripts (``python bench/wallet.py``); each one puts the
+repository root on ``sys.path`` before importing this module as ``bench._common``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+from sqlalchemy.engine import make_url
+
+from commbase.cli import migrate_database
+
+HOST = "127.0.0.1"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Databases other people (tests, CI, helpers) use: a benchmark never writes there.
+FORBIDDEN_DATABASES = frozenset(
+    {"test", "commbase_test", "cbdev", "cbmig", "cbweb", "postgres", "template0", "template1"}
+)
+FORBIDDEN_PREFIXES = ("cb_helper_",)
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------ event loop
+
+
+def run(coro: Coroutine[Any, Any, T], loop: str = "asyncio") -> T:
+    """Run on uvloop, as ``uvicorn[standard]`` serves commbase, or on plain asyncio."""
+    if loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
+    return asyncio.run(coro)
+
+
+# ------------------------------------------------------------------ database
+
+
+def _local_postgres(url: str) -> str:
+    """The backend name; refuses anything but SQLite or a PostgreSQL on this machine."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return backend
+    if backend != "postgresql":
+        raise SystemExit(f"unsupported database: {backend}")
+    if (parsed.host or HOST) not in LOCAL_HOSTS:
+        raise SystemExit("this benchmark only talks to a database on 127.0.0.1")
+    return backend
+
+
+def check_database_url(url: str) -> None:
+    """Refuse databases that belong to someone else (tests, CI, other sessions)."""
+    if _local_postgres(url) == "sqlite":
+        return
+    name = make_url(url).database or ""
+    if name in FORBIDDEN_DATABASES or name.startswith(FORBIDDEN_PREFIXES):
+        raise SystemExit(f"refusing to benchmark in the database {name!r}; it belongs elsewhere")
+
+
+def check_droppable(url: str, allowed: frozenset[str]) -> str:
+    """For benchmarks that drop their database first: only names in ``allowed``."""
+    backend = _local_postgres(url)
+    if backend == "postgresql" and make_url(url).database not in allowed:
+        raise SystemExit(
+            f"refusing to drop {make_url(url).database!r}; use one of {sorted(allowed)}"
+        )
+    return backend
+
+
+def asyncpg_params(url: str) -> dict[str, Any]:
+    parsed = make_url(url)
+    return {
+        "host": parsed.host or HOST,
+        "port": parsed.port or 5432,
+        "user": parsed.username or "postgres",
+        "password": parsed.password,
+        "database": parsed.database,
+    }
+
+
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def ensure_postgres_database(url: str) -> bool:
+    """Create the database named in ``url`` when it is missing; True if it was created."""
+    name = make_url(url).database or ""
+    connection = await asyncpg.connect(**{**asyncpg_params(url), "database": "postgres"})
+    try:
+        if await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        await connection.execute(f"CREATE DATABASE {_quoted(name)}")
+        return True
+    finally:
+        await connection.close()
+
+
+async def _recreate_postgres(url: str) -> None:
+    name = make_url(url).database or ""
+    admin = await asyncpg.connect(asyncpg_dsn(url, "postgres"))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {_quoted(name)} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {_quoted(name)}")
+    finally:
+        await admin.close()
+
+
+def _migrate(url: str) -> None:
+    # migrate_database calls asyncio.run itself: give it a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(migrate_database, url).result()
+
+
+def prepare_database(url: str) -> bool:
+    """Create the database if it is missing and migrate it; True if it was created."""
+    check_database_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        created = asyncio.run(ensure_postgres_database(url))
+    else:
+        created = not parsed.database or not Path(parsed.database).exists()
+    _migrate(url)
+    return created
+
+
+def fresh_database(url: str, allowed: frozenset[str], *, migrate: bool = True) -> None:
+    """Drop and recreate the database (or delete the SQLite file), then migrate it."""
+    if check_droppable(url, allowed) == "postgresql":
+        asyncio.run(_recreate_postgres(url))
+    else:
+        path = Path(make_url(url).database or "")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if migrate:
+        _migrate(url)
+
+
+# ------------------------------------------------------------------ processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def commbase_command() -> list[str]:
+    """The installed ``commbase`` command, preferably the one beside this Python."""
+    beside = Path(sys.executable).with_name("commbase")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("commbase")
+    if found is None:
+        raise SystemExit("the `commbase` command is not installed (pip install -e .)")
+    return [found]
+
+
+def tail(path: Path | None, lines: int = 40) -> str:
+    if path is None:
+        return ""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def wait_until_up(
+    client: httpx.AsyncClient,
+    process: subprocess.Popen[bytes],
+    *,
+    path: str = "/healthz",
+    what: str = "the server",
+    timeout_s: float = 60.0,
+    log_path: Path | None = None,
+) -> None:
+    """Poll ``path`` until it answers 200; fail (with the log's tail) if the process dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited early:\n{tail(log_path)}")
+        try:
+            if (await client.get(path)).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"{what} did not answer {path} in {timeout_s}s:\n{tail(log_path)}")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+
+
+# ------------------------------------------------------------------ figures
+
+
+def percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
