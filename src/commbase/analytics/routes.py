@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
@@ -112,35 +113,59 @@ def _analytics(
     return Analytics(session, org_id, cache=cache, ttl_s=settings.analytics_cache_ttl_s)
 
 
+@dataclass(frozen=True)
+class SeriesQuery:
+    """What a series request asks for, as sent (validated by ``_series``)."""
+
+    metrics: str
+    interval: str = "day"
+    start: datetime | None = None
+    end: datetime | None = None
+    tz: str | None = None
+    account_id: str | None = None
+    group_by: str | None = None
+    filter: str | None = None
+
+
+def _series_query(
+    metrics: MetricsParam,
+    interval: Annotated[str, Query(max_length=5)] = "day",
+    start: FromParam = None,
+    end: ToParam = None,
+    tz: TzParam = None,
+    account_id: AccountParam = None,
+    group_by: Annotated[str | None, Query(max_length=40)] = None,
+    filter_: Annotated[str | None, Query(alias="filter", max_length=250)] = None,
+) -> SeriesQuery:
+    return SeriesQuery(metrics, interval, start, end, tz, account_id, group_by, filter_)
+
+
+SeriesParams = Annotated[SeriesQuery, Depends(_series_query)]
+
+
 async def _series(
     principal: CurrentPrincipal,
     session: DbSession,
     cache: AppCache,
     settings: AppSettings,
-    metrics: str,
-    interval: str,
-    start: datetime | None,
-    end: datetime | None,
-    tz: str | None,
-    account_id: str | None,
-    group_by: str | None,
-    filter_: str | None,
+    query: SeriesQuery,
+    *,
     compare: bool,
 ) -> dict[str, Any]:
     principal.require(Scope.ANALYTICS_READ)
-    if interval not in INTERVALS:
+    if query.interval not in INTERVALS:
         raise invalid(f"`interval` is one of {', '.join(INTERVALS)}", "interval")
     org = await _org(session, principal.org_id)
-    start, end = _range(start, end)
+    start, end = _range(query.start, query.end)
     spec = SeriesSpec(
-        _names(metrics),
-        interval,
+        _names(query.metrics),
+        query.interval,
         start,
         end,
-        zone(tz or org.timezone),
-        account=account_id,
-        group_by=group_by,
-        where=_where(filter_),
+        zone(query.tz or org.timezone),
+        account=query.account_id,
+        group_by=query.group_by,
+        where=_where(query.filter),
         compare=compare,
     )
     return await _analytics(session, org.id, cache, settings).series(spec)
@@ -152,38 +177,36 @@ async def series(
     session: DbSession,
     cache: AppCache,
     settings: AppSettings,
-    metrics: MetricsParam,
-    interval: Annotated[str, Query(max_length=5)] = "day",
-    start: FromParam = None,
-    end: ToParam = None,
-    tz: TzParam = None,
-    account_id: AccountParam = None,
-    group_by: Annotated[str | None, Query(max_length=40)] = None,
-    filter_: Annotated[str | None, Query(alias="filter", max_length=250)] = None,
+    query: SeriesParams,
     compare: bool = True,
 ) -> dict[str, Any]:
     """Points per ``interval`` in ``tz`` over [from, to); each series has its total, the
     previous period's total (same length, just before) and the growth in percent."""
-    return await _series(
-        principal, session, cache, settings, metrics, interval, start, end, tz,
-        account_id, group_by, filter_, compare,
-    )  # fmt: skip
+    return await _series(principal, session, cache, settings, query, compare=compare)
 
 
-def _csv_stream(header: list[str], rows: Iterable[list[Any]]) -> StreamingResponse:
-    async def generate() -> AsyncIterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        for count_, row in enumerate(rows, 1):
-            writer.writerow(row)
-            if count_ % 500 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+async def _csv_stream(header: list[str], rows: AsyncIterable[list[Any]]) -> AsyncIterator[str]:
+    """CSV text in pieces of about 64 kB, as ``rows`` arrive."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    async for row in rows:
+        writer.writerow(row)
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
-    return StreamingResponse(generate(), media_type="text/csv; charset=utf-8")
+
+def _csv_response(
+    header: list[str], rows: AsyncIterable[list[Any]], filename: str
+) -> StreamingResponse:
+    return StreamingResponse(
+        _csv_stream(header, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get("/series.csv", summary="A series as CSV", response_class=StreamingResponse)
@@ -192,27 +215,16 @@ async def series_csv(
     session: DbSession,
     cache: AppCache,
     settings: AppSettings,
-    metrics: MetricsParam,
-    interval: Annotated[str, Query(max_length=5)] = "day",
-    start: FromParam = None,
-    end: ToParam = None,
-    tz: TzParam = None,
-    account_id: AccountParam = None,
-    group_by: Annotated[str | None, Query(max_length=40)] = None,
-    filter_: Annotated[str | None, Query(alias="filter", max_length=250)] = None,
+    query: SeriesParams,
 ) -> StreamingResponse:
-    result = await _series(
-        principal, session, cache, settings, metrics, interval, start, end, tz,
-        account_id, group_by, filter_, False,
-    )  # fmt: skip
-    rows = (
-        [entry["metric"], entry["group"] or "", point["start"], point["value"]]
-        for entry in result["series"]
-        for point in entry["points"]
-    )
-    response = _csv_stream(["metric", "group", "start", "value"], rows)
-    response.headers["Content-Disposition"] = 'attachment; filename="series.csv"'
-    return response
+    result = await _series(principal, session, cache, settings, query, compare=False)
+
+    async def rows() -> AsyncIterator[list[Any]]:
+        for entry in result["series"]:
+            for point in entry["points"]:
+                yield [entry["metric"], entry["group"] or "", point["start"], point["value"]]
+
+    return _csv_response(["metric", "group", "start", "value"], rows(), "series.csv")
 
 
 @router.get("/realtime", summary="Today so far, in the organization's time zone")
@@ -427,10 +439,8 @@ async def revenue(
 ) -> dict[str, Any]:
     """Top-ups (money in), charges and refunds per interval in minor units, as the seed's
     monthly revenue report. MRR and ARR are null until subscriptions exist."""
-    result = await _series(
-        principal, session, cache, settings, ",".join(REVENUE), interval, start, end,
-        None, None, None, None, True,
-    )  # fmt: skip
+    query = SeriesQuery(",".join(REVENUE), interval, start, end)
+    result = await _series(principal, session, cache, settings, query, compare=True)
     org = await _org(session, principal.org_id)
     return {**result, "currency": org.currency, "mrr": None, "arr": None}
 
@@ -689,36 +699,22 @@ async def snapshots_csv(
         columns += [f"{entries_name}.{key}" for key in entries]
     header = ["date", "type", "account_id", "period_start", "period_end", *columns]
 
-    async def generate() -> AsyncIterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
+    async def rows() -> AsyncIterator[list[Any]]:
         async with database.sessionmaker() as reader:
             result = await reader.stream_scalars(statement.execution_options(yield_per=500))
             async for row in result:
                 flat: dict[str, Any] = {}
                 _flatten("", row.metrics, flat)
-                writer.writerow(
-                    [
-                        row.date.isoformat(),
-                        row.snapshot_type,
-                        row.account_id,
-                        row.period_start.isoformat(),
-                        row.period_end.isoformat(),
-                        *(flat.get(c, "") for c in columns),
-                    ]
-                )
-                if buffer.tell() > 64_000:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
+                yield [
+                    row.date.isoformat(),
+                    row.snapshot_type,
+                    row.account_id,
+                    row.period_start.isoformat(),
+                    row.period_end.isoformat(),
+                    *(flat.get(c, "") for c in columns),
+                ]
 
-    return StreamingResponse(
-        generate(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="snapshots.csv"'},
-    )
+    return _csv_response(header, rows(), "snapshots.csv")
 
 
 @router.post(
