@@ -8,11 +8,13 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import Counter, Histogram
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commbase.core.ids import new_id
@@ -218,3 +220,16 @@ class _BodyTooLarge(HTTPException):
 def client_of(state: dict[str, Any]) -> ClientInfo:
     client = state.get("client")
     return client if isinstance(client, ClientInfo) else ClientInfo(None, None, None, None)
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+ShownOnce = TypeVar("ShownOnce", bound=BaseModel)
+
+
+def shown_once(
+    response: Response, model: type[ShownOnce], read: BaseModel, **secrets: str
+) -> ShownOnce:
+    """A response that carries a secret for the only time (a key, a token, a signing
+    secret): ``read`` plus the secrets, marked so that no cache keeps it."""
+    response.headers.update(NO_STORE)
+    return model.model_validate({**read.model_dump(), **secrets})

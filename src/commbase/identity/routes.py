@@ -18,6 +18,7 @@ from commbase.core.auth import (
 from commbase.core.db import DbSession
 from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.errors import AlreadyExists, InvalidRequest, PermissionDenied
+from commbase.core.http import NO_STORE, shown_once
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.scopes import Scope
@@ -50,7 +51,6 @@ from commbase.identity.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-NO_STORE = {"Cache-Control": "no-store"}
 Id = Annotated[str, Path(max_length=40)]
 
 
@@ -470,10 +470,7 @@ async def create_api_key(
         secret=settings.secret_key.get_secret_value(),
         tiers=settings.rate_limit_tiers,
     )
-    response.headers.update(NO_STORE)
-    return ApiKeyWithSecret.model_validate(
-        {**ApiKeyRead.model_validate(key).model_dump(), "key": secret}
-    )
+    return shown_once(response, ApiKeyWithSecret, ApiKeyRead.model_validate(key), key=secret)
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyRead], tags=["api-keys"])
@@ -553,10 +550,7 @@ async def rotate_api_key(
         cache=cache,
         secret=settings.secret_key.get_secret_value(),
     )
-    response.headers.update(NO_STORE)
-    return ApiKeyWithSecret.model_validate(
-        {**ApiKeyRead.model_validate(key).model_dump(), "key": secret}
-    )
+    return shown_once(response, ApiKeyWithSecret, ApiKeyRead.model_validate(key), key=secret)
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyRead, tags=["api-keys"])
@@ -611,9 +605,8 @@ async def create_agent_session(
         secret=settings.secret_key.get_secret_value(),
         default_ttl_s=settings.agent_session_ttl_s,
     )
-    response.headers.update(NO_STORE)
-    return AgentSessionWithToken.model_validate(
-        {**AgentSessionRead.model_validate(agent).model_dump(), "session_token": token}
+    return shown_once(
+        response, AgentSessionWithToken, AgentSessionRead.model_validate(agent), session_token=token
     )
 
 

@@ -10,6 +10,7 @@ from commbase.core import events as event_catalogue
 from commbase.core.auth import Client, CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
+from commbase.core.http import shown_once
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 from commbase.webhooks import service
@@ -28,7 +29,6 @@ from commbase.webhooks.schemas import (
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 Id = Annotated[str, Path(max_length=40)]
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.get("/event-types", response_model=list[EventTypeRead])
@@ -59,9 +59,8 @@ async def create_endpoint(
         server_secret=settings.secret_key.get_secret_value(),
         allow_private=settings.webhooks_allow_private_urls,
     )
-    response.headers.update(NO_STORE)
-    return EndpointWithSecret.model_validate(
-        {**EndpointRead.model_validate(endpoint).model_dump(), "secret": secret}
+    return shown_once(
+        response, EndpointWithSecret, EndpointRead.model_validate(endpoint), secret=secret
     )
 
 
@@ -138,9 +137,8 @@ async def rotate_secret(
         client=client,
         server_secret=settings.secret_key.get_secret_value(),
     )
-    response.headers.update(NO_STORE)
-    return EndpointWithSecret.model_validate(
-        {**EndpointRead.model_validate(endpoint).model_dump(), "secret": secret}
+    return shown_once(
+        response, EndpointWithSecret, EndpointRead.model_validate(endpoint), secret=secret
     )
 
 
