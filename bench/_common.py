@@ -8,7 +8,10 @@ repository root on ``sys.path`` before importing this module as ``bench._common`
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,14 +19,17 @@ import sys
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from commbase.cli import migrate_database
+from commbase.core.db import Database
 
 HOST = "127.0.0.1"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -234,3 +240,91 @@ def percentile(ordered: list[float], q: float) -> float | None:
 
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
+
+
+# ------------------------------------------------------------------ a served commbase
+
+HUGE_LIMIT = 1_000_000_000
+KEY_PATTERN = re.compile(r"\bcb_(?:test|live)_[0-9A-Za-z]{20,}\b")
+
+
+def server_env(
+    database_url: str, *, secret: str, run_jobs: bool, redis_url: str | None = None
+) -> dict[str, str]:
+    """The environment of a ``commbase`` process: rate limits out of the way, plain logs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMBASE_")}
+    tiers = {
+        name: {"limit": HUGE_LIMIT, "window_s": 60}
+        for name in ("free", "standard", "premium", "enterprise")
+    }
+    env.update(
+        {
+            "COMMBASE_ENV": "development",
+            "COMMBASE_DATABASE_URL": database_url,
+            "COMMBASE_SECRET_KEY": secret,
+            "COMMBASE_RATE_LIMIT_TIERS": json.dumps(tiers),
+            "COMMBASE_SESSION_RATE_LIMIT": str(HUGE_LIMIT),
+            "COMMBASE_ANONYMOUS_RATE_LIMIT": str(HUGE_LIMIT),
+            "COMMBASE_LOG_LEVEL": "WARNING",
+            "COMMBASE_RUN_JOBS": "true" if run_jobs else "false",
+            "NO_COLOR": "1",
+            "TERM": "dumb",
+            "COLUMNS": "200",
+        }
+    )
+    if redis_url:
+        env["COMMBASE_REDIS_URL"] = redis_url
+    return env
+
+
+def migrate_and_demo(command: list[str], env: dict[str, str], workdir: Path) -> str:
+    """Run ``commbase migrate`` and ``commbase demo``; return the demo API key it prints."""
+    output = ""
+    for step in ("migrate", "demo"):
+        done = subprocess.run(
+            [*command, step],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            tail_ = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+            raise SystemExit(f"`commbase {step}` failed:\n{tail_}")
+        output = done.stdout
+    found = KEY_PATTERN.search(output)
+    if found is None:
+        raise SystemExit(f"`commbase demo` printed no API key:\n{output}")
+    return found.group(0)
+
+
+# ------------------------------------------------------------------ SQL counting
+
+
+@dataclass
+class SqlCounter:
+    """SQL statements sent (BEGIN and COMMIT aside), commits and new connections."""
+
+    statements: int = 0
+    commits: int = 0
+    connects: int = 0
+
+    def attach(self, database: Database) -> None:
+        engine = database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", self._on_statement)
+        event.listen(engine, "commit", self._on_commit)
+        event.listen(engine, "connect", self._on_connect)
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.statements, self.commits, self.connects
+
+    def _on_statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def _on_commit(self, *_args: Any) -> None:
+        self.commits += 1
+
+    def _on_connect(self, *_args: Any) -> None:
+        self.connects += 1

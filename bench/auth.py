@@ -26,7 +26,6 @@ import asyncio
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -41,72 +40,28 @@ from prometheus_client.parser import text_string_to_metric_families
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import commbase_command, free_port, ms, percentile, stop_process, wait_until_up
+from bench._common import (
+    commbase_command,
+    free_port,
+    migrate_and_demo,
+    ms,
+    percentile,
+    server_env,
+    stop_process,
+    wait_until_up,
+)
 
 HOST = "127.0.0.1"
-HUGE_LIMIT = 1_000_000_000
 AUTH_METRIC = "commbase_auth_duration_seconds"
 HTTP_METRIC = "commbase_http_request_duration_seconds"
 CACHE_METRIC = "commbase_cache_requests"  # a counter: samples end in _total
 ME_ROUTE = "/v1/me"
-KEY_PATTERN = re.compile(r"\bcb_(?:test|live)_[0-9A-Za-z]{20,}\b")
 STARTUP_TIMEOUT_S = 60.0
-SHUTDOWN_TIMEOUT_S = 15.0
 
 MetricKey = tuple[str, frozenset[tuple[str, str]]]
 
 
 # ------------------------------------------------------------------ server
-
-
-def _server_env(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMBASE_")}
-    database_url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    tiers = {
-        name: {"limit": HUGE_LIMIT, "window_s": 60}
-        for name in ("free", "standard", "premium", "enterprise")
-    }
-    env.update(
-        {
-            "COMMBASE_ENV": "development",
-            "COMMBASE_DATABASE_URL": database_url,
-            "COMMBASE_SECRET_KEY": "bench-secret-" + "x" * 40,
-            "COMMBASE_RATE_LIMIT_TIERS": json.dumps(tiers),
-            "COMMBASE_SESSION_RATE_LIMIT": str(HUGE_LIMIT),
-            "COMMBASE_ANONYMOUS_RATE_LIMIT": str(HUGE_LIMIT),
-            "COMMBASE_LOG_LEVEL": "WARNING",
-            "COMMBASE_RUN_JOBS": "true",
-            "NO_COLOR": "1",
-            "TERM": "dumb",
-            "COLUMNS": "200",
-        }
-    )
-    if args.redis_url:
-        env["COMMBASE_REDIS_URL"] = args.redis_url
-    return env
-
-
-def _prepare_database(command: list[str], env: dict[str, str], workdir: Path) -> str:
-    """Migrate, load the demo data and return the demo API key it prints."""
-    output = ""
-    for step in ("migrate", "demo"):
-        done = subprocess.run(
-            [*command, step],
-            env=env,
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        if done.returncode != 0:
-            output = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
-            raise SystemExit(f"`commbase {step}` failed:\n{output}")
-        output = done.stdout
-    found = KEY_PATTERN.search(output)
-    if found is None:
-        raise SystemExit(f"`commbase demo` printed no API key:\n{output}")
-    return found.group(0)
 
 
 # ------------------------------------------------------------------ metrics
@@ -350,14 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     command = commbase_command()
     with tempfile.TemporaryDirectory(prefix="commbase-bench-") as tmp:
         workdir = Path(tmp)
-        env = _server_env(args, workdir)
+        env = server_env(
+            args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+            secret="bench-secret-" + "x" * 40,
+            run_jobs=True,
+            redis_url=args.redis_url,
+        )
         if args.redis_url:
             # The demo key is the same in every run: drop principals cached for an
             # earlier run's database (the Redis database is the benchmark's own).
             import redis
 
             redis.Redis.from_url(args.redis_url).flushdb()
-        api_key = _prepare_database(command, env, workdir)
+        api_key = migrate_and_demo(command, env, workdir)
         port = free_port()
         log_path = workdir / "server.log"
         load_before = os.getloadavg()[0]

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from commbase.app import create_app
@@ -64,16 +64,11 @@ from commbase.settings import Settings
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import ms, percentile, prepare_database
+from bench._common import SqlCounter, ms, percentile, prepare_database
 
 HUGE_LIMIT = 1_000_000_000
 MAX_CONCURRENT_CALLS = 10_000  # the most an API key may be given
 BENCH_TIER = "bench"
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-FORBIDDEN_DATABASES = frozenset(
-    {"test", "commbase_test", "cbdev", "cbmig", "postgres", "template0", "template1"}
-)
-FORBIDDEN_PREFIXES = ("cb_helper_",)
 CLOCK_START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 HOLD_PER_CALL = 750  # 60 min at the default 0.125/min: what each placement reserves
 SECRET = "bench-secret-" + "x" * 40
@@ -167,33 +162,6 @@ def _number(index: int) -> str:
 
 
 # ------------------------------------------------------------------ phases
-
-
-@dataclass
-class SqlCounter:
-    """SQL statements sent (BEGIN and COMMIT aside), commits and new connections."""
-
-    statements: int = 0
-    commits: int = 0
-    connects: int = 0
-
-    def attach(self, database: Database) -> None:
-        engine = database.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", self._on_statement)
-        event.listen(engine, "commit", self._on_commit)
-        event.listen(engine, "connect", self._on_connect)
-
-    def snapshot(self) -> tuple[int, int, int]:
-        return self.statements, self.commits, self.connects
-
-    def _on_statement(self, *_args: Any) -> None:
-        self.statements += 1
-
-    def _on_commit(self, *_args: Any) -> None:
-        self.commits += 1
-
-    def _on_connect(self, *_args: Any) -> None:
-        self.connects += 1
 
 
 @dataclass

@@ -83,7 +83,6 @@ from bench._common import asyncpg_dsn, check_droppable, fresh_database
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_dashboard"
 ALLOWED_DATABASES = frozenset({"cb_bench_dashboard", "cb_bench_dashboard2"})
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 METRICS = (
     "calls.total",
     "calls.completed",

@@ -47,6 +47,8 @@ from bench._common import (
     commbase_command,
     free_port,
     fresh_database,
+    migrate_and_demo,
+    server_env,
     stop_process,
     wait_until_up,
 )
@@ -54,9 +56,7 @@ from bench._common import (
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_ingest"
 ALLOWED_DATABASES = frozenset({"cb_bench_ingest"})
-HUGE_LIMIT = 1_000_000_000
 STARTUP_TIMEOUT_S = 60.0
-SHUTDOWN_TIMEOUT_S = 15.0
 SECRET = "bench-ingest-secret-" + "x" * 40
 TYPES = ("call.quality_degraded", "balance.low", "rate_limit.hit", "page.scrolled", "cart.added")
 COLUMNS = (
@@ -130,52 +130,10 @@ def copy_records(run: str, events: int, org_id: str, moment: datetime) -> list[t
 # ------------------------------------------------------------------ server
 
 
-def _server_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMBASE_")}
-    tiers = {
-        name: {"limit": HUGE_LIMIT, "window_s": 60}
-        for name in ("free", "standard", "premium", "enterprise")
-    }
-    env.update(
-        {
-            "COMMBASE_ENV": "development",
-            "COMMBASE_DATABASE_URL": database_url,
-            "COMMBASE_SECRET_KEY": SECRET,
-            "COMMBASE_RATE_LIMIT_TIERS": json.dumps(tiers),
-            "COMMBASE_SESSION_RATE_LIMIT": str(HUGE_LIMIT),
-            "COMMBASE_ANONYMOUS_RATE_LIMIT": str(HUGE_LIMIT),
-            "COMMBASE_LOG_LEVEL": "WARNING",
-            "COMMBASE_RUN_JOBS": "false",
-            "NO_COLOR": "1",
-            "TERM": "dumb",
-            "COLUMNS": "200",
-        }
-    )
-    return env
-
-
 def prepare_database(url: str, command: list[str], env: dict[str, str], workdir: Path) -> str:
     """A fresh, migrated database with the demo organization; returns its API key."""
     fresh_database(url, ALLOWED_DATABASES, migrate=False)  # `commbase migrate` runs below
-    output = ""
-    for step in ("migrate", "demo"):
-        done = subprocess.run(
-            [*command, step],
-            env=env,
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
-            raise SystemExit(f"`commbase {step}` failed:\n{tail}")
-        output = done.stdout
-    for word in output.split():
-        if word.startswith(("cb_test_", "cb_live_")):
-            return word
-    raise SystemExit(f"`commbase demo` printed no API key:\n{output}")
+    return migrate_and_demo(command, env, workdir)
 
 
 # ------------------------------------------------------------------ load
@@ -319,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     command = commbase_command()
     with tempfile.TemporaryDirectory(prefix="commbase-bench-ingest-") as tmp:
         workdir = Path(tmp)
-        env = _server_env(args.database_url)
+        env = server_env(args.database_url, secret=SECRET, run_jobs=False)
         api_key = prepare_database(args.database_url, command, env, workdir)
         port = free_port()
         load_before = os.getloadavg()[0]

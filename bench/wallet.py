@@ -57,14 +57,9 @@ from commbase.identity import service as identity_service
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import asyncpg_params, ms, percentile, prepare_database, run
+from bench._common import SqlCounter, asyncpg_params, ms, percentile, prepare_database, run
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_wallet"
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-FORBIDDEN_DATABASES = frozenset(
-    {"test", "commbase_test", "cbdev", "cbmig", "postgres", "template0", "template1"}
-)
-FORBIDDEN_PREFIXES = ("cb_helper_",)
 MAX_AMOUNT = 99
 LATENCY_SAMPLES_KEPT = 200_000
 T = TypeVar("T")
@@ -127,33 +122,6 @@ class Run:
     debited: int = 0
     latencies_s: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class SqlCounter:
-    """SQL statements sent (BEGIN and COMMIT aside), commits and new connections."""
-
-    statements: int = 0
-    commits: int = 0
-    connects: int = 0
-
-    def attach(self, database: Database) -> None:
-        engine = database.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", self._on_statement)
-        event.listen(engine, "commit", self._on_commit)
-        event.listen(engine, "connect", self._on_connect)
-
-    def snapshot(self) -> tuple[int, int, int]:
-        return self.statements, self.commits, self.connects
-
-    def _on_statement(self, *_args: Any) -> None:
-        self.statements += 1
-
-    def _on_commit(self, *_args: Any) -> None:
-        self.commits += 1
-
-    def _on_connect(self, *_args: Any) -> None:
-        self.connects += 1
 
 
 async def _setup(database: Database, *, start_balance: int, use_keys: bool) -> Run:

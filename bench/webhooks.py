@@ -92,20 +92,6 @@ from bench._common import (
 
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_webhooks"
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-FORBIDDEN_DATABASES = frozenset(
-    {
-        "test",
-        "commbase_test",
-        "cbdev",
-        "cbmig",
-        "cbweb",
-        "postgres",
-        "template0",
-        "template1",
-    }
-)
-FORBIDDEN_PREFIXES = ("cb_helper_",)
 SERVER_SECRET = "bench-webhooks-secret-" + "x" * 40
 EVENT_TYPE = contact_events.CONTACT_DELETED  # payload {"id": ...}
 ENDPOINTS = 3
