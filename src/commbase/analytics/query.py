@@ -186,11 +186,16 @@ async def plan(
     *,
     custom_ready: set[str] | frozenset[str] = frozenset(),
     use_rollups: bool = True,
+    state: Mapping[str, tuple[datetime, str]] | None = None,
 ) -> Plan:
     """Decide, per source, which hours come from rollups and which from raw facts."""
     dialect = session.get_bind().dialect.name
     start, end = edges[0], edges[-1]
-    state = await rollup_state(session) if use_rollups else {}
+    # Several plans of one request share one read of the watermarks (``state``).
+    if not use_rollups:
+        state = {}
+    elif state is None:
+        state = await rollup_state(session)
     by_source: dict[int, _SourcePlan] = {}
     for metric in metrics:
         assert metric.source is not None

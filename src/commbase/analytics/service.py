@@ -97,16 +97,28 @@ class Analytics:
         distinct = [b for b in bases if b.aggregate == "distinct"]
 
         _, ready = await self.custom_metrics()
+        state = await query.rollup_state(self.session) if use_rollups else {}
         plans = [
             await query.plan(
-                self.session, bases, edges, scope, custom_ready=ready, use_rollups=use_rollups
+                self.session,
+                bases,
+                edges,
+                scope,
+                custom_ready=ready,
+                use_rollups=use_rollups,
+                state=state,
             )
         ]
         if distinct:
             # Distinct counts do not add up across pieces: the total is its own query.
             plans.append(
                 await query.plan(
-                    self.session, distinct, [spec.start, spec.end], scope, use_rollups=use_rollups
+                    self.session,
+                    distinct,
+                    [spec.start, spec.end],
+                    scope,
+                    use_rollups=use_rollups,
+                    state=state,
                 )
             )
         previous_edges = [spec.start - (spec.end - spec.start), spec.start]
@@ -119,6 +131,7 @@ class Analytics:
                     scope,
                     custom_ready=ready,
                     use_rollups=use_rollups,
+                    state=state,
                 )
             )
         key = None
