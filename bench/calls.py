@@ -56,10 +56,11 @@ from commbase.core.http import ClientInfo
 from commbase.core.ids import new_id
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.time import FrozenClock, use_clock
-from commbase.identity import api_keys
 from commbase.identity import service as identity_service
+from commbase.identity.api_keys import service as api_keys
+from commbase.identity.api_keys.schemas import ApiKeyCreate
 from commbase.identity.roles import Role, scopes_for
-from commbase.identity.schemas import ApiKeyCreate, UserCreate
+from commbase.identity.schemas import UserCreate
 from commbase.settings import Settings
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable

@@ -67,7 +67,7 @@ import orjson
 from sqlalchemy import Table, event, func, select, text, update
 
 from commbase.analytics import rollup
-from commbase.analytics.models import MetricRollup, TrackedEvent
+from commbase.analytics.models import MetricRollup
 from commbase.analytics.periods import floor
 from commbase.analytics.registry import registered
 from commbase.analytics.service import Analytics, SeriesSpec
@@ -76,6 +76,7 @@ from commbase.calls.models import Call
 from commbase.core.db import Database
 from commbase.core.time import utcnow
 from commbase.identity.models import Organization
+from commbase.tracking.models import TrackedEvent
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -14,16 +14,14 @@ from redis.asyncio import Redis
 
 from commbase import __version__
 from commbase import models as _models  # noqa: F401  (registers every table)
-from commbase.analytics import alerts as _analytics_alerts  # noqa: F401  (registers its job)
 from commbase.analytics import jobs as _analytics_jobs  # noqa: F401  (registers its jobs)
-from commbase.analytics.alert_routes import router as alerts_router
+from commbase.analytics.alerts.routes import router as alerts_router
 from commbase.analytics.routes import router as analytics_router
-from commbase.analytics.tracking_routes import router as tracking_router
 from commbase.billing.routes import router as billing_router
 from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
 from commbase.calls.routes import router as calls_router
 from commbase.calls.simulation import SimulatorRunner
-from commbase.calls.transcript_routes import router as transcripts_router
+from commbase.calls.transcripts.routes import router as transcripts_router
 from commbase.contacts.routes import router as contacts_router
 from commbase.core.cache import Cache, MemoryCache, RedisCache
 from commbase.core.db import Database
@@ -37,12 +35,17 @@ from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLim
 from commbase.core.routes import router as core_router
 from commbase.core.time import utcnow
 from commbase.identity import jobs as identity_jobs
+from commbase.identity.agent_sessions.routes import router as agent_sessions_router
+from commbase.identity.api_keys.routes import router as api_keys_router
 from commbase.identity.authentication import TokenAuthenticator
+from commbase.identity.members.routes import router as members_router
 from commbase.identity.routes import router as identity_router
+from commbase.identity.sessions.routes import router as sessions_router
 from commbase.identity.usage import MemoryUsageTracker, RedisUsageTracker, UsageTracker
 from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its jobs)
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
+from commbase.tracking.routes import router as tracking_router
 from commbase.webhooks.dispatcher import Dispatcher
 from commbase.webhooks.routes import router as webhooks_router
 
@@ -160,7 +163,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_problem_handlers(app)
     app.include_router(core_router)
+    app.include_router(sessions_router)
     app.include_router(identity_router)
+    app.include_router(members_router)
+    app.include_router(api_keys_router)
+    app.include_router(agent_sessions_router)
     app.include_router(contacts_router)
     app.include_router(billing_router)
     app.include_router(calls_router)

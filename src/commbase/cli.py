@@ -166,9 +166,10 @@ def keys_create(
     from commbase.core.http import ClientInfo
     from commbase.core.ratelimit import RateLimitRule
     from commbase.core.scopes import Scope
-    from commbase.identity import api_keys, service
+    from commbase.identity import service
+    from commbase.identity.api_keys import service as api_keys
+    from commbase.identity.api_keys.schemas import ApiKeyCreate
     from commbase.identity.roles import scopes_for
-    from commbase.identity.schemas import ApiKeyCreate
 
     settings = get_settings()
 

@@ -11,7 +11,6 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.models import TrackedEvent
 from commbase.billing import rates
 from commbase.billing import service as billing_service
 from commbase.calls.models import Call
@@ -20,9 +19,10 @@ from commbase.core.ids import new_id
 from commbase.core.scopes import ALL_SCOPES
 from commbase.core.time import utcnow
 from commbase.identity import service, tokens
-from commbase.identity.models import ApiKey
+from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.roles import Role
 from commbase.identity.schemas import UserCreate
+from commbase.tracking.models import TrackedEvent
 
 DEMO_ORG_SLUG = "acme"
 DEMO_EMAIL = "owner@acme.example"

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics import alerts
-from commbase.analytics.alerts import check_alerts
-from commbase.analytics.models import Alert
+from commbase.analytics.alerts import service as alerts
+from commbase.analytics.alerts.models import Alert
+from commbase.analytics.alerts.service import check_alerts
 from commbase.calls.models import Call
 from commbase.core.outbox import OutboxEvent
 from commbase.core.time import FrozenClock, use_clock

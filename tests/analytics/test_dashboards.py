@@ -14,11 +14,11 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from commbase.analytics import rollup
-from commbase.analytics.models import TrackedEvent
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.calls.models import Call
 from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.models import Organization
+from commbase.tracking.models import TrackedEvent
 from tests.identity.factories import Tenant, make_tenant
 
 NOW = datetime(2026, 6, 17, 10, 30, tzinfo=UTC)  # a Wednesday; 12:30 in Oslo

@@ -19,12 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commbase.analytics import rollup
-from commbase.analytics.models import CustomMetric, TrackedEvent
+from commbase.analytics.models import CustomMetric
 from commbase.analytics.periods import INTERVALS, Interval
 from commbase.analytics.service import Analytics, SeriesSpec
 from commbase.core.db import Database
 from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.models import Organization
+from commbase.tracking.models import TrackedEvent
 
 BASE = datetime(2026, 3, 20, tzinfo=UTC)  # spans Europe's and Adelaide's DST changes
 ZONES = [

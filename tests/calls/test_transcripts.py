@@ -11,8 +11,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
-from commbase.calls import transcripts
-from commbase.calls.models import Call, Transcript
+from commbase.calls.models import Call
+from commbase.calls.transcripts import service as transcripts
+from commbase.calls.transcripts.models import Transcript
 from commbase.core.outbox import OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
 from tests.identity.factories import Tenant, auth, create_key, make_tenant

@@ -13,9 +13,11 @@ from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.http import ClientInfo
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.scopes import Scope
-from commbase.identity import api_keys, service
+from commbase.identity import service
+from commbase.identity.api_keys import service as api_keys
+from commbase.identity.api_keys.schemas import ApiKeyCreate
 from commbase.identity.roles import Role, scopes_for
-from commbase.identity.schemas import ApiKeyCreate, UserCreate
+from commbase.identity.schemas import UserCreate
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from commbase.app import create_app
 from commbase.core.time import FrozenClock, use_clock
-from commbase.identity.models import ApiKey
+from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.roles import Role
 from commbase.settings import Settings
 from tests.conftest import client_for

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from commbase.core.time import FrozenClock, use_clock
-from commbase.identity.models import LoginSession
 from commbase.identity.roles import Role
+from commbase.identity.sessions.models import LoginSession
 from tests.conftest import client_for
 from tests.identity.factories import PASSWORD, add_member, auth, login, make_tenant
 

@@ -10,14 +10,15 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from commbase.calls.models import Call, Transcript
+from commbase.calls.models import Call
+from commbase.calls.transcripts.models import Transcript
 from commbase.contacts.models import Contact
 from commbase.core.db import Database
 from commbase.core.idempotency import IdempotencyKey
 from commbase.core.jobs import get_job, run_job
 from commbase.core.outbox import OutboxDelivery, OutboxEvent
 from commbase.core.time import FrozenClock
-from commbase.identity.models import AgentSession
+from commbase.identity.agent_sessions.models import AgentSession
 from commbase.privacy import retention
 from commbase.privacy.models import PrivacyRequest
 from commbase.privacy.registry import RetentionKind, RetentionWindow, retention_kinds

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.metrics import EVENT_DIMENSIONS, TRACKED_EVENTS
-from commbase.analytics.models import CustomMetric, TrackedEvent
+from commbase.analytics.models import CustomMetric
 from commbase.analytics.registry import Expr, Metric, Source, invalid, signature
+from commbase.tracking.metrics import EVENT_DIMENSIONS, TRACKED_EVENTS
+from commbase.tracking.models import TrackedEvent
 
 PREFIX = "custom."
 REFERENCES: dict[str, Expr] = {

@@ -5,11 +5,11 @@ A new domain adds its ``metrics.py`` here (see :mod:`commbase.analytics.registry
 
 from __future__ import annotations
 
-from commbase.analytics import metrics as tracking_metrics
 from commbase.billing import metrics as billing_metrics
 from commbase.calls import metrics as calls_metrics
 from commbase.contacts import metrics as contacts_metrics
 from commbase.identity import metrics as identity_metrics
+from commbase.tracking import metrics as tracking_metrics
 
 __all__ = [
     "billing_metrics",

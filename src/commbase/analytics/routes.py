@@ -40,7 +40,8 @@ from commbase.core.jobs import JobRun
 from commbase.core.pagination import Page, PageQuery, paginate
 from commbase.core.scopes import Scope
 from commbase.core.time import utcnow
-from commbase.identity.models import Membership, Organization
+from commbase.identity.members.models import Membership
+from commbase.identity.models import Organization
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 

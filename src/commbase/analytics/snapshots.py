@@ -27,14 +27,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.metrics import TRACKED_EVENTS
-from commbase.analytics.models import Snapshot, TrackedEvent
+from commbase.analytics.models import Snapshot
 from commbase.analytics.periods import Interval, floor, following, zone
 from commbase.analytics.registry import Entry, lookup, sections
 from commbase.analytics.service import Analytics
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 from commbase.identity.models import Organization
+from commbase.tracking.metrics import TRACKED_EVENTS
+from commbase.tracking.models import TrackedEvent
 
 SnapshotType = Literal["hourly", "daily", "weekly", "monthly", "yearly"]
 

@@ -29,8 +29,8 @@ from commbase.core.errors import NotFound, ServiceUnavailable, ValidationFailed
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 from commbase.core.time import utcnow
-from commbase.identity import agent_sessions
 from commbase.identity import service as identity_service
+from commbase.identity.agent_sessions import service as agent_sessions
 
 router = APIRouter(prefix="/v1", tags=["billing"])
 Id = Annotated[str, Path(max_length=40)]

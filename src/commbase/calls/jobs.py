@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commbase.calls import transcripts
+from commbase.calls.transcripts import service as transcripts
 from commbase.core.jobs import JobContext, job
 
 

@@ -29,8 +29,8 @@ from commbase.core import outbox
 from commbase.core.errors import NotFound
 from commbase.core.ids import new_id
 from commbase.core.money import billable_minutes
-from commbase.identity import agent_sessions
 from commbase.identity import service as identity_service
+from commbase.identity.agent_sessions import service as agent_sessions
 
 ACTIVE = ("queued", "initiated", "ringing", "in-progress")
 FINAL = ("completed", "busy", "failed", "no-answer", "canceled")
@@ -126,9 +126,9 @@ async def apply_event(
     )
     await session.flush()
     if is_final(call.status) and call.privacy_mode:
-        from commbase.calls import privacy
+        from commbase.calls import privacy_mode
 
-        await privacy.erase_call(session, call=call)
+        await privacy_mode.erase_call(session, call=call)
     return True
 
 

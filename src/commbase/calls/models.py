@@ -125,26 +125,3 @@ class CallAction(Base):
     action: Mapped[str] = mapped_column(String(20))
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
     created_at: Mapped[datetime] = created_at_column()
-
-
-class Transcript(Base):
-    __tablename__ = "transcripts"
-    __table_args__ = (
-        Index("ix_transcripts_org_created", "org_id", "created_at"),
-        UniqueConstraint("call_id"),
-    )
-
-    id: Mapped[str] = public_id("trans")
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
-    language: Mapped[str] = mapped_column(String(16), default="en-US")
-    speaker_labels_enabled: Mapped[bool] = mapped_column(default=True)
-    status: Mapped[str] = mapped_column(String(20), default="processing")
-    segments: Mapped[list[dict[str, Any]]] = mapped_column(default=list, info=PERSONAL)
-    text: Mapped[str] = mapped_column(Text, default="", info=PERSONAL)
-    word_count: Mapped[int] = mapped_column(default=0)
-    duration_seconds: Mapped[float] = mapped_column(default=0.0)
-    created_at: Mapped[datetime] = created_at_column()
-    updated_at: Mapped[datetime] = updated_at_column()
-    completed_at: Mapped[datetime | None]
-    expires_at: Mapped[datetime | None] = mapped_column(index=True)

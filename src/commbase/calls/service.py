@@ -115,7 +115,7 @@ async def place_call(
                     headers={"Retry-After": "60"},
                 )
         if consent.get("max_spend_limit") is not None:
-            from commbase.identity import agent_sessions
+            from commbase.identity.agent_sessions import service as agent_sessions
 
             agent = await agent_sessions.get_session(
                 session, org_id=principal.org_id, session_id=agent_session_id

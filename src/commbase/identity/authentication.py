@@ -25,8 +25,12 @@ from commbase.core.ratelimit import RateLimitRule
 from commbase.core.scopes import Scope
 from commbase.core.time import utcnow
 from commbase.identity import tokens
-from commbase.identity.models import AgentSession, ApiKey, LoginSession, Membership, User
+from commbase.identity.agent_sessions.models import AgentSession
+from commbase.identity.api_keys.models import ApiKey
+from commbase.identity.members.models import Membership
+from commbase.identity.models import User
 from commbase.identity.roles import scopes_for
+from commbase.identity.sessions.models import LoginSession
 from commbase.identity.usage import UsageTracker
 from commbase.settings import Settings
 
@@ -207,3 +211,20 @@ class TokenAuthenticator:
 def _earliest(moments: list[datetime | None]) -> str | None:
     present = [m for m in moments if m is not None]
     return min(present).isoformat() if present else None
+
+
+async def forget_user_credentials(
+    session: AsyncSession, *, cache: Cache, user_id: str, org_id: str | None = None
+) -> None:
+    """Drop cached principals of every credential the user holds or created."""
+    login = select(LoginSession.token_hash).where(LoginSession.user_id == user_id)
+    keys = select(ApiKey.key_hash, ApiKey.previous_key_hash).where(ApiKey.created_by == user_id)
+    if org_id:
+        login = login.where(LoginSession.org_id == org_id)
+        keys = keys.where(ApiKey.org_id == org_id)
+    agents = select(AgentSession.token_hash).where(AgentSession.created_by == user_id)
+    hashes: list[str | None] = list((await session.scalars(login)).all())
+    hashes += list((await session.scalars(agents)).all())
+    for current, previous in (await session.execute(keys)).all():
+        hashes += [current, previous]
+    await forget(cache, *hashes)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from sqlalchemy import case, delete, func, or_, update
 
 from commbase.core.jobs import JobContext, job
-from commbase.identity import agent_sessions
-from commbase.identity.models import AgentSession, ApiKey, LoginSession, User
+from commbase.identity.agent_sessions import service as agent_sessions
+from commbase.identity.agent_sessions.models import AgentSession
+from commbase.identity.api_keys.models import ApiKey
+from commbase.identity.models import User
+from commbase.identity.sessions.models import LoginSession
 from commbase.identity.usage import UsageTracker
 
 

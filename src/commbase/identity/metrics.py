@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from commbase.analytics.registry import Entry, Source, count, distinct, register, register_section
-from commbase.identity.models import LoginSession, Membership
+from commbase.identity.members.models import Membership
+from commbase.identity.sessions.models import LoginSession
 
 MEMBERS = Source(
     "memberships",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
@@ -70,100 +70,6 @@ class User(Base):
     last_activity_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
-
-
-class Membership(Base):
-    __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("org_id", "user_id"),)
-
-    id: Mapped[str] = public_id("mem")
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = created_at_column()
-    updated_at: Mapped[datetime] = updated_at_column()
-
-
-class LoginSession(Base):
-    """A signed-in device (Henvid's multi-device Session)."""
-
-    __tablename__ = "login_sessions"
-    __table_args__ = (Index("ix_login_sessions_org_user", "org_id", "user_id"),)
-
-    id: Mapped[str] = public_id("sess")
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    device_type: Mapped[str] = mapped_column(String(20), default="other")
-    browser: Mapped[str | None] = mapped_column(String(100))
-    os: Mapped[str | None] = mapped_column(String(100))
-    user_agent: Mapped[str | None] = mapped_column(String(1024), info=PERSONAL)
-    ip_address: Mapped[str | None] = mapped_column(String(45), info=PERSONAL)
-    country: Mapped[str | None] = mapped_column(String(2), info=PERSONAL)
-    city: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)
-    created_at: Mapped[datetime] = created_at_column()
-    last_seen_at: Mapped[datetime] = created_at_column()
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-    revoked_at: Mapped[datetime | None]
-
-
-class ApiKey(Base):
-    __tablename__ = "api_keys"
-    __table_args__ = (Index("ix_api_keys_org_status", "org_id", "status"),)
-
-    id: Mapped[str] = public_id("key")
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    created_by: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(100))
-    description: Mapped[str | None] = mapped_column(String(500))
-    environment: Mapped[str] = mapped_column(String(10))  # live | test
-    prefix: Mapped[str] = mapped_column(String(16))
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    previous_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    previous_expires_at: Mapped[datetime | None]
-    scopes: Mapped[list[str]] = mapped_column(default=list)
-    allowed_ips: Mapped[list[str]] = mapped_column(default=list)
-    rate_limit_tier: Mapped[str] = mapped_column(String(20), default="standard")
-    max_concurrent_calls: Mapped[int] = mapped_column(default=10)
-    status: Mapped[str] = mapped_column(String(20), default="active")
-    expires_at: Mapped[datetime | None] = mapped_column(index=True)
-    last_rotated_at: Mapped[datetime | None]
-    revoked_at: Mapped[datetime | None]
-    first_used_at: Mapped[datetime | None]
-    last_used_at: Mapped[datetime | None]
-    total_requests: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = created_at_column()
-    updated_at: Mapped[datetime] = updated_at_column()
-
-
-class AgentSession(Base):
-    """An AI agent's calling session (Ringez ``sessions``), guest or on behalf of a user."""
-
-    __tablename__ = "agent_sessions"
-    __table_args__ = (
-        Index("ix_agent_sessions_org_status", "org_id", "status"),
-        Index("ix_agent_sessions_org_agent", "org_id", "agent_id"),
-    )
-
-    id: Mapped[str] = public_id("ags")
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    session_type: Mapped[str] = mapped_column(String(20))  # guest | authenticated
-    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_by: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    agent_id: Mapped[str] = mapped_column(String(100))
-    agent_context: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    user_consent: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    rate_limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    scopes: Mapped[list[str]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(20), default="active")
-    ip_address: Mapped[str | None] = mapped_column(String(45), info=PERSONAL)
-    user_agent: Mapped[str | None] = mapped_column(String(1024), info=PERSONAL)
-    created_at: Mapped[datetime] = created_at_column()
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-    last_activity_at: Mapped[datetime | None]
-    terminated_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

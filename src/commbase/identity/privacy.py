@@ -23,17 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.cache import Cache
 from commbase.core.time import utcnow
-from commbase.identity import service
-from commbase.identity.authentication import forget
-from commbase.identity.models import (
-    AgentSession,
-    ApiKey,
-    AuditEntry,
-    LoginSession,
-    Membership,
-    User,
-)
+from commbase.identity.agent_sessions.models import AgentSession
+from commbase.identity.api_keys.models import ApiKey
+from commbase.identity.authentication import forget, forget_user_credentials
+from commbase.identity.members.models import Membership
+from commbase.identity.models import AuditEntry, User
 from commbase.identity.roles import Role
+from commbase.identity.sessions.models import LoginSession
 from commbase.privacy.records import as_records, blank_personal
 from commbase.privacy.registry import RetentionWindow, register_retention, register_subject
 
@@ -109,7 +105,7 @@ async def forget_credentials(
     session: AsyncSession, *, cache: Cache, org_id: str, user_id: str
 ) -> None:
     """Drop cached principals of every credential an erasure of the user ends."""
-    await service.forget_user_credentials(session, cache=cache, user_id=user_id, org_id=org_id)
+    await forget_user_credentials(session, cache=cache, user_id=user_id, org_id=org_id)
     hashes = await session.scalars(
         select(AgentSession.token_hash).where(
             AgentSession.org_id == org_id, AgentSession.user_id == user_id

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     EmailStr,
     Field,
     HttpUrl,
@@ -21,7 +20,6 @@ from pydantic import (
 )
 
 from commbase.core.schemas import AppSchema, ReadSchema
-from commbase.core.scopes import Scope
 from commbase.identity.roles import Role
 
 
@@ -254,166 +252,6 @@ class UserRead(ReadSchema):
     @property
     def average_rating(self) -> float | None:
         return round(self.rating_sum / self.review_count, 2) if self.review_count else None
-
-
-class MemberRead(ReadSchema):
-    id: str
-    user: UserRead
-    role: str
-    created_at: datetime
-
-
-class MemberUpdate(AppSchema):
-    role: Role
-
-
-# --------------------------------------------------------------------- sessions
-
-
-class LoginRequest(AppSchema):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    organization: Annotated[str, StringConstraints(max_length=80)] | None = Field(
-        default=None, description="Slug or id of the organization to sign in to"
-    )
-
-
-class SessionRead(ReadSchema):
-    id: str
-    device_type: str
-    browser: str | None
-    os: str | None
-    ip_address: str | None
-    country: str | None
-    city: str | None
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-    current: bool = False
-
-
-class LoginResponse(AppSchema):
-    token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105
-    expires_at: datetime
-    session: SessionRead
-    user: UserRead
-    organization: OrganizationRead
-
-
-# --------------------------------------------------------------------- API keys
-
-
-class ApiKeyCreate(AppSchema):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
-    environment: Literal["live", "test"] = "live"
-    scopes: list[Scope] | None = Field(
-        default=None, description="Defaults to every scope the creator holds", max_length=64
-    )
-    allowed_ips: list[Cidr] = Field(default_factory=list, max_length=100)
-    rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] = "standard"
-    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
-    expires_at: Annotated[AwareDatetime, AfterValidator(_utc)] | None = None
-
-
-class ApiKeyUpdate(AppSchema):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
-    allowed_ips: list[Cidr] | None = Field(default=None, max_length=100)
-    rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] | None = None
-    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] | None = None
-
-
-class ApiKeyRotate(AppSchema):
-    grace_period_s: Annotated[int, Field(ge=0, le=7 * 86_400)] | None = Field(
-        default=None, description="How long the old secret keeps working; default 24 h"
-    )
-
-
-class ApiKeyRead(ReadSchema):
-    id: str
-    name: str
-    description: str | None
-    environment: str
-    prefix: str
-    scopes: list[str]
-    allowed_ips: list[str]
-    rate_limit_tier: str
-    max_concurrent_calls: int
-    status: str
-    created_by: str
-    expires_at: datetime | None
-    last_rotated_at: datetime | None
-    previous_expires_at: datetime | None
-    revoked_at: datetime | None
-    first_used_at: datetime | None
-    last_used_at: datetime | None
-    total_requests: int
-    created_at: datetime
-
-
-class ApiKeyWithSecret(ApiKeyRead):
-    key: str = Field(description="The secret. Shown only in this response; store it now.")
-
-
-# --------------------------------------------------------------- agent sessions
-
-
-class AgentContext(AppSchema):
-    agent_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    agent_name: Annotated[str, StringConstraints(max_length=100)] | None = None
-    agent_version: Annotated[str, StringConstraints(max_length=40)] | None = None
-    capabilities: list[Annotated[str, StringConstraints(max_length=60)]] = Field(
-        default_factory=list, max_length=50
-    )
-
-
-class UserConsent(AppSchema):
-    calling_authorized: bool = False
-    privacy_mode: bool = False
-    max_spend_limit: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="Most this session may spend, in minor units"
-    )
-    data_retention: Literal["session_only", "30_days", "permanent"] = "30_days"
-
-
-class AgentRateLimits(AppSchema):
-    calls_per_hour: Annotated[int, Field(ge=1, le=10_000)] = 20
-    max_call_duration: Annotated[int, Field(ge=1, le=86_400)] = 3600
-
-
-class AgentSessionCreate(AppSchema):
-    session_type: Literal["guest", "authenticated"] = "guest"
-    user_id: Annotated[str, StringConstraints(max_length=40)] | None = Field(
-        default=None, description="For authenticated sessions; defaults to the caller's user"
-    )
-    agent_context: AgentContext
-    user_consent: UserConsent = Field(default_factory=UserConsent)
-    rate_limits: AgentRateLimits = Field(default_factory=AgentRateLimits)
-    expires_in_s: Annotated[int, Field(ge=60, le=30 * 86_400)] | None = None
-
-
-class AgentSessionRead(ReadSchema):
-    id: str
-    session_type: str
-    user_id: str | None
-    agent_context: dict[str, Any]
-    user_consent: dict[str, Any]
-    rate_limits: dict[str, Any]
-    stats: dict[str, Any]
-    scopes: list[str]
-    status: str
-    ip_address: str | None
-    created_at: datetime
-    expires_at: datetime
-    last_activity_at: datetime | None
-    terminated_at: datetime | None
-
-
-class AgentSessionWithToken(AgentSessionRead):
-    session_token: str = Field(description="Shown only in this response")
 
 
 # ------------------------------------------------------------------------ audit

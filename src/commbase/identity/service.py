@@ -17,17 +17,11 @@ from commbase.core.errors import AlreadyExists, NotFound, PermissionDenied
 from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import audit, events
-from commbase.identity.authentication import forget
-from commbase.identity.models import (
-    AgentSession,
-    ApiKey,
-    LoginSession,
-    Membership,
-    Organization,
-    User,
-)
+from commbase.identity.authentication import forget_user_credentials
+from commbase.identity.members.models import Membership
+from commbase.identity.models import Organization, User
 from commbase.identity.passwords import hash_password
-from commbase.identity.roles import Role, may_assign
+from commbase.identity.roles import Role
 from commbase.identity.schemas import (
     AISettings,
     OrganizationUpdate,
@@ -254,130 +248,6 @@ async def update_user(
         )
     await session.flush()
     return user
-
-
-# ------------------------------------------------------------------ memberships
-
-
-async def list_members(
-    session: AsyncSession, *, org_id: str, params: PageParams, role: str | None = None
-) -> tuple[list[tuple[Membership, User]], str | None]:
-    statement = select(Membership).where(Membership.org_id == org_id)
-    if role:
-        statement = statement.where(Membership.role == role)
-    members, cursor = await paginate(session, statement, id_column=Membership.id, params=params)
-    users = {
-        u.id: u
-        for u in await session.scalars(
-            select(User).where(User.id.in_([m.user_id for m in members]))
-        )
-    }
-    return [(m, users[m.user_id]) for m in members], cursor
-
-
-async def get_member(session: AsyncSession, *, org_id: str, member_id: str) -> Membership:
-    member = await session.scalar(
-        select(Membership).where(Membership.org_id == org_id, Membership.id == member_id)
-    )
-    if member is None:
-        raise NotFound("Member not found")
-    return member
-
-
-async def _owner_count(session: AsyncSession, *, org_id: str) -> int:
-    return int(
-        await session.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.org_id == org_id, Membership.role == Role.OWNER)
-        )
-        or 0
-    )
-
-
-async def forget_user_credentials(
-    session: AsyncSession, *, cache: Cache, user_id: str, org_id: str | None = None
-) -> None:
-    """Drop cached principals of every credential the user holds or created."""
-    login = select(LoginSession.token_hash).where(LoginSession.user_id == user_id)
-    keys = select(ApiKey.key_hash, ApiKey.previous_key_hash).where(ApiKey.created_by == user_id)
-    if org_id:
-        login = login.where(LoginSession.org_id == org_id)
-        keys = keys.where(ApiKey.org_id == org_id)
-    agents = select(AgentSession.token_hash).where(AgentSession.created_by == user_id)
-    hashes: list[str | None] = list((await session.scalars(login)).all())
-    hashes += list((await session.scalars(agents)).all())
-    for current, previous in (await session.execute(keys)).all():
-        hashes += [current, previous]
-    await forget(cache, *hashes)
-
-
-async def change_role(
-    session: AsyncSession,
-    *,
-    member: Membership,
-    role: Role,
-    actor: Principal,
-    client: ClientInfo,
-    cache: Cache,
-) -> Membership:
-    if not may_assign(actor.role, current=member.role, new=role.value):
-        raise PermissionDenied(f"A {actor.role or 'credential'} cannot make this role change")
-    demoting_owner = member.role == Role.OWNER and role != Role.OWNER
-    if demoting_owner and await _owner_count(session, org_id=member.org_id) <= 1:
-        raise PermissionDenied("An organization keeps at least one owner")
-    previous = member.role
-    member.role = role.value
-    await forget_user_credentials(
-        session, cache=cache, user_id=member.user_id, org_id=member.org_id
-    )
-    await audit.record(
-        session,
-        org_id=member.org_id,
-        action=events.MEMBER_ROLE_CHANGED,
-        actor=actor,
-        target_type="user",
-        target_id=member.user_id,
-        client=client,
-        details={"from": previous, "to": role.value},
-    )
-    await outbox.record(
-        session,
-        events.MEMBER_ROLE_CHANGED,
-        {"user_id": member.user_id, "from": previous, "to": role.value},
-        org_id=member.org_id,
-    )
-    await session.flush()
-    return member
-
-
-async def remove_member(
-    session: AsyncSession,
-    *,
-    member: Membership,
-    actor: Principal,
-    client: ClientInfo,
-    cache: Cache,
-) -> None:
-    if not may_assign(actor.role, current=member.role, new=None):
-        raise PermissionDenied("Only an owner can remove an owner")
-    if member.role == Role.OWNER and await _owner_count(session, org_id=member.org_id) <= 1:
-        raise PermissionDenied("An organization keeps at least one owner")
-    await forget_user_credentials(
-        session, cache=cache, user_id=member.user_id, org_id=member.org_id
-    )
-    await audit.record(
-        session,
-        org_id=member.org_id,
-        action="member.removed",
-        actor=actor,
-        target_type="user",
-        target_id=member.user_id,
-        client=client,
-        details={"role": member.role},
-    )
-    await session.delete(member)
-    await session.flush()
 
 
 # ------------------------------------------------------------- call counters

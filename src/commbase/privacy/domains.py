@@ -7,12 +7,12 @@ fails while a personal table is covered by no registration.
 
 from __future__ import annotations
 
-from commbase.analytics import privacy as analytics_privacy
 from commbase.billing import privacy as billing_privacy
-from commbase.calls import privacy_subjects as calls_privacy
+from commbase.calls import privacy as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
 from commbase.identity import privacy as identity_privacy
 from commbase.privacy import kinds as privacy_kinds
+from commbase.tracking import privacy as analytics_privacy
 from commbase.webhooks import privacy as webhooks_privacy
 
 __all__ = [

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, status
 
-from commbase.analytics import alerts
-from commbase.analytics.alert_schemas import AlertCreate, AlertRead, AlertTestResult, AlertUpdate
-from commbase.analytics.models import Alert
+from commbase.analytics.alerts import service as alerts
+from commbase.analytics.alerts.models import Alert
+from commbase.analytics.alerts.schemas import AlertCreate, AlertRead, AlertTestResult, AlertUpdate
 from commbase.core.auth import Client, CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery

@@ -12,7 +12,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from commbase.analytics.models import (
+from commbase.core.time import FrozenClock, use_clock
+from commbase.identity.roles import Role
+from commbase.privacy import retention
+from commbase.privacy.registry import retention_kinds
+from commbase.tracking.models import (
     LabExperiment,
     Pageview,
     TrackedEvent,
@@ -20,10 +24,6 @@ from commbase.analytics.models import (
     Visitor,
     VisitorSession,
 )
-from commbase.core.time import FrozenClock, use_clock
-from commbase.identity.roles import Role
-from commbase.privacy import retention
-from commbase.privacy.registry import retention_kinds
 from tests.conftest import client_for
 from tests.identity.factories import Tenant, add_member, auth, create_key, make_tenant
 from tests.privacy.factories import download, request_erasure, request_export

@@ -29,13 +29,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.models import (
-    LabExperiment,
-    Pageview,
-    TrackedEvent,
-    Visitor,
-    VisitorSession,
-)
 from commbase.privacy.records import as_records, blank_personal
 from commbase.privacy.registry import (
     SUBJECT_TYPES,
@@ -43,6 +36,7 @@ from commbase.privacy.registry import (
     register_retention,
     register_subject,
 )
+from commbase.tracking.models import LabExperiment, Pageview, TrackedEvent, Visitor, VisitorSession
 
 DEFAULT_EVENT_DAYS = 90
 DEFAULT_PAGEVIEW_DAYS = 395

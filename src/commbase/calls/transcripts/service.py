@@ -36,8 +36,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls import events
-from commbase.calls.models import Call, Transcript
-from commbase.calls.transcript_schemas import MAX_SEGMENTS, SearchHit, TranscriptWrite
+from commbase.calls.models import Call
+from commbase.calls.transcripts.models import Transcript
+from commbase.calls.transcripts.schemas import MAX_SEGMENTS, SearchHit, TranscriptWrite
 from commbase.core import outbox
 from commbase.core.errors import Conflict, NotFound, ValidationFailed
 from commbase.core.time import utcnow

@@ -16,10 +16,10 @@ from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
 from commbase.identity import audit, events, service, tokens
+from commbase.identity.agent_sessions.models import AgentSession
+from commbase.identity.agent_sessions.schemas import AgentSessionCreate
 from commbase.identity.authentication import forget
-from commbase.identity.models import AgentSession
 from commbase.identity.roles import AGENT_SESSION_SCOPES
-from commbase.identity.schemas import AgentSessionCreate
 
 
 async def open_session(

@@ -19,8 +19,10 @@ from commbase.core.time import utcnow
 from commbase.identity import audit, service, tokens
 from commbase.identity.authentication import forget
 from commbase.identity.devices import parse_device
-from commbase.identity.models import LoginSession, Membership, Organization, User
+from commbase.identity.members.models import Membership
+from commbase.identity.models import Organization, User
 from commbase.identity.passwords import hash_password, needs_rehash, verify_password
+from commbase.identity.sessions.models import LoginSession
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.calls import transcripts
 from commbase.calls.models import Call
-from commbase.calls.transcript_schemas import SearchHit, TranscriptRead, TranscriptWrite
+from commbase.calls.transcripts import service as transcripts
+from commbase.calls.transcripts.schemas import SearchHit, TranscriptRead, TranscriptWrite
 from commbase.core.auth import CurrentPrincipal, Principal, PrincipalKind
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings

@@ -31,23 +31,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.models import (
-    LabExperiment,
-    Pageview,
-    TrackedEvent,
-    TrackingSalt,
-    Visitor,
-    VisitorSession,
-)
-from commbase.analytics.tracking_schemas import (
-    LabCreate,
-    LabUpdate,
-    PageviewCreate,
-    RejectedEvent,
-    TrackEvent,
-    TrackResult,
-    VisitorCreate,
-)
 from commbase.core.errors import (
     InvalidRequest,
     NotFound,
@@ -62,6 +45,23 @@ from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 from commbase.identity.devices import parse_device
 from commbase.privacy import retention
+from commbase.tracking.models import (
+    LabExperiment,
+    Pageview,
+    TrackedEvent,
+    TrackingSalt,
+    Visitor,
+    VisitorSession,
+)
+from commbase.tracking.schemas import (
+    LabCreate,
+    LabUpdate,
+    PageviewCreate,
+    RejectedEvent,
+    TrackEvent,
+    TrackResult,
+    VisitorCreate,
+)
 
 EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
 MAX_FUTURE = timedelta(days=1)  # clocks drift; a timestamp further ahead is a bug

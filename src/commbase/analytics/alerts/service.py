@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import custom, events, query
-from commbase.analytics.alert_schemas import AlertCreate, AlertUpdate
-from commbase.analytics.models import Alert
+from commbase.analytics.alerts.models import Alert
+from commbase.analytics.alerts.schemas import AlertCreate, AlertUpdate
 from commbase.analytics.query import Cell, Scope
 from commbase.analytics.registry import Metric, base_metrics, check_dimension, lookup
 from commbase.analytics.service import Analytics, value_of

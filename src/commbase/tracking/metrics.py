@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from commbase.analytics.models import (
-    LabExperiment,
-    Pageview,
-    TrackedEvent,
-    Visitor,
-    VisitorSession,
-)
 from commbase.analytics.registry import (
     Source,
     average,
@@ -19,6 +12,7 @@ from commbase.analytics.registry import (
     register_section,
     total,
 )
+from commbase.tracking.models import LabExperiment, Pageview, TrackedEvent, Visitor, VisitorSession
 
 TRACKED_EVENTS = Source(
     "tracked_events",

@@ -16,9 +16,9 @@ from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
 from commbase.identity import audit, events, tokens
+from commbase.identity.api_keys.models import ApiKey
+from commbase.identity.api_keys.schemas import ApiKeyCreate, ApiKeyUpdate
 from commbase.identity.authentication import forget
-from commbase.identity.models import ApiKey
-from commbase.identity.schemas import ApiKeyCreate, ApiKeyUpdate
 
 
 def _check_tier(tier: str, tiers: dict[str, dict[str, int]]) -> None:

@@ -7,9 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, status
 from pydantic import TypeAdapter
 
-from commbase.analytics import tracking
-from commbase.analytics.models import LabExperiment
-from commbase.analytics.tracking_schemas import (
+from commbase.core.auth import Client, CurrentPrincipal
+from commbase.core.db import DbSession
+from commbase.core.deps import AppSettings
+from commbase.core.scopes import Scope
+from commbase.tracking import service as tracking
+from commbase.tracking.models import LabExperiment
+from commbase.tracking.schemas import (
     LabCreate,
     LabRead,
     LabUpdate,
@@ -20,10 +24,6 @@ from commbase.analytics.tracking_schemas import (
     VisitorCreate,
     VisitorRead,
 )
-from commbase.core.auth import Client, CurrentPrincipal
-from commbase.core.db import DbSession
-from commbase.core.deps import AppSettings
-from commbase.core.scopes import Scope
 
 router = APIRouter(prefix="/v1/track", tags=["tracking"])
 Id = Annotated[str, Path(max_length=40)]

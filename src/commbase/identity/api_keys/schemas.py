@@ -1,0 +1,65 @@
+"""API key shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+
+from commbase.core.schemas import AppSchema, ReadSchema
+from commbase.core.scopes import Scope
+from commbase.identity.schemas import Cidr, _utc
+
+
+class ApiKeyCreate(AppSchema):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    environment: Literal["live", "test"] = "live"
+    scopes: list[Scope] | None = Field(
+        default=None, description="Defaults to every scope the creator holds", max_length=64
+    )
+    allowed_ips: list[Cidr] = Field(default_factory=list, max_length=100)
+    rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] = "standard"
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
+    expires_at: Annotated[AwareDatetime, AfterValidator(_utc)] | None = None
+
+
+class ApiKeyUpdate(AppSchema):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    allowed_ips: list[Cidr] | None = Field(default=None, max_length=100)
+    rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] | None = None
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+
+class ApiKeyRotate(AppSchema):
+    grace_period_s: Annotated[int, Field(ge=0, le=7 * 86_400)] | None = Field(
+        default=None, description="How long the old secret keeps working; default 24 h"
+    )
+
+
+class ApiKeyRead(ReadSchema):
+    id: str
+    name: str
+    description: str | None
+    environment: str
+    prefix: str
+    scopes: list[str]
+    allowed_ips: list[str]
+    rate_limit_tier: str
+    max_concurrent_calls: int
+    status: str
+    created_by: str
+    expires_at: datetime | None
+    last_rotated_at: datetime | None
+    previous_expires_at: datetime | None
+    revoked_at: datetime | None
+    first_used_at: datetime | None
+    last_used_at: datetime | None
+    total_requests: int
+    created_at: datetime
+
+
+class ApiKeyWithSecret(ApiKeyRead):
+    key: str = Field(description="The secret. Shown only in this response; store it now.")

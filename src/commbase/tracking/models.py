@@ -1,0 +1,189 @@
+"""Tracking tables: telemetry events, visitors, visits (visitor sessions), pageviews,
+lab runs and the daily salts of visitor ids. Written by the tracking API; counted
+by analytics through the metrics declared in ``tracking/metrics.py``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commbase.core.db import (
+    PERSONAL,
+    Base,
+    SerialBigInt,
+    created_at_column,
+    public_id,
+    updated_at_column,
+)
+
+
+class TrackedEvent(Base):
+    """One telemetry event (Ringez ``analytics_events``); kept until ``expires_at``."""
+
+    __tablename__ = "tracked_events"
+    __table_args__ = (
+        UniqueConstraint("org_id", "event_id"),
+        Index("ix_tracked_events_org_occurred", "org_id", "occurred_at"),
+        Index("ix_tracked_events_org_type_occurred", "org_id", "type", "occurred_at"),
+        Index("ix_tracked_events_org_received", "org_id", "received_at"),
+        Index("ix_tracked_events_org_user", "org_id", "user_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(SerialBigInt, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(64))  # the client's, or a generated evt_ id
+    type: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(64))  # channel account
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
+    # ip_address (only when the organization opts in), user_agent, sdk_version.
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, info=PERSONAL)
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Visitor(Base):
+    """A browser seen by the tracking API, under a daily-rotating anonymous id."""
+
+    __tablename__ = "visitors"
+    __table_args__ = (
+        Index("ix_visitors_org_first_seen", "org_id", "first_seen_at"),
+        Index("ix_visitors_org_updated", "org_id", "updated_at"),
+        Index("ix_visitors_org_user", "org_id", "user_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    pageviews: Mapped[int] = mapped_column(default=0)
+    sessions: Mapped[int] = mapped_column(default=0)
+    device_type: Mapped[str | None] = mapped_column(String(20))
+    browser: Mapped[str | None] = mapped_column(String(100))
+    os: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str | None] = mapped_column(String(35))
+    country: Mapped[str | None] = mapped_column(String(2))
+    city: Mapped[str | None] = mapped_column(String(100))
+    referrer: Mapped[str | None] = mapped_column(String(2048), info=PERSONAL)
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class VisitorSession(Base):
+    """A visit: pageviews with less than 30 minutes between them."""
+
+    __tablename__ = "visitor_sessions"
+    __table_args__ = (
+        Index("ix_visitor_sessions_org_started", "org_id", "started_at"),
+        Index("ix_visitor_sessions_org_updated", "org_id", "updated_at"),
+        Index("ix_visitor_sessions_visitor_last_seen", "visitor_id", "last_seen_at"),
+        Index("ix_visitor_sessions_org_user", "org_id", "user_id"),
+    )
+
+    id: Mapped[str] = public_id("vss")
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    visitor_id: Mapped[str] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    pageviews: Mapped[int] = mapped_column(default=0)
+    entry_url: Mapped[str | None] = mapped_column(String(2048), info=PERSONAL)
+    exit_url: Mapped[str | None] = mapped_column(String(2048), info=PERSONAL)
+    referrer: Mapped[str | None] = mapped_column(String(2048), info=PERSONAL)
+    referrer_host: Mapped[str | None] = mapped_column(String(255))
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    device_type: Mapped[str | None] = mapped_column(String(20))
+    browser: Mapped[str | None] = mapped_column(String(100))
+    os: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))
+    city: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Pageview(Base):
+    __tablename__ = "pageviews"
+    __table_args__ = (
+        Index("ix_pageviews_org_occurred", "org_id", "occurred_at"),
+        Index("ix_pageviews_org_received", "org_id", "received_at"),
+        Index("ix_pageviews_org_user", "org_id", "user_id"),
+        Index("ix_pageviews_session", "session_id"),
+    )
+
+    id: Mapped[str] = public_id("pv")
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    visitor_id: Mapped[str] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(ForeignKey("visitor_sessions.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2048), info=PERSONAL)
+    path: Mapped[str] = mapped_column(String(1024))
+    title: Mapped[str | None] = mapped_column(String(500), info=PERSONAL)
+    referrer: Mapped[str | None] = mapped_column(String(2048), info=PERSONAL)
+    referrer_host: Mapped[str | None] = mapped_column(String(255))
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
+    device_type: Mapped[str | None] = mapped_column(String(20))
+    browser: Mapped[str | None] = mapped_column(String(100))
+    os: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))
+    city: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+
+class LabExperiment(Base):
+    """An AI lab run (seed 002's LabExperiment)."""
+
+    __tablename__ = "lab_experiments"
+    __table_args__ = (
+        Index("ix_lab_experiments_org_occurred", "org_id", "occurred_at"),
+        Index("ix_lab_experiments_org_updated", "org_id", "updated_at"),
+        Index("ix_lab_experiments_org_user", "org_id", "user_id"),
+    )
+
+    id: Mapped[str] = public_id("lab")
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
+    experiment_type: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))  # started | completed | failed
+    input: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
+    output: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
+    processing_time_ms: Mapped[int | None]
+    tokens_used: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(500))
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class TrackingSalt(Base):
+    """The random salt of one UTC day's visitor ids; deleted after two days."""
+
+    __tablename__ = "tracking_salts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
