@@ -38,7 +38,7 @@ from commbase.analytics.models import CustomMetric, MetricRollup, Touch, Waterma
 from commbase.analytics.query import count_and_sum, dimension_value, hour_ranges
 from commbase.analytics.registry import QUARTER, Metric, Source, registered_sources, signature
 from commbase.analytics.sql import hour_of, hour_start, quarter_of
-from commbase.core.db import Database
+from commbase.core.db import Database, rowcount
 from commbase.core.time import utcnow
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -132,7 +132,7 @@ async def _fold_range(
             union_all(*branches) if len(branches) > 1 else branches[0],
         )
         result = await session.execute(statement)
-        written += max(int(getattr(result, "rowcount", 0) or 0), 0)
+        written += max(rowcount(result), 0)
     return written
 
 

@@ -8,9 +8,7 @@ version.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
@@ -33,6 +31,7 @@ from commbase.analytics.schemas import (
 )
 from commbase.analytics.service import MAX_METRICS, Analytics, SeriesSpec
 from commbase.core.auth import CurrentPrincipal
+from commbase.core.csv_export import csv_response
 from commbase.core.db import DbSession
 from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.errors import AlreadyExists, NotFound
@@ -186,30 +185,6 @@ async def series(
     return await _series(principal, session, cache, settings, query, compare=compare)
 
 
-async def _csv_stream(header: list[str], rows: AsyncIterable[list[Any]]) -> AsyncIterator[str]:
-    """CSV text in pieces of about 64 kB, as ``rows`` arrive."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    async for row in rows:
-        writer.writerow(row)
-        if buffer.tell() > 64_000:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def _csv_response(
-    header: list[str], rows: AsyncIterable[list[Any]], filename: str
-) -> StreamingResponse:
-    return StreamingResponse(
-        _csv_stream(header, rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 @router.get("/series.csv", summary="A series as CSV", response_class=StreamingResponse)
 async def series_csv(
     principal: CurrentPrincipal,
@@ -225,7 +200,7 @@ async def series_csv(
             for point in entry["points"]:
                 yield [entry["metric"], entry["group"] or "", point["start"], point["value"]]
 
-    return _csv_response(["metric", "group", "start", "value"], rows(), "series.csv")
+    return csv_response(["metric", "group", "start", "value"], rows(), "series.csv")
 
 
 @router.get("/realtime", summary="Today so far, in the organization's time zone")
@@ -715,7 +690,7 @@ async def snapshots_csv(
                     *(flat.get(c, "") for c in columns),
                 ]
 
-    return _csv_response(header, rows(), "snapshots.csv")
+    return csv_response(header, rows(), "snapshots.csv")
 
 
 @router.post(

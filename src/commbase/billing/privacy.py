@@ -16,14 +16,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.models import LedgerEntry, Wallet
+from commbase.core.db import rowcount
 from commbase.privacy.records import as_records
 from commbase.privacy.registry import register_subject
 
 USER_OWNER = "user"
-
-
-def _changed(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def _wallet_ids(session: AsyncSession, *, org_id: str, user_id: str) -> list[str]:
@@ -72,7 +69,7 @@ async def erase_user(
         .values(user_id=reference)
         .execution_options(synchronize_session=False)
     )
-    return {"wallets": _changed(wallets), "ledger_entries": _changed(entries)}
+    return {"wallets": rowcount(wallets), "ledger_entries": rowcount(entries)}
 
 
 register_subject(

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_serializer
 
 from commbase.core.schemas import AppSchema, ReadSchema
-from commbase.identity.schemas import Currency
+from commbase.core.types import Currency
 
 Amount = Annotated[int, Field(ge=0, le=10**12, description="Minor units (cents)")]
 

@@ -25,6 +25,7 @@ from commbase.calls.models import Call, CallAction, CallEvent
 from commbase.calls.transcripts import service as transcripts
 from commbase.calls.transcripts.models import Transcript
 from commbase.contacts import service as contacts_service
+from commbase.core.db import rowcount
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 from commbase.privacy.records import as_records, blank_personal
@@ -38,10 +39,6 @@ CHUNK = 500  # ids per IN (...) list
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
     return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
-
-
-def _changed(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def _call_ids(session: AsyncSession, where: ColumnElement[bool]) -> list[str]:
@@ -94,12 +91,12 @@ async def _erase(
         for call_id in chunk:  # keeps the SQLite search index in step
             await transcripts.erase_for_call(session, org_id=org_id, call_id=call_id)
         for name, model in (("call_events", CallEvent), ("call_actions", CallAction)):
-            counts[name] += _changed(
+            counts[name] += rowcount(
                 await session.execute(
                     delete(model).where(model.org_id == org_id, model.call_id.in_(chunk))
                 )
             )
-        counts["calls"] += _changed(
+        counts["calls"] += rowcount(
             await session.execute(
                 update(Call)
                 .where(Call.org_id == org_id, Call.id.in_(chunk))

@@ -197,7 +197,7 @@ async def place_call(
         contact_id=contact.id if contact else None,
         from_number=from_number,
         to_number=destination.e164,
-        to_number_formatted=destination.formatted,
+        to_number_formatted=destination.international,
         to_country=destination.country,
         to_line_type=destination.line_type,
         to_carrier=destination.carrier,

@@ -18,6 +18,7 @@ from commbase.analytics import touches
 from commbase.contacts import service
 from commbase.contacts.metrics import CONTACTS
 from commbase.contacts.models import Contact
+from commbase.core.db import rowcount
 from commbase.identity import privacy as identity_privacy
 from commbase.privacy.records import as_record, as_records
 from commbase.privacy.registry import register_subject
@@ -57,7 +58,7 @@ async def erase_user(
     where = await _owned_by_user(session, org_id=org_id, user_id=subject_id)
     await _untally(session, org_id, where)
     result = await session.execute(delete(Contact).where(where))
-    return {"contacts": int(getattr(result, "rowcount", 0) or 0)}
+    return {"contacts": rowcount(result)}
 
 
 async def export_contact(
@@ -73,7 +74,7 @@ async def erase_contact(
     where = (Contact.org_id == org_id) & (Contact.id == subject_id)
     await _untally(session, org_id, where)
     result = await session.execute(delete(Contact).where(where))
-    return {"contacts": int(getattr(result, "rowcount", 0) or 0)}
+    return {"contacts": rowcount(result)}
 
 
 # After calls (which find a contact's calls by its phone), before identity (which

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from commbase.core.schemas import AppSchema, ReadSchema
-from commbase.identity.schemas import Name, Phone, ShortText
+from commbase.core.types import Name, Phone, ShortText
 
 MAX_LABELS = 50
 MAX_ATTRIBUTES = 100

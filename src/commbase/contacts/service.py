@@ -29,7 +29,7 @@ from commbase.contacts.schemas import (
     ContactUpdate,
 )
 from commbase.core import outbox
-from commbase.core.db import UTCDateTime, json_array_contains
+from commbase.core.db import UTCDateTime, json_array_contains, rowcount
 from commbase.core.errors import NotFound, ValidationFailed
 from commbase.core.pagination import PageParams, paginate
 
@@ -240,4 +240,4 @@ async def record_call(
         )
         .execution_options(synchronize_session="fetch")
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)

@@ -6,10 +6,11 @@ timezone-aware UTC whatever the backend stores.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Request
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -25,6 +26,8 @@ from sqlalchemy.types import TypeDecorator
 
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
+
+log = structlog.get_logger("commbase.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -127,13 +130,56 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     )
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT = "commbase.after_commit"
+
+
+class Session(AsyncSession):
+    """An ``AsyncSession`` that runs work registered with ``after_commit`` once its
+    transaction has committed, and forgets it when the transaction rolls back."""
+
+    async def commit(self) -> None:
+        await super().commit()
+        pending: list[AfterCommit] = self.info.pop(_AFTER_COMMIT, [])
+        for callback in pending:
+            try:
+                await callback()
+            except Exception as exc:  # the commit stands; the effect is best effort
+                log.warning("after-commit callback failed", error=repr(exc))
+
+    async def rollback(self) -> None:
+        self.info.pop(_AFTER_COMMIT, None)
+        await super().rollback()
+
+    async def close(self) -> None:
+        self.info.pop(_AFTER_COMMIT, None)
+        await super().close()
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` after ``session``'s transaction commits; never if it rolls back.
+
+    For effects in this process or a shared cache (dropping cached credentials)
+    that must not happen before the change is visible to others. Effects that
+    must survive a crash go through the outbox instead.
+    """
+    if not isinstance(session, Session):
+        raise TypeError("after_commit needs a session from commbase.core.db.Database")
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def rowcount(result: Any) -> int:
+    """How many rows an UPDATE or DELETE changed (0 where the driver does not say)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 class Database:
     """An engine and its session factory."""
 
     def __init__(self, database_url: str, *, echo: bool = False) -> None:
         self.url = database_url
         self.engine = make_engine(database_url, echo=echo)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(self.engine, class_=Session, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:

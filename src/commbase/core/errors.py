@@ -138,3 +138,29 @@ def error_classes() -> list[type[CommbaseError]]:
         found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+def invalid(
+    detail: str,
+    field: str,
+    *,
+    location: str = "body",
+    message: str | None = None,
+    **extensions: Any,
+) -> ValidationFailed:
+    """A 422 naming the one field (or query parameter) at fault.
+
+    ``field`` may be a dotted path (``filters.0.value``); ``location`` is ``body``,
+    ``query`` or ``path``; ``message`` is the per-field text (default ``detail``).
+    """
+    return ValidationFailed(
+        detail,
+        errors=[
+            {
+                "loc": [location, *field.split(".")],
+                "field": field,
+                "message": message or detail,
+            }
+        ],
+        **extensions,
+    )

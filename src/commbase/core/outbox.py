@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core import events
-from commbase.core.db import PERSONAL, Base, public_id
+from commbase.core.db import PERSONAL, Base, public_id, rowcount
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 
@@ -156,7 +156,7 @@ async def complete(session: AsyncSession, *, delivery_ids: list[int], worker_id:
         )
         .values(done_at=utcnow())
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 async def release(

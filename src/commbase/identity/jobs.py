@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import case, delete, func, or_, update
 
+from commbase.core.db import rowcount
 from commbase.core.jobs import JobContext, job
 from commbase.identity.agent_sessions import service as agent_sessions
 from commbase.identity.agent_sessions.models import AgentSession
@@ -24,7 +25,7 @@ async def expire_sessions(ctx: JobContext) -> int:
         )
         expired = await agent_sessions.expire_due(session)
         await session.commit()
-    return int(getattr(removed, "rowcount", 0) or 0) + expired
+    return rowcount(removed) + expired
 
 
 async def flush_usage_now(ctx: JobContext) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy import case, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.cache import Cache
+from commbase.core.db import rowcount
 from commbase.core.time import utcnow
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.api_keys.models import ApiKey
@@ -34,10 +35,6 @@ from commbase.privacy.records import as_records, blank_personal
 from commbase.privacy.registry import RetentionWindow, register_retention, register_subject
 
 SECRETS = ("password_hash", "token_hash", "key_hash", "previous_key_hash")
-
-
-def _changed(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def agent_sessions_acting_for(
@@ -120,7 +117,7 @@ async def erase_user(
     """Remove the user from the organization; anonymise the account if it was their last."""
     now = utcnow()
     counts: dict[str, int] = {}
-    counts["login_sessions"] = _changed(
+    counts["login_sessions"] = rowcount(
         await session.execute(
             delete(LoginSession).where(
                 LoginSession.org_id == org_id, LoginSession.user_id == subject_id
@@ -146,8 +143,8 @@ async def erase_user(
         )
         .execution_options(synchronize_session=False)
     )
-    counts["agent_sessions"] = _changed(removed) + _changed(terminated)
-    counts["api_keys"] = _changed(
+    counts["agent_sessions"] = rowcount(removed) + rowcount(terminated)
+    counts["api_keys"] = rowcount(
         await session.execute(
             update(ApiKey)
             .where(
@@ -156,14 +153,14 @@ async def erase_user(
             .values(status="revoked", revoked_at=now, updated_at=now)
         )
     )
-    counts["audit_log"] = _changed(
+    counts["audit_log"] = rowcount(
         await session.execute(
             update(AuditEntry)
             .where(AuditEntry.org_id == org_id, AuditEntry.actor_id == subject_id)
             .values(blank_personal(AuditEntry))
         )
     )
-    counts["memberships"] = _changed(
+    counts["memberships"] = rowcount(
         await session.execute(
             delete(Membership).where(Membership.org_id == org_id, Membership.user_id == subject_id)
         )
@@ -198,7 +195,7 @@ async def _anonymise_if_unaffiliated(session: AsyncSession, *, user_id: str, ref
             }
         )
     )
-    return _changed(result)
+    return rowcount(result)
 
 
 async def purge_agent_sessions(

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import (
-    AfterValidator,
     EmailStr,
     Field,
     HttpUrl,
@@ -20,61 +16,24 @@ from pydantic import (
 )
 
 from commbase.core.schemas import AppSchema, ReadSchema
+from commbase.core.types import (
+    Currency,
+    JsonObject,
+    Name,
+    Phone,
+    ShortText,
+    TimeZone,
+    not_null,
+)
 from commbase.identity.roles import Role
 
-
-def _timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
-    return value
-
-
-def _e164(value: str) -> str:
-    try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("phone must be in international format, e.g. +14155551234") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("phone number is not valid")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-
-
-def _utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("date is out of range") from exc
-
-
-def _cidr(value: str) -> str:
-    try:
-        return str(ipaddress.ip_network(value, strict=False))
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IP address or CIDR range") from exc
-
-
-TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
-Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_e164)]
-Cidr = Annotated[str, StringConstraints(max_length=64), AfterValidator(_cidr)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 _WORKING_HOURS = re.compile(r"^(closed|([01]?\d|2[0-4])(:[0-5]\d)?-([01]?\d|2[0-4])(:[0-5]\d)?)$")
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WorkingHours = Annotated[str, StringConstraints(pattern=_WORKING_HOURS.pattern)]
-JsonObject = Annotated[dict[str, Any], Field(max_length=100)]
-
-
-def _not_null(value: Any) -> Any:
-    # Runs only for fields the client sent: an explicit null cannot be stored.
-    if value is None:
-        raise ValueError("may not be null")
-    return value
+_not_null = not_null
 
 
 # ---------------------------------------------------------------- organizations

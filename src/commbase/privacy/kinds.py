@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.core.db import rowcount
 from commbase.core.idempotency import IdempotencyKey
 from commbase.core.outbox import OutboxDelivery, OutboxEvent
 from commbase.privacy.models import PrivacyRequest
@@ -109,7 +110,7 @@ async def erase_export_files(
         .where(_about(org_id, subject_id), PrivacyRequest.file.is_not(None))
         .values(file=None)
     )
-    return {"privacy_requests": int(getattr(result, "rowcount", 0) or 0)}
+    return {"privacy_requests": rowcount(result)}
 
 
 for _subject_type in SUBJECT_TYPES:

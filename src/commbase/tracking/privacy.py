@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.core.db import rowcount
 from commbase.privacy.records import as_records, blank_personal
 from commbase.privacy.registry import (
     SUBJECT_TYPES,
@@ -42,10 +43,6 @@ DEFAULT_EVENT_DAYS = 90
 DEFAULT_PAGEVIEW_DAYS = 395
 TABLES = {"tracked_events", "pageviews", "visitor_sessions", "visitors", "lab_experiments"}
 RESTAMP_CHUNK = 5000
-
-
-def _changed(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _linked_visitors(org_id: str, subject_id: str) -> Any:
@@ -102,7 +99,7 @@ async def erase_subject(
             .values(values)
             .execution_options(synchronize_session=False)
         )
-        if changed := _changed(result):  # tables without their rows stay out of the report
+        if changed := rowcount(result):  # tables without their rows stay out of the report
             counts[name] = changed
     return counts
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Text, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.core.db import rowcount
 from commbase.core.outbox import OutboxEvent
 from commbase.privacy.registry import (
     RetentionWindow,
@@ -126,8 +127,8 @@ async def _erase(
         .execution_options(synchronize_session=False)
     )
     return {
-        "outbox_events": int(getattr(events, "rowcount", 0) or 0),
-        "webhook_deliveries": int(getattr(deliveries, "rowcount", 0) or 0),
+        "outbox_events": rowcount(events),
+        "webhook_deliveries": rowcount(deliveries),
     }
 
 

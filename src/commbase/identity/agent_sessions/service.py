@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.core import outbox
 from commbase.core.auth import Principal
 from commbase.core.cache import Cache
+from commbase.core.db import rowcount
 from commbase.core.errors import NotFound, PermissionDenied
 from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
@@ -132,7 +133,7 @@ async def expire_due(session: AsyncSession) -> int:
         .where(AgentSession.status == "active", AgentSession.expires_at <= utcnow())
         .values(status="expired")
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 async def record_call(

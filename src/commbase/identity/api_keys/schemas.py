@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.scopes import Scope
-from commbase.identity.schemas import Cidr, _utc
+from commbase.core.types import Cidr, UtcDateTime
 
 
 class ApiKeyCreate(AppSchema):
@@ -22,7 +22,7 @@ class ApiKeyCreate(AppSchema):
     allowed_ips: list[Cidr] = Field(default_factory=list, max_length=100)
     rate_limit_tier: Annotated[str, StringConstraints(max_length=20)] = "standard"
     max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
-    expires_at: Annotated[AwareDatetime, AfterValidator(_utc)] | None = None
+    expires_at: UtcDateTime | None = None
 
 
 class ApiKeyUpdate(AppSchema):
