@@ -43,7 +43,7 @@ async def test_a_call_runs_its_lifecycle_and_is_charged_once(
     assert placed.status_code == 201, placed.text
     call = placed.json()
     assert call["status"] == "queued"
-    assert call["to_number_formatted"] == "(415) 555-1234"
+    assert call["to_number_formatted"] == "+1 415-555-1234"
     assert call["to_country"] == "US"
     assert call["rate_per_minute"] == "0.125"
     assert call["max_duration_seconds"] == 3600
