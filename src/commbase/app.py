@@ -25,6 +25,7 @@ from commbase.calls.transcripts.routes import router as transcripts_router
 from commbase.contacts.routes import router as contacts_router
 from commbase.core.cache import Cache, MemoryCache, RedisCache
 from commbase.core.db import Database
+from commbase.core.effects import EffectRunner
 from commbase.core.http import RequestContextMiddleware
 from commbase.core.idempotency import IdempotencyMiddleware
 from commbase.core.jobs import JobContext, Scheduler
@@ -106,15 +107,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             simulator_task = asyncio.create_task(simulator.run_forever())
         dispatcher: Dispatcher | None = None
         dispatcher_task: asyncio.Task[None] | None = None
+        effects: EffectRunner | None = None
+        effects_task: asyncio.Task[None] | None = None
         if settings.run_jobs:
             dispatcher = Dispatcher(database, settings)
             dispatcher_task = asyncio.create_task(dispatcher.run_forever())
+            effects = EffectRunner(database, services=app.state.job_services)
+            effects_task = asyncio.create_task(effects.run_forever())
         try:
             yield
         finally:
             if simulator is not None and simulator_task is not None:
                 simulator.stop()
                 await simulator_task
+            if effects is not None and effects_task is not None:
+                effects.stop()
+                await effects_task
             if dispatcher is not None and dispatcher_task is not None:
                 dispatcher.stop()
                 await dispatcher_task

@@ -31,7 +31,7 @@ THING_HAPPENED = define("thing.happened", ThingHappened, "A test event.")
 @pytest.fixture(autouse=True)
 def consumers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only this module's consumers, for this test only."""
-    monkeypatch.setattr(outbox, "_consumers", set())
+    monkeypatch.setattr(outbox, "_consumers", {})
     outbox.register_consumer(CONSUMER)
     outbox.register_consumer(OTHER)
 

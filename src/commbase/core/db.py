@@ -156,16 +156,19 @@ class Session(AsyncSession):
         await super().close()
 
 
-def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+def after_commit(session: AsyncSession, callback: AfterCommit, *, once: bool = False) -> None:
     """Run ``callback`` after ``session``'s transaction commits; never if it rolls back.
 
     For effects in this process or a shared cache (dropping cached credentials)
     that must not happen before the change is visible to others. Effects that
-    must survive a crash go through the outbox instead.
+    must survive a crash go through the outbox instead. With ``once``, a callback
+    already registered for this transaction is not added again.
     """
     if not isinstance(session, Session):
         raise TypeError("after_commit needs a session from commbase.core.db.Database")
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+    pending: list[AfterCommit] = session.info.setdefault(_AFTER_COMMIT, [])
+    if not (once and callback in pending):
+        pending.append(callback)
 
 
 def rowcount(result: Any) -> int:

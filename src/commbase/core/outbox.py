@@ -11,6 +11,8 @@ the event again, so nothing is lost.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,21 +22,58 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core import events
-from commbase.core.db import PERSONAL, Base, public_id, rowcount
+from commbase.core.db import PERSONAL, Base, Session, after_commit, public_id, rowcount
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 
-_consumers: set[str] = set()
+# Consumer name -> the event types it hears (``*``, ``call.*`` or exact names).
+_consumers: dict[str, tuple[str, ...]] = {}
+# Workers in this process waiting for new events: each is woken as soon as a
+# transaction that recorded an event commits, instead of at its next poll.
+_listeners: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
 
-def register_consumer(name: str) -> str:
-    """Declare a consumer: every event recorded from now on is queued for it."""
-    _consumers.add(name)
+def register_consumer(name: str, *, event_types: Sequence[str] = ("*",)) -> str:
+    """Declare a consumer: every event recorded from now on whose type matches one
+    of ``event_types`` is queued for it."""
+    _consumers[name] = tuple(event_types)
     return name
 
 
 def consumers() -> frozenset[str]:
     return frozenset(_consumers)
+
+
+def type_matches(patterns: Sequence[str], event_type: str) -> bool:
+    """``*`` matches every type, ``call.*`` every ``call.`` type, else exact names."""
+    return any(
+        pattern == "*"
+        or pattern == event_type
+        or (pattern.endswith(".*") and event_type.startswith(pattern[:-1]))
+        for pattern in patterns
+    )
+
+
+def listen() -> asyncio.Event:
+    """An event set whenever new outbox events commit in this process; ``unlisten`` it
+    when done."""
+    wake = asyncio.Event()
+    _listeners.add((asyncio.get_running_loop(), wake))
+    return wake
+
+
+def unlisten(wake: asyncio.Event) -> None:
+    for item in [item for item in _listeners if item[1] is wake]:
+        _listeners.discard(item)
+
+
+async def _announce() -> None:
+    current = asyncio.get_running_loop()
+    for loop, wake in list(_listeners):
+        if loop is current:
+            wake.set()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
 
 
 class OutboxEvent(Base):
@@ -88,9 +127,12 @@ async def record(
     # Without a relationship the unit of work does not order these inserts:
     # write the event first, since each delivery's foreign key points at it.
     await session.flush()
-    for consumer in sorted(_consumers):
-        session.add(OutboxDelivery(event_id=event.id, consumer=consumer, available_at=now))
+    for consumer, patterns in sorted(_consumers.items()):
+        if type_matches(patterns, event_type):
+            session.add(OutboxDelivery(event_id=event.id, consumer=consumer, available_at=now))
     await session.flush()
+    if isinstance(session, Session):
+        after_commit(session, _announce, once=True)
     return event
 
 
@@ -143,8 +185,11 @@ async def claim(
     ]
 
 
-async def complete(session: AsyncSession, *, delivery_ids: list[int], worker_id: str) -> int:
-    """Mark claimed deliveries done; returns how many this worker still held."""
+async def complete(
+    session: AsyncSession, *, delivery_ids: list[int], worker_id: str, error: str | None = None
+) -> int:
+    """Mark claimed deliveries done (with the ``error`` that ended them, if one did);
+    returns how many this worker still held."""
     if not delivery_ids:
         return 0
     result = await session.execute(
@@ -154,7 +199,7 @@ async def complete(session: AsyncSession, *, delivery_ids: list[int], worker_id:
             OutboxDelivery.claimed_by == worker_id,
             OutboxDelivery.done_at.is_(None),
         )
-        .values(done_at=utcnow())
+        .values(done_at=utcnow(), **({"last_error": error[:2000]} if error else {}))
     )
     return rowcount(result)
 

@@ -1,0 +1,215 @@
+"""Effects outside the database, run from the outbox once the change has committed.
+
+Dialing a carrier, charging a card, sending a message: a service records a
+domain event in its transaction (``outbox.record``); an effect handler
+registered for that event type runs after the transaction commits, in a worker
+that claims the event with a lease::
+
+    @effect("calls.dial", event_types=[events.CALL_QUEUED])
+    async def dial(ctx: EffectContext, event: ClaimedEvent) -> None:
+        ...  # reads what it needs, calls the carrier, writes the outcome
+
+* A rolled-back transaction recorded no event, so nothing happens outside.
+* A handler that raises is retried with backoff (``retry_after_s``); one that
+  keeps failing is given up after ``max_attempts`` and ``on_give_up`` runs, so
+  the row that asked for the effect can be marked failed.
+* A worker that dies mid-effect leaves its lease to expire and another worker
+  runs the effect again: handlers pass an idempotency key derived from the
+  event (``event.event_id``) to the provider, and check the row's state before
+  acting, so a retry never dials, charges or sends twice.
+
+``EffectRunner`` runs every registered handler: in each API process when
+``COMMBASE_RUN_JOBS`` is on (woken at once by commits in that process), and in
+tests through ``run_once``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from prometheus_client import Counter
+
+from commbase.core import outbox
+from commbase.core.db import Database
+from commbase.core.outbox import ClaimedEvent
+from commbase.core.time import utcnow
+
+log = structlog.get_logger("commbase.effects")
+EFFECTS = Counter("commbase_effects_total", "Effect handler runs", ["consumer", "outcome"])
+LEASE_S = 120
+
+
+@dataclass
+class EffectContext:
+    """What a handler gets: storage, settings and shared services."""
+
+    database: Database
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+Handle = Callable[[EffectContext, ClaimedEvent], Awaitable[None]]
+GiveUp = Callable[[EffectContext, ClaimedEvent, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Effect:
+    consumer: str
+    event_types: tuple[str, ...]
+    handle: Handle
+    max_attempts: int
+    retry_after_s: tuple[int, ...]
+    on_give_up: GiveUp | None
+
+    def delay(self, attempts: int) -> int:
+        return self.retry_after_s[min(attempts, len(self.retry_after_s)) - 1]
+
+
+_effects: dict[str, Effect] = {}
+
+
+def effect(
+    consumer: str,
+    *,
+    event_types: Sequence[str],
+    max_attempts: int = 8,
+    retry_after_s: Sequence[int] = (5, 15, 60, 300, 900, 1800, 3600),
+    on_give_up: GiveUp | None = None,
+) -> Callable[[Handle], Handle]:
+    """Register ``handle`` to run for each committed event of ``event_types``."""
+
+    def register(handle: Handle) -> Handle:
+        outbox.register_consumer(consumer, event_types=event_types)
+        _effects[consumer] = Effect(
+            consumer,
+            tuple(event_types),
+            handle,
+            max_attempts,
+            tuple(retry_after_s),
+            on_give_up,
+        )
+        return handle
+
+    return register
+
+
+def registered_effects() -> dict[str, Effect]:
+    return dict(_effects)
+
+
+class EffectRunner:
+    """Claims due events for every registered effect and runs their handlers."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        services: dict[str, Any] | None = None,
+        worker_id: str = "effects",
+        batch: int = 50,
+        concurrency: int = 16,
+    ) -> None:
+        self.ctx = EffectContext(database=database, services=services or {})
+        self.worker_id = worker_id
+        self.batch = batch
+        self._gate = asyncio.Semaphore(concurrency)
+        self._stop = asyncio.Event()
+        self._wake: asyncio.Event | None = None
+
+    async def run_once(self, *, only: Sequence[str] | None = None) -> int:
+        """One round over every effect (or those named in ``only``); returns how many
+        events were handled, successfully or not."""
+        handled = 0
+        for name, effect_ in registered_effects().items():
+            if only is not None and name not in only:
+                continue
+            async with self.ctx.database.sessionmaker() as session:
+                claimed = await outbox.claim(
+                    session,
+                    consumer=name,
+                    worker_id=self.worker_id,
+                    limit=self.batch,
+                    lease_s=LEASE_S,
+                )
+                await session.commit()
+            if claimed:
+                await asyncio.gather(*(self._run(effect_, event) for event in claimed))
+                handled += len(claimed)
+        return handled
+
+    async def _run(self, effect_: Effect, event: ClaimedEvent) -> None:
+        async with self._gate:
+            try:
+                await effect_.handle(self.ctx, event)
+            except Exception as exc:
+                await self._failed(effect_, event, f"{type(exc).__name__}: {exc}")
+                return
+        async with self.ctx.database.sessionmaker() as session:
+            await outbox.complete(
+                session, delivery_ids=[event.delivery_id], worker_id=self.worker_id
+            )
+            await session.commit()
+        EFFECTS.labels(effect_.consumer, "done").inc()
+
+    async def _failed(self, effect_: Effect, event: ClaimedEvent, error: str) -> None:
+        log.warning(
+            "effect failed",
+            consumer=effect_.consumer,
+            event_id=event.event_id,
+            attempt=event.attempts,
+            error=error,
+        )
+        give_up = event.attempts >= effect_.max_attempts
+        if give_up and effect_.on_give_up is not None:
+            try:
+                await effect_.on_give_up(self.ctx, event, error)
+            except Exception as exc:  # keep the event for another try
+                log.error("effect give-up failed", consumer=effect_.consumer, error=repr(exc))
+                give_up = False
+        async with self.ctx.database.sessionmaker() as session:
+            if give_up:
+                await outbox.complete(
+                    session,
+                    delivery_ids=[event.delivery_id],
+                    worker_id=self.worker_id,
+                    error=f"gave up: {error}",
+                )
+            else:
+                await outbox.release(
+                    session,
+                    delivery_ids=[event.delivery_id],
+                    worker_id=self.worker_id,
+                    retry_at=utcnow() + timedelta(seconds=effect_.delay(event.attempts)),
+                    error=error,
+                )
+            await session.commit()
+        EFFECTS.labels(effect_.consumer, "gave_up" if give_up else "retry").inc()
+
+    async def run_forever(self, *, poll_s: float = 1.0) -> None:
+        """Run rounds until stopped: at once after a commit in this process recorded
+        events, else every ``poll_s`` (events recorded by other processes, retries)."""
+        wake = self._wake = outbox.listen()
+        try:
+            while not self._stop.is_set():
+                wake.clear()
+                try:
+                    done = await self.run_once()
+                except Exception as exc:  # one bad round must not end the worker
+                    log.error("effects round failed", error=repr(exc))
+                    done = 0
+                if done:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=poll_s)
+        finally:
+            outbox.unlisten(wake)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._wake is not None:
+            self._wake.set()

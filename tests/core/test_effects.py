@@ -1,0 +1,150 @@
+"""Effects run from the outbox after commit: never for a rolled-back change, retried
+with backoff, given up after their attempts, and re-run when a worker dies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from commbase.core import effects, outbox
+from commbase.core.db import Database
+from commbase.core.effects import EffectContext, EffectRunner, effect
+from commbase.core.events import EventPayload, define
+from commbase.core.outbox import ClaimedEvent, OutboxDelivery
+from commbase.core.time import FrozenClock, use_clock
+
+
+class Poked(EventPayload):
+    n: int
+
+
+POKED = define("tests.effect.poked", Poked, "A test event for effects.")
+IGNORED = define("tests.effect.ignored", Poked, "A test event no effect hears.")
+
+
+@pytest.fixture(autouse=True)
+def only_test_effects(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "_consumers", {})
+    monkeypatch.setattr(effects, "_effects", {})
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    frozen = FrozenClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    with use_clock(frozen):
+        yield frozen
+
+
+async def record(database: Database, event_type: str, n: int, *, commit: bool = True) -> None:
+    async with database.sessionmaker() as session:
+        await outbox.record(session, event_type, {"n": n}, org_id="org_a")
+        if commit:
+            await session.commit()
+        else:
+            await session.rollback()
+
+
+async def test_an_effect_runs_once_for_each_committed_event_and_never_for_a_rollback(
+    database: Database,
+) -> None:
+    seen: list[int] = []
+
+    @effect("tests.poke", event_types=[POKED])
+    async def poke(ctx: EffectContext, event: ClaimedEvent) -> None:
+        seen.append(event.payload["n"])
+
+    await record(database, POKED, 1)
+    await record(database, POKED, 2, commit=False)
+    await record(database, IGNORED, 3)
+    runner = EffectRunner(database)
+    assert await runner.run_once() == 1
+    assert await runner.run_once() == 0
+    assert seen == [1]
+    async with database.sessionmaker() as session:
+        # The ignored type queued nothing for this consumer.
+        queued = (await session.scalars(select(OutboxDelivery.consumer))).all()
+    assert queued == ["tests.poke"]
+
+
+async def test_a_failing_effect_is_retried_with_backoff_then_given_up(
+    database: Database, clock: FrozenClock
+) -> None:
+    attempts: list[int] = []
+    given_up: list[str] = []
+
+    async def give_up(ctx: EffectContext, event: ClaimedEvent, error: str) -> None:
+        given_up.append(error)
+
+    @effect(
+        "tests.flaky",
+        event_types=["tests.effect.*"],
+        max_attempts=3,
+        retry_after_s=(10, 60),
+        on_give_up=give_up,
+    )
+    async def flaky(ctx: EffectContext, event: ClaimedEvent) -> None:
+        attempts.append(event.attempts)
+        raise RuntimeError("carrier down")
+
+    await record(database, POKED, 1)
+    runner = EffectRunner(database)
+    assert await runner.run_once() == 1
+    assert await runner.run_once() == 0  # waiting out the first backoff
+    clock.advance(9)
+    assert await runner.run_once() == 0
+    clock.advance(1)
+    assert await runner.run_once() == 1
+    clock.advance(60)
+    assert await runner.run_once() == 1
+    assert attempts == [1, 2, 3]
+    assert given_up == ["RuntimeError: carrier down"]
+    clock.advance(3600)
+    assert await runner.run_once() == 0
+    async with database.sessionmaker() as session:
+        delivery = await session.scalar(select(OutboxDelivery))
+    assert delivery is not None
+    assert delivery.done_at is not None
+    assert delivery.last_error == "gave up: RuntimeError: carrier down"
+
+
+async def test_an_effect_whose_worker_died_runs_again_after_the_lease(
+    database: Database, clock: FrozenClock
+) -> None:
+    runs: list[str] = []
+
+    @effect("tests.lease", event_types=[POKED])
+    async def handle(ctx: EffectContext, event: ClaimedEvent) -> None:
+        runs.append(event.event_id)
+
+    await record(database, POKED, 1)
+    # A worker claims the event and dies before running it.
+    async with database.sessionmaker() as session:
+        assert await outbox.claim(
+            session, consumer="tests.lease", worker_id="dead", lease_s=effects.LEASE_S
+        )
+        await session.commit()
+    runner = EffectRunner(database, worker_id="alive")
+    assert await runner.run_once() == 0
+    clock.advance(effects.LEASE_S + 1)
+    assert await runner.run_once() == 1
+    assert len(runs) == 1
+
+
+async def test_a_running_worker_wakes_as_soon_as_an_event_commits(database: Database) -> None:
+    handled = asyncio.Event()
+
+    @effect("tests.wake", event_types=[POKED])
+    async def handle(ctx: EffectContext, event: ClaimedEvent) -> None:
+        handled.set()
+
+    runner = EffectRunner(database)
+    task = asyncio.create_task(runner.run_forever(poll_s=3600))
+    await asyncio.sleep(0.05)  # the worker is now waiting out its (hour-long) poll
+    await record(database, POKED, 1)
+    await asyncio.wait_for(handled.wait(), timeout=5)
+    runner.stop()
+    await asyncio.wait_for(task, timeout=5)
