@@ -92,13 +92,13 @@ async def place_call(
 
     spend_caps: list[int] = []
     if agent_session_id:
-        consent = principal.extra.get("user_consent") or {}
-        if not consent.get("calling_authorized"):
+        grant = principal.agent
+        assert grant is not None
+        if not grant.calling_authorized:
             raise ConsentRequired("The agent session's user_consent.calling_authorized is false")
-        privacy = privacy or bool(consent.get("privacy_mode"))
-        limits = principal.extra.get("rate_limits") or {}
-        max_duration = min(max_duration, int(limits.get("max_call_duration") or max_duration))
-        per_hour = int(limits.get("calls_per_hour") or 0)
+        privacy = privacy or grant.privacy_mode
+        max_duration = min(max_duration, grant.max_call_duration or max_duration)
+        per_hour = grant.calls_per_hour
         if per_hour:
             recent = await session.scalar(
                 select(func.count())
@@ -114,15 +114,13 @@ async def place_call(
                     f"This agent session may place {per_hour} calls per hour",
                     headers={"Retry-After": "60"},
                 )
-        if consent.get("max_spend_limit") is not None:
+        if grant.max_spend_limit is not None:
             from commbase.identity.agent_sessions import service as agent_sessions
 
             agent = await agent_sessions.get_session(
                 session, org_id=principal.org_id, session_id=agent_session_id
             )
-            spend_caps.append(
-                int(consent["max_spend_limit"]) - int(agent.stats.get("total_spent", 0))
-            )
+            spend_caps.append(grant.max_spend_limit - int(agent.stats.get("total_spent", 0)))
 
     contact = await contacts_service.find_by_phone(
         session, org_id=principal.org_id, phone=destination.e164
@@ -153,7 +151,8 @@ async def place_call(
 
     concurrency_limit, owner = DEFAULT_MAX_CONCURRENT, {"user_id": principal.user_id or ""}
     if principal.kind == PrincipalKind.API_KEY:
-        concurrency_limit = int(principal.extra.get("max_concurrent_calls") or concurrency_limit)
+        if principal.key is not None:
+            concurrency_limit = principal.key.max_concurrent_calls
         owner = {"api_key_id": principal.credential_id}
     elif agent_session_id:
         owner = {"agent_session_id": agent_session_id}

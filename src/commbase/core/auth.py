@@ -9,7 +9,7 @@ only knows its shape, so core imports no domain.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
 
@@ -38,6 +38,44 @@ class PrincipalKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """What an API key carries besides its scopes."""
+
+    environment: str  # live | test
+    max_concurrent_calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentGrant:
+    """What an agent session was allowed when it was opened: the user's consent and
+    the session's limits."""
+
+    agent_id: str
+    session_type: str  # guest | authenticated
+    calling_authorized: bool
+    privacy_mode: bool
+    max_spend_limit: int | None  # minor units over the session's life
+    data_retention: str  # session_only | 30_days | permanent
+    calls_per_hour: int
+    max_call_duration: int  # seconds
+
+    @classmethod
+    def of(
+        cls, *, agent_id: str, session_type: str, consent: dict[str, Any], limits: dict[str, Any]
+    ) -> AgentGrant:
+        return cls(
+            agent_id=agent_id,
+            session_type=session_type,
+            calling_authorized=bool(consent.get("calling_authorized")),
+            privacy_mode=bool(consent.get("privacy_mode")),
+            max_spend_limit=consent.get("max_spend_limit"),
+            data_retention=str(consent.get("data_retention") or "30_days"),
+            calls_per_hour=int(limits.get("calls_per_hour") or 0),
+            max_call_duration=int(limits.get("max_call_duration") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling, for which organization, and what they may do."""
 
@@ -48,7 +86,11 @@ class Principal:
     rate_limit: RateLimitRule
     user_id: str | None = None
     role: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    key: KeyGrant | None = None  # API keys
+    agent: AgentGrant | None = None  # agent sessions
+    # False for test-mode credentials: their calls and payments never reach a real
+    # carrier or payment provider.
+    livemode: bool = True
 
     def has(self, scope: Scope) -> bool:
         return scope in self.scopes
@@ -60,6 +102,20 @@ class Principal:
             raise ScopeMissing(
                 f"This request needs the scope(s): {', '.join(missing)}", required=missing
             )
+
+    def describe(self) -> dict[str, Any]:
+        """The credential as ``GET /v1/me`` shows it."""
+        shown: dict[str, Any] = {
+            "kind": self.kind.value,
+            "id": self.credential_id,
+            "scopes": sorted(s.value for s in self.scopes),
+            "livemode": self.livemode,
+        }
+        if self.key is not None:
+            shown.update(asdict(self.key))
+        if self.agent is not None:
+            shown.update(asdict(self.agent))
+        return shown
 
     @property
     def actor_id(self) -> str:

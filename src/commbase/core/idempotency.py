@@ -23,6 +23,7 @@ import structlog
 from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -82,8 +83,8 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
-        credential = header(scope, b"authorization") or f"anon:{client_of(scope['state']).ip}"
-        scope_hash = hashlib.sha256(credential.encode()).hexdigest()
+        scope_hash = _scope_hash(scope)
+        scope["state"]["idempotency_key"] = f"{scope_hash[:32]}:{key}"
         fingerprint = hashlib.sha256(
             b"\0".join(
                 [scope["method"].encode(), scope["path"].encode(), scope["query_string"], body]
@@ -216,6 +217,19 @@ class IdempotencyMiddleware:
                     )
                 )
             await session.commit()
+
+
+def _scope_hash(scope: Scope) -> str:
+    credential = header(scope, b"authorization") or f"anon:{client_of(scope['state']).ip}"
+    return hashlib.sha256(credential.encode()).hexdigest()
+
+
+def request_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key``, scoped to its credential (at most 288
+    characters), or None. A service stores it on the row it creates, under a unique
+    constraint, so that the effect and its key commit together (DESIGN rule 12)."""
+    key = request.scope.get("state", {}).get("idempotency_key")
+    return str(key) if key else None
 
 
 def _in_use() -> Response:

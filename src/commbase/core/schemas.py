@@ -7,10 +7,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+MAX_JSON_DEPTH = 32
+INT64 = range(-(2**63), 2**63)
 
-def _check_storable(value: Any) -> None:
-    """Refuse what no database column can hold: NUL, lone surrogates, NaN/Infinity."""
-    if isinstance(value, str):
+
+def _check_storable(value: Any, depth: int = 0) -> None:
+    """Refuse what no database column can hold: NUL, lone surrogates, NaN/Infinity,
+    integers beyond 64 bits, and JSON nested deeper than ``MAX_JSON_DEPTH``."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"values may be nested at most {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if value not in INT64:
+            raise ValueError("integers must fit in 64 bits (-2^63 to 2^63-1)")
+    elif isinstance(value, str):
         if "\x00" in value:
             raise ValueError("text must not contain NUL characters")
         try:
@@ -21,11 +32,11 @@ def _check_storable(value: Any) -> None:
         raise ValueError("numbers must be finite")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_storable(key)
-            _check_storable(item)
+            _check_storable(key, depth + 1)
+            _check_storable(item, depth + 1)
     elif isinstance(value, list | tuple):
         for item in value:
-            _check_storable(item)
+            _check_storable(item, depth + 1)
 
 
 class AppSchema(BaseModel):

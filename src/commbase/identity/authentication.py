@@ -8,6 +8,7 @@ suspension) deletes the affected entries, so the cache only saves work.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -17,7 +18,7 @@ from fastapi import Request
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.core.auth import Principal, PrincipalKind
+from commbase.core.auth import AgentGrant, KeyGrant, Principal, PrincipalKind
 from commbase.core.cache import Cache
 from commbase.core.errors import InvalidCredentials, IpNotAllowed
 from commbase.core.http import ClientInfo, ip_in, parse_networks
@@ -92,7 +93,9 @@ class TokenAuthenticator:
             rate_limit=RateLimitRule(rule[0], rule[1], rule[2]),
             user_id=snapshot.get("user_id"),
             role=snapshot.get("role"),
-            extra=snapshot.get("extra", {}),
+            key=KeyGrant(**snapshot["key"]) if "key" in snapshot else None,
+            agent=AgentGrant(**snapshot["agent"]) if "agent" in snapshot else None,
+            livemode=snapshot.get("livemode", True),
         )
 
     async def _cached(self, token_hash: str) -> dict[str, Any] | None:
@@ -154,10 +157,10 @@ class TokenAuthenticator:
             "allowed_ips": key.allowed_ips,
             "valid_until": _earliest(ends),
             "rate_limit": [key.rate_limit_tier, tier["limit"], tier["window_s"]],
-            "extra": {
-                "environment": key.environment,
-                "max_concurrent_calls": key.max_concurrent_calls,
-            },
+            "key": asdict(
+                KeyGrant(environment=key.environment, max_concurrent_calls=key.max_concurrent_calls)
+            ),
+            "livemode": key.environment == "live",
         }
 
     async def _load_login_session(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
@@ -199,12 +202,14 @@ class TokenAuthenticator:
             "scopes": scopes,
             "valid_until": agent.expires_at.isoformat(),
             "rate_limit": ["agent-session", self.settings.session_rate_limit, 60],
-            "extra": {
-                "agent_id": agent.agent_id,
-                "session_type": agent.session_type,
-                "user_consent": agent.user_consent,
-                "rate_limits": agent.rate_limits,
-            },
+            "agent": asdict(
+                AgentGrant.of(
+                    agent_id=agent.agent_id,
+                    session_type=agent.session_type,
+                    consent=agent.user_consent,
+                    limits=agent.rate_limits,
+                )
+            ),
         }
 
 

@@ -48,12 +48,7 @@ async def _me(session: AsyncSession, principal: CurrentPrincipal) -> MeRead:
         else None
     )
     return MeRead(
-        principal={
-            "kind": principal.kind.value,
-            "id": principal.credential_id,
-            "scopes": sorted(s.value for s in principal.scopes),
-            **principal.extra,
-        },
+        principal=principal.describe(),
         user=UserRead.model_validate(user) if user else None,
         role=principal.role,
         organization=OrganizationRead.model_validate(org),
