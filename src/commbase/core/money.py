@@ -1,16 +1,37 @@
-"""Money as integer minor units plus an ISO 4217 currency; rates as Decimal."""
+"""Money as integer minor units plus an ISO 4217 currency; rates as Decimal.
+
+Currencies and their minor units come from the ISO 4217 table itself (the
+``iso4217`` package ships the maintenance agency's list): 1 TND is 1000
+millimes, 1 JPY is 1 yen, 1 USD is 100 cents. Codes without a minor unit
+(gold ``XAU``, the test code ``XTS``...) are not money commbase can hold.
+"""
 
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from math import ceil
 
-# Currencies whose minor unit is not the cent (ISO 4217 exponent).
-_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2, "BHD": 3, "KWD": 3}
+from iso4217 import Currency as _Iso4217
+
+# Every active ISO 4217 code that has a minor unit -> its exponent.
+_EXPONENTS: dict[str, int] = {c.code: c.exponent for c in _Iso4217 if isinstance(c.exponent, int)}
+CURRENCY_CODES: tuple[str, ...] = tuple(sorted(_EXPONENTS))
+
+
+class UnknownCurrency(ValueError):
+    """A code that is not an ISO 4217 currency with a minor unit."""
+
+
+def is_currency(code: str) -> bool:
+    return code in _EXPONENTS
 
 
 def exponent(currency: str) -> int:
-    return _EXPONENTS.get(currency.upper(), 2)
+    """Digits after the decimal point: 2 for USD, 0 for JPY, 3 for TND."""
+    try:
+        return _EXPONENTS[currency.upper()]
+    except KeyError:
+        raise UnknownCurrency(f"{currency!r} is not an ISO 4217 currency") from None
 
 
 def to_minor(amount: Decimal, currency: str, *, rounding: str = ROUND_HALF_UP) -> int:

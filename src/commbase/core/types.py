@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
+from commbase.core.money import CURRENCY_CODES, is_currency
 from commbase.core.phones import InvalidPhone, to_e164
 
 
@@ -30,6 +31,12 @@ def _e164(value: str) -> str:
         return to_e164(value)
     except InvalidPhone as exc:
         raise ValueError(f"phone: {exc}") from exc
+
+
+def _currency(value: str) -> str:
+    if not is_currency(value):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return value
 
 
 def _utc(value: datetime) -> datetime:
@@ -60,7 +67,13 @@ def not_null(value: Any) -> Any:
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
 Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_e164)]
 Cidr = Annotated[str, StringConstraints(max_length=64), AfterValidator(_cidr)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+# An ISO 4217 code with a minor unit (``USD``, ``JPY``, ``TND``); ``ZZZ`` is a 422.
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    AfterValidator(_currency),
+    Field(json_schema_extra={"enum": list(CURRENCY_CODES)}),
+]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 JsonObject = Annotated[dict[str, Any], Field(max_length=100)]
