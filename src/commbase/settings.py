@@ -59,7 +59,13 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # Test credentials (cb_test_ keys) and test wallets pay through Stripe's test
+    # mode with this key only (sk_test_/rk_test_), never with stripe_api_key.
+    stripe_test_api_key: SecretStr | None = None
+    stripe_test_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"  # e.g. a local stripe-mock
     default_rate_per_minute: Decimal = Decimal("0.125")
+    default_rate_currency: str = "USD"  # the currency of default_rate_per_minute
     max_call_duration_s: int = 3600
     transcript_retention_days: int = 30
 
@@ -92,6 +98,13 @@ class Settings(BaseSettings):
                 "when COMMBASE_ENV=production"
             )
         return self
+
+    @field_validator("stripe_test_api_key", mode="after")
+    @classmethod
+    def _sandbox_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not key.get_secret_value().startswith(("sk_test_", "rk_test_")):
+            raise ValueError("COMMBASE_STRIPE_TEST_API_KEY must be a Stripe test key (sk_test_...)")
+        return key
 
     @field_validator("rate_limit_tiers", mode="after")
     @classmethod
