@@ -79,6 +79,16 @@ async def get_organization(session: AsyncSession, *, org_id: str) -> Organizatio
     return org
 
 
+async def active_organizations(
+    session: AsyncSession, *, org_ids: Sequence[str] | None = None
+) -> list[Organization]:
+    """Active organizations (only those in ``org_ids`` when given), by id."""
+    query = select(Organization).where(Organization.status == "active").order_by(Organization.id)
+    if org_ids is not None:
+        query = query.where(Organization.id.in_(list(org_ids)))
+    return list(await session.scalars(query))
+
+
 async def find_organization(session: AsyncSession, *, slug_or_id: str) -> Organization | None:
     return await session.scalar(
         select(Organization).where(
