@@ -107,7 +107,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on
         # busy_timeout instead of failing on a read-to-write lock upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A READ_ONLY connection takes no lock: in WAL mode it reads a snapshot
+        # while others write (long reads of a CLI job must not stall the server).
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# Execution option of an engine (``engine.execution_options(**{READ_ONLY: True})``)
+# whose sessions only read: on SQLite their transactions take no write lock.
+READ_ONLY = "commbase_read_only"
 
 
 def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
