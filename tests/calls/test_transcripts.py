@@ -1,5 +1,6 @@
-"""Transcripts: writing and appending segments, JSON and text, full-text search,
-retention and expiry, agent-session and tenant isolation, validation."""
+"""Transcripts: writing and appending segments, JSON and text, full-text search in
+the transcript's language with cursor pages, retention and expiry, agent-session
+and tenant isolation, validation."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from commbase.calls.models import Call
 from commbase.calls.transcripts import service as transcripts
 from commbase.calls.transcripts.models import Transcript
 from commbase.core.outbox import OutboxEvent
+from commbase.core.pagination import encode_cursor
 from commbase.core.time import FrozenClock, use_clock
 from tests.identity.factories import Tenant, auth, create_key, make_tenant
 
@@ -78,14 +80,22 @@ def said(*sentences: str) -> list[dict[str, Any]]:
     ]
 
 
-async def search(
+async def search_page(
     client: httpx.AsyncClient, headers: dict[str, str], q: str, **params: Any
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     response = await client.get(
         "/v1/transcripts/search", params={"q": q, **params}, headers=headers
     )
     assert response.status_code == 200, response.text
-    hits: list[dict[str, Any]] = response.json()["data"]
+    page: dict[str, Any] = response.json()
+    assert set(page) == {"data", "next_cursor"}
+    return page
+
+
+async def search(
+    client: httpx.AsyncClient, headers: dict[str, str], q: str, **params: Any
+) -> list[dict[str, Any]]:
+    hits: list[dict[str, Any]] = (await search_page(client, headers, q, **params))["data"]
     return hits
 
 
@@ -123,6 +133,7 @@ async def test_write_then_read_as_json_and_text(app: FastAPI, client: httpx.Asyn
     assert written["id"].startswith("trans_")
     assert written["call_id"] == call_id
     assert written["language"] == "en-US"
+    assert written["search_config"] == "english"
     assert written["speaker_labels_enabled"] is True
     assert written["status"] == "processing"
     assert [s["speaker"] for s in written["segments"]] == ["caller", "recipient"]  # by start
@@ -188,6 +199,7 @@ async def test_append_adds_segments_in_time_order_and_recounts(
     # Omitted fields keep their values; an empty replace clears the segments.
     kept = await write(client, tenant.headers, call_id, language="fr-FR")
     assert (kept["language"], kept["segments"]) == ("fr-FR", [GREETING[1]])
+    assert kept["search_config"] == "french"
     emptied = await write(client, tenant.headers, call_id, segments=[])
     assert (emptied["language"], emptied["segments"], emptied["word_count"]) == ("fr-FR", [], 0)
     assert emptied["duration_seconds"] == 0
@@ -349,7 +361,17 @@ async def test_search_accepts_any_text(app: FastAPI, client: httpx.AsyncClient, 
 
 async def test_search_query_is_validated(app: FastAPI, client: httpx.AsyncClient) -> None:
     tenant = await make_tenant(app)
-    bad: list[dict[str, str | int]] = [{}, {"q": ""}, {"q": "x" * 201}, {"q": "a", "limit": 0}]
+    bad: list[dict[str, str | int]] = [
+        {},
+        {"q": ""},
+        {"q": "x" * 201},
+        {"q": "a", "limit": 0},
+        {"q": "a", "limit": 101},
+        {"q": "a", "cursor": "!!!"},
+        {"q": "a", "cursor": encode_cursor("not a position")},
+        {"q": "a", "cursor": encode_cursor("nan|trans_x")},
+        {"q": "a", "cursor": encode_cursor("1.5|")},
+    ]
     for params in bad:
         response = await client.get("/v1/transcripts/search", params=params, headers=tenant.headers)
         assert response.status_code == 422, (params, response.text)
@@ -365,6 +387,130 @@ async def test_punctuation_and_control_characters_find_the_words(
     for query in ('"refund"', "refund\tinvoice\n", "(invoice)"):
         hits = await search(client, tenant.headers, query)
         assert [h["transcript_id"] for h in hits] == [written["id"]], query
+
+
+async def test_english_search_stems_and_ignores_stop_words(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    called, refunds, greeting = [await make_call(app, tenant) for _ in range(3)]
+    called_t = await write(client, tenant.headers, called, segments=said("I called yesterday."))
+    refunds_t = await write(
+        client, tenant.headers, refunds, segments=said("Both refunds were processed.")
+    )
+    greeting_t = await write(
+        client, tenant.headers, greeting, segments=said("This is the help desk.")
+    )
+
+    async def found(q: str) -> list[str]:
+        return [h["transcript_id"] for h in await search(client, tenant.headers, q)]
+
+    assert await found("calling") == [called_t["id"]]
+    assert await found("CALLS") == [called_t["id"]]
+    assert await found("refund") == [refunds_t["id"]]
+    assert await found("processing refunding") == [refunds_t["id"]]
+    # Stop words alone find nothing, and do not stop the other words from matching.
+    for only_stop_words in ("the", "The", "this is the", "were", "don't"):
+        assert await found(only_stop_words) == [], only_stop_words
+    assert await found("the desk") == [greeting_t["id"]]
+    assert await found("was the refund") == [refunds_t["id"]]
+    snippet = (await search(client, tenant.headers, "calling"))[0]["snippet"]
+    assert "**called**" in snippet
+
+
+async def test_each_transcript_is_searched_in_its_own_language(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    german_call, czech_call, english_call = [await make_call(app, tenant) for _ in range(3)]
+    german = await write(
+        client,
+        tenant.headers,
+        german_call,
+        language="de-DE",
+        segments=said("Ich habe die Rechnungen gestern bezahlt."),
+    )
+    czech = await write(
+        client,
+        tenant.headers,
+        czech_call,
+        language="cs",
+        segments=said("Dobrý den, volám kvůli faktuře."),
+    )
+    english = await write(client, tenant.headers, english_call, segments=said("The die was cast."))
+    assert (german["search_config"], czech["search_config"], english["search_config"]) == (
+        "german",
+        "simple",
+        "english",
+    )
+    postgres = app.state.db.dialect == "postgresql"
+
+    async def found(q: str) -> set[str]:
+        return {h["transcript_id"] for h in await search(client, tenant.headers, q)}
+
+    # Words as written match in every language; "die" is only a German stop word.
+    assert await found("Rechnungen") == {german["id"]}
+    assert await found("faktuře") == {czech["id"]}
+    assert await found("die") == ({english["id"]} if postgres else {german["id"], english["id"]})
+    if postgres:
+        # German stemming: singular and plural meet; Czech has no configuration.
+        assert await found("Rechnung") == {german["id"]}
+        assert await found("faktura") == set()
+        assert await found("fakture") == set()
+    else:
+        # Porter stems English only; diacritics are folded on SQLite.
+        assert await found("Rechnung") == set()
+        assert await found("fakture") == {czech["id"]}
+
+    # A new language re-indexes the transcript under its configuration.
+    relabelled = await write(client, tenant.headers, german_call, language="en-GB")
+    assert relabelled["search_config"] == "english"
+    assert await found("die") == {german["id"], english["id"]}
+    assert await found("gestern") == {german["id"]}
+
+
+async def test_search_pages_follow_the_cursor_in_rank_order(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    written = []
+    for count in range(1, 8):
+        call_id = await make_call(app, tenant)
+        sentences = ["refund " * count, *["filler words here"] * (8 - count)]
+        written.append(await write(client, tenant.headers, call_id, segments=said(*sentences)))
+    everything = await search(client, tenant.headers, "refund", limit=100)
+    assert len(everything) == 7
+    ranks = [hit["rank"] for hit in everything]
+    assert ranks == sorted(ranks, reverse=True)
+    assert everything[0]["transcript_id"] == written[-1]["id"]
+
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = await search_page(client, tenant.headers, "refund", **params)
+        seen += [hit["transcript_id"] for hit in page["data"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == [hit["transcript_id"] for hit in everything]
+
+    # Equal ranks are ordered by id, so a page boundary between them loses nothing.
+    twins = []
+    for _ in range(3):
+        call_id = await make_call(app, tenant)
+        twins.append(await write(client, tenant.headers, call_id, segments=said("twin words")))
+    first = await search_page(client, tenant.headers, "twin", limit=2)
+    second = await search_page(client, tenant.headers, "twin", cursor=first["next_cursor"])
+    assert second["next_cursor"] is None
+    paged = [h["transcript_id"] for h in first["data"] + second["data"]]
+    assert sorted(paged) == sorted(t["id"] for t in twins)
+    assert len(set(paged)) == 3
 
 
 # ---------------------------------------------------------------- expiry, erasure

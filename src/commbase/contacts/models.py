@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
@@ -14,7 +14,8 @@ from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updat
 class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (
-        Index("ix_contacts_org_phone", "org_id", "phone"),
+        # One phone, one contact in an organization (NULLs do not collide).
+        UniqueConstraint("org_id", "phone"),
         Index("ix_contacts_org_owner", "org_id", "owner_user_id"),
         Index("ix_contacts_org_agent_session", "org_id", "owner_agent_session_id"),
     )
@@ -27,7 +28,10 @@ class Contact(Base):
         ForeignKey("agent_sessions.id", ondelete="CASCADE")
     )
     name: Mapped[str] = mapped_column(String(200), info=PERSONAL)
+    # ``name`` folded for search (lower-cased, diacritics removed), kept by the service.
+    search_name: Mapped[str] = mapped_column(Text, default="", info=PERSONAL)
     phone: Mapped[str | None] = mapped_column(String(20), info=PERSONAL)  # E.164
+    # ``phone`` as people write it internationally: +420 601 123 456.
     phone_formatted: Mapped[str | None] = mapped_column(String(40), info=PERSONAL)
     labels: Mapped[list[str]] = mapped_column(default=list)
     notes: Mapped[str | None] = mapped_column(Text, info=PERSONAL)

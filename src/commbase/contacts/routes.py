@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 
 from commbase.contacts import service
+from commbase.contacts.enums import OwnerKind
 from commbase.contacts.models import Contact
 from commbase.contacts.schemas import ContactCreate, ContactRead, ContactStats, ContactUpdate
 from commbase.core.auth import CurrentPrincipal, Principal, PrincipalKind
@@ -32,6 +33,7 @@ def _contact_read(contact: Contact) -> ContactRead:
         id=contact.id,
         owner_user_id=contact.owner_user_id,
         owner_agent_session_id=contact.owner_agent_session_id,
+        owner_kind=OwnerKind.AGENT_SESSION if contact.owner_agent_session_id else OwnerKind.USER,
         name=contact.name,
         phone=contact.phone,
         phone_formatted=contact.phone_formatted,
@@ -55,10 +57,24 @@ async def _visible_contact(contact_id: str, principal: Principal, session: DbSes
     )
 
 
-@router.post("", response_model=ContactRead, status_code=status.HTTP_201_CREATED)
+DUPLICATE_PHONE: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: {
+        "description": "Another contact of the organization has this phone number "
+        "(``contact_id`` names it when the caller may see it)"
+    }
+}
+
+
+@router.post(
+    "",
+    response_model=ContactRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=DUPLICATE_PHONE,
+)
 async def create_contact(
     body: ContactCreate, principal: CurrentPrincipal, session: DbSession
 ) -> ContactRead:
+    """Add a contact; one phone number belongs to at most one contact of the organization."""
     principal.require(Scope.CONTACTS_WRITE)
     agent_session_id = _agent_session_of(principal)
     contact = await service.create_contact(
@@ -79,7 +95,11 @@ async def list_contacts(
     label: Annotated[str | None, Query(max_length=50)] = None,
     blocked: bool | None = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="Name contains, or phone digits contain")
+        str | None,
+        Query(
+            max_length=100,
+            description="Name contains (case and diacritics ignored), or phone digits contain",
+        ),
     ] = None,
     owner_user_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Any:
@@ -105,13 +125,23 @@ async def get_contact(
     return _contact_read(await _visible_contact(contact_id, principal, session))
 
 
-@router.patch("/{contact_id}", response_model=ContactRead)
+@router.patch(
+    "/{contact_id}",
+    response_model=ContactRead,
+    responses=DUPLICATE_PHONE,
+)
 async def update_contact(
     contact_id: Id, body: ContactUpdate, principal: CurrentPrincipal, session: DbSession
 ) -> ContactRead:
     principal.require(Scope.CONTACTS_WRITE)
     contact = await _visible_contact(contact_id, principal, session)
-    return _contact_read(await service.update_contact(session, contact=contact, changes=body))
+    updated = await service.update_contact(
+        session,
+        contact=contact,
+        changes=body,
+        owner_agent_session_id=_agent_session_of(principal),
+    )
+    return _contact_read(updated)
 
 
 @router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT)

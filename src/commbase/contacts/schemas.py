@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 
+from commbase.contacts.enums import OwnerKind
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.types import Name, Phone, ShortText
 
@@ -29,7 +30,11 @@ def _unique_labels(labels: list[str]) -> list[str]:
 
 
 def _bounded_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(attributes)) > MAX_ATTRIBUTES_BYTES:
+    try:
+        encoded = orjson.dumps(attributes)
+    except orjson.JSONEncodeError as exc:  # integers beyond 64 bits, nesting past 255
+        raise ValueError(f"attributes cannot be stored: {exc}") from exc
+    if len(encoded) > MAX_ATTRIBUTES_BYTES:
         raise ValueError(f"attributes must serialise to at most {MAX_ATTRIBUTES_BYTES} bytes")
     return attributes
 
@@ -54,7 +59,11 @@ class ContactMetadata(AppSchema):
 
 class ContactCreate(AppSchema):
     name: Name
-    phone: Phone | None = Field(default=None, description="Any international format; stored E.164")
+    phone: Phone | None = Field(
+        default=None,
+        description="Any international format; stored E.164. At most one contact of the "
+        "organization has a given number",
+    )
     labels: Labels = Field(default_factory=list)
     notes: Notes | None = None
     metadata: ContactMetadata = Field(default_factory=ContactMetadata)
@@ -98,9 +107,10 @@ class ContactRead(ReadSchema):
     id: str
     owner_user_id: str | None
     owner_agent_session_id: str | None
+    owner_kind: OwnerKind
     name: str
-    phone: str | None
-    phone_formatted: str | None
+    phone: str | None = Field(description="E.164, e.g. +420601123456")
+    phone_formatted: str | None = Field(description="International format, e.g. +420 601 123 456")
     labels: list[str]
     notes: str | None
     metadata: dict[str, Any]

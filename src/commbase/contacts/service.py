@@ -3,19 +3,28 @@
 Ownership: a contact belongs to a user, or to a guest agent session. Callers
 that pass ``owner_agent_session_id`` to a read or write see only that agent
 session's contacts; without it, every contact of the organization.
+
+One phone, one contact: a phone number belongs to at most one contact of an
+organization (a unique constraint); a write that would repeat one is a 409
+naming the contact that has it.
+
+Search folds case and diacritics the same way on every database: the service
+keeps ``search_name``, the name lower-cased with its accents removed, so
+"novak" finds "Novák" and "NOVÁK" finds "Novak".
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-import phonenumbers
-from sqlalchemy import Select, case, func, literal, or_, select, type_coerce, update
+from sqlalchemy import Select, case, literal, or_, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import touches
@@ -30,16 +39,24 @@ from commbase.contacts.schemas import (
 )
 from commbase.core import outbox
 from commbase.core.db import UTCDateTime, json_array_contains, rowcount
-from commbase.core.errors import NotFound, ValidationFailed
+from commbase.core.errors import AlreadyExists, NotFound, ValidationFailed
 from commbase.core.pagination import PageParams, paginate
+from commbase.core.phones import international
 
 
-def format_national(e164: str | None) -> str | None:
-    """The number as written at home, e.g. ``(415) 555-1234`` for ``+14155551234``."""
-    if e164 is None:
-        return None
-    number = phonenumbers.parse(e164, None)
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+def searchable(text: str) -> str:
+    """``text`` as search compares it: case-folded, diacritics removed (``Novák`` -> ``novak``).
+
+    Compatibility decomposition (NFKD) splits a letter from its accents, which are
+    then dropped; letters that are not composed (``ł``, ``ø``) stay as they are.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def format_phone(e164: str | None) -> str | None:
+    """The number written internationally, e.g. ``+420 601 123 456``."""
+    return None if e164 is None else international(e164)
 
 
 def _merged(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +88,64 @@ def _visible(*, org_id: str, owner_agent_session_id: str | None) -> Select[Conta
     return statement
 
 
+async def _phone_holder(
+    session: AsyncSession, *, org_id: str, phone: str, other_than: str | None = None
+) -> Contact | None:
+    statement = select(Contact).where(Contact.org_id == org_id, Contact.phone == phone)
+    if other_than is not None:
+        statement = statement.where(Contact.id != other_than)
+    return await session.scalar(statement.limit(1))
+
+
+def _duplicate_phone(holder: Contact, *, visible: bool) -> AlreadyExists:
+    """The 409 for a phone another contact has; its id only if the caller may see it."""
+    if not visible:
+        return AlreadyExists("Another contact of the organization has this phone number")
+    return AlreadyExists(f"Contact {holder.id} already has this phone number", contact_id=holder.id)
+
+
+async def _check_phone_free(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    phone: str | None,
+    contact_id: str | None,
+    owner_agent_session_id: str | None,
+) -> None:
+    """AlreadyExists if another contact of ``org_id`` has ``phone``."""
+    if phone is None:
+        return
+    holder = await _phone_holder(session, org_id=org_id, phone=phone, other_than=contact_id)
+    if holder is not None:
+        visible = owner_agent_session_id in (None, holder.owner_agent_session_id)
+        raise _duplicate_phone(holder, visible=visible)
+
+
+async def _write_in_savepoint(
+    session: AsyncSession,
+    write: Callable[[], None],
+    *,
+    org_id: str,
+    contact_id: str | None,
+    phone: str | None,
+    owner_agent_session_id: str | None,
+) -> None:
+    """Apply ``write`` and flush it; a concurrent writer that took ``phone`` first
+    (past the check before) is a 409, not a 500."""
+    try:
+        async with session.begin_nested():
+            write()
+            await session.flush()
+    except IntegrityError as exc:
+        holder = None
+        if phone is not None:
+            holder = await _phone_holder(session, org_id=org_id, phone=phone, other_than=contact_id)
+        if holder is None:
+            raise
+        visible = owner_agent_session_id in (None, holder.owner_agent_session_id)
+        raise _duplicate_phone(holder, visible=visible) from exc
+
+
 async def create_contact(
     session: AsyncSession,
     *,
@@ -79,22 +154,37 @@ async def create_contact(
     owner_user_id: str | None = None,
     owner_agent_session_id: str | None = None,
 ) -> Contact:
-    """Add a contact owned by a user or by an agent session."""
+    """Add a contact owned by a user or by an agent session; AlreadyExists (409)
+    if another contact of the organization has its phone."""
+    await _check_phone_free(
+        session,
+        org_id=org_id,
+        phone=data.phone,
+        contact_id=None,
+        owner_agent_session_id=owner_agent_session_id,
+    )
     contact = Contact(
         org_id=org_id,
         owner_user_id=owner_user_id,
         owner_agent_session_id=owner_agent_session_id,
         name=data.name,
+        search_name=searchable(data.name),
         phone=data.phone,
-        phone_formatted=format_national(data.phone),
+        phone_formatted=format_phone(data.phone),
         labels=data.labels,
         notes=data.notes,
         metadata_=data.metadata.model_dump(mode="json", exclude_none=True),
         attributes=data.attributes,
         blocked=data.blocked,
     )
-    session.add(contact)
-    await session.flush()
+    await _write_in_savepoint(
+        session,
+        lambda: session.add(contact),
+        org_id=org_id,
+        contact_id=None,
+        phone=data.phone,
+        owner_agent_session_id=owner_agent_session_id,
+    )
     await outbox.record(
         session,
         events.CONTACT_CREATED,
@@ -134,7 +224,8 @@ async def list_contacts(
     owner_agent_session_id: str | None = None,
     search: str | None = None,
 ) -> tuple[Sequence[Contact], str | None]:
-    """One page of contacts, newest first; ``search`` matches the name or phone digits."""
+    """One page of contacts, newest first; ``search`` matches part of the name (case
+    and diacritics ignored) or of the phone's digits."""
     statement = _visible(org_id=org_id, owner_agent_session_id=owner_agent_session_id)
     if label:
         # The column's Python type is JSON (JSONB only as a PostgreSQL variant), which
@@ -147,7 +238,7 @@ async def list_contacts(
     if owner_user_id:
         statement = statement.where(Contact.owner_user_id == owner_user_id)
     if search:
-        matches = [func.lower(Contact.name).contains(search.lower(), autoescape=True)]
+        matches = [Contact.search_name.contains(searchable(search), autoescape=True)]
         digits = re.sub(r"\D", "", search)
         if digits:
             matches.append(Contact.phone.contains(digits))
@@ -156,25 +247,52 @@ async def list_contacts(
 
 
 async def update_contact(
-    session: AsyncSession, *, contact: Contact, changes: ContactUpdate
+    session: AsyncSession,
+    *,
+    contact: Contact,
+    changes: ContactUpdate,
+    owner_agent_session_id: str | None = None,
 ) -> Contact:
-    """Apply ``changes``; ``metadata`` and ``attributes`` merge key by key."""
+    """Apply ``changes``; ``metadata`` and ``attributes`` merge key by key. AlreadyExists
+    (409) if another contact has the new phone; ``owner_agent_session_id`` is the
+    caller's agent session, which is told that contact's id only if it owns it."""
     data = changes.model_dump(mode="json", exclude_unset=True)
+    org_id, contact_id = contact.org_id, contact.id
+    phone = data.get("phone")
+    if phone is not None:
+        await _check_phone_free(
+            session,
+            org_id=org_id,
+            phone=phone,
+            contact_id=contact_id,
+            owner_agent_session_id=owner_agent_session_id,
+        )
     if "metadata" in data:
-        contact.metadata_ = _merged(contact.metadata_, data.pop("metadata"))
+        data["metadata_"] = _merged(contact.metadata_, data.pop("metadata"))
     if "attributes" in data:
-        attributes = _merged(contact.attributes, data.pop("attributes"))
-        _check_attributes(attributes)
-        contact.attributes = attributes
+        data["attributes"] = _merged(contact.attributes, data["attributes"])
+        _check_attributes(data["attributes"])
     if "phone" in data:
-        data["phone_formatted"] = format_national(data["phone"])
-    for field, value in data.items():
-        setattr(contact, field, value)
+        data["phone_formatted"] = format_phone(phone)
+    if "name" in data:
+        data["search_name"] = searchable(data["name"])
+
+    def write() -> None:
+        for field, value in data.items():
+            setattr(contact, field, value)
+
+    await _write_in_savepoint(
+        session,
+        write,
+        org_id=org_id,
+        contact_id=contact_id,
+        phone=phone,
+        owner_agent_session_id=owner_agent_session_id,
+    )
     fields = sorted(changes.model_fields_set)
     await outbox.record(
-        session, events.CONTACT_UPDATED, {"id": contact.id, "fields": fields}, org_id=contact.org_id
+        session, events.CONTACT_UPDATED, {"id": contact_id, "fields": fields}, org_id=org_id
     )
-    await session.flush()
     return contact
 
 
@@ -193,7 +311,7 @@ async def find_by_phone(
     owner_user_id: str | None = None,
     owner_agent_session_id: str | None = None,
 ) -> Contact | None:
-    """The oldest contact of ``org_id`` with the E.164 ``phone``, of that owner when given."""
+    """The contact of ``org_id`` with the E.164 ``phone``, if it has that owner when given."""
     statement = select(Contact).where(Contact.org_id == org_id, Contact.phone == phone)
     if owner_user_id is not None:
         statement = statement.where(Contact.owner_user_id == owner_user_id)
@@ -203,7 +321,7 @@ async def find_by_phone(
 
 
 async def is_blocked(session: AsyncSession, *, org_id: str, phone: str) -> bool:
-    """Whether any contact of ``org_id`` with this E.164 ``phone`` is blocked."""
+    """Whether the contact of ``org_id`` with this E.164 ``phone`` is blocked."""
     blocked = await session.scalar(
         select(Contact.id)
         .where(Contact.org_id == org_id, Contact.phone == phone, Contact.blocked.is_(True))
@@ -215,8 +333,8 @@ async def is_blocked(session: AsyncSession, *, org_id: str, phone: str) -> bool:
 async def record_call(
     session: AsyncSession, *, org_id: str, phone: str, at: datetime, duration_s: int
 ) -> int:
-    """Count a call of ``duration_s`` seconds at ``at`` on every contact of ``org_id``
-    with the E.164 ``phone``; returns how many contacts were updated.
+    """Count a call of ``duration_s`` seconds at ``at`` on the contact of ``org_id``
+    with the E.164 ``phone``; returns how many contacts were updated (0 or 1).
 
     One UPDATE computes the new stats from the stored ones, so concurrent calls
     never lose a count; CASE instead of LEAST/GREATEST works on every backend,

@@ -10,17 +10,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.calls.models import Call
+from commbase.calls import service as calls_service
 from commbase.calls.transcripts import service as transcripts
 from commbase.calls.transcripts.schemas import SearchHit, TranscriptRead, TranscriptWrite
 from commbase.core.auth import CurrentPrincipal, Principal, PrincipalKind
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
-from commbase.core.errors import NotFound
-from commbase.core.pagination import MAX_LIMIT, Page
+from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 from commbase.identity import service as identity_service
 
@@ -33,17 +30,6 @@ def _agent_session_of(principal: Principal) -> str | None:
     return principal.credential_id if principal.kind == PrincipalKind.AGENT_SESSION else None
 
 
-async def _visible_call(session: AsyncSession, *, principal: Principal, call_id: str) -> Call:
-    statement = select(Call).where(Call.org_id == principal.org_id, Call.id == call_id)
-    agent_session_id = _agent_session_of(principal)
-    if agent_session_id is not None:
-        statement = statement.where(Call.agent_session_id == agent_session_id)
-    call = await session.scalar(statement)
-    if call is None:
-        raise NotFound("Call not found")
-    return call
-
-
 @router.put("/calls/{call_id}/transcript", response_model=TranscriptRead)
 async def write_call_transcript(
     call_id: Id,
@@ -54,7 +40,7 @@ async def write_call_transcript(
 ) -> Any:
     """Create the call's transcript or update it: replace its segments or append to them."""
     principal.require(Scope.CALLS_WRITE)
-    call = await _visible_call(session, principal=principal, call_id=call_id)
+    call = await calls_service.get_call(session, principal=principal, call_id=call_id)
     org = await identity_service.get_organization(session, org_id=principal.org_id)
     return await transcripts.write_transcript(
         session,
@@ -69,7 +55,7 @@ async def write_call_transcript(
 @router.get("/calls/{call_id}/transcript", response_model=TranscriptRead)
 async def get_call_transcript(call_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.TRANSCRIPTS_READ)
-    call = await _visible_call(session, principal=principal, call_id=call_id)
+    call = await calls_service.get_call(session, principal=principal, call_id=call_id)
     return await transcripts.get_for_call(session, org_id=principal.org_id, call_id=call.id)
 
 
@@ -82,7 +68,7 @@ async def get_call_transcript_text(
     call_id: Id, principal: CurrentPrincipal, session: DbSession
 ) -> PlainTextResponse:
     principal.require(Scope.TRANSCRIPTS_READ)
-    call = await _visible_call(session, principal=principal, call_id=call_id)
+    call = await calls_service.get_call(session, principal=principal, call_id=call_id)
     transcript = await transcripts.get_for_call(session, org_id=principal.org_id, call_id=call.id)
     return PlainTextResponse(
         transcripts.as_plain_text(transcript),
@@ -95,19 +81,23 @@ async def get_call_transcript_text(
 async def search_transcripts(
     principal: CurrentPrincipal,
     session: DbSession,
+    page: PageQuery,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words to find")],
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
 ) -> Any:
-    """Transcripts containing every word of ``q``, best match first, with snippets."""
+    """Transcripts containing every word of ``q``, best match first, with snippets.
+
+    Words are stemmed, and stop words ignored, in each transcript's language
+    (its ``search_config``); pass ``next_cursor`` back as ``cursor`` for more.
+    """
     principal.require(Scope.TRANSCRIPTS_READ)
-    hits = await transcripts.search(
+    hits, cursor = await transcripts.search(
         session,
         org_id=principal.org_id,
         query=q,
-        limit=limit,
+        params=page,
         agent_session_id=_agent_session_of(principal),
     )
-    return Page(data=hits, next_cursor=None)
+    return Page(data=hits, next_cursor=cursor)
 
 
 @router.get("/transcripts/{transcript_id}", response_model=TranscriptRead)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from commbase.calls.transcripts.enums import SearchConfig, TranscriptStatus, WriteMode
 from commbase.core.schemas import AppSchema, ReadSchema
 
 MAX_SEGMENTS = 5000
@@ -31,7 +32,6 @@ Language = Annotated[
     str, StringConstraints(max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 ]
 Offset = Annotated[float, Field(ge=0, le=MAX_OFFSET_S, description="Seconds from call start")]
-TranscriptStatus = Literal["processing", "completed", "failed"]
 
 
 class Segment(AppSchema):
@@ -51,10 +51,13 @@ class Segment(AppSchema):
 class TranscriptWrite(AppSchema):
     """Create or update a call's transcript; omitted fields keep their current value."""
 
-    mode: Literal["replace", "append"] = Field(
-        default="replace", description="Replace every segment, or add these to the ones stored"
+    mode: WriteMode = Field(
+        default=WriteMode.REPLACE,
+        description="Replace every segment, or add these to the ones stored",
     )
-    language: Language | None = Field(default=None, description="BCP 47; default en-US")
+    language: Language | None = Field(
+        default=None, description="BCP 47; default en-US. Picks how the text is searched"
+    )
     speaker_labels_enabled: bool | None = None
     status: TranscriptStatus | None = Field(
         default=None, description="completed starts the retention period"
@@ -76,8 +79,12 @@ class TranscriptRead(ReadSchema):
     id: str
     call_id: str
     language: str
+    search_config: SearchConfig = Field(
+        description="How search stems and which stop words it ignores, chosen from language: "
+        "english, german, ... or simple (no stemming, no stop words) where none fits"
+    )
     speaker_labels_enabled: bool
-    status: str
+    status: TranscriptStatus
     segments: list[SegmentRead]
     word_count: int
     duration_seconds: float

@@ -1,9 +1,8 @@
 """Call transcripts: write segments, read them as JSON or text, search them, expire them.
 
-Full-text search uses what each database does best. On PostgreSQL a GIN index
-over ``to_tsvector('simple', text)`` keeps itself current. SQLite has no
-expression indexes, so this module keeps the FTS5 table ``transcripts_fts`` in
-step with every write and delete. Both are created by migration 0002, outside the
+Full-text search, in each transcript's language, is described in ``fulltext``:
+a GIN index on PostgreSQL, an FTS5 table on SQLite that every write and delete
+here keeps in step. Both are created by migrations (0002, 0013), outside the
 models, because they exist on one dialect only.
 
 ``text`` holds only the spoken words, one segment per line, so a search for
@@ -12,50 +11,30 @@ models, because they exist on one dialect only.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Float,
-    Select,
-    bindparam,
-    column,
-    delete,
-    func,
-    literal_column,
-    or_,
-    select,
-    table,
-    text,
-)
+from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls import events
 from commbase.calls.models import Call
+from commbase.calls.transcripts import fulltext
+from commbase.calls.transcripts.enums import TranscriptStatus, WriteMode
 from commbase.calls.transcripts.models import Transcript
 from commbase.calls.transcripts.schemas import MAX_SEGMENTS, SearchHit, TranscriptWrite
 from commbase.core import outbox
 from commbase.core.errors import Conflict, NotFound, ValidationFailed
+from commbase.core.pagination import PageParams
 from commbase.core.time import utcnow
 
 # PostgreSQL cannot index a tsvector over 1 MB; this keeps any text well below it.
 MAX_TEXT_CHARS = 200_000
 MAX_RETENTION_DAYS = 3650
-MAX_SEARCH_TERMS = 16
+DEFAULT_LANGUAGE = "en-US"
 EXPIRY_BATCH = 500
-HIGHLIGHT = "**"
-
-_FTS = table("transcripts_fts", column("transcript_id"), column("org_id"), column("text"))
-_FTS_TABLE: ColumnElement[Any] = literal_column("transcripts_fts")
-# Written exactly as in the index definition, so the planner can use the index.
-_PG_CONFIG: ColumnElement[Any] = literal_column("'simple'::regconfig")
-_PG_HEADLINE = f'StartSel="{HIGHLIGHT}", StopSel="{HIGHLIGHT}", MaxWords=20, MinWords=8'
-_WORD = re.compile(r"\w+")
 
 
 def retention_days_for(org_settings: dict[str, Any], default: int) -> int:
@@ -81,7 +60,7 @@ async def write_transcript(
         await _delete(session, [transcript.id])
         transcript = None
     segments = [segment.model_dump() for segment in data.segments or []]
-    if transcript is not None and (data.mode == "append" or data.segments is None):
+    if transcript is not None and (data.mode == WriteMode.APPEND or data.segments is None):
         segments = [*transcript.segments, *segments]
     segments.sort(key=lambda segment: (segment["start"], segment["end"]))
     spoken = "\n".join(segment["text"] for segment in segments)
@@ -89,9 +68,16 @@ async def write_transcript(
 
     created = transcript is None
     if transcript is None:
-        transcript = Transcript(org_id=call.org_id, call_id=call.id, status="processing")
+        transcript = Transcript(
+            org_id=call.org_id,
+            call_id=call.id,
+            language=DEFAULT_LANGUAGE,
+            status=TranscriptStatus.PROCESSING,
+        )
     if data.language is not None:
         transcript.language = data.language
+    if created or data.language is not None:
+        transcript.search_config = await fulltext.choose_config(session, transcript.language)
     if data.speaker_labels_enabled is not None:
         transcript.speaker_labels_enabled = data.speaker_labels_enabled
     transcript.segments = segments
@@ -105,7 +91,7 @@ async def write_transcript(
         await _insert(session, transcript)
     else:
         await session.flush()
-    await _index(session, transcript)
+    await fulltext.index(session, transcript)
     await outbox.record(
         session, events.TRANSCRIPTION_UPDATED, _event_payload(transcript, call), org_id=call.org_id
     )
@@ -156,13 +142,15 @@ def _check_size(*, segment_count: int, text_chars: int) -> None:
         )
 
 
-def _set_status(transcript: Transcript, status: str, *, now: datetime, retention_days: int) -> None:
+def _set_status(
+    transcript: Transcript, status: TranscriptStatus, *, now: datetime, retention_days: int
+) -> None:
     if status == transcript.status:
         return
     transcript.status = status
-    transcript.completed_at = now if status == "completed" else None
+    transcript.completed_at = now if status == TranscriptStatus.COMPLETED else None
     # A failed transcript may hold partial text: it expires like a completed one.
-    finished = status in ("completed", "failed")
+    finished = status in (TranscriptStatus.COMPLETED, TranscriptStatus.FAILED)
     transcript.expires_at = now + timedelta(days=retention_days) if finished else None
 
 
@@ -246,24 +234,31 @@ async def search(
     *,
     org_id: str,
     query: str,
-    limit: int,
+    params: PageParams,
     agent_session_id: str | None = None,
-) -> list[SearchHit]:
-    """The organization's unexpired transcripts matching ``query``, best first, with snippets."""
+) -> tuple[list[SearchHit], str | None]:
+    """One page of the organization's unexpired transcripts matching ``query``, best
+    first, with snippets, and the cursor of the next page (``params.after_id`` holds
+    the cursor's content)."""
     # Control characters (NUL above all) cannot reach a text-search parser.
     query = "".join(char if char.isprintable() else " " for char in query)
-    if _dialect(session) == "sqlite":
-        match = _fts5_match(query)
+    position = fulltext.parse_position(params.after_id) if params.after_id else None
+    if fulltext.dialect_of(session) == "sqlite":
+        match = fulltext.sqlite_match(query)
         if match is None:
-            return []
-        statement = _sqlite_search(match)
+            return [], None
+        statement, rank = fulltext.sqlite_statement(match)
     else:
-        statement = _postgres_search(query)
-    statement = statement.where(Transcript.org_id == org_id, _live(utcnow())).limit(limit)
+        configs = await fulltext.installed_configs(session)
+        statement, rank = fulltext.postgres_statement(query, configs)
+    statement = statement.where(Transcript.org_id == org_id, _live(utcnow()))
+    if position is not None:
+        statement = statement.where(fulltext.after(rank, position))
     if agent_session_id is not None:
         statement = _of_agent_session(statement, org_id=org_id, agent_session_id=agent_session_id)
+    statement = statement.order_by(rank.desc(), Transcript.id.desc()).limit(params.limit + 1)
     rows = (await session.execute(statement)).all()
-    return [
+    hits = [
         SearchHit(
             transcript_id=row.id,
             call_id=row.call_id,
@@ -271,49 +266,12 @@ async def search(
             rank=float(row.rank),
             created_at=row.created_at,
         )
-        for row in rows
+        for row in rows[: params.limit]
     ]
-
-
-def _fts5_match(query: str) -> str | None:
-    """The query's words as quoted FTS5 strings: every term must match, none is syntax."""
-    terms = _WORD.findall(query)[:MAX_SEARCH_TERMS]
-    return " ".join(f'"{term}"' for term in terms) or None
-
-
-def _sqlite_search(match: str) -> Select[Any]:
-    score = func.bm25(_FTS_TABLE, type_=Float)  # lower is better
-    return (
-        select(
-            Transcript.id,
-            Transcript.call_id,
-            Transcript.created_at,
-            func.snippet(_FTS_TABLE, 2, HIGHLIGHT, HIGHLIGHT, "…", 16).label("snippet"),
-            (-score).label("rank"),
-        )
-        .select_from(_FTS)
-        .join(Transcript, Transcript.id == _FTS.c.transcript_id)
-        .where(_FTS_TABLE.op("MATCH")(match))
-        .order_by(score, Transcript.created_at.desc())
-    )
-
-
-def _postgres_search(query: str) -> Select[Any]:
-    # websearch_to_tsquery accepts any input: quotes, "or" and "-" work, nothing raises.
-    tsquery = func.websearch_to_tsquery(_PG_CONFIG, query)
-    document = func.to_tsvector(_PG_CONFIG, Transcript.text)
-    rank = func.ts_rank(document, tsquery, type_=Float)
-    return (
-        select(
-            Transcript.id,
-            Transcript.call_id,
-            Transcript.created_at,
-            func.ts_headline(_PG_CONFIG, Transcript.text, tsquery, _PG_HEADLINE).label("snippet"),
-            rank.label("rank"),
-        )
-        .where(document.op("@@")(tsquery))
-        .order_by(rank.desc(), Transcript.created_at.desc())
-    )
+    if len(rows) <= params.limit:
+        return hits, None
+    last = rows[params.limit - 1]
+    return hits, fulltext.encode_position(float(last.rank), last.id)
 
 
 # ----------------------------------------------------------------------- delete
@@ -345,54 +303,5 @@ async def delete_expired(
 async def _delete(session: AsyncSession, transcript_ids: Sequence[str]) -> None:
     if not transcript_ids:
         return
-    await _unindex(session, transcript_ids)
+    await fulltext.unindex(session, transcript_ids)
     await session.execute(delete(Transcript).where(Transcript.id.in_(transcript_ids)))
-
-
-# --------------------------------------------------------- SQLite search index
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
-
-
-def _fts_rowid(transcript_id: str) -> int:
-    """The transcript's row in ``transcripts_fts``, derived from its id.
-
-    FTS5 finds a row by an UNINDEXED column only by scanning the table; a rowid
-    computed from the id makes every index update a primary-key operation.
-    """
-    digest = hashlib.blake2b(transcript_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1  # a positive signed 64-bit integer
-
-
-async def _index(session: AsyncSession, transcript: Transcript) -> None:
-    if _dialect(session) != "sqlite":
-        return
-    rowid = _fts_rowid(transcript.id)
-    await session.execute(
-        text("DELETE FROM transcripts_fts WHERE rowid = :rowid"), {"rowid": rowid}
-    )
-    await session.execute(
-        text(
-            "INSERT INTO transcripts_fts (rowid, transcript_id, org_id, text) "
-            "VALUES (:rowid, :transcript_id, :org_id, :text)"
-        ),
-        {
-            "rowid": rowid,
-            "transcript_id": transcript.id,
-            "org_id": transcript.org_id,
-            "text": transcript.text,
-        },
-    )
-
-
-async def _unindex(session: AsyncSession, transcript_ids: Sequence[str]) -> None:
-    if _dialect(session) != "sqlite":
-        return
-    await session.execute(
-        text("DELETE FROM transcripts_fts WHERE rowid IN :rowids").bindparams(
-            bindparam("rowids", expanding=True)
-        ),
-        {"rowids": [_fts_rowid(transcript_id) for transcript_id in transcript_ids]},
-    )
