@@ -1,5 +1,5 @@
 """Wallets and the ledger: top-ups, adjustments, rates, limits, auto-recharge, concurrency,
-Stripe webhooks and the revenue report."""
+Stripe webhooks for intents created outside commbase, and the revenue report."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ async def test_rates_by_destination(app: FastAPI, client: httpx.AsyncClient) -> 
     us = (await place(client, tenant.headers, ANSWERED_94S, max_duration_s=600)).json()
     assert us["rate_per_minute"] == "0.2"
     rates = (await client.get("/v1/rates", headers=tenant.headers)).json()
-    assert len(rates) == 3
+    assert len(rates["data"]) == 3
+    assert rates["next_cursor"] is None
     held = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
     assert held["held"] == 50 + 200  # 10 minutes at 5 and at 20 cents
 
@@ -255,6 +256,7 @@ def _stripe_event(intent_id: str, *, wallet_id: str, org_id: str, amount: int) -
             "id": f"evt_{intent_id}",
             "object": "event",
             "type": "payment_intent.succeeded",
+            "livemode": True,
             "data": {
                 "object": {
                     "id": intent_id,
@@ -262,6 +264,7 @@ def _stripe_event(intent_id: str, *, wallet_id: str, org_id: str, amount: int) -
                     "amount": amount,
                     "amount_received": amount,
                     "currency": "usd",
+                    "livemode": True,
                     "metadata": {
                         "wallet_id": wallet_id,
                         "org_id": org_id,

@@ -10,11 +10,18 @@ class LedgerEntryPayload(EventPayload):
     wallet_id: str
     type: str
     category: str
+    status: str
     amount: int
     minutes: int
     currency: str
     balance_after: int
     related_call_id: str | None
+    refund_of: str | None = None
+
+
+class PaymentFailed(LedgerEntryPayload):
+    error_code: str | None
+    error_message: str | None
 
 
 class LowBalance(EventPayload):
@@ -31,4 +38,24 @@ WALLET_LOW_BALANCE = define(
 )
 WALLET_RECHARGED = define(
     "wallet.recharged", LedgerEntryPayload, "A wallet was topped up automatically."
+)
+WALLET_RECHARGE_REQUESTED = define(
+    "wallet.recharge_requested",
+    LedgerEntryPayload,
+    "An automatic recharge was asked of the wallet's payment provider (pending entry).",
+)
+WALLET_REFUND_REQUESTED = define(
+    "wallet.refund_requested",
+    LedgerEntryPayload,
+    "A refund was asked of the payment provider that took the original payment (pending entry).",
+)
+WALLET_REFUNDED = define(
+    "wallet.refunded",
+    LedgerEntryPayload,
+    "A refund completed: a call charge given back, or a top-up taken back and returned.",
+)
+WALLET_PAYMENT_FAILED = define(
+    "wallet.payment_failed",
+    PaymentFailed,
+    "A provider payment (top-up, recharge or refund) failed; nothing moved.",
 )

@@ -1,7 +1,8 @@
 """Wallets, the append-only ledger and per-minute rates.
 
-Money is integer minor units (cents) with an ISO currency; per-minute rates are
-``Decimal`` with six places, because carriers price in fractions of a cent.
+Money is integer minor units of an ISO 4217 currency (cents, yen, millimes);
+per-minute rates are ``Decimal`` with six places, because carriers price in
+fractions of a cent.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,15 +42,18 @@ class Wallet(Base):
 
     id: Mapped[str] = public_id("wal")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    owner_type: Mapped[str] = mapped_column(String(20))  # organization | user | agent_session
+    owner_type: Mapped[str] = mapped_column(String(20))  # OwnerType
     owner_id: Mapped[str] = mapped_column(String(40))
     currency: Mapped[str] = mapped_column(String(3))
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     held: Mapped[int] = mapped_column(BigInteger, default=0)  # reserved by calls in progress
     balance_minutes: Mapped[int] = mapped_column(default=0)
     held_minutes: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(20), default="active")
-    provider: Mapped[str] = mapped_column(String(20), default="manual")  # manual | stripe
+    status: Mapped[str] = mapped_column(String(20), default="active")  # WalletStatus
+    provider: Mapped[str] = mapped_column(String(20), default="manual")  # PaymentProvider
+    # False for a wallet opened with test credentials: its payments use the
+    # provider's sandbox (Stripe test mode), never real money.
+    livemode: Mapped[bool] = mapped_column(default=True, server_default=true())
     provider_customer_id: Mapped[str | None] = mapped_column(String(100))
     provider_payment_method_id: Mapped[str | None] = mapped_column(String(100))
     auto_recharge: Mapped[bool] = mapped_column(default=False)
@@ -62,8 +67,9 @@ class Wallet(Base):
 
 
 class LedgerEntry(Base):
-    """One money movement (Ringez ``transactions``). Rows are never updated in place
-    except to settle a pending entry; corrections are new entries."""
+    """One money movement. Rows are never updated in place except to settle a
+    pending entry (``completed`` or ``failed``) and to count the refunds made
+    against them; corrections are new entries."""
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
@@ -71,14 +77,21 @@ class LedgerEntry(Base):
         Index("ix_ledger_entries_wallet_created", "wallet_id", "created_at"),
         Index("ix_ledger_entries_org_call", "org_id", "related_call_id"),
         Index("ix_ledger_entries_provider_txn", "provider_transaction_id"),
+        Index("ix_ledger_entries_refund_of", "refund_of"),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount", name="refunds_within_amount"
+        ),
+        CheckConstraint(
+            "refunded_minutes >= 0 AND refunded_minutes <= minutes", name="refunds_within_minutes"
+        ),
     )
 
     id: Mapped[str] = public_id("txn")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     wallet_id: Mapped[str] = mapped_column(ForeignKey("wallets.id", ondelete="RESTRICT"))
-    type: Mapped[str] = mapped_column(String(20))  # credit | debit | refund | adjustment
-    category: Mapped[str] = mapped_column(String(30))  # wallet_topup | call_charge | ...
-    status: Mapped[str] = mapped_column(String(20), default="completed")
+    type: Mapped[str] = mapped_column(String(20))  # LedgerType
+    category: Mapped[str] = mapped_column(String(30))  # LedgerCategory
+    status: Mapped[str] = mapped_column(String(20), default="completed")  # LedgerStatus
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units, always >= 0
     minutes: Mapped[int] = mapped_column(default=0)
     currency: Mapped[str] = mapped_column(String(3))
@@ -90,14 +103,23 @@ class LedgerEntry(Base):
     related_call_id: Mapped[str | None] = mapped_column(String(40))
     user_id: Mapped[str | None] = mapped_column(String(40))
     agent_session_id: Mapped[str | None] = mapped_column(String(40))
-    payment_method: Mapped[str | None] = mapped_column(String(20))  # admin | stripe | ...
+    payment_method: Mapped[str | None] = mapped_column(String(20))  # PaymentMethod
     provider_transaction_id: Mapped[str | None] = mapped_column(String(100))
     plan: Mapped[str | None] = mapped_column(String(40))
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The request's credential-scoped Idempotency-Key (core.idempotency.request_key),
+    # or a key derived from what caused the entry (``call:<id>``, ``stripe:<intent>``).
+    idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    # A refund points at the entry it refunds; that entry counts what was refunded.
+    refund_of: Mapped[str | None] = mapped_column(
+        ForeignKey("ledger_entries.id", ondelete="RESTRICT")
+    )
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    refunded_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
     description: Mapped[str | None] = mapped_column(String(500))
     receipt_number: Mapped[str | None] = mapped_column(String(40))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error_code: Mapped[str | None] = mapped_column(String(60))
+    error_message: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created_at_column()
     completed_at: Mapped[datetime | None]
 
@@ -111,7 +133,7 @@ class Rate(Base):
     id: Mapped[str] = public_id("rate")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     country: Mapped[str | None] = mapped_column(String(2))
-    line_type: Mapped[str | None] = mapped_column(String(20))  # mobile | landline | voip | ...
+    line_type: Mapped[str | None] = mapped_column(String(20))  # core.phones.LineType
     currency: Mapped[str] = mapped_column(String(3))
     per_minute: Mapped[Decimal] = mapped_column(Numeric(12, 6))
     created_at: Mapped[datetime] = created_at_column()

@@ -1,25 +1,95 @@
 """Top-ups through payment providers: ``manual`` (an admin credits) and ``stripe``.
 
-Stripe: a top-up creates a PaymentIntent whose metadata names the wallet; the
-``payment_intent.succeeded`` webhook credits the wallet once per intent
-(ledger idempotency key ``stripe:<intent id>``), however often Stripe retries.
+Stripe: a top-up creates a PaymentIntent whose metadata names the wallet and a
+``pending`` ledger entry keyed ``stripe:<intent id>``; the signed
+``payment_intent.succeeded`` webhook completes it (the balance moves then) and
+``payment_intent.payment_failed`` marks it failed with Stripe's error code and
+message, each once however often Stripe retries. Creating the intent during
+the request charges nothing: the customer confirms it with its client secret.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import stripe
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.billing import service
+from commbase.billing import ledger, stripe_gateway
+from commbase.billing import service as wallets
+from commbase.billing.enums import (
+    LedgerCategory,
+    LedgerStatus,
+    LedgerType,
+    PaymentMethod,
+    PaymentProvider,
+)
 from commbase.billing.models import LedgerEntry, Wallet
-from commbase.core.errors import InvalidRequest, NotFound, ServiceUnavailable
+from commbase.billing.schemas import PaymentIntentRead, TopUpCreate, TopUpResult
+from commbase.core.auth import Principal
+from commbase.core.errors import (
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
 from commbase.settings import Settings
 
 log = structlog.get_logger("commbase.billing")
+
+
+async def top_up(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    principal: Principal,
+    wallet: Wallet,
+    data: TopUpCreate,
+    idempotency_key: str | None,
+) -> TopUpResult:
+    """Manual top-ups credit at once; Stripe top-ups start a PaymentIntent and a
+    pending entry that Stripe's webhook completes. The same Idempotency-Key gives
+    the same entry (and intent) back."""
+    if data.provider == PaymentProvider.STRIPE:
+        if wallet.livemode and not principal.livemode:
+            raise PermissionDenied("Test credentials cannot pay into a live wallet")
+        entry, intent = await start_stripe_topup(
+            session,
+            settings=settings,
+            wallet=wallet,
+            livemode=wallet.livemode and principal.livemode,
+            amount=data.amount,
+            minutes=data.minutes,
+            plan=data.plan,
+            idempotency_key=idempotency_key,
+        )
+        return TopUpResult(provider=data.provider, transaction=entry, payment_intent=intent)
+    entry = await manual_topup(
+        session,
+        wallet=wallet,
+        amount=data.amount,
+        minutes=data.minutes,
+        plan=data.plan,
+        description=data.description,
+        actor_id=principal.actor_id,
+        idempotency_key=idempotency_key,
+    )
+    return TopUpResult(provider=data.provider, transaction=entry)
+
+
+def _same_request(entry: LedgerEntry, *, wallet: Wallet, amount: int, minutes: int) -> None:
+    if (entry.wallet_id, entry.category, entry.amount, entry.minutes) != (
+        wallet.id,
+        LedgerCategory.WALLET_TOPUP,
+        amount,
+        minutes,
+    ):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was first used for another request; use a new key",
+            transaction_id=entry.id,
+        )
 
 
 async def manual_topup(
@@ -33,16 +103,20 @@ async def manual_topup(
     actor_id: str,
     idempotency_key: str | None = None,
 ) -> LedgerEntry:
-    """An administrator credits the wallet directly."""
-    return await service.credit(
+    """An administrator credits the wallet directly, once per idempotency key."""
+    existing = await ledger.existing_entry(session, idempotency_key)
+    if existing is not None:
+        _same_request(existing, wallet=wallet, amount=amount, minutes=minutes)
+        return existing
+    return await ledger.credit(
         session,
         wallet=wallet,
         amount=amount,
         minutes=minutes,
-        posting=service.Posting(
-            type="credit",
-            category="wallet_topup",
-            payment_method="admin",
+        posting=ledger.Posting(
+            type=LedgerType.CREDIT,
+            category=LedgerCategory.WALLET_TOPUP,
+            payment_method=PaymentMethod.ADMIN,
             plan=plan,
             description=description,
             idempotency_key=idempotency_key,
@@ -60,30 +134,30 @@ async def adjust(
     actor_id: str,
 ) -> LedgerEntry:
     """An admin adjustment: positive adds, negative takes from the available balance."""
-    posting = service.Posting(
-        type="adjustment",
-        category="admin_adjustment",
-        payment_method="admin",
+    posting = ledger.Posting(
+        type=LedgerType.ADJUSTMENT,
+        category=LedgerCategory.ADMIN_ADJUSTMENT,
+        payment_method=PaymentMethod.ADMIN,
         description=reason,
         details={"adjusted_by": actor_id},
     )
     if amount >= 0:
-        return await service.credit(session, wallet=wallet, amount=amount, posting=posting)
-    return await service.debit(session, wallet=wallet, amount=-amount, posting=posting)
+        return await ledger.credit(session, wallet=wallet, amount=amount, posting=posting)
+    return await ledger.debit(session, wallet=wallet, amount=-amount, posting=posting)
 
 
-async def create_stripe_intent(
+async def start_stripe_topup(
+    session: AsyncSession,
     *,
     settings: Settings,
     wallet: Wallet,
+    livemode: bool,
     amount: int,
     minutes: int,
     plan: str | None,
-    off_session: bool = False,
-) -> dict[str, Any]:
-    """Create a PaymentIntent for a top-up; the webhook credits the wallet."""
-    if settings.stripe_api_key is None:
-        raise ServiceUnavailable("Stripe is not configured (COMMBASE_STRIPE_API_KEY)")
+    idempotency_key: str | None,
+) -> tuple[LedgerEntry, PaymentIntentRead]:
+    """A PaymentIntent for a top-up and its pending ledger entry."""
     params: dict[str, Any] = {
         "amount": amount,
         "currency": wallet.currency.lower(),
@@ -93,112 +167,153 @@ async def create_stripe_intent(
             "minutes": str(minutes),
             "plan": plan or "",
         },
-        "api_key": settings.stripe_api_key.get_secret_value(),
     }
     if wallet.provider_customer_id:
         params["customer"] = wallet.provider_customer_id
-    if off_session and wallet.provider_payment_method_id:
-        params.update(
-            payment_method=wallet.provider_payment_method_id, off_session=True, confirm=True
-        )
-        params["metadata"]["auto_recharge"] = "true"
+    options: dict[str, Any] = {}
+    if idempotency_key:
+        options["idempotency_key"] = stripe_gateway.idempotency_key("topup", idempotency_key)
     try:
-        intent = await asyncio.to_thread(stripe.PaymentIntent.create, **params)
+        async with stripe_gateway.client(settings, livemode=livemode) as stripe_client:
+            intent = await stripe_client.v1.payment_intents.create_async(
+                params,  # type: ignore[arg-type]
+                options,  # type: ignore[arg-type]
+            )
     except stripe.StripeError as exc:
-        raise ServiceUnavailable(f"Stripe refused the payment: {exc.user_message or exc}") from exc
-    return {"id": intent.id, "client_secret": intent.client_secret, "status": intent.status}
+        raise stripe_gateway.as_problem(exc) from exc
+    entry = await ledger.record_pending(
+        session,
+        wallet=wallet,
+        amount=amount,
+        minutes=minutes,
+        posting=ledger.Posting(
+            type=LedgerType.CREDIT,
+            category=LedgerCategory.WALLET_TOPUP,
+            payment_method=PaymentMethod.STRIPE,
+            provider_transaction_id=intent.id,
+            plan=plan,
+            idempotency_key=f"stripe:{intent.id}",
+            details={"livemode": livemode},
+        ),
+    )
+    return entry, PaymentIntentRead(
+        id=intent.id, client_secret=intent.client_secret, status=intent.status
+    )
 
 
-def verify_stripe_event(*, payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
-    """The event as plain data, if Stripe signed this payload with our endpoint secret."""
+# ------------------------------------------------------------------ the webhook
+
+
+def verify_stripe_event(
+    *, payload: bytes, signature: str | None, settings: Settings
+) -> dict[str, Any]:
+    """The event, if Stripe signed this payload with one of our endpoint secrets
+    (live mode, or test mode for events whose ``livemode`` is false)."""
     if not signature:
         raise InvalidRequest("Missing Stripe-Signature header")
-    try:
-        event = stripe.Webhook.construct_event(payload, signature, secret)
-    except (ValueError, stripe.SignatureVerificationError) as exc:
-        raise InvalidRequest("The Stripe signature does not verify") from exc
-    data: dict[str, Any] = event.to_dict()
-    return data
+    secrets = [
+        (secret.get_secret_value(), livemode)
+        for secret, livemode in (
+            (settings.stripe_webhook_secret, True),
+            (settings.stripe_test_webhook_secret, False),
+        )
+        if secret is not None
+    ]
+    if not secrets:
+        raise ServiceUnavailable("Stripe is not configured (COMMBASE_STRIPE_WEBHOOK_SECRET)")
+    for secret, livemode in secrets:
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, secret)
+        except stripe.SignatureVerificationError:
+            continue
+        except ValueError as exc:
+            raise InvalidRequest("The Stripe event is not valid JSON") from exc
+        data: dict[str, Any] = event.to_dict()
+        if not livemode and data.get("livemode"):
+            raise InvalidRequest("A live-mode event signed with the test-mode secret")
+        return data
+    raise InvalidRequest("The Stripe signature does not verify")
 
 
-async def apply_stripe_event(session: AsyncSession, *, event: dict[str, Any]) -> str:
-    """Credit the wallet named by a succeeded PaymentIntent; returns what happened."""
-    if event["type"] != "payment_intent.succeeded":
-        return "ignored"
-    intent = event["data"]["object"]
+async def _event_entry(
+    session: AsyncSession, *, intent: dict[str, Any], livemode: bool
+) -> tuple[Wallet, LedgerEntry | None] | None:
+    """The wallet and pending entry an intent's metadata names, if they exist and the
+    event's mode is the wallet's."""
     metadata = intent.get("metadata") or {}
     wallet_id, org_id = metadata.get("wallet_id"), metadata.get("org_id")
-    if not wallet_id or not org_id:
+    if not isinstance(wallet_id, str) or not isinstance(org_id, str):
         log.warning("stripe intent without wallet metadata", intent=intent.get("id"))
-        return "ignored"
+        return None
     try:
-        wallet = await service.get_wallet(session, org_id=org_id, wallet_id=wallet_id)
+        wallet = await wallets.get_wallet(session, org_id=org_id, wallet_id=wallet_id)
     except NotFound:
         # Only a wallet that does not exist is acknowledged; any other failure
         # propagates as a 5xx so that Stripe retries and the payment is not lost.
         log.warning("stripe intent for an unknown wallet", intent=intent.get("id"))
+        return None
+    if wallet.livemode != livemode or str(intent.get("currency", "")).upper() != wallet.currency:
+        log.warning("stripe intent's mode or currency differs from its wallet", intent=intent["id"])
+        return None
+    entry_id = metadata.get("ledger_entry_id")
+    entry = None
+    if isinstance(entry_id, str):
+        entry = await ledger.find_entry(session, org_id=org_id, entry_id=entry_id)
+    if entry is None:
+        entry = await ledger.existing_entry(session, f"stripe:{intent['id']}")
+    if entry is not None and entry.wallet_id != wallet.id:
+        return None
+    return wallet, entry
+
+
+async def apply_stripe_event(session: AsyncSession, *, event: dict[str, Any]) -> str:
+    """Complete or fail the top-up a PaymentIntent event is about; returns what happened."""
+    if event["type"] not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
         return "ignored"
-    currency = str(intent.get("currency", "")).upper()
-    if currency != wallet.currency:
-        log.warning("stripe intent currency differs from wallet", intent=intent.get("id"))
+    intent: dict[str, Any] = event["data"]["object"]
+    found = await _event_entry(session, intent=intent, livemode=bool(event.get("livemode")))
+    if found is None:
         return "ignored"
+    wallet, entry = found
+    if event["type"] == "payment_intent.payment_failed":
+        if entry is None or entry.status != LedgerStatus.PENDING:
+            return "ignored"
+        error = intent.get("last_payment_error") or {}
+        await ledger.fail_pending(
+            session,
+            entry=entry,
+            code=str(error.get("decline_code") or error.get("code") or "payment_failed"),
+            message=str(error.get("message") or "The payment failed"),
+        )
+        return "failed"
+    received = int(intent.get("amount_received") or intent.get("amount") or 0)
+    if entry is not None:
+        if entry.status == LedgerStatus.PENDING and received and received != entry.amount:
+            entry.amount = received
+        settled = await ledger.settle_pending(
+            session,
+            entry=entry,
+            provider_transaction_id=intent["id"],
+            details={"stripe_event_id": event["id"]},
+        )
+        return "credited" if settled else "ignored"
+    # An intent created outside commbase's top-up path (or before it kept pending
+    # entries): credit it, once per intent.
+    metadata = intent.get("metadata") or {}
     minutes_raw = str(metadata.get("minutes") or "0")
-    await service.credit(
+    await ledger.credit(
         session,
         wallet=wallet,
-        amount=int(intent.get("amount_received") or intent.get("amount") or 0),
-        minutes=int(minutes_raw) if minutes_raw.isdigit() else 0,
-        posting=service.Posting(
-            type="credit",
-            category="wallet_topup",
-            payment_method="stripe",
+        amount=received,
+        minutes=int(minutes_raw) if minutes_raw.isdigit() and len(minutes_raw) < 8 else 0,
+        posting=ledger.Posting(
+            type=LedgerType.CREDIT,
+            category=LedgerCategory.WALLET_TOPUP,
+            payment_method=PaymentMethod.STRIPE,
             provider_transaction_id=intent["id"],
-            plan=metadata.get("plan") or None,
+            plan=str(metadata.get("plan") or "")[:40] or None,
             idempotency_key=f"stripe:{intent['id']}",
-            details={
-                "stripe_event_id": event["id"],
-                "auto_recharge": metadata.get("auto_recharge") == "true",
-            },
+            details={"stripe_event_id": event["id"]},
         ),
     )
     return "credited"
-
-
-async def auto_recharge(session: AsyncSession, *, wallet: Wallet, trigger: LedgerEntry) -> None:
-    """Top the wallet up by its configured amount through its provider.
-
-    The ``manual`` provider stands for a pre-authorised internal top-up and
-    credits at once; ``stripe`` charges the saved card off-session and the
-    webhook credits when the payment succeeds.
-    """
-    amount = wallet.auto_recharge_amount or 0
-    if amount <= 0:
-        return
-    if wallet.provider == "stripe":
-        from commbase.settings import get_settings
-
-        try:
-            await create_stripe_intent(
-                settings=get_settings(),
-                wallet=wallet,
-                amount=amount,
-                minutes=0,
-                plan=None,
-                off_session=True,
-            )
-        except ServiceUnavailable as exc:
-            log.warning("auto-recharge failed", wallet_id=wallet.id, error=exc.detail)
-        return
-    await service.credit(
-        session,
-        wallet=wallet,
-        amount=amount,
-        posting=service.Posting(
-            type="credit",
-            category="wallet_topup",
-            payment_method="auto_recharge",
-            idempotency_key=f"recharge:{trigger.id}",
-            description="Automatic recharge",
-            details={"auto_recharge": True, "trigger": trigger.id},
-        ),
-    )

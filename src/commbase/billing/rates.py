@@ -1,4 +1,23 @@
-"""Per-minute rates by destination country and line type."""
+"""Per-minute rates by destination country and line type (``core.phones.LineType``).
+
+Which rate prices a call, most specific first:
+
+1. the destination country and the number's line type;
+2. for a ``fixed_line_or_mobile`` number (the US, Canada and other plans where a
+   number does not tell mobile from landline) with no rate of its own: the
+   higher of the country's ``mobile`` and ``landline`` rates, so such a call is
+   never billed under what either kind of line costs;
+3. the destination country, any line type (a rate with no line type);
+4. steps 1 and 2 for rates set for any country (no country);
+5. the organization's catch-all rate (no country, no line type);
+6. the deployment's default rate (``COMMBASE_DEFAULT_RATE_PER_MINUTE``).
+
+A rate is a price in its own currency. When the paying wallet's currency is
+given, a rate in another currency is refused (409 ``conflict``), never billed
+as if it were the wallet's money; commbase converts no currencies. The default
+rate is in ``default_currency`` when one is given (else it is taken as the
+wallet's currency).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +28,35 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.models import Rate
-from commbase.core.errors import NotFound
+from commbase.core.errors import Conflict, NotFound
+from commbase.core.pagination import PageParams, paginate
+from commbase.core.phones import LineType
+
+# A number of this line type may be either of these; its price is the higher one.
+_EITHER: dict[str, tuple[str, ...]] = {
+    LineType.FIXED_LINE_OR_MOBILE: (LineType.MOBILE, LineType.LANDLINE)
+}
+
+
+def _tiers(rows: Sequence[Rate], country: str | None, line_type: str | None) -> list[list[Rate]]:
+    """Candidate rates grouped from most to least specific (see the module docstring)."""
+    either = _EITHER.get(line_type, ()) if line_type is not None else ()
+    tiers: list[list[Rate]] = []
+    for rate_country in (country, None) if country is not None else (None,):
+        here = [r for r in rows if r.country == rate_country]
+        tiers.append([r for r in here if line_type is not None and r.line_type == line_type])
+        tiers.append([r for r in here if r.line_type in either])
+        if rate_country is not None:
+            tiers.append([r for r in here if r.line_type is None])
+    tiers.append([r for r in rows if r.country is None and r.line_type is None])
+    return [tier for tier in tiers if tier]
+
+
+def best_rate(rows: Sequence[Rate], *, country: str | None, line_type: str | None) -> list[Rate]:
+    """The most specific matching rates (two for a fixed-line-or-mobile number priced
+    by its country's mobile and landline rates), or [] if none matches."""
+    tiers = _tiers(rows, country, line_type)
+    return tiers[0] if tiers else []
 
 
 async def rate_for(
@@ -19,30 +66,52 @@ async def rate_for(
     country: str | None,
     line_type: str | None,
     default: Decimal,
+    currency: str | None = None,
+    default_currency: str | None = None,
 ) -> Decimal:
-    """The most specific matching rate: country and line type, country, line type,
-    the organization's catch-all row, then ``default``."""
+    """The per-minute price of a call to ``country`` / ``line_type`` (major units).
+
+    With ``currency`` (the paying wallet's), a matching rate in another currency
+    raises Conflict, and so does the default rate when ``default_currency`` is
+    given and differs.
+    """
     rows = (
         await session.scalars(
             select(Rate).where(
                 Rate.org_id == org_id,
                 (Rate.country == country) | Rate.country.is_(None),
-                (Rate.line_type == line_type) | Rate.line_type.is_(None),
             )
         )
     ).all()
-    if not rows:
+    chosen = best_rate(rows, country=country, line_type=line_type)
+    if not chosen:
+        if currency is not None and default_currency is not None and default_currency != currency:
+            raise Conflict(
+                f"No rate in {currency} prices calls to this destination, and the default "
+                f"rate is in {default_currency}; set a rate in {currency} (PUT /v1/rates)",
+                wallet_currency=currency,
+                rate_currency=default_currency,
+            )
         return default
-    best = max(rows, key=lambda r: (r.country is not None) * 2 + (r.line_type is not None))
-    return best.per_minute
+    if currency is not None:
+        for rate in chosen:
+            if rate.currency != currency:
+                raise Conflict(
+                    f"The rate for this destination is in {rate.currency} but the paying "
+                    f"wallet holds {currency}; set a rate in {currency} (PUT /v1/rates)",
+                    rate_id=rate.id,
+                    rate_currency=rate.currency,
+                    wallet_currency=currency,
+                )
+    return max(rate.per_minute for rate in chosen)
 
 
-async def list_rates(session: AsyncSession, *, org_id: str) -> Sequence[Rate]:
-    return (
-        await session.scalars(
-            select(Rate).where(Rate.org_id == org_id).order_by(Rate.country, Rate.line_type)
-        )
-    ).all()
+async def list_rates(
+    session: AsyncSession, *, org_id: str, params: PageParams
+) -> tuple[Sequence[Rate], str | None]:
+    return await paginate(
+        session, select(Rate).where(Rate.org_id == org_id), id_column=Rate.id, params=params
+    )
 
 
 async def set_rate(

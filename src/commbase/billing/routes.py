@@ -1,83 +1,51 @@
-"""Billing API: wallets, top-ups, adjustments, the ledger, rates, revenue report,
-and the Stripe webhook."""
+"""Billing API: wallets, top-ups, adjustments, the ledger and refunds, rates, the
+revenue report, and the Stripe webhook."""
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from commbase.billing import payments, rates, reports, service
-from commbase.billing.models import Wallet
+# Registers the payment effects (automatic recharges, Stripe refunds) with the runner.
+from commbase.billing import effects as _effects  # noqa: F401
+from commbase.billing import payments, rates, refunds, reports, service
+from commbase.billing.enums import LedgerCategory, LedgerStatus, LedgerType, OwnerType
+from commbase.billing.models import LedgerEntry, Rate
 from commbase.billing.schemas import (
     AdjustmentCreate,
     LedgerEntryRead,
     RateRead,
     RateSet,
+    RefundCreate,
     RevenueReport,
+    StripeWebhookResult,
     TopUpCreate,
     TopUpResult,
     WalletCreate,
     WalletRead,
     WalletUpdate,
 )
-from commbase.core.auth import CurrentPrincipal, Principal, PrincipalKind
+from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
-from commbase.core.errors import NotFound, ServiceUnavailable, ValidationFailed
+from commbase.core.idempotency import request_key
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
-from commbase.core.time import utcnow
-from commbase.identity import service as identity_service
-from commbase.identity.agent_sessions import service as agent_sessions
+from commbase.core.types import Currency
 
 router = APIRouter(prefix="/v1", tags=["billing"])
 Id = Annotated[str, Path(max_length=40)]
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-def _visible(principal: Principal, wallet: Wallet) -> Wallet:
-    """Agent sessions see only their own wallet; others see the organization's."""
-    if principal.kind == PrincipalKind.AGENT_SESSION and not (
-        wallet.owner_type == "agent_session" and wallet.owner_id == principal.credential_id
-    ):
-        raise NotFound("Wallet not found")
-    return wallet
-
-
-async def _wallet(session: DbSession, principal: Principal, wallet_id: str) -> Wallet:
-    wallet = await service.get_wallet(session, org_id=principal.org_id, wallet_id=wallet_id)
-    return _visible(principal, wallet)
 
 
 @router.post("/wallets", response_model=WalletRead, status_code=status.HTTP_201_CREATED)
 async def create_wallet(
     body: WalletCreate, principal: CurrentPrincipal, session: DbSession
 ) -> WalletRead:
+    """A wallet opened with test credentials (``cb_test_``) is a test wallet: its card
+    payments go to the payment provider's sandbox."""
     principal.require(Scope.WALLET_WRITE)
-    owner_id = body.owner_id
-    if body.owner_type == "organization":
-        owner_id = principal.org_id
-    elif owner_id is None:
-        raise ValidationFailed(
-            "owner_id is required for user and agent_session wallets",
-            errors=[{"loc": ["body", "owner_id"], "field": "owner_id", "message": "required"}],
-        )
-    elif body.owner_type == "user":
-        await identity_service.get_member_user(session, org_id=principal.org_id, user_id=owner_id)
-    else:
-        await agent_sessions.get_session(session, org_id=principal.org_id, session_id=owner_id)
-    settings = body.model_dump(exclude={"owner_type", "owner_id", "currency"})
-    wallet = await service.create_wallet(
-        session,
-        org_id=principal.org_id,
-        owner_type=body.owner_type,
-        owner_id=owner_id,
-        currency=body.currency,
-        settings=settings,
-    )
-    return WalletRead.of(wallet)
+    return WalletRead.of(await service.open_wallet(session, principal=principal, data=body))
 
 
 @router.get("/wallets", response_model=Page[WalletRead])
@@ -85,34 +53,31 @@ async def list_wallets(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    owner_type: Annotated[Literal["organization", "user", "agent_session"] | None, Query()] = None,
+    owner_type: Annotated[OwnerType | None, Query()] = None,
     owner_id: Annotated[str | None, Query(max_length=40)] = None,
-) -> Any:
+) -> Page[WalletRead]:
     principal.require(Scope.WALLET_READ)
-    if principal.kind == PrincipalKind.AGENT_SESSION:
-        owner_type, owner_id = "agent_session", principal.credential_id
     rows, cursor = await service.list_wallets(
-        session, org_id=principal.org_id, params=page, owner_type=owner_type, owner_id=owner_id
+        session, principal=principal, params=page, owner_type=owner_type, owner_id=owner_id
     )
     return Page(data=[WalletRead.of(w) for w in rows], next_cursor=cursor)
 
 
 @router.get("/wallets/{wallet_id}", response_model=WalletRead)
-async def get_wallet(wallet_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_wallet(wallet_id: Id, principal: CurrentPrincipal, session: DbSession) -> WalletRead:
     principal.require(Scope.WALLET_READ)
-    return WalletRead.of(await _wallet(session, principal, wallet_id))
+    return WalletRead.of(
+        await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
+    )
 
 
 @router.patch("/wallets/{wallet_id}", response_model=WalletRead)
 async def update_wallet(
     wallet_id: Id, body: WalletUpdate, principal: CurrentPrincipal, session: DbSession
-) -> Any:
+) -> WalletRead:
     principal.require(Scope.WALLET_WRITE)
-    wallet = await _wallet(session, principal, wallet_id)
-    for field, value in body.model_dump(exclude_unset=True).items():
-        setattr(wallet, field, value)
-    await session.flush()
-    return WalletRead.of(wallet)
+    wallet = await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
+    return WalletRead.of(await service.update_wallet(session, wallet=wallet, changes=body))
 
 
 @router.post(
@@ -121,33 +86,24 @@ async def update_wallet(
 async def top_up(
     wallet_id: Id,
     body: TopUpCreate,
+    request: Request,
     principal: CurrentPrincipal,
     session: DbSession,
     settings: AppSettings,
 ) -> TopUpResult:
     """Manual top-ups credit at once (admins); Stripe top-ups return a PaymentIntent
-    and credit when Stripe's webhook reports success."""
+    and a pending entry that completes when Stripe's webhook reports the payment.
+    The ``Idempotency-Key`` is stored on the entry: the same key gives the same one."""
     principal.require(Scope.WALLET_WRITE)
-    wallet = await _wallet(session, principal, wallet_id)
-    if body.provider == "stripe":
-        intent = await payments.create_stripe_intent(
-            settings=settings,
-            wallet=wallet,
-            amount=body.amount,
-            minutes=body.minutes,
-            plan=body.plan,
-        )
-        return TopUpResult(provider="stripe", payment_intent=intent)
-    entry = await payments.manual_topup(
+    wallet = await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
+    return await payments.top_up(
         session,
+        settings=settings,
+        principal=principal,
         wallet=wallet,
-        amount=body.amount,
-        minutes=body.minutes,
-        plan=body.plan,
-        description=body.description,
-        actor_id=principal.actor_id,
+        data=body,
+        idempotency_key=request_key(request),
     )
-    return TopUpResult(provider="manual", transaction=LedgerEntryRead.model_validate(entry))
 
 
 @router.post(
@@ -157,9 +113,9 @@ async def top_up(
 )
 async def adjust_wallet(
     wallet_id: Id, body: AdjustmentCreate, principal: CurrentPrincipal, session: DbSession
-) -> Any:
+) -> LedgerEntry:
     principal.require(Scope.WALLET_WRITE, Scope.BILLING_WRITE)
-    wallet = await _wallet(session, principal, wallet_id)
+    wallet = await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
     return await payments.adjust(
         session,
         wallet=wallet,
@@ -175,14 +131,18 @@ async def list_wallet_transactions(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    type_: Annotated[
-        Literal["credit", "debit", "refund", "adjustment"] | None, Query(alias="type")
-    ] = None,
-) -> Any:
+    type_: Annotated[LedgerType | None, Query(alias="type")] = None,
+    status_: Annotated[LedgerStatus | None, Query(alias="status")] = None,
+) -> Page[LedgerEntryRead]:
     principal.require(Scope.WALLET_READ)
-    wallet = await _wallet(session, principal, wallet_id)
+    wallet = await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
     rows, cursor = await service.list_entries(
-        session, org_id=principal.org_id, params=page, wallet_id=wallet.id, type_=type_
+        session,
+        org_id=principal.org_id,
+        params=page,
+        wallet_id=wallet.id,
+        type_=type_,
+        status=status_,
     )
     return Page(data=[LedgerEntryRead.model_validate(r) for r in rows], next_cursor=cursor)
 
@@ -192,14 +152,14 @@ async def list_transactions(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    type_: Annotated[
-        Literal["credit", "debit", "refund", "adjustment"] | None, Query(alias="type")
-    ] = None,
-    category: Annotated[
-        Literal["wallet_topup", "call_charge", "admin_adjustment", "refund"] | None, Query()
-    ] = None,
+    type_: Annotated[LedgerType | None, Query(alias="type")] = None,
+    category: Annotated[LedgerCategory | None, Query()] = None,
+    status_: Annotated[LedgerStatus | None, Query(alias="status")] = None,
     call_id: Annotated[str | None, Query(max_length=40)] = None,
-) -> Any:
+    refund_of: Annotated[
+        str | None, Query(max_length=40, description="The refunds of this entry")
+    ] = None,
+) -> Page[LedgerEntryRead]:
     principal.require(Scope.BILLING_READ)
     rows, cursor = await service.list_entries(
         session,
@@ -207,7 +167,9 @@ async def list_transactions(
         params=page,
         type_=type_,
         category=category,
+        status=status_,
         related_call_id=call_id,
+        refund_of=refund_of,
     )
     return Page(data=[LedgerEntryRead.model_validate(r) for r in rows], next_cursor=cursor)
 
@@ -215,23 +177,52 @@ async def list_transactions(
 @router.get("/transactions/{transaction_id}", response_model=LedgerEntryRead)
 async def get_transaction(
     transaction_id: Id, principal: CurrentPrincipal, session: DbSession
-) -> Any:
+) -> LedgerEntry:
     principal.require(Scope.BILLING_READ)
     return await service.get_entry(session, org_id=principal.org_id, entry_id=transaction_id)
+
+
+@router.post(
+    "/transactions/{transaction_id}/refunds",
+    response_model=LedgerEntryRead,
+    status_code=status.HTTP_201_CREATED,
+)
+async def refund_transaction(
+    transaction_id: Id,
+    body: RefundCreate,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: DbSession,
+) -> LedgerEntry:
+    """Refund a call charge (money and package minutes back to the wallet) or a top-up
+    (taken back from the wallet; a Stripe payment is refunded to the card, pending
+    until Stripe confirms). Never more than the original, counting earlier refunds."""
+    principal.require(Scope.WALLET_WRITE, Scope.BILLING_WRITE)
+    return await refunds.refund(
+        session,
+        principal=principal,
+        entry_id=transaction_id,
+        data=body,
+        idempotency_key=request_key(request),
+    )
 
 
 # ------------------------------------------------------------------------ rates
 
 
-@router.get("/rates", response_model=list[RateRead])
-async def list_rates(principal: CurrentPrincipal, session: DbSession) -> Any:
+@router.get("/rates", response_model=Page[RateRead])
+async def list_rates(
+    principal: CurrentPrincipal, session: DbSession, page: PageQuery
+) -> Page[RateRead]:
     principal.require(Scope.BILLING_READ)
-    return await rates.list_rates(session, org_id=principal.org_id)
+    rows, cursor = await rates.list_rates(session, org_id=principal.org_id, params=page)
+    return Page(data=[RateRead.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.put("/rates", response_model=RateRead)
-async def set_rate(body: RateSet, principal: CurrentPrincipal, session: DbSession) -> Any:
-    """Create or replace the per-minute rate for a country and line type (null: any)."""
+async def set_rate(body: RateSet, principal: CurrentPrincipal, session: DbSession) -> Rate:
+    """Create or replace the per-minute rate for a country and line type (null: any),
+    in its currency; calls paid from a wallet in another currency are refused."""
     principal.require(Scope.BILLING_WRITE)
     return await rates.set_rate(
         session,
@@ -256,18 +247,16 @@ async def delete_rate(rate_id: Id, principal: CurrentPrincipal, session: DbSessi
 async def revenue_report(
     principal: CurrentPrincipal,
     session: DbSession,
-    month: Annotated[str | None, Query(description="YYYY-MM, default this month")] = None,
+    month: Annotated[
+        str | None, Query(max_length=7, description="YYYY-MM, default this month")
+    ] = None,
+    currency: Annotated[
+        Currency | None, Query(description="Needed when the month has several currencies")
+    ] = None,
 ) -> RevenueReport:
     principal.require(Scope.BILLING_READ)
-    org = await identity_service.get_organization(session, org_id=principal.org_id)
-    month = month or utcnow().strftime("%Y-%m")
-    if not _MONTH.match(month):
-        raise ValidationFailed(
-            "month must look like 2026-02",
-            errors=[{"loc": ["query", "month"], "field": "month", "message": "YYYY-MM"}],
-        )
     return await reports.revenue_by_day(
-        session, org_id=principal.org_id, month=month, timezone=org.timezone
+        session, org_id=principal.org_id, month=month, currency=currency
     )
 
 
@@ -278,16 +267,15 @@ async def revenue_report(
     "/providers/stripe/webhook",
     tags=["providers"],
     summary="Stripe events, verified with the endpoint's signing secret",
+    response_model=StripeWebhookResult,
 )
 async def stripe_webhook(
     request: Request, session: DbSession, settings: AppSettings
-) -> dict[str, str]:
-    if settings.stripe_webhook_secret is None:
-        raise ServiceUnavailable("Stripe is not configured (COMMBASE_STRIPE_WEBHOOK_SECRET)")
+) -> StripeWebhookResult:
     event = payments.verify_stripe_event(
         payload=await request.body(),
         signature=request.headers.get("stripe-signature"),
-        secret=settings.stripe_webhook_secret.get_secret_value(),
+        settings=settings,
     )
     outcome = await payments.apply_stripe_event(session, event=event)
-    return {"received": "true", "outcome": outcome}
+    return StripeWebhookResult(received="true", outcome=outcome)

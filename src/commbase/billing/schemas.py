@@ -6,21 +6,32 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_serializer
+from pydantic import Field, StringConstraints, field_serializer, field_validator, model_validator
 
+from commbase.billing.enums import (
+    LedgerCategory,
+    LedgerStatus,
+    LedgerType,
+    OwnerType,
+    PaymentProvider,
+    WalletStatus,
+)
+from commbase.core.phones import LineType
 from commbase.core.schemas import AppSchema, ReadSchema
-from commbase.core.types import Currency
+from commbase.core.types import Currency, not_null
 
-Amount = Annotated[int, Field(ge=0, le=10**12, description="Minor units (cents)")]
+Amount = Annotated[
+    int, Field(ge=0, le=10**12, description="Minor units of the wallet's currency (cents, yen...)")
+]
 
 
 class WalletCreate(AppSchema):
-    owner_type: Literal["organization", "user", "agent_session"] = "organization"
+    owner_type: OwnerType = OwnerType.ORGANIZATION
     owner_id: Annotated[str, StringConstraints(max_length=40)] | None = Field(
         default=None, description="Defaults to the organization for owner_type=organization"
     )
     currency: Currency = "USD"
-    provider: Literal["manual", "stripe"] = "manual"
+    provider: PaymentProvider = PaymentProvider.MANUAL
     auto_recharge: bool = False
     auto_recharge_threshold: Amount | None = None
     auto_recharge_amount: Amount | None = None
@@ -29,7 +40,10 @@ class WalletCreate(AppSchema):
 
 
 class WalletUpdate(AppSchema):
-    provider: Literal["manual", "stripe"] | None = None
+    """Fields left out stay as they are; null clears a threshold, a limit or a provider
+    id, and is refused (422) for ``provider``, ``auto_recharge`` and ``status``."""
+
+    provider: PaymentProvider | None = None
     provider_customer_id: Annotated[str, StringConstraints(max_length=100)] | None = None
     provider_payment_method_id: Annotated[str, StringConstraints(max_length=100)] | None = None
     auto_recharge: bool | None = None
@@ -37,7 +51,9 @@ class WalletUpdate(AppSchema):
     auto_recharge_amount: Amount | None = None
     low_balance_threshold: Amount | None = None
     daily_spend_limit: Amount | None = None
-    status: Literal["active", "frozen"] | None = None
+    status: WalletStatus | None = None
+
+    _not_null = field_validator("provider", "auto_recharge", "status")(not_null)
 
 
 class WalletRead(ReadSchema):
@@ -52,6 +68,7 @@ class WalletRead(ReadSchema):
     held_minutes: int
     status: str
     provider: str
+    livemode: bool
     auto_recharge: bool
     auto_recharge_threshold: int | None
     auto_recharge_amount: int | None
@@ -69,28 +86,59 @@ class WalletRead(ReadSchema):
 
 
 class TopUpCreate(AppSchema):
-    amount: Annotated[int, Field(ge=0, le=10**10)]
-    minutes: Annotated[int, Field(ge=0, le=10**6)] = 0
-    provider: Literal["manual", "stripe"] = "manual"
+    """A top-up adds money, package minutes or both; a top-up of nothing is a 422.
+    Stripe top-ups need an amount (the card is charged that much)."""
+
+    amount: Annotated[int, Field(ge=0, le=10**10, description="Minor units")] = 0
+    minutes: Annotated[int, Field(ge=0, le=10**6, description="Package minutes")] = 0
+    provider: PaymentProvider = PaymentProvider.MANUAL
     plan: Annotated[str, StringConstraints(max_length=40)] | None = Field(
         default=None, description="Package name, e.g. 'popular'"
     )
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
 
+    @model_validator(mode="after")
+    def _something(self) -> TopUpCreate:
+        if self.amount == 0 and (self.minutes == 0 or self.provider == PaymentProvider.STRIPE):
+            raise ValueError("amount must be at least 1 (a top-up of nothing is refused)")
+        return self
+
 
 class AdjustmentCreate(AppSchema):
     amount: Annotated[int, Field(ge=-(10**10), le=10**10)] = Field(
-        description="Minor units; negative takes money away"
+        description="Minor units; negative takes money away; not 0"
     )
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+    @field_validator("amount")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("an adjustment of 0 changes nothing")
+        return value
+
+
+class RefundCreate(AppSchema):
+    """Leave both amounts out to refund everything not refunded yet; give one or
+    both for a partial refund (a missing one is 0)."""
+
+    amount: Annotated[int, Field(ge=0, le=10**12, description="Minor units")] | None = None
+    minutes: Annotated[int, Field(ge=0, le=10**6, description="Package minutes")] | None = None
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> RefundCreate:
+        if (self.amount, self.minutes) != (None, None) and not (self.amount or self.minutes):
+            raise ValueError("a refund of nothing is refused: give amount or minutes above 0")
+        return self
 
 
 class LedgerEntryRead(ReadSchema):
     id: str
     wallet_id: str
-    type: str
-    category: str
-    status: str
+    type: LedgerType
+    category: LedgerCategory
+    status: LedgerStatus
     amount: int
     minutes: int
     currency: str
@@ -106,21 +154,39 @@ class LedgerEntryRead(ReadSchema):
     plan: str | None
     description: str | None
     receipt_number: str | None
+    refund_of: str | None = Field(description="The entry this refund gives back")
+    refunded_amount: int = Field(description="Refunded so far (completed and pending refunds)")
+    refunded_minutes: int
+    error_code: str | None = Field(description="Why a provider payment failed")
+    error_message: str | None
     details: dict[str, Any]
     created_at: datetime
     completed_at: datetime | None
 
 
+class PaymentIntentRead(AppSchema):
+    id: str
+    client_secret: str | None
+    status: str
+
+
 class TopUpResult(AppSchema):
-    provider: str
-    transaction: LedgerEntryRead | None = None
-    payment_intent: dict[str, Any] | None = None
+    provider: PaymentProvider
+    transaction: LedgerEntryRead = Field(
+        description="The ledger entry: completed for manual top-ups, pending for Stripe ones "
+        "until Stripe reports the payment"
+    )
+    payment_intent: PaymentIntentRead | None = Field(
+        default=None, description="Stripe top-ups: confirm it with its client_secret"
+    )
 
 
 class RateSet(AppSchema):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
-    line_type: Literal["mobile", "landline", "fixed_line", "voip", "toll_free", "other"] | None = (
-        None
+    line_type: LineType | None = Field(
+        default=None,
+        description="Null: any line type. A fixed_line_or_mobile number with no rate of its "
+        "own is priced at the higher of its country's mobile and landline rates",
     )
     per_minute: Annotated[Decimal, Field(ge=0, le=1000, max_digits=12, decimal_places=6)]
     currency: Currency = "USD"
@@ -153,3 +219,8 @@ class RevenueReport(AppSchema):
     total_revenue: int
     transaction_count: int
     days: list[RevenueDay]
+
+
+class StripeWebhookResult(AppSchema):
+    received: Literal["true"]
+    outcome: Literal["credited", "failed", "ignored"]

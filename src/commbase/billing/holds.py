@@ -1,0 +1,155 @@
+"""What a call reserves when it is placed (``hold``) and pays when it ends (``capture``).
+
+A hold is cover, not a choice of what pays. It reserves **money first** — as
+many minutes as the available balance buys at the call's rate, up to its
+maximum duration — and package minutes only for the minutes the money cannot
+cover, so package minutes stay free for every call while the money lasts.
+
+At capture, **package minutes are spent first**: the call's own reserved
+minutes, then any package minutes no other call has reserved at that moment;
+only the minutes left over are paid from money, never more than the call's
+money hold. Seven overlapping calls on a wallet with 120 package minutes and
+the money to cover them therefore spend package minutes whatever order they end
+in. Only when the money cannot cover the calls in progress do some of them
+reserve package minutes; those minutes stay reserved for those calls until
+they end, because they are what guarantees that those calls can be paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.billing import ledger
+from commbase.billing.enums import LedgerCategory, LedgerType
+from commbase.billing.models import LedgerEntry, Wallet
+from commbase.core.errors import Conflict, PaymentRequired
+from commbase.core.money import cost_of, minutes_affordable
+
+
+@dataclass(frozen=True)
+class Hold:
+    amount: int  # minor units reserved
+    minutes: int  # package minutes reserved
+    allowed_minutes: int  # how long the call may run
+
+
+async def hold_for_call(
+    session: AsyncSession,
+    *,
+    wallet: Wallet,
+    rate_per_minute: Decimal,
+    max_minutes: int,
+) -> Hold:
+    """Reserve what a call of up to ``max_minutes`` may cost, capped by what the wallet
+    holds (money first, then package minutes); PaymentRequired unless at least one
+    minute is covered."""
+    for _ in range(5):
+        await session.refresh(wallet)
+        free_money = max(0, wallet.balance - wallet.held)
+        free_minutes = max(0, wallet.balance_minutes - wallet.held_minutes)
+        paid = min(minutes_affordable(free_money, rate_per_minute, wallet.currency), max_minutes)
+        package = min(free_minutes, max_minutes - paid)
+        if package + paid < 1:
+            raise PaymentRequired(
+                f"The wallet does not cover one minute at {rate_per_minute} {wallet.currency}/min",
+                wallet_id=wallet.id,
+                available=free_money,
+            )
+        amount = cost_of(paid, rate_per_minute, wallet.currency)
+        # RETURNING the row refreshes ``wallet`` in the same round trip.
+        held = (
+            await session.scalars(
+                update(Wallet)
+                .where(
+                    Wallet.id == wallet.id,
+                    Wallet.balance - Wallet.held >= amount,
+                    Wallet.balance_minutes - Wallet.held_minutes >= package,
+                )
+                .values(held=Wallet.held + amount, held_minutes=Wallet.held_minutes + package)
+                .returning(Wallet)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+        ).first()
+        if held is not None:
+            if held is not wallet:
+                await session.refresh(wallet)
+            return Hold(amount=amount, minutes=package, allowed_minutes=package + paid)
+    raise PaymentRequired("The wallet is busy; retry", wallet_id=wallet.id)
+
+
+async def capture_call(
+    session: AsyncSession,
+    *,
+    wallet: Wallet,
+    call_id: str,
+    hold: Hold,
+    billable_minutes: int,
+    rate_per_minute: Decimal,
+    user_id: str | None,
+    agent_session_id: str | None,
+) -> LedgerEntry | None:
+    """Settle a finished call: spend package minutes first, charge money for the rest
+    (never more than its hold) and release the hold. Returns the charge, or None
+    for a call that cost nothing. A second capture of the same call changes nothing.
+
+    ``wallet`` should be fresh (``get_wallet(..., for_update=True)``); a stale copy
+    only costs a retry, since the update applies only while what it spends is there.
+    """
+    for _ in range(3):
+        free_minutes = max(0, wallet.balance_minutes - wallet.held_minutes) + hold.minutes
+        package_used = min(billable_minutes, free_minutes)
+        paid_minutes = billable_minutes - package_used
+        amount = min(cost_of(paid_minutes, rate_per_minute, wallet.currency), hold.amount)
+        if amount == 0 and package_used == 0:
+            await release_hold(session, wallet=wallet, hold=hold)
+            return None
+        try:
+            entry = await ledger.post(
+                session,
+                wallet=wallet,
+                amount_delta=-amount,
+                minutes_delta=-package_used,
+                held_delta=-hold.amount,
+                held_minutes_delta=-hold.minutes,
+                require_available=amount - hold.amount,
+                require_minutes=package_used - hold.minutes,
+                raise_on_duplicate=True,
+                posting=ledger.Posting(
+                    type=LedgerType.DEBIT,
+                    category=LedgerCategory.CALL_CHARGE,
+                    idempotency_key=f"call:{call_id}",
+                    related_call_id=call_id,
+                    user_id=user_id,
+                    agent_session_id=agent_session_id,
+                    description=(
+                        f"{billable_minutes} min at {rate_per_minute} {wallet.currency}/min"
+                    ),
+                    details={
+                        "billable_minutes": billable_minutes,
+                        "package_minutes": package_used,
+                        "rate_per_minute": str(rate_per_minute),
+                    },
+                ),
+            )
+        except ledger.DuplicatePosting as duplicate:
+            return duplicate.entry
+        if entry is not None:
+            await ledger.after_spend(session, wallet=wallet, entry=entry)
+            return entry
+        await session.refresh(wallet)  # another writer moved the wallet: recompute
+    raise Conflict("The wallet changed while the call was settled; retry", wallet_id=wallet.id)
+
+
+async def release_hold(session: AsyncSession, *, wallet: Wallet, hold: Hold) -> None:
+    """Give back a hold without charging (a call that never connected)."""
+    await session.execute(
+        update(Wallet)
+        .where(Wallet.id == wallet.id)
+        .values(held=Wallet.held - hold.amount, held_minutes=Wallet.held_minutes - hold.minutes)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(wallet)
