@@ -28,7 +28,7 @@ from typing import Any
 import stripe
 import structlog
 
-from commbase.billing import events, ledger, stripe_gateway
+from commbase.billing import events, ledger, pending, stripe_gateway
 from commbase.billing import service as wallets
 from commbase.billing.enums import LedgerStatus
 from commbase.billing.models import LedgerEntry, Wallet
@@ -61,7 +61,7 @@ async def _fail(ctx: EffectContext, event: ClaimedEvent, code: str, message: str
     async with ctx.database.sessionmaker() as session:
         entry = await ledger.find_entry(session, org_id=event.org_id, entry_id=event.payload["id"])
         if entry is not None:
-            await ledger.fail_pending(session, entry=entry, code=code, message=message)
+            await pending.fail_pending(session, entry=entry, code=code, message=message)
         await session.commit()
 
 
@@ -71,7 +71,7 @@ async def _settle(
     async with ctx.database.sessionmaker() as session:
         entry = await ledger.find_entry(session, org_id=event.org_id, entry_id=event.payload["id"])
         if entry is not None:
-            await ledger.settle_pending(
+            await pending.settle_pending(
                 session, entry=entry, provider_transaction_id=provider_id, details=details
             )
         await session.commit()

@@ -23,7 +23,7 @@ from decimal import Decimal
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.billing import ledger
+from commbase.billing import ledger, postings
 from commbase.billing.enums import LedgerCategory, LedgerType
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core.errors import Conflict, PaymentRequired
@@ -138,7 +138,7 @@ async def capture_call(
         except ledger.DuplicatePosting as duplicate:
             return duplicate.entry
         if entry is not None:
-            await ledger.after_spend(session, wallet=wallet, entry=entry)
+            await postings.after_spend(session, wallet=wallet, entry=entry)
             return entry
         await session.refresh(wallet)  # another writer moved the wallet: recompute
     raise Conflict("The wallet changed while the call was settled; retry", wallet_id=wallet.id)

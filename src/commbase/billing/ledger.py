@@ -6,10 +6,8 @@ RETURNING`` on the wallet row plus one ledger row, in the caller's transaction.
   so a balance never goes negative;
 * a unique ``idempotency_key`` on the ledger makes a retried credit or charge a no-op.
 
-A provider payment that is not settled yet (a Stripe top-up, an automatic
-recharge, a refund sent to Stripe) is a ``pending`` row that has not moved the
-balance; it becomes ``completed`` (and moves it) or ``failed`` (with the
-provider's error code and message) exactly once.
+Credits and debits with what follows them are in ``postings.py``; provider
+payments not settled yet in ``pending.py``.
 """
 
 from __future__ import annotations
@@ -25,16 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import events
 from commbase.billing.enums import (
-    LedgerCategory,
     LedgerStatus,
     LedgerType,
-    PaymentMethod,
-    PaymentProvider,
 )
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core import outbox
-from commbase.core.db import rowcount
-from commbase.core.errors import NotFound, PaymentRequired
+from commbase.core.errors import NotFound
 from commbase.core.ids import new_id
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
@@ -72,7 +66,7 @@ _ENTRY_BY_KEY = select(LedgerEntry).where(LedgerEntry.idempotency_key == bindpar
 
 # One UPDATE applies the change, points last_transaction_id at the new entry and
 # returns the row, refreshing the caller's ``wallet`` in the same round trip.
-_APPLY = (
+APPLY = (
     update(Wallet)
     .where(Wallet.id == bindparam("wallet_id"))
     .values(
@@ -87,7 +81,7 @@ _APPLY = (
     .execution_options(synchronize_session=False, populate_existing=True)
 )
 # ... only while the funds are there.
-_APPLY_IF_AVAILABLE = _APPLY.where(
+APPLY_IF_AVAILABLE = APPLY.where(
     Wallet.balance - Wallet.held >= bindparam("require_available"),
     Wallet.balance_minutes - Wallet.held_minutes >= bindparam("require_minutes"),
 )
@@ -103,7 +97,7 @@ def _receipt_number(now: datetime) -> str:
     return f"R-{now:%Y%m%d}-{new_id('r')[-8:].upper()}"
 
 
-def _entry(
+def new_entry(
     *,
     entry_id: str,
     wallet: Wallet,
@@ -188,9 +182,9 @@ async def post(
                 "now": now,
                 "entry_id": entry_id,
             }
-            statement = _APPLY
+            statement = APPLY
             if require_available is not None or require_minutes is not None:
-                statement = _APPLY_IF_AVAILABLE
+                statement = APPLY_IF_AVAILABLE
                 params["require_available"] = require_available or 0
                 params["require_minutes"] = (
                     max(0, -minutes_delta) if require_minutes is None else require_minutes
@@ -198,7 +192,7 @@ async def post(
             updated = (await session.scalars(statement, params)).first()
             if updated is None:
                 return None
-            entry = _entry(
+            entry = new_entry(
                 entry_id=entry_id,
                 wallet=wallet,
                 posting=posting,
@@ -229,249 +223,7 @@ async def post(
     return entry
 
 
-async def credit(
-    session: AsyncSession,
-    *,
-    wallet: Wallet,
-    amount: int,
-    minutes: int = 0,
-    posting: Posting,
-) -> LedgerEntry:
-    """Add money (and package minutes) to a wallet, once per idempotency key."""
-    if amount < 0 or minutes < 0:
-        raise ValueError("credit amounts are not negative")
-    entry = await post(
-        session, wallet=wallet, amount_delta=amount, minutes_delta=minutes, posting=posting
-    )
-    assert entry is not None
-    await _after_credit(session, wallet=wallet, entry=entry)
-    return entry
-
-
-async def debit(
-    session: AsyncSession,
-    *,
-    wallet: Wallet,
-    amount: int,
-    minutes: int = 0,
-    posting: Posting,
-) -> LedgerEntry:
-    """Take money from the wallet's available balance; PaymentRequired if it is short."""
-    if amount < 0 or minutes < 0:
-        raise ValueError("debit amounts are not negative")
-    entry = await post(
-        session,
-        wallet=wallet,
-        amount_delta=-amount,
-        minutes_delta=-minutes,
-        require_available=amount,
-        posting=posting,
-    )
-    if entry is None:
-        raise PaymentRequired(
-            "The wallet's available balance does not cover this debit",
-            wallet_id=wallet.id,
-            amount=amount,
-        )
-    await after_spend(session, wallet=wallet, entry=entry)
-    return entry
-
-
-# ------------------------------------------------------------ pending payments
-
-
-async def record_pending(
-    session: AsyncSession,
-    *,
-    wallet: Wallet,
-    amount: int,
-    minutes: int = 0,
-    hold: bool = False,
-    posting: Posting,
-    raise_on_duplicate: bool = False,
-) -> LedgerEntry:
-    """A provider payment not settled yet: a ``pending`` row that has not moved the
-    balance, once per idempotency key. With ``hold``, the money and minutes it will
-    take are reserved meanwhile (PaymentRequired if they are not available)."""
-    existing = await existing_entry(session, posting.idempotency_key)
-    if existing is not None:
-        if raise_on_duplicate:
-            raise DuplicatePosting(existing)
-        return existing
-    now = utcnow()
-    entry_id = new_id("txn")
-    try:
-        async with session.begin_nested():
-            if hold:
-                held = (
-                    await session.scalars(
-                        update(Wallet)
-                        .where(
-                            Wallet.id == wallet.id,
-                            Wallet.balance - Wallet.held >= amount,
-                            Wallet.balance_minutes - Wallet.held_minutes >= minutes,
-                        )
-                        .values(
-                            held=Wallet.held + amount,
-                            held_minutes=Wallet.held_minutes + minutes,
-                            updated_at=now,
-                        )
-                        .returning(Wallet)
-                        .execution_options(synchronize_session=False, populate_existing=True)
-                    )
-                ).first()
-                if held is None:
-                    raise PaymentRequired(
-                        "The wallet's available balance does not cover this",
-                        wallet_id=wallet.id,
-                        amount=amount,
-                        minutes=minutes,
-                    )
-                if held is not wallet:
-                    await session.refresh(wallet)
-            else:
-                await session.refresh(wallet)
-            entry = _entry(
-                entry_id=entry_id,
-                wallet=wallet,
-                posting=posting,
-                status=LedgerStatus.PENDING,
-                amount=amount,
-                minutes=minutes,
-                balance_after=wallet.balance,
-                minutes_after=wallet.balance_minutes,
-                amount_delta=0,
-                minutes_delta=0,
-                now=now,
-            )
-            session.add(entry)
-            await session.flush()
-    except IntegrityError:
-        duplicate = await existing_entry(session, posting.idempotency_key)
-        if duplicate is None:
-            raise
-        await session.refresh(wallet)
-        if raise_on_duplicate:
-            raise DuplicatePosting(duplicate) from None
-        return duplicate
-    return entry
-
-
-def _direction(entry: LedgerEntry) -> int:
-    """+1 if the entry adds to the wallet once completed, -1 if it takes away."""
-    if entry.type == LedgerType.CREDIT or entry.category == LedgerCategory.CALL_REFUND:
-        return 1
-    return -1
-
-
-_CLAIM_PENDING = (
-    update(LedgerEntry)
-    .where(LedgerEntry.id == bindparam("entry_id"), LedgerEntry.status == LedgerStatus.PENDING)
-    .values(status=bindparam("new_status"))
-    .execution_options(synchronize_session=False)
-)
-
-
-async def settle_pending(
-    session: AsyncSession,
-    *,
-    entry: LedgerEntry,
-    provider_transaction_id: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> bool:
-    """Complete a pending entry: move the balance it describes. False if it was
-    settled (completed or failed) already."""
-    claimed = await session.execute(
-        _CLAIM_PENDING, {"entry_id": entry.id, "new_status": LedgerStatus.COMPLETED}
-    )
-    if rowcount(claimed) != 1:
-        await session.refresh(entry)
-        return False
-    held = entry.category == LedgerCategory.TOPUP_REFUND  # reserved when it was requested
-    sign = _direction(entry)
-    now = utcnow()
-    updated = (
-        await session.scalars(
-            _APPLY,
-            {
-                "wallet_id": entry.wallet_id,
-                "amount_delta": sign * entry.amount,
-                "held_delta": -entry.amount if held else 0,
-                "minutes_delta": sign * entry.minutes,
-                "held_minutes_delta": -entry.minutes if held else 0,
-                "now": now,
-                "entry_id": entry.id,
-            },
-        )
-    ).one()
-    entry.status = LedgerStatus.COMPLETED
-    entry.balance_after = updated.balance
-    entry.balance_before = updated.balance - sign * entry.amount
-    entry.minutes_after = updated.balance_minutes
-    entry.minutes_before = updated.balance_minutes - sign * entry.minutes
-    entry.completed_at = now
-    if provider_transaction_id:
-        entry.provider_transaction_id = provider_transaction_id
-    if details:
-        entry.details = {**entry.details, **details}
-    await session.flush()
-    if sign > 0:
-        await _after_credit(session, wallet=updated, entry=entry)
-    else:
-        await outbox.record(
-            session, events.WALLET_REFUNDED, entry_payload(entry), org_id=entry.org_id
-        )
-    return True
-
-
-async def fail_pending(
-    session: AsyncSession, *, entry: LedgerEntry, code: str, message: str
-) -> bool:
-    """Mark a pending entry failed with the provider's error; give back what it held
-    and what it counted against a refunded entry. False if it was settled already."""
-    claimed = await session.execute(
-        _CLAIM_PENDING, {"entry_id": entry.id, "new_status": LedgerStatus.FAILED}
-    )
-    if rowcount(claimed) != 1:
-        await session.refresh(entry)
-        return False
-    if entry.category == LedgerCategory.TOPUP_REFUND:
-        await session.execute(
-            update(Wallet)
-            .where(Wallet.id == entry.wallet_id)
-            .values(
-                held=Wallet.held - entry.amount, held_minutes=Wallet.held_minutes - entry.minutes
-            )
-            .execution_options(synchronize_session=False)
-        )
-    if entry.refund_of is not None:
-        await session.execute(
-            update(LedgerEntry)
-            .where(LedgerEntry.id == entry.refund_of)
-            .values(
-                refunded_amount=LedgerEntry.refunded_amount - entry.amount,
-                refunded_minutes=LedgerEntry.refunded_minutes - entry.minutes,
-            )
-            .execution_options(synchronize_session=False)
-        )
-    entry.status = LedgerStatus.FAILED
-    entry.error_code = code[:60]
-    entry.error_message = message[:500]
-    entry.completed_at = utcnow()
-    await session.flush()
-    await outbox.record(
-        session,
-        events.WALLET_PAYMENT_FAILED,
-        {**entry_payload(entry), "error_code": entry.error_code, "error_message": message[:500]},
-        org_id=entry.org_id,
-    )
-    return True
-
-
-# ------------------------------------------------------------ after a change
-
-
-async def _after_credit(session: AsyncSession, *, wallet: Wallet, entry: LedgerEntry) -> None:
+async def after_credit(session: AsyncSession, *, wallet: Wallet, entry: LedgerEntry) -> None:
     if entry.type == LedgerType.REFUND:
         await outbox.record(
             session, events.WALLET_REFUNDED, entry_payload(entry), org_id=wallet.org_id
@@ -482,82 +234,6 @@ async def _after_credit(session: AsyncSession, *, wallet: Wallet, entry: LedgerE
         await outbox.record(
             session, events.WALLET_RECHARGED, entry_payload(entry), org_id=wallet.org_id
         )
-
-
-def _crossed(entry: LedgerEntry, threshold: int | None) -> bool:
-    return threshold is not None and entry.balance_after < threshold <= entry.balance_before
-
-
-async def after_spend(session: AsyncSession, *, wallet: Wallet, entry: LedgerEntry) -> None:
-    """Announce a debit; warn when it takes the balance under the low-balance
-    threshold, and ask for one automatic recharge when it crosses the recharge one."""
-    await outbox.record(session, events.WALLET_DEBITED, entry_payload(entry), org_id=wallet.org_id)
-    threshold = wallet.low_balance_threshold
-    if threshold is None and wallet.auto_recharge:
-        threshold = wallet.auto_recharge_threshold
-    if _crossed(entry, threshold):
-        assert threshold is not None
-        await outbox.record(
-            session,
-            events.WALLET_LOW_BALANCE,
-            {
-                "wallet_id": wallet.id,
-                "balance": entry.balance_after,
-                "threshold": threshold,
-                "currency": wallet.currency,
-            },
-            org_id=wallet.org_id,
-        )
-    if (
-        wallet.auto_recharge
-        and wallet.auto_recharge_amount
-        and _crossed(entry, wallet.auto_recharge_threshold)
-    ):
-        await _request_recharge(session, wallet=wallet, trigger=entry)
-
-
-async def _request_recharge(session: AsyncSession, *, wallet: Wallet, trigger: LedgerEntry) -> None:
-    """One recharge per charge that crossed the threshold (its key names the charge).
-
-    The ``manual`` provider stands for a pre-authorised internal top-up and credits
-    at once. ``stripe`` records a pending top-up and a ``wallet.recharge_requested``
-    event: the card is charged after commit by the ``billing.recharge`` effect, and
-    the ``payment_intent.succeeded`` webhook completes the top-up.
-    """
-    amount = wallet.auto_recharge_amount or 0
-    key = f"recharge:{trigger.id}"
-    details = {"auto_recharge": True, "trigger": trigger.id}
-    if wallet.provider != PaymentProvider.STRIPE:
-        await credit(
-            session,
-            wallet=wallet,
-            amount=amount,
-            posting=Posting(
-                type=LedgerType.CREDIT,
-                category=LedgerCategory.WALLET_TOPUP,
-                payment_method=PaymentMethod.AUTO_RECHARGE,
-                idempotency_key=key,
-                description="Automatic recharge",
-                details=details,
-            ),
-        )
-        return
-    pending = await record_pending(
-        session,
-        wallet=wallet,
-        amount=amount,
-        posting=Posting(
-            type=LedgerType.CREDIT,
-            category=LedgerCategory.WALLET_TOPUP,
-            payment_method=PaymentMethod.STRIPE,
-            idempotency_key=key,
-            description="Automatic recharge",
-            details=details,
-        ),
-    )
-    await outbox.record(
-        session, events.WALLET_RECHARGE_REQUESTED, entry_payload(pending), org_id=wallet.org_id
-    )
 
 
 def entry_payload(entry: LedgerEntry) -> dict[str, Any]:

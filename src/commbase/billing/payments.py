@@ -16,7 +16,7 @@ import stripe
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.billing import ledger, stripe_gateway
+from commbase.billing import ledger, pending, postings, stripe_gateway
 from commbase.billing import service as wallets
 from commbase.billing.enums import (
     LedgerCategory,
@@ -108,7 +108,7 @@ async def manual_topup(
     if existing is not None:
         _same_request(existing, wallet=wallet, amount=amount, minutes=minutes)
         return existing
-    return await ledger.credit(
+    return await postings.credit(
         session,
         wallet=wallet,
         amount=amount,
@@ -142,8 +142,8 @@ async def adjust(
         details={"adjusted_by": actor_id},
     )
     if amount >= 0:
-        return await ledger.credit(session, wallet=wallet, amount=amount, posting=posting)
-    return await ledger.debit(session, wallet=wallet, amount=-amount, posting=posting)
+        return await postings.credit(session, wallet=wallet, amount=amount, posting=posting)
+    return await postings.debit(session, wallet=wallet, amount=-amount, posting=posting)
 
 
 async def start_stripe_topup(
@@ -181,7 +181,7 @@ async def start_stripe_topup(
             )
     except stripe.StripeError as exc:
         raise stripe_gateway.as_problem(exc) from exc
-    entry = await ledger.record_pending(
+    entry = await pending.record_pending(
         session,
         wallet=wallet,
         amount=amount,
@@ -279,7 +279,7 @@ async def apply_stripe_event(session: AsyncSession, *, event: dict[str, Any]) ->
         if entry is None or entry.status != LedgerStatus.PENDING:
             return "ignored"
         error = intent.get("last_payment_error") or {}
-        await ledger.fail_pending(
+        await pending.fail_pending(
             session,
             entry=entry,
             code=str(error.get("decline_code") or error.get("code") or "payment_failed"),
@@ -290,7 +290,7 @@ async def apply_stripe_event(session: AsyncSession, *, event: dict[str, Any]) ->
     if entry is not None:
         if entry.status == LedgerStatus.PENDING and received and received != entry.amount:
             entry.amount = received
-        settled = await ledger.settle_pending(
+        settled = await pending.settle_pending(
             session,
             entry=entry,
             provider_transaction_id=intent["id"],
@@ -301,7 +301,7 @@ async def apply_stripe_event(session: AsyncSession, *, event: dict[str, Any]) ->
     # entries): credit it, once per intent.
     metadata = intent.get("metadata") or {}
     minutes_raw = str(metadata.get("minutes") or "0")
-    await ledger.credit(
+    await postings.credit(
         session,
         wallet=wallet,
         amount=received,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.billing import events, ledger
+from commbase.billing import events, ledger, pending
 from commbase.billing import service as wallets
 from commbase.billing.enums import (
     LedgerCategory,
@@ -176,7 +176,7 @@ async def _post(
     to_stripe: bool,
 ) -> LedgerEntry:
     if to_stripe:
-        pending = await ledger.record_pending(
+        held = await pending.record_pending(
             session,
             wallet=wallet,
             amount=amount,
@@ -188,10 +188,10 @@ async def _post(
         await outbox.record(
             session,
             events.WALLET_REFUND_REQUESTED,
-            ledger.entry_payload(pending),
+            ledger.entry_payload(held),
             org_id=wallet.org_id,
         )
-        return pending
+        return held
     sign = 1 if posting.category == LedgerCategory.CALL_REFUND else -1
     entry = await ledger.post(
         session,

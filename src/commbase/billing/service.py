@@ -18,13 +18,12 @@ from commbase.billing.holds import Hold, capture_call, hold_for_call, release_ho
 from commbase.billing.ledger import (
     Posting,
     anonymise_call_reference,
-    credit,
-    debit,
     get_entry,
     list_entries,
     spent_since,
 )
 from commbase.billing.models import Wallet
+from commbase.billing.postings import credit, debit
 from commbase.billing.schemas import WalletCreate, WalletUpdate
 from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.errors import AlreadyExists, NotFound, invalid
