@@ -73,7 +73,7 @@ transcripts = sa.table(
     sa.column("org_id", sa.String),
     sa.column("language", sa.String),
     sa.column("text", sa.Text),
-    sa.column("search_config", sa.String),
+    sa.column("search_config", sa.String().with_variant(postgresql.REGCONFIG(), "postgresql")),
 )
 
 # The API's limits on a contact, which a merged one keeps.
