@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,10 +32,16 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # TLS only: the server name (SNI) each client asked for.
+    server_names: list[str | None] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks"
+
+    def url_for(self, host: str, scheme: str = "http") -> str:
+        """This receiver's URL under another name (which a test's DNS points here)."""
+        return f"{scheme}://{host}:{self.port}/hooks"
 
     def answer(self) -> tuple[int, dict[str, str]]:
         with self.lock:
@@ -90,10 +97,19 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def running_receiver() -> Iterator[Receiver]:
+def running_receiver(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1; with ``tls``, an HTTPS one serving that context's certificate."""
     receiver = Receiver()
     server = _Server(("127.0.0.1", 0), _handler(receiver))
     receiver.port = server.server_address[1]
+    if tls is not None:
+
+        def note_server_name(_sock: object, name: str | None, _ctx: object) -> None:
+            with receiver.lock:
+                receiver.server_names.append(name)
+
+        tls.sni_callback = note_server_name
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

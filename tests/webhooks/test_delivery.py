@@ -330,7 +330,8 @@ async def test_event_types_are_published_from_code(app: FastAPI, client: httpx.A
     tenant = await make_tenant(app)
     response = await client.get("/v1/webhooks/event-types", headers=tenant.headers)
     assert response.status_code == 200
-    types = {t["name"]: t for t in response.json()}
+    assert set(response.json()) == {"data"}
+    types = {t["name"]: t for t in response.json()["data"]}
     for name in (
         "call.completed",
         "wallet.low_balance",

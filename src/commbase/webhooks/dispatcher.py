@@ -12,17 +12,25 @@ PostgreSQL; SQLite has one writer at a time anyway):
    expire; another worker sends those deliveries again. Receivers dedupe on
    ``webhook-id`` (the event id), which is the same on every attempt.
 
-Outcomes: a 2xx within the timeout succeeds. 410 disables the endpoint. 429 and
-503 retry after ``Retry-After`` (capped at a day). Anything else retries on the
-endpoint's schedule (default 60, 300, 900 s); when the schedule is used up the
-delivery fails. An endpoint is disabled after ``webhook_disable_after_failures``
-(default 10) deliveries in a row failed for good; a success resets the count.
+A send is bounded: one deadline (``webhook_timeout_s``) covers resolving,
+connecting, sending and reading the answer, of which at most ``READ_LIMIT`` bytes
+are read (the first ``BODY_LIMIT`` are kept in the attempt log) before the
+connection is closed. Connections go only to addresses the SSRF guard has just
+checked (``transport.py``).
+
+Outcomes: a 2xx within the deadline succeeds. 410 disables the endpoint. 429 and
+503 retry after ``Retry-After`` (capped at a day). Anything else (another status,
+a timeout, an unreachable or refused URL) retries on the endpoint's schedule
+(default 60, 300, 900 s); when the schedule is used up the delivery fails. An
+endpoint is disabled after ``webhook_disable_after_failures`` (default 10)
+deliveries in a row failed for good; a success resets the count.
 Either way a ``webhook.endpoint.disabled`` event and an audit entry record it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import math
 import time
@@ -33,6 +41,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import orjson
 import structlog
@@ -48,14 +57,18 @@ from commbase.core.time import utcnow
 from commbase.identity import audit
 from commbase.settings import Settings
 from commbase.webhooks import events, secrets
+from commbase.webhooks.enums import AttemptOutcome, DeliveryStatus, EndpointStatus
 from commbase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from commbase.webhooks.service import envelope, matches
-from commbase.webhooks.ssrf import UnsafeUrl, check_url
+from commbase.webhooks.service import envelope, receives
+from commbase.webhooks.ssrf import Resolver, UnsafeUrl, parse, system_resolve
+from commbase.webhooks.transport import GuardedNetworkBackend, GuardedTransport
 
 CONSUMER = outbox.register_consumer("webhooks")
 LEASE_S = 60
 MAX_RETRY_AFTER_S = 86_400
+# Bytes of an answer kept in the attempt log, and read at most before closing.
 BODY_LIMIT = 2048
+READ_LIMIT = 64 * 1024
 # httpx's pool looks over every connection it holds, for each idle one again,
 # whenever a request starts or ends: its cost grows with the square of the pool's
 # size. Sends therefore go through small clients ("lanes") of this many connections.
@@ -101,12 +114,37 @@ class _Lanes:
 @dataclass(frozen=True)
 class Outcome:
     delivery_id: str
+    outcome: AttemptOutcome
     status_code: int | None
     body: str | None
     latency_ms: int | None
     error: str | None
     retry_after_s: int | None
     headers: dict[str, str]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == AttemptOutcome.SUCCEEDED
+
+
+async def _read_head(response: httpx.Response) -> str:
+    """The answer's first ``BODY_LIMIT`` bytes as text, reading at most ``READ_LIMIT``."""
+    kept = bytearray()
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        kept += chunk[: BODY_LIMIT - len(kept)]
+        if read >= READ_LIMIT:
+            break  # the caller closes the connection without reading the rest
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return f"({encoding}-encoded answer not shown)"
+    try:
+        decoder = codecs.getincrementaldecoder(response.charset_encoding or "utf-8")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")
+    # final=False drops a character cut in half at the limit; PostgreSQL refuses NUL.
+    return decoder(errors="replace").decode(bytes(kept), final=False).replace("\x00", "\ufffd")
 
 
 def _retry_after(value: str | None) -> int | None:
@@ -127,9 +165,12 @@ class Dispatcher:
         database: Database,
         settings: Settings,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
         worker_id: str | None = None,
+        resolver: Resolver = system_resolve,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
+        """``resolver`` and ``network_backend`` (what opens sockets to checked
+        addresses) are replaceable for tests."""
         self.database = database
         self.settings = settings
         self.server_secret = settings.secret_key.get_secret_value()
@@ -138,14 +179,25 @@ class Dispatcher:
         lanes = math.ceil(concurrency / LANE_CONNECTIONS)
         # What each client would build for itself (certificates loaded once, not per lane).
         tls = httpx.create_ssl_context(trust_env=True)
+        guard = GuardedNetworkBackend(
+            allow_private=settings.webhooks_allow_private_urls,
+            resolver=resolver,
+            backend=network_backend,
+        )
         self._clients = [
             httpx.AsyncClient(
                 timeout=settings.webhook_timeout_s,
                 follow_redirects=False,
-                verify=tls,
-                transport=transport,
-                limits=httpx.Limits(max_connections=LANE_CONNECTIONS),
-                headers={"User-Agent": f"commbase-webhooks/{__version__}"},
+                trust_env=False,
+                transport=GuardedTransport(
+                    network_backend=guard,
+                    ssl_context=tls,
+                    limits=httpx.Limits(max_connections=LANE_CONNECTIONS),
+                ),
+                headers={
+                    "User-Agent": f"commbase-webhooks/{__version__}",
+                    "Accept-Encoding": "identity",
+                },
             )
             for _ in range(lanes)
         ]
@@ -173,7 +225,7 @@ class Dispatcher:
                 await session.scalars(
                     select(WebhookEndpoint).where(
                         WebhookEndpoint.org_id.in_({c.org_id for c in claimed}),
-                        WebhookEndpoint.status.in_(("active", "paused")),
+                        WebhookEndpoint.status.in_((EndpointStatus.ACTIVE, EndpointStatus.PAUSED)),
                     )
                 )
             ).all()
@@ -194,7 +246,7 @@ class Dispatcher:
                     if (
                         endpoint.org_id != event.org_id
                         or event.created_at < endpoint.created_at
-                        or not matches(endpoint.event_types, event.type)
+                        or not receives(endpoint, event_type=event.type, payload=event.payload)
                     ):
                         continue
                     if (endpoint.id, event.event_id) in existing:
@@ -233,9 +285,9 @@ class Dispatcher:
                         select(WebhookDelivery.id)
                         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                         .where(
-                            WebhookDelivery.status == "pending",
+                            WebhookDelivery.status == DeliveryStatus.PENDING,
                             WebhookDelivery.next_attempt_at <= now,
-                            WebhookEndpoint.status == "active",
+                            WebhookEndpoint.status == EndpointStatus.ACTIVE,
                         )
                         .order_by(WebhookDelivery.next_attempt_at)
                         .limit(limit)
@@ -246,10 +298,13 @@ class Dispatcher:
             if not ids:
                 await session.commit()
                 return []
+            # The lease outlasts the batch: rounds of sends, each bounded by the deadline.
+            rounds = math.ceil(len(ids) / max(1, self.settings.webhook_worker_concurrency))
+            lease_s = max(LEASE_S, rounds * self.settings.webhook_timeout_s + 30)
             await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id.in_(ids))
-                .values(claimed_by=self.worker_id, next_attempt_at=now + timedelta(seconds=LEASE_S))
+                .values(claimed_by=self.worker_id, next_attempt_at=now + timedelta(seconds=lease_s))
                 .execution_options(synchronize_session=False)
             )
             rows = (
@@ -292,25 +347,54 @@ class Dispatcher:
         }
         shown = {k: v for k, v in headers.items() if k != "webhook-signature"}
         try:
-            await check_url(endpoint.url, allow_private=self.settings.webhooks_allow_private_urls)
+            parse(endpoint.url)
         except UnsafeUrl as exc:
-            return Outcome(delivery.id, None, None, None, exc.detail[:500], None, shown)
+            refused = AttemptOutcome.REFUSED
+            return Outcome(delivery.id, refused, None, None, None, exc.detail[:500], None, shown)
+        deadline = self.settings.webhook_timeout_s
+        status: int | None = None
+        answer: str | None = None
+        retry_after: int | None = None
+        error: str | None = None
         async with self._lanes.borrow(endpoint.url) as client:
             started = time.perf_counter()
             try:
-                response = await client.post(endpoint.url, content=body, headers=headers)
+                # One deadline for the whole send: resolving, connecting, the request and
+                # the answer (a receiver trickling bytes cannot hold a send any longer).
+                async with (
+                    asyncio.timeout(deadline),
+                    client.stream("POST", endpoint.url, content=body, headers=headers) as response,
+                ):
+                    status = response.status_code
+                    retry_after = _retry_after(response.headers.get("retry-after"))
+                    answer = await _read_head(response)
+            except TimeoutError:
+                kind, error = AttemptOutcome.TIMEOUT, f"No complete answer within {deadline:g} s"
+            except UnsafeUrl as exc:
+                kind, error = AttemptOutcome.REFUSED, exc.detail
+            except httpx.TimeoutException as exc:
+                kind, error = AttemptOutcome.TIMEOUT, f"{type(exc).__name__}: {exc}"
             except httpx.HTTPError as exc:
-                latency = round((time.perf_counter() - started) * 1000)
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                return Outcome(delivery.id, None, None, latency, error, None, shown)
-        latency = round((time.perf_counter() - started) * 1000)
+                kind, error = AttemptOutcome.CONNECTION_ERROR, f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                # One odd receiver must not keep the rest of the batch from being recorded.
+                log.exception("webhook send failed", delivery=delivery.id, endpoint=endpoint.id)
+                kind, error = AttemptOutcome.CONNECTION_ERROR, f"{type(exc).__name__}: {exc}"
+            else:
+                kind = (
+                    AttemptOutcome.SUCCEEDED
+                    if 200 <= response.status_code < 300
+                    else AttemptOutcome.HTTP_ERROR
+                )
+            latency = round((time.perf_counter() - started) * 1000)
         return Outcome(
             delivery.id,
-            response.status_code,
-            response.text[:BODY_LIMIT],
+            kind,
+            status,
+            answer,
             latency,
-            None,
-            _retry_after(response.headers.get("retry-after")),
+            error[:500] if error else None,
+            retry_after,
             shown,
         )
 
@@ -365,10 +449,6 @@ class Dispatcher:
                 await session.execute(insert(WebhookAttempt), attempts)
             await session.commit()
 
-    @staticmethod
-    def _succeeded(outcome: Outcome) -> bool:
-        return outcome.status_code is not None and 200 <= outcome.status_code < 300
-
     def _apply_attempt(
         self, delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime
     ) -> dict[str, Any]:
@@ -384,7 +464,8 @@ class Dispatcher:
             "response_body": outcome.body,
             "latency_ms": outcome.latency_ms,
             "error": outcome.error,
-            "succeeded": self._succeeded(outcome),
+            "outcome": outcome.outcome,
+            "succeeded": outcome.succeeded,
             "worker": self.worker_id,
             "attempted_at": now,
         }
@@ -398,15 +479,14 @@ class Dispatcher:
         now: datetime,
     ) -> None:
         code = outcome.status_code
-        succeeded = self._succeeded(outcome)
         delivery.attempts += 1
         delivery.claimed_by = None
         delivery.last_status_code = code
         delivery.last_error = outcome.error
         endpoint.total_attempts += 1
-        if succeeded:
+        if outcome.succeeded:
             delivery.status, delivery.completed_at, delivery.next_attempt_at = (
-                "succeeded",
+                DeliveryStatus.SUCCEEDED,
                 now,
                 None,
             )
@@ -415,19 +495,22 @@ class Dispatcher:
             endpoint.last_delivery_at = now
             return
         endpoint.last_failure_at = now
-        if code == 410:
-            delivery.status, delivery.completed_at, delivery.next_attempt_at = "failed", now, None
+        answered = outcome.outcome == AttemptOutcome.HTTP_ERROR
+        if answered and code == 410:
+            delivery.status, delivery.completed_at = DeliveryStatus.FAILED, now
+            delivery.next_attempt_at = None
             endpoint.failed_deliveries += 1
             await self._disable(session, endpoint, "the endpoint answered 410 Gone")
             return
         schedule = endpoint.retry_schedule or []
         if delivery.attempts <= len(schedule):
             delay = schedule[delivery.attempts - 1]
-            if code in (429, 503) and outcome.retry_after_s is not None:
+            if answered and code in (429, 503) and outcome.retry_after_s is not None:
                 delay = min(max(outcome.retry_after_s, 1), MAX_RETRY_AFTER_S)
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             return
-        delivery.status, delivery.completed_at, delivery.next_attempt_at = "failed", now, None
+        delivery.status, delivery.completed_at = DeliveryStatus.FAILED, now
+        delivery.next_attempt_at = None
         endpoint.failed_deliveries += 1
         endpoint.consecutive_failures += 1
         if endpoint.consecutive_failures >= self.settings.webhook_disable_after_failures:
@@ -438,9 +521,9 @@ class Dispatcher:
             )
 
     async def _disable(self, session: Any, endpoint: WebhookEndpoint, reason: str) -> None:
-        if endpoint.status == "disabled":
+        if endpoint.status == EndpointStatus.DISABLED:
             return
-        endpoint.status = "disabled"
+        endpoint.status = EndpointStatus.DISABLED
         endpoint.disabled_reason = reason[:200]
         await outbox.record(
             session,

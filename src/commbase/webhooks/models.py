@@ -9,11 +9,15 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
+from commbase.webhooks.enums import DeliveryStatus, EndpointStatus
 
 
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (Index("ix_webhook_endpoints_org_status", "org_id", "status"),)
+    __table_args__ = (
+        Index("ix_webhook_endpoints_org_status", "org_id", "status"),
+        Index("ix_webhook_endpoints_org_agent_session", "org_id", "owner_agent_session_id"),
+    )
 
     id: Mapped[str] = public_id("wh")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -24,9 +28,11 @@ class WebhookEndpoint(Base):
     secret_encrypted: Mapped[str] = mapped_column(Text)
     previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active|paused|disabled
+    status: Mapped[str] = mapped_column(String(20), default=EndpointStatus.ACTIVE)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     owner_user_id: Mapped[str | None] = mapped_column(String(40))
+    # Set when an agent session created it: only that session sees it and hears
+    # only events about its own work.
     owner_agent_session_id: Mapped[str | None] = mapped_column(String(40))
     retry_schedule: Mapped[list[int]] = mapped_column(default=lambda: [60, 300, 900])
     total_attempts: Mapped[int] = mapped_column(default=0)
@@ -57,7 +63,7 @@ class WebhookDelivery(Base):
     event_type: Mapped[str] = mapped_column(String(100))
     # {"type", "timestamp", "data"}; null once expired or erased.
     payload: Mapped[dict[str, Any] | None] = mapped_column(info=PERSONAL)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|succeeded|failed
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))
@@ -84,6 +90,7 @@ class WebhookAttempt(Base):
     response_body: Mapped[str | None] = mapped_column(Text)  # first 2 KB
     latency_ms: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(20))  # an AttemptOutcome
     succeeded: Mapped[bool]
     worker: Mapped[str] = mapped_column(String(100))
     attempted_at: Mapped[datetime]

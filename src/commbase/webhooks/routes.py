@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from commbase.core import events as event_catalogue
 from commbase.core.auth import Client, CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
@@ -14,6 +13,7 @@ from commbase.core.http import shown_once
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 from commbase.webhooks import service
+from commbase.webhooks.enums import DeliveryStatus, EndpointStatus
 from commbase.webhooks.schemas import (
     AttemptRead,
     DeliveryRead,
@@ -22,23 +22,30 @@ from commbase.webhooks.schemas import (
     EndpointRead,
     EndpointUpdate,
     EndpointWithSecret,
-    EventTypeRead,
+    EventTypeList,
+    ReplayQueued,
     ReplayRequest,
     SecretRotate,
 )
+from commbase.webhooks.ssrf import Resolver, system_resolve
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 Id = Annotated[str, Path(max_length=40)]
 
 
-@router.get("/event-types", response_model=list[EventTypeRead])
-async def list_event_types(principal: CurrentPrincipal) -> list[EventTypeRead]:
+def url_resolver() -> Resolver:
+    """How endpoint URLs are resolved when they are checked (a dependency tests override)."""
+    return system_resolve
+
+
+UrlResolver = Annotated[Resolver, Depends(url_resolver)]
+
+
+@router.get("/event-types", response_model=EventTypeList)
+async def list_event_types(principal: CurrentPrincipal) -> EventTypeList:
     """Every event type commbase emits, with the JSON schema of its ``data``."""
     principal.require(Scope.WEBHOOKS_MANAGE)
-    return [
-        EventTypeRead(name=t.name, description=t.description, payload_schema=t.json_schema())
-        for t in event_catalogue.event_types()
-    ]
+    return EventTypeList(data=service.event_types())
 
 
 @router.post("", response_model=EndpointWithSecret, status_code=status.HTTP_201_CREATED)
@@ -49,7 +56,10 @@ async def create_endpoint(
     session: DbSession,
     settings: AppSettings,
     client: Client,
+    resolver: UrlResolver,
 ) -> Any:
+    """A new endpoint and its signing secret (shown only here). An agent session's
+    endpoint is its own: only it sees it, and it hears only that session's events."""
     principal.require(Scope.WEBHOOKS_MANAGE)
     endpoint, secret = await service.create_endpoint(
         session,
@@ -58,6 +68,7 @@ async def create_endpoint(
         client=client,
         server_secret=settings.secret_key.get_secret_value(),
         allow_private=settings.webhooks_allow_private_urls,
+        resolver=resolver,
     )
     return shown_once(
         response, EndpointWithSecret, EndpointRead.model_validate(endpoint), secret=secret
@@ -69,13 +80,11 @@ async def list_endpoints(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    status_: Annotated[
-        Literal["active", "paused", "disabled"] | None, Query(alias="status")
-    ] = None,
+    status_: Annotated[EndpointStatus | None, Query(alias="status")] = None,
 ) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
     rows, cursor = await service.list_endpoints(
-        session, org_id=principal.org_id, params=page, status=status_
+        session, actor=principal, params=page, status=status_
     )
     return Page(data=[EndpointRead.model_validate(r) for r in rows], next_cursor=cursor)
 
@@ -83,7 +92,7 @@ async def list_endpoints(
 @router.get("/{endpoint_id}", response_model=EndpointRead)
 async def get_endpoint(endpoint_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
-    return await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    return await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointRead)
@@ -94,9 +103,10 @@ async def update_endpoint(
     session: DbSession,
     settings: AppSettings,
     client: Client,
+    resolver: UrlResolver,
 ) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
     return await service.update_endpoint(
         session,
         endpoint=endpoint,
@@ -104,6 +114,7 @@ async def update_endpoint(
         actor=principal,
         client=client,
         allow_private=settings.webhooks_allow_private_urls,
+        resolver=resolver,
     )
 
 
@@ -112,7 +123,7 @@ async def delete_endpoint(
     endpoint_id: Id, principal: CurrentPrincipal, session: DbSession, client: Client
 ) -> None:
     principal.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
     await service.delete_endpoint(session, endpoint=endpoint, actor=principal, client=client)
 
 
@@ -128,7 +139,7 @@ async def rotate_secret(
 ) -> Any:
     """A new signing secret; until the grace period ends, deliveries are signed with both."""
     principal.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
     secret = await service.rotate_secret(
         session,
         endpoint=endpoint,
@@ -148,7 +159,7 @@ async def rotate_secret(
 async def send_test(endpoint_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
     """Queue a ``webhook.test`` ping to this endpoint."""
     principal.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
     return await service.send_test(session, endpoint=endpoint)
 
 
@@ -158,12 +169,10 @@ async def list_deliveries(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    status_: Annotated[
-        Literal["pending", "succeeded", "failed"] | None, Query(alias="status")
-    ] = None,
+    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
     rows, cursor = await service.list_deliveries(
         session, endpoint=endpoint, params=page, status=status_
     )
@@ -175,7 +184,7 @@ async def get_delivery(
     endpoint_id: Id, delivery_id: Id, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
     delivery = await service.get_delivery(session, endpoint=endpoint, delivery_id=delivery_id)
     attempts = await service.attempts_of(session, delivery=delivery)
     return DeliveryWithAttempts.model_validate(
@@ -195,17 +204,19 @@ async def retry_delivery(
     endpoint_id: Id, delivery_id: Id, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
     delivery = await service.get_delivery(session, endpoint=endpoint, delivery_id=delivery_id)
     return await service.retry_delivery(session, delivery=delivery)
 
 
-@router.post("/{endpoint_id}/replay", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{endpoint_id}/replay", response_model=ReplayQueued, status_code=status.HTTP_202_ACCEPTED
+)
 async def replay(
     endpoint_id: Id, body: ReplayRequest, principal: CurrentPrincipal, session: DbSession
-) -> dict[str, int]:
-    """Send again every subscribed event recorded in ``[since, until)``."""
+) -> ReplayQueued:
+    """Send again every subscribed event recorded in ``[since, until)`` (up to 10,000)."""
     principal.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = await service.get_endpoint(session, org_id=principal.org_id, endpoint_id=endpoint_id)
+    endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
     count = await service.replay(session, endpoint=endpoint, since=body.since, until=body.until)
-    return {"queued": count}
+    return ReplayQueued(queued=count)

@@ -6,9 +6,18 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
+from commbase.core import events as event_catalogue
 from commbase.core.schemas import AppSchema, ReadSchema
+from commbase.core.types import UtcDateTime, not_null
+from commbase.webhooks.enums import AttemptOutcome, DeliveryStatus, EndpointStatus
 
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")
 # The Standard Webhooks example schedule, after the first attempt: 5 s, 5 min,
@@ -19,6 +28,15 @@ MAX_SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
 def _event_pattern(value: str) -> str:
     if not _PATTERN.match(value):
         raise ValueError("use an event name, a prefix wildcard like 'call.*', or '*'")
+    names = [t.name for t in event_catalogue.event_types()]
+    if value.endswith(".*") and not any(n.startswith(value[:-1]) for n in names):
+        raise ValueError(
+            f"{value!r} matches no event type (GET /v1/webhooks/event-types lists them)"
+        )
+    if value != "*" and not value.endswith(".*") and value not in names:
+        raise ValueError(
+            f"{value!r} is not an event type (GET /v1/webhooks/event-types lists them)"
+        )
     return value
 
 
@@ -48,13 +66,17 @@ class EndpointCreate(AppSchema):
 
 
 class EndpointUpdate(AppSchema):
+    """Fields left out stay as they are; only ``description`` may be set to null."""
+
     url: Url | None = None
     event_types: list[EventPattern] | None = Field(default=None, max_length=100)
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     retry_schedule: Schedule | None = None
-    status: Literal["active", "paused"] | None = Field(
+    status: Literal[EndpointStatus.ACTIVE, EndpointStatus.PAUSED] | None = Field(
         default=None, description="Re-activating a disabled endpoint resets its failure count"
     )
+
+    _not_null = field_validator("url", "event_types", "retry_schedule", "status")(not_null)
 
 
 class SecretRotate(AppSchema):
@@ -66,10 +88,13 @@ class EndpointRead(ReadSchema):
     url: str
     description: str | None
     event_types: list[str]
-    status: str
+    status: EndpointStatus
     disabled_reason: str | None
     retry_schedule: list[int]
     owner_user_id: str | None
+    owner_agent_session_id: str | None = Field(
+        description="The agent session that created it: it hears only that session's events"
+    )
     total_attempts: int
     successful_deliveries: int
     failed_deliveries: int
@@ -92,6 +117,7 @@ class AttemptRead(ReadSchema):
     response_body: str | None
     latency_ms: int | None
     error: str | None
+    outcome: AttemptOutcome
     succeeded: bool
     attempted_at: datetime
 
@@ -102,7 +128,7 @@ class DeliveryRead(ReadSchema):
     event_id: str
     event_type: str
     payload: dict[str, Any] | None
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -116,11 +142,27 @@ class DeliveryWithAttempts(DeliveryRead):
 
 
 class ReplayRequest(AppSchema):
-    since: datetime
-    until: datetime | None = None
+    since: UtcDateTime
+    until: UtcDateTime | None = None
+
+    @field_validator("until")
+    @classmethod
+    def _after_since(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        since = info.data.get("since")
+        if value is not None and since is not None and value <= since:
+            raise ValueError("until must be later than since")
+        return value
+
+
+class ReplayQueued(AppSchema):
+    queued: int = Field(description="Events queued to be sent again")
 
 
 class EventTypeRead(AppSchema):
     name: str
     description: str
     payload_schema: dict[str, Any]
+
+
+class EventTypeList(AppSchema):
+    data: list[EventTypeRead]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.core.auth import Principal
+from commbase.core import events as event_catalogue
+from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.errors import Conflict, NotFound
 from commbase.core.http import ClientInfo
 from commbase.core.ids import new_id
@@ -18,9 +20,13 @@ from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
 from commbase.identity import audit
 from commbase.webhooks import events, secrets
+from commbase.webhooks.enums import DeliveryStatus, EndpointStatus
 from commbase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from commbase.webhooks.schemas import EndpointCreate, EndpointUpdate
-from commbase.webhooks.ssrf import check_url
+from commbase.webhooks.schemas import EndpointCreate, EndpointUpdate, EventTypeRead
+from commbase.webhooks.ssrf import Resolver, check_url, system_resolve
+
+# Payload fields that name the agent session an event is about.
+_AGENT_SESSION_FIELDS = ("agent_session_id", "owner_agent_session_id")
 
 
 def matches(patterns: Sequence[str], event_type: str) -> bool:
@@ -31,6 +37,48 @@ def matches(patterns: Sequence[str], event_type: str) -> bool:
         or (pattern.endswith(".*") and fnmatchcase(event_type, pattern))
         for pattern in patterns
     )
+
+
+def agent_session_of(*, event_type: str, payload: Mapping[str, Any]) -> str | None:
+    """The agent session an event is about, as its payload names it (None: no session)."""
+    for field in _AGENT_SESSION_FIELDS:
+        value = payload.get(field)
+        if isinstance(value, str):
+            return value
+    if event_type.startswith("agent_session."):
+        value = payload.get("id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def receives(endpoint: WebhookEndpoint, *, event_type: str, payload: Mapping[str, Any]) -> bool:
+    """Whether the endpoint subscribes to this event. An agent session's endpoint hears
+    only events about that session's own work; other endpoints every matching event."""
+    if not matches(endpoint.event_types, event_type):
+        return False
+    owner = endpoint.owner_agent_session_id
+    return owner is None or agent_session_of(event_type=event_type, payload=payload) == owner
+
+
+def owning_agent_session(actor: Principal) -> str | None:
+    """The agent session whose endpoints ``actor`` is limited to (None: the whole org's)."""
+    return actor.credential_id if actor.kind == PrincipalKind.AGENT_SESSION else None
+
+
+def _visible(actor: Principal) -> Select[WebhookEndpoint]:
+    statement = select(WebhookEndpoint).where(WebhookEndpoint.org_id == actor.org_id)
+    agent_session_id = owning_agent_session(actor)
+    if agent_session_id is not None:
+        statement = statement.where(WebhookEndpoint.owner_agent_session_id == agent_session_id)
+    return statement
+
+
+def event_types() -> list[EventTypeRead]:
+    """Every declared event type, with the JSON schema of its payload."""
+    return [
+        EventTypeRead(name=t.name, description=t.description, payload_schema=t.json_schema())
+        for t in event_catalogue.event_types()
+    ]
 
 
 def envelope(
@@ -48,8 +96,10 @@ async def create_endpoint(
     client: ClientInfo,
     server_secret: str,
     allow_private: bool,
+    resolver: Resolver = system_resolve,
 ) -> tuple[WebhookEndpoint, str]:
-    await check_url(data.url, allow_private=allow_private)
+    """A new endpoint and its signing secret (shown once); an agent session owns its own."""
+    await check_url(data.url, allow_private=allow_private, resolver=resolver)
     secret = secrets.new_secret()
     endpoint = WebhookEndpoint(
         org_id=actor.org_id,
@@ -59,6 +109,7 @@ async def create_endpoint(
         retry_schedule=data.retry_schedule,
         secret_encrypted=secrets.encrypt(secret, server_secret=server_secret),
         owner_user_id=actor.user_id,
+        owner_agent_session_id=owning_agent_session(actor),
     )
     session.add(endpoint)
     await session.flush()
@@ -75,21 +126,24 @@ async def create_endpoint(
     return endpoint, secret
 
 
-async def get_endpoint(session: AsyncSession, *, org_id: str, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = await session.scalar(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.org_id == org_id, WebhookEndpoint.id == endpoint_id
-        )
-    )
+async def get_endpoint(
+    session: AsyncSession, *, actor: Principal, endpoint_id: str
+) -> WebhookEndpoint:
+    """The endpoint if ``actor`` may see it (an agent session: only its own); else NotFound."""
+    endpoint = await session.scalar(_visible(actor).where(WebhookEndpoint.id == endpoint_id))
     if endpoint is None:
         raise NotFound("Webhook endpoint not found")
     return endpoint
 
 
 async def list_endpoints(
-    session: AsyncSession, *, org_id: str, params: PageParams, status: str | None = None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    params: PageParams,
+    status: EndpointStatus | None = None,
 ) -> tuple[Sequence[WebhookEndpoint], str | None]:
-    statement = select(WebhookEndpoint).where(WebhookEndpoint.org_id == org_id)
+    statement = _visible(actor)
     if status:
         statement = statement.where(WebhookEndpoint.status == status)
     return await paginate(session, statement, id_column=WebhookEndpoint.id, params=params)
@@ -103,18 +157,19 @@ async def update_endpoint(
     actor: Principal,
     client: ClientInfo,
     allow_private: bool,
+    resolver: Resolver = system_resolve,
 ) -> WebhookEndpoint:
+    """Apply the fields sent (only ``description`` may be null: the schema refuses others)."""
     data = changes.model_dump(exclude_unset=True)
-    if data.get("url"):
-        await check_url(data["url"], allow_private=allow_private)
-    if data.get("event_types") is not None:
+    if "url" in data:
+        await check_url(data["url"], allow_private=allow_private, resolver=resolver)
+    if "event_types" in data:
         data["event_types"] = sorted(set(data["event_types"]))
-    if data.get("status") == "active" and endpoint.status == "disabled":
+    if data.get("status") == EndpointStatus.ACTIVE and endpoint.status == EndpointStatus.DISABLED:
         endpoint.consecutive_failures = 0
         endpoint.disabled_reason = None
     for field, value in data.items():
-        if value is not None or field == "description":
-            setattr(endpoint, field, value)
+        setattr(endpoint, field, value)
     await audit.record(
         session,
         org_id=endpoint.org_id,
@@ -204,7 +259,7 @@ async def list_deliveries(
     *,
     endpoint: WebhookEndpoint,
     params: PageParams,
-    status: str | None = None,
+    status: DeliveryStatus | None = None,
 ) -> tuple[Sequence[WebhookDelivery], str | None]:
     statement = select(WebhookDelivery).where(
         WebhookDelivery.org_id == endpoint.org_id, WebhookDelivery.endpoint_id == endpoint.id
@@ -246,11 +301,11 @@ async def attempts_of(
 
 async def retry_delivery(session: AsyncSession, *, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now, with a fresh retry schedule."""
-    if delivery.status == "pending" and delivery.claimed_by is not None:
+    if delivery.status == DeliveryStatus.PENDING and delivery.claimed_by is not None:
         raise Conflict("This delivery is being sent right now")
     if delivery.payload is None:
         raise Conflict("This delivery's payload has expired and cannot be sent again")
-    delivery.status = "pending"
+    delivery.status = DeliveryStatus.PENDING
     delivery.attempts = 0
     delivery.next_attempt_at = utcnow()
     delivery.completed_at = None
@@ -261,7 +316,7 @@ async def retry_delivery(session: AsyncSession, *, delivery: WebhookDelivery) ->
 async def replay(
     session: AsyncSession, *, endpoint: WebhookEndpoint, since: datetime, until: datetime | None
 ) -> int:
-    """Queue again every event of the range that this endpoint subscribes to."""
+    """Queue again every event of the range that this endpoint receives; returns how many."""
     statement = select(OutboxEvent).where(
         OutboxEvent.org_id == endpoint.org_id, OutboxEvent.created_at >= since
     )
@@ -269,8 +324,10 @@ async def replay(
         statement = statement.where(OutboxEvent.created_at < until)
     events_ = [
         e
-        for e in await session.scalars(statement.limit(10_000))
-        if matches(endpoint.event_types, e.type)
+        for e in await session.scalars(
+            statement.order_by(OutboxEvent.created_at, OutboxEvent.id).limit(10_000)
+        )
+        if receives(endpoint, event_type=e.type, payload=e.payload)
     ]
     existing = {
         d.event_id: d
@@ -298,9 +355,9 @@ async def replay(
                 )
             )
         elif delivery.payload is not None and not (
-            delivery.status == "pending" and delivery.claimed_by
+            delivery.status == DeliveryStatus.PENDING and delivery.claimed_by
         ):
-            delivery.status, delivery.attempts = "pending", 0
+            delivery.status, delivery.attempts = DeliveryStatus.PENDING, 0
             delivery.next_attempt_at, delivery.completed_at = now, None
     await session.flush()
     return len(events_)
