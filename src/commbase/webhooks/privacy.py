@@ -8,14 +8,18 @@ from typing import Any
 from sqlalchemy import Text, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.contacts import service as contacts_service
 from commbase.core.db import rowcount
+from commbase.core.errors import NotFound
 from commbase.core.outbox import OutboxEvent
+from commbase.identity import service as identity_service
 from commbase.privacy.registry import (
     RetentionWindow,
     SubjectType,
     register_retention,
     register_subject,
 )
+from commbase.webhooks.enums import DeliveryStatus
 from commbase.webhooks.models import WebhookDelivery
 
 
@@ -37,8 +41,8 @@ async def purge_payloads(session: AsyncSession, *, window: RetentionWindow, limi
         await session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id.in_(ids))
-            .values(payload=None, status="failed", next_attempt_at=None)
-            .where(WebhookDelivery.status == "pending")
+            .values(payload=None, status=DeliveryStatus.FAILED, next_attempt_at=None)
+            .where(WebhookDelivery.status == DeliveryStatus.PENDING)
             .execution_options(synchronize_session=False)
         )
         await session.execute(
@@ -54,6 +58,7 @@ register_retention(
     "webhook_payloads",
     default_days=90,
     purge=purge_payloads,
+    per_organization=True,  # purge_payloads selects through window.older_than
     description="Webhook delivery bodies (the delivery and its attempts stay)",
 )
 
@@ -67,20 +72,17 @@ register_retention(
 
 
 async def _needles(session: AsyncSession, *, org_id: str, subject: str, kind: str) -> list[str]:
-    from commbase.contacts.models import Contact
-    from commbase.identity.models import User
-
+    """What the subject looks like inside a payload: its id, email and phone number."""
     needles = [subject]
-    if kind == "user":
-        user = await session.get(User, subject)
-        if user is not None:
-            needles += [user.email, *([user.phone] if user.phone else [])]
-    else:
-        contact = await session.scalar(
-            select(Contact).where(Contact.org_id == org_id, Contact.id == subject)
-        )
-        if contact is not None and contact.phone:
-            needles.append(contact.phone)
+    try:
+        if kind == "user":
+            user = await identity_service.get_member_user(session, org_id=org_id, user_id=subject)
+            needles += [user.email, user.phone or ""]
+        else:
+            contact = await contacts_service.get_contact(session, org_id=org_id, contact_id=subject)
+            needles.append(contact.phone or "")
+    except NotFound:
+        pass  # nothing more to look for than the id
     return [n for n in needles if n]
 
 
