@@ -654,20 +654,38 @@ async def test_ids_inside_bodies_stay_within_the_organization(
 async def test_adding_a_user_by_email_reveals_nothing_of_another_organization(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """An email that already has an account elsewhere is refused, not adopted: B must not
-    see A's user, nor gain a way to edit or suspend that account."""
+    """An email that has an account in A is answered to B exactly as an email nobody
+    has: an invitation showing only what B submitted. B sees nothing of A's user,
+    nor gains a way to edit or suspend that account."""
     world = await build_world(app, client)
     member_user = world.records["users"][1]
     member_email = world.records["emails"][1]
     before = await state_of_a(client, world)
-    response = await client.post(
+    known = await client.post(
         "/v1/users", json={"email": member_email, "role": "viewer"}, headers=world.b.headers
     )
-    assert response.status_code == 409, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    assert member_user not in response.text
-    members = await client.get("/v1/members?limit=100", headers=world.b.headers)
-    assert member_user not in members.text
+    unknown = await client.post(
+        "/v1/users",
+        json={"email": "nobody.yet@bravo.example", "role": "viewer"},
+        headers=world.b.headers,
+    )
+    assert known.status_code == unknown.status_code == 201, known.text
+
+    def shape(response: httpx.Response) -> tuple[dict[str, Any], dict[str, Any]]:
+        body = dict(response.json())
+        invitation = {**body.pop("invitation"), "email": None}
+        return {k: v for k, v in body.items() if k not in ("id", "created_at")}, invitation
+
+    assert shape(known) == shape(unknown)
+    assert known.json()["invitation"]["email"] == member_email
+    assert member_user not in known.text
+    # B's answer echoes the email B typed, and nothing else of A.
+    echoed = known.text.replace(member_email, "")
+    assert not [m for m in world.markers if m in echoed]
+    for path in ("/v1/members?limit=100", "/v1/users?limit=100", "/v1/audit-log?limit=100"):
+        listed = await client.get(path, headers=world.b.headers)
+        assert listed.status_code == 200, path
+        assert member_user not in listed.text, path
     assert await state_of_a(client, world) == before
 
 

@@ -22,9 +22,10 @@ def with_key(tenant: Tenant, key: str) -> dict[str, str]:
 
 
 async def member_emails(client: httpx.AsyncClient, tenant: Tenant) -> list[str]:
-    response = await client.get("/v1/users", params={"limit": 100}, headers=tenant.headers)
+    """Emails of the members and of those invited (POST /v1/users invites)."""
+    response = await client.get("/v1/members", params={"limit": 100}, headers=tenant.headers)
     assert response.status_code == 200, response.text
-    return sorted(user["email"] for user in response.json()["data"])
+    return sorted((m["user"] or m["invitation"])["email"] for m in response.json()["data"])
 
 
 async def test_same_key_and_body_replays_the_first_response(

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.http import ClientInfo
+from commbase.core.jobs import JobRun, get_job, run_job
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.scopes import Scope
 from commbase.identity import service
@@ -93,6 +94,11 @@ async def add_member(
         )
         await session.commit()
         return user.id, email
+
+
+async def run_operator_job(app: FastAPI, name: str) -> JobRun:
+    """Run a job for every organization now, as `commbase jobs run NAME` does."""
+    return await run_job(app.state.db, get_job(name), services=app.state.job_services)
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:

@@ -9,7 +9,14 @@ from fastapi import FastAPI
 
 from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.roles import Role
-from tests.identity.factories import add_member, auth, create_key, login, make_tenant
+from tests.identity.factories import (
+    add_member,
+    auth,
+    create_key,
+    login,
+    make_tenant,
+    run_operator_job,
+)
 
 AGENT = {
     "agent_context": {
@@ -51,7 +58,7 @@ async def test_guest_session_token_is_its_own_narrow_credential(
     me = await client.get("/v1/me", headers=auth(token))
     assert me.status_code == 200
     assert me.json()["principal"]["kind"] == "agent_session"
-    assert me.json()["principal"]["agent_id"] == "agent_123"
+    assert me.json()["principal"]["agent"]["agent_id"] == "agent_123"
     assert me.json()["user"] is None
     assert (await client.get("/v1/api-keys", headers=auth(token))).status_code == 403
     assert (
@@ -97,8 +104,8 @@ async def test_authenticated_session_and_expiry(app: FastAPI, client: httpx.Asyn
         assert me.json()["user"]["email"] == agent_email
         clock.advance(601)
         assert (await client.get("/v1/me", headers=auth(token))).status_code == 401
-        run = await client.post("/v1/jobs/identity.expire_sessions/runs", headers=tenant.headers)
-        assert run.json()["rows"] == 1
+        run = await run_operator_job(app, "identity.expire_sessions")
+        assert (run.status, run.rows) == ("succeeded", 1)
         shown = await client.get(
             f"/v1/agent-sessions/{created.json()['id']}", headers=tenant.headers
         )

@@ -18,7 +18,14 @@ from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.roles import Role
 from commbase.settings import Settings
 from tests.conftest import client_for
-from tests.identity.factories import add_member, auth, create_key, login, make_tenant
+from tests.identity.factories import (
+    add_member,
+    auth,
+    create_key,
+    login,
+    make_tenant,
+    run_operator_job,
+)
 
 
 async def test_secret_is_shown_once_and_stored_only_as_hmac(
@@ -45,7 +52,8 @@ async def test_secret_is_shown_once_and_stored_only_as_hmac(
 
     me = await client.get("/v1/me", headers=auth(secret))
     assert me.status_code == 200
-    assert me.json()["principal"]["environment"] == "test"
+    assert me.json()["principal"]["key"]["environment"] == "test"
+    assert me.json()["principal"]["livemode"] is False
 
 
 async def test_malformed_and_unknown_keys_are_401(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -212,9 +220,8 @@ async def test_usage_is_counted_and_flushed(app: FastAPI, client: httpx.AsyncCli
         assert (await client.get("/v1/me", headers=auth(token))).status_code == 200
     before = await client.get(f"/v1/api-keys/{key['id']}", headers=tenant.headers)
     assert before.json()["total_requests"] == 0  # nothing written per request
-    flushed = await client.post("/v1/jobs/identity.flush_usage/runs", headers=tenant.headers)
-    assert flushed.status_code == 201
-    assert flushed.json()["status"] == "succeeded"
+    flushed = await run_operator_job(app, "identity.flush_usage")
+    assert flushed.status == "succeeded"
     after = await client.get(f"/v1/api-keys/{key['id']}", headers=tenant.headers)
     assert after.json()["total_requests"] == 3
     assert after.json()["last_used_at"] is not None

@@ -12,7 +12,14 @@ from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.roles import Role
 from commbase.identity.sessions.models import LoginSession
 from tests.conftest import client_for
-from tests.identity.factories import PASSWORD, add_member, auth, login, make_tenant
+from tests.identity.factories import (
+    PASSWORD,
+    add_member,
+    auth,
+    login,
+    make_tenant,
+    run_operator_job,
+)
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -172,9 +179,8 @@ async def test_sessions_expire_and_the_job_removes_them(
         clock.advance(120)
         assert (await client.get("/v1/me", headers=auth(token))).status_code == 401
         assert (await client.get("/v1/me", headers=auth(fresh))).status_code == 200
-        run = await client.post("/v1/jobs/identity.expire_sessions/runs", headers=tenant.headers)
-        assert run.json()["status"] == "succeeded"
-        assert run.json()["rows"] == 2  # the expired one and the signed-out one
+        run = await run_operator_job(app, "identity.expire_sessions")
+        assert (run.status, run.rows) == ("succeeded", 2)  # the expired one and the signed-out one
     async with app.state.db.sessionmaker() as db:
         remaining = await db.scalar(select(func.count()).select_from(LoginSession))
     assert remaining == 1

@@ -15,7 +15,9 @@ async def _member_id(client: httpx.AsyncClient, headers: dict[str, str], email: 
     return str(next(m["id"] for m in members if m["user"]["email"] == email))
 
 
-async def test_create_user_with_membership(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_an_added_member_joins_when_they_sign_in(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     tenant = await make_tenant(app)
     created = await client.post(
         "/v1/users",
@@ -32,13 +34,13 @@ async def test_create_user_with_membership(app: FastAPI, client: httpx.AsyncClie
     )
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["role"] == "agent"
-    user = body["user"]
-    assert user["email"] == "nina.agent@example.com"
-    assert user["name"] == "Nina Novak"
-    assert user["phone"] == "+420601123456"
-    assert user["ai_settings"]["tone"] == "friendly"
-    assert user["ai_settings"]["max_call_duration"] == 3600
+    assert (body["role"], body["status"], body["user"]) == ("agent", "invited", None)
+    assert body["invitation"] == {
+        "email": "nina.agent@example.com",
+        "first_name": "Nina",
+        "last_name": "Novak",
+        "phone": "+420601123456",
+    }
     assert "password" not in created.text
 
     duplicate = await client.post(
@@ -48,13 +50,25 @@ async def test_create_user_with_membership(app: FastAPI, client: httpx.AsyncClie
     )
     assert duplicate.status_code == 409
     assert duplicate.json()["type"] == "/problems/already-exists"
+    # Until she accepts, the organization has an invitation, not a user.
+    users = await client.get("/v1/users", headers=tenant.headers)
+    assert [u["email"] for u in users.json()["data"]] == [tenant.owner_email]
 
     token = await login(client, "nina.agent@EXAMPLE.com", "long enough pw")
     me = await client.get("/v1/me", headers=auth(token))
     assert me.json()["role"] == "agent"
+    assert me.json()["organization"]["id"] == tenant.org_id
+    assert me.json()["user"]["ai_settings"]["tone"] == "friendly"
+    assert me.json()["user"]["ai_settings"]["max_call_duration"] == 3600
 
+    member = await client.get(f"/v1/members/{body['id']}", headers=tenant.headers)
+    assert member.json()["status"] == "active"
+    assert member.json()["invitation"] is None
+    assert member.json()["user"]["name"] == "Nina Novak"
     listed = await client.get("/v1/users?q=novak", headers=tenant.headers)
     assert [u["email"] for u in listed.json()["data"]] == ["nina.agent@example.com"]
+    joined = await client.get("/v1/audit-log?action=member.joined", headers=tenant.headers)
+    assert [e["target_id"] for e in joined.json()["data"]] == [member.json()["user"]["id"]]
 
 
 async def test_profile_update_merges_settings(app: FastAPI, client: httpx.AsyncClient) -> None:

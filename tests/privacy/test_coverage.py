@@ -16,6 +16,9 @@ from commbase.privacy.registry import SUBJECT_TYPES, SubjectType, covered_tables
 NOT_ABOUT: dict[tuple[str, SubjectType], str] = {
     ("users", "contact"): "a contact is a person the organization talks to, not an account",
     ("login_sessions", "contact"): "contacts never sign in",
+    ("memberships", "contact"): (
+        "an invitation describes a person added as a member, never a contact"
+    ),
     ("agent_sessions", "contact"): "an agent session's address is its opener's, never a contact's",
     ("audit_log", "contact"): (
         "contacts never act in the API; an entry naming one holds its actor's address"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -12,12 +14,13 @@ from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.db import Database
 from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
+from commbase.identity.enums import ActorType
 from commbase.identity.models import AuditEntry
 
 _ACTOR_TYPES = {
-    PrincipalKind.USER_SESSION: "user",
-    PrincipalKind.API_KEY: "api_key",
-    PrincipalKind.AGENT_SESSION: "agent_session",
+    PrincipalKind.USER_SESSION: ActorType.USER,
+    PrincipalKind.API_KEY: ActorType.API_KEY,
+    PrincipalKind.AGENT_SESSION: ActorType.AGENT_SESSION,
 }
 
 
@@ -42,7 +45,7 @@ async def record(
         )
     entry = AuditEntry(
         org_id=org_id,
-        actor_type=actor_type or "system",
+        actor_type=actor_type or ActorType.SYSTEM,
         actor_id=actor_id,
         action=action,
         target_type=target_type,
@@ -61,6 +64,50 @@ async def record_detached(database: Database, **entry: Any) -> None:
     async with database.sessionmaker() as session:
         await record(session, **entry)
         await session.commit()
+
+
+@dataclass(frozen=True)
+class Note:
+    """What the audit log records about a refused request."""
+
+    action: str
+    target_type: str | None = None
+    target_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Audited(Exception):
+    """Mixed into a commbase error the audit log records though the request's
+    transaction rolls back (see ``refusals_recorded``): ``class X(Audited, PermissionDenied)``."""
+
+    note: Note
+
+
+@asynccontextmanager
+async def refusals_recorded(
+    session: AsyncSession, database: Database, *, actor: Principal, client: ClientInfo
+) -> AsyncIterator[None]:
+    """Record ``Audited`` errors raised inside, each in its own transaction.
+
+    The request's transaction is rolled back first: it would roll back anyway, and
+    on SQLite it holds the write lock the detached entry needs.
+    """
+    try:
+        yield
+    except Audited as refusal:
+        await session.rollback()
+        note = refusal.note
+        await record_detached(
+            database,
+            org_id=actor.org_id,
+            action=note.action,
+            actor=actor,
+            target_type=note.target_type,
+            target_id=note.target_id,
+            client=client,
+            details=note.details,
+        )
+        raise
 
 
 async def list_entries(

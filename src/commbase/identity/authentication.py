@@ -3,7 +3,14 @@
 The token's checksum is checked first (no database work for garbage). A
 verified credential is cached by its HMAC for ``principal_cache_ttl_s``; every
 change that could make the cache wrong (revoke, rotate, role change, removal,
-suspension) deletes the affected entries, so the cache only saves work.
+suspension) deletes the affected entries once its transaction has committed
+(``forget_after_commit``), so the cache only saves work.
+
+Deleting after commit leaves one race: a request that read the credential before
+the commit but writes its cache entry after the deletion. So a request that
+misses the cache reads the credential again after writing the entry: either that
+second read sees the committed change, or the change's deletion comes after the
+entry and removes it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.auth import AgentGrant, KeyGrant, Principal, PrincipalKind
 from commbase.core.cache import Cache
+from commbase.core.db import after_commit
 from commbase.core.errors import InvalidCredentials, IpNotAllowed
 from commbase.core.http import ClientInfo, ip_in, parse_networks
 from commbase.core.ratelimit import RateLimitRule
@@ -28,9 +36,16 @@ from commbase.core.time import utcnow
 from commbase.identity import tokens
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.api_keys.models import ApiKey
+from commbase.identity.enums import (
+    AgentSessionStatus,
+    ApiKeyEnvironment,
+    ApiKeyStatus,
+    MembershipStatus,
+    UserStatus,
+)
 from commbase.identity.members.models import Membership
 from commbase.identity.models import User
-from commbase.identity.roles import scopes_for
+from commbase.identity.roles import lower_role, may_manage, scopes_for
 from commbase.identity.sessions.models import LoginSession
 from commbase.identity.usage import UsageTracker
 from commbase.settings import Settings
@@ -47,10 +62,26 @@ def cache_key(token_hash: str) -> str:
 
 
 async def forget(cache: Cache, *token_hashes: str | None) -> None:
-    """Drop cached principals for these token hashes."""
+    """Drop cached principals for these token hashes now."""
     keys = [cache_key(h) for h in token_hashes if h]
     if keys:
         await cache.delete(*keys)
+
+
+def forget_after_commit(session: AsyncSession, cache: Cache, *token_hashes: str | None) -> None:
+    """Drop cached principals for these token hashes once ``session`` commits.
+
+    Before the commit, another request would still read the old row and cache it
+    again; after a rollback nothing changed, so nothing is dropped.
+    """
+    hashes = [h for h in token_hashes if h]
+    if not hashes:
+        return
+
+    async def drop() -> None:
+        await forget(cache, *hashes)
+
+    after_commit(session, drop)
 
 
 class TokenAuthenticator:
@@ -71,8 +102,7 @@ class TokenAuthenticator:
         token_hash = tokens.hash_token(token, secret=self.secret)
         snapshot = await self._cached(token_hash)
         if snapshot is None:
-            snapshot = await self._load(session, kind, token_hash)
-            await self._remember(token_hash, snapshot)
+            snapshot = await self._load_and_remember(session, kind, token_hash)
         now = utcnow()
         valid_until = snapshot.get("valid_until")
         if valid_until is not None and datetime.fromisoformat(valid_until) <= now:
@@ -98,6 +128,21 @@ class TokenAuthenticator:
             livemode=snapshot.get("livemode", True),
         )
 
+    async def _load_and_remember(
+        self, session: AsyncSession, kind: tokens.TokenKind, token_hash: str
+    ) -> dict[str, Any]:
+        """Read the credential, cache it, then read it again (see the module docstring)."""
+        snapshot = await self._load(session, kind, token_hash)
+        await self._remember(token_hash, snapshot)
+        try:
+            again = await self._load(session, kind, token_hash)
+        except InvalidCredentials:
+            await forget(self.cache, token_hash)
+            raise
+        if again != snapshot:
+            await self._remember(token_hash, again)
+        return again
+
     async def _cached(self, token_hash: str) -> dict[str, Any] | None:
         raw = await self.cache.get(cache_key(token_hash))
         return orjson.loads(raw) if raw else None
@@ -110,15 +155,20 @@ class TokenAuthenticator:
         )
 
     async def _role(self, session: AsyncSession, *, org_id: str, user_id: str) -> str | None:
+        """The user's role in the organization; None unless an active member with an
+        active account (an invitation not yet accepted grants nothing)."""
         row = await session.execute(
-            select(Membership.role, User.status)
+            select(Membership.role)
             .join(User, User.id == Membership.user_id)
-            .where(Membership.org_id == org_id, Membership.user_id == user_id)
+            .where(
+                Membership.org_id == org_id,
+                Membership.user_id == user_id,
+                Membership.status == MembershipStatus.ACTIVE,
+                User.status == UserStatus.ACTIVE,
+            )
         )
-        found = row.first()
-        if found is None or found.status != "active":
-            return None
-        return str(found.role)
+        role = row.scalar()
+        return None if role is None else str(role)
 
     async def _load(
         self, session: AsyncSession, kind: tokens.TokenKind, token_hash: str
@@ -131,17 +181,25 @@ class TokenAuthenticator:
 
     async def _load_api_key(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
         key = await session.scalar(
-            select(ApiKey).where(
-                or_(ApiKey.key_hash == token_hash, ApiKey.previous_key_hash == token_hash)
-            )
+            select(ApiKey)
+            .where(or_(ApiKey.key_hash == token_hash, ApiKey.previous_key_hash == token_hash))
+            .execution_options(populate_existing=True)
         )
-        if key is None or key.status != "active":
+        if key is None or key.status != ApiKeyStatus.ACTIVE:
             raise InvalidCredentials("The API key is unknown or revoked")
         role = await self._role(session, org_id=key.org_id, user_id=key.created_by)
         if role is None:
             raise InvalidCredentials("The API key's creator is no longer an active member")
-        # A key never holds more than its creator holds now.
-        scopes = sorted(set(key.scopes) & {s.value for s in scopes_for(role)})
+        # A key never holds more than its creator holds now, nor more than whoever
+        # received its secret, when that is someone else.
+        held = {s.value for s in scopes_for(role)}
+        if key.issued_to is not None and key.issued_to != key.created_by:
+            holder_role = await self._role(session, org_id=key.org_id, user_id=key.issued_to)
+            if holder_role is None:
+                raise InvalidCredentials("The API key's holder is no longer an active member")
+            role = str(lower_role(role, holder_role))
+            held &= {s.value for s in scopes_for(holder_role)}
+        scopes = sorted(set(key.scopes) & held)
         ends = [key.expires_at]
         if key.key_hash != token_hash:
             ends.append(key.previous_expires_at or utcnow())
@@ -160,12 +218,14 @@ class TokenAuthenticator:
             "key": asdict(
                 KeyGrant(environment=key.environment, max_concurrent_calls=key.max_concurrent_calls)
             ),
-            "livemode": key.environment == "live",
+            "livemode": key.environment == ApiKeyEnvironment.LIVE,
         }
 
     async def _load_login_session(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
         login = await session.scalar(
-            select(LoginSession).where(LoginSession.token_hash == token_hash)
+            select(LoginSession)
+            .where(LoginSession.token_hash == token_hash)
+            .execution_options(populate_existing=True)
         )
         if login is None or login.revoked_at is not None:
             raise InvalidCredentials("The session is unknown or signed out")
@@ -185,13 +245,22 @@ class TokenAuthenticator:
 
     async def _load_agent_session(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
         agent = await session.scalar(
-            select(AgentSession).where(AgentSession.token_hash == token_hash)
+            select(AgentSession)
+            .where(AgentSession.token_hash == token_hash)
+            .execution_options(populate_existing=True)
         )
-        if agent is None or agent.status != "active":
+        if agent is None or agent.status != AgentSessionStatus.ACTIVE:
             raise InvalidCredentials("The agent session is unknown, expired or terminated")
         role = await self._role(session, org_id=agent.org_id, user_id=agent.created_by)
         if role is None:
             raise InvalidCredentials("The agent session's creator is no longer a member")
+        if agent.user_id is not None and agent.user_id != agent.created_by:
+            # Acting for someone else holds only while the opener may act over them.
+            acting_for = await self._role(session, org_id=agent.org_id, user_id=agent.user_id)
+            if acting_for is None or not may_manage(role, acting_for):
+                raise InvalidCredentials(
+                    "The agent session's opener may no longer act for its user"
+                )
         scopes = sorted(set(agent.scopes) & {s.value for s in scopes_for(role)})
         return {
             "kind": PrincipalKind.AGENT_SESSION.value,
@@ -210,6 +279,7 @@ class TokenAuthenticator:
                     limits=agent.rate_limits,
                 )
             ),
+            "livemode": agent.livemode,
         }
 
 
@@ -221,15 +291,22 @@ def _earliest(moments: list[datetime | None]) -> str | None:
 async def forget_user_credentials(
     session: AsyncSession, *, cache: Cache, user_id: str, org_id: str | None = None
 ) -> None:
-    """Drop cached principals of every credential the user holds or created."""
+    """Drop, once ``session`` commits, cached principals of every credential whose
+    rights depend on the user: their login sessions, the API keys they created or
+    hold, the agent sessions they opened or that act for them."""
     login = select(LoginSession.token_hash).where(LoginSession.user_id == user_id)
-    keys = select(ApiKey.key_hash, ApiKey.previous_key_hash).where(ApiKey.created_by == user_id)
+    keys = select(ApiKey.key_hash, ApiKey.previous_key_hash).where(
+        or_(ApiKey.created_by == user_id, ApiKey.issued_to == user_id)
+    )
+    agents = select(AgentSession.token_hash).where(
+        or_(AgentSession.created_by == user_id, AgentSession.user_id == user_id)
+    )
     if org_id:
         login = login.where(LoginSession.org_id == org_id)
         keys = keys.where(ApiKey.org_id == org_id)
-    agents = select(AgentSession.token_hash).where(AgentSession.created_by == user_id)
+        agents = agents.where(AgentSession.org_id == org_id)
     hashes: list[str | None] = list((await session.scalars(login)).all())
     hashes += list((await session.scalars(agents)).all())
     for current, previous in (await session.execute(keys)).all():
         hashes += [current, previous]
-    await forget(cache, *hashes)
+    forget_after_commit(session, cache, *hashes)

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
+from commbase.identity.enums import OrganizationStatus, UserStatus
 
 
 class Organization(Base):
@@ -31,7 +32,7 @@ class Organization(Base):
     branding: Mapped[dict[str, Any]] = mapped_column(default=dict)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     onboarding: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=OrganizationStatus.ACTIVE)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
@@ -56,7 +57,7 @@ class User(Base):
     # The seed's registration_ip, user_agent, country.
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, info=PERSONAL)
     source: Mapped[str | None] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=UserStatus.ACTIVE)
     email_verified: Mapped[bool] = mapped_column(default=False)
     phone_verified: Mapped[bool] = mapped_column(default=False)
     login_count: Mapped[int] = mapped_column(default=0)
@@ -78,7 +79,7 @@ class AuditEntry(Base):
 
     id: Mapped[str] = public_id("aud")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    actor_type: Mapped[str] = mapped_column(String(20))  # user | api_key | agent_session | system
+    actor_type: Mapped[str] = mapped_column(String(20))  # ActorType
     actor_id: Mapped[str | None] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(60))
     target_type: Mapped[str | None] = mapped_column(String(40))

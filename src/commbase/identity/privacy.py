@@ -26,7 +26,13 @@ from commbase.core.db import rowcount
 from commbase.core.time import utcnow
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.api_keys.models import ApiKey
-from commbase.identity.authentication import forget, forget_user_credentials
+from commbase.identity.authentication import forget_after_commit, forget_user_credentials
+from commbase.identity.enums import (
+    AgentSessionStatus,
+    ApiKeyStatus,
+    MembershipStatus,
+    UserStatus,
+)
 from commbase.identity.members.models import Membership
 from commbase.identity.models import AuditEntry, User
 from commbase.identity.roles import Role
@@ -54,7 +60,9 @@ async def is_last_owner(session: AsyncSession, *, org_id: str, user_id: str) -> 
     owners = list(
         await session.scalars(
             select(Membership.user_id).where(
-                Membership.org_id == org_id, Membership.role == Role.OWNER
+                Membership.org_id == org_id,
+                Membership.role == Role.OWNER,
+                Membership.status == MembershipStatus.ACTIVE,
             )
         )
     )
@@ -74,7 +82,10 @@ async def export_user(
         .where(LoginSession.org_id == org_id, LoginSession.user_id == subject_id)
         .order_by(LoginSession.id),
         "api_keys": select(ApiKey)
-        .where(ApiKey.org_id == org_id, ApiKey.created_by == subject_id)
+        .where(
+            ApiKey.org_id == org_id,
+            or_(ApiKey.created_by == subject_id, ApiKey.issued_to == subject_id),
+        )
         .order_by(ApiKey.id),
         "agent_sessions": select(AgentSession)
         .where(
@@ -101,14 +112,14 @@ async def export_user(
 async def forget_credentials(
     session: AsyncSession, *, cache: Cache, org_id: str, user_id: str
 ) -> None:
-    """Drop cached principals of every credential an erasure of the user ends."""
+    """Drop, once the erasure commits, cached principals of every credential it ends."""
     await forget_user_credentials(session, cache=cache, user_id=user_id, org_id=org_id)
     hashes = await session.scalars(
         select(AgentSession.token_hash).where(
             AgentSession.org_id == org_id, AgentSession.user_id == user_id
         )
     )
-    await forget(cache, *hashes)
+    forget_after_commit(session, cache, *hashes)
 
 
 async def erase_user(
@@ -127,14 +138,16 @@ async def erase_user(
     acting = await agent_sessions_acting_for(session, org_id=org_id, user_id=subject_id)
     removed = await session.execute(delete(AgentSession).where(AgentSession.id.in_(acting)))
     # Sessions they opened for others: stopped (an active one ends now), address blanked.
-    active = AgentSession.status == "active"
+    active = AgentSession.status == AgentSessionStatus.ACTIVE
     terminated = await session.execute(
         update(AgentSession)
         .where(AgentSession.org_id == org_id, AgentSession.created_by == subject_id)
         .values(
             {
                 **blank_personal(AgentSession),
-                AgentSession.status: case((active, "terminated"), else_=AgentSession.status),
+                AgentSession.status: case(
+                    (active, AgentSessionStatus.TERMINATED.value), else_=AgentSession.status
+                ),
                 AgentSession.terminated_at: case(
                     (active, literal(now, AgentSession.terminated_at.type)),
                     else_=AgentSession.terminated_at,
@@ -148,9 +161,12 @@ async def erase_user(
         await session.execute(
             update(ApiKey)
             .where(
-                ApiKey.org_id == org_id, ApiKey.created_by == subject_id, ApiKey.status != "revoked"
+                ApiKey.org_id == org_id,
+                # Keys they created, and keys whose secret they hold.
+                or_(ApiKey.created_by == subject_id, ApiKey.issued_to == subject_id),
+                ApiKey.status != ApiKeyStatus.REVOKED,
             )
-            .values(status="revoked", revoked_at=now, updated_at=now)
+            .values(status=ApiKeyStatus.REVOKED, revoked_at=now, updated_at=now)
         )
     )
     counts["audit_log"] = rowcount(
@@ -188,7 +204,7 @@ async def _anonymise_if_unaffiliated(session: AsyncSession, *, user_id: str, ref
                 # Unique and required: the anonymous reference, not the user's id.
                 User.email: f"erased+{reference}@invalid",
                 User.password_hash: None,
-                User.status: "deleted",
+                User.status: UserStatus.DELETED,
                 User.email_verified: False,
                 User.phone_verified: False,
                 User.updated_at: utcnow(),

@@ -1,11 +1,16 @@
 """Identity API: me, the organization, users and the audit log. Login sessions,
-API keys, agent sessions and members have routers of their own."""
+API keys, agent sessions and members have routers of their own.
+
+``/v1/me`` changes (profile, settings, password) need a login session: an API key
+or agent session acts for a person but is not them. A key may change its
+creator's profile only through ``PATCH /v1/users/{id}``, which needs ``users:write``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.auth import (
@@ -14,11 +19,12 @@ from commbase.core.auth import (
     PrincipalKind,
 )
 from commbase.core.db import DbSession
-from commbase.core.deps import AppCache
-from commbase.core.errors import AlreadyExists, PermissionDenied
+from commbase.core.deps import AppCache, AppDatabase, AppSettings
+from commbase.core.errors import PermissionDenied
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 from commbase.identity import audit, service
+from commbase.identity.enums import UserStatus
 from commbase.identity.members.schemas import MemberRead
 from commbase.identity.roles import may_assign
 from commbase.identity.schemas import (
@@ -27,12 +33,14 @@ from commbase.identity.schemas import (
     OrganizationRead,
     OrganizationUpdate,
     PasswordChange,
+    PrincipalRead,
     UserAdminUpdate,
     UserCreate,
     UserRead,
     UserUpdate,
 )
 from commbase.identity.sessions import service as sessions
+from commbase.identity.sessions.limits import count_password_attempt
 
 router = APIRouter(prefix="/v1")
 Id = Annotated[str, Path(max_length=40)]
@@ -48,7 +56,7 @@ async def _me(session: AsyncSession, principal: CurrentPrincipal) -> MeRead:
         else None
     )
     return MeRead(
-        principal=principal.describe(),
+        principal=PrincipalRead.of(principal),
         user=UserRead.model_validate(user) if user else None,
         role=principal.role,
         organization=OrganizationRead.model_validate(org),
@@ -60,16 +68,24 @@ async def get_me(principal: CurrentPrincipal, session: DbSession) -> MeRead:
     return await _me(session, principal)
 
 
-def _own_user_id(principal: CurrentPrincipal) -> str:
-    if principal.user_id is None or principal.kind == PrincipalKind.AGENT_SESSION:
-        raise PermissionDenied("This credential does not act as a user")
+def _signed_in_user(principal: CurrentPrincipal) -> str:
+    """The user of a login session; API keys and agent sessions are refused."""
+    if principal.kind != PrincipalKind.USER_SESSION or principal.user_id is None:
+        raise PermissionDenied(
+            "Personal settings and passwords need a login session, not an API key or agent session"
+        )
     return principal.user_id
 
 
-@router.patch("/me", response_model=MeRead, tags=["me"], summary="Update my profile")
+@router.patch(
+    "/me",
+    response_model=MeRead,
+    tags=["me"],
+    summary="Update my profile (needs a login session)",
+)
 async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: DbSession) -> MeRead:
     user = await service.get_member_user(
-        session, org_id=principal.org_id, user_id=_own_user_id(principal)
+        session, org_id=principal.org_id, user_id=_signed_in_user(principal)
     )
     service.apply_user_update(user, body)
     await session.flush()
@@ -80,31 +96,36 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: DbSe
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["me"],
-    summary="Change my password; signs out my other sessions",
+    summary="Change my password (needs a login session); signs out my other sessions",
 )
 async def change_my_password(
     body: PasswordChange,
+    request: Request,
     principal: CurrentPrincipal,
     session: DbSession,
+    database: AppDatabase,
+    settings: AppSettings,
     cache: AppCache,
     client: Client,
 ) -> None:
+    """Every attempt counts in the sign-in limits (per email and per IP); a wrong
+    current password is refused with 401 and recorded in the audit log."""
     user = await service.get_member_user(
-        session, org_id=principal.org_id, user_id=_own_user_id(principal)
+        session, org_id=principal.org_id, user_id=_signed_in_user(principal)
     )
-    await sessions.change_password(
-        session,
-        user=user,
-        current_password=body.current_password,
-        new_password=body.new_password,
-        keep_session_id=(
-            principal.credential_id if principal.kind == PrincipalKind.USER_SESSION else None
-        ),
-        cache=cache,
-        org_id=principal.org_id,
-        actor=principal,
-        client=client,
-    )
+    await count_password_attempt(request, settings=settings, email=user.email, ip=client.ip)
+    async with audit.refusals_recorded(session, database, actor=principal, client=client):
+        await sessions.change_password(
+            session,
+            user=user,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            keep_session_id=principal.credential_id,
+            cache=cache,
+            org_id=principal.org_id,
+            actor=principal,
+            client=client,
+        )
 
 
 # ---------------------------------------------------------- organization
@@ -135,9 +156,7 @@ async def list_users(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    status_: Annotated[
-        Literal["active", "suspended", "deleted"] | None, Query(alias="status")
-    ] = None,
+    status_: Annotated[UserStatus | None, Query(alias="status")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Name or email contains")] = None,
 ) -> Any:
     principal.require(Scope.USERS_READ)
@@ -148,34 +167,26 @@ async def list_users(
 
 
 @router.post(
-    "/users", response_model=MemberRead, status_code=status.HTTP_201_CREATED, tags=["users"]
+    "/users",
+    response_model=MemberRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    summary="Invite a person by email; they join when they sign in to the organization",
 )
 async def create_user(
     body: UserCreate, principal: CurrentPrincipal, session: DbSession, client: Client
 ) -> MemberRead:
+    """The answer is the same whether or not the email already has an account: a
+    membership with status ``invited`` showing only what was submitted. The
+    password (optional) becomes the password of a new account only; an existing
+    account keeps its own. Adding an email already a member here is a 409."""
     principal.require(Scope.USERS_WRITE, Scope.MEMBERS_WRITE)
     if not may_assign(principal.role, current=None, new=body.role.value):
         raise PermissionDenied(f"A {principal.role or 'credential'} cannot add a {body.role}")
-    if await service.find_user_by_email(session, email=body.email) is not None:
-        # Adopting an account that exists elsewhere would hand this organization its
-        # profile and its status; that needs the person's consent (an invitation).
-        raise AlreadyExists(
-            "This email already has a commbase account; it cannot be added by email",
-            field="email",
-        )
-    user, member = await service.create_user(session, data=body, org_id=principal.org_id)
-    assert member is not None
-    await audit.record(
-        session,
-        org_id=principal.org_id,
-        action="member.added",
-        actor=principal,
-        target_type="user",
-        target_id=user.id,
-        client=client,
-        details={"role": member.role},
+    member = await service.invite_member(
+        session, org_id=principal.org_id, data=body, actor=principal, client=client
     )
-    return MemberRead.of(member, user)
+    return MemberRead.of(member, None)
 
 
 @router.get("/users/{user_id}", response_model=UserRead, tags=["users"])

@@ -15,7 +15,9 @@ from pydantic import (
     field_validator,
 )
 
+from commbase.core.auth import AgentGrant, KeyGrant, Principal, PrincipalKind
 from commbase.core.schemas import AppSchema, ReadSchema
+from commbase.core.scopes import Scope
 from commbase.core.types import (
     Currency,
     JsonObject,
@@ -24,6 +26,14 @@ from commbase.core.types import (
     ShortText,
     TimeZone,
     not_null,
+)
+from commbase.identity.enums import (
+    ActorType,
+    AgentSessionType,
+    ApiKeyEnvironment,
+    DataRetention,
+    OrganizationStatus,
+    UserStatus,
 )
 from commbase.identity.roles import Role
 
@@ -105,7 +115,7 @@ class OrganizationRead(ReadSchema):
     branding: dict[str, Any]
     settings: dict[str, Any]
     onboarding: dict[str, Any]
-    status: str
+    status: OrganizationStatus
     created_at: datetime
     updated_at: datetime
 
@@ -172,7 +182,7 @@ class UserLimits(AppSchema):
 
 
 class UserAdminUpdate(UserUpdate):
-    status: Literal["active", "suspended"] | None = None
+    status: Literal[UserStatus.ACTIVE, UserStatus.SUSPENDED] | None = None
     limits: UserLimits | None = None
 
     _status_required = field_validator("status")(_not_null)
@@ -193,7 +203,7 @@ class UserRead(ReadSchema):
     preferences: dict[str, Any]
     ai_settings: dict[str, Any]
     limits: dict[str, Any] = Field(default_factory=dict)
-    status: str
+    status: UserStatus
     email_verified: bool
     phone_verified: bool
     login_count: int
@@ -218,7 +228,7 @@ class UserRead(ReadSchema):
 
 class AuditEntryRead(ReadSchema):
     id: str
-    actor_type: str
+    actor_type: ActorType
     actor_id: str | None
     action: str
     target_type: str | None
@@ -229,8 +239,55 @@ class AuditEntryRead(ReadSchema):
     created_at: datetime
 
 
+class KeyGrantRead(ReadSchema):
+    """What an API key carries besides its scopes."""
+
+    environment: ApiKeyEnvironment
+    max_concurrent_calls: int
+
+
+class AgentGrantRead(ReadSchema):
+    """What an agent session was allowed when it was opened."""
+
+    agent_id: str
+    session_type: AgentSessionType
+    calling_authorized: bool
+    privacy_mode: bool
+    max_spend_limit: int | None = Field(description="Minor units over the session's life")
+    data_retention: DataRetention
+    calls_per_hour: int
+    max_call_duration: int = Field(description="Seconds")
+
+
+class PrincipalRead(ReadSchema):
+    """The credential the request was made with."""
+
+    kind: PrincipalKind
+    id: str = Field(description="The credential's id: key_..., sess_... or ags_...")
+    scopes: list[Scope]
+    livemode: bool = Field(
+        description="False for test-mode credentials (cb_test_ keys and the agent sessions "
+        "they open): their calls and payments never reach real providers"
+    )
+    key: KeyGrantRead | None = Field(description="API keys only")
+    agent: AgentGrantRead | None = Field(description="Agent sessions only")
+
+    @classmethod
+    def of(cls, principal: Principal) -> PrincipalRead:
+        key: KeyGrant | None = principal.key
+        agent: AgentGrant | None = principal.agent
+        return cls(
+            kind=principal.kind,
+            id=principal.credential_id,
+            scopes=sorted(principal.scopes),
+            livemode=principal.livemode,
+            key=KeyGrantRead.model_validate(key) if key is not None else None,
+            agent=AgentGrantRead.model_validate(agent) if agent is not None else None,
+        )
+
+
 class MeRead(AppSchema):
-    principal: dict[str, Any]
+    principal: PrincipalRead
     user: UserRead | None
-    role: str | None
+    role: Role | None
     organization: OrganizationRead

@@ -18,10 +18,11 @@ from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import audit, events
 from commbase.identity.authentication import forget_user_credentials
+from commbase.identity.enums import MembershipStatus, UserStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.models import Organization, User
 from commbase.identity.passwords import hash_password
-from commbase.identity.roles import Role
+from commbase.identity.roles import may_manage
 from commbase.identity.schemas import (
     AISettings,
     OrganizationUpdate,
@@ -142,38 +143,93 @@ async def find_user_by_email(session: AsyncSession, *, email: str) -> User | Non
     return await session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
+async def _new_account(session: AsyncSession, *, data: UserCreate, email: str) -> User:
+    user = User(
+        email=email,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        name=display_name(data.first_name, data.last_name, email),
+        phone=data.phone,
+        password_hash=hash_password(data.password) if data.password else None,
+        preferences=(data.preferences or Preferences()).model_dump(mode="json"),
+        ai_settings=(data.ai_settings or AISettings()).model_dump(mode="json"),
+        source=data.source,
+        status=UserStatus.ACTIVE,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
 async def create_user(
     session: AsyncSession, *, data: UserCreate, org_id: str | None = None
 ) -> tuple[User, Membership | None]:
-    """Create a user, and a membership in ``org_id`` with ``data.role`` when given.
+    """Create a user, and an active membership in ``org_id`` with ``data.role`` when given.
 
-    If the email already belongs to a user, that user is added to the
-    organization instead; a user already in it is a conflict.
+    For the operator (CLI, demo) and tests: if the email already belongs to a user,
+    that user is added to the organization at once; a user already in it is a
+    conflict. The API adds members with ``invite_member``.
     """
     email = normalize_email(data.email)
     user = await find_user_by_email(session, email=email)
     if user is None:
-        user = User(
-            email=email,
-            first_name=data.first_name,
-            last_name=data.last_name,
-            name=display_name(data.first_name, data.last_name, email),
-            phone=data.phone,
-            password_hash=hash_password(data.password) if data.password else None,
-            preferences=(data.preferences or Preferences()).model_dump(mode="json"),
-            ai_settings=(data.ai_settings or AISettings()).model_dump(mode="json"),
-            source=data.source,
-        )
-        session.add(user)
-        await session.flush()
+        user = await _new_account(session, data=data, email=email)
     membership = None
     if org_id is not None:
         if await get_membership(session, org_id=org_id, user_id=user.id) is not None:
             raise AlreadyExists("This user is already a member", field="email")
-        membership = Membership(org_id=org_id, user_id=user.id, role=data.role.value)
+        membership = Membership(
+            org_id=org_id, user_id=user.id, role=data.role.value, status=MembershipStatus.ACTIVE
+        )
         session.add(membership)
         await session.flush()
     return user, membership
+
+
+async def invite_member(
+    session: AsyncSession, *, org_id: str, data: UserCreate, actor: Principal, client: ClientInfo
+) -> Membership:
+    """Add the person with ``data.email`` to the organization, pending their acceptance.
+
+    The answer, and what the organization sees afterwards, do not depend on whether
+    the email already has an account (in another organization): either way the
+    membership is ``invited`` and shows only what was submitted, until the person
+    accepts by signing in to the organization. An email without an account gets
+    one, from the submitted profile and password; an existing account is left
+    untouched (the submitted password and settings are not applied to it).
+    Only an email already a member (or invited) here is a conflict.
+    """
+    email = normalize_email(data.email)
+    user = await find_user_by_email(session, email=email)
+    if user is not None and await get_membership(session, org_id=org_id, user_id=user.id):
+        raise AlreadyExists("This email is already a member or invited", field="email")
+    if user is None:
+        user = await _new_account(session, data=data, email=email)
+    membership = Membership(
+        org_id=org_id,
+        user_id=user.id,
+        role=data.role.value,
+        status=MembershipStatus.INVITED,
+        invitation={
+            "email": email,
+            "first_name": data.first_name,
+            "last_name": data.last_name,
+            "phone": data.phone,
+        },
+    )
+    session.add(membership)
+    await session.flush()
+    await audit.record(
+        session,
+        org_id=org_id,
+        action="member.invited",
+        actor=actor,
+        target_type="membership",
+        target_id=membership.id,
+        client=client,
+        details={"role": membership.role},
+    )
+    return membership
 
 
 async def get_membership(session: AsyncSession, *, org_id: str, user_id: str) -> Membership | None:
@@ -183,11 +239,16 @@ async def get_membership(session: AsyncSession, *, org_id: str, user_id: str) ->
 
 
 async def get_member_user(session: AsyncSession, *, org_id: str, user_id: str) -> User:
-    """The user ``user_id`` if they belong to ``org_id``; otherwise NotFound."""
+    """The user ``user_id`` if they are an active member of ``org_id`` (an invitation
+    not yet accepted does not count); otherwise NotFound."""
     user = await session.scalar(
         select(User)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.org_id == org_id, User.id == user_id)
+        .where(
+            Membership.org_id == org_id,
+            Membership.status == MembershipStatus.ACTIVE,
+            User.id == user_id,
+        )
     )
     if user is None:
         raise NotFound("User not found")
@@ -199,13 +260,15 @@ async def list_users(
     *,
     org_id: str,
     params: PageParams,
-    status: str | None = None,
+    status: UserStatus | None = None,
     search: str | None = None,
 ) -> tuple[Sequence[User], str | None]:
+    """The accounts of the organization's active members (invitations are listed
+    with the members)."""
     statement = (
         select(User)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.org_id == org_id)
+        .where(Membership.org_id == org_id, Membership.status == MembershipStatus.ACTIVE)
     )
     if status:
         statement = statement.where(User.status == status)
@@ -239,13 +302,22 @@ async def update_user(
     client: ClientInfo,
     cache: Cache,
 ) -> User:
+    """Change a member's profile, settings, limits or status (``users:write``).
+
+    Someone else's only if the caller may manage them: an admin does not edit an
+    owner. The status is never one's own.
+    """
+    if user.id != actor.user_id:
+        target = await get_membership(session, org_id=org_id, user_id=user.id)
+        target_role = target.role if target is not None else None
+        if not may_manage(actor.role, target_role):
+            raise PermissionDenied(
+                f"A {actor.role or 'credential'} cannot change a {target_role}'s account"
+            )
     fields = apply_user_update(user, changes)
     if "status" in fields:
         if user.id == actor.user_id:
             raise PermissionDenied("You cannot change your own status")
-        target = await get_membership(session, org_id=org_id, user_id=user.id)
-        if target is not None and target.role == Role.OWNER and actor.role != Role.OWNER:
-            raise PermissionDenied("Only an owner can suspend an owner")
         await forget_user_credentials(session, cache=cache, user_id=user.id)
         await audit.record(
             session,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id
+from commbase.identity.enums import AgentSessionStatus
 
 
 class AgentSession(Base):
@@ -22,7 +23,7 @@ class AgentSession(Base):
 
     id: Mapped[str] = public_id("ags")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    session_type: Mapped[str] = mapped_column(String(20))  # guest | authenticated
+    session_type: Mapped[str] = mapped_column(String(20))  # AgentSessionType
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -32,7 +33,9 @@ class AgentSession(Base):
     rate_limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     scopes: Mapped[list[str]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=AgentSessionStatus.ACTIVE)
+    # False when opened with a test key: its calls and payments never reach real providers.
+    livemode: Mapped[bool] = mapped_column(default=True, server_default=true())
     ip_address: Mapped[str | None] = mapped_column(String(45), info=PERSONAL)
     user_agent: Mapped[str | None] = mapped_column(String(1024), info=PERSONAL)
     created_at: Mapped[datetime] = created_at_column()

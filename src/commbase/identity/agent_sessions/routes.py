@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
@@ -12,7 +12,7 @@ from commbase.core.auth import (
     PrincipalKind,
 )
 from commbase.core.db import DbSession
-from commbase.core.deps import AppCache, AppSettings
+from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.http import shown_once
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
@@ -22,6 +22,8 @@ from commbase.identity.agent_sessions.schemas import (
     AgentSessionRead,
     AgentSessionWithToken,
 )
+from commbase.identity.audit import refusals_recorded
+from commbase.identity.enums import AgentSessionStatus
 
 router = APIRouter(prefix="/v1")
 Id = Annotated[str, Path(max_length=40)]
@@ -41,18 +43,20 @@ async def create_agent_session(
     response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
+    database: AppDatabase,
     settings: AppSettings,
     client: Client,
 ) -> Any:
     principal.require(Scope.AGENT_SESSIONS_WRITE)
-    agent, token = await agent_sessions.open_session(
-        session,
-        data=body,
-        actor=principal,
-        client=client,
-        secret=settings.secret_key.get_secret_value(),
-        default_ttl_s=settings.agent_session_ttl_s,
-    )
+    async with refusals_recorded(session, database, actor=principal, client=client):
+        agent, token = await agent_sessions.open_session(
+            session,
+            data=body,
+            actor=principal,
+            client=client,
+            secret=settings.secret_key.get_secret_value(),
+            default_ttl_s=settings.agent_session_ttl_s,
+        )
     return shown_once(
         response, AgentSessionWithToken, AgentSessionRead.model_validate(agent), session_token=token
     )
@@ -63,9 +67,7 @@ async def list_agent_sessions(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    status_: Annotated[
-        Literal["active", "expired", "terminated"] | None, Query(alias="status")
-    ] = None,
+    status_: Annotated[AgentSessionStatus | None, Query(alias="status")] = None,
     agent_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Any:
     principal.require(Scope.AGENT_SESSIONS_READ)

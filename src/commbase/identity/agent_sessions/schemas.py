@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
 from commbase.core.schemas import AppSchema, ReadSchema
+from commbase.identity.enums import AgentSessionStatus, AgentSessionType, DataRetention
 
 
 class AgentContext(AppSchema):
@@ -25,7 +26,7 @@ class UserConsent(AppSchema):
     max_spend_limit: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="Most this session may spend, in minor units"
     )
-    data_retention: Literal["session_only", "30_days", "permanent"] = "30_days"
+    data_retention: DataRetention = DataRetention.THIRTY_DAYS
 
 
 class AgentRateLimits(AppSchema):
@@ -34,9 +35,12 @@ class AgentRateLimits(AppSchema):
 
 
 class AgentSessionCreate(AppSchema):
-    session_type: Literal["guest", "authenticated"] = "guest"
+    session_type: AgentSessionType = AgentSessionType.GUEST
     user_id: Annotated[str, StringConstraints(max_length=40)] | None = Field(
-        default=None, description="For authenticated sessions; defaults to the caller's user"
+        default=None,
+        description="For authenticated sessions: who the agent acts for (their wallet, "
+        "caller ID and limits). Defaults to the caller's user; another member needs "
+        "the caller to be an owner, or an admin acting for a non-owner",
     )
     agent_context: AgentContext
     user_consent: UserConsent = Field(default_factory=UserConsent)
@@ -46,14 +50,18 @@ class AgentSessionCreate(AppSchema):
 
 class AgentSessionRead(ReadSchema):
     id: str
-    session_type: str
+    session_type: AgentSessionType
     user_id: str | None
     agent_context: dict[str, Any]
     user_consent: dict[str, Any]
     rate_limits: dict[str, Any]
     stats: dict[str, Any]
     scopes: list[str]
-    status: str
+    status: AgentSessionStatus
+    livemode: bool = Field(
+        description="False when opened with a test-mode credential: its calls never reach "
+        "real carriers"
+    )
     ip_address: str | None
     created_at: datetime
     expires_at: datetime

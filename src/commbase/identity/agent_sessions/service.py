@@ -1,4 +1,10 @@
-"""Agent sessions: an AI agent's own short-lived credential (Ringez ``sessions``)."""
+"""Agent sessions: an AI agent's own short-lived credential (Ringez ``sessions``).
+
+A session acts on behalf of a user (``authenticated``: their wallet, caller ID and
+limits) only when opened by that user, or by someone who may manage them (an
+owner, or an admin for anyone but an owner); authentication checks this again on
+every use. A session opened with a test-mode credential is itself test mode.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,40 @@ from commbase.core.time import utcnow
 from commbase.identity import audit, events, service, tokens
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.agent_sessions.schemas import AgentSessionCreate
-from commbase.identity.authentication import forget
-from commbase.identity.roles import AGENT_SESSION_SCOPES
+from commbase.identity.authentication import forget_after_commit
+from commbase.identity.enums import AgentSessionStatus, AgentSessionType
+from commbase.identity.roles import AGENT_SESSION_SCOPES, may_manage
+
+ON_BEHALF_REFUSED = "agent_session.on_behalf_refused"
+
+
+class OnBehalfRefused(audit.Audited, PermissionDenied):
+    """An agent session for a user the caller may not act for: refused and audited."""
+
+    def __init__(self, detail: str, *, user_id: str, user_role: str | None) -> None:
+        super().__init__(detail)
+        self.note = audit.Note(
+            action=ON_BEHALF_REFUSED,
+            target_type="user",
+            target_id=user_id,
+            details={"user_role": user_role},
+        )
+
+
+async def _check_may_act_for(session: AsyncSession, *, actor: Principal, user_id: str) -> None:
+    """NotFound unless ``user_id`` is a member; ``OnBehalfRefused`` unless the caller is
+    that user or may manage them."""
+    await service.get_member_user(session, org_id=actor.org_id, user_id=user_id)
+    if user_id == actor.user_id:
+        return
+    membership = await service.get_membership(session, org_id=actor.org_id, user_id=user_id)
+    role = membership.role if membership is not None else None
+    if not may_manage(actor.role, role):
+        raise OnBehalfRefused(
+            f"A {actor.role or 'credential'} cannot open an agent session acting for a {role}",
+            user_id=user_id,
+            user_role=role,
+        )
 
 
 async def open_session(
@@ -37,9 +75,9 @@ async def open_session(
     if actor.user_id is None:
         raise PermissionDenied("Agent sessions are opened by a user or a user's API key")
     user_id = None
-    if data.session_type == "authenticated":
+    if data.session_type == AgentSessionType.AUTHENTICATED:
         user_id = data.user_id or actor.user_id
-        await service.get_member_user(session, org_id=actor.org_id, user_id=user_id)
+        await _check_may_act_for(session, actor=actor, user_id=user_id)
     now = utcnow()
     new = tokens.generate("cb_agt_", length=40)
     agent = AgentSession(
@@ -54,7 +92,8 @@ async def open_session(
         rate_limits=data.rate_limits.model_dump(mode="json"),
         stats={"calls_made": 0, "total_duration": 0, "total_spent": 0},
         scopes=sorted(s.value for s in AGENT_SESSION_SCOPES & actor.scopes),
-        status="active",
+        status=AgentSessionStatus.ACTIVE,
+        livemode=actor.livemode,
         ip_address=client.ip,
         user_agent=(client.user_agent or "")[:1024] or None,
         created_at=now,
@@ -77,8 +116,8 @@ async def get_session(session: AsyncSession, *, org_id: str, session_id: str) ->
     )
     if agent is None:
         raise NotFound("Agent session not found")
-    if agent.status == "active" and agent.expires_at <= utcnow():
-        agent.status = "expired"
+    if agent.status == AgentSessionStatus.ACTIVE and agent.expires_at <= utcnow():
+        agent.status = AgentSessionStatus.EXPIRED
     return agent
 
 
@@ -87,7 +126,7 @@ async def list_sessions(
     *,
     org_id: str,
     params: PageParams,
-    status: str | None = None,
+    status: AgentSessionStatus | None = None,
     agent_id: str | None = None,
 ) -> tuple[Sequence[AgentSession], str | None]:
     statement = select(AgentSession).where(AgentSession.org_id == org_id)
@@ -106,10 +145,10 @@ async def terminate(
     client: ClientInfo,
     cache: Cache,
 ) -> AgentSession:
-    if agent.status == "active":
-        agent.status = "terminated"
+    if agent.status == AgentSessionStatus.ACTIVE:
+        agent.status = AgentSessionStatus.TERMINATED
         agent.terminated_at = utcnow()
-        await forget(cache, agent.token_hash)
+        forget_after_commit(session, cache, agent.token_hash)
         await audit.record(
             session,
             org_id=agent.org_id,
@@ -130,8 +169,11 @@ async def expire_due(session: AsyncSession) -> int:
     """Mark active sessions past their expiry as expired; returns how many."""
     result = await session.execute(
         update(AgentSession)
-        .where(AgentSession.status == "active", AgentSession.expires_at <= utcnow())
-        .values(status="expired")
+        .where(
+            AgentSession.status == AgentSessionStatus.ACTIVE,
+            AgentSession.expires_at <= utcnow(),
+        )
+        .values(status=AgentSessionStatus.EXPIRED)
     )
     return rowcount(result)
 

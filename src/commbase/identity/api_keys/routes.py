@@ -1,8 +1,12 @@
-"""API keys: create (secret shown once), list, update, rotate, revoke."""
+"""API keys: create (secret shown once), list, update, rotate, revoke.
+
+Changing a key someone else created follows ``service.check_may_manage``; refusals
+are recorded in the audit log (``api_key.change_refused``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
@@ -11,7 +15,7 @@ from commbase.core.auth import (
     CurrentPrincipal,
 )
 from commbase.core.db import DbSession
-from commbase.core.deps import AppCache, AppSettings
+from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.http import shown_once
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
@@ -23,6 +27,8 @@ from commbase.identity.api_keys.schemas import (
     ApiKeyUpdate,
     ApiKeyWithSecret,
 )
+from commbase.identity.audit import refusals_recorded
+from commbase.identity.enums import ApiKeyStatus
 
 router = APIRouter(prefix="/v1")
 Id = Annotated[str, Path(max_length=40)]
@@ -42,18 +48,20 @@ async def create_api_key(
     response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
+    database: AppDatabase,
     settings: AppSettings,
     client: Client,
 ) -> Any:
     principal.require(Scope.API_KEYS_WRITE)
-    key, secret = await api_keys.create_key(
-        session,
-        data=body,
-        actor=principal,
-        client=client,
-        secret=settings.secret_key.get_secret_value(),
-        tiers=settings.rate_limit_tiers,
-    )
+    async with refusals_recorded(session, database, actor=principal, client=client):
+        key, secret = await api_keys.create_key(
+            session,
+            data=body,
+            actor=principal,
+            client=client,
+            secret=settings.secret_key.get_secret_value(),
+            tiers=settings.rate_limit_tiers,
+        )
     return shown_once(response, ApiKeyWithSecret, ApiKeyRead.model_validate(key), key=secret)
 
 
@@ -62,9 +70,7 @@ async def list_api_keys(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    status_: Annotated[
-        Literal["active", "revoked", "expired"] | None, Query(alias="status")
-    ] = None,
+    status_: Annotated[ApiKeyStatus | None, Query(alias="status")] = None,
 ) -> Any:
     principal.require(Scope.API_KEYS_READ)
     rows, cursor = await api_keys.list_keys(
@@ -85,21 +91,23 @@ async def update_api_key(
     body: ApiKeyUpdate,
     principal: CurrentPrincipal,
     session: DbSession,
+    database: AppDatabase,
     cache: AppCache,
     settings: AppSettings,
     client: Client,
 ) -> Any:
     principal.require(Scope.API_KEYS_WRITE)
     key = await api_keys.get_key(session, org_id=principal.org_id, key_id=key_id)
-    return await api_keys.update_key(
-        session,
-        key=key,
-        changes=body,
-        actor=principal,
-        client=client,
-        cache=cache,
-        tiers=settings.rate_limit_tiers,
-    )
+    async with refusals_recorded(session, database, actor=principal, client=client):
+        return await api_keys.update_key(
+            session,
+            key=key,
+            changes=body,
+            actor=principal,
+            client=client,
+            cache=cache,
+            tiers=settings.rate_limit_tiers,
+        )
 
 
 @router.post(
@@ -113,6 +121,7 @@ async def rotate_api_key(
     response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
+    database: AppDatabase,
     cache: AppCache,
     settings: AppSettings,
     client: Client,
@@ -125,15 +134,16 @@ async def rotate_api_key(
         if body is not None and body.grace_period_s is not None
         else settings.api_key_rotation_grace_s
     )
-    key, secret = await api_keys.rotate_key(
-        session,
-        key=key,
-        grace_period_s=grace,
-        actor=principal,
-        client=client,
-        cache=cache,
-        secret=settings.secret_key.get_secret_value(),
-    )
+    async with refusals_recorded(session, database, actor=principal, client=client):
+        key, secret = await api_keys.rotate_key(
+            session,
+            key=key,
+            grace_period_s=grace,
+            actor=principal,
+            client=client,
+            cache=cache,
+            secret=settings.secret_key.get_secret_value(),
+        )
     return shown_once(response, ApiKeyWithSecret, ApiKeyRead.model_validate(key), key=secret)
 
 
@@ -142,12 +152,16 @@ async def revoke_api_key(
     key_id: Id,
     principal: CurrentPrincipal,
     session: DbSession,
+    database: AppDatabase,
     cache: AppCache,
     client: Client,
 ) -> Any:
     principal.require(Scope.API_KEYS_WRITE)
     key = await api_keys.get_key(session, org_id=principal.org_id, key_id=key_id)
-    return await api_keys.revoke_key(session, key=key, actor=principal, client=client, cache=cache)
+    async with refusals_recorded(session, database, actor=principal, client=client):
+        return await api_keys.revoke_key(
+            session, key=key, actor=principal, client=client, cache=cache
+        )
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyRead, tags=["api-keys"])
@@ -155,8 +169,9 @@ async def delete_api_key(
     key_id: Id,
     principal: CurrentPrincipal,
     session: DbSession,
+    database: AppDatabase,
     cache: AppCache,
     client: Client,
 ) -> Any:
     """Same as revoke: keys are kept, revoked, for the audit trail."""
-    return await revoke_api_key(key_id, principal, session, cache, client)
+    return await revoke_api_key(key_id, principal, session, database, cache, client)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
@@ -14,9 +14,10 @@ from commbase.core.db import DbSession
 from commbase.core.deps import AppCache
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
-from commbase.identity import service
+from commbase.identity.enums import MembershipStatus
 from commbase.identity.members import service as members_service
 from commbase.identity.members.schemas import MemberRead, MemberUpdate
+from commbase.identity.roles import Role
 
 router = APIRouter(prefix="/v1")
 Id = Annotated[str, Path(max_length=40)]
@@ -29,11 +30,12 @@ async def list_members(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    role: Annotated[Literal["owner", "admin", "agent", "viewer"] | None, Query()] = None,
+    role: Annotated[Role | None, Query()] = None,
+    status_: Annotated[MembershipStatus | None, Query(alias="status")] = None,
 ) -> Any:
     principal.require(Scope.MEMBERS_READ)
     rows, cursor = await members_service.list_members(
-        session, org_id=principal.org_id, params=page, role=role
+        session, org_id=principal.org_id, params=page, role=role, status=status_
     )
     return Page(data=[MemberRead.of(m, u) for m, u in rows], next_cursor=cursor)
 
@@ -42,7 +44,7 @@ async def list_members(
 async def get_member(member_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.MEMBERS_READ)
     member = await members_service.get_member(session, org_id=principal.org_id, member_id=member_id)
-    user = await service.get_member_user(session, org_id=principal.org_id, user_id=member.user_id)
+    user = await members_service.account_of(session, member=member)
     return MemberRead.of(member, user)
 
 
@@ -60,7 +62,7 @@ async def change_member_role(
     await members_service.change_role(
         session, member=member, role=body.role, actor=principal, client=client, cache=cache
     )
-    user = await service.get_member_user(session, org_id=principal.org_id, user_id=member.user_id)
+    user = await members_service.account_of(session, member=member)
     return MemberRead.of(member, user)
 
 

@@ -1,4 +1,4 @@
-"""Members of an organization: list, change roles, remove."""
+"""Members of an organization: list, change roles, remove (or cancel an invitation)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,25 @@ from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import audit, events
 from commbase.identity.authentication import forget_user_credentials
+from commbase.identity.enums import MembershipStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.models import User
 from commbase.identity.roles import Role, may_assign
 
 
 async def list_members(
-    session: AsyncSession, *, org_id: str, params: PageParams, role: str | None = None
+    session: AsyncSession,
+    *,
+    org_id: str,
+    params: PageParams,
+    role: Role | None = None,
+    status: MembershipStatus | None = None,
 ) -> tuple[list[tuple[Membership, User]], str | None]:
     statement = select(Membership).where(Membership.org_id == org_id)
     if role:
         statement = statement.where(Membership.role == role)
+    if status:
+        statement = statement.where(Membership.status == status)
     members, cursor = await paginate(session, statement, id_column=Membership.id, params=params)
     users = {
         u.id: u
@@ -43,12 +51,31 @@ async def get_member(session: AsyncSession, *, org_id: str, member_id: str) -> M
     return member
 
 
+async def account_of(session: AsyncSession, *, member: Membership) -> User | None:
+    """The member's account, or None while they are only invited (the organization
+    does not see an account before its owner accepted)."""
+    if member.status == MembershipStatus.INVITED:
+        return None
+    return await session.get(User, member.user_id)
+
+
+def _audit_target(member: Membership) -> tuple[str, str]:
+    # An invitation is named by the membership: the account's id stays unseen.
+    if member.status == MembershipStatus.INVITED:
+        return "membership", member.id
+    return "user", member.user_id
+
+
 async def _owner_count(session: AsyncSession, *, org_id: str) -> int:
     return int(
         await session.scalar(
             select(func.count())
             .select_from(Membership)
-            .where(Membership.org_id == org_id, Membership.role == Role.OWNER)
+            .where(
+                Membership.org_id == org_id,
+                Membership.role == Role.OWNER,
+                Membership.status == MembershipStatus.ACTIVE,
+            )
         )
         or 0
     )
@@ -65,30 +92,33 @@ async def change_role(
 ) -> Membership:
     if not may_assign(actor.role, current=member.role, new=role.value):
         raise PermissionDenied(f"A {actor.role or 'credential'} cannot make this role change")
-    demoting_owner = member.role == Role.OWNER and role != Role.OWNER
+    active = member.status == MembershipStatus.ACTIVE
+    demoting_owner = active and member.role == Role.OWNER and role != Role.OWNER
     if demoting_owner and await _owner_count(session, org_id=member.org_id) <= 1:
         raise PermissionDenied("An organization keeps at least one owner")
     previous = member.role
     member.role = role.value
-    await forget_user_credentials(
-        session, cache=cache, user_id=member.user_id, org_id=member.org_id
-    )
+    target_type, target_id = _audit_target(member)
     await audit.record(
         session,
         org_id=member.org_id,
         action=events.MEMBER_ROLE_CHANGED,
         actor=actor,
-        target_type="user",
-        target_id=member.user_id,
+        target_type=target_type,
+        target_id=target_id,
         client=client,
         details={"from": previous, "to": role.value},
     )
-    await outbox.record(
-        session,
-        events.MEMBER_ROLE_CHANGED,
-        {"user_id": member.user_id, "from": previous, "to": role.value},
-        org_id=member.org_id,
-    )
+    if active:
+        await forget_user_credentials(
+            session, cache=cache, user_id=member.user_id, org_id=member.org_id
+        )
+        await outbox.record(
+            session,
+            events.MEMBER_ROLE_CHANGED,
+            {"user_id": member.user_id, "from": previous, "to": role.value},
+            org_id=member.org_id,
+        )
     await session.flush()
     return member
 
@@ -103,18 +133,22 @@ async def remove_member(
 ) -> None:
     if not may_assign(actor.role, current=member.role, new=None):
         raise PermissionDenied("Only an owner can remove an owner")
-    if member.role == Role.OWNER and await _owner_count(session, org_id=member.org_id) <= 1:
+    active = member.status == MembershipStatus.ACTIVE
+    only_owner = active and member.role == Role.OWNER
+    if only_owner and await _owner_count(session, org_id=member.org_id) <= 1:
         raise PermissionDenied("An organization keeps at least one owner")
-    await forget_user_credentials(
-        session, cache=cache, user_id=member.user_id, org_id=member.org_id
-    )
+    if active:
+        await forget_user_credentials(
+            session, cache=cache, user_id=member.user_id, org_id=member.org_id
+        )
+    target_type, target_id = _audit_target(member)
     await audit.record(
         session,
         org_id=member.org_id,
-        action="member.removed",
+        action="member.removed" if active else "member.invitation_cancelled",
         actor=actor,
-        target_type="user",
-        target_id=member.user_id,
+        target_type=target_type,
+        target_id=target_id,
         client=client,
         details={"role": member.role},
     )

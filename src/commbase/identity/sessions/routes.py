@@ -11,20 +11,19 @@ from commbase.core.auth import (
     Client,
     CurrentPrincipal,
     PrincipalKind,
-    enforce_rate_limit,
 )
 from commbase.core.db import DbSession
 from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.errors import InvalidRequest, PermissionDenied
 from commbase.core.http import NO_STORE
 from commbase.core.pagination import Page, PageQuery
-from commbase.core.ratelimit import RateLimitRule
-from commbase.identity import audit, service
+from commbase.identity import audit
 from commbase.identity.schemas import (
     OrganizationRead,
     UserRead,
 )
 from commbase.identity.sessions import service as sessions
+from commbase.identity.sessions.limits import count_password_attempt
 from commbase.identity.sessions.schemas import LoginRequest, LoginResponse, SessionRead
 
 router = APIRouter(prefix="/v1")
@@ -49,17 +48,7 @@ async def login(
     settings: AppSettings,
     client: Client,
 ) -> LoginResponse:
-    window = 15 * 60
-    await enforce_rate_limit(
-        request,
-        key=f"email:{service.normalize_email(body.email)}",
-        rule=RateLimitRule("login-email", settings.login_email_limit, window),
-    )
-    await enforce_rate_limit(
-        request,
-        key=f"ip:{client.ip}",
-        rule=RateLimitRule("login-ip", settings.login_ip_limit, window),
-    )
+    await count_password_attempt(request, settings=settings, email=body.email, ip=client.ip)
     try:
         signed = await sessions.login(
             session,

@@ -1,4 +1,9 @@
-"""Login sessions: sign in, list my devices, sign out one or all others."""
+"""Login sessions: sign in, list my devices, sign out one or all others.
+
+Signing in to an organization where the person has an invitation (a membership an
+admin added) accepts it: the membership becomes active and the organization sees
+the account from then on.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.auth import Principal
@@ -17,8 +22,9 @@ from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
 from commbase.identity import audit, service, tokens
-from commbase.identity.authentication import forget
+from commbase.identity.authentication import forget_after_commit
 from commbase.identity.devices import parse_device
+from commbase.identity.enums import ActorType, MembershipStatus, UserStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.models import Organization, User
 from commbase.identity.passwords import hash_password, needs_rehash, verify_password
@@ -50,7 +56,7 @@ async def record_refusal(database: Database, refusal: LoginRefused, client: Clie
             database,
             org_id=org_id,
             action="auth.login_failed",
-            actor_type="user",
+            actor_type=ActorType.USER,
             actor_id=refusal.user_id,
             target_type="user",
             target_id=refusal.user_id,
@@ -59,16 +65,49 @@ async def record_refusal(database: Database, refusal: LoginRefused, client: Clie
         )
 
 
+class WrongPassword(audit.Audited, InvalidCredentials):
+    """The current password given to change it was wrong: refused and audited."""
+
+    def __init__(self, *, user_id: str) -> None:
+        super().__init__("The current password is wrong")
+        self.note = audit.Note(
+            action="user.password_change_failed", target_type="user", target_id=user_id
+        )
+
+
 async def _choose_membership(
     session: AsyncSession, *, user_id: str, organization: str | None
 ) -> Membership | None:
+    """The named organization's membership (an invitation too: signing in accepts it);
+    without a name, the oldest active membership, else the oldest invitation."""
     statement = select(Membership).where(Membership.user_id == user_id)
     if organization:
         org = await service.find_organization(session, slug_or_id=organization)
         if org is None:
             return None
         statement = statement.where(Membership.org_id == org.id)
-    return await session.scalar(statement.order_by(Membership.created_at).limit(1))
+    invited_last = case((Membership.status == MembershipStatus.ACTIVE, 0), else_=1)
+    return await session.scalar(
+        statement.order_by(invited_last, Membership.created_at, Membership.id).limit(1)
+    )
+
+
+async def _accept_invitation(
+    session: AsyncSession, *, membership: Membership, client: ClientInfo
+) -> None:
+    membership.status = MembershipStatus.ACTIVE
+    membership.invitation = None
+    await audit.record(
+        session,
+        org_id=membership.org_id,
+        action="member.joined",
+        actor_type=ActorType.USER,
+        actor_id=membership.user_id,
+        target_type="user",
+        target_id=membership.user_id,
+        client=client,
+        details={"role": membership.role},
+    )
 
 
 async def login(
@@ -89,18 +128,25 @@ async def login(
         if user is not None and password_ok
         else None
     )
-    if user is None or not password_ok or user.status != "active" or membership is None:
+    active = user is not None and user.status == UserStatus.ACTIVE
+    if user is None or not password_ok or not active or membership is None:
         if user is None:
             raise LoginRefused(user_id=None, org_ids=[], reason="unknown_email")
         reason = (
-            "bad_password"
-            if not password_ok
-            else ("inactive" if user.status != "active" else "no_membership")
+            "bad_password" if not password_ok else ("inactive" if not active else "no_membership")
         )
+        # Recorded only where the person is a member: an organization that merely
+        # invited them must not learn of the account through its audit log.
         org_ids = list(
-            await session.scalars(select(Membership.org_id).where(Membership.user_id == user.id))
+            await session.scalars(
+                select(Membership.org_id).where(
+                    Membership.user_id == user.id, Membership.status == MembershipStatus.ACTIVE
+                )
+            )
         )
         raise LoginRefused(user_id=user.id, org_ids=org_ids, reason=reason)
+    if membership.status == MembershipStatus.INVITED:
+        await _accept_invitation(session, membership=membership, client=client)
 
     now = utcnow()
     new = tokens.generate("cb_sess_", length=40)
@@ -131,7 +177,7 @@ async def login(
         session,
         org_id=membership.org_id,
         action="auth.login",
-        actor_type="user",
+        actor_type=ActorType.USER,
         actor_id=user.id,
         target_type="session",
         target_id=login_session.id,
@@ -181,7 +227,7 @@ async def revoke(
 ) -> LoginSession:
     if login_session.revoked_at is None:
         login_session.revoked_at = utcnow()
-        await forget(cache, login_session.token_hash)
+        forget_after_commit(session, cache, login_session.token_hash)
         await audit.record(
             session,
             org_id=login_session.org_id,
@@ -220,7 +266,7 @@ async def revoke_other_sessions(
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    await forget(cache, *(v.token_hash for v in victims))
+    forget_after_commit(session, cache, *(v.token_hash for v in victims))
     return len(victims)
 
 
@@ -238,7 +284,7 @@ async def change_password(
 ) -> int:
     """Set a new password and sign out the user's other sessions everywhere."""
     if not verify_password(current_password, user.password_hash):
-        raise InvalidCredentials("The current password is wrong")
+        raise WrongPassword(user_id=user.id)
     user.password_hash = hash_password(new_password)
     revoked = await revoke_other_sessions(
         session, user_id=user.id, keep_session_id=keep_session_id, cache=cache, org_id=None
