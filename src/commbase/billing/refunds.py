@@ -53,12 +53,12 @@ _COUNT_REFUND = (
     update(LedgerEntry)
     .where(
         LedgerEntry.id == bindparam("entry_id"),
-        LedgerEntry.refunded_amount + bindparam("amount") <= LedgerEntry.amount,
-        LedgerEntry.refunded_minutes + bindparam("minutes") <= LedgerEntry.minutes,
+        LedgerEntry.refunded_amount + bindparam("add_amount") <= LedgerEntry.amount,
+        LedgerEntry.refunded_minutes + bindparam("add_minutes") <= LedgerEntry.minutes,
     )
     .values(
-        refunded_amount=LedgerEntry.refunded_amount + bindparam("amount"),
-        refunded_minutes=LedgerEntry.refunded_minutes + bindparam("minutes"),
+        refunded_amount=LedgerEntry.refunded_amount + bindparam("add_amount"),
+        refunded_minutes=LedgerEntry.refunded_minutes + bindparam("add_minutes"),
     )
     .execution_options(synchronize_session=False)
 )
@@ -144,7 +144,8 @@ async def refund(
     try:
         async with session.begin_nested():
             counted = await session.execute(
-                _COUNT_REFUND, {"entry_id": original.id, "amount": amount, "minutes": minutes}
+                _COUNT_REFUND,
+                {"entry_id": original.id, "add_amount": amount, "add_minutes": minutes},
             )
             if rowcount(counted) != 1:
                 raise Conflict(
