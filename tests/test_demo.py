@@ -108,6 +108,18 @@ async def test_the_demo_dashboards_agree_with_each_other(
     company = (await client.get("/v1/analytics/company", headers=headers)).json()
     assert company["totalCalls"] == len(calls)
     assert company["totalRevenue"] == paid_in
+    # The whole month lies inside the default dashboard's 30 days.
+    dashboard = (await client.get("/v1/analytics/dashboard", headers=headers)).json()
+    current = dashboard["current"]
+    assert (current["calls"]["total"], current["calls"]["cost"]) == (len(calls), spent)
+    assert (current["revenue"]["topups"], current["revenue"]["callCharges"]) == (paid_in, spent)
+    # Call quality: the report and analytics average the same calls.
+    report = (await client.get("/v1/reports/call-quality", headers=headers)).json()
+    quality = (await client.get("/v1/analytics/quality", headers=headers)).json()["metrics"]
+    assert report["total_calls"] == len(completed)
+    for field, metric in (("avg_mos", "calls.mos_avg"), ("avg_latency_ms", "calls.latency_avg")):
+        assert report[field] is not None
+        assert abs(report[field] - quality[metric]["total"]) < 0.05, field
 
     # The contact book counts the same calls; search finds names without accents.
     contacts = await every(client, headers, "/v1/contacts")

@@ -59,7 +59,9 @@ DEMO_PASSWORD = "commbase-demo"  # noqa: S105 (published demo credentials)
 DEMO_AGENT_EMAIL = "agent@acme.example"
 CURRENCY = "USD"
 CALLER_ID = "+14155550100"
-HISTORY_DAYS = 30
+# Inside the dashboard's default 30 local days (today and the 29 before), so the
+# dashboard and the all-time figures show the same month.
+HISTORY_DAYS = 29
 FIRST_CREDIT, PACKAGE_MINUTES = 5000, 120  # $50.00 and the "popular" plan's minutes
 TOPUP, TOPUP_BELOW = 5000, 1000  # another $50.00 whenever less than $10.00 would be left
 TRANSCRIPT_RETENTION_DAYS = 30
@@ -250,6 +252,7 @@ def _demo_call(
     status = rng.choices(OUTCOMES, [80, 6, 8, 6])[0]
     completed = status == CallStatus.COMPLETED
     duration = rng.randint(20, 900) if completed else 0
+    rating = rng.choice([None, None, 3, 4, 5, 5]) if completed else None
     return Call(
         id=new_id("call"),
         org_id=org_id,
@@ -267,9 +270,13 @@ def _demo_call(
         billable_minutes=billable_minutes(duration) if completed else 0,
         cost_amount=0,
         currency=CURRENCY,
-        review_rating=rng.choice([None, None, 3, 4, 5, 5]) if completed else None,
+        review_rating=rating,
+        problem_solved=rng.choice([True, True, True, False]) if rating else None,
         response_time_seconds=rng.randint(2, 40),
         mos_score=round(rng.uniform(3.2, 4.5), 2) if completed else None,
+        latency_ms=rng.randint(40, 250) if completed else None,
+        jitter_ms=rng.randint(2, 30) if completed else None,
+        packet_loss=round(rng.uniform(0, 2), 2) if completed else None,
         quality=rng.choice(["excellent", "good", "good", "fair"]) if completed else None,
     )
 
