@@ -6,6 +6,10 @@ Isolation: each SQLite test gets its own copy of a migrated database file; each
 PostgreSQL test starts from truncated tables and an empty Redis database. Tests
 do not share one rolled-back connection, because several of them exercise
 concurrent requests and separate processes, which need real commits.
+
+Under pytest-xdist (``make test`` runs ``pytest -n``) each worker ``gwN`` has its
+own PostgreSQL database, ``<name>_gwN`` next to the one the URL names (created
+when missing), and its own Redis database index, the URL's index plus N.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from commbase.app import create_app
@@ -31,8 +36,35 @@ from commbase.cli import migrate_database
 from commbase.models import Base
 from commbase.settings import Settings
 
-PG_URL = os.environ.get("COMMBASE_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("COMMBASE_TEST_REDIS_URL")
+# This process's pytest-xdist worker ("gw0", "gw1", ...); None when run without -n.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+REDIS_DATABASES = 16  # Redis' default number of databases
+
+
+def worker_database_url(url: str | None, worker: str | None = WORKER) -> str | None:
+    """The PostgreSQL URL of ``worker``'s own database (``<name>_gwN``)."""
+    if url is None or worker is None:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+def worker_redis_url(url: str | None, worker: str | None = WORKER) -> str | None:
+    """The Redis URL of ``worker``'s own database index (the URL's index plus N)."""
+    if url is None or worker is None:
+        return url
+    parts = urlsplit(url)
+    index = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    if index >= REDIS_DATABASES:
+        raise pytest.UsageError(
+            f"{worker} would use Redis database {index}: lower the index in "
+            f"COMMBASE_TEST_REDIS_URL ({url}) or run fewer workers"
+        )
+    return urlunsplit(parts._replace(path=f"/{index}"))
+
+
+PG_URL = worker_database_url(os.environ.get("COMMBASE_TEST_DATABASE_URL"))
+REDIS_URL = worker_redis_url(os.environ.get("COMMBASE_TEST_REDIS_URL"))
 STACKS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 T = TypeVar("T")
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-0123456789"
@@ -60,10 +92,26 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+async def _create_database_if_missing(url: str) -> None:
+    target = make_url(url)
+    engine = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            )
+            if not found:
+                await connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_migrated() -> str:
     assert PG_URL is not None
     url = PG_URL
+    in_thread(lambda: _create_database_if_missing(url))
 
     async def recreate_schema() -> None:
         engine = create_async_engine(url)

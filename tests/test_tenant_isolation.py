@@ -10,16 +10,23 @@ needs a request body to get past validation (the test then asks for an example).
 from __future__ import annotations
 
 import itertools
+import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+import stripe
 from fastapi import FastAPI
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped, unused-ignore]
 
 from commbase.calls.models import Call
 from commbase.identity.roles import Role
+from commbase.settings import Settings
+from tests.conftest import client_for, make_settings
+from tests.core.conftest import running_app
 from tests.identity.factories import PASSWORD, Tenant, add_member, auth, make_tenant
 
 PROBLEM = "application/problem+json"
@@ -121,6 +128,7 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/wallets/{wallet_id}"): {"status": "frozen"},
     ("POST", "/v1/wallets/{wallet_id}/topups"): {"amount": 100},
     ("POST", "/v1/wallets/{wallet_id}/adjustments"): {"amount": -4321, "reason": "taken"},
+    ("POST", "/v1/transactions/{transaction_id}/refunds"): {"amount": 1, "reason": "taken"},
     ("PUT", "/v1/rates"): {"country": "GB", "per_minute": "0.10"},
     ("POST", "/v1/calls"): {"to": "+14155550199"},
     ("POST", "/v1/calls/{call_id}/actions"): {"action": "hangup"},
@@ -438,7 +446,7 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     calls = (await get("/v1/calls"))["data"]
     wallets = (await get("/v1/wallets"))["data"]
     transactions = (await get("/v1/transactions"))["data"]
-    rates = await get("/v1/rates")
+    rates = (await get("/v1/rates"))["data"]
     webhooks = (await get("/v1/webhooks"))["data"]
     export = await get(f"/v1/privacy/exports/{world.records['privacy_exports'][0]}")
     erasure = await get(f"/v1/privacy/erasures/{world.records['privacy_erasures'][0]}")
@@ -740,10 +748,140 @@ async def test_public_routes_answer_without_credentials(
         assert response.status_code == 200, response.text
 
 
+async def test_job_runs_stay_within_the_organization(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A's runs of a job (and their errors) are not B's to see; B runs only for B."""
+    world = await build_world(app, client)
+    a_run = await client.post("/v1/jobs/privacy.retention/runs", headers=world.a.headers)
+    assert a_run.status_code == 201, a_run.text
+    for label, headers in world.b_credentials.items():
+        if label == "B's agent session":
+            continue  # agents hold no jobs:run scope
+        for path in ("/v1/jobs", "/v1/jobs/privacy.retention/runs"):
+            response = await client.get(path, headers=headers)
+            assert response.status_code == 200, f"{path} with {label}: {response.text}"
+            assert a_run.json()["id"] not in response.text, f"{path} with {label}"
+            assert world.a.org_id not in response.text
+
+
+# ------------------------------------------------------------- provider callbacks
+
+TWILIO_TOKEN = "twilio-auth-token-for-tests"
+STRIPE_SECRET = "whsec_tenant_isolation_secret"
+CONFIGURED = {
+    "twilio_account_sid": "AC" + "0" * 32,
+    "twilio_auth_token": TWILIO_TOKEN,
+    "stripe_webhook_secret": STRIPE_SECRET,
+}
+TWILIO_PATH = "/v1/providers/twilio/voice/status"
+STRIPE_PATH = "/v1/providers/stripe/webhook"
+FORM = {"CallSid": "CA" + "1" * 32, "CallStatus": "completed"}
+STRIPE_EVENT = json.dumps({"id": "evt_1", "object": "event", "type": "ping", "data": {}})
+# What each provider answers a request its signature does not cover.
+REFUSAL = {TWILIO_PATH: (401, "authentication-required"), STRIPE_PATH: (400, "invalid-request")}
+
+
+def _twilio_signature(settings: Settings, params: dict[str, str]) -> str:
+    url = settings.public_base_url.rstrip("/") + TWILIO_PATH
+    signature: str = RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
+    return signature
+
+
+def _stripe_signature(payload: str, secret: str = STRIPE_SECRET) -> str:
+    timestamp = int(time.time())
+    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload}", secret)
+    return f"t={timestamp},v1={signature}"
+
+
+def test_every_provider_callback_is_covered() -> None:
+    assert {path for _, path in SIGNED} == set(REFUSAL)
+
+
 @pytest.mark.parametrize(("method", "path"), sorted(SIGNED))
-async def test_provider_callbacks_refuse_unsigned_requests(
+async def test_unsigned_provider_callbacks_are_refused_when_not_configured(
+    client: httpx.AsyncClient, method: str, path: str, request: pytest.FixtureRequest
+) -> None:
+    """An unsigned callback gets the refusal it gets when the provider is configured:
+    whether a provider is set up is not the caller's business, nor a reason to retry."""
+    if path == TWILIO_PATH:
+        # Temporary (calls, H5b): POST /v1/providers/twilio/voice/status answers 503
+        # "not configured" before it looks for X-Twilio-Signature.
+        request.applymarker(pytest.mark.xfail(reason="twilio callback: 503 first", strict=False))
+    status, code = REFUSAL[path]
+    response = await client.request(method, path, data=FORM)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["type"] == f"/problems/{code}"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(SIGNED))
+async def test_signed_provider_callbacks_are_unavailable_until_configured(
     client: httpx.AsyncClient, method: str, path: str
 ) -> None:
-    response = await client.request(method, path, content=b"CallSid=CA123&CallStatus=completed")
-    assert response.status_code in (400, 401, 403, 503), response.text
+    """With no secret to check a signature against, nothing signed gets in either."""
+    signed = {"X-Twilio-Signature": "x", "Stripe-Signature": "t=1,v1=x"}
+    response = await client.request(method, path, data=FORM, headers=signed)
+    assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["type"] == "/problems/service-unavailable"
+
+
+async def test_configured_provider_callbacks_refuse_what_their_signature_does_not_cover(
+    database_url: str, redis_url: str | None
+) -> None:
+    settings = make_settings(database_url, redis_url, **CONFIGURED)
+    async with running_app(settings) as app, client_for(app) as client:
+        answers = {
+            "twilio unsigned": await client.post(TWILIO_PATH, data=FORM),
+            "twilio signed with another token": await client.post(
+                TWILIO_PATH,
+                data=FORM,
+                headers={
+                    "X-Twilio-Signature": RequestValidator("other").compute_signature(
+                        settings.public_base_url + TWILIO_PATH, FORM
+                    )
+                },
+            ),
+            "twilio signature of other values": await client.post(
+                TWILIO_PATH,
+                data={**FORM, "CallStatus": "failed"},
+                headers={"X-Twilio-Signature": _twilio_signature(settings, FORM)},
+            ),
+            "stripe unsigned": await client.post(
+                STRIPE_PATH, content=STRIPE_EVENT, headers={"Content-Type": "application/json"}
+            ),
+            "stripe signed with another secret": await client.post(
+                STRIPE_PATH,
+                content=STRIPE_EVENT,
+                headers={
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": _stripe_signature(STRIPE_EVENT, "whsec_other"),
+                },
+            ),
+        }
+        # The same requests, signed as the providers sign them, are heard: the refusals
+        # above are the signatures' doing. Twilio posts a form, which a JSON-only rule
+        # must not refuse.
+        twilio_signed = await client.post(
+            TWILIO_PATH,
+            data=FORM,
+            headers={"X-Twilio-Signature": _twilio_signature(settings, FORM)},
+        )
+        stripe_signed = await client.post(
+            STRIPE_PATH,
+            content=STRIPE_EVENT,
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": _stripe_signature(STRIPE_EVENT),
+            },
+        )
+
+    for label, response in answers.items():
+        path = TWILIO_PATH if label.startswith("twilio") else STRIPE_PATH
+        status, code = REFUSAL[path]
+        assert response.status_code == status, f"{label}: {response.text}"
+        assert response.headers["content-type"].startswith(PROBLEM), label
+        assert response.json()["type"] == f"/problems/{code}", label
+    assert twilio_signed.status_code == 204, twilio_signed.text
+    assert stripe_signed.status_code == 200, stripe_signed.text

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
@@ -26,12 +26,12 @@ from commbase.contacts.routes import router as contacts_router
 from commbase.core.cache import Cache, MemoryCache, RedisCache
 from commbase.core.db import Database
 from commbase.core.effects import EffectRunner
-from commbase.core.http import RequestContextMiddleware
+from commbase.core.http import RequestContextMiddleware, json_bodies_only
 from commbase.core.idempotency import IdempotencyMiddleware
 from commbase.core.jobs import JobContext, Scheduler
 from commbase.core.leases import DatabaseLease, Lease, RedisLease
 from commbase.core.logging import configure_logging
-from commbase.core.problems import install_problem_handlers
+from commbase.core.problems import document_problems, install_problem_handlers
 from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from commbase.core.routes import router as core_router
 from commbase.core.time import utcnow
@@ -153,12 +153,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await redis.aclose()
             await database.dispose()
 
+    docs = settings.serves_docs
     app = FastAPI(
         title="commbase",
         version=__version__,
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        # Off by default in production (COMMBASE_DOCS_ENABLED turns them on or off).
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        # A body sent to a route that reads JSON must be JSON (415 otherwise).
+        dependencies=[Depends(json_bodies_only)],
     )
+    document_problems(app)
     app.state.settings = settings
     app.state.db = database
     app.state.redis = redis

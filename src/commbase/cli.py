@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
+from commbase.core.errors import CommbaseError
 from commbase.settings import get_settings
 
 app = typer.Typer(
@@ -24,12 +27,43 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(webhooks_app, name="webhooks")
-console = Console()
+# Soft wrap: keys and ids are printed whole, for the terminal to wrap, not cut.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
+
+# Exit codes: 2 for a mistake in the command line (as click's usage errors), 1 when
+# the command was understood but could not be done.
+USAGE, REFUSED = 2, 1
+
+
+def fail(message: str, *, code: int = USAGE) -> typer.Exit:
+    """Print ``message`` as an error (no traceback); the ``typer.Exit`` to raise."""
+    errors.print(f"[red]error:[/red] {escape(message)}")
+    return typer.Exit(code)
+
+
+def _field_messages(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in err['loc']) or 'value'}: {err['msg']}"
+        for err in exc.errors()
+    )
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run a command's coroutine; what the user got wrong is a message, not a traceback."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError
+
+    try:
+        return asyncio.run(coro)
+    except ValidationError as exc:
+        raise fail(_field_messages(exc)) from exc
+    except CommbaseError as exc:
+        details = [str(err.get("message")) for err in exc.errors or [] if err.get("message")]
+        message = exc.detail + (f" ({'; '.join(details)})" if details else "")
+        raise fail(message, code=REFUSED) from exc
+    except (DBAPIError, InterfaceError, OSError) as exc:
+        raise fail(f"cannot use the database: {exc}", code=REFUSED) from exc
 
 
 def alembic_config(database_url: str | None = None) -> Any:
@@ -43,17 +77,58 @@ def alembic_config(database_url: str | None = None) -> Any:
     return config
 
 
-def migrate_database(database_url: str | None = None) -> None:
+def database_revision(database_url: str | None = None) -> str | None:
+    """The migration revision the database is at (None: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.engine import Connection
+
+    from commbase.core.db import make_engine
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async def current() -> str | None:
+        engine = make_engine(database_url or get_settings().database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(read)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(current())
+
+
+def migrate_database(database_url: str | None = None) -> tuple[str | None, str | None]:
+    """Upgrade the database to the latest revision; the revisions before and after."""
     from alembic import command
 
+    before = database_revision(database_url)
     command.upgrade(alembic_config(database_url), "head")
+    return before, database_revision(database_url)
 
 
 @app.command()
 def migrate() -> None:
-    """Apply every database migration (alembic upgrade head)."""
-    migrate_database()
-    console.print("[green]database is up to date[/green]")
+    """Apply every database migration (alembic upgrade head) and say which."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError, InterfaceError
+
+    try:
+        before, after = migrate_database()
+    except CommandError as exc:
+        raise fail(f"cannot migrate: {exc}", code=REFUSED) from exc
+    except (DBAPIError, InterfaceError, OSError) as exc:
+        raise fail(f"cannot use the database: {exc}", code=REFUSED) from exc
+    if before == after:
+        console.print(f"[green]database is up to date[/green] at revision {after}; nothing applied")
+        return
+    script = ScriptDirectory.from_config(alembic_config())
+    applied = [rev.revision for rev in script.iterate_revisions(after, before)]
+    console.print(
+        f"[green]applied {len(applied)} migration(s)[/green]: "
+        f"{before or '(empty database)'} -> {after} ({', '.join(reversed(applied))})"
+    )
 
 
 @app.command()
@@ -119,34 +194,41 @@ def users_create(
     from commbase.identity.roles import Role
     from commbase.identity.schemas import UserCreate
 
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise fail(f"--role is one of {', '.join(r.value for r in Role)}, not {role!r}") from None
+    try:
+        # Checked before anything is written: a mistake leaves no new organization behind.
+        data = UserCreate(
+            email=email, password=password, first_name=first_name, last_name=last_name, role=chosen
+        )
+    except ValidationError as exc:
+        raise fail(_field_messages(exc)) from exc
     settings = get_settings()
 
-    async def create() -> tuple[str, str]:
+    async def create() -> tuple[str, str, str | None]:
         database = Database(settings.database_url)
         try:
             async with database.sessionmaker() as session:
                 org = await service.find_organization(session, slug_or_id=organization)
+                created_org = None
                 if org is None:
                     org = await service.create_organization(
                         session, name=organization, slug=service.slugify(organization)
                     )
-                user, _ = await service.create_user(
-                    session,
-                    data=UserCreate(
-                        email=email,
-                        password=password,
-                        first_name=first_name,
-                        last_name=last_name,
-                        role=Role(role),
-                    ),
-                    org_id=org.id,
-                )
+                    created_org = org.id
+                user, _ = await service.create_user(session, data=data, org_id=org.id)
                 await session.commit()
-                return user.id, org.slug
+                return user.id, org.slug, created_org
         finally:
             await database.dispose()
 
-    user_id, slug = _run(create())
+    user_id, slug, created_org = _run(create())
+    if created_org is not None:
+        console.print(
+            f"created organization {slug} ({created_org}): no organization was {organization!r}"
+        )
     console.print(f"created {user_id} ({email}) as {role} of {slug}")
 
 
@@ -171,6 +253,24 @@ def keys_create(
     from commbase.identity.api_keys.schemas import ApiKeyCreate
     from commbase.identity.roles import scopes_for
 
+    if environment not in ("live", "test"):
+        raise fail(f"--environment is live or test, not {environment!r}")
+    chosen: list[Scope] | None = None
+    if scopes is not None:
+        names = [part.strip() for part in scopes.split(",") if part.strip()]
+        unknown = [part for part in names if part not in Scope._value2member_map_]
+        if unknown or not names:
+            raise fail(
+                f"unknown scope(s): {', '.join(unknown) or '(none given)'}; "
+                f"scopes are {', '.join(s.value for s in Scope)}"
+            )
+        chosen = [Scope(part) for part in names]
+    try:
+        data = ApiKeyCreate(
+            name=name, environment="test" if environment == "test" else "live", scopes=chosen
+        )
+    except ValidationError as exc:
+        raise fail(_field_messages(exc)) from exc
     settings = get_settings()
 
     async def create() -> str:
@@ -178,14 +278,14 @@ def keys_create(
         try:
             async with database.sessionmaker() as session:
                 org = await service.find_organization(session, slug_or_id=organization)
+                if org is None:
+                    raise fail(f"no organization {organization!r}", code=REFUSED)
                 user = await service.find_user_by_email(session, email=email)
-                member = (
-                    await service.get_membership(session, org_id=org.id, user_id=user.id)
-                    if org and user
-                    else None
-                )
-                if org is None or user is None or member is None:
-                    raise typer.BadParameter(f"{email} is not a member of {organization}")
+                if user is None:
+                    raise fail(f"no user with the email {email!r}", code=REFUSED)
+                member = await service.get_membership(session, org_id=org.id, user_id=user.id)
+                if member is None:
+                    raise fail(f"{email} is not a member of {organization}", code=REFUSED)
                 actor = Principal(
                     kind=PrincipalKind.USER_SESSION,
                     org_id=org.id,
@@ -194,11 +294,6 @@ def keys_create(
                     rate_limit=RateLimitRule("cli", 1, 1),
                     user_id=user.id,
                     role=member.role,
-                )
-                data = ApiKeyCreate(
-                    name=name,
-                    environment="test" if environment == "test" else "live",
-                    scopes=[Scope(s.strip()) for s in scopes.split(",")] if scopes else None,
                 )
                 _, secret = await api_keys.create_key(
                     session,
@@ -238,9 +333,10 @@ def jobs_list() -> None:
     # In a narrow terminal, wrap rather than cut: the name is what `jobs run` takes.
     table = Table(
         Column("job", no_wrap=True),
-        "schedule",
+        Column("schedule", no_wrap=True),
+        Column("per org", no_wrap=True),
         Column("last run", overflow="fold"),
-        "status",
+        Column("status", no_wrap=True),
         "rows",
     )
     for job_ in jobs.registered_jobs().values():
@@ -248,6 +344,7 @@ def jobs_list() -> None:
         table.add_row(
             job_.name,
             job_.schedule,
+            "yes" if job_.per_organization else "no",
             run.started_at.isoformat(timespec="seconds") if run else "-",
             run.status if run else "-",
             str(run.rows) if run and run.rows is not None else "-",
@@ -258,27 +355,40 @@ def jobs_list() -> None:
 @jobs_app.command("run")
 def jobs_run(
     name: Annotated[str, typer.Argument(help="Job name, see `commbase jobs list`")],
+    organization: Annotated[
+        str | None,
+        typer.Option(help="Only this organization (slug or id), for jobs that can run for one"),
+    ] = None,
 ) -> None:
-    """Run one job now and record the run."""
+    """Run one job now (for every organization, or one) and record the run."""
     from commbase import app as _app  # noqa: F401  (registers every domain's jobs)
     from commbase.core import jobs
     from commbase.core.db import Database
-    from commbase.core.errors import NotFound
+    from commbase.identity import service
 
     settings = get_settings()
+    try:
+        job_ = jobs.get_job(name)
+    except CommbaseError as exc:
+        raise fail(exc.detail) from exc
+    if organization is not None and not job_.per_organization:
+        raise fail(f"{name} runs for every organization at once; leave out --organization")
 
     async def run() -> jobs.JobRun:
         database = Database(settings.database_url)
         try:
-            return await jobs.run_job(database, jobs.get_job(name), trigger="manual")
+            org_id = None
+            if organization is not None:
+                async with database.sessionmaker() as session:
+                    org = await service.find_organization(session, slug_or_id=organization)
+                if org is None:
+                    raise fail(f"no organization {organization!r}", code=REFUSED)
+                org_id = org.id
+            return await jobs.run_job(database, job_, trigger="manual", org_id=org_id)
         finally:
             await database.dispose()
 
-    try:
-        result = _run(run())
-    except NotFound as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(2) from exc
+    result = _run(run())
     colour = "green" if result.status == "succeeded" else "red"
     console.print(f"[{colour}]{result.job_name}: {result.status}[/{colour}] rows={result.rows}")
     if result.error:

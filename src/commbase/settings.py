@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "commbase-insecure-development-secret-change-me"  # noqa: S105
 
+MIN_METRICS_TOKEN = 16
+
 DEFAULT_TIERS: dict[str, dict[str, int]] = {
     "free": {"limit": 60, "window_s": 60},
     "standard": {"limit": 600, "window_s": 60},
@@ -84,6 +86,13 @@ class Settings(BaseSettings):
     analytics_rollup_lag_s: int = Field(default=60, ge=0, le=3600)
     analytics_cache_ttl_s: int = Field(default=300, ge=0)
 
+    # Operator surfaces. The API documentation (/docs, /redoc, /openapi.json) is served
+    # unless turned off; unset, it is on except when COMMBASE_ENV=production.
+    docs_enabled: bool | None = None
+    # /metrics answers only requests bearing this token (Authorization: Bearer ...).
+    # Unset, /metrics is open in development and test, and off (404) in production.
+    metrics_token: SecretStr | None = None
+
     run_jobs: bool = True  # run the scheduler inside the API process
     job_tick_s: float = 15.0
     log_level: str = "INFO"
@@ -98,6 +107,15 @@ class Settings(BaseSettings):
                 "when COMMBASE_ENV=production"
             )
         return self
+
+    @field_validator("metrics_token", mode="after")
+    @classmethod
+    def _strong_metrics_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_METRICS_TOKEN:
+            raise ValueError(
+                f"COMMBASE_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} characters"
+            )
+        return token
 
     @field_validator("stripe_test_api_key", mode="after")
     @classmethod
@@ -121,6 +139,18 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def serves_docs(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served."""
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.env != "production"
+
+    @property
+    def metrics_open(self) -> bool:
+        """Whether /metrics answers without a token (no token set, not in production)."""
+        return self.metrics_token is None and self.env != "production"
 
 
 @lru_cache

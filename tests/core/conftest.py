@@ -8,6 +8,7 @@ tested through fixtures parametrised over both; the Redis variant runs when
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -16,13 +17,15 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from typer.testing import CliRunner, Result
 
 from commbase.app import create_app
+from commbase.cli import app as cli
 from commbase.core import ratelimit
 from commbase.core.db import Database
 from commbase.core.time import FrozenClock, use_clock
-from commbase.settings import Settings
-from tests.conftest import REDIS_URL
+from commbase.settings import Settings, get_settings
+from tests.conftest import REDIS_URL, TEST_SECRET
 
 # 2023-11-14 22:13:20 UTC is a multiple of 60; 18 s into a one-minute window.
 WINDOW_START = 1_700_000_000 - 1_700_000_000 % 60
@@ -103,3 +106,21 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert isinstance(body["detail"], str)
     assert body["detail"]
     return body
+
+
+def invoke(args: list[str], *, input: str | None = None) -> Result:
+    """Run the ``commbase`` command line; its output is what a user reads."""
+    # The CLI runs its own event loop; keep it off the test's loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(CliRunner().invoke, cli, args, input).result()
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI pointed at the test's database."""
+    monkeypatch.setenv("COMMBASE_DATABASE_URL", database_url)
+    monkeypatch.setenv("COMMBASE_SECRET_KEY", TEST_SECRET)
+    monkeypatch.delenv("COMMBASE_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -3,8 +3,7 @@ and run on demand from the CLI and the API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -12,18 +11,16 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
+from structlog.testing import capture_logs
 
-from commbase.cli import app as cli
 from commbase.core import jobs
 from commbase.core.db import Database
 from commbase.core.errors import NotFound
 from commbase.core.jobs import JobContext, JobRun, Scheduler, run_job
 from commbase.core.leases import DatabaseLease, Lease, RedisLease
 from commbase.core.time import FrozenClock, use_clock
-from commbase.settings import get_settings
 from tests.conftest import REDIS_URL
-from tests.core.conftest import assert_problem
+from tests.core.conftest import assert_problem, invoke
 from tests.identity.factories import PASSWORD, auth, make_tenant
 
 TEN_THIRTY = datetime(2030, 1, 7, 10, 30, tzinfo=UTC)
@@ -84,14 +81,51 @@ async def test_run_is_recorded_with_start_end_status_and_rows(
 
 
 async def test_failing_job_is_recorded_as_failed(database: Database, registry: Calls) -> None:
-    run = await run_job(database, jobs.get_job("tests.broken"))
+    with capture_logs() as logged:
+        run = await run_job(database, jobs.get_job("tests.broken"))
 
     [stored] = await all_runs(database)
     assert run.status == stored.status == "failed"
     assert stored.rows is None
     assert stored.finished_at is not None
-    assert stored.error is not None
-    assert "RuntimeError: the carrier API is down" in stored.error
+    # What the API and CLI show: the error's type and message; the traceback (with
+    # its file paths) goes to the log only.
+    assert stored.error == "RuntimeError: the carrier API is down"
+    [failure] = [entry for entry in logged if entry["event"] == "job failed"]
+    assert failure["job"] == "tests.broken"
+    assert isinstance(failure["exc_info"], RuntimeError)
+
+
+async def test_a_long_error_message_is_cut(database: Database, registry: Calls) -> None:
+    @jobs.job("tests.verbose", schedule="0 0 1 1 *")
+    async def verbose(ctx: JobContext) -> int:
+        raise ValueError("x" * 5000)
+
+    run = await run_job(database, jobs.get_job("tests.verbose"))
+
+    assert run.error is not None
+    assert run.error.startswith("ValueError: xxx")
+    assert len(run.error) == jobs.MAX_ERROR_CHARS
+
+
+async def test_only_a_per_organization_job_runs_for_one_organization(
+    database: Database, registry: Calls
+) -> None:
+    seen: list[str | None] = []
+
+    @jobs.job("tests.per_org", schedule="0 * * * *", per_organization=True)
+    async def per_org(ctx: JobContext) -> int:
+        seen.append(ctx.org_id)
+        return 1
+
+    run = await run_job(database, jobs.get_job("tests.per_org"), org_id="org_one")
+    everyone = await run_job(database, jobs.get_job("tests.per_org"))
+
+    assert seen == ["org_one", None]
+    assert (run.org_id, everyone.org_id) == ("org_one", None)
+    with pytest.raises(ValueError, match="every organization"):
+        await run_job(database, jobs.get_job("tests.hourly"), org_id="org_one")
+    assert set(jobs.tenant_jobs()) == {"tests.per_org"}
 
 
 async def test_unknown_job_is_not_found(registry: Calls) -> None:
@@ -228,21 +262,6 @@ async def test_a_dead_leaders_lease_expires(
 # ------------------------------------------------------------------------- CLI
 
 
-def invoke(args: list[str]) -> Result:
-    # The CLI runs its own event loop; keep it off the test's loop.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(CliRunner().invoke, cli, args).result()
-
-
-@pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("COMMBASE_DATABASE_URL", database_url)
-    monkeypatch.delenv("COMMBASE_REDIS_URL", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 async def test_cli_runs_a_job_and_lists_it(
     app: FastAPI, client: httpx.AsyncClient, cli_env: None
 ) -> None:
@@ -279,25 +298,122 @@ async def test_cli_refuses_an_unknown_job(cli_env: None) -> None:
 # ------------------------------------------------------------------------- API
 
 
-async def test_run_job_through_the_api(app: FastAPI, client: httpx.AsyncClient) -> None:
+@pytest.fixture
+def tenant_registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str | None]]:
+    """A global job and a per-organization one that records whose rows it touched."""
+    monkeypatch.setattr(jobs, "_registry", {})
+    touched: dict[str, list[str | None]] = {"everyone": [], "per_org": []}
+
+    @jobs.job("tests.everyone", schedule="0 * * * *")
+    async def everyone(ctx: JobContext) -> int:
+        touched["everyone"].append(ctx.org_id)
+        return 7
+
+    @jobs.job("tests.per_org", schedule="0 2 * * *", per_organization=True)
+    async def per_org(ctx: JobContext) -> int:
+        """One organization's work."""
+        touched["per_org"].append(ctx.org_id)
+        return 2
+
+    @jobs.job("tests.per_org_broken", schedule="0 3 * * *", per_organization=True)
+    async def broken(ctx: JobContext) -> int:
+        raise KeyError(f"nothing for {ctx.org_id}")
+
+    return touched
+
+
+async def test_a_tenant_runs_a_per_organization_job_for_itself(
+    app: FastAPI, client: httpx.AsyncClient, tenant_registry: dict[str, list[str | None]]
+) -> None:
     tenant = await make_tenant(app)
 
-    response = await client.post("/v1/jobs/identity.expire_sessions/runs", headers=tenant.headers)
+    response = await client.post("/v1/jobs/tests.per_org/runs", headers=tenant.headers)
 
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["id"].startswith("run_")
-    assert (body["job"], body["trigger"], body["status"]) == (
-        "identity.expire_sessions",
+    assert (body["job"], body["trigger"], body["status"], body["rows"]) == (
+        "tests.per_org",
         "manual",
         "succeeded",
+        2,
     )
-    assert body["rows"] == 0
+    assert tenant_registry["per_org"] == [tenant.org_id]
     listed = await client.get("/v1/jobs", headers=tenant.headers)
-    assert listed.status_code == 200
-    entry = next(j for j in listed.json()["data"] if j["name"] == "identity.expire_sessions")
-    assert entry["schedule"] == "0 * * * *"
+    assert listed.status_code == 200, listed.text
+    assert [j["name"] for j in listed.json()["data"]] == ["tests.per_org", "tests.per_org_broken"]
+    entry = listed.json()["data"][0]
+    assert (entry["schedule"], entry["description"]) == ("0 2 * * *", "One organization's work.")
     assert entry["last_run"]["id"] == body["id"]
+    runs = await client.get("/v1/jobs/tests.per_org/runs", headers=tenant.headers)
+    assert runs.status_code == 200, runs.text
+    assert [r["id"] for r in runs.json()["data"]] == [body["id"]]
+
+
+async def test_global_jobs_are_operator_only(
+    app: FastAPI, client: httpx.AsyncClient, tenant_registry: dict[str, list[str | None]]
+) -> None:
+    tenant = await make_tenant(app)
+
+    response = await client.post("/v1/jobs/tests.everyone/runs", headers=tenant.headers)
+    runs = await client.get("/v1/jobs/tests.everyone/runs", headers=tenant.headers)
+
+    # As unknown as a job that does not exist, and never run.
+    body = assert_problem(response, 404, "not-found")
+    assert body["detail"] == "No job named 'tests.everyone'"
+    assert_problem(runs, 404, "not-found")
+    assert tenant_registry["everyone"] == []
+    listed = (await client.get("/v1/jobs", headers=tenant.headers)).json()["data"]
+    assert "tests.everyone" not in [j["name"] for j in listed]
+    assert await all_runs(app.state.db) == []
+
+
+async def test_a_tenant_sees_only_its_own_runs_and_errors_without_tracebacks(
+    app: FastAPI, client: httpx.AsyncClient, tenant_registry: dict[str, list[str | None]]
+) -> None:
+    alpha, bravo = await make_tenant(app), await make_tenant(app)
+    # The scheduler's run over every organization, and Bravo's own runs.
+    await run_job(app.state.db, jobs.get_job("tests.per_org"), trigger="schedule")
+    await run_job(app.state.db, jobs.get_job("tests.per_org_broken"), trigger="schedule")
+    bravo_run = await client.post("/v1/jobs/tests.per_org/runs", headers=bravo.headers)
+    bravo_failed = await client.post("/v1/jobs/tests.per_org_broken/runs", headers=bravo.headers)
+    assert bravo_run.status_code == bravo_failed.status_code == 201
+
+    alpha_jobs = (await client.get("/v1/jobs", headers=alpha.headers)).json()["data"]
+    alpha_runs = await client.get("/v1/jobs/tests.per_org/runs", headers=alpha.headers)
+    bravo_jobs = (await client.get("/v1/jobs", headers=bravo.headers)).json()["data"]
+
+    assert [j["last_run"] for j in alpha_jobs] == [None, None]
+    assert alpha_runs.json() == {"data": [], "next_cursor": None}
+    assert [j["last_run"]["id"] for j in bravo_jobs] == [
+        bravo_run.json()["id"],
+        bravo_failed.json()["id"],
+    ]
+    failed = bravo_failed.json()
+    assert failed["status"] == "failed"
+    assert failed["error"] == f"KeyError: 'nothing for {bravo.org_id}'"
+    assert "Traceback" not in bravo_jobs[1]["last_run"]["error"]
+    assert tenant_registry["per_org"] == [None, bravo.org_id]
+
+
+async def test_a_tenants_run_list_pages(
+    app: FastAPI, client: httpx.AsyncClient, tenant_registry: dict[str, list[str | None]]
+) -> None:
+    tenant = await make_tenant(app)
+    made = []
+    for _ in range(3):
+        response = await client.post("/v1/jobs/tests.per_org/runs", headers=tenant.headers)
+        made.append(response.json()["id"])
+
+    first = await client.get("/v1/jobs/tests.per_org/runs?limit=2", headers=tenant.headers)
+    cursor = first.json()["next_cursor"]
+    second = await client.get(
+        f"/v1/jobs/tests.per_org/runs?limit=2&cursor={cursor}", headers=tenant.headers
+    )
+
+    assert [r["id"] for r in first.json()["data"]] == made[::-1][:2]
+    assert [r["id"] for r in second.json()["data"]] == made[:1]
+    assert second.json()["next_cursor"] is None
 
 
 async def test_unknown_job_through_the_api_is_a_404_problem(
@@ -311,6 +427,20 @@ async def test_unknown_job_through_the_api_is_a_404_problem(
     assert "identity.nope" in str(body["detail"])
 
 
+async def test_the_real_global_jobs_are_not_a_tenants(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Folding every organization's rollups or sweeping every session is the operator's."""
+    tenant = await make_tenant(app)
+    for name in ("analytics.rollup", "identity.expire_sessions", "identity.flush_usage"):
+        response = await client.post(f"/v1/jobs/{name}/runs", headers=tenant.headers)
+        assert_problem(response, 404, "not-found")
+    listed = (await client.get("/v1/jobs", headers=tenant.headers)).json()["data"]
+    assert "privacy.retention" in [j["name"] for j in listed]
+    assert not {"analytics.rollup", "identity.expire_sessions"} & {j["name"] for j in listed}
+    assert await all_runs(app.state.db) == []
+
+
 async def test_running_a_job_needs_the_jobs_scope(app: FastAPI, client: httpx.AsyncClient) -> None:
     tenant = await make_tenant(app)
     limited = await client.post(
@@ -319,7 +449,7 @@ async def test_running_a_job_needs_the_jobs_scope(app: FastAPI, client: httpx.As
     assert limited.status_code == 201, limited.text
 
     response = await client.post(
-        "/v1/jobs/identity.expire_sessions/runs", headers=auth(limited.json()["key"])
+        "/v1/jobs/privacy.retention/runs", headers=auth(limited.json()["key"])
     )
 
     body = assert_problem(response, 403, "scope-missing")

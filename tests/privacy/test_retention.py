@@ -291,3 +291,47 @@ async def test_retention_policies_are_bounded_and_audited(
         {"transcripts": {"from": 7, "to": None}},
         {"outbox_events": {"from": None, "to": 30}, "transcripts": {"from": None, "to": 7}},
     ]
+
+
+async def test_a_tenant_runs_retention_for_its_own_organization_only(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    a = await make_tenant(app, name="Alpha")
+    b = await make_tenant(app, name="Bravo")
+    now = clock.now()
+    keys = await _add(
+        app,
+        _idempotency_key(a.org_id, created_at=now - 2 * DAY),
+        _idempotency_key(b.org_id, created_at=now - 2 * DAY),
+    )
+    a_event = await _event(app, a.org_id, created_at=now - 91 * DAY, done=True)
+    b_event = await _event(app, b.org_id, created_at=now - 91 * DAY, done=True)
+    exports = await _add(
+        app,
+        _export(a.org_id, created_at=now - 8 * DAY),
+        _export(b.org_id, created_at=now - 8 * DAY),
+    )
+    # Agent sessions are a kind whose purge is not declared per organization: a
+    # tenant's run leaves them to the scheduled pass.
+    sessions = await _add(
+        app,
+        _agent_session(a, expires_at=now - 31 * DAY),
+        _agent_session(b, expires_at=now - 31 * DAY),
+    )
+
+    response = await client.post("/v1/jobs/privacy.retention/runs", headers=a.headers)
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["status"], response.json()["rows"]) == ("succeeded", 3)
+    assert await _ids(app, IdempotencyKey.id) == {str(keys[1].id)}
+    assert await _ids(app, OutboxEvent.id, OutboxEvent.id.in_([a_event, b_event])) == {b_event}
+    assert await _ids(app, PrivacyRequest.id, PrivacyRequest.file.is_not(None)) == {exports[1].id}
+    assert await _ids(app, AgentSession.id) == {s.id for s in sessions}
+    runs = await client.get("/v1/jobs/privacy.retention/runs", headers=b.headers)
+    assert runs.json()["data"] == [], "Bravo sees Alpha's run"
+
+    everyone = await run_job(app.state.db, get_job("privacy.retention"), trigger="schedule")
+
+    assert (everyone.status, everyone.rows) == ("succeeded", 3 + 2)
+    assert await _ids(app, IdempotencyKey.id) == set()
+    assert await _ids(app, AgentSession.id) == set()

@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
+from fastapi import Request, params
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from commbase.core.errors import UnsupportedMediaType
 from commbase.core.ids import new_id
-from commbase.core.problems import problem_response
+from commbase.core.problems import crash_response, problem_response
 
 REQUESTS = Counter("commbase_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -194,6 +196,13 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send)
             status_holder["status"] = 413
+        except Exception as exc:
+            # The one place an unhandled error is logged: it is not raised further, so
+            # neither Starlette's error middleware nor the server logs it a second time.
+            response = crash_response(exc, path=scope["path"])
+            if not status_holder["started"]:
+                await response(scope, receive, send_with_headers)
+            status_holder["status"] = 500
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
@@ -208,6 +217,35 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or ``application/<anything>+json``, with any parameters."""
+    if not content_type:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    kind, _, subtype = media_type.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+async def json_bodies_only(request: Request) -> None:
+    """Refuse with 415 a body that is not JSON sent to a route that reads a JSON body.
+
+    Routes that read their body themselves (signed provider callbacks take form
+    posts, the event batch takes NDJSON) declare no body model and are left alone.
+    """
+    route = request.scope.get("route")
+    body_field = getattr(route, "body_field", None)
+    if body_field is None or isinstance(body_field.field_info, params.Form):
+        return
+    content_type = request.headers.get("content-type")
+    if is_json_media_type(content_type) or not await request.body():
+        return
+    raise UnsupportedMediaType(
+        f"This route reads a JSON body; send it with Content-Type: application/json "
+        f"(got {content_type or 'no Content-Type'})",
+        accepted=["application/json"],
+    )
 
 
 class _BodyTooLarge(HTTPException):

@@ -16,16 +16,21 @@ from commbase.core import errors
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("commbase.errors")
 
-_STATUS_CODES = {
-    400: "invalid-request",
-    401: "authentication-required",
-    403: "permission-denied",
-    404: "not-found",
-    405: "method-not-allowed",
-    413: "payload-too-large",
-    415: "unsupported-media-type",
-    422: "validation-failed",
-    429: "rate-limited",
+# What the HTTP layer (routing, body parsing) answers, as the tree's problem types.
+_HTTP_ERRORS: dict[int, type[errors.CommbaseError]] = {
+    cls.status: cls
+    for cls in (
+        errors.InvalidRequest,
+        errors.AuthenticationRequired,
+        errors.PermissionDenied,
+        errors.NotFound,
+        errors.MethodNotAllowed,
+        errors.PayloadTooLarge,
+        errors.UnsupportedMediaType,
+        errors.ValidationFailed,
+        errors.RateLimited,
+        errors.ServiceUnavailable,
+    )
 }
 
 
@@ -59,6 +64,23 @@ def problem_response(
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+def _malformed_json(exc: RequestValidationError) -> str | None:
+    """The problem's detail when the body is not JSON at all, else None."""
+    for err in exc.errors():
+        if err.get("type") != "json_invalid":
+            continue
+        reason = (err.get("ctx") or {}).get("error") or "JSON decode error"
+        loc = err.get("loc", ())
+        position = loc[-1] if loc and isinstance(loc[-1], int) else None
+        text = exc.body if isinstance(exc.body, str) else None
+        if position is None or text is None:
+            return f"The body is not valid JSON: {reason}"
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
+        return f"The body is not valid JSON: {reason} (line {line}, column {column})"
+    return None
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -97,37 +119,121 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        malformed = _malformed_json(exc)
+        if malformed is not None:
+            return problem_response(
+                status=errors.InvalidRequest.status,
+                code=errors.InvalidRequest.code,
+                title=errors.InvalidRequest.title,
+                detail=malformed,
+                instance=request.url.path,
+            )
         items = _field_errors(exc)
-        json_invalid = any(item["type"] == "json_invalid" for item in items)
         return problem_response(
             status=422,
             code="validation-failed",
             title="The request did not validate",
-            detail="Body is not valid JSON" if json_invalid else f"{len(items)} field(s) invalid",
+            detail=f"{len(items)} field(s) invalid",
             instance=request.url.path,
             errors_=items,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = _STATUS_CODES.get(exc.status_code, "http-error")
+        cls = _HTTP_ERRORS.get(exc.status_code, errors.HttpError)
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(
             status=exc.status_code,
-            code=code,
-            title=detail or code.replace("-", " ").capitalize(),
+            code=cls.code,
+            title=cls.title,
             detail=detail,
             instance=request.url.path,
             headers=dict(exc.headers or {}),
         )
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", exc_info=exc)
-        return problem_response(
-            status=500,
-            code="internal-error",
-            title="Internal error",
-            detail="An unexpected error occurred; it has been logged",
-            instance=request.url.path,
-        )
+
+def crash_response(exc: Exception, *, path: str) -> Response:
+    """Log an unhandled error (once, with its traceback) and answer a bare 500 problem."""
+    log.error("unhandled error", path=path, exc_info=exc)
+    return problem_response(
+        status=500,
+        code=errors.CommbaseError.code,
+        title=errors.CommbaseError.title,
+        detail="An unexpected error occurred; it has been logged",
+        instance=path,
+    )
+
+
+# ---------------------------------------------------------------------- OpenAPI
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem; `GET /problems` describes every `type`.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "`/problems/<code>`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "The request's path"},
+        "errors": {
+            "type": "array",
+            "description": "Each field at fault (validation problems)",
+            "items": {
+                "type": "object",
+                "required": ["loc", "field", "message"],
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                    "field": {"type": "string"},
+                    "pointer": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+    # Some types add members (``required`` scopes, ``job``, limits...).
+    "additionalProperties": True,
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+
+
+def _with_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Document what every operation answers when it refuses: problem+json."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "The request did not validate (`errors[]` names each field)",
+                    "content": _PROBLEM_CONTENT,
+                }
+            responses.setdefault(
+                "default",
+                {
+                    "description": "A problem (RFC 9457): see `GET /problems`",
+                    "content": _PROBLEM_CONTENT,
+                },
+            )
+    # FastAPI's own validation shapes are never sent: commbase answers problems.
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return openapi
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make ``app.openapi()`` describe error responses as the problems they are."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _with_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

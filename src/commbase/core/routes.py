@@ -2,29 +2,109 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from commbase.core import jobs
-from commbase.core.auth import CurrentPrincipal
+from commbase.core.auth import CurrentPrincipal, bearer_token
 from commbase.core.db import DbSession
-from commbase.core.deps import AppDatabase
-from commbase.core.errors import NotFound, error_classes
+from commbase.core.deps import AppDatabase, AppSettings
+from commbase.core.errors import (
+    AuthenticationRequired,
+    CommbaseError,
+    InvalidCredentials,
+    NotFound,
+    error_classes,
+)
+from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 
 router = APIRouter()
+JobName = Annotated[str, Path(max_length=100, description="A job's name, see GET /v1/jobs")]
 
 
-@router.get("/healthz", tags=["operations"], summary="The process is up")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+# ------------------------------------------------------------------- responses
 
 
-@router.get("/readyz", tags=["operations"], summary="The database and Redis answer")
-async def readyz(request: Request, response: Response, database: AppDatabase) -> dict[str, Any]:
+class Health(BaseModel):
+    status: str = Field(description="Always `ok` while the process answers")
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="`ok`, or `unavailable` when a check fails")
+    checks: dict[str, str] = Field(description="`ok` or `error: <type>` per dependency")
+
+
+class ProblemType(BaseModel):
+    type: str = Field(description="The `type` URI problems of this kind carry")
+    code: str
+    status: int = Field(description="The HTTP status problems of this type answer with")
+    title: str
+    parent: str | None = Field(description="The more general type this one refines, if any")
+    description: str
+
+
+class ProblemTypeList(BaseModel):
+    data: list[ProblemType]
+
+
+class JobRunRead(BaseModel):
+    id: str
+    job: str
+    trigger: str = Field(description="`schedule` or `manual`")
+    status: str = Field(description="`running`, `succeeded` or `failed`")
+    started_at: datetime
+    finished_at: datetime | None
+    rows: int | None = Field(description="How many rows the run changed")
+    error: str | None = Field(description="The error's type and message, when the run failed")
+
+
+class JobRead(BaseModel):
+    name: str
+    schedule: str = Field(description="Cron expression (UTC) the scheduler runs it on")
+    description: str
+    last_run: JobRunRead | None = Field(description="This organization's latest run")
+
+
+class JobList(BaseModel):
+    data: list[JobRead]
+
+
+def _run_read(run: jobs.JobRun) -> JobRunRead:
+    return JobRunRead(
+        id=run.id,
+        job=run.job_name,
+        trigger=run.trigger,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        rows=run.rows,
+        error=run.error,
+    )
+
+
+# ------------------------------------------------------------------- operations
+
+
+@router.get("/healthz", tags=["operations"], summary="The process is up", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    summary="The database and Redis answer",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
+)
+async def readyz(request: Request, response: Response, database: AppDatabase) -> Readiness:
     checks: dict[str, str] = {}
     try:
         async with database.engine.connect() as connection:
@@ -42,92 +122,160 @@ async def readyz(request: Request, response: Response, database: AppDatabase) ->
     ready = all(v == "ok" for v in checks.values())
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return {"status": "ok" if ready else "unavailable", "checks": checks}
+    return Readiness(status="ok" if ready else "unavailable", checks=checks)
 
 
-@router.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-async def metrics() -> Response:
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    description=(
+        "With `COMMBASE_METRICS_TOKEN` set, only requests bearing that token "
+        "(`Authorization: Bearer <token>`) are answered. Without it, the metrics are "
+        "open in development and off (404) when `COMMBASE_ENV=production`."
+    ),
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request, settings: AppSettings) -> Response:
+    expected = settings.metrics_token
+    if expected is not None:
+        token = bearer_token(request)
+        challenge = {"WWW-Authenticate": 'Bearer realm="commbase metrics"'}
+        if token is None:
+            raise AuthenticationRequired(
+                "Send 'Authorization: Bearer <COMMBASE_METRICS_TOKEN>'", headers=challenge
+            )
+        if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+            raise InvalidCredentials("The metrics token does not match", headers=challenge)
+    elif not settings.metrics_open:
+        raise NotFound()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _problem_doc(cls: type[Any]) -> dict[str, Any]:
-    return {
-        "type": f"/problems/{cls.code}",
-        "code": cls.code,
-        "status": cls.status,
-        "title": cls.title,
-        "parent": cls.__mro__[1].code if hasattr(cls.__mro__[1], "code") else None,
-        "description": (cls.__doc__ or "").strip(),
-    }
+# --------------------------------------------------------------------- problems
 
 
-@router.get("/problems", tags=["operations"], summary="Every problem type the API returns")
-async def list_problems() -> list[dict[str, Any]]:
-    # A domain subclass that keeps its parent's code (to carry context) is the
-    # same problem type; list each type once, as its documented class.
-    problems: dict[str, dict[str, Any]] = {}
+def _problem_type(cls: type[CommbaseError]) -> ProblemType:
+    base = cls.__mro__[1]
+    # Top-level types refine nothing: the root class is a code base, not a more
+    # general problem (a rate limit is not a kind of internal error).
+    parent = base.code if issubclass(base, CommbaseError) and base is not CommbaseError else None
+    return ProblemType(
+        type=f"/problems/{cls.code}",
+        code=cls.code,
+        status=cls.status,
+        title=cls.title,
+        parent=parent,
+        description=" ".join((cls.__doc__ or "").split("\n\n")[0].split()),
+    )
+
+
+def problem_types() -> dict[str, ProblemType]:
+    """Every problem type, each once, described by the class that introduces its code."""
+    found: dict[str, ProblemType] = {}
+    # A domain subclass that keeps its parent's code (to carry context) is the same
+    # problem type; error_classes() lists parents first.
     for cls in error_classes():
-        problems.setdefault(cls.code, _problem_doc(cls))
-    return list(problems.values())
+        if cls.code not in found:
+            found[cls.code] = _problem_type(cls)
+    return found
 
 
-@router.get("/problems/{code}", tags=["operations"], summary="One problem type")
-async def get_problem(code: str) -> dict[str, Any]:
-    for cls in error_classes():
-        if cls.code == code:
-            return _problem_doc(cls)
-    raise NotFound(f"No problem type {code!r}")
+@router.get(
+    "/problems",
+    tags=["operations"],
+    summary="Every problem type the API returns",
+    response_model=ProblemTypeList,
+)
+async def list_problems() -> ProblemTypeList:
+    return ProblemTypeList(data=list(problem_types().values()))
 
 
-@router.get("/v1/jobs", tags=["jobs"], summary="Scheduled jobs and their latest runs")
-async def list_jobs(principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+@router.get(
+    "/problems/{code}",
+    tags=["operations"],
+    summary="One problem type",
+    response_model=ProblemType,
+)
+async def get_problem(code: Annotated[str, Path(max_length=100)]) -> ProblemType:
+    found = problem_types().get(code)
+    if found is None:
+        raise NotFound(f"No problem type {code!r}")
+    return found
+
+
+# ------------------------------------------------------------------------- jobs
+
+
+@router.get(
+    "/v1/jobs",
+    tags=["jobs"],
+    summary="Jobs this organization can run, with its latest run of each",
+    description=(
+        "Jobs that can run for one organization. Jobs that cover every organization "
+        "(rollups, session clean-up, ...) are run by the scheduler and by the operator "
+        "(`commbase jobs run`) and are not listed."
+    ),
+    response_model=JobList,
+)
+async def list_jobs(principal: CurrentPrincipal, session: DbSession) -> JobList:
     principal.require(Scope.JOBS_RUN)
-    latest = await jobs.last_runs(session)
-    return {
-        "data": [
-            {
-                "name": job_.name,
-                "schedule": job_.schedule,
-                "description": job_.description,
-                "last_run": _run_doc(latest[job_.name]) if job_.name in latest else None,
-            }
-            for job_ in jobs.registered_jobs().values()
+    latest = await jobs.last_runs(session, org_id=principal.org_id)
+    return JobList(
+        data=[
+            JobRead(
+                name=job_.name,
+                schedule=job_.schedule,
+                description=job_.description,
+                last_run=_run_read(latest[job_.name]) if job_.name in latest else None,
+            )
+            for job_ in jobs.tenant_jobs().values()
         ]
-    }
+    )
 
 
 @router.post(
     "/v1/jobs/{name}/runs",
     tags=["jobs"],
     status_code=status.HTTP_201_CREATED,
-    summary="Run a job now",
+    summary="Run a job now for this organization",
+    response_model=JobRunRead,
 )
 async def run_job_now(
-    name: str,
+    name: JobName,
     request: Request,
     principal: CurrentPrincipal,
     session: DbSession,
     database: AppDatabase,
-) -> dict[str, Any]:
+) -> JobRunRead:
     principal.require(Scope.JOBS_RUN)
-    job_ = jobs.get_job(name)
+    job_ = jobs.get_tenant_job(name)
     # The job writes in its own transactions; end this request's first, since
     # SQLite allows one writer at a time.
     await session.commit()
     run = await jobs.run_job(
-        database, job_, trigger="manual", services=request.app.state.job_services
+        database,
+        job_,
+        trigger="manual",
+        services=request.app.state.job_services,
+        org_id=principal.org_id,
     )
-    return _run_doc(run)
+    return _run_read(run)
 
 
-def _run_doc(run: jobs.JobRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "job": run.job_name,
-        "trigger": run.trigger,
-        "status": run.status,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "rows": run.rows,
-        "error": run.error,
-    }
+@router.get(
+    "/v1/jobs/{name}/runs",
+    tags=["jobs"],
+    summary="This organization's runs of a job, newest first",
+    response_model=Page[JobRunRead],
+)
+async def list_job_runs(
+    name: JobName, page: PageQuery, principal: CurrentPrincipal, session: DbSession
+) -> Page[JobRunRead]:
+    principal.require(Scope.JOBS_RUN)
+    job_ = jobs.get_tenant_job(name)
+    runs, cursor = await jobs.list_runs(
+        session, org_id=principal.org_id, job_name=job_.name, params=page
+    )
+    return Page[JobRunRead](data=[_run_read(run) for run in runs], next_cursor=cursor)

@@ -126,12 +126,14 @@ register_retention(
     default_days=1,
     max_days=30,
     purge=purge_idempotency_keys,
+    per_organization=True,
     description="Idempotency keys and the responses they replay, once expired",
 )
 register_retention(
     "outbox_events",
     default_days=90,
     purge=purge_outbox_events,
+    per_organization=True,
     description="Domain events and their payloads, once every consumer has them",
 )
 register_retention(
@@ -139,5 +141,6 @@ register_retention(
     default_days=7,
     max_days=90,
     purge=purge_export_files,
+    per_organization=True,
     description="Export downloads (the zip; the request's record stays)",
 )

@@ -45,7 +45,14 @@ organization's cutoff (``window.older_than(org_id_column, time_column)`` builds
 that WHERE clause from the default and each organization's override;
 ``window.cutoff_for(org_id)`` gives one cutoff) and returns how many it changed.
 The ``privacy.retention`` job calls it in batches, one transaction each, until a
-batch comes back short. ``on_change`` (optional) runs in the
+batch comes back short.
+
+A run for one organization (a tenant's ``POST /v1/jobs/privacy.retention/runs``)
+gives a window whose ``org_id`` names it: ``older_than`` then matches only that
+organization's rows, and ``window.within(org_id_column)`` scopes any other
+condition. Only kinds registered with ``per_organization=True`` (their purge
+goes through ``older_than`` or ``within``) run for one organization; the
+others run only in the scheduled pass over every organization. ``on_change`` (optional) runs in the
 transaction that changes an organization's override, for kinds whose expiry is
 stamped on rows when they are written.
 """
@@ -57,7 +64,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 SubjectType = Literal["user", "contact"]
@@ -126,6 +133,12 @@ class RetentionWindow:
     now: datetime
     default_days: int
     overrides: dict[str, int] = field(default_factory=dict)
+    # Set for a run that covers one organization only.
+    org_id: str | None = None
+
+    def within(self, org_id: Any) -> ColumnElement[bool]:
+        """WHERE the row's organization ``org_id`` is the one this run covers (any, if none)."""
+        return true() if self.org_id is None else org_id == self.org_id
 
     def cutoff_for(self, org_id: str | None) -> datetime:
         days = self.overrides.get(org_id, self.default_days) if org_id else self.default_days
@@ -142,7 +155,7 @@ class RetentionWindow:
         overridden = [
             and_(org_id == org, moment < self.cutoff_for(org)) for org in sorted(self.overrides)
         ]
-        return or_(others, *overridden)
+        return and_(self.within(org_id), or_(others, *overridden))
 
 
 class Purge(Protocol):
@@ -164,6 +177,7 @@ class RetentionKind:
     purge: Purge
     description: str
     on_change: OnRetentionChange | None = None
+    per_organization: bool = False
 
 
 _retention: dict[str, RetentionKind] = {}
@@ -178,16 +192,18 @@ def register_retention(
     min_days: int = 1,
     max_days: int = 3650,
     on_change: OnRetentionChange | None = None,
+    per_organization: bool = False,
 ) -> None:
     """Declare a kind of expiring data, kept ``default_days`` unless an organization overrides it.
 
     ``on_change(session, org_id=, days=)`` (``days`` None: back to the default) runs
-    in the transaction that changes an organization's override.
+    in the transaction that changes an organization's override. ``per_organization``
+    declares that ``purge`` honours ``window.org_id`` (see the module's docstring).
     """
     if not min_days <= default_days <= max_days:
         raise ValueError(f"{kind}: default_days must lie within [min_days, max_days]")
     _retention[kind] = RetentionKind(
-        kind, default_days, min_days, max_days, purge, description, on_change
+        kind, default_days, min_days, max_days, purge, description, on_change, per_organization
     )
 
 

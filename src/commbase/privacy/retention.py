@@ -122,22 +122,34 @@ async def replace_overrides(
 # ------------------------------------------------------------------------ purge
 
 
-async def _window(database: Database, kind: RetentionKind, now: datetime) -> RetentionWindow:
+async def _window(
+    database: Database, kind: RetentionKind, now: datetime, org_id: str | None
+) -> RetentionWindow:
     async with database.sessionmaker() as session:
-        rows = await session.execute(
-            select(RetentionPolicy.org_id, RetentionPolicy.days).where(
-                RetentionPolicy.kind == kind.name
-            )
+        query = select(RetentionPolicy.org_id, RetentionPolicy.days).where(
+            RetentionPolicy.kind == kind.name
         )
-        overrides = {org_id: days for org_id, days in rows.all()}
-    return RetentionWindow(now=now, default_days=kind.default_days, overrides=overrides)
+        if org_id is not None:
+            query = query.where(RetentionPolicy.org_id == org_id)
+        overrides = {org: days for org, days in (await session.execute(query)).all()}
+    return RetentionWindow(
+        now=now, default_days=kind.default_days, overrides=overrides, org_id=org_id
+    )
 
 
 async def purge_kind(
-    database: Database, kind: RetentionKind, *, now: datetime, batch_size: int = BATCH
+    database: Database,
+    kind: RetentionKind,
+    *,
+    now: datetime,
+    batch_size: int = BATCH,
+    org_id: str | None = None,
 ) -> int:
-    """Delete everything of ``kind`` past its period, one committed batch at a time."""
-    window = await _window(database, kind, now)
+    """Delete everything of ``kind`` past its period, one committed batch at a time
+    (of one organization's rows only, given ``org_id``)."""
+    if org_id is not None and not kind.per_organization:
+        raise ValueError(f"retention of {kind.name} cannot run for one organization")
+    window = await _window(database, kind, now, org_id)
     removed = 0
     while True:
         async with database.sessionmaker() as session:
@@ -149,14 +161,22 @@ async def purge_kind(
 
 
 async def purge_all(
-    database: Database, *, now: datetime, batch_size: int = BATCH
+    database: Database, *, now: datetime, batch_size: int = BATCH, org_id: str | None = None
 ) -> tuple[dict[str, int], dict[str, Exception]]:
-    """Purge every kind; one kind failing does not keep the others from running."""
+    """Purge every kind; one kind failing does not keep the others from running.
+
+    Given ``org_id``, only that organization's rows of the kinds that can be purged
+    for one organization; the scheduled pass over every organization does the rest.
+    """
     removed: dict[str, int] = {}
     failed: dict[str, Exception] = {}
     for kind in retention_kinds().values():
+        if org_id is not None and not kind.per_organization:
+            continue
         try:
-            removed[kind.name] = await purge_kind(database, kind, now=now, batch_size=batch_size)
+            removed[kind.name] = await purge_kind(
+                database, kind, now=now, batch_size=batch_size, org_id=org_id
+            )
         except Exception as exc:
             log.error("retention purge failed", kind=kind.name, error=str(exc))
             failed[kind.name] = exc
