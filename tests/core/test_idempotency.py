@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 
+from commbase.core.idempotency import request_key
 from commbase.core.time import FrozenClock
 from commbase.settings import Settings
 from tests.conftest import client_for
@@ -252,3 +254,27 @@ async def test_a_server_error_frees_the_key(settings: Settings) -> None:
     assert replayed.json() == {"attempt": 2}
     assert replayed.headers["Idempotent-Replayed"] == "true"
     assert len(attempts) == 2
+
+
+async def test_request_key_is_the_key_scoped_to_the_credential(settings: Settings) -> None:
+    """What services store with their rows: stable, and distinct per credential."""
+    async with running_app(settings) as app:
+
+        @app.post("/test/key")
+        async def echo(request: Request) -> dict[str, str | None]:
+            return {"key": request_key(request)}
+
+        async with client_for(app) as client:
+            first = await client.post(
+                "/test/key", json={}, headers={"Authorization": "Bearer a", "Idempotency-Key": "k"}
+            )
+            other = await client.post(
+                "/test/key", json={}, headers={"Authorization": "Bearer b", "Idempotency-Key": "k"}
+            )
+            none = await client.post("/test/key", json={}, headers={"Authorization": "Bearer a"})
+
+    expected = hashlib.sha256(b"Bearer a").hexdigest()[:32] + ":k"
+    assert first.json() == {"key": expected}
+    assert other.json()["key"] != expected
+    assert other.json()["key"].endswith(":k")
+    assert none.json() == {"key": None}

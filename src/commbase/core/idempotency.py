@@ -11,6 +11,16 @@ A 5xx or a crash frees the key so the client can retry.
 
 A response that carries a secret shown once (``Cache-Control: no-store``) is not
 stored; a replay of it answers 409 instead of issuing a second secret.
+
+This record lives in transactions of its own: the key is claimed, the endpoint runs
+and commits, then the response is stored. On its own it cannot make a write happen
+once: a process that dies between the endpoint's commit and the stored response, or
+a request that outlives the 60 s lock, lets a retry run the endpoint again. Writes
+that move money or place calls therefore also store the key with what they create
+(DESIGN rule 12): the service puts ``request_key(request)`` -- the key scoped to the
+credential -- on its row under a unique constraint, in the same transaction, and a
+retry whose key matches an existing row answers with that row instead of acting
+again (calls: ``calls.idempotency_key``; top-ups: the ledger's key).
 """
 
 from __future__ import annotations
@@ -226,8 +236,11 @@ def _scope_hash(scope: Scope) -> str:
 
 def request_key(request: Request) -> str | None:
     """The request's ``Idempotency-Key``, scoped to its credential (at most 288
-    characters), or None. A service stores it on the row it creates, under a unique
-    constraint, so that the effect and its key commit together (DESIGN rule 12)."""
+    characters: 32 hex characters of the credential's hash, ``:``, the key), or None
+    for requests without one (and for other methods than POST). A service stores it on
+    the row it creates, under a unique constraint, so that the effect and its key
+    commit together (DESIGN rule 12). The format is stable: stored keys keep matching
+    retries across releases."""
     key = request.scope.get("state", {}).get("idempotency_key")
     return str(key) if key else None
 
