@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from commbase.calls import dialing
+from commbase.calls.models import Call
+from commbase.calls.providers import Carriers, Dialed, carriers_of
+from commbase.calls.providers.simulator import SimulatorProvider
 from commbase.calls.simulation import advance_simulated_calls
+from commbase.core.effects import EffectRunner
 from commbase.core.outbox import OutboxEvent
 from commbase.core.time import FrozenClock
 from tests.identity.factories import Tenant
@@ -56,13 +62,59 @@ async def place(
     return await client.post("/v1/calls", json={"to": to, **body}, headers=headers)
 
 
+async def dial_queued(app: FastAPI, *, worker_id: str = "effects") -> int:
+    """Run the dial effect for every committed placement, as the app's runner does right
+    after each commit; returns how many dial events were handled."""
+    runner = EffectRunner(app.state.db, services=app.state.job_services, worker_id=worker_id)
+    return await runner.run_once(only=[dialing.CONSUMER])
+
+
 async def run_clock(app: FastAPI, clock: FrozenClock, seconds: float, *, step: float = 1) -> None:
-    """Move the clock forward, letting the simulator act at each step."""
+    """Dial what is queued, then move the clock forward, letting the simulator act at
+    each step."""
+    await dial_queued(app)
     remaining = seconds
     while remaining > 0:
         clock.advance(min(step, remaining))
         remaining -= step
+        await dial_queued(app)
         await advance_simulated_calls(app.state.db, now=clock.now())
+
+
+@dataclass
+class RecordingCarrier:
+    """A carrier that records every dial and plays the call like the simulator.
+
+    ``fail_with`` raises on each dial (after recording it); ``repeatable_dial`` False
+    makes it behave like a carrier without idempotency keys (Twilio)."""
+
+    name: str = "simulator"
+    repeatable_dial: bool = True
+    dials: list[tuple[str, str]] = field(default_factory=list)  # (call id, reference)
+    actions: list[tuple[str, str]] = field(default_factory=list)  # (call id, action)
+    fail_with: BaseException | None = None
+    inner: SimulatorProvider = field(default_factory=SimulatorProvider)
+
+    async def dial(self, *, call: Call, allowed_s: int, reference: str) -> Dialed:
+        self.dials.append((call.id, reference))
+        if self.fail_with is not None:
+            raise self.fail_with
+        dialed = await self.inner.dial(call=call, allowed_s=allowed_s, reference=reference)
+        if self.name != "simulator":  # not a script the simulator would play
+            return Dialed(provider_call_id="CA" + reference[-30:], state={})
+        return dialed
+
+    async def act(self, *, call: Call, action: str, parameters: dict[str, Any]) -> None:
+        self.actions.append((call.id, action))
+
+
+def install_carrier(app: FastAPI, carrier: RecordingCarrier) -> RecordingCarrier:
+    """Make ``carrier`` the app's provider of its name (for routes and effects)."""
+    current = carriers_of(app.state.job_services)
+    app.state.job_services["call_carriers"] = Carriers(
+        current.settings, providers={carrier.name: carrier}
+    )
+    return carrier
 
 
 async def outbox_types(app: FastAPI, tenant: Tenant) -> list[str]:

@@ -80,7 +80,13 @@ async def test_a_call_runs_its_lifecycle_and_is_charged_once(
 
     types = await outbox_types(app, tenant)
     lifecycle = [t for t in types if t.startswith("call.")]
-    assert lifecycle == ["call.initiated", "call.ringing", "call.answered", "call.completed"]
+    assert lifecycle == [
+        "call.queued",
+        "call.initiated",
+        "call.ringing",
+        "call.answered",
+        "call.completed",
+    ]
     assert types.count("wallet.debited") == 1
     [completed] = await outbox_payloads(app, tenant, "call.completed")
     assert completed["to"] == ANSWERED_94S
@@ -203,7 +209,7 @@ async def test_actions_and_hangup(
     assert (done["status"], done["end_reason"]) == ("completed", "caller_hangup")
     assert done["duration_seconds"] == 71
     assert done["cost_amount"] == 25
-    history = (await client.get(path, headers=tenant.headers)).json()
+    history = (await client.get(path, headers=tenant.headers)).json()["data"]
     assert [a["action"] for a in history] == ["dtmf", "hold", "hangup"]
     assert history[0]["parameters"] == {"digits": "1234#"}
     late = await client.post(path, json={"action": "mute"}, headers=tenant.headers)

@@ -1,9 +1,10 @@
 """Twilio status callbacks: signed with Twilio's own RequestValidator, verified against
 the public URL, applied once and only forward, whatever order they arrive in.
 
-Calls are placed through the API (so the wallet hold is real) and then handed to
-Twilio the way ``TwilioProvider.dial`` leaves them: provider ``twilio``, a ``CA`` call
-SID and no simulator script, so only the callbacks below move them.
+Calls are placed through the API (so the wallet hold is real) with
+``COMMBASE_CALL_PROVIDER=twilio`` and dialed by the dial effect through a recording
+carrier standing in for Twilio's REST API: provider ``twilio``, a ``CA`` call SID and
+no simulator script, so only the callbacks below move them.
 """
 
 from __future__ import annotations
@@ -31,10 +32,18 @@ from commbase.calls.providers.twilio import STATUS_PATH
 from commbase.core.money import cost_of
 from commbase.core.time import FrozenClock, use_clock
 from commbase.settings import Settings
-from tests.calls.factories import fund_wallet, outbox_payloads, outbox_types, place
+from tests.calls.factories import (
+    RecordingCarrier,
+    dial_queued,
+    fund_wallet,
+    install_carrier,
+    outbox_payloads,
+    outbox_types,
+    place,
+)
 from tests.conftest import make_settings
 from tests.core.conftest import assert_problem
-from tests.identity.factories import Tenant, make_tenant
+from tests.identity.factories import Tenant, auth, create_key, make_tenant
 
 AUTH_TOKEN = "twilio-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -61,10 +70,11 @@ FUNDS = 10_000  # $100: enough for every example of the property test
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str | None) -> Settings:
-    """The app of this module knows its Twilio account; it still dials nothing."""
+    """The app of this module dials Twilio (a recording stand-in) and knows its account."""
     return make_settings(
         database_url,
         redis_url,
+        call_provider="twilio",
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
         public_base_url=PUBLIC_BASE_URL,
@@ -86,22 +96,33 @@ async def funded(app: FastAPI, client: httpx.AsyncClient) -> tuple[Tenant, str]:
     return tenant, str(wallet["id"])
 
 
+def twilio_stand_in(app: FastAPI) -> RecordingCarrier:
+    """The recording carrier that answers for Twilio in this app (installed once)."""
+    carrier = getattr(app.state, "twilio_stand_in", None)
+    if carrier is None:
+        carrier = install_carrier(app, RecordingCarrier(name="twilio", repeatable_dial=False))
+        app.state.twilio_stand_in = carrier
+    assert isinstance(carrier, RecordingCarrier)
+    return carrier
+
+
 async def place_twilio_call(
     app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> tuple[str, str]:
-    """Place a call (holding its money) and make it Twilio's; returns (call id, CallSid)."""
+    """Place a call (holding its money) and dial it at Twilio; returns (call id, CallSid)."""
+    carrier = twilio_stand_in(app)
     placed = await place(client, tenant.headers, CALLEE, **{"from": CALLER})
     assert placed.status_code == 201, placed.text
     call_id = str(placed.json()["id"])
-    call_sid = "CA" + secrets.token_hex(16)
+    assert await dial_queued(app) == 1
+    assert [dialed for dialed, _ in carrier.dials].count(call_id) == 1
     async with app.state.db.sessionmaker() as session:
         call = await session.get(Call, call_id)
         assert call is not None
-        call.provider = "twilio"
-        call.provider_call_id = call_sid
-        call.provider_state = {"direction": "outbound-api"}  # as TwilioProvider.dial leaves it
-        await session.commit()
-    return call_id, call_sid
+        assert (call.provider, call.status) == ("twilio", "queued")
+        assert call.provider_call_id is not None
+        assert call.provider_call_id.startswith("CA")
+        return call_id, call.provider_call_id
 
 
 def report(call_sid: str, status: str, **overrides: str) -> dict[str, str]:
@@ -214,7 +235,7 @@ async def test_signed_callbacks_walk_the_call_to_one_charge(
     assert COST == 38  # 3 min x 12.5 cents, rounded half up
     assert done["end_reason"] == "normal"
     assert timeline(done) == AT
-    assert done["waiting_time_seconds"] == 7
+    assert (done["waiting_time_seconds"], done["response_time_seconds"]) == (7, 5)
     assert (done["provider"], done["provider_call_id"]) == ("twilio", call_sid)
     [charge] = await charges(client, tenant, call_id)
     assert (charge["type"], charge["category"], charge["amount"]) == ("debit", "call_charge", COST)
@@ -223,6 +244,7 @@ async def test_signed_callbacks_walk_the_call_to_one_charge(
     assert await balance(client, tenant, wallet_id) == (FUNDS - COST, 0)
     types = await outbox_types(app, tenant)
     assert [t for t in types if t.startswith("call.")] == [
+        "call.queued",
         "call.initiated",
         "call.ringing",
         "call.answered",
@@ -336,7 +358,10 @@ async def test_callbacks_are_refused_while_twilio_is_not_configured(
         async with httpx.AsyncClient(transport=transport, base_url="http://commbase.test") as http:
             params = report("CA" + "0" * 32, "completed")
             response = await post_callback(http, params, sign(params))
+            unsigned = await post_callback(http, params, None)
     assert_problem(response, 503, "service-unavailable")
+    # Unsigned, it gets the refusal it would get with Twilio configured.
+    assert_problem(unsigned, 401, "authentication-required")
 
 
 # -------------------------------------------------------- acknowledged, ignored
@@ -347,7 +372,13 @@ async def test_callbacks_for_unknown_calls_or_without_status_are_acknowledged_an
 ) -> None:
     tenant, wallet_id = funded
     call_id, call_sid = await place_twilio_call(app, client, tenant)
-    simulated = (await place(client, tenant.headers, "+14155551299")).json()
+    # A test-mode key's call goes to the simulator, even with Twilio configured.
+    test_key = auth(str((await create_key(client, tenant.api_key, environment="test"))["key"]))
+    simulated = (await place(client, test_key, "+14155551299")).json()
+    await dial_queued(app)
+    simulated = await get_call(client, tenant, simulated["id"])
+    assert (simulated["provider"], simulated["livemode"]) == ("simulator", False)
+    assert simulated["provider_call_id"].startswith("sim_")
     before = await get_call(client, tenant, call_id)
     assert before["status"] == "queued"
 
@@ -365,7 +396,8 @@ async def test_callbacks_for_unknown_calls_or_without_status_are_acknowledged_an
     assert (await get_call(client, tenant, simulated["id"]))["status"] == "queued"
     assert await charges(client, tenant, call_id) == []
     assert await balance(client, tenant, wallet_id) == (FUNDS, 2 * HOLD)
-    assert [t for t in await outbox_types(app, tenant) if t.startswith("call.")] == []
+    calls_events = [t for t in await outbox_types(app, tenant) if t.startswith("call.")]
+    assert calls_events == ["call.queued", "call.queued"]
 
 
 async def test_a_timestamp_that_does_not_parse_falls_back_to_the_arrival_time(
@@ -402,7 +434,7 @@ async def test_late_reports_fill_the_timeline_but_never_move_the_call_back(
     assert shown["status"] == "in-progress"
     assert timeline(shown) == {**AT, "completed": None}  # the first ringing report's time stays
     types = [t for t in await outbox_types(app, tenant) if t.startswith("call.")]
-    assert types == ["call.answered"]
+    assert types == ["call.queued", "call.answered"]
 
 
 async def test_completion_first_then_stragglers_and_repeats_charge_once(
@@ -435,7 +467,7 @@ async def test_completion_first_then_stragglers_and_repeats_charge_once(
     assert done["ledger_entry_id"] == charge["id"]
     assert await balance(client, tenant, wallet_id) == (FUNDS - COST, 0)
     types = await outbox_types(app, tenant)
-    assert [t for t in types if t.startswith("call.")] == ["call.completed"]
+    assert [t for t in types if t.startswith("call.")] == ["call.queued", "call.completed"]
     assert types.count("wallet.debited") == 1
 
 

@@ -5,6 +5,7 @@ A private call's payloads carry no numbers or tags.
 
 from __future__ import annotations
 
+from commbase.calls.enums import CallStatus
 from commbase.core.events import EventPayload, define
 
 
@@ -40,6 +41,9 @@ class TranscriptionUpdated(EventPayload):
     word_count: int | None = None
 
 
+CALL_QUEUED = define(
+    "call.queued", CallPayload, "A call was placed and its funds held; it is being dialed."
+)
 CALL_INITIATED = define("call.initiated", CallPayload, "The carrier started the call.")
 CALL_RINGING = define("call.ringing", CallPayload, "The callee's phone is ringing.")
 CALL_ANSWERED = define("call.answered", CallPayload, "The callee answered.")
@@ -57,12 +61,13 @@ TRANSCRIPTION_UPDATED = define(
 )
 
 BY_STATUS = {
-    "initiated": CALL_INITIATED,
-    "ringing": CALL_RINGING,
-    "in-progress": CALL_ANSWERED,
-    "completed": CALL_COMPLETED,
-    "busy": CALL_FAILED,
-    "failed": CALL_FAILED,
-    "no-answer": CALL_FAILED,
-    "canceled": CALL_FAILED,
+    CallStatus.QUEUED: CALL_QUEUED,
+    CallStatus.INITIATED: CALL_INITIATED,
+    CallStatus.RINGING: CALL_RINGING,
+    CallStatus.IN_PROGRESS: CALL_ANSWERED,
+    CallStatus.COMPLETED: CALL_COMPLETED,
+    CallStatus.BUSY: CALL_FAILED,
+    CallStatus.FAILED: CALL_FAILED,
+    CallStatus.NO_ANSWER: CALL_FAILED,
+    CallStatus.CANCELED: CALL_FAILED,
 }

@@ -1,7 +1,9 @@
-"""Scheduled calls work: delete transcripts past their retention period."""
+"""Scheduled calls work: transcripts past their retention period, and the personal
+data of calls whose agent session's ``data_retention`` consent has run out."""
 
 from __future__ import annotations
 
+from commbase.calls import retention
 from commbase.calls.transcripts import service as transcripts
 from commbase.core.jobs import JobContext, job
 
@@ -18,3 +20,17 @@ async def expire_transcripts(ctx: JobContext) -> int:
         removed += batch
         if batch < transcripts.EXPIRY_BATCH:
             return removed
+
+
+@job("calls.expire_personal_data", schedule="*/5 * * * *")
+async def expire_personal_data(ctx: JobContext) -> int:
+    """Erase the numbers, notes and transcripts of ended calls whose agent session's
+    data_retention consent has run out (session ended, or 30 days after the call)."""
+    erased = 0
+    while True:
+        async with ctx.database.sessionmaker() as session:
+            batch = await retention.erase_due(session, now=ctx.now)
+            await session.commit()
+        erased += batch
+        if batch < retention.BATCH:
+            return erased

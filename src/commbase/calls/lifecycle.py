@@ -9,10 +9,22 @@ timestamp if it was missing; nothing after a final state changes money or
 status. The caller holds the call row locked (``load_for_update``), so two
 reports for one call are applied one after the other. The final state is the
 same whatever order the reports came in.
+
+Two measures are derived from the timeline, never taken from clients:
+
+* ``waiting_time_seconds``: from the moment the call was placed (``created_at``,
+  the server's clock) to the answer (``answered_at``): how long the caller waited
+  to talk to someone, dialing and ringing included.
+* ``response_time_seconds``: from the first ring (``ringing_at``) to the answer:
+  how long the callee took to pick up.
+
+Both are whole seconds (rounded, never negative) and stay empty for a call that
+was never answered (or, for the response time, never reported ringing).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.billing import service as billing_service
 from commbase.billing.service import Hold
 from commbase.calls import events
+from commbase.calls.enums import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    CallStatus,
+    DataRetention,
+    EndReason,
+    EventSource,
+)
 from commbase.calls.models import Call, CallEvent
 from commbase.calls.providers.base import ProviderEvent
 from commbase.contacts import service as contacts_service
@@ -32,20 +52,27 @@ from commbase.core.money import billable_minutes
 from commbase.identity import service as identity_service
 from commbase.identity.agent_sessions import service as agent_sessions
 
-ACTIVE = ("queued", "initiated", "ringing", "in-progress")
-FINAL = ("completed", "busy", "failed", "no-answer", "canceled")
-_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
-_DEFAULT_END_REASON = {
-    "completed": "normal",
-    "busy": "busy",
-    "failed": "failed",
-    "no-answer": "no_answer",
-    "canceled": "canceled",
+ACTIVE = ACTIVE_STATUSES
+FINAL = FINAL_STATUSES
+_RANK = {
+    CallStatus.QUEUED: 0,
+    CallStatus.INITIATED: 1,
+    CallStatus.RINGING: 2,
+    CallStatus.IN_PROGRESS: 3,
 }
+_DEFAULT_END_REASON = {
+    CallStatus.COMPLETED: EndReason.NORMAL,
+    CallStatus.BUSY: EndReason.BUSY,
+    CallStatus.FAILED: EndReason.FAILED,
+    CallStatus.NO_ANSWER: EndReason.NO_ANSWER,
+    CallStatus.CANCELED: EndReason.CANCELED,
+}
+# How long an agent session's ``30_days`` consent keeps a call's personal data.
+THIRTY_DAYS = timedelta(days=30)
 
 
 def rank(status: str) -> int:
-    return 4 if status in FINAL else _RANK.get(status, 0)
+    return 4 if status in FINAL else _RANK.get(CallStatus(status), 0)
 
 
 def is_final(status: str) -> bool:
@@ -82,24 +109,29 @@ def call_payload(call: Call) -> dict[str, Any]:
     return payload
 
 
+def _seconds(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, round((end - start).total_seconds()))
+
+
 def _fill_timeline(call: Call, event: ProviderEvent) -> None:
     at = event.occurred_at
-    if event.status == "initiated" and call.initiated_at is None:
+    if event.status == CallStatus.INITIATED and call.initiated_at is None:
         call.initiated_at = at
-    elif event.status == "ringing" and call.ringing_at is None:
+    elif event.status == CallStatus.RINGING and call.ringing_at is None:
         call.ringing_at = at
-    elif event.status == "in-progress" and call.answered_at is None:
+    elif event.status == CallStatus.IN_PROGRESS and call.answered_at is None:
         call.answered_at = at
     elif is_final(event.status) and call.ended_at is None:
         call.ended_at = at
-    # Waiting starts when the call was placed, as the caller experiences it.
-    start = call.created_at
-    if call.answered_at is not None and start is not None:
-        call.waiting_time_seconds = max(0, round((call.answered_at - start).total_seconds()))
+    # Recomputed on every report: a late ``ringing`` still gives the response time.
+    call.waiting_time_seconds = _seconds(call.created_at, call.answered_at)
+    call.response_time_seconds = _seconds(call.ringing_at, call.answered_at)
 
 
 async def apply_event(
-    session: AsyncSession, *, call: Call, event: ProviderEvent, source: str
+    session: AsyncSession, *, call: Call, event: ProviderEvent, source: EventSource
 ) -> bool:
     """Apply one provider report to a locked call; True if it moved the call."""
     moves = rank(event.status) > rank(call.status)
@@ -134,7 +166,7 @@ async def apply_event(
 
 async def _settle(session: AsyncSession, *, call: Call, event: ProviderEvent) -> None:
     """Close the books on a finished call: duration, the one charge, the counters."""
-    answered = call.answered_at is not None or event.status == "completed"
+    answered = call.answered_at is not None or event.status == CallStatus.COMPLETED
     if event.duration_s is not None:
         duration = event.duration_s
     elif call.answered_at is not None and call.ended_at is not None:
@@ -144,7 +176,10 @@ async def _settle(session: AsyncSession, *, call: Call, event: ProviderEvent) ->
     duration = max(0, min(duration, call.max_duration_seconds)) if answered else 0
     call.duration_seconds = duration
     call.end_reason = event.end_reason or _DEFAULT_END_REASON[event.status]
-    call.billable_minutes = billable_minutes(duration) if event.status == "completed" else 0
+    completed = event.status == CallStatus.COMPLETED
+    call.billable_minutes = billable_minutes(duration) if completed else 0
+    if call.data_retention == DataRetention.THIRTY_DAYS:
+        call.personal_data_expires_at = (call.ended_at or event.occurred_at) + THIRTY_DAYS
     spent = 0
     if call.wallet_id is not None:
         wallet = await billing_service.get_wallet(

@@ -16,9 +16,10 @@ from commbase.analytics.registry import (
     register_section,
     total,
 )
+from commbase.calls.enums import UNANSWERED_STATUSES, CallKind, CallStatus
 from commbase.calls.models import Call
 
-FAILED = ("failed", "busy", "no-answer", "canceled")
+FAILED = UNANSWERED_STATUSES
 
 CALLS = Source(
     "calls",
@@ -41,9 +42,12 @@ CALLS = Source(
 
 register(
     count("calls.total", CALLS, "Calls placed"),
-    count("calls.video", CALLS, "Video calls placed", where=Call.kind == "video"),
+    count("calls.video", CALLS, "Video calls placed", where=Call.kind == CallKind.VIDEO),
     count(
-        "calls.completed", CALLS, "Calls that connected and ended", where=Call.status == "completed"
+        "calls.completed",
+        CALLS,
+        "Calls that connected and ended",
+        where=Call.status == CallStatus.COMPLETED,
     ),
     count(
         "calls.failed",
@@ -63,11 +67,15 @@ register(
         "calls.response_time_avg",
         CALLS,
         Call.response_time_seconds,
-        "Average response time",
+        "Average response time: first ring to answer, answered calls",
         unit="s",
     ),
     average(
-        "calls.waiting_time_avg", CALLS, Call.waiting_time_seconds, "Average waiting time", unit="s"
+        "calls.waiting_time_avg",
+        CALLS,
+        Call.waiting_time_seconds,
+        "Average waiting time: placed to answered, answered calls",
+        unit="s",
     ),
     count(
         "calls.problem_solved",

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from commbase.calls.enums import CallDirection, CallKind, CallStatus
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
 
 
@@ -22,12 +23,15 @@ class Call(Base):
         Index("ix_calls_org_user", "org_id", "user_id"),
         Index("ix_calls_org_agent_session", "org_id", "agent_session_id"),
         UniqueConstraint("provider", "provider_call_id"),
+        # A retried placement finds its call by the request's Idempotency-Key, which
+        # commits with the call itself (DESIGN rule 12).
+        UniqueConstraint("org_id", "idempotency_key"),
     )
 
     id: Mapped[str] = public_id("call")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(10), default="voice")  # voice | video
-    direction: Mapped[str] = mapped_column(String(10), default="outbound")
+    kind: Mapped[str] = mapped_column(String(10), default=CallKind.VOICE)
+    direction: Mapped[str] = mapped_column(String(10), default=CallDirection.OUTBOUND)
     # Who placed it.
     user_id: Mapped[str | None] = mapped_column(String(40))
     agent_session_id: Mapped[str | None] = mapped_column(String(40))
@@ -44,7 +48,7 @@ class Call(Base):
     privacy_mode: Mapped[bool] = mapped_column(default=False)
     caller_id_name: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)
     # Timeline and state.
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=CallStatus.QUEUED)
     end_reason: Mapped[str | None] = mapped_column(String(30))
     initiated_at: Mapped[datetime | None]
     ringing_at: Mapped[datetime | None]
@@ -75,15 +79,26 @@ class Call(Base):
     video_resolution: Mapped[str | None] = mapped_column(String(20))
     frame_rate: Mapped[float | None]
     bitrate_kbps: Mapped[int | None]
-    quality: Mapped[str | None] = mapped_column(String(10))  # excellent|good|fair|poor
+    quality: Mapped[str | None] = mapped_column(String(10))  # Quality
     # Features.
     recording_enabled: Mapped[bool] = mapped_column(default=False)
     recording_url: Mapped[str | None] = mapped_column(String(1000), info=PERSONAL)
     transcription_enabled: Mapped[bool] = mapped_column(default=False)
-    # Provider.
+    # Provider: the carrier the call went through (test-mode calls: always the simulator).
     provider: Mapped[str] = mapped_column(String(20))
     provider_call_id: Mapped[str | None] = mapped_column(String(100))
     provider_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    livemode: Mapped[bool] = mapped_column(default=True)
+    # The dial after commit: when the last attempt started, with which reference (the
+    # outbox event id, sent to carriers as the idempotency key).
+    dial_attempted_at: Mapped[datetime | None]
+    dial_reference: Mapped[str | None] = mapped_column(String(40))
+    # The credential-scoped Idempotency-Key of the placing request, and a hash of its body.
+    idempotency_key: Mapped[str | None] = mapped_column(String(300))
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Agent sessions' data_retention consent: when the call's personal data goes.
+    data_retention: Mapped[str | None] = mapped_column(String(20))
+    personal_data_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     # Context, analysis, review.
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, info=PERSONAL)
     tags: Mapped[list[str]] = mapped_column(default=list)
@@ -114,7 +129,7 @@ class CallEvent(Base):
 
 
 class CallAction(Base):
-    """An in-call action: dtmf, hold, unhold, mute, unmute, transfer, hangup."""
+    """An in-call action (``ActionKind``): dtmf, hold, unhold, mute, unmute, transfer, hangup."""
 
     __tablename__ = "call_actions"
     __table_args__ = (Index("ix_call_actions_org_call", "org_id", "call_id"),)

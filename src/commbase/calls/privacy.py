@@ -134,6 +134,14 @@ async def erase_contact(
     return await _erase(session, org_id=org_id, call_ids=ids, keep={Call.contact_id: None})
 
 
+async def erase_personal_data(
+    session: AsyncSession, *, org_id: str, call_ids: list[str]
+) -> dict[str, int]:
+    """Erase what is personal in these calls (their retention ran out), keeping each
+    call for billing and analytics; returns rows changed per table."""
+    return await _erase(session, org_id=org_id, call_ids=call_ids, keep={Call.contact_id: None})
+
+
 # ---------------------------------------------------------------- retention
 
 

@@ -14,10 +14,12 @@ reported does not count against it. No metrics at all: no label.
 
 from __future__ import annotations
 
-_LEVELS: tuple[tuple[str, float, int, int, float], ...] = (
-    ("excellent", 4.3, 150, 20, 0.01),
-    ("good", 4.0, 250, 40, 0.03),
-    ("fair", 3.6, 400, 75, 0.05),
+from commbase.calls.enums import Quality
+
+_LEVELS: tuple[tuple[Quality, float, int, int, float], ...] = (
+    (Quality.EXCELLENT, 4.3, 150, 20, 0.01),
+    (Quality.GOOD, 4.0, 250, 40, 0.03),
+    (Quality.FAIR, 3.6, 400, 75, 0.05),
 )
 
 
@@ -27,7 +29,7 @@ def quality_label(
     latency_ms: int | None,
     jitter_ms: int | None,
     packet_loss: float | None,
-) -> str | None:
+) -> Quality | None:
     if mos is None and latency_ms is None and jitter_ms is None and packet_loss is None:
         return None
     for label, min_mos, max_latency, max_jitter, max_loss in _LEVELS:
@@ -38,4 +40,4 @@ def quality_label(
             and (packet_loss is None or packet_loss < max_loss)
         ):
             return label
-    return "poor"
+    return Quality.POOR

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.calls.enums import CallStatus
 from commbase.calls.models import Call
 from commbase.calls.schemas import QualityStats
 
@@ -15,7 +16,11 @@ async def call_quality(
     session: AsyncSession, *, org_id: str, since: datetime | None, until: datetime | None
 ) -> QualityStats:
     """Averages over completed calls that reported a MOS, and a count per label."""
-    where = [Call.org_id == org_id, Call.status == "completed", Call.mos_score.is_not(None)]
+    where = [
+        Call.org_id == org_id,
+        Call.status == CallStatus.COMPLETED,
+        Call.mos_score.is_not(None),
+    ]
     if since:
         where.append(Call.created_at >= since)
     if until:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from sqlalchemy import select
 
-from commbase.calls import lifecycle, reports, service
-from commbase.calls.models import Call
-from commbase.calls.providers import CallProvider, provider_for
-from commbase.calls.providers.twilio import event_from_callback, signature_is_valid
+from commbase.calls import reports, service
+from commbase.calls.enums import CallKind, CallStatus
+from commbase.calls.providers import Carriers, carriers_of
+from commbase.calls.providers.twilio import CALL_PARAMETER, signature_is_valid
 from commbase.calls.schemas import (
     ActionCreate,
+    ActionList,
     ActionRead,
     AnalysisUpdate,
     CallCreate,
@@ -28,20 +27,18 @@ from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
 from commbase.core.errors import AuthenticationRequired, ServiceUnavailable
+from commbase.core.idempotency import REPLAYED_HEADER, request_key
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["calls"])
 log = structlog.get_logger("commbase.calls")
 Id = Annotated[str, Path(max_length=40)]
 
 
-def _provider(request: Request) -> CallProvider:
-    provider: CallProvider | None = getattr(request.app.state, "call_provider", None)
-    if provider is None:
-        provider = provider_for(request.app.state.settings)
-        request.app.state.call_provider = provider
-    return provider
+def _carriers(request: Request) -> Carriers:
+    return carriers_of(request.app.state.job_services)
 
 
 @router.post(
@@ -49,18 +46,33 @@ def _provider(request: Request) -> CallProvider:
     response_model=CallRead,
     status_code=status.HTTP_201_CREATED,
     summary="Place a call (send an Idempotency-Key to make retries safe)",
+    description=(
+        "Holds the call's funds and answers with the call `queued`; the carrier is "
+        "dialed right after. A retry with the same `Idempotency-Key` answers with the "
+        "call the first request placed, never a second one. Test-mode credentials "
+        "always dial the simulator."
+    ),
 )
 async def place_call(
     body: CallCreate,
     request: Request,
+    response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
     settings: AppSettings,
 ) -> Any:
     principal.require(Scope.CALLS_CREATE)
-    return await service.place_call(
-        session, principal=principal, data=body, provider=_provider(request), settings=settings
+    placed = await service.place_call(
+        session,
+        principal=principal,
+        data=body,
+        carriers=_carriers(request),
+        settings=settings,
+        idempotency_key=request_key(request),
     )
+    if placed.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return placed.call
 
 
 @router.get("/calls", response_model=Page[CallRead])
@@ -68,24 +80,10 @@ async def list_calls(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    status_: Annotated[
-        Literal[
-            "queued",
-            "initiated",
-            "ringing",
-            "in-progress",
-            "completed",
-            "busy",
-            "failed",
-            "no-answer",
-            "canceled",
-        ]
-        | None,
-        Query(alias="status"),
-    ] = None,
-    kind: Annotated[Literal["voice", "video"] | None, Query()] = None,
-    created_from: Annotated[datetime | None, Query(alias="from")] = None,
-    created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    status_: Annotated[CallStatus | None, Query(alias="status")] = None,
+    kind: Annotated[CallKind | None, Query()] = None,
+    created_from: Annotated[UtcDateTime | None, Query(alias="from")] = None,
+    created_to: Annotated[UtcDateTime | None, Query(alias="to")] = None,
     number: Annotated[str | None, Query(max_length=20, pattern=r"^\+\d{6,15}$")] = None,
     tag: Annotated[str | None, Query(max_length=40)] = None,
     user_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -114,11 +112,14 @@ async def get_call(call_id: Id, principal: CurrentPrincipal, session: DbSession)
     return await service.get_call(session, principal=principal, call_id=call_id)
 
 
-@router.get("/calls/{call_id}/actions", response_model=list[ActionRead])
-async def list_call_actions(call_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+@router.get("/calls/{call_id}/actions", response_model=ActionList)
+async def list_call_actions(
+    call_id: Id, principal: CurrentPrincipal, session: DbSession
+) -> ActionList:
     principal.require(Scope.CALLS_READ)
     call = await service.get_call(session, principal=principal, call_id=call_id)
-    return await service.list_actions(session, call=call)
+    actions = await service.list_actions(session, call=call)
+    return ActionList(data=[ActionRead.model_validate(action) for action in actions])
 
 
 @router.post(
@@ -138,7 +139,7 @@ async def act_on_call(
         call=call,
         action=body.action,
         parameters=body.parameters,
-        provider=_provider(request),
+        carriers=_carriers(request),
     )
 
 
@@ -173,8 +174,8 @@ async def update_call_analysis(
 async def call_quality_report(
     principal: CurrentPrincipal,
     session: DbSession,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[UtcDateTime | None, Query(alias="from")] = None,
+    until: Annotated[UtcDateTime | None, Query(alias="to")] = None,
 ) -> QualityStats:
     principal.require(Scope.CALLS_READ)
     return await reports.call_quality(session, org_id=principal.org_id, since=since, until=until)
@@ -189,6 +190,11 @@ async def call_quality_report(
 async def twilio_status_callback(
     request: Request, session: DbSession, settings: AppSettings
 ) -> Response:
+    signature = request.headers.get("x-twilio-signature")
+    # The same refusal whether or not Twilio is configured: an unsigned request learns
+    # nothing about the deployment.
+    if not signature:
+        raise AuthenticationRequired("X-Twilio-Signature is missing")
     if settings.twilio_auth_token is None:
         raise ServiceUnavailable("Twilio is not configured (COMMBASE_TWILIO_AUTH_TOKEN)")
     # Twilio posts application/x-www-form-urlencoded; parsed here, as Starlette's form
@@ -202,21 +208,16 @@ async def twilio_status_callback(
         auth_token=settings.twilio_auth_token.get_secret_value(),
         url=url,
         params=params,
-        signature=request.headers.get("x-twilio-signature"),
+        signature=signature,
     ):
         raise AuthenticationRequired("X-Twilio-Signature does not verify")
-    event = event_from_callback(params)
-    found = (
-        await session.execute(
-            select(Call.id, Call.org_id).where(
-                Call.provider == "twilio", Call.provider_call_id == params.get("CallSid", "")
-            )
-        )
-    ).first()
-    if event is None or found is None:
+    known = await service.apply_twilio_report(
+        session,
+        params=params,
+        call_ref=request.query_params.get(CALL_PARAMETER),
+        carriers=_carriers(request),
+    )
+    if not known:
         # Unknown calls (e.g. erased private calls) are acknowledged so Twilio stops retrying.
         log.info("twilio callback ignored", call_sid=params.get("CallSid"))
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-    call = await lifecycle.load_for_update(session, org_id=found.org_id, call_id=found.id)
-    await lifecycle.apply_event(session, call=call, event=event, source="twilio")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

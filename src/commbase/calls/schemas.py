@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_serializer, model_validator
+from pydantic import Field, StringConstraints, field_serializer, field_validator, model_validator
 
+from commbase.calls.enums import (
+    ActionKind,
+    CallDirection,
+    CallKind,
+    CallStatus,
+    DataRetention,
+    EndReason,
+    Quality,
+)
+from commbase.core.phones import LineType
 from commbase.core.schemas import AppSchema, ReadSchema
+from commbase.core.types import not_null
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 PhoneText = Annotated[str, StringConstraints(min_length=3, max_length=32)]
@@ -23,7 +35,7 @@ class CallMetadata(AppSchema):
 class CallCreate(AppSchema):
     to: PhoneText = Field(description="Number to call, international format")
     from_: PhoneText | None = Field(default=None, alias="from")
-    kind: Literal["voice", "video"] = "voice"
+    kind: CallKind = CallKind.VOICE
     privacy_mode: bool | None = Field(
         default=None, description="Erase numbers, transcript and events when the call ends"
     )
@@ -37,18 +49,16 @@ class CallCreate(AppSchema):
 
 
 class ActionCreate(AppSchema):
-    action: Literal["dtmf", "hold", "unhold", "mute", "unmute", "transfer", "hangup"]
+    action: ActionKind
     parameters: dict[str, Any] = Field(default_factory=dict, max_length=10)
 
     @model_validator(mode="after")
     def _check_parameters(self) -> ActionCreate:
-        import re
-
-        if self.action == "dtmf":
+        if self.action == ActionKind.DTMF:
             digits = str(self.parameters.get("digits", ""))
             if not re.fullmatch(r"[0-9*#wW]{1,32}", digits):
                 raise ValueError("dtmf needs parameters.digits: 1-32 of 0-9 * # w")
-        if self.action == "transfer":
+        if self.action == ActionKind.TRANSFER:
             target = str(self.parameters.get("to", ""))
             if not re.fullmatch(r"\+[1-9]\d{6,14}", target):
                 raise ValueError("transfer needs parameters.to in E.164, e.g. +14155551234")
@@ -57,9 +67,13 @@ class ActionCreate(AppSchema):
 
 class ActionRead(ReadSchema):
     id: str
-    action: str
+    action: ActionKind
     parameters: dict[str, Any]
     created_at: datetime
+
+
+class ActionList(AppSchema):
+    data: list[ActionRead]
 
 
 class QualityReport(AppSchema):
@@ -76,11 +90,18 @@ class QualityReport(AppSchema):
     reconnections: Annotated[int, Field(ge=0, le=10_000)] | None = None
     screenshare_used: bool | None = None
 
+    # Each field may be left out; none may be sent as null (the columns hold values).
+    _no_nulls = field_validator("*")(not_null)
+
 
 class ReviewCreate(AppSchema):
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
     problem_solved: bool | None = None
+
+
+# A cost in minor units; twenty of them still add up to a 64-bit total.
+Cost = Annotated[int, Field(ge=0, le=10**15)]
 
 
 class Entity(AppSchema):
@@ -98,17 +119,17 @@ class AnalysisUpdate(AppSchema):
     outcome: Annotated[str, StringConstraints(max_length=60)] | None = None
     action_taken: Annotated[str, StringConstraints(max_length=60)] | None = None
     lead_score: Annotated[int, Field(ge=0, le=100)] | None = None
-    costs: dict[Annotated[str, StringConstraints(max_length=40)], int] | None = Field(
+    costs: dict[Annotated[str, StringConstraints(max_length=40)], Cost] | None = Field(
         default=None, max_length=20, description="Other costs in minor units, e.g. tts, llm"
     )
 
 
 class CallRead(ReadSchema):
     id: str
-    kind: str
-    direction: str
-    status: str
-    end_reason: str | None
+    kind: CallKind
+    direction: CallDirection
+    status: CallStatus
+    end_reason: EndReason | None
     user_id: str | None
     agent_session_id: str | None
     wallet_id: str | None
@@ -117,7 +138,7 @@ class CallRead(ReadSchema):
     to_number: str | None
     to_number_formatted: str | None
     to_country: str | None
-    to_line_type: str | None
+    to_line_type: LineType | None
     to_carrier: str | None
     privacy_mode: bool
     caller_id_name: str | None
@@ -146,12 +167,19 @@ class CallRead(ReadSchema):
     video_resolution: str | None
     frame_rate: float | None
     bitrate_kbps: int | None
-    quality: str | None
+    quality: Quality | None
     recording_enabled: bool
     recording_url: str | None
     transcription_enabled: bool
-    provider: str
+    provider: str = Field(description="The carrier the call went through")
     provider_call_id: str | None
+    livemode: bool = Field(description="False for calls placed with test-mode credentials")
+    data_retention: DataRetention | None = Field(
+        description="The placing agent session's data_retention consent"
+    )
+    personal_data_expires_at: datetime | None = Field(
+        description="When the call's numbers, notes and transcript are erased, if set"
+    )
     metadata: dict[str, Any] = Field(validation_alias="metadata_")
     tags: list[str]
     analysis: dict[str, Any]

@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy import select
 
 from commbase.calls import lifecycle
+from commbase.calls.enums import EventSource, ProviderName
 from commbase.calls.models import Call
 from commbase.calls.providers.simulator import due_events
 from commbase.core.db import Database
@@ -19,15 +20,16 @@ log = structlog.get_logger("commbase.calls.simulator")
 
 
 async def advance_simulated_calls(database: Database, *, now: datetime | None = None) -> int:
-    """Apply every due scripted event of every active simulated call; returns how many
-    moved a call. Rows are claimed with SKIP LOCKED, so several processes may run this."""
+    """Apply every due scripted step of every active simulated call, each step once;
+    returns how many moved a call. Rows are claimed with SKIP LOCKED, so several
+    processes may run this. Queued calls not dialed yet have no script and wait."""
     now = now or utcnow()
     moved = 0
     async with database.sessionmaker() as session:
         calls = (
             await session.scalars(
                 select(Call)
-                .where(Call.provider == "simulator", Call.status.in_(lifecycle.ACTIVE))
+                .where(Call.provider == ProviderName.SIMULATOR, Call.status.in_(lifecycle.ACTIVE))
                 .order_by(Call.id)
                 .limit(500)
                 .with_for_update(skip_locked=True)
@@ -35,7 +37,9 @@ async def advance_simulated_calls(database: Database, *, now: datetime | None = 
         ).all()
         for call in calls:
             for event in due_events(call, now=now):
-                if await lifecycle.apply_event(session, call=call, event=event, source="simulator"):
+                if await lifecycle.apply_event(
+                    session, call=call, event=event, source=EventSource.SIMULATOR
+                ):
                     moved += 1
                 if lifecycle.is_final(call.status):
                     break

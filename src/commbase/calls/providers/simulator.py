@@ -19,44 +19,56 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from commbase.calls import lifecycle
+from commbase.calls.enums import CallStatus, EndReason, ProviderName
 from commbase.calls.models import Call
 from commbase.calls.providers.base import Dialed, ProviderEvent
-from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 
 
 def script_for(number: str, *, allowed_s: int) -> list[dict[str, Any]]:
     """The scripted (offset seconds, status, duration) steps for a number."""
     tail = number[-4:]
-    steps: list[dict[str, Any]] = [{"offset": 0.5, "status": "initiated"}]
+    steps: list[dict[str, Any]] = [{"offset": 0.5, "status": CallStatus.INITIATED}]
     if tail == "0003":
-        return [*steps, {"offset": 1, "status": "failed", "duration": 0, "reason": "failed"}]
-    steps.append({"offset": 1, "status": "ringing"})
+        failed = {"status": CallStatus.FAILED, "duration": 0, "reason": EndReason.FAILED}
+        return [*steps, {"offset": 1, **failed}]
+    steps.append({"offset": 1, "status": CallStatus.RINGING})
     if tail == "0001":
-        return [*steps, {"offset": 4, "status": "busy", "duration": 0, "reason": "busy"}]
+        busy = {"status": CallStatus.BUSY, "duration": 0, "reason": EndReason.BUSY}
+        return [*steps, {"offset": 4, **busy}]
     if tail == "0002":
-        return [*steps, {"offset": 31, "status": "no-answer", "duration": 0, "reason": "no_answer"}]
+        unanswered = {"status": CallStatus.NO_ANSWER, "duration": 0, "reason": EndReason.NO_ANSWER}
+        return [*steps, {"offset": 31, **unanswered}]
     answer_at = 5
     talk = allowed_s if tail == "0004" else min(allowed_s, 60 + int(number[-2:]))
-    reason = "timeout" if tail == "0004" else "callee_hangup"
+    reason = EndReason.TIMEOUT if tail == "0004" else EndReason.CALLEE_HANGUP
     return [
         *steps,
-        {"offset": answer_at, "status": "in-progress"},
-        {"offset": answer_at + talk, "status": "completed", "duration": talk, "reason": reason},
+        {"offset": answer_at, "status": CallStatus.IN_PROGRESS},
+        {
+            "offset": answer_at + talk,
+            "status": CallStatus.COMPLETED,
+            "duration": talk,
+            "reason": reason,
+        },
     ]
 
 
 class SimulatorProvider:
-    name = "simulator"
+    name: str = ProviderName.SIMULATOR
+    # Dialing only computes a script: nothing outside commbase happens, and the same
+    # reference always gives the same call id.
+    repeatable_dial = True
 
     def __init__(self, *, speed: float = 1.0) -> None:
         self.speed = speed
 
-    async def dial(self, *, call: Call, allowed_s: int) -> Dialed:
+    async def dial(self, *, call: Call, allowed_s: int, reference: str) -> Dialed:
         started = utcnow()
         script = script_for(call.to_number or "", allowed_s=allowed_s)
         return Dialed(
-            provider_call_id=new_id("sim"),
+            provider_call_id="sim_" + reference.partition("_")[2],
             state={"started_at": started.isoformat(), "speed": self.speed, "script": script},
         )
 
@@ -65,22 +77,25 @@ class SimulatorProvider:
 
 
 def due_events(call: Call, *, now: datetime) -> list[ProviderEvent]:
-    """Scripted events of a simulated call whose time has come, in order."""
+    """Scripted steps of a simulated call whose time has come and that the call has
+    not reached yet, in order: each step is reported once."""
     state = call.provider_state or {}
     if "started_at" not in state:
         return []
     started = datetime.fromisoformat(state["started_at"])
     speed = float(state.get("speed") or 1.0)
+    reached = lifecycle.rank(call.status)
     out = []
     for step in state.get("script", []):
         at = started + timedelta(seconds=float(step["offset"]) / speed)
-        if at <= now:
+        status = CallStatus(step["status"])
+        if at <= now and lifecycle.rank(status) > reached:
             out.append(
                 ProviderEvent(
-                    status=step["status"],
+                    status=status,
                     occurred_at=at,
                     duration_s=step.get("duration"),
-                    end_reason=step.get("reason"),
+                    end_reason=EndReason(step["reason"]) if step.get("reason") else None,
                     details={"simulated": True},
                 )
             )

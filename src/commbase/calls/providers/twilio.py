@@ -1,8 +1,13 @@
 """Twilio Programmable Voice: place calls with the SDK, read its status callbacks.
 
-Callbacks arrive at ``/v1/providers/twilio/voice/status`` and are verified with
-the SDK's ``RequestValidator`` against the URL Twilio was given
-(``COMMBASE_PUBLIC_BASE_URL`` + path), so a proxy in front does not break them.
+Callbacks arrive at ``/v1/providers/twilio/voice/status?call=<call id>`` and are
+verified with the SDK's ``RequestValidator`` against the URL Twilio was given
+(``COMMBASE_PUBLIC_BASE_URL`` + path + query), so a proxy in front does not break
+them. The call id in that URL lets a callback find its call even when the process
+that dialed died before it could store Twilio's call SID.
+
+Twilio's Calls API takes no idempotency key, so a dial is never repeated when its
+outcome is unknown (see ``calls.dialing``).
 """
 
 from __future__ import annotations
@@ -11,33 +16,40 @@ import asyncio
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 from xml.sax.saxutils import quoteattr
 
-from twilio.base.exceptions import TwilioException
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ConnectTimeout
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
+from commbase.calls.enums import ActionKind, CallStatus, ProviderName
 from commbase.calls.models import Call
-from commbase.calls.providers.base import Dialed, ProviderError, ProviderEvent
+from commbase.calls.providers.base import Dialed, DialNotSent, ProviderError, ProviderEvent
 from commbase.core.time import utcnow
 from commbase.settings import Settings
 
 STATUS_PATH = "/v1/providers/twilio/voice/status"
-TWILIO_STATUSES = {
-    "queued",
-    "initiated",
-    "ringing",
-    "in-progress",
-    "completed",
-    "busy",
-    "failed",
-    "no-answer",
-    "canceled",
-}
+CALL_PARAMETER = "call"  # the query parameter of the status callback URL naming our call
+TWILIO_STATUSES = {status.value for status in CallStatus}
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the request certainly did not reach Twilio (no connection was made)."""
+    if isinstance(exc, ConnectTimeout):
+        return True
+    if isinstance(exc, RequestsConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return isinstance(reason, NewConnectionError)
+    return False
 
 
 class TwilioProvider:
-    name = "twilio"
+    name: str = ProviderName.TWILIO
+    repeatable_dial = False  # the Calls API has no idempotency key
 
     def __init__(self, settings: Settings) -> None:
         if not settings.twilio_account_sid or settings.twilio_auth_token is None:
@@ -47,7 +59,11 @@ class TwilioProvider:
             settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
         )
 
-    async def dial(self, *, call: Call, allowed_s: int) -> Dialed:
+    def status_callback_url(self, call: Call) -> str:
+        base = self.settings.public_base_url.rstrip("/") + STATUS_PATH
+        return f"{base}?{urlencode({CALL_PARAMETER: call.id})}"
+
+    async def dial(self, *, call: Call, allowed_s: int, reference: str) -> Dialed:
         from_number = call.from_number or self.settings.twilio_from_number
         if not from_number:
             raise ProviderError("No caller number: set from or COMMBASE_TWILIO_FROM_NUMBER")
@@ -60,25 +76,29 @@ class TwilioProvider:
                 twiml=twiml,
                 time_limit=allowed_s,
                 record=call.recording_enabled,
-                status_callback=self.settings.public_base_url.rstrip("/") + STATUS_PATH,
+                status_callback=self.status_callback_url(call),
                 status_callback_event=["initiated", "ringing", "answered", "completed"],
                 status_callback_method="POST",
             )
-        except TwilioException as exc:
+        except TwilioRestException as exc:  # Twilio answered: a definite refusal
             raise ProviderError(str(exc)) from exc
+        except (RequestsConnectionError, ConnectTimeout) as exc:
+            if _never_sent(exc):
+                raise DialNotSent(str(exc)) from exc
+            raise
         return Dialed(provider_call_id=str(created.sid), state={"direction": "outbound-api"})
 
     async def act(self, *, call: Call, action: str, parameters: dict[str, Any]) -> None:
         if not call.provider_call_id:
             return
         update: dict[str, Any] = {}
-        if action == "hangup":
+        if action == ActionKind.HANGUP:
             update["status"] = "completed"
-        elif action == "dtmf":
+        elif action == ActionKind.DTMF:
             update["twiml"] = (
                 f"<Response><Play digits={quoteattr(str(parameters['digits']))}/></Response>"
             )
-        elif action == "transfer":
+        elif action == ActionKind.TRANSFER:
             update["twiml"] = f"<Response><Dial>{parameters['to']}</Dial></Response>"
         if not update:
             return
@@ -109,7 +129,7 @@ def event_from_callback(params: dict[str, str]) -> ProviderEvent | None:
             occurred_at = utcnow()
     duration = params.get("CallDuration")
     return ProviderEvent(
-        status=status,
+        status=CallStatus(status),
         occurred_at=occurred_at,
         duration_s=int(duration) if duration and duration.isdigit() else None,
         details={

@@ -1,0 +1,186 @@
+"""Dialing after commit: the carrier hears of a call only once its row and hold exist.
+
+``place_call`` stores the call as ``queued`` with its hold and records
+``call.queued`` in the same transaction. This effect (``calls.dial``) runs once that
+transaction has committed -- at once in the process that placed the call, whose
+runner is woken by the commit -- and:
+
+1. locks the call row and checks it still needs dialing (``queued``, no carrier id),
+   then stamps the attempt (``dial_attempted_at``, ``dial_reference`` = the event id)
+   and commits: no transaction and no wallet lock is held while the carrier is asked;
+2. dials with the event id as the idempotency reference;
+3. locks the call again and stores the carrier's id. If the call was hung up in the
+   meantime, the carrier's call is hung up too.
+
+A refusal (``ProviderError``) or giving up after the retries moves the call to
+``failed`` and releases its hold. A rolled-back placement recorded no event, so
+nothing is dialed.
+
+A retry never dials twice. Two workers cannot both pass step 1: the row lock makes
+the second see the first's stamp. What remains is a worker that dies (or times out)
+after the carrier accepted the call and before step 3: its outcome is unknown. With
+a carrier that honours idempotency keys (``repeatable_dial``; the simulator), the
+retry dials again with the same reference and gets the same call. With one that
+does not (Twilio), the call is never dialed again: the carrier's status callbacks
+name our call id (``?call=`` in the callback URL), so the call is adopted by its
+first callback, within a second or so of the carrier accepting it; if no callback
+arrives by the last retry the call fails and its hold is released. Only a call the
+carrier accepted but never reports about could then run unbilled -- and a callback
+for a call already given up on hangs that call up.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from commbase.calls import events, lifecycle
+from commbase.calls.enums import ActionKind, CallStatus, EndReason, EventSource
+from commbase.calls.models import Call
+from commbase.calls.providers import CallProvider, Dialed, DialNotSent, ProviderError, carriers_of
+from commbase.calls.providers.base import ProviderEvent
+from commbase.core.db import Database, after_commit
+from commbase.core.effects import EffectContext, effect
+from commbase.core.errors import NotFound
+from commbase.core.outbox import ClaimedEvent
+from commbase.core.time import utcnow
+
+log = structlog.get_logger("commbase.calls.dialing")
+CONSUMER = "calls.dial"
+MAX_ATTEMPTS = 6
+RETRY_AFTER_S = (2, 5, 15, 30, 60)
+
+
+class DialOutcomeUnknown(Exception):
+    """An earlier attempt may have reached a carrier that cannot be asked twice."""
+
+
+async def _fail(database: Database, *, org_id: str, call_id: str, error: str) -> None:
+    """Move a call that was never dialed to ``failed``, releasing its hold."""
+    async with database.sessionmaker() as session:
+        try:
+            call = await lifecycle.load_for_update(session, org_id=org_id, call_id=call_id)
+        except NotFound:
+            return
+        if call.provider_call_id is None and not lifecycle.is_final(call.status):
+            await lifecycle.apply_event(
+                session,
+                call=call,
+                event=ProviderEvent(
+                    status=CallStatus.FAILED,
+                    occurred_at=utcnow(),
+                    end_reason=EndReason.FAILED,
+                    details={"error": error[:500]},
+                ),
+                source=EventSource.DIAL,
+            )
+        await session.commit()
+
+
+async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallProvider] | None:
+    """Step 1: the call and its provider if it still needs dialing, stamped with this
+    attempt; None if there is nothing to dial."""
+    async with ctx.database.sessionmaker() as session:
+        try:
+            call = await lifecycle.load_for_update(
+                session, org_id=event.org_id, call_id=str(event.payload["id"])
+            )
+        except NotFound:  # erased before it was dialed
+            return None
+        if call.status != CallStatus.QUEUED or call.provider_call_id is not None:
+            return None
+        provider = carriers_of(ctx.services).get(call.provider)
+        if call.dial_attempted_at is not None and not provider.repeatable_dial:
+            raise DialOutcomeUnknown(
+                f"an attempt at {call.dial_attempted_at.isoformat()} may have reached "
+                f"{call.provider}; waiting for its status callback instead of dialing again"
+            )
+        call.dial_attempted_at = utcnow()
+        call.dial_reference = event.event_id
+        await session.commit()
+        return call, provider
+
+
+async def _record(
+    ctx: EffectContext, *, call_id: str, org_id: str, provider: CallProvider, dialed: Dialed
+) -> None:
+    """Step 3: store the carrier's id; hang up a call that was ended meanwhile."""
+    async with ctx.database.sessionmaker() as session:
+        try:
+            call = await lifecycle.load_for_update(session, org_id=org_id, call_id=call_id)
+        except NotFound:
+            return
+        if call.provider_call_id is None:
+            call.provider_call_id = dialed.provider_call_id
+            call.provider_state = dialed.state
+        elif call.provider_call_id != dialed.provider_call_id:
+            log.error(
+                "carrier returned another call for a dialed call",
+                call_id=call.id,
+                stored=call.provider_call_id,
+                returned=dialed.provider_call_id,
+            )
+        if lifecycle.is_final(call.status):
+            after_commit(session, lambda: hang_up(provider, call))
+        await session.commit()
+
+
+async def hang_up(provider: CallProvider, call: Call) -> None:
+    """Best effort: end a carrier's call that commbase no longer wants."""
+    try:
+        await provider.act(call=call, action=ActionKind.HANGUP, parameters={})
+    except Exception as exc:  # logged for the operator; the call row is already final
+        log.error("could not hang up an unwanted call", call_id=call.id, error=repr(exc))
+
+
+async def dial_queued_call(ctx: EffectContext, event: ClaimedEvent) -> None:
+    """Dial a committed, still queued call once (see the module docstring)."""
+    try:
+        claimed = await _claim(ctx, event)
+    except ProviderError as exc:  # the provider cannot be used (e.g. not configured)
+        await _fail(
+            ctx.database, org_id=event.org_id, call_id=str(event.payload["id"]), error=str(exc)
+        )
+        return
+    if claimed is None:
+        return
+    call, provider = claimed
+    try:
+        dialed = await provider.dial(
+            call=call, allowed_s=call.max_duration_seconds, reference=event.event_id
+        )
+    except ProviderError as exc:
+        log.info("carrier refused a call", call_id=call.id, error=str(exc))
+        await _fail(ctx.database, org_id=call.org_id, call_id=call.id, error=str(exc))
+        return
+    except DialNotSent:
+        await _forget_attempt(ctx.database, call=call)
+        raise
+    await _record(ctx, call_id=call.id, org_id=call.org_id, provider=provider, dialed=dialed)
+
+
+async def _forget_attempt(database: Database, *, call: Call) -> None:
+    """The carrier was never reached: the next attempt may dial."""
+    async with database.sessionmaker() as session:
+        locked = await lifecycle.load_for_update(session, org_id=call.org_id, call_id=call.id)
+        if locked.dial_reference == call.dial_reference:
+            locked.dial_attempted_at = None
+        await session.commit()
+
+
+async def give_up(ctx: EffectContext, event: ClaimedEvent, error: str) -> None:
+    """After the last attempt: the call fails and its hold is released."""
+    await _fail(
+        ctx.database,
+        org_id=event.org_id,
+        call_id=str(event.payload["id"]),
+        error=f"could not dial: {error}",
+    )
+
+
+effect(
+    CONSUMER,
+    event_types=[events.CALL_QUEUED],
+    max_attempts=MAX_ATTEMPTS,
+    retry_after_s=RETRY_AFTER_S,
+    on_give_up=give_up,
+)(dial_queued_call)
