@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             scheduler_task = asyncio.create_task(scheduler.run_forever())
         simulator: SimulatorRunner | None = None
         simulator_task: asyncio.Task[None] | None = None
-        if settings.run_jobs and settings.call_provider == "simulator":
+        # Test-mode calls use the simulator whatever COMMBASE_CALL_PROVIDER says.
+        if settings.run_jobs:
             simulator = SimulatorRunner(database)
             simulator_task = asyncio.create_task(simulator.run_forever())
         dispatcher: Dispatcher | None = None
