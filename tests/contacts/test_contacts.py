@@ -4,6 +4,7 @@ pagination, call stats, agent-session ownership and tenant isolation."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI
@@ -417,3 +418,41 @@ async def test_search_ignores_case_and_diacritics(app: FastAPI, client: httpx.As
     assert renamed.status_code == 200
     assert await found("novak") == {accented["id"]}
     assert await found("dvorakova") == {plain["id"]}
+
+
+async def test_odd_query_and_path_values_never_fail_the_server(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    contact = await create_contact(client, tenant.headers, **JOHN)
+    odd = ["\x00", "a\x00b", "%", "_", "\\", "'", '"', "\u00df", "\U0001f600", " ", "x" * 100]
+
+    def answered(response: httpx.Response, *allowed: int) -> None:
+        assert response.status_code in allowed, response.text
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json"
+
+    for value in odd:
+        for name in ("q", "label", "owner_user_id"):
+            listed = await client.get("/v1/contacts", params={name: value}, headers=tenant.headers)
+            # NUL is refused for the whole URL (400), an overlong value is a 422.
+            answered(listed, 200, 400, 422)
+            if listed.status_code == 200 and value.strip():
+                assert listed.json()["data"] == [], (name, value)
+        path = f"/v1/contacts/{quote(value, safe='')}"
+        answered(await client.get(path, headers=tenant.headers), 400, 404, 422)
+        patched = await client.patch(path, json={"name": "x"}, headers=tenant.headers)
+        answered(patched, 400, 404, 422)
+    for value in odd:
+        answered(
+            await client.get(
+                "/v1/transcripts/search",
+                params={"q": "refund", "cursor": value},
+                headers=tenant.headers,
+            ),
+            400,
+            422,
+        )
+    assert (await client.get(f"/v1/contacts/{contact['id']}", headers=tenant.headers)).json() == (
+        contact
+    )

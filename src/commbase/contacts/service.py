@@ -237,6 +237,7 @@ async def list_contacts(
         statement = statement.where(Contact.blocked.is_(blocked))
     if owner_user_id:
         statement = statement.where(Contact.owner_user_id == owner_user_id)
+    search = (search or "").strip()
     if search:
         matches = [Contact.search_name.contains(searchable(search), autoescape=True)]
         digits = re.sub(r"\D", "", search)
