@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from commbase.analytics import rollup, snapshots
+from commbase.analytics.enums import SnapshotType
 from commbase.core.jobs import JobContext, job
 from commbase.settings import Settings, get_settings
 
@@ -16,15 +17,22 @@ def _settings(ctx: JobContext) -> Settings:
 
 @job("analytics.rollup", schedule="* * * * *")
 async def fold_rollups(ctx: JobContext) -> int:
-    """Fold facts changed since the watermark into hourly rollups."""
+    """Fold facts changed since the watermark into hourly rollups (every organization:
+    the watermark is one per source). Fails, after committing the rest, when some
+    organization's hours could not be folded."""
     lag = timedelta(seconds=_settings(ctx).analytics_rollup_lag_s)
     return await rollup.fold(ctx.database, now=ctx.now, lag=lag)
 
 
-async def _snapshots(ctx: JobContext, snapshot_type: str) -> int:
-    # A manual run (API or `commbase jobs run`) regenerates the latest period even if written.
+async def _snapshots(ctx: JobContext, snapshot_type: SnapshotType) -> int:
+    # A manual run (API or `commbase jobs run`) regenerates the latest period even if
+    # written; one an organization triggers (JobContext.org_id) does only its own.
     return await snapshots.run_due(
-        ctx.database.sessionmaker, snapshot_type, ctx.now, force=ctx.trigger == "manual"
+        ctx.database.sessionmaker,
+        snapshot_type,
+        ctx.now,
+        force=ctx.trigger == "manual",
+        org_id=getattr(ctx, "org_id", None),
     )
 
 
@@ -34,7 +42,7 @@ async def _snapshots(ctx: JobContext, snapshot_type: str) -> int:
     description="Hourly snapshots, at :05 past each hour in each organization's time zone",
 )
 async def hourly_snapshot(ctx: JobContext) -> int:
-    return await _snapshots(ctx, "hourly")
+    return await _snapshots(ctx, SnapshotType.HOURLY)
 
 
 @job(
@@ -43,7 +51,7 @@ async def hourly_snapshot(ctx: JobContext) -> int:
     description="Yesterday's snapshot, at 02:00 (0 2 * * *) in each organization's time zone",
 )
 async def daily_snapshot(ctx: JobContext) -> int:
-    return await _snapshots(ctx, "daily")
+    return await _snapshots(ctx, SnapshotType.DAILY)
 
 
 @job(
@@ -52,7 +60,7 @@ async def daily_snapshot(ctx: JobContext) -> int:
     description="Last week's (Monday-Sunday) snapshot, Mondays 03:00 (0 3 * * 1) local time",
 )
 async def weekly_snapshot(ctx: JobContext) -> int:
-    return await _snapshots(ctx, "weekly")
+    return await _snapshots(ctx, SnapshotType.WEEKLY)
 
 
 @job(
@@ -61,7 +69,7 @@ async def weekly_snapshot(ctx: JobContext) -> int:
     description="Last month's snapshot, on the 1st at 04:00 (0 4 1 * *) local time",
 )
 async def monthly_snapshot(ctx: JobContext) -> int:
-    return await _snapshots(ctx, "monthly")
+    return await _snapshots(ctx, SnapshotType.MONTHLY)
 
 
 @job(
@@ -70,4 +78,4 @@ async def monthly_snapshot(ctx: JobContext) -> int:
     description="Last year's snapshot, on January 1st at 05:00 (0 5 1 1 *) local time",
 )
 async def yearly_snapshot(ctx: JobContext) -> int:
-    return await _snapshots(ctx, "yearly")
+    return await _snapshots(ctx, SnapshotType.YEARLY)

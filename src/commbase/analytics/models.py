@@ -104,6 +104,9 @@ class CustomMetric(Base):
     unit: Mapped[str] = mapped_column(String(20), default="count")
     # Fingerprint of the definition whose rollups exist ('' = none yet).
     rollup_signature: Mapped[str] = mapped_column(String(64), default="")
+    # Why its last fold failed, and when (None: it did not). Shown in the API.
+    rollup_error: Mapped[str | None] = mapped_column(String(500))
+    rollup_failed_at: Mapped[datetime | None]
     created_by: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

@@ -8,20 +8,23 @@ Asia/Kolkata starts at 18:30 UTC. Weeks run Monday to Sunday.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from commbase.analytics.registry import invalid
+from commbase.analytics.enums import Interval
+from commbase.core.errors import invalid
 
-Interval = Literal["hour", "day", "week", "month", "year"]
-INTERVALS: tuple[Interval, ...] = ("hour", "day", "week", "month", "year")
+INTERVALS: tuple[Interval, ...] = tuple(Interval)
+# Series may start and end only within these bounds: every period before or after
+# a range (its previous period, its calendar edges) stays computable.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise invalid(f"Unknown time zone {name!r}", "tz") from None
+        raise invalid(f"Unknown time zone {name!r}", "tz", location="query") from None
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -39,17 +42,17 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
 def floor(moment: datetime, interval: Interval, tz: ZoneInfo) -> datetime:
     """The start (UTC) of the ``interval`` containing ``moment`` in ``tz``."""
     local = moment.astimezone(tz)
-    if interval == "hour":
+    if interval == Interval.HOUR:
         start = local.replace(minute=0, second=0, microsecond=0)
         result = start.astimezone(UTC)
         # Zones with 30/45-minute offsets: the local hour starts off the UTC hour.
         return result if result <= moment else result - timedelta(hours=1)
     day = local.date()
-    if interval == "week":
+    if interval == Interval.WEEK:
         day -= timedelta(days=day.weekday())
-    elif interval == "month":
+    elif interval == Interval.MONTH:
         day = day.replace(day=1)
-    elif interval == "year":
+    elif interval == Interval.YEAR:
         day = day.replace(month=1, day=1)
     start = _local_midnight(day, tz)
     if start > moment:  # moment sits in a skipped stretch right after midnight
@@ -59,14 +62,14 @@ def floor(moment: datetime, interval: Interval, tz: ZoneInfo) -> datetime:
 
 def following(start: datetime, interval: Interval, tz: ZoneInfo) -> datetime:
     """The start (UTC) of the interval after the one starting at ``start``."""
-    if interval == "hour":
+    if interval == Interval.HOUR:
         return start + timedelta(hours=1)
     day = start.astimezone(tz).date()
-    if interval == "day":
+    if interval == Interval.DAY:
         nxt = day + timedelta(days=1)
-    elif interval == "week":
+    elif interval == Interval.WEEK:
         nxt = day + timedelta(days=7 - day.weekday())
-    elif interval == "month":
+    elif interval == Interval.MONTH:
         nxt = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
     else:
         nxt = date(day.year + 1, 1, 1)
@@ -84,7 +87,7 @@ def boundaries(
     day's midnight and counts only from ``start``.
     """
     if end <= start:
-        raise invalid("`to` must be after `from`", "to")
+        raise invalid("`to` must be after `from`", "to", location="query")
     edges = [start]
     labels = [floor(start, interval, tz)]
     cursor = following(labels[0], interval, tz)
@@ -94,7 +97,10 @@ def boundaries(
         cursor = following(cursor, interval, tz)
         if len(edges) > limit:
             raise invalid(
-                f"Too many {interval} intervals in the range (at most {limit})", "interval"
+                f"Too many {interval} intervals in the range (at most {limit})",
+                "interval",
+                location="query",
+                limit=limit,
             )
     edges.append(end)
     return edges, labels

@@ -60,7 +60,8 @@ class Cell:
         self.sum += float(total or 0.0)
 
 
-# metric -> group (None without group_by) -> one cell per piece of the range
+# metric -> group -> one cell per piece of the range. The group is None without
+# group_by, and with group_by for the facts outside ``Scope.groups`` ("other").
 Cells = dict[str, dict[str | None, list[Cell]]]
 
 
@@ -72,6 +73,19 @@ class Scope:
     account: str | None = None
     group_by: str | None = None
     where: tuple[str, str] | None = None  # (dimension, value)
+    # With group_by: the values kept as their own groups; every other value is
+    # counted in one group, None. None here keeps every value.
+    groups: tuple[str, ...] | None = None
+
+
+def kept_groups(value: Any, scope: Scope) -> ColumnElement[Any]:
+    """A group column that keeps ``scope.groups`` and turns every other value to NULL."""
+    if scope.groups is None:
+        kept: ColumnElement[Any] = value
+        return kept
+    if not scope.groups:
+        return literal(None, String)
+    return case((value.in_(scope.groups), value), else_=literal(None, String))
 
 
 @dataclass
@@ -127,8 +141,13 @@ def count_and_sum(metrics: Iterable[Metric]) -> list[Any]:
     return aggregates
 
 
+# Rollups keep a dimension's value up to this length; raw reads cut it the same way.
+MAX_VALUE_LENGTH = 200
+
+
 def dimension_value(expression: Expr) -> ColumnElement[str]:
-    return func.coalesce(cast(expression, String), "")
+    """A dimension's value as a group: text, '' for none, cut as rollups keep it."""
+    return func.substr(func.coalesce(cast(expression, String), ""), 1, MAX_VALUE_LENGTH)
 
 
 def _scoped(
@@ -364,7 +383,7 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
             index = mapper.hour_key(MetricRollup.hour)
             columns: list[Any] = [MetricRollup.metric, index.label("piece")]
             if scope.group_by:
-                columns.append(MetricRollup.value)
+                columns.append(kept_groups(MetricRollup.value, scope).label("grp"))
             query = select(
                 *columns, func.sum(MetricRollup.count), func.sum(MetricRollup.sum)
             ).where(
@@ -405,10 +424,10 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
     return cells, distinct
 
 
-def _group_column(source: Source, scope: Scope) -> ColumnElement[str] | None:
+def _group_column(source: Source, scope: Scope) -> ColumnElement[Any] | None:
     if scope.group_by is None:
         return None
-    return dimension_value(source.dimensions[scope.group_by])
+    return kept_groups(dimension_value(source.dimensions[scope.group_by]), scope)
 
 
 async def _quarters(

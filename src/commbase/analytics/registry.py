@@ -35,17 +35,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, and_, true
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
-from commbase.core.errors import NotFound, ValidationFailed
+from commbase.analytics.enums import Aggregate
+from commbase.core.errors import NotFound, invalid
 
 # A column or SQL expression (mapped attributes included).
 Expr = Any
-Aggregate = Literal["count", "sum", "avg", "ratio", "distinct"]
-AGGREGATES: tuple[Aggregate, ...] = ("count", "sum", "avg", "ratio", "distinct")
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,7 +87,7 @@ class Metric:
 
     @property
     def rolled_up(self) -> bool:
-        return self.aggregate in ("count", "sum", "avg")
+        return self.aggregate in (Aggregate.COUNT, Aggregate.SUM, Aggregate.AVG)
 
     @property
     def dimensions(self) -> Mapping[str, Expr]:
@@ -166,7 +165,7 @@ def count(
     where: ColumnElement[bool] | None = None,
     unit: str = "count",
 ) -> Metric:
-    return Metric(name, "count", description, source=source, where=where, unit=unit)
+    return Metric(name, Aggregate.COUNT, description, source=source, where=where, unit=unit)
 
 
 def total(
@@ -178,7 +177,9 @@ def total(
     where: ColumnElement[bool] | None = None,
     unit: str = "count",
 ) -> Metric:
-    return Metric(name, "sum", description, source=source, value=value, where=where, unit=unit)
+    return Metric(
+        name, Aggregate.SUM, description, source=source, value=value, where=where, unit=unit
+    )
 
 
 def average(
@@ -190,7 +191,9 @@ def average(
     where: ColumnElement[bool] | None = None,
     unit: str = "count",
 ) -> Metric:
-    return Metric(name, "avg", description, source=source, value=value, where=where, unit=unit)
+    return Metric(
+        name, Aggregate.AVG, description, source=source, value=value, where=where, unit=unit
+    )
 
 
 def distinct(
@@ -201,7 +204,7 @@ def distinct(
     *,
     where: ColumnElement[bool] | None = None,
 ) -> Metric:
-    return Metric(name, "distinct", description, source=source, value=value, where=where)
+    return Metric(name, Aggregate.DISTINCT, description, source=source, value=value, where=where)
 
 
 def ratio(
@@ -209,7 +212,7 @@ def ratio(
 ) -> Metric:
     return Metric(
         name,
-        "ratio",
+        Aggregate.RATIO,
         description,
         numerator=numerator,
         denominator=denominator,
@@ -223,12 +226,13 @@ _metrics: dict[str, Metric] = {}
 
 def register(*metrics: Metric) -> None:
     for metric in metrics:
-        if metric.aggregate == "ratio":
+        if metric.aggregate == Aggregate.RATIO:
             if not (metric.numerator and metric.denominator):
                 raise ValueError(f"{metric.name}: a ratio needs a numerator and a denominator")
         elif metric.source is None:
             raise ValueError(f"{metric.name}: needs a source")
-        if metric.aggregate in ("sum", "avg", "distinct") and metric.value is None:
+        needs_value = (Aggregate.SUM, Aggregate.AVG, Aggregate.DISTINCT)
+        if metric.aggregate in needs_value and metric.value is None:
             raise ValueError(f"{metric.name}: {metric.aggregate} needs a value")
         _metrics[metric.name] = metric
     _signatures.clear()
@@ -269,23 +273,12 @@ def lookup(name: str, extra: Mapping[str, Metric] | None = None) -> Metric:
 
 def base_metrics(metric: Metric, extra: Mapping[str, Metric] | None = None) -> list[Metric]:
     """The source metrics a metric is computed from (a ratio's two sides, recursively)."""
-    if metric.aggregate != "ratio":
+    if metric.aggregate != Aggregate.RATIO:
         return [metric]
     assert metric.numerator
     assert metric.denominator
     return base_metrics(lookup(metric.numerator, extra), extra) + base_metrics(
         lookup(metric.denominator, extra), extra
-    )
-
-
-def invalid(
-    message: str, field: str, *, location: str = "query", **extensions: Any
-) -> ValidationFailed:
-    """A 422 naming the one parameter (or body field) at fault."""
-    return ValidationFailed(
-        message,
-        errors=[{"loc": [location, *field.split(".")], "field": field, "message": message}],
-        **extensions,
     )
 
 

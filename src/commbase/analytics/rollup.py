@@ -13,14 +13,27 @@ When the declared metrics of a source change (their signature differs), the
 source is rebuilt from every raw fact; a new or edited custom metric is
 rebuilt for its organization. Rollups outlive raw facts deleted by retention,
 so history survives retention; a rebuild can only recompute what raw facts remain.
+
+One organization cannot stop the others: each organization's hours, and each
+custom metric, fold in their own savepoint. A failed custom metric records
+its error on the definition (``rollup_error``, shown by ``GET
+/v1/analytics/metrics`` and ``/v1/analytics/health``) and is read from raw
+facts until a fold succeeds; it is tried again when it changes or after
+``RETRY_FAILED_AFTER``. A failed organization's hours are touched again, so
+they are read raw and refolded by the next run; the run itself then fails,
+naming them, after the others are committed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
+import structlog
 from sqlalchemy import (
     Table,
     delete,
@@ -33,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.custom import as_metric, metric_signature
+from commbase.analytics.custom import as_metric, should_retry
 from commbase.analytics.models import CustomMetric, MetricRollup, Touch, Watermark
 from commbase.analytics.query import count_and_sum, dimension_value, hour_ranges
 from commbase.analytics.registry import QUARTER, Metric, Source, registered_sources, signature
@@ -41,7 +54,11 @@ from commbase.analytics.sql import hour_of, hour_start, quarter_of
 from commbase.core.db import Database, rowcount
 from commbase.core.time import utcnow
 
+log = structlog.get_logger("commbase.analytics.rollup")
+
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+RETRY_FAILED_AFTER = timedelta(hours=1)
+ERROR_LENGTH = 500
 ROLLUPS = cast(
     Table, MetricRollup.__table__
 )  # Core inserts: no ORM bookkeeping for millions of rows
@@ -96,7 +113,7 @@ async def _fold_range(
             select(
                 hour,
                 account.label("account"),
-                func.substr(value, 1, 200).label("value"),
+                value.label("value"),
                 *(
                     aggregate.label(f"{kind}{position}")
                     for position, pair in enumerate(
@@ -136,7 +153,45 @@ async def _fold_range(
     return written
 
 
-async def _rebuild_custom(session: AsyncSession, definition: CustomMetric, until: datetime) -> int:
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
+
+
+@dataclass
+class FoldReport:
+    """What a fold wrote, and the units that failed (each as "what: error")."""
+
+    written: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class FoldIncomplete(Exception):
+    """Some organizations' hours could not be folded; the others were committed."""
+
+
+async def _isolated(
+    session: AsyncSession, work: Callable[[], Awaitable[int]]
+) -> tuple[int, BaseException | None]:
+    """Run ``work`` in a savepoint: its rows, or nothing and the error that undid them."""
+    try:
+        async with session.begin_nested():
+            return await work(), None
+    except Exception as exc:
+        return 0, exc
+
+
+async def _record_failure(
+    session: AsyncSession, definition_id: str, error: BaseException, now: datetime
+) -> None:
+    """Mark a custom metric's fold as failed: read raw, tried again later."""
+    await session.execute(
+        update(CustomMetric)
+        .where(CustomMetric.id == definition_id)
+        .values(rollup_signature="", rollup_error=_describe(error), rollup_failed_at=now)
+    )
+
+
+async def _rebuild_custom(session: AsyncSession, definition: CustomMetric, now: datetime) -> int:
     metric = as_metric(definition)
     source = metric.source
     assert source is not None
@@ -158,90 +213,191 @@ async def _rebuild_custom(session: AsyncSession, definition: CustomMetric, until
         written = await _fold_range(
             session, definition.org_id, [metric], int(bounds[0]), int(bounds[1])
         )
-    definition.rollup_signature = signature([metric])
+    await session.execute(
+        update(CustomMetric)
+        .where(CustomMetric.id == definition.id)
+        .values(rollup_signature=signature([metric]), rollup_error=None, rollup_failed_at=None)
+    )
     return written
+
+
+@dataclass(frozen=True)
+class _Custom:
+    """A custom definition as the fold needs it (plain values: they outlive a savepoint)."""
+
+    id: str
+    org_id: str
+    name: str
+    metric: Metric | None  # None: the definition cannot be turned into SQL
+    error: BaseException | None
+    current: bool  # its rollups were built by this definition
+    retry: bool
+
+
+async def _customs(session: AsyncSession, now: datetime) -> list[_Custom]:
+    found = []
+    for definition in await session.scalars(select(CustomMetric).order_by(CustomMetric.id)):
+        metric: Metric | None = None
+        error: BaseException | None = None
+        try:
+            metric = as_metric(definition)
+        except Exception as exc:
+            error = exc
+        current = metric is not None and definition.rollup_signature == signature([metric])
+        retry = should_retry(definition, now=now, after_s=int(RETRY_FAILED_AFTER.total_seconds()))
+        found.append(
+            _Custom(
+                definition.id, definition.org_id, definition.name, metric, error, current, retry
+            )
+        )
+    return found
+
+
+async def _fold_customs(
+    session: AsyncSession, customs: list[_Custom], report: FoldReport, now: datetime
+) -> None:
+    """Rebuild every custom metric whose definition changed, each in its own savepoint."""
+    for item in customs:
+        if item.current or not item.retry:
+            continue
+        error = item.error
+        if error is None:
+            definition = await session.get(CustomMetric, item.id)
+            if definition is None:
+                continue
+            written, error = await _isolated(
+                session, partial(_rebuild_custom, session, definition, now)
+            )
+            report.written += written
+        if error is not None:
+            log.warning(
+                "custom metric fold failed", org_id=item.org_id, metric=item.name, error=str(error)
+            )
+            await _record_failure(session, item.id, error, now)
 
 
 async def fold_source(
     session: AsyncSession, key: str, declared: list[Metric], *, now: datetime, lag: timedelta
-) -> int:
-    """Fold one watermark's source up to ``now - lag``; returns rollup rows written."""
+) -> FoldReport:
+    """Fold one watermark's source up to ``now - lag``."""
+    report = FoldReport()
     mark = await _watermark(session, key)
     target = now - lag
     current = signature(declared)
     previous = mark.position
-    written = 0
     if mark.signature != current:
         # New or changed declarations: rebuild every hour from the raw facts.
         await session.execute(
             delete(MetricRollup).where(MetricRollup.metric.in_([m.name for m in declared]))
         )
         previous = BEGINNING
-    customs: list[CustomMetric] = []
+    customs: list[_Custom] = []
     if key == "tracked_events":
-        customs = list(await session.scalars(select(CustomMetric)))
-        for definition in customs:
-            if definition.rollup_signature != metric_signature(definition):
-                written += await _rebuild_custom(session, definition, target)
+        customs = await _customs(session, now)
+        await _fold_customs(session, customs, report, now)
     if target <= previous and mark.signature == current:
-        return written
+        return report
     source = declared[0].source if declared else None
     if source is not None and target > previous:
-        dialect = session.get_bind().dialect.name
-        dirty = await session.execute(
-            select(source.org, hour_of(source.time, dialect).label("hour"))
-            .where(source.changed > previous, source.changed <= target)
-            .group_by(source.org, "hour")
-        )
-        by_org: dict[str, set[int]] = defaultdict(set)
-        for org_id, hour in dirty:
-            by_org[org_id].add(int(hour))
-        touched = await session.execute(
-            select(Touch.org_id, Touch.hour)
-            .where(Touch.source == key, Touch.touched_at > previous, Touch.touched_at <= target)
-            .distinct()
-        )
-        for org_id, hour in touched:
-            by_org[org_id].add(int(hour))
-        custom_by_org: dict[str, list[Metric]] = defaultdict(list)
-        for definition in customs:
-            custom_by_org[definition.org_id].append(as_metric(definition))
-        for org_id, hours in by_org.items():
-            # Hours a day apart or less are refolded in one pass (refolding a clean
-            # hour rewrites the same rows): fewer, larger scans.
-            for first, last in hour_ranges(hours, gap=24):
-                written += await _fold_range(session, org_id, declared, first, last)
+        by_org = await _dirty_hours(session, source, key, previous, target)
+        for org_id, hours in sorted(by_org.items()):
+            ranges = hour_ranges(hours, gap=24)
+            written, error = await _isolated(
+                session, partial(_fold_org, session, org_id, declared, ranges)
+            )
+            report.written += written
+            if error is not None:
+                report.failures.append(f"{key} of {org_id}: {_describe(error)}")
+                log.error("rollup fold failed", source=key, org_id=org_id, error=str(error))
+                # Read raw until a later fold succeeds, which refolds them.
+                retry_at = target + timedelta(microseconds=1)
+                session.add_all(
+                    Touch(org_id=org_id, source=key, hour=hour, touched_at=retry_at)
+                    for hour in sorted(hours)
+                )
+                continue
+            for item in customs:
                 # Each custom metric has its own source (its filters), so its own fold.
-                for metric in custom_by_org.get(org_id, []):
-                    written += await _fold_range(session, org_id, [metric], first, last)
+                # One rebuilt above is complete; one that failed is read raw.
+                if item.org_id != org_id or item.metric is None or not item.current:
+                    continue
+                metric = item.metric
+                written, error = await _isolated(
+                    session, partial(_fold_org, session, org_id, [metric], ranges)
+                )
+                report.written += written
+                if error is not None:
+                    log.warning(
+                        "custom metric fold failed",
+                        org_id=org_id,
+                        metric=item.name,
+                        error=str(error),
+                    )
+                    await _record_failure(session, item.id, error, now)
     # Touches up to the new watermark are folded in; queries only read later ones.
     await session.execute(delete(Touch).where(Touch.source == key, Touch.touched_at <= target))
     mark.position = max(target, previous)
     mark.signature = current
     mark.updated_at = utcnow()
+    await session.flush()
+    return report
+
+
+async def _dirty_hours(
+    session: AsyncSession, source: Source, key: str, previous: datetime, target: datetime
+) -> dict[str, set[int]]:
+    """The hours of each organization holding a fact changed or touched in (previous, target]."""
+    dialect = session.get_bind().dialect.name
+    dirty = await session.execute(
+        select(source.org, hour_of(source.time, dialect).label("hour"))
+        .where(source.changed > previous, source.changed <= target)
+        .group_by(source.org, "hour")
+    )
+    by_org: dict[str, set[int]] = defaultdict(set)
+    for org_id, hour in dirty:
+        by_org[org_id].add(int(hour))
+    touched = await session.execute(
+        select(Touch.org_id, Touch.hour)
+        .where(Touch.source == key, Touch.touched_at > previous, Touch.touched_at <= target)
+        .distinct()
+    )
+    for org_id, hour in touched:
+        by_org[org_id].add(int(hour))
+    return by_org
+
+
+async def _fold_org(
+    session: AsyncSession, org_id: str, metrics: list[Metric], ranges: list[tuple[int, int]]
+) -> int:
+    # Hours a day apart or less are refolded in one pass (refolding a clean hour
+    # rewrites the same rows): fewer, larger scans.
+    written = 0
+    for first, last in ranges:
+        written += await _fold_range(session, org_id, metrics, first, last)
     return written
 
 
 async def fold(database: Database, *, now: datetime, lag: timedelta) -> int:
-    """Fold every source, each in its own transaction."""
-    written = 0
+    """Fold every source, each in its own transaction; returns rollup rows written.
+
+    Raises :class:`FoldIncomplete` after committing everything else when some
+    organization's hours (or a whole source) could not be folded.
+    """
+    report = FoldReport()
     for key, declared in registered_sources().items():
-        async with database.sessionmaker() as session:
-            written += await fold_source(session, key, declared, now=now, lag=lag)
-            await session.commit()
-    return written
-
-
-async def mark_custom_stale(session: AsyncSession, definition: CustomMetric) -> None:
-    """Drop a custom metric's rollups (its definition changed or it is deleted)."""
-    await session.execute(
-        delete(MetricRollup).where(
-            MetricRollup.org_id == definition.org_id,
-            MetricRollup.metric == "custom." + definition.name,
+        try:
+            async with database.sessionmaker() as session:
+                part = await fold_source(session, key, declared, now=now, lag=lag)
+                await session.commit()
+        except Exception as exc:
+            log.error("rollup fold failed", source=key, error=str(exc))
+            report.failures.append(f"{key}: {_describe(exc)}")
+            continue
+        report.written += part.written
+        report.failures += part.failures
+    if report.failures:
+        raise FoldIncomplete(
+            f"{len(report.failures)} unit(s) not folded ({report.written} rows written): "
+            + "; ".join(report.failures)
         )
-    )
-    await session.execute(
-        update(CustomMetric)
-        .where(CustomMetric.id == definition.id)
-        .values(rollup_signature="", updated_at=utcnow())
-    )
+    return report.written

@@ -1,10 +1,18 @@
-"""Series and totals of metrics for one organization: the API's one way to read analytics."""
+"""Series and totals of metrics for one organization: the engine every analytics read uses.
+
+A series is bounded: at most ``MAX_METRICS`` metrics, and at most
+``MAX_SERIES_VALUES`` values in all (series x points), refused with a 422
+before anything is read. Split by a dimension, a series keeps the
+``group_limit`` groups with the largest total of its first metric over the
+range (ties by name, ``DEFAULT_GROUP_LIMIT``, at most ``MAX_GROUP_LIMIT``);
+every other value is added up in one more group, ``other``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,12 +22,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import custom, query
 from commbase.analytics.calculations import growth_rate
-from commbase.analytics.periods import Interval, boundaries
-from commbase.analytics.query import Cell, Cells, Scope
-from commbase.analytics.registry import Metric, base_metrics, check_dimension, invalid, lookup
+from commbase.analytics.enums import Aggregate, Interval
+from commbase.analytics.periods import boundaries
+from commbase.analytics.query import Cell, Cells, Plan, Scope
+from commbase.analytics.registry import Metric, base_metrics, check_dimension, lookup
 from commbase.core.cache import Cache
+from commbase.core.errors import Conflict, invalid
 
 MAX_METRICS = 20
+DEFAULT_GROUP_LIMIT = 10
+MAX_GROUP_LIMIT = 100
+MAX_SERIES_VALUES = 100_000  # series x points in one answer
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ class SeriesSpec:
     group_by: str | None = None
     where: tuple[str, str] | None = None
     compare: bool = True  # also the previous period of equal length
+    group_limit: int = DEFAULT_GROUP_LIMIT  # with group_by: groups kept, the rest is "other"
 
 
 def _round(value: float, digits: int) -> float | int:
@@ -42,7 +56,7 @@ def _round(value: float, digits: int) -> float | int:
 
 def value_of(metric: Metric, cells: Mapping[str, Cell], extra: Mapping[str, Metric]) -> float | int:
     """A metric's value from its base metrics' (count, sum) cells."""
-    if metric.aggregate == "ratio":
+    if metric.aggregate == Aggregate.RATIO:
         assert metric.numerator
         assert metric.denominator
         numerator = value_of(lookup(metric.numerator, extra), cells, extra)
@@ -51,11 +65,44 @@ def value_of(metric: Metric, cells: Mapping[str, Cell], extra: Mapping[str, Metr
             return 0
         return _round(numerator / denominator * (100 if metric.percent else 1), 2)
     cell = cells.get(metric.name, Cell())
-    if metric.aggregate in ("count", "distinct"):
+    if metric.aggregate in (Aggregate.COUNT, Aggregate.DISTINCT):
         return cell.count
-    if metric.aggregate == "sum":
+    if metric.aggregate == Aggregate.SUM:
         return _round(cell.sum, 6)
     return _round(cell.sum / cell.count, 4) if cell.count else 0
+
+
+def check_size(spec: SeriesSpec, metrics: int, points: int) -> None:
+    """Refuse (422) a series whose answer would hold more than ``MAX_SERIES_VALUES`` values."""
+    if spec.group_by is not None and not 1 <= spec.group_limit <= MAX_GROUP_LIMIT:
+        raise invalid(
+            f"`group_limit` is between 1 and {MAX_GROUP_LIMIT}",
+            "group_limit",
+            location="query",
+            limit=MAX_GROUP_LIMIT,
+        )
+    series = metrics * (spec.group_limit + 1 if spec.group_by is not None else 1)
+    asked = series * points
+    if asked > MAX_SERIES_VALUES:
+        raise invalid(
+            f"This series would hold {asked} values ({series} series of {points} "
+            f"{spec.interval} points); at most {MAX_SERIES_VALUES} are answered. "
+            "Ask for a longer interval, a shorter range, fewer metrics or groups.",
+            "group_limit" if spec.group_by is not None else "interval",
+            location="query",
+            limit=MAX_SERIES_VALUES,
+            asked=asked,
+        )
+
+
+@dataclass
+class _Results:
+    cells: Cells
+    whole_distinct: Cells
+    previous: Cells
+
+    def groups(self) -> set[str | None]:
+        return {g for by_group in self.cells.values() for g in by_group}
 
 
 class Analytics:
@@ -68,22 +115,34 @@ class Analytics:
         self.org_id = org_id
         self.cache = cache
         self.ttl_s = ttl_s
-        self._custom: tuple[dict[str, Metric], set[str]] | None = None
+        self._custom: custom.CustomMetrics | None = None
 
-    async def custom_metrics(self) -> tuple[dict[str, Metric], set[str]]:
+    async def _loaded(self) -> custom.CustomMetrics:
         if self._custom is None:
             self._custom = await custom.load(self.session, self.org_id)
         return self._custom
 
+    async def custom_metrics(self) -> tuple[dict[str, Metric], set[str]]:
+        """The organization's custom metrics by name, and those whose rollups are current."""
+        loaded = await self._loaded()
+        return loaded.metrics, loaded.ready
+
     async def resolve(self, names: Sequence[str]) -> list[Metric]:
         if not names:
-            raise invalid("Name at least one metric", "metrics")
-        extra, _ = await self.custom_metrics()
-        return [lookup(name, extra) for name in dict.fromkeys(names)]
+            raise invalid("Name at least one metric", "metrics", location="query")
+        loaded = await self._loaded()
+        for name in names:
+            if name in loaded.broken:
+                raise Conflict(
+                    f"The custom metric {name!r} cannot be computed: {loaded.broken[name]}. "
+                    "Change its definition.",
+                    metric=name,
+                )
+        return [lookup(name, loaded.metrics) for name in dict.fromkeys(names)]
 
     async def series(self, spec: SeriesSpec, *, use_rollups: bool = True) -> dict[str, Any]:
         metrics = await self.resolve(spec.metrics)
-        extra, _ = await self.custom_metrics()
+        extra, ready = await self.custom_metrics()
         for dimension, field in (
             (spec.group_by, "group_by"),
             (spec.where and spec.where[0], "filter"),
@@ -92,127 +151,66 @@ class Analytics:
                 if dimension:
                     check_dimension(metric, dimension, extra, field=field)
         edges, labels = boundaries(spec.start, spec.end, spec.interval, spec.tz)
+        check_size(spec, len(metrics), len(edges) - 1)
         bases = list({b.name: b for m in metrics for b in base_metrics(m, extra)}.values())
         scope = Scope(self.org_id, spec.account, spec.group_by, spec.where)
-        distinct = [b for b in bases if b.aggregate == "distinct"]
-
-        _, ready = await self.custom_metrics()
+        distinct = [b for b in bases if b.aggregate == Aggregate.DISTINCT]
         state = await query.rollup_state(self.session) if use_rollups else {}
-        plans = [
-            await query.plan(
+
+        async def plan_of(wanted: list[Metric], plan_edges: list[datetime]) -> Plan:
+            return await query.plan(
                 self.session,
-                bases,
-                edges,
+                wanted,
+                plan_edges,
                 scope,
                 custom_ready=ready,
                 use_rollups=use_rollups,
                 state=state,
             )
-        ]
-        if distinct:
-            # Distinct counts do not add up across pieces: the total is its own query.
-            plans.append(
-                await query.plan(
-                    self.session,
-                    distinct,
-                    [spec.start, spec.end],
-                    scope,
-                    use_rollups=use_rollups,
-                    state=state,
-                )
-            )
+
+        whole = [spec.start, spec.end]
         previous_edges = [spec.start - (spec.end - spec.start), spec.start]
-        if spec.compare:
-            plans.append(
-                await query.plan(
-                    self.session,
-                    bases,
-                    previous_edges,
-                    scope,
-                    custom_ready=ready,
-                    use_rollups=use_rollups,
-                    state=state,
-                )
-            )
+        main = await plan_of(bases, edges)
+        # Distinct counts do not add up across pieces: the total is its own query.
+        whole_plan = await plan_of(distinct, whole) if distinct else None
+        previous_plan = await plan_of(bases, previous_edges) if spec.compare else None
         key = None
         if self.cache is not None and use_rollups:
-            material = orjson.dumps(
-                [
-                    self.org_id,
-                    list(spec.metrics),
-                    spec.interval,
-                    str(spec.tz),
-                    spec.account,
-                    spec.group_by,
-                    list(spec.where) if spec.where else None,
-                    spec.compare,
-                    [p.fingerprint for p in plans],
-                ]
-            )
-            key = "analytics:series:" + hashlib.sha256(material).hexdigest()
+            key = self._cache_key(spec, [p for p in (main, whole_plan, previous_plan) if p])
             hit = await self.cache.get(key)
             if hit is not None:
-                result: dict[str, Any] = orjson.loads(hit)
-                return result
+                cached: dict[str, Any] = orjson.loads(hit)
+                return cached
 
-        cells, distinct_cells = await query.execute(self.session, plans[0])
-        whole_distinct: Cells = {}
-        if distinct:
-            _, whole_distinct = await query.execute(self.session, plans[1])
-        previous_cells: Cells = {}
-        previous_distinct: Cells = {}
-        if spec.compare:
-            previous_cells, previous_distinct = await query.execute(self.session, plans[-1])
-        cells.update(distinct_cells)
-        previous_cells.update(previous_distinct)
+        groups: list[str | None] = [None]
+        results: _Results | None = None
+        if spec.group_by is not None:
+            if len(edges) == 2:  # one piece: the series is its own ranking
+                results = await self._run(main, whole_plan, previous_plan)
+                ranked = self._rank(metrics[0], extra, results.cells)
+            else:
+                ranking = await plan_of(bases, whole)
+                cells, distinct_cells = await query.execute(self.session, ranking)
+                ranked = self._rank(metrics[0], extra, {**cells, **distinct_cells})
+            kept = ranked[: spec.group_limit]
+            if results is None or len(ranked) > spec.group_limit:
+                narrowed = replace(scope, groups=tuple(kept))
+                results = await self._run(
+                    replace(main, scope=narrowed),
+                    whole_plan and replace(whole_plan, scope=narrowed),
+                    previous_plan and replace(previous_plan, scope=narrowed),
+                )
+            groups = [*kept]
+            if None in results.groups():
+                groups.append(None)  # every value beyond the kept ones: "other"
+        else:
+            results = await self._run(main, whole_plan, previous_plan)
 
-        pieces = len(edges) - 1
-        groups: list[Any] = [None]
-        if spec.group_by:
-            found = {g for b in bases for g in cells.get(b.name, {})}
-            groups = sorted((g for g in found if g is not None), key=str)
-        out_series = []
-        for metric in metrics:
-            metric_bases = base_metrics(metric, extra)
-            for group in groups:
-                points = []
-                sums: dict[str, Cell] = {}
-                for piece in range(pieces):
-                    at_piece: dict[str, Cell] = {}
-                    for base in metric_bases:
-                        cell = cells.get(base.name, {}).get(group)
-                        if cell is not None:
-                            at_piece[base.name] = cell[piece]
-                            total_cell = sums.setdefault(base.name, Cell())
-                            total_cell.add(cell[piece].count, cell[piece].sum)
-                    points.append(
-                        {
-                            "start": labels[piece].isoformat(),
-                            "value": value_of(metric, at_piece, extra),
-                        }
-                    )
-                for base in metric_bases:
-                    if base.aggregate == "distinct":
-                        whole_cell = whole_distinct.get(base.name, {}).get(group)
-                        sums[base.name] = whole_cell[0] if whole_cell else Cell()
-                total = value_of(metric, sums, extra)
-                entry: dict[str, Any] = {
-                    "metric": metric.name,
-                    "unit": metric.unit,
-                    "aggregate": metric.aggregate,
-                    "group": group,
-                    "points": points,
-                    "total": total,
-                }
-                if spec.compare:
-                    prev = {
-                        b.name: (previous_cells.get(b.name, {}).get(group) or [Cell()])[0]
-                        for b in metric_bases
-                    }
-                    previous_total = value_of(metric, prev, extra)
-                    entry["previous_total"] = previous_total
-                    entry["growth"] = growth_rate(total, previous_total)
-                out_series.append(entry)
+        out_series = [
+            self._entry(metric, group, spec, results, extra, labels)
+            for metric in metrics
+            for group in groups
+        ]
         result = {
             "interval": spec.interval,
             "timezone": str(spec.tz),
@@ -220,6 +218,7 @@ class Analytics:
             "to": spec.end.isoformat(),
             "account_id": spec.account,
             "group_by": spec.group_by,
+            "group_limit": spec.group_limit if spec.group_by is not None else None,
             "previous": (
                 {"from": previous_edges[0].isoformat(), "to": previous_edges[1].isoformat()}
                 if spec.compare
@@ -230,6 +229,96 @@ class Analytics:
         if key is not None and self.cache is not None:
             await self.cache.set(key, orjson.dumps(result), ttl_s=self.ttl_s)
         return result
+
+    def _cache_key(self, spec: SeriesSpec, plans: list[Plan]) -> str:
+        material = orjson.dumps(
+            [
+                self.org_id,
+                list(spec.metrics),
+                spec.interval,
+                str(spec.tz),
+                spec.account,
+                spec.group_by,
+                list(spec.where) if spec.where else None,
+                spec.compare,
+                spec.group_limit,
+                [p.fingerprint for p in plans],
+            ]
+        )
+        return "analytics:series:" + hashlib.sha256(material).hexdigest()
+
+    async def _run(self, main: Plan, whole: Plan | None, previous: Plan | None) -> _Results:
+        cells, distinct_cells = await query.execute(self.session, main)
+        cells.update(distinct_cells)
+        whole_distinct: Cells = {}
+        if whole is not None:
+            _, whole_distinct = await query.execute(self.session, whole)
+        previous_cells: Cells = {}
+        if previous is not None:
+            previous_cells, previous_distinct = await query.execute(self.session, previous)
+            previous_cells.update(previous_distinct)
+        return _Results(cells, whole_distinct, previous_cells)
+
+    @staticmethod
+    def _rank(metric: Metric, extra: Mapping[str, Metric], cells: Cells) -> list[str]:
+        """Every group found, the largest total of ``metric`` first, ties by name."""
+        bases = base_metrics(metric, extra)
+        found: set[str] = {g for by_group in cells.values() for g in by_group if g is not None}
+
+        def total(group: str) -> float:
+            sums: dict[str, Cell] = {}
+            for base in bases:
+                for cell in cells.get(base.name, {}).get(group, []):
+                    sums.setdefault(base.name, Cell()).add(cell.count, cell.sum)
+            return float(value_of(metric, sums, extra))
+
+        totals = {group: total(group) for group in found}
+        return sorted(found, key=lambda g: (-totals[g], g))
+
+    @staticmethod
+    def _entry(
+        metric: Metric,
+        group: str | None,
+        spec: SeriesSpec,
+        results: _Results,
+        extra: Mapping[str, Metric],
+        labels: list[datetime],
+    ) -> dict[str, Any]:
+        """One metric's points, total and comparison for one group."""
+        metric_bases = base_metrics(metric, extra)
+        points = []
+        sums: dict[str, Cell] = {}
+        for piece, label in enumerate(labels):
+            at_piece: dict[str, Cell] = {}
+            for base in metric_bases:
+                cell = results.cells.get(base.name, {}).get(group)
+                if cell is not None:
+                    at_piece[base.name] = cell[piece]
+                    sums.setdefault(base.name, Cell()).add(cell[piece].count, cell[piece].sum)
+            points.append({"start": label.isoformat(), "value": value_of(metric, at_piece, extra)})
+        for base in metric_bases:
+            if base.aggregate == Aggregate.DISTINCT:
+                whole_cell = results.whole_distinct.get(base.name, {}).get(group)
+                sums[base.name] = whole_cell[0] if whole_cell else Cell()
+        total = value_of(metric, sums, extra)
+        entry: dict[str, Any] = {
+            "metric": metric.name,
+            "unit": metric.unit,
+            "aggregate": metric.aggregate,
+            "group": group,
+            "other": spec.group_by is not None and group is None,
+            "points": points,
+            "total": total,
+        }
+        if spec.compare:
+            previous = {
+                b.name: (results.previous.get(b.name, {}).get(group) or [Cell()])[0]
+                for b in metric_bases
+            }
+            previous_total = value_of(metric, previous, extra)
+            entry["previous_total"] = previous_total
+            entry["growth"] = growth_rate(total, previous_total)
+        return entry
 
     async def totals(
         self,
@@ -246,7 +335,7 @@ class Analytics:
         result = await self.series(
             SeriesSpec(
                 tuple(names),
-                "year",
+                Interval.YEAR,
                 start,
                 end,
                 tz,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Float, Integer, case, cast, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from commbase.core.db import UTCDateTime
 
@@ -77,4 +80,47 @@ def interval_index(
         (column < bounds[0], literal(-1)),
         (column >= bounds[-1], literal(len(edges) - 1)),
         else_=below(0, len(edges) - 1),
+    )
+
+
+_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class json_number(FunctionElement[float]):
+    """The number at ``path`` in a JSON column, or NULL when it holds anything else.
+
+    A plain cast fails the whole statement on PostgreSQL for one value like
+    ``"lots"``; this reads only JSON numbers, on both databases. The path's keys
+    are written into the SQL (they are checked to be ``[A-Za-z0-9_-]``), so
+    statements holding it are not cached.
+    """
+
+    type = Float()
+    inherit_cache = False
+    name = "json_number"
+
+    def __init__(self, column: Any, path: tuple[str, ...]) -> None:
+        if not path or not all(_KEY.fullmatch(key) for key in path):
+            raise ValueError(f"JSON path keys are [A-Za-z0-9_-]{{1,64}}: {path!r}")
+        self.path = path
+        super().__init__(column)
+
+
+@compiles(json_number, "postgresql")
+def _json_number_postgresql(element: json_number, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(next(iter(element.clauses)), **kw)
+    path = "'{" + ",".join(element.path) + "}'"
+    return (
+        f"CASE WHEN jsonb_typeof({column} #> {path}) = 'number' "
+        f"THEN CAST({column} #>> {path} AS DOUBLE PRECISION) END"
+    )
+
+
+@compiles(json_number, "sqlite")
+def _json_number_sqlite(element: json_number, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(next(iter(element.clauses)), **kw)
+    path = "'$" + "".join(f'."{key}"' for key in element.path) + "'"
+    return (
+        f"CASE WHEN json_type({column}, {path}) IN ('integer', 'real') "
+        f"THEN json_extract({column}, {path}) END"
     )

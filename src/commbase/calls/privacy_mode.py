@@ -16,6 +16,7 @@ from commbase.calls.metrics import CALLS
 from commbase.calls.models import Call, CallAction, CallEvent
 from commbase.calls.transcripts import service as transcripts
 from commbase.core.time import utcnow
+from commbase.tracking import service as tracking_service
 
 
 async def erase_call(session: AsyncSession, *, call: Call) -> str:
@@ -24,6 +25,7 @@ async def erase_call(session: AsyncSession, *, call: Call) -> str:
         session, org_id=call.org_id, call_id=call.id
     )
     await transcripts.erase_for_call(session, org_id=call.org_id, call_id=call.id)
+    await tracking_service.erase_events_for_call(session, org_id=call.org_id, call_id=call.id)
     await session.execute(delete(CallEvent).where(CallEvent.call_id == call.id))
     await session.execute(delete(CallAction).where(CallAction.call_id == call.id))
     call.erased_at = utcnow()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from commbase.analytics.registry import (
     Source,
     average,
@@ -12,6 +14,7 @@ from commbase.analytics.registry import (
     register_section,
     total,
 )
+from commbase.tracking.enums import LabStatus
 from commbase.tracking.models import LabExperiment, Pageview, TrackedEvent, Visitor, VisitorSession
 
 TRACKED_EVENTS = Source(
@@ -25,6 +28,24 @@ TRACKED_EVENTS = Source(
 )
 # What every custom metric can be split by, besides its own data fields.
 EVENT_DIMENSIONS = {"type": TrackedEvent.type}
+# An event's type, its data document, and the references a custom metric may count,
+# filter or split by.
+EVENT_TYPE = TrackedEvent.type
+EVENT_DATA = TrackedEvent.data
+EVENT_REFERENCES: dict[str, Any] = {
+    "user_id": TrackedEvent.user_id,
+    "session_id": TrackedEvent.session_id,
+    "call_id": TrackedEvent.call_id,
+    "visitor_id": TrackedEvent.visitor_id,
+    "account_id": TrackedEvent.account_id,
+    "type": TrackedEvent.type,
+}
+
+
+def event_data(path: tuple[str, ...]) -> Any:
+    """The JSON node at ``path`` inside an event's ``data`` (``.as_string()``, ``.as_float()``)."""
+    return TrackedEvent.data[path if len(path) > 1 else path[0]]
+
 
 PAGEVIEWS = Source(
     "pageviews",
@@ -108,7 +129,7 @@ register(
         "lab.completed",
         LAB,
         "Lab experiments completed",
-        where=LabExperiment.status == "completed",
+        where=LabExperiment.status == LabStatus.COMPLETED,
     ),
     average(
         "lab.processing_time_avg",

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     ForeignKey,
     Index,
@@ -168,11 +169,11 @@ class LabExperiment(Base):
     user_id: Mapped[str | None] = mapped_column(String(64))
     visitor_id: Mapped[str | None] = mapped_column(String(64))
     experiment_type: Mapped[str] = mapped_column(String(60))
-    status: Mapped[str] = mapped_column(String(20))  # started | completed | failed
+    status: Mapped[str] = mapped_column(String(20))  # LabStatus
     input: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
     output: Mapped[dict[str, Any]] = mapped_column(default=dict, info=PERSONAL)
     processing_time_ms: Mapped[int | None]
-    tokens_used: Mapped[int | None]
+    tokens_used: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(String(500))
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime] = created_at_column()

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator
 from typing_extensions import TypedDict
 
 from commbase.core.schemas import AppSchema, ReadSchema
+from commbase.core.types import BIGINT_MAX, UtcDateTime, not_null
+from commbase.tracking.enums import LabStatus
 
 NAME_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+
+
+def _web_address(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise ValueError("is not a URL") from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL with a host")
+    return value
+
+
+# The page a pageview is of: an http(s) address (no javascript:, data: or file: URLs).
+PageUrl = Annotated[Url, AfterValidator(_web_address)]
 Utm = Annotated[str, StringConstraints(max_length=200)]
 
 
@@ -42,14 +59,15 @@ class TrackEvent(AppSchema):
     account_id: Reference | None = Field(default=None, description="Channel account")
     data: dict[str, Any] = Field(default_factory=dict)
     metadata: EventMetadata = Field(default_factory=lambda: EventMetadata())
-    timestamp: AwareDatetime | None = Field(default=None, description="When it happened (now)")
-    expires_at: AwareDatetime | None = Field(
+    timestamp: UtcDateTime | None = Field(default=None, description="When it happened (now)")
+    expires_at: UtcDateTime | None = Field(
         default=None, description="When to delete it (timestamp + the organization's period)"
     )
 
     # The batch is parsed by orjson, which refuses NaN, Infinity and lone surrogates;
-    # the route rejects events carrying NUL. A per-field check here would cost more
-    # than the rest of validation, on the path that must be fastest.
+    # the service rejects events carrying NUL, JSON nested too deep and integers
+    # beyond 64 bits (``tracking.service``). AppSchema's general check here would
+    # cost more than the rest of validation, on the path that must be fastest.
     @field_validator("*")
     @classmethod
     def _storable(cls, value: Any) -> Any:
@@ -69,7 +87,7 @@ class TrackResult(ReadSchema):
 
 
 class PageviewCreate(AppSchema):
-    url: Url
+    url: PageUrl = Field(description="The page's address (http or https)")
     title: Annotated[str, StringConstraints(max_length=500)] | None = None
     referrer: Url | None = None
     visitor_id: Reference | None = Field(
@@ -81,7 +99,7 @@ class PageviewCreate(AppSchema):
     utm_campaign: Utm | None = None
     utm_term: Utm | None = None
     utm_content: Utm | None = None
-    timestamp: AwareDatetime | None = None
+    timestamp: UtcDateTime | None = None
 
 
 class PageviewRead(ReadSchema):
@@ -113,37 +131,44 @@ class VisitorRead(ReadSchema):
     sessions: int
 
 
-LabStatus = Literal["started", "completed", "failed"]
 ExperimentType = Annotated[
     str, StringConstraints(min_length=1, max_length=60, pattern=NAME_PATTERN)
 ]
 
 
+ProcessingTime = Annotated[int, Field(ge=0, le=86_400_000, description="At most a day")]
+Tokens = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+
+
 class LabCreate(AppSchema):
     experiment_type: ExperimentType = Field(description="e.g. neural-art, voice-cloning")
-    status: LabStatus = "started"
+    status: LabStatus = LabStatus.STARTED
     user_id: Reference | None = None
     visitor_id: Reference | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     output: dict[str, Any] = Field(default_factory=dict)
-    processing_time_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
-    tokens_used: Annotated[int, Field(ge=0)] | None = None
+    processing_time_ms: ProcessingTime | None = None
+    tokens_used: Tokens | None = None
     error: Annotated[str, StringConstraints(max_length=500)] | None = None
-    timestamp: AwareDatetime | None = None
+    timestamp: UtcDateTime | None = None
 
 
 class LabUpdate(AppSchema):
+    """Fields sent replace stored ones; ``status`` and ``output`` cannot be null."""
+
     status: LabStatus | None = None
     output: dict[str, Any] | None = None
-    processing_time_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
-    tokens_used: Annotated[int, Field(ge=0)] | None = None
+    processing_time_ms: ProcessingTime | None = None
+    tokens_used: Tokens | None = None
     error: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    _not_null = field_validator("status", "output")(not_null)
 
 
 class LabRead(ReadSchema):
     id: str
     experiment_type: str
-    status: str
+    status: LabStatus
     user_id: str | None
     visitor_id: str | None
     input: dict[str, Any]

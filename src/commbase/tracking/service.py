@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics import touches
 from commbase.core.errors import (
     InvalidRequest,
     NotFound,
@@ -40,11 +41,12 @@ from commbase.core.errors import (
 )
 from commbase.core.http import ClientInfo
 from commbase.core.ids import new_id
-from commbase.core.schemas import _check_storable
+from commbase.core.schemas import INT64, MAX_JSON_DEPTH, _check_storable
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 from commbase.identity.devices import parse_device
 from commbase.privacy import retention
+from commbase.tracking.metrics import TRACKED_EVENTS
 from commbase.tracking.models import (
     LabExperiment,
     Pageview,
@@ -211,6 +213,30 @@ def validate_batch(
 # ------------------------------------------------------------------ events
 
 
+def _check_document(value: Any, depth: int = 0) -> None:
+    """Refuse JSON that no column holds: nested deeper than ``MAX_JSON_DEPTH`` or with an
+    integer beyond 64 bits. The same rule as ``AppSchema``'s, cheaper: the batch's text
+    already passed orjson (no NaN, no lone surrogates) and its NUL check."""
+    items = value.values() if type(value) is dict else value
+    if items and depth >= MAX_JSON_DEPTH:
+        raise ValueError(f"values may be nested at most {MAX_JSON_DEPTH} levels deep")
+    for item in items:
+        kind = type(item)
+        if kind is dict or kind is list:
+            _check_document(item, depth + 1)
+        elif kind is int and item not in INT64:
+            raise ValueError("integers must fit in 64 bits (-2^63 to 2^63-1)")
+
+
+def _unstorable(event: TrackEvent) -> RejectedEvent | None:
+    for name in ("data", "metadata"):
+        try:
+            _check_document(getattr(event, name))
+        except ValueError as exc:
+            return RejectedEvent(index=-1, id=event.id, errors=[_error([name], str(exc))])
+    return None
+
+
 def _rows(
     valid: list[tuple[int, TrackEvent]],
     rejected: list[RejectedEvent],
@@ -227,6 +253,10 @@ def _rows(
     repeated = 0
     late: list[RejectedEvent] = []
     for index, event in valid:
+        unstorable = _unstorable(event)
+        if unstorable is not None:
+            late.append(unstorable.model_copy(update={"index": index}))
+            continue
         occurred = event.timestamp or now
         if occurred > newest or occurred < oldest:
             message = (
@@ -330,7 +360,7 @@ async def ingest_events(
         items = parse_batch(body, content_type=content_type, max_events=max_events)
         valid, rejected = validate_batch(items, check_nul=b"\\u0000" in body)
     if not valid:
-        return TrackResult(accepted=0, duplicates=0, rejected=rejected)
+        return _result(0, 0, rejected)
     # This query also opens the session's transaction, which the raw insert joins.
     policy = await policy_for(session, org_id=org_id)
     now = utcnow()
@@ -341,7 +371,67 @@ async def ingest_events(
             _insert_postgres if session.get_bind().dialect.name == "postgresql" else _insert_sqlite
         )
         stored = await insert_rows(session, rows, org_id=org_id, now=now)
-    return TrackResult(accepted=stored, duplicates=repeated + len(rows) - stored, rejected=rejected)
+    return _result(stored, repeated + len(rows) - stored, rejected)
+
+
+def _result(accepted: int, duplicates: int, rejected: list[RejectedEvent]) -> TrackResult:
+    """The batch's result; a 422 when every event of it was refused (nothing to keep)."""
+    if rejected and not accepted and not duplicates:
+        errors = [
+            {
+                **error,
+                "loc": ["body", str(item.index), *error["loc"]],
+                "field": ".".join([str(item.index), *error["loc"]]),
+            }
+            for item in rejected
+            for error in item.errors
+        ]
+        raise ValidationFailed(
+            "No event of the batch could be stored"
+            if len(rejected) > 1
+            else "The event could not be stored",
+            errors=errors,
+            rejected=[item.model_dump() for item in rejected],
+        )
+    return TrackResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
+
+
+async def active_accounts(
+    session: AsyncSession, *, org_id: str, start: datetime, end: datetime
+) -> list[str]:
+    """The channel accounts the organization's events name in [start, end), sorted."""
+    rows = await session.scalars(
+        select(TrackedEvent.account_id)
+        .where(
+            TrackedEvent.org_id == org_id,
+            TrackedEvent.occurred_at >= start,
+            TrackedEvent.occurred_at < end,
+            TrackedEvent.account_id.is_not(None),
+            TrackedEvent.account_id != "",
+        )
+        .distinct()
+    )
+    return sorted(account for account in rows if account)
+
+
+async def erase_events_for_call(session: AsyncSession, *, org_id: str, call_id: str) -> int:
+    """Delete the organization's events about a call -- its ``call_id`` reference, or
+    ``data.call_id`` -- and stop counting them in analytics; returns how many."""
+    about_call = (TrackedEvent.org_id == org_id) & (
+        (TrackedEvent.call_id == call_id) | (TrackedEvent.data["call_id"].as_string() == call_id)
+    )
+    found = (
+        await session.execute(select(TrackedEvent.seq, TrackedEvent.occurred_at).where(about_call))
+    ).all()
+    if not found:
+        return 0
+    await touches.touch(
+        session, org_id=org_id, source=TRACKED_EVENTS, times=[row.occurred_at for row in found]
+    )
+    await session.execute(
+        delete(TrackedEvent).where(TrackedEvent.seq.in_([row.seq for row in found]))
+    )
+    return len(found)
 
 
 # ------------------------------------------------------------------ visitors
@@ -680,8 +770,6 @@ async def update_lab_experiment(
     """Apply the fields sent (e.g. status completed, output, tokens used)."""
     experiment = await get_lab_experiment(session, org_id=org_id, experiment_id=experiment_id)
     for name, value in data.model_dump(exclude_unset=True).items():
-        if value is None and name in ("status", "output"):
-            continue
         setattr(experiment, name, value)
     await session.flush()
     return experiment
@@ -689,8 +777,10 @@ async def update_lab_experiment(
 
 __all__ = [
     "TrackingPolicy",
+    "active_accounts",
     "create_lab_experiment",
     "daily_salt",
+    "erase_events_for_call",
     "get_lab_experiment",
     "ingest_events",
     "parse_batch",

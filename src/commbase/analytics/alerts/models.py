@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from commbase.analytics.enums import AlertState
 from commbase.core.db import Base, created_at_column, public_id, updated_at_column
 
 
@@ -20,7 +21,7 @@ class Alert(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     metric: Mapped[str] = mapped_column(String(120))
-    comparator: Mapped[str] = mapped_column(String(3))  # gt | gte | lt | lte
+    comparator: Mapped[str] = mapped_column(String(3))  # Comparator
     threshold: Mapped[float] = mapped_column(Float)
     window_minutes: Mapped[int] = mapped_column(default=60)
     min_count: Mapped[int] = mapped_column(default=0)  # base facts needed before it can fire
@@ -29,7 +30,7 @@ class Alert(Base):
     dimension_value: Mapped[str | None] = mapped_column(String(200))
     cooldown_minutes: Mapped[int] = mapped_column(default=60)
     enabled: Mapped[bool] = mapped_column(default=True)
-    state: Mapped[str] = mapped_column(String(10), default="ok")  # ok | triggered
+    state: Mapped[str] = mapped_column(String(10), default=AlertState.OK)
     last_value: Mapped[float | None] = mapped_column(Float)
     last_checked_at: Mapped[datetime | None]
     last_triggered_at: Mapped[datetime | None]

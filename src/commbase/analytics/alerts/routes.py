@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
 from commbase.analytics.alerts import service as alerts
 from commbase.analytics.alerts.models import Alert
 from commbase.analytics.alerts.schemas import AlertCreate, AlertRead, AlertTestResult, AlertUpdate
+from commbase.analytics.enums import AlertState
 from commbase.core.auth import Client, CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
@@ -33,7 +34,7 @@ async def list_alerts(
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
-    state: Literal["ok", "triggered", "error"] | None = None,
+    state: AlertState | None = None,
     enabled: Annotated[bool | None, Query()] = None,
 ) -> Any:
     principal.require(Scope.ANALYTICS_READ)
@@ -80,13 +81,4 @@ async def test_alert(
     """Check the alert now, as the job would, without recording an event or changing it."""
     principal.require(Scope.ANALYTICS_READ)
     alert = await alerts.get_alert(session, org_id=principal.org_id, alert_id=alert_id)
-    now = utcnow()
-    evaluation = await alerts.evaluate(session, alert, now=now)
-    return AlertTestResult(
-        value=evaluation.value,
-        count=evaluation.count,
-        condition_met=evaluation.condition_met,
-        would_fire=evaluation.condition_met and alerts.is_due(alert, now=now),
-        window_start=evaluation.window_start,
-        window_end=evaluation.window_end,
-    )
+    return await alerts.try_alert(session, alert=alert, now=utcnow())

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator
 
+from commbase.analytics.enums import AlertState, Comparator
 from commbase.core.schemas import AppSchema, ReadSchema
 
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 MAX_COOLDOWN_MINUTES = 30 * 24 * 60
 
-Comparator = Literal["gt", "gte", "lt", "lte"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MetricName = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 Threshold = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -85,7 +85,7 @@ class AlertRead(ReadSchema):
     id: str
     name: str
     metric: str
-    comparator: str
+    comparator: Comparator
     threshold: float
     window_minutes: int
     min_count: int
@@ -94,7 +94,7 @@ class AlertRead(ReadSchema):
     dimension_value: str | None
     cooldown_minutes: int
     enabled: bool
-    state: str = Field(description="ok, triggered, or error (its last check failed)")
+    state: AlertState = Field(description="ok, triggered, or error (its last check failed)")
     last_value: float | None
     last_checked_at: datetime | None
     last_triggered_at: datetime | None

@@ -27,14 +27,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import custom, events, query
 from commbase.analytics.alerts.models import Alert
-from commbase.analytics.alerts.schemas import AlertCreate, AlertUpdate
+from commbase.analytics.alerts.schemas import AlertCreate, AlertTestResult, AlertUpdate
+from commbase.analytics.enums import Aggregate, AlertState, Comparator
 from commbase.analytics.query import Cell, Scope
 from commbase.analytics.registry import Metric, base_metrics, check_dimension, lookup
 from commbase.analytics.service import Analytics, value_of
 from commbase.core import outbox
 from commbase.core.auth import Principal
 from commbase.core.db import Database
-from commbase.core.errors import Conflict, NotFound, ValidationFailed
+from commbase.core.errors import Conflict, NotFound, ValidationFailed, invalid
 from commbase.core.http import ClientInfo
 from commbase.core.jobs import JobContext, job
 from commbase.core.pagination import PageParams, paginate
@@ -42,23 +43,18 @@ from commbase.identity import audit
 
 log = structlog.get_logger("commbase.analytics.alerts")
 
-OK, TRIGGERED, ERROR = "ok", "triggered", "error"
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
+    Comparator.GT: operator.gt,
+    Comparator.GTE: operator.ge,
+    Comparator.LT: operator.lt,
+    Comparator.LTE: operator.le,
 }
 # Fields that decide which facts an alert reads: checked against the registry on change.
 SCOPE_FIELDS = ("metric", "account_id", "dimension", "dimension_value")
 
 
 def _invalid(field: str, message: str, **extensions: Any) -> ValidationFailed:
-    return ValidationFailed(
-        message,
-        errors=[{"loc": ["body", field], "field": field, "message": message}],
-        **extensions,
-    )
+    return invalid(message, field, **extensions)
 
 
 async def _metric(analytics: Analytics, name: str) -> tuple[Metric, Mapping[str, Metric], set[str]]:
@@ -112,7 +108,7 @@ async def create_alert(
         dimension=data.dimension,
         dimension_value=data.dimension_value,
     )
-    alert = Alert(org_id=actor.org_id, state=OK, **data.model_dump())
+    alert = Alert(org_id=actor.org_id, state=AlertState.OK, **data.model_dump())
     session.add(alert)
     await session.flush()
     await _audit(session, alert, "alert.created", actor, client, {"metric": alert.metric})
@@ -159,7 +155,7 @@ async def update_alert(
     for field, value in data.items():
         setattr(alert, field, value)
     if data.get("enabled") is False:
-        alert.state = OK
+        alert.state = AlertState.OK
     await session.flush()
     await _audit(session, alert, "alert.updated", actor, client, {"fields": sorted(data)})
     return alert
@@ -207,18 +203,18 @@ class Evaluation:
 
 def _facts(metric: Metric, cells: Mapping[str, Cell], extra: Mapping[str, Metric]) -> int:
     """How many facts a metric's value rests on: a ratio's are its denominator's."""
-    if metric.aggregate == "ratio":
+    if metric.aggregate == Aggregate.RATIO:
         assert metric.denominator
         return _facts(lookup(metric.denominator, extra), cells, extra)
     return cells.get(metric.name, Cell()).count
 
 
 def _value(metric: Metric, cells: Mapping[str, Cell], extra: Mapping[str, Metric]) -> float | None:
-    if metric.aggregate == "ratio":
+    if metric.aggregate == Aggregate.RATIO:
         assert metric.denominator
         if not value_of(lookup(metric.denominator, extra), cells, extra):
             return None
-    elif metric.aggregate == "avg" and not cells.get(metric.name, Cell()).count:
+    elif metric.aggregate == Aggregate.AVG and not cells.get(metric.name, Cell()).count:
         return None
     return float(value_of(metric, cells, extra))
 
@@ -257,9 +253,22 @@ async def evaluate(
     return Evaluation(value, count, start, now, met)
 
 
+async def try_alert(session: AsyncSession, *, alert: Alert, now: datetime) -> AlertTestResult:
+    """What a check now would find and do; nothing is recorded or changed."""
+    evaluation = await evaluate(session, alert, now=now)
+    return AlertTestResult(
+        value=evaluation.value,
+        count=evaluation.count,
+        condition_met=evaluation.condition_met,
+        would_fire=evaluation.condition_met and is_due(alert, now=now),
+        window_start=evaluation.window_start,
+        window_end=evaluation.window_end,
+    )
+
+
 def is_due(alert: Alert, *, now: datetime) -> bool:
     """Whether a met condition sends the event now: first time, or the cooldown has passed."""
-    if alert.state != TRIGGERED or alert.last_triggered_at is None:
+    if alert.state != AlertState.TRIGGERED or alert.last_triggered_at is None:
         return True
     return now >= alert.last_triggered_at + timedelta(minutes=alert.cooldown_minutes)
 
@@ -292,13 +301,13 @@ async def apply(
     if evaluation.condition_met:
         if is_due(alert, now=now):
             recorded = events.ALERT_TRIGGERED
-            alert.state = TRIGGERED
+            alert.state = AlertState.TRIGGERED
             alert.last_triggered_at = now
-    elif alert.state == TRIGGERED:
+    elif alert.state == AlertState.TRIGGERED:
         recorded = events.ALERT_RESOLVED
-        alert.state = OK
+        alert.state = AlertState.OK
     else:
-        alert.state = OK
+        alert.state = AlertState.OK
     if recorded is not None:
         await outbox.record(session, recorded, _payload(alert, evaluation), org_id=alert.org_id)
     return recorded
@@ -318,31 +327,34 @@ async def _check_organization(session: AsyncSession, *, org_id: str, now: dateti
                 evaluation = await evaluate(session, alert, now=now, analytics=analytics)
         except Exception as exc:
             log.warning("alert check failed", org_id=org_id, alert_id=alert.id, error=str(exc))
-            alert.state, alert.last_value, alert.last_checked_at = ERROR, None, now
+            alert.state, alert.last_value, alert.last_checked_at = AlertState.ERROR, None, now
             continue
         await apply(session, alert, evaluation, now=now)
     return len(alerts)
 
 
-async def check_alerts(database: Database, *, now: datetime) -> int:
-    """Check every enabled alert of every organization; returns how many were checked."""
+async def check_alerts(database: Database, *, now: datetime, org_id: str | None = None) -> int:
+    """Check every enabled alert of every organization (or only ``org_id``'s); returns
+    how many were checked."""
     async with database.sessionmaker() as session:
-        org_ids = list(
-            await session.scalars(select(Alert.org_id).where(Alert.enabled.is_(True)).distinct())
-        )
+        query = select(Alert.org_id).where(Alert.enabled.is_(True)).distinct()
+        if org_id is not None:
+            query = query.where(Alert.org_id == org_id)
+        org_ids = list(await session.scalars(query))
     checked = 0
-    for org_id in sorted(org_ids):
+    for each in sorted(org_ids):
         try:
             # One transaction per organization: its events and states commit together.
             async with database.sessionmaker() as session:
-                checked += await _check_organization(session, org_id=org_id, now=now)
+                checked += await _check_organization(session, org_id=each, now=now)
                 await session.commit()
         except Exception as exc:
-            log.error("alert checks failed", org_id=org_id, error=str(exc))
+            log.error("alert checks failed", org_id=each, error=str(exc))
     return checked
 
 
 @job("analytics.check_alerts", schedule="* * * * *")
 async def check_alerts_job(ctx: JobContext) -> int:
     """Check threshold alerts; record analytics.alert.triggered / resolved in the outbox."""
-    return await check_alerts(ctx.database, now=ctx.now)
+    # A run triggered by an organization checks only its alerts (JobContext.org_id).
+    return await check_alerts(ctx.database, now=ctx.now, org_id=getattr(ctx, "org_id", None))
