@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from commbase.analytics import calculations as calc
@@ -22,8 +24,9 @@ from commbase.analytics import calculations as calc
         (calc.conversion_rate, 5, -1, 0),
     ],
 )
-def test_rates(func: object, part: float, whole: float, expected: float) -> None:
-    assert callable(func)
+def test_rates(
+    func: Callable[[float, float], float], part: float, whole: float, expected: float
+) -> None:
     assert func(part, whole) == expected
 
 
