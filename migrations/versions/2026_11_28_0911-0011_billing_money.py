@@ -49,6 +49,8 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         )
         batch_op.create_index("ix_ledger_entries_refund_of", ["refund_of"], unique=False)
+        # Analytics' change time: a pending payment settled later is folded again.
+        batch_op.create_index("ix_ledger_entries_completed", ["completed_at"], unique=False)
         batch_op.create_check_constraint(
             op.f("ck_ledger_entries_refunds_within_amount"),
             "refunded_amount >= 0 AND refunded_amount <= amount",
@@ -72,6 +74,7 @@ def downgrade() -> None:
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_ledger_entries_refunds_within_minutes"), type_="check")
         batch_op.drop_constraint(op.f("ck_ledger_entries_refunds_within_amount"), type_="check")
+        batch_op.drop_index("ix_ledger_entries_completed")
         batch_op.drop_index("ix_ledger_entries_refund_of")
         batch_op.drop_constraint(
             op.f("fk_ledger_entries_refund_of_ledger_entries"), type_="foreignkey"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import delete
 
+from commbase.analytics.rollup import fold
 from commbase.billing import effects
 from commbase.core.effects import EffectRunner
 from commbase.core.idempotency import IdempotencyKey
@@ -439,3 +440,33 @@ async def test_test_credentials_pay_only_in_stripes_test_mode(
     assert len(paying.fake.requests_to(INTENTS)) == 2
     with pytest.raises(ValidationError):
         stripe_settings(settings, paying.fake.url, stripe_test_api_key="sk_live_oops")
+
+
+async def test_a_payment_settled_hours_later_counts_in_analytics(paying: Stack) -> None:
+    """Its hour was folded while it was pending; settling it changes the entry, so the
+    rollup folds that hour again."""
+    clock = FrozenClock(datetime(2026, 6, 10, 10, 0, tzinfo=UTC))
+    with use_clock(clock):
+        wallet = await _stripe_wallet(paying)
+        started = await paying.client.post(
+            f"/v1/wallets/{wallet['id']}/topups",
+            json={"provider": "stripe", "amount": 1500},
+            headers=paying.tenant.headers,
+        )
+        intent_id = started.json()["payment_intent"]["id"]
+        clock.advance(3 * 3600)
+        await fold(paying.app.state.db, now=clock.now(), lag=timedelta(seconds=60))
+        before = await paying.client.get("/v1/analytics/realtime", headers=paying.tenant.headers)
+        assert before.json()["revenue"]["topups"] == 0
+        paid = intent_event(
+            "payment_intent.succeeded",
+            intent_id,
+            wallet_id=wallet["id"],
+            org_id=paying.tenant.org_id,
+            amount=1500,
+        )
+        assert (await paying.webhook(paid)).json()["outcome"] == "credited"
+        clock.advance(120)
+        await fold(paying.app.state.db, now=clock.now(), lag=timedelta(seconds=60))
+        after = await paying.client.get("/v1/analytics/realtime", headers=paying.tenant.headers)
+    assert after.json()["revenue"]["topups"] == 1500

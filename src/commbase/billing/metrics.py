@@ -1,7 +1,9 @@
 """Money metrics from the ledger: top-ups (revenue), call charges, refunds.
 
-Ledger entries are never changed once written, so ``created_at`` is both the
-time a movement counts in and its change time.
+A movement counts at ``created_at``. Entries change only when a pending provider
+payment settles (completed or failed), which sets ``completed_at``: that is their
+change time (set at once for entries that never were pending), so a payment
+settled hours later is folded into its hour again. Pending entries count nowhere.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import and_
 
 from commbase.analytics.registry import Source, average, count, register, register_section, total
+from commbase.billing.enums import LedgerCategory, LedgerStatus, LedgerType
 from commbase.billing.models import LedgerEntry
 
 LEDGER = Source(
@@ -16,7 +19,7 @@ LEDGER = Source(
     LedgerEntry.__table__,
     org=LedgerEntry.org_id,
     time=LedgerEntry.created_at,
-    changed=LedgerEntry.created_at,
+    changed=LedgerEntry.completed_at,
     dimensions={
         "type": LedgerEntry.type,
         "category": LedgerEntry.category,
@@ -28,12 +31,12 @@ LEDGER = Source(
 )
 
 TOPUP = and_(
-    LedgerEntry.type == "credit",
-    LedgerEntry.category == "wallet_topup",
-    LedgerEntry.status == "completed",
+    LedgerEntry.type == LedgerType.CREDIT,
+    LedgerEntry.category == LedgerCategory.WALLET_TOPUP,
+    LedgerEntry.status == LedgerStatus.COMPLETED,
 )
-CHARGE = and_(LedgerEntry.type == "debit", LedgerEntry.status == "completed")
-REFUND = and_(LedgerEntry.type == "refund", LedgerEntry.status == "completed")
+CHARGE = and_(LedgerEntry.type == LedgerType.DEBIT, LedgerEntry.status == LedgerStatus.COMPLETED)
+REFUND = and_(LedgerEntry.type == LedgerType.REFUND, LedgerEntry.status == LedgerStatus.COMPLETED)
 
 register(
     total(
@@ -61,7 +64,7 @@ register(
         LEDGER,
         LedgerEntry.amount,
         "Charged for calls",
-        where=and_(CHARGE, LedgerEntry.category == "call_charge"),
+        where=and_(CHARGE, LedgerEntry.category == LedgerCategory.CALL_CHARGE),
         unit="minor",
     ),
     total("revenue.refunds", LEDGER, LedgerEntry.amount, "Refunded", where=REFUND, unit="minor"),

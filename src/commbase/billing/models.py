@@ -78,6 +78,7 @@ class LedgerEntry(Base):
         Index("ix_ledger_entries_org_call", "org_id", "related_call_id"),
         Index("ix_ledger_entries_provider_txn", "provider_transaction_id"),
         Index("ix_ledger_entries_refund_of", "refund_of"),
+        Index("ix_ledger_entries_completed", "completed_at"),  # analytics' change time
         CheckConstraint(
             "refunded_amount >= 0 AND refunded_amount <= amount", name="refunds_within_amount"
         ),

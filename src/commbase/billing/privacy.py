@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.billing.enums import OwnerType
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core.db import rowcount
 from commbase.privacy.records import as_records
 from commbase.privacy.registry import register_subject
 
-USER_OWNER = "user"
+USER_OWNER = OwnerType.USER
 
 
 async def _wallet_ids(session: AsyncSession, *, org_id: str, user_id: str) -> list[str]:
