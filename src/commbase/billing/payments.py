@@ -288,13 +288,12 @@ async def apply_stripe_event(session: AsyncSession, *, event: dict[str, Any]) ->
         return "failed"
     received = int(intent.get("amount_received") or intent.get("amount") or 0)
     if entry is not None:
-        if entry.status == LedgerStatus.PENDING and received and received != entry.amount:
-            entry.amount = received
         settled = await pending.settle_pending(
             session,
             entry=entry,
             provider_transaction_id=intent["id"],
             details={"stripe_event_id": event["id"]},
+            received=received,
         )
         return "credited" if settled else "ignored"
     # An intent created outside commbase's top-up path (or before it kept pending

@@ -132,9 +132,11 @@ async def settle_pending(
     entry: LedgerEntry,
     provider_transaction_id: str | None = None,
     details: dict[str, Any] | None = None,
+    received: int | None = None,
 ) -> bool:
-    """Complete a pending entry: move the balance it describes. False if it was
-    settled (completed or failed) already."""
+    """Complete a pending entry: move the balance it describes (for a payment in,
+    ``received``: what the provider says it took, if that differs). False if it
+    was settled (completed or failed) already."""
     claimed = await session.execute(
         _CLAIM_PENDING, {"entry_id": entry.id, "new_status": LedgerStatus.COMPLETED}
     )
@@ -143,6 +145,8 @@ async def settle_pending(
         return False
     held = entry.category == LedgerCategory.TOPUP_REFUND  # reserved when it was requested
     sign = _direction(entry)
+    if received and sign > 0:
+        entry.amount = received
     now = utcnow()
     updated = (
         await session.scalars(
