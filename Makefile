@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for `make pytest` (0: one process). Each worker gets its own
+# PostgreSQL database and Redis index (see tests/conftest.py).
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test install dev lint typecheck pytest bench clean
 
@@ -36,7 +39,7 @@ typecheck: dev
 	$(BIN)/mypy
 
 pytest: dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 
