@@ -142,3 +142,100 @@ async def test_agent_member_can_open_sessions_but_not_keys(
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["loc"] == ["body", "user_consent", "data_retention"]
+
+
+def _on_behalf(user_id: str) -> dict[str, object]:
+    return {**AGENT, "session_type": "authenticated", "user_id": user_id}
+
+
+async def test_acting_for_another_user_needs_rights_over_them(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The review's case: an agent-role member opens a session acting as the owner, so its
+    calls would use the owner's wallet, caller ID and limits."""
+    tenant = await make_tenant(app)
+    agent_id, agent_email = await add_member(app, tenant, role=Role.AGENT)
+    other_agent_id, _ = await add_member(app, tenant, role=Role.AGENT)
+    admin_id, admin_email = await add_member(app, tenant, role=Role.ADMIN)
+    agent = await login(client, agent_email)
+    admin = await login(client, admin_email)
+
+    refused = [
+        (agent, tenant.owner_id),
+        (agent, other_agent_id),
+        (agent, admin_id),
+        (admin, tenant.owner_id),
+    ]
+    for token, user_id in refused:
+        response = await client.post(
+            "/v1/agent-sessions", json=_on_behalf(user_id), headers=auth(token)
+        )
+        assert response.status_code == 403, response.text
+        assert "session_token" not in response.text
+    listed = await client.get("/v1/agent-sessions", headers=tenant.headers)
+    assert listed.json()["data"] == []
+    log = await client.get(
+        "/v1/audit-log?action=agent_session.on_behalf_refused", headers=tenant.headers
+    )
+    assert sorted((e["actor_id"], e["target_id"]) for e in log.json()["data"]) == sorted(
+        [(agent_id, user_id) for _, user_id in refused[:3]] + [(admin_id, tenant.owner_id)]
+    )
+
+    allowed = [(agent, agent_id), (admin, agent_id), (admin, admin_id), (tenant.api_key, admin_id)]
+    for token, user_id in allowed:
+        response = await client.post(
+            "/v1/agent-sessions", json=_on_behalf(user_id), headers=auth(token)
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["user_id"] == user_id
+
+
+async def test_a_session_acting_for_someone_ends_when_the_right_to_does(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    agent_id, agent_email = await add_member(app, tenant, role=Role.AGENT)
+    _, admin_email = await add_member(app, tenant, role=Role.ADMIN)
+    admin = await login(client, admin_email)
+    opened = await client.post("/v1/agent-sessions", json=_on_behalf(agent_id), headers=auth(admin))
+    token = opened.json()["session_token"]
+    me = await client.get("/v1/me", headers=auth(token))
+    assert me.json()["user"]["id"] == agent_id
+
+    members = (await client.get("/v1/members", headers=tenant.headers)).json()["data"]
+    agent_member = next(m["id"] for m in members if m["user"]["email"] == agent_email)
+    promoted = await client.patch(
+        f"/v1/members/{agent_member}", json={"role": "owner"}, headers=tenant.headers
+    )
+    assert promoted.status_code == 200
+    # The admin may not act for an owner: the session it opened stops at once.
+    assert (await client.get("/v1/me", headers=auth(token))).status_code == 401
+
+
+async def test_sessions_opened_in_test_mode_are_test_mode(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    test_key = str((await create_key(client, tenant.api_key, environment="test"))["key"])
+    by_test = await client.post("/v1/agent-sessions", json=AGENT, headers=auth(test_key))
+    by_live = await client.post("/v1/agent-sessions", json=AGENT, headers=tenant.headers)
+    assert (by_test.json()["livemode"], by_live.json()["livemode"]) == (False, True)
+    test_me = await client.get("/v1/me", headers=auth(by_test.json()["session_token"]))
+    live_me = await client.get("/v1/me", headers=auth(by_live.json()["session_token"]))
+    assert test_me.json()["principal"]["livemode"] is False
+    assert live_me.json()["principal"]["livemode"] is True
+    shown = await client.get(f"/v1/agent-sessions/{by_test.json()['id']}", headers=tenant.headers)
+    assert shown.json()["livemode"] is False
+
+
+async def test_agent_sessions_may_register_webhooks(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    by_owner = await client.post("/v1/agent-sessions", json=AGENT, headers=tenant.headers)
+    assert "webhooks:manage" in by_owner.json()["scopes"]
+    _, email = await add_member(app, tenant, role=Role.AGENT)
+    by_agent = await client.post(
+        "/v1/agent-sessions", json=AGENT, headers=auth(await login(client, email))
+    )
+    assert "webhooks:manage" not in by_agent.json()["scopes"]  # an agent member holds none

@@ -177,3 +177,34 @@ async def test_removed_member_loses_access(app: FastAPI, client: httpx.AsyncClie
     assert gone.status_code == 404
     again = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert again.status_code == 401
+
+
+async def test_an_admin_cannot_change_an_owners_account(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    agent_id, _ = await add_member(app, tenant, role=Role.AGENT)
+    _, admin_email = await add_member(app, tenant, role=Role.ADMIN)
+    admin = await login(client, admin_email)
+    before = (await client.get(f"/v1/users/{tenant.owner_id}", headers=tenant.headers)).json()
+    for body in (
+        {"preferences": {"default_caller_id": "+19005550199"}},
+        {"limits": {"daily_spend_limit": 0}},
+        {"status": "suspended"},
+        {"first_name": "Mallory"},
+    ):
+        response = await client.patch(
+            f"/v1/users/{tenant.owner_id}", json=body, headers=auth(admin)
+        )
+        assert response.status_code == 403, body
+    after = (await client.get(f"/v1/users/{tenant.owner_id}", headers=tenant.headers)).json()
+    assert after == before
+    # An admin manages agents; a key with users:write may edit its own creator.
+    limited = await client.patch(
+        f"/v1/users/{agent_id}", json={"limits": {"daily_spend_limit": 500}}, headers=auth(admin)
+    )
+    assert limited.json()["limits"]["daily_spend_limit"] == 500
+    own = await client.patch(
+        f"/v1/users/{tenant.owner_id}", json={"first_name": "Olga"}, headers=tenant.headers
+    )
+    assert own.json()["first_name"] == "Olga"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commbase.analytics.registry import Entry, Source, count, distinct, register, register_section
+from commbase.identity.enums import MembershipStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.sessions.models import LoginSession
 
@@ -13,6 +14,8 @@ MEMBERS = Source(
     time=Membership.created_at,
     changed=Membership.updated_at,
     dimensions={"role": Membership.role},
+    # An invitation counts once accepted (in the hour it was made).
+    where=Membership.status == MembershipStatus.ACTIVE,
 )
 
 # A sign-in creates a login session; the row is deleted when it expires, so

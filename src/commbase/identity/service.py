@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core import outbox
@@ -161,6 +162,31 @@ async def _new_account(session: AsyncSession, *, data: UserCreate, email: str) -
     return user
 
 
+async def _account_for(session: AsyncSession, *, data: UserCreate, email: str) -> User:
+    """The account with ``email``, created from ``data`` when there is none. A
+    concurrent request that created it first is read back, not a 500."""
+    user = await find_user_by_email(session, email=email)
+    if user is not None:
+        return user
+    try:
+        async with session.begin_nested():
+            return await _new_account(session, data=data, email=email)
+    except IntegrityError:
+        user = await find_user_by_email(session, email=email)
+        if user is None:
+            raise
+        return user
+
+
+async def _add_membership(session: AsyncSession, membership: Membership) -> None:
+    try:
+        async with session.begin_nested():
+            session.add(membership)
+            await session.flush()
+    except IntegrityError as exc:  # a concurrent request added them first
+        raise AlreadyExists("This email is already a member or invited", field="email") from exc
+
+
 async def create_user(
     session: AsyncSession, *, data: UserCreate, org_id: str | None = None
 ) -> tuple[User, Membership | None]:
@@ -171,9 +197,7 @@ async def create_user(
     conflict. The API adds members with ``invite_member``.
     """
     email = normalize_email(data.email)
-    user = await find_user_by_email(session, email=email)
-    if user is None:
-        user = await _new_account(session, data=data, email=email)
+    user = await _account_for(session, data=data, email=email)
     membership = None
     if org_id is not None:
         if await get_membership(session, org_id=org_id, user_id=user.id) is not None:
@@ -181,8 +205,7 @@ async def create_user(
         membership = Membership(
             org_id=org_id, user_id=user.id, role=data.role.value, status=MembershipStatus.ACTIVE
         )
-        session.add(membership)
-        await session.flush()
+        await _add_membership(session, membership)
     return user, membership
 
 
@@ -204,7 +227,7 @@ async def invite_member(
     if user is not None and await get_membership(session, org_id=org_id, user_id=user.id):
         raise AlreadyExists("This email is already a member or invited", field="email")
     if user is None:
-        user = await _new_account(session, data=data, email=email)
+        user = await _account_for(session, data=data, email=email)
     membership = Membership(
         org_id=org_id,
         user_id=user.id,
@@ -217,8 +240,7 @@ async def invite_member(
             "phone": data.phone,
         },
     )
-    session.add(membership)
-    await session.flush()
+    await _add_membership(session, membership)
     await audit.record(
         session,
         org_id=org_id,

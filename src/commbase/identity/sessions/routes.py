@@ -24,7 +24,12 @@ from commbase.identity.schemas import (
 )
 from commbase.identity.sessions import service as sessions
 from commbase.identity.sessions.limits import count_password_attempt
-from commbase.identity.sessions.schemas import LoginRequest, LoginResponse, SessionRead
+from commbase.identity.sessions.schemas import (
+    LoginRequest,
+    LoginResponse,
+    SessionRead,
+    SessionsRevoked,
+)
 
 router = APIRouter(prefix="/v1")
 Id = Annotated[str, Path(max_length=40)]
@@ -141,13 +146,13 @@ async def revoke_my_session(
     )
 
 
-@router.post("/sessions/revoke-others", tags=["sessions"])
+@router.post("/sessions/revoke-others", response_model=SessionsRevoked, tags=["sessions"])
 async def revoke_my_other_sessions(
     principal: CurrentPrincipal,
     session: DbSession,
     cache: AppCache,
     client: Client,
-) -> dict[str, int]:
+) -> SessionsRevoked:
     user_id = _session_user(principal)
     count = await sessions.revoke_other_sessions(
         session,
@@ -166,4 +171,4 @@ async def revoke_my_other_sessions(
         client=client,
         details={"count": count},
     )
-    return {"revoked": count}
+    return SessionsRevoked(revoked=count)

@@ -34,6 +34,10 @@ class SessionRead(ReadSchema):
     current: bool = False
 
 
+class SessionsRevoked(ReadSchema):
+    revoked: int = Field(description="How many other sessions were signed out")
+
+
 class LoginResponse(AppSchema):
     token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
