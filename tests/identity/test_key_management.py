@@ -88,7 +88,19 @@ async def test_a_key_cannot_touch_a_key_with_more_scopes(
     assert rotate.status_code == 403
     assert rotate.json()["scopes"]  # which scopes it lacks
     assert "key" not in rotate.json()
-    [entry] = await _refusals(client, tenant)
+    wider = await client.post(
+        "/v1/api-keys", json={"name": "wider", "scopes": ["users:write"]}, headers=auth(token)
+    )
+    assert wider.status_code == 403
+    assert wider.json()["scopes"] == ["users:write"]
+    entry, created = sorted(
+        await _refusals(client, tenant), key=lambda e: e["details"]["operation"] != "rotate"
+    )
+    assert created["details"] == {
+        "operation": "create",
+        "reason": "scopes",
+        "scopes": ["users:write"],
+    }
     assert entry["details"]["reason"] == "scopes"
     assert entry["actor_type"] == "api_key"
     assert entry["actor_id"] == narrow["id"]
@@ -133,6 +145,9 @@ async def test_a_secret_rotated_by_someone_else_acts_with_the_lower_role_and_end
     held = rotated.json()["key"]
     me = await client.get("/v1/me", headers=auth(held))
     assert (me.json()["user"]["id"], me.json()["role"]) == (second_id, "admin")
+    # A key made with the held key acts for the same creator, and is held by the same holder.
+    offspring = await create_key(client, held, name="made with the held key")
+    assert (offspring["created_by"], offspring["issued_to"]) == (second_id, first_id)
 
     # The holder demoted: the key shrinks with them, though its creator is still an admin.
     demote = await client.patch(
@@ -152,6 +167,7 @@ async def test_a_secret_rotated_by_someone_else_acts_with_the_lower_role_and_end
     )
     assert removed.status_code == 204
     assert (await client.get("/v1/me", headers=auth(held))).status_code == 401
+    assert (await client.get("/v1/me", headers=auth(str(offspring["key"])))).status_code == 401
     assert (await client.get("/v1/me", headers=auth(second))).status_code == 200
 
 

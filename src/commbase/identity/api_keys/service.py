@@ -152,7 +152,13 @@ async def create_key(
     requested = set(data.scopes) if data.scopes is not None else set(actor.scopes)
     excess = sorted(s.value for s in requested - actor.scopes)
     if excess:
-        raise PermissionDenied("An API key cannot hold scopes its creator lacks", scopes=excess)
+        raise KeyChangeRefused(
+            "An API key cannot hold scopes its creator lacks",
+            operation="create",
+            reason="scopes",
+            key=None,
+            scopes=excess,
+        )
     _check_tier(data.rate_limit_tier, tiers)
     if data.expires_at is not None and data.expires_at <= utcnow():
         raise invalid(
