@@ -435,7 +435,8 @@ async def test_test_credentials_pay_only_in_stripes_test_mode(
             json={"provider": "stripe", "amount": 700},
             headers=sandbox,
         )
-    assert answer.status_code == 503
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "provider"
     assert "COMMBASE_STRIPE_TEST_API_KEY" in answer.json()["detail"]
     assert len(paying.fake.requests_to(INTENTS)) == 2
     with pytest.raises(ValidationError):
@@ -470,3 +471,45 @@ async def test_a_payment_settled_hours_later_counts_in_analytics(paying: Stack) 
         await fold(paying.app.state.db, now=clock.now(), lag=timedelta(seconds=60))
         after = await paying.client.get("/v1/analytics/realtime", headers=paying.tenant.headers)
     assert after.json()["revenue"]["topups"] == 1500
+
+
+async def test_a_test_wallets_recharge_goes_to_test_mode_or_nowhere(
+    paying: Stack, settings: Settings
+) -> None:
+    sandbox = await sandbox_headers(paying.client, paying.tenant.headers)
+    wallets = []
+    for owner in (paying.tenant.owner_id, None):
+        body: dict[str, Any] = {"owner_type": "user", "owner_id": owner} if owner else {}
+        wallet = await open_wallet(
+            paying.client,
+            sandbox,
+            amount=1500,
+            provider="stripe",
+            auto_recharge=True,
+            auto_recharge_threshold=1000,
+            auto_recharge_amount=2000,
+            **body,
+        )
+        path = f"/v1/wallets/{wallet['id']}"
+        card = {"provider_customer_id": "cus_t", "provider_payment_method_id": "pm_t"}
+        assert (await paying.client.patch(path, json=card, headers=sandbox)).status_code == 200
+        spent = await paying.client.post(
+            f"{path}/adjustments", json={"amount": -600, "reason": "usage"}, headers=sandbox
+        )
+        assert spent.status_code == 201
+        wallets.append(wallet)
+        if owner:  # the first recharge runs with the test-mode key configured
+            assert await paying.run_effects(effects.RECHARGE) == 1
+    [arrived] = paying.fake.requests_to(INTENTS)
+    assert arrived.api_key == SANDBOX_KEY
+    assert (await shown(paying.client, sandbox, wallets[0]["id"]))["balance"] == 2900
+
+    # Without a test-mode key the second recharge fails at once; live Stripe never hears of it.
+    unconfigured = stripe_settings(settings, paying.fake.url, stripe_test_api_key=None)
+    runner = EffectRunner(paying.app.state.db, services={"settings": unconfigured})
+    assert await runner.run_once(only=[effects.RECHARGE]) == 1
+    assert len(paying.fake.requests_to(INTENTS)) == 1
+    ledger = await entries(paying.client, sandbox, wallets[1]["id"])
+    [failed] = [e for e in ledger if e["payment_method"] == "stripe"]
+    assert (failed["status"], failed["error_code"]) == ("failed", "provider_not_configured")
+    assert (await shown(paying.client, sandbox, wallets[1]["id"]))["balance"] == 900

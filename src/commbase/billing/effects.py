@@ -33,6 +33,7 @@ from commbase.billing import service as wallets
 from commbase.billing.enums import LedgerStatus
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core.effects import EffectContext, effect
+from commbase.core.errors import ValidationFailed
 from commbase.core.outbox import ClaimedEvent
 from commbase.settings import Settings
 
@@ -121,6 +122,9 @@ async def charge_recharge(ctx: EffectContext, event: ClaimedEvent) -> None:
                 params,  # type: ignore[arg-type]
                 {"idempotency_key": stripe_gateway.idempotency_key("recharge", trigger)},
             )
+    except ValidationFailed as exc:  # this server has no key for the wallet's mode
+        await _fail(ctx, event, "provider_not_configured", exc.detail)
+        return
     except stripe.StripeError as exc:
         if not stripe_gateway.is_final(exc):
             raise
@@ -158,6 +162,9 @@ async def send_refund(ctx: EffectContext, event: ClaimedEvent) -> None:
                 },
                 {"idempotency_key": stripe_gateway.idempotency_key("refund", entry.id)},
             )
+    except ValidationFailed as exc:  # this server has no key for the wallet's mode
+        await _fail(ctx, event, "provider_not_configured", exc.detail)
+        return
     except stripe.StripeError as exc:
         if not stripe_gateway.is_final(exc):
             raise

@@ -4,7 +4,7 @@ refusal means.
 Money that belongs to test credentials never reaches live Stripe: a test wallet
 (opened with a ``cb_test_`` key) and any request made with test credentials use
 ``COMMBASE_STRIPE_TEST_API_KEY``, which must be a test-mode key (``sk_test_``,
-``rk_test_``); without it such payments are refused (503), never sent with the
+``rk_test_``); without it such payments are refused (422), never sent with the
 live key.
 """
 
@@ -22,6 +22,7 @@ from commbase.core.errors import (
     PaymentRequired,
     ServiceUnavailable,
     ValidationFailed,
+    invalid,
 )
 from commbase.settings import Settings
 
@@ -29,16 +30,22 @@ _SANDBOX_PREFIXES = ("sk_test_", "rk_test_")
 
 
 def api_key(settings: Settings, *, livemode: bool) -> str:
-    """The secret key for live or test mode; ServiceUnavailable if it is not set."""
+    """The secret key for live or test mode; a 422 naming ``provider`` if this server
+    has none (a choice it does not offer, not an outage)."""
     if livemode:
         if settings.stripe_api_key is None:
-            raise ServiceUnavailable("Stripe is not configured (COMMBASE_STRIPE_API_KEY)")
+            raise invalid(
+                "Stripe is not configured on this server (COMMBASE_STRIPE_API_KEY); "
+                "use provider manual",
+                "provider",
+            )
         return settings.stripe_api_key.get_secret_value()
     key = settings.stripe_test_api_key
     if key is None or not key.get_secret_value().startswith(_SANDBOX_PREFIXES):
-        raise ServiceUnavailable(
+        raise invalid(
             "Test credentials and test wallets pay through Stripe's test mode, which is not "
-            "configured: set COMMBASE_STRIPE_TEST_API_KEY to an sk_test_ key"
+            "configured on this server: set COMMBASE_STRIPE_TEST_API_KEY to an sk_test_ key",
+            "provider",
         )
     return key.get_secret_value()
 
