@@ -44,7 +44,7 @@ from commbase.core.errors import (
     invalid,
 )
 
-_REFUNDABLE = {
+_REFUNDABLE: dict[tuple[str, str], LedgerCategory] = {
     (LedgerType.DEBIT, LedgerCategory.CALL_CHARGE): LedgerCategory.CALL_REFUND,
     (LedgerType.CREDIT, LedgerCategory.WALLET_TOPUP): LedgerCategory.TOPUP_REFUND,
 }
@@ -115,7 +115,7 @@ async def refund(
     wallet = await wallets.visible_wallet(
         session, principal=principal, wallet_id=original.wallet_id
     )
-    category = _REFUNDABLE.get((LedgerType(original.type), LedgerCategory(original.category)))
+    category = _REFUNDABLE.get((original.type, original.category))
     if category is None or original.status != LedgerStatus.COMPLETED:
         raise Conflict(
             "Only completed call charges and top-ups can be refunded", transaction_id=original.id
@@ -163,7 +163,6 @@ async def refund(
             )
     except ledger.DuplicatePosting as duplicate:
         return _replayed(duplicate.entry, entry_id=entry_id, data=data)
-    await session.refresh(original)
     return entry
 
 
