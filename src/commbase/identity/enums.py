@@ -67,3 +67,14 @@ class ActorType(StrEnum):
     API_KEY = "api_key"
     AGENT_SESSION = "agent_session"
     SYSTEM = "system"
+
+
+class AuditTarget(StrEnum):
+    """What an identity audit entry is about (other domains name their own targets)."""
+
+    ORGANIZATION = "organization"
+    USER = "user"
+    MEMBERSHIP = "membership"  # an invitation, before the person accepted
+    SESSION = "session"
+    API_KEY = "api_key"
+    AGENT_SESSION = "agent_session"

@@ -19,7 +19,7 @@ from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import audit, events
 from commbase.identity.authentication import forget_user_credentials
-from commbase.identity.enums import MembershipStatus, UserStatus
+from commbase.identity.enums import AuditTarget, MembershipStatus, UserStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.models import Organization, User
 from commbase.identity.passwords import hash_password
@@ -117,7 +117,7 @@ async def update_organization(
         org_id=org.id,
         action=events.ORGANIZATION_UPDATED,
         actor=actor,
-        target_type="organization",
+        target_type=AuditTarget.ORGANIZATION,
         target_id=org.id,
         client=client,
         details={"fields": sorted(data)},
@@ -246,7 +246,7 @@ async def invite_member(
         org_id=org_id,
         action="member.invited",
         actor=actor,
-        target_type="membership",
+        target_type=AuditTarget.MEMBERSHIP,
         target_id=membership.id,
         client=client,
         details={"role": membership.role},
@@ -346,7 +346,7 @@ async def update_user(
             org_id=org_id,
             action=f"user.{user.status}",
             actor=actor,
-            target_type="user",
+            target_type=AuditTarget.USER,
             target_id=user.id,
             client=client,
         )

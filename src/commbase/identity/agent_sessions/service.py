@@ -26,7 +26,7 @@ from commbase.identity import audit, events, service, tokens
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.agent_sessions.schemas import AgentSessionCreate
 from commbase.identity.authentication import forget_after_commit
-from commbase.identity.enums import AgentSessionStatus, AgentSessionType
+from commbase.identity.enums import AgentSessionStatus, AgentSessionType, AuditTarget
 from commbase.identity.roles import AGENT_SESSION_SCOPES, may_manage
 
 ON_BEHALF_REFUSED = "agent_session.on_behalf_refused"
@@ -39,7 +39,7 @@ class OnBehalfRefused(audit.Audited, PermissionDenied):
         super().__init__(detail)
         self.note = audit.Note(
             action=ON_BEHALF_REFUSED,
-            target_type="user",
+            target_type=AuditTarget.USER,
             target_id=user_id,
             details={"user_role": user_role},
         )
@@ -154,7 +154,7 @@ async def terminate(
             org_id=agent.org_id,
             action=events.AGENT_SESSION_TERMINATED,
             actor=actor,
-            target_type="agent_session",
+            target_type=AuditTarget.AGENT_SESSION,
             target_id=agent.id,
             client=client,
         )

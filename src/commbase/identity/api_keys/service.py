@@ -27,7 +27,7 @@ from commbase.identity import audit, events, tokens
 from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.api_keys.schemas import ApiKeyCreate, ApiKeyUpdate
 from commbase.identity.authentication import forget_after_commit
-from commbase.identity.enums import ApiKeyEnvironment, ApiKeyStatus, MembershipStatus
+from commbase.identity.enums import ApiKeyEnvironment, ApiKeyStatus, AuditTarget, MembershipStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.roles import may_manage
 
@@ -43,7 +43,7 @@ class KeyChangeRefused(audit.Audited, PermissionDenied):
         super().__init__(detail, **extra)
         self.note = audit.Note(
             action=CHANGE_REFUSED,
-            target_type="api_key" if key is not None else None,
+            target_type=AuditTarget.API_KEY if key is not None else None,
             target_id=key.id if key is not None else None,
             details={"operation": operation, "reason": reason, **extra},
         )
@@ -188,7 +188,7 @@ async def create_key(
         org_id=actor.org_id,
         action=events.API_KEY_CREATED,
         actor=actor,
-        target_type="api_key",
+        target_type=AuditTarget.API_KEY,
         target_id=key.id,
         client=client,
         details={"name": key.name, "scopes": key.scopes, "environment": key.environment},
@@ -243,7 +243,7 @@ async def update_key(
         org_id=key.org_id,
         action="api_key.updated",
         actor=actor,
-        target_type="api_key",
+        target_type=AuditTarget.API_KEY,
         target_id=key.id,
         client=client,
         details={"fields": sorted(data)},
@@ -286,7 +286,7 @@ async def rotate_key(
         org_id=key.org_id,
         action=events.API_KEY_ROTATED,
         actor=actor,
-        target_type="api_key",
+        target_type=AuditTarget.API_KEY,
         target_id=key.id,
         client=client,
         details={"grace_period_s": grace_period_s},
@@ -309,7 +309,7 @@ async def revoke_key(
         org_id=key.org_id,
         action=events.API_KEY_REVOKED,
         actor=actor,
-        target_type="api_key",
+        target_type=AuditTarget.API_KEY,
         target_id=key.id,
         client=client,
     )

@@ -13,7 +13,7 @@ from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import audit, events
 from commbase.identity.authentication import forget_user_credentials
-from commbase.identity.enums import MembershipStatus
+from commbase.identity.enums import AuditTarget, MembershipStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.models import User
 from commbase.identity.roles import Role, may_assign
@@ -62,8 +62,8 @@ async def account_of(session: AsyncSession, *, member: Membership) -> User | Non
 def _audit_target(member: Membership) -> tuple[str, str]:
     # An invitation is named by the membership: the account's id stays unseen.
     if member.status == MembershipStatus.INVITED:
-        return "membership", member.id
-    return "user", member.user_id
+        return AuditTarget.MEMBERSHIP, member.id
+    return AuditTarget.USER, member.user_id
 
 
 async def _owner_count(session: AsyncSession, *, org_id: str) -> int:

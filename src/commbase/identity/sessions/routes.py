@@ -18,6 +18,7 @@ from commbase.core.errors import InvalidRequest, PermissionDenied
 from commbase.core.http import NO_STORE
 from commbase.core.pagination import Page, PageQuery
 from commbase.identity import audit
+from commbase.identity.enums import AuditTarget
 from commbase.identity.schemas import (
     OrganizationRead,
     UserRead,
@@ -166,7 +167,7 @@ async def revoke_my_other_sessions(
         org_id=principal.org_id,
         action="auth.other_sessions_revoked",
         actor=principal,
-        target_type="user",
+        target_type=AuditTarget.USER,
         target_id=user_id,
         client=client,
         details={"count": count},

@@ -24,7 +24,7 @@ from commbase.core.time import utcnow
 from commbase.identity import audit, service, tokens
 from commbase.identity.authentication import forget_after_commit
 from commbase.identity.devices import parse_device
-from commbase.identity.enums import ActorType, MembershipStatus, UserStatus
+from commbase.identity.enums import ActorType, AuditTarget, MembershipStatus, UserStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.models import Organization, User
 from commbase.identity.passwords import hash_password, needs_rehash, verify_password
@@ -58,7 +58,7 @@ async def record_refusal(database: Database, refusal: LoginRefused, client: Clie
             action="auth.login_failed",
             actor_type=ActorType.USER,
             actor_id=refusal.user_id,
-            target_type="user",
+            target_type=AuditTarget.USER,
             target_id=refusal.user_id,
             client=client,
             details={"reason": refusal.reason},
@@ -71,7 +71,7 @@ class WrongPassword(audit.Audited, InvalidCredentials):
     def __init__(self, *, user_id: str) -> None:
         super().__init__("The current password is wrong")
         self.note = audit.Note(
-            action="user.password_change_failed", target_type="user", target_id=user_id
+            action="user.password_change_failed", target_type=AuditTarget.USER, target_id=user_id
         )
 
 
@@ -103,7 +103,7 @@ async def _accept_invitation(
         action="member.joined",
         actor_type=ActorType.USER,
         actor_id=membership.user_id,
-        target_type="user",
+        target_type=AuditTarget.USER,
         target_id=membership.user_id,
         client=client,
         details={"role": membership.role},
@@ -179,7 +179,7 @@ async def login(
         action="auth.login",
         actor_type=ActorType.USER,
         actor_id=user.id,
-        target_type="session",
+        target_type=AuditTarget.SESSION,
         target_id=login_session.id,
         client=client,
         details={"device": device.type, "browser": device.browser, "os": device.os},
@@ -233,7 +233,7 @@ async def revoke(
             org_id=login_session.org_id,
             action=action,
             actor=actor,
-            target_type="session",
+            target_type=AuditTarget.SESSION,
             target_id=login_session.id,
             client=client,
         )
@@ -294,7 +294,7 @@ async def change_password(
         org_id=org_id,
         action="user.password_changed",
         actor=actor,
-        target_type="user",
+        target_type=AuditTarget.USER,
         target_id=user.id,
         client=client,
         details={"sessions_revoked": revoked},
