@@ -199,3 +199,34 @@ async def test_concurrent_invitations_of_one_email_make_one(
     assert sorted(a.status_code for a in answers) == [201, 409, 409], [a.text for a in answers]
     pending = await client.get("/v1/members?status=invited", headers=tenant.headers)
     assert [m["invitation"]["email"] for m in pending.json()["data"]] == ["twice@example.com"]
+
+
+async def test_an_account_made_for_a_cancelled_invitation_goes_with_it(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    first = await client.post(
+        "/v1/users",
+        json={"email": "gone@example.com", "password": "first password"},
+        headers=tenant.headers,
+    )
+    cancelled = await client.delete(f"/v1/members/{first.json()['id']}", headers=tenant.headers)
+    assert cancelled.status_code == 204
+    again = await client.post(
+        "/v1/users",
+        json={"email": "gone@example.com", "password": "second password"},
+        headers=tenant.headers,
+    )
+    assert again.status_code == 201
+    old = await client.post(
+        "/v1/auth/login", json={"email": "gone@example.com", "password": "first password"}
+    )
+    assert old.status_code == 401
+    token = await login(client, "gone@example.com", "second password")
+    assert (await client.get("/v1/me", headers=auth(token))).json()["role"] == "agent"
+
+    # An account that was used is not closed by a cancelled invitation elsewhere.
+    other = await make_tenant(app)
+    invited = (await _invite(client, other, "gone@example.com")).json()
+    await client.delete(f"/v1/members/{invited['id']}", headers=other.headers)
+    await login(client, "gone@example.com", "second password")

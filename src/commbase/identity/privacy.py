@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.cache import Cache
 from commbase.core.db import rowcount
+from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.api_keys.models import ApiKey
@@ -185,6 +186,17 @@ async def erase_user(
         session, user_id=subject_id, reference=reference
     )
     return counts
+
+
+async def close_unused_account(session: AsyncSession, *, user_id: str) -> bool:
+    """Anonymise an account that never signed in and now belongs to no organization
+    (one an invitation created, whose invitations were all cancelled); True if closed."""
+    user = await session.get(User, user_id)
+    if user is None or user.login_count or user.last_login_at is not None:
+        return False
+    return bool(
+        await _anonymise_if_unaffiliated(session, user_id=user_id, reference=new_id("anon"))
+    )
 
 
 async def _anonymise_if_unaffiliated(session: AsyncSession, *, user_id: str, reference: str) -> int:

@@ -12,6 +12,7 @@ from commbase.core.errors import NotFound, PermissionDenied
 from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import audit, events
+from commbase.identity import privacy as identity_privacy
 from commbase.identity.authentication import forget_user_credentials
 from commbase.identity.enums import AuditTarget, MembershipStatus
 from commbase.identity.members.models import Membership
@@ -154,3 +155,6 @@ async def remove_member(
     )
     await session.delete(member)
     await session.flush()
+    if not active:
+        # An account made for this invitation alone, never used, goes with it.
+        await identity_privacy.close_unused_account(session, user_id=member.user_id)
