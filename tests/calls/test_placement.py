@@ -416,13 +416,14 @@ async def open_agent_session(
     return created.json()["id"], auth(created.json()["session_token"])
 
 
-async def run_retention(app: FastAPI, now: datetime) -> None:
-    """What runs in the background: the session-ended effect and the retention job."""
+async def run_retention(app: FastAPI, now: datetime, *, org_id: str | None = None) -> None:
+    """What runs in the background: the session-ended effect and the retention job
+    (for every organization, or the one a tenant runs it for)."""
     await EffectRunner(app.state.db, services=app.state.job_services).run_once(
         only=["calls.session_ended"]
     )
     await calls_jobs.expire_personal_data(
-        JobContext(database=app.state.db, now=now, run_id="test", services={})
+        JobContext(database=app.state.db, now=now, run_id="test", services={}, org_id=org_id)
     )
 
 
@@ -511,7 +512,10 @@ async def test_thirty_days_consent_erases_personal_data_thirty_days_after_the_ca
 
     await run_retention(app, ended_at + timedelta(days=30) - timedelta(seconds=1))
     assert (await erased_state(app, placed["id"]))[1] is False
-    await run_retention(app, ended_at + timedelta(days=30))
+    other = await make_tenant(app)
+    await run_retention(app, ended_at + timedelta(days=30), org_id=other.org_id)
+    assert (await erased_state(app, placed["id"]))[1] is False  # another tenant's run
+    await run_retention(app, ended_at + timedelta(days=30), org_id=tenant.org_id)
     assert (await erased_state(app, placed["id"]))[:2] == (None, True)
 
 

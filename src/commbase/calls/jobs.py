@@ -22,14 +22,14 @@ async def expire_transcripts(ctx: JobContext) -> int:
             return removed
 
 
-@job("calls.expire_personal_data", schedule="*/5 * * * *")
+@job("calls.expire_personal_data", schedule="*/5 * * * *", per_organization=True)
 async def expire_personal_data(ctx: JobContext) -> int:
     """Erase the numbers, notes and transcripts of ended calls whose agent session's
     data_retention consent has run out (session ended, or 30 days after the call)."""
     erased = 0
     while True:
         async with ctx.database.sessionmaker() as session:
-            batch = await retention.erase_due(session, now=ctx.now)
+            batch = await retention.erase_due(session, now=ctx.now, org_id=ctx.org_id)
             await session.commit()
         erased += batch
         if batch < retention.BATCH:

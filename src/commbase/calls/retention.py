@@ -41,10 +41,12 @@ async def erase_due(
     *,
     now: datetime,
     limit: int = BATCH,
+    org_id: str | None = None,
     agent_session_id: str | None = None,
 ) -> int:
     """Erase the personal data of up to ``limit`` ended calls whose retention has run
-    out by ``now``; returns how many calls were erased."""
+    out by ``now`` (of one organization, or one agent session, if given); returns how
+    many calls were erased."""
     statement = (
         select(Call.org_id, Call.id)
         .where(
@@ -55,6 +57,8 @@ async def erase_due(
         .order_by(Call.personal_data_expires_at, Call.id)
         .limit(limit)
     )
+    if org_id is not None:
+        statement = statement.where(Call.org_id == org_id)
     if agent_session_id is not None:
         statement = statement.where(Call.agent_session_id == agent_session_id)
     by_org: dict[str, list[str]] = {}
@@ -81,7 +85,9 @@ async def end_session(session: AsyncSession, *, org_id: str, agent_session_id: s
         .execution_options(synchronize_session=False)
     )
     erased = 0
-    while batch := await erase_due(session, now=now, agent_session_id=agent_session_id):
+    while batch := await erase_due(
+        session, now=now, org_id=org_id, agent_session_id=agent_session_id
+    ):
         erased += batch
     return erased
 
