@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -50,12 +51,27 @@ def _field_messages(exc: ValidationError) -> str:
     )
 
 
+async def _settled(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro``, then let SQLite's worker threads finish before the loop closes.
+
+    aiosqlite stops a connection that failed to open from its worker thread, which
+    then reports back to the event loop; were the loop closed by then, the thread
+    would die printing a traceback under the command's own error message.
+    """
+    try:
+        return await coro
+    finally:
+        for thread in threading.enumerate():
+            if thread.name.endswith("(_connection_worker_thread)"):
+                await asyncio.to_thread(thread.join, 1.0)
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; what the user got wrong is a message, not a traceback."""
     from sqlalchemy.exc import DBAPIError, InterfaceError
 
     try:
-        return asyncio.run(coro)
+        return asyncio.run(_settled(coro))
     except ValidationError as exc:
         raise fail(_field_messages(exc)) from exc
     except CommbaseError as exc:
@@ -95,7 +111,7 @@ def database_revision(database_url: str | None = None) -> str | None:
         finally:
             await engine.dispose()
 
-    return asyncio.run(current())
+    return asyncio.run(_settled(current()))
 
 
 def migrate_database(database_url: str | None = None) -> tuple[str | None, str | None]:

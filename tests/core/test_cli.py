@@ -234,6 +234,8 @@ def test_migrate_says_which_revisions_it_applied(
     assert f"0009 -> {HEAD} (0010" in " ".join(partly.output.split())
 
 
+# aiosqlite's worker thread must not die with a traceback of its own afterwards.
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_migrate_reports_a_database_it_cannot_reach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
