@@ -67,6 +67,7 @@ import orjson
 from sqlalchemy import Table, event, func, select, text, update
 
 from commbase.analytics import rollup
+from commbase.analytics.enums import Interval
 from commbase.analytics.models import MetricRollup
 from commbase.analytics.periods import floor
 from commbase.analytics.registry import registered
@@ -599,8 +600,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results = []
         for tz_name in dict.fromkeys([args.tz, KOLKATA]):
             tz = ZoneInfo(tz_name)
-            start = floor(end - timedelta(days=SERIES_DAYS - 1), "day", tz)
-            spec = SeriesSpec(METRICS, "day", start, end, tz, compare=False)
+            start = floor(end - timedelta(days=SERIES_DAYS - 1), Interval.DAY, tz)
+            spec = SeriesSpec(METRICS, Interval.DAY, start, end, tz, compare=False)
             results.append(await measure(database, org_id, spec, args.repeat, log))
             if args.explain and database.dialect == "postgresql":
                 await explain(database, org_id, spec, log)

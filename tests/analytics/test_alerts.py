@@ -340,7 +340,7 @@ async def test_the_job_is_registered_and_its_events_are_declared(
     assert [k for k, _ in await events_of(app, tenant)] == [TRIGGERED]
 
     listed = await client.get("/v1/webhooks/event-types", headers=tenant.headers)
-    names = {t["name"] for t in listed.json()}
+    names = {t["name"] for t in listed.json()["data"]}
     assert {TRIGGERED, RESOLVED} <= names
 
 

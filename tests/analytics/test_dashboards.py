@@ -355,19 +355,22 @@ async def test_scheduled_snapshots_follow_each_organization_time_zone(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
     from commbase.analytics import snapshots
+    from commbase.analytics.enums import SnapshotType
 
     tenant = await _world(app)
     database = app.state.db
     # 01:59 in Oslo: yesterday's daily snapshot is not due yet.
     oslo_0159 = datetime(2026, 6, 17, 23, 59, tzinfo=UTC)
     clock.set(oslo_0159)
-    assert await snapshots.run_due(database.sessionmaker, "daily", oslo_0159) == 1
+    assert await snapshots.run_due(database.sessionmaker, SnapshotType.DAILY, oslo_0159) == 1
     # Run again at the same moment: already written since the fire time, nothing to do.
-    assert await snapshots.run_due(database.sessionmaker, "daily", oslo_0159) == 0
+    assert await snapshots.run_due(database.sessionmaker, SnapshotType.DAILY, oslo_0159) == 0
     listed = await client.get("/v1/analytics/snapshots?type=daily", headers=tenant.headers)
     assert [s["date"] for s in listed.json()["data"]] == ["2026-06-16"]  # the day before
     clock.set(datetime(2026, 6, 18, 0, 1, tzinfo=UTC))  # 02:01 Oslo
-    assert await snapshots.run_due(database.sessionmaker, "daily", clock.now()) == 2  # + acct_1
+    assert (
+        await snapshots.run_due(database.sessionmaker, SnapshotType.DAILY, clock.now()) == 2
+    )  # + acct_1
     dates = [
         s["date"]
         for s in (
@@ -400,7 +403,7 @@ async def test_backfill_command_rebuilds_a_range_with_a_progress_bar(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from commbase.settings import get_settings
-    from tests.core.test_jobs import invoke
+    from tests.core.conftest import invoke
 
     tenant = await _world(app)
     monkeypatch.setenv("COMMBASE_DATABASE_URL", database_url)

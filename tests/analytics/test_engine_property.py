@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commbase.analytics import rollup
+from commbase.analytics.enums import Interval
 from commbase.analytics.models import CustomMetric
-from commbase.analytics.periods import INTERVALS, Interval
+from commbase.analytics.periods import INTERVALS
 from commbase.analytics.service import Analytics, SeriesSpec
 from commbase.core.db import Database
 from commbase.core.time import FrozenClock, use_clock
@@ -140,6 +141,18 @@ async def _insert(database: Database, org_id: str, facts: list[Fact], received: 
         await session.commit()
 
 
+def expected_labels(
+    interval: Interval, tz: ZoneInfo, start: datetime, end: datetime
+) -> set[datetime]:
+    """Every calendar interval [start, end) touches, found by walking it in quarter hours."""
+    labels = {_label(start, interval, tz), _label(end - timedelta(microseconds=1), interval, tz)}
+    moment = start
+    while moment < end:
+        labels.add(_label(moment, interval, tz))
+        moment += timedelta(minutes=15)
+    return labels
+
+
 async def _check(
     database: Database,
     org_id: str,
@@ -155,14 +168,14 @@ async def _check(
                 SeriesSpec(metrics, interval, start, end, tz, compare=False)
             )
         expected = oracle(facts, interval, tz, start, end)
+        labels = expected_labels(interval, tz, start, end)
+        assert [e["metric"] for e in result["series"]] == list(metrics)
         for entry in result["series"]:
-            got = {
-                datetime.fromisoformat(p["start"]): float(p["value"])
-                for p in entry["points"]
-                if p["value"]
-            }
-            want = {k: v for k, v in expected[entry["metric"]].items() if v}
+            got = {datetime.fromisoformat(p["start"]): float(p["value"]) for p in entry["points"]}
+            # Every point, zeros included: the engine's intervals are the oracle's.
+            want = {label: expected[entry["metric"]].get(label, 0.0) for label in labels}
             assert got == want, (entry["metric"], interval, str(tz))
+            assert len(entry["points"]) == len(got)  # no interval twice
 
 
 @settings(
@@ -223,7 +236,7 @@ async def test_days_in_half_hour_zones_come_from_quarter_hour_rollups(app: FastA
         await rollup.fold(database, now=received + timedelta(minutes=1), lag=timedelta(0))
         tz = ZoneInfo("Asia/Kolkata")
         start, end = BASE + timedelta(hours=6, minutes=30), BASE + timedelta(days=3, minutes=30)
-        edges, _ = boundaries(start, end, "day", tz)
+        edges, _ = boundaries(start, end, Interval.DAY, tz)
         async with database.sessionmaker() as session:
             planned = await query.plan(
                 session, [lookup("events.total")], edges, query.Scope(org_id)

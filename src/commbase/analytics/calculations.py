@@ -3,6 +3,13 @@
 Rates are percentages rounded to 2 decimals; a zero (or negative) denominator
 gives 0 rather than an error or infinity.
 
+**Growth** is the percent change from the previous value to the current one,
+``(current - previous) / |previous| x 100``, 2 decimals. From zero, where that
+is undefined, it is +100 when the value rose, -100 when it fell and 0 when it
+stayed at zero (seed 001's ``calculateGrowthRate``, and Plausible's rule). A
+running total (``contacts.total``) is compared with its value when the previous
+period ended, not with what the previous period added.
+
 Scores (0-100, 2 decimals):
 
 * **Campaign score** weighs what a campaign is for:
@@ -62,9 +69,9 @@ def average_response_time(total_time: float, count: float) -> float:
 
 
 def growth_rate(current: float, previous: float) -> float:
-    """Percentage change from ``previous``; from 0 to something is 100, 0 to 0 is 0."""
+    """Percent change from ``previous``; from 0: +100 up, -100 down, 0 unchanged."""
     if not previous:
-        return 100.0 if current and current > 0 else 0.0
+        return 100.0 if current > 0 else -100.0 if current < 0 else 0.0
     return round((current - previous) / abs(previous) * 100, 2)
 
 

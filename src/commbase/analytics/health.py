@@ -31,14 +31,14 @@ ANALYTICS_JOBS = (
 FRESH = timedelta(hours=24)
 
 
-async def _job(session: AsyncSession, name: str) -> JobHealth:
+async def _job(session: AsyncSession, name: str, org_id: str) -> JobHealth:
+    # Runs for every organization (the schedule's), and this organization's own.
+    runs = (JobRun.job_name == name) & (JobRun.org_id.is_(None) | (JobRun.org_id == org_id))
     last_success = await session.scalar(
-        select(func.max(JobRun.finished_at)).where(
-            JobRun.job_name == name, JobRun.status == "succeeded"
-        )
+        select(func.max(JobRun.finished_at)).where(runs, JobRun.status == "succeeded")
     )
     last = await session.scalar(
-        select(JobRun).where(JobRun.job_name == name).order_by(JobRun.started_at.desc()).limit(1)
+        select(JobRun).where(runs).order_by(JobRun.started_at.desc()).limit(1)
     )
     return JobHealth(
         last_success_at=last_success,
@@ -52,7 +52,7 @@ async def health(session: AsyncSession, *, org_id: str, now: datetime) -> Health
     and last success of each analytics job, how far behind each rollup is, and the
     organization's custom metrics whose last fold failed."""
     latest = await snapshots.latest(session, org_id)
-    jobs = {name: await _job(session, name) for name in ANALYTICS_JOBS}
+    jobs = {name: await _job(session, name, org_id) for name in ANALYTICS_JOBS}
     marks = await session.execute(select(Watermark.source, Watermark.position))
     rollups = {
         source: RollupHealth(watermark=position, behind_s=int((now - position).total_seconds()))

@@ -32,13 +32,14 @@ async def _snapshots(ctx: JobContext, snapshot_type: SnapshotType) -> int:
         snapshot_type,
         ctx.now,
         force=ctx.trigger == "manual",
-        org_id=getattr(ctx, "org_id", None),
+        org_id=ctx.org_id,
     )
 
 
 @job(
     "analytics.hourly_snapshot",
     schedule="*/15 * * * *",
+    per_organization=True,
     description="Hourly snapshots, at :05 past each hour in each organization's time zone",
 )
 async def hourly_snapshot(ctx: JobContext) -> int:
@@ -48,6 +49,7 @@ async def hourly_snapshot(ctx: JobContext) -> int:
 @job(
     "analytics.daily_snapshot",
     schedule="*/15 * * * *",
+    per_organization=True,
     description="Yesterday's snapshot, at 02:00 (0 2 * * *) in each organization's time zone",
 )
 async def daily_snapshot(ctx: JobContext) -> int:
@@ -57,6 +59,7 @@ async def daily_snapshot(ctx: JobContext) -> int:
 @job(
     "analytics.weekly_snapshot",
     schedule="*/15 * * * *",
+    per_organization=True,
     description="Last week's (Monday-Sunday) snapshot, Mondays 03:00 (0 3 * * 1) local time",
 )
 async def weekly_snapshot(ctx: JobContext) -> int:
@@ -66,6 +69,7 @@ async def weekly_snapshot(ctx: JobContext) -> int:
 @job(
     "analytics.monthly_snapshot",
     schedule="*/15 * * * *",
+    per_organization=True,
     description="Last month's snapshot, on the 1st at 04:00 (0 4 1 * *) local time",
 )
 async def monthly_snapshot(ctx: JobContext) -> int:
@@ -75,6 +79,7 @@ async def monthly_snapshot(ctx: JobContext) -> int:
 @job(
     "analytics.yearly_snapshot",
     schedule="*/15 * * * *",
+    per_organization=True,
     description="Last year's snapshot, on January 1st at 05:00 (0 5 1 1 *) local time",
 )
 async def yearly_snapshot(ctx: JobContext) -> int:

@@ -28,7 +28,7 @@ from commbase.core.db import (
 
 
 class TrackedEvent(Base):
-    """One telemetry event (Ringez ``analytics_events``); kept until ``expires_at``."""
+    """One telemetry event (a seed's ``analytics_events``); kept until ``expires_at``."""
 
     __tablename__ = "tracked_events"
     __table_args__ = (

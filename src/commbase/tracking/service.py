@@ -18,7 +18,10 @@ it is hashed with the organization, so ids never meet across tenants.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import secrets
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -108,6 +111,31 @@ async def policy_for(session: AsyncSession, *, org_id: str) -> TrackingPolicy:
 # ------------------------------------------------------------------ parsing
 
 
+# An integer literal orjson may read as a float: beyond 64 bits needs 19 digits or more.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+ORJSON_MAX_DEPTH = 1024
+
+
+def _loads(text: bytes) -> Any:
+    """JSON text as orjson reads it, except that integers beyond 64 bits stay integers
+    (orjson makes them floats, which would store a number nobody sent); ingest then
+    refuses them item by item. Raises ``orjson.JSONDecodeError``."""
+    value = orjson.loads(text)
+    if _LONG_NUMBER.search(text) is None:
+        return value
+    try:
+        return json.loads(text)  # valid JSON already: no NaN, no lone surrogates
+    except RecursionError:
+        pass
+    # orjson read it, so it nests at most 1024 levels: room for that, for this parse.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + ORJSON_MAX_DEPTH + 100)
+    try:
+        return json.loads(text)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def parse_batch(body: bytes, *, content_type: str, max_events: int) -> list[Any]:
     """The batch's items, unvalidated; 400/413/415/422 problems for a body that is no batch."""
     media = content_type.split(";", 1)[0].strip().lower()
@@ -118,7 +146,7 @@ def parse_batch(body: bytes, *, content_type: str, max_events: int) -> list[Any]
         items = []
         for number, line in enumerate(lines, start=1):
             try:
-                items.append(orjson.loads(line))
+                items.append(_loads(line))
             except orjson.JSONDecodeError as exc:
                 raise InvalidRequest(f"Line {number} is not valid JSON: {exc}") from exc
         return items
@@ -127,7 +155,7 @@ def parse_batch(body: bytes, *, content_type: str, max_events: int) -> list[Any]
             "Send a JSON array (application/json) or one event per line (application/x-ndjson)"
         )
     try:
-        items = orjson.loads(body)
+        items = _loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The body is not valid JSON: {exc}") from exc
     if not isinstance(items, list):

@@ -353,8 +353,8 @@ async def check_alerts(database: Database, *, now: datetime, org_id: str | None 
     return checked
 
 
-@job("analytics.check_alerts", schedule="* * * * *")
+@job("analytics.check_alerts", schedule="* * * * *", per_organization=True)
 async def check_alerts_job(ctx: JobContext) -> int:
     """Check threshold alerts; record analytics.alert.triggered / resolved in the outbox."""
-    # A run triggered by an organization checks only its alerts (JobContext.org_id).
-    return await check_alerts(ctx.database, now=ctx.now, org_id=getattr(ctx, "org_id", None))
+    # A run for one organization (JobContext.org_id) checks only its alerts.
+    return await check_alerts(ctx.database, now=ctx.now, org_id=ctx.org_id)
