@@ -113,8 +113,10 @@ async def test_deep_json_and_huge_integers_are_bad_items_and_the_rest_is_kept(
         event("deep", "x", data=deep(1000)),
         event("big", "x", data='{"n":3000000000000000000000}'),
         event("naive", "x", timestamp='"2026-11-20T09:00:00"'),
+        event("edge", "x", timestamp='"0001-01-01T00:00:00+01:00"'),
+        event("ahead", "x", timestamp='"9999-12-31T23:59:59-01:00"'),
     ],
-    ids=["deep", "big", "naive"],
+    ids=["deep", "big", "naive", "first-day", "last-day"],
 )
 async def test_a_single_bad_event_is_a_422_and_nothing_is_stored(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, item: str
@@ -137,6 +139,20 @@ async def test_a_single_bad_event_is_a_422_and_nothing_is_stored(
         200,
         {"accepted": 0, "duplicates": 1, "rejected": []},
     )
+
+
+async def test_an_expiry_at_the_calendar_edge_keeps_the_organizations_period(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    response = await client.post(
+        "/v1/track/events",
+        content=json_body([event("far", "x", expires_at='"9999-12-31T23:59:59-01:00"')]),
+        headers={**tenant.headers, "Content-Type": "application/json"},
+    )
+    assert response.json()["accepted"] == 1, response.text
+    [kept] = await stored(app, tenant.org_id)
+    assert kept.expires_at == NOW + timedelta(days=90)
 
 
 async def test_a_lab_run_counts_tokens_past_32_bits(

@@ -7,7 +7,7 @@ model; the answers are assembled in :mod:`commbase.analytics.dashboards`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
@@ -69,6 +69,9 @@ AccountParam = Annotated[
 ]
 DaysParam = Annotated[int, Query(ge=1, le=3660)]
 Id = Annotated[str, Path(max_length=80)]
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"description": "CSV text", "content": {"text/csv": {"schema": {"type": "string"}}}}
+}
 
 
 def _reader(
@@ -123,7 +126,9 @@ async def series(reader: AnalyticsReader, query: SeriesParams, compare: bool = T
     return await dashboards.series(reader, query, compare=compare)
 
 
-@router.get("/series.csv", summary="A series as CSV", response_class=StreamingResponse)
+@router.get(
+    "/series.csv", summary="A series as CSV", response_class=StreamingResponse, responses=CSV
+)
 async def series_csv(reader: AnalyticsReader, query: SeriesParams) -> StreamingResponse:
     """metric, group, start, value; the group beyond the kept ones is ``(other)``."""
     export = await dashboards.series_csv(reader, query)
@@ -294,7 +299,9 @@ async def list_snapshots(
     )
 
 
-@router.get("/snapshots.csv", summary="Snapshots as CSV", response_class=StreamingResponse)
+@router.get(
+    "/snapshots.csv", summary="Snapshots as CSV", response_class=StreamingResponse, responses=CSV
+)
 async def snapshots_csv(
     principal: CurrentPrincipal, database: AppDatabase, where: SnapshotParams
 ) -> StreamingResponse:

@@ -64,7 +64,11 @@ async def track_events(
 ) -> TrackResult:
     """Store a batch of up to 1,000 events; invalid ones are listed, the rest are kept.
 
-    An event whose ``id`` this organization already sent counts as a duplicate.
+    An event whose ``id`` this organization already sent counts as a duplicate. An
+    event is invalid when a field does not validate, its times are out of bounds, or
+    its ``data`` or ``metadata`` nests deeper than 32 levels or holds an integer
+    beyond 64 bits. A batch none of whose events can be stored (a single bad event)
+    is a 422 problem listing them in ``rejected``.
     """
     principal.require(Scope.TRACK_WRITE)
     return await tracking.ingest_events(
