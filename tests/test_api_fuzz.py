@@ -66,11 +66,7 @@ WITH_API_KEY = {("POST", "/v1/auth/logout")}
 
 # 5xx the fuzz found in other helpers' domains, routed to their owners. Temporary:
 # each entry names the operation; remove it once the operation is fixed.
-KNOWN_5XX: dict[tuple[str, str], str] = {
-    # billing (H5a): {"provider": "stripe", ...} while COMMBASE_STRIPE_API_KEY is unset
-    # answers 503 "Stripe is not configured"; a choice the server does not offer is a 4xx.
-    ("POST", "/v1/wallets/{wallet_id}/topups"): "503 for a provider that is not configured",
-}
+KNOWN_5XX: dict[tuple[str, str], str] = {}
 
 
 @dataclass
