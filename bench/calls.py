@@ -1,6 +1,7 @@
 """Simulated calls placed and completed end to end: calls/s, with the books checked exact.
 
     .venv/bin/python bench/calls.py [--calls 2000] [--concurrency 32] [--database-url URL]
+                                    [--dial-latency-ms 0]
 
 The app runs in process (``httpx.ASGITransport`` under ``asgi_lifespan``) with the
 simulator provider, no background jobs and a ``FrozenClock`` installed. A fresh
@@ -10,11 +11,17 @@ missing, then migrated). A new organization gets a funded wallet and an API key
 with a huge rate limit and ``max_concurrent_calls``.
 
 1. Placement: ``--concurrency`` clients send ``--calls`` ``POST /v1/calls``
-   (answered numbers: 4 s of ringing, then 60-159 s of talk), each holding funds.
-2. Completion: the clock jumps ``--step`` seconds and
+   (answered numbers: 4 s of ringing, then 60-159 s of talk), each holding funds
+   and answering with the call ``queued``.
+2. Dialing: the ``calls.dial`` effect dials every queued call after its placement
+   committed (in the app the runner is woken by each commit; here it runs after the
+   placement phase, so the two are timed apart). ``--dial-latency-ms`` makes each
+   dial take that long, as a carrier's API round trip does: placements do not wait
+   for it, and no wallet is locked while it runs.
+3. Completion: the clock jumps ``--step`` seconds and
    ``commbase.calls.simulation.advance_simulated_calls`` runs until every call of
    the run has completed (it takes up to 500 calls per pass).
-3. Check: every call completed, one ``call_charge`` ledger entry per call, the
+4. Check: every call completed, one ``call_charge`` ledger entry per call, the
    wallet at ``start - sum(cost_amount)`` with nothing held.
 
 ``sql_per_placement`` and ``sql_per_completion`` count the statements sent per
@@ -47,11 +54,14 @@ from sqlalchemy.engine import make_url
 from commbase.app import create_app
 from commbase.billing import service as billing_service
 from commbase.billing.models import LedgerEntry, Wallet
-from commbase.calls import lifecycle
+from commbase.calls import dialing, lifecycle
 from commbase.calls.models import Call
+from commbase.calls.providers import Carriers, Dialed
+from commbase.calls.providers.simulator import SimulatorProvider
 from commbase.calls.simulation import advance_simulated_calls
 from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.db import Database
+from commbase.core.effects import EffectRunner
 from commbase.core.http import ClientInfo
 from commbase.core.ids import new_id
 from commbase.core.ratelimit import RateLimitRule
@@ -96,6 +106,18 @@ def _settings(database_url: str, calls: int) -> Settings:
 
 
 # ------------------------------------------------------------------ setup
+
+
+class LatentSimulator(SimulatorProvider):
+    """The simulator, with each dial taking as long as a carrier's API round trip."""
+
+    def __init__(self, *, latency_s: float) -> None:
+        super().__init__()
+        self.latency_s = latency_s
+
+    async def dial(self, *, call: Call, allowed_s: int, reference: str) -> Dialed:
+        await asyncio.sleep(self.latency_s)
+        return await super().dial(call=call, allowed_s=allowed_s, reference=reference)
 
 
 @dataclass
@@ -199,6 +221,26 @@ async def _place_all(
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     placed.elapsed_s = time.perf_counter() - started
     return placed
+
+
+@dataclass
+class Dialing:
+    elapsed_s: float = 0.0
+    dialed: int = 0
+
+
+async def _dial_all(app: FastAPI, *, deadline: float) -> Dialing:
+    """Run the dial effect until no placement is left undialed."""
+    done = Dialing()
+    runner = EffectRunner(app.state.db, services=app.state.job_services, batch=200, concurrency=64)
+    started = time.perf_counter()
+    while time.perf_counter() < deadline:
+        handled = await runner.run_once(only=[dialing.CONSUMER])
+        done.dialed += handled
+        if handled == 0:
+            break
+    done.elapsed_s = time.perf_counter() - started
+    return done
 
 
 async def _active_calls(database: Database, org_id: str | None = None) -> int:
@@ -329,6 +371,11 @@ def _rate(count: int, seconds: float) -> float:
 async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     settings = _settings(database_url, args.calls)
     app = create_app(settings)
+    if args.dial_latency_ms:
+        app.state.job_services["call_carriers"] = Carriers(
+            settings,
+            providers={"simulator": LatentSimulator(latency_s=args.dial_latency_ms / 1000)},
+        )
     deadline = time.perf_counter() + args.max_seconds
     clock = FrozenClock(CLOCK_START)
     with use_clock(clock):
@@ -351,6 +398,10 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
                     deadline=deadline,
                 )
             after_place = sql.snapshot()
+            dialed = await _dial_all(
+                app, deadline=max(deadline, time.perf_counter() + args.max_seconds / 2)
+            )
+            after_dial = sql.snapshot()
             # Time the completion phase separately from any placement overrun.
             done = await _complete_all(
                 database,
@@ -378,12 +429,18 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         "connections_opened": after_complete[2],
         "complete_s": round(done.elapsed_s, 3),
         "completions_per_s": _rate(completed, done.elapsed_s),
-        "sql_per_completion": _per(after_complete[0] - after_place[0], completed),
+        "dial_latency_ms": args.dial_latency_ms,
+        "dial_s": round(dialed.elapsed_s, 3),
+        "dials_per_s": _rate(dialed.dialed, dialed.elapsed_s),
+        "sql_per_dial": _per(after_dial[0] - after_place[0], dialed.dialed),
+        "sql_per_completion": _per(after_complete[0] - after_dial[0], completed),
         "advance_passes": done.passes,
         "clock_steps": done.clock_steps,
         "events_applied": done.moves,
         "all_completed": done.finished,
-        "end_to_end_calls_per_s": _rate(completed, placed.elapsed_s + done.elapsed_s),
+        "end_to_end_calls_per_s": _rate(
+            completed, placed.elapsed_s + dialed.elapsed_s + done.elapsed_s
+        ),
         "leftover_calls_drained": leftovers,
         **checks,
     }
@@ -412,11 +469,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-seconds", type=float, default=300.0, help="stop placing after")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument(
+        "--dial-latency-ms", type=float, default=0.0, help="time each dial takes at the carrier"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= MAX_CONCURRENT_CALLS:
         parser.error(f"--calls must be 1..{MAX_CONCURRENT_CALLS} (all are active at once)")
     if args.concurrency < 1 or args.step <= 0 or args.max_seconds <= 0:
         parser.error("--concurrency, --step and --max-seconds must be positive")
+    if args.dial_latency_ms < 0:
+        parser.error("--dial-latency-ms cannot be negative")
     return args
 
 
