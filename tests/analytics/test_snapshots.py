@@ -69,6 +69,12 @@ async def test_snapshots_of_periods_out_of_range_or_ahead_are_refused(
     )
     assert this_hour.status_code == 201, this_hour.text
     assert this_hour.json()["period_start"] == "2026-06-17T10:00:00Z"
+    today = await client.post(
+        "/v1/analytics/snapshots",
+        json={"type": "daily", "date": "2026-06-17", "hour": 23},  # the hour is an hourly's
+        headers=tenant.headers,
+    )
+    assert today.status_code == 201, today.text
 
 
 @pytest.mark.parametrize(

@@ -212,6 +212,20 @@ async def test_a_pageview_is_of_an_http_address(
         view = await session.get(Pageview, kept.json()["pageview_id"])
     assert view is not None
     assert view.occurred_at == NOW - timedelta(hours=1)
+    for when in ("0001-01-01T00:00:00Z", "2025-10-01T00:00:00Z", "2026-11-22T00:00:00Z"):
+        refused = await client.post(
+            "/v1/track/pageview",
+            json={"url": "https://shop.example/", "timestamp": when},
+            headers=tenant.headers,
+        )
+        assert refused.status_code == 422, (when, refused.text)  # past retention, or ahead
+        assert refused.json()["errors"][0]["field"] == "timestamp"
+        lab = await client.post(
+            "/v1/track/lab",
+            json={"experiment_type": "neural-art", "timestamp": when},
+            headers=tenant.headers,
+        )
+        assert lab.status_code == 422, (when, lab.text)
 
 
 async def test_privacy_mode_erasure_removes_the_calls_tracked_events(

@@ -394,7 +394,8 @@ async def create_snapshot(
     else:
         if data.date > now.astimezone(tz).date():
             raise invalid("Snapshots are of periods that have begun: the date is ahead", "date")
-        local = datetime.combine(data.date, time(data.hour or 0)).replace(tzinfo=tz)
+        hour = (data.hour or 0) if kind == SnapshotType.HOURLY else 0
+        local = datetime.combine(data.date, time(hour)).replace(tzinfo=tz)
         moment = local.astimezone(UTC)
         if moment > now:
             raise invalid("Snapshots are of periods that have begun: the hour is ahead", "hour")

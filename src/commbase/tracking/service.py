@@ -41,6 +41,7 @@ from commbase.core.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
+    invalid,
 )
 from commbase.core.http import ClientInfo
 from commbase.core.ids import new_id
@@ -69,6 +70,7 @@ from commbase.tracking.schemas import (
 )
 
 EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
+PAGEVIEWS_KIND = "analytics_pageviews"  # ... of pageviews, visits and lab runs
 MAX_FUTURE = timedelta(days=1)  # clocks drift; a timestamp further ahead is a bug
 SESSION_TIMEOUT = timedelta(minutes=30)
 SALT_DAYS_KEPT = 2  # today's salt and yesterday's; older ones are deleted
@@ -641,17 +643,30 @@ def _path(url: str) -> str:
     return (path or "/")[:1024]
 
 
+async def _checked_time(
+    session: AsyncSession, *, org_id: str, moment: datetime | None, now: datetime
+) -> datetime:
+    """When a pageview or lab run happened: ``moment`` (default now), at most a day
+    ahead and no older than the organization keeps pageviews (a 422 otherwise)."""
+    if moment is None:
+        return now
+    if moment > now + MAX_FUTURE:
+        raise invalid("The timestamp is more than a day in the future", "timestamp")
+    days = await retention.days_for(session, org_id=org_id, kind=PAGEVIEWS_KIND)
+    if moment < now - timedelta(days=days):
+        raise invalid(
+            f"The timestamp is older than the organization's retention of {days} days",
+            "timestamp",
+        )
+    return moment
+
+
 async def record_pageview(
     session: AsyncSession, *, org_id: str, data: PageviewCreate, client: ClientInfo
 ) -> tuple[Pageview, bool]:
     """Store a pageview; extend the visitor's open session or start one. True if started."""
     now = utcnow()
-    at = data.timestamp or now
-    if at > now + MAX_FUTURE:
-        raise ValidationFailed(
-            "The timestamp is in the future",
-            errors=[_error(["body", "timestamp"], "is more than a day in the future")],
-        )
+    at = await _checked_time(session, org_id=org_id, moment=data.timestamp, now=now)
     visitor_id = await visitor_id_for(
         session, org_id=org_id, client=client, own_id=data.visitor_id, now=now
     )
@@ -771,7 +786,7 @@ async def create_lab_experiment(
     experiment = LabExperiment(
         id=new_id("lab"),
         org_id=org_id,
-        occurred_at=data.timestamp or now,
+        occurred_at=await _checked_time(session, org_id=org_id, moment=data.timestamp, now=now),
         **data.model_dump(exclude={"timestamp"}),
     )
     session.add(experiment)
