@@ -1,6 +1,7 @@
 """Calls' statuses, kinds, directions, end reasons and the other closed sets of values.
 
 Line types are ``commbase.core.phones.LineType``: one enum for number lookup and rates.
+An agent session's ``data_retention`` consent is ``commbase.identity.enums.DataRetention``.
 """
 
 from __future__ import annotations
@@ -105,16 +106,3 @@ class ProviderName(StrEnum):
 
     SIMULATOR = "simulator"
     TWILIO = "twilio"
-
-
-class DataRetention(StrEnum):
-    """How long an agent session's calls keep their personal data (its user's consent).
-
-    ``session_only``: erased once the session has ended (terminated or expired) and
-    the call has ended; ``30_days``: erased 30 days after the call ended;
-    ``permanent``: kept until the organization's own retention or a GDPR request.
-    """
-
-    SESSION_ONLY = "session_only"
-    THIRTY_DAYS = "30_days"
-    PERMANENT = "permanent"

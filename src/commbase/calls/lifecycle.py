@@ -38,7 +38,6 @@ from commbase.calls.enums import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     CallStatus,
-    DataRetention,
     EndReason,
     EventSource,
 )
@@ -51,6 +50,7 @@ from commbase.core.ids import new_id
 from commbase.core.money import billable_minutes
 from commbase.identity import service as identity_service
 from commbase.identity.agent_sessions import service as agent_sessions
+from commbase.identity.enums import DataRetention
 
 ACTIVE = ACTIVE_STATUSES
 FINAL = FINAL_STATUSES

@@ -25,12 +25,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls import privacy
-from commbase.calls.enums import FINAL_STATUSES, DataRetention
+from commbase.calls.enums import FINAL_STATUSES
 from commbase.calls.models import Call
 from commbase.core.effects import EffectContext, effect
 from commbase.core.outbox import ClaimedEvent
 from commbase.core.time import utcnow
 from commbase.identity import events as identity_events
+from commbase.identity.enums import DataRetention
 
 BATCH = 500
 SESSION_ENDED_CONSUMER = "calls.session_ended"

@@ -14,13 +14,13 @@ from commbase.calls.enums import (
     CallDirection,
     CallKind,
     CallStatus,
-    DataRetention,
     EndReason,
     Quality,
 )
 from commbase.core.phones import LineType
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.types import not_null
+from commbase.identity.enums import DataRetention
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 PhoneText = Annotated[str, StringConstraints(min_length=3, max_length=32)]

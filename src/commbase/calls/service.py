@@ -24,7 +24,6 @@ from commbase.calls.enums import (
     ActionKind,
     CallDirection,
     CallStatus,
-    DataRetention,
     EndReason,
     EventSource,
     ProviderName,
@@ -57,6 +56,7 @@ from commbase.core.phones import PhoneNumber
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 from commbase.identity.agent_sessions import service as agent_sessions
+from commbase.identity.enums import DataRetention
 from commbase.identity.models import User
 from commbase.settings import Settings
 
