@@ -137,6 +137,21 @@ async def test_field_errors_point_at_the_field(client: httpx.AsyncClient) -> Non
     assert error["loc"] == ["body", "password"]
 
 
+async def test_a_missing_body_points_at_the_whole_body(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/auth/login", headers={"Content-Type": "application/json"})
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert body["errors"] == [
+        {
+            "loc": ["body"],
+            "pointer": "",
+            "field": "",
+            "message": "Field required",
+            "type": "missing",
+        }
+    ]
+
+
 async def test_malformed_json_is_a_400_that_names_no_field(client: httpx.AsyncClient) -> None:
     broken = await client.post(
         "/v1/auth/login",

@@ -87,11 +87,14 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     items = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ())]
+        in_body = bool(loc) and loc[0] == "body"
         items.append(
             {
                 "loc": loc,
-                "pointer": "/" + "/".join(loc[1:]) if loc and loc[0] == "body" else None,
-                "field": ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc),
+                # RFC 6901: "" is the whole body, "/name" one of its members.
+                "pointer": "".join(f"/{part}" for part in loc[1:]) if in_body else None,
+                # The whole body at fault names no field.
+                "field": ".".join(loc[1:]) if len(loc) > 1 or in_body else ".".join(loc),
                 "message": err.get("msg", "invalid"),
                 "type": err.get("type", "invalid"),
             }
