@@ -161,6 +161,24 @@ def redis_url(stack: str) -> str | None:
     return url
 
 
+def module_stack(
+    stack: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, label: str
+) -> tuple[str, str | None]:
+    """A fresh database (and emptied Redis) for a module-scoped app: the database URL and
+    the Redis URL (None on SQLite)."""
+    if stack == "sqlite":
+        target = tmp_path_factory.mktemp(label) / "commbase.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite+aiosqlite:///{target}", None
+    database_url: str = request.getfixturevalue("postgres_migrated")
+    in_thread(lambda: _reset_postgres(database_url))
+    if not REDIS_URL:
+        return database_url, None
+    redis_url = REDIS_URL
+    in_thread(lambda: _reset_redis(redis_url))
+    return database_url, redis_url
+
+
 def make_settings(database_url: str, redis_url: str | None, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": "test",

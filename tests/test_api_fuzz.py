@@ -17,7 +17,6 @@ operation and generation mode (default 8), derandomized. Set
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -39,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from commbase.app import create_app
-from tests.conftest import REDIS_URL, _reset_postgres, _reset_redis, in_thread, make_settings
+from tests.conftest import make_settings, module_stack
 from tests.identity.factories import auth
 from tests.test_tenant_isolation import RECORD_PARAMS, World, _lookup, build_world
 
@@ -116,17 +115,7 @@ class Fuzz:
 def fuzz(
     stack: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fuzz]:
-    redis_url: str | None = None
-    if stack == "sqlite":
-        target = tmp_path_factory.mktemp("fuzz") / "commbase.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
-        database_url = f"sqlite+aiosqlite:///{target}"
-    else:
-        database_url = request.getfixturevalue("postgres_migrated")
-        in_thread(lambda: _reset_postgres(database_url))
-        if REDIS_URL:
-            redis_url = REDIS_URL
-            in_thread(lambda: _reset_redis(REDIS_URL))
+    database_url, redis_url = module_stack(stack, request, tmp_path_factory, "fuzz")
     app_settings = make_settings(
         database_url,
         redis_url,

@@ -24,10 +24,14 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhook delivery.", no_args_is_help=True)
+effects_app = typer.Typer(
+    help="Effects after commit: dialing, card charges, refunds.", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(effects_app, name="effects")
 # Soft wrap: keys and ids are printed whole, for the terminal to wrap, not cut.
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -499,6 +503,42 @@ def webhooks_worker(
             await database.dispose()
 
     console.print(f"webhooks worker finished: {_run(work())} deliveries and fan-outs")
+
+
+@effects_app.command("worker")
+def effects_worker(
+    until_idle: Annotated[
+        bool, typer.Option(help="Stop once a round finds nothing to do (for batch runs)")
+    ] = False,
+    worker_id: Annotated[str | None, typer.Option(help="Name in the outbox's claims")] = None,
+) -> None:
+    """Run effects after commit (dial queued calls, charge recharges, send refunds):
+    needed beside API processes that run with COMMBASE_RUN_JOBS=false. Any number may
+    run; each event is claimed by one."""
+    from commbase import app as _app  # noqa: F401  (registers every effect handler)
+    from commbase.core.db import Database
+    from commbase.core.effects import EffectRunner
+    from commbase.core.jobs import worker_name
+
+    settings = get_settings()
+
+    async def work() -> int:
+        database = Database(settings.database_url)
+        runner = EffectRunner(
+            database, services={"settings": settings}, worker_id=worker_id or worker_name()
+        )
+        total = 0
+        try:
+            if not until_idle:
+                await runner.run_forever()
+                return total
+            while done := await runner.run_once():
+                total += done
+            return total
+        finally:
+            await database.dispose()
+
+    console.print(f"effects worker finished: {_run(work())} events handled")
 
 
 if __name__ == "__main__":

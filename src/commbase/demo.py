@@ -272,13 +272,29 @@ def _demo_call(
         currency=CURRENCY,
         review_rating=rating,
         problem_solved=rng.choice([True, True, True, False]) if rating else None,
-        response_time_seconds=rng.randint(2, 40),
         mos_score=round(rng.uniform(3.2, 4.5), 2) if completed else None,
         latency_ms=rng.randint(40, 250) if completed else None,
         jitter_ms=rng.randint(2, 30) if completed else None,
         packet_loss=round(rng.uniform(0, 2), 2) if completed else None,
         quality=rng.choice(["excellent", "good", "good", "fair"]) if completed else None,
     )
+
+
+def _demo_timeline(rng: random.Random, call: Call, *, placed: datetime) -> None:
+    """Placed, dialed, ringing, answered (completed calls) and ended, with waiting time
+    (placed -> answered) and response time (first ring -> answered) as the lifecycle
+    writes them."""
+    call.created_at = placed
+    call.initiated_at = placed + timedelta(seconds=1)
+    call.ringing_at = placed + timedelta(seconds=rng.randint(2, 4))
+    if call.status == CallStatus.COMPLETED:
+        call.answered_at = call.ringing_at + timedelta(seconds=rng.randint(2, 30))
+        call.waiting_time_seconds = round((call.answered_at - placed).total_seconds())
+        call.response_time_seconds = round((call.answered_at - call.ringing_at).total_seconds())
+        ended = call.answered_at + timedelta(seconds=call.duration_seconds or 0)
+    else:
+        ended = call.ringing_at + timedelta(seconds=rng.randint(3, 30))
+    call.ended_at = call.updated_at = ended
 
 
 async def _demo_history(
@@ -311,17 +327,13 @@ async def _demo_history(
             call = _demo_call(
                 rng, org_id=org_id, user_id=user_id, contact=contacts[pick], number=numbers[pick]
             )
-            ended = moment + timedelta(seconds=(call.duration_seconds or 0) + 30)
             rate = rate_of[numbers[pick].e164]
             call.wallet_id, call.rate_per_minute = wallet.id, rate
-            call.initiated_at = call.created_at = moment
-            call.answered_at = moment + timedelta(seconds=call.response_time_seconds or 0)
-            call.ended_at = call.updated_at = ended
+            _demo_timeline(rng, call, placed=moment)
+            ended = call.ended_at or moment
             if call.status == CallStatus.COMPLETED:
                 entry = books.charge(call, ended, rate=rate)
                 call.cost_amount, call.ledger_entry_id = entry.amount, entry.id
-            else:
-                call.answered_at = None
             call.cost_breakdown = {
                 "call_cost": call.cost_amount,
                 "package_minutes": books.entries[-1].minutes if call.ledger_entry_id else 0,

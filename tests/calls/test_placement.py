@@ -534,3 +534,39 @@ async def test_permanent_consent_sets_no_expiry(
     done = await get_call(client, tenant.headers, call["id"])
     assert (done["data_retention"], done["personal_data_expires_at"]) == ("permanent", None)
     assert (await erased_state(app, call["id"]))[:2] == (ANSWERED_94S, False)
+
+
+# ------------------------------------------------------------------ currencies
+
+
+async def test_a_wallet_in_another_currency_needs_a_rate_in_its_own(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """The default rate is priced in COMMBASE_DEFAULT_RATE_CURRENCY (USD): a yen wallet is
+    never billed 0.125 yen a minute. With a rate in yen, the call is priced in yen."""
+    install_carrier(app, RecordingCarrier())
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=10_000, currency="JPY")
+    refused = await place(client, tenant.headers, "+14155550142")
+    body = assert_problem(refused, 409, "conflict")
+    assert "JPY" in str(body["detail"])
+    assert await call_ids(client, tenant) == []
+    assert await wallet_of(client, tenant, wallet["id"]) == (10_000, 0)
+
+    rate = await client.put(
+        "/v1/rates", json={"per_minute": "12", "currency": "JPY"}, headers=tenant.headers
+    )
+    assert rate.status_code == 200, rate.text
+    placed = await place(client, tenant.headers, "+14155550142")
+    assert placed.status_code == 201, placed.text
+    call = placed.json()
+    assert (call["currency"], call["rate_per_minute"]) == ("JPY", "12")
+    await run_clock(app, clock, 200)
+    ended = await get_call(client, tenant.headers, call["id"])
+    # 60 + 42 s of talk: two started minutes at 12 yen.
+    assert (ended["status"], ended["billable_minutes"], ended["cost_amount"]) == (
+        "completed",
+        2,
+        24,
+    )
+    assert await wallet_of(client, tenant, wallet["id"]) == (10_000 - 24, 0)

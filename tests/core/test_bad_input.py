@@ -9,7 +9,6 @@ through and wrote something fails its own case.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,14 +19,7 @@ from asgi_lifespan import LifespanManager
 
 from commbase.app import create_app
 from commbase.identity.roles import Role
-from tests.conftest import (
-    REDIS_URL,
-    _reset_postgres,
-    _reset_redis,
-    client_for,
-    in_thread,
-    make_settings,
-)
+from tests.conftest import client_for, make_settings, module_stack
 from tests.identity.factories import PASSWORD, Tenant, add_member, auth, create_key, make_tenant
 
 LIMIT = 2048  # max_body_bytes of the app under test
@@ -92,17 +84,7 @@ class Bad:
 async def world(
     stack: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    redis_url: str | None = None
-    if stack == "sqlite":
-        target = tmp_path_factory.mktemp("bad-input") / "commbase.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
-        database_url = f"sqlite+aiosqlite:///{target}"
-    else:
-        database_url = request.getfixturevalue("postgres_migrated")
-        in_thread(lambda: _reset_postgres(database_url))
-        if REDIS_URL:
-            redis_url = REDIS_URL
-            in_thread(lambda: _reset_redis(REDIS_URL))
+    database_url, redis_url = module_stack(stack, request, tmp_path_factory, "bad-input")
     settings = make_settings(
         database_url,
         redis_url,

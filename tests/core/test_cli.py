@@ -282,3 +282,31 @@ async def test_jobs_run_for_one_organization(
     assert "no organization 'nope'" in unknown_org.output
     for result in (global_for_one, unknown_org):
         _no_traceback(result.output)
+
+
+# --------------------------------------------------------------------- effects
+
+
+async def test_an_effects_worker_dials_what_api_processes_queued(
+    app: FastAPI, client: httpx.AsyncClient, cli_env: None
+) -> None:
+    """API processes with COMMBASE_RUN_JOBS=false only queue calls; a separate
+    `commbase effects worker` dials them."""
+    tenant = await make_tenant(app)
+    wallet = await client.post("/v1/wallets", json={}, headers=tenant.headers)
+    assert wallet.status_code == 201, wallet.text
+    topped = await client.post(
+        f"/v1/wallets/{wallet.json()['id']}/topups", json={"amount": 1000}, headers=tenant.headers
+    )
+    assert topped.status_code == 201, topped.text
+    placed = await client.post("/v1/calls", json={"to": "+14155550142"}, headers=tenant.headers)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["provider_call_id"] is None
+
+    result = invoke(["effects", "worker", "--until-idle"])
+
+    assert result.exit_code == 0, result.output
+    assert "events handled" in result.output
+    call = (await client.get(f"/v1/calls/{placed.json()['id']}", headers=tenant.headers)).json()
+    assert call["provider_call_id"] is not None
+    assert call["status"] == "queued"  # dialed; the simulator reports the next steps

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 # Registers the payment effects (automatic recharges, Stripe refunds) with the runner.
 from commbase.billing import effects as _effects  # noqa: F401
@@ -32,10 +32,9 @@ from commbase.core.deps import AppSettings
 from commbase.core.idempotency import request_key
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
-from commbase.core.types import Currency
+from commbase.core.types import Currency, PathId
 
 router = APIRouter(prefix="/v1", tags=["billing"])
-Id = Annotated[str, Path(max_length=40)]
 
 
 @router.post("/wallets", response_model=WalletRead, status_code=status.HTTP_201_CREATED)
@@ -64,7 +63,9 @@ async def list_wallets(
 
 
 @router.get("/wallets/{wallet_id}", response_model=WalletRead)
-async def get_wallet(wallet_id: Id, principal: CurrentPrincipal, session: DbSession) -> WalletRead:
+async def get_wallet(
+    wallet_id: PathId, principal: CurrentPrincipal, session: DbSession
+) -> WalletRead:
     principal.require(Scope.WALLET_READ)
     return WalletRead.of(
         await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
@@ -73,7 +74,7 @@ async def get_wallet(wallet_id: Id, principal: CurrentPrincipal, session: DbSess
 
 @router.patch("/wallets/{wallet_id}", response_model=WalletRead)
 async def update_wallet(
-    wallet_id: Id, body: WalletUpdate, principal: CurrentPrincipal, session: DbSession
+    wallet_id: PathId, body: WalletUpdate, principal: CurrentPrincipal, session: DbSession
 ) -> WalletRead:
     principal.require(Scope.WALLET_WRITE)
     wallet = await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
@@ -84,7 +85,7 @@ async def update_wallet(
     "/wallets/{wallet_id}/topups", response_model=TopUpResult, status_code=status.HTTP_201_CREATED
 )
 async def top_up(
-    wallet_id: Id,
+    wallet_id: PathId,
     body: TopUpCreate,
     request: Request,
     principal: CurrentPrincipal,
@@ -112,7 +113,7 @@ async def top_up(
     status_code=status.HTTP_201_CREATED,
 )
 async def adjust_wallet(
-    wallet_id: Id, body: AdjustmentCreate, principal: CurrentPrincipal, session: DbSession
+    wallet_id: PathId, body: AdjustmentCreate, principal: CurrentPrincipal, session: DbSession
 ) -> LedgerEntry:
     principal.require(Scope.WALLET_WRITE, Scope.BILLING_WRITE)
     wallet = await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
@@ -127,7 +128,7 @@ async def adjust_wallet(
 
 @router.get("/wallets/{wallet_id}/transactions", response_model=Page[LedgerEntryRead])
 async def list_wallet_transactions(
-    wallet_id: Id,
+    wallet_id: PathId,
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
@@ -176,7 +177,7 @@ async def list_transactions(
 
 @router.get("/transactions/{transaction_id}", response_model=LedgerEntryRead)
 async def get_transaction(
-    transaction_id: Id, principal: CurrentPrincipal, session: DbSession
+    transaction_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> LedgerEntry:
     principal.require(Scope.BILLING_READ)
     return await service.get_entry(session, org_id=principal.org_id, entry_id=transaction_id)
@@ -188,7 +189,7 @@ async def get_transaction(
     status_code=status.HTTP_201_CREATED,
 )
 async def refund_transaction(
-    transaction_id: Id,
+    transaction_id: PathId,
     body: RefundCreate,
     request: Request,
     principal: CurrentPrincipal,
@@ -235,7 +236,7 @@ async def set_rate(body: RateSet, principal: CurrentPrincipal, session: DbSessio
 
 
 @router.delete("/rates/{rate_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_rate(rate_id: Id, principal: CurrentPrincipal, session: DbSession) -> None:
+async def delete_rate(rate_id: PathId, principal: CurrentPrincipal, session: DbSession) -> None:
     principal.require(Scope.BILLING_WRITE)
     await rates.delete_rate(session, org_id=principal.org_id, rate_id=rate_id)
 

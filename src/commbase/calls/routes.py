@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import structlog
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from commbase.calls import reports, service
 from commbase.calls.enums import CallKind, CallStatus
@@ -30,11 +30,10 @@ from commbase.core.errors import AuthenticationRequired, ServiceUnavailable
 from commbase.core.idempotency import REPLAYED_HEADER, request_key
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
-from commbase.core.types import UtcDateTime
+from commbase.core.types import PathId, UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["calls"])
 log = structlog.get_logger("commbase.calls")
-Id = Annotated[str, Path(max_length=40)]
 
 
 def _carriers(request: Request) -> Carriers:
@@ -107,14 +106,14 @@ async def list_calls(
 
 
 @router.get("/calls/{call_id}", response_model=CallRead)
-async def get_call(call_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_call(call_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.CALLS_READ)
     return await service.get_call(session, principal=principal, call_id=call_id)
 
 
 @router.get("/calls/{call_id}/actions", response_model=ActionList)
 async def list_call_actions(
-    call_id: Id, principal: CurrentPrincipal, session: DbSession
+    call_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> ActionList:
     principal.require(Scope.CALLS_READ)
     call = await service.get_call(session, principal=principal, call_id=call_id)
@@ -126,7 +125,7 @@ async def list_call_actions(
     "/calls/{call_id}/actions", response_model=ActionRead, status_code=status.HTTP_201_CREATED
 )
 async def act_on_call(
-    call_id: Id,
+    call_id: PathId,
     body: ActionCreate,
     request: Request,
     principal: CurrentPrincipal,
@@ -145,7 +144,7 @@ async def act_on_call(
 
 @router.post("/calls/{call_id}/quality", response_model=CallRead)
 async def report_call_quality(
-    call_id: Id, body: QualityReport, principal: CurrentPrincipal, session: DbSession
+    call_id: PathId, body: QualityReport, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     principal.require(Scope.CALLS_WRITE)
     call = await service.lock_call(session, principal=principal, call_id=call_id)
@@ -154,7 +153,7 @@ async def report_call_quality(
 
 @router.post("/calls/{call_id}/review", response_model=CallRead)
 async def review_call(
-    call_id: Id, body: ReviewCreate, principal: CurrentPrincipal, session: DbSession
+    call_id: PathId, body: ReviewCreate, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     principal.require(Scope.CALLS_WRITE)
     call = await service.lock_call(session, principal=principal, call_id=call_id)
@@ -163,7 +162,7 @@ async def review_call(
 
 @router.patch("/calls/{call_id}/analysis", response_model=CallRead)
 async def update_call_analysis(
-    call_id: Id, body: AnalysisUpdate, principal: CurrentPrincipal, session: DbSession
+    call_id: PathId, body: AnalysisUpdate, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     principal.require(Scope.CALLS_WRITE)
     call = await service.lock_call(session, principal=principal, call_id=call_id)

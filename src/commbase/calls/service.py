@@ -271,6 +271,7 @@ async def _payer_and_rate(
         line_type=destination.line_type,
         default=settings.default_rate_per_minute,
         currency=wallet.currency,
+        default_currency=settings.default_rate_currency,
     )
     wallet = await billing_service.get_wallet(
         session, org_id=org_id, wallet_id=wallet.id, for_update=True

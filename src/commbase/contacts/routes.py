@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
 from commbase.contacts import service
 from commbase.contacts.enums import OwnerKind
@@ -18,9 +18,9 @@ from commbase.core.auth import CurrentPrincipal, Principal, PrincipalKind
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
-Id = Annotated[str, Path(max_length=40)]
 
 
 def _agent_session_of(principal: Principal) -> str | None:
@@ -119,7 +119,7 @@ async def list_contacts(
 
 @router.get("/{contact_id}", response_model=ContactRead)
 async def get_contact(
-    contact_id: Id, principal: CurrentPrincipal, session: DbSession
+    contact_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> ContactRead:
     principal.require(Scope.CONTACTS_READ)
     return _contact_read(await _visible_contact(contact_id, principal, session))
@@ -131,7 +131,7 @@ async def get_contact(
     responses=DUPLICATE_PHONE,
 )
 async def update_contact(
-    contact_id: Id, body: ContactUpdate, principal: CurrentPrincipal, session: DbSession
+    contact_id: PathId, body: ContactUpdate, principal: CurrentPrincipal, session: DbSession
 ) -> ContactRead:
     principal.require(Scope.CONTACTS_WRITE)
     contact = await _visible_contact(contact_id, principal, session)
@@ -145,7 +145,9 @@ async def update_contact(
 
 
 @router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_contact(contact_id: Id, principal: CurrentPrincipal, session: DbSession) -> None:
+async def delete_contact(
+    contact_id: PathId, principal: CurrentPrincipal, session: DbSession
+) -> None:
     principal.require(Scope.CONTACTS_WRITE)
     contact = await _visible_contact(contact_id, principal, session)
     await service.delete_contact(session, contact=contact)

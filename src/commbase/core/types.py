@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 from commbase.core.money import CURRENCY_CODES, is_currency
@@ -82,3 +83,5 @@ JsonObject = Annotated[dict[str, Any], Field(max_length=100)]
 UtcDateTime = Annotated[AwareDatetime, AfterValidator(_utc)]
 # Integers every database column of commbase can hold (BIGINT).
 BIGINT_MAX = 2**63 - 1
+# A record's public id in a URL path (``/v1/calls/{call_id}``).
+PathId = Annotated[str, Path(max_length=40)]

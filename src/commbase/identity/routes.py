@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.auth import (
@@ -23,6 +23,7 @@ from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.errors import PermissionDenied
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 from commbase.identity import audit, service
 from commbase.identity.enums import UserStatus
 from commbase.identity.members.schemas import MemberRead
@@ -43,7 +44,6 @@ from commbase.identity.sessions import service as sessions
 from commbase.identity.sessions.limits import count_password_attempt
 
 router = APIRouter(prefix="/v1")
-Id = Annotated[str, Path(max_length=40)]
 
 # -------------------------------------------------------------------- me
 
@@ -190,14 +190,14 @@ async def create_user(
 
 
 @router.get("/users/{user_id}", response_model=UserRead, tags=["users"])
-async def get_user(user_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_user(user_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.USERS_READ)
     return await service.get_member_user(session, org_id=principal.org_id, user_id=user_id)
 
 
 @router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
 async def update_user(
-    user_id: Id,
+    user_id: PathId,
     body: UserAdminUpdate,
     principal: CurrentPrincipal,
     session: DbSession,

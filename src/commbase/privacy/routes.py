@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
 from commbase.core.auth import Client, CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.deps import AppCache
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 from commbase.privacy import retention, service
 from commbase.privacy.models import PrivacyRequest
 from commbase.privacy.schemas import (
@@ -21,7 +20,6 @@ from commbase.privacy.schemas import (
 )
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
-Id = Annotated[str, Path(max_length=40)]
 ZIP = "application/zip"
 
 
@@ -50,7 +48,7 @@ async def create_export(
 
 @router.get("/exports/{export_id}", response_model=PrivacyRequestRead)
 async def get_export(
-    export_id: Id, principal: CurrentPrincipal, session: DbSession
+    export_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> PrivacyRequestRead:
     principal.require(Scope.PRIVACY_MANAGE)
     request = await service.get_request(
@@ -65,7 +63,7 @@ async def get_export(
     responses={200: {"content": {ZIP: {}}, "description": "One JSON file per kind of record"}},
 )
 async def download_export(
-    export_id: Id, principal: CurrentPrincipal, session: DbSession
+    export_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> Response:
     principal.require(Scope.PRIVACY_MANAGE)
     data = await service.export_file(session, org_id=principal.org_id, request_id=export_id)
@@ -102,7 +100,7 @@ async def create_erasure(
 
 @router.get("/erasures/{erasure_id}", response_model=PrivacyRequestRead)
 async def get_erasure(
-    erasure_id: Id, principal: CurrentPrincipal, session: DbSession
+    erasure_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> PrivacyRequestRead:
     principal.require(Scope.PRIVACY_MANAGE)
     request = await service.get_request(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import TypeAdapter
 
 from commbase.core.auth import Client, CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 from commbase.tracking import service as tracking
 from commbase.tracking.models import LabExperiment
 from commbase.tracking.schemas import (
@@ -26,7 +27,6 @@ from commbase.tracking.schemas import (
 )
 
 router = APIRouter(prefix="/v1/track", tags=["tracking"])
-Id = Annotated[str, Path(max_length=40)]
 
 
 def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
@@ -126,7 +126,7 @@ async def track_lab(
 
 
 @router.get("/lab/{experiment_id}", response_model=LabRead)
-async def get_lab(experiment_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_lab(experiment_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.ANALYTICS_READ)
     return await tracking.get_lab_experiment(
         session, org_id=principal.org_id, experiment_id=experiment_id
@@ -135,7 +135,7 @@ async def get_lab(experiment_id: Id, principal: CurrentPrincipal, session: DbSes
 
 @router.patch("/lab/{experiment_id}", response_model=LabRead)
 async def update_lab(
-    experiment_id: Id, body: LabUpdate, principal: CurrentPrincipal, session: DbSession
+    experiment_id: PathId, body: LabUpdate, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     """Change an experiment's status, output, processing time, tokens or error."""
     principal.require(Scope.TRACK_WRITE)

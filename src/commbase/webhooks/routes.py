@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from commbase.core.auth import Client, CurrentPrincipal
 from commbase.core.db import DbSession
@@ -12,6 +12,7 @@ from commbase.core.deps import AppSettings
 from commbase.core.http import shown_once
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 from commbase.webhooks import service
 from commbase.webhooks.enums import DeliveryStatus, EndpointStatus
 from commbase.webhooks.schemas import (
@@ -30,7 +31,6 @@ from commbase.webhooks.schemas import (
 from commbase.webhooks.ssrf import Resolver, system_resolve
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-Id = Annotated[str, Path(max_length=40)]
 
 
 def url_resolver() -> Resolver:
@@ -90,14 +90,14 @@ async def list_endpoints(
 
 
 @router.get("/{endpoint_id}", response_model=EndpointRead)
-async def get_endpoint(endpoint_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_endpoint(endpoint_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
     return await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointRead)
 async def update_endpoint(
-    endpoint_id: Id,
+    endpoint_id: PathId,
     body: EndpointUpdate,
     principal: CurrentPrincipal,
     session: DbSession,
@@ -120,7 +120,7 @@ async def update_endpoint(
 
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_endpoint(
-    endpoint_id: Id, principal: CurrentPrincipal, session: DbSession, client: Client
+    endpoint_id: PathId, principal: CurrentPrincipal, session: DbSession, client: Client
 ) -> None:
     principal.require(Scope.WEBHOOKS_MANAGE)
     endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
@@ -129,7 +129,7 @@ async def delete_endpoint(
 
 @router.post("/{endpoint_id}/rotate-secret", response_model=EndpointWithSecret)
 async def rotate_secret(
-    endpoint_id: Id,
+    endpoint_id: PathId,
     response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
@@ -156,7 +156,7 @@ async def rotate_secret(
 @router.post(
     "/{endpoint_id}/test", response_model=DeliveryRead, status_code=status.HTTP_202_ACCEPTED
 )
-async def send_test(endpoint_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def send_test(endpoint_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     """Queue a ``webhook.test`` ping to this endpoint."""
     principal.require(Scope.WEBHOOKS_MANAGE)
     endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
@@ -165,7 +165,7 @@ async def send_test(endpoint_id: Id, principal: CurrentPrincipal, session: DbSes
 
 @router.get("/{endpoint_id}/deliveries", response_model=Page[DeliveryRead])
 async def list_deliveries(
-    endpoint_id: Id,
+    endpoint_id: PathId,
     principal: CurrentPrincipal,
     session: DbSession,
     page: PageQuery,
@@ -181,7 +181,7 @@ async def list_deliveries(
 
 @router.get("/{endpoint_id}/deliveries/{delivery_id}", response_model=DeliveryWithAttempts)
 async def get_delivery(
-    endpoint_id: Id, delivery_id: Id, principal: CurrentPrincipal, session: DbSession
+    endpoint_id: PathId, delivery_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
     endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
@@ -201,7 +201,7 @@ async def get_delivery(
     status_code=status.HTTP_202_ACCEPTED,
 )
 async def retry_delivery(
-    endpoint_id: Id, delivery_id: Id, principal: CurrentPrincipal, session: DbSession
+    endpoint_id: PathId, delivery_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     principal.require(Scope.WEBHOOKS_MANAGE)
     endpoint = await service.get_endpoint(session, actor=principal, endpoint_id=endpoint_id)
@@ -213,7 +213,7 @@ async def retry_delivery(
     "/{endpoint_id}/replay", response_model=ReplayQueued, status_code=status.HTTP_202_ACCEPTED
 )
 async def replay(
-    endpoint_id: Id, body: ReplayRequest, principal: CurrentPrincipal, session: DbSession
+    endpoint_id: PathId, body: ReplayRequest, principal: CurrentPrincipal, session: DbSession
 ) -> ReplayQueued:
     """Send again every subscribed event recorded in ``[since, until)`` (up to 10,000)."""
     principal.require(Scope.WEBHOOKS_MANAGE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
 from commbase.analytics.alerts import service as alerts
 from commbase.analytics.alerts.models import Alert
@@ -15,9 +15,9 @@ from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 from commbase.core.time import utcnow
+from commbase.core.types import PathId
 
 router = APIRouter(prefix="/v1/analytics/alerts", tags=["analytics"])
-Id = Annotated[str, Path(max_length=40)]
 
 
 @router.post("", response_model=AlertRead, status_code=status.HTTP_201_CREATED)
@@ -45,14 +45,14 @@ async def list_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertRead)
-async def get_alert(alert_id: Id, principal: CurrentPrincipal, session: DbSession) -> Alert:
+async def get_alert(alert_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Alert:
     principal.require(Scope.ANALYTICS_READ)
     return await alerts.get_alert(session, org_id=principal.org_id, alert_id=alert_id)
 
 
 @router.patch("/{alert_id}", response_model=AlertRead)
 async def update_alert(
-    alert_id: Id,
+    alert_id: PathId,
     body: AlertUpdate,
     principal: CurrentPrincipal,
     session: DbSession,
@@ -67,7 +67,7 @@ async def update_alert(
 
 @router.delete("/{alert_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_alert(
-    alert_id: Id, principal: CurrentPrincipal, session: DbSession, client: Client
+    alert_id: PathId, principal: CurrentPrincipal, session: DbSession, client: Client
 ) -> None:
     principal.require(Scope.ANALYTICS_WRITE)
     alert = await alerts.get_alert(session, org_id=principal.org_id, alert_id=alert_id)
@@ -76,7 +76,7 @@ async def delete_alert(
 
 @router.post("/{alert_id}/test", response_model=AlertTestResult)
 async def test_alert(
-    alert_id: Id, principal: CurrentPrincipal, session: DbSession
+    alert_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> AlertTestResult:
     """Check the alert now, as the job would, without recording an event or changing it."""
     principal.require(Scope.ANALYTICS_READ)

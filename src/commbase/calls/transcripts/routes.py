@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from commbase.calls import service as calls_service
@@ -19,10 +19,10 @@ from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 from commbase.identity import service as identity_service
 
 router = APIRouter(prefix="/v1", tags=["transcripts"])
-Id = Annotated[str, Path(max_length=40)]
 
 
 def _agent_session_of(principal: Principal) -> str | None:
@@ -32,7 +32,7 @@ def _agent_session_of(principal: Principal) -> str | None:
 
 @router.put("/calls/{call_id}/transcript", response_model=TranscriptRead)
 async def write_call_transcript(
-    call_id: Id,
+    call_id: PathId,
     body: TranscriptWrite,
     principal: CurrentPrincipal,
     session: DbSession,
@@ -53,7 +53,9 @@ async def write_call_transcript(
 
 
 @router.get("/calls/{call_id}/transcript", response_model=TranscriptRead)
-async def get_call_transcript(call_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_call_transcript(
+    call_id: PathId, principal: CurrentPrincipal, session: DbSession
+) -> Any:
     principal.require(Scope.TRANSCRIPTS_READ)
     call = await calls_service.get_call(session, principal=principal, call_id=call_id)
     return await transcripts.get_for_call(session, org_id=principal.org_id, call_id=call.id)
@@ -65,7 +67,7 @@ async def get_call_transcript(call_id: Id, principal: CurrentPrincipal, session:
     responses={200: {"content": {"text/plain": {}}, "description": "One line per segment"}},
 )
 async def get_call_transcript_text(
-    call_id: Id, principal: CurrentPrincipal, session: DbSession
+    call_id: PathId, principal: CurrentPrincipal, session: DbSession
 ) -> PlainTextResponse:
     principal.require(Scope.TRANSCRIPTS_READ)
     call = await calls_service.get_call(session, principal=principal, call_id=call_id)
@@ -101,7 +103,9 @@ async def search_transcripts(
 
 
 @router.get("/transcripts/{transcript_id}", response_model=TranscriptRead)
-async def get_transcript(transcript_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_transcript(
+    transcript_id: PathId, principal: CurrentPrincipal, session: DbSession
+) -> Any:
     principal.require(Scope.TRANSCRIPTS_READ)
     return await transcripts.get_transcript(
         session,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from commbase.core.auth import (
     Client,
@@ -16,6 +16,7 @@ from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.http import shown_once
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 from commbase.identity.agent_sessions import service as agent_sessions
 from commbase.identity.agent_sessions.schemas import (
     AgentSessionCreate,
@@ -26,7 +27,6 @@ from commbase.identity.audit import refusals_recorded
 from commbase.identity.enums import AgentSessionStatus
 
 router = APIRouter(prefix="/v1")
-Id = Annotated[str, Path(max_length=40)]
 
 # -------------------------------------------------------- agent sessions
 
@@ -80,7 +80,9 @@ async def list_agent_sessions(
 @router.get(
     "/agent-sessions/{session_id}", response_model=AgentSessionRead, tags=["agent-sessions"]
 )
-async def get_agent_session(session_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_agent_session(
+    session_id: PathId, principal: CurrentPrincipal, session: DbSession
+) -> Any:
     if not (
         principal.kind == PrincipalKind.AGENT_SESSION and principal.credential_id == session_id
     ):
@@ -94,7 +96,7 @@ async def get_agent_session(session_id: Id, principal: CurrentPrincipal, session
     tags=["agent-sessions"],
 )
 async def terminate_agent_session(
-    session_id: Id,
+    session_id: PathId,
     principal: CurrentPrincipal,
     session: DbSession,
     cache: AppCache,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from commbase.core.auth import (
     Client,
@@ -19,6 +19,7 @@ from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.http import shown_once
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 from commbase.identity.api_keys import service as api_keys
 from commbase.identity.api_keys.schemas import (
     ApiKeyCreate,
@@ -31,7 +32,6 @@ from commbase.identity.audit import refusals_recorded
 from commbase.identity.enums import ApiKeyStatus
 
 router = APIRouter(prefix="/v1")
-Id = Annotated[str, Path(max_length=40)]
 
 # -------------------------------------------------------------- API keys
 
@@ -80,14 +80,14 @@ async def list_api_keys(
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyRead, tags=["api-keys"])
-async def get_api_key(key_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_api_key(key_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.API_KEYS_READ)
     return await api_keys.get_key(session, org_id=principal.org_id, key_id=key_id)
 
 
 @router.patch("/api-keys/{key_id}", response_model=ApiKeyRead, tags=["api-keys"])
 async def update_api_key(
-    key_id: Id,
+    key_id: PathId,
     body: ApiKeyUpdate,
     principal: CurrentPrincipal,
     session: DbSession,
@@ -117,7 +117,7 @@ async def update_api_key(
     summary="Issue a new secret; the old one works until the grace period ends",
 )
 async def rotate_api_key(
-    key_id: Id,
+    key_id: PathId,
     response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
@@ -149,7 +149,7 @@ async def rotate_api_key(
 
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyRead, tags=["api-keys"])
 async def revoke_api_key(
-    key_id: Id,
+    key_id: PathId,
     principal: CurrentPrincipal,
     session: DbSession,
     database: AppDatabase,
@@ -166,7 +166,7 @@ async def revoke_api_key(
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyRead, tags=["api-keys"])
 async def delete_api_key(
-    key_id: Id,
+    key_id: PathId,
     principal: CurrentPrincipal,
     session: DbSession,
     database: AppDatabase,

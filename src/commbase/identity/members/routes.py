@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
 from commbase.core.auth import (
     Client,
@@ -14,13 +14,13 @@ from commbase.core.db import DbSession
 from commbase.core.deps import AppCache
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import PathId
 from commbase.identity.enums import MembershipStatus
 from commbase.identity.members import service as members_service
 from commbase.identity.members.schemas import MemberRead, MemberUpdate
 from commbase.identity.roles import Role
 
 router = APIRouter(prefix="/v1")
-Id = Annotated[str, Path(max_length=40)]
 
 # --------------------------------------------------------------- members
 
@@ -41,7 +41,7 @@ async def list_members(
 
 
 @router.get("/members/{member_id}", response_model=MemberRead, tags=["members"])
-async def get_member(member_id: Id, principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_member(member_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.MEMBERS_READ)
     member = await members_service.get_member(session, org_id=principal.org_id, member_id=member_id)
     user = await members_service.account_of(session, member=member)
@@ -50,7 +50,7 @@ async def get_member(member_id: Id, principal: CurrentPrincipal, session: DbSess
 
 @router.patch("/members/{member_id}", response_model=MemberRead, tags=["members"])
 async def change_member_role(
-    member_id: Id,
+    member_id: PathId,
     body: MemberUpdate,
     principal: CurrentPrincipal,
     session: DbSession,
@@ -68,7 +68,7 @@ async def change_member_role(
 
 @router.delete("/members/{member_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["members"])
 async def remove_member(
-    member_id: Id,
+    member_id: PathId,
     principal: CurrentPrincipal,
     session: DbSession,
     cache: AppCache,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from commbase.core.auth import (
     AnonymousRateLimit,
@@ -17,6 +17,7 @@ from commbase.core.deps import AppCache, AppDatabase, AppSettings
 from commbase.core.errors import InvalidRequest, PermissionDenied
 from commbase.core.http import NO_STORE
 from commbase.core.pagination import Page, PageQuery
+from commbase.core.types import PathId
 from commbase.identity import audit
 from commbase.identity.enums import AuditTarget
 from commbase.identity.schemas import (
@@ -33,7 +34,6 @@ from commbase.identity.sessions.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-Id = Annotated[str, Path(max_length=40)]
 
 # ------------------------------------------------------------------ auth
 
@@ -132,7 +132,7 @@ async def list_my_sessions(principal: CurrentPrincipal, session: DbSession, page
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
 async def revoke_my_session(
-    session_id: Id,
+    session_id: PathId,
     principal: CurrentPrincipal,
     session: DbSession,
     cache: AppCache,
