@@ -170,10 +170,6 @@ def as_metric(definition: CustomMetric) -> Metric:
     )
 
 
-def metric_signature(definition: CustomMetric) -> str:
-    return signature([as_metric(definition)])
-
-
 @dataclass
 class CustomMetrics:
     """An organization's custom metrics as the engine reads them."""
