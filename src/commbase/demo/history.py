@@ -1,6 +1,5 @@
-"""Demo data: one organization with an owner, an agent, an API key, a contact book,
-a funded wallet and a month of calls, charges, top-ups, transcripts and tracked
-events. Idempotent: a second run changes nothing and prints the same key.
+"""A month of history for the demo organization: calls with their charges and top-ups,
+tracked events, contacts' and members' call counters, and a few transcripts.
 
 The history is written as the facts a month of real calls would have left, so
 every dashboard tells the same story. Each call dials a contact's number (E.164,
@@ -13,9 +12,7 @@ call counters count the same calls. Hence: calls charged == ledger call charges,
 
 History is written directly -- calls, ledger rows, tracked events, the wallet's
 and members' counters -- because billing's service posts at the current time and a
-month of postings, one statement each, would make the demo slow. What is current
--- the organization, members, wallet, rates, contacts, transcripts -- goes through
-the domains' services.
+month of postings, one statement each, would make the demo slow.
 """
 
 from __future__ import annotations
@@ -25,11 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import rates
-from commbase.billing import service as billing_service
 from commbase.billing.enums import LedgerCategory, LedgerStatus, LedgerType, PaymentMethod
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.calls.enums import CallKind, CallStatus
@@ -37,27 +33,15 @@ from commbase.calls.models import Call
 from commbase.calls.transcripts import service as transcripts
 from commbase.calls.transcripts.enums import TranscriptStatus
 from commbase.calls.transcripts.schemas import Segment, TranscriptWrite
-from commbase.contacts import service as contacts_service
 from commbase.contacts.models import Contact
-from commbase.contacts.schemas import ContactCreate, ContactMetadata
-from commbase.core.db import Database
 from commbase.core.ids import new_id
 from commbase.core.money import billable_minutes, cost_of
 from commbase.core.phones import PhoneNumber, parse_phone
-from commbase.core.scopes import ALL_SCOPES
 from commbase.core.time import utcnow
-from commbase.identity import service, tokens
-from commbase.identity.api_keys.models import ApiKey
+from commbase.demo.catalog import CURRENCY, DEMO_CONTACTS, DEMO_RATES, DEMO_TRANSCRIPTS
 from commbase.identity.models import User
-from commbase.identity.roles import Role
-from commbase.identity.schemas import UserCreate
 from commbase.tracking.models import TrackedEvent
 
-DEMO_ORG_SLUG = "acme"
-DEMO_EMAIL = "owner@acme.example"
-DEMO_PASSWORD = "commbase-demo"  # noqa: S105 (published demo credentials)
-DEMO_AGENT_EMAIL = "agent@acme.example"
-CURRENCY = "USD"
 CALLER_ID = "+14155550100"
 # Inside the dashboard's default 30 local days (today and the 29 before), so the
 # dashboard and the all-time figures show the same month.
@@ -65,98 +49,7 @@ HISTORY_DAYS = 29
 FIRST_CREDIT, PACKAGE_MINUTES = 5000, 120  # $50.00 and the "popular" plan's minutes
 TOPUP, TOPUP_BELOW = 5000, 1000  # another $50.00 whenever less than $10.00 would be left
 TRANSCRIPT_RETENTION_DAYS = 30
-DEMO_RATES = (  # country, line type, USD per minute
-    ("US", None, "0.0125"),
-    ("CZ", "mobile", "0.05"),
-    ("CZ", None, "0.03"),
-    (None, None, "0.125"),
-)
-# name, phone, labels, company, how often they are called
-DEMO_CONTACTS = (
-    ("John Smith", "+14155552671", ["customer", "vip"], "Smith & Co", 6),
-    ("Grace Lee", "+12025550143", ["customer"], "Lee Logistics", 5),
-    ("Jan Novák", "+420601123456", ["customer", "vip"], "Novák s.r.o.", 3),
-    ("Eva Dvořáková", "+420222123456", ["lead"], None, 2),
-    ("Emma Brown", "+442079460958", ["customer"], "Brown Ltd", 2),
-    ("Lukas Müller", "+4915123456789", ["lead"], "Müller GmbH", 2),
-    ("Priya Sharma", "+919876543210", ["partner"], None, 1),
-)
 OUTCOMES = (CallStatus.COMPLETED, CallStatus.FAILED, CallStatus.BUSY, CallStatus.NO_ANSWER)
-# Spoken in the last completed call to each of these contacts (by phone).
-DEMO_TRANSCRIPTS = {
-    "+14155552671": (
-        "en-US",
-        [
-            ("agent", "Hello, this is Acme support. How can I help?"),
-            ("recipient", "I was calling about the refund for my last invoice."),
-            ("agent", "I see it. The refund was approved and will arrive this week."),
-        ],
-    ),
-    "+420601123456": (
-        "cs-CZ",
-        [
-            ("agent", "Dobrý den, tady podpora Acme."),
-            ("recipient", "Volám kvůli faktuře za minulý měsíc."),
-        ],
-    ),
-    "+4915123456789": (
-        "de-DE",
-        [
-            ("agent", "Guten Tag, hier ist der Acme Support."),
-            ("recipient", "Ich habe eine Frage zu meinen Rechnungen."),
-        ],
-    ),
-}
-
-
-@dataclass(frozen=True)
-class DemoCredentials:
-    org_slug: str
-    email: str
-    password: str
-    api_key: str
-    created: bool
-
-
-async def _demo_billing(session: AsyncSession, *, org_id: str) -> tuple[Wallet, bool]:
-    """The organization's wallet, and whether it was made now (with the demo rates)."""
-    wallet = await billing_service.find_wallet(
-        session, org_id=org_id, owner_type="organization", owner_id=org_id
-    )
-    if wallet is not None:
-        return wallet, False
-    wallet = await billing_service.create_wallet(
-        session,
-        org_id=org_id,
-        owner_type="organization",
-        owner_id=org_id,
-        currency=CURRENCY,
-        settings={"low_balance_threshold": 500},
-    )
-    for country, line_type, per_minute in DEMO_RATES:
-        await rates.set_rate(
-            session,
-            org_id=org_id,
-            country=country,
-            line_type=line_type,
-            per_minute=Decimal(per_minute),
-            currency=CURRENCY,
-        )
-    return wallet, True
-
-
-async def _demo_contacts(session: AsyncSession, *, org_id: str, owner_id: str) -> list[Contact]:
-    contacts = []
-    for name, phone, labels, company, _ in DEMO_CONTACTS:
-        data = ContactCreate(
-            name=name, phone=phone, labels=labels, metadata=ContactMetadata(company=company)
-        )
-        contacts.append(
-            await contacts_service.create_contact(
-                session, org_id=org_id, data=data, owner_user_id=owner_id
-            )
-        )
-    return contacts
 
 
 @dataclass
@@ -297,7 +190,7 @@ def _demo_timeline(rng: random.Random, call: Call, *, placed: datetime) -> None:
     call.ended_at = call.updated_at = ended
 
 
-async def _demo_history(
+async def write_history(
     session: AsyncSession,
     *,
     org_id: str,
@@ -421,72 +314,3 @@ async def _demo_transcripts(session: AsyncSession, *, calls: list[Call]) -> None
             ),
             retention_days=TRANSCRIPT_RETENTION_DAYS,
         )
-
-
-async def _create_organization(session: AsyncSession) -> tuple[str, list[str]]:
-    """The demo organization with its owner and agent: (org id, [owner id, agent id])."""
-    org = await service.create_organization(
-        session,
-        name="Acme Support",
-        slug=DEMO_ORG_SLUG,
-        timezone="Europe/Prague",
-        currency=CURRENCY,
-        industry="customer_support",
-    )
-    members = []
-    for email, first, last, role in (
-        (DEMO_EMAIL, "Olivia", "Owner", Role.OWNER),
-        (DEMO_AGENT_EMAIL, "Adam", "Agent", Role.AGENT),
-    ):
-        user, _ = await service.create_user(
-            session,
-            data=UserCreate(
-                email=email, password=DEMO_PASSWORD, first_name=first, last_name=last, role=role
-            ),
-            org_id=org.id,
-        )
-        members.append(user.id)
-    await session.flush()
-    return org.id, members
-
-
-async def load_demo(database: Database, *, secret: str) -> DemoCredentials:
-    """Create the demo organization if it is missing; return its credentials.
-
-    The demo API key is derived from the server secret, so every run prints the
-    same working key without storing it anywhere.
-    """
-    key = tokens.derive("cb_test_", secret=secret, label="commbase-demo-api-key")
-    key_hash = tokens.hash_token(key.token, secret=secret)
-    async with database.sessionmaker() as session:
-        org = await service.find_organization(session, slug_or_id=DEMO_ORG_SLUG)
-        created = org is None
-        if org is None:
-            org_id, user_ids = await _create_organization(session)
-        else:
-            org_id = org.id
-            found = await service.find_user_by_email(session, email=DEMO_EMAIL)
-            assert found is not None, "demo organization exists without its owner"
-            user_ids = [found.id]
-        wallet, new_wallet = await _demo_billing(session, org_id=org_id)
-        if created and new_wallet:
-            contacts = await _demo_contacts(session, org_id=org_id, owner_id=user_ids[0])
-            await _demo_history(
-                session, org_id=org_id, user_ids=user_ids, wallet=wallet, contacts=contacts
-            )
-        if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash)) is None:
-            session.add(
-                ApiKey(
-                    org_id=org_id,
-                    created_by=user_ids[0],
-                    name="Demo key",
-                    description="Created by `commbase demo`",
-                    environment="test",
-                    prefix=key.prefix,
-                    key_hash=key_hash,
-                    scopes=sorted(s.value for s in ALL_SCOPES),
-                    rate_limit_tier="premium",
-                )
-            )
-        await session.commit()
-    return DemoCredentials(DEMO_ORG_SLUG, DEMO_EMAIL, DEMO_PASSWORD, key.token, created)
