@@ -74,6 +74,7 @@ from commbase.core.ids import new_id
 from commbase.identity import service as identity_service
 from commbase.settings import Settings
 from commbase.webhooks import dispatcher as webhook_dispatcher
+from commbase.webhooks import fan_out as webhook_fan_out
 from commbase.webhooks import secrets as webhook_secrets
 from commbase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -387,7 +388,7 @@ async def _database_view(database: Database, org_id: str, event_ids: list[str]) 
             ).all():
                 reason = error or f"HTTP {code}"
                 failures[reason] = failures.get(reason, 0) + int(n)
-        pending_outbox = await outbox.pending_count(session, consumer=webhook_dispatcher.CONSUMER)
+        pending_outbox = await outbox.pending_count(session, consumer=webhook_fan_out.CONSUMER)
     return {
         "deliveries": deliveries,
         "statuses": statuses,
@@ -403,7 +404,7 @@ async def _database_view(database: Database, org_id: str, event_ids: list[str]) 
 async def _settled(database: Database, org_id: str, event_ids: list[str]) -> bool:
     """Every delivery of these events exists and is finished, and the outbox is drained."""
     async with database.sessionmaker() as session:
-        if await outbox.pending_count(session, consumer=webhook_dispatcher.CONSUMER):
+        if await outbox.pending_count(session, consumer=webhook_fan_out.CONSUMER):
             return False
         done = 0
         for start in range(0, len(event_ids), IN_CHUNK):

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from commbase.webhooks.dispatcher import BODY_LIMIT, Dispatcher
+from commbase.webhooks.dispatcher import Dispatcher
+from commbase.webhooks.sending import BODY_LIMIT
 from tests.conftest import client_for
 from tests.identity.factories import Tenant, make_tenant
 from tests.webhooks.network import answer, endless_body, raw_server, trickle
