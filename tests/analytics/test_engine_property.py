@@ -223,9 +223,10 @@ async def test_series_equal_raw_aggregates_before_and_after_rollups(
 
 async def test_days_in_half_hour_zones_come_from_quarter_hour_rollups(app: FastAPI) -> None:
     """After a fold, a day edge at :30 UTC reads sealed quarter-hour totals, no raw facts."""
-    from commbase.analytics import query
+    from commbase.analytics import planner
     from commbase.analytics.periods import boundaries
     from commbase.analytics.registry import lookup
+    from commbase.analytics.scope import Scope
 
     database: Database = app.state.db
     received = BASE + timedelta(days=60)
@@ -238,9 +239,7 @@ async def test_days_in_half_hour_zones_come_from_quarter_hour_rollups(app: FastA
         start, end = BASE + timedelta(hours=6, minutes=30), BASE + timedelta(days=3, minutes=30)
         edges, _ = boundaries(start, end, Interval.DAY, tz)
         async with database.sessionmaker() as session:
-            planned = await query.plan(
-                session, [lookup("events.total")], edges, query.Scope(org_id)
-            )
+            planned = await planner.plan(session, [lookup("events.total")], edges, Scope(org_id))
         [entry] = planned.sources
         assert entry.raw_hours == set()
         assert len(entry.quarter_hours) == len(edges)  # one per day edge, from and to included

@@ -1,53 +1,35 @@
 """Exact aggregates of registered metrics over any range: sealed rollups plus a live tail.
 
-For each source the engine reads its watermark W, then finds the hours in the
-range holding a fact changed after W ("dirty" hours: new facts, late facts,
-facts updated since the last fold). Every other whole hour is read from
-``metric_rollups``; dirty hours, and hours cut by an interval edge (a range
-starting mid-hour, days in Asia/Kolkata starting at :30), are aggregated from
-the raw facts. Both parts keep (count, sum), so averages and ratios combine
-exactly. The dirty-hour summary is also the cache key's data version: any
-change to a fact in range changes it.
+``execute`` runs a plan (``planner.py``) into cells, one (count, sum) per metric,
+group and piece of the range: whole sealed hours from ``metric_rollups``, hours
+cut by an edge on a quarter hour from their quarter-hour rollups, and raw facts
+for dirty hours, other cut hours and metrics without rollups. Both parts keep
+(count, sum), so averages and ratios combine exactly. Distinct counts do not add
+up across hours and are always counted from the raw facts.
 """
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    String,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.models import MetricRollup, Touch, Watermark
-from commbase.analytics.registry import QUARTER, Expr, Metric, Source, declared_signature
+from commbase.analytics.aggregates import count_and_sum, dimension_value, hour_ranges
+from commbase.analytics.models import MetricRollup
+from commbase.analytics.planner import Plan
+from commbase.analytics.registry import QUARTER, Metric, Source
+from commbase.analytics.scope import Scope, kept_groups, scoped
 from commbase.analytics.sql import (
     EPOCH,
-    epoch_seconds,
     hour_number,
-    hour_of,
     hour_start,
     interval_index,
     minute_of,
 )
-
-# Above this many raw hours a source is aggregated from raw facts over the whole range.
-MAX_RAW_HOURS = 4000
 
 
 @dataclass
@@ -65,258 +47,9 @@ class Cell:
 Cells = dict[str, dict[str | None, list[Cell]]]
 
 
-@dataclass(frozen=True)
-class Scope:
-    """Whose facts, and which slice of them."""
-
-    org_id: str
-    account: str | None = None
-    group_by: str | None = None
-    where: tuple[str, str] | None = None  # (dimension, value)
-    # With group_by: the values kept as their own groups; every other value is
-    # counted in one group, None. None here keeps every value.
-    groups: tuple[str, ...] | None = None
-
-
-def kept_groups(value: Any, scope: Scope) -> ColumnElement[Any]:
-    """A group column that keeps ``scope.groups`` and turns every other value to NULL."""
-    if scope.groups is None:
-        kept: ColumnElement[Any] = value
-        return kept
-    if not scope.groups:
-        return literal(None, String)
-    return case((value.in_(scope.groups), value), else_=literal(None, String))
-
-
-@dataclass
-class _SourcePlan:
-    source: Source
-    metrics: list[Metric]
-    ready: list[Metric]  # rollups exist for these, built by their current definition
-    raw_hours: set[int] = field(default_factory=set)
-    quarter_hours: set[int] = field(default_factory=set)  # cut by an edge; quarter rollups
-    whole_range_raw: bool = False
-
-
-@dataclass
-class Plan:
-    scope: Scope
-    edges: list[datetime]
-    sources: list[_SourcePlan]
-    fingerprint: str
-
-
 def _ceil_hour(moment: datetime) -> int:
     hour = hour_number(moment)
     return hour if hour_start(hour) == moment else hour + 1
-
-
-def hour_ranges(hours: Iterable[int], *, gap: int = 1) -> list[tuple[int, int]]:
-    """Sorted hours merged into [first, last] runs; runs less than ``gap`` hours apart join."""
-    runs: list[tuple[int, int]] = []
-    for hour in sorted(hours):
-        if runs and hour - runs[-1][1] <= gap:
-            runs[-1] = (runs[-1][0], hour)
-        else:
-            runs.append((hour, hour))
-    return runs
-
-
-def count_and_sum(metrics: Iterable[Metric]) -> list[Any]:
-    """(count, sum) columns for each metric, in order: what rollups store and raw reads
-    add to them. A count counts matching facts; a sum or average counts and adds the
-    matching facts whose value is not null."""
-    aggregates: list[Any] = []
-    for metric in metrics:
-        condition = metric.where if metric.where is not None else literal(True)
-        if metric.aggregate == "count":
-            aggregates += [func.count(case((condition, 1))), literal(0)]
-        else:
-            assert metric.value is not None
-            condition = and_(condition, metric.value.is_not(None))
-            aggregates += [
-                func.count(case((condition, 1))),
-                func.sum(case((condition, metric.value))),
-            ]
-    return aggregates
-
-
-# Rollups keep a dimension's value up to this length; raw reads cut it the same way.
-MAX_VALUE_LENGTH = 200
-
-
-def dimension_value(expression: Expr) -> ColumnElement[str]:
-    """A dimension's value as a group: text, '' for none, cut as rollups keep it."""
-    return func.substr(func.coalesce(cast(expression, String), ""), 1, MAX_VALUE_LENGTH)
-
-
-def _scoped(
-    query: Select[Any],
-    source: Source,
-    scope: Scope,
-    start: datetime | None,
-    end: datetime | None,
-    *,
-    time: Any = None,
-) -> Select[Any]:
-    """Facts of the scope's organization (and account, and filter) with time in [start, end)."""
-    time = source.time if time is None else time
-    query = query.where(source.org == scope.org_id, source.base_filter())
-    if start is not None and end is not None:
-        query = query.where(time >= start, time < end)
-    if scope.account is not None:
-        # A source without channel accounts has no facts in any one account.
-        account = source.account if source.account is not None else literal("")
-        query = query.where(func.coalesce(account, "") == scope.account)
-    if scope.where is not None:
-        dimension, value = scope.where
-        query = query.where(dimension_value(source.dimensions[dimension]) == value)
-    return query
-
-
-async def rollup_state(session: AsyncSession) -> dict[str, tuple[datetime, str]]:
-    rows = await session.execute(select(Watermark.source, Watermark.position, Watermark.signature))
-    return {source: (position, sig) for source, position, sig in rows}
-
-
-def _ready(
-    metrics: list[Metric], state: Mapping[str, tuple[datetime, str]], custom_ready: set[str]
-) -> list[Metric]:
-    ready = []
-    for metric in metrics:
-        if not metric.rolled_up or metric.source is None:
-            continue
-        key = metric.source.watermark_key
-        if key not in state:
-            continue
-        if metric.org_id is not None:
-            if metric.name in custom_ready:
-                ready.append(metric)
-        elif state[key][1] == declared_signature(key):
-            ready.append(metric)
-    return ready
-
-
-async def plan(
-    session: AsyncSession,
-    metrics: Iterable[Metric],
-    edges: list[datetime],
-    scope: Scope,
-    *,
-    custom_ready: set[str] | frozenset[str] = frozenset(),
-    use_rollups: bool = True,
-    state: Mapping[str, tuple[datetime, str]] | None = None,
-) -> Plan:
-    """Decide, per source, which hours come from rollups and which from raw facts."""
-    dialect = session.get_bind().dialect.name
-    start, end = edges[0], edges[-1]
-    # Several plans of one request share one read of the watermarks (``state``).
-    if not use_rollups:
-        state = {}
-    elif state is None:
-        state = await rollup_state(session)
-    by_source: dict[int, _SourcePlan] = {}
-    for metric in metrics:
-        assert metric.source is not None
-        entry = by_source.setdefault(id(metric.source), _SourcePlan(metric.source, [], []))
-        if metric not in entry.metrics:
-            entry.metrics.append(metric)
-
-    split: set[int] = set()
-    off_quarter: set[int] = set()  # hours cut by an edge that is not on a quarter hour
-    for edge in edges:
-        hour = hour_number(edge)
-        if hour_start(hour) != edge:
-            split.add(hour)
-            if edge.minute % 15 or edge.second or edge.microsecond:
-                off_quarter.add(hour)
-    versions: list[Any] = []
-    for entry in by_source.values():
-        source = entry.source
-        entry.ready = _ready(entry.metrics, state, set(custom_ready)) if use_rollups else []
-        if scope.where is not None and scope.group_by is not None:
-            entry.ready = []  # rollups hold one dimension at a time
-        if not entry.ready:
-            entry.whole_range_raw = True
-            # Raw results still need a data version for the cache key.
-        watermark = state.get(source.watermark_key, (None, ""))[0]
-        changed_since = source.changed > watermark if watermark is not None else literal(True)
-        # Few rows changed since the watermark: SQLite must find them by the change
-        # index, not scan the range by the time index (PostgreSQL's planner knows).
-        time_bound = (
-            func.coalesce(source.time, source.time)
-            if dialect == "sqlite" and source.changed is not source.time
-            else None
-        )
-        dirty = _scoped(
-            select(
-                hour_of(source.time, dialect).label("hour"),
-                func.count(),
-                func.max(source.changed),
-                func.sum(epoch_seconds(source.changed, dialect)),
-            ),
-            source,
-            scope,
-            start,
-            end,
-            time=time_bound,
-        ).where(changed_since)
-        if entry.whole_range_raw:
-            # No rollups: the version is the whole range's, one row.
-            dirty = _scoped(
-                select(
-                    literal(-1).label("hour"),
-                    func.count(),
-                    func.max(source.changed),
-                    func.sum(epoch_seconds(source.changed, dialect)),
-                ),
-                source,
-                scope,
-                start,
-                end,
-            )
-        else:
-            dirty = dirty.group_by("hour")
-        rows = (await session.execute(dirty)).all()
-        dirty_hours = {int(row[0]) for row in rows if row[1]}
-        first, last = hour_number(start), hour_number(end)
-        if not entry.whole_range_raw and watermark is not None:
-            # Hours whose facts were deleted since the fold: raw until refolded.
-            touched = await session.execute(
-                select(Touch.hour, func.count(), func.max(Touch.touched_at))
-                .where(
-                    Touch.org_id == scope.org_id,
-                    Touch.source == source.watermark_key,
-                    Touch.touched_at > watermark,
-                    Touch.hour >= first,
-                    Touch.hour <= last,
-                )
-                .group_by(Touch.hour)
-            )
-            for hour, count_, latest in touched:
-                dirty_hours.add(int(hour))
-                rows.append((-int(hour) - 2, count_, latest, 0.0))
-        versions.append(
-            [
-                source.name,
-                [m.name for m in entry.metrics],
-                [m.name for m in entry.ready],
-                str(watermark),
-                sorted((int(r[0]), int(r[1]), str(r[2]), float(r[3] or 0)) for r in rows),
-            ]
-        )
-        quarters = set()
-        if entry.ready and scope.group_by is None and scope.where is None:
-            quarters = split - off_quarter - dirty_hours
-        raw_hours = {hour for hour in dirty_hours | (split - quarters) if first <= hour <= last}
-        entry.quarter_hours = quarters
-        if len(raw_hours) > MAX_RAW_HOURS:
-            entry.whole_range_raw = True
-        entry.raw_hours = raw_hours
-    fingerprint = hashlib.sha256(
-        orjson.dumps([versions, [e.isoformat() for e in edges]], option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
-    return Plan(scope, edges, list(by_source.values()), fingerprint)
 
 
 def _cells(cells: Cells, metric: str, group: str | None, pieces: int) -> list[Cell]:
@@ -483,10 +216,10 @@ async def _raw(
     aggregates = count_and_sum(metrics)
     start, end = edges[0], edges[-1]
     if ranges is None:
-        query = _scoped(select(*columns, *aggregates), source, scope, start, end)
+        query = scoped(select(*columns, *aggregates), source, scope, start, end)
     else:
         # Only the given hours, clipped to the range: one index range scan each.
-        query = _scoped(select(*columns, *aggregates), source, scope, None, None).where(
+        query = scoped(select(*columns, *aggregates), source, scope, None, None).where(
             or_(
                 *(
                     and_(
@@ -525,7 +258,7 @@ async def _raw_distinct(
     index = interval_index(source.time, edges, dialect).label("piece")
     group = _group_column(source, scope)
     columns: list[Any] = [index] + ([group.label("grp")] if group is not None else [])
-    query = _scoped(
+    query = scoped(
         select(*columns, func.count(func.distinct(metric.value))),
         source,
         scope,

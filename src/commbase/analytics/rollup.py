@@ -46,9 +46,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics.aggregates import count_and_sum, dimension_value, hour_ranges
 from commbase.analytics.custom import as_metric, should_retry
 from commbase.analytics.models import CustomMetric, MetricRollup, Touch, Watermark
-from commbase.analytics.query import count_and_sum, dimension_value, hour_ranges
 from commbase.analytics.registry import QUARTER, Metric, Source, registered_sources, signature
 from commbase.analytics.sql import hour_of, hour_start, quarter_of
 from commbase.core.db import Database, rowcount

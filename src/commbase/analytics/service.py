@@ -20,12 +20,14 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics import custom, query
+from commbase.analytics import custom, planner, query
 from commbase.analytics.calculations import growth_rate
 from commbase.analytics.enums import Aggregate, Interval
 from commbase.analytics.periods import boundaries
-from commbase.analytics.query import Cell, Cells, Plan, Scope
+from commbase.analytics.planner import Plan
+from commbase.analytics.query import Cell, Cells
 from commbase.analytics.registry import Metric, base_metrics, check_dimension, lookup
+from commbase.analytics.scope import Scope
 from commbase.core.cache import Cache
 from commbase.core.errors import Conflict, invalid
 
@@ -155,10 +157,10 @@ class Analytics:
         bases = list({b.name: b for m in metrics for b in base_metrics(m, extra)}.values())
         scope = Scope(self.org_id, spec.account, spec.group_by, spec.where)
         distinct = [b for b in bases if b.aggregate == Aggregate.DISTINCT]
-        state = await query.rollup_state(self.session) if use_rollups else {}
+        state = await planner.rollup_state(self.session) if use_rollups else {}
 
         async def plan_of(wanted: list[Metric], plan_edges: list[datetime]) -> Plan:
-            return await query.plan(
+            return await planner.plan(
                 self.session,
                 wanted,
                 plan_edges,

@@ -25,12 +25,13 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics import custom, events, query
+from commbase.analytics import custom, events, planner, query
 from commbase.analytics.alerts.models import Alert
 from commbase.analytics.alerts.schemas import AlertCreate, AlertTestResult, AlertUpdate
 from commbase.analytics.enums import Aggregate, AlertState, Comparator
-from commbase.analytics.query import Cell, Scope
+from commbase.analytics.query import Cell
 from commbase.analytics.registry import Metric, base_metrics, check_dimension, lookup
+from commbase.analytics.scope import Scope
 from commbase.analytics.service import Analytics, value_of
 from commbase.core import outbox
 from commbase.core.auth import Principal
@@ -233,7 +234,7 @@ async def evaluate(
     start = now - timedelta(minutes=alert.window_minutes)
     where = (alert.dimension, alert.dimension_value or "") if alert.dimension else None
     bases = list({b.name: b for b in base_metrics(metric, extra)}.values())
-    plan = await query.plan(
+    plan = await planner.plan(
         session,
         bases,
         [start, now],
