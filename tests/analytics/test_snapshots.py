@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from commbase.analytics import jobs as analytics_jobs
-from commbase.analytics import snapshots
+from commbase.analytics import sections, snapshots
 from commbase.analytics.alerts.service import check_alerts_job
 from commbase.analytics.models import Snapshot
 from commbase.calls.models import Call
@@ -209,7 +209,7 @@ async def test_a_backfill_computes_without_holding_the_write_lock(
         at=NOW - timedelta(days=1),
         events=[{"type": "order.paid", "account_id": "acct_1"}] * 3,
     )
-    compute = snapshots.compute
+    compute = sections.compute
     probes: list[str] = []
 
     async def compute_and_probe(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -226,7 +226,7 @@ async def test_a_backfill_computes_without_holding_the_write_lock(
                 other.close()
         return await compute(*args, **kwargs)
 
-    monkeypatch.setattr(snapshots, "compute", compute_and_probe)
+    monkeypatch.setattr(sections, "compute", compute_and_probe)
     written = await snapshots.backfill(
         app.state.db.sessionmaker, "hourly", date(2026, 6, 15), date(2026, 6, 16)
     )

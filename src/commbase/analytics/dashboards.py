@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics import snapshots
+from commbase.analytics import sections
 from commbase.analytics.enums import Aggregate, Interval
 from commbase.analytics.periods import EARLIEST, LATEST, floor, zone
 from commbase.analytics.schemas import (
@@ -37,7 +37,7 @@ from commbase.analytics.service import (
     Analytics,
     SeriesSpec,
 )
-from commbase.analytics.snapshots import CsvExport
+from commbase.analytics.snapshot_service import CsvExport
 from commbase.core.cache import Cache
 from commbase.core.errors import NotFound, invalid
 from commbase.core.time import utcnow
@@ -159,7 +159,7 @@ async def realtime(reader: Reader, *, account_id: str | None = None) -> Sections
     local midnight until now."""
     tz = zone(await _timezone(reader))
     now = utcnow()
-    result = await snapshots.compute(
+    result = await sections.compute(
         reader.session,
         reader.org_id,
         floor(now, Interval.DAY, tz),
@@ -179,7 +179,7 @@ async def dashboard(reader: Reader, *, days: int, account_id: str | None = None)
     start = floor(now, Interval.DAY, tz)
     for _ in range(days - 1):
         start = floor(start - timedelta(hours=1), Interval.DAY, tz)
-    result = await snapshots.compute(
+    result = await sections.compute(
         reader.session,
         reader.org_id,
         start,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics import custom, snapshots
+from commbase.analytics import custom, snapshot_service
 from commbase.analytics.custom import PREFIX
 from commbase.analytics.models import Watermark
 from commbase.analytics.schemas import (
@@ -51,7 +51,7 @@ async def health(session: AsyncSession, *, org_id: str, now: datetime) -> Health
     """The seed's health check (latest snapshot under 24 hours old), plus the last run
     and last success of each analytics job, how far behind each rollup is, and the
     organization's custom metrics whose last fold failed."""
-    latest = await snapshots.latest(session, org_id)
+    latest = await snapshot_service.latest(session, org_id)
     jobs = {name: await _job(session, name, org_id) for name in ANALYTICS_JOBS}
     marks = await session.execute(select(Watermark.source, Watermark.position))
     rollups = {

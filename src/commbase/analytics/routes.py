@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from commbase.analytics import custom, dashboards, health, snapshots
+from commbase.analytics import custom, dashboards, health, snapshot_service
 from commbase.analytics.dashboards import Reader, SeriesQuery
 from commbase.analytics.enums import Interval, SnapshotType
 from commbase.analytics.schemas import (
@@ -34,7 +34,7 @@ from commbase.analytics.schemas import (
     UserAggregatesRead,
 )
 from commbase.analytics.service import DEFAULT_GROUP_LIMIT, MAX_GROUP_LIMIT, MAX_SERIES_VALUES
-from commbase.analytics.snapshots import SnapshotFilter
+from commbase.analytics.snapshot_service import SnapshotFilter
 from commbase.core.auth import CurrentPrincipal
 from commbase.core.csv_export import csv_response
 from commbase.core.db import DbSession
@@ -294,7 +294,7 @@ async def list_snapshots(
 ) -> Page[SnapshotRead]:
     """Snapshots whose period starts in [from, to), of one type and account if asked."""
     principal.require(Scope.ANALYTICS_READ)
-    return await snapshots.list_snapshots(
+    return await snapshot_service.list_snapshots(
         session, org_id=principal.org_id, where=where, params=page
     )
 
@@ -307,7 +307,9 @@ async def snapshots_csv(
 ) -> StreamingResponse:
     """One row per snapshot, one column per metric (``calls.total``, ...), oldest first."""
     principal.require(Scope.ANALYTICS_READ)
-    export = snapshots.export_snapshots(database.sessionmaker, org_id=principal.org_id, where=where)
+    export = snapshot_service.export_snapshots(
+        database.sessionmaker, org_id=principal.org_id, where=where
+    )
     return csv_response(export.header, export.rows, export.filename)
 
 
@@ -323,7 +325,7 @@ async def create_snapshot(
     """The snapshot of the period holding ``date`` (and ``hour``); periods that have not
     begun are refused."""
     principal.require(Scope.ANALYTICS_WRITE)
-    return await snapshots.create_snapshot(
+    return await snapshot_service.create_snapshot(
         session, org_id=principal.org_id, data=body, now=utcnow()
     )
 

@@ -1,49 +1,39 @@
-"""Snapshots: a period's metrics stored in seed 001's shape, per organization and account.
-
-The JSON holds ``period``, one section per domain and ``generatedAt``. A domain
-adds its section with ``registry.register_section`` (messaging will add
-``messages``, ``campaigns`` and ``conversations`` next to today's ``calls``,
-``revenue``, ``users``, ``contacts`` and ``tracking``); each key of a section
-names a registered metric, counted over the period or, for ``cumulative``
-keys (running totals such as ``contacts.total``), from the beginning up to the
-period's end.
+"""Stored snapshots: a period's sections (``sections.py``) per organization and
+account, generated on schedule in each organization's own time zone.
 
 Snapshots are upserted on (organization, account, period start, type), so a
 rerun replaces the row. The jobs run on the seed's schedules in each
 organization's own time zone: a check every 15 minutes generates the latest
 complete period of every organization whose local fire time has passed since
-its snapshot was last written.
+its snapshot was last written. Each period has an organization-wide snapshot
+and one per channel account active in it.
 
 Jobs and ``commbase backfill`` compute snapshots in read-only transactions
 (on SQLite they take no write lock) and write them in short batches, so a
-long backfill never keeps the API waiting on the database.
+long backfill never keeps the API waiting on the database. Reading, listing
+and exporting stored snapshots is ``snapshot_service.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from commbase.analytics.calculations import growth_rate
+from commbase.analytics import sections
 from commbase.analytics.enums import Interval, SnapshotType
 from commbase.analytics.models import Snapshot
 from commbase.analytics.periods import floor, following, zone
-from commbase.analytics.registry import Entry, lookup, sections
-from commbase.analytics.schemas import ALL_TIME, SnapshotCreate, SnapshotRead
-from commbase.analytics.service import Analytics
 from commbase.core.db import READ_ONLY, Session
-from commbase.core.errors import invalid
 from commbase.core.ids import new_id
-from commbase.core.pagination import Page, PageParams, paginate
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 from commbase.tracking import service as tracking_service
@@ -85,84 +75,6 @@ def period_of(moment: datetime, interval: Interval, tz: ZoneInfo) -> tuple[datet
     return start, following(start, interval, tz)
 
 
-# ------------------------------------------------------------------ computing
-
-
-def _wanted(account: str | None) -> dict[str, Entry]:
-    """Every section entry, keyed by metric and kind (only those split by account)."""
-    wanted: dict[str, Entry] = {}
-    for entries in sections().values():
-        for entry in entries.values():
-            if account is not None:
-                metric = lookup(entry.metric)
-                if metric.source is None or metric.source.account is None:
-                    continue
-            wanted[f"{entry.metric}:{entry.cumulative}"] = entry
-    return wanted
-
-
-async def compute(
-    session: AsyncSession,
-    org_id: str,
-    start: datetime,
-    end: datetime,
-    tz: ZoneInfo,
-    *,
-    account: str | None = None,
-    previous: bool = False,
-) -> dict[str, Any]:
-    """The sections over [start, end) (with ``previous``: also the prior period and growth).
-
-    A running total (a ``cumulative`` entry) is its value at the period's end; its
-    previous value is the total at the end of the previous period (the period's
-    start), not what the previous period added.
-    """
-    analytics = Analytics(session, org_id)
-    wanted = _wanted(account)
-    period = [e.metric for e in wanted.values() if not e.cumulative]
-    cumulative = [e.metric for e in wanted.values() if e.cumulative]
-    totals = (
-        await analytics.totals(period, start, end, tz=tz, account=account, compare=previous)
-        if period
-        else {}
-    )
-    running: dict[str, dict[str, Any]] = {}
-    if cumulative:
-        running = await analytics.totals(cumulative, ALL_TIME, end, tz=tz, account=account)
-        if previous:
-            before = (
-                await analytics.totals(cumulative, ALL_TIME, start, tz=tz, account=account)
-                if start > ALL_TIME
-                else {}
-            )
-            for name, entry in running.items():
-                earlier = before.get(name, {}).get("total", 0)
-                entry["previous_total"] = earlier
-                entry["growth"] = growth_rate(entry["total"], earlier)
-
-    def build(field: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for section, entries in sections().items():
-            values = {}
-            for key, entry in entries.items():
-                source = running if entry.cumulative else totals
-                if entry.metric in source:
-                    values[key] = source[entry.metric].get(field, 0)
-            if values:
-                out[section] = values
-        return out
-
-    result: dict[str, Any] = {
-        "period": {"start": start.isoformat(), "end": end.isoformat()},
-        **build("total"),
-        "generatedAt": utcnow().isoformat(),
-    }
-    if previous:
-        result["previous"] = build("previous_total")
-        result["growth"] = build("growth")
-    return result
-
-
 async def _row(
     session: AsyncSession,
     org: OrgClock,
@@ -183,7 +95,7 @@ async def _row(
         "period_start": start,
         "period_end": end,
         "timezone": org.timezone,
-        "metrics": await compute(session, org.id, start, end, tz, account=account),
+        "metrics": await sections.compute(session, org.id, start, end, tz, account=account),
         "created_at": now,
         "updated_at": now,
     }
@@ -243,7 +155,7 @@ async def generate(
     return found
 
 
-def _reader(session_factory: SessionFactory) -> SessionFactory:
+def read_only_sessions(session_factory: SessionFactory) -> SessionFactory:
     """Sessions of the same database that only read (no write lock on SQLite)."""
     bind = getattr(session_factory, "kw", {}).get("bind")
     if bind is None:
@@ -256,7 +168,7 @@ def _reader(session_factory: SessionFactory) -> SessionFactory:
 async def _organizations(
     session_factory: SessionFactory, org_ids: Sequence[str] | None
 ) -> list[OrgClock]:
-    async with _reader(session_factory)() as session:
+    async with read_only_sessions(session_factory)() as session:
         found = await identity_service.active_organizations(session, org_ids=org_ids)
         return [OrgClock(org.id, org.timezone) for org in found]
 
@@ -285,7 +197,7 @@ async def run_due(
     """Generate the latest complete period for every organization (or only ``org_id``)
     whose fire time has passed since its snapshot was written; returns rows written."""
     written = 0
-    reader = _reader(session_factory)
+    reader = read_only_sessions(session_factory)
     for org in await _organizations(session_factory, None if org_id is None else [org_id]):
         fire, period_start = due_period(snapshot_type, now, org.tz)
         async with reader() as session:
@@ -345,7 +257,7 @@ async def backfill(
     plan = [(org, start) for org in orgs for start in periods_between(kind, first, last, org.tz)]
     if progress is not None:
         progress(total=len(plan))
-    reader = _reader(session_factory)
+    reader = read_only_sessions(session_factory)
     written = 0
     for offset in range(0, len(plan), WRITE_BATCH):
         batch = plan[offset : offset + WRITE_BATCH]
@@ -360,115 +272,3 @@ async def backfill(
         if progress is not None:
             progress(advance=len(batch))
     return written
-
-
-async def latest(session: AsyncSession, org_id: str) -> Snapshot | None:
-    result: Snapshot | None = await session.scalar(
-        select(Snapshot)
-        .where(Snapshot.org_id == org_id)
-        .order_by(Snapshot.updated_at.desc())
-        .limit(1)
-    )
-    return result
-
-
-# ------------------------------------------------------------------ the API's service
-
-
-def snapshot_read(row: Snapshot) -> SnapshotRead:
-    read = SnapshotRead.model_validate(row)
-    read.account_id = row.account_id or None
-    return read
-
-
-async def create_snapshot(
-    session: AsyncSession, *, org_id: str, data: SnapshotCreate, now: datetime
-) -> SnapshotRead:
-    """Generate (or regenerate) one snapshot now; a period that has not begun is a 422."""
-    found = await identity_service.get_organization(session, org_id=org_id)
-    org = OrgClock(found.id, found.timezone)
-    tz = org.tz
-    kind = SnapshotType(data.type)
-    if data.date is None:
-        _, moment = due_period(kind, now, tz)
-    else:
-        if data.date > now.astimezone(tz).date():
-            raise invalid("Snapshots are of periods that have begun: the date is ahead", "date")
-        hour = (data.hour or 0) if kind == SnapshotType.HOURLY else 0
-        local = datetime.combine(data.date, time(hour)).replace(tzinfo=tz)
-        moment = local.astimezone(UTC)
-        if moment > now:
-            raise invalid("Snapshots are of periods that have begun: the hour is ahead", "hour")
-    row = await generate(session, org, kind, moment, account=data.account_id)
-    return snapshot_read(row)
-
-
-@dataclass(frozen=True)
-class SnapshotFilter:
-    type: SnapshotType | None = None
-    account_id: str | None = None
-    start: datetime | None = None  # period_start at or after
-    end: datetime | None = None  # period_start before
-
-
-def _snapshot_query(org_id: str, where: SnapshotFilter) -> Select[Any]:
-    statement = select(Snapshot).where(Snapshot.org_id == org_id)
-    if where.type is not None:
-        statement = statement.where(Snapshot.snapshot_type == where.type)
-    if where.account_id is not None:
-        statement = statement.where(Snapshot.account_id == where.account_id)
-    if where.start is not None:
-        statement = statement.where(Snapshot.period_start >= where.start)
-    if where.end is not None:
-        statement = statement.where(Snapshot.period_start < where.end)
-    return statement
-
-
-async def list_snapshots(
-    session: AsyncSession, *, org_id: str, where: SnapshotFilter, params: PageParams
-) -> Page[SnapshotRead]:
-    statement = _snapshot_query(org_id, where)
-    rows, cursor = await paginate(session, statement, id_column=Snapshot.id, params=params)
-    return Page(data=[snapshot_read(r) for r in rows], next_cursor=cursor)
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else key, item, out)
-    else:
-        out[prefix] = value
-
-
-@dataclass(frozen=True)
-class CsvExport:
-    header: list[str]
-    rows: AsyncIterator[list[Any]]
-    filename: str
-
-
-def export_snapshots(
-    session_factory: SessionFactory, *, org_id: str, where: SnapshotFilter
-) -> CsvExport:
-    """One row per snapshot, one column per metric (``calls.total``, ...), oldest first,
-    read in batches by its own read-only session while the response streams."""
-    statement = _snapshot_query(org_id, where).order_by(Snapshot.period_start, Snapshot.account_id)
-    columns = [f"{name}.{key}" for name, entries in sections().items() for key in entries]
-    header = ["date", "type", "account_id", "period_start", "period_end", *columns]
-
-    async def rows() -> AsyncIterator[list[Any]]:
-        async with _reader(session_factory)() as reader:
-            result = await reader.stream_scalars(statement.execution_options(yield_per=500))
-            async for row in result:
-                flat: dict[str, Any] = {}
-                _flatten("", row.metrics, flat)
-                yield [
-                    row.date.isoformat(),
-                    row.snapshot_type,
-                    row.account_id,
-                    row.period_start.isoformat(),
-                    row.period_end.isoformat(),
-                    *(flat.get(c, "") for c in columns),
-                ]
-
-    return CsvExport(header, rows(), "snapshots.csv")
