@@ -18,7 +18,7 @@ column (event data and metadata, URLs, titles, referrers, lab input and output).
 * ``analytics_pageviews``: pageviews, sessions and lab experiments older than
   395 days, and visitors not seen for as long (13 months, as web analytics keep).
 
-Daily visitor-id salts are deleted by the tracking service itself after two days.
+Daily visitor-id salts are deleted by ``visitor_ids.daily_salt`` itself after two days.
 """
 
 from __future__ import annotations

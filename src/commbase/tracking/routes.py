@@ -12,7 +12,7 @@ from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
 from commbase.core.scopes import Scope
 from commbase.core.types import PathId
-from commbase.tracking import service as tracking
+from commbase.tracking import events, lab, visits
 from commbase.tracking.models import LabExperiment
 from commbase.tracking.schemas import (
     LabCreate,
@@ -71,7 +71,7 @@ async def track_events(
     is a 422 problem listing them in ``rejected``.
     """
     principal.require(Scope.TRACK_WRITE)
-    return await tracking.ingest_events(
+    return await events.ingest_events(
         session,
         org_id=principal.org_id,
         body=await request.body(),
@@ -86,7 +86,7 @@ async def track_pageview(
 ) -> PageviewRead:
     """Record a pageview; 30 minutes without one ends the visitor's session."""
     principal.require(Scope.TRACK_WRITE)
-    pageview, started = await tracking.record_pageview(
+    pageview, started = await visits.record_pageview(
         session, org_id=principal.org_id, data=body, client=client
     )
     return PageviewRead(
@@ -103,7 +103,7 @@ async def track_visitor(
 ) -> VisitorRead:
     """Create or update the calling browser's visitor; returns it with its open session."""
     principal.require(Scope.TRACK_WRITE)
-    visitor, current = await tracking.touch_visitor(
+    visitor, current = await visits.touch_visitor(
         session, org_id=principal.org_id, data=body, client=client
     )
     return VisitorRead(
@@ -122,13 +122,13 @@ async def track_lab(
 ) -> LabExperiment:
     """Record an AI lab experiment (update it later with ``PATCH /v1/track/lab/{id}``)."""
     principal.require(Scope.TRACK_WRITE)
-    return await tracking.create_lab_experiment(session, org_id=principal.org_id, data=body)
+    return await lab.create_lab_experiment(session, org_id=principal.org_id, data=body)
 
 
 @router.get("/lab/{experiment_id}", response_model=LabRead)
 async def get_lab(experiment_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.ANALYTICS_READ)
-    return await tracking.get_lab_experiment(
+    return await lab.get_lab_experiment(
         session, org_id=principal.org_id, experiment_id=experiment_id
     )
 
@@ -139,6 +139,6 @@ async def update_lab(
 ) -> Any:
     """Change an experiment's status, output, processing time, tokens or error."""
     principal.require(Scope.TRACK_WRITE)
-    return await tracking.update_lab_experiment(
+    return await lab.update_lab_experiment(
         session, org_id=principal.org_id, experiment_id=experiment_id, data=body
     )

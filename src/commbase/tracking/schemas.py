@@ -76,9 +76,9 @@ class TrackEvent(AppSchema):
     )
 
     # The batch is parsed by orjson, which refuses NaN, Infinity and lone surrogates;
-    # the service rejects events carrying NUL, JSON nested too deep and integers
-    # beyond 64 bits (``tracking.service``). AppSchema's general check here would
-    # cost more than the rest of validation, on the path that must be fastest.
+    # ingest rejects events carrying NUL, JSON nested too deep and integers beyond
+    # 64 bits (``tracking.batches``, ``tracking.events``). AppSchema's general check
+    # here would cost more than the rest of validation, on the path that must be fastest.
     @field_validator("*")
     @classmethod
     def _storable(cls, value: Any) -> Any:

@@ -1,0 +1,238 @@
+"""Storing telemetry events: one statement per batch, within the organization's bounds.
+
+A batch's valid events (``batches.py``) become rows written with one statement --
+on PostgreSQL an ``INSERT ... SELECT FROM json_to_recordset(batch)`` through the
+request's own asyncpg connection, on SQLite one executemany. A replayed id is
+skipped by ``ON CONFLICT (org_id, event_id) DO NOTHING``. An event is refused
+when its times fall outside the organization's retention or more than a day
+ahead, or when its data holds JSON no column holds.
+
+No raw IP address is kept unless the organization opts in
+(``settings["analytics"]["store_ip"]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Table, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.core.errors import ValidationFailed
+from commbase.core.ids import new_id
+from commbase.core.schemas import INT64, MAX_JSON_DEPTH
+from commbase.core.time import utcnow
+from commbase.identity import service as identity_service
+from commbase.privacy import retention
+from commbase.tracking.batches import field_error, read_batch
+from commbase.tracking.bounds import MAX_FUTURE
+from commbase.tracking.models import TrackedEvent
+from commbase.tracking.schemas import RejectedEvent, TrackEvent, TrackResult
+
+EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
+_PG_INSERT = """
+INSERT INTO tracked_events (org_id, event_id, type, user_id, session_id, call_id, visitor_id,
+    account_id, data, metadata, occurred_at, received_at, expires_at)
+SELECT $1, event_id, type, user_id, session_id, call_id, visitor_id, account_id, data, metadata,
+    occurred_at, $2, expires_at
+FROM json_to_recordset($3::text::json) AS r(event_id text, type text, user_id text,
+    session_id text, call_id text, visitor_id text, account_id text, data jsonb, metadata jsonb,
+    occurred_at timestamptz, expires_at timestamptz)
+ON CONFLICT (org_id, event_id) DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingPolicy:
+    """What an organization's settings say about the events it sends."""
+
+    retention_days: int
+    store_ip: bool
+
+
+async def policy_for(session: AsyncSession, *, org_id: str) -> TrackingPolicy:
+    """The organization's event retention and whether it keeps raw IP addresses."""
+    org = await identity_service.get_organization(session, org_id=org_id)
+    analytics = org.settings.get("analytics")
+    store_ip = isinstance(analytics, dict) and analytics.get("store_ip") is True
+    days = await retention.days_for(session, org_id=org_id, kind=EVENTS_KIND)
+    return TrackingPolicy(retention_days=days, store_ip=store_ip)
+
+
+def _check_document(value: Any, depth: int = 0) -> None:
+    """Refuse JSON that no column holds: nested deeper than ``MAX_JSON_DEPTH`` or with an
+    integer beyond 64 bits. The same rule as ``AppSchema``'s, cheaper: the batch's text
+    already passed orjson (no NaN, no lone surrogates) and its NUL check."""
+    items = value.values() if type(value) is dict else value
+    if items and depth >= MAX_JSON_DEPTH:
+        raise ValueError(f"values may be nested at most {MAX_JSON_DEPTH} levels deep")
+    for item in items:
+        kind = type(item)
+        if kind is dict or kind is list:
+            _check_document(item, depth + 1)
+        elif kind is int and item not in INT64:
+            raise ValueError("integers must fit in 64 bits (-2^63 to 2^63-1)")
+
+
+def _unstorable(event: TrackEvent) -> RejectedEvent | None:
+    for name in ("data", "metadata"):
+        try:
+            _check_document(getattr(event, name))
+        except ValueError as exc:
+            return RejectedEvent(index=-1, id=event.id, errors=[field_error([name], str(exc))])
+    return None
+
+
+def _rows(
+    valid: list[tuple[int, TrackEvent]],
+    rejected: list[RejectedEvent],
+    *,
+    policy: TrackingPolicy,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], int]:
+    """The rows to insert (without org_id and received_at), and how many repeated an id
+    of this batch. Events whose times are out of bounds join ``rejected``."""
+    rows: list[dict[str, Any]] = []
+    period = timedelta(days=policy.retention_days)
+    oldest, newest = now - period, now + MAX_FUTURE
+    seen: set[str] = set()
+    repeated = 0
+    late: list[RejectedEvent] = []
+    for index, event in valid:
+        unstorable = _unstorable(event)
+        if unstorable is not None:
+            late.append(unstorable.model_copy(update={"index": index}))
+            continue
+        occurred = event.timestamp or now
+        if occurred > newest or occurred < oldest:
+            message = (
+                "is more than a day in the future"
+                if occurred > newest
+                else f"is older than the organization's retention of {policy.retention_days} days"
+            )
+            late.append(
+                RejectedEvent(
+                    index=index, id=event.id, errors=[field_error(["timestamp"], message)]
+                )
+            )
+            continue
+        expires = occurred + period
+        if event.expires_at is not None:
+            if event.expires_at <= now:
+                late.append(
+                    RejectedEvent(
+                        index=index,
+                        id=event.id,
+                        errors=[field_error(["expires_at"], "is already past")],
+                    )
+                )
+                continue
+            expires = min(expires, event.expires_at)
+        event_id = event.id
+        if event_id is None:
+            event_id = new_id("evt")
+        elif event_id in seen:
+            repeated += 1
+            continue
+        else:
+            seen.add(event_id)
+        metadata: dict[str, Any] = event.metadata  # type: ignore[assignment]
+        if not policy.store_ip:
+            metadata.pop("ip_address", None)
+        rows.append(
+            {
+                "event_id": event_id,
+                "type": event.type,
+                "user_id": event.user_id,
+                "session_id": event.session_id,
+                "call_id": event.call_id,
+                "visitor_id": event.visitor_id,
+                "account_id": event.account_id,
+                "data": event.data,
+                "metadata": metadata,
+                "occurred_at": occurred,
+                "expires_at": expires,
+            }
+        )
+    if late:
+        rejected.extend(late)
+        rejected.sort(key=lambda r: r.index)
+    return rows, repeated
+
+
+async def _insert_postgres(
+    session: AsyncSession, rows: list[dict[str, Any]], *, org_id: str, now: datetime
+) -> int:
+    # One JSON document for the whole batch: orjson writes it in one C call and
+    # PostgreSQL splits it, where arrays per column cost asyncpg a type check per value.
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    status: str = await driver.execute(_PG_INSERT, org_id, now, orjson.dumps(rows).decode())
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def _insert_sqlite(
+    session: AsyncSession, rows: list[dict[str, Any]], *, org_id: str, now: datetime
+) -> int:
+    for row in rows:
+        row["org_id"], row["received_at"] = org_id, now
+    statement = sqlite_insert(cast(Table, TrackedEvent.__table__)).on_conflict_do_nothing(
+        index_elements=["org_id", "event_id"]
+    )
+    # executemany's rowcount is not reported; the connection's change counter is.
+    before = await session.scalar(text("SELECT total_changes()"))
+    await session.execute(statement, rows)
+    after = await session.scalar(text("SELECT total_changes()"))
+    return int(after or 0) - int(before or 0)
+
+
+async def ingest_events(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    body: bytes,
+    content_type: str,
+    max_events: int,
+) -> TrackResult:
+    """Store the batch's valid events (each id once per organization); list the others."""
+    valid, rejected = read_batch(body, content_type=content_type, max_events=max_events)
+    if not valid:
+        return _result(0, 0, rejected)
+    # This query also opens the session's transaction, which the raw insert joins.
+    policy = await policy_for(session, org_id=org_id)
+    now = utcnow()
+    rows, repeated = _rows(valid, rejected, policy=policy, now=now)
+    stored = 0
+    if rows:
+        insert_rows = (
+            _insert_postgres if session.get_bind().dialect.name == "postgresql" else _insert_sqlite
+        )
+        stored = await insert_rows(session, rows, org_id=org_id, now=now)
+    return _result(stored, repeated + len(rows) - stored, rejected)
+
+
+def _result(accepted: int, duplicates: int, rejected: list[RejectedEvent]) -> TrackResult:
+    """The batch's result; a 422 when every event of it was refused (nothing to keep)."""
+    if rejected and not accepted and not duplicates:
+        errors = [
+            {
+                **error,
+                "loc": ["body", str(item.index), *error["loc"]],
+                "field": ".".join([str(item.index), *error["loc"]]),
+            }
+            for item in rejected
+            for error in item.errors
+        ]
+        raise ValidationFailed(
+            "No event of the batch could be stored"
+            if len(rejected) > 1
+            else "The event could not be stored",
+            errors=errors,
+            rejected=[item.model_dump() for item in rejected],
+        )
+    return TrackResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
