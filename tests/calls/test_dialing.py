@@ -12,8 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from commbase.calls import dialing
-from commbase.calls import service as calls_service
+from commbase.calls import dialing, placement
 from commbase.calls.models import Call
 from commbase.calls.providers import DialNotSent, ProviderError, carriers_of
 from commbase.calls.schemas import CallCreate
@@ -80,7 +79,7 @@ async def test_a_rolled_back_placement_dials_nothing_and_a_committed_one_dials_o
 
     # The placement's transaction rolls back after place_call (say, a later step failed).
     async with app.state.db.sessionmaker() as session:
-        placed = await calls_service.place_call(
+        placed = await placement.place_call(
             session,
             principal=key_principal(tenant),
             data=data,
@@ -97,7 +96,7 @@ async def test_a_rolled_back_placement_dials_nothing_and_a_committed_one_dials_o
     # The same placement committed: dialed once, after the commit, with its event as
     # the idempotency reference.
     async with app.state.db.sessionmaker() as session:
-        placed = await calls_service.place_call(
+        placed = await placement.place_call(
             session,
             principal=key_principal(tenant),
             data=data,

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete, func, select, update
 
 from commbase.calls import jobs as calls_jobs
-from commbase.calls import service as calls_service
+from commbase.calls import placement
 from commbase.calls.models import Call, CallEvent
 from commbase.core.effects import EffectRunner
 from commbase.core.idempotency import IdempotencyKey
@@ -142,7 +142,7 @@ async def test_the_unique_key_stops_a_retry_that_raced_past_the_checks(
     async def missed(*args: object) -> None:
         return None
 
-    monkeypatch.setattr(calls_service, "_placed_with_key", missed)
+    monkeypatch.setattr(placement, "_placed_with_key", missed)
     raced = await place(client, headers, ANSWERED_94S)
 
     assert_problem(raced, 409, "idempotency-key-in-use")

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 import structlog
 from fastapi import APIRouter, Query, Request, Response, status
 
-from commbase.calls import reports, service
+from commbase.calls import placement, reports, service
 from commbase.calls.enums import CallKind, CallStatus
 from commbase.calls.providers import Carriers, carriers_of
 from commbase.calls.providers.twilio import CALL_PARAMETER, signature_is_valid
@@ -61,7 +61,7 @@ async def place_call(
     settings: AppSettings,
 ) -> Any:
     principal.require(Scope.CALLS_CREATE)
-    placed = await service.place_call(
+    placed = await placement.place_call(
         session,
         principal=principal,
         data=body,

@@ -1,0 +1,363 @@
+"""Placing a call: ``place_call`` and its named steps -- consent, rate and concurrency
+limits, the paying wallet and rate, spend caps, the hold -- ending with the call stored
+as ``queued`` and ``call.queued`` recorded for ``calls.dialing`` to dial after commit."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from math import ceil
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.billing import rates as billing_rates
+from commbase.billing import service as billing_service
+from commbase.billing.models import Wallet
+from commbase.billing.service import Hold
+from commbase.calls import dialing as _dialing  # noqa: F401  (registers the calls.dial consumer)
+from commbase.calls import events, lifecycle
+from commbase.calls.callers import Caller, caller_for
+from commbase.calls.enums import CallDirection, CallStatus, ProviderName
+from commbase.calls.models import Call
+from commbase.calls.numbers import parse_destination
+from commbase.calls.providers import Carriers
+from commbase.calls.schemas import CallCreate
+from commbase.contacts import service as contacts_service
+from commbase.core import outbox
+from commbase.core.auth import Principal
+from commbase.core.errors import (
+    ConsentRequired,
+    ContactBlocked,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    PaymentRequired,
+    RateLimited,
+)
+from commbase.core.money import minutes_affordable
+from commbase.core.phones import PhoneNumber
+from commbase.core.time import utcnow
+from commbase.identity.agent_sessions import service as agent_sessions
+from commbase.identity.enums import DataRetention
+from commbase.settings import Settings
+
+DEFAULT_MAX_CONCURRENT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A placement's outcome: the call, and whether an earlier request had placed it."""
+
+    call: Call
+    replayed: bool = False
+
+
+def request_fingerprint(data: CallCreate) -> str:
+    """A hash of what the placement asked for, to tell a retry from another request."""
+    body = data.model_dump_json(by_alias=True, exclude_unset=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def place_call(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    data: CallCreate,
+    carriers: Carriers,
+    settings: Settings,
+    idempotency_key: str | None = None,
+) -> Placed:
+    """Check consent, limits and funds, hold the money and queue the call; the carrier
+    is dialed by ``calls.dialing`` once this transaction has committed.
+
+    With an ``idempotency_key`` (the request's credential-scoped key), a call already
+    placed with it is returned instead of placing another one.
+    """
+    fingerprint = request_fingerprint(data) if idempotency_key else None
+    if earlier := await _placed_with_key(session, principal, idempotency_key, fingerprint):
+        return Placed(earlier, replayed=True)
+    destination = parse_destination(data.to)
+    caller = await caller_for(session, principal=principal)
+    _check_consent(caller)
+    await _check_call_rate(session, caller)
+    contact_id = await _check_contact(session, principal=principal, destination=destination)
+    wallet, rate = await _payer_and_rate(
+        session, caller=caller, destination=destination, settings=settings
+    )
+    if earlier := await _placed_with_key(session, principal, idempotency_key, fingerprint):
+        # A concurrent retry committed while this one waited for the wallet.
+        return Placed(earlier, replayed=True)
+    await _check_concurrency(session, caller)
+    max_duration = _max_duration(caller, data=data, settings=settings)
+    caps = await _spend_caps(session, caller=caller, wallet=wallet)
+    hold = await _reserve(session, wallet=wallet, rate=rate, max_duration=max_duration, caps=caps)
+    call = _new_call(
+        caller=caller,
+        data=data,
+        destination=destination,
+        contact_id=contact_id,
+        wallet=wallet,
+        rate=rate,
+        hold=hold,
+        allowed_s=min(max_duration, hold.allowed_minutes * 60),
+        provider=carriers.for_placement(livemode=principal.livemode),
+    )
+    call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
+    await _apply_retention(session, call=call, caller=caller)
+    await _queue_dial(session, call=call)
+    return Placed(call)
+
+
+async def _placed_with_key(
+    session: AsyncSession, principal: Principal, key: str | None, fingerprint: str | None
+) -> Call | None:
+    if key is None:
+        return None
+    call = await session.scalar(
+        select(Call).where(Call.org_id == principal.org_id, Call.idempotency_key == key)
+    )
+    if call is not None and call.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key already placed a call with another body; "
+            "use a new key for a new request"
+        )
+    return call
+
+
+def _check_consent(caller: Caller) -> None:
+    if caller.agent_session_id is None:
+        return
+    if caller.agent is None or not caller.agent.calling_authorized:
+        raise ConsentRequired("The agent session's user_consent.calling_authorized is false")
+
+
+async def _check_call_rate(session: AsyncSession, caller: Caller) -> None:
+    """An agent session places at most its ``calls_per_hour``."""
+    if caller.agent is None or not caller.agent.calls_per_hour:
+        return
+    recent = await session.scalar(
+        select(func.count())
+        .select_from(Call)
+        .where(
+            Call.org_id == caller.principal.org_id,
+            Call.agent_session_id == caller.agent_session_id,
+            Call.created_at >= utcnow() - timedelta(hours=1),
+        )
+    )
+    if int(recent or 0) >= caller.agent.calls_per_hour:
+        raise RateLimited(
+            f"This agent session may place {caller.agent.calls_per_hour} calls per hour",
+            headers={"Retry-After": "60"},
+        )
+
+
+async def _check_contact(
+    session: AsyncSession, *, principal: Principal, destination: PhoneNumber
+) -> str | None:
+    """The contact called, if the book has one; ContactBlocked if it is blocked."""
+    if await contacts_service.is_blocked(session, org_id=principal.org_id, phone=destination.e164):
+        raise ContactBlocked(f"{destination.e164} is blocked")
+    contact = await contacts_service.find_by_phone(
+        session, org_id=principal.org_id, phone=destination.e164
+    )
+    return contact.id if contact else None
+
+
+async def _payer_and_rate(
+    session: AsyncSession, *, caller: Caller, destination: PhoneNumber, settings: Settings
+) -> tuple[Wallet, Decimal]:
+    """The paying wallet, locked (placements on one wallet are checked one at a time),
+    and the per-minute rate for the destination in the wallet's currency."""
+    org_id = caller.principal.org_id
+    wallet = await billing_service.payer_wallet(
+        session, org_id=org_id, user_id=caller.user_id, agent_session_id=caller.agent_session_id
+    )
+    if wallet is None:
+        raise PaymentRequired("No wallet pays for this caller; create and fund one first")
+    # Looked up before the lock: the wallet row stays locked as briefly as possible.
+    rate = await billing_rates.rate_for(
+        session,
+        org_id=org_id,
+        country=destination.country,
+        line_type=destination.line_type,
+        default=settings.default_rate_per_minute,
+        currency=wallet.currency,
+        default_currency=settings.default_rate_currency,
+    )
+    wallet = await billing_service.get_wallet(
+        session, org_id=org_id, wallet_id=wallet.id, for_update=True
+    )
+    return wallet, rate
+
+
+async def _check_concurrency(session: AsyncSession, caller: Caller) -> None:
+    """At most so many calls in progress per credential (the key's limit, the session's,
+    or the user's), and per user where the user's limits say so."""
+    principal = caller.principal
+    limit = DEFAULT_MAX_CONCURRENT
+    if principal.key is not None:
+        limit = principal.key.max_concurrent_calls
+    if caller.limits.max_concurrent_calls is not None:
+        limit = min(limit, caller.limits.max_concurrent_calls)
+    if caller.api_key_id:
+        owner = Call.api_key_id == caller.api_key_id
+    elif caller.agent_session_id:
+        owner = Call.agent_session_id == caller.agent_session_id
+    else:
+        owner = Call.user_id == (caller.user_id or "")
+    active = await session.scalar(
+        select(func.count())
+        .select_from(Call)
+        .where(Call.org_id == principal.org_id, Call.status.in_(lifecycle.ACTIVE), owner)
+    )
+    if int(active or 0) >= limit:
+        raise RateLimited(
+            f"At most {limit} calls may be in progress at once", headers={"Retry-After": "5"}
+        )
+
+
+def _max_duration(caller: Caller, *, data: CallCreate, settings: Settings) -> int:
+    """The longest the call may last: the request's, the server's, the user's limits and
+    AI settings, and the agent session's limit, whichever is shortest."""
+    candidates = [
+        settings.max_call_duration_s,
+        data.max_duration_s,
+        caller.limits.max_call_duration_s,
+        caller.limits.ai_max_call_duration_s,
+        caller.agent.max_call_duration if caller.agent else None,
+    ]
+    return min([value for value in candidates if value is not None])
+
+
+def _today_start(timezone: str) -> datetime:
+    local = utcnow().astimezone(ZoneInfo(timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def _spend_caps(session: AsyncSession, *, caller: Caller, wallet: Wallet) -> list[int]:
+    """What may still be spent, in minor units, under each spend limit that applies:
+    the agent session's total, the user's day and the wallet's day."""
+    org_id = caller.principal.org_id
+    caps: list[int] = []
+    if caller.agent is not None and caller.agent.max_spend_limit is not None:
+        assert caller.agent_session_id is not None
+        agent = await agent_sessions.get_session(
+            session, org_id=org_id, session_id=caller.agent_session_id
+        )
+        caps.append(caller.agent.max_spend_limit - int(agent.stats.get("total_spent", 0)))
+    today = _today_start(caller.timezone)
+    if caller.user_id and caller.limits.daily_spend_limit is not None:
+        spent = await billing_service.spent_since(
+            session, org_id=org_id, since=today, user_id=caller.user_id
+        )
+        caps.append(caller.limits.daily_spend_limit - spent)
+    if wallet.daily_spend_limit is not None:
+        spent = await billing_service.spent_since(
+            session, org_id=org_id, since=today, wallet_id=wallet.id
+        )
+        caps.append(wallet.daily_spend_limit - spent)
+    return caps
+
+
+async def _reserve(
+    session: AsyncSession, *, wallet: Wallet, rate: Decimal, max_duration: int, caps: list[int]
+) -> Hold:
+    """Hold what the call may cost: its whole duration, less if a spend cap or the
+    wallet's funds allow less; PaymentRequired below one minute."""
+    max_minutes = ceil(max_duration / 60)
+    if caps:
+        capped = minutes_affordable(max(0, min(caps)), rate, wallet.currency)
+        if capped < 1 and wallet.balance_minutes - wallet.held_minutes < 1:
+            raise PaymentRequired("The spend limit does not cover one more minute")
+        max_minutes = min(max_minutes, max(capped, 1))
+    return await billing_service.hold_for_call(
+        session, wallet=wallet, rate_per_minute=rate, max_minutes=max_minutes
+    )
+
+
+def _new_call(
+    *,
+    caller: Caller,
+    data: CallCreate,
+    destination: PhoneNumber,
+    contact_id: str | None,
+    wallet: Wallet,
+    rate: Decimal,
+    hold: Hold,
+    allowed_s: int,
+    provider: ProviderName,
+) -> Call:
+    limits = caller.limits
+    privacy = limits.privacy_mode if data.privacy_mode is None else data.privacy_mode
+    if caller.agent is not None:
+        privacy = privacy or caller.agent.privacy_mode
+    from_number = parse_destination(data.from_, field="from").e164 if data.from_ else None
+    return Call(
+        org_id=caller.principal.org_id,
+        kind=data.kind,
+        direction=CallDirection.OUTBOUND,
+        status=CallStatus.QUEUED,
+        user_id=caller.user_id,
+        agent_session_id=caller.agent_session_id,
+        api_key_id=caller.api_key_id,
+        wallet_id=wallet.id,
+        contact_id=contact_id,
+        from_number=from_number or limits.default_caller_id,
+        to_number=destination.e164,
+        to_number_formatted=destination.international,
+        to_country=destination.country,
+        to_line_type=destination.line_type,
+        to_carrier=destination.carrier,
+        privacy_mode=privacy,
+        caller_id_name=data.caller_id_name or ("Anonymous" if privacy else None),
+        max_duration_seconds=allowed_s,
+        rate_per_minute=rate,
+        currency=wallet.currency,
+        hold_amount=hold.amount,
+        hold_minutes=hold.minutes,
+        recording_enabled=data.recording_enabled,
+        transcription_enabled=data.transcription_enabled,
+        provider=provider,
+        livemode=caller.principal.livemode,
+        metadata_=data.metadata.model_dump(exclude={"tags"}, exclude_none=True),
+        tags=data.metadata.tags,
+    )
+
+
+async def _apply_retention(session: AsyncSession, *, call: Call, caller: Caller) -> None:
+    """Carry the agent session's ``data_retention`` consent onto its call. A
+    ``session_only`` call's personal data expires with the session (sooner if the
+    session is terminated); a ``30_days`` call's 30 days after it ends."""
+    if caller.agent is None or caller.agent_session_id is None:
+        return
+    retention = DataRetention(caller.agent.data_retention)
+    call.data_retention = retention
+    if retention == DataRetention.SESSION_ONLY:
+        agent = await agent_sessions.get_session(
+            session, org_id=call.org_id, session_id=caller.agent_session_id
+        )
+        call.personal_data_expires_at = agent.expires_at
+
+
+async def _queue_dial(session: AsyncSession, *, call: Call) -> None:
+    """Store the call and ask for it to be dialed once the transaction commits."""
+    session.add(call)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if call.idempotency_key is None:
+            raise
+        # Another request with this key committed its call between our checks: this
+        # transaction rolls back (hold included) and the retry answers with that call.
+        raise IdempotencyKeyInUse(
+            "A request with this Idempotency-Key placed its call meanwhile; retry",
+            headers={"Retry-After": "1"},
+        ) from exc
+    # ``calls.dialing`` is imported above, so its consumer hears this event.
+    await outbox.record(
+        session, events.CALL_QUEUED, lifecycle.call_payload(call), org_id=call.org_id
+    )
