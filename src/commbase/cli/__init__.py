@@ -1,4 +1,4 @@
-"""The ``commbase`` command: serve, migrate, demo, users, keys, jobs.
+"""The ``commbase`` command: serve, worker, migrate, demo, users, keys, jobs.
 
 This module wires the commands together; each group lives in its own module:
 ``database`` (migrate, demo), ``processes`` (serve and the workers), ``users`` (users
@@ -12,7 +12,7 @@ import typer
 
 from commbase.cli.database import alembic_config, database_revision, demo, migrate, migrate_database
 from commbase.cli.jobs import backfill, jobs_app
-from commbase.cli.processes import effects_app, serve, webhooks_app
+from commbase.cli.processes import effects_app, serve, webhooks_app, worker
 from commbase.cli.users import keys_app, users_app
 
 __all__ = ["alembic_config", "app", "database_revision", "migrate_database"]
@@ -23,6 +23,7 @@ app = typer.Typer(
 # In this order in `commbase --help`.
 app.command()(migrate)
 app.command()(serve)
+app.command()(worker)
 app.command()(demo)
 app.command()(backfill)
 app.add_typer(users_app, name="users")

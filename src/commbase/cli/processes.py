@@ -1,8 +1,11 @@
-"""Long-running processes: ``commbase serve`` (the API) and the workers that run beside
-it, ``commbase webhooks worker`` and ``commbase effects worker``."""
+"""Long-running processes: ``commbase serve`` (the API), ``commbase worker`` (every
+background loop) and the single-purpose workers that run beside it,
+``commbase webhooks worker`` and ``commbase effects worker``."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from typing import Annotated
 
 import typer
@@ -36,6 +39,44 @@ def serve(
         access_log=False,
         log_config=None,
     )
+
+
+def worker() -> None:
+    """Run the background loops: jobs, call simulator, webhooks, effects.
+
+    Everything an API process runs with COMMBASE_RUN_JOBS=true: the scheduler (one
+    leader at a time), the call simulator, webhook delivery and effects after commit.
+    Run API processes with COMMBASE_RUN_JOBS=false and any number of these beside
+    them; SIGTERM or Ctrl-C stops one cleanly."""
+    from commbase.app import create_app
+
+    # The API's own start-up and shutdown, so both layouts run the same loops and
+    # flush the same state (usage counts) when they stop.
+    settings = get_settings().model_copy(update={"run_jobs": True})
+
+    async def work() -> None:
+        app = create_app(settings)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            stopping.set()
+            # A second signal stops at once instead of waiting for the loops to finish.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop)
+        try:
+            async with app.router.lifespan_context(app):
+                console.print("worker running: scheduler, call simulator, webhooks, effects")
+                await stopping.wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+    run_command(work())
+    console.print("worker stopped")
 
 
 @webhooks_app.command("worker")
