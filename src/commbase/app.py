@@ -11,6 +11,9 @@ import structlog
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from commbase import __version__
 from commbase import models as _models  # noqa: F401  (registers every table)
@@ -23,6 +26,7 @@ from commbase.calls.routes import router as calls_router
 from commbase.calls.simulation import SimulatorRunner
 from commbase.calls.transcripts.routes import router as transcripts_router
 from commbase.contacts.routes import router as contacts_router
+from commbase.core.breaker import RedisBreaker
 from commbase.core.cache import Cache, MemoryCache, RedisCache
 from commbase.core.db import Database
 from commbase.core.effects import EffectRunner
@@ -42,7 +46,7 @@ from commbase.identity.authentication import TokenAuthenticator
 from commbase.identity.members.routes import router as members_router
 from commbase.identity.routes import router as identity_router
 from commbase.identity.sessions.routes import router as sessions_router
-from commbase.identity.usage import MemoryUsageTracker, RedisUsageTracker, UsageTracker
+from commbase.identity.usage import UsageTracker
 from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its jobs)
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
@@ -68,19 +72,28 @@ POST requests accept `Idempotency-Key`.
 
 def _backends(
     settings: Settings, database: Database
-) -> tuple[Redis | None, Cache, RateLimiter, Lease, UsageTracker]:
+) -> tuple[Redis | None, RedisBreaker | None, Cache, RateLimiter, Lease]:
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        # A request never waits long on Redis: short timeouts, one immediate retry
+        # (for a connection Redis closed when it restarted), then the breaker skips
+        # Redis and everything falls back in-process until it answers (core.breaker).
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        breaker = RedisBreaker(redis, open_s=1.0)
         return (
             redis,
+            breaker,
             # A hot credential costs no round trip; revocations reach every
             # process through Redis pub/sub (at worst 5 s late if one is lost).
-            RedisCache(redis, local_ttl_s=5.0),
-            RedisRateLimiter(redis),
-            RedisLease(redis),
-            RedisUsageTracker(redis),
+            RedisCache(redis, local_ttl_s=5.0, breaker=breaker),
+            RedisRateLimiter(redis, breaker=breaker),
+            RedisLease(redis, breaker=breaker),
         )
-    return None, MemoryCache(), MemoryRateLimiter(), DatabaseLease(database), MemoryUsageTracker()
+    return None, None, MemoryCache(), MemoryRateLimiter(), DatabaseLease(database)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -88,11 +101,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
     database = Database(settings.database_url)
-    redis, cache, limiter, lease, usage = _backends(settings, database)
+    redis, breaker, cache, limiter, lease = _backends(settings, database)
+    usage = UsageTracker(database, flush_every_s=settings.usage_flush_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await cache.start()
+        await usage.start()
         scheduler_task: asyncio.Task[None] | None = None
         scheduler: Scheduler | None = None
         if settings.run_jobs:
@@ -137,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         with contextlib.suppress(asyncio.CancelledError):
                             await scheduler_task
                 # Counted usage is written before the process goes.
+                await usage.close()
                 await identity_jobs.flush_usage_now(
                     JobContext(
                         database=database,
@@ -147,9 +163,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
             except Exception as exc:
                 # A dependency that is down must not keep the rest from closing;
-                # counts left in Redis are written by the next process.
-                log.error("shutdown could not write usage", error=str(exc))
+                # the counts not written go with the process.
+                log.error(
+                    "shutdown could not write usage",
+                    error=str(exc),
+                    unwritten=sum(u.count for u in usage.pending().values()),
+                )
             await cache.close()
+            if breaker is not None:
+                await breaker.close()
             if redis is not None:
                 await redis.aclose()
             await database.dispose()
@@ -171,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = database
     app.state.redis = redis
+    app.state.redis_breaker = breaker  # None without Redis; .available is False while away
     app.state.cache = cache
     app.state.rate_limiter = limiter
     app.state.lease = lease

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     api_key_rotation_grace_s: int = 24 * 3600
     idempotency_ttl_s: int = 24 * 3600
     principal_cache_ttl_s: int = 30
+    # Each process writes its credential usage counts this often (and when it stops).
+    usage_flush_s: float = Field(default=5.0, gt=0)
 
     rate_limit_tiers: dict[str, dict[str, int]] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     session_rate_limit: int = 600  # per minute, login and agent sessions

@@ -278,6 +278,7 @@ class Scheduler:
         self.services = services or {}
         self.holder = worker_name()
         self._stopping = asyncio.Event()
+        self._lease_failing = False
 
     async def due_jobs(self, now: datetime) -> list[tuple[Job, datetime]]:
         """Each job whose next fire time has passed, with that fire time."""
@@ -293,7 +294,7 @@ class Scheduler:
 
     async def tick(self) -> list[JobRun]:
         """Run every due job once, if this process is the leader."""
-        if not await self.lease.acquire(self.LEASE, holder=self.holder, ttl_s=self.tick_s * 4):
+        if not await self._lead():
             return []
         runs = []
         for job_, fire in await self.due_jobs(utcnow()):
@@ -308,6 +309,23 @@ class Scheduler:
             )
         return runs
 
+    async def _lead(self) -> bool:
+        """Take or renew the lease; a lease store that fails means "not the leader
+        now" (logged once until it answers again), and the next tick asks again."""
+        try:
+            leading = await self.lease.acquire(
+                self.LEASE, holder=self.holder, ttl_s=self.tick_s * 4
+            )
+        except Exception as exc:
+            if not self._lease_failing:
+                log.warning("scheduler lease unavailable: not leading", error=repr(exc))
+            self._lease_failing = True
+            return False
+        if self._lease_failing:
+            log.info("scheduler lease store answers again", leading=leading)
+        self._lease_failing = False
+        return leading
+
     async def run_forever(self) -> None:
         async def tick() -> int:
             return len(await self.tick())
@@ -316,4 +334,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         self._stopping.set()
-        await self.lease.release(self.LEASE, holder=self.holder)
+        try:
+            await self.lease.release(self.LEASE, holder=self.holder)
+        except Exception as exc:  # the lease expires by itself
+            log.warning("scheduler lease not released", error=repr(exc))

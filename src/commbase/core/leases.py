@@ -1,7 +1,13 @@
-"""Leases: one holder at a time for a named lock, in the database or in Redis."""
+"""Leases: one holder at a time for a named lock, in the database or in Redis.
+
+While Redis is away a Redis lease answers "not yours" to everyone: nobody leads
+until Redis answers again, and then the first to ask takes it (or its holder,
+if Redis kept it, renews it).
+"""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -10,6 +16,7 @@ from sqlalchemy import String, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from commbase.core.breaker import RedisBreaker, RedisUnavailable
 from commbase.core.db import Base, Database
 from commbase.core.time import utcnow
 
@@ -86,16 +93,29 @@ return 0
 class RedisLease:
     """``SET NX PX`` lease, renewed and released only by its holder."""
 
-    def __init__(self, redis: Redis, *, namespace: str = "cb:lease:") -> None:
+    def __init__(
+        self, redis: Redis, *, namespace: str = "cb:lease:", breaker: RedisBreaker | None = None
+    ) -> None:
         self.redis = redis
         self.ns = namespace
+        self.breaker = breaker or RedisBreaker(redis)
 
     async def acquire(self, name: str, *, holder: str, ttl_s: float) -> bool:
         key, ttl_ms = self.ns + name, max(1, int(ttl_s * 1000))
-        if await self.redis.set(key, holder, nx=True, px=ttl_ms):
-            return True
-        renewed = await self.redis.eval(_RENEW, 1, key, holder, ttl_ms)
-        return bool(renewed)
+
+        async def take_or_renew() -> bool:
+            if await self.redis.set(key, holder, nx=True, px=ttl_ms):
+                return True
+            return bool(await self.redis.eval(_RENEW, 1, key, holder, ttl_ms))
+
+        try:
+            return await self.breaker.call("lease", take_or_renew)
+        except RedisUnavailable:
+            return False
 
     async def release(self, name: str, *, holder: str) -> None:
-        await self.redis.eval(_RELEASE, 1, self.ns + name, holder)
+        # Redis away: the lease simply expires.
+        with contextlib.suppress(RedisUnavailable):
+            await self.breaker.call(
+                "lease", lambda: self.redis.eval(_RELEASE, 1, self.ns + name, holder)
+            )

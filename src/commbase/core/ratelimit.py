@@ -6,11 +6,17 @@ Ringez ``rate_limits`` collection (``key``, ``count``, ``limit``,
 
     RateLimit-Policy: "standard";q=600;w=60
     RateLimit: "standard";r=599;t=42
+
+With Redis the counters are shared by every API process. While Redis is away
+(its ``RedisBreaker`` is open) each process counts in memory instead, so during
+an outage a limit applies per process; the shared counters are used again as
+soon as Redis answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -18,6 +24,8 @@ from typing import Protocol
 
 from prometheus_client import Counter
 from redis.asyncio import Redis
+
+from commbase.core.breaker import RedisBreaker, RedisUnavailable
 
 RATE_LIMITED = Counter("commbase_rate_limited_total", "Requests refused with 429", ["policy"])
 
@@ -101,11 +109,15 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    """Counters in Redis, shared by every API process."""
+    """Counters in Redis, shared by every API process; in memory while Redis is away."""
 
-    def __init__(self, redis: Redis, *, namespace: str = "cb:rl:") -> None:
+    def __init__(
+        self, redis: Redis, *, namespace: str = "cb:rl:", breaker: RedisBreaker | None = None
+    ) -> None:
         self._redis = redis
         self._ns = namespace
+        self._breaker = breaker or RedisBreaker(redis)
+        self._fallback = MemoryRateLimiter()
 
     def _key(self, key: str, rule: RateLimitRule, start: int) -> str:
         return f"{self._ns}{rule.policy}:{rule.window_s}:{key}:{start}"
@@ -113,12 +125,23 @@ class RedisRateLimiter:
     async def hit(self, key: str, rule: RateLimitRule) -> RateLimitResult:
         start, reset_s = _window(rule, time.time())
         redis_key = self._key(key, rule, start)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, rule.window_s + 1)
-            count, _ = await pipe.execute()
-        return _result(rule, int(count), reset_s)
+
+        async def count() -> int:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(redis_key)
+                pipe.expire(redis_key, rule.window_s + 1)
+                counted, _ = await pipe.execute()
+            return int(counted)
+
+        try:
+            return _result(rule, await self._breaker.call("ratelimit", count), reset_s)
+        except RedisUnavailable:
+            return await self._fallback.hit(key, rule)
 
     async def reset(self, key: str, rule: RateLimitRule) -> None:
         start, _ = _window(rule, time.time())
-        await self._redis.delete(self._key(key, rule, start))
+        await self._fallback.reset(key, rule)
+        with contextlib.suppress(RedisUnavailable):
+            await self._breaker.call(
+                "ratelimit", lambda: self._redis.delete(self._key(key, rule, start))
+            )

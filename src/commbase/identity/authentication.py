@@ -11,6 +11,11 @@ the commit but writes its cache entry after the deletion. So a request that
 misses the cache reads the credential again after writing the entry: either that
 second read sees the committed change, or the change's deletion comes after the
 entry and removes it.
+
+While Redis is away, credentials are read from the database and kept only in the
+process's local tier, at most its ``local_ttl_s`` (5 s): a credential revoked
+through another process meanwhile is refused here within that time. Entries that
+were in Redis before the outage are not trusted after it (see ``core.cache``).
 """
 
 from __future__ import annotations

@@ -1,107 +1,178 @@
 """Credential usage (last used, request counts) counted without a write per request.
 
-Every process counts in memory. Without Redis, the ``identity.flush_usage``
-job writes those counts to the database every minute (and the app once more on
-shutdown). With Redis, each process pushes its counts into two shared hashes at
-most once a second — one pipelined round trip, not one per request — and the
-job, run by whichever process leads, drains the hashes into the database.
+Every process counts in memory and writes its own counts to the database every
+``flush_every_s`` (``COMMBASE_USAGE_FLUSH_S``), and once more when it stops. A
+write that fails (the database is away) keeps the counts in the process for the
+next one, so nothing counted is lost unless the process is killed (then at most
+its last ``flush_every_s`` of counts).
+
+Counts do not pass through Redis: a Redis restarted without persistence would
+lose whatever it held, and a count held there could not be given back.
+
+Each table is written in its own short transaction, rows in id order, so two
+processes flushing at once wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any
 
-from redis.asyncio import Redis
+from sqlalchemy import case, func, update
 
-_TAKE = """
-for i = 1, 2 do
-  if redis.call('exists', KEYS[i]) == 1 then redis.call('rename', KEYS[i], KEYS[i + 2]) end
-end
-return 1
-"""
+from commbase.core.db import Database
+from commbase.core.loops import repeat
+from commbase.identity.agent_sessions.models import AgentSession
+from commbase.identity.api_keys.models import ApiKey
+from commbase.identity.models import User
+from commbase.identity.sessions.models import LoginSession
 
 
 @dataclass
 class Usage:
     count: int
-    last_used: datetime
+    last_used: float  # epoch seconds
+
+    @property
+    def last_used_at(self) -> datetime:
+        return datetime.fromtimestamp(self.last_used, UTC)
 
 
-class UsageTracker(Protocol):
-    async def touch(self, *ids: str) -> None: ...
-    async def drain(self) -> dict[str, Usage]: ...
+class UsageTracker:
+    """This process's counts, written to the database every ``flush_every_s``."""
 
-
-class MemoryUsageTracker:
-    def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
-        self._last: dict[str, float] = {}
+    def __init__(self, database: Database, *, flush_every_s: float = 5.0) -> None:
+        self.database = database
+        self.flush_every_s = flush_every_s
+        self._counted: dict[str, Usage] = {}
+        self._stopping = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
 
     async def touch(self, *ids: str) -> None:
+        """Count one request for each credential (or user) id."""
         now = time.time()
         for key in ids:
-            self._counts[key] = self._counts.get(key, 0) + 1
-            self._last[key] = now
+            used = self._counted.get(key)
+            if used is None:
+                self._counted[key] = Usage(1, now)
+            else:
+                used.count += 1
+                used.last_used = now
 
-    def take(self) -> tuple[dict[str, int], dict[str, float]]:
-        counts, last = self._counts, self._last
-        self._counts, self._last = {}, {}
-        return counts, last
+    def pending(self) -> dict[str, Usage]:
+        """What is counted and not written yet (a copy)."""
+        return {key: Usage(u.count, u.last_used) for key, u in self._counted.items()}
 
-    async def drain(self) -> dict[str, Usage]:
-        counts, last = self.take()
-        return {
-            key: Usage(count, datetime.fromtimestamp(last[key], UTC))
-            for key, count in counts.items()
-        }
+    def take(self) -> dict[str, Usage]:
+        """Everything counted so far; the tracker starts again from nothing."""
+        taken, self._counted = self._counted, {}
+        return taken
+
+    def give_back(self, taken: dict[str, Usage]) -> None:
+        """Return counts that could not be written, to be written with the next ones."""
+        for key, used in taken.items():
+            mine = self._counted.get(key)
+            if mine is None:
+                self._counted[key] = used
+            else:
+                mine.count += used.count
+                mine.last_used = max(mine.last_used, used.last_used)
+
+    async def flush(self) -> int:
+        """Write what was counted; how many ids were written.
+
+        A table whose write fails gets its counts back (and the error is raised
+        after the other tables are written).
+        """
+        taken = self.take()
+        groups: dict[type[Any], dict[str, Usage]] = {}
+        for key, used in taken.items():
+            model = _MODELS.get(key.split("_", 1)[0])
+            if model is not None:
+                groups.setdefault(model, {})[key] = used
+        failure: BaseException | None = None
+        written = 0
+        for model, group in groups.items():
+            try:
+                await self._write(model, group)
+            except (Exception, asyncio.CancelledError) as exc:
+                self.give_back(group)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                failure = failure or exc
+            else:
+                written += len(group)
+        if failure is not None:
+            raise failure
+        return written
+
+    async def _write(self, model: type[Any], group: dict[str, Usage]) -> None:
+        async with self.database.sessionmaker() as session:
+            for key in sorted(group):
+                await session.execute(_update(model, key, group[key]))
+            await session.commit()
+
+    async def start(self) -> None:
+        """Write this process's counts every ``flush_every_s`` until ``close``."""
+        if self._loop is None:
+            self._stopping.clear()
+            self._loop = asyncio.create_task(
+                repeat(self.flush, stop=self._stopping, pause_s=self.flush_every_s, name="usage")
+            )
+
+    async def close(self) -> None:
+        """Stop the loop after its current write (the caller flushes once more)."""
+        if self._loop is not None:
+            self._stopping.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
 
 
-class RedisUsageTracker:
-    """In-memory counts, pushed to Redis hashes at most every ``push_every_s``."""
+_MODELS: dict[str, type[Any]] = {
+    "key": ApiKey,
+    "sess": LoginSession,
+    "ags": AgentSession,
+    "usr": User,
+}
 
-    def __init__(
-        self, redis: Redis, *, namespace: str = "cb:usage:", push_every_s: float = 1.0
-    ) -> None:
-        self.redis = redis
-        self.counts_key = namespace + "count"
-        self.last_key = namespace + "last"
-        self.push_every_s = push_every_s
-        self._local = MemoryUsageTracker()
-        self._pushed_at = time.monotonic()
 
-    async def touch(self, *ids: str) -> None:
-        await self._local.touch(*ids)
-        if time.monotonic() - self._pushed_at >= self.push_every_s:
-            await self.push()
+def _update(model: type[Any], key: str, used: Usage) -> Any:
+    when = used.last_used_at
+    if model is ApiKey:
+        return (
+            update(ApiKey)
+            .where(ApiKey.id == key)
+            .values(
+                total_requests=ApiKey.total_requests + used.count,
+                last_used_at=_later(ApiKey.last_used_at, when),
+                first_used_at=func.coalesce(ApiKey.first_used_at, when),
+            )
+        )
+    if model is LoginSession:
+        return (
+            update(LoginSession)
+            .where(LoginSession.id == key)
+            .values(last_seen_at=_later(LoginSession.last_seen_at, when))
+        )
+    if model is AgentSession:
+        return (
+            update(AgentSession)
+            .where(AgentSession.id == key)
+            .values(last_activity_at=_later(AgentSession.last_activity_at, when))
+        )
+    return (
+        update(User)
+        .where(User.id == key)
+        .values(last_activity_at=_later(User.last_activity_at, when))
+    )
 
-    async def push(self) -> None:
-        """Add this process's counts to the shared hashes."""
-        self._pushed_at = time.monotonic()
-        counts, last = self._local.take()
-        if not counts:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key, count in counts.items():
-                pipe.hincrby(self.counts_key, key, count)
-            pipe.hset(self.last_key, mapping={k: str(v) for k, v in last.items()})
-            await pipe.execute()
 
-    async def drain(self) -> dict[str, Usage]:
-        await self.push()
-        suffix = uuid.uuid4().hex
-        counts_tmp, last_tmp = f"{self.counts_key}:{suffix}", f"{self.last_key}:{suffix}"
-        await self.redis.eval(_TAKE, 4, self.counts_key, self.last_key, counts_tmp, last_tmp)
-        counts = await self.redis.hgetall(counts_tmp)
-        last = await self.redis.hgetall(last_tmp)
-        await self.redis.delete(counts_tmp, last_tmp)
-        out = {}
-        for raw_key, raw_count in counts.items():
-            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-            stamp = last.get(raw_key) or last.get(key.encode())
-            when = float(stamp) if stamp is not None else time.time()
-            out[key] = Usage(int(raw_count), datetime.fromtimestamp(when, UTC))
-        return out
+def _later(column: Any, when: datetime) -> Any:
+    """The later of the stored moment and ``when`` (another process may have written
+    a later one)."""
+    return case((column.is_(None), when), (column < when, when), else_=column)
