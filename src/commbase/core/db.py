@@ -2,17 +2,26 @@
 
 SQLite is opened in WAL mode with foreign keys on; every datetime column is
 timezone-aware UTC whatever the backend stores.
+
+When the database cannot be reached (connection refused or lost, the server
+shutting down or starting, no pooled connection free within ``POOL_TIMEOUT_S``),
+``database_unavailable(exc)`` says so: the app answers those failures with 503
+``service-unavailable`` and ``Retry-After``, and workers try again
+(``retry_while_unavailable``) instead of giving their work up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Request
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -120,24 +129,116 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 READ_ONLY = "commbase_read_only"
 
 
+# PostgreSQL: how long opening a connection may take, and how long a request waits
+# for a pooled connection, before the database counts as unavailable (a 503).
+CONNECT_TIMEOUT_S = 5.0
+POOL_TIMEOUT_S = 10.0
+
+
+def _connection_errors_as_dbapi_errors(engine: AsyncEngine) -> None:
+    """Make a socket that cannot be opened (refused, unreachable, timed out) a DBAPI
+    ``OperationalError``, as every other connection failure is: asyncpg raises the bare
+    ``OSError``, which SQLAlchemy would pass on unwrapped."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:
+            raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}") from exc
+
+
 def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the engine for ``database_url`` with commbase's connection settings."""
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         echo=echo,
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
-        # asyncpg prepares every statement; after five runs PostgreSQL may switch a
-        # prepared statement to a generic plan, blind to its parameters. For the
-        # analytics live tail (OR'd hour ranges) that plan reads the whole range:
-        # 2 s instead of 90 ms. Planning each execution costs far less.
-        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args={
+            "timeout": CONNECT_TIMEOUT_S,
+            # asyncpg prepares every statement; after five runs PostgreSQL may switch a
+            # prepared statement to a generic plan, blind to its parameters. For the
+            # analytics live tail (OR'd hour ranges) that plan reads the whole range:
+            # 2 s instead of 90 ms. Planning each execution costs far less.
+            "server_settings": {"plan_cache_mode": "force_custom_plan"},
+        },
     )
+    _connection_errors_as_dbapi_errors(engine)
+    return engine
+
+
+# SQLSTATEs that say the server cannot serve now, not that the statement was wrong:
+# class 08 (connection exception), admin/crash shutdown, "cannot connect now" (the
+# server is starting or stopping), too many connections.
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# SQLite's equivalents: the file cannot be opened, or another writer held the lock
+# past busy_timeout.
+_SQLITE_UNAVAILABLE = ("unable to open database file", "database is locked")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot serve right now (connection refused,
+    lost or timed out, server shutting down or starting, pool exhausted): trying again
+    later may succeed. Errors about the statement or the data (integrity, syntax, a
+    value out of range) are not."""
+    from_driver = False
+    for current in _chain(exc):
+        if isinstance(current, sa_exc.TimeoutError):  # no pooled connection came free
+            return True
+        if isinstance(current, sa_exc.DBAPIError):
+            if current.connection_invalidated:
+                return True
+            from_driver = True
+        if isinstance(current, sqlite3.OperationalError):
+            return str(current) in _SQLITE_UNAVAILABLE
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        # A socket that failed while connecting (see _connection_errors_as_dbapi_errors);
+        # an OSError that no driver error wraps is some other failure.
+        if isinstance(current, OSError) and from_driver:
+            return True
+    return False
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the errors it was raised from (``raise ... from``), outermost first."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in found):
+        found.append(current)
+        current = current.__cause__
+    return found
+
+
+T = TypeVar("T")
+
+
+async def retry_while_unavailable(
+    operation: Callable[[], Awaitable[T]], *, for_s: float, what: str
+) -> T:
+    """Run ``operation`` (a unit of work in transactions of its own), again and again
+    while the database is unavailable, for at most ``for_s`` seconds; then its error
+    is raised. Any other error is raised at once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + for_s
+    delay = 0.25
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            if not database_unavailable(exc) or loop.time() + delay > deadline:
+                raise
+            log.warning("database unavailable, trying again", what=what, error=repr(exc))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 AfterCommit = Callable[[], Awaitable[None]]

@@ -13,10 +13,14 @@ that claims the event with a lease::
 * A handler that raises is retried with backoff (``retry_after_s``); one that
   keeps failing is given up after ``max_attempts`` and ``on_give_up`` runs, so
   the row that asked for the effect can be marked failed.
-* A worker that dies mid-effect leaves its lease to expire and another worker
-  runs the effect again: handlers pass an idempotency key derived from the
-  event (``event.event_id``) to the provider, and check the row's state before
-  acting, so a retry never dials, charges or sends twice.
+* A worker holds its claim on an event with a short lease (``LEASE_S``), renewed
+  every ``RENEW_S`` while the handler runs; a worker that dies mid-effect stops
+  renewing, and another worker runs the effect again seconds later: handlers
+  pass an idempotency key derived from the event (``event.event_id``) to the
+  provider, and check the row's state before acting, so a retry never dials,
+  charges or sends twice.
+* Recording the outcome waits out a database blip (up to ``RECORD_FOR_S``)
+  instead of dropping it, so a finished effect is not run again.
 
 ``EffectRunner`` runs every registered handler: in each API process when
 ``COMMBASE_RUN_JOBS`` is on (woken at once by commits in that process), and in
@@ -27,22 +31,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
 from prometheus_client import Counter
 
 from commbase.core import outbox
-from commbase.core.db import Database
+from commbase.core.db import Database, retry_while_unavailable
 from commbase.core.outbox import ClaimedEvent
+from commbase.core.renewal import renewed
 from commbase.core.time import utcnow
 
 log = structlog.get_logger("commbase.effects")
 EFFECTS = Counter("commbase_effects_total", "Effect handler runs", ["consumer", "outcome"])
-LEASE_S = 120
+# A claim lasts LEASE_S unless renewed; a running handler's is renewed every RENEW_S.
+LEASE_S = 10
+RENEW_S = 3
+# How long recording a handler's outcome keeps trying while the database is away.
+RECORD_FOR_S = 60
 
 
 @dataclass
@@ -110,13 +122,16 @@ class EffectRunner:
         database: Database,
         *,
         services: dict[str, Any] | None = None,
-        worker_id: str = "effects",
+        worker_id: str | None = None,
         batch: int = 50,
         concurrency: int = 16,
+        renew_every_s: float = RENEW_S,
     ) -> None:
+        """``worker_id`` names this runner's claims (default: host and process id)."""
         self.ctx = EffectContext(database=database, services=services or {})
-        self.worker_id = worker_id
+        self.worker_id = worker_id or f"effects:{socket.gethostname()}:{os.getpid()}"
         self.batch = batch
+        self.renew_every_s = renew_every_s
         self._gate = asyncio.Semaphore(concurrency)
         self._stop = asyncio.Event()
         self._wake: asyncio.Event | None = None
@@ -138,22 +153,50 @@ class EffectRunner:
                 )
                 await session.commit()
             if claimed:
-                await asyncio.gather(*(self._run(effect_, event) for event in claimed))
+                held = {event.delivery_id for event in claimed}
+                renew = partial(self._renew, held)
+                async with renewed(renew, every_s=self.renew_every_s, name=name):
+                    # Every run ends before the renewals stop, whatever one of them raises.
+                    results = await asyncio.gather(
+                        *(self._run(effect_, event, held) for event in claimed),
+                        return_exceptions=True,
+                    )
+                for result in results:
+                    if isinstance(result, BaseException):
+                        # The outcome could not be recorded: the lease runs out and
+                        # the effect is run again (it is idempotent).
+                        log.error("effect outcome not recorded", consumer=name, error=repr(result))
                 handled += len(claimed)
         return handled
 
-    async def _run(self, effect_: Effect, event: ClaimedEvent) -> None:
+    async def _renew(self, held: set[int]) -> None:
+        """Extend the leases of the events whose outcome is not recorded yet."""
+        if not held:
+            return
+        async with self.ctx.database.sessionmaker() as session:
+            await outbox.renew(
+                session, delivery_ids=sorted(held), worker_id=self.worker_id, lease_s=LEASE_S
+            )
+            await session.commit()
+
+    async def _run(self, effect_: Effect, event: ClaimedEvent, held: set[int]) -> None:
         async with self._gate:
             try:
                 await effect_.handle(self.ctx, event)
             except Exception as exc:
                 await self._failed(effect_, event, f"{type(exc).__name__}: {exc}")
+                held.discard(event.delivery_id)
                 return
-        async with self.ctx.database.sessionmaker() as session:
-            await outbox.complete(
-                session, delivery_ids=[event.delivery_id], worker_id=self.worker_id
-            )
-            await session.commit()
+
+        async def complete() -> None:
+            async with self.ctx.database.sessionmaker() as session:
+                await outbox.complete(
+                    session, delivery_ids=[event.delivery_id], worker_id=self.worker_id
+                )
+                await session.commit()
+
+        await retry_while_unavailable(complete, for_s=RECORD_FOR_S, what=effect_.consumer)
+        held.discard(event.delivery_id)
         EFFECTS.labels(effect_.consumer, "done").inc()
 
     async def _failed(self, effect_: Effect, event: ClaimedEvent, error: str) -> None:
@@ -171,23 +214,27 @@ class EffectRunner:
             except Exception as exc:  # keep the event for another try
                 log.error("effect give-up failed", consumer=effect_.consumer, error=repr(exc))
                 give_up = False
-        async with self.ctx.database.sessionmaker() as session:
-            if give_up:
-                await outbox.complete(
-                    session,
-                    delivery_ids=[event.delivery_id],
-                    worker_id=self.worker_id,
-                    error=f"gave up: {error}",
-                )
-            else:
-                await outbox.release(
-                    session,
-                    delivery_ids=[event.delivery_id],
-                    worker_id=self.worker_id,
-                    retry_at=utcnow() + timedelta(seconds=effect_.delay(event.attempts)),
-                    error=error,
-                )
-            await session.commit()
+
+        async def record() -> None:
+            async with self.ctx.database.sessionmaker() as session:
+                if give_up:
+                    await outbox.complete(
+                        session,
+                        delivery_ids=[event.delivery_id],
+                        worker_id=self.worker_id,
+                        error=f"gave up: {error}",
+                    )
+                else:
+                    await outbox.release(
+                        session,
+                        delivery_ids=[event.delivery_id],
+                        worker_id=self.worker_id,
+                        retry_at=utcnow() + timedelta(seconds=effect_.delay(event.attempts)),
+                        error=error,
+                    )
+                await session.commit()
+
+        await retry_while_unavailable(record, for_s=RECORD_FOR_S, what=effect_.consumer)
         EFFECTS.labels(effect_.consumer, "gave_up" if give_up else "retry").inc()
 
     async def run_forever(self, *, poll_s: float = 1.0) -> None:

@@ -186,9 +186,25 @@ class RateLimited(CommbaseError):
 
 
 class ServiceUnavailable(CommbaseError):
-    """A dependency (database, Redis, a provider) is unavailable or not configured."""
+    """A dependency (database, Redis, a provider) is unavailable or not configured.
+    While the database cannot be reached, ``Retry-After`` says when to try again, and
+    the request's ``Idempotency-Key`` is free for that retry."""
 
     status, code, title = 503, "service-unavailable", "A dependency is unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached right now (restarting, stopped, every connection
+    busy): retry after ``Retry-After`` seconds, with the same ``Idempotency-Key``."""
+
+    retry_after_s: ClassVar[int] = 2
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(
+            detail or "The database is unavailable; retry shortly",
+            headers={"Retry-After": str(self.retry_after_s)},
+            **extensions,
+        )
 
 
 class HttpError(CommbaseError):

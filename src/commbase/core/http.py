@@ -202,7 +202,7 @@ class RequestContextMiddleware:
             response = crash_response(exc, path=scope["path"])
             if not status_holder["started"]:
                 await response(scope, receive, send_with_headers)
-            status_holder["status"] = 500
+            status_holder["status"] = response.status_code
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")

@@ -9,13 +9,22 @@ Keys are kept ``idempotency_ttl_s`` (24 h). Responses are stored only when the
 endpoint ran to a definite answer: 2xx and 4xx other than 401/403/409/422/429.
 A 5xx or a crash frees the key so the client can retry.
 
+Freeing a key needs the database, which may be what failed. A process that cannot
+write how a request ended keeps trying in the background (every second at most,
+for up to ``SETTLE_FOR_S``) until the database is back, and a retry that reaches the
+same process meanwhile writes it first, so it runs (or is replayed) instead of
+being told 409. A claim names its holder (``claim``) and is renewed every
+``RENEW_S`` while its request runs; one left unrenewed for ``LOCK_S`` (its process
+died, or lost the database) is taken over by the next retry, in any process.
+
 A response that carries a secret shown once (``Cache-Control: no-store``) is not
 stored; a replay of it answers 409 instead of issuing a second secret.
 
 This record lives in transactions of its own: the key is claimed, the endpoint runs
 and commits, then the response is stored. On its own it cannot make a write happen
 once: a process that dies between the endpoint's commit and the stored response, or
-a request that outlives the 60 s lock, lets a retry run the endpoint again. Writes
+a request whose claim could not be renewed for ``LOCK_S``, lets a retry run the
+endpoint again. Writes
 that move money or place calls therefore also store the key with what they create
 (DESIGN rule 12): the service puts ``request_key(request)`` -- the key scoped to the
 credential -- on its row under a unique constraint, in the same transaction, and a
@@ -25,27 +34,40 @@ again (calls: ``calls.idempotency_key``; top-ups: the ledger's key).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import secrets
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
 from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from commbase.core.db import Base, Database, JSONType
+from commbase.core.db import Base, Database, JSONType, database_unavailable, rowcount
 from commbase.core.http import client_of, header
 from commbase.core.problems import problem_response
+from commbase.core.renewal import renewed
 from commbase.core.time import utcnow
 
 log = structlog.get_logger("commbase.idempotency")
 HEADER = b"idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-_STALE_LOCK = timedelta(seconds=60)
+# A claim not renewed for LOCK_S belongs to a request that is gone; a running request
+# renews its claim every RENEW_S.
+LOCK_S = 10
+RENEW_S = 3
+# How long a process keeps trying to record how a request ended while the database is
+# away, and how many such endings it holds at most (the oldest are dropped first).
+SETTLE_FOR_S = 300
+MAX_UNSETTLED = 10_000
 _NOT_STORED = {401, 403, 409, 422, 429}
 
 
@@ -62,12 +84,82 @@ class IdempotencyKey(Base):
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(2048))
     state: Mapped[str] = mapped_column(String(16))  # in_progress | completed | withheld
+    # Who holds the claim: a random token per attempt, so that only that attempt
+    # records its end, and a stale claim is taken over once.
+    claim: Mapped[str | None] = mapped_column(String(32))
+    # When the claim was taken or last renewed.
     locked_at: Mapped[datetime]
     response_status: Mapped[int | None]
     response_headers: Mapped[list[str] | None] = mapped_column(JSONType)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How a request with a key ended: what its record must say (or that it goes)."""
+
+    scope_hash: str
+    key: str
+    claim: str
+    status: int  # 500 when the endpoint raised
+    headers: list[str] = field(default_factory=list)
+    body: bytes | None = None
+    no_store: bool = False
+    org_id: str | None = None
+
+    @property
+    def frees_key(self) -> bool:
+        return self.status >= 500 or self.status in _NOT_STORED
+
+
+def _ending(
+    *, scope_hash: str, key: str, claim: str, captured: dict[str, Any] | None, org_id: str | None
+) -> _Ending:
+    if captured is None:
+        return _Ending(scope_hash, key, claim, 500)
+    raw_headers: list[tuple[bytes, bytes]] = captured["headers"]
+    no_store = any(
+        k.lower() == b"cache-control" and b"no-store" in v.lower() for k, v in raw_headers
+    )
+    return _Ending(
+        scope_hash,
+        key,
+        claim,
+        captured["status"],
+        headers=[
+            f"{k.decode('latin-1')}:{v.decode('latin-1')}"
+            for k, v in raw_headers
+            if k.lower() in (b"content-type", b"location")
+        ],
+        body=None if no_store else bytes(captured["body"]),
+        no_store=no_store,
+        org_id=org_id,
+    )
+
+
+async def _record_ending(session: AsyncSession, ending: _Ending) -> None:
+    """Free the key, or store the response, if ``ending``'s attempt still holds it."""
+    where = (
+        IdempotencyKey.scope_hash == ending.scope_hash,
+        IdempotencyKey.key == ending.key,
+        IdempotencyKey.claim == ending.claim,
+    )
+    if ending.frees_key:
+        await session.execute(delete(IdempotencyKey).where(*where))
+        return
+    await session.execute(
+        update(IdempotencyKey)
+        .where(*where)
+        .values(
+            state="withheld" if ending.no_store else "completed",
+            org_id=ending.org_id,
+            response_status=ending.status,
+            response_headers=ending.headers,
+            response_body=ending.body,
+        )
+    )
 
 
 class IdempotencyMiddleware:
@@ -77,6 +169,10 @@ class IdempotencyMiddleware:
         self.app = app
         self.database = database
         self.ttl = timedelta(seconds=ttl_s)
+        # Endings this process could not write yet (the database was away), by key,
+        # with the loop time they were first tried at.
+        self._unsettled: dict[tuple[str, str], tuple[_Ending, float]] = {}
+        self._settler: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = header(scope, HEADER) if scope["type"] == "http" else None
@@ -100,8 +196,11 @@ class IdempotencyMiddleware:
                 [scope["method"].encode(), scope["path"].encode(), scope["query_string"], body]
             )
         ).hexdigest()
+        claim = secrets.token_hex(16)
 
-        verdict = await self._begin(scope, scope_hash=scope_hash, key=key, fingerprint=fingerprint)
+        verdict = await self._begin(
+            scope, scope_hash=scope_hash, key=key, fingerprint=fingerprint, claim=claim
+        )
         if verdict is not None:
             await verdict(scope, receive, send)
             return
@@ -121,22 +220,33 @@ class IdempotencyMiddleware:
 
         completed = False
         try:
-            await self.app(scope, replay_receive, capture_send)
+            renew = partial(self._renew, scope_hash=scope_hash, key=key, claim=claim)
+            async with renewed(renew, every_s=RENEW_S, name="idempotency key"):
+                await self.app(scope, replay_receive, capture_send)
             completed = True
         finally:
             await self._finish(
-                scope_hash=scope_hash,
-                key=key,
-                captured=captured if completed else None,
-                org_id=getattr(scope["state"].get("principal"), "org_id", None),
+                _ending(
+                    scope_hash=scope_hash,
+                    key=key,
+                    claim=claim,
+                    captured=captured if completed else None,
+                    org_id=getattr(scope["state"].get("principal"), "org_id", None),
+                )
             )
 
     async def _begin(
-        self, scope: Scope, *, scope_hash: str, key: str, fingerprint: str
+        self, scope: Scope, *, scope_hash: str, key: str, fingerprint: str, claim: str
     ) -> Response | None:
         """Claim the key, or return the response that answers instead of running."""
-        now = utcnow()
         async with self.database.sessionmaker() as session:
+            unsettled = self._unsettled.get((scope_hash, key))
+            if unsettled is not None:
+                # This process knows how the key's last attempt ended: record it first.
+                await _record_ending(session, unsettled[0])
+                await session.commit()
+                self._settled(unsettled[0])
+            now = utcnow()
             existing = await session.scalar(
                 select(IdempotencyKey).where(
                     IdempotencyKey.scope_hash == scope_hash, IdempotencyKey.key == key
@@ -155,6 +265,7 @@ class IdempotencyMiddleware:
                         method=scope["method"],
                         path=scope["path"][:2048],
                         state="in_progress",
+                        claim=claim,
                         locked_at=now,
                         created_at=now,
                         expires_at=now + self.ttl,
@@ -177,12 +288,22 @@ class IdempotencyMiddleware:
                     ),
                 )
             if existing.state == "in_progress":
-                if existing.locked_at > now - _STALE_LOCK:
+                if existing.locked_at > now - timedelta(seconds=LOCK_S):
                     return _in_use()
-                # The first attempt's process died; this one takes over.
-                existing.locked_at = now
+                # Nobody renewed the claim: its process died or lost the database.
+                # Take it over, unless another retry just did.
+                taken = await session.execute(
+                    update(IdempotencyKey)
+                    .where(
+                        IdempotencyKey.id == existing.id,
+                        IdempotencyKey.state == "in_progress",
+                        IdempotencyKey.locked_at == existing.locked_at,
+                    )
+                    .values(claim=claim, locked_at=now)
+                    .execution_options(synchronize_session=False)
+                )
                 await session.commit()
-                return None
+                return None if rowcount(taken) == 1 else _in_use()
             if existing.state == "withheld":
                 return problem_response(
                     status=409,
@@ -196,37 +317,84 @@ class IdempotencyMiddleware:
                 )
             return _replay(existing)
 
-    async def _finish(
-        self, *, scope_hash: str, key: str, captured: dict[str, Any] | None, org_id: str | None
-    ) -> None:
-        where = (IdempotencyKey.scope_hash == scope_hash, IdempotencyKey.key == key)
+    async def _renew(self, *, scope_hash: str, key: str, claim: str) -> None:
+        """Keep this attempt's claim fresh while its request runs."""
         async with self.database.sessionmaker() as session:
-            status = captured["status"] if captured else 500
-            if status >= 500 or status in _NOT_STORED:
-                await session.execute(delete(IdempotencyKey).where(*where))
-            else:
-                assert captured is not None
-                headers = [
-                    f"{k.decode('latin-1')}:{v.decode('latin-1')}"
-                    for k, v in captured["headers"]
-                    if k.lower() in (b"content-type", b"location")
-                ]
-                no_store = any(
-                    k.lower() == b"cache-control" and b"no-store" in v.lower()
-                    for k, v in captured["headers"]
+            await session.execute(
+                update(IdempotencyKey)
+                .where(
+                    IdempotencyKey.scope_hash == scope_hash,
+                    IdempotencyKey.key == key,
+                    IdempotencyKey.claim == claim,
+                    IdempotencyKey.state == "in_progress",
                 )
-                await session.execute(
-                    update(IdempotencyKey)
-                    .where(*where)
-                    .values(
-                        state="withheld" if no_store else "completed",
-                        org_id=org_id,
-                        response_status=status,
-                        response_headers=headers,
-                        response_body=None if no_store else bytes(captured["body"]),
-                    )
-                )
+                .values(locked_at=utcnow())
+            )
             await session.commit()
+
+    async def _finish(self, ending: _Ending) -> None:
+        """Record how the request ended; if the database is away, keep trying."""
+        try:
+            async with self.database.sessionmaker() as session:
+                await _record_ending(session, ending)
+                await session.commit()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                # The claim expires after LOCK_S; a retry then takes it over.
+                log.error("idempotency key not recorded", key=ending.key, error=repr(exc))
+                return
+            log.warning(
+                "idempotency key recorded later: the database is unavailable",
+                key=ending.key,
+                status=ending.status,
+            )
+            self._keep(ending)
+
+    def _keep(self, ending: _Ending) -> None:
+        """Hold ``ending`` until the database takes it, trying in the background."""
+        while len(self._unsettled) >= MAX_UNSETTLED:
+            oldest = next(iter(self._unsettled))
+            log.error("idempotency key left to expire: too many unrecorded", key=oldest[1])
+            del self._unsettled[oldest]
+        loop = asyncio.get_running_loop()
+        self._unsettled[(ending.scope_hash, ending.key)] = (ending, loop.time())
+        if self._settler is None or self._settler.done():
+            self._settler = loop.create_task(self._settle(), name="idempotency settler")
+
+    def _settled(self, ending: _Ending) -> None:
+        held = self._unsettled.get((ending.scope_hash, ending.key))
+        if held is not None and held[0] is ending:
+            del self._unsettled[(ending.scope_hash, ending.key)]
+
+    async def _settle(self) -> None:
+        """Write the held endings as soon as the database answers again."""
+        loop = asyncio.get_running_loop()
+        delay = 0.25
+        while self._unsettled:
+            await asyncio.sleep(delay)
+            try:
+                async with self.database.sessionmaker() as session:
+                    for ending, _since in list(self._unsettled.values()):
+                        try:
+                            await _record_ending(session, ending)
+                            await session.commit()
+                        except Exception as exc:
+                            if database_unavailable(exc):
+                                raise
+                            await session.rollback()
+                            log.error(
+                                "idempotency key not recorded", key=ending.key, error=repr(exc)
+                            )
+                        self._settled(ending)
+                delay = 0.25
+            except Exception as exc:
+                delay = min(delay * 2, 1.0)
+                for ending, since in list(self._unsettled.values()):
+                    if loop.time() - since > SETTLE_FOR_S:
+                        log.error("idempotency key left to expire", key=ending.key)
+                        self._settled(ending)
+                if not database_unavailable(exc):
+                    log.error("idempotency settler failed", error=repr(exc))
 
 
 def _scope_hash(scope: Scope) -> str:

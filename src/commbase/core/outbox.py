@@ -5,8 +5,9 @@ exactly when the change that caused it was committed. Consumers (webhook
 dispatch, cache invalidation, ...) register a name at import time; each event
 gets one ``outbox_deliveries`` row per consumer, which workers ``claim()`` with a
 lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), then ``complete()`` or
-``release()``. A worker that dies leaves its lease to expire; another claims
-the event again, so nothing is lost.
+``release()``. A worker keeps its lease while it works by ``renew()``ing it; one
+that dies leaves its lease to expire and another claims the event again, so
+nothing is lost.
 """
 
 from __future__ import annotations
@@ -183,6 +184,26 @@ async def claim(
         )
         for delivery, event in rows.all()
     ]
+
+
+async def renew(
+    session: AsyncSession, *, delivery_ids: list[int], worker_id: str, lease_s: float
+) -> int:
+    """Extend to ``lease_s`` from now the leases this worker still holds among
+    ``delivery_ids`` (not completed, not released, not claimed since by another);
+    returns how many."""
+    if not delivery_ids:
+        return 0
+    result = await session.execute(
+        update(OutboxDelivery)
+        .where(
+            OutboxDelivery.id.in_(delivery_ids),
+            OutboxDelivery.claimed_by == worker_id,
+            OutboxDelivery.done_at.is_(None),
+        )
+        .values(available_at=utcnow() + timedelta(seconds=lease_s))
+    )
+    return rowcount(result)
 
 
 async def complete(

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from commbase.core import errors
+from commbase.core.db import database_unavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("commbase.errors")
@@ -156,7 +157,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 def crash_response(exc: Exception, *, path: str) -> Response:
-    """Log an unhandled error (once, with its traceback) and answer a bare 500 problem."""
+    """Log an unhandled error (once, with its traceback) and answer a bare 500 problem;
+    a database that cannot be reached answers 503 with ``Retry-After`` instead."""
+    if database_unavailable(exc):
+        log.warning("database unavailable", path=path, error=repr(exc))
+        unavailable = errors.DatabaseUnavailable()
+        return problem_response(
+            status=unavailable.status,
+            code=unavailable.code,
+            title=unavailable.title,
+            detail=unavailable.detail,
+            instance=path,
+            headers=unavailable.headers,
+        )
     log.error("unhandled error", path=path, exc_info=exc)
     return problem_response(
         status=500,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -18,6 +20,7 @@ from commbase.core.deps import AppDatabase, AppSettings
 from commbase.core.errors import (
     AuthenticationRequired,
     CommbaseError,
+    DatabaseUnavailable,
     InvalidCredentials,
     NotFound,
     error_classes,
@@ -26,6 +29,8 @@ from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 
 router = APIRouter()
+# How long /readyz waits for each dependency before counting it as down.
+READY_TIMEOUT_S = 2.0
 JobName = Annotated[str, Path(max_length=100, description="A job's name, see GET /v1/jobs")]
 
 
@@ -37,7 +42,13 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str = Field(description="`ok`, or `unavailable` when a check fails")
+    status: str = Field(
+        description=(
+            "`ok`; `degraded` when Redis does not answer (requests are still served, "
+            "with per-process fallbacks); `unavailable` when the database does not "
+            "answer (HTTP 503)"
+        )
+    )
     checks: dict[str, str] = Field(description="`ok` or `error: <type>` per dependency")
 
 
@@ -97,32 +108,47 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
+async def _check(probe: Callable[[], Awaitable[object]]) -> str:
+    """``ok``, or ``error: <type>`` when ``probe`` fails or takes over READY_TIMEOUT_S."""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            await probe()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
 @router.get(
     "/readyz",
     tags=["operations"],
-    summary="The database and Redis answer",
+    summary="Whether this process can serve: the database answers",
+    description=(
+        "200 while the database answers within 2 s; 503 (with `Retry-After`) while it "
+        "does not, so that a load balancer stops sending requests here. Redis not "
+        "answering makes the status `degraded`, still 200: the process serves without it."
+    ),
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
+    responses={503: {"model": Readiness, "description": "The database does not answer"}},
 )
 async def readyz(request: Request, response: Response, database: AppDatabase) -> Readiness:
-    checks: dict[str, str] = {}
-    try:
+    async def select_one() -> None:
         async with database.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
+
+    checks = {"database": await _check(select_one)}
     redis = request.app.state.redis
     if redis is not None:
-        try:
+
+        async def ping() -> None:
             await redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"error: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    if not ready:
+
+        checks["redis"] = await _check(ping)
+    if checks["database"] != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Readiness(status="ok" if ready else "unavailable", checks=checks)
+        response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after_s)
+        return Readiness(status="unavailable", checks=checks)
+    degraded = any(value != "ok" for value in checks.values())
+    return Readiness(status="degraded" if degraded else "ok", checks=checks)
 
 
 @router.get(
