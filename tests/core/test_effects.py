@@ -134,6 +134,49 @@ async def test_an_effect_whose_worker_died_runs_again_after_the_lease(
     assert len(runs) == 1
 
 
+async def test_a_worker_still_running_an_effect_keeps_its_claim(
+    database: Database, clock: FrozenClock
+) -> None:
+    """Leases are short so that a dead worker's effects run again within seconds;
+    a live worker renews its lease for as long as the handler takes."""
+    started, finish = asyncio.Event(), asyncio.Event()
+    runs: list[str] = []
+
+    @effect("tests.slow", event_types=[POKED])
+    async def slow(ctx: EffectContext, event: ClaimedEvent) -> None:
+        runs.append(event.event_id)
+        started.set()
+        await finish.wait()
+
+    await record(database, POKED, 1)
+    busy = EffectRunner(database, worker_id="busy", renew_every_s=0.05)
+    other = EffectRunner(database, worker_id="other")
+    running = asyncio.create_task(busy.run_once())
+    await asyncio.wait_for(started.wait(), timeout=5)
+    clock.advance(effects.LEASE_S + 1)  # without renewal, the claim would have run out
+
+    async def lease_end() -> datetime:
+        async with database.sessionmaker() as session:
+            delivery = await session.scalar(select(OutboxDelivery))
+            assert delivery is not None
+            end: datetime = delivery.available_at
+            return end
+
+    for _ in range(500):  # the runner renews its lease every 0.05 s
+        if await lease_end() > clock.now():
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the running worker did not renew its lease")
+    assert await other.run_once() == 0  # still claimed: not run twice
+
+    finish.set()
+    assert await asyncio.wait_for(running, timeout=5) == 1
+    clock.advance(effects.LEASE_S + 1)
+    assert await other.run_once() == 0  # done, not re-run after the lease
+    assert len(runs) == 1
+
+
 async def test_a_running_worker_wakes_as_soon_as_an_event_commits(database: Database) -> None:
     handled = asyncio.Event()
 

@@ -34,6 +34,11 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # TLS only: the server name (SNI) each client asked for.
     server_names: list[str | None] = field(default_factory=list)
+    # While ``hold`` is set, each request waits (up to 10 s) for ``go`` before it is
+    # answered; ``holding`` is set once one does.
+    hold: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)
+    go: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -76,6 +81,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                         headers=headers,
                     )
                 )
+            if receiver.hold.is_set():
+                receiver.holding.set()
+                receiver.go.wait(10)
             status, extra = receiver.answer()
             self.send_response(status)
             for name, value in extra.items():

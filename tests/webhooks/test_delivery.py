@@ -17,6 +17,8 @@ from sqlalchemy import select
 from commbase.core.outbox import OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
 from commbase.webhooks.dispatcher import LEASE_S, Dispatcher
+from commbase.webhooks.enums import DeliveryStatus
+from commbase.webhooks.models import WebhookDelivery
 from tests.conftest import TEST_SECRET
 from tests.identity.factories import Tenant, make_tenant
 from tests.webhooks.receiver import Receiver
@@ -324,6 +326,51 @@ async def test_a_worker_that_dies_loses_nothing(
     finally:
         await doomed.close()
         await survivor.close()
+
+
+async def test_a_worker_still_sending_keeps_its_claim(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    clock: FrozenClock,
+) -> None:
+    """The lease is short so that a dead worker's deliveries go out again within
+    seconds; a live worker renews it for as long as its send takes."""
+    tenant = await make_tenant(app)
+    await subscribe(client, tenant, receiver, event_types=["contact.created"])
+    await make_contact(client, tenant)
+    sending = Dispatcher(app.state.db, app.state.settings, worker_id="sending", renew_every_s=0.05)
+    other = Dispatcher(app.state.db, app.state.settings, worker_id="other")
+    receiver.hold.set()  # the receiver takes its time to answer
+    try:
+        await sending.fan_out()
+        send = asyncio.create_task(sending.send_due())
+        assert await asyncio.to_thread(receiver.holding.wait, 10)
+        clock.advance(LEASE_S + 1)  # without renewal, the claim would have run out
+
+        async def lease_ends() -> list[datetime]:
+            async with app.state.db.sessionmaker() as session:
+                return list(await session.scalars(select(WebhookDelivery.next_attempt_at)))
+
+        for _ in range(500):  # the worker renews its lease every 0.05 s
+            if all(end > clock.now() for end in await lease_ends()):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the sending worker did not renew its lease")
+        assert await other.run_once() == 0  # still claimed: nothing to send twice
+
+        receiver.go.set()
+        assert await send == 1
+        assert await other.run_once() == 0
+    finally:
+        receiver.go.set()
+        await sending.close()
+        await other.close()
+    assert len(receiver.ids()) == 1
+    async with app.state.db.sessionmaker() as session:
+        statuses = list(await session.scalars(select(WebhookDelivery.status)))
+    assert statuses == [DeliveryStatus.SUCCEEDED]
 
 
 async def test_event_types_are_published_from_code(app: FastAPI, client: httpx.AsyncClient) -> None:
