@@ -8,6 +8,7 @@ repository root on ``sys.path`` before importing this module as ``bench._common`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -328,3 +329,130 @@ class SqlCounter:
 
     def _on_connect(self, *_args: Any) -> None:
         self.connects += 1
+
+
+# ------------------------------------------------------------------ private servers
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """``command`` run as the ``postgres`` user when we are root (PostgreSQL refuses root)."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of our own: data and socket directories under ``root``, on
+    ``port`` of 127.0.0.1, never the shared server. Start, stop and restart it at will;
+    ``destroy`` stops it at once."""
+
+    def __init__(self, root: Path, port: int, *, bin_dir: Path = POSTGRES_BIN) -> None:
+        if port == 5432:
+            raise SystemExit("a private cluster never takes 5432, the shared server's port")
+        self.root = root
+        self.port = port
+        self.bin_dir = bin_dir
+        self.data = root / "data"
+        self.sockets = root / "sockets"
+        self.log = root / "postgres.log"
+
+    def _run(self, *args: str, timeout_s: float = 120.0) -> None:
+        done = subprocess.run(
+            _as_postgres([str(self.bin_dir / args[0]), *args[1:]]),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{args[0]} {args[1]} failed: {done.stdout}{done.stderr}")
+
+    def init(self, **settings: str) -> None:
+        """initdb (trust for local connections, no fsync at initdb) plus ``settings``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.sockets.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+            shutil.chown(self.sockets, "postgres", "postgres")
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+            "--locale=C", "--no-sync",
+        )  # fmt: skip
+        lines = [
+            f"port = {self.port}",
+            "listen_addresses = '127.0.0.1'",
+            f"unix_socket_directories = '{self.sockets}'",
+            *(f"{name} = {value}" for name, value in settings.items()),
+        ]
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write("\n# bench\n" + "\n".join(lines) + "\n")
+
+    def pg_ctl(self, action: str, *options: str) -> None:
+        """``pg_ctl start|stop|restart`` on this cluster, waiting until it is done."""
+        self._run("pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-w", *options)
+
+    def start(self) -> None:
+        self.pg_ctl("start", "-t", "60")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.pg_ctl("stop", "-m", mode, "-t", "60")
+
+    def restart(self, mode: str = "fast") -> None:
+        self.pg_ctl("restart", "-m", mode, "-t", "60")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@{HOST}:{self.port}/{database}"
+
+    def destroy(self) -> None:
+        """Stop the server if it runs (immediately) and delete its files."""
+        if self.running():
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RedisServer:
+    """A ``redis-server`` of our own on ``port`` of 127.0.0.1, keeping nothing on disk:
+    stopped, it comes back empty, as a Redis without persistence does."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        if port == 6379:
+            raise SystemExit("a private Redis never takes 6379, the shared server's port")
+        self.root = root
+        self.port = port
+        self.log = root / "redis.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    "redis-server", "--port", str(self.port), "--bind", HOST,
+                    "--save", "", "--appendonly", "no", "--dir", str(self.root),
+                    "--daemonize", "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited:\n{tail(self.log)}")
+            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 0.2):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not listen in {timeout_s}s:\n{tail(self.log)}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None

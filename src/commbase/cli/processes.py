@@ -5,6 +5,7 @@ background loop) and the single-purpose workers that run beside it,
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import Annotated
 
@@ -47,7 +48,8 @@ def worker() -> None:
     Everything an API process runs with COMMBASE_RUN_JOBS=true: the scheduler (one
     leader at a time), the call simulator, webhook delivery and effects after commit.
     Run API processes with COMMBASE_RUN_JOBS=false and any number of these beside
-    them; SIGTERM or Ctrl-C stops one cleanly."""
+    them. SIGTERM or Ctrl-C stops one cleanly (its loops finish their round, usage
+    counts are written); Ctrl-C twice stops it at once."""
     from commbase.app import create_app
 
     # The API's own start-up and shutdown, so both layouts run the same loops and
@@ -59,14 +61,15 @@ def worker() -> None:
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
 
-        def stop() -> None:
-            stopping.set()
-            # A second signal stops at once instead of waiting for the loops to finish.
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
+        def stop(signum: signal.Signals) -> None:
+            if stopping.is_set() and signum == signal.SIGINT:
+                # Ctrl-C twice: leave now; what this worker had claimed is taken up
+                # by another once its lease expires.
+                os._exit(130)
+            stopping.set()  # a repeated SIGTERM changes nothing: the loops are stopping
 
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop)
+            loop.add_signal_handler(signum, stop, signum)
         try:
             async with app.router.lifespan_context(app):
                 console.print("worker running: scheduler, call simulator, webhooks, effects")
