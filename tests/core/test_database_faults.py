@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +23,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from commbase.cli import migrate_database
 from commbase.core import idempotency
 from commbase.core.db import Database, DbSession, Session, make_engine
 from commbase.core.idempotency import LOCK_S, IdempotencyKey
@@ -28,6 +32,7 @@ from commbase.identity.tokens import generate
 from commbase.settings import Settings
 from tests.conftest import client_for, make_settings
 from tests.core.conftest import assert_problem, running_app
+from tests.postgres_server import PostgresServer
 
 KEY = {"Idempotency-Key": "order-1"}
 
@@ -321,3 +326,71 @@ async def test_a_connection_lost_mid_request_is_a_503_and_frees_the_key(
     assert retried.status_code == 200, retried.text
     assert retried.json() == {"run": 2}
     assert after.status_code == 200  # the pool replaced the lost connection
+
+
+# ------------------------------------------- PostgreSQL: a server of our own stops
+
+
+@pytest.fixture(scope="module")
+def private_postgres(stack: str) -> Iterator[PostgresServer]:
+    """A migrated PostgreSQL cluster of this module's own, which its tests may stop."""
+    if stack != "postgresql":
+        pytest.skip("stopping a server is tested on the PostgreSQL stack")
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="commbase-pg-")))
+    try:
+        server.start()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(migrate_database, server.url).result()
+        yield server
+    finally:
+        server.destroy()
+
+
+async def test_a_server_restart_answers_503_then_serves_and_frees_every_key(
+    private_postgres: PostgresServer,
+) -> None:
+    settings = make_settings(private_postgres.url, None)
+    token = {"Authorization": f"Bearer {generate('cb_live_').token}"}
+    started = asyncio.Event()
+    runs: list[int] = []
+    async with running_app(settings) as app, running_app(settings) as other_app:
+
+        @app.post("/test/orders")
+        async def order(session: DbSession) -> dict[str, int]:
+            runs.append(1)
+            if len(runs) == 1:
+                started.set()  # this one is in flight when the server stops
+                await session.execute(text("SELECT pg_sleep(30)"))
+            await session.execute(text("SELECT 1"))
+            return {"run": len(runs)}
+
+        async with client_for(app) as client, client_for(other_app) as other:
+            assert (await client.get("/readyz")).status_code == 200
+            in_flight = asyncio.create_task(client.post("/test/orders", json={}, headers=KEY))
+            await asyncio.wait_for(started.wait(), timeout=10)
+            await asyncio.to_thread(private_postgres.stop)
+            async with asyncio.timeout(30):
+                cut_off = await in_flight
+                retry_while_down = await client.post("/test/orders", json={}, headers=KEY)
+                read_while_down = await other.get("/v1/contacts", headers=token)
+                ready_while_down = await client.get("/readyz")
+            await asyncio.to_thread(private_postgres.start)
+
+            async def ready() -> bool:
+                return (await client.get("/readyz")).status_code == 200
+
+            await eventually(ready)
+            retried = await client.post("/test/orders", json={}, headers=KEY)
+            replayed = await other.post("/test/orders", json={}, headers=KEY)
+
+    for response in (cut_off, retry_while_down, read_while_down):
+        assert_problem(response, 503, "service-unavailable")
+        assert response.headers["Retry-After"] == "2"
+    assert ready_while_down.status_code == 503
+    assert ready_while_down.json()["status"] == "unavailable"
+    # Usable again as soon as the server is: no 409 for the request that failed.
+    assert retried.status_code == 200, retried.text
+    assert retried.json() == {"run": 2}
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == {"run": 2}
+    assert len(runs) == 2
