@@ -24,12 +24,11 @@ This record lives in transactions of its own: the key is claimed, the endpoint r
 and commits, then the response is stored. On its own it cannot make a write happen
 once: a process that dies between the endpoint's commit and the stored response, or
 a request whose claim could not be renewed for ``LOCK_S``, lets a retry run the
-endpoint again. Writes
-that move money or place calls therefore also store the key with what they create
-(DESIGN rule 12): the service puts ``request_key(request)`` -- the key scoped to the
-credential -- on its row under a unique constraint, in the same transaction, and a
-retry whose key matches an existing row answers with that row instead of acting
-again (calls: ``calls.idempotency_key``; top-ups: the ledger's key).
+endpoint again. Writes that move money or place calls therefore also store the key
+with what they create (DESIGN rule 12): the service puts ``request_key(request)`` --
+the key scoped to the credential -- on its row under a unique constraint, in the same
+transaction, and a retry whose key matches an existing row answers with that row
+instead of acting again (calls: ``calls.idempotency_key``; top-ups: the ledger's key).
 """
 
 from __future__ import annotations
