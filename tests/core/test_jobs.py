@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -257,6 +258,28 @@ async def test_a_dead_leaders_lease_expires(
         assert run.scheduled_for == TEN_THIRTY.replace(minute=31)
 
     assert ran_at == [TEN_THIRTY.replace(second=30), TEN_THIRTY.replace(minute=31, second=31)]
+
+
+async def test_a_lease_store_that_fails_means_not_leading_and_the_ticks_go_on(
+    database: Database, registry: Calls, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delitem(jobs._registry, "tests.broken")
+    unreachable = Database(f"sqlite+aiosqlite:///{tmp_path}/missing/directory/x.db")
+    runner = scheduler(database, DatabaseLease(unreachable), "a")
+    with use_clock(FrozenClock(TEN_THIRTY)), capture_logs() as logged:
+        assert await runner.tick() == []
+        assert await runner.tick() == []
+        await runner.stop()  # nothing to release: it says so and stops
+        runner.lease = DatabaseLease(database)
+        [run] = await runner.tick()
+    await unreachable.dispose()
+    assert run.status == "succeeded"
+    events = [entry["event"] for entry in logged if "lease" in entry["event"]]
+    assert events == [
+        "scheduler lease unavailable: not leading",  # once, not per tick
+        "scheduler lease not released",
+        "scheduler lease store answers again",
+    ]
 
 
 # ------------------------------------------------------------------------- CLI

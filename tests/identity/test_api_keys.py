@@ -213,6 +213,7 @@ async def test_rotation_grace_period(app: FastAPI, client: httpx.AsyncClient, gr
 
 
 async def test_usage_is_counted_and_flushed(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await app.state.usage.close()  # only the job writes here, not the periodic writer
     tenant = await make_tenant(app)
     key = await create_key(client, tenant.api_key)
     token = str(key["key"])

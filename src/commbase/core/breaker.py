@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -101,7 +102,8 @@ class RedisBreaker:
             probe_every_s=self.open_s,
         )
         if self._recovering is None or self._recovering.done():
-            self._recovering = asyncio.create_task(self._recover())
+            # Outside the failing request's context: its request id is not the probe's.
+            self._recovering = asyncio.create_task(self._recover(), context=contextvars.Context())
 
     async def probe(self) -> bool:
         """Ping Redis and run the recovery steps; close the breaker when all succeed."""

@@ -223,7 +223,7 @@ class RedisCache:
                     # Deletes published while unsubscribed were not heard.
                     self._local.clear()
                     self._subscribed = True
-                    log.info("cache invalidations subscribed again")
+                    log.warning("cache invalidations subscribed again")
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None or message.get("type") != "message":
                     continue

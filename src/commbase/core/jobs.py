@@ -294,7 +294,7 @@ class Scheduler:
 
     async def tick(self) -> list[JobRun]:
         """Run every due job once, if this process is the leader."""
-        if not await self._lead():
+        if not await self.lead():
             return []
         runs = []
         for job_, fire in await self.due_jobs(utcnow()):
@@ -309,9 +309,10 @@ class Scheduler:
             )
         return runs
 
-    async def _lead(self) -> bool:
-        """Take or renew the lease; a lease store that fails means "not the leader
-        now" (logged once until it answers again), and the next tick asks again."""
+    async def lead(self) -> bool:
+        """Take or renew the lease: True while this process leads. A lease store that
+        fails means "not the leader now" (logged once until it answers again), and
+        the next tick asks again."""
         try:
             leading = await self.lease.acquire(
                 self.LEASE, holder=self.holder, ttl_s=self.tick_s * 4
@@ -322,7 +323,7 @@ class Scheduler:
             self._lease_failing = True
             return False
         if self._lease_failing:
-            log.info("scheduler lease store answers again", leading=leading)
+            log.warning("scheduler lease store answers again", leading=leading)
         self._lease_failing = False
         return leading
 
