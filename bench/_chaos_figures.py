@@ -129,9 +129,12 @@ def _statuses(attempts: list[Attempt]) -> dict[str, int]:
     return dict(sorted(counted.items()))
 
 
-def _window(attempts: list[Attempt], start: float, end: float) -> dict[str, Any]:
+def _window(seen: Observed, start: float, end: float) -> dict[str, Any]:
     """What clients saw for requests started in [start, end)."""
-    inside = [a for a in attempts if start <= a.start < end]
+    return _figures([a for a in seen.attempts if start <= a.start < end], seen, start, end)
+
+
+def _figures(inside: list[Attempt], seen: Observed, start: float, end: float) -> dict[str, Any]:
     api = [a for a in inside if a.kind != "ready"]
     figures: dict[str, Any] = {
         "requests": len(api),
@@ -146,8 +149,13 @@ def _window(attempts: list[Attempt], start: float, end: float) -> dict[str, Any]
         of_kind = [a for a in api if a.kind == kind]
         figures[kind] = {"statuses": _statuses(of_kind), **_latency(of_kind)}
     figures["readyz"] = _statuses([a for a in inside if a.kind == "ready"])
+    figures["problems"] = dict(
+        Counter(f"{a.status} {a.problem}" for a in api if a.status is not None and a.status >= 400)
+    )
     failed = [a.end for a in api if a.status is None or a.status >= 500]
     figures["last_failure_after_start_s"] = round(max(failed) - start, 1) if failed else None
+    load = [value for t, value in seen.loadavg if start <= t < end]
+    figures["loadavg_1m_max"] = max(load) if load else None
     return figures
 
 
@@ -334,7 +342,7 @@ def report(
 
     windows = []
     for fault in faults:
-        figures = _window(attempts, fault.start, fault.end + grace)
+        figures = _window(seen, fault.start, fault.end + grace)
         if fault.name == "api":  # the first API process (index 0) is the one killed
             figures["cut_off_at_the_kill"] = sum(
                 1
@@ -355,7 +363,7 @@ def report(
     quiet = [
         a for a in attempts if a.start < load_end and _fault_at(faults, a.start, grace) == "none"
     ]
-    baseline = _window(quiet, t0, load_end)
+    baseline = _figures(quiet, seen, t0, load_end)
 
     calls_db = {c["id"]: c for c in state["calls"]}
     refs = Counter(c["ref"] for c in state["calls"])
@@ -371,9 +379,9 @@ def report(
     usage = _usage(seen, outcome["setup"], state["usage"], faults)
 
     redis = next((f for f in faults if f.name == "redis"), None)
-    redis_window = _window(attempts, redis.start, redis.end) if redis else None
+    redis_window = _window(seen, redis.start, redis.end) if redis else None
     pg_down = [f for f in faults if f.name in ("pg-restart", "pg-stop")]
-    pg_windows = [_window(attempts, f.start, f.end + grace) for f in pg_down]
+    pg_windows = [_window(seen, f.start, f.end + grace) for f in pg_down]
 
     checks = {
         "calls_not_lost": not lost_calls,
@@ -469,7 +477,8 @@ def summary(result: dict[str, Any]) -> str:
     b = result["baseline"]
     out.append(
         f"baseline: {b['requests']} requests, success {b['success_rate']}, "
-        f"call p50/p99 {b['call']['p50_ms']}/{b['call']['p99_ms']} ms"
+        f"call p50/p99 {b['call']['p50_ms']}/{b['call']['p99_ms']} ms, "
+        f"load average (1 min) up to {b['loadavg_1m_max']}, problems {b['problems']}"
     )
     for w in result["faults"]:
         out.append(
@@ -486,7 +495,9 @@ def summary(result: dict[str, Any]) -> str:
                 f"    {kind}: {k['statuses']} "
                 f"p50/p99/max {k['p50_ms']}/{k['p99_ms']}/{k['max_ms']} ms"
             )
-        out.append(f"    /readyz: {w['readyz']}")
+        out.append(f"    /readyz: {w['readyz']}; load average (1 min) up to {w['loadavg_1m_max']}")
+        if w["problems"]:
+            out.append(f"    problems: {w['problems']}")
     wh = result["webhooks"]
     out.append(
         f"webhooks: {wh['expected']} expected, {wh['unique']} received ({wh['received']} "

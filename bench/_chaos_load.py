@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -63,6 +64,8 @@ class Observed:
     events_sent: int = 0
     batches_given_up: int = 0
     faults: list[Fault] = field(default_factory=list)
+    # (wall time, the machine's 1-minute load average): busy neighbours slow everything
+    loadavg: list[tuple[float, float]] = field(default_factory=list)
 
 
 class Clients:
@@ -207,6 +210,9 @@ class Clients:
                 retry_after=response.headers.get("retry-after"),
             )
         )  # fmt: skip
+
+    async def sample_load(self, _n: int) -> None:
+        self.seen.loadavg.append((now(), os.getloadavg()[0]))
 
     # -------------------------------------------------------------- pacing
 

@@ -541,6 +541,7 @@ class ChaosRun:
             clients.every(self.args.reads_per_s, clients.read, stop),
             clients.every(1.0, lambda _n: clients.probe_ready(0), stop),
             clients.every(1.0, lambda _n: clients.probe_ready(1), stop),
+            clients.every(1.0, clients.sample_load, stop),
         ]
         load = [asyncio.create_task(loop) for loop in loops]
         faults = asyncio.create_task(self._faults(apis, workers, clients.seen.faults))
