@@ -217,8 +217,10 @@ async def test_usage_is_counted_and_flushed(app: FastAPI, client: httpx.AsyncCli
     tenant = await make_tenant(app)
     key = await create_key(client, tenant.api_key)
     token = str(key["key"])
+    session_token = await login(client, tenant.owner_email)
     for _ in range(3):
         assert (await client.get("/v1/me", headers=auth(token))).status_code == 200
+    owner_before = (await client.get("/v1/me", headers=auth(session_token))).json()["user"]
     before = await client.get(f"/v1/api-keys/{key['id']}", headers=tenant.headers)
     assert before.json()["total_requests"] == 0  # nothing written per request
     flushed = await run_operator_job(app, "identity.flush_usage")
@@ -227,6 +229,10 @@ async def test_usage_is_counted_and_flushed(app: FastAPI, client: httpx.AsyncCli
     assert after.json()["total_requests"] == 3
     assert after.json()["last_used_at"] is not None
     assert after.json()["first_used_at"] is not None
+    # Being used is not being changed: updated_at stays where the last change put it.
+    owner_after = (await client.get("/v1/me", headers=auth(session_token))).json()["user"]
+    assert owner_after["last_activity_at"] is not None
+    assert owner_after["updated_at"] == owner_before["updated_at"]
 
 
 async def test_update_and_unknown_tier(app: FastAPI, client: httpx.AsyncClient) -> None:

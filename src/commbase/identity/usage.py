@@ -143,33 +143,21 @@ _MODELS: dict[str, type[Any]] = {
 
 def _update(model: type[Any], key: str, used: Usage) -> Any:
     when = used.last_used_at
+    values: dict[str, Any]
     if model is ApiKey:
-        return (
-            update(ApiKey)
-            .where(ApiKey.id == key)
-            .values(
-                total_requests=ApiKey.total_requests + used.count,
-                last_used_at=_later(ApiKey.last_used_at, when),
-                first_used_at=func.coalesce(ApiKey.first_used_at, when),
-            )
-        )
-    if model is LoginSession:
-        return (
-            update(LoginSession)
-            .where(LoginSession.id == key)
-            .values(last_seen_at=_later(LoginSession.last_seen_at, when))
-        )
-    if model is AgentSession:
-        return (
-            update(AgentSession)
-            .where(AgentSession.id == key)
-            .values(last_activity_at=_later(AgentSession.last_activity_at, when))
-        )
-    return (
-        update(User)
-        .where(User.id == key)
-        .values(last_activity_at=_later(User.last_activity_at, when))
-    )
+        values = {
+            "total_requests": ApiKey.total_requests + used.count,
+            "last_used_at": _later(ApiKey.last_used_at, when),
+            "first_used_at": func.coalesce(ApiKey.first_used_at, when),
+        }
+    elif model is LoginSession:
+        values = {"last_seen_at": _later(LoginSession.last_seen_at, when)}
+    else:  # AgentSession, User
+        values = {"last_activity_at": _later(model.last_activity_at, when)}
+    if hasattr(model, "updated_at"):
+        # Being used is not being changed: keep updated_at (its onupdate would bump it).
+        values["updated_at"] = model.updated_at
+    return update(model).where(model.id == key).values(**values)
 
 
 def _later(column: Any, when: datetime) -> Any:
