@@ -20,7 +20,7 @@ def _url() -> str:
 
 
 # Full-text search structures are dialect-specific and made by hand in migrations.
-_HAND_MADE = ("transcripts_fts", "ix_transcripts_search")
+_HAND_MADE = ("transcripts_fts", "ix_transcripts_search", "messages_fts", "ix_messages_search")
 
 
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:

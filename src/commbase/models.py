@@ -7,6 +7,7 @@ from commbase.contacts import models as contacts_models
 from commbase.core import idempotency, jobs, leases, outbox
 from commbase.core.db import Base
 from commbase.identity import models as identity_models
+from commbase.messaging import models as messaging_models
 from commbase.privacy import models as privacy_models
 from commbase.webhooks import models as webhooks_models
 
@@ -20,6 +21,7 @@ __all__ = [
     "identity_models",
     "jobs",
     "leases",
+    "messaging_models",
     "outbox",
     "privacy_models",
     "webhooks_models",

@@ -1,0 +1,1 @@
+"""Messaging: channel accounts, conversations with contacts, messages and their providers."""
