@@ -44,6 +44,7 @@ from commbase.identity.agent_sessions.routes import router as agent_sessions_rou
 from commbase.identity.api_keys.routes import router as api_keys_router
 from commbase.identity.authentication import TokenAuthenticator
 from commbase.identity.members.routes import router as members_router
+from commbase.identity.publishable_keys.routes import router as publishable_keys_router
 from commbase.identity.routes import router as identity_router
 from commbase.identity.sessions.routes import router as sessions_router
 from commbase.identity.usage import UsageTracker
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(members_router)
     app.include_router(api_keys_router)
     app.include_router(agent_sessions_router)
+    app.include_router(publishable_keys_router)
     app.include_router(contacts_router)
     app.include_router(billing_router)
     app.include_router(calls_router)

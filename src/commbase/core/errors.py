@@ -14,6 +14,7 @@ Every class derives from ``CommbaseError``; raised as is, that base is the
     PermissionDenied                   403 permission-denied
     ├── ScopeMissing                   403 scope-missing
     ├── IpNotAllowed                   403 ip-not-allowed
+    ├── OriginNotAllowed               403 origin-not-allowed
     ├── ConsentRequired                403 consent-required
     └── ContactBlocked                 403 contact-blocked
     NotFound                           404 not-found
@@ -105,6 +106,13 @@ class IpNotAllowed(PermissionDenied):
     """The API key works only from the IP ranges on its allowlist."""
 
     code, title = "ip-not-allowed", "The request's IP address is not on the key's allowlist"
+
+
+class OriginNotAllowed(PermissionDenied):
+    """A publishable key works only from the web origins on its list (the ``Origin``
+    header of every request)."""
+
+    code, title = "origin-not-allowed", "The request's origin is not allowed for this key"
 
 
 class ConsentRequired(PermissionDenied):

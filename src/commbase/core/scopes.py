@@ -39,5 +39,18 @@ class Scope(StrEnum):
     JOBS_RUN = "jobs:run"
 
 
+class IntakeScope(StrEnum):
+    """What a publishable key (``cb_pub_``) may do: create records from a website form
+    and follow them with the visitor's access token. Nothing else."""
+
+    SUPPORT = "intake:support"
+    CONSULTATIONS = "intake:consultations"
+    CAREERS = "intake:careers"
+    WEBINARS = "intake:webinars"
+    SUGGESTIONS = "intake:suggestions"
+    LEADS = "intake:leads"
+    BOOKINGS = "intake:bookings"
+
+
 ALL_SCOPES: frozenset[Scope] = frozenset(Scope)
 READ_SCOPES: frozenset[Scope] = frozenset(s for s in Scope if s.value.endswith(":read"))

@@ -104,6 +104,8 @@ class TokenAuthenticator:
         kind = tokens.classify(token)
         if kind is None:
             raise InvalidCredentials("The token is malformed")
+        if kind in tokens.INTAKE_KINDS:
+            raise InvalidCredentials("A publishable key or access token opens /v1/intake only")
         token_hash = tokens.hash_token(token, secret=self.secret)
         snapshot = await self._cached(token_hash)
         if snapshot is None:

@@ -4,6 +4,8 @@
     cb_test_<30 base62 chars><6 char checksum>   API key, test
     cb_sess_<40 base62 chars><6 char checksum>   login session
     cb_agt_<40 base62 chars><6 char checksum>    agent session
+    cb_pub_<30 base62 chars><6 char checksum>    publishable key (intake routes only)
+    cb_acc_<30 base62 chars><6 char checksum>    a visitor's access to one intake record
 
 The checksum (CRC32 of the random part, base62) lets a malformed or mistyped
 token be refused without touching the database, and lets secret scanners tell
@@ -29,6 +31,8 @@ class TokenKind(StrEnum):
     API_KEY = "api_key"
     LOGIN_SESSION = "login_session"
     AGENT_SESSION = "agent_session"
+    PUBLISHABLE_KEY = "publishable_key"
+    INTAKE_ACCESS = "intake_access"
 
 
 PREFIXES: dict[str, TokenKind] = {
@@ -36,7 +40,11 @@ PREFIXES: dict[str, TokenKind] = {
     "cb_test_": TokenKind.API_KEY,
     "cb_sess_": TokenKind.LOGIN_SESSION,
     "cb_agt_": TokenKind.AGENT_SESSION,
+    "cb_pub_": TokenKind.PUBLISHABLE_KEY,
+    "cb_acc_": TokenKind.INTAKE_ACCESS,
 }
+# Tokens a website visitor holds: they open /v1/intake routes and nothing else.
+INTAKE_KINDS = frozenset({TokenKind.PUBLISHABLE_KEY, TokenKind.INTAKE_ACCESS})
 
 
 def _base62(number: int, width: int) -> str:

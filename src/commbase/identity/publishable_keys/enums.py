@@ -1,0 +1,10 @@
+"""Statuses of publishable keys."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PublishableKeyStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
