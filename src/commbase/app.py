@@ -20,7 +20,13 @@ from commbase import models as _models  # noqa: F401  (registers every table)
 from commbase.analytics import jobs as _analytics_jobs  # noqa: F401  (registers its jobs)
 from commbase.analytics.alerts.routes import router as alerts_router
 from commbase.analytics.routes import router as analytics_router
+from commbase.billing.catalog.routes import router as billing_catalog_router
+from commbase.billing.customers.routes import router as billing_customers_router
+from commbase.billing.invoices.routes import router as billing_invoices_router
+from commbase.billing.revenue.routes import router as billing_revenue_router
 from commbase.billing.routes import router as billing_router
+from commbase.billing.subscriptions import jobs as _billing_jobs  # noqa: F401  (registers its jobs)
+from commbase.billing.subscriptions.routes import router as billing_subscriptions_router
 from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
 from commbase.calls.routes import router as calls_router
 from commbase.calls.simulation import SimulatorRunner
@@ -39,6 +45,14 @@ from commbase.core.problems import document_problems, install_problem_handlers
 from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from commbase.core.routes import router as core_router
 from commbase.core.time import utcnow
+from commbase.engagement.bookings import jobs as _bookings_jobs  # noqa: F401  (registers its jobs)
+from commbase.engagement.bookings.routes import feeds_router as calendar_feeds_router
+from commbase.engagement.bookings.routes import router as bookings_router
+from commbase.engagement.leads import jobs as _leads_jobs  # noqa: F401  (registers its jobs)
+from commbase.engagement.leads.routes import router as leads_router
+from commbase.engagement.support import jobs as _support_jobs  # noqa: F401  (registers its jobs)
+from commbase.engagement.support.intake_routes import router as support_intake_router
+from commbase.engagement.support.routes import router as support_router
 from commbase.identity import jobs as identity_jobs
 from commbase.identity.agent_sessions.routes import router as agent_sessions_router
 from commbase.identity.api_keys.routes import router as api_keys_router
@@ -48,6 +62,14 @@ from commbase.identity.publishable_keys.routes import router as publishable_keys
 from commbase.identity.routes import router as identity_router
 from commbase.identity.sessions.routes import router as sessions_router
 from commbase.identity.usage import UsageTracker
+from commbase.messaging.accounts.routes import router as channel_accounts_router
+from commbase.messaging.campaigns.routes import router as campaigns_router
+from commbase.messaging.campaigns.runner import CampaignRunner
+from commbase.messaging.campaigns.sending import provider_sender
+from commbase.messaging.providers.routes import router as whatsapp_router
+from commbase.messaging.routes import messages_router, opt_outs_router
+from commbase.messaging.routes import router as conversations_router
+from commbase.messaging.simulation import MessagingSimulatorRunner
 from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its jobs)
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
@@ -122,6 +144,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.run_jobs:
             simulator = SimulatorRunner(database)
             simulator_task = asyncio.create_task(simulator.run_forever())
+        messaging_simulator: MessagingSimulatorRunner | None = None
+        messaging_simulator_task: asyncio.Task[None] | None = None
+        if settings.run_jobs:
+            messaging_simulator = MessagingSimulatorRunner(database)
+            messaging_simulator_task = asyncio.create_task(messaging_simulator.run_forever())
         dispatcher: Dispatcher | None = None
         dispatcher_task: asyncio.Task[None] | None = None
         effects: EffectRunner | None = None
@@ -131,12 +158,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher_task = asyncio.create_task(dispatcher.run_forever())
             effects = EffectRunner(database, services=app.state.job_services)
             effects_task = asyncio.create_task(effects.run_forever())
+        campaigns: CampaignRunner | None = None
+        campaigns_task: asyncio.Task[None] | None = None
+        if settings.run_jobs:
+            campaigns = CampaignRunner(
+                database,
+                provider_sender(
+                    server_secret=settings.secret_key.get_secret_value(),
+                    services=app.state.job_services,
+                ),
+            )
+            campaigns_task = asyncio.create_task(campaigns.run_forever())
         try:
             yield
         finally:
+            if campaigns is not None and campaigns_task is not None:
+                campaigns.stop()
+                await campaigns_task
             if simulator is not None and simulator_task is not None:
                 simulator.stop()
                 await simulator_task
+            if messaging_simulator is not None and messaging_simulator_task is not None:
+                messaging_simulator.stop()
+                await messaging_simulator_task
             if effects is not None and effects_task is not None:
                 effects.stop()
                 await effects_task
@@ -212,6 +256,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(publishable_keys_router)
     app.include_router(contacts_router)
     app.include_router(billing_router)
+    app.include_router(billing_catalog_router)
+    app.include_router(billing_customers_router)
+    app.include_router(billing_subscriptions_router)
+    app.include_router(billing_invoices_router)
+    app.include_router(billing_revenue_router)
     app.include_router(calls_router)
     app.include_router(webhooks_router)
     app.include_router(transcripts_router)
@@ -219,6 +268,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(analytics_router)
     app.include_router(tracking_router)
+    app.include_router(channel_accounts_router)
+    app.include_router(conversations_router)
+    app.include_router(messages_router)
+    app.include_router(opt_outs_router)
+    app.include_router(whatsapp_router)
+    app.include_router(campaigns_router)
+    app.include_router(bookings_router)
+    app.include_router(calendar_feeds_router)
+    app.include_router(leads_router)
+    app.include_router(support_router)
+    app.include_router(support_intake_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
     app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)

@@ -2,31 +2,49 @@
 
 from commbase.analytics import models as analytics_models
 from commbase.billing import models as billing_models
+from commbase.billing.catalog import models as billing_catalog_models
+from commbase.billing.customers import models as billing_customers_models
+from commbase.billing.invoices import models as billing_invoices_models
+from commbase.billing.revenue import models as billing_revenue_models
+from commbase.billing.subscriptions import models as billing_subscriptions_models
 from commbase.calls import models as calls_models
 from commbase.contacts import models as contacts_models
 from commbase.core import idempotency, jobs, leases, outbox
 from commbase.core.db import Base
+from commbase.engagement.bookings import models as bookings_models
 from commbase.engagement.intake import models as intake_models
+from commbase.engagement.leads import models as leads_models
+from commbase.engagement.support import models as support_models
 from commbase.identity import models as identity_models
 from commbase.identity.publishable_keys import models as publishable_keys_models
 from commbase.messaging import models as messaging_models
+from commbase.messaging.campaigns import models as campaigns_models
 from commbase.privacy import models as privacy_models
 from commbase.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
     "analytics_models",
+    "billing_catalog_models",
+    "billing_customers_models",
+    "billing_invoices_models",
     "billing_models",
+    "billing_revenue_models",
+    "billing_subscriptions_models",
+    "bookings_models",
     "calls_models",
+    "campaigns_models",
     "contacts_models",
     "idempotency",
     "identity_models",
     "intake_models",
     "jobs",
+    "leads_models",
     "leases",
     "messaging_models",
     "outbox",
     "privacy_models",
     "publishable_keys_models",
+    "support_models",
     "webhooks_models",
 ]

@@ -1,0 +1,1 @@
+"""Campaigns: a template sent to an audience of contacts, throttled, with live statistics."""
