@@ -62,6 +62,18 @@ def upgrade() -> None:
         "ix_publishable_keys_org_status", "publishable_keys", ["org_id", "status"], unique=False
     )
     op.create_table(
+        "support_ticket_counters",
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("last_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_support_ticket_counters_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", name=op.f("pk_support_ticket_counters")),
+    )
+    op.create_table(
         "intake_access_tokens",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("org_id", sa.String(length=40), nullable=False),
@@ -91,10 +103,154 @@ def upgrade() -> None:
         ["org_id", "record_type", "record_id"],
         unique=False,
     )
+    op.create_table(
+        "support_tickets",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("category", sa.String(length=30), nullable=False),
+        sa.Column("priority", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("source", sa.String(length=10), nullable=False),
+        sa.Column("requester_name", sa.String(length=200), nullable=True),
+        sa.Column("requester_email", sa.String(length=254), nullable=True),
+        sa.Column("user_id", sa.String(length=40), nullable=True),
+        sa.Column("contact_id", sa.String(length=40), nullable=True),
+        sa.Column("assignee_id", sa.String(length=40), nullable=True),
+        sa.Column("resolution", sa.Text(), nullable=True),
+        sa.Column("satisfaction_rating", sa.Integer(), nullable=True),
+        sa.Column("satisfaction_comment", sa.Text(), nullable=True),
+        sa.Column("rated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "first_response_due_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("resolution_due_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_responded_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_response_s", sa.Integer(), nullable=True),
+        sa.Column("resolved_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolution_s", sa.Integer(), nullable=True),
+        sa.Column("closed_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "first_response_breached_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "resolution_breached_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["assignee_id"],
+            ["users.id"],
+            name=op.f("fk_support_tickets_assignee_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_support_tickets_contact_id_contacts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_support_tickets_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_support_tickets_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_support_tickets")),
+        sa.UniqueConstraint("org_id", "number", name=op.f("uq_support_tickets_org_id_number")),
+    )
+    op.create_index(
+        op.f("ix_support_tickets_assignee_id"), "support_tickets", ["assignee_id"], unique=False
+    )
+    op.create_index(
+        op.f("ix_support_tickets_contact_id"), "support_tickets", ["contact_id"], unique=False
+    )
+    op.create_index(
+        "ix_support_tickets_org_created", "support_tickets", ["org_id", "created_at"], unique=False
+    )
+    op.create_index(
+        "ix_support_tickets_org_email",
+        "support_tickets",
+        ["org_id", "requester_email"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_support_tickets_org_status", "support_tickets", ["org_id", "status"], unique=False
+    )
+    op.create_index(
+        "ix_support_tickets_org_updated", "support_tickets", ["org_id", "updated_at"], unique=False
+    )
+    op.create_index(
+        op.f("ix_support_tickets_user_id"), "support_tickets", ["user_id"], unique=False
+    )
+    op.create_table(
+        "support_ticket_messages",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("ticket_id", sa.String(length=40), nullable=False),
+        sa.Column("author_type", sa.String(length=10), nullable=False),
+        sa.Column("author_user_id", sa.String(length=40), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("internal", sa.Boolean(), nullable=False),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["author_user_id"],
+            ["users.id"],
+            name=op.f("fk_support_ticket_messages_author_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_support_ticket_messages_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["support_tickets.id"],
+            name=op.f("fk_support_ticket_messages_ticket_id_support_tickets"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_support_ticket_messages")),
+    )
+    op.create_index(
+        op.f("ix_support_ticket_messages_author_user_id"),
+        "support_ticket_messages",
+        ["author_user_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_support_ticket_messages_org_ticket",
+        "support_ticket_messages",
+        ["org_id", "ticket_id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_support_ticket_messages_org_ticket", table_name="support_ticket_messages")
+    op.drop_index(
+        op.f("ix_support_ticket_messages_author_user_id"), table_name="support_ticket_messages"
+    )
+    op.drop_table("support_ticket_messages")
+    op.drop_index(op.f("ix_support_tickets_user_id"), table_name="support_tickets")
+    op.drop_index("ix_support_tickets_org_updated", table_name="support_tickets")
+    op.drop_index("ix_support_tickets_org_status", table_name="support_tickets")
+    op.drop_index("ix_support_tickets_org_email", table_name="support_tickets")
+    op.drop_index("ix_support_tickets_org_created", table_name="support_tickets")
+    op.drop_index(op.f("ix_support_tickets_contact_id"), table_name="support_tickets")
+    op.drop_index(op.f("ix_support_tickets_assignee_id"), table_name="support_tickets")
+    op.drop_table("support_tickets")
     op.drop_index("ix_intake_access_tokens_org_record", table_name="intake_access_tokens")
     op.drop_table("intake_access_tokens")
+    op.drop_table("support_ticket_counters")
     op.drop_index("ix_publishable_keys_org_status", table_name="publishable_keys")
     op.drop_table("publishable_keys")

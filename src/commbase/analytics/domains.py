@@ -8,6 +8,7 @@ from __future__ import annotations
 from commbase.billing import metrics as billing_metrics
 from commbase.calls import metrics as calls_metrics
 from commbase.contacts import metrics as contacts_metrics
+from commbase.engagement.support import metrics as support_metrics
 from commbase.identity import metrics as identity_metrics
 from commbase.tracking import metrics as tracking_metrics
 
@@ -16,5 +17,6 @@ __all__ = [
     "calls_metrics",
     "contacts_metrics",
     "identity_metrics",
+    "support_metrics",
     "tracking_metrics",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from commbase.billing import privacy as billing_privacy
 from commbase.calls import privacy as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
+from commbase.engagement.support import privacy as support_privacy
 from commbase.identity import privacy as identity_privacy
 from commbase.privacy import kinds as privacy_kinds
 from commbase.tracking import privacy as analytics_privacy
@@ -22,5 +23,6 @@ __all__ = [
     "contacts_privacy",
     "identity_privacy",
     "privacy_kinds",
+    "support_privacy",
     "webhooks_privacy",
 ]
