@@ -113,6 +113,11 @@ class RedisBreaker:
                 await step()
         except REDIS_ERRORS:
             return False
+        except Exception as exc:
+            # Not Redis being away but a step failing otherwise: say so and probe again
+            # (raised, it would end the probing and leave the breaker open for good).
+            log.error("redis recovery step failed", error=repr(exc))
+            return False
         if self._open:
             self._open = False
             REDIS_AVAILABLE.set(1)

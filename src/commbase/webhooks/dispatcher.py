@@ -28,6 +28,7 @@ from datetime import timedelta
 from functools import partial
 
 import httpcore
+import structlog
 from sqlalchemy import select, update
 
 from commbase.core.db import Database, retry_while_unavailable
@@ -37,7 +38,7 @@ from commbase.core.renewal import renewed
 from commbase.core.time import utcnow
 from commbase.settings import Settings
 from commbase.webhooks import outcomes
-from commbase.webhooks.enums import DeliveryStatus, EndpointStatus
+from commbase.webhooks.enums import AttemptOutcome, DeliveryStatus, EndpointStatus
 from commbase.webhooks.fan_out import create_deliveries
 from commbase.webhooks.models import WebhookDelivery, WebhookEndpoint
 from commbase.webhooks.outcomes import Outcome
@@ -49,6 +50,7 @@ LEASE_S = 10
 RENEW_S = 3
 # How long recording a batch's outcomes keeps trying while the database is away.
 RECORD_FOR_S = 60
+log = structlog.get_logger("commbase.webhooks")
 
 
 class Dispatcher:
@@ -144,7 +146,17 @@ class Dispatcher:
 
         async def send(pair: tuple[WebhookDelivery, WebhookEndpoint]) -> Outcome:
             async with gate:
-                return await self._sender.send(*pair)
+                try:
+                    return await self._sender.send(*pair)
+                except Exception as exc:
+                    # A delivery that could not even be sent (a secret that no longer
+                    # decrypts, ...) is a failed attempt of its own; were it raised,
+                    # no outcome of the batch would be recorded and the rest would be
+                    # sent again once the claims ran out, round after round.
+                    log.exception("webhook not sent", delivery=pair[0].id)
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    failed = AttemptOutcome.CONNECTION_ERROR
+                    return Outcome(pair[0].id, failed, None, None, None, error, None, {})
 
         async def renew() -> None:
             async with writing:
