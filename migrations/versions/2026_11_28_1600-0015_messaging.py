@@ -265,6 +265,7 @@ def upgrade() -> None:
         sa.Column("replied_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error_code", sa.String(length=40), nullable=True),
         sa.Column("error_message", sa.String(length=500), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=300), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("claimed_by", sa.String(length=100), nullable=True),
@@ -295,6 +296,9 @@ def upgrade() -> None:
             "account_id",
             "provider_message_id",
             name=op.f("uq_messages_account_id_provider_message_id"),
+        ),
+        sa.UniqueConstraint(
+            "org_id", "idempotency_key", name=op.f("uq_messages_org_id_idempotency_key")
         ),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:

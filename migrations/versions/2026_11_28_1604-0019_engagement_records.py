@@ -1,6 +1,4 @@
-"""engagement: bookings, leads, webinars, favorites, suggestions, personalizations
-
-(Placeholder: filled in by the change that builds it; a no-op until then.)
+"""engagement records: bookings, calendar feeds, leads, webinars, registrations
 
 Revision ID: 0019
 Revises: 0018
@@ -9,6 +7,11 @@ Create Date: 2026-11-28 12:00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
+import commbase.core.db
+
 revision: str = "0019"
 down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,142 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "bookings",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("contact_id", sa.String(length=40), nullable=True),
+        sa.Column("conversation_id", sa.String(length=40), nullable=True),
+        sa.Column("client_name", sa.String(length=200), nullable=True),
+        sa.Column("client_phone", sa.String(length=20), nullable=True),
+        sa.Column("client_email", sa.String(length=320), nullable=True),
+        sa.Column("service", sa.String(length=200), nullable=False),
+        sa.Column("starts_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_min", sa.Integer(), nullable=False),
+        sa.Column("price", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("resource", sa.String(length=100), nullable=True),
+        sa.Column("staff_user_id", sa.String(length=40), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("confirmation_sent", sa.Boolean(), nullable=False),
+        sa.Column("reminder_sent", sa.Boolean(), nullable=False),
+        sa.Column("reminder_due_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ai_notes", sa.Text(), nullable=True),
+        sa.Column("confirmed_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancel_reason", sa.String(length=500), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_bookings_contact_id_contacts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_bookings_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["users.id"],
+            name=op.f("fk_bookings_staff_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bookings")),
+    )
+    op.create_index("ix_bookings_org_contact", "bookings", ["org_id", "contact_id"], unique=False)
+    op.create_index(
+        "ix_bookings_org_resource_starts",
+        "bookings",
+        ["org_id", "resource", "starts_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_bookings_org_staff_starts",
+        "bookings",
+        ["org_id", "staff_user_id", "starts_at"],
+        unique=False,
+    )
+    op.create_index("ix_bookings_org_starts", "bookings", ["org_id", "starts_at"], unique=False)
+    op.create_index("ix_bookings_org_updated", "bookings", ["org_id", "updated_at"], unique=False)
+    op.create_table(
+        "booking_calendar_feeds",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("resource", sa.String(length=100), nullable=True),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("token_prefix", sa.String(length=16), nullable=False),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_booking_calendar_feeds_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_booking_calendar_feeds")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_booking_calendar_feeds_token_hash")),
+    )
+    op.create_index(
+        "ix_booking_calendar_feeds_org", "booking_calendar_feeds", ["org_id"], unique=False
+    )
+    op.create_table(
+        "leads",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("contact_id", sa.String(length=40), nullable=True),
+        sa.Column("conversation_id", sa.String(length=40), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("phone", sa.String(length=20), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("company", sa.String(length=200), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("interest", sa.String(length=100), nullable=True),
+        sa.Column("budget", sa.String(length=50), nullable=True),
+        sa.Column("timeline", sa.String(length=50), nullable=True),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("score_source", sa.String(length=10), nullable=False),
+        sa.Column("priority", sa.String(length=10), nullable=False),
+        sa.Column("follow_up_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("follow_up_status", sa.String(length=20), nullable=False),
+        sa.Column("follow_up_due_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("notes", sa.Text(), nullable=True),
+        sa.Column("converted", sa.Boolean(), nullable=False),
+        sa.Column("converted_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("deal_value", sa.BigInteger(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_leads_contact_id_contacts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_leads_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_leads")),
+    )
+    op.create_index("ix_leads_org_contact", "leads", ["org_id", "contact_id"], unique=False)
+    op.create_index(
+        "ix_leads_org_follow_up",
+        "leads",
+        ["org_id", "follow_up_status", "follow_up_at"],
+        unique=False,
+    )
+    op.create_index("ix_leads_org_updated", "leads", ["org_id", "updated_at"], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("leads")
+    op.drop_table("booking_calendar_feeds")
+    op.drop_table("bookings")

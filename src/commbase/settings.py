@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     analytics_rollup_lag_s: int = Field(default=60, ge=0, le=3600)
     analytics_cache_ttl_s: int = Field(default=300, ge=0)
 
+    # Engagement records: how long before a booking's start ``booking.reminder_due`` is
+    # announced; the lead scores at or above which a lead is hot, or warm.
+    booking_reminder_lead_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+    lead_hot_score: int = Field(default=70, ge=1, le=100)
+    lead_warm_score: int = Field(default=40, ge=0, le=100)
+
     # Operator surfaces. The API documentation (/docs, /redoc, /openapi.json) is served
     # unless turned off; unset, it is on except when COMMBASE_ENV=production.
     docs_enabled: bool | None = None

@@ -20,6 +20,7 @@ NOT_ABOUT: dict[tuple[str, SubjectType], str] = {
         "an invitation describes a person added as a member, never a contact"
     ),
     ("agent_sessions", "contact"): "an agent session's address is its opener's, never a contact's",
+    ("leads", "user"): "a lead is a prospect the organization sells to; it names no user",
     ("audit_log", "contact"): (
         "contacts never act in the API; an entry naming one holds its actor's address"
     ),

@@ -8,15 +8,19 @@ from __future__ import annotations
 from commbase.billing import metrics as billing_metrics
 from commbase.calls import metrics as calls_metrics
 from commbase.contacts import metrics as contacts_metrics
+from commbase.engagement.bookings import metrics as bookings_metrics
+from commbase.engagement.leads import metrics as leads_metrics
 from commbase.engagement.support import metrics as support_metrics
 from commbase.identity import metrics as identity_metrics
 from commbase.tracking import metrics as tracking_metrics
 
 __all__ = [
     "billing_metrics",
+    "bookings_metrics",
     "calls_metrics",
     "contacts_metrics",
     "identity_metrics",
+    "leads_metrics",
     "support_metrics",
     "tracking_metrics",
 ]

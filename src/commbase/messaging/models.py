@@ -146,6 +146,8 @@ class Message(Base):
         Index("ix_messages_due", "status", "next_attempt_at"),
         # A provider's id names one message per account: a repeated webhook is dropped.
         UniqueConstraint("account_id", "provider_message_id"),
+        # A retried send finds its message by the request's Idempotency-Key (rule 12).
+        UniqueConstraint("org_id", "idempotency_key"),
     )
 
     id: Mapped[str] = public_id("msg")
@@ -183,6 +185,8 @@ class Message(Base):
     replied_at: Mapped[datetime | None]
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(String(500))
+    # The credential-scoped Idempotency-Key of the request that queued it.
+    idempotency_key: Mapped[str | None] = mapped_column(String(300))
     # The send worker's bookkeeping.
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]

@@ -12,6 +12,7 @@ from commbase.calls import privacy as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
 from commbase.engagement.support import privacy as support_privacy
 from commbase.identity import privacy as identity_privacy
+from commbase.messaging import privacy as messaging_privacy
 from commbase.privacy import kinds as privacy_kinds
 from commbase.tracking import privacy as analytics_privacy
 from commbase.webhooks import privacy as webhooks_privacy
@@ -22,6 +23,7 @@ __all__ = [
     "calls_privacy",
     "contacts_privacy",
     "identity_privacy",
+    "messaging_privacy",
     "privacy_kinds",
     "support_privacy",
     "webhooks_privacy",

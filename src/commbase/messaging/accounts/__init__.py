@@ -1,0 +1,1 @@
+"""Channel accounts: the numbers and inboxes conversations happen on."""

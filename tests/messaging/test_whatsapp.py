@@ -1,0 +1,320 @@
+"""The WhatsApp Cloud API: the webhook handshake, signed notifications in the API's real
+shapes (tampered ones refused), inbound messages opening conversations once, statuses
+that only move forward, the 24-hour window, and sending over httpx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from commbase.core.outbox import OutboxEvent
+from commbase.core.time import FrozenClock, use_clock
+from commbase.messaging.models import ChannelAccount, Conversation, Message
+from commbase.messaging.providers.whatsapp import sign
+from tests.messaging.conftest import World
+from tests.messaging.factories import (
+    ACCESS_TOKEN,
+    APP_SECRET,
+    post_signed,
+    run_sends,
+    status_update,
+    text_message,
+    whatsapp_account,
+)
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    frozen = FrozenClock(T0)
+    with use_clock(frozen):
+        yield frozen
+
+
+async def _count(world: World, model: Any, *where: Any) -> int:
+    async with world.app.state.db.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_the_handshake_echoes_the_challenge_for_a_known_verify_token(world: World) -> None:
+    await whatsapp_account(world.client, world.tenant, "1000001")
+    params = {"hub.mode": "subscribe", "hub.verify_token": "verify-1000001", "hub.challenge": "42x"}
+    ok = await world.client.get("/v1/providers/whatsapp/webhook", params=params)
+    assert ok.status_code == 200
+    assert ok.text == "42x"
+    params["hub.verify_token"] = "not-a-token-we-know"
+    refused = await world.client.get("/v1/providers/whatsapp/webhook", params=params)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_app_secret_and_token_are_stored_encrypted(world: World) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000002")
+    assert account["has_app_secret"]
+    assert account["has_access_token"]
+    assert "app_secret" not in account
+    assert "access_token" not in account
+    async with world.app.state.db.sessionmaker() as session:
+        row = await session.get(ChannelAccount, account["id"])
+        assert row is not None
+        assert row.app_secret_encrypted
+        assert row.access_token_encrypted
+        assert APP_SECRET not in row.app_secret_encrypted
+        assert ACCESS_TOKEN not in row.access_token_encrypted
+
+
+async def test_a_signed_message_opens_a_conversation_once_and_a_tampered_one_is_refused(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000003")
+    payload = text_message(
+        "1000003", wa_id="420601555003", wamid="wamid.HBgL003", body="Hello, is it open?", at=T0
+    )
+    tampered = json.loads(json.dumps(payload))
+    tampered["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "Send money"
+    body = json.dumps(payload).encode()
+    refused = await world.client.post(
+        "/v1/providers/whatsapp/webhook",
+        content=json.dumps(tampered).encode(),
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, APP_SECRET)},
+    )
+    assert refused.status_code == 403
+    unsigned = await world.client.post("/v1/providers/whatsapp/webhook", json=payload)
+    assert unsigned.status_code == 403
+    assert await _count(world, Message, Message.account_id == account["id"]) == 0
+
+    for _ in range(2):  # Meta delivers the same notification twice
+        assert (await post_signed(world.client, payload)).status_code == 200
+    assert await _count(world, Message, Message.account_id == account["id"]) == 1
+    conversations = await world.client.get(
+        "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
+    )
+    [conversation] = conversations.json()["data"]
+    assert conversation["status"] == "open"
+    assert conversation["client_phone"] == "+420601555003"
+    assert conversation["client_name"] == "Kerry"
+    assert conversation["first_inbound_at"] == "2026-11-20T09:00:00Z"
+    contact = await world.client.get(
+        f"/v1/contacts/{conversation['contact_id']}", headers=world.tenant.headers
+    )
+    assert contact.json()["phone"] == "+420601555003"
+    messages = await world.client.get(
+        f"/v1/conversations/{conversation['id']}/messages", headers=world.tenant.headers
+    )
+    [message] = messages.json()["data"]
+    assert message["direction"] == "inbound"
+    assert message["author_role"] == "user"
+    assert message["body"] == "Hello, is it open?"
+    received = await _count(
+        world,
+        OutboxEvent,
+        OutboxEvent.type == "message.received",
+        OutboxEvent.org_id == world.tenant.org_id,
+    )
+    assert received >= 1
+    # The other organization cannot see it.
+    hidden = await world.client.get(
+        f"/v1/conversations/{conversation['id']}", headers=world.other.headers
+    )
+    assert hidden.status_code == 404
+
+
+def _graph(sent: list[httpx.Request], answers: list[httpx.Response]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answers.pop(0)
+
+    return httpx.MockTransport(handle)
+
+
+def _accepted(wamid: str) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "420601555004", "wa_id": "420601555004"}],
+            "messages": [{"id": wamid}],
+        },
+    )
+
+
+async def test_send_over_the_cloud_api_then_statuses_out_of_order_end_in_one_state(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000004")
+    inbound = text_message("1000004", wa_id="420601555004", wamid="wamid.in004", body="Hi", at=T0)
+    await post_signed(world.client, inbound)
+    [conversation] = (
+        await world.client.get(
+            "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
+        )
+    ).json()["data"]
+    sent: list[httpx.Request] = []
+    answers = [httpx.Response(503, json={}), _accepted("wamid.out004")]
+    world.app.state.job_services["whatsapp_transport"] = _graph(sent, answers)
+    clock.advance(60)
+    queued = await world.client.post(
+        f"/v1/conversations/{conversation['id']}/messages",
+        json={"body": "We open at 9."},
+        headers={**world.tenant.headers, "Idempotency-Key": "send-004"},
+    )
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["status"] == "queued"
+    message_id = queued.json()["id"]
+    await run_sends(world.app)  # 503: retried later
+    clock.advance(3)
+    await run_sends(world.app)
+    assert len(sent) == 2
+    request = sent[-1]
+    assert request.url.path == "/v21.0/1000004/messages"
+    assert request.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert json.loads(request.content) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "420601555004",
+        "type": "text",
+        "text": {"preview_url": False, "body": "We open at 9."},
+    }
+    message = (
+        await world.client.get(f"/v1/messages/{message_id}", headers=world.tenant.headers)
+    ).json()
+    assert message["status"] == "sent"
+    assert message["provider_message_id"] == "wamid.out004"
+    assert message["attempts"] == 2
+
+    def report(status: str, seconds: int, **extra: Any) -> dict[str, Any]:
+        return status_update(
+            "1000004",
+            wamid="wamid.out004",
+            status=status,
+            at=T0 + timedelta(seconds=seconds),
+            wa_id="420601555004",
+            **extra,
+        )
+
+    failure = {"errors": [{"code": 131026, "title": "Message undeliverable"}]}
+    for payload in (
+        report("read", 90),
+        report("delivered", 80),
+        report("read", 90),
+        report("sent", 70),
+        report("failed", 95, **failure),
+    ):
+        assert (await post_signed(world.client, payload)).status_code == 200
+    final = (
+        await world.client.get(f"/v1/messages/{message_id}", headers=world.tenant.headers)
+    ).json()
+    assert final["status"] == "read"
+    assert final["read_at"] == "2026-11-20T09:01:30Z"
+    assert final["delivered_at"] == "2026-11-20T09:01:30Z"  # implied by read
+    assert final["failed_at"] is None
+    assert final["error_code"] is None
+    # The same key again: the same message, nothing new queued.
+    again = await world.client.post(
+        f"/v1/conversations/{conversation['id']}/messages",
+        json={"body": "We open at 9."},
+        headers={**world.tenant.headers, "Idempotency-Key": "send-004"},
+    )
+    assert again.json()["id"] == message_id
+    assert await _count(world, Message, Message.conversation_id == conversation["id"]) == 2
+
+
+async def test_a_refusal_fails_the_message_with_metas_code(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000005")
+    await post_signed(
+        world.client,
+        text_message("1000005", wa_id="420601555005", wamid="wamid.in005", body="Hi", at=T0),
+    )
+    [conversation] = (
+        await world.client.get(
+            "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
+        )
+    ).json()["data"]
+    error = {
+        "error": {
+            "message": "(#131047) Re-engagement message",
+            "type": "OAuthException",
+            "code": 131047,
+            "fbtrace_id": "AbCdEf",
+        }
+    }
+    sent: list[httpx.Request] = []
+    world.app.state.job_services["whatsapp_transport"] = _graph(
+        sent, [httpx.Response(400, json=error)]
+    )
+    queued = await world.client.post(
+        f"/v1/conversations/{conversation['id']}/messages",
+        json={"body": "Still there?"},
+        headers=world.tenant.headers,
+    )
+    await run_sends(world.app)
+    message = (
+        await world.client.get(f"/v1/messages/{queued.json()['id']}", headers=world.tenant.headers)
+    ).json()
+    assert message["status"] == "failed"
+    assert message["error_code"] == "131047"
+    assert message["error_message"] == "(#131047) Re-engagement message"
+    assert len(sent) == 1
+
+
+async def test_free_form_text_only_within_24_hours_of_the_contacts_last_message(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000006")
+    await post_signed(
+        world.client,
+        text_message("1000006", wa_id="420601555006", wamid="wamid.in006", body="Hi", at=T0),
+    )
+    [conversation] = (
+        await world.client.get(
+            "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
+        )
+    ).json()["data"]
+    url = f"/v1/conversations/{conversation['id']}/messages"
+    clock.set(T0 + timedelta(hours=23, minutes=59))
+    inside = await world.client.post(url, json={"body": "Yes"}, headers=world.tenant.headers)
+    assert inside.status_code == 202, inside.text
+    clock.set(T0 + timedelta(hours=24, minutes=1))
+    outside = await world.client.post(url, json={"body": "Hello?"}, headers=world.tenant.headers)
+    assert outside.status_code == 422
+    problem = outside.json()
+    assert problem["errors"][0]["field"] == "content_type"
+    assert "24 hours" in problem["detail"]
+    assert "template" in problem["detail"]
+    template = await world.client.post(
+        url,
+        json={
+            "content_type": "template",
+            "template_name": "order_update",
+            "template_language": "en_US",
+            "template_parameters": ["A-1001"],
+        },
+        headers=world.tenant.headers,
+    )
+    assert template.status_code == 202, template.text
+    # A new message from the contact opens the window again.
+    await post_signed(
+        world.client,
+        text_message(
+            "1000006",
+            wa_id="420601555006",
+            wamid="wamid.in006b",
+            body="Back",
+            at=T0 + timedelta(hours=24, minutes=2),
+        ),
+    )
+    reopened = await world.client.post(url, json={"body": "Hi again"}, headers=world.tenant.headers)
+    assert reopened.status_code == 202
+    async with world.app.state.db.sessionmaker() as session:
+        stored = await session.get(Conversation, conversation["id"])
+        assert stored is not None
+        assert stored.inbound_count == 2
