@@ -401,6 +401,13 @@ def report(
         "503_with_retry_after_while_postgres_down": all(
             w["status_500"] == 0 and w["status_503"] == w["status_503_with_retry_after"]
             for w in pg_windows
+        )
+        # A stop lasts seconds: clients and /readyz must have seen it (a restart may be
+        # too quick for anyone to).
+        and all(
+            w["status_503"] > 0 and w["readyz"].get("503", 0) > 0
+            for f, w in zip(pg_down, pg_windows, strict=True)
+            if f.name == "pg-stop"
         ),
         "idempotency_keys_free_after_a_5xx": keys["after_5xx"]["in_use_409"] == 0,
         "usage_counts_kept_but_at_the_api_kill": all(
