@@ -6,6 +6,7 @@ A new domain adds its ``metrics.py`` here (see :mod:`commbase.analytics.registry
 from __future__ import annotations
 
 from commbase.billing import metrics as billing_metrics
+from commbase.billing.revenue import metrics as billing_revenue_metrics
 from commbase.calls import metrics as calls_metrics
 from commbase.contacts import metrics as contacts_metrics
 from commbase.engagement.bookings import metrics as bookings_metrics
@@ -16,6 +17,7 @@ from commbase.tracking import metrics as tracking_metrics
 
 __all__ = [
     "billing_metrics",
+    "billing_revenue_metrics",
     "bookings_metrics",
     "calls_metrics",
     "contacts_metrics",

@@ -38,6 +38,8 @@ class LedgerCategory(StrEnum):
     ADMIN_ADJUSTMENT = "admin_adjustment"
     CALL_REFUND = "call_refund"  # money (and package minutes) given back to the wallet
     TOPUP_REFUND = "topup_refund"  # money taken back from the wallet and returned to the payer
+    INVOICE_PAYMENT = "invoice_payment"  # a customer paid an invoice (the seller's revenue wallet)
+    INCLUDED_MINUTES = "included_minutes"  # a plan's minutes for the period, credited
 
 
 class LedgerStatus(StrEnum):

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from sqlalchemy import and_
 
-from commbase.analytics.registry import Source, average, count, register, register_section, total
+from commbase.analytics.registry import (
+    Entry,
+    Source,
+    average,
+    count,
+    register,
+    register_section,
+    total,
+)
 from commbase.billing.enums import LedgerCategory, LedgerStatus, LedgerType
 from commbase.billing.models import LedgerEntry
 
@@ -78,5 +86,8 @@ register_section(
         "charges": "revenue.charges",
         "callCharges": "revenue.call_charges",
         "refunds": "revenue.refunds",
+        # From billing.revenue.metrics: at the period's end, in the organization's currency.
+        "mrr": Entry("revenue.mrr", cumulative=True),
+        "arr": Entry("revenue.arr", cumulative=True),
     },
 )

@@ -1,0 +1,120 @@
+"""Payments against invoices: never more than what is due, posted to the ledger once.
+
+A payment is a row of ``billing_invoice_payments`` and one credit in the selling
+organization's *revenue wallet* for the currency (a wallet owned by no one who can
+spend it: ``owner_type="revenue"``), keyed ``invoice-payment:<payment id>``. The
+invoice row is locked while the payment is recorded, so two payments at once can
+never exceed its total (and a CHECK constraint says the same). Providers other
+than ``manual`` attach their payments here the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.billing import service as billing_service
+from commbase.billing.enums import LedgerCategory, LedgerType, PaymentMethod
+from commbase.billing.invoices import service
+from commbase.billing.invoices.enums import InvoicePaymentStatus, InvoiceStatus
+from commbase.billing.invoices.models import Invoice, InvoicePayment
+from commbase.billing.models import Wallet
+from commbase.core.errors import Conflict, invalid
+from commbase.core.time import utcnow
+
+REVENUE_OWNER = "revenue"
+
+
+async def revenue_wallet(session: AsyncSession, *, org_id: str, currency: str) -> Wallet:
+    """The organization's revenue wallet for ``currency``, opened on first use."""
+    owner_id = f"revenue:{currency}"
+    wallet = await billing_service.find_wallet(
+        session, org_id=org_id, owner_type=REVENUE_OWNER, owner_id=owner_id
+    )
+    if wallet is not None:
+        return wallet
+    try:
+        async with session.begin_nested():
+            return await billing_service.create_wallet(
+                session,
+                org_id=org_id,
+                owner_type=REVENUE_OWNER,
+                owner_id=owner_id,
+                currency=currency,
+            )
+    except IntegrityError:  # opened by a concurrent payment
+        wallet = await billing_service.find_wallet(
+            session, org_id=org_id, owner_type=REVENUE_OWNER, owner_id=owner_id
+        )
+        assert wallet is not None
+        return wallet
+
+
+async def pay(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    invoice_id: str,
+    amount: int | None,
+    reference: str | None,
+    idempotency_key: str | None,
+    provider: str = "manual",
+) -> Invoice:
+    """Record a payment (default: everything due); ``invoice.paid`` when nothing is left.
+
+    A retry with the same ``Idempotency-Key`` returns the invoice without paying again.
+    """
+    if idempotency_key is not None:
+        earlier = await session.scalar(
+            select(InvoicePayment).where(InvoicePayment.idempotency_key == idempotency_key)
+        )
+        if earlier is not None and earlier.org_id == org_id:
+            return await service.get_invoice(session, org_id=org_id, invoice_id=earlier.invoice_id)
+    invoice = await service.get_invoice(
+        session, org_id=org_id, invoice_id=invoice_id, for_update=True
+    )
+    if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+        raise Conflict(f"A {invoice.status} invoice takes no payment", status=invoice.status)
+    amount = invoice.amount_due if amount is None else amount
+    if amount <= 0 or amount > invoice.amount_due:
+        raise invalid(
+            f"amount must be between 1 and the {invoice.amount_due} due",
+            "amount",
+            amount_due=invoice.amount_due,
+        )
+    payment = InvoicePayment(
+        org_id=org_id,
+        invoice_id=invoice.id,
+        amount=amount,
+        currency=invoice.currency,
+        provider=provider,
+        status=InvoicePaymentStatus.SUCCEEDED,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        paid_at=utcnow(),
+    )
+    session.add(payment)
+    await session.flush()
+    wallet = await revenue_wallet(session, org_id=org_id, currency=invoice.currency)
+    entry = await billing_service.credit(
+        session,
+        wallet=wallet,
+        amount=amount,
+        posting=billing_service.Posting(
+            type=LedgerType.CREDIT,
+            category=LedgerCategory.INVOICE_PAYMENT,
+            idempotency_key=f"invoice-payment:{payment.id}",
+            payment_method=PaymentMethod.ADMIN,
+            provider_transaction_id=reference,
+            description=f"Invoice {invoice.number}",
+            details={"invoice_id": invoice.id, "payment_id": payment.id},
+        ),
+    )
+    payment.ledger_entry_id = entry.id
+    invoice.amount_paid += amount
+    invoice.amount_due -= amount
+    await session.flush()
+    if invoice.amount_due == 0:
+        await service.mark_paid(session, invoice=invoice)
+    return invoice

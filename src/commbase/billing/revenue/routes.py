@@ -1,0 +1,33 @@
+"""MRR movements under ``/v1/billing/mrr-movements`` (the series: ``/v1/analytics``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from commbase.billing.revenue import service
+from commbase.billing.revenue.enums import MovementKind
+from commbase.billing.revenue.schemas import MrrMovementRead
+from commbase.core.auth import CurrentPrincipal
+from commbase.core.db import DbSession
+from commbase.core.pagination import Page, PageQuery
+from commbase.core.scopes import Scope
+
+router = APIRouter(prefix="/v1/billing", tags=["billing revenue"])
+
+
+@router.get("/mrr-movements", response_model=Page[MrrMovementRead])
+async def list_movements(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    page: PageQuery,
+    subscription_id: Annotated[str | None, Query(max_length=40)] = None,
+    kind: Annotated[MovementKind | None, Query()] = None,
+) -> Page[MrrMovementRead]:
+    """Every change of MRR, newest first: new, expansion, contraction, churn, reactivation."""
+    principal.require(Scope.BILLING_READ)
+    rows, cursor = await service.list_movements(
+        session, org_id=principal.org_id, params=page, subscription_id=subscription_id, kind=kind
+    )
+    return Page(data=[MrrMovementRead.model_validate(r) for r in rows], next_cursor=cursor)

@@ -1,0 +1,20 @@
+"""MRR movement API shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from commbase.core.schemas import ReadSchema
+
+
+class MrrMovementRead(ReadSchema):
+    id: str
+    subscription_id: str
+    customer_id: str
+    plan_id: str
+    kind: str
+    currency: str
+    amount: int
+    mrr_before: int
+    mrr_after: int
+    occurred_at: datetime
