@@ -45,6 +45,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/redoc"),
+        ("GET", "/v1/calendars/{feed_token}.ics"),
     }
 )
 # Provider callbacks carry no bearer token: the provider's signature authenticates
@@ -53,6 +54,16 @@ SIGNED: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/v1/providers/stripe/webhook"),
         ("POST", "/v1/providers/twilio/voice/status"),
+    }
+)
+
+# Provider callbacks signed per channel account (a WhatsApp app secret and verify
+# token, not a server setting): they take no organization's credentials and refuse
+# what no account's secret covers (tests/messaging/test_whatsapp.py).
+ACCOUNT_SIGNED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/v1/providers/whatsapp/webhook"),
+        ("POST", "/v1/providers/whatsapp/webhook"),
     }
 )
 
@@ -78,12 +89,21 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "erasure_id"): "privacy_erasures",
     ("", "experiment_id"): "lab_experiments",
     ("", "alert_id"): "analytics_alerts",
+    ("", "booking_id"): "bookings",
+    ("", "feed_id"): "calendar_feeds",
+    ("", "lead_id"): "leads",
+    ("", "publishable_key_id"): "publishable_keys",
+    ("", "ticket_id"): "support_tickets",
     ("/v1/analytics/metrics/", "name"): "custom_metrics",
+    ("", "account_id"): "channel_accounts",
+    ("", "conversation_id"): "conversations",
+    ("", "message_id"): "messages",
 }
 # Path parameters that name no tenant's record; a value that does not exist.
 GLOBAL_PARAMS: dict[tuple[str, str], str] = {
     ("/v1/jobs/", "name"): "no-such-job",
     ("/problems/", "code"): "no-such-problem",
+    ("/v1/calendars/", "feed_token"): "cbcal_no-such-feed",
 }
 # Query parameters that filter by a record: B passes A's values and must see nothing.
 RECORD_QUERIES: dict[str, str] = {
@@ -95,10 +115,24 @@ RECORD_QUERIES: dict[str, str] = {
     "owner_id": "owners",
     "call_id": "calls",
     "q": "emails",
+    "account_id": "channel_accounts",
+    "assignee_user_id": "users",
+    "assignee_agent_session_id": "agent_sessions",
+    "contact_id": "contacts",
+    "staff_user_id": "users",
+    "resource": "resources",
+    "assignee_id": "users",
+    "email": "emails",
 }
 # Query parameters a route requires, sent with every request the walk makes to it.
 EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/transcripts/search"): {"q": "refund"},
+    ("GET", "/v1/conversations/search"): {"q": "alpha"},
+    ("GET", "/v1/providers/whatsapp/webhook"): {
+        "hub.mode": "subscribe",
+        "hub.verify_token": "no-such-verify-token",
+        "hub.challenge": "1",
+    },
     ("GET", "/v1/analytics/series"): {"metrics": "calls.total"},
     ("GET", "/v1/analytics/series.csv"): {"metrics": "calls.total"},
 }
@@ -120,6 +154,16 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/api-keys/{key_id}/rotate"): {"grace_period_s": 0},
     ("POST", "/v1/agent-sessions"): {"agent_context": {"agent_id": "bravo-bot"}},
     ("POST", "/v1/contacts"): {"name": "Bravo Customer"},
+    ("POST", "/v1/channel-accounts"): {"kind": "sms", "name": "Bravo line"},
+    ("PATCH", "/v1/channel-accounts/{account_id}"): {"name": "Hijacked", "status": "disabled"},
+    ("POST", "/v1/conversations"): {"account_id": "chan_none", "contact_id": "cnt_none"},
+    ("PATCH", "/v1/conversations/{conversation_id}"): {"priority": "urgent"},
+    ("POST", "/v1/conversations/{conversation_id}/status"): {"status": "resolved"},
+    ("POST", "/v1/conversations/{conversation_id}/assign"): {},
+    ("POST", "/v1/conversations/{conversation_id}/labels"): {"add": ["hijacked"]},
+    ("POST", "/v1/conversations/{conversation_id}/notes"): {"body": "Hijacked"},
+    ("POST", "/v1/conversations/{conversation_id}/messages"): {"body": "Hijacked"},
+    ("POST", "/v1/messaging/opt-outs"): {"contact_id": "cnt_none"},
     ("PATCH", "/v1/contacts/{contact_id}"): {"name": "Hijacked", "blocked": True},
     ("PUT", "/v1/calls/{call_id}/transcript"): {
         "segments": [{"speaker": "caller", "text": "Hijacked", "start": 0, "end": 1}]
@@ -160,6 +204,31 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
         "threshold": 10,
     },
     ("PATCH", "/v1/analytics/alerts/{alert_id}"): {"threshold": 99, "enabled": False},
+    ("POST", "/v1/bookings"): {
+        "service": "Bravo cut",
+        "currency": "EUR",
+        "starts_at": "2031-01-01T10:00:00Z",
+    },
+    ("PATCH", "/v1/bookings/{booking_id}"): {"service": "Hijacked", "price": 1},
+    ("POST", "/v1/bookings/{booking_id}/cancel"): {"reason": "Hijacked"},
+    ("POST", "/v1/bookings/calendar-feeds"): {"name": "Bravo feed"},
+    ("POST", "/v1/leads"): {"name": "Bravo lead"},
+    ("PATCH", "/v1/leads/{lead_id}"): {"notes": "Hijacked", "follow_up_status": "lost"},
+    ("POST", "/v1/leads/{lead_id}/convert"): {"deal_value": 1, "currency": "EUR"},
+    ("POST", "/v1/publishable-keys"): {
+        "name": "bravo forms",
+        "scopes": ["intake:support"],
+        "allowed_origins": ["https://bravo.example"],
+    },
+    ("PATCH", "/v1/publishable-keys/{publishable_key_id}"): {
+        "name": "hijacked",
+        "allowed_origins": ["https://evil.example"],
+    },
+    ("POST", "/v1/support/tickets"): {"subject": "Bravo's", "description": "x"},
+    ("PATCH", "/v1/support/tickets/{ticket_id}"): {"subject": "Hijacked", "status": "pending"},
+    ("POST", "/v1/support/tickets/{ticket_id}/messages"): {"body": "Hijacked", "internal": True},
+    ("POST", "/v1/support/tickets/{ticket_id}/resolve"): {"resolution": "Hijacked"},
+    ("POST", "/v1/support/tickets/{ticket_id}/satisfaction"): {"rating": 1},
 }
 
 
@@ -175,7 +244,7 @@ class Route:
 
     @property
     def public(self) -> bool:
-        return (self.method, self.path) in PUBLIC | SIGNED
+        return (self.method, self.path) in PUBLIC | SIGNED | ACCOUNT_SIGNED
 
     @property
     def body(self) -> Any:
@@ -368,6 +437,64 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         a.api_key,
         {"name": "alpha_metric", "event_type": "alpha.seen", "description": "Alpha's own"},
     )
+    publishable_key = await _post(
+        client,
+        "/v1/publishable-keys",
+        a.api_key,
+        {
+            "name": "Alpha forms",
+            "scopes": ["intake:support"],
+            "allowed_origins": ["https://alpha.example"],
+        },
+    )
+    ticket = await _post(
+        client,
+        "/v1/support/tickets",
+        a.api_key,
+        {
+            "subject": "Alpha ticket",
+            "description": "Alpha's problem",
+            "contact_id": contact["id"],
+            "user_id": member_user,
+            "assignee_id": member_user,
+            "requester_email": member_email,
+        },
+    )
+    await _post(client, f"/v1/support/tickets/{ticket['id']}/messages", a.api_key, {"body": "hi"})
+    booking = await _post(
+        client,
+        "/v1/bookings",
+        a.api_key,
+        {
+            "service": "Alpha massage",
+            "currency": "EUR",
+            "starts_at": "2031-01-01T10:00:00Z",
+            "contact_id": contact["id"],
+            "resource": "Alpha Room",
+            "staff_user_id": member_user,
+        },
+    )
+    calendar_feed = await _post(client, "/v1/bookings/calendar-feeds", a.api_key, {})
+    lead = await _post(
+        client, "/v1/leads", a.api_key, {"name": "Alpha lead", "contact_id": contact["id"]}
+    )
+    channel_account = await _post(
+        client, "/v1/channel-accounts", a.api_key, {"kind": "sms", "name": "Alpha line"}
+    )
+    conversation = await _post(
+        client,
+        "/v1/conversations",
+        a.api_key,
+        {"account_id": channel_account["id"], "contact_id": contact["id"]},
+    )
+    conversation_url = f"/v1/conversations/{conversation['id']}"
+    await _post(client, f"{conversation_url}/assign", a.api_key, {"user_id": member_user})
+    await _post(client, f"{conversation_url}/labels", a.api_key, {"add": ["alpha-label"]})
+    await _post(client, f"{conversation_url}/notes", a.api_key, {"body": "Alpha's note"})
+    message = await _post(
+        client, f"{conversation_url}/messages", a.api_key, {"body": "Alpha's message"}
+    )
+    await _post(client, "/v1/messaging/opt-outs", a.api_key, {"contact_id": contact["id"]})
     audit = (await client.get("/v1/audit-log", headers=a.headers)).json()["data"]
     assert audit, "organization A should have audit entries by now"
 
@@ -394,6 +521,15 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "lab_experiments": [lab["id"]],
         "analytics_alerts": [alert["id"]],
         "custom_metrics": [metric["name"]],
+        "bookings": [booking["id"]],
+        "calendar_feeds": [calendar_feed["id"]],
+        "leads": [lead["id"]],
+        "resources": ["Alpha Room"],
+        "publishable_keys": [publishable_key["id"]],
+        "support_tickets": [ticket["id"]],
+        "channel_accounts": [channel_account["id"]],
+        "conversations": [conversation["id"]],
+        "messages": [message["id"]],
         "owners": [a.org_id, a.owner_id, member_user],
         "audit_entries": [entry["id"] for entry in audit],
         "agent_names": ["alpha-bot"],
@@ -408,6 +544,9 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     }
     markers = [a.org_id, a.slug, "Alpha Widgets", "Alpha Customer", "+14155550100"]
     markers += ["Alpha Agent's Contact"]
+    markers += ["Alpha massage", "Alpha lead", calendar_feed["url"]]
+    markers += ["Alpha ticket", "Alpha's problem", "https://alpha.example"]
+    markers += ["Alpha line", "Alpha's note", "Alpha's message", "alpha-label"]
     markers += secrets.values()
     markers += [value for values in records.values() for value in values]
     return World(
@@ -452,9 +591,21 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     erasure = await get(f"/v1/privacy/erasures/{world.records['privacy_erasures'][0]}")
     retention = (await get("/v1/privacy/retention"))["policies"]
     lab = await get(f"/v1/track/lab/{world.records['lab_experiments'][0]}")
+    bookings = (await get("/v1/bookings"))["data"]
+    calendar_feeds = (await get("/v1/bookings/calendar-feeds"))["data"]
+    leads = (await get("/v1/leads"))["data"]
+    publishable_keys = (await get("/v1/publishable-keys"))["data"]
+    tickets = (await get("/v1/support/tickets"))["data"]
+    thread = await get(f"/v1/support/tickets/{world.records['support_tickets'][0]}/messages")
     alert = await get(f"/v1/analytics/alerts/{world.records['analytics_alerts'][0]}")
     metrics = [m for m in (await get("/v1/analytics/metrics"))["data"] if m["custom"]]
     alpha_series = await get("/v1/analytics/series?metrics=custom.alpha_metric&compare=false")
+    channel_accounts = (await get("/v1/channel-accounts"))["data"]
+    conversations = (await get("/v1/conversations"))["data"]
+    conversation_url = f"/v1/conversations/{world.records['conversations'][0]}"
+    conversation_notes = (await get(f"{conversation_url}/notes"))["data"]
+    conversation_messages = (await get(f"{conversation_url}/messages"))["data"]
+    opt_outs = (await get("/v1/messaging/opt-outs"))["data"]
     audit = (await get("/v1/audit-log?limit=100"))["data"]
     credentials = {}
     for label, token in world.secrets.items():
@@ -492,6 +643,32 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "analytics_alert": alert,
         "custom_metrics": metrics,
         "custom_metric_total": alpha_series["series"][0]["total"],
+        "bookings": sorted(
+            _stable(b, "id", "service", "status", "price", "updated_at") for b in bookings
+        ),
+        "calendar_feeds": sorted(f["id"] for f in calendar_feeds),
+        "leads": sorted(
+            _stable(lead, "id", "notes", "follow_up_status", "updated_at") for lead in leads
+        ),
+        "publishable_keys": sorted(
+            _stable(k, "id", "name", "status", "scopes", "allowed_origins")
+            for k in publishable_keys
+        ),
+        "support_tickets": sorted(
+            _stable(t, "id", "subject", "status", "assignee_id", "resolution", "updated_at")
+            for t in tickets
+        ),
+        "ticket_thread": [m["id"] for m in thread["data"]],
+        "channel_accounts": sorted(
+            _stable(c, "id", "name", "status", "updated_at") for c in channel_accounts
+        ),
+        "conversations": sorted(
+            _stable(c, "id", "status", "labels", "priority", "assignee_user_id", "updated_at")
+            for c in conversations
+        ),
+        "conversation_notes": [n["id"] for n in conversation_notes],
+        "conversation_messages": [m["id"] for m in conversation_messages],
+        "opt_outs": sorted(o["contact_id"] for o in opt_outs),
         "audit_log": [entry["id"] for entry in audit],
         "credentials": credentials,
         "login_sessions": sessions,
@@ -741,6 +918,8 @@ async def test_every_private_route_demands_credentials(
 async def test_public_routes_answer_without_credentials(
     client: httpx.AsyncClient, method: str, path: str
 ) -> None:
+    if (method, path) == ("GET", "/v1/calendars/{feed_token}.ics"):
+        pytest.skip("needs a feed's secret: tests/engagement/test_bookings.py reads one")
     path = path.replace("{code}", "not-found")
     body = EXAMPLE_BODIES.get((method, path))
     response = await client.request(method, path, json=body)
