@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.contacts.models import Contact
-from commbase.core import outbox
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 from commbase.messaging import events as messaging_events
+from commbase.messaging.campaigns.announcing import record_all
 from commbase.messaging.campaigns.models import Campaign, CampaignRecipient
 from commbase.messaging.enums import (
     AuthorRole,
@@ -47,6 +48,15 @@ class Outgoing:
     conversation_id: str
     contact_id: str
     to: str  # E.164
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A recipient row a runner has locked."""
+
+    id: str
+    contact_id: str
+    message_id: str | None
 
 
 @dataclass(frozen=True)
@@ -141,19 +151,21 @@ async def _conversations(
         )
     if new_rows:
         await session.execute(insert(Conversation), new_rows)
-        for row in new_rows:
-            await outbox.record(
-                session,
-                messaging_events.CONVERSATION_CREATED,
+        await record_all(
+            session,
+            messaging_events.CONVERSATION_CREATED,
+            [
                 {
                     "id": row["id"],
                     "account_id": account.id,
                     "contact_id": row["contact_id"],
                     "channel": account.kind,
                     "status": ConversationStatus.OPEN,
-                },
-                org_id=account.org_id,
-            )
+                }
+                for row in new_rows
+            ],
+            org_id=account.org_id,
+        )
     return {contact_id: found[contact_id] for contact_id in contacts}
 
 
@@ -162,7 +174,7 @@ async def write_messages(
     *,
     campaign: Campaign,
     account: ChannelAccount,
-    recipients: Sequence[CampaignRecipient],
+    recipients: Sequence[Claimed],
     phones: dict[str, str],
     worker_id: str,
     lease_s: float,
@@ -172,13 +184,12 @@ async def write_messages(
         session, account=account, contacts={r.contact_id: phones[r.contact_id] for r in recipients}
     )
     now = utcnow()
-    expires = now.timestamp() + lease_s
+    expires = now + timedelta(seconds=lease_s)
     rows = []
     outgoing = []
     for recipient in recipients:
         message_id = message_id_of(recipient.id)
         conversation_id = conversations[recipient.contact_id]
-        recipient.message_id = message_id
         rows.append(
             {
                 "id": message_id,
@@ -199,7 +210,7 @@ async def write_messages(
                 "queued_at": now,
                 "attempts": 0,
                 "claimed_by": worker_id,
-                "claim_expires_at": now.fromtimestamp(expires, tz=now.tzinfo),
+                "claim_expires_at": expires,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -215,6 +226,18 @@ async def write_messages(
         )
     if rows:
         await session.execute(insert(Message), rows)
+        await session.execute(
+            update(CampaignRecipient),
+            [
+                {
+                    "id": item.recipient_id,
+                    "message_id": item.message_id,
+                    "claimed_by": worker_id,
+                    "lease_until": expires,
+                }
+                for item in outgoing
+            ],
+        )
         await session.execute(
             update(Conversation)
             .where(Conversation.id.in_(sorted(set(conversations.values()))))

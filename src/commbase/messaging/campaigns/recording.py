@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.core import outbox
 from commbase.core.db import Database, retry_while_unavailable
 from commbase.core.time import utcnow
 from commbase.messaging import events as messaging_events
+from commbase.messaging.campaigns.announcing import record_all
 from commbase.messaging.campaigns.enums import RecipientStatus
 from commbase.messaging.campaigns.models import CampaignRecipient
 from commbase.messaging.campaigns.outbound import Batch, SendOutcome, message_payload
@@ -41,63 +42,88 @@ async def _record(
     now = utcnow()
     by_message = {o.message_id: o for o in outcomes}
     recipient_of = {o.message_id: o.recipient_id for o in batch.outgoing}
-    messages = (
-        await session.scalars(
-            select(Message)
-            .where(Message.id.in_(list(recipient_of)))
-            .order_by(Message.id)
-            .with_for_update()
-        )
-    ).all()
-    recipients = {
-        r.id: r
-        for r in (
+    held = set(
+        (
             await session.scalars(
-                select(CampaignRecipient)
-                .where(CampaignRecipient.id.in_(list(recipient_of.values())))
+                select(CampaignRecipient.id)
+                .where(
+                    CampaignRecipient.id.in_(list(recipient_of.values())),
+                    CampaignRecipient.claimed_by == worker_id,
+                )
                 .order_by(CampaignRecipient.id)
                 .with_for_update()
             )
         ).all()
-    }
+    )
+    messages = (
+        await session.scalars(
+            select(Message)
+            .where(Message.id.in_(list(recipient_of)), Message.claimed_by == worker_id)
+            .order_by(Message.id)
+            .with_for_update()
+        )
+    ).all()
+    message_rows: list[dict[str, Any]] = []
+    recipient_rows: list[dict[str, Any]] = []
+    announced: dict[str, list[dict[str, Any]]] = {}
     sent = 0
     for message in messages:
-        recipient = recipients[recipient_of[message.id]]
-        if recipient.claimed_by != worker_id or message.claimed_by != worker_id:
+        recipient_id = recipient_of[message.id]
+        if recipient_id not in held:
             continue  # our lease ran out and another runner has it now
         outcome = by_message.get(message.id) or SendOutcome(
             message.id, error_code="no_answer", error_message="The provider gave no answer"
         )
-        message.claimed_by = None
-        message.claim_expires_at = None
-        recipient.claimed_by = None
-        message.attempts += 1
+        attempts = message.attempts + 1
+        row: dict[str, Any] = {
+            "id": message.id,
+            "claimed_by": None,
+            "claim_expires_at": None,
+            "attempts": attempts,
+            "updated_at": now,
+        }
+        recipient: dict[str, Any] = {"id": recipient_id, "claimed_by": None}
         if outcome.sent:
             sent += 1
-            message.provider_message_id = outcome.provider_message_id
-            if message.status == MessageStatus.QUEUED:
-                message.status = MessageStatus.SENT
-                message.sent_at = now
-            recipient.status = RecipientStatus.SENT
-            recipient.sent_at = now
-            recipient.lease_until = None
-            event = messaging_events.MESSAGE_SENT
-        elif outcome.final or message.attempts >= MAX_ATTEMPTS:
-            message.status = MessageStatus.FAILED
-            message.failed_at = now
-            message.error_code = (outcome.error_code or "failed")[:40]
-            message.error_message = (outcome.error_message or "")[:500] or None
-            recipient.status = RecipientStatus.FAILED
-            recipient.error = message.error_message or message.error_code
-            recipient.lease_until = None
+            row["provider_message_id"] = outcome.provider_message_id
+            if message.status == MessageStatus.QUEUED:  # not overtaken by a status report
+                row.update(status=MessageStatus.SENT, sent_at=now)
+            recipient.update(status=RecipientStatus.SENT, sent_at=now, lease_until=None)
+            event: str | None = messaging_events.MESSAGE_SENT
+        elif outcome.final or attempts >= MAX_ATTEMPTS:
+            error = (outcome.error_message or "")[:500] or None
+            row.update(
+                status=MessageStatus.FAILED,
+                failed_at=now,
+                error_code=(outcome.error_code or "failed")[:40],
+                error_message=error,
+            )
+            recipient.update(
+                status=RecipientStatus.FAILED, error=error or row["error_code"], lease_until=None
+            )
             event = messaging_events.MESSAGE_FAILED
         else:
-            message.error_code = (outcome.error_code or "retry")[:40]
-            message.error_message = (outcome.error_message or "")[:500] or None
-            recipient.lease_until = now + timedelta(seconds=retry_after(message.attempts))
-            continue
-        await session.flush()
-        await outbox.record(session, event, message_payload(message), org_id=message.org_id)
+            row.update(
+                error_code=(outcome.error_code or "retry")[:40],
+                error_message=(outcome.error_message or "")[:500] or None,
+            )
+            recipient["lease_until"] = now + timedelta(seconds=retry_after(attempts))
+            event = None
+        message_rows.append(row)
+        recipient_rows.append(recipient)
+        if event is not None:
+            payload = message_payload(message)
+            payload.update(
+                status=row.get("status", message.status),
+                error_code=row.get("error_code", message.error_code),
+                error_message=row.get("error_message", message.error_message),
+            )
+            announced.setdefault(event, []).append(payload)
+    if message_rows:
+        await session.execute(update(Message), message_rows)
+        await session.execute(update(CampaignRecipient), recipient_rows)
+    for event_type, payloads in announced.items():
+        await record_all(session, event_type, payloads, org_id=batch.campaign.org_id)
     return sent
 
 

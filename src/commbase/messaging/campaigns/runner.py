@@ -46,6 +46,7 @@ from commbase.messaging.campaigns.enums import CampaignStatus, RecipientStatus, 
 from commbase.messaging.campaigns.models import Campaign, CampaignRecipient
 from commbase.messaging.campaigns.outbound import (
     Batch,
+    Claimed,
     Outgoing,
     Sender,
     contact_phones,
@@ -153,42 +154,52 @@ class CampaignRunner:
         campaign.failure_reason = reason
         campaign.completed_at = utcnow()
 
-    def _skip(self, recipient: CampaignRecipient, reason: SkipReason) -> None:
-        recipient.status = RecipientStatus.SKIPPED
-        recipient.skip_reason = reason
-        recipient.claimed_by = None
-        recipient.lease_until = None
+    async def _skip(self, session: AsyncSession, skipped: dict[SkipReason, list[str]]) -> None:
+        for reason, ids in skipped.items():
+            if ids:
+                await session.execute(
+                    update(CampaignRecipient)
+                    .where(CampaignRecipient.id.in_(ids))
+                    .values(
+                        status=RecipientStatus.SKIPPED,
+                        skip_reason=reason,
+                        claimed_by=None,
+                        lease_until=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
 
     async def _retaken(
-        self, session: AsyncSession, recipients: Sequence[CampaignRecipient], phones: dict[str, str]
+        self, session: AsyncSession, recipients: Sequence[Claimed], phones: dict[str, str]
     ) -> tuple[list[Outgoing], dict[str, int]]:
         """Recipients whose message exists (an earlier runner died or a send is retried):
         send the same message again if it is still queued, else they are done."""
         if not recipients:
             return [], {}
         now = utcnow()
-        messages = {
-            m.id: m
-            for m in (
-                await session.scalars(
-                    select(Message).where(Message.id.in_([r.message_id for r in recipients]))
-                )
-            ).all()
-        }
-        outgoing, attempts = [], {}
+        until = now + timedelta(seconds=self.lease_s)
+        rows = await session.execute(
+            select(Message.id, Message.status, Message.attempts, Message.conversation_id)
+            .where(Message.id.in_([r.message_id for r in recipients]))
+            .with_for_update()
+        )
+        messages = {row.id: row for row in rows.all()}
+        outgoing: list[Outgoing] = []
+        attempts: dict[str, int] = {}
+        done: list[dict[str, object]] = []
         for recipient in recipients:
             message = messages.get(recipient.message_id or "")
             if message is None or message.status != MessageStatus.QUEUED:
-                recipient.status = (
-                    RecipientStatus.FAILED
-                    if message is None or message.status == MessageStatus.FAILED
-                    else RecipientStatus.SENT
+                failed = message is None or message.status == MessageStatus.FAILED
+                done.append(
+                    {
+                        "id": recipient.id,
+                        "status": RecipientStatus.FAILED if failed else RecipientStatus.SENT,
+                        "claimed_by": None,
+                        "lease_until": None,
+                    }
                 )
-                recipient.claimed_by = None
-                recipient.lease_until = None
                 continue
-            message.claimed_by = self.worker_id
-            message.claim_expires_at = now + timedelta(seconds=self.lease_s)
             attempts[message.id] = message.attempts
             outgoing.append(
                 Outgoing(
@@ -198,6 +209,21 @@ class CampaignRunner:
                     contact_id=recipient.contact_id,
                     to=phones[recipient.contact_id],
                 )
+            )
+        if done:
+            await session.execute(update(CampaignRecipient), done)
+        if outgoing:
+            await session.execute(
+                update(Message)
+                .where(Message.id.in_([o.message_id for o in outgoing]))
+                .values(claimed_by=self.worker_id, claim_expires_at=until)
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(
+                update(CampaignRecipient)
+                .where(CampaignRecipient.id.in_([o.recipient_id for o in outgoing]))
+                .values(claimed_by=self.worker_id, lease_until=until)
+                .execution_options(synchronize_session=False)
             )
         return outgoing, attempts
 
@@ -224,22 +250,21 @@ class CampaignRunner:
         # The campaign's throttle, within the account's own send rate.
         rate = min(float(campaign.throttle_per_second), account.send_rate_per_minute / 60)
         size = min(MAX_BATCH, max(1, int(rate * TICK_S)))
-        recipients = (
-            await session.scalars(
-                select(CampaignRecipient)
-                .where(
-                    CampaignRecipient.campaign_id == campaign.id,
-                    CampaignRecipient.status == RecipientStatus.QUEUED,
-                    or_(
-                        CampaignRecipient.lease_until.is_(None),
-                        CampaignRecipient.lease_until <= now,
-                    ),
-                )
-                .order_by(CampaignRecipient.id)
-                .limit(size)
-                .with_for_update(skip_locked=True)
+        rows = await session.execute(
+            select(CampaignRecipient.id, CampaignRecipient.contact_id, CampaignRecipient.message_id)
+            .where(
+                CampaignRecipient.campaign_id == campaign.id,
+                CampaignRecipient.status == RecipientStatus.QUEUED,
+                or_(
+                    CampaignRecipient.lease_until.is_(None),
+                    CampaignRecipient.lease_until <= now,
+                ),
             )
-        ).all()
+            .order_by(CampaignRecipient.id)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        )
+        recipients = [Claimed(row.id, row.contact_id, row.message_id) for row in rows.all()]
         if not recipients:
             await self._finish_or_wait(session, campaign)
             return None
@@ -248,30 +273,30 @@ class CampaignRunner:
         out = await opted_out(session, org_id=campaign.org_id, contact_ids=ids)
         contacts = await contact_phones(session, org_id=campaign.org_id, contact_ids=ids)
         phones: dict[str, str] = {}
+        skipped: dict[SkipReason, list[str]] = {reason: [] for reason in SkipReason}
         sendable = []
         for recipient in recipients:
             phone, blocked = contacts.get(recipient.contact_id, (None, False))
             if recipient.contact_id in out:
-                self._skip(recipient, SkipReason.OPTED_OUT)
-                campaign.skipped_opted_out += 1
+                skipped[SkipReason.OPTED_OUT].append(recipient.id)
             elif blocked:
-                self._skip(recipient, SkipReason.BLOCKED)
+                skipped[SkipReason.BLOCKED].append(recipient.id)
             elif not phone:
-                self._skip(recipient, SkipReason.NO_ADDRESS)
+                skipped[SkipReason.NO_ADDRESS].append(recipient.id)
             else:
                 phones[recipient.contact_id] = phone
-                recipient.claimed_by = self.worker_id
-                recipient.lease_until = now + timedelta(seconds=self.lease_s)
                 sendable.append(recipient)
-        fresh = [r for r in sendable if r.message_id is None]
-        again = [r for r in sendable if r.message_id is not None]
+        campaign.skipped_opted_out += len(skipped[SkipReason.OPTED_OUT])
+        await self._skip(session, skipped)
         batch = Batch(campaign=campaign, account=account)
-        batch.outgoing, batch.attempts = await self._retaken(session, again, phones)
+        batch.outgoing, batch.attempts = await self._retaken(
+            session, [r for r in sendable if r.message_id is not None], phones
+        )
         batch.outgoing += await write_messages(
             session,
             campaign=campaign,
             account=account,
-            recipients=fresh,
+            recipients=[r for r in sendable if r.message_id is None],
             phones=phones,
             worker_id=self.worker_id,
             lease_s=self.lease_s,
