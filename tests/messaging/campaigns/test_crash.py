@@ -54,7 +54,7 @@ async def _status(app: FastAPI, campaign_id: str) -> str:
     async with app.state.db.sessionmaker() as session:
         campaign = await session.get(Campaign, campaign_id)
         assert campaign is not None
-        return campaign.status
+        return str(campaign.status)
 
 
 async def test_two_runners_one_killed_send_each_recipient_once(
