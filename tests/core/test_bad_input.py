@@ -38,6 +38,8 @@ SNAPSHOT = (
     "/v1/analytics/alerts",
     "/v1/analytics/metrics",
     "/v1/analytics/snapshots",
+    "/v1/publishable-keys",
+    "/v1/support/tickets",
 )
 
 
@@ -195,6 +197,12 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/v1/analytics/metrics"): {"name": "spare_metric", "event_type": "order.paid"},
     ("POST", "/v1/analytics/snapshots"): {"type": "daily"},
+    ("POST", "/v1/publishable-keys"): {
+        "name": "forms",
+        "scopes": ["intake:support"],
+        "allowed_origins": ["https://shop.example"],
+    },
+    ("POST", "/v1/support/tickets"): {"subject": "s", "description": "d"},
 }
 OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
 
@@ -539,6 +547,44 @@ FIELD_PROBLEMS[("POST", "/v1/analytics/alerts")] = [
     ("dimension without value", {**ALERT, "dimension": "country"}, "dimension_value"),
     ("account on calls", {**ALERT, "account_id": "acct_1"}, "account_id"),
 ]
+PUB = {"name": "forms", "scopes": ["intake:support"], "allowed_origins": ["https://a.example"]}
+FIELD_PROBLEMS[("POST", "/v1/publishable-keys")] = [
+    (
+        "missing origins",
+        {k: v for k, v in PUB.items() if k != "allowed_origins"},
+        "allowed_origins",
+    ),
+    ("no origins", {**PUB, "allowed_origins": []}, "allowed_origins"),
+    (
+        "origin with a path",
+        {**PUB, "allowed_origins": ["https://a.example/x"]},
+        "allowed_origins.0",
+    ),
+    ("origin wildcard", {**PUB, "allowed_origins": ["*"]}, "allowed_origins.0"),
+    ("origin not http", {**PUB, "allowed_origins": ["ftp://a.example"]}, "allowed_origins.0"),
+    (
+        "origin port out of range",
+        {**PUB, "allowed_origins": ["https://a:99999"]},
+        "allowed_origins.0",
+    ),
+    ("API scope", {**PUB, "scopes": ["calls:read"]}, "scopes.0"),
+    ("no scopes", {**PUB, "scopes": []}, "scopes"),
+    ("zero rate", {**PUB, "rate_limit_per_minute": 0}, "rate_limit_per_minute"),
+    ("rate as words", {**PUB, "rate_limit_per_minute": "many"}, "rate_limit_per_minute"),
+]
+TICKET = {"subject": "s", "description": "d"}
+FIELD_PROBLEMS[("POST", "/v1/support/tickets")] = [
+    ("missing subject", {"description": "d"}, "subject"),
+    ("empty description", {**TICKET, "description": ""}, "description"),
+    ("subject too long", {**TICKET, "subject": "s" * 201}, "subject"),
+    ("description with NUL", {**TICKET, "description": "a\x00"}, "description"),
+    ("unknown category", {**TICKET, "category": "gossip"}, "category"),
+    ("unknown priority", {**TICKET, "priority": "critical"}, "priority"),
+    ("invalid email", {**TICKET, "requester_email": "nope"}, "requester_email"),
+    ("assignee id too long", {**TICKET, "assignee_id": "u" * 41}, "assignee_id"),
+    ("status is not chosen", {**TICKET, "status": "closed"}, "status"),
+    ("number is not chosen", {**TICKET, "number": 7}, "number"),
+]
 FIELD_CASES = [
     pytest.param(_case(method, path, body, field=fld), id=f"{method} {path} {label}")
     for (method, path), problems in FIELD_PROBLEMS.items()
@@ -573,6 +619,14 @@ QUERY_CASES = [
             ("/v1/audit-log", "action=" + "a" * 61, "action"),
             ("/v1/audit-log", "actor_id=" + "u" * 41, "actor_id"),
             ("/v1/agent-sessions", "agent_id=" + "a" * 101, "agent_id"),
+            ("/v1/publishable-keys", "status=lost", "status"),
+            ("/v1/support/tickets", "status=lost", "status"),
+            ("/v1/support/tickets", "priority=critical", "priority"),
+            ("/v1/support/tickets", "category=gossip", "category"),
+            ("/v1/support/tickets", "number=0", "number"),
+            ("/v1/support/tickets", "number=abc", "number"),
+            ("/v1/support/tickets", "assignee_id=" + "u" * 41, "assignee_id"),
+            ("/v1/support/tickets", "email=" + "e" * 255, "email"),
         ]
     ),
     *(
@@ -623,6 +677,16 @@ ID_ROUTES = [
     ("PATCH", "/v1/analytics/alerts/{id}", "alert_id", {"threshold": 5}),
     ("DELETE", "/v1/analytics/alerts/{id}", "alert_id", NO_BODY),
     ("POST", "/v1/analytics/alerts/{id}/test", "alert_id", NO_BODY),
+    ("GET", "/v1/publishable-keys/{id}", "publishable_key_id", NO_BODY),
+    ("PATCH", "/v1/publishable-keys/{id}", "publishable_key_id", {"name": "renamed"}),
+    ("POST", "/v1/publishable-keys/{id}/revoke", "publishable_key_id", NO_BODY),
+    ("GET", "/v1/support/tickets/{id}", "ticket_id", NO_BODY),
+    ("PATCH", "/v1/support/tickets/{id}", "ticket_id", {"subject": "renamed"}),
+    ("GET", "/v1/support/tickets/{id}/messages", "ticket_id", NO_BODY),
+    ("POST", "/v1/support/tickets/{id}/messages", "ticket_id", {"body": "hi"}),
+    ("POST", "/v1/support/tickets/{id}/resolve", "ticket_id", {"resolution": "done"}),
+    ("POST", "/v1/support/tickets/{id}/close", "ticket_id", NO_BODY),
+    ("POST", "/v1/support/tickets/{id}/satisfaction", "ticket_id", {"rating": 5}),
 ]
 PATH_CASES = [
     *(
