@@ -94,6 +94,7 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "lead_id"): "leads",
     ("", "publishable_key_id"): "publishable_keys",
     ("", "ticket_id"): "support_tickets",
+    ("", "consultation_id"): "consultations",
     ("/v1/analytics/metrics/", "name"): "custom_metrics",
     ("", "account_id"): "channel_accounts",
     ("", "conversation_id"): "conversations",
@@ -229,6 +230,13 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/support/tickets/{ticket_id}/messages"): {"body": "Hijacked", "internal": True},
     ("POST", "/v1/support/tickets/{ticket_id}/resolve"): {"resolution": "Hijacked"},
     ("POST", "/v1/support/tickets/{ticket_id}/satisfaction"): {"rating": 1},
+    ("POST", "/v1/support/consultations"): {"type": "training"},
+    ("PATCH", "/v1/support/consultations/{consultation_id}"): {"company_name": "Hijacked"},
+    ("POST", "/v1/support/consultations/{consultation_id}/schedule"): {
+        "scheduled_at": "2030-01-01T10:00:00Z"
+    },
+    ("POST", "/v1/support/consultations/{consultation_id}/complete"): {"outcome": "won"},
+    ("POST", "/v1/support/consultations/{consultation_id}/feedback"): {"rating": 1},
 }
 
 
@@ -461,6 +469,12 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         },
     )
     await _post(client, f"/v1/support/tickets/{ticket['id']}/messages", a.api_key, {"body": "hi"})
+    consultation = await _post(
+        client,
+        "/v1/support/consultations",
+        a.api_key,
+        {"type": "product_demo", "company_name": "Alpha Widgets", "user_id": member_user},
+    )
     booking = await _post(
         client,
         "/v1/bookings",
@@ -527,6 +541,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "resources": ["Alpha Room"],
         "publishable_keys": [publishable_key["id"]],
         "support_tickets": [ticket["id"]],
+        "consultations": [consultation["id"]],
         "channel_accounts": [channel_account["id"]],
         "conversations": [conversation["id"]],
         "messages": [message["id"]],
@@ -597,6 +612,7 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     publishable_keys = (await get("/v1/publishable-keys"))["data"]
     tickets = (await get("/v1/support/tickets"))["data"]
     thread = await get(f"/v1/support/tickets/{world.records['support_tickets'][0]}/messages")
+    consultations = (await get("/v1/support/consultations"))["data"]
     alert = await get(f"/v1/analytics/alerts/{world.records['analytics_alerts'][0]}")
     metrics = [m for m in (await get("/v1/analytics/metrics"))["data"] if m["custom"]]
     alpha_series = await get("/v1/analytics/series?metrics=custom.alpha_metric&compare=false")
@@ -659,6 +675,10 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
             for t in tickets
         ),
         "ticket_thread": [m["id"] for m in thread["data"]],
+        "consultations": sorted(
+            _stable(c, "id", "status", "company_name", "scheduled_at", "feedback_rating")
+            for c in consultations
+        ),
         "channel_accounts": sorted(
             _stable(c, "id", "name", "status", "updated_at") for c in channel_accounts
         ),

@@ -104,6 +104,84 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "consultations",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("type", sa.String(length=30), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("source", sa.String(length=10), nullable=False),
+        sa.Column("requester_name", sa.String(length=200), nullable=True),
+        sa.Column("requester_email", sa.String(length=254), nullable=True),
+        sa.Column("requester_phone", sa.String(length=20), nullable=True),
+        sa.Column("job_title", sa.String(length=200), nullable=True),
+        sa.Column("user_id", sa.String(length=40), nullable=True),
+        sa.Column("contact_id", sa.String(length=40), nullable=True),
+        sa.Column("company_name", sa.String(length=200), nullable=True),
+        sa.Column("company_size", sa.String(length=20), nullable=True),
+        sa.Column("industry", sa.String(length=100), nullable=True),
+        sa.Column("project_description", sa.Text(), nullable=True),
+        sa.Column("budget_range", sa.String(length=50), nullable=True),
+        sa.Column("timeline", sa.String(length=50), nullable=True),
+        sa.Column("preferred_times", sa.String(length=500), nullable=True),
+        sa.Column("host_id", sa.String(length=40), nullable=True),
+        sa.Column("scheduled_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("duration_minutes", sa.Integer(), nullable=True),
+        sa.Column("meeting_url", sa.String(length=500), nullable=True),
+        sa.Column("scheduled_count", sa.Integer(), nullable=False),
+        sa.Column("completed_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancel_reason", sa.String(length=500), nullable=True),
+        sa.Column("outcome", sa.String(length=20), nullable=True),
+        sa.Column("outcome_notes", sa.Text(), nullable=True),
+        sa.Column("feedback_rating", sa.Integer(), nullable=True),
+        sa.Column("feedback_comment", sa.Text(), nullable=True),
+        sa.Column("feedback_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_consultations_contact_id_contacts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["host_id"],
+            ["users.id"],
+            name=op.f("fk_consultations_host_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_consultations_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_consultations_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_consultations")),
+    )
+    op.create_index(
+        op.f("ix_consultations_contact_id"), "consultations", ["contact_id"], unique=False
+    )
+    op.create_index(op.f("ix_consultations_host_id"), "consultations", ["host_id"], unique=False)
+    op.create_index(
+        "ix_consultations_org_email", "consultations", ["org_id", "requester_email"], unique=False
+    )
+    op.create_index(
+        "ix_consultations_org_scheduled", "consultations", ["org_id", "scheduled_at"], unique=False
+    )
+    op.create_index(
+        "ix_consultations_org_status", "consultations", ["org_id", "status"], unique=False
+    )
+    op.create_index(
+        "ix_consultations_org_updated", "consultations", ["org_id", "updated_at"], unique=False
+    )
+    op.create_index(op.f("ix_consultations_user_id"), "consultations", ["user_id"], unique=False)
+    op.create_table(
         "support_tickets",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("org_id", sa.String(length=40), nullable=False),
@@ -249,6 +327,14 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_support_tickets_contact_id"), table_name="support_tickets")
     op.drop_index(op.f("ix_support_tickets_assignee_id"), table_name="support_tickets")
     op.drop_table("support_tickets")
+    op.drop_index(op.f("ix_consultations_user_id"), table_name="consultations")
+    op.drop_index("ix_consultations_org_updated", table_name="consultations")
+    op.drop_index("ix_consultations_org_status", table_name="consultations")
+    op.drop_index("ix_consultations_org_scheduled", table_name="consultations")
+    op.drop_index("ix_consultations_org_email", table_name="consultations")
+    op.drop_index(op.f("ix_consultations_host_id"), table_name="consultations")
+    op.drop_index(op.f("ix_consultations_contact_id"), table_name="consultations")
+    op.drop_table("consultations")
     op.drop_index("ix_intake_access_tokens_org_record", table_name="intake_access_tokens")
     op.drop_table("intake_access_tokens")
     op.drop_table("support_ticket_counters")

@@ -40,6 +40,7 @@ SNAPSHOT = (
     "/v1/analytics/snapshots",
     "/v1/publishable-keys",
     "/v1/support/tickets",
+    "/v1/support/consultations",
 )
 
 
@@ -203,6 +204,7 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
         "allowed_origins": ["https://shop.example"],
     },
     ("POST", "/v1/support/tickets"): {"subject": "s", "description": "d"},
+    ("POST", "/v1/support/consultations"): {"type": "training"},
 }
 OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
 
@@ -585,6 +587,16 @@ FIELD_PROBLEMS[("POST", "/v1/support/tickets")] = [
     ("status is not chosen", {**TICKET, "status": "closed"}, "status"),
     ("number is not chosen", {**TICKET, "number": 7}, "number"),
 ]
+CONS = {"type": "training"}
+FIELD_PROBLEMS[("POST", "/v1/support/consultations")] = [
+    ("missing type", {}, "type"),
+    ("unknown type", {"type": "therapy"}, "type"),
+    ("invalid phone", {**CONS, "requester_phone": "123"}, "requester_phone"),
+    ("invalid email", {**CONS, "requester_email": "x@"}, "requester_email"),
+    ("unknown company size", {**CONS, "company_size": "huge"}, "company_size"),
+    ("status is not chosen", {**CONS, "status": "completed"}, "status"),
+    ("budget too long", {**CONS, "budget_range": "b" * 51}, "budget_range"),
+]
 FIELD_CASES = [
     pytest.param(_case(method, path, body, field=fld), id=f"{method} {path} {label}")
     for (method, path), problems in FIELD_PROBLEMS.items()
@@ -627,6 +639,8 @@ QUERY_CASES = [
             ("/v1/support/tickets", "number=abc", "number"),
             ("/v1/support/tickets", "assignee_id=" + "u" * 41, "assignee_id"),
             ("/v1/support/tickets", "email=" + "e" * 255, "email"),
+            ("/v1/support/consultations", "type=therapy", "type"),
+            ("/v1/support/consultations", "host_id=" + "u" * 41, "host_id"),
         ]
     ),
     *(
@@ -687,6 +701,14 @@ ID_ROUTES = [
     ("POST", "/v1/support/tickets/{id}/resolve", "ticket_id", {"resolution": "done"}),
     ("POST", "/v1/support/tickets/{id}/close", "ticket_id", NO_BODY),
     ("POST", "/v1/support/tickets/{id}/satisfaction", "ticket_id", {"rating": 5}),
+    ("GET", "/v1/support/consultations/{id}", "consultation_id", NO_BODY),
+    (
+        "POST",
+        "/v1/support/consultations/{id}/schedule",
+        "consultation_id",
+        {"scheduled_at": "2030-01-01T10:00:00Z"},
+    ),
+    ("POST", "/v1/support/consultations/{id}/cancel", "consultation_id", NO_BODY),
 ]
 PATH_CASES = [
     *(

@@ -10,6 +10,7 @@ from commbase.billing.revenue import metrics as billing_revenue_metrics
 from commbase.calls import metrics as calls_metrics
 from commbase.contacts import metrics as contacts_metrics
 from commbase.engagement.bookings import metrics as bookings_metrics
+from commbase.engagement.consultations import metrics as consultations_metrics
 from commbase.engagement.leads import metrics as leads_metrics
 from commbase.engagement.support import metrics as support_metrics
 from commbase.identity import metrics as identity_metrics
@@ -20,6 +21,7 @@ __all__ = [
     "billing_revenue_metrics",
     "bookings_metrics",
     "calls_metrics",
+    "consultations_metrics",
     "contacts_metrics",
     "identity_metrics",
     "leads_metrics",

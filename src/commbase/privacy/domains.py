@@ -10,6 +10,7 @@ from __future__ import annotations
 from commbase.billing import privacy as billing_privacy
 from commbase.calls import privacy as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
+from commbase.engagement.consultations import privacy as consultations_privacy
 from commbase.engagement.support import privacy as support_privacy
 from commbase.identity import privacy as identity_privacy
 from commbase.messaging import privacy as messaging_privacy
@@ -21,6 +22,7 @@ __all__ = [
     "analytics_privacy",
     "billing_privacy",
     "calls_privacy",
+    "consultations_privacy",
     "contacts_privacy",
     "identity_privacy",
     "messaging_privacy",
