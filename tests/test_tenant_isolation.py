@@ -92,6 +92,8 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "booking_id"): "bookings",
     ("", "feed_id"): "calendar_feeds",
     ("", "lead_id"): "leads",
+    ("", "webinar_id"): "webinars",
+    ("", "registration_id"): "webinar_registrations",
     ("", "publishable_key_id"): "publishable_keys",
     ("", "ticket_id"): "support_tickets",
     ("", "consultation_id"): "consultations",
@@ -122,6 +124,7 @@ RECORD_QUERIES: dict[str, str] = {
     "contact_id": "contacts",
     "staff_user_id": "users",
     "resource": "resources",
+    "webinar_id": "webinars",
     "assignee_id": "users",
     "email": "emails",
 }
@@ -216,6 +219,15 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/leads"): {"name": "Bravo lead"},
     ("PATCH", "/v1/leads/{lead_id}"): {"notes": "Hijacked", "follow_up_status": "lost"},
     ("POST", "/v1/leads/{lead_id}/convert"): {"deal_value": 1, "currency": "EUR"},
+    ("POST", "/v1/webinars"): {"title": "Bravo webinar", "starts_at": "2031-01-01T10:00:00Z"},
+    ("PATCH", "/v1/webinars/{webinar_id}"): {"title": "Hijacked", "capacity": 1},
+    ("POST", "/v1/webinars/{webinar_id}/registrations"): {"email": "mallory@bravo.example"},
+    ("POST", "/v1/webinar-registrations/{registration_id}/engagement"): {"chat_messages": 5},
+    ("POST", "/v1/webinar-registrations/{registration_id}/feedback"): {"rating": 1},
+    ("POST", "/v1/intake/webinars/registrations"): {
+        "webinar_id": f"wbn_{'0' * 26}",
+        "email": "mallory@bravo.example",
+    },
     ("POST", "/v1/publishable-keys"): {
         "name": "bravo forms",
         "scopes": ["intake:support"],
@@ -502,13 +514,33 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         {"account_id": channel_account["id"], "contact_id": contact["id"]},
     )
     conversation_url = f"/v1/conversations/{conversation['id']}"
-    await _post(client, f"{conversation_url}/assign", a.api_key, {"user_id": member_user})
-    await _post(client, f"{conversation_url}/labels", a.api_key, {"add": ["alpha-label"]})
+    for action, action_body in (
+        ("assign", {"user_id": member_user}),
+        ("labels", {"add": ["alpha-label"]}),
+    ):
+        done = await client.post(
+            f"{conversation_url}/{action}", json=action_body, headers=a.headers
+        )
+        assert done.status_code == 200, done.text
     await _post(client, f"{conversation_url}/notes", a.api_key, {"body": "Alpha's note"})
-    message = await _post(
-        client, f"{conversation_url}/messages", a.api_key, {"body": "Alpha's message"}
+    queued = await client.post(
+        f"{conversation_url}/messages", json={"body": "Alpha's message"}, headers=a.headers
     )
+    assert queued.status_code == 202, queued.text
+    message = queued.json()
     await _post(client, "/v1/messaging/opt-outs", a.api_key, {"contact_id": contact["id"]})
+    webinar = await _post(
+        client,
+        "/v1/webinars",
+        a.api_key,
+        {"title": "Alpha webinar", "starts_at": "2031-01-01T10:00:00Z", "capacity": 5},
+    )
+    registration = await _post(
+        client,
+        f"/v1/webinars/{webinar['id']}/registrations",
+        a.api_key,
+        {"email": member_email, "user_id": member_user, "contact_id": contact["id"]},
+    )
     audit = (await client.get("/v1/audit-log", headers=a.headers)).json()["data"]
     assert audit, "organization A should have audit entries by now"
 
@@ -539,6 +571,8 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "calendar_feeds": [calendar_feed["id"]],
         "leads": [lead["id"]],
         "resources": ["Alpha Room"],
+        "webinars": [webinar["id"]],
+        "webinar_registrations": [registration["id"]],
         "publishable_keys": [publishable_key["id"]],
         "support_tickets": [ticket["id"]],
         "consultations": [consultation["id"]],
@@ -559,7 +593,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     }
     markers = [a.org_id, a.slug, "Alpha Widgets", "Alpha Customer", "+14155550100"]
     markers += ["Alpha Agent's Contact"]
-    markers += ["Alpha massage", "Alpha lead", calendar_feed["url"]]
+    markers += ["Alpha massage", "Alpha lead", calendar_feed["url"], "Alpha webinar"]
     markers += ["Alpha ticket", "Alpha's problem", "https://alpha.example"]
     markers += ["Alpha line", "Alpha's note", "Alpha's message", "alpha-label"]
     markers += secrets.values()
@@ -609,6 +643,8 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     bookings = (await get("/v1/bookings"))["data"]
     calendar_feeds = (await get("/v1/bookings/calendar-feeds"))["data"]
     leads = (await get("/v1/leads"))["data"]
+    webinars = (await get("/v1/webinars"))["data"]
+    registrations = (await get("/v1/webinar-registrations"))["data"]
     publishable_keys = (await get("/v1/publishable-keys"))["data"]
     tickets = (await get("/v1/support/tickets"))["data"]
     thread = await get(f"/v1/support/tickets/{world.records['support_tickets'][0]}/messages")
@@ -663,6 +699,14 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
             _stable(b, "id", "service", "status", "price", "updated_at") for b in bookings
         ),
         "calendar_feeds": sorted(f["id"] for f in calendar_feeds),
+        "webinars": sorted(
+            _stable(w, "id", "title", "status", "capacity", "registered", "updated_at")
+            for w in webinars
+        ),
+        "webinar_registrations": sorted(
+            _stable(r, "id", "status", "chat_messages", "feedback_rating", "updated_at")
+            for r in registrations
+        ),
         "leads": sorted(
             _stable(lead, "id", "notes", "follow_up_status", "updated_at") for lead in leads
         ),

@@ -152,9 +152,112 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index("ix_leads_org_updated", "leads", ["org_id", "updated_at"], unique=False)
+    op.create_table(
+        "webinars",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("starts_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_min", sa.Integer(), nullable=False),
+        sa.Column("capacity", sa.Integer(), nullable=True),
+        sa.Column("join_url", sa.String(length=500), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_webinars_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webinars")),
+    )
+    op.create_index("ix_webinars_org_starts", "webinars", ["org_id", "starts_at"], unique=False)
+    op.create_index("ix_webinars_org_updated", "webinars", ["org_id", "updated_at"], unique=False)
+    op.create_table(
+        "webinar_registrations",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("webinar_id", sa.String(length=40), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=True),
+        sa.Column("contact_id", sa.String(length=40), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("company", sa.String(length=200), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("joined_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("left_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("in_session_since", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("minutes_attended", sa.Integer(), nullable=False),
+        sa.Column("questions_asked", sa.Integer(), nullable=False),
+        sa.Column("polls_answered", sa.Integer(), nullable=False),
+        sa.Column("chat_messages", sa.Integer(), nullable=False),
+        sa.Column("feedback_rating", sa.Integer(), nullable=True),
+        sa.Column("feedback_comment", sa.Text(), nullable=True),
+        sa.Column("feedback_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_webinar_registrations_contact_id_contacts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_webinar_registrations_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_webinar_registrations_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["webinar_id"],
+            ["webinars.id"],
+            name=op.f("fk_webinar_registrations_webinar_id_webinars"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webinar_registrations")),
+        sa.UniqueConstraint(
+            "webinar_id", "email", name=op.f("uq_webinar_registrations_webinar_id_email")
+        ),
+    )
+    op.create_index(
+        "ix_webinar_registrations_org_contact",
+        "webinar_registrations",
+        ["org_id", "contact_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_webinar_registrations_org_email",
+        "webinar_registrations",
+        ["org_id", "email"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_webinar_registrations_org_updated",
+        "webinar_registrations",
+        ["org_id", "updated_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_webinar_registrations_org_user",
+        "webinar_registrations",
+        ["org_id", "user_id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("webinar_registrations")
+    op.drop_table("webinars")
     op.drop_table("leads")
     op.drop_table("booking_calendar_feeds")
     op.drop_table("bookings")

@@ -55,6 +55,9 @@ from commbase.engagement.leads.routes import router as leads_router
 from commbase.engagement.support import jobs as _support_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.support.intake_routes import router as support_intake_router
 from commbase.engagement.support.routes import router as support_router
+from commbase.engagement.webinars.intake_routes import router as webinars_intake_router
+from commbase.engagement.webinars.routes import registrations_router as webinar_registrations_router
+from commbase.engagement.webinars.routes import router as webinars_router
 from commbase.identity import jobs as identity_jobs
 from commbase.identity.agent_sessions.routes import router as agent_sessions_router
 from commbase.identity.api_keys.routes import router as api_keys_router
@@ -279,6 +282,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bookings_router)
     app.include_router(calendar_feeds_router)
     app.include_router(leads_router)
+    app.include_router(webinars_router)
+    app.include_router(webinar_registrations_router)
+    app.include_router(webinars_intake_router)
     app.include_router(support_router)
     app.include_router(support_intake_router)
     app.include_router(consultations_router)

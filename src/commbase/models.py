@@ -16,6 +16,7 @@ from commbase.engagement.consultations import models as consultations_models
 from commbase.engagement.intake import models as intake_models
 from commbase.engagement.leads import models as leads_models
 from commbase.engagement.support import models as support_models
+from commbase.engagement.webinars import models as webinars_models
 from commbase.identity import models as identity_models
 from commbase.identity.publishable_keys import models as publishable_keys_models
 from commbase.messaging import models as messaging_models
@@ -49,4 +50,5 @@ __all__ = [
     "publishable_keys_models",
     "support_models",
     "webhooks_models",
+    "webinars_models",
 ]

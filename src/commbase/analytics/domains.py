@@ -13,6 +13,7 @@ from commbase.engagement.bookings import metrics as bookings_metrics
 from commbase.engagement.consultations import metrics as consultations_metrics
 from commbase.engagement.leads import metrics as leads_metrics
 from commbase.engagement.support import metrics as support_metrics
+from commbase.engagement.webinars import metrics as webinars_metrics
 from commbase.identity import metrics as identity_metrics
 from commbase.tracking import metrics as tracking_metrics
 
@@ -27,4 +28,5 @@ __all__ = [
     "leads_metrics",
     "support_metrics",
     "tracking_metrics",
+    "webinars_metrics",
 ]

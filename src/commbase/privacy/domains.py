@@ -10,8 +10,11 @@ from __future__ import annotations
 from commbase.billing import privacy as billing_privacy
 from commbase.calls import privacy as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
+from commbase.engagement.bookings import privacy as bookings_privacy
 from commbase.engagement.consultations import privacy as consultations_privacy
+from commbase.engagement.leads import privacy as leads_privacy
 from commbase.engagement.support import privacy as support_privacy
+from commbase.engagement.webinars import privacy as webinars_privacy
 from commbase.identity import privacy as identity_privacy
 from commbase.messaging import privacy as messaging_privacy
 from commbase.privacy import kinds as privacy_kinds
@@ -21,12 +24,15 @@ from commbase.webhooks import privacy as webhooks_privacy
 __all__ = [
     "analytics_privacy",
     "billing_privacy",
+    "bookings_privacy",
     "calls_privacy",
     "consultations_privacy",
     "contacts_privacy",
     "identity_privacy",
+    "leads_privacy",
     "messaging_privacy",
     "privacy_kinds",
     "support_privacy",
     "webhooks_privacy",
+    "webinars_privacy",
 ]
