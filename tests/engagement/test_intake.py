@@ -209,3 +209,39 @@ async def test_keys_are_scoped_revocable_and_bound_to_their_organization(
     assert gone.status_code == 401
     assert (await submit(client, key["key"])).status_code == 401
     assert (await client.post("/v1/intake/support/tickets", json=FORM)).status_code == 401
+
+
+async def test_bad_visitor_input_is_a_problem_and_stores_nothing(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    key = (await create_publishable_key(client, tenant.api_key))["key"]
+    token = (await submit(client, key)).json()["access_token"]
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"requester_email": "not-an-email"}, "requester_email"),
+        ({"requester_name": ""}, "requester_name"),
+        ({"subject": "s" * 201}, "subject"),
+        ({"description": "a\x00b"}, "description"),
+        ({"category": "gossip"}, "category"),
+        ({"website": "w" * 501}, "website"),
+        ({"status": "closed"}, "status"),
+        ({"assignee_id": tenant.owner_id}, "assignee_id"),
+    ]
+    for overrides, field in cases:
+        response = await submit(client, key, **overrides)
+        assert response.status_code == 422, (overrides, response.text)
+        assert field in {e["field"] for e in response.json()["errors"]}, response.text
+    for path, body in (
+        ("/v1/intake/support/ticket/messages", {"body": ""}),
+        ("/v1/intake/support/ticket/messages", {"body": "x", "internal": True}),
+        ("/v1/intake/support/ticket/satisfaction", {"rating": 6}),
+    ):
+        response = await client.post(path, json=body, headers=visitor(key, token))
+        assert response.status_code == 422, (path, response.text)
+    long_token = await client.get(
+        "/v1/intake/support/ticket", headers=visitor(key, "cb_acc_" + "x" * 200)
+    )
+    assert long_token.status_code == 422
+    assert len(await staff_tickets(client, tenant)) == 1
+    thread = await client.get("/v1/intake/support/ticket/messages", headers=visitor(key, token))
+    assert thread.json()["data"] == []
