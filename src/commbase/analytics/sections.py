@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.calculations import growth_rate
-from commbase.analytics.registry import Entry, lookup, sections
+from commbase.analytics.registry import Entry, base_metrics, lookup, sections
 from commbase.analytics.schemas import ALL_TIME
 from commbase.analytics.service import Analytics
 from commbase.core.time import utcnow
@@ -31,8 +31,9 @@ def _wanted(account: str | None) -> dict[str, Entry]:
     for entries in sections().values():
         for entry in entries.values():
             if account is not None:
-                metric = lookup(entry.metric)
-                if metric.source is None or metric.source.account is None:
+                # A ratio splits by account when both its sides do.
+                bases = base_metrics(lookup(entry.metric))
+                if any(base.source is None or base.source.account is None for base in bases):
                     continue
             wanted[f"{entry.metric}:{entry.cumulative}"] = entry
     return wanted

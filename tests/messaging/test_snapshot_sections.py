@@ -1,0 +1,292 @@
+"""Seed 001's must-show: a day of messaging activity, and the daily snapshot's
+``messages``, ``campaigns``, ``contacts`` and ``conversations`` sections compared with
+the seed's JSON key by key -- organization-wide and for one channel account -- each
+value computed here, independently, from the records the test wrote."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from commbase.contacts.models import Contact
+from commbase.messaging.campaigns.models import Campaign
+from commbase.messaging.models import Conversation, Message
+from tests.identity.factories import make_tenant
+from tests.messaging.campaigns.factories import make_account
+
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
+# Seed 001's metrics JSON, its four messaging sections: every key, in its order.
+SEED_KEYS = {
+    "messages": [
+        "total", "sent", "delivered", "read", "failed", "replied", "inbound", "outbound",
+        "deliveryRate", "readRate", "replyRate", "failureRate",
+    ],
+    "campaigns": [
+        "total", "active", "completed", "failed", "totalRecipients", "messagesSent",
+        "avgDeliveryRate", "avgReadRate",
+    ],
+    "contacts": ["total", "new", "active", "blocked", "avgEngagementScore"],
+    "conversations": ["total", "open", "closed", "avgResponseTime"],
+}  # fmt: skip
+
+
+def pct(part: float, whole: float) -> float:
+    return round(part / whole * 100, 2) if whole else 0.0
+
+
+@dataclass
+class Msg:
+    account: str
+    contact: str
+    conversation: str
+    at: datetime
+    outbound: bool
+    status: str
+    replied: bool
+    campaign: str | None
+
+
+@dataclass
+class Conv:
+    id: str
+    account: str
+    contact: str
+    at: datetime
+    status: str
+    response_s: int | None
+
+
+@dataclass
+class Camp:
+    account: str
+    at: datetime
+    status: str
+    recipients: int
+
+
+@dataclass
+class Cnt:
+    id: str
+    at: datetime
+    blocked: bool
+
+
+def _moment(rng: random.Random, day_offset: int) -> datetime:
+    return DAY + timedelta(days=day_offset, seconds=rng.randrange(86_400))
+
+
+async def _build(app: FastAPI, org_id: str, accounts: list[str]) -> dict[str, list[Any]]:
+    rng = random.Random(1)
+    contacts = [
+        Cnt(f"cnt_t{i:024d}", _moment(rng, rng.choice([-3, -1, 0, 0, 1])), rng.random() < 0.15)
+        for i in range(40)
+    ]
+    conversations: list[Conv] = []
+    messages: list[Msg] = []
+    campaigns: list[Camp] = []
+    for i in range(30):
+        contact = rng.choice(contacts)
+        conversations.append(
+            Conv(
+                f"conv_t{i:024d}",
+                rng.choice(accounts),
+                contact.id,
+                _moment(rng, rng.choice([-1, 0, 0, 0, 1])),
+                rng.choice(["open", "pending", "snoozed", "resolved", "resolved"]),
+                rng.choice([None, 30, 75, 600, 1234]),
+            )
+        )
+    for _ in range(12):
+        campaigns.append(
+            Camp(
+                rng.choice(accounts),
+                _moment(rng, rng.choice([-1, 0, 0, 1])),
+                rng.choice(
+                    ["draft", "scheduled", "running", "paused", "completed", "failed", "cancelled"]
+                ),
+                rng.randrange(0, 500),
+            )
+        )
+    for _ in range(300):
+        conversation = rng.choice(conversations)
+        outbound = rng.random() < 0.65
+        status = (
+            rng.choice(["queued", "sent", "delivered", "read", "read", "failed"])
+            if outbound
+            else "read"
+        )
+        messages.append(
+            Msg(
+                conversation.account,
+                conversation.contact,
+                conversation.id,
+                _moment(rng, rng.choice([-1, 0, 0, 0, 0, 1])),
+                outbound,
+                status,
+                outbound and status in ("sent", "delivered", "read") and rng.random() < 0.3,
+                rng.choice([None, None, "cmp_t1", "cmp_t2"]) if outbound else None,
+            )
+        )
+    async with app.state.db.sessionmaker() as session:
+        for c in contacts:
+            session.add(
+                Contact(
+                    id=c.id, org_id=org_id, name="C", blocked=c.blocked, created_at=c.at,
+                    updated_at=c.at,
+                )
+            )  # fmt: skip
+        for v in conversations:
+            session.add(
+                Conversation(
+                    id=v.id, org_id=org_id, account_id=v.account, contact_id=v.contact,
+                    channel="whatsapp", status=v.status, first_response_seconds=v.response_s,
+                    created_at=v.at, updated_at=v.at,
+                )
+            )  # fmt: skip
+        for p in campaigns:
+            session.add(
+                Campaign(
+                    org_id=org_id, account_id=p.account, name="P", template_name="t",
+                    status=p.status, recipients_total=p.recipients, created_at=p.at,
+                    updated_at=p.at,
+                )
+            )  # fmt: skip
+        for m in messages:
+            session.add(
+                Message(
+                    org_id=org_id, account_id=m.account, conversation_id=m.conversation,
+                    contact_id=m.contact, direction="outbound" if m.outbound else "inbound",
+                    author_role="agent" if m.outbound else "user", status=m.status,
+                    replied_at=m.at + timedelta(minutes=5) if m.replied else None,
+                    campaign_id=m.campaign, created_at=m.at, updated_at=m.at,
+                )
+            )  # fmt: skip
+        await session.commit()
+    return {"contacts": contacts, "conversations": conversations, "campaigns": campaigns,
+            "messages": messages}  # fmt: skip
+
+
+def _expected(data: dict[str, list[Any]], account: str | None) -> dict[str, dict[str, Any]]:
+    start, end = DAY, DAY + timedelta(days=1)
+
+    def mine(row: Any) -> bool:
+        return start <= row.at < end and (account is None or row.account == account)
+
+    msgs = [m for m in data["messages"] if mine(m)]
+    outbound = [m for m in msgs if m.outbound]
+    sent = [m for m in outbound if m.status in ("sent", "delivered", "read")]
+    delivered = [m for m in outbound if m.status in ("delivered", "read")]
+    read = [m for m in outbound if m.status == "read"]
+    failed = [m for m in msgs if m.status == "failed"]
+    replied = [m for m in outbound if m.replied]
+    camp = [c for c in data["campaigns"] if mine(c)]
+    camp_msgs = [m for m in msgs if m.campaign is not None]
+    camp_sent = [m for m in camp_msgs if m.status in ("sent", "delivered", "read")]
+    camp_delivered = [m for m in camp_msgs if m.status in ("delivered", "read")]
+    camp_read = [m for m in camp_msgs if m.status == "read"]
+    convs = [v for v in data["conversations"] if mine(v)]
+    answered = [v.response_s for v in convs if v.response_s is not None]
+    scores = [20 + (40 if m.status == "read" else 0) + (40 if m.replied else 0) for m in delivered]
+    expected: dict[str, dict[str, Any]] = {
+        "messages": {
+            "total": len(msgs),
+            "sent": len(sent),
+            "delivered": len(delivered),
+            "read": len(read),
+            "failed": len(failed),
+            "replied": len(replied),
+            "inbound": len(msgs) - len(outbound),
+            "outbound": len(outbound),
+            "deliveryRate": pct(len(delivered), len(sent)),
+            "readRate": pct(len(read), len(delivered)),
+            "replyRate": pct(len(replied), len(sent)),
+            "failureRate": pct(len(failed), len(msgs)),
+        },
+        "campaigns": {
+            "total": len(camp),
+            "active": sum(c.status in ("scheduled", "running", "paused") for c in camp),
+            "completed": sum(c.status == "completed" for c in camp),
+            "failed": sum(c.status == "failed" for c in camp),
+            "totalRecipients": sum(c.recipients for c in camp),
+            "messagesSent": len(camp_sent),
+            "avgDeliveryRate": pct(len(camp_delivered), len(camp_sent)),
+            "avgReadRate": pct(len(camp_read), len(camp_delivered)),
+        },
+        "contacts": {
+            "active": len({m.contact for m in msgs if not m.outbound}),
+            "avgEngagementScore": round(sum(scores) / len(scores), 4) if scores else 0,
+        },
+        "conversations": {
+            "total": len(convs),
+            "open": sum(v.status != "resolved" for v in convs),
+            "closed": sum(v.status == "resolved" for v in convs),
+            "avgResponseTime": round(sum(answered) / len(answered), 4) if answered else 0,
+        },
+    }
+    if account is None:
+        contacts = data["contacts"]
+        expected["contacts"] = {
+            "total": sum(c.at < end for c in contacts),
+            "new": sum(start <= c.at < end for c in contacts),
+            "active": expected["contacts"]["active"],
+            "blocked": sum(c.at < end and c.blocked for c in contacts),
+            "avgEngagementScore": expected["contacts"]["avgEngagementScore"],
+        }
+    return expected
+
+
+async def test_daily_snapshot_has_seed_001_sections(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    accounts = [await make_account(app, tenant.org_id, name=f"Line {n}") for n in (1, 2)]
+    data = await _build(app, tenant.org_id, accounts)
+
+    for account in (None, accounts[0]):
+        body: dict[str, Any] = {"type": "daily", "date": DAY.date().isoformat()}
+        if account is not None:
+            body["account_id"] = account
+        response = await client.post("/v1/analytics/snapshots", json=body, headers=tenant.headers)
+        assert response.status_code in (200, 201), response.text
+        metrics = response.json()["metrics"]
+        expected = _expected(data, account)
+        for section, keys in SEED_KEYS.items():
+            wanted = keys if account is None or section != "contacts" else list(expected[section])
+            assert sorted(metrics[section]) == sorted(wanted), (account, section)  # JSONB reorders
+            for key in wanted:
+                assert metrics[section][key] == expected[section][key], (account, section, key)
+        assert expected["messages"]["total"] > 50
+        assert expected["messages"]["replied"] > 0
+        assert expected["campaigns"]["total"] > 0
+
+    # Today so far, for one account, and the dashboard: the same four sections.
+    now = datetime.now(UTC)
+    async with app.state.db.sessionmaker() as session:
+        session.add(
+            Message(
+                org_id=tenant.org_id, account_id=accounts[1], conversation_id=data[
+                    "conversations"][0].id, direction="inbound", author_role="user",
+                status="read", created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        await session.commit()
+    for account, inbound in ((accounts[1], 1), (accounts[0], 0)):
+        live = await client.get(
+            "/v1/analytics/realtime", params={"account_id": account}, headers=tenant.headers
+        )
+        assert live.status_code == 200, live.text
+        assert live.json()["messages"]["inbound"] == inbound
+        assert live.json()["messages"]["total"] == inbound
+        assert set(live.json()["campaigns"]) == set(SEED_KEYS["campaigns"])
+        assert set(live.json()["conversations"]) == set(SEED_KEYS["conversations"])
+    dashboard = (
+        await client.get("/v1/analytics/dashboard", params={"days": 30}, headers=tenant.headers)
+    ).json()
+    for part in ("current", "previous", "growth"):
+        for section, keys in SEED_KEYS.items():
+            assert set(dashboard[part][section]) == set(keys), (part, section)
