@@ -345,12 +345,24 @@ async def revenue(
     reader: Reader, *, interval: Interval, start: datetime | None, end: datetime | None
 ) -> RevenueRead:
     """Top-ups (money in), charges and refunds per interval in minor units, as the seed's
-    monthly revenue report. MRR and ARR are null until subscriptions exist."""
+    monthly revenue report, with MRR and ARR (in the organization's currency) at the
+    range's end, from the MRR movements (``billing.revenue.metrics``)."""
     query = SeriesQuery(",".join(REVENUE), interval, start, end)
     result = await _series(reader, query, compare=True)
     org = await identity_service.get_organization(reader.session, org_id=reader.org_id)
+    recurring = await reader.analytics().totals(
+        ["revenue.mrr", "revenue.arr"],
+        ALL_TIME,
+        datetime.fromisoformat(str(result["to"])),
+        tz=zone(org.timezone),
+    )
     return RevenueRead.model_validate(
-        {**result, "currency": org.currency, "mrr": None, "arr": None}
+        {
+            **result,
+            "currency": org.currency,
+            "mrr": int(recurring["revenue.mrr"]["total"]),
+            "arr": int(recurring["revenue.arr"]["total"]),
+        }
     )
 
 

@@ -209,8 +209,8 @@ async def revenue(
     start: FromParam = None,
     end: ToParam = None,
 ) -> RevenueRead:
-    """Top-ups (money in), charges and refunds per interval in minor units. MRR and ARR
-    are null until subscriptions exist."""
+    """Top-ups (money in), charges and refunds per interval in minor units, and MRR and
+    ARR at the range's end (the organization's currency)."""
     return await dashboards.revenue(reader, interval=interval, start=start, end=end)
 
 

@@ -164,8 +164,12 @@ class SeriesRead(ReadSchema):
 
 class RevenueRead(SeriesRead):
     currency: str
-    mrr: int | None = Field(description="Monthly recurring revenue; null until subscriptions")
-    arr: int | None = None
+    mrr: int | None = Field(
+        description="Monthly recurring revenue at the range's end, in the organization's "
+        "currency (subscriptions in other currencies: /v1/analytics/series?metrics=mrr.change"
+        "&group_by=currency)"
+    )
+    arr: int | None = Field(default=None, description="Annual recurring revenue: 12 x MRR")
 
 
 # ------------------------------------------------------------------ dashboards

@@ -1,0 +1,88 @@
+"""MRR and ARR on the analytics API and in snapshots, from the MRR movements; other
+currencies kept apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+from fastapi import FastAPI
+
+from commbase.core.time import FrozenClock, use_clock
+from tests.billing.recurring import (  # noqa: F401  (module-scoped app and client fixtures)
+    billing_app,
+    contact_customer,
+    module_app,
+    module_client,
+    movements,
+    plan,
+    subscribe,
+)
+from tests.identity.factories import make_tenant
+
+
+async def test_revenue_and_snapshots_report_mrr_and_arr_per_currency(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    h = tenant.headers
+    clock = FrozenClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    with use_clock(clock):
+        monthly = await plan(client, h, "monthly", 3000)
+        yearly = await plan(client, h, "yearly", 60_000, interval="year")
+        euro = await plan(client, h, "euro", 2000, currency="EUR")
+        buyer = await contact_customer(client, h)
+        await subscribe(client, h, buyer["id"], monthly["id"])
+        await subscribe(client, h, buyer["id"], yearly["id"])
+        euro_sub = await subscribe(client, h, buyer["id"], euro["id"])
+        clock.set(datetime(2026, 3, 3, 9, tzinfo=UTC))
+        cancelled = await client.post(
+            f"/v1/billing/subscriptions/{euro_sub['id']}/cancel",
+            json={"at_period_end": False, "reason": "moved"},
+            headers=h,
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        euro_two = await subscribe(client, h, buyer["id"], euro["id"])
+        clock.set(datetime(2026, 3, 5, tzinfo=UTC))
+
+        revenue = await client.get(
+            "/v1/analytics/revenue?interval=day&from=2026-03-01T00:00:00Z&to=2026-03-04T00:00:00Z",
+            headers=h,
+        )
+        assert revenue.status_code == 200, revenue.text
+        assert (revenue.json()["currency"], revenue.json()["mrr"], revenue.json()["arr"]) == (
+            "USD",
+            3000 + 5000,  # 600.00 a year is 50.00 a month
+            12 * 8000,
+        )
+        before = await client.get(
+            "/v1/analytics/revenue?from=2026-02-01T00:00:00Z&to=2026-03-01T00:00:00Z", headers=h
+        )
+        assert before.json()["mrr"] == 0
+
+        series = await client.get(
+            "/v1/analytics/series?metrics=mrr.change,mrr.churn,mrr.reactivation&group_by=currency"
+            "&interval=day&from=2026-03-01T00:00:00Z&to=2026-03-04T00:00:00Z",
+            headers=h,
+        )
+        assert series.status_code == 200, series.text
+        points = {
+            (e["metric"], e["group"]): [p["value"] for p in e["points"]]
+            for e in series.json()["series"]
+        }
+        assert points[("mrr.change", "EUR")] == [0, 2000, 0]  # churned and back the same day
+        assert points[("mrr.churn", "EUR")] == [0, 0, -2000]
+        assert points[("mrr.reactivation", "EUR")] == [0, 0, 2000]
+        assert points[("mrr.change", "USD")] == [0, 8000, 0]
+
+        snapshot = await client.post(
+            "/v1/analytics/snapshots", json={"type": "daily", "date": "2026-03-03"}, headers=h
+        )
+        assert snapshot.status_code in (200, 201), snapshot.text
+        metrics = snapshot.json()["metrics"]
+        assert (metrics["revenue"]["mrr"], metrics["revenue"]["arr"]) == (8000, 96_000)
+        assert metrics["subscriptions"]["activeSubscriptions"] == 3
+        assert metrics["subscriptions"]["cancelledSubscriptions"] == 1
+        assert metrics["subscriptions"]["newSubscriptions"] == 1  # the second EUR one
+    kinds = [m["kind"] for m in await movements(client, h, euro_two["id"])]
+    assert kinds == ["reactivation"]
