@@ -97,6 +97,9 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "publishable_key_id"): "publishable_keys",
     ("", "ticket_id"): "support_tickets",
     ("", "consultation_id"): "consultations",
+    ("", "position_id"): "career_positions",
+    ("", "application_id"): "job_applications",
+    ("", "interview_id"): "job_interviews",
     ("/v1/analytics/metrics/", "name"): "custom_metrics",
     ("", "account_id"): "channel_accounts",
     ("", "conversation_id"): "conversations",
@@ -249,6 +252,25 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/v1/support/consultations/{consultation_id}/complete"): {"outcome": "won"},
     ("POST", "/v1/support/consultations/{consultation_id}/feedback"): {"rating": 1},
+    ("POST", "/v1/careers/positions"): {"title": "Bravo role"},
+    ("PATCH", "/v1/careers/positions/{position_id}"): {"title": "Hijacked", "status": "closed"},
+    ("POST", "/v1/careers/applications"): {
+        "position_id": f"pos_{'0' * 26}",
+        "first_name": "Mallory",
+        "last_name": "Bravo",
+        "email": "mallory@bravo.example",
+    },
+    ("POST", "/v1/careers/applications/{application_id}/stage"): {"stage": "rejected"},
+    ("POST", "/v1/careers/applications/{application_id}/offer"): {
+        "salary": 1,
+        "currency": "USD",
+    },
+    ("POST", "/v1/careers/applications/{application_id}/interviews"): {
+        "scheduled_at": "2030-01-01T10:00:00Z"
+    },
+    ("PATCH", "/v1/careers/applications/{application_id}/interviews/{interview_id}"): {
+        "status": "cancelled"
+    },
 }
 
 
@@ -487,6 +509,25 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         a.api_key,
         {"type": "product_demo", "company_name": "Alpha Widgets", "user_id": member_user},
     )
+    job = await _post(client, "/v1/careers/positions", a.api_key, {"title": "Alpha role"})
+    job_application = await _post(
+        client,
+        "/v1/careers/applications",
+        a.api_key,
+        {
+            "position_id": job["id"],
+            "first_name": "Alpha",
+            "last_name": "Applicant",
+            "email": member_email,
+            "user_id": member_user,
+        },
+    )
+    job_interview = await _post(
+        client,
+        f"/v1/careers/applications/{job_application['id']}/interviews",
+        a.api_key,
+        {"scheduled_at": "2030-01-01T10:00:00Z"},
+    )
     booking = await _post(
         client,
         "/v1/bookings",
@@ -576,6 +617,9 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "publishable_keys": [publishable_key["id"]],
         "support_tickets": [ticket["id"]],
         "consultations": [consultation["id"]],
+        "career_positions": [job["id"]],
+        "job_applications": [job_application["id"]],
+        "job_interviews": [job_interview["id"]],
         "channel_accounts": [channel_account["id"]],
         "conversations": [conversation["id"]],
         "messages": [message["id"]],
@@ -649,6 +693,11 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     tickets = (await get("/v1/support/tickets"))["data"]
     thread = await get(f"/v1/support/tickets/{world.records['support_tickets'][0]}/messages")
     consultations = (await get("/v1/support/consultations"))["data"]
+    positions = (await get("/v1/careers/positions"))["data"]
+    applications = (await get("/v1/careers/applications"))["data"]
+    job_interviews = (
+        await get(f"/v1/careers/applications/{world.records['job_applications'][0]}/interviews")
+    )["data"]
     alert = await get(f"/v1/analytics/alerts/{world.records['analytics_alerts'][0]}")
     metrics = [m for m in (await get("/v1/analytics/metrics"))["data"] if m["custom"]]
     alpha_series = await get("/v1/analytics/series?metrics=custom.alpha_metric&compare=false")
@@ -723,6 +772,12 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
             _stable(c, "id", "status", "company_name", "scheduled_at", "feedback_rating")
             for c in consultations
         ),
+        "career_positions": sorted(_stable(p, "id", "title", "status") for p in positions),
+        "job_applications": sorted(
+            _stable(j, "id", "stage", "offer_salary", "resume_size", "updated_at")
+            for j in applications
+        ),
+        "job_interviews": sorted(_stable(i, "id", "status", "rating") for i in job_interviews),
         "channel_accounts": sorted(
             _stable(c, "id", "name", "status", "updated_at") for c in channel_accounts
         ),

@@ -1,4 +1,4 @@
-"""engagement: publishable keys, intake access tokens, support tickets, consultations
+"""engagement: publishable keys, intake access tokens, support tickets, consultations, careers
 
 Revision ID: 0016
 Revises: 0015
@@ -20,6 +20,30 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "career_positions",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("department", sa.String(length=100), nullable=True),
+        sa.Column("location", sa.String(length=200), nullable=True),
+        sa.Column("employment_type", sa.String(length=20), nullable=False),
+        sa.Column("remote", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_career_positions_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_career_positions")),
+    )
+    op.create_index(
+        "ix_career_positions_org_status", "career_positions", ["org_id", "status"], unique=False
+    )
     op.create_table(
         "publishable_keys",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -182,6 +206,89 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_consultations_user_id"), "consultations", ["user_id"], unique=False)
     op.create_table(
+        "job_applications",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("position_id", sa.String(length=40), nullable=False),
+        sa.Column("stage", sa.String(length=20), nullable=False),
+        sa.Column("source", sa.String(length=10), nullable=False),
+        sa.Column("first_name", sa.String(length=100), nullable=False),
+        sa.Column("last_name", sa.String(length=100), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("phone", sa.String(length=20), nullable=True),
+        sa.Column("linkedin_url", sa.String(length=500), nullable=True),
+        sa.Column("portfolio_url", sa.String(length=500), nullable=True),
+        sa.Column("cover_letter", sa.Text(), nullable=True),
+        sa.Column("user_id", sa.String(length=40), nullable=True),
+        sa.Column("contact_id", sa.String(length=40), nullable=True),
+        sa.Column("resume_path", sa.String(length=1000), nullable=True),
+        sa.Column("resume_filename", sa.String(length=200), nullable=True),
+        sa.Column("resume_content_type", sa.String(length=100), nullable=True),
+        sa.Column("resume_size", sa.Integer(), nullable=True),
+        sa.Column("resume_sha256", sa.String(length=64), nullable=True),
+        sa.Column("stage_changed_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("rejection_reason", sa.String(length=500), nullable=True),
+        sa.Column("withdrawal_reason", sa.String(length=500), nullable=True),
+        sa.Column("offer_salary", sa.BigInteger(), nullable=True),
+        sa.Column("offer_currency", sa.String(length=3), nullable=True),
+        sa.Column("offer_start_date", sa.Date(), nullable=True),
+        sa.Column("offer_expires_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("offered_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("offer_answered_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("hired_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_job_applications_contact_id_contacts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_job_applications_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["position_id"],
+            ["career_positions.id"],
+            name=op.f("fk_job_applications_position_id_career_positions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_job_applications_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_job_applications")),
+    )
+    op.create_index(
+        op.f("ix_job_applications_contact_id"), "job_applications", ["contact_id"], unique=False
+    )
+    op.create_index(
+        "ix_job_applications_org_email", "job_applications", ["org_id", "email"], unique=False
+    )
+    op.create_index(
+        "ix_job_applications_org_position",
+        "job_applications",
+        ["org_id", "position_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_job_applications_org_stage", "job_applications", ["org_id", "stage"], unique=False
+    )
+    op.create_index(
+        "ix_job_applications_org_updated",
+        "job_applications",
+        ["org_id", "updated_at"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_job_applications_user_id"), "job_applications", ["user_id"], unique=False
+    )
+    op.create_table(
         "support_tickets",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("org_id", sa.String(length=40), nullable=False),
@@ -270,6 +377,50 @@ def upgrade() -> None:
         op.f("ix_support_tickets_user_id"), "support_tickets", ["user_id"], unique=False
     )
     op.create_table(
+        "job_interviews",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("application_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("scheduled_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_minutes", sa.Integer(), nullable=False),
+        sa.Column("interviewer_id", sa.String(length=40), nullable=True),
+        sa.Column("meeting_url", sa.String(length=500), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("rating", sa.Integer(), nullable=True),
+        sa.Column("notes", sa.Text(), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["application_id"],
+            ["job_applications.id"],
+            name=op.f("fk_job_interviews_application_id_job_applications"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["interviewer_id"],
+            ["users.id"],
+            name=op.f("fk_job_interviews_interviewer_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_job_interviews_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_job_interviews")),
+    )
+    op.create_index(
+        op.f("ix_job_interviews_interviewer_id"), "job_interviews", ["interviewer_id"], unique=False
+    )
+    op.create_index(
+        "ix_job_interviews_org_application",
+        "job_interviews",
+        ["org_id", "application_id"],
+        unique=False,
+    )
+    op.create_table(
         "support_ticket_messages",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("org_id", sa.String(length=40), nullable=False),
@@ -319,6 +470,9 @@ def downgrade() -> None:
         op.f("ix_support_ticket_messages_author_user_id"), table_name="support_ticket_messages"
     )
     op.drop_table("support_ticket_messages")
+    op.drop_index("ix_job_interviews_org_application", table_name="job_interviews")
+    op.drop_index(op.f("ix_job_interviews_interviewer_id"), table_name="job_interviews")
+    op.drop_table("job_interviews")
     op.drop_index(op.f("ix_support_tickets_user_id"), table_name="support_tickets")
     op.drop_index("ix_support_tickets_org_updated", table_name="support_tickets")
     op.drop_index("ix_support_tickets_org_status", table_name="support_tickets")
@@ -327,6 +481,13 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_support_tickets_contact_id"), table_name="support_tickets")
     op.drop_index(op.f("ix_support_tickets_assignee_id"), table_name="support_tickets")
     op.drop_table("support_tickets")
+    op.drop_index(op.f("ix_job_applications_user_id"), table_name="job_applications")
+    op.drop_index("ix_job_applications_org_updated", table_name="job_applications")
+    op.drop_index("ix_job_applications_org_stage", table_name="job_applications")
+    op.drop_index("ix_job_applications_org_position", table_name="job_applications")
+    op.drop_index("ix_job_applications_org_email", table_name="job_applications")
+    op.drop_index(op.f("ix_job_applications_contact_id"), table_name="job_applications")
+    op.drop_table("job_applications")
     op.drop_index(op.f("ix_consultations_user_id"), table_name="consultations")
     op.drop_index("ix_consultations_org_updated", table_name="consultations")
     op.drop_index("ix_consultations_org_status", table_name="consultations")
@@ -340,3 +501,5 @@ def downgrade() -> None:
     op.drop_table("support_ticket_counters")
     op.drop_index("ix_publishable_keys_org_status", table_name="publishable_keys")
     op.drop_table("publishable_keys")
+    op.drop_index("ix_career_positions_org_status", table_name="career_positions")
+    op.drop_table("career_positions")

@@ -48,6 +48,8 @@ from commbase.core.time import utcnow
 from commbase.engagement.bookings import jobs as _bookings_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.bookings.routes import feeds_router as calendar_feeds_router
 from commbase.engagement.bookings.routes import router as bookings_router
+from commbase.engagement.careers.intake_routes import router as careers_intake_router
+from commbase.engagement.careers.routes import router as careers_router
 from commbase.engagement.consultations.intake_routes import router as consultations_intake_router
 from commbase.engagement.consultations.routes import router as consultations_router
 from commbase.engagement.leads import jobs as _leads_jobs  # noqa: F401  (registers its jobs)
@@ -289,6 +291,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(support_intake_router)
     app.include_router(consultations_router)
     app.include_router(consultations_intake_router)
+    app.include_router(careers_router)
+    app.include_router(careers_intake_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
     app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)

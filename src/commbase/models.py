@@ -12,6 +12,7 @@ from commbase.contacts import models as contacts_models
 from commbase.core import idempotency, jobs, leases, outbox
 from commbase.core.db import Base
 from commbase.engagement.bookings import models as bookings_models
+from commbase.engagement.careers import models as careers_models
 from commbase.engagement.consultations import models as consultations_models
 from commbase.engagement.intake import models as intake_models
 from commbase.engagement.leads import models as leads_models
@@ -36,6 +37,7 @@ __all__ = [
     "bookings_models",
     "calls_models",
     "campaigns_models",
+    "careers_models",
     "consultations_models",
     "contacts_models",
     "idempotency",

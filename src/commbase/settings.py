@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     booking_reminder_lead_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     lead_hot_score: int = Field(default=70, ge=1, le=100)
     lead_warm_score: int = Field(default=40, ge=0, le=100)
+    # Careers: where uploaded resumes are stored (a folder per organization), their
+    # largest size and the media types accepted.
+    careers_resume_dir: str = "./data/resumes"
+    careers_resume_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    careers_resume_types: list[str] = Field(
+        default_factory=lambda: [
+            "application/pdf",
+            "application/msword",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ]
+    )
 
     # Operator surfaces. The API documentation (/docs, /redoc, /openapi.json) is served
     # unless turned off; unset, it is on except when COMMBASE_ENV=production.

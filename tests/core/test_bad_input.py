@@ -41,6 +41,8 @@ SNAPSHOT = (
     "/v1/publishable-keys",
     "/v1/support/tickets",
     "/v1/support/consultations",
+    "/v1/careers/positions",
+    "/v1/careers/applications",
 )
 
 
@@ -205,6 +207,7 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/v1/support/tickets"): {"subject": "s", "description": "d"},
     ("POST", "/v1/support/consultations"): {"type": "training"},
+    ("POST", "/v1/careers/positions"): {"title": "Engineer"},
 }
 OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
 
@@ -597,6 +600,21 @@ FIELD_PROBLEMS[("POST", "/v1/support/consultations")] = [
     ("status is not chosen", {**CONS, "status": "completed"}, "status"),
     ("budget too long", {**CONS, "budget_range": "b" * 51}, "budget_range"),
 ]
+FIELD_PROBLEMS[("POST", "/v1/careers/positions")] = [
+    ("missing title", {}, "title"),
+    ("unknown employment type", {"title": "t", "employment_type": "gig"}, "employment_type"),
+    ("remote as words", {"title": "t", "remote": "sometimes"}, "remote"),
+    ("status is not chosen", {"title": "t", "status": "closed"}, "status"),
+]
+JOB = {"position_id": "pos_1", "first_name": "A", "last_name": "B", "email": "a@b.example"}
+FIELD_PROBLEMS[("POST", "/v1/careers/applications")] = [
+    ("missing email", {k: v for k, v in JOB.items() if k != "email"}, "email"),
+    ("invalid email", {**JOB, "email": "nope"}, "email"),
+    ("invalid phone", {**JOB, "phone": "12"}, "phone"),
+    ("linkedin not a URL", {**JOB, "linkedin_url": "linkedin.com/in/a"}, "linkedin_url"),
+    ("stage is not chosen", {**JOB, "stage": "hired"}, "stage"),
+    ("position id too long", {**JOB, "position_id": "p" * 41}, "position_id"),
+]
 FIELD_CASES = [
     pytest.param(_case(method, path, body, field=fld), id=f"{method} {path} {label}")
     for (method, path), problems in FIELD_PROBLEMS.items()
@@ -641,6 +659,9 @@ QUERY_CASES = [
             ("/v1/support/tickets", "email=" + "e" * 255, "email"),
             ("/v1/support/consultations", "type=therapy", "type"),
             ("/v1/support/consultations", "host_id=" + "u" * 41, "host_id"),
+            ("/v1/careers/positions", "status=paused", "status"),
+            ("/v1/careers/applications", "stage=dreaming", "stage"),
+            ("/v1/careers/applications", "position_id=" + "p" * 41, "position_id"),
         ]
     ),
     *(
@@ -709,6 +730,13 @@ ID_ROUTES = [
         {"scheduled_at": "2030-01-01T10:00:00Z"},
     ),
     ("POST", "/v1/support/consultations/{id}/cancel", "consultation_id", NO_BODY),
+    ("GET", "/v1/careers/positions/{id}", "position_id", NO_BODY),
+    ("PATCH", "/v1/careers/positions/{id}", "position_id", {"title": "renamed"}),
+    ("GET", "/v1/careers/applications/{id}", "application_id", NO_BODY),
+    ("POST", "/v1/careers/applications/{id}/stage", "application_id", {"stage": "rejected"}),
+    ("POST", "/v1/careers/applications/{id}/withdraw", "application_id", NO_BODY),
+    ("GET", "/v1/careers/applications/{id}/resume", "application_id", NO_BODY),
+    ("GET", "/v1/careers/applications/{id}/interviews", "application_id", NO_BODY),
 ]
 PATH_CASES = [
     *(

@@ -11,6 +11,7 @@ from commbase.billing import privacy as billing_privacy
 from commbase.calls import privacy as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
 from commbase.engagement.bookings import privacy as bookings_privacy
+from commbase.engagement.careers import privacy as careers_privacy
 from commbase.engagement.consultations import privacy as consultations_privacy
 from commbase.engagement.leads import privacy as leads_privacy
 from commbase.engagement.support import privacy as support_privacy
@@ -26,6 +27,7 @@ __all__ = [
     "billing_privacy",
     "bookings_privacy",
     "calls_privacy",
+    "careers_privacy",
     "consultations_privacy",
     "contacts_privacy",
     "identity_privacy",
