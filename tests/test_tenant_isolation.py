@@ -94,6 +94,11 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "lead_id"): "leads",
     ("", "webinar_id"): "webinars",
     ("", "registration_id"): "webinar_registrations",
+    ("", "favorite_id"): "favorites",
+    ("/v1/favorites/items/", "item_id"): "favorite_items",
+    ("", "suggestion_id"): "suggestions",
+    ("", "personalization_id"): "personalizations",
+    ("", "prompt_id"): "saved_prompts",
     ("", "publishable_key_id"): "publishable_keys",
     ("", "ticket_id"): "support_tickets",
     ("", "consultation_id"): "consultations",
@@ -110,6 +115,7 @@ GLOBAL_PARAMS: dict[tuple[str, str], str] = {
     ("/v1/jobs/", "name"): "no-such-job",
     ("/problems/", "code"): "no-such-problem",
     ("/v1/calendars/", "feed_token"): "cbcal_no-such-feed",
+    ("/v1/favorites/items/", "type"): "agent",
 }
 # Query parameters that filter by a record: B passes A's values and must see nothing.
 RECORD_QUERIES: dict[str, str] = {
@@ -128,6 +134,7 @@ RECORD_QUERIES: dict[str, str] = {
     "staff_user_id": "users",
     "resource": "resources",
     "webinar_id": "webinars",
+    "author_user_id": "users",
     "assignee_id": "users",
     "email": "emails",
 }
@@ -142,6 +149,8 @@ EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     },
     ("GET", "/v1/analytics/series"): {"metrics": "calls.total"},
     ("GET", "/v1/analytics/series.csv"): {"metrics": "calls.total"},
+    # A's item: B's check finds none of its own.
+    ("GET", "/v1/favorites/check"): {"type": "agent", "item_id": "alpha-item"},
 }
 
 # A body that validates, so a write reaches its lookup (or, without an id, runs for B).
@@ -227,6 +236,14 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/webinars/{webinar_id}/registrations"): {"email": "mallory@bravo.example"},
     ("POST", "/v1/webinar-registrations/{registration_id}/engagement"): {"chat_messages": 5},
     ("POST", "/v1/webinar-registrations/{registration_id}/feedback"): {"rating": 1},
+    ("POST", "/v1/favorites"): {"type": "agent", "item_id": "bravo-item"},
+    ("PATCH", "/v1/favorites/{favorite_id}"): {"title": "Hijacked", "folder": "Bravo"},
+    ("POST", "/v1/suggestions"): {"title": "Bravo idea", "description": "x"},
+    ("PATCH", "/v1/suggestions/{suggestion_id}"): {"status": "declined"},
+    ("POST", "/v1/suggestions/{suggestion_id}/vote"): {"value": "down"},
+    ("POST", "/v1/suggestions/{suggestion_id}/comments"): {"body": "Hijacked"},
+    ("PUT", "/v1/personalizations"): {"agent_id": "bravo-bot", "display": {"name": "B"}},
+    ("POST", "/v1/personalizations/{personalization_id}/prompts"): {"title": "B", "prompt": "B"},
     ("POST", "/v1/intake/webinars/registrations"): {
         "webinar_id": f"wbn_{'0' * 26}",
         "email": "mallory@bravo.example",
@@ -582,6 +599,29 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         a.api_key,
         {"email": member_email, "user_id": member_user, "contact_id": contact["id"]},
     )
+    favorite = await _post(
+        client, "/v1/favorites", a.api_key, {"type": "agent", "item_id": "alpha-item"}
+    )
+    suggestion = await _post(
+        client, "/v1/suggestions", a.api_key, {"title": "Alpha idea", "description": "Alpha's"}
+    )
+    voted = await client.post(
+        f"/v1/suggestions/{suggestion['id']}/vote", json={"value": "up"}, headers=a.headers
+    )
+    assert voted.status_code == 200, voted.text
+    await _post(
+        client, f"/v1/suggestions/{suggestion['id']}/comments", a.api_key, {"body": "Alpha's"}
+    )
+    personalization = await client.put(
+        "/v1/personalizations", json={"agent_id": "alpha-bot"}, headers=a.headers
+    )
+    assert personalization.status_code == 200, personalization.text
+    with_prompt = await _post(
+        client,
+        f"/v1/personalizations/{personalization.json()['id']}/prompts",
+        a.api_key,
+        {"title": "Alpha prompt", "prompt": "Alpha's"},
+    )
     audit = (await client.get("/v1/audit-log", headers=a.headers)).json()["data"]
     assert audit, "organization A should have audit entries by now"
 
@@ -614,6 +654,11 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "resources": ["Alpha Room"],
         "webinars": [webinar["id"]],
         "webinar_registrations": [registration["id"]],
+        "favorites": [favorite["id"]],
+        "favorite_items": ["alpha-item"],
+        "suggestions": [suggestion["id"]],
+        "personalizations": [with_prompt["id"]],
+        "saved_prompts": [with_prompt["saved_prompts"][0]["id"]],
         "publishable_keys": [publishable_key["id"]],
         "support_tickets": [ticket["id"]],
         "consultations": [consultation["id"]],
@@ -638,6 +683,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     markers = [a.org_id, a.slug, "Alpha Widgets", "Alpha Customer", "+14155550100"]
     markers += ["Alpha Agent's Contact"]
     markers += ["Alpha massage", "Alpha lead", calendar_feed["url"], "Alpha webinar"]
+    markers += ["Alpha idea", "Alpha prompt"]
     markers += ["Alpha ticket", "Alpha's problem", "https://alpha.example"]
     markers += ["Alpha line", "Alpha's note", "Alpha's message", "alpha-label"]
     markers += secrets.values()
@@ -689,6 +735,9 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     leads = (await get("/v1/leads"))["data"]
     webinars = (await get("/v1/webinars"))["data"]
     registrations = (await get("/v1/webinar-registrations"))["data"]
+    favorites = (await get("/v1/favorites"))["data"]
+    suggestions = (await get("/v1/suggestions"))["data"]
+    personalizations = (await get("/v1/personalizations"))["data"]
     publishable_keys = (await get("/v1/publishable-keys"))["data"]
     tickets = (await get("/v1/support/tickets"))["data"]
     thread = await get(f"/v1/support/tickets/{world.records['support_tickets'][0]}/messages")
@@ -752,6 +801,15 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
             _stable(w, "id", "title", "status", "capacity", "registered", "updated_at")
             for w in webinars
         ),
+        "favorites": sorted(
+            _stable(f, "id", "title", "folder", "usage_count", "updated_at") for f in favorites
+        ),
+        "suggestions": sorted(
+            _stable(x, "id", "status", "score", "comment_count", "updated_at") for x in suggestions
+        ),
+        "personalizations": [
+            _stable(p, "id", "display", "saved_prompts", "updated_at") for p in personalizations
+        ],
         "webinar_registrations": sorted(
             _stable(r, "id", "status", "chat_messages", "feedback_rating", "updated_at")
             for r in registrations

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import commbase.core.db
 
@@ -253,9 +254,218 @@ def upgrade() -> None:
         ["org_id", "user_id"],
         unique=False,
     )
+    op.create_table(
+        "favorites",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("type", sa.String(length=20), nullable=False),
+        sa.Column("item_id", sa.String(length=200), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=True),
+        sa.Column(
+            "metadata",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("folder", sa.String(length=100), nullable=True),
+        sa.Column("usage_count", sa.Integer(), nullable=False),
+        sa.Column("last_used_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_favorites_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_favorites_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_favorites")),
+        sa.UniqueConstraint(
+            "org_id",
+            "user_id",
+            "type",
+            "item_id",
+            name=op.f("uq_favorites_org_id_user_id_type_item_id"),
+        ),
+    )
+    op.create_index(
+        "ix_favorites_org_user_folder", "favorites", ["org_id", "user_id", "folder"], unique=False
+    )
+    op.create_table(
+        "suggestions",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("author_user_id", sa.String(length=40), nullable=True),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("category", sa.String(length=30), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("upvotes", sa.Integer(), nullable=False),
+        sa.Column("downvotes", sa.Integer(), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("comment_count", sa.Integer(), nullable=False),
+        sa.Column("implementation_notes", sa.Text(), nullable=True),
+        sa.Column("implemented_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["author_user_id"],
+            ["users.id"],
+            name=op.f("fk_suggestions_author_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_suggestions_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_suggestions")),
+    )
+    op.create_index(
+        "ix_suggestions_org_author", "suggestions", ["org_id", "author_user_id"], unique=False
+    )
+    op.create_index(
+        "ix_suggestions_org_score", "suggestions", ["org_id", "score", "id"], unique=False
+    )
+    op.create_index(
+        "ix_suggestions_org_updated", "suggestions", ["org_id", "updated_at"], unique=False
+    )
+    op.create_table(
+        "suggestion_votes",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("suggestion_id", sa.String(length=40), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_suggestion_votes_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["suggestion_id"],
+            ["suggestions.id"],
+            name=op.f("fk_suggestion_votes_suggestion_id_suggestions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_suggestion_votes_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_suggestion_votes")),
+        sa.UniqueConstraint(
+            "suggestion_id", "user_id", name=op.f("uq_suggestion_votes_suggestion_id_user_id")
+        ),
+    )
+    op.create_index(
+        "ix_suggestion_votes_org_updated",
+        "suggestion_votes",
+        ["org_id", "updated_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_suggestion_votes_org_user", "suggestion_votes", ["org_id", "user_id"], unique=False
+    )
+    op.create_table(
+        "suggestion_comments",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("suggestion_id", sa.String(length=40), nullable=False),
+        sa.Column("author_user_id", sa.String(length=40), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["author_user_id"],
+            ["users.id"],
+            name=op.f("fk_suggestion_comments_author_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_suggestion_comments_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["suggestion_id"],
+            ["suggestions.id"],
+            name=op.f("fk_suggestion_comments_suggestion_id_suggestions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_suggestion_comments")),
+    )
+    op.create_index(
+        "ix_suggestion_comments_org_author",
+        "suggestion_comments",
+        ["org_id", "author_user_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_suggestion_comments_suggestion",
+        "suggestion_comments",
+        ["suggestion_id", "id"],
+        unique=False,
+    )
+    op.create_table(
+        "agent_personalizations",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("agent_id", sa.String(length=100), nullable=False),
+        sa.Column(
+            "display",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "behavior",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("custom_instructions", sa.Text(), nullable=True),
+        sa.Column(
+            "saved_prompts",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_agent_personalizations_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_agent_personalizations_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_agent_personalizations")),
+        sa.UniqueConstraint(
+            "org_id",
+            "user_id",
+            "agent_id",
+            name=op.f("uq_agent_personalizations_org_id_user_id_agent_id"),
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("agent_personalizations")
+    op.drop_table("suggestion_comments")
+    op.drop_table("suggestion_votes")
+    op.drop_table("suggestions")
+    op.drop_table("favorites")
     op.drop_table("webinar_registrations")
     op.drop_table("webinars")
     op.drop_table("leads")

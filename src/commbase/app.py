@@ -52,8 +52,11 @@ from commbase.engagement.careers.intake_routes import router as careers_intake_r
 from commbase.engagement.careers.routes import router as careers_router
 from commbase.engagement.consultations.intake_routes import router as consultations_intake_router
 from commbase.engagement.consultations.routes import router as consultations_router
+from commbase.engagement.favorites.routes import router as favorites_router
 from commbase.engagement.leads import jobs as _leads_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.leads.routes import router as leads_router
+from commbase.engagement.personalizations.routes import router as personalizations_router
+from commbase.engagement.suggestions.routes import router as suggestions_router
 from commbase.engagement.support import jobs as _support_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.support.intake_routes import router as support_intake_router
 from commbase.engagement.support.routes import router as support_router
@@ -287,6 +290,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webinars_router)
     app.include_router(webinar_registrations_router)
     app.include_router(webinars_intake_router)
+    app.include_router(favorites_router)
+    app.include_router(suggestions_router)
+    app.include_router(personalizations_router)
     app.include_router(support_router)
     app.include_router(support_intake_router)
     app.include_router(consultations_router)

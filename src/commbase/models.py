@@ -14,8 +14,11 @@ from commbase.core.db import Base
 from commbase.engagement.bookings import models as bookings_models
 from commbase.engagement.careers import models as careers_models
 from commbase.engagement.consultations import models as consultations_models
+from commbase.engagement.favorites import models as favorites_models
 from commbase.engagement.intake import models as intake_models
 from commbase.engagement.leads import models as leads_models
+from commbase.engagement.personalizations import models as personalizations_models
+from commbase.engagement.suggestions import models as suggestions_models
 from commbase.engagement.support import models as support_models
 from commbase.engagement.webinars import models as webinars_models
 from commbase.identity import models as identity_models
@@ -40,6 +43,7 @@ __all__ = [
     "careers_models",
     "consultations_models",
     "contacts_models",
+    "favorites_models",
     "idempotency",
     "identity_models",
     "intake_models",
@@ -48,8 +52,10 @@ __all__ = [
     "leases",
     "messaging_models",
     "outbox",
+    "personalizations_models",
     "privacy_models",
     "publishable_keys_models",
+    "suggestions_models",
     "support_models",
     "webhooks_models",
     "webinars_models",

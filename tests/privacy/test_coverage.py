@@ -21,6 +21,10 @@ NOT_ABOUT: dict[tuple[str, SubjectType], str] = {
     ),
     ("agent_sessions", "contact"): "an agent session's address is its opener's, never a contact's",
     ("leads", "user"): "a lead is a prospect the organization sells to; it names no user",
+    ("favorites", "contact"): "favorites are a user's own bookmarks, never a contact's",
+    ("agent_personalizations", "contact"): "a user's settings for an agent, never a contact's",
+    ("suggestions", "contact"): "suggestions are written by users; contacts never sign in",
+    ("suggestion_comments", "contact"): "comments are written by users; contacts never sign in",
     ("audit_log", "contact"): (
         "contacts never act in the API; an entry naming one holds its actor's address"
     ),

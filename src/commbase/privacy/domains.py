@@ -13,7 +13,10 @@ from commbase.contacts import privacy as contacts_privacy
 from commbase.engagement.bookings import privacy as bookings_privacy
 from commbase.engagement.careers import privacy as careers_privacy
 from commbase.engagement.consultations import privacy as consultations_privacy
+from commbase.engagement.favorites import privacy as favorites_privacy
 from commbase.engagement.leads import privacy as leads_privacy
+from commbase.engagement.personalizations import privacy as personalizations_privacy
+from commbase.engagement.suggestions import privacy as suggestions_privacy
 from commbase.engagement.support import privacy as support_privacy
 from commbase.engagement.webinars import privacy as webinars_privacy
 from commbase.identity import privacy as identity_privacy
@@ -30,10 +33,13 @@ __all__ = [
     "careers_privacy",
     "consultations_privacy",
     "contacts_privacy",
+    "favorites_privacy",
     "identity_privacy",
     "leads_privacy",
     "messaging_privacy",
+    "personalizations_privacy",
     "privacy_kinds",
+    "suggestions_privacy",
     "support_privacy",
     "webhooks_privacy",
     "webinars_privacy",

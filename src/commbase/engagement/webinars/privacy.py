@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics import touches
 from commbase.core.db import rowcount
 from commbase.engagement.intake.access import forget_access
 from commbase.engagement.webinars.enums import INTAKE_RECORD_TYPE
+from commbase.engagement.webinars.metrics import REGISTRATIONS
 from commbase.engagement.webinars.models import WebinarRegistration
 from commbase.privacy.records import as_records
 from commbase.privacy.registry import register_subject
@@ -39,7 +41,16 @@ async def _export(
 
 
 async def _erase(session: AsyncSession, org_id: str, where: ColumnElement[bool]) -> dict[str, int]:
-    ids = list(await session.scalars(select(WebinarRegistration.id).where(where)))
+    rows = (
+        await session.execute(
+            select(WebinarRegistration.id, WebinarRegistration.created_at).where(where)
+        )
+    ).all()
+    ids = [row.id for row in rows]
+    # Deleted facts stop counting: their hours are refolded by analytics.
+    await touches.touch(
+        session, org_id=org_id, source=REGISTRATIONS, times=[row.created_at for row in rows]
+    )
     await forget_access(session, org_id=org_id, record_type=INTAKE_RECORD_TYPE, record_ids=ids)
     result = await session.execute(delete(WebinarRegistration).where(where))
     return {"webinar_registrations": rowcount(result)}
