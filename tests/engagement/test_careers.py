@@ -5,6 +5,7 @@ page's intake."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from commbase.app import create_app
+from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.roles import Role
 from commbase.settings import Settings
 from tests.conftest import client_for
@@ -255,3 +257,37 @@ async def test_an_applicant_applies_uploads_answers_and_withdraws(
         "/v1/intake/careers/applications", json=applicant(old["id"]), headers=headers
     )
     assert stranger.status_code == 409
+
+
+async def test_rejected_applications_expire_with_their_resumes(
+    careers_app: FastAPI, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    tenant = await make_tenant(careers_app)
+    clock = FrozenClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with use_clock(clock):
+        job = await position(http, tenant)
+        ids = []
+        for _ in range(2):
+            created = await http.post(APPS, json=applicant(job["id"]), headers=tenant.headers)
+            ids.append(created.json()["id"])
+            await http.put(
+                f"{APPS}/{ids[-1]}/resume",
+                content=PDF,
+                headers={**tenant.headers, "Content-Type": "application/pdf"},
+            )
+        rejected = await http.post(
+            f"{APPS}/{ids[0]}/stage",
+            json={"stage": "rejected", "reason": "not now"},
+            headers=tenant.headers,
+        )
+        assert rejected.json()["rejection_reason"] == "not now"
+        clock.advance(179 * 86_400)
+        run = await http.post("/v1/jobs/privacy.retention/runs", headers=tenant.headers)
+        assert run.status_code == 201, run.text
+        assert (await http.get(f"{APPS}/{ids[0]}", headers=tenant.headers)).status_code == 200
+        clock.advance(2 * 86_400)
+        run = await http.post("/v1/jobs/privacy.retention/runs", headers=tenant.headers)
+        assert run.status_code == 201, run.text
+    assert (await http.get(f"{APPS}/{ids[0]}", headers=tenant.headers)).status_code == 404
+    assert (await http.get(f"{APPS}/{ids[1]}", headers=tenant.headers)).status_code == 200
+    assert len(list((tmp_path / "resumes").rglob("*.pdf"))) == 1
