@@ -106,8 +106,15 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "application_id"): "job_applications",
     ("", "interview_id"): "job_interviews",
     ("/v1/analytics/metrics/", "name"): "custom_metrics",
+    ("", "plan_id"): "billing_plans",
+    ("", "addon_id"): "billing_addons",
+    ("", "coupon_id"): "billing_coupons",
+    ("", "customer_id"): "billing_customers",
+    ("", "subscription_id"): "billing_subscriptions",
+    ("", "invoice_id"): "billing_invoices",
     ("", "account_id"): "channel_accounts",
     ("", "conversation_id"): "conversations",
+    ("", "campaign_id"): "campaigns",
     ("", "message_id"): "messages",
 }
 # Path parameters that name no tenant's record; a value that does not exist.
@@ -127,6 +134,9 @@ RECORD_QUERIES: dict[str, str] = {
     "owner_id": "owners",
     "call_id": "calls",
     "q": "emails",
+    "customer_id": "billing_customers",
+    "subscription_id": "billing_subscriptions",
+    "reference_id": "contacts",
     "account_id": "channel_accounts",
     "assignee_user_id": "users",
     "assignee_agent_session_id": "agent_sessions",
@@ -155,6 +165,32 @@ EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
 
 # A body that validates, so a write reaches its lookup (or, without an id, runs for B).
 EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/v1/billing/plans"): {
+        "code": "bravo",
+        "name": "Bravo",
+        "amount": 1,
+        "currency": "USD",
+    },
+    ("PATCH", "/v1/billing/plans/{plan_id}"): {"name": "Hijacked", "trial_days": 99},
+    ("POST", "/v1/billing/addons"): {"code": "bravo", "name": "B", "amount": 1, "currency": "USD"},
+    ("PATCH", "/v1/billing/addons/{addon_id}"): {"name": "Hijacked"},
+    ("POST", "/v1/billing/coupons"): {"code": "BRAVO", "name": "B", "percent_off": 99},
+    ("PUT", "/v1/billing/tax-rates"): {"country": "FR", "percent": "99"},
+    ("POST", "/v1/billing/customers"): {"kind": "contact", "reference_id": f"cnt_{'0' * 26}"},
+    ("PATCH", "/v1/billing/customers/{customer_id}"): {"name": "Hijacked", "tax_id": "X"},
+    ("POST", "/v1/billing/subscriptions"): {
+        "customer_id": f"cus_{'0' * 26}",
+        "plan_id": f"plan_{'0' * 26}",
+    },
+    ("PATCH", "/v1/billing/subscriptions/{subscription_id}"): {"quantity": 1},
+    ("POST", "/v1/billing/subscriptions/{subscription_id}/cancel"): {"at_period_end": False},
+    ("POST", "/v1/billing/invoices"): {
+        "customer_id": f"cus_{'0' * 26}",
+        "currency": "USD",
+        "lines": [{"description": "Bravo", "unit_amount": 1}],
+    },
+    ("POST", "/v1/billing/invoices/{invoice_id}/finalize"): {},
+    ("POST", "/v1/billing/invoices/{invoice_id}/payments"): {"amount": 1},
     ("POST", "/v1/auth/login"): {"email": "nobody@nowhere.example", "password": "wrong password"},
     ("PATCH", "/v1/me"): {"first_name": "Bravo"},
     ("POST", "/v1/me/password"): {
@@ -179,6 +215,13 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/conversations/{conversation_id}/labels"): {"add": ["hijacked"]},
     ("POST", "/v1/conversations/{conversation_id}/notes"): {"body": "Hijacked"},
     ("POST", "/v1/conversations/{conversation_id}/messages"): {"body": "Hijacked"},
+    ("POST", "/v1/campaigns"): {
+        "name": "Bravo blast",
+        "account_id": "chan_none",
+        "template_name": "bravo_blast",
+        "audience": {"kind": "labels", "labels": ["alpha-label"]},
+    },
+    ("POST", "/v1/campaigns/{campaign_id}/schedule"): {},
     ("POST", "/v1/messaging/opt-outs"): {"contact_id": "cnt_none"},
     ("PATCH", "/v1/contacts/{contact_id}"): {"name": "Hijacked", "blocked": True},
     ("PUT", "/v1/calls/{call_id}/transcript"): {
@@ -417,6 +460,65 @@ async def _call_of(app: FastAPI, tenant: Tenant) -> str:
         return call.id
 
 
+async def _billing_records(
+    client: httpx.AsyncClient, a: Tenant, contact_id: str
+) -> dict[str, list[str]]:
+    """A's plan, add-on, coupon, customer, subscription and invoices."""
+    plan = await _post(
+        client,
+        "/v1/billing/plans",
+        a.api_key,
+        {"code": "alpha", "name": "Alpha Plan", "amount": 4321, "currency": "USD"},
+    )
+    addon = await _post(
+        client,
+        "/v1/billing/addons",
+        a.api_key,
+        {"code": "alpha", "name": "Alpha Add-on", "amount": 432, "currency": "USD"},
+    )
+    coupon = await _post(
+        client,
+        "/v1/billing/coupons",
+        a.api_key,
+        {"code": "ALPHA", "name": "Alpha Coupon", "percent_off": 10, "duration": "forever"},
+    )
+    customer = await _post(
+        client,
+        "/v1/billing/customers",
+        a.api_key,
+        {"kind": "contact", "reference_id": contact_id, "tax_country": "FR"},
+    )
+    subscription = await _post(
+        client,
+        "/v1/billing/subscriptions",
+        a.api_key,
+        {
+            "customer_id": customer["id"],
+            "plan_id": plan["id"],
+            "addons": [{"addon_id": addon["id"]}],
+            "coupon_id": coupon["id"],
+        },
+    )
+    one_off = await _post(
+        client,
+        "/v1/billing/invoices",
+        a.api_key,
+        {
+            "customer_id": customer["id"],
+            "currency": "USD",
+            "lines": [{"description": "Alpha setup", "unit_amount": 4321}],
+        },
+    )
+    return {
+        "billing_plans": [plan["id"]],
+        "billing_addons": [addon["id"]],
+        "billing_coupons": [coupon["id"]],
+        "billing_customers": [customer["id"]],
+        "billing_subscriptions": [subscription["id"]],
+        "billing_invoices": [one_off["id"]],
+    }
+
+
 async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     a = await make_tenant(app, name="Alpha Widgets")
     b = await make_tenant(app, name="Bravo Gadgets")
@@ -587,6 +689,17 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     assert queued.status_code == 202, queued.text
     message = queued.json()
     await _post(client, "/v1/messaging/opt-outs", a.api_key, {"contact_id": contact["id"]})
+    campaign = await _post(
+        client,
+        "/v1/campaigns",
+        a.api_key,
+        {
+            "name": "Alpha blast",
+            "account_id": channel_account["id"],
+            "template_name": "alpha_blast",
+            "audience": {"kind": "contacts", "contact_ids": [contact["id"]]},
+        },
+    )
     webinar = await _post(
         client,
         "/v1/webinars",
@@ -622,6 +735,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         a.api_key,
         {"title": "Alpha prompt", "prompt": "Alpha's"},
     )
+    billing = await _billing_records(client, a, contact["id"])
     audit = (await client.get("/v1/audit-log", headers=a.headers)).json()["data"]
     assert audit, "organization A should have audit entries by now"
 
@@ -667,7 +781,9 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "job_interviews": [job_interview["id"]],
         "channel_accounts": [channel_account["id"]],
         "conversations": [conversation["id"]],
+        "campaigns": [campaign["id"]],
         "messages": [message["id"]],
+        **billing,
         "owners": [a.org_id, a.owner_id, member_user],
         "audit_entries": [entry["id"] for entry in audit],
         "agent_names": ["alpha-bot"],
@@ -684,6 +800,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     markers += ["Alpha Agent's Contact"]
     markers += ["Alpha massage", "Alpha lead", calendar_feed["url"], "Alpha webinar"]
     markers += ["Alpha idea", "Alpha prompt"]
+    markers += ["Alpha Plan", "Alpha Add-on", "Alpha Coupon"]
     markers += ["Alpha ticket", "Alpha's problem", "https://alpha.example"]
     markers += ["Alpha line", "Alpha's note", "Alpha's message", "alpha-label"]
     markers += secrets.values()
@@ -756,6 +873,14 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     conversation_notes = (await get(f"{conversation_url}/notes"))["data"]
     conversation_messages = (await get(f"{conversation_url}/messages"))["data"]
     opt_outs = (await get("/v1/messaging/opt-outs"))["data"]
+    billing = {
+        path: sorted(
+            _stable(row, "id", "name", "status", "archived_at", "quantity", "total", "number")
+            for row in (await get(f"/v1/billing/{path}"))["data"]
+        )
+        for path in ("plans", "addons", "coupons", "customers", "subscriptions", "invoices")
+    }
+    billing["tax_rates"] = (await get("/v1/billing/tax-rates"))["data"]
     audit = (await get("/v1/audit-log?limit=100"))["data"]
     credentials = {}
     for label, token in world.secrets.items():
@@ -789,6 +914,7 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         ),
         "privacy_requests": [export, erasure],
         "retention": retention,
+        "billing": billing,
         "lab_experiment": lab,
         "analytics_alert": alert,
         "custom_metrics": metrics,
