@@ -43,6 +43,14 @@ SNAPSHOT = (
     "/v1/support/consultations",
     "/v1/careers/positions",
     "/v1/careers/applications",
+    "/v1/channel-accounts",
+    "/v1/conversations",
+    "/v1/messaging/opt-outs",
+    "/v1/billing/plans",
+    "/v1/billing/coupons",
+    "/v1/billing/customers",
+    "/v1/billing/subscriptions",
+    "/v1/billing/invoices",
 )
 
 
@@ -114,6 +122,18 @@ async def world(
             "/v1/auth/login", json={"email": tenant.owner_email, "password": PASSWORD}
         )
         assert login.status_code == 200, login.text
+        channel = await client.post(
+            "/v1/channel-accounts", json={"kind": "sms", "name": "Line"}, headers=tenant.headers
+        )
+        contact = await client.post(
+            "/v1/contacts", json={"name": "Chat", "phone": "+14155550111"}, headers=tenant.headers
+        )
+        conversation = await client.post(
+            "/v1/conversations",
+            json={"account_id": channel.json()["id"], "contact_id": contact.json()["id"]},
+            headers=tenant.headers,
+        )
+        assert conversation.status_code == 201, conversation.text
         problems = (await client.get("/problems")).json()["data"]
         yield World(
             client=client,
@@ -124,6 +144,8 @@ async def world(
                 "key_id": str(key["id"]),
                 "agent_session_id": agent.json()["id"],
                 "session_id": login.json()["session"]["id"],
+                "account_id": channel.json()["id"],
+                "conversation_id": conversation.json()["id"],
             },
             login_token=login.json()["token"],
             problem_codes={p["code"] for p in problems},
@@ -208,6 +230,12 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/support/tickets"): {"subject": "s", "description": "d"},
     ("POST", "/v1/support/consultations"): {"type": "training"},
     ("POST", "/v1/careers/positions"): {"title": "Engineer"},
+    ("POST", "/v1/channel-accounts"): {"kind": "sms", "name": "Spare line"},
+    ("PATCH", "/v1/channel-accounts/{account_id}"): {"name": "Renamed line"},
+    ("PATCH", "/v1/conversations/{conversation_id}"): {"priority": "high"},
+    ("POST", "/v1/conversations/{conversation_id}/labels"): {"add": ["vip"]},
+    ("POST", "/v1/conversations/{conversation_id}/notes"): {"body": "A note"},
+    ("POST", "/v1/conversations/{conversation_id}/messages"): {"body": "Hello"},
 }
 OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
 
@@ -615,6 +643,120 @@ FIELD_PROBLEMS[("POST", "/v1/careers/applications")] = [
     ("stage is not chosen", {**JOB, "stage": "hired"}, "stage"),
     ("position id too long", {**JOB, "position_id": "p" * 41}, "position_id"),
 ]
+CHANNEL = {"kind": "whatsapp", "name": "Line"}
+FIELD_PROBLEMS[("POST", "/v1/channel-accounts")] = [
+    ("unknown kind", {**CHANNEL, "kind": "pager"}, "kind"),
+    ("unknown provider", {**CHANNEL, "provider": "carrier-pigeon"}, "provider"),
+    ("whatsapp without credentials", {**CHANNEL, "provider": "whatsapp"}, ""),
+    ("phone number id not digits", {**CHANNEL, "phone_number_id": "12a"}, "phone_number_id"),
+    (
+        "hours of an unknown day",
+        {**CHANNEL, "business_hours": {"funday": []}},
+        "business_hours.funday.[key]",
+    ),
+    (
+        "hours not a clock",
+        {**CHANNEL, "business_hours": {"monday": [["9am", "17:00"]]}},
+        "business_hours.monday.0.0",
+    ),
+    (
+        "hours ending before they start",
+        {**CHANNEL, "business_hours": {"monday": [["17:00", "09:00"]]}},
+        "business_hours",
+    ),
+    ("zero send rate", {**CHANNEL, "send_rate_per_minute": 0}, "send_rate_per_minute"),
+    ("short app secret", {**CHANNEL, "app_secret": "short"}, "app_secret"),
+]
+MESSAGE = "/v1/conversations/{conversation_id}/messages"
+MEDIA_HTTP = {"content_type": "media", "media_url": "http://a.example/x.png"}
+FIELD_PROBLEMS[("POST", MESSAGE)] = [
+    ("text without a body", {"content_type": "text"}, ""),
+    ("written as the contact", {"body": "hi", "author_role": "user"}, ""),
+    ("template without a name", {"content_type": "template"}, ""),
+    ("media over http", MEDIA_HTTP, "media_url"),
+    ("unknown content type", {"content_type": "hologram", "body": "x"}, "content_type"),
+    ("reply id too long", {"body": "x", "reply_to_message_id": "m" * 41}, "reply_to_message_id"),
+    ("reply to a stranger", {"body": "x", "reply_to_message_id": "msg_x"}, "reply_to_message_id"),
+]
+FIELD_PROBLEMS[("PATCH", "/v1/conversations/{conversation_id}")] = [
+    ("lead score over 100", {"lead_score": 101}, "lead_score"),
+    ("probability over 1", {"conversion_probability": 1.5}, "conversion_probability"),
+    ("amount without currency", {"sale_amount": 100}, ""),
+    ("unknown currency", {"sale_amount": 1, "sale_currency": "ZZZ"}, "sale_currency"),
+    ("rating before resolution", {"satisfaction_rating": 5}, "satisfaction_rating"),
+    ("rating of 6", {"satisfaction_rating": 6}, "satisfaction_rating"),
+    ("null priority", {"priority": None}, "priority"),
+    ("unknown outcome", {"outcome": "won"}, "outcome"),
+]
+PAST = "2020-01-01T00:00:00Z"
+FIELD_PROBLEMS[("POST", "/v1/conversations/{conversation_id}/status")] = [
+    ("unknown status", {"status": "closed"}, "status"),
+    ("snoozed without a time", {"status": "snoozed"}, ""),
+    ("snoozed into the past", {"status": "snoozed", "snoozed_until": PAST}, "snoozed_until"),
+    ("naive snooze", {"status": "snoozed", "snoozed_until": "2030-01-01"}, "snoozed_until"),
+]
+FIELD_PROBLEMS[("POST", "/v1/conversations/{conversation_id}/assign")] = [
+    ("a stranger", {"user_id": "usr_nobody"}, "user_id"),
+    ("both kinds", {"user_id": "usr_x", "agent_session_id": "ags_x"}, ""),
+]
+FIELD_PROBLEMS[("POST", "/v1/conversations")] = [
+    ("unknown account", {"account_id": "chan_none", "contact_id": "cnt_none"}, "account_id"),
+    ("missing contact", {"account_id": "chan_none"}, "contact_id"),
+]
+FIELD_PROBLEMS[("POST", "/v1/messaging/opt-outs")] = [
+    ("unknown contact", {"contact_id": "cnt_none"}, "contact_id"),
+]
+PLAN = {"code": "basic", "name": "Basic", "amount": 100, "currency": "USD"}
+FIELD_PROBLEMS[("POST", "/v1/billing/plans")] = [
+    ("missing amount", {k: v for k, v in PLAN.items() if k != "amount"}, "amount"),
+    ("negative amount", {**PLAN, "amount": -1}, "amount"),
+    ("amount past 64 bits", {**PLAN, "amount": 2**63}, "amount"),
+    ("unknown currency", {**PLAN, "currency": "ZZZ"}, "currency"),
+    ("weekly interval", {**PLAN, "interval": "week"}, "interval"),
+    ("code with a space", {**PLAN, "code": "a b"}, "code"),
+    ("negative trial", {**PLAN, "trial_days": -1}, "trial_days"),
+    ("unknown pricing", {**PLAN, "pricing": "tiered"}, "pricing"),
+]
+FIELD_PROBLEMS[("POST", "/v1/billing/coupons")] = [
+    ("percent and amount", {"code": "C", "name": "C", "percent_off": 5, "amount_off": 5}, ""),
+    ("percent over 100", {"code": "C", "name": "C", "percent_off": 101}, "percent_off"),
+    (
+        "repeating without months",
+        {"code": "C", "name": "C", "percent_off": 5, "duration": "repeating"},
+        "",
+    ),
+    ("amount without currency", {"code": "C", "name": "C", "amount_off": 5}, ""),
+]
+FIELD_PROBLEMS[("POST", "/v1/billing/subscriptions")] = [
+    ("unknown customer", {"customer_id": "cus_none", "plan_id": "plan_none"}, "customer_id"),
+    ("zero seats", {"customer_id": "c", "plan_id": "p", "quantity": 0}, "quantity"),
+    ("plan id too long", {"customer_id": "c", "plan_id": "p" * 41}, "plan_id"),
+]
+FIELD_PROBLEMS[("POST", "/v1/billing/invoices")] = [
+    ("no lines", {"customer_id": "c", "currency": "USD", "lines": []}, "lines"),
+    (
+        "negative line",
+        {"customer_id": "c", "currency": "USD", "lines": [{"description": "x", "unit_amount": -1}]},
+        "lines.0.unit_amount",
+    ),
+    (
+        "unknown customer",
+        {
+            "customer_id": "cus_x",
+            "currency": "USD",
+            "lines": [{"description": "x", "unit_amount": 1}],
+        },
+        "customer_id",
+    ),
+]
+FIELD_PROBLEMS[("PUT", "/v1/billing/tax-rates")] = [
+    ("percent over 100", {"percent": "101"}, "percent"),
+    ("lower-case country", {"country": "fr", "percent": "5"}, "country"),
+]
+FIELD_PROBLEMS[("POST", "/v1/billing/customers")] = [
+    ("unknown kind", {"kind": "robot", "reference_id": "x"}, "kind"),
+    ("invalid email", {"kind": "contact", "reference_id": "x", "email": "nope"}, "email"),
+]
 FIELD_CASES = [
     pytest.param(_case(method, path, body, field=fld), id=f"{method} {path} {label}")
     for (method, path), problems in FIELD_PROBLEMS.items()
@@ -662,6 +804,15 @@ QUERY_CASES = [
             ("/v1/careers/positions", "status=paused", "status"),
             ("/v1/careers/applications", "stage=dreaming", "stage"),
             ("/v1/careers/applications", "position_id=" + "p" * 41, "position_id"),
+            ("/v1/conversations", "status=closed", "status"),
+            ("/v1/conversations", "channel=pager", "channel"),
+            ("/v1/conversations", "account_id=" + "a" * 41, "account_id"),
+            ("/v1/conversations", "limit=0", "limit"),
+            ("/v1/conversations", "cursor=AA", "cursor"),
+            ("/v1/conversations", "unassigned=perhaps", "unassigned"),
+            ("/v1/conversations/search", "q=", "q"),
+            ("/v1/conversations/search", "q=%21%21%21", "q"),
+            ("/v1/channel-accounts", "kind=pager", "kind"),
         ]
     ),
     *(
@@ -737,6 +888,14 @@ ID_ROUTES = [
     ("POST", "/v1/careers/applications/{id}/withdraw", "application_id", NO_BODY),
     ("GET", "/v1/careers/applications/{id}/resume", "application_id", NO_BODY),
     ("GET", "/v1/careers/applications/{id}/interviews", "application_id", NO_BODY),
+    ("GET", "/v1/channel-accounts/{id}", "account_id", NO_BODY),
+    ("PATCH", "/v1/channel-accounts/{id}", "account_id", {"name": "renamed"}),
+    ("GET", "/v1/conversations/{id}", "conversation_id", NO_BODY),
+    ("POST", "/v1/conversations/{id}/messages", "conversation_id", {"body": "hi"}),
+    ("GET", "/v1/messages/{id}", "message_id", NO_BODY),
+    ("GET", "/v1/billing/plans/{id}", "plan_id", NO_BODY),
+    ("GET", "/v1/billing/subscriptions/{id}", "subscription_id", NO_BODY),
+    ("POST", "/v1/billing/invoices/{id}/payments", "invoice_id", {}),
 ]
 PATH_CASES = [
     *(

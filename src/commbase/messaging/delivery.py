@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.effects import EffectContext, effect
@@ -34,6 +34,11 @@ from commbase.messaging.statuses import advance
 RETRY_AFTER_S = (2, 10, 30, 120, 600)
 MAX_ATTEMPTS = len(RETRY_AFTER_S) + 1
 RATE_WINDOW = timedelta(seconds=60)
+CLAIM = timedelta(seconds=30)
+
+
+def ctx_worker(ctx: EffectContext) -> str:
+    return str(ctx.services.get("worker_id", "effects"))
 
 
 class RateLimitReached(Exception):
@@ -41,18 +46,25 @@ class RateLimitReached(Exception):
 
 
 async def _over_rate(session: AsyncSession, account: ChannelAccount) -> bool:
-    since = utcnow() - RATE_WINDOW
-    sent = await session.scalar(
+    """Whether the account handed ``send_rate_per_minute`` messages to its provider in
+    the last minute, counting those being handed over now. The caller holds the
+    account's row lock, so two workers do not both take the last slot."""
+    now = utcnow()
+    since = now - RATE_WINDOW
+    handed = await session.scalar(
         select(func.count())
         .select_from(Message)
         .where(
             Message.org_id == account.org_id,
             Message.account_id == account.id,
             Message.created_at >= since - timedelta(hours=1),
-            Message.sent_at >= since,
+            or_(
+                Message.sent_at >= since,
+                and_(Message.status == MessageStatus.QUEUED, Message.claim_expires_at > now),
+            ),
         )
     )
-    return (sent or 0) >= account.send_rate_per_minute
+    return (handed or 0) >= account.send_rate_per_minute
 
 
 async def _reply_to_provider_id(session: AsyncSession, message: Message) -> str | None:
@@ -81,13 +93,16 @@ async def _prepare(
         message = await session.get(Message, message_id, with_for_update=True)
         if message is None or message.status != MessageStatus.QUEUED:
             return None
-        account = await session.get(ChannelAccount, message.account_id)
+        account = await session.get(ChannelAccount, message.account_id, with_for_update=True)
         conversation = await session.get(Conversation, message.conversation_id)
         if account is None or conversation is None:
             return None
         if await _over_rate(session, account):
             raise RateLimitReached(f"account {account.id} reached its send rate")
         message.attempts += 1
+        # In flight: counted against the rate until sent or this claim runs out.
+        message.claimed_by = ctx_worker(ctx)
+        message.claim_expires_at = utcnow() + CLAIM
         outbound = Outbound(
             message_id=message.id,
             to=_recipient(conversation),

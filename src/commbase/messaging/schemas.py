@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from commbase.core.schemas import AppSchema, ReadSchema
-from commbase.core.types import Currency, JsonObject, not_null
+from commbase.core.types import Currency, JsonObject, UtcDateTime, not_null
 from commbase.messaging.enums import (
     AuthorRole,
     ContentType,
@@ -149,7 +149,7 @@ class ConversationRead(ReadSchema):
 
 class StatusChange(AppSchema):
     status: ConversationStatus
-    snoozed_until: datetime | None = Field(
+    snoozed_until: UtcDateTime | None = Field(
         default=None, description="With status snoozed: when it opens again"
     )
 
