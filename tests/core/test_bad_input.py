@@ -46,6 +46,7 @@ SNAPSHOT = (
     "/v1/channel-accounts",
     "/v1/conversations",
     "/v1/messaging/opt-outs",
+    "/v1/campaigns",
     "/v1/billing/plans",
     "/v1/billing/coupons",
     "/v1/billing/customers",
@@ -134,6 +135,12 @@ async def world(
             headers=tenant.headers,
         )
         assert conversation.status_code == 201, conversation.text
+        campaign = await client.post(
+            "/v1/campaigns",
+            json={**CAMPAIGN, "account_id": channel.json()["id"]},
+            headers=tenant.headers,
+        )
+        assert campaign.status_code == 201, campaign.text
         problems = (await client.get("/problems")).json()["data"]
         yield World(
             client=client,
@@ -146,6 +153,7 @@ async def world(
                 "session_id": login.json()["session"]["id"],
                 "account_id": channel.json()["id"],
                 "conversation_id": conversation.json()["id"],
+                "campaign_id": campaign.json()["id"],
             },
             login_token=login.json()["token"],
             problem_codes={p["code"] for p in problems},
@@ -199,6 +207,11 @@ async def send(world: World, case: Bad) -> httpx.Response:
 
 # ------------------------------------------------------------------------ cases
 
+CAMPAIGN = {
+    "name": "Spring sale",
+    "template_name": "spring_sale",
+    "audience": {"kind": "labels", "labels": ["vip"]},
+}
 # Each write route with a body that validates: the cases below spoil one thing.
 WRITES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/api-keys"): {"name": "spare key"},
@@ -236,6 +249,8 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/conversations/{conversation_id}/labels"): {"add": ["vip"]},
     ("POST", "/v1/conversations/{conversation_id}/notes"): {"body": "A note"},
     ("POST", "/v1/conversations/{conversation_id}/messages"): {"body": "Hello"},
+    ("POST", "/v1/campaigns"): {**CAMPAIGN, "account_id": "chan_none"},
+    ("POST", "/v1/campaigns/{campaign_id}/schedule"): {"scheduled_at": "2031-01-01T10:00:00Z"},
 }
 OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
 
@@ -703,6 +718,21 @@ FIELD_PROBLEMS[("POST", "/v1/conversations")] = [
     ("unknown account", {"account_id": "chan_none", "contact_id": "cnt_none"}, "account_id"),
     ("missing contact", {"account_id": "chan_none"}, "contact_id"),
 ]
+CAMPAIGN_AT = {**CAMPAIGN, "account_id": "chan_none"}
+FIELD_PROBLEMS[("POST", "/v1/campaigns")] = [
+    ("unknown account", CAMPAIGN_AT, "account_id"),
+    ("no labels", {**CAMPAIGN_AT, "audience": {"kind": "labels", "labels": []}}, ""),
+    ("list without ids", {**CAMPAIGN_AT, "audience": {"kind": "contacts"}}, ""),
+    ("unknown audience", {**CAMPAIGN_AT, "audience": {"kind": "everyone"}}, "audience.kind"),
+    ("zero throttle", {**CAMPAIGN_AT, "throttle_per_second": 0}, "throttle_per_second"),
+    ("huge throttle", {**CAMPAIGN_AT, "throttle_per_second": 10**6}, "throttle_per_second"),
+    ("template with spaces", {**CAMPAIGN_AT, "template_name": "a b"}, "template_name"),
+    ("start and a time", {**CAMPAIGN_AT, "start": True, "scheduled_at": PAST}, ""),
+    ("naive time", {**CAMPAIGN_AT, "scheduled_at": "2030-01-01T10:00:00"}, "scheduled_at"),
+]
+FIELD_PROBLEMS[("POST", "/v1/campaigns/{campaign_id}/schedule")] = [
+    ("naive time", {"scheduled_at": "2030-01-01T10:00:00"}, "scheduled_at"),
+]
 FIELD_PROBLEMS[("POST", "/v1/messaging/opt-outs")] = [
     ("unknown contact", {"contact_id": "cnt_none"}, "contact_id"),
 ]
@@ -813,6 +843,10 @@ QUERY_CASES = [
             ("/v1/conversations/search", "q=", "q"),
             ("/v1/conversations/search", "q=%21%21%21", "q"),
             ("/v1/channel-accounts", "kind=pager", "kind"),
+            ("/v1/campaigns", "status=done", "status"),
+            ("/v1/campaigns", "account_id=" + "a" * 41, "account_id"),
+            ("/v1/campaigns/{campaign_id}/recipients", "status=lost", "status"),
+            ("/v1/campaigns/{campaign_id}/recipients", "limit=0", "limit"),
         ]
     ),
     *(
@@ -893,6 +927,11 @@ ID_ROUTES = [
     ("GET", "/v1/conversations/{id}", "conversation_id", NO_BODY),
     ("POST", "/v1/conversations/{id}/messages", "conversation_id", {"body": "hi"}),
     ("GET", "/v1/messages/{id}", "message_id", NO_BODY),
+    ("GET", "/v1/campaigns/{id}", "campaign_id", NO_BODY),
+    ("POST", "/v1/campaigns/{id}/start", "campaign_id", NO_BODY),
+    ("POST", "/v1/campaigns/{id}/cancel", "campaign_id", NO_BODY),
+    ("GET", "/v1/campaigns/{id}/recipients", "campaign_id", NO_BODY),
+    ("GET", "/v1/campaigns/{id}/stats", "campaign_id", NO_BODY),
     ("GET", "/v1/billing/plans/{id}", "plan_id", NO_BODY),
     ("GET", "/v1/billing/subscriptions/{id}", "subscription_id", NO_BODY),
     ("POST", "/v1/billing/invoices/{id}/payments", "invoice_id", {}),
