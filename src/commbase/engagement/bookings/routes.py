@@ -44,7 +44,7 @@ async def _read(session: DbSession, booking: Booking) -> BookingRead:
         {
             **{c.key: getattr(booking, c.key) for c in Booking.__table__.columns},
             "local_date": local.date(),
-            "local_time": local.time().replace(tzinfo=None),
+            "local_time": local.strftime("%H:%M:%S"),
             "timezone": zone.key,
         }
     )

@@ -101,7 +101,12 @@ class BookingRead(ReadSchema):
     starts_at: dt.datetime
     ends_at: dt.datetime
     local_date: dt.date = Field(description="The start's date in the organization's time zone")
-    local_time: dt.time = Field(description="The start's time in the organization's time zone")
+    # A string, not a ``time``: JSON Schema's time format demands an offset, and this is
+    # the wall-clock time in ``timezone``.
+    local_time: str = Field(
+        pattern=r"^\d{2}:\d{2}:\d{2}$",
+        description="The start's wall-clock time (HH:MM:SS) in the organization's time zone",
+    )
     timezone: str
     duration_min: int
     price: int
