@@ -223,6 +223,7 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/v1/campaigns/{campaign_id}/schedule"): {},
     ("POST", "/v1/messaging/opt-outs"): {"contact_id": "cnt_none"},
+    ("POST", "/v1/messages/inbound"): {"from_phone": "+14155550199", "body": "Hijacked"},
     ("PATCH", "/v1/contacts/{contact_id}"): {"name": "Hijacked", "blocked": True},
     ("PUT", "/v1/calls/{call_id}/transcript"): {
         "segments": [{"speaker": "caller", "text": "Hijacked", "start": 0, "end": 1}]

@@ -249,6 +249,10 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/conversations/{conversation_id}/labels"): {"add": ["vip"]},
     ("POST", "/v1/conversations/{conversation_id}/notes"): {"body": "A note"},
     ("POST", "/v1/conversations/{conversation_id}/messages"): {"body": "Hello"},
+    ("POST", "/v1/messages/inbound?account_id={account_id}"): {
+        "from_phone": "+14155550112",
+        "body": "Hi there",
+    },
     ("POST", "/v1/campaigns"): {**CAMPAIGN, "account_id": "chan_none"},
     ("POST", "/v1/campaigns/{campaign_id}/schedule"): {"scheduled_at": "2031-01-01T10:00:00Z"},
 }
@@ -721,8 +725,8 @@ FIELD_PROBLEMS[("POST", "/v1/conversations")] = [
 CAMPAIGN_AT = {**CAMPAIGN, "account_id": "chan_none"}
 FIELD_PROBLEMS[("POST", "/v1/campaigns")] = [
     ("unknown account", CAMPAIGN_AT, "account_id"),
-    ("no labels", {**CAMPAIGN_AT, "audience": {"kind": "labels", "labels": []}}, ""),
-    ("list without ids", {**CAMPAIGN_AT, "audience": {"kind": "contacts"}}, ""),
+    ("no labels", {**CAMPAIGN_AT, "audience": {"kind": "labels", "labels": []}}, "audience"),
+    ("list without ids", {**CAMPAIGN_AT, "audience": {"kind": "contacts"}}, "audience"),
     ("unknown audience", {**CAMPAIGN_AT, "audience": {"kind": "everyone"}}, "audience.kind"),
     ("zero throttle", {**CAMPAIGN_AT, "throttle_per_second": 0}, "throttle_per_second"),
     ("huge throttle", {**CAMPAIGN_AT, "throttle_per_second": 10**6}, "throttle_per_second"),
@@ -732,6 +736,17 @@ FIELD_PROBLEMS[("POST", "/v1/campaigns")] = [
 ]
 FIELD_PROBLEMS[("POST", "/v1/campaigns/{campaign_id}/schedule")] = [
     ("naive time", {"scheduled_at": "2030-01-01T10:00:00"}, "scheduled_at"),
+]
+INBOUND = {"from_phone": "+14155550113", "body": "Hi"}
+FIELD_PROBLEMS[("POST", "/v1/messages/inbound?account_id={account_id}")] = [
+    ("no sender", {"body": "Hi"}, ""),
+    ("invalid phone", {**INBOUND, "from_phone": "123"}, "from_phone"),
+    ("invalid email", {"from_email": "nope", "body": "Hi"}, "from_email"),
+    ("naive time", {**INBOUND, "sent_at": "2030-01-01T00:00:00"}, "sent_at"),
+    ("empty body", {**INBOUND, "body": ""}, "body"),
+]
+FIELD_PROBLEMS[("POST", "/v1/messages/inbound?account_id=chan_none")] = [
+    ("an account of nobody's", INBOUND, "account_id"),
 ]
 FIELD_PROBLEMS[("POST", "/v1/messaging/opt-outs")] = [
     ("unknown contact", {"contact_id": "cnt_none"}, "contact_id"),
