@@ -62,6 +62,8 @@ async def test_seed_routes_and_the_consultation_lifecycle(
         f"{PATH}/{cid}/complete", json={"outcome": "won"}, headers=tenant.headers
     )
     assert early.status_code == 409
+    assert early.json()["status"] == 409
+    assert early.json()["current_status"] == "requested"
     scheduled = await client.post(
         f"{PATH}/{cid}/schedule",
         json={"scheduled_at": WHEN, "meeting_url": "https://meet.example/abc", "host_id": host_id},

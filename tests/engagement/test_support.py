@@ -119,6 +119,8 @@ async def test_seed_routes_and_the_ticket_lifecycle(
         f"{TICKETS}/{tid}", json={"status": "resolved"}, headers=tenant.headers
     )
     assert illegal.status_code == 409
+    assert illegal.json()["status"] == 409
+    assert illegal.json()["current_status"] == "pending"
     too_soon = await client.post(
         f"{TICKETS}/{tid}/satisfaction", json={"rating": 5}, headers=tenant.headers
     )

@@ -157,7 +157,9 @@ async def schedule(
 ) -> Consultation:
     """Set (or move) the meeting."""
     if row.status not in OPEN:
-        raise Conflict(f"A {row.status} consultation cannot be scheduled", status=row.status)
+        raise Conflict(
+            f"A {row.status} consultation cannot be scheduled", current_status=row.status
+        )
     await _check_people(session, org_id=row.org_id, host_id=data.host_id)
     row.status = ConsultationStatus.SCHEDULED
     row.scheduled_at = data.scheduled_at
@@ -176,7 +178,7 @@ async def complete(
     session: AsyncSession, *, row: Consultation, data: ConsultationComplete
 ) -> Consultation:
     if row.status != ConsultationStatus.SCHEDULED:
-        raise Conflict("Only a scheduled consultation can be completed", status=row.status)
+        raise Conflict("Only a scheduled consultation can be completed", current_status=row.status)
     row.status = ConsultationStatus.COMPLETED
     row.completed_at = utcnow()
     row.outcome = data.outcome
@@ -188,7 +190,7 @@ async def complete(
 
 async def mark_no_show(session: AsyncSession, *, row: Consultation) -> Consultation:
     if row.status != ConsultationStatus.SCHEDULED:
-        raise Conflict("Only a scheduled consultation can be a no-show", status=row.status)
+        raise Conflict("Only a scheduled consultation can be a no-show", current_status=row.status)
     row.status = ConsultationStatus.NO_SHOW
     await session.flush()
     await _announce(session, events.CONSULTATION_NO_SHOW, row)
@@ -199,7 +201,9 @@ async def cancel(
     session: AsyncSession, *, row: Consultation, data: ConsultationCancel
 ) -> Consultation:
     if row.status not in OPEN:
-        raise Conflict(f"A {row.status} consultation cannot be cancelled", status=row.status)
+        raise Conflict(
+            f"A {row.status} consultation cannot be cancelled", current_status=row.status
+        )
     row.status = ConsultationStatus.CANCELLED
     row.cancelled_at = utcnow()
     row.cancel_reason = data.reason
@@ -212,7 +216,9 @@ async def give_feedback(
     session: AsyncSession, *, row: Consultation, data: ConsultationFeedbackCreate
 ) -> Consultation:
     if row.status != ConsultationStatus.COMPLETED:
-        raise Conflict("Feedback is given once the consultation took place", status=row.status)
+        raise Conflict(
+            "Feedback is given once the consultation took place", current_status=row.status
+        )
     if row.feedback_rating is not None:
         raise Conflict("Feedback was given already")
     row.feedback_rating = data.rating

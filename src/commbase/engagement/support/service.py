@@ -187,7 +187,7 @@ async def update_ticket(
             raise Conflict(
                 f"A {ticket.status} ticket cannot become {new_status}; resolve, close and "
                 "reopen have their own routes",
-                status=ticket.status,
+                current_status=ticket.status,
             )
         ticket.status = new_status
         await _announce(session, events.TICKET_STATUS_CHANGED, ticket)
@@ -275,7 +275,7 @@ async def resolve(
     session: AsyncSession, *, ticket: SupportTicket, resolution: str
 ) -> SupportTicket:
     if ticket.status not in ACTIVE:
-        raise Conflict(f"A {ticket.status} ticket cannot be resolved", status=ticket.status)
+        raise Conflict(f"A {ticket.status} ticket cannot be resolved", current_status=ticket.status)
     now = utcnow()
     ticket.status = TicketStatus.RESOLVED
     ticket.resolution = resolution
