@@ -327,3 +327,55 @@ async def test_idempotency_daily_assistant_limit_and_account_send_rate(
     await _send(world, conversation["id"], body="A human may still write")
     clock.advance(timedelta(days=1).total_seconds())
     await _send(world, conversation["id"], body="A4", author_role="assistant")
+
+
+async def test_posted_inbound_matches_the_contact_by_email_and_drops_repeats(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await create_account(world.client, world.tenant, kind="email", name="Inbox")
+    url = "/v1/messages/inbound"
+    params = {"account_id": account["id"]}
+    first = await world.client.post(
+        url,
+        params=params,
+        json={
+            "from_email": "olga@example.com",
+            "from_name": "Olga",
+            "body": "Hello",
+            "provider_message_id": "mail-1",
+        },
+        headers=world.tenant.headers,
+    )
+    assert first.status_code == 201, first.text
+    repeat = await world.client.post(
+        url,
+        params=params,
+        json={"from_email": "olga@example.com", "body": "Hello", "provider_message_id": "mail-1"},
+        headers=world.tenant.headers,
+    )
+    assert repeat.json()["id"] == first.json()["id"]
+    clock.advance(60)
+    second = await world.client.post(
+        url,
+        params=params,
+        json={
+            "from_email": "olga@example.com",
+            "body": "Any news?",
+            "provider_message_id": "mail-2",
+        },
+        headers=world.tenant.headers,
+    )
+    assert second.json()["conversation_id"] == first.json()["conversation_id"]
+    assert second.json()["contact_id"] == first.json()["contact_id"]
+    conversation = await world.client.get(
+        f"/v1/conversations/{first.json()['conversation_id']}", headers=world.tenant.headers
+    )
+    assert conversation.json()["inbound_count"] == 2
+    assert conversation.json()["client_email"] == "olga@example.com"
+    foreign = await world.client.post(
+        url,
+        params=params,
+        json={"from_email": "x@example.com", "body": "Hi"},
+        headers=world.other.headers,
+    )
+    assert foreign.status_code == 422

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.contacts import service as contacts_service
 from commbase.contacts.schemas import ContactCreate, ContactMetadata
 from commbase.core import outbox
-from commbase.core.errors import AlreadyExists
+from commbase.core.errors import AlreadyExists, invalid
 from commbase.core.phones import InvalidPhone, to_e164
 from commbase.messaging import events, fulltext, opt_outs
 from commbase.messaging.enums import (
@@ -30,9 +30,11 @@ from commbase.messaging.enums import (
     Direction,
     MessageStatus,
     OptOutSource,
+    ProviderName,
 )
 from commbase.messaging.models import ChannelAccount, Conversation, Message
 from commbase.messaging.providers.base import InboundMessage
+from commbase.messaging.schemas import InboundCreate
 from commbase.messaging.statuses import payload
 
 
@@ -190,7 +192,7 @@ async def receive(
     session: AsyncSession, *, account: ChannelAccount, inbound: InboundMessage
 ) -> Message | None:
     """Store a contact's message; None if this provider message id was stored before."""
-    if await _already_stored(
+    if inbound.provider_message_id and await _already_stored(
         session, account_id=account.id, provider_id=inbound.provider_message_id
     ):
         return None
@@ -234,7 +236,7 @@ async def receive(
         metadata_=inbound.metadata,
         reply_to_message_id=reply_to,
         provider=account.provider,
-        provider_message_id=inbound.provider_message_id,
+        provider_message_id=inbound.provider_message_id or None,
         status=MessageStatus.DELIVERED,
         sent_at=inbound.at,
         delivered_at=inbound.at,
@@ -263,4 +265,46 @@ async def receive(
             account_id=account.id,
             message_id=message.id,
         )
+    return message
+
+
+async def receive_posted(
+    session: AsyncSession, *, account: ChannelAccount, data: InboundCreate, now: datetime
+) -> Message:
+    """A contact's message posted through the API; the stored one if its
+    ``provider_message_id`` was posted before."""
+    if account.provider == ProviderName.WHATSAPP:
+        raise invalid(
+            "WhatsApp messages arrive through /v1/providers/whatsapp/webhook",
+            "account_id",
+            location="query",
+        )
+    if data.provider_message_id:
+        stored = await session.scalar(
+            select(Message).where(
+                Message.account_id == account.id,
+                Message.provider_message_id == data.provider_message_id,
+            )
+        )
+        if stored is not None:
+            return stored
+    message = await receive(
+        session,
+        account=account,
+        inbound=InboundMessage(
+            provider_message_id=data.provider_message_id or "",
+            from_phone=data.from_phone,
+            from_email=data.from_email,
+            from_name=data.from_name,
+            session_id=data.session_id,
+            at=data.sent_at or now,
+            content_type=data.content_type,
+            body=data.body,
+            media_url=data.media_url,
+            media_type=data.media_type,
+            metadata=data.metadata,
+        ),
+    )
+    if message is None:  # posted twice at the same moment
+        raise AlreadyExists("This provider_message_id was just stored")
     return message

@@ -30,6 +30,7 @@ from commbase.messaging.schemas import (
     ConversationCreate,
     ConversationRead,
     ConversationUpdate,
+    InboundCreate,
     LabelChange,
     MessageCreate,
     MessageRead,
@@ -263,6 +264,27 @@ async def send_message(
         idempotency_key=request_key(request),
         livemode=principal.livemode,
     )
+
+
+@messages_router.post(
+    "/inbound",
+    response_model=MessageRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "A message with this provider_message_id was stored before"}},
+)
+async def post_inbound(
+    body: InboundCreate,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    account_id: Annotated[str, Query(min_length=1, max_length=40)],
+) -> Any:
+    """A contact's message on a web chat, email, SMS, Telegram or Instagram account, posted
+    by your widget or gateway; it opens or continues the contact's conversation."""
+    principal.require(Scope.MESSAGES_WRITE)
+    account = await accounts_service.check_account(
+        session, org_id=principal.org_id, account_id=account_id
+    )
+    return await inbound.receive_posted(session, account=account, data=body, now=utcnow())
 
 
 @messages_router.get("/{message_id}", response_model=MessageRead)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from commbase.core.schemas import AppSchema, ReadSchema
-from commbase.core.types import Currency, JsonObject, UtcDateTime, not_null
+from commbase.core.types import Currency, JsonObject, Phone, UtcDateTime, not_null
 from commbase.messaging.enums import (
     AuthorRole,
     ContentType,
@@ -249,3 +256,32 @@ class ConversationCreate(AppSchema):
 
     account_id: Id
     contact_id: Id
+
+
+class InboundCreate(AppSchema):
+    """A contact's message arriving on a web chat, email or other non-WhatsApp account
+    (your widget or mail gateway posts it). Matched to a contact by phone, else email."""
+
+    from_phone: Phone | None = None
+    from_email: EmailStr | None = None
+    from_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    session_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    content_type: ContentType = ContentType.TEXT
+    body: Body | None = None
+    media_url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https://")] | None = (
+        None
+    )
+    media_type: Annotated[str, StringConstraints(max_length=100)] | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+    provider_message_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = (
+        Field(default=None, description="Your id for it: a message with a known id is dropped")
+    )
+    sent_at: UtcDateTime | None = None
+
+    @model_validator(mode="after")
+    def _sender_and_content(self) -> InboundCreate:
+        if not (self.from_phone or self.from_email or self.session_id):
+            raise ValueError("name the sender: from_phone, from_email or session_id")
+        if self.content_type == ContentType.TEXT and not self.body:
+            raise ValueError("a text message needs a body")
+        return self
