@@ -33,6 +33,7 @@ USER_FILES = {
     "transcripts.json",
     "wallets.json",
     "ledger_entries.json",
+    "billing_customers.json",
     "privacy_requests.json",
     "events.json",
 }
@@ -123,6 +124,7 @@ async def test_a_contacts_export_holds_the_contact_and_the_calls_to_it(
     assert set(files) == {
         "manifest.json",
         "contact.json",
+        "billing_customers.json",
         "calls.json",
         "call_events.json",
         "call_actions.json",

@@ -8,6 +8,7 @@ fails while a personal table is covered by no registration.
 from __future__ import annotations
 
 from commbase.billing import privacy as billing_privacy
+from commbase.billing.customers import privacy as billing_customers_privacy
 from commbase.calls import privacy as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
 from commbase.engagement.bookings import privacy as bookings_privacy
@@ -27,6 +28,7 @@ from commbase.webhooks import privacy as webhooks_privacy
 
 __all__ = [
     "analytics_privacy",
+    "billing_customers_privacy",
     "billing_privacy",
     "bookings_privacy",
     "calls_privacy",
