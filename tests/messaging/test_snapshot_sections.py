@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from commbase.analytics import snapshots
+from commbase.analytics.enums import SnapshotType
 from commbase.contacts.models import Contact
 from commbase.messaging.campaigns.models import Campaign
 from commbase.messaging.models import Conversation, Message
@@ -290,3 +292,57 @@ async def test_daily_snapshot_has_seed_001_sections(
     for part in ("current", "previous", "growth"):
         for section, keys in SEED_KEYS.items():
             assert set(dashboard[part][section]) == set(keys), (part, section)
+
+
+async def test_the_daily_job_writes_one_snapshot_per_active_channel_account(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    active, idle = [await make_account(app, tenant.org_id, name=n) for n in ("On", "Off")]
+    async with app.state.db.sessionmaker() as session:
+        conversation = Conversation(
+            org_id=tenant.org_id, account_id=active, contact_id="cnt_x", channel="whatsapp",
+            created_at=DAY, updated_at=DAY,
+        )  # fmt: skip
+        session.add(conversation)
+        await session.flush()
+        session.add(
+            Message(
+                org_id=tenant.org_id, account_id=active, conversation_id=conversation.id,
+                direction="inbound", author_role="user", status="read",
+                created_at=DAY + timedelta(hours=1), updated_at=DAY + timedelta(hours=1),
+            )
+        )  # fmt: skip
+        await session.commit()
+    written = await snapshots.run_due(
+        app.state.db.sessionmaker,
+        SnapshotType.DAILY,
+        DAY + timedelta(days=1, hours=3),
+        org_id=tenant.org_id,
+    )
+    assert written == 2  # the organization's and the active account's
+    listed = await client.get(
+        "/v1/analytics/snapshots",
+        params={
+            "type": "daily",
+            "account_id": active,
+            "from": "2026-11-01T00:00:00Z",
+            "to": "2026-11-30T00:00:00Z",
+        },
+        headers=tenant.headers,
+    )
+    assert listed.status_code == 200, listed.text
+    [snapshot] = listed.json()["data"]
+    assert snapshot["metrics"]["messages"]["inbound"] == 1
+    assert snapshot["metrics"]["conversations"]["total"] == 1
+    none = await client.get(
+        "/v1/analytics/snapshots",
+        params={
+            "type": "daily",
+            "account_id": idle,
+            "from": "2026-11-01T00:00:00Z",
+            "to": "2026-11-30T00:00:00Z",
+        },
+        headers=tenant.headers,
+    )
+    assert none.json()["data"] == []

@@ -36,6 +36,7 @@ from commbase.core.db import READ_ONLY, Session
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
+from commbase.messaging import metrics as messaging_metrics
 from commbase.tracking import service as tracking_service
 
 SessionFactory = Callable[[], Any]  # an async_sessionmaker
@@ -107,6 +108,10 @@ async def _rows_of_period(
     """The organization-wide snapshot and one per channel account active in the period."""
     end = following(start, SCHEDULES[snapshot_type].interval, org.tz)
     accounts = await tracking_service.active_accounts(session, org_id=org.id, start=start, end=end)
+    messaging = await messaging_metrics.active_accounts(
+        session, org_id=org.id, start=start, end=end
+    )
+    accounts = sorted(set(accounts) | set(messaging))
     return [
         await _row(session, org, snapshot_type, start, account=account)
         for account in [None, *accounts]

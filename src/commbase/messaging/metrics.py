@@ -35,7 +35,10 @@ Definitions (rates are x 100 with 2 decimals, 0 over a zero denominator):
 
 from __future__ import annotations
 
-from sqlalchemy import case, literal
+from datetime import datetime
+
+from sqlalchemy import case, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.registry import (
     Entry,
@@ -294,3 +297,19 @@ register_section(
         "avgResponseTime": "conversations.response_time_avg",
     },
 )
+
+
+async def active_accounts(
+    session: AsyncSession, *, org_id: str, start: datetime, end: datetime
+) -> list[str]:
+    """The channel accounts with messages, conversations or campaigns created in
+    [start, end): each gets its own snapshot of the period."""
+    found: set[str] = set()
+    for model in (Message, Conversation, Campaign):
+        rows = await session.scalars(
+            select(model.account_id)
+            .where(model.org_id == org_id, model.created_at >= start, model.created_at < end)
+            .distinct()
+        )
+        found.update(rows.all())
+    return sorted(found)
