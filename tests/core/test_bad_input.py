@@ -38,6 +38,12 @@ SNAPSHOT = (
     "/v1/analytics/alerts",
     "/v1/analytics/metrics",
     "/v1/analytics/snapshots",
+    "/v1/bookings",
+    "/v1/leads",
+    "/v1/webinars",
+    "/v1/favorites",
+    "/v1/suggestions",
+    "/v1/personalizations",
     "/v1/publishable-keys",
     "/v1/support/tickets",
     "/v1/support/consultations",
@@ -801,6 +807,41 @@ FIELD_PROBLEMS[("PUT", "/v1/billing/tax-rates")] = [
 FIELD_PROBLEMS[("POST", "/v1/billing/customers")] = [
     ("unknown kind", {"kind": "robot", "reference_id": "x"}, "kind"),
     ("invalid email", {"kind": "contact", "reference_id": "x", "email": "nope"}, "email"),
+]
+BOOKING = {"service": "Cut", "currency": "CZK", "starts_at": "2031-01-01T10:00:00Z"}
+FIELD_PROBLEMS[("POST", "/v1/bookings")] = [
+    ("naive start", {**BOOKING, "starts_at": "2031-01-01T10:00:00"}, "starts_at"),
+    ("no start", {"service": "Cut", "currency": "CZK"}, ""),
+    ("date without time", {"service": "Cut", "currency": "CZK", "date": "2031-01-01"}, ""),
+    ("zero minutes", {**BOOKING, "duration_min": 0}, "duration_min"),
+    ("negative price", {**BOOKING, "price": -1}, "price"),
+    ("price past 64 bits", {**BOOKING, "price": 2**63}, "price"),
+    ("unknown currency", {**BOOKING, "currency": "ZZZ"}, "currency"),
+    ("created completed", {**BOOKING, "status": "completed"}, ""),
+]
+FIELD_PROBLEMS[("POST", "/v1/leads")] = [
+    ("score over 100", {"score": 101}, "score"),
+    ("unknown source", {"source": "pigeon"}, "source"),
+    ("deal without currency", {"deal_value": 100}, ""),
+    ("naive follow-up", {"follow_up_at": "2031-01-01T10:00:00"}, "follow_up_at"),
+]
+WEBINAR = {"title": "Intro", "starts_at": "2031-01-01T10:00:00Z"}
+FIELD_PROBLEMS[("POST", "/v1/webinars")] = [
+    ("zero capacity", {**WEBINAR, "capacity": 0}, "capacity"),
+    ("join url not a URL", {**WEBINAR, "join_url": "meet"}, "join_url"),
+    ("missing start", {"title": "Intro"}, "starts_at"),
+]
+FIELD_PROBLEMS[("POST", "/v1/favorites")] = [
+    ("unknown type", {"type": "song", "item_id": "x"}, "type"),
+    ("item id too long", {"type": "agent", "item_id": "x" * 201}, "item_id"),
+]
+FIELD_PROBLEMS[("POST", "/v1/suggestions")] = [
+    ("unknown category", {"title": "x", "description": "y", "category": "wish"}, "category"),
+    ("empty title", {"title": "", "description": "y"}, "title"),
+]
+FIELD_PROBLEMS[("PUT", "/v1/personalizations")] = [
+    ("missing agent", {"display": {}}, "agent_id"),
+    ("display not an object", {"agent_id": "a", "display": []}, "display"),
 ]
 FIELD_CASES = [
     pytest.param(_case(method, path, body, field=fld), id=f"{method} {path} {label}")
