@@ -23,7 +23,14 @@ def _deep(levels: int) -> dict[str, Any]:
 
 
 async def _state(client: httpx.AsyncClient, tenant: Tenant, session: str) -> dict[str, Any]:
-    volatile = {"last_used_at", "first_used_at", "total_requests", "updated_at"}
+    volatile = {
+        "last_used_at",
+        "first_used_at",
+        "total_requests",
+        "updated_at",
+        "last_activity_at",
+        "last_seen_at",
+    }
 
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
