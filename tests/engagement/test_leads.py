@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from commbase.analytics.registry import sections
 from tests.engagement.records_factories import (
     created,
     events_of,
@@ -134,15 +133,17 @@ async def test_leads_are_scored_prioritised_followed_up_and_converted(
         "leads.conversion_rate": 0.33,
         "leads.pipeline_value": 500000,
     }
-    # Seed 004's daily fields are a snapshot section.
-    assert set(sections()["business"]) == {
-        "bookingsMade",
-        "salesGenerated",
-        "totalRevenue",
-        "newLeads",
-        "hotLeads",
-        "leadsConverted",
-        "conversionRate",
+    # Seed 004's daily fields are a section of the daily snapshot.
+    today = datetime.now(UTC).date().isoformat()
+    snapshot = await created(client, "/v1/analytics/snapshots", h, {"type": "daily", "date": today})
+    assert snapshot["metrics"]["business"] == {
+        "bookingsMade": 0,
+        "salesGenerated": 1,
+        "totalRevenue": 0,
+        "newLeads": 3,
+        "hotLeads": 1,
+        "leadsConverted": 1,
+        "conversionRate": 0.33,
     }
 
 
