@@ -75,7 +75,9 @@ async def pay(
         session, org_id=org_id, invoice_id=invoice_id, for_update=True
     )
     if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
-        raise Conflict(f"A {invoice.status} invoice takes no payment", status=invoice.status)
+        raise Conflict(
+            f"A {invoice.status} invoice takes no payment", invoice_status=invoice.status
+        )
     amount = invoice.amount_due if amount is None else amount
     if amount <= 0 or amount > invoice.amount_due:
         raise invalid(
