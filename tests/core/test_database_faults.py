@@ -27,6 +27,7 @@ from commbase.cli import migrate_database
 from commbase.core import idempotency
 from commbase.core.db import Database, DbSession, Session, make_engine
 from commbase.core.idempotency import LOCK_S, IdempotencyKey
+from commbase.core.jobs import Job, JobContext, JobRun, run_job
 from commbase.core.time import FrozenClock
 from commbase.identity.tokens import generate
 from commbase.settings import Settings
@@ -394,3 +395,28 @@ async def test_a_server_restart_answers_503_then_serves_and_frees_every_key(
     assert replayed.headers["Idempotent-Replayed"] == "true"
     assert replayed.json() == {"run": 2}
     assert len(runs) == 2
+
+
+async def test_a_job_run_records_its_end_after_a_database_outage(
+    private_postgres: PostgresServer,
+) -> None:
+    """The run's end is written once the server is back, not left "running" forever."""
+    database = Database(private_postgres.url)
+
+    async def stops_the_server(ctx: JobContext) -> int:
+        await asyncio.to_thread(private_postgres.stop)
+        loop = asyncio.get_running_loop()
+        loop.call_later(2.0, lambda: loop.run_in_executor(None, private_postgres.start))
+        return 7
+
+    try:
+        run = await run_job(
+            database, Job("test.outage", "* * * * *", stops_the_server, "stops the server")
+        )
+        async with database.sessionmaker() as session:
+            stored = await session.get(JobRun, run.id)
+    finally:
+        await database.dispose()
+    assert stored is not None
+    assert (stored.status, stored.rows) == ("succeeded", 7)
+    assert stored.finished_at is not None

@@ -38,7 +38,7 @@ from sqlalchemy import Index, String, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
-from commbase.core.db import Base, Database, public_id
+from commbase.core.db import Base, Database, public_id, retry_while_unavailable
 from commbase.core.errors import NotFound
 from commbase.core.leases import Lease
 from commbase.core.loops import repeat
@@ -48,6 +48,8 @@ from commbase.core.time import utcnow
 log = structlog.get_logger("commbase.jobs")
 JOB_RUNS = Counter("commbase_job_runs_total", "Job runs", ["job", "status"])
 MAX_ERROR_CHARS = 1000
+# How long a run keeps trying to record its end while the database is unavailable.
+FINISH_WITHIN_S = 60.0
 
 
 @dataclass
@@ -204,9 +206,14 @@ async def run_job(
         run.error = error_summary(exc)
         log.error("job failed", job=job_.name, run_id=run.id, org_id=org_id, exc_info=exc)
     run.finished_at = utcnow()
-    async with database.sessionmaker() as session:
-        await session.merge(run)
-        await session.commit()
+
+    async def finish() -> None:
+        async with database.sessionmaker() as session:
+            await session.merge(run)
+            await session.commit()
+
+    # A run left "running" would say so forever: write its end through a database blip.
+    await retry_while_unavailable(finish, for_s=FINISH_WITHIN_S, what=f"end of job {job_.name}")
     JOB_RUNS.labels(job_.name, run.status).inc()
     log.info("job finished", job=job_.name, run_id=run.id, status=run.status, rows=run.rows)
     return run
