@@ -14,7 +14,7 @@ from commbase.core.outbox import OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.roles import Role
 from commbase.messaging.models import ChannelAccount
-from tests.identity.factories import add_member
+from tests.identity.factories import add_member, run_operator_job
 from tests.messaging.conftest import World
 from tests.messaging.factories import create_account, run_sends, run_simulator
 
@@ -379,3 +379,38 @@ async def test_posted_inbound_matches_the_contact_by_email_and_drops_repeats(
         headers=world.other.headers,
     )
     assert foreign.status_code == 422
+
+
+async def test_snoozed_conversations_wake_and_blocked_contacts_get_nothing(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await create_account(world.client, world.tenant, kind="sms", name="Wake")
+    conversation = await _conversation(world, account["id"], "+420601100061")
+    url = f"/v1/conversations/{conversation['id']}"
+    until = (T0 + timedelta(hours=1)).isoformat()
+    snoozed = await world.client.post(
+        f"{url}/status",
+        json={"status": "snoozed", "snoozed_until": until},
+        headers=world.tenant.headers,
+    )
+    assert snoozed.json()["status"] == "snoozed"
+    await run_operator_job(world.app, "messaging.wake_snoozed")
+    still = await world.client.get(url, headers=world.tenant.headers)
+    assert still.json()["status"] == "snoozed"
+    clock.advance(3601)
+    await run_operator_job(world.app, "messaging.wake_snoozed")
+    woken = await world.client.get(url, headers=world.tenant.headers)
+    assert woken.json()["status"] == "open"
+    assert woken.json()["snoozed_until"] is None
+
+    blocked = await world.client.patch(
+        f"/v1/contacts/{conversation['contact_id']}",
+        json={"blocked": True},
+        headers=world.tenant.headers,
+    )
+    assert blocked.status_code == 200
+    refused = await world.client.post(
+        f"{url}/messages", json={"body": "Hi"}, headers=world.tenant.headers
+    )
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/contact-blocked"

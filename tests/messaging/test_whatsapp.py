@@ -318,3 +318,37 @@ async def test_free_form_text_only_within_24_hours_of_the_contacts_last_message(
         stored = await session.get(Conversation, conversation["id"])
         assert stored is not None
         assert stored.inbound_count == 2
+
+
+async def test_a_send_that_keeps_failing_gives_up_with_the_reason(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000007")
+    await post_signed(
+        world.client,
+        text_message("1000007", wa_id="420601555007", wamid="wamid.in007", body="Hi", at=T0),
+    )
+    [conversation] = (
+        await world.client.get(
+            "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
+        )
+    ).json()["data"]
+    sent: list[httpx.Request] = []
+    world.app.state.job_services["whatsapp_transport"] = _graph(
+        sent, [httpx.Response(500, json={}) for _ in range(10)]
+    )
+    queued = await world.client.post(
+        f"/v1/conversations/{conversation['id']}/messages",
+        json={"body": "Are you there?"},
+        headers=world.tenant.headers,
+    )
+    for _ in range(8):
+        await run_sends(world.app)
+        clock.advance(601)
+    message = (
+        await world.client.get(f"/v1/messages/{queued.json()['id']}", headers=world.tenant.headers)
+    ).json()
+    assert message["status"] == "failed"
+    assert message["error_code"] == "send_failed"
+    assert "whatsapp answered 500" in message["error_message"]
+    assert len(sent) == 6  # the first attempt and five retries

@@ -22,6 +22,7 @@ from commbase.core.types import PathId
 from commbase.identity import service as identity_service
 from commbase.messaging import delivery as _delivery  # noqa: F401  (registers the send effect)
 from commbase.messaging import inbound, opt_outs, sending, service
+from commbase.messaging import jobs as _jobs  # noqa: F401  (registers its jobs)
 from commbase.messaging.accounts import service as accounts_service
 from commbase.messaging.enums import ChannelKind, ConversationStatus, OptOutSource
 from commbase.messaging.models import Conversation

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.contacts import service as contacts_service
 from commbase.core import outbox
-from commbase.core.errors import RateLimited, invalid
+from commbase.core.errors import ContactBlocked, RateLimited, invalid
 from commbase.identity import service as identity_service
 from commbase.identity.schemas import AISettings
 from commbase.messaging import events, fulltext
@@ -169,6 +170,10 @@ async def queue_message(
         return replayed
     if account.status != AccountStatus.ACTIVE:
         raise invalid("the conversation's channel account is disabled", "account_id")
+    if conversation.client_phone and await contacts_service.is_blocked(
+        session, org_id=account.org_id, phone=conversation.client_phone
+    ):
+        raise ContactBlocked("The contact is blocked: nothing is sent to them")
     await _check_window(
         session, account=account, conversation=conversation, content_type=data.content_type, now=now
     )
