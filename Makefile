@@ -39,7 +39,7 @@ typecheck: dev
 	$(BIN)/mypy
 
 pytest: dev
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
 
 test: lint typecheck pytest
 
