@@ -883,6 +883,7 @@ QUERY_CASES = [
             ("/v1/support/tickets", "category=gossip", "category"),
             ("/v1/support/tickets", "number=0", "number"),
             ("/v1/support/tickets", "number=abc", "number"),
+            ("/v1/support/tickets", "number=2147483648", "number"),
             ("/v1/support/tickets", "assignee_id=" + "u" * 41, "assignee_id"),
             ("/v1/support/tickets", "email=" + "e" * 255, "email"),
             ("/v1/support/consultations", "type=therapy", "type"),

@@ -281,6 +281,23 @@ async def test_rejected_applications_expire_with_their_resumes(
             headers=tenant.headers,
         )
         assert rejected.json()["rejection_reason"] == "not now"
+        clock.advance(60)
+        series = await http.get(
+            "/v1/analytics/series?metrics=applications.submitted,applications.rejected"
+            "&compare=false&from=2026-01-01T00:00:00Z&to=2026-01-10T00:00:00Z&interval=day",
+            headers=tenant.headers,
+        )
+        assert series.status_code == 200, series.text
+        totals = {s["metric"]: s["total"] for s in series.json()["series"]}
+        assert totals == {"applications.submitted": 2, "applications.rejected": 1}
+        by_stage = await http.get(
+            "/v1/analytics/series?metrics=applications.submitted&group_by=stage"
+            "&compare=false&from=2026-01-01T00:00:00Z&to=2026-01-10T00:00:00Z&interval=day",
+            headers=tenant.headers,
+        )
+        assert by_stage.status_code == 200, by_stage.text
+        groups = {s["group"]: s["total"] for s in by_stage.json()["series"]}
+        assert groups == {"rejected": 1, "submitted": 1}
         clock.advance(179 * 86_400)
         run = await http.post("/v1/jobs/privacy.retention/runs", headers=tenant.headers)
         assert run.status_code == 201, run.text

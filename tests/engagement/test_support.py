@@ -271,7 +271,7 @@ async def test_metrics_count_tickets_times_and_satisfaction(
         )
         series = await client.get(
             f"/v1/analytics/series?metrics={names}&compare=false"
-            "&start=2026-03-01T00:00:00Z&end=2026-03-03T00:00:00Z&interval=day",
+            "&from=2026-03-01T00:00:00Z&to=2026-03-03T00:00:00Z&interval=day",
             headers=tenant.headers,
         )
     assert series.status_code == 200, series.text

@@ -11,7 +11,7 @@ from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
-from commbase.core.types import BIGINT_MAX, PathId
+from commbase.core.types import PathId
 from commbase.engagement.support import service
 from commbase.engagement.support.enums import (
     AuthorType,
@@ -31,6 +31,7 @@ from commbase.engagement.support.schemas import (
 
 router = APIRouter(prefix="/v1/support/tickets", tags=["support"])
 IdQuery = Annotated[str | None, Query(max_length=40)]
+INT32_MAX = 2**31 - 1  # ticket numbers are INTEGER columns
 
 
 @router.post("", response_model=TicketRead, status_code=status.HTTP_201_CREATED)
@@ -54,7 +55,7 @@ async def list_tickets(
         str | None,
         Query(max_length=254, description="The requester's email (staff only)"),
     ] = None,
-    number: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
+    number: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
 ) -> Any:
     principal.require(Scope.ENGAGEMENT_READ)
     rows, cursor = await service.list_tickets(
