@@ -54,6 +54,7 @@ async def test_a_visitor_opens_follows_and_closes_only_their_own_ticket(
     assert receipt["status"] == "open"
     token = receipt["access_token"]
     assert token.startswith("cb_acc_")
+    assert first.headers["Cache-Control"] == "no-store"
     second = (await submit(client, key, subject="Another one")).json()
 
     mine = await client.get("/v1/intake/support/ticket", headers=visitor(key, token))
@@ -178,6 +179,7 @@ async def test_a_filled_honeypot_looks_accepted_and_stores_nothing(
     assert bot.status_code == 201, bot.text
     assert bot.json()["id"].startswith("tkt_")
     assert bot.json()["access_token"].startswith("cb_acc_")
+    assert bot.headers["Cache-Control"] == "no-store"
     assert await staff_tickets(client, tenant) == []
     ghost = await client.get(
         "/v1/intake/support/ticket", headers=visitor(key, bot.json()["access_token"])
@@ -245,3 +247,17 @@ async def test_bad_visitor_input_is_a_problem_and_stores_nothing(
     assert len(await staff_tickets(client, tenant)) == 1
     thread = await client.get("/v1/intake/support/ticket/messages", headers=visitor(key, token))
     assert thread.json()["data"] == []
+
+
+async def test_a_receipt_is_never_stored_for_an_idempotency_key_replay(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    key = (await create_publishable_key(client, tenant.api_key))["key"]
+    headers = {**visitor(key), "Idempotency-Key": "form-submit-1"}
+    first = await client.post("/v1/intake/support/tickets", json=FORM, headers=headers)
+    assert first.status_code == 201, first.text
+    replay = await client.post("/v1/intake/support/tickets", json=FORM, headers=headers)
+    assert replay.status_code == 409, replay.text
+    assert first.json()["access_token"] not in replay.text
+    assert len(await staff_tickets(client, tenant)) == 1

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
+from commbase.core.http import NO_STORE
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import IntakeScope
 from commbase.engagement.careers import service
@@ -44,9 +45,14 @@ async def open_positions(intake: Intake, session: DbSession, page: PageQuery) ->
 
 @router.post("/applications", response_model=IntakeReceipt, status_code=status.HTTP_201_CREATED)
 async def apply(
-    body: ApplicationIntake, intake: Intake, session: DbSession, settings: AppSettings
+    body: ApplicationIntake,
+    intake: Intake,
+    response: Response,
+    session: DbSession,
+    settings: AppSettings,
 ) -> Any:
     intake.require(IntakeScope.CAREERS)
+    response.headers.update(NO_STORE)  # the receipt carries a secret: never stored
     if body.is_bot:
         return decoy_receipt(
             object_=INTAKE_RECORD_TYPE, id_prefix="japp", status=ApplicationStage.SUBMITTED

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
+from commbase.core.http import NO_STORE
 from commbase.core.scopes import IntakeScope
 from commbase.engagement.consultations import service
 from commbase.engagement.consultations.enums import INTAKE_RECORD_TYPE, ConsultationStatus
@@ -31,9 +32,14 @@ Visit = Annotated[
 
 @router.post("/consultations", response_model=IntakeReceipt, status_code=status.HTTP_201_CREATED)
 async def request_consultation(
-    body: ConsultationIntake, intake: Intake, session: DbSession, settings: AppSettings
+    body: ConsultationIntake,
+    intake: Intake,
+    response: Response,
+    session: DbSession,
+    settings: AppSettings,
 ) -> Any:
     intake.require(IntakeScope.CONSULTATIONS)
+    response.headers.update(NO_STORE)  # the receipt carries a secret: never stored
     if body.is_bot:
         return decoy_receipt(
             object_=INTAKE_RECORD_TYPE, id_prefix="cons", status=ConsultationStatus.REQUESTED

@@ -16,6 +16,8 @@ The pieces (each record type reuses them; see ``engagement/support/intake_routes
 - ``access.issue_access(session, principal=..., record_type="webinar_registration",
   record_id=row.id, secret=...)`` -- the visitor's ``cb_acc_`` token for that one record
   (HMAC stored in ``intake_access_tokens``); return it in a ``schemas.IntakeReceipt``.
+  The receipt carries a secret: set ``response.headers.update(core.http.NO_STORE)``
+  (decoys too), so an ``Idempotency-Key`` never stores the token (a replay is a 409).
 - ``access.visitor_access(record_type, scope)`` -- a dependency factory: the publishable
   key checks above plus the ``X-Access-Token`` header, resolved to the one record id
   it opens (``VisitorAccess.record_id``); any other token is a 404. Visitor routes
@@ -29,8 +31,9 @@ Example (a webinar sign-up)::
 
     @router.post("/webinars/registrations", response_model=IntakeReceipt, status_code=201)
     async def register(body: RegistrationForm, intake: Intake, session: DbSession,
-                       settings: AppSettings) -> IntakeReceipt:
+                       settings: AppSettings, response: Response) -> IntakeReceipt:
         intake.require(IntakeScope.WEBINARS)
+        response.headers.update(NO_STORE)
         if body.is_bot:
             return decoy_receipt(object_="webinar_registration", id_prefix="wreg",
                                  status="registered")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
+from commbase.core.http import NO_STORE
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import IntakeScope
 from commbase.engagement.intake.access import VisitorAccess, issue_access, visitor_access
@@ -39,10 +40,15 @@ async def _ticket(session: DbSession, visit: VisitorAccess) -> SupportTicket:
 
 @router.post("/tickets", response_model=IntakeReceipt, status_code=status.HTTP_201_CREATED)
 async def submit_ticket(
-    body: TicketIntake, intake: Intake, session: DbSession, settings: AppSettings
+    body: TicketIntake,
+    intake: Intake,
+    response: Response,
+    session: DbSession,
+    settings: AppSettings,
 ) -> Any:
     """Open a ticket from a website form; the receipt's access token opens it."""
     intake.require(IntakeScope.SUPPORT)
+    response.headers.update(NO_STORE)  # the receipt carries a secret: never stored
     if body.is_bot:
         return decoy_receipt(object_=RECORD_TYPE, id_prefix="tkt", status=TicketStatus.OPEN)
     ticket = await service.create_from_intake(session, org_id=intake.org_id, data=body)
