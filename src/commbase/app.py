@@ -54,6 +54,7 @@ from commbase.engagement.consultations.intake_routes import router as consultati
 from commbase.engagement.consultations.routes import router as consultations_router
 from commbase.engagement.favorites.routes import router as favorites_router
 from commbase.engagement.leads import jobs as _leads_jobs  # noqa: F401  (registers its jobs)
+from commbase.engagement.leads.intake_routes import router as leads_intake_router
 from commbase.engagement.leads.routes import router as leads_router
 from commbase.engagement.personalizations.routes import router as personalizations_router
 from commbase.engagement.suggestions.routes import router as suggestions_router
@@ -287,6 +288,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bookings_router)
     app.include_router(calendar_feeds_router)
     app.include_router(leads_router)
+    app.include_router(leads_intake_router)
     app.include_router(webinars_router)
     app.include_router(webinar_registrations_router)
     app.include_router(webinars_intake_router)

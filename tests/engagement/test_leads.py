@@ -17,7 +17,8 @@ from tests.engagement.records_factories import (
     problem,
     run_job,
 )
-from tests.identity.factories import make_tenant
+from tests.identity.factories import auth, make_tenant
+from tests.identity.test_publishable_keys import ORIGIN, create_publishable_key
 
 
 async def test_leads_are_scored_prioritised_followed_up_and_converted(
@@ -212,3 +213,50 @@ async def test_bad_lead_input_is_refused_and_stores_nothing(
     )
     assert len((await ok(client.get("/v1/leads", headers=tenant.headers)))["data"]) == 1
     assert [kind for kind, _ in await events_of(app, tenant, "lead.")] == ["lead.created"]
+
+
+async def test_a_website_enquiry_becomes_a_scored_lead_its_visitor_can_follow(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    key = (await create_publishable_key(client, tenant.api_key, scopes=["intake:leads"]))["key"]
+    visitor = {**auth(key), "Origin": ORIGIN}
+    form = {
+        "name": "Vera Visitor",
+        "email": "vera@visitor.example",
+        "company": "Visitor s.r.o.",
+        "budget": "50k-100k",
+        "timeline": "immediate",
+        "message": "We need an AI receptionist",
+    }
+    receipt = await created(client, "/v1/intake/leads", visitor, form)
+    assert (receipt["object"], receipt["status"]) == ("lead", "pending")
+    mine = await ok(
+        client.get(
+            "/v1/intake/lead", headers={**visitor, "X-Access-Token": receipt["access_token"]}
+        )
+    )
+    assert (mine["id"], mine["follow_up_status"]) == (receipt["id"], "pending")
+    assert "score" not in mine  # the visitor does not see how they were rated
+    lead = await ok(client.get(f"/v1/leads/{receipt['id']}", headers=tenant.headers))
+    # The rule: 25 (budget) + 30 (timeline) + 10 (email) + 5 (company).
+    assert (lead["source"], lead["score"], lead["priority"], lead["notes"]) == (
+        "web_form",
+        70,
+        "hot",
+        "We need an AI receptionist",
+    )
+    # A visitor cannot score themselves, and a bot that fills the honeypot stores nothing.
+    problem(
+        await client.post("/v1/intake/leads", json={**form, "score": 100}, headers=visitor),
+        422,
+        "validation-failed",
+    )
+    await created(client, "/v1/intake/leads", visitor, {**form, "website": "http://spam.example"})
+    listed = await ok(client.get("/v1/leads", headers=tenant.headers))
+    assert [item["id"] for item in listed["data"]] == [receipt["id"]]
+    # Another origin is refused.
+    refused = await client.post(
+        "/v1/intake/leads", json=form, headers={**visitor, "Origin": "https://evil.example"}
+    )
+    assert refused.status_code == 403, refused.text

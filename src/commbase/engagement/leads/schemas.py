@@ -9,6 +9,7 @@ from pydantic import EmailStr, Field, StringConstraints, field_validator, model_
 
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.types import BIGINT_MAX, Currency, Name, Phone, ShortText, UtcDateTime, not_null
+from commbase.engagement.intake.schemas import IntakeForm
 from commbase.engagement.leads.enums import FollowUpStatus, LeadPriority, LeadSource, ScoreSource
 
 RecordId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
@@ -117,3 +118,27 @@ class LeadRead(ReadSchema):
     currency: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class LeadIntake(IntakeForm):
+    """A website visitor's enquiry ("contact us"): scored by the default rule."""
+
+    name: Name
+    email: EmailStr
+    phone: Phone | None = None
+    company: ShortText | None = None
+    interest: Label | None = None
+    budget: Band | None = None
+    timeline: Band | None = None
+    message: Notes | None = Field(default=None, description="Kept as the lead's notes")
+
+
+class LeadPublic(ReadSchema):
+    """What the visitor's access token shows."""
+
+    id: str
+    name: str | None
+    email: str | None
+    interest: str | None
+    follow_up_status: FollowUpStatus
+    created_at: datetime

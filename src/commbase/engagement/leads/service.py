@@ -28,7 +28,7 @@ from commbase.engagement.leads.enums import (
     ScoreSource,
 )
 from commbase.engagement.leads.models import Lead
-from commbase.engagement.leads.schemas import LeadConvert, LeadCreate, LeadUpdate
+from commbase.engagement.leads.schemas import LeadConvert, LeadCreate, LeadIntake, LeadUpdate
 from commbase.engagement.leads.scoring import LeadFacts, default_score, priority_for
 
 # Fields the default rule reads: changing one rescores a lead the rule scored.
@@ -82,6 +82,28 @@ async def create_lead(
     await session.flush()
     await outbox.record(session, events.LEAD_CREATED, _payload(lead), org_id=org_id)
     return lead
+
+
+async def create_from_intake(
+    session: AsyncSession, *, org_id: str, data: LeadIntake, thresholds: Thresholds
+) -> Lead:
+    """A website visitor's enquiry as a lead (source ``web_form``, scored by the rule)."""
+    return await create_lead(
+        session,
+        org_id=org_id,
+        data=LeadCreate(
+            name=data.name,
+            email=data.email,
+            phone=data.phone,
+            company=data.company,
+            interest=data.interest,
+            budget=data.budget,
+            timeline=data.timeline,
+            notes=data.message,
+            source=LeadSource.WEB_FORM,
+        ),
+        thresholds=thresholds,
+    )
 
 
 async def get_lead(session: AsyncSession, *, org_id: str, lead_id: str) -> Lead:
