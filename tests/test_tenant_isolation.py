@@ -112,6 +112,7 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "customer_id"): "billing_customers",
     ("", "subscription_id"): "billing_subscriptions",
     ("", "invoice_id"): "billing_invoices",
+    ("", "license_id"): "billing_licenses",
     ("", "account_id"): "channel_accounts",
     ("", "conversation_id"): "conversations",
     ("", "campaign_id"): "campaigns",
@@ -150,6 +151,7 @@ RECORD_QUERIES: dict[str, str] = {
 }
 # Query parameters a route requires, sent with every request the walk makes to it.
 EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/v1/billing/entitlements"): {"feature": "alpha", "user_id": "usr_x"},
     ("GET", "/v1/transcripts/search"): {"q": "refund"},
     ("GET", "/v1/conversations/search"): {"q": "alpha"},
     ("GET", "/v1/providers/whatsapp/webhook"): {
@@ -190,6 +192,7 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
         "lines": [{"description": "Bravo", "unit_amount": 1}],
     },
     ("POST", "/v1/billing/invoices/{invoice_id}/finalize"): {},
+    ("POST", "/v1/billing/subscriptions/{subscription_id}/licenses"): {"user_id": "usr_x"},
     ("POST", "/v1/billing/invoices/{invoice_id}/payments"): {"amount": 1},
     ("POST", "/v1/auth/login"): {"email": "nobody@nowhere.example", "password": "wrong password"},
     ("PATCH", "/v1/me"): {"first_name": "Bravo"},
@@ -500,6 +503,21 @@ async def _billing_records(
             "coupon_id": coupon["id"],
         },
     )
+    member_customer = await _post(
+        client, "/v1/billing/customers", a.api_key, {"kind": "user", "reference_id": a.owner_id}
+    )
+    seat = await _post(
+        client,
+        "/v1/billing/subscriptions",
+        a.api_key,
+        {"customer_id": member_customer["id"], "plan_id": plan["id"]},
+    )
+    license_ = await _post(
+        client,
+        f"/v1/billing/subscriptions/{seat['id']}/licenses",
+        a.api_key,
+        {"user_id": a.owner_id},
+    )
     one_off = await _post(
         client,
         "/v1/billing/invoices",
@@ -517,6 +535,7 @@ async def _billing_records(
         "billing_customers": [customer["id"]],
         "billing_subscriptions": [subscription["id"]],
         "billing_invoices": [one_off["id"]],
+        "billing_licenses": [license_["id"]],
     }
 
 

@@ -509,8 +509,53 @@ def upgrade() -> None:
         unique=False,
     )
 
+    op.create_table(
+        "billing_licenses",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("subscription_id", sa.String(length=40), nullable=False),
+        sa.Column("customer_id", sa.String(length=40), nullable=False),
+        sa.Column("holder_org_id", sa.String(length=40), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("assigned_by", sa.String(length=40), nullable=True),
+        sa.Column("assigned_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("unassigned_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_billing_licenses_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["billing_subscriptions.id"],
+            name=op.f("fk_billing_licenses_subscription_id_billing_subscriptions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_licenses")),
+    )
+    op.create_index(
+        "ix_billing_licenses_holder", "billing_licenses", ["holder_org_id", "user_id"], unique=False
+    )
+    op.create_index(
+        "ix_billing_licenses_org_subscription",
+        "billing_licenses",
+        ["org_id", "subscription_id"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_billing_licenses_live",
+        "billing_licenses",
+        ["subscription_id", "user_id"],
+        unique=True,
+        sqlite_where=sa.text("unassigned_at IS NULL"),
+        postgresql_where=sa.text("unassigned_at IS NULL"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("billing_licenses")
     op.drop_table("billing_invoice_payments")
     op.drop_table("billing_invoice_lines")
     op.drop_table("billing_subscription_addons")

@@ -23,6 +23,7 @@ from commbase.analytics.routes import router as analytics_router
 from commbase.billing.catalog.routes import router as billing_catalog_router
 from commbase.billing.customers.routes import router as billing_customers_router
 from commbase.billing.invoices.routes import router as billing_invoices_router
+from commbase.billing.licenses.routes import router as billing_licenses_router
 from commbase.billing.revenue.routes import router as billing_revenue_router
 from commbase.billing.routes import router as billing_router
 from commbase.billing.subscriptions import jobs as _billing_jobs  # noqa: F401  (registers its jobs)
@@ -57,6 +58,7 @@ from commbase.engagement.leads import jobs as _leads_jobs  # noqa: F401  (regist
 from commbase.engagement.leads.intake_routes import router as leads_intake_router
 from commbase.engagement.leads.routes import router as leads_router
 from commbase.engagement.personalizations.routes import router as personalizations_router
+from commbase.engagement.suggestions.intake_routes import router as suggestions_intake_router
 from commbase.engagement.suggestions.routes import router as suggestions_router
 from commbase.engagement.support import jobs as _support_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.support.intake_routes import router as support_intake_router
@@ -77,6 +79,7 @@ from commbase.messaging.accounts.routes import router as channel_accounts_router
 from commbase.messaging.campaigns.routes import router as campaigns_router
 from commbase.messaging.campaigns.runner import CampaignRunner
 from commbase.messaging.campaigns.sending import provider_sender
+from commbase.messaging.reports.routes import router as messaging_reports_router
 from commbase.messaging.providers.routes import router as whatsapp_router
 from commbase.messaging.routes import messages_router, opt_outs_router
 from commbase.messaging.routes import router as conversations_router
@@ -272,6 +275,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_subscriptions_router)
     app.include_router(billing_invoices_router)
     app.include_router(billing_revenue_router)
+    app.include_router(billing_licenses_router)
     app.include_router(calls_router)
     app.include_router(webhooks_router)
     app.include_router(transcripts_router)
@@ -285,6 +289,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(opt_outs_router)
     app.include_router(whatsapp_router)
     app.include_router(campaigns_router)
+    app.include_router(messaging_reports_router)
     app.include_router(bookings_router)
     app.include_router(calendar_feeds_router)
     app.include_router(leads_router)
@@ -294,6 +299,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webinars_intake_router)
     app.include_router(favorites_router)
     app.include_router(suggestions_router)
+    app.include_router(suggestions_intake_router)
     app.include_router(personalizations_router)
     app.include_router(support_router)
     app.include_router(support_intake_router)

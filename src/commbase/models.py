@@ -5,6 +5,7 @@ from commbase.billing import models as billing_models
 from commbase.billing.catalog import models as billing_catalog_models
 from commbase.billing.customers import models as billing_customers_models
 from commbase.billing.invoices import models as billing_invoices_models
+from commbase.billing.licenses import models as billing_licenses_models
 from commbase.billing.revenue import models as billing_revenue_models
 from commbase.billing.subscriptions import models as billing_subscriptions_models
 from commbase.calls import models as calls_models
@@ -34,6 +35,7 @@ __all__ = [
     "billing_catalog_models",
     "billing_customers_models",
     "billing_invoices_models",
+    "billing_licenses_models",
     "billing_models",
     "billing_revenue_models",
     "billing_subscriptions_models",

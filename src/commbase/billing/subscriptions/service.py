@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.catalog.enums import CouponDuration, Interval, PlanPricing
@@ -14,6 +14,7 @@ from commbase.billing.customers import service as customers_service
 from commbase.billing.customers.models import Customer
 from commbase.billing.invoices import service as invoices
 from commbase.billing.invoices.enums import BillingReason, LineKind
+from commbase.billing.licenses.models import License
 from commbase.billing.subscriptions import events, pricing, terms
 from commbase.billing.subscriptions.enums import BILLED, ENDED, SubscriptionStatus
 from commbase.billing.subscriptions.models import Subscription, SubscriptionAddOn
@@ -178,6 +179,16 @@ async def update_subscription(
             )
     elif plan.pricing == PlanPricing.FLAT and quantity != 1:
         raise invalid("A flat plan has quantity 1; per-seat plans take seats", "quantity")
+    assigned = await session.scalar(
+        select(func.count()).where(
+            License.subscription_id == subscription.id, License.unassigned_at.is_(None)
+        )
+    )
+    if quantity < (assigned or 0):
+        raise Conflict(
+            f"{assigned} seats are assigned: unassign licenses before going down to {quantity}",
+            assigned=assigned,
+        )
     addons = before.addons
     if "addons" in changes.model_fields_set or plan is not before.plan:
         items = changes.addons
