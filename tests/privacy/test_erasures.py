@@ -99,6 +99,9 @@ async def test_erasing_a_user_leaves_no_personal_column_with_their_data(
         "wallets": 1,
         "outbox_events": erasure["counts"]["outbox_events"],
         "webhook_deliveries": 0,
+        "conversation_notes": 0,
+        "conversations": 0,
+        "messages": 0,
     }
     assert erasure["counts"]["call_events"] >= 3
     assert erasure["counts"]["outbox_events"] >= 1  # e.g. call.completed names the user

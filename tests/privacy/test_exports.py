@@ -36,6 +36,9 @@ USER_FILES = {
     "billing_customers.json",
     "privacy_requests.json",
     "events.json",
+    "messages.json",
+    "conversation_notes.json",
+    "conversations.json",
 }
 
 
@@ -131,6 +134,10 @@ async def test_a_contacts_export_holds_the_contact_and_the_calls_to_it(
         "transcripts.json",
         "privacy_requests.json",
         "events.json",
+        "conversations.json",
+        "messages.json",
+        "conversation_notes.json",
+        "messaging_opt_outs.json",
     }
     assert [c["notes"] for c in files["contact.json"]] == ["prefers mornings"]
     assert [c["id"] for c in files["calls.json"]] == [call_id]
