@@ -59,6 +59,7 @@ from commbase.engagement.leads.intake_routes import router as leads_intake_route
 from commbase.engagement.leads.routes import router as leads_router
 from commbase.engagement.personalizations.routes import router as personalizations_router
 from commbase.engagement.suggestions.intake_routes import router as suggestions_intake_router
+from commbase.engagement.suggestions.intake_routes import router as suggestions_intake_router
 from commbase.engagement.suggestions.routes import router as suggestions_router
 from commbase.engagement.support import jobs as _support_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.support.intake_routes import router as support_intake_router
@@ -299,6 +300,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webinars_intake_router)
     app.include_router(favorites_router)
     app.include_router(suggestions_router)
+    app.include_router(suggestions_intake_router)
     app.include_router(suggestions_intake_router)
     app.include_router(personalizations_router)
     app.include_router(support_router)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from commbase.identity.roles import Role
 from tests.engagement.records_factories import created, events_of, metric_totals, ok, problem
 from tests.identity.factories import add_member, auth, login, make_tenant
+from tests.identity.test_publishable_keys import ORIGIN, create_publishable_key
 
 
 async def test_suggestions_are_voted_once_per_user_commented_and_listed_by_score(
@@ -169,3 +170,42 @@ async def test_bad_suggestion_input_is_refused(app: FastAPI, client: httpx.Async
         "validation-failed",
     )
     assert await ok(client.get(url, headers=h)) == suggestion
+
+
+async def test_a_website_visitor_suggests_and_follows_only_their_suggestion(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    key = (await create_publishable_key(client, tenant.api_key, scopes=["intake:suggestions"]))[
+        "key"
+    ]
+    visitor = {**auth(key), "Origin": ORIGIN}
+    form = {"title": "Slovak voice", "description": "Please add it", "category": "new_agent"}
+    receipt = await created(client, "/v1/intake/suggestions", visitor, form)
+    assert (receipt["object"], receipt["status"]) == ("suggestion", "submitted")
+    mine = {**visitor, "X-Access-Token": receipt["access_token"]}
+    await ok(
+        client.patch(
+            f"/v1/suggestions/{receipt['id']}",
+            json={"status": "planned", "implementation_notes": "Q3"},
+            headers=tenant.headers,
+        )
+    )
+    seen = await ok(client.get("/v1/intake/suggestion", headers=mine))
+    assert (seen["id"], seen["status"], seen["implementation_notes"]) == (
+        receipt["id"],
+        "planned",
+        "Q3",
+    )
+    staff = await ok(client.get(f"/v1/suggestions/{receipt['id']}", headers=tenant.headers))
+    assert staff["author_user_id"] is None
+    # The honeypot stores nothing; a key without the scope is refused.
+    await created(
+        client, "/v1/intake/suggestions", visitor, {**form, "website": "http://spam.example"}
+    )
+    assert len((await ok(client.get("/v1/suggestions", headers=tenant.headers)))["data"]) == 1
+    other_key = (await create_publishable_key(client, tenant.api_key))["key"]
+    refused = await client.post(
+        "/v1/intake/suggestions", json=form, headers={**auth(other_key), "Origin": ORIGIN}
+    )
+    assert refused.status_code == 403, refused.text

@@ -9,6 +9,7 @@ from pydantic import StringConstraints, field_validator
 
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.types import not_null
+from commbase.engagement.intake.schemas import IntakeForm
 from commbase.engagement.suggestions.enums import SuggestionCategory, SuggestionStatus, VoteValue
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -64,4 +65,22 @@ class CommentRead(ReadSchema):
     suggestion_id: str
     author_user_id: str | None
     body: str
+    created_at: datetime
+
+
+class SuggestionIntake(IntakeForm, SuggestionCreate):
+    """A website visitor's suggestion (no account: it has no author)."""
+
+
+class SuggestionPublic(ReadSchema):
+    """What the visitor's access token shows: where their suggestion stands."""
+
+    id: str
+    title: str
+    category: SuggestionCategory
+    status: SuggestionStatus
+    score: int
+    comment_count: int
+    implementation_notes: str | None
+    implemented_at: datetime | None
     created_at: datetime
