@@ -804,6 +804,10 @@ FIELD_PROBLEMS[("PUT", "/v1/billing/tax-rates")] = [
     ("percent over 100", {"percent": "101"}, "percent"),
     ("lower-case country", {"country": "fr", "percent": "5"}, "country"),
 ]
+FIELD_PROBLEMS[("POST", "/v1/billing/subscriptions/sub_none/licenses")] = [
+    ("user id too long", {"user_id": "u" * 41}, "user_id"),
+    ("missing user", {}, "user_id"),
+]
 FIELD_PROBLEMS[("POST", "/v1/billing/customers")] = [
     ("unknown kind", {"kind": "robot", "reference_id": "x"}, "kind"),
     ("invalid email", {"kind": "contact", "reference_id": "x", "email": "nope"}, "email"),
@@ -992,6 +996,8 @@ ID_ROUTES = [
     ("GET", "/v1/billing/plans/{id}", "plan_id", NO_BODY),
     ("GET", "/v1/billing/subscriptions/{id}", "subscription_id", NO_BODY),
     ("POST", "/v1/billing/invoices/{id}/payments", "invoice_id", {}),
+    ("POST", "/v1/billing/subscriptions/{id}/licenses", "subscription_id", {"user_id": "u"}),
+    ("POST", "/v1/billing/licenses/{id}/unassign", "license_id", NO_BODY),
 ]
 PATH_CASES = [
     *(
