@@ -59,7 +59,6 @@ from commbase.engagement.leads.intake_routes import router as leads_intake_route
 from commbase.engagement.leads.routes import router as leads_router
 from commbase.engagement.personalizations.routes import router as personalizations_router
 from commbase.engagement.suggestions.intake_routes import router as suggestions_intake_router
-from commbase.engagement.suggestions.intake_routes import router as suggestions_intake_router
 from commbase.engagement.suggestions.routes import router as suggestions_router
 from commbase.engagement.support import jobs as _support_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.support.intake_routes import router as support_intake_router
@@ -80,8 +79,8 @@ from commbase.messaging.accounts.routes import router as channel_accounts_router
 from commbase.messaging.campaigns.routes import router as campaigns_router
 from commbase.messaging.campaigns.runner import CampaignRunner
 from commbase.messaging.campaigns.sending import provider_sender
-from commbase.messaging.reports.routes import router as messaging_reports_router
 from commbase.messaging.providers.routes import router as whatsapp_router
+from commbase.messaging.reports.routes import router as messaging_reports_router
 from commbase.messaging.routes import messages_router, opt_outs_router
 from commbase.messaging.routes import router as conversations_router
 from commbase.messaging.simulation import MessagingSimulatorRunner
@@ -300,7 +299,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webinars_intake_router)
     app.include_router(favorites_router)
     app.include_router(suggestions_router)
-    app.include_router(suggestions_intake_router)
     app.include_router(suggestions_intake_router)
     app.include_router(personalizations_router)
     app.include_router(support_router)

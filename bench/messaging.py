@@ -1,0 +1,404 @@
+"""Messaging: signed WhatsApp webhooks ingested by a real uvicorn server, and a
+campaign sent through the simulator by runner processes.
+
+    .venv/bin/python bench/messaging.py [--inbound 20000] [--per-request 1]
+        [--concurrency 32] [--workers 2] [--recipients 10000] [--runners 2]
+        [--database-url URL]
+
+The database (default PostgreSQL ``cb_bench_messaging`` on 127.0.0.1) is dropped,
+created and migrated; ``commbase demo`` makes the organization and its API key;
+``commbase serve --workers N`` serves it (jobs off, rate limits out of the way).
+
+1. **Inbound.** A WhatsApp account (``provider: whatsapp``) is created through the
+   API. ``--inbound`` text messages from 2,000 different numbers, in the Cloud API's
+   notification shape with ``--per-request`` messages each, are built and signed
+   (``X-Hub-Signature-256``, HMAC-SHA256 with the app secret) before timing;
+   ``--concurrency`` connections post them. Every answer must be 200, and every
+   message must then be stored exactly once (counted in the database).
+2. **Campaign.** A simulator account and ``--recipients`` contacts holding a label
+   are written; a campaign to that label (throttle 1,000 per second, the most a
+   campaign allows) is started through the API and ``--runners`` ``commbase worker``
+   processes send it. Timed from the first campaign message written to the
+   campaign's completion; then every recipient must own exactly one sent message.
+
+Prints one JSON line of figures on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import orjson
+
+if __package__ in (None, ""):  # run as a script: make `bench._common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import (
+    asyncpg_dsn,
+    commbase_command,
+    free_port,
+    fresh_database,
+    migrate_and_demo,
+    server_env,
+    stop_process,
+    wait_until_up,
+)
+from commbase.core.ids import new_id
+from commbase.messaging.providers.whatsapp import sign
+
+HOST = "127.0.0.1"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_messaging"
+ALLOWED_DATABASES = frozenset({"cb_bench_messaging"})
+SECRET = "bench-messaging-secret-" + "x" * 40
+APP_SECRET = "bench-meta-app-secret-0123456789"  # noqa: S105  (a benchmark's own)
+PHONE_NUMBER_ID = "109876543210"
+SENDERS = 2000
+CAMPAIGN_TIMEOUT_S = 600.0
+
+
+# ------------------------------------------------------------------ inbound
+
+
+def notification(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550100000",
+                                "phone_number_id": PHONE_NUMBER_ID,
+                            },
+                            "contacts": [
+                                {
+                                    "profile": {"name": f"Sender {m['from'][-4:]}"},
+                                    "wa_id": m["from"],
+                                }
+                                for m in messages
+                            ],
+                            "messages": messages,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def signed_bodies(run: str, count: int, per_request: int) -> list[bytes]:
+    """``count`` inbound text messages, ``per_request`` to a notification, as signed bytes."""
+    now = str(int(time.time()))
+    bodies = []
+    for start in range(0, count, per_request):
+        messages = [
+            {
+                "from": f"1415{n % SENDERS:07d}",
+                "id": f"wamid.{run}.{n:09d}",
+                "timestamp": now,
+                "type": "text",
+                "text": {"body": f"Hello, order {n} -- is it shipped?"},
+            }
+            for n in range(start, min(start + per_request, count))
+        ]
+        bodies.append(orjson.dumps(notification(messages)))
+    return bodies
+
+
+async def post_all(client: httpx.AsyncClient, bodies: list[bytes], concurrency: int) -> float:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+
+    async def worker() -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": sign(body, APP_SECRET),
+            }
+            response = await client.post(
+                "/v1/providers/whatsapp/webhook", content=body, headers=headers
+            )
+            if response.status_code != 200:
+                raise SystemExit(f"webhook answered {response.status_code}: {response.text[:500]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+# ------------------------------------------------------------------ campaign
+
+
+async def write_contacts(dsn: str, org_id: str, count: int) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        (
+            new_id("cnt"),
+            org_id,
+            f"Recipient {n}",
+            f"recipient {n}",
+            f"+1628{n:06d}0",  # ends in 0: the simulator delivers and reads, no reply
+            json.dumps(["bench"]),
+            "{}",
+            "{}",
+            False,
+            0,
+            0,
+            now,
+            now,
+        )
+        for n in range(count)
+    ]
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.copy_records_to_table(
+            "contacts",
+            records=rows,
+            columns=[
+                "id", "org_id", "name", "search_name", "phone", "labels", "metadata",
+                "attributes", "blocked", "total_calls", "total_duration", "created_at",
+                "updated_at",
+            ],
+        )  # fmt: skip
+    finally:
+        await connection.close()
+
+
+async def campaign_progress(dsn: str, campaign_id: str) -> dict[str, Any]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            "SELECT status, completed_at FROM campaigns WHERE id = $1", campaign_id
+        )
+        first = await connection.fetchval(
+            "SELECT min(created_at) FROM messages WHERE campaign_id = $1", campaign_id
+        )
+        return {"status": row["status"], "completed_at": row["completed_at"], "first": first}
+    finally:
+        await connection.close()
+
+
+async def campaign_check(dsn: str, campaign_id: str) -> dict[str, int]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            """
+            SELECT count(*) AS messages,
+                   count(DISTINCT contact_id) AS contacts,
+                   count(*) FILTER (WHERE status = 'queued') AS unsent,
+                   (SELECT count(*) FROM campaign_recipients
+                     WHERE campaign_id = $1 AND status = 'sent') AS recipients_sent
+            FROM messages WHERE campaign_id = $1
+            """,
+            campaign_id,
+        )
+        return dict(row)
+    finally:
+        await connection.close()
+
+
+def spawn_runners(count: int, command: list[str], env: dict[str, str], workdir: Path) -> list[Any]:
+    runners = []
+    for n in range(count):
+        log = (workdir / f"runner-{n}.log").open("wb")
+        runners.append(
+            subprocess.Popen(
+                [*command, "worker"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+    return runners
+
+
+# ------------------------------------------------------------------ the run
+
+
+async def bench(
+    args: argparse.Namespace, *, base_url: str, api_key: str, server: Any, workdir: Path
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    dsn = asyncpg_dsn(args.database_url)
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
+    figures: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        await wait_until_up(client, server)
+        account = await client.post(
+            "/v1/channel-accounts",
+            json={
+                "kind": "whatsapp",
+                "name": "Bench line",
+                "provider": "whatsapp",
+                "phone_number_id": PHONE_NUMBER_ID,
+                "app_secret": APP_SECRET,
+                "access_token": "EAAG-bench-token",
+                "verify_token": "bench-verify-token",
+            },
+            headers=headers,
+        )
+        if account.status_code != 201:
+            raise SystemExit(f"account: {account.status_code} {account.text}")
+        await post_all(client, signed_bodies("warm", 500, args.per_request), args.concurrency)
+        bodies = signed_bodies("run", args.inbound, args.per_request)
+        seconds = await post_all(client, bodies, args.concurrency)
+        connection = await asyncpg.connect(dsn)
+        try:
+            stored = await connection.fetchval(
+                "SELECT count(DISTINCT provider_message_id) FROM messages"
+                " WHERE direction = 'inbound' AND provider_message_id LIKE 'wamid.run.%'"
+            )
+            rows = await connection.fetchval(
+                "SELECT count(*) FROM messages WHERE provider_message_id LIKE 'wamid.run.%'"
+            )
+            org_id = await connection.fetchval("SELECT id FROM organizations ORDER BY id LIMIT 1")
+        finally:
+            await connection.close()
+        if stored != args.inbound or rows != args.inbound:
+            raise SystemExit(f"{rows} rows ({stored} distinct) stored of {args.inbound}")
+        figures.update(
+            inbound_s=round(seconds, 3),
+            inbound_messages_per_s=round(args.inbound / seconds),
+            inbound_requests_per_s=round(len(bodies) / seconds, 1),
+        )
+
+        simulator = await client.post(
+            "/v1/channel-accounts",
+            json={"kind": "whatsapp", "name": "Bench simulator", "send_rate_per_minute": 100_000},
+            headers=headers,
+        )
+        await write_contacts(dsn, str(org_id), args.recipients)
+        started = await client.post(
+            "/v1/campaigns",
+            json={
+                "name": "Bench campaign",
+                "account_id": simulator.json()["id"],
+                "template_name": "bench_offer",
+                "template_parameters": ["20%"],
+                "audience": {"kind": "labels", "labels": ["bench"]},
+                "throttle_per_second": 1000,
+                "start": True,
+            },
+            headers=headers,
+        )
+        if started.status_code != 201 or started.json()["recipients_total"] != args.recipients:
+            raise SystemExit(f"campaign: {started.status_code} {started.text[:500]}")
+    campaign_id = started.json()["id"]
+    runner_env = server_env(args.database_url, secret=SECRET, run_jobs=True)
+    runners = spawn_runners(args.runners, commbase_command(), runner_env, workdir)
+    try:
+        deadline = time.monotonic() + CAMPAIGN_TIMEOUT_S
+        while True:
+            progress = await campaign_progress(dsn, campaign_id)
+            if progress["status"] == "completed":
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the campaign did not complete: {progress}")
+            await asyncio.sleep(0.2)
+    finally:
+        for runner in runners:
+            stop_process(runner)
+    check = await campaign_check(dsn, campaign_id)
+    if not (
+        check["messages"] == check["contacts"] == check["recipients_sent"] == args.recipients
+        and check["unsent"] == 0
+    ):
+        raise SystemExit(f"campaign messages do not add up: {check}")
+    campaign_s = (progress["completed_at"] - progress["first"]).total_seconds()
+    figures.update(
+        campaign_s=round(campaign_s, 3),
+        campaign_messages_per_s=round(args.recipients / campaign_s),
+    )
+    return figures
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--inbound", type=int, default=20_000)
+    parser.add_argument("--per-request", type=int, default=1, help="messages per notification")
+    parser.add_argument("--concurrency", type=int, default=32, help="client connections")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--runners", type=int, default=2, help="commbase worker processes")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    args = parser.parse_args(argv)
+    if min(args.inbound, args.per_request, args.concurrency, args.workers, args.recipients) < 1:
+        parser.error("counts must be positive")
+    if not args.database_url.startswith("postgresql"):
+        parser.error("this benchmark runs on PostgreSQL")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    command = commbase_command()
+    with tempfile.TemporaryDirectory(prefix="commbase-bench-messaging-") as tmp:
+        workdir = Path(tmp)
+        env = server_env(args.database_url, secret=SECRET, run_jobs=False)
+        fresh_database(args.database_url, ALLOWED_DATABASES, migrate=False)
+        api_key = migrate_and_demo(command, env, workdir)
+        port = free_port()
+        load_before = os.getloadavg()[0]
+        with (workdir / "server.log").open("wb") as log:
+            server = subprocess.Popen(
+                [*command, "serve", "--host", HOST, "--port", str(port), "--workers",
+                 str(args.workers)],
+                env=env,
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                figures = asyncio.run(
+                    bench(
+                        args,
+                        base_url=f"http://{HOST}:{port}",
+                        api_key=api_key,
+                        server=server,
+                        workdir=workdir,
+                    )
+                )
+            except SystemExit:
+                log.flush()
+                for name in ("server.log", "runner-0.log"):
+                    path = workdir / name
+                    if path.exists():
+                        lines = path.read_text(errors="replace").splitlines()
+                        print(f"--- {name}\n" + "\n".join(lines[-30:]), file=sys.stderr)
+                raise
+            finally:
+                stop_process(server)
+    result = {
+        "bench": "messaging",
+        "inbound": args.inbound,
+        "per_request": args.per_request,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "recipients": args.recipients,
+        "runners": args.runners,
+        **figures,
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before": round(load_before, 2),
+    }
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Chatwoot-style messaging reports per channel account, agent or label."""
