@@ -414,3 +414,43 @@ async def test_snoozed_conversations_wake_and_blocked_contacts_get_nothing(
     )
     assert refused.status_code == 403
     assert refused.json()["type"] == "/problems/contact-blocked"
+
+
+async def test_an_agent_session_works_only_with_its_own_conversations(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await create_account(world.client, world.tenant, kind="web_chat", name="Agents")
+    opened = await world.client.post(
+        "/v1/agent-sessions",
+        json={"agent_context": {"agent_id": "desk-bot"}},
+        headers=world.tenant.headers,
+    )
+    agent = {"Authorization": f"Bearer {opened.json()['session_token']}"}
+    own_contact = await world.client.post(
+        "/v1/contacts", json={"name": "Agent's", "phone": "+420601100071"}, headers=agent
+    )
+    mine = await world.client.post(
+        "/v1/conversations",
+        json={"account_id": account["id"], "contact_id": own_contact.json()["id"]},
+        headers=agent,
+    )
+    assert mine.status_code == 201, mine.text
+    assert mine.json()["assignee_agent_session_id"] == opened.json()["id"]
+    theirs = await _conversation(world, account["id"], "+420601100072")
+    not_its_contact = await world.client.post(
+        "/v1/conversations",
+        json={"account_id": account["id"], "contact_id": theirs["contact_id"]},
+        headers=agent,
+    )
+    assert not_its_contact.status_code == 422
+    hidden = await world.client.get(f"/v1/conversations/{theirs['id']}", headers=agent)
+    assert hidden.status_code == 404
+    listed = await world.client.get(
+        "/v1/conversations", params={"account_id": account["id"]}, headers=agent
+    )
+    assert [c["id"] for c in listed.json()["data"]] == [mine.json()["id"]]
+    sent = await world.client.post(
+        f"/v1/conversations/{mine.json()['id']}/messages", json={"body": "Hi"}, headers=agent
+    )
+    assert sent.status_code == 202
+    assert sent.json()["sender_agent_session_id"] == opened.json()["id"]

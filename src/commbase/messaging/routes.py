@@ -69,17 +69,22 @@ async def _conversation(
 async def open_conversation(
     body: ConversationCreate, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
+    """An agent session opens conversations with its own contacts, assigned to it."""
     principal.require(Scope.MESSAGES_WRITE)
     account = await accounts_service.check_account(
         session, org_id=principal.org_id, account_id=body.account_id
     )
+    agent_session_id = _agent_session_of(principal)
     try:
         contact = await contacts_service.get_contact(
-            session, org_id=principal.org_id, contact_id=body.contact_id
+            session,
+            org_id=principal.org_id,
+            contact_id=body.contact_id,
+            owner_agent_session_id=agent_session_id,
         )
     except NotFound as exc:
         raise invalid("contact_id is not a contact of this organization", "contact_id") from exc
-    return await inbound.open_conversation(
+    conversation = await inbound.open_conversation(
         session,
         account=account,
         contact_id=contact.id,
@@ -87,6 +92,15 @@ async def open_conversation(
         client_phone=contact.phone,
         client_name=contact.name,
     )
+    if agent_session_id and conversation.assignee_agent_session_id != agent_session_id:
+        if conversation.assignee_user_id or conversation.assignee_agent_session_id:
+            raise invalid("the contact's open conversation belongs to someone else", "contact_id")
+        await service.assign(
+            session,
+            conversation=conversation,
+            assignment=Assignment(agent_session_id=agent_session_id),
+        )
+    return conversation
 
 
 @router.get("", response_model=Page[ConversationRead])
@@ -315,7 +329,10 @@ async def mark_opted_out(
     principal.require(Scope.MESSAGES_WRITE)
     try:
         await contacts_service.get_contact(
-            session, org_id=principal.org_id, contact_id=body.contact_id
+            session,
+            org_id=principal.org_id,
+            contact_id=body.contact_id,
+            owner_agent_session_id=_agent_session_of(principal),
         )
     except NotFound as exc:
         raise invalid("contact_id is not a contact of this organization", "contact_id") from exc
