@@ -315,3 +315,28 @@ async def test_included_minutes_reach_a_customer_organization_once_per_period(
     [wallet] = [w for w in wallets if w["owner_type"] == "organization"]
     assert wallet["balance_minutes"] == 400  # 100 minutes x 2 seats x 2 periods
     assert timedelta(0) < datetime(2026, 2, 1, tzinfo=UTC) - START
+
+
+async def test_an_overdue_invoice_makes_the_subscription_past_due_until_paid(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    h = tenant.headers
+    clock = FrozenClock(START)
+    with use_clock(clock):
+        basic = await plan(client, h, "basic", 3000)
+        customer = await contact_customer(client, h)
+        sub = await subscribe(client, h, customer["id"], basic["id"])
+        [invoice] = await invoices_of(client, h, sub["id"])
+        assert invoice["due_at"].startswith("2026-01-15")
+        clock.set(datetime(2026, 1, 16, tzinfo=UTC))
+        run = await client.post("/v1/jobs/billing.renew_subscriptions/runs", headers=h)
+        assert run.status_code in (200, 201, 202), run.text
+        got = (await client.get(f"/v1/billing/subscriptions/{sub['id']}", headers=h)).json()
+        assert (got["status"], got["mrr"]) == ("past_due", 3000)  # still billed, still MRR
+        paid = await client.post(
+            f"/v1/billing/invoices/{invoice['id']}/payments", json={}, headers=h
+        )
+        assert paid.json()["status"] == "paid"
+        got = (await client.get(f"/v1/billing/subscriptions/{sub['id']}", headers=h)).json()
+        assert got["status"] == "active"

@@ -10,7 +10,7 @@ than ``manual`` attach their payments here the same way.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,10 @@ from commbase.billing.invoices import service
 from commbase.billing.invoices.enums import InvoicePaymentStatus, InvoiceStatus
 from commbase.billing.invoices.models import Invoice, InvoicePayment
 from commbase.billing.models import Wallet
+from commbase.billing.subscriptions import events as subscription_events
+from commbase.billing.subscriptions.enums import SubscriptionStatus
+from commbase.billing.subscriptions.models import Subscription
+from commbase.core import outbox
 from commbase.core.errors import Conflict, invalid
 from commbase.core.time import utcnow
 
@@ -119,4 +123,38 @@ async def pay(
     await session.flush()
     if invoice.amount_due == 0:
         await service.mark_paid(session, invoice=invoice)
+        await _back_in_good_standing(session, invoice=invoice)
     return invoice
+
+
+async def _back_in_good_standing(session: AsyncSession, *, invoice: Invoice) -> None:
+    """A past_due subscription whose overdue invoices are all paid is active again."""
+    if invoice.subscription_id is None:
+        return
+    subscription = await session.scalar(
+        select(Subscription)
+        .where(Subscription.id == invoice.subscription_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if subscription is None or subscription.status != SubscriptionStatus.PAST_DUE:
+        return
+    overdue = await session.scalar(
+        select(
+            exists().where(
+                Invoice.subscription_id == subscription.id,
+                Invoice.status == InvoiceStatus.OPEN,
+                Invoice.due_at <= utcnow(),
+            )
+        )
+    )
+    if overdue:
+        return
+    subscription.status = SubscriptionStatus.ACTIVE
+    await session.flush()
+    await outbox.record(
+        session,
+        subscription_events.SUBSCRIPTION_UPDATED,
+        subscription_events.payload(subscription),
+        org_id=subscription.org_id,
+    )

@@ -10,5 +10,7 @@ from commbase.core.jobs import JobContext, job
 async def renew_subscriptions(ctx: JobContext) -> int:
     """Renew subscriptions whose period ended: trials turn active, cancellations at the
     period's end take effect, new periods are invoiced (one invoice per period,
-    however often this runs). Returns the periods moved past."""
-    return await lifecycle.renew_due(ctx.database, now=ctx.now, org_id=ctx.org_id)
+    however often this runs); subscriptions with an overdue open invoice turn
+    ``past_due``. Returns the periods moved past plus the subscriptions marked."""
+    moved = await lifecycle.renew_due(ctx.database, now=ctx.now, org_id=ctx.org_id)
+    return moved + await lifecycle.mark_overdue(ctx.database, now=ctx.now, org_id=ctx.org_id)

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.catalog.enums import Interval
 from commbase.billing.customers import service as customers_service
-from commbase.billing.invoices.enums import BillingReason
+from commbase.billing.invoices.enums import BillingReason, InvoiceStatus
+from commbase.billing.invoices.models import Invoice
 from commbase.billing.subscriptions import events, pricing, terms
 from commbase.billing.subscriptions.enums import BILLED, LIVE, SubscriptionStatus
 from commbase.billing.subscriptions.models import Subscription
@@ -144,6 +145,39 @@ async def renew(session: AsyncSession, *, subscription: Subscription, now: datet
         await _start_period(session, subscription=subscription, at=end)
         await _announce(session, events.SUBSCRIPTION_RENEWED, subscription)
     return moved
+
+
+async def mark_overdue(database: Database, *, now: datetime, org_id: str | None = None) -> int:
+    """Active subscriptions with an open invoice past its due date become ``past_due``
+    (still billed, still MRR); paying their overdue invoices makes them active again."""
+    statement = (
+        select(Subscription.org_id, Subscription.id)
+        .join(Invoice, Invoice.subscription_id == Subscription.id)
+        .where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Invoice.status == InvoiceStatus.OPEN,
+            Invoice.due_at <= now,
+        )
+        .distinct()
+        .limit(RENEWAL_BATCH)
+    )
+    if org_id is not None:
+        statement = statement.where(Subscription.org_id == org_id)
+    async with database.sessionmaker() as session:
+        due = (await session.execute(statement)).all()
+    marked = 0
+    for sub_org, sub_id in due:
+        async with database.sessionmaker() as session:
+            subscription = await get_subscription(
+                session, org_id=sub_org, subscription_id=sub_id, for_update=True
+            )
+            if subscription.status == SubscriptionStatus.ACTIVE:
+                subscription.status = SubscriptionStatus.PAST_DUE
+                await session.flush()
+                await _announce(session, events.SUBSCRIPTION_UPDATED, subscription)
+                marked += 1
+            await session.commit()
+    return marked
 
 
 async def renew_due(database: Database, *, now: datetime, org_id: str | None = None) -> int:
