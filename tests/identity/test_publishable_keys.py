@@ -71,6 +71,16 @@ async def test_key_is_shown_once_hashed_at_rest_and_managed_by_staff(
     assert changed.json()["allowed_origins"] == ["https://www.shop.example"]
     assert changed.json()["rate_limit_per_minute"] == 9
 
+    # The key opens no other route.
+    for path in ("/v1/me", "/v1/api-keys", "/v1/publishable-keys", "/v1/contacts"):
+        response = await client.get(path, headers={**auth(key), "Origin": ORIGIN})
+        assert response.status_code == 401, (path, response.text)
+        assert response.json()["type"] == "/problems/invalid-credentials"
+    written = await client.post(
+        "/v1/contacts", json={"name": "Mallory"}, headers={**auth(key), "Origin": ORIGIN}
+    )
+    assert written.status_code == 401
+
     revoked = await client.post(
         f"/v1/publishable-keys/{created['id']}/revoke", headers=tenant.headers
     )
@@ -81,21 +91,6 @@ async def test_key_is_shown_once_hashed_at_rest_and_managed_by_staff(
     audit = (await client.get("/v1/audit-log", headers=tenant.headers)).json()["data"]
     actions = {entry["action"] for entry in audit}
     assert {"publishable_key.created", "publishable_key.revoked"} <= actions
-
-
-async def test_a_publishable_key_opens_no_other_route(
-    app: FastAPI, client: httpx.AsyncClient
-) -> None:
-    tenant = await make_tenant(app)
-    key = (await create_publishable_key(client, tenant.api_key))["key"]
-    for path in ("/v1/me", "/v1/api-keys", "/v1/publishable-keys", "/v1/contacts"):
-        response = await client.get(path, headers={**auth(key), "Origin": ORIGIN})
-        assert response.status_code == 401, (path, response.text)
-        assert response.json()["type"] == "/problems/invalid-credentials"
-    created = await client.post(
-        "/v1/contacts", json={"name": "Mallory"}, headers={**auth(key), "Origin": ORIGIN}
-    )
-    assert created.status_code == 401
 
 
 async def test_only_intake_scopes_and_web_origins_are_accepted(
