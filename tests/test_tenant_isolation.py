@@ -161,6 +161,11 @@ EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     },
     ("GET", "/v1/analytics/series"): {"metrics": "calls.total"},
     ("GET", "/v1/analytics/series.csv"): {"metrics": "calls.total"},
+    ("GET", "/v1/reports/messaging"): {
+        "from": "2026-06-01T00:00:00Z",
+        "to": "2027-05-01T00:00:00Z",
+        "group_by": "label",
+    },
     # A's item: B's check finds none of its own.
     ("GET", "/v1/favorites/check"): {"type": "agent", "item_id": "alpha-item"},
 }

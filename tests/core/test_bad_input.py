@@ -905,6 +905,22 @@ QUERY_CASES = [
             ("/v1/conversations/search", "q=%21%21%21", "q"),
             ("/v1/channel-accounts", "kind=pager", "kind"),
             ("/v1/campaigns", "status=done", "status"),
+            ("/v1/reports/messaging", "from=2026-01-01&to=2026-02-01T00:00:00Z", "from"),
+            (
+                "/v1/reports/messaging",
+                "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+                "to",
+            ),
+            (
+                "/v1/reports/messaging",
+                "from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+                "to",
+            ),
+            (
+                "/v1/reports/messaging",
+                "from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z&group_by=planet",
+                "group_by",
+            ),
             ("/v1/campaigns", "account_id=" + "a" * 41, "account_id"),
             ("/v1/campaigns/{campaign_id}/recipients", "status=lost", "status"),
             ("/v1/campaigns/{campaign_id}/recipients", "limit=0", "limit"),
