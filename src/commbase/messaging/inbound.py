@@ -247,7 +247,8 @@ async def receive(
             await session.flush()
     except IntegrityError:
         return None  # the same webhook, delivered twice at once
-    await _mark_replied(session, conversation_id=conversation.id, at=inbound.at)
+    if conversation.outbound_count:
+        await _mark_replied(session, conversation_id=conversation.id, at=inbound.at)
     await _reopen(session, conversation)
     conversation.first_inbound_at = conversation.first_inbound_at or inbound.at
     conversation.last_inbound_at = max(conversation.last_inbound_at or inbound.at, inbound.at)
