@@ -138,7 +138,6 @@ RECORD_QUERIES: dict[str, str] = {
     "customer_id": "billing_customers",
     "subscription_id": "billing_subscriptions",
     "reference_id": "contacts",
-    "account_id": "channel_accounts",
     "assignee_user_id": "users",
     "assignee_agent_session_id": "agent_sessions",
     "contact_id": "contacts",
