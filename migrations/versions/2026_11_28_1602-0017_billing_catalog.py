@@ -383,6 +383,18 @@ def upgrade() -> None:
         "ix_billing_invoices_org_status", "billing_invoices", ["org_id", "status"], unique=False
     )
     op.create_index(
+        "ix_billing_invoices_org_created",
+        "billing_invoices",
+        ["org_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_billing_invoices_org_updated",
+        "billing_invoices",
+        ["org_id", "updated_at"],
+        unique=False,
+    )
+    op.create_index(
         "uq_billing_invoices_subscription_period",
         "billing_invoices",
         ["subscription_id", "period_start"],

@@ -215,3 +215,39 @@ async def test_two_renewers_at_once_write_one_invoice_per_period(
         ).all()
     assert sorted(count for _, count in per_period) == [4, 4, 4, 4]
     assert {sub_id for sub_id, _ in per_period} == {s["id"] for s in subs}
+
+
+async def test_invoice_figures_through_the_registry_and_overdue_invoices(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    h = tenant.headers
+    clock = FrozenClock(datetime(2026, 5, 4, 10, tzinfo=UTC))
+    with use_clock(clock):
+        customer = await contact_customer(client, h)
+        paid = (await _one_off(client, h, customer["id"], finalize=True, currency="USD")).json()
+        part = (await _one_off(client, h, customer["id"], finalize=True, currency="USD")).json()
+        await _one_off(client, h, customer["id"], currency="USD")  # a draft bills nothing
+        await client.post(f"/v1/billing/invoices/{paid['id']}/payments", json={}, headers=h)
+        await client.post(
+            f"/v1/billing/invoices/{part['id']}/payments", json={"amount": 2_500}, headers=h
+        )
+        clock.set(datetime(2026, 5, 20, tzinfo=UTC))
+        overdue = await client.get("/v1/billing/invoices?overdue=true", headers=h)
+        assert [i["id"] for i in overdue.json()["data"]] == [part["id"]]
+        series = await client.get(
+            "/v1/analytics/series?metrics=invoices.issued,invoices.paid,invoices.billed,"
+            "invoices.collected,invoices.outstanding,revenue.invoice_payments"
+            "&interval=month&from=2026-05-01T00:00:00Z&to=2026-06-01T00:00:00Z",
+            headers=h,
+        )
+    assert series.status_code == 200, series.text
+    totals = {e["metric"]: e["total"] for e in series.json()["series"]}
+    assert totals == {
+        "invoices.issued": 2,
+        "invoices.paid": 1,
+        "invoices.billed": 20_000,
+        "invoices.collected": 12_500,
+        "invoices.outstanding": 7_500,
+        "revenue.invoice_payments": 12_500,
+    }

@@ -6,6 +6,7 @@ A new domain adds its ``metrics.py`` here (see :mod:`commbase.analytics.registry
 from __future__ import annotations
 
 from commbase.billing import metrics as billing_metrics
+from commbase.billing.invoices import metrics as billing_invoices_metrics
 from commbase.billing.revenue import metrics as billing_revenue_metrics
 from commbase.calls import metrics as calls_metrics
 from commbase.contacts import metrics as contacts_metrics
@@ -21,6 +22,7 @@ from commbase.messaging import metrics as messaging_metrics
 from commbase.tracking import metrics as tracking_metrics
 
 __all__ = [
+    "billing_invoices_metrics",
     "billing_metrics",
     "billing_revenue_metrics",
     "bookings_metrics",

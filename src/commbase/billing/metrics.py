@@ -76,6 +76,18 @@ register(
         unit="minor",
     ),
     total("revenue.refunds", LEDGER, LedgerEntry.amount, "Refunded", where=REFUND, unit="minor"),
+    total(
+        "revenue.invoice_payments",
+        LEDGER,
+        LedgerEntry.amount,
+        "Paid on invoices (the revenue wallets' credits)",
+        where=and_(
+            LedgerEntry.type == LedgerType.CREDIT,
+            LedgerEntry.category == LedgerCategory.INVOICE_PAYMENT,
+            LedgerEntry.status == LedgerStatus.COMPLETED,
+        ),
+        unit="minor",
+    ),
     count("wallet.transactions", LEDGER, "Ledger entries"),
 )
 register_section(
@@ -86,6 +98,7 @@ register_section(
         "charges": "revenue.charges",
         "callCharges": "revenue.call_charges",
         "refunds": "revenue.refunds",
+        "invoicePayments": "revenue.invoice_payments",
         # From billing.revenue.metrics: at the period's end, in the organization's currency.
         "mrr": Entry("revenue.mrr", cumulative=True),
         "arr": Entry("revenue.arr", cumulative=True),

@@ -40,6 +40,8 @@ class Invoice(Base):
         UniqueConstraint("org_id", "sequence"),
         Index("ix_billing_invoices_org_customer", "org_id", "customer_id"),
         Index("ix_billing_invoices_org_status", "org_id", "status"),
+        Index("ix_billing_invoices_org_created", "org_id", "created_at"),
+        Index("ix_billing_invoices_org_updated", "org_id", "updated_at"),  # analytics' change time
         # One invoice per subscription and period, however often renewals run.
         Index(
             "uq_billing_invoices_subscription_period",

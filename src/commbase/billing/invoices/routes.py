@@ -58,6 +58,9 @@ async def list_invoices(
     customer_id: Annotated[str | None, Query(max_length=40)] = None,
     subscription_id: Annotated[str | None, Query(max_length=40)] = None,
     status_: Annotated[InvoiceStatus | None, Query(alias="status")] = None,
+    overdue: Annotated[
+        bool | None, Query(description="true: open invoices past their due date")
+    ] = None,
 ) -> Page[InvoiceSummary]:
     principal.require(Scope.BILLING_READ)
     rows, cursor = await service.list_invoices(
@@ -67,6 +70,7 @@ async def list_invoices(
         customer_id=customer_id,
         subscription_id=subscription_id,
         status=status_,
+        overdue=overdue,
     )
     return Page(data=[InvoiceSummary.model_validate(r) for r in rows], next_cursor=cursor)
 

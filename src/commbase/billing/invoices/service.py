@@ -215,8 +215,15 @@ async def list_invoices(
     customer_id: str | None = None,
     subscription_id: str | None = None,
     status: str | None = None,
+    overdue: bool | None = None,
 ) -> tuple[Sequence[Invoice], str | None]:
+    """Newest first; ``overdue``: open invoices past (true) or within (false) their due date."""
     statement = select(Invoice).where(Invoice.org_id == org_id)
+    if overdue is not None:
+        past_due = Invoice.due_at <= utcnow()
+        statement = statement.where(
+            Invoice.status == InvoiceStatus.OPEN, past_due if overdue else ~past_due
+        )
     if customer_id:
         statement = statement.where(Invoice.customer_id == customer_id)
     if subscription_id:
