@@ -340,3 +340,53 @@ async def test_an_overdue_invoice_makes_the_subscription_past_due_until_paid(
         assert paid.json()["status"] == "paid"
         got = (await client.get(f"/v1/billing/subscriptions/{sub['id']}", headers=h)).json()
         assert got["status"] == "active"
+
+
+async def test_coupons_once_repeating_and_forever_on_invoices_and_mrr(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    h = tenant.headers
+    clock = FrozenClock(START)
+    with use_clock(clock):
+        basic = await plan(client, h, "basic", 3000)
+        coupons = {
+            spec["code"]: await created(client, h, "/v1/billing/coupons", name="c", **spec)
+            for spec in (
+                {"code": "ONCE", "percent_off": 50, "duration": "once"},
+                {
+                    "code": "TWO",
+                    "amount_off": 1000,
+                    "currency": "USD",
+                    "duration": "repeating",
+                    "duration_months": 2,
+                },
+                {"code": "ALWAYS", "percent_off": 10, "duration": "forever"},
+            )
+        }
+        customer = await contact_customer(client, h)
+        subs = {
+            code: await subscribe(client, h, customer["id"], basic["id"], coupon_id=c["id"])
+            for code, c in coupons.items()
+        }
+        assert {code: s["mrr"] for code, s in subs.items()} == {
+            "ONCE": 3000,  # a one-time discount is not recurring revenue
+            "TWO": 2000,
+            "ALWAYS": 2700,
+        }
+        clock.set(datetime(2026, 4, 1, 0, 0, 1, tzinfo=UTC))
+        await renew(app, tenant.org_id)
+    totals = {
+        code: [i["total"] for i in await invoices_of(client, h, s["id"])]
+        for code, s in subs.items()
+    }
+    assert totals == {
+        "ONCE": [1500, 3000, 3000, 3000],
+        "TWO": [2000, 2000, 3000, 3000],  # January and February
+        "ALWAYS": [2700, 2700, 2700, 2700],
+    }
+    two = await movements(client, h, subs["TWO"]["id"])
+    assert [(m["kind"], m["amount"], m["occurred_at"][:10]) for m in two] == [
+        ("expansion", 2000, "2026-01-01"),  # the customer already paid for ONCE
+        ("expansion", 1000, "2026-03-01"),  # the coupon ran out
+    ]
