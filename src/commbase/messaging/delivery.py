@@ -28,17 +28,14 @@ from commbase.messaging.accounts import service as accounts_service
 from commbase.messaging.enums import ContentType, MessageStatus
 from commbase.messaging.models import ChannelAccount, Conversation, Message
 from commbase.messaging.providers import provider_for
-from commbase.messaging.providers.base import Outbound, SendFailed, SendRefused
+from commbase.messaging.providers.base import Outbound, SendRefused
 from commbase.messaging.statuses import advance
 
 RETRY_AFTER_S = (2, 10, 30, 120, 600)
 MAX_ATTEMPTS = len(RETRY_AFTER_S) + 1
 RATE_WINDOW = timedelta(seconds=60)
 CLAIM = timedelta(seconds=30)
-
-
-def ctx_worker(ctx: EffectContext) -> str:
-    return str(ctx.services.get("worker_id", "effects"))
+CONSUMER = "messaging.send"
 
 
 class RateLimitReached(Exception):
@@ -101,7 +98,7 @@ async def _prepare(
             raise RateLimitReached(f"account {account.id} reached its send rate")
         message.attempts += 1
         # In flight: counted against the rate until sent or this claim runs out.
-        message.claimed_by = ctx_worker(ctx)
+        message.claimed_by = CONSUMER
         message.claim_expires_at = utcnow() + CLAIM
         outbound = Outbound(
             message_id=message.id,
@@ -159,7 +156,7 @@ async def _give_up(ctx: EffectContext, event: ClaimedEvent, reason: str) -> None
 
 
 @effect(
-    "messaging.send",
+    CONSUMER,
     event_types=[events.MESSAGE_QUEUED],
     max_attempts=MAX_ATTEMPTS,
     retry_after_s=RETRY_AFTER_S,
@@ -181,6 +178,7 @@ async def send(ctx: EffectContext, event: ClaimedEvent) -> None:
         provider_name, account=account, access_token=token, services=ctx.services
     )
     try:
+        # SendFailed (and anything unexpected) propagates: the runner retries with backoff.
         sent = await provider.send(outbound=outbound, attempt=attempt)
     except SendRefused as exc:
         await _finish(
@@ -191,8 +189,6 @@ async def send(ctx: EffectContext, event: ClaimedEvent) -> None:
             error_message=exc.message,
         )
         return
-    except SendFailed:
-        raise  # retried with backoff by the effect runner
     await _finish(
         ctx,
         outbound.message_id,

@@ -95,7 +95,8 @@ async def advance_simulated_messages(database: Database, *, now: datetime | None
         ).all()
         for message, conversation, account in rows:
             to = conversation.client_phone or ""
-            assert message.sent_at is not None
+            if message.sent_at is None:
+                continue
             for step in due_steps(to, sent_at=message.sent_at, now=now):
                 at = message.sent_at + timedelta(seconds=step.offset_s)
                 if await advance(
