@@ -18,8 +18,11 @@ created and migrated; ``commbase demo`` makes the organization and its API key;
 2. **Campaign.** A simulator account and ``--recipients`` contacts holding a label
    are written; a campaign to that label (throttle 1,000 per second, the most a
    campaign allows) is started through the API and ``--runners`` ``commbase worker``
-   processes send it. Timed from the first campaign message written to the
-   campaign's completion; then every recipient must own exactly one sent message.
+   processes send it (with ``--runner-only``: processes running only the campaign
+   runner, ``python -m commbase.messaging.campaigns.worker``; ``commbase worker``
+   also runs the simulator that moves every sent message to delivered and read).
+   Timed from the first campaign message written to the campaign's completion; then
+   every recipient must own exactly one sent message.
 
 Prints one JSON line of figures on stdout.
 """
@@ -214,13 +217,22 @@ async def campaign_check(dsn: str, campaign_id: str) -> dict[str, int]:
         await connection.close()
 
 
-def spawn_runners(count: int, command: list[str], env: dict[str, str], workdir: Path) -> list[Any]:
+def spawn_runners(
+    count: int, command: list[str], env: dict[str, str], workdir: Path, *, runner_only: bool
+) -> list[Any]:
+    """``commbase worker`` processes, or with ``runner_only`` processes running only the
+    campaign runner (no messaging simulator moving messages on, no webhooks, no effects)."""
+    argv = [sys.executable, "-m", "commbase.messaging.campaigns.worker"]
     runners = []
     for n in range(count):
         log = (workdir / f"runner-{n}.log").open("wb")
         runners.append(
             subprocess.Popen(
-                [*command, "worker"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+                argv if runner_only else [*command, "worker"],
+                env=env,
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         )
     return runners
@@ -301,7 +313,9 @@ async def bench(
             raise SystemExit(f"campaign: {started.status_code} {started.text[:500]}")
     campaign_id = started.json()["id"]
     runner_env = server_env(args.database_url, secret=SECRET, run_jobs=True)
-    runners = spawn_runners(args.runners, commbase_command(), runner_env, workdir)
+    runners = spawn_runners(
+        args.runners, commbase_command(), runner_env, workdir, runner_only=args.runner_only
+    )
     try:
         deadline = time.monotonic() + CAMPAIGN_TIMEOUT_S
         while True:
@@ -336,6 +350,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--runners", type=int, default=2, help="commbase worker processes")
+    parser.add_argument(
+        "--runner-only",
+        action="store_true",
+        help="send with processes running only the campaign runner, not `commbase worker`",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args(argv)
     if min(args.inbound, args.per_request, args.concurrency, args.workers, args.recipients) < 1:
@@ -392,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "recipients": args.recipients,
         "runners": args.runners,
+        "runner_only": args.runner_only,
         **figures,
         "cpus": os.cpu_count(),
         "loadavg_1m_before": round(load_before, 2),
