@@ -800,6 +800,17 @@ FIELD_PROBLEMS[("POST", "/v1/billing/invoices")] = [
         "customer_id",
     ),
 ]
+FIELD_PROBLEMS[("POST", "/v1/billing/invoices")].append(
+    (
+        "a line past 64 bits in total",
+        {
+            "customer_id": "c",
+            "currency": "USD",
+            "lines": [{"description": "x", "unit_amount": 10**12, "quantity": 10_001}],
+        },
+        "lines.0.quantity",
+    )
+)
 FIELD_PROBLEMS[("PUT", "/v1/billing/tax-rates")] = [
     ("percent over 100", {"percent": "101"}, "percent"),
     ("lower-case country", {"country": "fr", "percent": "5"}, "country"),
