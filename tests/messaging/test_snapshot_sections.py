@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from commbase.analytics import snapshots
@@ -346,3 +347,54 @@ async def test_the_daily_job_writes_one_snapshot_per_active_channel_account(
         headers=tenant.headers,
     )
     assert none.json()["data"] == []
+
+
+async def test_daily_snapshot_has_seed_004_interactions(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    account = await make_account(app, tenant.org_id)
+    rows = [  # (status, sentiment, score, escalated, first response s, day offset)
+        ("resolved", "positive", 0.8, False, 30, 0),
+        ("resolved", "negative", -0.6, True, 90, 0),
+        ("open", "neutral", 0.1, False, None, 0),
+        ("pending", "positive", 0.5, True, 45, 0),
+        ("resolved", None, None, False, 10, 0),
+        ("resolved", "negative", -0.9, True, 20, 1),  # the next day: not counted
+    ]
+    async with app.state.db.sessionmaker() as session:
+        for n, (status, sentiment, score, escalated, response, offset) in enumerate(rows):
+            at = DAY + timedelta(days=offset, hours=n)
+            session.add(
+                Conversation(
+                    org_id=tenant.org_id, account_id=account, contact_id=f"cnt_{n}",
+                    channel="whatsapp", status=status, sentiment=sentiment,
+                    sentiment_score=score, escalated_to_human=escalated,
+                    first_response_seconds=response, created_at=at, updated_at=at,
+                )
+            )  # fmt: skip
+        await session.commit()
+    day = [r for r in rows if r[5] == 0]
+    scores = [r[2] for r in day if r[2] is not None]
+    responses = [r[4] for r in day if r[4] is not None]
+    expected = {
+        "totalConversations": len(day),
+        "chatConversations": len(day),
+        "voiceConversations": 0,
+        "avgResponseTime": round(sum(responses) / len(responses), 4),
+        "resolutionRate": round(sum(r[0] == "resolved" for r in day) / len(day), 2),
+        "escalationRate": round(sum(r[3] for r in day) / len(day), 2),
+        "avgSentiment": round(sum(scores) / len(scores), 4),
+        "positiveInteractions": sum(r[1] == "positive" for r in day),
+        "negativeInteractions": sum(r[1] == "negative" for r in day),
+    }
+    response = await client.post(
+        "/v1/analytics/snapshots",
+        json={"type": "daily", "date": DAY.date().isoformat()},
+        headers=tenant.headers,
+    )
+    assert response.status_code in (200, 201), response.text
+    got = response.json()["metrics"]["interactions"]
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-9), key

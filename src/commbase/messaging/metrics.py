@@ -31,6 +31,13 @@ Definitions (rates are x 100 with 2 decimals, 0 over a zero denominator):
 * ``conversations``: created in the period: ``total``; ``open`` not resolved
   now (open, pending or snoozed); ``closed`` resolved; ``avgResponseTime`` mean
   seconds from the first inbound message to the first reply.
+* ``interactions`` (seed 004's daily analytics): ``totalConversations`` and
+  ``chatConversations`` the conversations opened (every messaging channel is a
+  chat), ``voiceConversations`` calls placed (``calls.total``), ``avgResponseTime``
+  as above, ``resolutionRate`` resolved / opened and ``escalationRate`` escalated
+  to a human / opened (0-1, seed 004's scale), ``avgSentiment`` mean sentiment
+  score (-1..1), ``positiveInteractions`` / ``negativeInteractions`` conversations
+  with that sentiment label.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from commbase.analytics.registry import (
 from commbase.contacts import metrics as _contacts  # noqa: F401  (its section first: extended here)
 from commbase.messaging.campaigns.enums import ACTIVE_CAMPAIGN, CampaignStatus
 from commbase.messaging.campaigns.models import Campaign
-from commbase.messaging.enums import ConversationStatus, Direction, MessageStatus
+from commbase.messaging.enums import ConversationStatus, Direction, MessageStatus, Sentiment
 from commbase.messaging.models import Conversation, Message
 
 REACHED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
@@ -286,6 +293,62 @@ register_section(
         "active": "contacts.active",
         "blocked": Entry("contacts.blocked", cumulative=True),
         "avgEngagementScore": "contacts.engagement_score_avg",
+    },
+)
+# Seed 004's daily analytics, the fields conversations give.
+register(
+    count(
+        "conversations.escalated",
+        CONVERSATIONS,
+        "Conversations handed to a human",
+        where=Conversation.escalated_to_human.is_(True),
+    ),
+    count(
+        "conversations.positive",
+        CONVERSATIONS,
+        "Conversations with a positive sentiment",
+        where=Conversation.sentiment == Sentiment.POSITIVE,
+    ),
+    count(
+        "conversations.negative",
+        CONVERSATIONS,
+        "Conversations with a negative sentiment",
+        where=Conversation.sentiment == Sentiment.NEGATIVE,
+    ),
+    average(
+        "conversations.sentiment_avg",
+        CONVERSATIONS,
+        Conversation.sentiment_score,
+        "Average sentiment score (-1..1)",
+        unit="score",
+    ),
+    ratio(
+        "conversations.resolution_rate",
+        "conversations.closed",
+        "conversations.total",
+        "Resolved / opened (0-1)",
+        percent=False,
+    ),
+    ratio(
+        "conversations.escalation_rate",
+        "conversations.escalated",
+        "conversations.total",
+        "Escalated / opened (0-1)",
+        percent=False,
+    ),
+)
+register_section(
+    "interactions",
+    {
+        "totalConversations": "conversations.total",
+        "chatConversations": "conversations.total",
+        "voiceConversations": "calls.total",
+        "avgResponseTime": "conversations.response_time_avg",
+        "resolutionRate": "conversations.resolution_rate",
+        "escalationRate": "conversations.escalation_rate",
+        "avgSentiment": "conversations.sentiment_avg",
+        "positiveInteractions": "conversations.positive",
+        "negativeInteractions": "conversations.negative",
     },
 )
 register_section(
