@@ -86,3 +86,8 @@ async def test_revenue_and_snapshots_report_mrr_and_arr_per_currency(
         assert metrics["subscriptions"]["newSubscriptions"] == 1  # the second EUR one
     kinds = [m["kind"] for m in await movements(client, h, euro_two["id"])]
     assert kinds == ["reactivation"]
+    now = (await client.get("/v1/billing/mrr", headers=h)).json()["data"]
+    assert now == [
+        {"currency": "EUR", "mrr": 2000, "arr": 24_000, "paying_subscriptions": 1},
+        {"currency": "USD", "mrr": 8000, "arr": 96_000, "paying_subscriptions": 2},
+    ]

@@ -8,13 +8,21 @@ from fastapi import APIRouter, Query
 
 from commbase.billing.revenue import service
 from commbase.billing.revenue.enums import MovementKind
-from commbase.billing.revenue.schemas import MrrMovementRead
+from commbase.billing.revenue.schemas import MrrMovementRead, MrrNow
 from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 
 router = APIRouter(prefix="/v1/billing", tags=["billing revenue"])
+
+
+@router.get("/mrr", response_model=MrrNow)
+async def mrr_now(principal: CurrentPrincipal, session: DbSession) -> MrrNow:
+    """MRR and ARR now, per currency, with the paying subscriptions behind them (over
+    time: ``/v1/analytics/series?metrics=mrr.change&group_by=currency``)."""
+    principal.require(Scope.BILLING_READ)
+    return await service.mrr_now(session, org_id=principal.org_id)
 
 
 @router.get("/mrr-movements", response_model=Page[MrrMovementRead])

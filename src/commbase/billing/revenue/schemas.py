@@ -18,3 +18,16 @@ class MrrMovementRead(ReadSchema):
     mrr_before: int
     mrr_after: int
     occurred_at: datetime
+
+
+class CurrencyMrr(ReadSchema):
+    currency: str
+    mrr: int
+    arr: int
+    paying_subscriptions: int
+
+
+class MrrNow(ReadSchema):
+    """MRR as it stands, per currency (never added across currencies)."""
+
+    data: list[CurrencyMrr]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.revenue.enums import MovementKind
 from commbase.billing.revenue.models import MrrMovement
+from commbase.billing.revenue.schemas import CurrencyMrr, MrrNow
 from commbase.billing.subscriptions.models import Subscription
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import service as identity_service
@@ -92,6 +93,27 @@ async def record_mrr(
     subscription.mrr = new_mrr
     await session.flush()
     return movement
+
+
+async def mrr_now(session: AsyncSession, *, org_id: str) -> MrrNow:
+    """Each currency's MRR from the subscriptions as they stand (the movements' running
+    total, read the other way round)."""
+    rows = (
+        await session.execute(
+            select(Subscription.currency, func.sum(Subscription.mrr), func.count())
+            .where(Subscription.org_id == org_id, Subscription.mrr > 0)
+            .group_by(Subscription.currency)
+            .order_by(Subscription.currency)
+        )
+    ).all()
+    return MrrNow(
+        data=[
+            CurrencyMrr(
+                currency=currency, mrr=int(mrr), arr=12 * int(mrr), paying_subscriptions=count
+            )
+            for currency, mrr, count in rows
+        ]
+    )
 
 
 async def list_movements(
