@@ -363,14 +363,14 @@ async def test_daily_snapshot_has_seed_004_interactions(
         ("resolved", "negative", -0.9, True, 20, 1),  # the next day: not counted
     ]
     async with app.state.db.sessionmaker() as session:
-        for n, (status, sentiment, score, escalated, response, offset) in enumerate(rows):
+        for n, (status, sentiment, score, escalated, first_s, offset) in enumerate(rows):
             at = DAY + timedelta(days=offset, hours=n)
             session.add(
                 Conversation(
                     org_id=tenant.org_id, account_id=account, contact_id=f"cnt_{n}",
                     channel="whatsapp", status=status, sentiment=sentiment,
                     sentiment_score=score, escalated_to_human=escalated,
-                    first_response_seconds=response, created_at=at, updated_at=at,
+                    first_response_seconds=first_s, created_at=at, updated_at=at,
                 )
             )  # fmt: skip
         await session.commit()
