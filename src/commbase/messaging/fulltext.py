@@ -101,7 +101,9 @@ def _statement(session: AsyncSession, *, org_id: str, terms: list[str]) -> Selec
             .join(Message, Message.id == _FTS.c.message_id)
             .where(fts.op("MATCH")(match), Message.org_id == org_id)
         )
-    document = func.to_tsvector(literal_column("'simple'"), func.coalesce(Message.body, ""))
+    document = func.to_tsvector(
+        literal_column("'simple'"), func.coalesce(Message.body, literal_column("''"))
+    )
     query = func.websearch_to_tsquery(literal_column("'simple'"), " ".join(terms))
     options = f"StartSel={HIGHLIGHT}, StopSel={HIGHLIGHT}, MaxWords=20, MinWords=8"
     return select(
