@@ -22,6 +22,7 @@ from commbase.engagement.support import privacy as support_privacy
 from commbase.engagement.webinars import privacy as webinars_privacy
 from commbase.identity import privacy as identity_privacy
 from commbase.messaging import privacy as messaging_privacy
+from commbase.messaging.campaigns import privacy as campaigns_privacy
 from commbase.privacy import kinds as privacy_kinds
 from commbase.tracking import privacy as analytics_privacy
 from commbase.webhooks import privacy as webhooks_privacy
@@ -32,6 +33,7 @@ __all__ = [
     "billing_privacy",
     "bookings_privacy",
     "calls_privacy",
+    "campaigns_privacy",
     "careers_privacy",
     "consultations_privacy",
     "contacts_privacy",
