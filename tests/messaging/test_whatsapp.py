@@ -21,6 +21,7 @@ from tests.messaging.conftest import World
 from tests.messaging.factories import (
     ACCESS_TOKEN,
     APP_SECRET,
+    notification,
     post_signed,
     run_sends,
     status_update,
@@ -352,3 +353,85 @@ async def test_a_send_that_keeps_failing_gives_up_with_the_reason(
     assert message["error_code"] == "send_failed"
     assert "whatsapp answered 500" in message["error_message"]
     assert len(sent) == 6  # the first attempt and five retries
+
+
+async def test_media_location_and_button_replies_in_one_notification(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000008")
+    at = str(int(T0.timestamp()))
+    sender = "420601555008"
+    payload = notification(
+        "1000008",
+        contacts=[{"profile": {"name": "Petra"}, "wa_id": sender}],
+        messages=[
+            {
+                "from": sender,
+                "id": "wamid.img008",
+                "timestamp": at,
+                "type": "image",
+                "image": {
+                    "caption": "The broken part",
+                    "mime_type": "image/jpeg",
+                    "sha256": "c2hh",
+                    "id": "1234567890",
+                },
+            },
+            {
+                "from": sender,
+                "id": "wamid.loc008",
+                "timestamp": at,
+                "type": "location",
+                "location": {"latitude": 50.08, "longitude": 14.42, "name": "Shop"},
+            },
+            {
+                "from": sender,
+                "id": "wamid.btn008",
+                "timestamp": at,
+                "type": "interactive",
+                "interactive": {
+                    "type": "button_reply",
+                    "button_reply": {"id": "yes-book", "title": "Book it"},
+                },
+                "context": {"from": "15550100000", "id": "wamid.unknown"},
+            },
+        ],
+    )
+    assert (await post_signed(world.client, payload)).status_code == 200
+    [conversation] = (
+        await world.client.get(
+            "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
+        )
+    ).json()["data"]
+    messages = (
+        await world.client.get(
+            f"/v1/conversations/{conversation['id']}/messages", headers=world.tenant.headers
+        )
+    ).json()["data"]
+    by_id = {m["provider_message_id"]: m for m in messages}
+    image = by_id["wamid.img008"]
+    assert (image["content_type"], image["body"], image["media_type"]) == (
+        "media",
+        "The broken part",
+        "image/jpeg",
+    )
+    assert image["metadata"]["media_id"] == "1234567890"
+    location = by_id["wamid.loc008"]
+    assert location["content_type"] == "location"
+    assert location["metadata"]["location"]["name"] == "Shop"
+    button = by_id["wamid.btn008"]
+    assert (button["content_type"], button["body"]) == ("interactive", "Book it")
+    assert button["reply_to_message_id"] is None  # replies to nothing we sent
+    assert conversation["inbound_count"] == 3
+
+
+async def test_a_notification_for_no_known_number_is_refused(world: World) -> None:
+    payload = text_message("9999999", wa_id="420601555009", wamid="wamid.x009", body="Hi", at=T0)
+    response = await post_signed(world.client, payload)
+    assert response.status_code == 403
+    not_whatsapp = await world.client.post(
+        "/v1/providers/whatsapp/webhook",
+        content=b'{"object": "page"}',
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"},
+    )
+    assert not_whatsapp.status_code == 403
