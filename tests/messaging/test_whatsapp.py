@@ -4,6 +4,7 @@ that only move forward, the 24-hour window, and sending over httpx."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -435,3 +436,12 @@ async def test_a_notification_for_no_known_number_is_refused(world: World) -> No
         headers={"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"},
     )
     assert not_whatsapp.status_code == 403
+
+
+async def test_the_same_notification_eight_times_at_once_is_stored_once(world: World) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000010")
+    payload = text_message("1000010", wa_id="420601555010", wamid="wamid.dup010", body="x", at=T0)
+    answers = await asyncio.gather(*(post_signed(world.client, payload) for _ in range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert await _count(world, Message, Message.account_id == account["id"]) == 1
+    assert await _count(world, Conversation, Conversation.account_id == account["id"]) == 1

@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +24,9 @@ from commbase.contacts import service as contacts_service
 from commbase.contacts.schemas import ContactCreate, ContactMetadata
 from commbase.core import outbox
 from commbase.core.errors import AlreadyExists, invalid
+from commbase.core.ids import new_id
 from commbase.core.phones import InvalidPhone, to_e164
+from commbase.core.time import utcnow
 from commbase.messaging import events, fulltext, opt_outs
 from commbase.messaging.enums import (
     AuthorRole,
@@ -160,6 +164,19 @@ async def _already_stored(session: AsyncSession, *, account_id: str, provider_id
     return found is not None
 
 
+async def _insert_once(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert the message unless its provider id is stored already (one statement, no
+    savepoint: a concurrent copy of the same webhook loses quietly); True if inserted."""
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        module.insert(Message.__table__)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["account_id", "provider_message_id"])
+        .returning(Message.__table__.c.id)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
 async def _reopen(session: AsyncSession, conversation: Conversation) -> None:
     if conversation.status in (ConversationStatus.PENDING, ConversationStatus.SNOOZED):
         previous = conversation.status
@@ -222,31 +239,32 @@ async def receive(
                 Message.provider_message_id == inbound.reply_to_provider_id,
             )
         )
-    message = Message(
-        org_id=account.org_id,
-        account_id=account.id,
-        conversation_id=conversation.id,
-        contact_id=contact_id,
-        direction=Direction.INBOUND,
-        author_role=AuthorRole.USER,
-        content_type=inbound.content_type,
-        body=inbound.body,
-        media_url=inbound.media_url,
-        media_type=inbound.media_type,
-        metadata_=inbound.metadata,
-        reply_to_message_id=reply_to,
-        provider=account.provider,
-        provider_message_id=inbound.provider_message_id or None,
-        status=MessageStatus.DELIVERED,
-        sent_at=inbound.at,
-        delivered_at=inbound.at,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(message)
-            await session.flush()
-    except IntegrityError:
+    now = utcnow()
+    values = {
+        "id": new_id("msg"),
+        "org_id": account.org_id,
+        "account_id": account.id,
+        "conversation_id": conversation.id,
+        "contact_id": contact_id,
+        "direction": Direction.INBOUND,
+        "author_role": AuthorRole.USER,
+        "content_type": inbound.content_type,
+        "body": inbound.body,
+        "media_url": inbound.media_url,
+        "media_type": inbound.media_type,
+        "metadata": inbound.metadata,
+        "reply_to_message_id": reply_to,
+        "provider": account.provider,
+        "provider_message_id": inbound.provider_message_id or None,
+        "status": MessageStatus.DELIVERED,
+        "sent_at": inbound.at,
+        "delivered_at": inbound.at,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if not await _insert_once(session, values):
         return None  # the same webhook, delivered twice at once
+    message = Message(**{("metadata_" if k == "metadata" else k): v for k, v in values.items()})
     if conversation.outbound_count:
         await _mark_replied(session, conversation_id=conversation.id, at=inbound.at)
     await _reopen(session, conversation)
@@ -308,4 +326,6 @@ async def receive_posted(
     )
     if message is None:  # posted twice at the same moment
         raise AlreadyExists("This provider_message_id was just stored")
-    return message
+    stored = await session.get(Message, message.id)
+    assert stored is not None  # inserted by this transaction
+    return stored
