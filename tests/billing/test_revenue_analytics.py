@@ -91,3 +91,47 @@ async def test_revenue_and_snapshots_report_mrr_and_arr_per_currency(
         {"currency": "EUR", "mrr": 2000, "arr": 24_000, "paying_subscriptions": 1},
         {"currency": "USD", "mrr": 8000, "arr": 96_000, "paying_subscriptions": 2},
     ]
+
+
+async def test_the_billing_forecast_counts_the_renewals_ahead(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    h = tenant.headers
+    clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    with use_clock(clock):
+        basic = await plan(client, h, "basic", 3000)
+        yearly = await plan(client, h, "yearly", 24_000, interval="year")
+        trial = await plan(client, h, "trial", 5000, trial_days=30)
+        euro = await plan(client, h, "euro", 2000, currency="EUR")
+        coupon = await client.post(
+            "/v1/billing/coupons",
+            json={
+                "code": "FIRST",
+                "name": "First month",
+                "amount_off": 1000,
+                "currency": "USD",
+                "duration": "repeating",
+                "duration_months": 1,
+            },
+            headers=h,
+        )
+        buyer = await contact_customer(client, h)
+        for plan_id in (basic["id"], yearly["id"], trial["id"], euro["id"]):
+            await subscribe(client, h, buyer["id"], plan_id)
+        await subscribe(client, h, buyer["id"], basic["id"], coupon_id=coupon.json()["id"])
+        leaving = await subscribe(client, h, buyer["id"], basic["id"])
+        await client.post(f"/v1/billing/subscriptions/{leaving['id']}/cancel", json={}, headers=h)
+        clock.set(datetime(2026, 1, 15, tzinfo=UTC))
+        month = (await client.get("/v1/billing/forecast?days=30", headers=h)).json()
+        quarter = (await client.get("/v1/billing/forecast?days=90", headers=h)).json()
+    # 30 days: basic and the couponed one renew Feb 1 (the coupon has run out), the
+    # trial converts Jan 31; the yearly plan renews next January; the leaver ends.
+    assert month["data"] == [
+        {"currency": "EUR", "amount": 2000, "renewals": 1},
+        {"currency": "USD", "amount": 3000 + 3000 + 5000, "renewals": 3},
+    ]
+    assert quarter["data"] == [
+        {"currency": "EUR", "amount": 6000, "renewals": 3},
+        {"currency": "USD", "amount": 3 * (3000 + 3000 + 5000), "renewals": 9},
+    ]

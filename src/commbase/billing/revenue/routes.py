@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from commbase.billing.revenue import service
+from commbase.billing.revenue import forecast, service
 from commbase.billing.revenue.enums import MovementKind
-from commbase.billing.revenue.schemas import MrrMovementRead, MrrNow
+from commbase.billing.revenue.schemas import Forecast, MrrMovementRead, MrrNow
 from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
@@ -23,6 +23,18 @@ async def mrr_now(principal: CurrentPrincipal, session: DbSession) -> MrrNow:
     time: ``/v1/analytics/series?metrics=mrr.change&group_by=currency``)."""
     principal.require(Scope.BILLING_READ)
     return await service.mrr_now(session, org_id=principal.org_id)
+
+
+@router.get("/forecast", response_model=Forecast)
+async def billing_forecast(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    days: Annotated[int, Query(ge=1, le=366, description="The window, from now")] = 30,
+) -> Forecast:
+    """What renewals will invoice in the next ``days`` (30, 90...), per currency, before
+    tax, at today's plans, quantities and coupons (trials converting included)."""
+    principal.require(Scope.BILLING_READ)
+    return await forecast.forecast(session, org_id=principal.org_id, days=days)
 
 
 @router.get("/mrr-movements", response_model=Page[MrrMovementRead])

@@ -31,3 +31,16 @@ class MrrNow(ReadSchema):
     """MRR as it stands, per currency (never added across currencies)."""
 
     data: list[CurrencyMrr]
+
+
+class ForecastCurrency(ReadSchema):
+    currency: str
+    amount: int
+    renewals: int
+
+
+class Forecast(ReadSchema):
+    """What renewals will invoice within ``days``, per currency, before tax."""
+
+    days: int
+    data: list[ForecastCurrency]
