@@ -455,3 +455,27 @@ async def test_an_agent_session_works_only_with_its_own_conversations(
     )
     assert sent.status_code == 202
     assert sent.json()["sender_agent_session_id"] == opened.json()["id"]
+
+
+async def test_a_web_chat_session_without_phone_or_email_stays_one_contact(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await create_account(world.client, world.tenant, kind="web_chat", name="Widget")
+    params = {"account_id": account["id"]}
+    posted = []
+    for text in ("Hi", "Are you open on Sunday?"):
+        response = await world.client.post(
+            "/v1/messages/inbound",
+            params=params,
+            json={"session_id": "widget-session-42", "body": text},
+            headers=world.tenant.headers,
+        )
+        assert response.status_code == 201, response.text
+        posted.append(response.json())
+        clock.advance(5)
+    assert posted[0]["contact_id"] == posted[1]["contact_id"]
+    assert posted[0]["conversation_id"] == posted[1]["conversation_id"]
+    conversation = await world.client.get(
+        f"/v1/conversations/{posted[0]['conversation_id']}", headers=world.tenant.headers
+    )
+    assert conversation.json()["session_id"] == "widget-session-42"

@@ -79,10 +79,33 @@ async def _contact_by_email(session: AsyncSession, *, org_id: str, email: str) -
     )
 
 
+async def _contact_by_session(
+    session: AsyncSession, *, account_id: str, session_id: str
+) -> str | None:
+    return await session.scalar(
+        select(Conversation.contact_id)
+        .where(
+            Conversation.account_id == account_id,
+            Conversation.session_id == session_id,
+            Conversation.contact_id.is_not(None),
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+
+
 async def match_contact(
-    session: AsyncSession, *, org_id: str, phone: str | None, email: str | None, name: str | None
+    session: AsyncSession,
+    *,
+    org_id: str,
+    phone: str | None,
+    email: str | None,
+    name: str | None,
+    account_id: str | None = None,
+    session_id: str | None = None,
 ) -> str:
-    """The id of the contact writing from ``phone`` / ``email``, created if new."""
+    """The id of the contact writing from ``phone`` / ``email`` (or, with neither, in
+    the chat ``session_id`` on ``account_id``), created if new."""
     if phone is not None:
         found = await contacts_service.find_by_phone(session, org_id=org_id, phone=phone)
         if found is not None:
@@ -91,6 +114,12 @@ async def match_contact(
         by_email = await _contact_by_email(session, org_id=org_id, email=email)
         if by_email is not None:
             return by_email
+    if phone is None and email is None and account_id and session_id:
+        by_session = await _contact_by_session(
+            session, account_id=account_id, session_id=session_id
+        )
+        if by_session is not None:
+            return by_session
     data = ContactCreate(
         name=(name or phone or email or "Visitor")[:200],
         phone=phone,
@@ -220,6 +249,8 @@ async def receive(
         phone=phone,
         email=inbound.from_email,
         name=inbound.from_name,
+        account_id=account.id,
+        session_id=inbound.session_id,
     )
     conversation = await open_conversation(
         session,
