@@ -135,3 +135,54 @@ async def test_the_billing_forecast_counts_the_renewals_ahead(
         {"currency": "EUR", "amount": 6000, "renewals": 3},
         {"currency": "USD", "amount": 3 * (3000 + 3000 + 5000), "renewals": 9},
     ]
+
+
+async def test_retention_rates_over_a_month(app: FastAPI, client: httpx.AsyncClient) -> None:
+    tenant = await make_tenant(app)
+    h = tenant.headers
+    clock = FrozenClock(datetime(2026, 1, 5, tzinfo=UTC))
+    with use_clock(clock):
+        basic = await plan(client, h, "basic", 1000, pricing="per_seat")
+        subs = []
+        for name in ("A", "B", "C", "D"):
+            buyer = await contact_customer(client, h, f"Buyer {name}")
+            subs.append(await subscribe(client, h, buyer["id"], basic["id"], quantity=2))
+        clock.set(datetime(2026, 2, 10, tzinfo=UTC))
+        grow, shrink, leave = (f"/v1/billing/subscriptions/{s['id']}" for s in subs[:3])
+        await client.patch(grow, json={"quantity": 5}, headers=h)  # +3000
+        await client.patch(shrink, json={"quantity": 1}, headers=h)  # -1000
+        await client.post(f"{leave}/cancel", json={"at_period_end": False}, headers=h)  # -2000
+        newcomer = await contact_customer(client, h, "Buyer E")
+        await subscribe(client, h, newcomer["id"], basic["id"])  # +1000 new
+        clock.set(datetime(2026, 3, 2, tzinfo=UTC))
+        report = await client.get(
+            "/v1/billing/retention?from=2026-02-01T00:00:00Z&to=2026-03-01T00:00:00Z", headers=h
+        )
+        bad = await client.get(
+            "/v1/billing/retention?from=2026-03-01T00:00:00Z&to=2026-02-01T00:00:00Z", headers=h
+        )
+    assert bad.status_code == 422
+    for query in (
+        "from=2000-01-01T00:00:00Z&to=9999-12-31T00:00:00Z",
+        "from=0001-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+    ):
+        far = await client.get(f"/v1/billing/retention?{query}", headers=h)
+        assert far.status_code == 422, far.text
+    assert report.status_code == 200, report.text
+    assert report.json() == {
+        "currency": "USD",
+        "mrr_start": 8000,
+        "mrr_end": 9000,
+        "new": 1000,
+        "expansion": 3000,
+        "contraction": -1000,
+        "churn": -2000,
+        "reactivation": 0,
+        "customers_start": 4,
+        "customers_end": 4,
+        "customers_churned": 1,
+        "customer_churn_rate": 25.0,
+        "revenue_churn_rate": 25.0,
+        "net_revenue_retention": 100.0,  # (8000 + 3000 - 1000 - 2000) / 8000
+        "arpa": 2250,
+    }

@@ -14,7 +14,7 @@ one its dashboards and snapshots report in).
 
 from __future__ import annotations
 
-from sqlalchemy import and_
+from sqlalchemy import and_, case
 
 from commbase.analytics.registry import Entry, Source, count, register, register_section, total
 from commbase.billing.revenue.enums import MovementKind
@@ -80,6 +80,34 @@ register(
         "Churned MRR in the organization's currency (positive)",
         where=and_(ORG_CURRENCY, MrrMovement.kind == MovementKind.CHURN),
         unit="minor",
+    ),
+    *(
+        total(
+            f"revenue.mrr_{kind.value}",
+            MOVEMENTS,
+            MrrMovement.amount,
+            f"{kind.value.title()} MRR in the organization's currency (signed)",
+            where=and_(ORG_CURRENCY, MrrMovement.kind == kind),
+            unit="minor",
+        )
+        for kind in (MovementKind.NEW, MovementKind.CONTRACTION, MovementKind.REACTIVATION)
+    ),
+    total(
+        "customers.paying",
+        MOVEMENTS,
+        case(
+            (MrrMovement.kind.in_([MovementKind.NEW, MovementKind.REACTIVATION]), 1),
+            (MrrMovement.kind == MovementKind.CHURN, -1),
+            else_=0,
+        ),
+        "Paying customers in the organization's currency (running total)",
+        where=ORG_CURRENCY,
+    ),
+    count(
+        "customers.churned",
+        MOVEMENTS,
+        "Customers whose MRR in the organization's currency fell to zero",
+        where=and_(ORG_CURRENCY, MrrMovement.kind == MovementKind.CHURN),
     ),
     total(
         "subscriptions.active",

@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from commbase.billing.revenue import forecast, service
+from commbase.billing.revenue import forecast, retention, service
 from commbase.billing.revenue.enums import MovementKind
-from commbase.billing.revenue.schemas import Forecast, MrrMovementRead, MrrNow
+from commbase.billing.revenue.schemas import Forecast, MrrMovementRead, MrrNow, Retention
 from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
+from commbase.core.types import UtcDateTime
 
 router = APIRouter(prefix="/v1/billing", tags=["billing revenue"])
 
@@ -35,6 +36,19 @@ async def billing_forecast(
     tax, at today's plans, quantities and coupons (trials converting included)."""
     principal.require(Scope.BILLING_READ)
     return await forecast.forecast(session, org_id=principal.org_id, days=days)
+
+
+@router.get("/retention", response_model=Retention)
+async def retention_report(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    start: Annotated[UtcDateTime, Query(alias="from", description="Aware date-time")],
+    end: Annotated[UtcDateTime, Query(alias="to", description="Aware date-time, after from")],
+) -> Retention:
+    """MRR at both ends of the period and the movements between, customer and revenue
+    churn rates, net revenue retention and ARPA, in the organization's currency."""
+    principal.require(Scope.BILLING_READ)
+    return await retention.retention(session, org_id=principal.org_id, start=start, end=end)
 
 
 @router.get("/mrr-movements", response_model=Page[MrrMovementRead])

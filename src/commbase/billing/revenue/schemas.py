@@ -44,3 +44,23 @@ class Forecast(ReadSchema):
 
     days: int
     data: list[ForecastCurrency]
+
+
+class Retention(ReadSchema):
+    """A period's recurring revenue in the organization's currency (rates in percent)."""
+
+    currency: str
+    mrr_start: int
+    mrr_end: int
+    new: int
+    expansion: int
+    contraction: int
+    churn: int
+    reactivation: int
+    customers_start: int
+    customers_end: int
+    customers_churned: int
+    customer_churn_rate: float | None
+    revenue_churn_rate: float | None
+    net_revenue_retention: float | None
+    arpa: int | None
