@@ -43,6 +43,7 @@ from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 from commbase.core.time import utcnow
 from commbase.core.types import UtcDateTime
+from commbase.messaging.accounts import service as accounts_service
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
@@ -64,8 +65,15 @@ ToParam = Annotated[
 TzParam = Annotated[
     str | None, Query(max_length=64, description="IANA time zone; default the organization's")
 ]
-AccountParam = Annotated[
-    str | None, Query(min_length=1, max_length=64, description="One channel account")
+AccountQuery = Annotated[
+    str | None,
+    Query(
+        alias="account_id",
+        min_length=1,
+        max_length=64,
+        description="One channel account (a `chan_` id must be one of the organization's: "
+        "404 otherwise); other ids are the free-form accounts of tracked events",
+    ),
 ]
 DaysParam = Annotated[int, Query(ge=1, le=3660)]
 Id = Annotated[str, Path(max_length=80)]
@@ -83,6 +91,22 @@ def _reader(
 
 
 AnalyticsReader = Annotated[Reader, Depends(_reader)]
+
+
+async def _account(
+    principal: CurrentPrincipal, session: DbSession, account_id: AccountQuery = None
+) -> str | None:
+    """The ``account_id`` query parameter, once a channel account id is known to be one
+    of the caller's organization (analytics:read first, so the scope is checked first)."""
+    principal.require(Scope.ANALYTICS_READ)
+    if account_id is not None:
+        await accounts_service.check_analytics_account(
+            session, org_id=principal.org_id, account_id=account_id
+        )
+    return account_id
+
+
+AccountParam = Annotated[str | None, Depends(_account)]
 
 
 def _series_query(

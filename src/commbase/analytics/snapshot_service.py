@@ -29,6 +29,7 @@ from commbase.analytics.snapshots import (
 from commbase.core.errors import invalid
 from commbase.core.pagination import Page, PageParams, paginate
 from commbase.identity import service as identity_service
+from commbase.messaging.accounts import service as accounts_service
 
 
 async def latest(session: AsyncSession, org_id: str) -> Snapshot | None:
@@ -66,6 +67,10 @@ async def create_snapshot(
         moment = local.astimezone(UTC)
         if moment > now:
             raise invalid("Snapshots are of periods that have begun: the hour is ahead", "hour")
+    if data.account_id is not None:
+        await accounts_service.check_analytics_account(
+            session, org_id=org_id, account_id=data.account_id
+        )
     row = await generate(session, org, kind, moment, account=data.account_id)
     return snapshot_read(row)
 

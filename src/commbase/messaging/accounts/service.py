@@ -112,6 +112,18 @@ async def check_account(
     return account
 
 
+ACCOUNT_PREFIX = "chan_"
+
+
+async def check_analytics_account(session: AsyncSession, *, org_id: str, account_id: str) -> None:
+    """Analytics' ``account_id``: an id of the channel account form (``chan_...``) must
+    name one of the organization's channel accounts (404 otherwise, another
+    organization's included). Any other id is an external account reference that
+    tracked events carry free-form (``POST /v1/events``), and is left as it is."""
+    if account_id.startswith(ACCOUNT_PREFIX):
+        await get_account(session, org_id=org_id, account_id=account_id)
+
+
 async def list_accounts(
     session: AsyncSession, *, org_id: str, params: PageParams, kind: ChannelKind | None = None
 ) -> tuple[Sequence[ChannelAccount], str | None]:
