@@ -130,6 +130,7 @@ async def test_campaign_sends_one_message_per_reachable_recipient(
         "replied": 1,
         "failed": 1,
         "skipped": 0,
+        "cancelled": 0,
         "skipped_opted_out": 1,
     }
     rates = {"deliveryRate": 100.0, "readRate": 50.0, "replyRate": 50.0, "failureRate": 33.33}
@@ -206,7 +207,23 @@ async def test_throttle_pause_resume_cancel_and_schedule(
         )
         await session.commit()
     await runner.run_once()
-    assert len(await _messages(app, campaign["id"])) == 4
+    messages = await _messages(app, campaign["id"])
+    assert len(messages) == 4
+    # The two recipients still queued are cancelled, and the funnel adds up.
+    funnel = (
+        await client.get(f"/v1/campaigns/{campaign['id']}/stats", headers=tenant.headers)
+    ).json()["funnel"]
+    assert (funnel["recipients"], funnel["queued"], funnel["cancelled"]) == (6, 0, 2)
+    parts = ("queued", "sent", "failed", "skipped", "cancelled")
+    assert sum(funnel[k] for k in parts) == funnel["recipients"]
+    listed = await client.get(
+        f"/v1/campaigns/{campaign['id']}/recipients",
+        params={"status": "cancelled"},
+        headers=tenant.headers,
+    )
+    unsent = {r["contact_id"] for r in listed.json()["data"]}
+    assert len(unsent) == 2
+    assert unsent.isdisjoint({m.contact_id for m in messages})
     refused = await client.post(f"/v1/campaigns/{campaign['id']}/resume", headers=tenant.headers)
     assert refused.status_code == 409
     assert refused.headers["content-type"].startswith("application/problem+json")

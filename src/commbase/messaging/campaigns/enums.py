@@ -27,7 +27,8 @@ ACTIVE_CAMPAIGN = frozenset(
 
 class RecipientStatus(StrEnum):
     """A recipient moves forward only: queued -> sent -> delivered -> read -> replied,
-    or to failed; ``skipped`` (opted out or blocked when its turn came) is final."""
+    or to failed; ``skipped`` (opted out or blocked when its turn came) is final, and
+    so is ``cancelled`` (still queued, no message yet, when the campaign was cancelled)."""
 
     QUEUED = "queued"
     SENT = "sent"
@@ -36,6 +37,7 @@ class RecipientStatus(StrEnum):
     REPLIED = "replied"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
 
 
 # How far along each status is: a report may only raise it.
@@ -47,6 +49,7 @@ RECIPIENT_RANK: dict[RecipientStatus, int] = {
     RecipientStatus.REPLIED: 4,
     RecipientStatus.FAILED: 5,
     RecipientStatus.SKIPPED: 5,
+    RecipientStatus.CANCELLED: 5,
 }
 
 

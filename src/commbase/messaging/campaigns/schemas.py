@@ -135,6 +135,9 @@ class CampaignFunnel(AppSchema):
     replied: int
     failed: int
     skipped: int
+    cancelled: int = Field(
+        description="Still queued, without a message, when the campaign was cancelled"
+    )
     skipped_opted_out: int
 
 

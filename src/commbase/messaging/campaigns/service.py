@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core import outbox
@@ -22,8 +22,12 @@ from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
 from commbase.messaging.campaigns import events
 from commbase.messaging.campaigns.audience import choose_recipients
-from commbase.messaging.campaigns.enums import FINISHED_CAMPAIGN, CampaignStatus
-from commbase.messaging.campaigns.models import Campaign
+from commbase.messaging.campaigns.enums import (
+    FINISHED_CAMPAIGN,
+    CampaignStatus,
+    RecipientStatus,
+)
+from commbase.messaging.campaigns.models import Campaign, CampaignRecipient
 from commbase.messaging.campaigns.schemas import CampaignCreate
 from commbase.messaging.enums import AccountStatus
 from commbase.messaging.models import ChannelAccount
@@ -171,10 +175,24 @@ async def resume(session: AsyncSession, *, campaign: Campaign) -> Campaign:
 
 
 async def cancel(session: AsyncSession, *, campaign: Campaign) -> Campaign:
-    """Stop for good: recipients not sent yet get nothing."""
+    """Stop for good: recipients not sent yet get nothing. Those still queued without a
+    message become ``cancelled`` (final); a runner's batch already holding its messages
+    finishes sending them and they follow their message, so the funnel still adds up:
+    recipients = queued + sent + failed + skipped + cancelled."""
     unfinished = [s for s in CampaignStatus if s not in FINISHED_CAMPAIGN]
     _refuse(campaign, "cancelled", *unfinished)
     campaign.status = CampaignStatus.CANCELLED
     campaign.cancelled_at = utcnow()
     await session.flush()
+    await session.execute(
+        update(CampaignRecipient)
+        .where(
+            CampaignRecipient.org_id == campaign.org_id,
+            CampaignRecipient.campaign_id == campaign.id,
+            CampaignRecipient.status == RecipientStatus.QUEUED,
+            CampaignRecipient.message_id.is_(None),
+        )
+        .values(status=RecipientStatus.CANCELLED, claimed_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
     return campaign

@@ -8,7 +8,9 @@ message shows in the campaign at once.
 
 The funnel counts recipients whose message reached each step, independently of
 later steps: ``sent`` = sent, delivered or read; ``delivered`` = delivered or
-read; ``read`` = read; ``replied`` = replied after it; ``failed`` = failed.
+read; ``read`` = read; ``replied`` = replied after it; ``failed`` = failed;
+``cancelled`` = still queued without a message when the campaign was cancelled
+(recipients = queued + sent + failed + skipped + cancelled).
 Seed 001's rates: delivery = delivered / sent, read = read / delivered,
 reply = replied / sent, failure = failed / recipients (each x 100, 2 decimals),
 and the campaign score of ``analytics.calculations``.
@@ -77,6 +79,9 @@ async def campaign_stats(session: AsyncSession, *, campaign: Campaign) -> Campai
                         | (CampaignRecipient.status == RecipientStatus.FAILED)
                     ).label("failed"),
                     _counted(CampaignRecipient.status == RecipientStatus.SKIPPED).label("skipped"),
+                    _counted(CampaignRecipient.status == RecipientStatus.CANCELLED).label(
+                        "cancelled"
+                    ),
                 ]
             ).where(
                 CampaignRecipient.org_id == campaign.org_id,
@@ -93,6 +98,7 @@ async def campaign_stats(session: AsyncSession, *, campaign: Campaign) -> Campai
         replied=int(row.replied),
         failed=int(row.failed),
         skipped=int(row.skipped),
+        cancelled=int(row.cancelled),
         skipped_opted_out=campaign.skipped_opted_out,
     )
     rates = {
