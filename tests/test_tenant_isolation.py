@@ -151,6 +151,7 @@ RECORD_QUERIES: dict[str, str] = {
 # Query parameters a route requires, sent with every request the walk makes to it.
 EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/billing/entitlements"): {"feature": "alpha", "user_id": "usr_x"},
+    ("GET", "/v1/billing/transactions"): {"user_id": "usr_x"},
     ("GET", "/v1/billing/retention"): {
         "from": "2020-01-01T00:00:00Z",
         "to": "2030-01-01T00:00:00Z",

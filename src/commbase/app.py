@@ -22,12 +22,14 @@ from commbase.analytics.alerts.routes import router as alerts_router
 from commbase.analytics.routes import router as analytics_router
 from commbase.billing.catalog.routes import router as billing_catalog_router
 from commbase.billing.customers.routes import router as billing_customers_router
+from commbase.billing.documents.routes import router as billing_documents_router
 from commbase.billing.invoices.routes import router as billing_invoices_router
 from commbase.billing.licenses.routes import router as billing_licenses_router
 from commbase.billing.revenue.routes import router as billing_revenue_router
 from commbase.billing.routes import router as billing_router
 from commbase.billing.subscriptions import jobs as _billing_jobs  # noqa: F401  (registers its jobs)
 from commbase.billing.subscriptions.routes import router as billing_subscriptions_router
+from commbase.billing.transactions.routes import router as billing_transactions_router
 from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
 from commbase.calls.routes import router as calls_router
 from commbase.calls.simulation import SimulatorRunner
@@ -273,7 +275,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_catalog_router)
     app.include_router(billing_customers_router)
     app.include_router(billing_subscriptions_router)
+    app.include_router(billing_documents_router)  # before invoices: {id}.pdf
     app.include_router(billing_invoices_router)
+    app.include_router(billing_transactions_router)
     app.include_router(billing_revenue_router)
     app.include_router(billing_licenses_router)
     app.include_router(calls_router)

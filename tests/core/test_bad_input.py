@@ -935,6 +935,10 @@ QUERY_CASES = [
             ("/v1/campaigns", "account_id=" + "a" * 41, "account_id"),
             ("/v1/campaigns/{campaign_id}/recipients", "status=lost", "status"),
             ("/v1/campaigns/{campaign_id}/recipients", "limit=0", "limit"),
+            ("/v1/billing/transactions", "limit=1", "user_id"),
+            ("/v1/billing/transactions", "user_id=usr_x&type=gift", "type"),
+            ("/v1/billing/transactions", "user_id=usr_x&status=lost", "status"),
+            ("/v1/billing/transactions", "user_id=usr_x&from=2026-01-01T00:00:00", "from"),
         ]
     ),
     *(
