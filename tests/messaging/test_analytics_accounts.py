@@ -75,3 +75,16 @@ async def test_snapshot_generation_checks_the_account(world: World) -> None:
     listed = await _ask(world, "/v1/analytics/snapshots?limit=100", world.tenant.headers)
     assert {s["account_id"] for s in listed.json()["data"]} <= {None, mine["id"]}
     assert (await _snapshot(world, "acct_1", world.tenant.headers)).status_code == 201
+
+
+@pytest.mark.parametrize("tokens", ["12", -1, 10_000_001, 1.5, True])
+async def test_tokens_used_must_be_a_whole_number(world: World, tokens: Any) -> None:
+    account = await create_account(world.client, world.tenant, kind="web_chat", name="Site")
+    url = f"/v1/messages/inbound?account_id={account['id']}"
+    body = {"session_id": "visitor-1", "body": "hi", "metadata": {"tokens_used": tokens}}
+    refused = await world.client.post(url, json=body, headers=world.tenant.headers)
+    assert_problem(refused, 422, "validation-failed")
+    body["metadata"] = {"tokens_used": 12}
+    stored = await world.client.post(url, json=body, headers=world.tenant.headers)
+    assert stored.status_code in (200, 201), stored.text
+    assert stored.json()["metadata"]["tokens_used"] == 12

@@ -354,6 +354,7 @@ async def test_daily_snapshot_has_seed_004_interactions(
 ) -> None:
     tenant = await make_tenant(app)
     account = await make_account(app, tenant.org_id)
+    sms = await make_account(app, tenant.org_id, kind="sms", name="Texts")
     rows = [  # (status, sentiment, score, escalated, first response s, day offset)
         ("resolved", "positive", 0.8, False, 30, 0),
         ("resolved", "negative", -0.6, True, 90, 0),
@@ -362,15 +363,42 @@ async def test_daily_snapshot_has_seed_004_interactions(
         ("resolved", None, None, False, 10, 0),
         ("resolved", "negative", -0.9, True, 20, 1),  # the next day: not counted
     ]
+    # Messages: (account, direction, status, metadata.tokens_used, day offset).
+    sms_rows = [
+        (sms, "outbound", "sent", 120, 0),
+        (sms, "outbound", "delivered", None, 0),
+        (sms, "outbound", "read", 30, 0),
+        (sms, "outbound", "failed", 7, 0),  # not sent
+        (sms, "outbound", "queued", None, 0),  # not sent yet
+        (sms, "inbound", "delivered", 5, 0),  # the contact's
+        (account, "outbound", "sent", 1000, 0),  # WhatsApp, not SMS
+        (sms, "outbound", "sent", 9999, 1),  # the next day
+    ]
+    resolved_at: dict[int, float] = {}
     async with app.state.db.sessionmaker() as session:
         for n, (status, sentiment, score, escalated, first_s, offset) in enumerate(rows):
             at = DAY + timedelta(days=offset, hours=n)
+            end = at + timedelta(seconds=600 * (n + 1)) if status == "resolved" else None
+            if end is not None:
+                resolved_at[n] = (end - at).total_seconds()
+            conversation = Conversation(
+                org_id=tenant.org_id, account_id=account, contact_id=f"cnt_{n}",
+                channel="whatsapp", status=status, sentiment=sentiment,
+                sentiment_score=score, escalated_to_human=escalated,
+                first_response_seconds=first_s, resolved_at=end,
+                resolution_seconds=int(resolved_at[n]) if end else None,
+                created_at=at, updated_at=at,
+            )  # fmt: skip
+            session.add(conversation)
+        await session.flush()
+        for n, (on, direction, message_status, tokens, offset) in enumerate(sms_rows):
+            at = DAY + timedelta(days=offset, hours=n)
             session.add(
-                Conversation(
-                    org_id=tenant.org_id, account_id=account, contact_id=f"cnt_{n}",
-                    channel="whatsapp", status=status, sentiment=sentiment,
-                    sentiment_score=score, escalated_to_human=escalated,
-                    first_response_seconds=first_s, created_at=at, updated_at=at,
+                Message(
+                    org_id=tenant.org_id, account_id=on, conversation_id=conversation.id,
+                    direction=direction, status=message_status, body="hi",
+                    metadata_={} if tokens is None else {"tokens_used": tokens},
+                    created_at=at, updated_at=at,
                 )
             )  # fmt: skip
         await session.commit()
@@ -387,6 +415,17 @@ async def test_daily_snapshot_has_seed_004_interactions(
         "avgSentiment": round(sum(scores) / len(scores), 4),
         "positiveInteractions": sum(r[1] == "positive" for r in day),
         "negativeInteractions": sum(r[1] == "negative" for r in day),
+        "avgConversationDuration": round(
+            sum(v for n, v in resolved_at.items() if rows[n][5] == 0)
+            / sum(1 for n in resolved_at if rows[n][5] == 0),
+            4,
+        ),
+        "tokensUsed": sum(m[3] or 0 for m in sms_rows if m[4] == 0),
+        "smsMessagesSent": sum(
+            m[0] == sms and m[1] == "outbound" and m[2] in ("sent", "delivered", "read")
+            for m in sms_rows
+            if m[4] == 0
+        ),
     }
     response = await client.post(
         "/v1/analytics/snapshots",

@@ -37,7 +37,12 @@ Definitions (rates are x 100 with 2 decimals, 0 over a zero denominator):
   as above, ``resolutionRate`` resolved / opened and ``escalationRate`` escalated
   to a human / opened (0-1, seed 004's scale), ``avgSentiment`` mean sentiment
   score (-1..1), ``positiveInteractions`` / ``negativeInteractions`` conversations
-  with that sentiment label.
+  with that sentiment label; ``avgConversationDuration`` the average seconds from
+  opening to resolution of the conversations opened in the period and resolved
+  (``resolution_seconds``), ``tokensUsed`` the sum of the messages'
+  ``metadata.tokens_used`` (AI tokens; messages without it count 0),
+  ``smsMessagesSent`` outbound messages on SMS accounts that reached the provider
+  (sent, delivered or read).
 """
 
 from __future__ import annotations
@@ -61,12 +66,25 @@ from commbase.analytics.registry import (
 from commbase.contacts import metrics as _contacts  # noqa: F401  (its section first: extended here)
 from commbase.messaging.campaigns.enums import ACTIVE_CAMPAIGN, CampaignStatus
 from commbase.messaging.campaigns.models import Campaign
-from commbase.messaging.enums import ConversationStatus, Direction, MessageStatus, Sentiment
-from commbase.messaging.models import Conversation, Message
+from commbase.messaging.enums import (
+    ChannelKind,
+    ConversationStatus,
+    Direction,
+    MessageStatus,
+    Sentiment,
+)
+from commbase.messaging.models import ChannelAccount, Conversation, Message
 
 REACHED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 DELIVERED = (MessageStatus.DELIVERED, MessageStatus.READ)
 OUTBOUND = Message.direction == Direction.OUTBOUND
+# Seed 004's smsMessagesSent: messages of the organization's SMS channel accounts.
+SMS_ACCOUNT = Message.account_id.in_(
+    select(ChannelAccount.id).where(ChannelAccount.kind == ChannelKind.SMS)
+)
+# Seed 004's tokensUsed: what a message's metadata says it cost (``tokens_used``, a
+# whole number checked when the message is posted); messages without it count 0.
+TOKENS_USED = Message.metadata_["tokens_used"].as_integer()
 
 MESSAGES = Source(
     "messages",
@@ -184,6 +202,19 @@ register(
         Conversation.resolution_seconds,
         "Average time to resolution",
         unit="s",
+    ),
+    count(
+        "messages.sms_sent",
+        MESSAGES,
+        "Outbound messages on SMS accounts the provider accepted",
+        where=OUTBOUND & Message.status.in_(REACHED) & SMS_ACCOUNT,
+    ),
+    total(
+        "messages.tokens_used",
+        MESSAGES,
+        TOKENS_USED,
+        "AI tokens the messages cost (their metadata.tokens_used)",
+        where=TOKENS_USED.is_not(None),
     ),
     # campaigns
     count("campaigns.total", CAMPAIGNS, "Campaigns created"),
@@ -343,12 +374,15 @@ register_section(
         "totalConversations": "conversations.total",
         "chatConversations": "conversations.total",
         "voiceConversations": "calls.total",
+        "avgConversationDuration": "conversations.resolution_time_avg",
         "avgResponseTime": "conversations.response_time_avg",
         "resolutionRate": "conversations.resolution_rate",
         "escalationRate": "conversations.escalation_rate",
         "avgSentiment": "conversations.sentiment_avg",
         "positiveInteractions": "conversations.positive",
         "negativeInteractions": "conversations.negative",
+        "tokensUsed": "messages.tokens_used",
+        "smsMessagesSent": "messages.sms_sent",
     },
 )
 register_section(

@@ -39,6 +39,19 @@ Body = Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 
 
+MAX_TOKENS_USED = 10_000_000
+
+
+def check_tokens_used(metadata: dict[str, Any]) -> None:
+    """``metadata.tokens_used`` (the AI tokens a message cost, summed into analytics'
+    ``tokensUsed``) is a whole number 0..10,000,000 when given."""
+    value = metadata.get("tokens_used")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS_USED:
+        raise ValueError(f"metadata.tokens_used is a whole number from 0 to {MAX_TOKENS_USED:,}")
+
+
 class MessageCreate(AppSchema):
     content_type: ContentType = ContentType.TEXT
     body: Body | None = None
@@ -72,6 +85,7 @@ class MessageCreate(AppSchema):
             raise ValueError("a location message needs metadata.location")
         if self.content_type == ContentType.INTERACTIVE and "interactive" not in self.metadata:
             raise ValueError("an interactive message needs metadata.interactive")
+        check_tokens_used(self.metadata)
         return self
 
 
@@ -280,6 +294,7 @@ class InboundCreate(AppSchema):
 
     @model_validator(mode="after")
     def _sender_and_content(self) -> InboundCreate:
+        check_tokens_used(self.metadata)
         if not (self.from_phone or self.from_email or self.session_id):
             raise ValueError("name the sender: from_phone, from_email or session_id")
         if self.content_type == ContentType.TEXT and not self.body:
