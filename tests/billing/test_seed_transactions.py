@@ -84,6 +84,11 @@ async def test_a_users_transactions_and_summary_come_from_the_ledger(
     assert (rows[1]["invoice_id"], rows[1]["invoice_number"]) == (one_off["id"], "INV-000001")
     assert (rows[2]["refund_of"], rows[3]["wallet_id"]) == (topup_id, wallet["id"])
     assert rows[3]["refunded_amount"] == 1_000
+    assert rows[1]["receipt_url"] == f"/v1/billing/invoices/{one_off['id']}.pdf"
+    assert rows[2]["receipt_url"] is None  # a refund has no receipt
+    receipt = await client.get(rows[3]["receipt_url"], headers=h)
+    assert receipt.status_code == 200
+    assert receipt.content.startswith(b"%PDF-")
 
     refunds = await client.get(f"/v1/billing/transactions?user_id={user}&type=refund", headers=h)
     assert [r["id"] for r in refunds.json()["data"]] == [rows[2]["id"]]

@@ -33,6 +33,9 @@ class TransactionRead(ReadSchema):
     refunded_amount: int
     description: str | None
     receipt_number: str | None
+    receipt_url: str | None = Field(
+        description="The document: a completed top-up's receipt, or the paid invoice (PDF)"
+    )
     created_at: datetime
     completed_at: datetime | None
 

@@ -84,6 +84,15 @@ def _select() -> Select[Any]:
     )
 
 
+def _receipt_url(entry: LedgerEntry, invoice_id: str | None) -> str | None:
+    """Where the customer downloads the document (``billing.documents``)."""
+    if invoice_id is not None:
+        return f"/v1/billing/invoices/{invoice_id}.pdf"
+    if entry.category == LedgerCategory.WALLET_TOPUP and entry.status == LedgerStatus.COMPLETED:
+        return f"/v1/billing/receipts/{entry.id}.pdf"
+    return None
+
+
 def _read(row: Any) -> TransactionRead:
     entry: LedgerEntry = row[0]
     in_wallet = entry.category != LedgerCategory.INVOICE_PAYMENT
@@ -105,6 +114,7 @@ def _read(row: Any) -> TransactionRead:
         refunded_amount=entry.refunded_amount,
         description=entry.description,
         receipt_number=entry.receipt_number,
+        receipt_url=_receipt_url(entry, row.invoice_id),
         created_at=entry.created_at,
         completed_at=entry.completed_at,
     )
