@@ -1,6 +1,7 @@
 """Seed 002's transactions and billing summary, read from the ledger, invoices and
 invoice payments: top-ups are purchases, a subscription's invoice payments are
-subscription transactions, top-up refunds are refunds; per user, per organization."""
+subscription transactions, top-up refunds are refunds; per user, per organization;
+a provider payment pending, then failed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from commbase.billing import pending
+from commbase.billing.enums import LedgerCategory, LedgerType, PaymentMethod
+from commbase.billing.ledger import Posting
+from commbase.billing.models import LedgerEntry, Wallet
 from commbase.identity.roles import Role
 from tests.billing.recurring import (  # noqa: F401  (module-scoped app and client fixtures)
     billing_app,
@@ -172,3 +177,46 @@ async def test_other_organizations_scopes_and_bad_input(
         response = await client.get(f"/v1/billing/transactions?{query}", headers=h)
         assert response.status_code == 422, (query, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_provider_payment_is_pending_until_settled_then_failed(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """As a Stripe top-up is recorded before its webhook: pending, then failed."""
+    tenant = await make_tenant(app)
+    h, user = tenant.headers, tenant.owner_id
+    created_wallet = await created(client, h, "/v1/wallets", owner_type="user", owner_id=user)
+    async with app.state.db.sessionmaker() as session:
+        wallet = await session.get(Wallet, created_wallet["id"])
+        assert wallet is not None
+        entry = await pending.record_pending(
+            session,
+            wallet=wallet,
+            amount=2_000,
+            posting=Posting(
+                type=LedgerType.CREDIT,
+                category=LedgerCategory.WALLET_TOPUP,
+                idempotency_key=f"stripe:pi_{user}",
+                payment_method=PaymentMethod.STRIPE,
+                provider_transaction_id=f"pi_{user}",
+            ),
+        )
+        await session.commit()
+    shown = await client.get(f"/v1/billing/transactions?user_id={user}&status=pending", headers=h)
+    (row,) = shown.json()["data"]
+    assert (row["id"], row["type"], row["status"]) == (entry.id, "purchase", "pending")
+    assert (row["provider_transaction_id"], row["receipt_url"]) == (f"pi_{user}", None)
+    assert (await client.get(f"/v1/billing/receipts/{entry.id}.pdf", headers=h)).status_code == 404
+    summary = (await client.get(f"/v1/billing/summary/{user}", headers=h)).json()
+    usd = summary["currencies"][0]
+    assert (usd["purchases"], usd["pending"], usd["net"]) == (0, 2_000, 0)
+
+    async with app.state.db.sessionmaker() as session:
+        stored = await session.get(LedgerEntry, entry.id)
+        assert stored is not None
+        assert await pending.fail_pending(session, entry=stored, code="card_declined", message="no")
+        await session.commit()
+    failed = (await client.get(f"/v1/billing/transactions/{entry.id}", headers=h)).json()
+    assert failed["status"] == "failed"
+    usd = (await client.get(f"/v1/billing/summary/{user}", headers=h)).json()["currencies"][0]
+    assert (usd["pending"], usd["purchases"], usd["transactions"]) == (0, 0, 1)
