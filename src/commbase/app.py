@@ -56,6 +56,7 @@ from commbase.engagement.careers.routes import router as careers_router
 from commbase.engagement.consultations.intake_routes import router as consultations_intake_router
 from commbase.engagement.consultations.routes import router as consultations_router
 from commbase.engagement.favorites.routes import router as favorites_router
+from commbase.engagement.lab.routes import router as lab_router
 from commbase.engagement.leads import jobs as _leads_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.leads.intake_routes import router as leads_intake_router
 from commbase.engagement.leads.routes import router as leads_router
@@ -287,6 +288,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(analytics_router)
     app.include_router(tracking_router)
+    app.include_router(lab_router)
     app.include_router(channel_accounts_router)
     app.include_router(conversations_router)
     app.include_router(messages_router)

@@ -17,6 +17,7 @@ from commbase.engagement.careers import models as careers_models
 from commbase.engagement.consultations import models as consultations_models
 from commbase.engagement.favorites import models as favorites_models
 from commbase.engagement.intake import models as intake_models
+from commbase.engagement.lab import models as lab_models
 from commbase.engagement.leads import models as leads_models
 from commbase.engagement.personalizations import models as personalizations_models
 from commbase.engagement.suggestions import models as suggestions_models
@@ -50,6 +51,7 @@ __all__ = [
     "identity_models",
     "intake_models",
     "jobs",
+    "lab_models",
     "leads_models",
     "leases",
     "messaging_models",

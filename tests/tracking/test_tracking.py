@@ -13,11 +13,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from commbase.core.time import FrozenClock, use_clock
+from commbase.engagement.lab.models import LabExperiment
 from commbase.identity.roles import Role
 from commbase.privacy import retention
 from commbase.privacy.registry import retention_kinds
 from commbase.tracking.models import (
-    LabExperiment,
     Pageview,
     TrackedEvent,
     TrackingSalt,
@@ -470,47 +470,6 @@ async def test_the_visitor_endpoint_upserts_and_returns_the_open_session(
     assert visitor is not None
     assert (visitor.language, visitor.user_id, visitor.utm_source) == ("fr-FR", "usr_9", "news")
     assert (visitor.pageviews, visitor.updated_at) == (1, NOW + timedelta(seconds=60))
-
-
-# ------------------------------------------------------------------ lab
-
-
-async def test_a_lab_experiment_is_recorded_then_completed(
-    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
-) -> None:
-    tenant, other = await make_tenant(app), await make_tenant(app)
-    created = await client.post(
-        "/v1/track/lab",
-        json={"experiment_type": "voice-cloning", "user_id": "usr_7", "input": {"text": "hi"}},
-        headers=tenant.headers,
-    )
-    assert created.status_code == 201, created.text
-    lab = created.json()
-    assert (lab["status"], lab["output"], lab["occurred_at"]) == (
-        "started",
-        {},
-        "2026-11-20T10:00:00Z",
-    )
-    clock.advance(12)
-    path = f"/v1/track/lab/{lab['id']}"
-    update = {"status": "completed", "output": {"url": "s3://x"}, "processing_time_ms": 11800}
-    hidden = await client.patch(path, json=update, headers=other.headers)
-    assert hidden.status_code == 404, hidden.text
-
-    done = await client.patch(path, json={**update, "tokens_used": 512}, headers=tenant.headers)
-
-    assert done.status_code == 200, done.text
-    shown = await client.get(path, headers=tenant.headers)
-    assert shown.json() == done.json()
-    assert (shown.json()["status"], shown.json()["output"], shown.json()["tokens_used"]) == (
-        "completed",
-        {"url": "s3://x"},
-        512,
-    )
-    assert shown.json()["updated_at"] == "2026-11-20T10:00:12Z"
-    assert shown.json()["input"] == {"text": "hi"}
-    bad = await client.patch(path, json={"status": "exploded"}, headers=tenant.headers)
-    assert bad.status_code == 422
 
 
 # ------------------------------------------------------------------ privacy

@@ -13,6 +13,7 @@ from commbase.contacts import metrics as contacts_metrics
 from commbase.engagement.bookings import metrics as bookings_metrics
 from commbase.engagement.careers import metrics as careers_metrics
 from commbase.engagement.consultations import metrics as consultations_metrics
+from commbase.engagement.lab import metrics as lab_metrics
 from commbase.engagement.leads import metrics as leads_metrics
 from commbase.engagement.suggestions import metrics as suggestions_metrics
 from commbase.engagement.support import metrics as support_metrics
@@ -31,6 +32,7 @@ __all__ = [
     "consultations_metrics",
     "contacts_metrics",
     "identity_metrics",
+    "lab_metrics",
     "leads_metrics",
     "messaging_metrics",
     "suggestions_metrics",

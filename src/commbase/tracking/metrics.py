@@ -1,4 +1,7 @@
-"""Metrics over tracked facts: telemetry events, pageviews, visits, visitors, lab runs."""
+"""Metrics over tracked facts: telemetry events, pageviews, visits, visitors.
+
+The ``tracking`` snapshot section also shows ``labExperiments`` (``lab.experiments``,
+declared in ``engagement/lab/metrics.py``)."""
 
 from __future__ import annotations
 
@@ -14,8 +17,7 @@ from commbase.analytics.registry import (
     register_section,
     total,
 )
-from commbase.tracking.enums import LabStatus
-from commbase.tracking.models import LabExperiment, Pageview, TrackedEvent, Visitor, VisitorSession
+from commbase.tracking.models import Pageview, TrackedEvent, Visitor, VisitorSession
 
 TRACKED_EVENTS = Source(
     "tracked_events",
@@ -90,15 +92,6 @@ VISITORS = Source(
     dimensions={"country": Visitor.country, "device": Visitor.device_type},
 )
 
-LAB = Source(
-    "lab_experiments",
-    LabExperiment.__table__,
-    org=LabExperiment.org_id,
-    time=LabExperiment.occurred_at,
-    changed=LabExperiment.updated_at,
-    dimensions={"type": LabExperiment.experiment_type, "status": LabExperiment.status},
-)
-
 register(
     count("events.total", TRACKED_EVENTS, "Tracked events"),
     count(
@@ -124,21 +117,6 @@ register(
     total("visits.pageviews", VISITS, VisitorSession.pageviews, "Pageviews in visits"),
     average("visits.pageviews_avg", VISITS, VisitorSession.pageviews, "Pageviews per visit"),
     count("visitors.new", VISITORS, "Visitors seen for the first time"),
-    count("lab.experiments", LAB, "Lab experiments started"),
-    count(
-        "lab.completed",
-        LAB,
-        "Lab experiments completed",
-        where=LabExperiment.status == LabStatus.COMPLETED,
-    ),
-    average(
-        "lab.processing_time_avg",
-        LAB,
-        LabExperiment.processing_time_ms,
-        "Average processing time",
-        unit="ms",
-    ),
-    total("lab.tokens", LAB, LabExperiment.tokens_used, "Tokens used by lab experiments"),
 )
 register_section(
     "tracking",

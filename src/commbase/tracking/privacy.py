@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.db import rowcount
+from commbase.engagement.lab.models import LabExperiment
 from commbase.privacy.records import as_records, blank_personal
 from commbase.privacy.registry import (
     SUBJECT_TYPES,
@@ -37,7 +38,7 @@ from commbase.privacy.registry import (
     register_retention,
     register_subject,
 )
-from commbase.tracking.models import LabExperiment, Pageview, TrackedEvent, Visitor, VisitorSession
+from commbase.tracking.models import Pageview, TrackedEvent, Visitor, VisitorSession
 
 DEFAULT_EVENT_DAYS = 90
 DEFAULT_PAGEVIEW_DAYS = 395

@@ -1,4 +1,6 @@
-"""Tracking API: event batches, pageviews, visitors and lab experiments (scope track:write)."""
+"""Tracking API: event batches, pageviews and visitors (scope track:write).
+
+Lab experiments share the ``/v1/track`` prefix; their routes are in ``engagement/lab``."""
 
 from __future__ import annotations
 
@@ -11,13 +13,8 @@ from commbase.core.auth import Client, CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
 from commbase.core.scopes import Scope
-from commbase.core.types import PathId
-from commbase.tracking import events, lab, visits
-from commbase.tracking.models import LabExperiment
+from commbase.tracking import events, visits
 from commbase.tracking.schemas import (
-    LabCreate,
-    LabRead,
-    LabUpdate,
     PageviewCreate,
     PageviewRead,
     TrackEvent,
@@ -113,32 +110,4 @@ async def track_visitor(
         last_seen_at=visitor.last_seen_at,
         pageviews=visitor.pageviews,
         sessions=visitor.sessions,
-    )
-
-
-@router.post("/lab", response_model=LabRead, status_code=status.HTTP_201_CREATED)
-async def track_lab(
-    body: LabCreate, principal: CurrentPrincipal, session: DbSession
-) -> LabExperiment:
-    """Record an AI lab experiment (update it later with ``PATCH /v1/track/lab/{id}``)."""
-    principal.require(Scope.TRACK_WRITE)
-    return await lab.create_lab_experiment(session, org_id=principal.org_id, data=body)
-
-
-@router.get("/lab/{experiment_id}", response_model=LabRead)
-async def get_lab(experiment_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
-    principal.require(Scope.ANALYTICS_READ)
-    return await lab.get_lab_experiment(
-        session, org_id=principal.org_id, experiment_id=experiment_id
-    )
-
-
-@router.patch("/lab/{experiment_id}", response_model=LabRead)
-async def update_lab(
-    experiment_id: PathId, body: LabUpdate, principal: CurrentPrincipal, session: DbSession
-) -> Any:
-    """Change an experiment's status, output, processing time, tokens or error."""
-    principal.require(Scope.TRACK_WRITE)
-    return await lab.update_lab_experiment(
-        session, org_id=principal.org_id, experiment_id=experiment_id, data=body
     )

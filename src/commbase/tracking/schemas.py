@@ -1,4 +1,4 @@
-"""Tracking API shapes: telemetry events, pageviews, visitors and lab experiments."""
+"""Tracking API shapes: telemetry events, pageviews and visitors (lab runs: ``engagement/lab``)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from commbase.core.schemas import AppSchema, ReadSchema
-from commbase.core.types import BIGINT_MAX, UtcDateTime, not_null
-from commbase.tracking.enums import LabStatus
+from commbase.core.types import UtcDateTime
 
 NAME_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
@@ -140,53 +139,3 @@ class VisitorRead(ReadSchema):
     last_seen_at: datetime
     pageviews: int
     sessions: int
-
-
-ExperimentType = Annotated[
-    str, StringConstraints(min_length=1, max_length=60, pattern=NAME_PATTERN)
-]
-
-
-ProcessingTime = Annotated[int, Field(ge=0, le=86_400_000, description="At most a day")]
-Tokens = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
-
-
-class LabCreate(AppSchema):
-    experiment_type: ExperimentType = Field(description="e.g. neural-art, voice-cloning")
-    status: LabStatus = LabStatus.STARTED
-    user_id: Reference | None = None
-    visitor_id: Reference | None = None
-    input: dict[str, Any] = Field(default_factory=dict)
-    output: dict[str, Any] = Field(default_factory=dict)
-    processing_time_ms: ProcessingTime | None = None
-    tokens_used: Tokens | None = None
-    error: Annotated[str, StringConstraints(max_length=500)] | None = None
-    timestamp: UtcDateTime | None = None
-
-
-class LabUpdate(AppSchema):
-    """Fields sent replace stored ones; ``status`` and ``output`` cannot be null."""
-
-    status: LabStatus | None = None
-    output: dict[str, Any] | None = None
-    processing_time_ms: ProcessingTime | None = None
-    tokens_used: Tokens | None = None
-    error: Annotated[str, StringConstraints(max_length=500)] | None = None
-
-    _not_null = field_validator("status", "output")(not_null)
-
-
-class LabRead(ReadSchema):
-    id: str
-    experiment_type: str
-    status: LabStatus
-    user_id: str | None
-    visitor_id: str | None
-    input: dict[str, Any]
-    output: dict[str, Any]
-    processing_time_ms: int | None
-    tokens_used: int | None
-    error: str | None
-    occurred_at: datetime
-    created_at: datetime
-    updated_at: datetime
