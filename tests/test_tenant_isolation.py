@@ -101,6 +101,7 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "prompt_id"): "saved_prompts",
     ("", "publishable_key_id"): "publishable_keys",
     ("", "ticket_id"): "support_tickets",
+    ("", "comment_id"): "comments",
     ("", "consultation_id"): "consultations",
     ("", "position_id"): "career_positions",
     ("", "application_id"): "job_applications",
@@ -316,6 +317,9 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/support/tickets"): {"subject": "Bravo's", "description": "x"},
     ("PATCH", "/v1/support/tickets/{ticket_id}"): {"subject": "Hijacked", "status": "pending"},
     ("POST", "/v1/support/tickets/{ticket_id}/messages"): {"body": "Hijacked", "internal": True},
+    ("POST", "/v1/support/tickets/{ticket_id}/comments"): {"body": "Hijacked"},
+    ("POST", "/v1/calls/{call_id}/comments"): {"body": "Hijacked"},
+    ("PATCH", "/v1/comments/{comment_id}"): {"body": "Hijacked"},
     ("POST", "/v1/support/tickets/{ticket_id}/resolve"): {"resolution": "Hijacked"},
     ("POST", "/v1/support/tickets/{ticket_id}/satisfaction"): {"rating": 1},
     ("POST", "/v1/support/consultations"): {"type": "training"},
@@ -651,6 +655,9 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         },
     )
     await _post(client, f"/v1/support/tickets/{ticket['id']}/messages", a.api_key, {"body": "hi"})
+    comment = await _post(
+        client, f"/v1/calls/{call_id}/comments", a.api_key, {"body": "Alpha comment"}
+    )
     consultation = await _post(
         client,
         "/v1/support/consultations",
@@ -804,6 +811,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "saved_prompts": [with_prompt["saved_prompts"][0]["id"]],
         "publishable_keys": [publishable_key["id"]],
         "support_tickets": [ticket["id"]],
+        "comments": [comment["id"]],
         "consultations": [consultation["id"]],
         "career_positions": [job["id"]],
         "job_applications": [job_application["id"]],
@@ -831,6 +839,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     markers += ["Alpha idea", "Alpha prompt"]
     markers += ["Alpha Plan", "Alpha Add-on", "Alpha Coupon"]
     markers += ["Alpha ticket", "Alpha's problem", "https://alpha.example"]
+    markers += ["Alpha comment"]
     markers += ["Alpha line", "Alpha's note", "Alpha's message", "alpha-label"]
     markers += secrets.values()
     markers += [value for values in records.values() for value in values]

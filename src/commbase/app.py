@@ -53,6 +53,7 @@ from commbase.engagement.bookings.routes import feeds_router as calendar_feeds_r
 from commbase.engagement.bookings.routes import router as bookings_router
 from commbase.engagement.careers.intake_routes import router as careers_intake_router
 from commbase.engagement.careers.routes import router as careers_router
+from commbase.engagement.comments.routes import router as comments_router
 from commbase.engagement.consultations.intake_routes import router as consultations_intake_router
 from commbase.engagement.consultations.routes import router as consultations_router
 from commbase.engagement.favorites.routes import router as favorites_router
@@ -289,6 +290,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics_router)
     app.include_router(tracking_router)
     app.include_router(lab_router)
+    app.include_router(comments_router)
     app.include_router(channel_accounts_router)
     app.include_router(conversations_router)
     app.include_router(messages_router)

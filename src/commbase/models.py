@@ -14,6 +14,7 @@ from commbase.core import idempotency, jobs, leases, outbox
 from commbase.core.db import Base
 from commbase.engagement.bookings import models as bookings_models
 from commbase.engagement.careers import models as careers_models
+from commbase.engagement.comments import models as comments_models
 from commbase.engagement.consultations import models as consultations_models
 from commbase.engagement.favorites import models as favorites_models
 from commbase.engagement.intake import models as intake_models
@@ -44,6 +45,7 @@ __all__ = [
     "calls_models",
     "campaigns_models",
     "careers_models",
+    "comments_models",
     "consultations_models",
     "contacts_models",
     "favorites_models",

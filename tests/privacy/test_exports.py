@@ -28,6 +28,7 @@ USER_FILES = {
     "call_actions.json",
     "call_events.json",
     "calls.json",
+    "comments.json",
     "consultations.json",
     "contacts.json",
     "conversation_notes.json",

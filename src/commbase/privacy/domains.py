@@ -13,6 +13,7 @@ from commbase.calls import privacy as calls_privacy
 from commbase.contacts import privacy as contacts_privacy
 from commbase.engagement.bookings import privacy as bookings_privacy
 from commbase.engagement.careers import privacy as careers_privacy
+from commbase.engagement.comments import privacy as comments_privacy
 from commbase.engagement.consultations import privacy as consultations_privacy
 from commbase.engagement.favorites import privacy as favorites_privacy
 from commbase.engagement.leads import privacy as leads_privacy
@@ -35,6 +36,7 @@ __all__ = [
     "calls_privacy",
     "campaigns_privacy",
     "careers_privacy",
+    "comments_privacy",
     "consultations_privacy",
     "contacts_privacy",
     "favorites_privacy",

@@ -1,0 +1,1 @@
+"""Comments by members on calls and support tickets (seed 000 ``/api/comments``)."""
