@@ -187,6 +187,9 @@ def make_settings(database_url: str, redis_url: str | None, **overrides: object)
         "secret_key": TEST_SECRET,
         "run_jobs": False,
         "log_level": "WARNING",
+        # The shared Redis of a busy test machine can take longer than production's
+        # 0.5 s; the outage tests (private redis-servers) set 0.5 themselves.
+        "redis_timeout_s": 2.0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -120,8 +120,8 @@ def _backends(
         # Redis and everything falls back in-process until it answers (core.breaker).
         redis = Redis.from_url(
             settings.redis_url,
-            socket_connect_timeout=0.5,
-            socket_timeout=0.5,
+            socket_connect_timeout=settings.redis_timeout_s,
+            socket_timeout=settings.redis_timeout_s,
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         breaker = RedisBreaker(redis, open_s=1.0)

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     principal_cache_ttl_s: int = 30
     # Each process writes its credential usage counts this often (and when it stops).
     usage_flush_s: float = Field(default=5.0, gt=0)
+    # How long a request waits on Redis before the breaker treats it as away.
+    redis_timeout_s: float = Field(default=0.5, gt=0, le=30)
 
     rate_limit_tiers: dict[str, dict[str, int]] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     session_rate_limit: int = 600  # per minute, login and agent sessions

@@ -52,7 +52,7 @@ async def apps(database_url: str, redis_server: RedisServer) -> AsyncIterator[li
     async with AsyncExitStack() as stack:
         yield [
             await stack.enter_async_context(
-                running_app(make_settings(database_url, redis_server.url))
+                running_app(make_settings(database_url, redis_server.url, redis_timeout_s=0.5))
             )
             for _ in range(2)
         ]

@@ -48,7 +48,11 @@ class Process:
 async def processes(database_url: str, redis_server: RedisServer) -> AsyncIterator[list[Process]]:
     """Two API processes on the same database and the private Redis."""
     settings = make_settings(
-        database_url, redis_server.url, rate_limit_tiers=TIERS, usage_flush_s=0.2
+        database_url,
+        redis_server.url,
+        rate_limit_tiers=TIERS,
+        usage_flush_s=0.2,
+        redis_timeout_s=0.5,
     )
     async with AsyncExitStack() as stack:
         found = []
