@@ -88,6 +88,27 @@ async def test_committed_event_is_queued_for_every_consumer(
     assert claimed.attempts == 1
 
 
+async def test_a_batch_is_recorded_like_single_events(database: Database) -> None:
+    async with database.sessionmaker() as session:
+        await outbox.record_many(session, "thing.happened", [{"n": 1}, {"n": 2}], org_id="org_a")
+        await session.rollback()
+    assert await pending(database) == 0  # nothing of a rolled-back batch
+    with pytest.raises(UndeclaredEvent):
+        async with database.sessionmaker() as session:
+            await outbox.record_many(session, "thing.unknown", [{"n": 1}], org_id="org_a")
+
+    async with database.sessionmaker() as session:
+        await outbox.record_many(session, "thing.happened", [{"n": 1}, {"n": 2}], org_id="org_a")
+        await session.commit()
+
+    assert (await pending(database, CONSUMER), await pending(database, OTHER)) == (2, 2)
+    claimed = await claim(database, "w1")
+    assert [(c.org_id, c.type, c.payload) for c in claimed] == [
+        ("org_a", "thing.happened", {"n": 1}),
+        ("org_a", "thing.happened", {"n": 2}),
+    ]
+
+
 async def test_consumer_registered_later_gets_later_events_only(database: Database) -> None:
     await record_events(database, 1)
     late = outbox.register_consumer("tests.late-consumer")

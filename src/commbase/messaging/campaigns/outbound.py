@@ -19,10 +19,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.contacts.models import Contact
+from commbase.core import outbox
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 from commbase.messaging import events as messaging_events
-from commbase.messaging.campaigns.announcing import record_all
 from commbase.messaging.campaigns.models import Campaign, CampaignRecipient
 from commbase.messaging.enums import (
     AuthorRole,
@@ -151,7 +151,7 @@ async def _conversations(
         )
     if new_rows:
         await session.execute(insert(Conversation), new_rows)
-        await record_all(
+        await outbox.record_many(
             session,
             messaging_events.CONVERSATION_CREATED,
             [

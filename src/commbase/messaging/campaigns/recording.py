@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.core import outbox
 from commbase.core.db import Database, retry_while_unavailable
 from commbase.core.time import utcnow
 from commbase.messaging import events as messaging_events
-from commbase.messaging.campaigns.announcing import record_all
 from commbase.messaging.campaigns.enums import RecipientStatus
 from commbase.messaging.campaigns.models import CampaignRecipient
 from commbase.messaging.campaigns.outbound import Batch, SendOutcome, message_payload
@@ -123,7 +123,7 @@ async def _record(
         await session.execute(update(Message), message_rows)
         await session.execute(update(CampaignRecipient), recipient_rows)
     for event_type, payloads in announced.items():
-        await record_all(session, event_type, payloads, org_id=batch.campaign.org_id)
+        await outbox.record_many(session, event_type, payloads, org_id=batch.campaign.org_id)
     return sent
 
 
