@@ -52,6 +52,13 @@ async def get_call(session: AsyncSession, *, principal: Principal, call_id: str)
     return call
 
 
+async def require_call(session: AsyncSession, *, org_id: str, call_id: str) -> None:
+    """NotFound unless ``call_id`` is a call of the organization (for other domains)."""
+    found = await session.scalar(select(Call.id).where(Call.org_id == org_id, Call.id == call_id))
+    if found is None:
+        raise NotFound("Call not found")
+
+
 async def lock_call(session: AsyncSession, *, principal: Principal, call_id: str) -> Call:
     await get_call(session, principal=principal, call_id=call_id)
     return await lifecycle.load_for_update(session, org_id=principal.org_id, call_id=call_id)

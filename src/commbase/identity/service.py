@@ -140,6 +140,11 @@ def display_name(first: str, last: str, email: str) -> str:
     return f"{first} {last}".strip() or email.split("@")[0]
 
 
+async def find_user(session: AsyncSession, *, user_id: str) -> User | None:
+    """A user by id, whatever their memberships (None if there is none)."""
+    return await session.get(User, user_id)
+
+
 async def find_user_by_email(session: AsyncSession, *, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == normalize_email(email)))
 

@@ -9,6 +9,8 @@ tax, total, credit applied, paid and due. A receipt shows one completed top-up
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import service as billing_service
@@ -19,14 +21,12 @@ from commbase.billing.invoices import service as invoices_service
 from commbase.billing.models import Wallet
 from commbase.core.auth import Principal
 from commbase.core.errors import NotFound
-from commbase.identity.models import Organization, User
+from commbase.identity import service as identity_service
 
 
 async def _seller(session: AsyncSession, org_id: str) -> tuple[Party, str]:
     """The organization as a party, and the time zone its dates are shown in."""
-    org = await session.get(Organization, org_id)
-    if org is None:  # pragma: no cover - a principal's organization exists
-        raise NotFound("Organization not found")
+    org = await identity_service.get_organization(session, org_id=org_id)
     lines = address_lines(org.address) + [v for v in (org.email, org.website) if v]
     return Party(name=org.name, lines=lines), org.timezone
 
@@ -79,12 +79,12 @@ async def invoice_document(session: AsyncSession, *, org_id: str, invoice_id: st
 
 async def _wallet_owner(session: AsyncSession, wallet: Wallet) -> Party:
     if wallet.owner_type == OwnerType.USER:
-        user = await session.get(User, wallet.owner_id)
+        user = await identity_service.find_user(session, user_id=wallet.owner_id)
         if user is not None:
             return Party(name=user.name or user.email, lines=[user.email])
     if wallet.owner_type == OwnerType.ORGANIZATION:
-        org = await session.get(Organization, wallet.owner_id)
-        if org is not None:
+        with contextlib.suppress(NotFound):
+            org = await identity_service.get_organization(session, org_id=wallet.owner_id)
             return Party(name=org.name, lines=address_lines(org.address))
     return Party(name=f"Wallet {wallet.id}")
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.calls.models import Call
+from commbase.calls import service as calls_service
 from commbase.core import outbox
 from commbase.core.errors import NotFound, PermissionDenied
 from commbase.core.pagination import PageParams, paginate
@@ -35,11 +35,7 @@ async def _require_target(
 ) -> None:
     """NotFound unless the call or ticket is this organization's."""
     if call_id is not None:
-        found = await session.scalar(
-            select(Call.id).where(Call.org_id == org_id, Call.id == call_id)
-        )
-        if found is None:
-            raise NotFound("Call not found")
+        await calls_service.require_call(session, org_id=org_id, call_id=call_id)
     else:
         found = await session.scalar(
             select(SupportTicket.id).where(
