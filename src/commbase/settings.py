@@ -56,6 +56,25 @@ class Settings(BaseSettings):
     login_ip_limit: int = 20  # attempts per 15 minutes per IP
     login_email_limit: int = 10  # attempts per 15 minutes per email
 
+    # Accounts (sign-up, invitations, password reset) and their email.
+    # open: anyone signs up; invite_only: accounts come from invitations; closed:
+    # only the operator creates accounts (an invitation joins an existing account).
+    signup_mode: Literal["open", "invite_only", "closed"] = "invite_only"
+    # Links in account emails point here (the frontend's pages); default public_base_url.
+    account_link_base_url: str | None = None
+    email_verification_ttl_s: int = Field(default=48 * 3600, ge=60, le=30 * 24 * 3600)
+    invitation_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    password_reset_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    account_email_limit: int = 5  # account emails per hour per address (sign-up, reset)
+    # SMTP; without a host, mail is written to email_dir and logged (development).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    email_from: str = "commbase <no-reply@localhost>"
+    email_dir: str = "./data/emails"
+
     # Calls and billing.
     call_provider: Literal["simulator", "twilio"] = "simulator"
     simulator_speed: float = Field(default=1.0, gt=0, le=1000)
