@@ -84,6 +84,9 @@ class Call(Base):
     recording_enabled: Mapped[bool] = mapped_column(default=False)
     recording_url: Mapped[str | None] = mapped_column(String(1000), info=PERSONAL)
     transcription_enabled: Mapped[bool] = mapped_column(default=False)
+    # An agent talks on this call over the live channel (``calls.live``): with Twilio
+    # the answered call is connected to ConversationRelay instead of a silent pause.
+    live_agent: Mapped[bool] = mapped_column(default=False)
     # Provider: the carrier the call went through (test-mode calls: always the simulator).
     provider: Mapped[str] = mapped_column(String(20))
     provider_call_id: Mapped[str | None] = mapped_column(String(100))

@@ -321,6 +321,7 @@ def _new_call(
         hold_minutes=hold.minutes,
         recording_enabled=data.recording_enabled,
         transcription_enabled=data.transcription_enabled,
+        live_agent=data.live_agent,
         provider=provider,
         livemode=caller.principal.livemode,
         metadata_=data.metadata.model_dump(exclude={"tags"}, exclude_none=True),

@@ -43,6 +43,14 @@ class CallCreate(AppSchema):
     max_duration_s: Annotated[int, Field(ge=60, le=86_400)] | None = None
     recording_enabled: bool = False
     transcription_enabled: bool = False
+    live_agent: bool = Field(
+        default=False,
+        description=(
+            "An agent will talk on the call over the live channel "
+            "(WebSocket /v1/calls/{id}/live); with Twilio the call is bridged "
+            "through ConversationRelay"
+        ),
+    )
     metadata: CallMetadata = Field(default_factory=CallMetadata)
 
     model_config = AppSchema.model_config | {"populate_by_name": True}
@@ -171,6 +179,7 @@ class CallRead(ReadSchema):
     recording_enabled: bool
     recording_url: str | None
     transcription_enabled: bool
+    live_agent: bool = Field(description="An agent talks on the call over the live channel")
     provider: str = Field(description="The carrier the call went through")
     provider_call_id: str | None
     livemode: bool = Field(description="False for calls placed with test-mode credentials")
