@@ -50,9 +50,16 @@ def retention_days_for(org_settings: dict[str, Any], default: int) -> int:
 
 
 async def write_transcript(
-    session: AsyncSession, *, call: Call, data: TranscriptWrite, retention_days: int
+    session: AsyncSession,
+    *,
+    call: Call,
+    data: TranscriptWrite,
+    retention_days: int,
+    announce: bool = True,
 ) -> Transcript:
-    """Create or update ``call``'s transcript from ``data``; keeps the search index current."""
+    """Create or update ``call``'s transcript from ``data``; keeps the search index current.
+    ``transcription.updated`` is recorded unless ``announce`` is False (the live channel
+    writes every utterance at once but announces them at most every few seconds)."""
     now = utcnow()
     transcript = await _transcript_of(session, call=call)
     if transcript is not None and _expired(transcript, now):
@@ -92,9 +99,13 @@ async def write_transcript(
     else:
         await session.flush()
     await fulltext.index(session, transcript)
-    await outbox.record(
-        session, events.TRANSCRIPTION_UPDATED, _event_payload(transcript, call), org_id=call.org_id
-    )
+    if announce:
+        await outbox.record(
+            session,
+            events.TRANSCRIPTION_UPDATED,
+            _event_payload(transcript, call),
+            org_id=call.org_id,
+        )
     return transcript
 
 
