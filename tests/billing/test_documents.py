@@ -157,3 +157,35 @@ async def test_receipts_and_what_others_cannot_see(app: FastAPI, client: httpx.A
     assert (
         await client.get(f"/v1/billing/invoices/{invoice['id']}.pdf", headers=narrow)
     ).status_code == 403
+
+
+async def test_invoices_and_top_ups_link_their_documents(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app, name="Linking Org")
+    h = tenant.headers
+    invoice = await _invoice(client, h, "Linked Buyer")
+    links = invoice["document_url"]
+    assert links == {
+        "html": f"/v1/billing/invoices/{invoice['id']}.html",
+        "pdf": f"/v1/billing/invoices/{invoice['id']}.pdf",
+    }
+    listed = (await client.get("/v1/billing/invoices", headers=h)).json()["data"]
+    assert [i["document_url"] for i in listed] == [links]
+    page = await client.get(links["html"], headers=h)
+    assert page.status_code == 200
+    assert invoice["number"] in page.text
+    document = await client.get(links["pdf"], headers=h)
+    assert document.headers["content-type"] == "application/pdf"
+    assert invoice["number"].encode() in pdf_text(document.content)
+
+    wallet = await created(client, h, "/v1/wallets", owner_type="user", owner_id=tenant.owner_id)
+    topped = await client.post(
+        f"/v1/wallets/{wallet['id']}/topups", json={"amount": 1_200}, headers=h
+    )
+    entry = topped.json()["transaction"]
+    assert entry["receipt_url"] == f"/v1/billing/receipts/{entry['id']}.pdf"
+    receipt = await client.get(entry["receipt_url"], headers=h)
+    assert entry["receipt_number"].encode() in pdf_text(receipt.content)
+    shown = await client.get(f"/v1/wallets/{wallet['id']}/transactions", headers=h)
+    assert [e["receipt_url"] for e in shown.json()["data"]] == [entry["receipt_url"]]

@@ -6,7 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_serializer, field_validator, model_validator
+from pydantic import (
+    Field,
+    StringConstraints,
+    computed_field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from commbase.billing.enums import (
     LedgerCategory,
@@ -162,6 +169,16 @@ class LedgerEntryRead(ReadSchema):
     details: dict[str, Any]
     created_at: datetime
     completed_at: datetime | None
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="A completed top-up's receipt as a PDF (seed 003); its HTML: .html"
+    )
+    @property
+    def receipt_url(self) -> str | None:
+        completed = self.status == LedgerStatus.COMPLETED
+        if completed and self.category == LedgerCategory.WALLET_TOPUP:
+            return f"/v1/billing/receipts/{self.id}.pdf"
+        return None
 
 
 class PaymentIntentRead(AppSchema):

@@ -6,12 +6,28 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, computed_field
 
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.types import Currency
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class DocumentLinks(ReadSchema):
+    """Where the invoice's document is downloaded (``billing.documents``)."""
+
+    html: str
+    pdf: str
+
+
+DOCUMENT = "The invoice as a document: HTML and PDF"
+
+
+def document_links(invoice_id: str) -> DocumentLinks:
+    return DocumentLinks(
+        html=f"/v1/billing/invoices/{invoice_id}.html", pdf=f"/v1/billing/invoices/{invoice_id}.pdf"
+    )
 
 
 class OneOffLine(AppSchema):
@@ -98,6 +114,11 @@ class InvoiceRead(ReadSchema):
     lines: list[InvoiceLineRead]
     payments: list[InvoicePaymentRead]
 
+    @computed_field(description=DOCUMENT)  # type: ignore[prop-decorator]
+    @property
+    def document_url(self) -> DocumentLinks:
+        return document_links(self.id)
+
 
 class InvoiceSummary(ReadSchema):
     """An invoice in a list (lines and payments: read the invoice)."""
@@ -114,3 +135,8 @@ class InvoiceSummary(ReadSchema):
     amount_due: int
     due_at: datetime | None
     created_at: datetime
+
+    @computed_field(description=DOCUMENT)  # type: ignore[prop-decorator]
+    @property
+    def document_url(self) -> DocumentLinks:
+        return document_links(self.id)
