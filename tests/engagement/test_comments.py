@@ -131,3 +131,94 @@ async def test_a_members_comments_are_exported_and_erased(
     assert erasure["status"] == "completed", erasure
     left = await ok(client.get(target, headers=tenant.headers))
     assert [c["body"] for c in left["data"]] == ["the owner's"]
+
+
+async def test_replies_thread_under_a_first_comment_and_mentions_notify_members(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant, other = await make_tenant(app), await make_tenant(app)
+    h = tenant.headers
+    ticket_id, call_id = await _ticket(client, h), await _call(client, h)
+    agent_id, agent_email = await add_member(app, tenant, role=Role.AGENT)
+    agent = auth(await login(client, agent_email))
+    outsider_id, _ = await add_member(app, other, role=Role.AGENT)
+    target = f"/v1/support/tickets/{ticket_id}/comments"
+
+    first = await created(
+        client, target, h, {"body": "Can you look?", "mentions": [agent_id, agent_id]}
+    )
+    assert first["mentions"] == [agent_id]  # once each
+    assert first["parent_id"] is None
+    reply = await created(
+        client,
+        target,
+        agent,
+        {"body": "On it", "parent_id": first["id"], "mentions": [tenant.owner_id]},
+    )
+    assert reply["parent_id"] == first["id"]
+    another = await created(client, target, h, {"body": "Thanks", "parent_id": first["id"]})
+
+    replies = await ok(client.get(f"{target}?parent_id={first['id']}", headers=h))
+    assert [c["id"] for c in replies["data"]] == [another["id"], reply["id"]]
+    tops = await ok(client.get(f"{target}?top_level=true", headers=h))
+    assert [c["id"] for c in tops["data"]] == [first["id"]]
+    only_replies = await ok(client.get(f"{target}?top_level=false", headers=h))
+    assert len(only_replies["data"]) == 2
+
+    # A reply to a reply, a parent on another ticket or call, another org's or an
+    # unknown comment: 422, and nothing is stored.
+    call_comment = await created(client, f"/v1/calls/{call_id}/comments", h, {"body": "call"})
+    for parent in (reply["id"], call_comment["id"], "cmt_nope"):
+        refused = await client.post(target, json={"body": "x", "parent_id": parent}, headers=h)
+        problem(refused, 422, "validation-failed")
+    # Mentions must be members of this organization.
+    for mentions in ([outsider_id], ["usr_nope"], [agent_id, outsider_id]):
+        refused = await client.post(target, json={"body": "x", "mentions": mentions}, headers=h)
+        body = problem(refused, 422, "validation-failed")
+        assert body["errors"][0]["field"] == "mentions"
+    assert (
+        await client.post(target, json={"body": "x", "mentions": ["u"] * 21}, headers=h)
+    ).status_code == 422
+
+    # An edit that adds a mention announces only the new member; the author is never
+    # notified of mentioning themselves.
+    edited = await ok(
+        client.patch(
+            f"/v1/comments/{first['id']}",
+            json={"body": "Can you both look?", "mentions": [agent_id, tenant.owner_id]},
+            headers=h,
+        )
+    )
+    assert edited["mentions"] == [agent_id, tenant.owner_id]
+    mentioned = [
+        (p["id"], p["mentioned_user_id"]) for _, p in await events_of(app, tenant, "comment.ment")
+    ]
+    assert mentioned == [(first["id"], agent_id), (reply["id"], tenant.owner_id)]
+
+    # Deleting the first comment deletes its thread, each announced.
+    assert (await client.delete(f"/v1/comments/{first['id']}", headers=h)).status_code == 204
+    left = await ok(client.get(target, headers=h))
+    assert left["data"] == []
+    deleted = [p["id"] for t, p in await events_of(app, tenant, "comment.deleted")]
+    assert sorted(deleted) == sorted([first["id"], reply["id"], another["id"]])
+
+
+async def test_erasing_an_author_keeps_replies_and_drops_their_mentions(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    h = tenant.headers
+    ticket_id = await _ticket(client, h)
+    me, email = await add_member(app, tenant, role=Role.AGENT)
+    mine = auth(await login(client, email))
+    target = f"/v1/support/tickets/{ticket_id}/comments"
+    first = await created(client, target, mine, {"body": "mine"})
+    reply = await created(
+        client, target, h, {"body": "the owner's", "parent_id": first["id"], "mentions": [me]}
+    )
+
+    erasure = await request_erasure(client, h, "user", me)
+    assert erasure["status"] == "completed", erasure
+    kept = await ok(client.get(f"/v1/comments/{reply['id']}", headers=h))
+    assert (kept["body"], kept["parent_id"], kept["mentions"]) == ("the owner's", None, [])
+    assert (await client.get(f"/v1/comments/{first['id']}", headers=h)).status_code == 404

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.conftest import client_for
-from tests.identity.factories import Tenant, auth, make_tenant
+from tests.identity.factories import Tenant, auth, make_tenant, run_operator_job
 from tests.identity.test_publishable_keys import ORIGIN, create_publishable_key
 
 FORM = {
@@ -261,3 +261,30 @@ async def test_a_receipt_is_never_stored_for_an_idempotency_key_replay(
     assert replay.status_code == 409, replay.text
     assert first.json()["access_token"] not in replay.text
     assert len(await staff_tickets(client, tenant)) == 1
+
+
+async def test_a_keys_usage_is_counted_and_shown_on_the_key(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await app.state.usage.close()  # only the job writes here, not the periodic writer
+    tenant = await make_tenant(app)
+    created = await create_publishable_key(client, tenant.api_key)
+    key, path = created["key"], f"/v1/publishable-keys/{created['id']}"
+    assert (created["total_requests"], created["last_used_at"]) == (0, None)
+    token = (await submit(client, key)).json()["access_token"]
+    assert (await client.get("/v1/intake/support/ticket", headers=visitor(key, token))).is_success
+    refused = await client.post(
+        "/v1/intake/support/tickets", json=FORM, headers=visitor(key, origin="https://x.example")
+    )
+    assert refused.status_code == 403
+    before = (await client.get(path, headers=tenant.headers)).json()
+    assert before["total_requests"] == 0  # nothing written per request
+    flushed = await run_operator_job(app, "identity.flush_usage")
+    assert flushed.status == "succeeded"
+    after = (await client.get(path, headers=tenant.headers)).json()
+    assert after["total_requests"] == 3  # the refused origin was the key's request too
+    assert after["first_used_at"] is not None
+    assert after["last_used_at"] >= after["first_used_at"]
+    listed = (await client.get("/v1/publishable-keys", headers=tenant.headers)).json()["data"]
+    assert [k["total_requests"] for k in listed] == [3]
+    assert after["created_at"] == before["created_at"]

@@ -29,6 +29,7 @@ from commbase.core.loops import repeat
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.models import User
+from commbase.identity.publishable_keys.models import PublishableKey
 from commbase.identity.sessions.models import LoginSession
 
 
@@ -135,6 +136,7 @@ class UsageTracker:
 
 _MODELS: dict[str, type[Any]] = {
     "key": ApiKey,
+    "pk": PublishableKey,
     "sess": LoginSession,
     "ags": AgentSession,
     "usr": User,
@@ -144,11 +146,11 @@ _MODELS: dict[str, type[Any]] = {
 def _update(model: type[Any], key: str, used: Usage) -> Any:
     when = used.last_used_at
     values: dict[str, Any]
-    if model is ApiKey:
+    if model is ApiKey or model is PublishableKey:
         values = {
-            "total_requests": ApiKey.total_requests + used.count,
-            "last_used_at": _later(ApiKey.last_used_at, when),
-            "first_used_at": func.coalesce(ApiKey.first_used_at, when),
+            "total_requests": model.total_requests + used.count,
+            "last_used_at": _later(model.last_used_at, when),
+            "first_used_at": func.coalesce(model.first_used_at, when),
         }
     elif model is LoginSession:
         values = {"last_seen_at": _later(LoginSession.last_seen_at, when)}

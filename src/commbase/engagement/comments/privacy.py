@@ -1,11 +1,12 @@
 """Comments' part in GDPR requests: a member's comments are exported with them and
-deleted when they are erased. Comments name no contact."""
+deleted when they are erased (other members' replies to them stay, as first comments),
+and they are taken out of other comments' mentions. Comments name no contact."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import String, cast, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.db import rowcount
@@ -31,6 +32,16 @@ async def erase_user(
     result = await session.execute(
         delete(Comment).where(Comment.org_id == org_id, Comment.author_id == subject_id)
     )
+    # JSON as text holds each id in quotes, on SQLite and PostgreSQL alike.
+    mentioning = await session.scalars(
+        select(Comment).where(
+            Comment.org_id == org_id,
+            cast(Comment.mentions, String).contains(f'"{subject_id}"'),
+        )
+    )
+    for comment in mentioning:
+        comment.mentions = [m for m in comment.mentions if m != subject_id]
+    await session.flush()
     return {"comments": rowcount(result)}
 
 

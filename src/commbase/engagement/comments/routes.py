@@ -1,15 +1,16 @@
 """Comments API (seed 000 ``/api/comments``): members comment on calls and tickets.
 
 ``/v1/calls/{call_id}/comments`` and ``/v1/support/tickets/{ticket_id}/comments``
-create and list; ``/v1/comments/{comment_id}`` reads, edits (author) and deletes
-(author, or an owner or admin).
+create and list (``parent_id`` replies in a thread; lists filter by ``parent_id`` and
+``top_level``); ``/v1/comments/{comment_id}`` reads, edits (author) and deletes
+(author, or an owner or admin). ``mentions`` @mention members (``comment.mentioned``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from commbase.core.auth import CurrentPrincipal, Principal
 from commbase.core.db import DbSession
@@ -22,6 +23,12 @@ from commbase.engagement.comments.models import Comment
 from commbase.engagement.comments.schemas import CommentCreate, CommentRead, CommentUpdate
 
 router = APIRouter(tags=["comments"])
+ParentFilter = Annotated[
+    str | None, Query(max_length=40, description="Only the replies to this comment")
+]
+TopLevel = Annotated[
+    bool | None, Query(description="true: only first comments; false: only replies")
+]
 
 
 def _member(principal: Principal, scope: Scope) -> str:
@@ -44,17 +51,33 @@ async def comment_on_call(
 ) -> Comment:
     author = _member(principal, Scope.ENGAGEMENT_WRITE)
     return await service.create(
-        session, org_id=principal.org_id, author_id=author, body=body.body, call_id=call_id
+        session,
+        org_id=principal.org_id,
+        author_id=author,
+        body=body.body,
+        call_id=call_id,
+        parent_id=body.parent_id,
+        mentions=body.mentions,
     )
 
 
 @router.get("/v1/calls/{call_id}/comments", response_model=Page[CommentRead])
 async def list_call_comments(
-    call_id: PathId, principal: CurrentPrincipal, session: DbSession, page: PageQuery
+    call_id: PathId,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    page: PageQuery,
+    parent_id: ParentFilter = None,
+    top_level: TopLevel = None,
 ) -> Page[CommentRead]:
     principal.require(Scope.ENGAGEMENT_READ)
     rows, cursor = await service.list_comments(
-        session, org_id=principal.org_id, params=page, call_id=call_id
+        session,
+        org_id=principal.org_id,
+        params=page,
+        call_id=call_id,
+        parent_id=parent_id,
+        top_level=top_level,
     )
     return _page(rows, cursor)
 
@@ -69,17 +92,33 @@ async def comment_on_ticket(
 ) -> Comment:
     author = _member(principal, Scope.ENGAGEMENT_WRITE)
     return await service.create(
-        session, org_id=principal.org_id, author_id=author, body=body.body, ticket_id=ticket_id
+        session,
+        org_id=principal.org_id,
+        author_id=author,
+        body=body.body,
+        ticket_id=ticket_id,
+        parent_id=body.parent_id,
+        mentions=body.mentions,
     )
 
 
 @router.get("/v1/support/tickets/{ticket_id}/comments", response_model=Page[CommentRead])
 async def list_ticket_comments(
-    ticket_id: PathId, principal: CurrentPrincipal, session: DbSession, page: PageQuery
+    ticket_id: PathId,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    page: PageQuery,
+    parent_id: ParentFilter = None,
+    top_level: TopLevel = None,
 ) -> Page[CommentRead]:
     principal.require(Scope.ENGAGEMENT_READ)
     rows, cursor = await service.list_comments(
-        session, org_id=principal.org_id, params=page, ticket_id=ticket_id
+        session,
+        org_id=principal.org_id,
+        params=page,
+        ticket_id=ticket_id,
+        parent_id=parent_id,
+        top_level=top_level,
     )
     return _page(rows, cursor)
 
@@ -99,7 +138,12 @@ async def edit_comment(
     """The author changes the text (403 for anyone else); ``edited_at`` is set."""
     user_id = _member(principal, Scope.ENGAGEMENT_WRITE)
     return await service.edit(
-        session, org_id=principal.org_id, comment_id=comment_id, user_id=user_id, body=body.body
+        session,
+        org_id=principal.org_id,
+        comment_id=comment_id,
+        user_id=user_id,
+        body=body.body,
+        mentions=body.mentions,
     )
 
 

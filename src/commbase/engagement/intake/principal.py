@@ -57,6 +57,9 @@ async def _intake_principal(request: Request, session: DbSession) -> IntakePrinc
     key = await publishable_keys.resolve(
         session, token=token, secret=settings.secret_key.get_secret_value()
     )
+    # Counted like API keys (identity.usage): every request the key opened, refused
+    # ones included, written every few seconds.
+    await request.app.state.usage.touch(key.id)
     client = client_info(request)
     await enforce_rate_limit(
         request,

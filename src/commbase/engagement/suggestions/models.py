@@ -16,11 +16,14 @@ class Suggestion(Base):
         Index("ix_suggestions_org_score", "org_id", "score", "id"),
         Index("ix_suggestions_org_updated", "org_id", "updated_at"),
         Index("ix_suggestions_org_author", "org_id", "author_user_id"),
+        Index("ix_suggestions_org_email", "org_id", "author_email"),
     )
 
     id: Mapped[str] = public_id("sug")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     author_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # A website visitor's address (intake), lowercased: how GDPR requests find it.
+    author_email: Mapped[str | None] = mapped_column(String(320), info=PERSONAL)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, info=PERSONAL)
     category: Mapped[str] = mapped_column(String(30))

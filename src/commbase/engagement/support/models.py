@@ -23,6 +23,21 @@ class TicketCounter(Base):
     last_number: Mapped[int] = mapped_column(default=0)
 
 
+class SlaTargets(Base):
+    """An organization's service-level targets for one priority, in minutes from a
+    ticket's opening; a priority without a row uses ``enums.SLA_TARGETS``."""
+
+    __tablename__ = "support_sla_targets"
+
+    org_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    priority: Mapped[str] = mapped_column(String(10), primary_key=True)
+    first_response_min: Mapped[int]
+    resolution_min: Mapped[int]
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
 class SupportTicket(Base):
     __tablename__ = "support_tickets"
     __table_args__ = (

@@ -29,5 +29,9 @@ class PublishableKey(Base):
     rate_limit_per_minute: Mapped[int] = mapped_column(default=20)
     status: Mapped[str] = mapped_column(String(20), default=PublishableKeyStatus.ACTIVE)
     revoked_at: Mapped[datetime | None]
+    # Usage, counted in memory and written every few seconds (identity.usage).
+    total_requests: Mapped[int] = mapped_column(default=0)
+    first_used_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

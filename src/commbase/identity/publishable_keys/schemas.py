@@ -75,6 +75,11 @@ class PublishableKeyRead(ReadSchema):
     status: PublishableKeyStatus
     created_by: str | None
     revoked_at: datetime | None
+    total_requests: int = Field(
+        description="Requests made with the key (written every few seconds)"
+    )
+    first_used_at: datetime | None
+    last_used_at: datetime | None
     created_at: datetime
 
 
