@@ -25,6 +25,7 @@ from commbase.engagement.suggestions import models as suggestions_models
 from commbase.engagement.support import models as support_models
 from commbase.engagement.webinars import models as webinars_models
 from commbase.identity import models as identity_models
+from commbase.identity.accounts import models as accounts_models
 from commbase.identity.publishable_keys import models as publishable_keys_models
 from commbase.messaging import models as messaging_models
 from commbase.messaging.campaigns import models as campaigns_models
@@ -33,6 +34,7 @@ from commbase.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
+    "accounts_models",
     "analytics_models",
     "billing_catalog_models",
     "billing_customers_models",

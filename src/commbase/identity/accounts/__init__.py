@@ -1,0 +1,1 @@
+"""Accounts people open themselves: emailed single-use tokens and sign-ups."""

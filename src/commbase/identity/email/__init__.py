@@ -1,0 +1,1 @@
+"""Account email: templates and the mailer effect that sends them after commit."""

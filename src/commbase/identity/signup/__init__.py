@@ -1,0 +1,1 @@
+"""Self-service sign-up: a person opens an organization and verifies their email."""
