@@ -25,17 +25,12 @@ from commbase.billing.customers.routes import router as billing_customers_router
 from commbase.billing.documents.routes import router as billing_documents_router
 from commbase.billing.invoices.routes import router as billing_invoices_router
 from commbase.billing.licenses.routes import router as billing_licenses_router
-from commbase.billing.providers.routes import router as billing_providers_router
 from commbase.billing.revenue.routes import router as billing_revenue_router
 from commbase.billing.routes import router as billing_router
 from commbase.billing.subscriptions import jobs as _billing_jobs  # noqa: F401  (registers its jobs)
 from commbase.billing.subscriptions.routes import router as billing_subscriptions_router
 from commbase.billing.transactions.routes import router as billing_transactions_router
 from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
-from commbase.calls.inbound.routes import router as inbound_calls_router
-from commbase.calls.live.routes import router as live_calls_router
-from commbase.calls.phone_numbers.routes import router as phone_numbers_router
-from commbase.calls.recordings.routes import router as recordings_router
 from commbase.calls.routes import router as calls_router
 from commbase.calls.simulation import SimulatorRunner
 from commbase.calls.transcripts.routes import router as transcripts_router
@@ -54,7 +49,6 @@ from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLim
 from commbase.core.routes import router as core_router
 from commbase.core.time import utcnow
 from commbase.engagement.bookings import jobs as _bookings_jobs  # noqa: F401  (registers its jobs)
-from commbase.engagement.bookings.intake_routes import router as bookings_intake_router
 from commbase.engagement.bookings.routes import feeds_router as calendar_feeds_router
 from commbase.engagement.bookings.routes import router as bookings_router
 from commbase.engagement.careers.intake_routes import router as careers_intake_router
@@ -91,7 +85,6 @@ from commbase.messaging.accounts.routes import router as channel_accounts_router
 from commbase.messaging.campaigns.routes import router as campaigns_router
 from commbase.messaging.campaigns.runner import CampaignRunner
 from commbase.messaging.campaigns.sending import provider_sender
-from commbase.messaging.intake import IntakeRunner
 from commbase.messaging.providers.routes import router as whatsapp_router
 from commbase.messaging.reports.routes import router as messaging_reports_router
 from commbase.messaging.routes import messages_router, opt_outs_router
@@ -101,7 +94,6 @@ from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
 from commbase.tracking.routes import router as tracking_router
-from commbase.web.routes import router as dashboard_router
 from commbase.webhooks.dispatcher import Dispatcher
 from commbase.webhooks.routes import router as webhooks_router
 
@@ -174,14 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             simulator_task = asyncio.create_task(simulator.run_forever())
         messaging_simulator: MessagingSimulatorRunner | None = None
         messaging_simulator_task: asyncio.Task[None] | None = None
-        intake: IntakeRunner | None = None
-        intake_task: asyncio.Task[None] | None = None
         if settings.run_jobs:
             messaging_simulator = MessagingSimulatorRunner(database)
             messaging_simulator_task = asyncio.create_task(messaging_simulator.run_forever())
-            # WhatsApp notifications the webhook stored, filed in batches.
-            intake = IntakeRunner(database)
-            intake_task = asyncio.create_task(intake.run_forever())
         dispatcher: Dispatcher | None = None
         dispatcher_task: asyncio.Task[None] | None = None
         effects: EffectRunner | None = None
@@ -214,9 +201,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if messaging_simulator is not None and messaging_simulator_task is not None:
                 messaging_simulator.stop()
                 await messaging_simulator_task
-            if intake is not None and intake_task is not None:
-                intake.stop()
-                await intake_task
             if effects is not None and effects_task is not None:
                 effects.stop()
                 await effects_task
@@ -250,9 +234,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     error=str(exc),
                     unwritten=sum(u.count for u in usage.pending().values()),
                 )
-            notifier = getattr(app.state, "dashboard_notifier", None)
-            if notifier is not None:
-                await notifier.close()
             await cache.close()
             if breaker is not None:
                 await breaker.close()
@@ -301,15 +282,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_subscriptions_router)
     app.include_router(billing_documents_router)  # before invoices: {id}.pdf
     app.include_router(billing_invoices_router)
-    app.include_router(billing_providers_router)
     app.include_router(billing_transactions_router)
     app.include_router(billing_revenue_router)
     app.include_router(billing_licenses_router)
     app.include_router(calls_router)
-    app.include_router(live_calls_router)
-    app.include_router(phone_numbers_router)
-    app.include_router(inbound_calls_router)
-    app.include_router(recordings_router)
     app.include_router(webhooks_router)
     app.include_router(transcripts_router)
     app.include_router(privacy_router)
@@ -327,7 +303,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messaging_reports_router)
     app.include_router(bookings_router)
     app.include_router(calendar_feeds_router)
-    app.include_router(bookings_intake_router)
     app.include_router(leads_router)
     app.include_router(leads_intake_router)
     app.include_router(webinars_router)
@@ -343,7 +318,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consultations_intake_router)
     app.include_router(careers_router)
     app.include_router(careers_intake_router)
-    app.include_router(dashboard_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
     app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)
