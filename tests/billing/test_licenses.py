@@ -15,7 +15,8 @@ from tests.billing.recurring import (  # noqa: F401  (module-scoped app and clie
     plan,
     subscribe,
 )
-from tests.identity.factories import add_member, make_tenant
+from tests.calls.factories import ANSWERED_94S, fund_wallet, place
+from tests.identity.factories import add_member, login, make_tenant
 
 
 async def test_seats_are_assigned_counted_and_gate_the_plans_features(
@@ -79,3 +80,55 @@ async def test_seats_are_assigned_counted_and_gate_the_plans_features(
         f"/v1/billing/subscriptions/{sub['id']}/cancel", json={"at_period_end": False}, headers=h
     )
     assert (await entitled(bo)).status_code == 403  # an ended subscription entitles nobody
+
+
+async def test_video_calls_need_a_license_once_the_organization_is_under_plans(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    seller, buyer = await make_tenant(app), await make_tenant(app)
+    await client.patch(
+        "/v1/organizations/current",
+        json={"settings": {"billed_by": seller.org_id}},
+        headers=buyer.headers,
+    )
+    await fund_wallet(client, buyer.headers, amount=5_000)
+    # Under no plan: video calls as before.
+    assert (await place(client, buyer.headers, ANSWERED_94S, kind="video")).status_code == 201
+
+    customer = await created(
+        client,
+        seller.headers,
+        "/v1/billing/customers",
+        kind="organization",
+        reference_id=buyer.org_id,
+    )
+    video = await plan(client, seller.headers, "video", 3000, features=["video_calls"])
+    sub = await subscribe(client, seller.headers, customer["id"], video["id"])
+    ana, ana_email = await add_member(app, buyer, role=Role.AGENT)
+    as_ana = {"Authorization": f"Bearer {await login(client, ana_email)}"}
+
+    refused = await place(client, as_ana, ANSWERED_94S, kind="video")
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["feature"] == "video_calls"
+    # An organization key acts for no user, so holds no seat.
+    keyed = await place(client, buyer.headers, ANSWERED_94S, kind="video")
+    assert (keyed.status_code, keyed.json()["feature"]) == (403, "video_calls")
+    assert (await place(client, as_ana, ANSWERED_94S)).status_code == 201  # voice: not gated
+
+    seat = await created(
+        client, seller.headers, f"/v1/billing/subscriptions/{sub['id']}/licenses", user_id=ana
+    )
+    placed = await place(client, as_ana, ANSWERED_94S, kind="video")
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["kind"] == "video"
+
+    await client.post(f"/v1/billing/licenses/{seat['id']}/unassign", headers=seller.headers)
+    assert (await place(client, as_ana, ANSWERED_94S, kind="video")).status_code == 403
+    await client.post(
+        f"/v1/billing/subscriptions/{sub['id']}/cancel",
+        json={"at_period_end": False},
+        headers=seller.headers,
+    )
+    # No live subscription any more: the organization is under no plan again.
+    assert (await place(client, as_ana, ANSWERED_94S, kind="video")).status_code == 201

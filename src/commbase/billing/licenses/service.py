@@ -1,5 +1,14 @@
 """Seats: assigned to users of the customer, counted against the subscription's
-quantity, and what they entitle to (the plan's features, only with a live license)."""
+quantity, and what they entitle to (the plan's features, only with a live license).
+
+Enforcement (``require_feature``): an organization is *under plans* while it is the
+customer organization of at least one live subscription (trialing, active or
+past_due), from any seller. Its users then need a live license whose plan lists the
+feature (``video_calls`` for placing a video call): without one the request is a 403
+problem naming the feature; a credential acting for no user (an organization API key)
+is refused too, since a seat belongs to a user. Organizations under no plan -- those
+that buy nothing, the self-hosted default -- keep every feature.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.billing.catalog.models import Plan
 from commbase.billing.customers import service as customers_service
 from commbase.billing.customers.enums import CustomerKind
+from commbase.billing.customers.models import Customer
 from commbase.billing.licenses import events
 from commbase.billing.licenses.models import License
 from commbase.billing.licenses.schemas import EntitlementRead
@@ -148,3 +158,34 @@ async def entitlement(
     raise PermissionDenied(
         f"No license of this user includes {feature!r}", feature=feature, user_id=user_id
     )
+
+
+async def under_plans(session: AsyncSession, *, org_id: str) -> bool:
+    """Whether ``org_id`` is the customer organization of a live subscription."""
+    found = await session.scalar(
+        select(Subscription.id)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .where(
+            Customer.kind == CustomerKind.ORGANIZATION,
+            Customer.reference_id == org_id,
+            Subscription.status.in_(list(LIVE)),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def require_feature(
+    session: AsyncSession, *, org_id: str, user_id: str | None, feature: str
+) -> None:
+    """Refuse (403) what ``feature`` gates for a user of an organization under plans
+    who holds no live license including it (see the module's rule)."""
+    if not await under_plans(session, org_id=org_id):
+        return
+    if user_id is None:
+        raise PermissionDenied(
+            f"{feature!r} needs a licensed user: this organization's plans gate it and "
+            "this credential acts for no user",
+            feature=feature,
+        )
+    await entitlement(session, holder_org_id=org_id, user_id=user_id, feature=feature)
