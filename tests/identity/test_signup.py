@@ -228,3 +228,38 @@ async def test_without_smtp_mail_goes_to_a_folder(
     content = written.read_text()
     assert "To: hal@example.com" in content
     assert "verify-email?token=" in content
+
+
+async def test_until_verified_the_organization_neither_calls_nor_messages(
+    app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await client.post("/v1/auth/signup", json=_signup("ivy@example.com"))
+    await send_mail(app)
+    token = token_in(mailbox.to("ivy@example.com")[0])
+    headers = auth(await login(client, "ivy@example.com", PASSWORD))
+    account = await client.post(
+        "/v1/channel-accounts", json={"kind": "sms", "name": "Line"}, headers=headers
+    )
+    assert account.status_code == 201, account.text
+    contact = await client.post(
+        "/v1/contacts", json={"name": "Jana", "phone": "+420601555111"}, headers=headers
+    )
+    conversation = await client.post(
+        "/v1/conversations",
+        json={"account_id": account.json()["id"], "contact_id": contact.json()["id"]},
+        headers=headers,
+    )
+    assert conversation.status_code == 201, conversation.text
+    send_url = f"/v1/conversations/{conversation.json()['id']}/messages"
+
+    message = await client.post(send_url, json={"body": "Hello"}, headers=headers)
+    call = await client.post("/v1/calls", json={"to": "+14155550100"}, headers=headers)
+    for refused in (message, call):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["detail"].startswith("Verify your email first")
+
+    assert (await client.post("/v1/auth/verify-email", json={"token": token})).status_code == 200
+    message = await client.post(send_url, json={"body": "Hello"}, headers=headers)
+    assert message.status_code == 202, message.text
+    call = await client.post("/v1/calls", json={"to": "+14155550100"}, headers=headers)
+    assert call.status_code != 403, call.text

@@ -25,6 +25,7 @@ from commbase.core import outbox
 from commbase.core.errors import ContactBlocked, RateLimited, invalid
 from commbase.identity import service as identity_service
 from commbase.identity.schemas import AISettings
+from commbase.identity.signup import service as signup_service
 from commbase.messaging import events, fulltext
 from commbase.messaging.enums import (
     AccountStatus,
@@ -170,6 +171,7 @@ async def queue_message(
         return replayed
     if account.status != AccountStatus.ACTIVE:
         raise invalid("the conversation's channel account is disabled", "account_id")
+    await signup_service.require_verified(session, org_id=account.org_id)
     if conversation.client_phone and await contacts_service.is_blocked(
         session, org_id=account.org_id, phone=conversation.client_phone
     ):
