@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import rates as billing_rates
 from commbase.billing import service as billing_service
+from commbase.billing.licenses import service as licenses_service
+from commbase.billing.licenses.enums import Feature
 from commbase.billing.models import Wallet
 from commbase.billing.service import Hold
 from commbase.calls import dialing as _dialing  # noqa: F401  (registers the calls.dial consumer)
 from commbase.calls import events, lifecycle
 from commbase.calls.callers import Caller, caller_for
-from commbase.calls.enums import CallDirection, CallStatus, ProviderName
+from commbase.calls.enums import CallDirection, CallKind, CallStatus, ProviderName
 from commbase.calls.models import Call
 from commbase.calls.numbers import parse_destination
 from commbase.calls.providers import Carriers
@@ -43,6 +45,7 @@ from commbase.core.phones import PhoneNumber
 from commbase.core.time import utcnow
 from commbase.identity.agent_sessions import service as agent_sessions
 from commbase.identity.enums import DataRetention
+from commbase.identity.signup import service as signup_service
 from commbase.identity.signup import service as signup_service
 from commbase.settings import Settings
 
@@ -83,9 +86,16 @@ async def place_call(
         return Placed(earlier, replayed=True)
     # An organization opened by sign-up spends nothing before its email is verified.
     await signup_service.require_verified(session, org_id=principal.org_id)
+    # An organization opened by sign-up spends nothing before its email is verified.
+    await signup_service.require_verified(session, org_id=principal.org_id)
     destination = parse_destination(data.to)
     caller = await caller_for(session, principal=principal)
     _check_consent(caller)
+    if data.kind == CallKind.VIDEO:
+        # Seats and features of plans this organization buys (billing.licenses).
+        await licenses_service.require_feature(
+            session, org_id=principal.org_id, user_id=caller.user_id, feature=Feature.VIDEO_CALLS
+        )
     await _check_call_rate(session, caller)
     contact_id = await _check_contact(session, principal=principal, destination=destination)
     wallet, rate = await _payer_and_rate(
