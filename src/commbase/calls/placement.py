@@ -46,7 +46,6 @@ from commbase.core.time import utcnow
 from commbase.identity.agent_sessions import service as agent_sessions
 from commbase.identity.enums import DataRetention
 from commbase.identity.signup import service as signup_service
-from commbase.identity.signup import service as signup_service
 from commbase.settings import Settings
 
 DEFAULT_MAX_CONCURRENT = 5
@@ -84,8 +83,6 @@ async def place_call(
     fingerprint = request_fingerprint(data) if idempotency_key else None
     if earlier := await _placed_with_key(session, principal, idempotency_key, fingerprint):
         return Placed(earlier, replayed=True)
-    # An organization opened by sign-up spends nothing before its email is verified.
-    await signup_service.require_verified(session, org_id=principal.org_id)
     # An organization opened by sign-up spends nothing before its email is verified.
     await signup_service.require_verified(session, org_id=principal.org_id)
     destination = parse_destination(data.to)
