@@ -1029,6 +1029,7 @@ ID_ROUTES = [
     ("POST", "/v1/billing/invoices/{id}/payments", "invoice_id", {}),
     ("POST", "/v1/billing/subscriptions/{id}/licenses", "subscription_id", {"user_id": "u"}),
     ("POST", "/v1/billing/licenses/{id}/unassign", "license_id", NO_BODY),
+    ("GET", "/v1/billing/licenses/{id}/usage", "license_id", NO_BODY),
     ("POST", "/v1/calls/{id}/comments", "call_id", {"body": "hi"}),
     ("GET", "/v1/support/tickets/{id}/comments", "ticket_id", NO_BODY),
     ("PATCH", "/v1/comments/{id}", "comment_id", {"body": "hi"}),

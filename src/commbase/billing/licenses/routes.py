@@ -6,9 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from commbase.billing.licenses import service
+from commbase.billing.licenses import service, usage
 from commbase.billing.licenses.models import License
-from commbase.billing.licenses.schemas import EntitlementRead, LicenseAssign, LicenseRead
+from commbase.billing.licenses.schemas import (
+    EntitlementRead,
+    LicenseAssign,
+    LicenseRead,
+    LicenseUsage,
+)
 from commbase.billing.subscriptions import service as subscriptions
 from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
@@ -65,6 +70,20 @@ async def unassign_license(
     principal.require(Scope.BILLING_WRITE)
     found = await service.get_license(session, org_id=principal.org_id, license_id=license_id)
     return await service.unassign(session, license_=found)
+
+
+@router.get("/licenses/{license_id}/usage", response_model=LicenseUsage)
+async def license_usage(
+    license_id: PathId, principal: CurrentPrincipal, session: DbSession
+) -> LicenseUsage:
+    """The seat's calls from the metric registry: total calls and talk time, calls this
+    period, average duration and success rate while the user held it."""
+    principal.require(Scope.BILLING_READ)
+    found = await service.get_license(session, org_id=principal.org_id, license_id=license_id)
+    subscription = await subscriptions.get_subscription(
+        session, org_id=principal.org_id, subscription_id=found.subscription_id
+    )
+    return await usage.license_usage(session, license_=found, subscription=subscription)
 
 
 @router.get("/entitlements", response_model=EntitlementRead)

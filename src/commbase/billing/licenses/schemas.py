@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from commbase.core.schemas import AppSchema, ReadSchema
 
@@ -31,3 +31,18 @@ class EntitlementRead(ReadSchema):
     license_id: str
     subscription_id: str
     plan_id: str
+
+
+class LicenseUsage(ReadSchema):
+    """What the seat's user did with it, from the metric registry (see ``usage.py``)."""
+
+    license_id: str
+    user_id: str
+    since: datetime = Field(description="Assigned at")
+    until: datetime | None = Field(description="Unassigned at (null: held now)")
+    period_start: datetime = Field(description="The subscription's current period's start")
+    total_calls: int
+    total_duration: int = Field(description="Talk time in seconds")
+    calls_this_period: int
+    average_duration: float = Field(description="Seconds per call with a duration")
+    success_rate: float = Field(description="Completed / placed x 100")
