@@ -1,0 +1,1 @@
+"""Invitations by email: a single-use link that joins the person to the organization."""
