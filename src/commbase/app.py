@@ -49,6 +49,7 @@ from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLim
 from commbase.core.routes import router as core_router
 from commbase.core.time import utcnow
 from commbase.engagement.bookings import jobs as _bookings_jobs  # noqa: F401  (registers its jobs)
+from commbase.engagement.bookings.intake_routes import router as bookings_intake_router
 from commbase.engagement.bookings.routes import feeds_router as calendar_feeds_router
 from commbase.engagement.bookings.routes import router as bookings_router
 from commbase.engagement.careers.intake_routes import router as careers_intake_router
@@ -305,6 +306,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messaging_reports_router)
     app.include_router(bookings_router)
     app.include_router(calendar_feeds_router)
+    app.include_router(bookings_intake_router)
     app.include_router(leads_router)
     app.include_router(leads_intake_router)
     app.include_router(webinars_router)

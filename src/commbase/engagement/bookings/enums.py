@@ -15,6 +15,9 @@ class BookingStatus(StrEnum):
     NO_SHOW = "no_show"
 
 
+# The record type of a visitor's access token (public intake).
+INTAKE_RECORD_TYPE = "booking"
+
 # Bookings that hold their resource's (or staff member's) time.
 HOLDING = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.COMPLETED)
 

@@ -14,6 +14,7 @@ from pydantic import EmailStr, Field, StringConstraints, field_validator, model_
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.types import BIGINT_MAX, Currency, Name, Phone, UtcDateTime, not_null
 from commbase.engagement.bookings.enums import BookingStatus
+from commbase.engagement.intake.schemas import IntakeForm
 
 ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 ServiceName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -59,6 +60,24 @@ class BookingCreate(BookingStart):
             raise ValueError("starts_at (or date and time) is required")
         if self.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
             raise ValueError("a new booking is pending or confirmed")
+        return self
+
+
+class BookingIntake(IntakeForm, BookingStart):
+    """A website visitor's booking request (publishable key, ``intake:bookings``): it
+    starts pending, at no price in the organization's currency, until staff confirm."""
+
+    service: ServiceName
+    duration_min: Duration = 60
+    resource: ResourceName | None = None
+    client_name: Name
+    client_email: EmailStr
+    client_phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _has_a_start(self) -> Self:
+        if self.starts_at is None and self.date is None:
+            raise ValueError("starts_at (or date and time) is required")
         return self
 
 
@@ -143,3 +162,23 @@ class CalendarFeedRead(ReadSchema):
 
 class CalendarFeedCreated(CalendarFeedRead):
     url: str = Field(description="The secret feed URL; shown once")
+
+
+class BookingPublic(ReadSchema):
+    """What a visitor's access token shows of their booking."""
+
+    id: str
+    service: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    local_date: dt.date
+    local_time: str = Field(pattern=r"^\d{2}:\d{2}:\d{2}$")
+    timezone: str
+    duration_min: int
+    resource: str | None
+    status: BookingStatus
+    client_name: str | None
+    confirmed_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+    cancel_reason: str | None
+    created_at: dt.datetime

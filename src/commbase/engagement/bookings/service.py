@@ -18,13 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.contacts import service as contacts_service
 from commbase.core import outbox
-from commbase.core.errors import Conflict, NotFound
+from commbase.core.errors import Conflict, NotFound, invalid
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
 from commbase.engagement.bookings import events, scheduling
 from commbase.engagement.bookings.enums import TRANSITIONS, BookingStatus
 from commbase.engagement.bookings.models import Booking
-from commbase.engagement.bookings.schemas import BookingCreate, BookingStart, BookingUpdate
+from commbase.engagement.bookings.schemas import (
+    BookingCreate,
+    BookingIntake,
+    BookingStart,
+    BookingUpdate,
+)
 from commbase.identity import service as identity_service
 
 
@@ -97,6 +102,32 @@ async def create_booking(session: AsyncSession, *, org_id: str, data: BookingCre
     await session.flush()
     await outbox.record(session, events.BOOKING_CREATED, _payload(booking), org_id=org_id)
     return booking
+
+
+async def create_from_intake(session: AsyncSession, *, org_id: str, data: BookingIntake) -> Booking:
+    """A website visitor's booking: pending, priced at zero in the organization's
+    currency (staff set the price when confirming), in the future, and refused (409)
+    when its resource is taken then, like any booking."""
+    zone = await scheduling.org_zone(session, org_id=org_id)
+    starts_at = _start(data, zone)
+    if starts_at is None or starts_at <= utcnow():
+        raise invalid("A booking starts in the future", "starts_at")
+    org = await identity_service.get_organization(session, org_id=org_id)
+    return await create_booking(
+        session,
+        org_id=org_id,
+        data=BookingCreate(
+            starts_at=starts_at,
+            service=data.service,
+            duration_min=data.duration_min,
+            resource=data.resource,
+            client_name=data.client_name,
+            client_email=data.client_email.lower(),
+            client_phone=data.client_phone,
+            currency=org.currency,
+            status=BookingStatus.PENDING,
+        ),
+    )
 
 
 async def get_booking(session: AsyncSession, *, org_id: str, booking_id: str) -> Booking:
