@@ -31,6 +31,7 @@ from commbase.billing.subscriptions import jobs as _billing_jobs  # noqa: F401  
 from commbase.billing.subscriptions.routes import router as billing_subscriptions_router
 from commbase.billing.transactions.routes import router as billing_transactions_router
 from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
+from commbase.calls.live.routes import router as live_calls_router
 from commbase.calls.routes import router as calls_router
 from commbase.calls.simulation import SimulatorRunner
 from commbase.calls.transcripts.routes import router as transcripts_router
@@ -289,6 +290,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_revenue_router)
     app.include_router(billing_licenses_router)
     app.include_router(calls_router)
+    app.include_router(live_calls_router)
     app.include_router(webhooks_router)
     app.include_router(transcripts_router)
     app.include_router(privacy_router)

@@ -1,0 +1,44 @@
+"""What every live socket of a process shares: database, settings, bus, carriers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from commbase.calls.live.bus import LiveBus, live_bus_of
+from commbase.calls.providers import Carriers, carriers_of
+from commbase.core.db import Database
+from commbase.settings import Settings
+
+STATUS_POLL_S = 0.5  # how often an attached agent's call status is read
+
+
+@dataclass
+class LiveContext:
+    database: Database
+    settings: Settings
+    bus: LiveBus
+    carriers: Carriers
+    status_poll_s: float = STATUS_POLL_S
+    callee_pace_s: float = 0.3  # the simulated callee's pause before it speaks
+
+    @classmethod
+    def of(cls, app: Any) -> LiveContext:
+        """The app's context, built on first use and kept with its shared services."""
+        services = app.state.job_services
+        context = services.get("live_context")
+        if context is None:
+            settings: Settings = app.state.settings
+            context = cls(
+                database=app.state.db,
+                settings=settings,
+                bus=live_bus_of(
+                    services,
+                    redis=app.state.redis,
+                    url=settings.redis_url,
+                ),
+                carriers=carriers_of(services),
+            )
+            services["live_context"] = context
+        result: LiveContext = context
+        return result

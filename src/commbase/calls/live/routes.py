@@ -1,0 +1,161 @@
+"""The live channel's WebSockets: the agent's (``/v1/calls/{id}/live``) and Twilio's
+ConversationRelay (``/v1/providers/twilio/relay/{id}``).
+
+Both refuse before accepting (the handshake answers 403): a missing or bad
+credential, a call the agent may not see or that has ended, a forged signature.
+They are Starlette routes, outside FastAPI's dependencies (which read HTTP bodies).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from fastapi import APIRouter, Request
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from commbase.calls.live import service
+from commbase.calls.live.agent_session import AgentSession
+from commbase.calls.live.bus import Side
+from commbase.calls.live.context import LiveContext
+from commbase.calls.live.protocol import CloseCode
+from commbase.calls.live.relay import RELAY_PATH, TwilioRelay, relay_url
+from commbase.calls.providers.twilio import signature_is_valid
+from commbase.core.auth import Authenticator, Principal
+from commbase.core.errors import CommbaseError
+from commbase.core.http import ClientInfo
+from commbase.core.ratelimit import RateLimiter
+from commbase.core.scopes import Scope
+
+LIVE_PATH = "/v1/calls/{call_id}/live"
+MAX_ID = 40
+
+
+class StarletteTransport:
+    """A Starlette WebSocket as the live channel's transport."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def receive(self) -> str | bytes | None:
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        text: str | None = message.get("text")
+        if text is not None:
+            return text
+        data: bytes | None = message.get("bytes")
+        return data if data is not None else b""
+
+    async def send(self, data: bytes) -> None:
+        await self.websocket.send_text(data.decode())
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self.websocket.application_state == WebSocketState.CONNECTED:
+            await self.websocket.close(code, reason)
+
+
+async def _principal(websocket: WebSocket, ctx: LiveContext) -> Principal | None:
+    header = websocket.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    authenticator: Authenticator = websocket.app.state.authenticator
+    client = websocket.client
+    info = ClientInfo(
+        client.host if client else None, None, None, websocket.headers.get("user-agent")
+    )
+    try:
+        async with ctx.database.sessionmaker() as session:
+            principal = await authenticator(
+                session=session, token=token.strip(), client=info, request=cast(Request, websocket)
+            )
+            await session.commit()
+    except CommbaseError:
+        return None
+    limiter: RateLimiter = websocket.app.state.rate_limiter
+    result = await limiter.hit(f"{principal.kind}:{principal.credential_id}", principal.rate_limit)
+    return principal if result.allowed else None
+
+
+async def live_agent_socket(websocket: WebSocket) -> None:
+    """An agent attaches to its call: ``Authorization: Bearer <agent session or API key>``
+    with ``calls:write``."""
+    call_id = str(websocket.path_params["call_id"])[:MAX_ID]
+    ctx = LiveContext.of(websocket.app)
+    principal = await _principal(websocket, ctx)
+    if principal is None or not principal.has(Scope.CALLS_WRITE):
+        await websocket.close(CloseCode.POLICY)
+        return
+    try:
+        call = await service.attachable_call(ctx.database, principal=principal, call_id=call_id)
+    except CommbaseError:
+        # Another organization's call, another agent session's, or an ended one: the
+        # same refusal, so nothing is learnt about calls one may not see.
+        await websocket.close(CloseCode.POLICY)
+        return
+    async with ctx.bus.mailbox(call.id, Side.AGENT) as inbox:
+        await websocket.accept()
+        await service.record_connection(ctx.database, call, side="agent", connected=True)
+        reason = "agent_closed"
+        transport = StarletteTransport(websocket)
+        session = AgentSession(ctx, call=call, transport=transport, inbox=inbox)
+        try:
+            reason = await session.run()
+        except WebSocketDisconnect:
+            reason = "agent_closed"
+        finally:
+            await service.record_connection(
+                ctx.database, call, side="agent", connected=False, reason=reason
+            )
+            await session.close(reason)
+
+
+async def twilio_relay_socket(websocket: WebSocket) -> None:
+    """Twilio ConversationRelay for one call, verified with ``X-Twilio-Signature``."""
+    call_id = str(websocket.path_params["call_id"])[:MAX_ID]
+    ctx = LiveContext.of(websocket.app)
+    settings = ctx.settings
+    signature = websocket.headers.get("x-twilio-signature")
+    url = relay_url(settings.public_base_url, call_id)
+    if websocket.url.query:
+        url += "?" + websocket.url.query
+    if (
+        not signature
+        or settings.twilio_auth_token is None
+        or not signature_is_valid(
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            url=url,
+            params={},
+            signature=signature,
+        )
+    ):
+        await websocket.close(CloseCode.POLICY)
+        return
+    call = await service.find_call(ctx.database, call_id=call_id)
+    if call is None or call.final:
+        await websocket.close(CloseCode.POLICY)
+        return
+    async with ctx.bus.mailbox(call.id, Side.CARRIER) as inbox:
+        await websocket.accept()
+        await service.record_connection(
+            ctx.database, call, side="carrier", connected=True, carrier="twilio"
+        )
+        reason = "carrier_closed"
+        try:
+            relay = TwilioRelay(
+                ctx, call=call, transport=StarletteTransport(websocket), inbox=inbox
+            )
+            reason = await relay.run()
+        except WebSocketDisconnect:
+            reason = "carrier_closed"
+        finally:
+            await service.record_connection(
+                ctx.database, call, side="carrier", connected=False, carrier="twilio", reason=reason
+            )
+            await StarletteTransport(websocket).close(CloseCode.NORMAL)
+
+
+router = APIRouter()
+router.routes.append(WebSocketRoute(LIVE_PATH, live_agent_socket, name="calls_live"))
+router.routes.append(WebSocketRoute(RELAY_PATH, twilio_relay_socket, name="twilio_relay"))

@@ -1,0 +1,228 @@
+"""What the live channel reads and changes in the database: which call a socket may
+attach to, the call's state, connection events, hangups, transfers and the callee's
+hangup. Each function runs its own short transaction: sockets live for minutes, a
+request's session for milliseconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.calls import lifecycle
+from commbase.calls import service as calls_service
+from commbase.calls.enums import ActionKind, CallStatus, EndReason, EventSource, ProviderName
+from commbase.calls.live import events
+from commbase.calls.models import Call
+from commbase.calls.providers import Carriers
+from commbase.calls.providers.base import ProviderEvent
+from commbase.calls.providers.simulator import elapsed_call_seconds
+from commbase.core import outbox
+from commbase.core.auth import Principal
+from commbase.core.db import Database
+from commbase.core.errors import Conflict, NotFound
+from commbase.core.time import utcnow
+from commbase.identity import service as identity_service
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """What a live socket needs to know of its call, read once."""
+
+    id: str
+    org_id: str
+    status: str
+    provider: str
+    direction: str
+    privacy_mode: bool
+    agent_session_id: str | None
+    answered_at: datetime | None
+    speed: float
+    end_reason: str | None
+
+    @classmethod
+    def of(cls, call: Call) -> LiveCall:
+        speed = float((call.provider_state or {}).get("speed") or 1.0)
+        return cls(
+            id=call.id,
+            org_id=call.org_id,
+            status=call.status,
+            provider=call.provider,
+            direction=call.direction,
+            privacy_mode=call.privacy_mode,
+            agent_session_id=call.agent_session_id,
+            answered_at=call.answered_at,
+            speed=speed if call.provider == ProviderName.SIMULATOR else 1.0,
+            end_reason=call.end_reason,
+        )
+
+    @property
+    def final(self) -> bool:
+        return lifecycle.is_final(self.status)
+
+    def offset_s(self, now: datetime | None = None) -> float:
+        """Call-time seconds since the answer (0 before it): transcript times."""
+        if self.answered_at is None:
+            return 0.0
+        elapsed = ((now or utcnow()) - self.answered_at).total_seconds() * self.speed
+        return round(max(0.0, elapsed), 2)
+
+
+async def attachable_call(database: Database, *, principal: Principal, call_id: str) -> LiveCall:
+    """The call ``principal`` may talk on: one it can see (an agent session: only its
+    own) and not ended. NotFound for calls it cannot see, Conflict for ended ones."""
+    async with database.sessionmaker() as session:
+        call = await calls_service.get_call(session, principal=principal, call_id=call_id)
+        if lifecycle.is_final(call.status):
+            raise Conflict(f"The call is {call.status}")
+        return LiveCall.of(call)
+
+
+async def find_call(
+    database: Database, *, call_id: str, org_id: str | None = None
+) -> LiveCall | None:
+    """The call (by id alone for carriers, whose signed URL names it), or None."""
+    async with database.sessionmaker() as session:
+        statement = select(Call).where(Call.id == call_id)
+        if org_id is not None:
+            statement = statement.where(Call.org_id == org_id)
+        call = await session.scalar(statement)
+        return LiveCall.of(call) if call is not None else None
+
+
+async def record_connection(
+    database: Database,
+    call: LiveCall,
+    *,
+    side: str,
+    connected: bool,
+    carrier: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Record ``call.live.connected`` or ``call.live.disconnected`` (skipped once a
+    private call has been erased)."""
+    async with database.sessionmaker() as session:
+        exists = await session.scalar(
+            select(Call.id).where(Call.org_id == call.org_id, Call.id == call.id)
+        )
+        if exists is None:
+            return
+        await outbox.record(
+            session,
+            events.CALL_LIVE_CONNECTED if connected else events.CALL_LIVE_DISCONNECTED,
+            {
+                "call_id": call.id,
+                "side": side,
+                "carrier": carrier,
+                "agent_session_id": call.agent_session_id,
+                "reason": reason,
+            },
+            org_id=call.org_id,
+        )
+        await session.commit()
+
+
+async def _lock(session: AsyncSession, call: LiveCall) -> Call | None:
+    try:
+        locked = await lifecycle.load_for_update(session, org_id=call.org_id, call_id=call.id)
+    except NotFound:
+        return None
+    return None if lifecycle.is_final(locked.status) else locked
+
+
+async def hang_up(database: Database, *, carriers: Carriers, call: LiveCall) -> None:
+    """End the call as the agent's side (a simulated call is settled at once; a carrier's
+    reports the end through its status callback)."""
+    async with database.sessionmaker() as session:
+        locked = await _lock(session, call)
+        if locked is None:
+            return
+        await calls_service.perform_action(
+            session, call=locked, action=ActionKind.HANGUP, parameters={}, carriers=carriers
+        )
+        await session.commit()
+
+
+async def transfer(
+    database: Database,
+    *,
+    carriers: Carriers,
+    call: LiveCall,
+    to: str | None,
+    member_id: str | None,
+    reason: str | None,
+) -> str:
+    """Hand the call to ``to`` or to the member's phone; returns the number dialled.
+    NotFound for a member not in the organization, Conflict for one without a phone."""
+    async with database.sessionmaker() as session:
+        if member_id is not None:
+            user = await identity_service.get_member_user(
+                session, org_id=call.org_id, user_id=member_id
+            )
+            if not user.phone:
+                raise Conflict("That member has no phone number to transfer to")
+            to = user.phone
+        assert to is not None
+        locked = await _lock(session, call)
+        if locked is None:
+            raise Conflict("The call has ended")
+        await calls_service.perform_action(
+            session,
+            call=locked,
+            action=ActionKind.TRANSFER,
+            parameters={"to": to},
+            carriers=carriers,
+        )
+        payload: dict[str, Any] = {"call_id": call.id, "member_id": member_id, "reason": reason}
+        if not call.privacy_mode:
+            payload["to"] = to
+        await outbox.record(session, events.CALL_TRANSFERRED, payload, org_id=call.org_id)
+        await session.commit()
+        return to
+
+
+async def end_by_callee(database: Database, *, call: LiveCall) -> None:
+    """A simulated callee hung up: the call completes now, charged for the time talked."""
+    async with database.sessionmaker() as session:
+        locked = await _lock(session, call)
+        if locked is None:
+            return
+        now = utcnow()
+        answered = locked.answered_at
+        await lifecycle.apply_event(
+            session,
+            call=locked,
+            event=ProviderEvent(
+                status=CallStatus.COMPLETED,
+                occurred_at=now,
+                duration_s=elapsed_call_seconds(locked, since=answered, now=now) if answered else 0,
+                end_reason=EndReason.CALLEE_HANGUP,
+                details={"simulated": True, "live": True},
+            ),
+            source=EventSource.SIMULATOR,
+        )
+        await session.commit()
+
+
+async def current(database: Database, *, call: LiveCall) -> LiveCall | None:
+    """The call as it is now (None once a private call has been erased)."""
+    return await find_call(database, call_id=call.id, org_id=call.org_id)
+
+
+async def callee_number(database: Database, *, call: LiveCall) -> str | None:
+    """The other party's number: the callee of an outbound call, the caller of an inbound."""
+    async with database.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(Call.to_number, Call.from_number, Call.direction).where(
+                    Call.org_id == call.org_id, Call.id == call.id
+                )
+            )
+        ).first()
+    if row is None:
+        return None
+    number: str | None = row.from_number if row.direction == "inbound" else row.to_number
+    return number

@@ -1,0 +1,137 @@
+"""The live transcript: each side's final utterances written as they happen.
+
+One writer per socket. ``add`` never waits for the database: segments queue and a
+task appends them in batches (usually one at a time), so they are searchable
+within milliseconds while relaying never stalls on a write. ``transcription.updated``
+is recorded at most every ``ANNOUNCE_EVERY_S`` per writer, and once more when the
+call's channel closes (which also marks the transcript completed, starting its
+retention as for uploaded transcripts). A private call's transcript is written too
+and erased with the call when it ends, as privacy mode does today.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from commbase.calls.live.service import LiveCall
+from commbase.calls.models import Call
+from commbase.calls.transcripts import service as transcripts
+from commbase.calls.transcripts.enums import TranscriptStatus, WriteMode
+from commbase.calls.transcripts.schemas import MAX_SEGMENT_TEXT, TranscriptWrite
+from commbase.core.db import Database
+from commbase.core.errors import CommbaseError, Conflict
+from commbase.identity import service as identity_service
+
+log = structlog.get_logger("commbase.calls.live")
+ANNOUNCE_EVERY_S = 2.0
+
+
+class LiveTranscript:
+    def __init__(self, database: Database, *, call: LiveCall, retention_default: int) -> None:
+        self.database = database
+        self.call = call
+        self.retention_default = retention_default
+        self.language: str | None = None
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._last_announced = 0.0
+        self._unannounced = False
+        self._wrote = False
+        self._task = asyncio.create_task(self._run())
+
+    def add(
+        self,
+        *,
+        speaker: str,
+        text: str,
+        start: float,
+        end: float,
+        confidence: float | None = None,
+    ) -> None:
+        text = " ".join(text.split())[:MAX_SEGMENT_TEXT]
+        if not text:
+            return
+        segment = {"speaker": speaker, "text": text, "start": start, "end": max(start, end)}
+        if confidence is not None:
+            segment["confidence"] = max(0.0, min(1.0, confidence))
+        self._queue.put_nowait(segment)
+
+    async def close(self, *, completed: bool) -> None:
+        """Write what is queued, then announce (and complete) the transcript."""
+        self._queue.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await self._task
+        if self._wrote and (self._unannounced or completed):
+            await self._write([], announce=True, completed=completed)
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            now = time.monotonic()
+            announce = now - self._last_announced >= ANNOUNCE_EVERY_S
+            await self._write(batch, announce=announce, completed=False)
+            self._wrote = True
+            if announce:
+                self._last_announced = now
+            self._unannounced = not announce
+            if stop:
+                return
+
+    async def _write(
+        self, segments: list[dict[str, Any]], *, announce: bool, completed: bool
+    ) -> None:
+        for attempt in range(3):
+            try:
+                await self._append(segments, announce=announce, completed=completed)
+                return
+            except Conflict:
+                # Both sides created the transcript at once; the retry appends to it.
+                if attempt == 2:
+                    raise
+            except CommbaseError as exc:
+                log.warning("live transcript not written", call_id=self.call.id, error=str(exc))
+                return
+
+    async def _append(
+        self, segments: list[dict[str, Any]], *, announce: bool, completed: bool
+    ) -> None:
+        async with self.database.sessionmaker() as session:
+            call = await session.scalar(
+                select(Call).where(Call.org_id == self.call.org_id, Call.id == self.call.id)
+            )
+            if call is None:  # a private call erased when it ended
+                return
+            org = await identity_service.get_organization(session, org_id=call.org_id)
+            data = TranscriptWrite.model_validate(
+                {
+                    "mode": WriteMode.APPEND,
+                    "segments": segments,
+                    "language": self.language,
+                    "status": TranscriptStatus.COMPLETED if completed else None,
+                }
+            )
+            await transcripts.write_transcript(
+                session,
+                call=call,
+                data=data,
+                retention_days=transcripts.retention_days_for(
+                    org.settings or {}, self.retention_default
+                ),
+                announce=announce,
+            )
+            await session.commit()
