@@ -32,6 +32,9 @@ from commbase.billing.subscriptions.routes import router as billing_subscription
 from commbase.billing.transactions.routes import router as billing_transactions_router
 from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
 from commbase.calls.live.routes import router as live_calls_router
+from commbase.calls.inbound.routes import router as inbound_calls_router
+from commbase.calls.phone_numbers.routes import router as phone_numbers_router
+from commbase.calls.recordings.routes import router as recordings_router
 from commbase.calls.routes import router as calls_router
 from commbase.calls.simulation import SimulatorRunner
 from commbase.calls.transcripts.routes import router as transcripts_router
@@ -290,6 +293,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_revenue_router)
     app.include_router(billing_licenses_router)
     app.include_router(calls_router)
+    app.include_router(phone_numbers_router)
+    app.include_router(inbound_calls_router)
+    app.include_router(recordings_router)
     app.include_router(live_calls_router)
     app.include_router(webhooks_router)
     app.include_router(transcripts_router)

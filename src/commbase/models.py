@@ -9,6 +9,8 @@ from commbase.billing.licenses import models as billing_licenses_models
 from commbase.billing.revenue import models as billing_revenue_models
 from commbase.billing.subscriptions import models as billing_subscriptions_models
 from commbase.calls import models as calls_models
+from commbase.calls.phone_numbers import models as phone_numbers_models
+from commbase.calls.recordings import models as call_recordings_models
 from commbase.contacts import models as contacts_models
 from commbase.core import idempotency, jobs, leases, outbox
 from commbase.core.db import Base
@@ -44,6 +46,7 @@ __all__ = [
     "billing_revenue_models",
     "billing_subscriptions_models",
     "bookings_models",
+    "call_recordings_models",
     "calls_models",
     "campaigns_models",
     "careers_models",
@@ -61,6 +64,7 @@ __all__ = [
     "messaging_models",
     "outbox",
     "personalizations_models",
+    "phone_numbers_models",
     "privacy_models",
     "publishable_keys_models",
     "suggestions_models",

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"  # e.g. a local stripe-mock
     default_rate_per_minute: Decimal = Decimal("0.125")
     default_rate_currency: str = "USD"  # the currency of default_rate_per_minute
+    # Inbound calls (calls.inbound): per minute, in default_rate_currency, unless the
+    # answering phone number sets its own inbound_rate_per_minute.
+    inbound_rate_per_minute: Decimal = Field(default=Decimal("0.0085"), ge=0, le=1000)
     max_call_duration_s: int = 3600
     transcript_retention_days: int = 30
 

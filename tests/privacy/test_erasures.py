@@ -108,6 +108,7 @@ async def test_erasing_a_user_leaves_no_personal_column_with_their_data(
                 "agent_personalizations",
                 "billing_customers",
                 "bookings",
+                "call_recordings",
                 "comments",
                 "consultations",
                 "favorites",

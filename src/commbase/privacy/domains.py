@@ -10,6 +10,7 @@ from __future__ import annotations
 from commbase.billing import privacy as billing_privacy
 from commbase.billing.customers import privacy as billing_customers_privacy
 from commbase.calls import privacy as calls_privacy
+from commbase.calls.recordings import privacy as call_recordings_privacy
 from commbase.contacts import privacy as contacts_privacy
 from commbase.engagement.bookings import privacy as bookings_privacy
 from commbase.engagement.careers import privacy as careers_privacy
@@ -33,6 +34,7 @@ __all__ = [
     "billing_customers_privacy",
     "billing_privacy",
     "bookings_privacy",
+    "call_recordings_privacy",
     "calls_privacy",
     "campaigns_privacy",
     "careers_privacy",
