@@ -100,6 +100,7 @@ from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
 from commbase.tracking.routes import router as tracking_router
+from commbase.web.routes import router as dashboard_router
 from commbase.webhooks.dispatcher import Dispatcher
 from commbase.webhooks.routes import router as webhooks_router
 
@@ -240,6 +241,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     error=str(exc),
                     unwritten=sum(u.count for u in usage.pending().values()),
                 )
+            notifier = getattr(app.state, "dashboard_notifier", None)
+            if notifier is not None:
+                await notifier.close()
             await cache.close()
             if breaker is not None:
                 await breaker.close()
@@ -330,6 +334,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consultations_intake_router)
     app.include_router(careers_router)
     app.include_router(careers_intake_router)
+    app.include_router(dashboard_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
     app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)

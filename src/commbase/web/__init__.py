@@ -1,0 +1,1 @@
+"""The web dashboards at ``/dashboard``: server-rendered pages over the ``/v1`` API."""

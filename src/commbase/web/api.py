@@ -1,0 +1,71 @@
+"""The dashboard reads the same ``/v1`` API customers use, in process.
+
+Every figure on a page is the answer of a ``/v1`` request sent through the
+application itself (``httpx.ASGITransport``) with the signed-in user's session
+token: the same routes, scopes, validation, rate limits and cache, so a page and
+the API can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+BASE_URL = "http://commbase.internal"
+
+
+class ApiRefused(Exception):
+    """A ``/v1`` request answered with an error: its status and problem detail."""
+
+    def __init__(self, status: int, detail: str, path: str) -> None:
+        super().__init__(f"{path}: {status} {detail}")
+        self.status = status
+        self.detail = detail
+        self.path = path
+
+
+class Api:
+    """``/v1`` requests on behalf of one signed-in user."""
+
+    def __init__(self, app: FastAPI, token: str | None, *, client_ip: str = "127.0.0.1") -> None:
+        self._http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=(client_ip, 0)),
+            base_url=BASE_URL,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            timeout=30,
+        )
+
+    async def __aenter__(self) -> Api:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def send(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, json: Any = None
+    ) -> httpx.Response:
+        """The raw answer (for CSV and for forwarding)."""
+        return await self._http.request(method, path, params=params, json=json)
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """The JSON body of a successful GET; ``ApiRefused`` otherwise."""
+        return _body(await self.send("GET", path, params=params), path)
+
+    async def post(self, path: str, json: Any = None) -> Any:
+        return _body(await self.send("POST", path, json=json), path)
+
+    async def delete(self, path: str) -> None:
+        _body(await self.send("DELETE", path), path)
+
+
+def _body(response: httpx.Response, path: str) -> Any:
+    if response.is_success:
+        return response.json() if response.content else None
+    try:
+        problem = response.json()
+        detail = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
+    except ValueError:
+        detail = response.reason_phrase
+    raise ApiRefused(response.status_code, detail, path)

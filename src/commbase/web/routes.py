@@ -1,0 +1,299 @@
+"""``/dashboard``: sign-in, the six pages, their live stream and the read-only
+forwarding of ``/v1`` GETs for the browser (CSV downloads)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from commbase.core.time import utcnow
+from commbase.web import cookies, figures
+from commbase.web.api import Api, ApiRefused
+from commbase.web.filters import RANGES, Filters
+from commbase.web.live import LiveNotifier
+from commbase.web.pages import PAGES
+from commbase.web.templating import SECURITY_HEADERS, render
+from commbase.web.viewer import Viewer, api_for, current_viewer
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+STATIC = Path(__file__).parent / "static"
+STATIC_FILES = {
+    "uPlot.iife.min.js": "text/javascript",
+    "uPlot.min.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "dashboard.css": "text/css",
+}
+HEARTBEAT_S = 15.0
+INTERVALS = ("hour", "day", "week", "month")
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/dashboard/login?{urlencode({'next': target})}", status_code=303)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {key: values[0] for key, values in parse_qs(body, max_num_fields=20).items()}
+
+
+def _refused(message: str, status_code: int = 403) -> Response:
+    return render("message.html", status_code=status_code, title="Refused", message=message)
+
+
+def _csrf_ok(viewer: Viewer, form: dict[str, str]) -> bool:
+    return cookies.same(form.get(cookies.CSRF_FIELD), viewer.csrf)
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+@router.get("")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/dashboard/executive", status_code=303)
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/dashboard/executive") -> Response:
+    token = cookies.login_csrf(request)
+    response = render("login.html", csrf=token, next=_safe_next(next), error=None)
+    cookies.set_login_csrf(request, response, token)
+    return response
+
+
+def _safe_next(target: str) -> str:
+    return (
+        target
+        if target.startswith("/dashboard/") and "//" not in target
+        else "/dashboard/executive"
+    )
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    expected = request.cookies.get(cookies.LOGIN_CSRF_COOKIE)
+    if not cookies.same(form.get(cookies.CSRF_FIELD), expected):
+        return _refused("The form expired or did not come from this site; reload it and sign in.")
+    body = {"email": form.get("email", ""), "password": form.get("password", "")}
+    if form.get("organization"):
+        body["organization"] = form["organization"]
+    async with api_for(request, None) as api:
+        answer = await api.send("POST", "/v1/auth/login", json=body)
+    if not answer.is_success:
+        problem = answer.json() if answer.content else {}
+        error = problem.get("detail") or "Sign-in failed"
+        return render(
+            "login.html",
+            status_code=answer.status_code,
+            csrf=expected,
+            next=_safe_next(form.get("next", "")),
+            error=error,
+        )
+    signed = answer.json()
+    response = RedirectResponse(_safe_next(form.get("next", "")), status_code=303)
+    cookies.set_session(request, response, signed["token"], signed_expires(signed["expires_at"]))
+    response.delete_cookie(cookies.LOGIN_CSRF_COOKIE, path="/dashboard")
+    return response
+
+
+def signed_expires(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    viewer = await current_viewer(request)
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    if viewer is not None:
+        if not _csrf_ok(viewer, await _form(request)):
+            return _refused("The form did not carry this session's CSRF token.")
+        async with api_for(request, viewer.token) as api:
+            await api.send("POST", "/v1/auth/logout")
+    cookies.clear_session(request, response)
+    return response
+
+
+# ------------------------------------------------------------------ pages
+
+
+@router.get("/static/{name}")
+async def static(name: Annotated[str, PathParam(max_length=40)]) -> Response:
+    if name not in STATIC_FILES:
+        return Response(status_code=404)
+    return Response(
+        (STATIC / name).read_bytes(),
+        media_type=STATIC_FILES[name],
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/events")
+async def events(request: Request) -> Response:
+    """Server-Sent Events: ``change`` whenever the organization's facts change."""
+    viewer = await current_viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    notifier = notifier_of(request)
+    queue = notifier.subscribe(viewer.org_id)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 2000\n: connected\n\n"
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield ": heartbeat\n\n"
+                    continue
+                yield f"event: change\ndata: {message}\n\n"
+        finally:
+            notifier.unsubscribe(viewer.org_id, queue)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def notifier_of(request: Request) -> LiveNotifier:
+    state = request.app.state
+    notifier: LiveNotifier | None = getattr(state, "dashboard_notifier", None)
+    if notifier is None:
+        notifier = LiveNotifier(state.db, state.settings.redis_url)
+        state.dashboard_notifier = notifier
+    return notifier
+
+
+@router.get("/api/v1/{path:path}")
+async def forward(request: Request, path: str) -> Response:
+    """A ``/v1`` GET with the cookie's session (CSV downloads, the page's scripts)."""
+    viewer_token = cookies.session_token(request)
+    if viewer_token is None:
+        return Response(status_code=401)
+    async with api_for(request, viewer_token) as api:
+        answer = await api.send("GET", f"/v1/{path}", params=dict(request.query_params))
+    kept = {
+        k: v
+        for k, v in answer.headers.items()
+        if k.lower() in ("content-type", "content-disposition")
+    }
+    return Response(
+        answer.content,
+        status_code=answer.status_code,
+        headers={**kept, "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/{page}")
+async def page(request: Request, page: Annotated[str, PathParam(max_length=40)]) -> Response:
+    spec = PAGES.get(page)
+    if spec is None:
+        if page == "settings":
+            return await settings_page(request)
+        return render("message.html", status_code=404, title="Not found", message="No such page.")
+    viewer = await current_viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    filters = Filters.parse(dict(request.query_params), default_tz=viewer.timezone)
+    async with api_for(request, viewer.token) as api:
+        shown = await figures.build(api, spec, filters, utcnow())
+        accounts = await _accounts(api)
+    context: dict[str, Any] = {
+        "viewer": viewer,
+        "spec": spec,
+        "pages": PAGES,
+        "filters": filters,
+        "figures": shown,
+        "ranges": RANGES,
+        "intervals": INTERVALS,
+        "accounts": accounts,
+        "charts_json": json.dumps(shown.chart_json()),
+    }
+    if request.query_params.get("partial") == "1":
+        return render("_figures.html", **context)
+    return render("page.html", **context)
+
+
+async def _accounts(api: Api) -> list[dict[str, str]]:
+    try:
+        answer = await api.get("/v1/channel-accounts", {"limit": "50"})
+    except ApiRefused:
+        return []
+    return [{"id": a["id"], "name": a.get("name") or a["id"]} for a in answer["data"]]
+
+
+# ------------------------------------------------------------------ settings (admins)
+
+
+async def settings_page(request: Request, *, error: str | None = None) -> Response:
+    viewer = await current_viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    if not viewer.is_admin:
+        return _refused("Only owners and admins configure alerts and webhooks.")
+    async with api_for(request, viewer.token) as api:
+        webhooks = (await api.get("/v1/webhooks", {"limit": "50"}))["data"]
+        alerts = (await api.get("/v1/analytics/alerts", {"limit": "50"}))["data"]
+    return render(
+        "settings.html",
+        viewer=viewer,
+        pages=PAGES,
+        spec=None,
+        webhooks=webhooks,
+        alerts=alerts,
+        error=error,
+    )
+
+
+@router.post("/settings/webhooks")
+async def add_webhook(request: Request) -> Response:
+    viewer = await current_viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    form = await _form(request)
+    if not _csrf_ok(viewer, form):
+        return _refused("The form did not carry this session's CSRF token.")
+    if not viewer.is_admin:
+        return _refused("Only owners and admins configure alerts and webhooks.")
+    events = [e.strip() for e in form.get("event_types", "*").split(",") if e.strip()] or ["*"]
+    async with api_for(request, viewer.token) as api:
+        try:
+            await api.post("/v1/webhooks", {"url": form.get("url", ""), "event_types": events})
+        except ApiRefused as refused:
+            return await settings_page(request, error=refused.detail)
+    return RedirectResponse("/dashboard/settings", status_code=303)
+
+
+@router.post("/settings/webhooks/{endpoint_id}/delete")
+async def delete_webhook(
+    request: Request, endpoint_id: Annotated[str, PathParam(max_length=80)]
+) -> Response:
+    viewer = await current_viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    if not _csrf_ok(viewer, await _form(request)):
+        return _refused("The form did not carry this session's CSRF token.")
+    if not viewer.is_admin:
+        return _refused("Only owners and admins configure alerts and webhooks.")
+    async with api_for(request, viewer.token) as api:
+        try:
+            await api.delete(f"/v1/webhooks/{endpoint_id}")
+        except ApiRefused as refused:
+            return await settings_page(request, error=refused.detail)
+    return RedirectResponse("/dashboard/settings", status_code=303)
+
+
+__all__ = ["SECURITY_HEADERS", "router"]

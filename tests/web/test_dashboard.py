@@ -1,0 +1,255 @@
+"""The dashboard in headless Chromium against a real uvicorn server on SQLite with the
+demo organization: sign-in, every page's figures equal the API's, a call placed
+through the API moves the operational figure live, CSRF, roles and sign-out.
+
+One server and one browser for the module. Screenshots of every page go to
+``tests/web/artifacts/`` (gitignored; ``COMMBASE_TEST_ARTIFACTS`` moves them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+
+from commbase.app import create_app
+from commbase.core.db import Database
+from commbase.demo.catalog import DEMO_EMAIL, DEMO_PASSWORD
+from commbase.demo.organization import load_demo
+from commbase.identity import service as identity_service
+from commbase.identity.roles import Role
+from commbase.identity.schemas import UserCreate
+from commbase.web.pages import PAGES
+from tests.conftest import TEST_SECRET, in_thread, make_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("COMMBASE_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
+VIEWER_EMAIL = "viewer@acme.example"
+VIEWER_PASSWORD = "viewer-password-123"
+TZ = "Europe/Prague"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"
+)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _seed(url: str) -> str:
+    """The demo organization plus a viewer; returns the demo API key."""
+    database = Database(url)
+    try:
+        demo = await load_demo(database, secret=TEST_SECRET)
+        async with database.sessionmaker() as session:
+            org = await identity_service.find_organization(session, slug_or_id=demo.org_slug)
+            assert org is not None
+            await identity_service.create_user(
+                session,
+                data=UserCreate(
+                    email=VIEWER_EMAIL,
+                    password=VIEWER_PASSWORD,
+                    first_name="Vera",
+                    last_name="Viewer",
+                    role=Role.VIEWER,
+                ),
+                org_id=org.id,
+            )
+            await session.commit()
+        return demo.api_key
+    finally:
+        await database.dispose()
+
+
+class Server:
+    def __init__(self, base: str, api_key: str) -> None:
+        self.base = base
+        self.api_key = api_key
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        return httpx.request(method, self.base + path, headers=headers, timeout=10, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    target = tmp_path_factory.mktemp("dashboard") / "commbase.db"
+    shutil.copyfile(sqlite_template, target)
+    url = f"sqlite+aiosqlite:///{target}"
+    api_key = in_thread(lambda: _seed(url))
+    app = create_app(make_settings(url, None))
+    port = _free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not running.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", api_key)
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()
+
+
+def _sign_in(browser: Any, server: Server, email: str, password: str, *, width: int = 1280) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(server.base + "/dashboard/executive")
+    assert "/dashboard/login" in page.url
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/dashboard/executive")
+    return page
+
+
+def _figures(page: Any) -> dict[str, float | None]:
+    shown = page.eval_on_selector_all(
+        ".card", "cards => cards.map(c => [c.dataset.metric, c.dataset.value])"
+    )
+    return {metric: None if value == "null" else float(value) for metric, value in shown}
+
+
+def _local_midnight(day: date) -> str:
+    return datetime.combine(day, clock(0), tzinfo=ZoneInfo(TZ)).isoformat()
+
+
+def test_every_page_shows_the_apis_figures(browser: Any, server: Server) -> None:
+    page = _sign_in(browser, server, DEMO_EMAIL, DEMO_PASSWORD)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "cb_dash")
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    last = datetime.now(ZoneInfo(TZ)).date()
+    first = last - timedelta(days=29)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for slug, spec in PAGES.items():
+        query = f"range=custom&from={first}&to={last}&tz={TZ}&interval=day"
+        page.goto(f"{server.base}/dashboard/{slug}?{query}")
+        page.wait_for_selector(".card")
+        page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
+        assert page.get_by_role("heading", level=1).inner_text() == spec.title
+        answer = server.api(
+            "GET",
+            "/v1/analytics/series",
+            params={
+                "metrics": ",".join(spec.cards),
+                "from": _local_midnight(first),
+                "to": _local_midnight(last + timedelta(days=1)),
+                "tz": TZ,
+                "interval": "day",
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        expected = {s["metric"]: s["total"] for s in answer.json()["series"]}
+        assert _figures(page) == pytest.approx(expected), slug
+        # Each chart's CSV downloads through the cookie session.
+        for link in page.locator("figure.chart a[download]").all():
+            csv = page.request.get(server.base + link.get_attribute("href"))
+            assert csv.status == 200
+            assert csv.headers["content-type"].startswith("text/csv")
+    page.goto(f"{server.base}/dashboard/executive?range=30d")
+    assert (_figures(page)["calls.total"] or 0) > 0  # the demo month has calls
+    page.context.close()
+
+
+def test_placing_a_call_moves_the_operational_figure_live(browser: Any, server: Server) -> None:
+    page = _sign_in(browser, server, DEMO_EMAIL, DEMO_PASSWORD)
+    page.goto(server.base + "/dashboard/operational?range=today")
+    live = page.locator("#live-status")
+    playwright_api.expect(live).to_have_text("Live", timeout=5000)
+    card = page.locator('.card[data-metric="calls.total"]')
+    before = float(card.get_attribute("data-value"))
+    placed = server.api("POST", "/v1/calls", json={"to": "+14155550100"})
+    assert placed.status_code in (200, 201), placed.text
+    started = time.monotonic()
+    playwright_api.expect(card).to_have_attribute("data-value", str(int(before) + 1), timeout=2000)
+    assert time.monotonic() - started < 2.0
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+    page.context.close()
+
+
+def test_forms_without_the_csrf_token_are_refused(browser: Any, server: Server) -> None:
+    page = _sign_in(browser, server, DEMO_EMAIL, DEMO_PASSWORD)
+    page.goto(server.base + "/dashboard/settings")
+    hook = "https://93.184.216.34/commbase"
+    refused = page.request.post(
+        server.base + "/dashboard/settings/webhooks",
+        form={"url": hook, "event_types": "*"},
+    )
+    assert refused.status == 403
+    assert "CSRF" in refused.text()
+    listed = server.api("GET", "/v1/webhooks").json()["data"]
+    assert hook not in [e["url"] for e in listed]
+    # The page's own form carries it and works.
+    page.get_by_label("URL").fill(hook)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add endpoint").click()
+    assert page.url.endswith("/dashboard/settings")
+    assert page.get_by_role("cell", name=hook, exact=True).is_visible()
+    page.context.close()
+    # Signing in needs the form's token too.
+    context = browser.new_context()
+    bare = context.request.post(
+        server.base + "/dashboard/login", form={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    )
+    assert bare.status == 403
+    assert not [c for c in context.cookies() if c["name"] == "cb_dash"]
+    context.close()
+
+
+def test_a_viewer_sees_pages_but_not_settings(browser: Any, server: Server) -> None:
+    page = _sign_in(browser, server, VIEWER_EMAIL, VIEWER_PASSWORD, width=390)
+    assert page.get_by_role("link", name="Settings").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "executive-phone.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # no sideways scrolling at phone width
+    answer = page.goto(server.base + "/dashboard/settings")
+    assert answer is not None
+    assert answer.status == 403
+    assert "Only owners and admins" in page.content()
+    page.context.close()
+
+
+def test_signing_out_ends_the_cookie_and_the_session(browser: Any, server: Server) -> None:
+    page = _sign_in(browser, server, DEMO_EMAIL, DEMO_PASSWORD)
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "cb_dash")
+    page.keyboard.press("Tab")  # the skip link, then the page is reachable by keyboard
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/dashboard/login")
+    assert not [c for c in page.context.cookies() if c["name"] == "cb_dash"]
+    me = httpx.get(server.base + "/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert me.status_code == 401
+    page.goto(server.base + "/dashboard/executive")
+    assert "/dashboard/login" in page.url
+    page.context.close()
