@@ -82,6 +82,7 @@ from commbase.identity.authentication import TokenAuthenticator
 from commbase.identity.email import effects as _account_email  # noqa: F401  (registers the mailer)
 from commbase.identity.invitations.routes import router as invitations_router
 from commbase.identity.members.routes import router as members_router
+from commbase.identity.password_reset.routes import router as password_reset_router
 from commbase.identity.publishable_keys.routes import router as publishable_keys_router
 from commbase.identity.routes import router as identity_router
 from commbase.identity.sessions.routes import router as sessions_router
@@ -281,6 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions_router)
     app.include_router(signup_router)
     app.include_router(invitations_router)
+    app.include_router(password_reset_router)
     app.include_router(identity_router)
     app.include_router(members_router)
     app.include_router(api_keys_router)

@@ -1,0 +1,1 @@
+"""Password reset by emailed link."""
