@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,14 @@ class LiveContext:
     database: Database
     settings: Settings
     bus: LiveBus
-    carriers: Carriers
+    services: MutableMapping[str, Any]
     status_poll_s: float = STATUS_POLL_S
     callee_pace_s: float = 0.3  # the simulated callee's pause before it speaks
+
+    @property
+    def carriers(self) -> Carriers:
+        """The process's carriers (looked up each time: tests install stand-ins)."""
+        return carriers_of(self.services)
 
     @classmethod
     def of(cls, app: Any) -> LiveContext:
@@ -37,7 +43,7 @@ class LiveContext:
                     redis=app.state.redis,
                     url=settings.redis_url,
                 ),
-                carriers=carriers_of(services),
+                services=services,
             )
             services["live_context"] = context
         result: LiveContext = context

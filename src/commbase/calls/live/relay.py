@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any, Protocol
-from xml.sax.saxutils import quoteattr
 
 import orjson
 import structlog
@@ -38,25 +37,7 @@ from commbase.calls.live.service import LiveCall
 from commbase.calls.live.transcript import LiveTranscript
 
 log = structlog.get_logger("commbase.calls.live")
-RELAY_PATH = "/v1/providers/twilio/relay/{call_id}"
 MAX_CARRIER_FRAME_BYTES = 65_536
-
-
-def relay_url(public_base_url: str, call_id: str) -> str:
-    """The wss:// URL Twilio connects to for ``call_id`` (and signs)."""
-    base = public_base_url.rstrip("/")
-    if base.startswith("https://"):
-        base = "wss://" + base.removeprefix("https://")
-    elif base.startswith("http://"):
-        base = "ws://" + base.removeprefix("http://")
-    return base + RELAY_PATH.format(call_id=call_id)
-
-
-def conversation_relay_twiml(*, url: str, language: str = "en-US", max_s: int | None = None) -> str:
-    """TwiML that bridges the answered call to commbase's relay socket."""
-    relay = f"<ConversationRelay url={quoteattr(url)} language={quoteattr(language)}/>"
-    pause = f"<Pause length={quoteattr(str(max_s))}/>" if max_s else ""
-    return f"<Response><Connect>{relay}</Connect>{pause}</Response>"
 
 
 def to_twilio(data: bytes) -> bytes | None:

@@ -8,6 +8,7 @@ They are Starlette routes, outside FastAPI's dependencies (which read HTTP bodie
 
 from __future__ import annotations
 
+import contextlib
 from typing import cast
 
 from fastapi import APIRouter, Request
@@ -19,7 +20,8 @@ from commbase.calls.live.agent_session import AgentSession
 from commbase.calls.live.bus import Side
 from commbase.calls.live.context import LiveContext
 from commbase.calls.live.protocol import CloseCode
-from commbase.calls.live.relay import RELAY_PATH, TwilioRelay, relay_url
+from commbase.calls.live.relay import TwilioRelay
+from commbase.calls.live.twiml import RELAY_PATH, relay_url
 from commbase.calls.providers.twilio import signature_is_valid
 from commbase.core.auth import Authenticator, Principal
 from commbase.core.errors import CommbaseError
@@ -52,7 +54,8 @@ class StarletteTransport:
 
     async def close(self, code: int, reason: str = "") -> None:
         if self.websocket.application_state == WebSocketState.CONNECTED:
-            await self.websocket.close(code, reason)
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.websocket.close(code, reason)
 
 
 async def _principal(websocket: WebSocket, ctx: LiveContext) -> Principal | None:

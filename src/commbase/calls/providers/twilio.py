@@ -27,6 +27,7 @@ from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 from commbase.calls.enums import ActionKind, CallStatus, ProviderName
+from commbase.calls.live.twiml import conversation_relay_twiml, relay_url
 from commbase.calls.models import Call
 from commbase.calls.providers.base import Dialed, DialNotSent, ProviderError, ProviderEvent
 from commbase.core.time import utcnow
@@ -67,7 +68,8 @@ class TwilioProvider:
         from_number = call.from_number or self.settings.twilio_from_number
         if not from_number:
             raise ProviderError("No caller number: set from or COMMBASE_TWILIO_FROM_NUMBER")
-        twiml = f"<Response><Pause length={quoteattr(str(allowed_s))}/></Response>"
+        base_url = self.settings.public_base_url
+        twiml = outbound_twiml(call, allowed_s=allowed_s, public_base_url=base_url)
         try:
             created = await asyncio.to_thread(
                 self.client.calls.create,
@@ -106,6 +108,14 @@ class TwilioProvider:
             await asyncio.to_thread(self.client.calls(call.provider_call_id).update, **update)
         except TwilioException as exc:
             raise ProviderError(str(exc)) from exc
+
+
+def outbound_twiml(call: Call, *, allowed_s: int, public_base_url: str) -> str:
+    """What an answered outbound call runs: ConversationRelay to commbase's socket when
+    an agent talks on it (``live_agent``), else a silent pause for its allowed time."""
+    if call.live_agent:
+        return conversation_relay_twiml(url=relay_url(public_base_url, call.id))
+    return f"<Response><Pause length={quoteattr(str(allowed_s))}/></Response>"
 
 
 def signature_is_valid(
