@@ -185,4 +185,5 @@ async def test_retention_rates_over_a_month(app: FastAPI, client: httpx.AsyncCli
         "revenue_churn_rate": 25.0,
         "net_revenue_retention": 100.0,  # (8000 + 3000 - 1000 - 2000) / 8000
         "arpa": 2250,
+        "ltv": 9000,  # ARPA / churn rate: 2250 / 0.25
     }

@@ -939,6 +939,17 @@ QUERY_CASES = [
             ("/v1/billing/transactions", "user_id=usr_x&type=gift", "type"),
             ("/v1/billing/transactions", "user_id=usr_x&status=lost", "status"),
             ("/v1/billing/transactions", "user_id=usr_x&from=2026-01-01T00:00:00", "from"),
+            ("/v1/billing/revenue-breakdown", "from=2026-01-01T00:00:00Z", "to"),
+            (
+                "/v1/billing/revenue-breakdown",
+                "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+                "to",
+            ),
+            (
+                "/v1/billing/revenue-breakdown",
+                "from=1999-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+                "from",
+            ),
         ]
     ),
     *(

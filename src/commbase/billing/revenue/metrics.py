@@ -140,3 +140,6 @@ register_section(
         "cancelledSubscriptions": "subscriptions.cancelled",
     },
 )
+
+# Trial conversion: declared over the subscriptions themselves (see ``trials``).
+from commbase.billing.revenue import trials as _trials  # noqa: E402, F401

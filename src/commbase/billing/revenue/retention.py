@@ -8,6 +8,10 @@ churn rates, net revenue retention and ARPA.
   MRR at the start x 100 (the usual approximation: movements of customers new in the
   period count too)
 * ARPA = MRR at the end / customers paying at the end
+* LTV = ARPA / customer churn rate (as a fraction) = MRR at the end / customers
+  paying at the end x customers paying at the start / customers churned, rounded to
+  the minor unit; null when no customer churned (or none paid). The churn rate is the
+  period's: ask for one month to get the usual monthly LTV.
 """
 
 from __future__ import annotations
@@ -41,9 +45,15 @@ def _rate(part: float, whole: float) -> float | None:
     return round(100 * part / whole, 2) if whole else None
 
 
-async def retention(
-    session: AsyncSession, *, org_id: str, start: datetime, end: datetime
-) -> Retention:
+def _ltv(mrr_end: int, paying_end: int, paying_start: int, churned: int) -> int | None:
+    """ARPA / customer churn rate (see the module's formula)."""
+    if not (paying_end and paying_start and churned):
+        return None
+    return round(mrr_end * paying_start / (paying_end * churned))
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    """A period the analytics engine can read (422 otherwise)."""
     if end <= start:
         raise invalid("to must be after from", "to", location="query")
     if start < ALL_TIME or end > LATEST:
@@ -52,6 +62,12 @@ async def retention(
             "from" if start < ALL_TIME else "to",
             location="query",
         )
+
+
+async def retention(
+    session: AsyncSession, *, org_id: str, start: datetime, end: datetime
+) -> Retention:
+    check_range(start, end)
     org = await identity_service.get_organization(session, org_id=org_id)
     tz = ZoneInfo(org.timezone)
     analytics = Analytics(session, org_id)
@@ -87,4 +103,5 @@ async def retention(
         revenue_churn_rate=_rate(churned, mrr_start),
         net_revenue_retention=_rate(kept, mrr_start),
         arpa=round(mrr_end / paying_end) if paying_end else None,
+        ltv=_ltv(mrr_end, paying_end, paying_start, move("customers.churned")),
     )

@@ -6,9 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from commbase.billing.revenue import forecast, retention, service
+from commbase.billing.revenue import breakdown, forecast, retention, service
 from commbase.billing.revenue.enums import MovementKind
-from commbase.billing.revenue.schemas import Forecast, MrrMovementRead, MrrNow, Retention
+from commbase.billing.revenue.schemas import (
+    Breakdown,
+    Forecast,
+    MrrMovementRead,
+    MrrNow,
+    Retention,
+)
 from commbase.core.auth import CurrentPrincipal
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
@@ -49,6 +55,19 @@ async def retention_report(
     churn rates, net revenue retention and ARPA, in the organization's currency."""
     principal.require(Scope.BILLING_READ)
     return await retention.retention(session, org_id=principal.org_id, start=start, end=end)
+
+
+@router.get("/revenue-breakdown", response_model=Breakdown)
+async def revenue_breakdown(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    start: Annotated[UtcDateTime, Query(alias="from", description="Aware date-time")],
+    end: Annotated[UtcDateTime, Query(alias="to", description="Aware date-time, after from")],
+) -> Breakdown:
+    """Plan distribution (now), add-on adoption and revenue, invoices by status (paid,
+    open, overdue) and trial conversion over the period, in the organization's currency."""
+    principal.require(Scope.BILLING_READ)
+    return await breakdown.breakdown(session, org_id=principal.org_id, start=start, end=end)
 
 
 @router.get("/mrr-movements", response_model=Page[MrrMovementRead])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from commbase.core.schemas import ReadSchema
 
 
@@ -64,3 +66,52 @@ class Retention(ReadSchema):
     revenue_churn_rate: float | None
     net_revenue_retention: float | None
     arpa: int | None
+    ltv: int | None = Field(
+        description="Lifetime value: ARPA / customer churn rate; null when nobody churned"
+    )
+
+
+class PlanShare(ReadSchema):
+    plan_id: str
+    code: str
+    name: str
+    paying_subscriptions: int
+    trialing_subscriptions: int
+    mrr: int
+
+
+class AddOnShare(ReadSchema):
+    addon_id: str
+    code: str
+    name: str
+    subscriptions: int = Field(description="Subscriptions invoiced for it in the period")
+    adoption_rate: float = Field(description="Of the subscriptions invoiced for a plan, x 100")
+    revenue: int = Field(description="Its invoice lines in the period, before discount and tax")
+
+
+class InvoiceStatusFigure(ReadSchema):
+    count: int
+    amount: int
+
+
+class InvoicesByStatus(ReadSchema):
+    paid: InvoiceStatusFigure = Field(description="Amount: the totals")
+    open: InvoiceStatusFigure = Field(description="Amount: still due")
+    overdue: InvoiceStatusFigure = Field(description="Open past their due date; still due")
+
+
+class TrialConversion(ReadSchema):
+    started: int
+    converted: int
+    conversion_rate: float = Field(description="converted / started x 100")
+
+
+class Breakdown(ReadSchema):
+    """Plan distribution (now), add-on adoption and revenue, invoices by status and trial
+    conversion (over the period), in the organization's currency."""
+
+    currency: str
+    plans: list[PlanShare]
+    addons: list[AddOnShare]
+    invoices: InvoicesByStatus
+    trials: TrialConversion
