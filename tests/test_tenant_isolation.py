@@ -54,6 +54,8 @@ SIGNED: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/v1/providers/stripe/webhook"),
         ("POST", "/v1/providers/twilio/voice/status"),
+        ("POST", "/v1/providers/twilio/voice/inbound"),
+        ("POST", "/v1/providers/twilio/voice/recording"),
     }
 )
 
@@ -79,6 +81,7 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("/v1/agent-sessions/", "session_id"): "agent_sessions",
     ("", "contact_id"): "contacts",
     ("", "call_id"): "calls",
+    ("", "number_id"): "phone_numbers",
     ("", "transcript_id"): "transcripts",
     ("", "wallet_id"): "wallets",
     ("", "transaction_id"): "transactions",
@@ -248,6 +251,9 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/transactions/{transaction_id}/refunds"): {"amount": 1, "reason": "taken"},
     ("PUT", "/v1/rates"): {"country": "GB", "per_minute": "0.10"},
     ("POST", "/v1/calls"): {"to": "+14155550199"},
+    ("POST", "/v1/phone-numbers"): {"number": "+14155550181"},
+    ("PATCH", "/v1/phone-numbers/{number_id}"): {"friendly_name": "Hijacked"},
+    ("POST", "/v1/phone-numbers/{number_id}/simulate-inbound"): {"from": "+14155550182"},
     ("POST", "/v1/calls/{call_id}/actions"): {"action": "hangup"},
     ("POST", "/v1/calls/{call_id}/quality"): {"mos_score": 1.0},
     ("POST", "/v1/calls/{call_id}/review"): {"rating": 1},
@@ -573,6 +579,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         client, "/v1/contacts", agent["session_token"], {"name": "Alpha Agent's Contact"}
     )
     call_id = await _call_of(app, a)
+    number = await _post(client, "/v1/phone-numbers", a.api_key, {"number": "+14155550160"})
     # Words B's searches use (the walk's q values), said on A's call.
     said = f"Please refund {a.owner_email} and {member_email}"
     transcript = await client.put(
@@ -787,6 +794,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "agent_sessions": [agent["id"]],
         "contacts": [contact["id"], agent_contact["id"]],
         "calls": [call_id],
+        "phone_numbers": [number["id"]],
         "transcripts": [transcript.json()["id"]],
         "wallets": [wallet["id"]],
         "transactions": [topup["transaction"]["id"]],
@@ -1302,7 +1310,12 @@ STRIPE_PATH = "/v1/providers/stripe/webhook"
 FORM = {"CallSid": "CA" + "1" * 32, "CallStatus": "completed"}
 STRIPE_EVENT = json.dumps({"id": "evt_1", "object": "event", "type": "ping", "data": {}})
 # What each provider answers a request its signature does not cover.
-REFUSAL = {TWILIO_PATH: (401, "authentication-required"), STRIPE_PATH: (400, "invalid-request")}
+REFUSAL = {
+    TWILIO_PATH: (401, "authentication-required"),
+    "/v1/providers/twilio/voice/inbound": (401, "authentication-required"),
+    "/v1/providers/twilio/voice/recording": (401, "authentication-required"),
+    STRIPE_PATH: (400, "invalid-request"),
+}
 
 
 def _twilio_signature(settings: Settings, params: dict[str, str]) -> str:

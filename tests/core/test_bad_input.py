@@ -58,6 +58,7 @@ SNAPSHOT = (
     "/v1/billing/customers",
     "/v1/billing/subscriptions",
     "/v1/billing/invoices",
+    "/v1/phone-numbers",
 )
 
 
@@ -147,6 +148,10 @@ async def world(
             headers=tenant.headers,
         )
         assert campaign.status_code == 201, campaign.text
+        number = await client.post(
+            "/v1/phone-numbers", json={"number": "+14155550170"}, headers=tenant.headers
+        )
+        assert number.status_code == 201, number.text
         problems = (await client.get("/problems")).json()["data"]
         yield World(
             client=client,
@@ -160,6 +165,7 @@ async def world(
                 "account_id": channel.json()["id"],
                 "conversation_id": conversation.json()["id"],
                 "campaign_id": campaign.json()["id"],
+                "number_id": number.json()["id"],
             },
             login_token=login.json()["token"],
             problem_codes={p["code"] for p in problems},
@@ -261,6 +267,9 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/v1/campaigns"): {**CAMPAIGN, "account_id": "chan_none"},
     ("POST", "/v1/campaigns/{campaign_id}/schedule"): {"scheduled_at": "2031-01-01T10:00:00Z"},
+    ("POST", "/v1/phone-numbers"): {"number": "+14155550171"},
+    ("PATCH", "/v1/phone-numbers/{number_id}"): {"friendly_name": "Front desk"},
+    ("POST", "/v1/phone-numbers/{number_id}/simulate-inbound"): {"from": "+14155550172"},
 }
 OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
 
@@ -858,6 +867,39 @@ FIELD_PROBLEMS[("PUT", "/v1/personalizations")] = [
     ("missing agent", {"display": {}}, "agent_id"),
     ("display not an object", {"agent_id": "a", "display": []}, "display"),
 ]
+NUMBER = {"number": "+14155550173"}
+FIELD_PROBLEMS[("POST", "/v1/phone-numbers")] = [
+    ("number not a number", {"number": "front desk"}, "number"),
+    ("unknown provider", {**NUMBER, "provider": "telnyx"}, "provider"),
+    ("unknown capability", {**NUMBER, "capabilities": ["fax"]}, "capabilities.0"),
+    ("no capability", {**NUMBER, "capabilities": []}, "capabilities"),
+    ("connect without a URL", {**NUMBER, "answer_mode": "connect"}, ""),
+    ("connect URL not wss", {**NUMBER, "connect_url": "https://agent.example/ws"}, "connect_url"),
+    (
+        "member unknown",
+        {**NUMBER, "answer_mode": "member", "member_user_id": "usr_x"},
+        "member_user_id",
+    ),
+    ("forward without a number", {**NUMBER, "answer_mode": "forward"}, ""),
+    ("after-hours forward to nothing", {**NUMBER, "after_hours_action": "forward"}, ""),
+    (
+        "negative inbound rate",
+        {**NUMBER, "inbound_rate_per_minute": "-1"},
+        "inbound_rate_per_minute",
+    ),
+    ("greeting too long", {**NUMBER, "after_hours_greeting": "x" * 501}, "after_hours_greeting"),
+    ("voice with spaces", {**NUMBER, "voice": "a voice"}, "voice"),
+]
+FIELD_PROBLEMS[("PATCH", "/v1/phone-numbers/{number_id}")] = [
+    ("null answer mode", {"answer_mode": None}, "answer_mode"),
+    ("connect without a URL", {"answer_mode": "connect"}, "answer_mode"),
+    ("forward number not a number", {"forward_to": "reception"}, "forward_to"),
+]
+FIELD_PROBLEMS[("POST", "/v1/phone-numbers/{number_id}/simulate-inbound")] = [
+    ("caller not a number", {"from": "anonymous"}, "from"),
+    ("zero duration", {"from": "+14155550174", "duration_s": 0}, "duration_s"),
+    ("no caller", {}, "from"),
+]
 FIELD_CASES = [
     pytest.param(_case(method, path, body, field=fld), id=f"{method} {path} {label}")
     for (method, path), problems in FIELD_PROBLEMS.items()
@@ -983,6 +1025,10 @@ QUERY_CASES = [
 
 LONG_ID = "x" * 41
 ID_ROUTES = [
+    ("GET", "/v1/phone-numbers/{id}", "number_id", NO_BODY),
+    ("PATCH", "/v1/phone-numbers/{id}", "number_id", {"friendly_name": "x"}),
+    ("GET", "/v1/calls/{id}/recording", "call_id", NO_BODY),
+    ("GET", "/v1/calls/{id}/recordings", "call_id", NO_BODY),
     ("GET", "/v1/users/{id}", "user_id", NO_BODY),
     ("PATCH", "/v1/users/{id}", "user_id", {"first_name": "Renamed"}),
     ("GET", "/v1/members/{id}", "member_id", NO_BODY),
