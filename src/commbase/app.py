@@ -25,6 +25,7 @@ from commbase.billing.customers.routes import router as billing_customers_router
 from commbase.billing.documents.routes import router as billing_documents_router
 from commbase.billing.invoices.routes import router as billing_invoices_router
 from commbase.billing.licenses.routes import router as billing_licenses_router
+from commbase.billing.providers.routes import router as billing_providers_router
 from commbase.billing.revenue.routes import router as billing_revenue_router
 from commbase.billing.routes import router as billing_router
 from commbase.billing.subscriptions import jobs as _billing_jobs  # noqa: F401  (registers its jobs)
@@ -295,6 +296,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_subscriptions_router)
     app.include_router(billing_documents_router)  # before invoices: {id}.pdf
     app.include_router(billing_invoices_router)
+    app.include_router(billing_providers_router)
     app.include_router(billing_transactions_router)
     app.include_router(billing_revenue_router)
     app.include_router(billing_licenses_router)

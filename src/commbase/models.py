@@ -6,6 +6,7 @@ from commbase.billing.catalog import models as billing_catalog_models
 from commbase.billing.customers import models as billing_customers_models
 from commbase.billing.invoices import models as billing_invoices_models
 from commbase.billing.licenses import models as billing_licenses_models
+from commbase.billing.providers import models as billing_providers_models
 from commbase.billing.revenue import models as billing_revenue_models
 from commbase.billing.subscriptions import models as billing_subscriptions_models
 from commbase.calls import models as calls_models
@@ -43,6 +44,7 @@ __all__ = [
     "billing_invoices_models",
     "billing_licenses_models",
     "billing_models",
+    "billing_providers_models",
     "billing_revenue_models",
     "billing_subscriptions_models",
     "bookings_models",

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     stripe_test_api_key: SecretStr | None = None
     stripe_test_webhook_secret: SecretStr | None = None
     stripe_api_base: str = "https://api.stripe.com"  # e.g. a local stripe-mock
+    # PayPal (Orders v2) and Cashfree (PG 2023-08-01): billing.providers.
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_webhook_id: str | None = None  # the id PayPal gave our webhook (verification)
+    paypal_api_base: str = "https://api-m.paypal.com"  # sandbox: https://api-m.sandbox.paypal.com
+    cashfree_client_id: str | None = None
+    cashfree_client_secret: SecretStr | None = None  # also signs Cashfree's webhooks
+    cashfree_api_base: str = "https://api.cashfree.com"  # sandbox: https://sandbox.cashfree.com
+    cashfree_webhook_tolerance_s: int = Field(default=300, ge=10, le=3600)
     default_rate_per_minute: Decimal = Decimal("0.125")
     default_rate_currency: str = "USD"  # the currency of default_rate_per_minute
     # Inbound calls (calls.inbound): per minute, in default_rate_currency, unless the

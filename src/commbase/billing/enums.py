@@ -23,6 +23,8 @@ class PaymentProvider(StrEnum):
 
     MANUAL = "manual"
     STRIPE = "stripe"
+    PAYPAL = "paypal"
+    CASHFREE = "cashfree"
 
 
 class LedgerType(StrEnum):
@@ -40,6 +42,7 @@ class LedgerCategory(StrEnum):
     TOPUP_REFUND = "topup_refund"  # money taken back from the wallet and returned to the payer
     INVOICE_PAYMENT = "invoice_payment"  # a customer paid an invoice (the seller's revenue wallet)
     INCLUDED_MINUTES = "included_minutes"  # a plan's minutes for the period, credited
+    INVOICE_REFUND = "invoice_refund"  # an invoice payment given back (the revenue wallet)
 
 
 class LedgerStatus(StrEnum):
@@ -55,3 +58,6 @@ class PaymentMethod(StrEnum):
     ADMIN = "admin"
     STRIPE = "stripe"
     AUTO_RECHARGE = "auto_recharge"  # the manual provider's automatic top-up
+    PAYPAL = "paypal"
+    CASHFREE = "cashfree"
+    SIMULATOR = "simulator"  # billing.providers' offline provider

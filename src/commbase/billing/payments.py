@@ -1,4 +1,10 @@
-"""Top-ups through payment providers: ``manual`` (an admin credits) and ``stripe``.
+"""Top-ups through payment providers: ``manual`` (an admin credits), ``stripe``,
+``paypal`` and ``cashfree``.
+
+PayPal and Cashfree (seed 003): a top-up creates an order at the provider
+(``billing.providers``) and a ``pending`` ledger entry keyed
+``<provider>:<order id>``; the provider's verified webhook completes or fails it,
+once (``apply_provider_event``), as Stripe's does.
 
 Stripe: a top-up creates a PaymentIntent whose metadata names the wallet and a
 ``pending`` ledger entry keyed ``stripe:<intent id>``; the signed
@@ -10,6 +16,7 @@ the request charges nothing: the customer confirms it with its client secret.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import stripe
@@ -34,6 +41,7 @@ from commbase.core.errors import (
     NotFound,
     PermissionDenied,
     ServiceUnavailable,
+    invalid,
 )
 from commbase.settings import Settings
 
@@ -48,6 +56,7 @@ async def top_up(
     wallet: Wallet,
     data: TopUpCreate,
     idempotency_key: str | None,
+    services: Mapping[str, Any] | None = None,
 ) -> TopUpResult:
     """Manual top-ups credit at once; Stripe top-ups start a PaymentIntent and a
     pending entry that Stripe's webhook completes. The same Idempotency-Key gives
@@ -66,6 +75,33 @@ async def top_up(
             idempotency_key=idempotency_key,
         )
         return TopUpResult(provider=data.provider, transaction=entry, payment_intent=intent)
+    if data.provider in (PaymentProvider.PAYPAL, PaymentProvider.CASHFREE):
+        if not wallet.livemode or not principal.livemode:
+            raise invalid(
+                f"{data.provider} has no test mode on this server; use stripe or manual",
+                "provider",
+            )
+        from commbase.billing.providers import topups
+
+        entry, order = await topups.start_order_topup(
+            session,
+            services=services or {"settings": settings},
+            wallet=wallet,
+            provider=data.provider,
+            amount=data.amount,
+            minutes=data.minutes,
+            plan=data.plan,
+            idempotency_key=idempotency_key,
+        )
+        return TopUpResult(
+            provider=data.provider,
+            transaction=entry,
+            payment_intent=PaymentIntentRead(
+                id=order.provider_payment_id, client_secret=None, status=entry.status
+            ),
+            approval_url=order.approval_url,
+            payment_session_id=order.payment_session_id,
+        )
     entry = await manual_topup(
         session,
         wallet=wallet,
@@ -271,6 +307,16 @@ async def apply_stripe_event(session: AsyncSession, *, event: dict[str, Any]) ->
     if event["type"] not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
         return "ignored"
     intent: dict[str, Any] = event["data"]["object"]
+    if (intent.get("metadata") or {}).get("invoice_payment_id"):
+        from commbase.billing.providers import service as invoice_payments
+        from commbase.billing.providers import stripe as stripe_provider
+        from commbase.billing.providers.enums import ProviderName
+
+        outcome = await invoice_payments.apply_event(
+            session, provider=ProviderName.STRIPE, event=stripe_provider.event_of(event)
+        )
+        # "credited": the payment was posted (to the seller's revenue wallet).
+        return "credited" if outcome == "succeeded" else outcome
     found = await _event_entry(session, intent=intent, livemode=bool(event.get("livemode")))
     if found is None:
         return "ignored"

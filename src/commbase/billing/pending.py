@@ -111,6 +111,10 @@ async def record_pending(
     return entry
 
 
+# Refunds that reserve their money while the provider is asked.
+HELD_CATEGORIES = (LedgerCategory.TOPUP_REFUND, LedgerCategory.INVOICE_REFUND)
+
+
 def _direction(entry: LedgerEntry) -> int:
     """+1 if the entry adds to the wallet once completed, -1 if it takes away."""
     if entry.type == LedgerType.CREDIT or entry.category == LedgerCategory.CALL_REFUND:
@@ -143,7 +147,7 @@ async def settle_pending(
     if rowcount(claimed) != 1:
         await session.refresh(entry)
         return False
-    held = entry.category == LedgerCategory.TOPUP_REFUND  # reserved when it was requested
+    held = entry.category in HELD_CATEGORIES  # reserved when it was requested
     sign = _direction(entry)
     if received and sign > 0:
         entry.amount = received
@@ -193,7 +197,7 @@ async def fail_pending(
     if rowcount(claimed) != 1:
         await session.refresh(entry)
         return False
-    if entry.category == LedgerCategory.TOPUP_REFUND:
+    if entry.category in HELD_CATEGORIES:
         await session.execute(
             update(Wallet)
             .where(Wallet.id == entry.wallet_id)

@@ -92,8 +92,10 @@ async def top_up(
     session: DbSession,
     settings: AppSettings,
 ) -> TopUpResult:
-    """Manual top-ups credit at once (admins); Stripe top-ups return a PaymentIntent
-    and a pending entry that completes when Stripe's webhook reports the payment.
+    """Manual top-ups credit at once (admins); Stripe top-ups return a PaymentIntent,
+    PayPal ones an order to approve (``approval_url``), Cashfree ones an order to pay
+    (``payment_session_id``), each with a pending entry that completes when the
+    provider's verified webhook reports the payment.
     The ``Idempotency-Key`` is stored on the entry: the same key gives the same one."""
     principal.require(Scope.WALLET_WRITE)
     wallet = await service.visible_wallet(session, principal=principal, wallet_id=wallet_id)
@@ -104,6 +106,7 @@ async def top_up(
         wallet=wallet,
         data=body,
         idempotency_key=request_key(request),
+        services=request.app.state.job_services,
     )
 
 

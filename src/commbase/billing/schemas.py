@@ -94,7 +94,7 @@ class WalletRead(ReadSchema):
 
 class TopUpCreate(AppSchema):
     """A top-up adds money, package minutes or both; a top-up of nothing is a 422.
-    Stripe top-ups need an amount (the card is charged that much)."""
+    Provider top-ups (Stripe, PayPal, Cashfree) need an amount (that much is charged)."""
 
     amount: Annotated[int, Field(ge=0, le=10**10, description="Minor units")] = 0
     minutes: Annotated[int, Field(ge=0, le=10**6, description="Package minutes")] = 0
@@ -106,7 +106,7 @@ class TopUpCreate(AppSchema):
 
     @model_validator(mode="after")
     def _something(self) -> TopUpCreate:
-        if self.amount == 0 and (self.minutes == 0 or self.provider == PaymentProvider.STRIPE):
+        if self.amount == 0 and (self.minutes == 0 or self.provider != PaymentProvider.MANUAL):
             raise ValueError("amount must be at least 1 (a top-up of nothing is refused)")
         return self
 
@@ -194,8 +194,12 @@ class TopUpResult(AppSchema):
         "until Stripe reports the payment"
     )
     payment_intent: PaymentIntentRead | None = Field(
-        default=None, description="Stripe top-ups: confirm it with its client_secret"
+        default=None,
+        description="Stripe top-ups: confirm it with its client_secret; PayPal and "
+        "Cashfree top-ups: the provider's order (id)",
     )
+    approval_url: str | None = Field(default=None, description="PayPal: the payer approves")
+    payment_session_id: str | None = Field(default=None, description="Cashfree's checkout")
 
 
 class RateSet(AppSchema):

@@ -35,6 +35,10 @@ class Plan(Base):
     # Package minutes credited to the customer's wallet at the start of each period.
     included_minutes: Mapped[int] = mapped_column(default=0)
     features: Mapped[list[str]] = mapped_column(default=list)
+    # Dunning (set through billing.providers: PUT /v1/billing/plans/{id}/dunning):
+    # days after a failed renewal charge to retry, then "cancel" or "pause".
+    dunning_retry_days: Mapped[list[int]] = mapped_column(default=lambda: [1, 3, 5])
+    dunning_action: Mapped[str] = mapped_column(String(10), default="cancel")
     archived_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

@@ -33,4 +33,9 @@ PERIOD_REASONS = (BillingReason.SUBSCRIPTION_CREATE, BillingReason.SUBSCRIPTION_
 
 
 class InvoicePaymentStatus(StrEnum):
+    """A provider payment is ``pending`` until its provider reports it; statuses only
+    move forward (pending -> succeeded or failed)."""
+
+    PENDING = "pending"
     SUCCEEDED = "succeeded"
+    FAILED = "failed"

@@ -123,7 +123,17 @@ class InvoicePayment(Base):
     __table_args__ = (
         Index("ix_billing_invoice_payments_invoice", "invoice_id"),
         Index("ix_billing_invoice_payments_org_created", "org_id", "created_at"),
+        # One row per provider payment (a PaymentIntent, a PayPal order, a Cashfree order).
+        Index(
+            "uq_billing_invoice_payments_provider_id",
+            "provider",
+            "provider_payment_id",
+            unique=True,
+        ),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount", name="refunds_within_amount"
+        ),
     )
 
     id: Mapped[str] = public_id("pay")
@@ -139,4 +149,11 @@ class InvoicePayment(Base):
         ForeignKey("ledger_entries.id", ondelete="RESTRICT")
     )
     paid_at: Mapped[datetime | None]
+    # Set by billing.providers: the provider's id for the payment, what was refunded,
+    # why it failed, and whether dunning charged it (a saved payment method).
+    provider_payment_id: Mapped[str | None] = mapped_column(String(200))
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    failure_code: Mapped[str | None] = mapped_column(String(100))
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    automatic: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = created_at_column()

@@ -5,7 +5,8 @@ organization's *revenue wallet* for the currency (a wallet owned by no one who c
 spend it: ``owner_type="revenue"``), keyed ``invoice-payment:<payment id>``. The
 invoice row is locked while the payment is recorded, so two payments at once can
 never exceed its total (and a CHECK constraint says the same). Providers other
-than ``manual`` attach their payments here the same way.
+than ``manual`` (``billing.providers``) post their payments through
+``post_payment`` the same way, once their webhook or charge says they succeeded.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from commbase.core.errors import Conflict, invalid
 from commbase.core.time import utcnow
 
 REVENUE_OWNER = "revenue"
+_METHODS = {
+    "stripe": PaymentMethod.STRIPE,
+    "paypal": PaymentMethod.PAYPAL,
+    "cashfree": PaymentMethod.CASHFREE,
+    "simulator": PaymentMethod.SIMULATOR,
+}
 
 
 async def revenue_wallet(session: AsyncSession, *, org_id: str, currency: str) -> Wallet:
@@ -95,36 +102,52 @@ async def pay(
         amount=amount,
         currency=invoice.currency,
         provider=provider,
-        status=InvoicePaymentStatus.SUCCEEDED,
+        status=InvoicePaymentStatus.PENDING,
         reference=reference,
         idempotency_key=idempotency_key,
-        paid_at=utcnow(),
     )
     session.add(payment)
     await session.flush()
-    wallet = await revenue_wallet(session, org_id=org_id, currency=invoice.currency)
+    await post_payment(session, invoice=invoice, payment=payment)
+    return invoice
+
+
+async def post_payment(session: AsyncSession, *, invoice: Invoice, payment: InvoicePayment) -> None:
+    """Turn a pending payment of a locked, payable ``invoice`` into a succeeded one: one
+    credit in the revenue wallet (keyed by the payment), the invoice's paid and due
+    amounts, ``payment.succeeded``, and ``invoice.paid`` when nothing is left due."""
+    from commbase.billing.providers import events as payment_events
+
+    wallet = await revenue_wallet(session, org_id=invoice.org_id, currency=invoice.currency)
     entry = await billing_service.credit(
         session,
         wallet=wallet,
-        amount=amount,
+        amount=payment.amount,
         posting=billing_service.Posting(
             type=LedgerType.CREDIT,
             category=LedgerCategory.INVOICE_PAYMENT,
             idempotency_key=f"invoice-payment:{payment.id}",
-            payment_method=PaymentMethod.ADMIN,
-            provider_transaction_id=reference,
+            payment_method=_METHODS.get(payment.provider, PaymentMethod.ADMIN),
+            provider_transaction_id=payment.provider_payment_id or payment.reference,
             description=f"Invoice {invoice.number}",
             details={"invoice_id": invoice.id, "payment_id": payment.id},
         ),
     )
     payment.ledger_entry_id = entry.id
-    invoice.amount_paid += amount
-    invoice.amount_due -= amount
+    payment.status = InvoicePaymentStatus.SUCCEEDED
+    payment.paid_at = utcnow()
+    invoice.amount_paid += payment.amount
+    invoice.amount_due -= payment.amount
     await session.flush()
+    await outbox.record(
+        session,
+        payment_events.PAYMENT_SUCCEEDED,
+        payment_events.payment_payload(payment),
+        org_id=invoice.org_id,
+    )
     if invoice.amount_due == 0:
         await service.mark_paid(session, invoice=invoice)
         await _back_in_good_standing(session, invoice=invoice)
-    return invoice
 
 
 async def _back_in_good_standing(session: AsyncSession, *, invoice: Invoice) -> None:
@@ -138,6 +161,9 @@ async def _back_in_good_standing(session: AsyncSession, *, invoice: Invoice) -> 
         .execution_options(populate_existing=True)
     )
     if subscription is None or subscription.status != SubscriptionStatus.PAST_DUE:
+        if subscription is not None and subscription.payment_attempts:
+            subscription.payment_attempts = 0  # paid before dunning made it past_due
+            subscription.next_payment_retry_at = None
         return
     overdue = await session.scalar(
         select(
@@ -151,6 +177,8 @@ async def _back_in_good_standing(session: AsyncSession, *, invoice: Invoice) -> 
     if overdue:
         return
     subscription.status = SubscriptionStatus.ACTIVE
+    subscription.payment_attempts = 0
+    subscription.next_payment_retry_at = None
     await session.flush()
     await outbox.record(
         session,

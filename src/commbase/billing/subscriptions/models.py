@@ -17,6 +17,7 @@ class Subscription(Base):
     __table_args__ = (
         Index("ix_billing_subscriptions_org_customer", "org_id", "customer_id"),
         Index("ix_billing_subscriptions_period_end", "current_period_end"),
+        Index("ix_billing_subscriptions_payment_retry", "next_payment_retry_at"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         CheckConstraint("credit_balance >= 0", name="credit_not_negative"),
         CheckConstraint("mrr >= 0", name="mrr_not_negative"),
@@ -53,6 +54,10 @@ class Subscription(Base):
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     # Monthly recurring revenue as last written to the MRR movements.
     mrr: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Dunning (billing.providers.dunning): failed charges of the overdue invoice so
+    # far, and when the next retry is due.
+    payment_attempts: Mapped[int] = mapped_column(default=0)
+    next_payment_retry_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
