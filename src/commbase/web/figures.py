@@ -50,6 +50,7 @@ class Table:
     csv_url: str | None = None
     source: str = ""
     note: str | None = None
+    units: list[str] = field(default_factory=list)  # per column; "" shows the value as is
 
 
 @dataclass(slots=True)
@@ -156,6 +157,7 @@ async def _ranking(
         title=title,
         columns=[group_by, label(metric)],
         rows=rows,
+        units=["", answer["series"][0]["unit"] if answer["series"] else ""],
         csv_url=_csv_url(
             "/v1/analytics/series.csv", {k: v for k, v in params.items() if k != "compare"}
         ),
@@ -178,7 +180,7 @@ async def _today(api: Api, query: dict[str, str]) -> Table:
     today = await api.get("/v1/analytics/realtime", params)
     rows = [
         [f"{section}.{key}", value]
-        for section in ("calls", "conversations", "interactions")
+        for section in ("calls", "conversations")
         for key, value in today.get(section, {}).items()
     ]
     return Table("Today so far", ["figure", "value"], rows, source="/v1/analytics/realtime")

@@ -16,7 +16,7 @@ import contextlib
 import json
 import os
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from redis.asyncio import Redis
@@ -55,6 +55,7 @@ class LiveNotifier:
         self._min_gap_s = min_gap_s
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
         self._seen: dict[str, tuple[int, object]] = {}
+        self._since: dict[str, datetime] = {}  # when the organization's first tab opened
         self._task: asyncio.Task[None] | None = None
         self._redis_task: asyncio.Task[None] | None = None
         self._origin = f"{os.getpid()}:{id(self)}"
@@ -66,6 +67,7 @@ class LiveNotifier:
         """A queue that receives a JSON message each time ``org_id``'s facts change."""
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=4)
         self._subscribers[org_id].add(queue)
+        self._since.setdefault(org_id, utcnow())
         self._start()
         return queue
 
@@ -76,6 +78,7 @@ class LiveNotifier:
             if not listeners:
                 del self._subscribers[org_id]
                 self._seen.pop(org_id, None)
+                self._since.pop(org_id, None)
 
     def _tell(self, org_id: str, types: list[str]) -> None:
         message = json.dumps({"org_id": org_id, "types": types})
@@ -145,8 +148,11 @@ class LiveNotifier:
         changed: dict[str, list[str]] = {}
         for org_id, count, latest, last_type in rows:
             signature = (int(count), latest)
-            if self._seen.get(org_id) != signature:
-                self._seen[org_id] = signature
+            if self._seen.get(org_id) == signature:
+                continue
+            self._seen[org_id] = signature
+            opened = self._since.get(org_id)
+            if opened is not None and latest is not None and latest >= opened:
                 changed[org_id] = [str(last_type)]
         return changed
 

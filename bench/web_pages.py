@@ -1,0 +1,141 @@
+"""Server time and weight of each dashboard page on the demo data.
+
+    .venv/bin/python bench/web_pages.py [--repeat 20] [--range 30d] [--no-rollup]
+
+A fresh SQLite database in a temporary folder is migrated and loaded with the demo
+organization (``commbase demo``: a month of calls, charges and top-ups), the
+analytics rollup runs once (as the scheduler would have; ``--no-rollup`` leaves
+every figure to the raw tables), then each page is requested ``--repeat`` times
+in process (``httpx.ASGITransport``: no network, so the time is the server's:
+the page, its in-process ``/v1`` requests, templates). The first request of each
+page is reported apart (cold analytics cache); the median and p95 are of the rest,
+which the analytics cache serves while the data does not change, as it does for a
+dashboard left open. ``--no-cache`` gives every request new data to read (a
+top-up is recorded before each), the worst case of a busy organization.
+
+Prints one JSON line per page: cold ms, median and p95 ms, HTML bytes (raw and
+gzip), and once the static assets' bytes (raw and gzip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from bench._common import percentile
+from commbase.app import create_app
+from commbase.cli import migrate_database
+from commbase.core import jobs
+from commbase.core.db import Database
+from commbase.demo.organization import load_demo
+from commbase.settings import Settings
+from commbase.web.pages import PAGES
+from commbase.web.routes import STATIC_FILES
+
+SECRET = "bench-secret-key-that-is-long-enough-for-production-0123456789"  # noqa: S105
+
+
+async def prepare(url: str, *, rollup: bool) -> None:
+    database = Database(url)
+    try:
+        await load_demo(database, secret=SECRET)
+        if rollup:
+            await jobs.run_job(database, jobs.get_job("analytics.rollup"), trigger="manual")
+    finally:
+        await database.dispose()
+
+
+async def measure(url: str, *, repeat: int, range_: str, fresh_data: bool) -> None:
+    settings = Settings(
+        env="development",
+        database_url=url,
+        secret_key=SECRET,
+        run_jobs=False,
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            login = await http.post(
+                "/v1/auth/login",
+                json={"email": "owner@acme.example", "password": "commbase-demo"},
+            )
+            login.raise_for_status()
+            token = login.json()["token"]
+            page_headers = {"Cookie": f"cb_dash={token}"}
+            api_headers = {"Authorization": f"Bearer {token}"}
+            for slug in PAGES:
+                timings = []
+                size = 0
+                html = b""
+                for _ in range(repeat + 1):
+                    if fresh_data:
+                        await _touch(http, api_headers)
+                    started = time.perf_counter()
+                    answer = await http.get(
+                        f"/dashboard/{slug}", params={"range": range_}, headers=page_headers
+                    )
+                    timings.append((time.perf_counter() - started) * 1000)
+                    assert answer.status_code == 200, (slug, answer.status_code)
+                    html = answer.content
+                    size = len(html)
+                warm = sorted(timings[1:])
+                print(
+                    json.dumps(
+                        {
+                            "page": slug,
+                            "range": range_,
+                            "cold_ms": round(timings[0], 1),
+                            "median_ms": round(statistics.median(warm), 1),
+                            "p95_ms": round(percentile(warm, 0.95) or 0.0, 1),
+                            "html_bytes": size,
+                            "html_gzip_bytes": len(gzip.compress(html)),
+                        }
+                    )
+                )
+            assets = {}
+            for name in STATIC_FILES:
+                body = (await http.get(f"/dashboard/static/{name}")).content
+                assets[name] = {"bytes": len(body), "gzip_bytes": len(gzip.compress(body))}
+            print(json.dumps({"static": assets}))
+
+
+async def _touch(http: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """New facts, so the analytics cache (keyed by the data's version) cannot answer."""
+    wallets = (await http.get("/v1/wallets", headers=headers)).json()["data"]
+    await http.post(
+        f"/v1/wallets/{wallets[0]['id']}/topups",
+        json={"amount": 100, "currency": wallets[0]["currency"]},
+        headers=headers,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--range", default="30d", dest="range_")
+    parser.add_argument("--no-rollup", action="store_true")
+    parser.add_argument("--no-cache", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite+aiosqlite:///{folder}/bench.db"
+        migrate_database(url)
+        asyncio.run(prepare(url, rollup=not args.no_rollup))
+        asyncio.run(measure(url, repeat=args.repeat, range_=args.range_, fresh_data=args.no_cache))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The dashboard's routes without a browser, on SQLite and PostgreSQL: bad filters,
+another organization's account, the forwarding of /v1 GETs, sign-in refusals, and
+the live notifier's cost (one outbox query per change, whatever the tabs)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+from fastapi import FastAPI
+
+from commbase.web.live import LiveNotifier
+from tests.contacts.factories import create_contact
+from tests.identity.factories import PASSWORD, Tenant, login, make_tenant
+from tests.messaging.factories import create_account
+
+
+async def _signed_in(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, str]:
+    token = await login(client, tenant.owner_email)
+    return {"Cookie": f"cb_dash={token}"}
+
+
+async def test_pages_need_a_session(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/dashboard/operational?range=7d")
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/dashboard/login?next=")
+    assert (await client.get("/dashboard/events")).status_code == 401
+    assert (await client.get("/dashboard/api/v1/me")).status_code == 401
+    forged = {"Cookie": "cb_dash=cb_sess_forged.value"}
+    assert (await client.get("/dashboard/executive", headers=forged)).status_code == 303
+
+
+BAD_FILTERS = (
+    "range=nonsense&tz=Mars/Olympus&interval=fortnight",
+    "range=custom&from=2026-02-30&to=yesterday",
+    "range=custom&from=1800-01-01&to=9999-01-01",
+    "range=custom&from=2026-03-10&to=2026-03-01",
+    "range=90d&interval=hour&compare=maybe",
+    "account=" + "x" * 300,
+    "tz=Europe/../../etc/passwd",
+)
+
+
+async def test_bad_filters_fall_back_to_defaults(app: FastAPI, client: httpx.AsyncClient) -> None:
+    tenant = await make_tenant(app)
+    headers = await _signed_in(client, tenant)
+    for query in BAD_FILTERS:
+        answer = await client.get(f"/dashboard/executive?{query}", headers=headers)
+        assert answer.status_code == 200, query
+        assert 'class="card"' in answer.text, query
+    # NUL bytes are refused before any route (core.http), as problem+json.
+    nul = await client.get("/dashboard/executive?tz=%00", headers=headers)
+    assert nul.status_code == 400
+
+
+async def test_another_organizations_account_is_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ours, theirs = await make_tenant(app), await make_tenant(app)
+    account = await create_account(client, theirs)
+    headers = await _signed_in(client, ours)
+    page = await client.get(f"/dashboard/messaging?account={account['id']}", headers=headers)
+    assert page.status_code == 200
+    assert "The API refused these filters" in page.text
+    assert 'class="card"' not in page.text
+    forwarded = await client.get(
+        f"/dashboard/api/v1/analytics/series?metrics=messages.sent&account_id={account['id']}",
+        headers=headers,
+    )
+    assert forwarded.status_code == 404
+    # Their own account is listed for them, not for us.
+    listed = await client.get("/dashboard/messaging", headers=headers)
+    assert account["id"] not in listed.text
+
+
+async def test_forwarding_reads_only(app: FastAPI, client: httpx.AsyncClient) -> None:
+    tenant = await make_tenant(app)
+    headers = await _signed_in(client, tenant)
+    csv = await client.get(
+        "/dashboard/api/v1/analytics/series.csv?metrics=calls.total", headers=headers
+    )
+    assert csv.status_code == 200
+    assert csv.headers["content-type"].startswith("text/csv")
+    posted = await client.post("/dashboard/api/v1/calls", json={"to": "+14155550100"})
+    assert posted.status_code == 405
+
+
+async def test_sign_in_refusals(app: FastAPI, client: httpx.AsyncClient) -> None:
+    tenant = await make_tenant(app)
+    form = await client.get("/dashboard/login?next=//evil.example/x")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    assert 'value="/dashboard/executive"' in form.text  # not the foreign next
+    wrong = await client.post(
+        "/dashboard/login",
+        data={"csrf_token": token.group(1), "email": tenant.owner_email, "password": "nope"},
+    )
+    assert wrong.status_code == 401
+    assert "cb_dash=" not in wrong.headers.get("set-cookie", "")
+    right = await client.post(
+        "/dashboard/login",
+        data={
+            "csrf_token": token.group(1),
+            "email": tenant.owner_email,
+            "password": PASSWORD,
+            "next": "https://evil.example/",
+        },
+    )
+    assert right.status_code == 303
+    assert right.headers["location"] == "/dashboard/executive"
+    cookie = right.headers["set-cookie"]
+    assert "cb_dash=cb_sess_" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Path=/dashboard" in cookie
+
+
+async def test_one_outbox_query_per_change_whatever_the_tabs(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant, other = await make_tenant(app), await make_tenant(app)
+    notifier = LiveNotifier(app.state.db, None, poll_s=30.0, min_gap_s=0.0)
+    tabs = [notifier.subscribe(tenant.org_id) for _ in range(25)]
+    elsewhere = notifier.subscribe(other.org_id)
+    try:
+        await asyncio.sleep(0.05)  # the notifier is listening
+        before = notifier.queries
+        await create_contact(client, tenant.headers, name="Ada Lovelace")
+        messages = await asyncio.wait_for(asyncio.gather(*(tab.get() for tab in tabs)), 5)
+        assert all(tenant.org_id in message for message in messages)
+        assert elsewhere.empty()
+        assert notifier.queries - before <= 2
+    finally:
+        await notifier.close()
