@@ -20,7 +20,6 @@ NOT_ABOUT: dict[tuple[str, SubjectType], str] = {
         "an invitation describes a person added as a member, never a contact"
     ),
     ("agent_sessions", "contact"): "an agent session's address is its opener's, never a contact's",
-    ("leads", "user"): "a lead is a prospect the organization sells to; it names no user",
     ("favorites", "contact"): "favorites are a user's own bookmarks, never a contact's",
     ("comments", "contact"): "comments are written by members about calls and tickets",
     ("agent_personalizations", "contact"): "a user's settings for an agent, never a contact's",

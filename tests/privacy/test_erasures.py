@@ -114,6 +114,7 @@ async def test_erasing_a_user_leaves_no_personal_column_with_their_data(
                 "favorites",
                 "job_applications",
                 "job_interviews",
+                "leads",
                 "suggestion_comments",
                 "suggestion_votes",
                 "suggestions",

@@ -40,3 +40,7 @@ class VoteValue(StrEnum):
 class SuggestionSort(StrEnum):
     SCORE = "score"  # most up minus down votes first
     NEWEST = "newest"
+
+
+# The record type of a website visitor's access token (public intake).
+INTAKE_RECORD_TYPE = "suggestion"

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
+from commbase.core.http import NO_STORE
 from commbase.core.scopes import IntakeScope
 from commbase.engagement.intake.access import VisitorAccess, issue_access, visitor_access
 from commbase.engagement.intake.principal import Intake
 from commbase.engagement.intake.schemas import IntakeReceipt, decoy_receipt
 from commbase.engagement.suggestions import service
-from commbase.engagement.suggestions.enums import SuggestionStatus
+from commbase.engagement.suggestions.enums import INTAKE_RECORD_TYPE, SuggestionStatus
 from commbase.engagement.suggestions.schemas import (
     SuggestionCreate,
     SuggestionIntake,
@@ -23,22 +24,29 @@ from commbase.engagement.suggestions.schemas import (
 )
 
 router = APIRouter(prefix="/v1/intake", tags=["intake"])
-RECORD_TYPE = "suggestion"
+RECORD_TYPE = INTAKE_RECORD_TYPE
 Visit = Annotated[VisitorAccess, Depends(visitor_access(RECORD_TYPE, IntakeScope.SUGGESTIONS))]
 
 
 @router.post("/suggestions", response_model=IntakeReceipt, status_code=status.HTTP_201_CREATED)
 async def submit_suggestion(
-    body: SuggestionIntake, intake: Intake, session: DbSession, settings: AppSettings
+    body: SuggestionIntake,
+    intake: Intake,
+    response: Response,
+    session: DbSession,
+    settings: AppSettings,
 ) -> Any:
     """Suggest something from a website form; the receipt's token follows it."""
     intake.require(IntakeScope.SUGGESTIONS)
+    response.headers.update(NO_STORE)  # the receipt carries a secret: never stored
     if body.is_bot:
         return decoy_receipt(
             object_=RECORD_TYPE, id_prefix="sug", status=SuggestionStatus.SUBMITTED
         )
     data = SuggestionCreate(title=body.title, description=body.description, category=body.category)
-    suggestion = await service.create(session, org_id=intake.org_id, author_user_id=None, data=data)
+    suggestion = await service.create(
+        session, org_id=intake.org_id, author_user_id=None, data=data, author_email=body.email
+    )
     token = await issue_access(
         session,
         principal=intake,

@@ -3,20 +3,25 @@
 A user's suggestions, comments and votes are exported with them. Erasing the
 user deletes their comments and votes (the counts are recomputed) and keeps
 their suggestions for the community, unlinked from them and with the
-description they wrote replaced by a note that it was erased. Suggestions
-name no contact.
+description they wrote replaced by a note that it was erased. A suggestion a
+website visitor sent with the user's email (no author) counts as theirs: exported,
+and erased the same way (email emptied, visitor access tokens dropped).
+Suggestions name no contact.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import touches
 from commbase.core.db import rowcount
+from commbase.engagement.intake.access import forget_access
+from commbase.engagement.intake.subjects import left_by_email, user_email
 from commbase.engagement.suggestions import service
+from commbase.engagement.suggestions.enums import INTAKE_RECORD_TYPE
 from commbase.engagement.suggestions.metrics import VOTES
 from commbase.engagement.suggestions.models import Suggestion, SuggestionComment, SuggestionVote
 from commbase.privacy.records import as_records
@@ -25,12 +30,21 @@ from commbase.privacy.registry import register_subject
 ERASED = "(erased at the author's request)"
 
 
+async def _authored(session: AsyncSession, user_id: str) -> ColumnElement[bool]:
+    """Suggestions the user wrote, or sent from a website with their email."""
+    email = await user_email(session, user_id=user_id)
+    return or_(
+        Suggestion.author_user_id == user_id,
+        left_by_email(Suggestion.author_email, email, Suggestion.author_user_id),
+    )
+
+
 async def export_user(
     session: AsyncSession, *, org_id: str, subject_id: str
 ) -> dict[str, list[dict[str, Any]]]:
     suggestions = await session.scalars(
         select(Suggestion)
-        .where(Suggestion.org_id == org_id, Suggestion.author_user_id == subject_id)
+        .where(Suggestion.org_id == org_id, await _authored(session, subject_id))
         .order_by(Suggestion.id)
     )
     comments = await session.scalars(
@@ -95,10 +109,15 @@ async def erase_user(
             .where(Suggestion.id == suggestion_id)
             .values(comment_count=Suggestion.comment_count - 1)
         )
+    mine = await _authored(session, subject_id)
+    ids = list(
+        await session.scalars(select(Suggestion.id).where(Suggestion.org_id == org_id, mine))
+    )
+    await forget_access(session, org_id=org_id, record_type=INTAKE_RECORD_TYPE, record_ids=ids)
     authored = await session.execute(
         update(Suggestion)
-        .where(Suggestion.org_id == org_id, Suggestion.author_user_id == subject_id)
-        .values(author_user_id=None, description=ERASED)
+        .where(Suggestion.org_id == org_id, Suggestion.id.in_(ids))
+        .values(author_user_id=None, author_email=None, description=ERASED)
         .execution_options(synchronize_session=False)
     )
     await session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import StringConstraints, field_validator
+from pydantic import EmailStr, StringConstraints, field_validator
 
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.types import not_null
@@ -69,7 +69,10 @@ class CommentRead(ReadSchema):
 
 
 class SuggestionIntake(IntakeForm, SuggestionCreate):
-    """A website visitor's suggestion (no account: it has no author)."""
+    """A website visitor's suggestion (no account: it has no author). The optional
+    email is kept (lowercased) so a GDPR request about that person finds it."""
+
+    email: EmailStr | None = None
 
 
 class SuggestionPublic(ReadSchema):

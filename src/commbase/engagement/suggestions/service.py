@@ -42,11 +42,17 @@ def _payload(suggestion: Suggestion) -> dict[str, Any]:
 
 
 async def create(
-    session: AsyncSession, *, org_id: str, author_user_id: str | None, data: SuggestionCreate
+    session: AsyncSession,
+    *,
+    org_id: str,
+    author_user_id: str | None,
+    data: SuggestionCreate,
+    author_email: str | None = None,
 ) -> Suggestion:
     suggestion = Suggestion(
         org_id=org_id,
         author_user_id=author_user_id,
+        author_email=author_email.lower() if author_email else None,
         title=data.title,
         description=data.description,
         category=data.category,

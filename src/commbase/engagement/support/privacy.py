@@ -1,7 +1,8 @@
 """Support tickets in GDPR requests.
 
-A ticket about a user (``user_id``) or a contact (``contact_id``) is theirs: exported
-with its whole thread, and deleted on erasure (thread and visitor access tokens with
+A ticket about a user (``user_id``) or a contact (``contact_id``) is theirs, and so is a
+ticket a website visitor opened with the user's email (linked to no user or contact):
+exported with its whole thread, and deleted on erasure (thread and visitor access tokens with
 it). Messages a user wrote as staff in other tickets are exported, and on erasure no
 longer name them (the reply stays in the customer's thread). A ticket assigned to an
 erased user is unassigned.
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import touches
 from commbase.core.db import rowcount
 from commbase.engagement.intake.access import forget_access
+from commbase.engagement.intake.subjects import left_by_email, user_email
 from commbase.engagement.support.enums import INTAKE_RECORD_TYPE
 from commbase.engagement.support.metrics import TICKETS
 from commbase.engagement.support.models import SupportTicket, TicketMessage
@@ -70,10 +72,20 @@ async def _erase(session: AsyncSession, org_id: str, where: ColumnElement[bool])
     }
 
 
+async def _of_user(session: AsyncSession, user_id: str) -> ColumnElement[bool]:
+    email = await user_email(session, user_id=user_id)
+    return or_(
+        SupportTicket.user_id == user_id,
+        left_by_email(
+            SupportTicket.requester_email, email, SupportTicket.user_id, SupportTicket.contact_id
+        ),
+    )
+
+
 async def export_user(
     session: AsyncSession, *, org_id: str, subject_id: str
 ) -> dict[str, list[dict[str, Any]]]:
-    exported = await _export(session, org_id, SupportTicket.user_id == subject_id)
+    exported = await _export(session, org_id, await _of_user(session, subject_id))
     written = await session.scalars(
         select(TicketMessage)
         .where(TicketMessage.org_id == org_id, TicketMessage.author_user_id == subject_id)
@@ -86,7 +98,7 @@ async def export_user(
 async def erase_user(
     session: AsyncSession, *, org_id: str, subject_id: str, reference: str
 ) -> dict[str, int]:
-    erased = await _erase(session, org_id, SupportTicket.user_id == subject_id)
+    erased = await _erase(session, org_id, await _of_user(session, subject_id))
     await session.execute(
         update(TicketMessage)
         .where(TicketMessage.org_id == org_id, TicketMessage.author_user_id == subject_id)
