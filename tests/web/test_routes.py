@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from commbase.web.live import LiveNotifier
+from tests.conftest import client_for
 from tests.contacts.factories import create_contact
 from tests.identity.factories import PASSWORD, Tenant, login, make_tenant
 from tests.messaging.factories import create_account
@@ -133,3 +134,27 @@ async def test_one_outbox_query_per_change_whatever_the_tabs(
         assert notifier.queries - before <= 2
     finally:
         await notifier.close()
+
+
+async def test_the_cookie_is_secure_behind_a_trusted_https_proxy(app: FastAPI) -> None:
+    tenant = await make_tenant(app)
+    https = {"X-Forwarded-Proto": "https"}
+    for ip, secure in (("127.0.0.1", True), ("203.0.113.9", False)):
+        async with client_for(app, ip=ip) as client:
+            form = await client.get("/dashboard/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            signed = await client.post(
+                "/dashboard/login",
+                data={
+                    "csrf_token": token.group(1),
+                    "email": tenant.owner_email,
+                    "password": PASSWORD,
+                },
+                headers=https,
+            )
+            assert signed.status_code == 303
+            session_cookie = next(
+                c for c in signed.headers.get_list("set-cookie") if c.startswith("cb_dash=")
+            )
+            assert ("Secure" in session_cookie) is secure, ip

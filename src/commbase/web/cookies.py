@@ -16,6 +16,8 @@ from datetime import datetime
 
 from fastapi import Request, Response
 
+from commbase.core.http import ip_in, parse_networks
+
 SESSION_COOKIE = "cb_dash"
 LOGIN_CSRF_COOKIE = "cb_dash_csrf"
 CSRF_FIELD = "csrf_token"
@@ -27,7 +29,13 @@ def session_token(request: Request) -> str | None:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Over https, directly or through a trusted proxy that says so."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else None
+    trusted = parse_networks(request.app.state.settings.trusted_proxies)
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and ip_in(peer, trusted)
 
 
 def set_session(request: Request, response: Response, token: str, expires_at: datetime) -> None:

@@ -209,8 +209,9 @@ async def page(request: Request, page: Annotated[str, PathParam(max_length=40)])
         return _to_login(request)
     filters = Filters.parse(dict(request.query_params), default_tz=viewer.timezone)
     async with api_for(request, viewer.token) as api:
-        shown = await figures.build(api, spec, filters, utcnow())
-        accounts = await _accounts(api)
+        shown, accounts = await asyncio.gather(
+            figures.build(api, spec, filters, utcnow()), _accounts(api)
+        )
     context: dict[str, Any] = {
         "viewer": viewer,
         "spec": spec,
