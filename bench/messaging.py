@@ -2,7 +2,7 @@
 campaign sent through the simulator by runner processes.
 
     .venv/bin/python bench/messaging.py [--inbound 20000] [--per-request 1]
-        [--concurrency 32] [--workers 2] [--recipients 10000] [--runners 2]
+        [--concurrency 32] [--workers 2] [--filers 1] [--recipients 10000] [--runners 2]
         [--database-url URL]
 
 The database (default PostgreSQL ``cb_bench_messaging`` on 127.0.0.1) is dropped,
@@ -13,8 +13,12 @@ created and migrated; ``commbase demo`` makes the organization and its API key;
    API. ``--inbound`` text messages from 2,000 different numbers, in the Cloud API's
    notification shape with ``--per-request`` messages each, are built and signed
    (``X-Hub-Signature-256``, HMAC-SHA256 with the app secret) before timing;
-   ``--concurrency`` connections post them. Every answer must be 200, and every
-   message must then be stored exactly once (counted in the database).
+   ``--concurrency`` connections post them. Every answer must be 200. The webhook
+   only verifies and keeps each notification; ``--filers`` ``commbase worker``
+   processes (started before the posting) file them in batches. Two rates:
+   *accepted* (messages answered 200 per second of posting) and *stored* (messages
+   per second from the first post until the last one is filed). Every message must
+   then be stored exactly once (counted in the database) and no notification left.
 2. **Campaign.** A simulator account and ``--recipients`` contacts holding a label
    are written; a campaign to that label (throttle 1,000 per second, the most a
    campaign allows) is started through the API and ``--runners`` ``commbase worker``
@@ -123,7 +127,15 @@ def signed_bodies(run: str, count: int, per_request: int) -> list[bytes]:
     return bodies
 
 
-async def post_all(client: httpx.AsyncClient, bodies: list[bytes], concurrency: int) -> float:
+async def post_all(base_url: str, bodies: list[bytes], concurrency: int) -> float:
+    """Post every body over ``concurrency`` fresh connections (kept-alive ones idle
+    past uvicorn's 5 s keep-alive would be closed under us); seconds taken."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        return await _post_queue(client, bodies, concurrency)
+
+
+async def _post_queue(client: httpx.AsyncClient, bodies: list[bytes], concurrency: int) -> float:
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -144,6 +156,27 @@ async def post_all(client: httpx.AsyncClient, bodies: list[bytes], concurrency: 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - started
+
+
+async def wait_filed(dsn: str, timeout_s: float = 600.0) -> None:
+    """Until the filers have filed every notification (one that failed ends the run)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            waiting, failed = await connection.fetchrow(
+                "SELECT count(*) FILTER (WHERE failed_at IS NULL),"
+                " count(*) FILTER (WHERE failed_at IS NOT NULL) FROM whatsapp_notifications"
+            )
+            if failed:
+                raise SystemExit(f"{failed} notifications could not be filed")
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{waiting} notifications still not filed")
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
 
 
 # ------------------------------------------------------------------ campaign
@@ -218,14 +251,20 @@ async def campaign_check(dsn: str, campaign_id: str) -> dict[str, int]:
 
 
 def spawn_runners(
-    count: int, command: list[str], env: dict[str, str], workdir: Path, *, runner_only: bool
+    count: int,
+    command: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    *,
+    runner_only: bool,
+    name: str = "runner",
 ) -> list[Any]:
     """``commbase worker`` processes, or with ``runner_only`` processes running only the
     campaign runner (no messaging simulator moving messages on, no webhooks, no effects)."""
     argv = [sys.executable, "-m", "commbase.messaging.campaigns.worker"]
     runners = []
     for n in range(count):
-        log = (workdir / f"runner-{n}.log").open("wb")
+        log = (workdir / f"{name}-{n}.log").open("wb")
         runners.append(
             subprocess.Popen(
                 argv if runner_only else [*command, "worker"],
@@ -267,9 +306,21 @@ async def bench(
         )
         if account.status_code != 201:
             raise SystemExit(f"account: {account.status_code} {account.text}")
-        await post_all(client, signed_bodies("warm", 500, args.per_request), args.concurrency)
-        bodies = signed_bodies("run", args.inbound, args.per_request)
-        seconds = await post_all(client, bodies, args.concurrency)
+        runner_env = server_env(args.database_url, secret=SECRET, run_jobs=True)
+        filers = spawn_runners(
+            args.filers, commbase_command(), runner_env, workdir, runner_only=False, name="filer"
+        )
+        try:
+            await post_all(base_url, signed_bodies("warm", 500, args.per_request), args.concurrency)
+            await wait_filed(dsn)
+            bodies = signed_bodies("run", args.inbound, args.per_request)
+            posting_from = time.perf_counter()
+            accepted_s = await post_all(base_url, bodies, args.concurrency)
+            await wait_filed(dsn)
+            stored_s = time.perf_counter() - posting_from
+        finally:
+            for filer in filers:
+                stop_process(filer)
         connection = await asyncpg.connect(dsn)
         try:
             stored = await connection.fetchval(
@@ -279,15 +330,20 @@ async def bench(
             rows = await connection.fetchval(
                 "SELECT count(*) FROM messages WHERE provider_message_id LIKE 'wamid.run.%'"
             )
+            left = await connection.fetchval("SELECT count(*) FROM whatsapp_notifications")
             org_id = await connection.fetchval("SELECT id FROM organizations ORDER BY id LIMIT 1")
         finally:
             await connection.close()
-        if stored != args.inbound or rows != args.inbound:
-            raise SystemExit(f"{rows} rows ({stored} distinct) stored of {args.inbound}")
+        if stored != args.inbound or rows != args.inbound or left:
+            raise SystemExit(
+                f"{rows} rows ({stored} distinct) stored of {args.inbound}; {left} not filed"
+            )
         figures.update(
-            inbound_s=round(seconds, 3),
-            inbound_messages_per_s=round(args.inbound / seconds),
-            inbound_requests_per_s=round(len(bodies) / seconds, 1),
+            inbound_accepted_s=round(accepted_s, 3),
+            inbound_accepted_per_s=round(args.inbound / accepted_s),
+            inbound_requests_per_s=round(len(bodies) / accepted_s, 1),
+            inbound_stored_s=round(stored_s, 3),
+            inbound_stored_per_s=round(args.inbound / stored_s),
         )
 
         simulator = await client.post(
@@ -348,6 +404,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-request", type=int, default=1, help="messages per notification")
     parser.add_argument("--concurrency", type=int, default=32, help="client connections")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--filers", type=int, default=1, help="commbase worker processes filing notifications"
+    )
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--runners", type=int, default=2, help="commbase worker processes")
     parser.add_argument(
@@ -357,7 +416,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args(argv)
-    if min(args.inbound, args.per_request, args.concurrency, args.workers, args.recipients) < 1:
+    if (
+        min(
+            args.inbound,
+            args.per_request,
+            args.concurrency,
+            args.workers,
+            args.filers,
+            args.recipients,
+        )
+        < 1
+    ):
         parser.error("counts must be positive")
     if not args.database_url.startswith("postgresql"):
         parser.error("this benchmark runs on PostgreSQL")
@@ -395,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             except SystemExit:
                 log.flush()
-                for name in ("server.log", "runner-0.log"):
+                for name in ("server.log", "filer-0.log", "runner-0.log"):
                     path = workdir / name
                     if path.exists():
                         lines = path.read_text(errors="replace").splitlines()
@@ -409,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_request": args.per_request,
         "concurrency": args.concurrency,
         "workers": args.workers,
+        "filers": args.filers,
         "recipients": args.recipients,
         "runners": args.runners,
         "runner_only": args.runner_only,

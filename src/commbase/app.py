@@ -97,6 +97,7 @@ from commbase.messaging.providers.routes import router as whatsapp_router
 from commbase.messaging.reports.routes import router as messaging_reports_router
 from commbase.messaging.routes import messages_router, opt_outs_router
 from commbase.messaging.routes import router as conversations_router
+from commbase.messaging.intake import IntakeRunner
 from commbase.messaging.simulation import MessagingSimulatorRunner
 from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its jobs)
 from commbase.privacy.routes import router as privacy_router
@@ -175,9 +176,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             simulator_task = asyncio.create_task(simulator.run_forever())
         messaging_simulator: MessagingSimulatorRunner | None = None
         messaging_simulator_task: asyncio.Task[None] | None = None
+        intake: IntakeRunner | None = None
+        intake_task: asyncio.Task[None] | None = None
         if settings.run_jobs:
             messaging_simulator = MessagingSimulatorRunner(database)
             messaging_simulator_task = asyncio.create_task(messaging_simulator.run_forever())
+            # WhatsApp notifications the webhook stored, filed in batches.
+            intake = IntakeRunner(database)
+            intake_task = asyncio.create_task(intake.run_forever())
         dispatcher: Dispatcher | None = None
         dispatcher_task: asyncio.Task[None] | None = None
         effects: EffectRunner | None = None
@@ -210,6 +216,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if messaging_simulator is not None and messaging_simulator_task is not None:
                 messaging_simulator.stop()
                 await messaging_simulator_task
+            if intake is not None and intake_task is not None:
+                intake.stop()
+                await intake_task
             if effects is not None and effects_task is not None:
                 effects.stop()
                 await effects_task

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from commbase.core.outbox import OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
-from commbase.messaging.models import ChannelAccount, Conversation, Message
+from commbase.messaging import intake
+from commbase.messaging.models import ChannelAccount, Conversation, Message, WhatsAppNotification
 from commbase.messaging.providers.whatsapp import sign
 from tests.messaging.conftest import World
 from tests.messaging.factories import (
@@ -38,6 +39,14 @@ def clock() -> Iterator[FrozenClock]:
     frozen = FrozenClock(T0)
     with use_clock(frozen):
         yield frozen
+
+
+async def deliver(world: World, payload: dict[str, Any]) -> httpx.Response:
+    """Post a signed notification, then file what the webhook stored (as the intake
+    runner does after commit)."""
+    response = await post_signed(world.client, payload)
+    await intake.file_all(world.app.state.db)
+    return response
 
 
 async def _count(world: World, model: Any, *where: Any) -> int:
@@ -93,7 +102,7 @@ async def test_a_signed_message_opens_a_conversation_once_and_a_tampered_one_is_
     assert await _count(world, Message, Message.account_id == account["id"]) == 0
 
     for _ in range(2):  # Meta delivers the same notification twice
-        assert (await post_signed(world.client, payload)).status_code == 200
+        assert (await deliver(world, payload)).status_code == 200
     assert await _count(world, Message, Message.account_id == account["id"]) == 1
     conversations = await world.client.get(
         "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
@@ -152,7 +161,7 @@ async def test_send_over_the_cloud_api_then_statuses_out_of_order_end_in_one_sta
 ) -> None:
     account = await whatsapp_account(world.client, world.tenant, "1000004")
     inbound = text_message("1000004", wa_id="420601555004", wamid="wamid.in004", body="Hi", at=T0)
-    await post_signed(world.client, inbound)
+    await deliver(world, inbound)
     [conversation] = (
         await world.client.get(
             "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
@@ -209,7 +218,7 @@ async def test_send_over_the_cloud_api_then_statuses_out_of_order_end_in_one_sta
         report("sent", 70),
         report("failed", 95, **failure),
     ):
-        assert (await post_signed(world.client, payload)).status_code == 200
+        assert (await deliver(world, payload)).status_code == 200
     final = (
         await world.client.get(f"/v1/messages/{message_id}", headers=world.tenant.headers)
     ).json()
@@ -232,8 +241,8 @@ async def test_a_refusal_fails_the_message_with_metas_code(
     world: World, clock: FrozenClock
 ) -> None:
     account = await whatsapp_account(world.client, world.tenant, "1000005")
-    await post_signed(
-        world.client,
+    await deliver(
+        world,
         text_message("1000005", wa_id="420601555005", wamid="wamid.in005", body="Hi", at=T0),
     )
     [conversation] = (
@@ -272,8 +281,8 @@ async def test_free_form_text_only_within_24_hours_of_the_contacts_last_message(
     world: World, clock: FrozenClock
 ) -> None:
     account = await whatsapp_account(world.client, world.tenant, "1000006")
-    await post_signed(
-        world.client,
+    await deliver(
+        world,
         text_message("1000006", wa_id="420601555006", wamid="wamid.in006", body="Hi", at=T0),
     )
     [conversation] = (
@@ -304,8 +313,8 @@ async def test_free_form_text_only_within_24_hours_of_the_contacts_last_message(
     )
     assert template.status_code == 202, template.text
     # A new message from the contact opens the window again.
-    await post_signed(
-        world.client,
+    await deliver(
+        world,
         text_message(
             "1000006",
             wa_id="420601555006",
@@ -326,8 +335,8 @@ async def test_a_send_that_keeps_failing_gives_up_with_the_reason(
     world: World, clock: FrozenClock
 ) -> None:
     account = await whatsapp_account(world.client, world.tenant, "1000007")
-    await post_signed(
-        world.client,
+    await deliver(
+        world,
         text_message("1000007", wa_id="420601555007", wamid="wamid.in007", body="Hi", at=T0),
     )
     [conversation] = (
@@ -398,7 +407,7 @@ async def test_media_location_and_button_replies_in_one_notification(
             },
         ],
     )
-    assert (await post_signed(world.client, payload)).status_code == 200
+    assert (await deliver(world, payload)).status_code == 200
     [conversation] = (
         await world.client.get(
             "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
@@ -428,7 +437,7 @@ async def test_media_location_and_button_replies_in_one_notification(
 
 async def test_a_notification_for_no_known_number_is_refused(world: World) -> None:
     payload = text_message("9999999", wa_id="420601555009", wamid="wamid.x009", body="Hi", at=T0)
-    response = await post_signed(world.client, payload)
+    response = await deliver(world, payload)
     assert response.status_code == 403
     not_whatsapp = await world.client.post(
         "/v1/providers/whatsapp/webhook",
@@ -443,5 +452,55 @@ async def test_the_same_notification_eight_times_at_once_is_stored_once(world: W
     payload = text_message("1000010", wa_id="420601555010", wamid="wamid.dup010", body="x", at=T0)
     answers = await asyncio.gather(*(post_signed(world.client, payload) for _ in range(8)))
     assert [a.status_code for a in answers] == [200] * 8
+    # Kept once while it waits; the same message in a body spelled differently is a
+    # second notification, and both are filed by runners working at once.
+    waiting = WhatsAppNotification.account_id == account["id"]
+    assert await _count(world, WhatsAppNotification, waiting) == 1
+    respelled = json.loads(json.dumps(payload))
+    respelled["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = "K."
+    assert (await post_signed(world.client, respelled)).status_code == 200
+    assert await _count(world, WhatsAppNotification, waiting) == 2
+    await asyncio.gather(*(intake.file_due(world.app.state.db, limit=1) for _ in range(4)))
+    await intake.file_all(world.app.state.db)
+    assert await _count(world, WhatsAppNotification, waiting) == 0
     assert await _count(world, Message, Message.account_id == account["id"]) == 1
     assert await _count(world, Conversation, Conversation.account_id == account["id"]) == 1
+    async with world.app.state.db.sessionmaker() as session:
+        [conversation] = await session.scalars(
+            select(Conversation).where(Conversation.account_id == account["id"])
+        )
+        assert (conversation.message_count, conversation.inbound_count) == (1, 1)
+
+
+async def test_the_webhook_answers_before_filing_and_a_bad_notification_holds_back_only_itself(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000011")
+    good = text_message("1000011", wa_id="420601555011", wamid="wamid.ok011", body="Hi", at=T0)
+    # Valid JSON that Meta would never send: the message's text is a number, so
+    # filing it fails (the webhook only checks the envelope and the signature).
+    bad = text_message("1000011", wa_id="420601555012", wamid="wamid.bad011", body="x", at=T0)
+    bad["entry"][0]["changes"][0]["value"]["messages"][0]["text"] = {"body": {"not": "text"}}
+    assert (await post_signed(world.client, bad)).status_code == 200
+    assert (await post_signed(world.client, good)).status_code == 200
+    # Answered, not filed yet: nothing is visible until the runner files it.
+    assert await _count(world, Message, Message.account_id == account["id"]) == 0
+    assert await intake.file_all(world.app.state.db) == 2
+    assert await _count(world, Message, Message.account_id == account["id"]) == 1
+    async with world.app.state.db.sessionmaker() as session:
+        [kept] = await session.scalars(
+            select(WhatsAppNotification).where(WhatsAppNotification.account_id == account["id"])
+        )
+        assert kept.attempts == 1
+        assert kept.last_error
+        assert kept.failed_at is None
+    # Retried with backoff, then kept for an operator once it has failed every time.
+    for _ in range(intake.MAX_ATTEMPTS):
+        clock.advance(3601)
+        await intake.file_all(world.app.state.db)
+    async with world.app.state.db.sessionmaker() as session:
+        [kept] = await session.scalars(
+            select(WhatsAppNotification).where(WhatsAppNotification.account_id == account["id"])
+        )
+        assert kept.attempts == intake.MAX_ATTEMPTS
+        assert kept.failed_at is not None

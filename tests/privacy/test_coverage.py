@@ -25,6 +25,11 @@ NOT_ABOUT: dict[tuple[str, SubjectType], str] = {
     ("agent_personalizations", "contact"): "a user's settings for an agent, never a contact's",
     ("suggestions", "contact"): "suggestions are written by users; contacts never sign in",
     ("suggestion_comments", "contact"): "comments are written by users; contacts never sign in",
+    ("whatsapp_notifications", "user"): "Meta's notifications are written by contacts",
+    ("whatsapp_notifications", "contact"): (
+        "a notification is kept only until the intake runner files it (seconds) and is "
+        "deleted then; its messages are exported and erased with the contact"
+    ),
     ("audit_log", "contact"): (
         "contacts never act in the API; an entry naming one holds its actor's address"
     ),

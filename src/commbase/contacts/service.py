@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, case, literal, or_, select, type_coerce, update
+from sqlalchemy import Select, case, func, literal, or_, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -319,6 +319,21 @@ async def find_by_phone(
     if owner_agent_session_id is not None:
         statement = statement.where(Contact.owner_agent_session_id == owner_agent_session_id)
     return await session.scalar(statement.order_by(Contact.id).limit(1))
+
+
+async def ids_by_phone(
+    session: AsyncSession, *, org_id: str, phones: Collection[str]
+) -> dict[str, str]:
+    """``find_by_phone`` for many E.164 numbers at once: phone -> contact id, for the
+    numbers some contact of ``org_id`` has (one query)."""
+    if not phones:
+        return {}
+    rows = await session.execute(
+        select(Contact.phone, func.min(Contact.id))
+        .where(Contact.org_id == org_id, Contact.phone.in_(sorted(set(phones))))
+        .group_by(Contact.phone)
+    )
+    return {phone: contact_id for phone, contact_id in rows.all() if phone is not None}
 
 
 async def is_blocked(session: AsyncSession, *, org_id: str, phone: str) -> bool:

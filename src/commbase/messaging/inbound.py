@@ -1,17 +1,21 @@
 """A contact's message arriving: matched to a contact, filed in a conversation, stored once.
 
-* The contact is matched by phone (E.164), else by an email address an earlier
-  conversation of the organization recorded; otherwise created through the
-  contacts service.
+* The contact is matched (``contact_matching``): by phone, email or chat session,
+  else created through the contacts service.
 * The conversation is the contact's unresolved one on the account; a snoozed or
   pending one opens again; with none (or only resolved ones) a new one opens.
 * A provider message id is stored once per account: a repeated webhook is dropped.
 * Outbound messages waiting for an answer in the conversation are marked replied;
   STOP opts the contact out.
+
+``receive_many`` files a batch to one account in a few statements (known phones,
+open conversations and already stored ids are each read in one query; messages
+are inserted together); ``receive`` is a batch of one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,14 +24,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.contacts import service as contacts_service
-from commbase.contacts.schemas import ContactCreate, ContactMetadata
 from commbase.core import outbox
 from commbase.core.errors import AlreadyExists, invalid
 from commbase.core.ids import new_id
-from commbase.core.phones import InvalidPhone, to_e164
 from commbase.core.time import utcnow
-from commbase.messaging import events, fulltext, opt_outs
+from commbase.messaging import contact_matching, events, fulltext, opt_outs
 from commbase.messaging.enums import (
     AuthorRole,
     ConversationStatus,
@@ -55,85 +56,6 @@ def conversation_payload(
         "assignee_user_id": conversation.assignee_user_id,
         "assignee_agent_session_id": conversation.assignee_agent_session_id,
     }
-
-
-def _phone(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    try:
-        return to_e164(raw)
-    except InvalidPhone:
-        return None
-
-
-async def _contact_by_email(session: AsyncSession, *, org_id: str, email: str) -> str | None:
-    return await session.scalar(
-        select(Conversation.contact_id)
-        .where(
-            Conversation.org_id == org_id,
-            Conversation.client_email == email,
-            Conversation.contact_id.is_not(None),
-        )
-        .order_by(Conversation.id.desc())
-        .limit(1)
-    )
-
-
-async def _contact_by_session(
-    session: AsyncSession, *, account_id: str, session_id: str
-) -> str | None:
-    return await session.scalar(
-        select(Conversation.contact_id)
-        .where(
-            Conversation.account_id == account_id,
-            Conversation.session_id == session_id,
-            Conversation.contact_id.is_not(None),
-        )
-        .order_by(Conversation.id.desc())
-        .limit(1)
-    )
-
-
-async def match_contact(
-    session: AsyncSession,
-    *,
-    org_id: str,
-    phone: str | None,
-    email: str | None,
-    name: str | None,
-    account_id: str | None = None,
-    session_id: str | None = None,
-) -> str:
-    """The id of the contact writing from ``phone`` / ``email`` (or, with neither, in
-    the chat ``session_id`` on ``account_id``), created if new."""
-    if phone is not None:
-        found = await contacts_service.find_by_phone(session, org_id=org_id, phone=phone)
-        if found is not None:
-            return found.id
-    if email is not None:
-        by_email = await _contact_by_email(session, org_id=org_id, email=email)
-        if by_email is not None:
-            return by_email
-    if phone is None and email is None and account_id and session_id:
-        by_session = await _contact_by_session(
-            session, account_id=account_id, session_id=session_id
-        )
-        if by_session is not None:
-            return by_session
-    data = ContactCreate(
-        name=(name or phone or email or "Visitor")[:200],
-        phone=phone,
-        metadata=ContactMetadata(email=email) if email else ContactMetadata(),
-    )
-    try:
-        contact = await contacts_service.create_contact(session, org_id=org_id, data=data)
-    except AlreadyExists:
-        # Created by a concurrent message from the same number.
-        found = await contacts_service.find_by_phone(session, org_id=org_id, phone=phone or "")
-        if found is None:
-            raise
-        return found.id
-    return contact.id
 
 
 async def open_conversation(
@@ -184,26 +106,38 @@ async def open_conversation(
     return conversation
 
 
-async def _already_stored(session: AsyncSession, *, account_id: str, provider_id: str) -> bool:
-    found = await session.scalar(
-        select(Message.id).where(
-            Message.account_id == account_id, Message.provider_message_id == provider_id
+INSERT_CHUNK = 200
+
+
+async def _stored_provider_ids(
+    session: AsyncSession, *, account_id: str, provider_ids: set[str]
+) -> set[str]:
+    if not provider_ids:
+        return set()
+    rows = await session.scalars(
+        select(Message.provider_message_id).where(
+            Message.account_id == account_id,
+            Message.provider_message_id.in_(sorted(provider_ids)),
         )
     )
-    return found is not None
+    return {provider_id for provider_id in rows if provider_id}
 
 
-async def _insert_once(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Insert the message unless its provider id is stored already (one statement, no
-    savepoint: a concurrent copy of the same webhook loses quietly); True if inserted."""
+async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the messages whose provider id is not stored yet (a statement per chunk,
+    no savepoint: a concurrent copy of the same webhook loses quietly); the ids of
+    those inserted."""
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        module.insert(Message.__table__)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["account_id", "provider_message_id"])
-        .returning(Message.__table__.c.id)
-    )
-    return (await session.execute(statement)).first() is not None
+    inserted: set[str] = set()
+    for start in range(0, len(rows), INSERT_CHUNK):
+        statement = (
+            module.insert(Message.__table__)
+            .values(rows[start : start + INSERT_CHUNK])
+            .on_conflict_do_nothing(index_elements=["account_id", "provider_message_id"])
+            .returning(Message.__table__.c.id)
+        )
+        inserted.update((await session.execute(statement)).scalars())
+    return inserted
 
 
 async def _reopen(session: AsyncSession, conversation: Conversation) -> None:
@@ -234,48 +168,69 @@ async def _mark_replied(session: AsyncSession, *, conversation_id: str, at: date
     )
 
 
-async def receive(
-    session: AsyncSession, *, account: ChannelAccount, inbound: InboundMessage
-) -> Message | None:
-    """Store a contact's message; None if this provider message id was stored before."""
-    if inbound.provider_message_id and await _already_stored(
-        session, account_id=account.id, provider_id=inbound.provider_message_id
-    ):
-        return None
-    phone = _phone(inbound.from_phone)
-    contact_id = await match_contact(
-        session,
-        org_id=account.org_id,
-        phone=phone,
-        email=inbound.from_email,
-        name=inbound.from_name,
-        account_id=account.id,
-        session_id=inbound.session_id,
-    )
-    conversation = await open_conversation(
-        session,
-        account=account,
-        contact_id=contact_id,
-        at=inbound.at,
-        client_phone=phone,
-        client_email=inbound.from_email,
-        client_name=inbound.from_name,
-        session_id=inbound.session_id,
-    )
-    reply_to = None
-    if inbound.reply_to_provider_id:
-        reply_to = await session.scalar(
-            select(Message.id).where(
-                Message.account_id == account.id,
-                Message.provider_message_id == inbound.reply_to_provider_id,
-            )
+async def _conversations(
+    session: AsyncSession,
+    *,
+    account: ChannelAccount,
+    contact_ids: list[str],
+    inbound: Sequence[InboundMessage],
+) -> dict[str, Conversation]:
+    """Contact id -> its unresolved conversation on the account (locked), opened for
+    those without one."""
+    rows = await session.scalars(
+        select(Conversation)
+        .where(
+            Conversation.account_id == account.id,
+            Conversation.active_contact_key.in_(sorted(set(contact_ids))),
         )
-    now = utcnow()
-    values = {
+        .order_by(Conversation.id)
+        .with_for_update()
+    )
+    found = {row.active_contact_key or "": row for row in rows}
+    for contact_id, message in zip(contact_ids, inbound, strict=True):
+        if contact_id not in found:
+            found[contact_id] = await open_conversation(
+                session,
+                account=account,
+                contact_id=contact_id,
+                at=message.at,
+                client_phone=contact_matching.e164(message.from_phone),
+                client_email=message.from_email,
+                client_name=message.from_name,
+                session_id=message.session_id,
+            )
+    return found
+
+
+async def _reply_targets(
+    session: AsyncSession, *, account_id: str, inbound: Sequence[InboundMessage]
+) -> dict[str, str]:
+    """Provider id -> our message id, for the messages ``inbound`` answer."""
+    wanted = sorted({m.reply_to_provider_id for m in inbound if m.reply_to_provider_id})
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Message.provider_message_id, Message.id).where(
+            Message.account_id == account_id, Message.provider_message_id.in_(wanted)
+        )
+    )
+    return {provider_id: message_id for provider_id, message_id in rows.all() if provider_id}
+
+
+def _row(
+    account: ChannelAccount,
+    inbound: InboundMessage,
+    *,
+    conversation_id: str,
+    contact_id: str,
+    reply_to: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
         "id": new_id("msg"),
         "org_id": account.org_id,
         "account_id": account.id,
-        "conversation_id": conversation.id,
+        "conversation_id": conversation_id,
         "contact_id": contact_id,
         "direction": Direction.INBOUND,
         "author_role": AuthorRole.USER,
@@ -293,9 +248,12 @@ async def receive(
         "created_at": now,
         "updated_at": now,
     }
-    if not await _insert_once(session, values):
-        return None  # the same webhook, delivered twice at once
-    message = Message(**{("metadata_" if k == "metadata" else k): v for k, v in values.items()})
+
+
+async def _file_in(
+    session: AsyncSession, conversation: Conversation, inbound: InboundMessage
+) -> None:
+    """The conversation's side of a stored inbound message: replies, reopening, times."""
     if conversation.outbound_count:
         await _mark_replied(session, conversation_id=conversation.id, at=inbound.at)
     await _reopen(session, conversation)
@@ -304,17 +262,90 @@ async def receive(
     conversation.last_activity_at = max(conversation.last_activity_at or inbound.at, inbound.at)
     conversation.message_count += 1
     conversation.inbound_count += 1
-    await fulltext.index(session, [message])
-    await outbox.record(session, events.MESSAGE_RECEIVED, payload(message), org_id=account.org_id)
-    if opt_outs.is_stop(inbound.body):
-        await opt_outs.opt_out(
-            session,
-            org_id=account.org_id,
+
+
+def _fresh(stored: set[str], inbound: Sequence[InboundMessage]) -> list[int]:
+    """Positions in ``inbound`` of the messages to store: not stored before, and the
+    first of any provider id repeated in the batch."""
+    positions = []
+    for position, message in enumerate(inbound):
+        provider_id = message.provider_message_id
+        if provider_id:
+            if provider_id in stored:
+                continue
+            stored.add(provider_id)
+        positions.append(position)
+    return positions
+
+
+async def receive_many(
+    session: AsyncSession, *, account: ChannelAccount, inbound: Sequence[InboundMessage]
+) -> list[Message | None]:
+    """Store contacts' messages to ``account`` in order, in a few statements per batch;
+    None in place of each whose provider message id was stored before (or came
+    earlier in the batch)."""
+    results: list[Message | None] = [None] * len(inbound)
+    stored = await _stored_provider_ids(
+        session,
+        account_id=account.id,
+        provider_ids={m.provider_message_id for m in inbound if m.provider_message_id},
+    )
+    positions = _fresh(stored, inbound)
+    if not positions:
+        return results
+    arriving = [inbound[position] for position in positions]
+    contact_ids = await contact_matching.match_contacts(
+        session, org_id=account.org_id, account_id=account.id, inbound=arriving
+    )
+    conversations = await _conversations(
+        session, account=account, contact_ids=contact_ids, inbound=arriving
+    )
+    reply_to = await _reply_targets(session, account_id=account.id, inbound=arriving)
+    now = utcnow()
+    rows = [
+        _row(
+            account,
+            message,
+            conversation_id=conversations[contact_id].id,
             contact_id=contact_id,
-            source=OptOutSource.STOP_REPLY,
-            account_id=account.id,
-            message_id=message.id,
+            reply_to=reply_to.get(message.reply_to_provider_id or ""),
+            now=now,
         )
+        for contact_id, message in zip(contact_ids, arriving, strict=True)
+    ]
+    inserted = await _insert_new(session, rows)
+    filed: list[Message] = []
+    for position, row, message in zip(positions, rows, arriving, strict=True):
+        if row["id"] not in inserted:
+            continue  # the same webhook, delivered twice at once
+        stored_message = Message(
+            **{("metadata_" if k == "metadata" else k): v for k, v in row.items()}
+        )
+        await _file_in(session, conversations[row["contact_id"]], message)
+        results[position] = stored_message
+        filed.append(stored_message)
+    await fulltext.index(session, filed)
+    await outbox.record_many(
+        session, events.MESSAGE_RECEIVED, [payload(m) for m in filed], org_id=account.org_id
+    )
+    for stopping in filed:
+        if opt_outs.is_stop(stopping.body):
+            await opt_outs.opt_out(
+                session,
+                org_id=account.org_id,
+                contact_id=stopping.contact_id or "",
+                source=OptOutSource.STOP_REPLY,
+                account_id=account.id,
+                message_id=stopping.id,
+            )
+    return results
+
+
+async def receive(
+    session: AsyncSession, *, account: ChannelAccount, inbound: InboundMessage
+) -> Message | None:
+    """Store a contact's message; None if this provider message id was stored before."""
+    [message] = await receive_many(session, account=account, inbound=[inbound])
     return message
 
 

@@ -229,3 +229,35 @@ class OptOut(Base):
     account_id: Mapped[str | None] = mapped_column(String(40))
     message_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = created_at_column()
+
+
+class WhatsAppNotification(Base):
+    """A signed Cloud API notification as it arrived, waiting to be filed.
+
+    The webhook stores the raw body (one row per channel account it names) and
+    answers at once; the intake consumer files its messages and statuses in
+    batches and deletes the row in the same transaction. A retry of the same
+    notification while it waits is dropped by (account, body digest).
+    """
+
+    __tablename__ = "whatsapp_notifications"
+    __table_args__ = (
+        UniqueConstraint("account_id", "body_sha256"),
+        # The consumer's queue: due rows by arrival.
+        Index("ix_whatsapp_notifications_due", "available_at", "id"),
+    )
+
+    id: Mapped[str] = public_id("wan")
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    # No foreign key: a notification for an account removed meanwhile is dropped when filed.
+    account_id: Mapped[str] = mapped_column(String(40))
+    # The account's number the notification was verified for (its changes for it are filed).
+    phone_number_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, info=PERSONAL)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+    available_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    # Set when filing kept failing and the consumer gave up (kept for an operator).
+    failed_at: Mapped[datetime | None]

@@ -179,6 +179,14 @@ async def by_phone_number_ids(
     return {row.phone_number_id or "": row for row in rows}
 
 
+async def by_ids(session: AsyncSession, *, account_ids: Sequence[str]) -> dict[str, ChannelAccount]:
+    """Accounts by id, of any organization (for work that names them: notifications)."""
+    rows = await session.scalars(
+        select(ChannelAccount).where(ChannelAccount.id.in_(sorted(set(account_ids))))
+    )
+    return {row.id: row for row in rows}
+
+
 def secret_of(account: ChannelAccount, field: str, *, server_secret: str) -> str | None:
     """An account's decrypted ``app_secret`` or ``access_token``."""
     stored: str | None = getattr(account, f"{field}_encrypted")

@@ -4,9 +4,10 @@
 channel account, ``hub.challenge`` echoed back). ``POST`` carries inbound
 messages and statuses; its ``X-Hub-Signature-256`` must be the HMAC-SHA256 of
 the raw body with the app secret of every account the payload names, or the
-request is refused (403) and nothing is stored. Inbound messages and statuses are
-applied in the request's transaction, each at most once; webhooks and the
-effects they cause (``message.received`` ...) go out after commit.
+request is refused (403) and nothing is stored. A verified notification is stored
+as it came (``intake.accept``: one insert) and answered at once; its messages and
+statuses are filed after commit, in batches, by the intake runner
+(``commbase.messaging.intake``), each at most once.
 """
 
 from __future__ import annotations
@@ -21,13 +22,9 @@ from pydantic import ValidationError
 from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
 from commbase.core.errors import InvalidRequest, PermissionDenied
-from commbase.messaging import inbound, statuses
+from commbase.messaging import intake
 from commbase.messaging.accounts import service as accounts_service
-from commbase.messaging.providers.whatsapp import (
-    WebhookPayload,
-    parse_changes,
-    signature_is_valid,
-)
+from commbase.messaging.providers.whatsapp import WebhookPayload, signature_is_valid
 
 log = structlog.get_logger("commbase.messaging.whatsapp")
 router = APIRouter(prefix="/v1/providers/whatsapp", tags=["providers"])
@@ -70,12 +67,5 @@ async def receive_webhook(request: Request, session: DbSession, settings: AppSet
         if secret is None or not signature_is_valid(body=body, header=header, app_secret=secret):
             log.warning("whatsapp webhook signature refused", account_id=account.id)
             raise PermissionDenied("X-Hub-Signature-256 does not match the app secret")
-    for phone_number_id, messages, reports in parse_changes(payload):
-        target = accounts.get(phone_number_id)
-        if target is None:
-            log.info("whatsapp webhook for an unknown number", phone_number_id=phone_number_id)
-            continue
-        for message in messages:
-            await inbound.receive(session, account=target, inbound=message)
-        await statuses.apply_reports(session, account_id=target.id, reports=reports)
+    await intake.accept(session, accounts=accounts, body=body)
     return Response(status_code=200)
