@@ -16,14 +16,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped, unused-ignore]
+from twilio.rest import Client  # type: ignore[import-untyped, unused-ignore]
 
-from commbase.calls.phone_numbers.carriers import INBOUND_PATH, TRANSPORT_KEY
-from commbase.calls.providers.twilio import STATUS_PATH
+from commbase.calls.phone_numbers.carriers import INBOUND_PATH, TRANSPORT_KEY, TwilioHttpx
+from commbase.calls.providers.twilio import STATUS_PATH, TwilioProvider
 from commbase.calls.recordings.callbacks import RECORDING_PATH
 from commbase.core.money import cost_of
 from commbase.core.time import FrozenClock, use_clock
 from commbase.settings import Settings
-from tests.calls.factories import fund_wallet, outbox_types
+from tests.calls.factories import dial_queued, fund_wallet, install_carrier, outbox_types, place
 from tests.conftest import make_settings
 from tests.core.conftest import assert_problem
 from tests.identity.factories import Tenant, make_tenant
@@ -51,6 +52,7 @@ class FakeTwilio:
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
+        self.dialed: list[dict[str, str]] = []  # the form of each Calls.json POST
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -71,6 +73,10 @@ class FakeTwilio:
         if path.endswith(f"/IncomingPhoneNumbers/{NUMBER_SID}.json"):
             form = dict(parse_qsl(request.content.decode()))
             return httpx.Response(200, json={"sid": NUMBER_SID, "voice_url": form.get("VoiceUrl")})
+        if path.endswith("/Calls.json") and request.method == "POST":
+            self.dialed.append(dict(parse_qsl(request.content.decode())))
+            call_sid = sid("CA", 900 + len(self.dialed))
+            return httpx.Response(201, json={"sid": call_sid, "status": "queued"})
         if path.endswith(f"/Recordings/{RECORDING_SID}.mp3"):
             return httpx.Response(200, content=AUDIO, headers={"Content-Type": "audio/mpeg"})
         return httpx.Response(404, json={"code": 20404, "message": "not found", "status": 404})
@@ -386,3 +392,59 @@ async def test_a_call_to_a_number_no_organization_registered_is_rejected(
     answered = await post_signed(client, INBOUND_PATH, params)
     assert answered.status_code == 200
     assert "<Reject />" in answered.text
+
+
+async def test_a_recorded_outbound_call_is_stored_by_its_signed_callback_and_streamed(
+    app: FastAPI, client: httpx.AsyncClient, twilio: FakeTwilio, settings: Settings
+) -> None:
+    """The real TwilioProvider dials through the SDK (over the same fake API): a
+    recorded call asks for the recording callback, a private one is not recorded."""
+    provider = TwilioProvider(settings)
+    provider.client = Client(
+        ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpx(app.state.job_services[TRANSPORT_KEY])
+    )
+    install_carrier(app, provider)  # type: ignore[arg-type]
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=10_000)
+    body = {"from": OUR_NUMBER, "recording_enabled": True}
+    recorded = await place(client, tenant.headers, "+14155550161", **body)
+    private = await place(client, tenant.headers, "+14155550162", privacy_mode=True, **body)
+    assert recorded.status_code == private.status_code == 201, private.text
+    assert await dial_queued(app) == 2
+
+    by_to = {form["To"]: form for form in twilio.dialed}
+    call_id = recorded.json()["id"]
+    callback = f"{BASE}{RECORDING_PATH}?call={call_id}"
+    assert by_to["+14155550161"]["Record"] == "true"
+    assert by_to["+14155550161"]["RecordingStatusCallback"] == callback
+    assert by_to["+14155550162"]["Record"] == "false"
+    assert "RecordingStatusCallback" not in by_to["+14155550162"]
+
+    call_sid = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()[
+        "provider_call_id"
+    ]
+    path = f"{RECORDING_PATH}?call={call_id}"
+    report = {
+        **recording_report(call_sid),
+        "RecordingChannels": "2",
+        "RecordingSource": "OutboundAPI",
+    }
+    assert (await post_signed(client, path, report)).status_code == 204
+    # A made-up signature stores nothing.
+    forged = await client.post(path, data=report, headers={"X-Twilio-Signature": "bm90IGl0"})
+    assert_problem(forged, 401, "authentication-required")
+
+    [stored] = (await client.get(f"/v1/calls/{call_id}/recordings", headers=tenant.headers)).json()[
+        "data"
+    ]
+    assert (stored["kind"], stored["channels"], stored["duration_seconds"]) == ("call", 2, 42)
+    call = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+    assert call["recording_url"] == f"{BASE}/v1/calls/{call_id}/recording"
+    audio = await client.get(f"/v1/calls/{call_id}/recording", headers=tenant.headers)
+    assert audio.status_code == 200
+    assert audio.content == AUDIO
+
+    # Another organization's key cannot stream it, nor learn it exists.
+    other = await make_tenant(app)
+    hidden = await client.get(f"/v1/calls/{call_id}/recording", headers=other.headers)
+    assert_problem(hidden, 404, "not-found")

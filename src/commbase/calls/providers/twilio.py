@@ -30,6 +30,7 @@ from commbase.calls.enums import ActionKind, CallStatus, ProviderName
 from commbase.calls.live.twiml import conversation_relay_twiml, relay_url
 from commbase.calls.models import Call
 from commbase.calls.providers.base import Dialed, DialNotSent, ProviderError, ProviderEvent
+from commbase.calls.recordings.callbacks import RECORDING_PATH
 from commbase.core.time import utcnow
 from commbase.settings import Settings
 
@@ -64,12 +65,25 @@ class TwilioProvider:
         base = self.settings.public_base_url.rstrip("/") + STATUS_PATH
         return f"{base}?{urlencode({CALL_PARAMETER: call.id})}"
 
+    def recording_options(self, call: Call) -> dict[str, Any]:
+        """Recording parameters of a dial: none for a private call, which is never
+        recorded; else the signed recording callback that stores it (``calls.recordings``)."""
+        if not call.recording_enabled or call.privacy_mode:
+            return {}
+        base = self.settings.public_base_url.rstrip("/") + RECORDING_PATH
+        return {
+            "recording_status_callback": f"{base}?{urlencode({CALL_PARAMETER: call.id})}",
+            "recording_status_callback_event": ["completed"],
+            "recording_status_callback_method": "POST",
+        }
+
     async def dial(self, *, call: Call, allowed_s: int, reference: str) -> Dialed:
         from_number = call.from_number or self.settings.twilio_from_number
         if not from_number:
             raise ProviderError("No caller number: set from or COMMBASE_TWILIO_FROM_NUMBER")
         base_url = self.settings.public_base_url
         twiml = outbound_twiml(call, allowed_s=allowed_s, public_base_url=base_url)
+        recording = self.recording_options(call)
         try:
             created = await asyncio.to_thread(
                 self.client.calls.create,
@@ -77,7 +91,8 @@ class TwilioProvider:
                 from_=from_number,
                 twiml=twiml,
                 time_limit=allowed_s,
-                record=call.recording_enabled,
+                record=bool(recording),
+                **recording,
                 status_callback=self.status_callback_url(call),
                 status_callback_event=["initiated", "ringing", "answered", "completed"],
                 status_callback_method="POST",
