@@ -19,7 +19,7 @@ import structlog
 
 from commbase.calls.enums import CallStatus, ProviderName
 from commbase.calls.live import protocol, service
-from commbase.calls.live.bus import Mailbox, Side
+from commbase.calls.live.bus import RELAY_SECONDS, Mailbox, Side
 from commbase.calls.live.callee import SimulatedCallee, script_for
 from commbase.calls.live.context import LiveContext
 from commbase.calls.live.protocol import BadFrame, CloseCode
@@ -29,6 +29,7 @@ from commbase.core.errors import Conflict, NotFound
 
 log = structlog.get_logger("commbase.calls.live")
 CALLEE_GRACE_S = 0.5
+TO_AGENT = RELAY_SECONDS.labels("carrier_to_agent")
 
 
 class AgentTransport(Protocol):
@@ -75,6 +76,7 @@ class AgentSession:
         self._turn_start: float | None = None
         self._callee: asyncio.Task[str] | None = None
         self.close_code = CloseCode.NORMAL
+        self._received_at: float | None = None
 
     async def send(self, data: bytes) -> None:
         async with self._send_lock:
@@ -125,13 +127,14 @@ class AgentSession:
     # ----------------------------------------------------------- agent -> carrier
 
     async def _to_carrier(self, data: bytes) -> None:
-        await self.ctx.bus.publish(self.call.id, Side.CARRIER, data)
+        await self.ctx.bus.publish(self.call.id, Side.CARRIER, data, received_at=self._received_at)
 
     async def _from_agent(self) -> str:
         while True:
             raw = await self.transport.receive()
             if raw is None:
                 return "agent_closed"
+            self._received_at = time.time()
             allowed, abusive = self.rate.hit()
             if abusive:
                 self.close_code = CloseCode.POLICY
@@ -225,6 +228,7 @@ class AgentSession:
                 heard = orjson.loads(data).get("heard")
                 self._end_turn(heard if isinstance(heard, str) else None)
             await self.send(data)
+            TO_AGENT.observe(time.time() - self.inbox.received_at)
             if kind == "ended":
                 return "ended"
 

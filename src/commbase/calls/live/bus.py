@@ -20,14 +20,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
+import time
 from collections.abc import AsyncIterator, MutableMapping
 from enum import StrEnum
 from typing import Any, Protocol
 
+from prometheus_client import Histogram
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 SERVICE_KEY = "live_bus"
+# The time a frame spends inside commbase, from its arrival on one socket to its
+# departure on the other (the clocks of two processes, with Redis between them).
+RELAY_SECONDS = Histogram(
+    "commbase_live_relay_seconds",
+    "Latency commbase adds to a live call's frame, by direction",
+    ["direction"],
+    buckets=(
+        *(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01),
+        *(0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0),
+    ),
+)
 QUEUE_LIMIT = 1000  # frames waiting for a slow reader before the oldest are dropped
 
 
@@ -41,12 +55,19 @@ class Side(StrEnum):
 
 
 class Mailbox(Protocol):
+    # When the frame ``get`` last returned reached commbase (epoch seconds): what the
+    # relay latency histogram measures from.
+    received_at: float
+
     async def get(self) -> bytes: ...
 
 
 class LiveBus(Protocol):
-    async def publish(self, call_id: str, side: Side, data: bytes) -> None:
-        """Deliver ``data`` to whoever reads ``side`` of the call (nobody: dropped)."""
+    async def publish(
+        self, call_id: str, side: Side, data: bytes, *, received_at: float | None = None
+    ) -> None:
+        """Deliver ``data`` to whoever reads ``side`` of the call (nobody: dropped).
+        ``received_at``: when the frame it carries reached commbase (default: now)."""
         ...
 
     def mailbox(self, call_id: str, side: Side) -> contextlib.AbstractAsyncContextManager[Mailbox]:
@@ -54,31 +75,43 @@ class LiveBus(Protocol):
         ...
 
 
-def _put(queue: asyncio.Queue[bytes], data: bytes) -> None:
-    if queue.full():
-        queue.get_nowait()  # a reader this far behind loses the oldest frame, not the newest
-    queue.put_nowait(data)
+class _QueueMailbox:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(QUEUE_LIMIT)
+        self.received_at = 0.0
+
+    def put(self, data: bytes, received_at: float) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()  # a reader this far behind loses the oldest frame
+        self.queue.put_nowait((data, received_at))
+
+    async def get(self) -> bytes:
+        data, self.received_at = await self.queue.get()
+        return data
 
 
 class InProcessBus:
     """Mailboxes as asyncio queues: for one process."""
 
     def __init__(self) -> None:
-        self._readers: dict[tuple[str, Side], set[asyncio.Queue[bytes]]] = {}
+        self._readers: dict[tuple[str, Side], set[_QueueMailbox]] = {}
 
-    async def publish(self, call_id: str, side: Side, data: bytes) -> None:
-        for queue in self._readers.get((call_id, side), ()):
-            _put(queue, data)
+    async def publish(
+        self, call_id: str, side: Side, data: bytes, *, received_at: float | None = None
+    ) -> None:
+        stamp = received_at or time.time()
+        for mailbox in self._readers.get((call_id, side), ()):
+            mailbox.put(data, stamp)
 
     @contextlib.asynccontextmanager
     async def mailbox(self, call_id: str, side: Side) -> AsyncIterator[Mailbox]:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_LIMIT)
+        mailbox = _QueueMailbox()
         readers = self._readers.setdefault((call_id, side), set())
-        readers.add(queue)
+        readers.add(mailbox)
         try:
-            yield queue
+            yield mailbox
         finally:
-            readers.discard(queue)
+            readers.discard(mailbox)
             if not readers:
                 self._readers.pop((call_id, side), None)
 
@@ -87,16 +120,21 @@ def channel(call_id: str, side: Side) -> str:
     return f"commbase:live:{call_id}:{side}"
 
 
+_STAMP = struct.Struct("!d")  # each message starts with when its frame reached commbase
+
+
 class _RedisMailbox:
     def __init__(self, pubsub: PubSub) -> None:
         self.pubsub = pubsub
+        self.received_at = 0.0
 
     async def get(self) -> bytes:
         while True:
             message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if message is not None and message.get("type") == "message":
                 data: bytes = message["data"]
-                return data
+                (self.received_at,) = _STAMP.unpack_from(data)
+                return data[_STAMP.size :]
 
 
 class RedisBus:
@@ -106,8 +144,11 @@ class RedisBus:
         self.redis = redis  # the app's client, for publishing
         self.url = url
 
-    async def publish(self, call_id: str, side: Side, data: bytes) -> None:
-        await self.redis.publish(channel(call_id, side), data)
+    async def publish(
+        self, call_id: str, side: Side, data: bytes, *, received_at: float | None = None
+    ) -> None:
+        stamp = _STAMP.pack(received_at or time.time())
+        await self.redis.publish(channel(call_id, side), stamp + data)
 
     @contextlib.asynccontextmanager
     async def mailbox(self, call_id: str, side: Side) -> AsyncIterator[Mailbox]:

@@ -11,7 +11,7 @@ from commbase.calls.providers import Carriers, carriers_of
 from commbase.core.db import Database
 from commbase.settings import Settings
 
-STATUS_POLL_S = 0.5  # how often an attached agent's call status is read
+STATUS_POLL_S = 1.0  # how often an attached agent's call status is read
 
 
 @dataclass

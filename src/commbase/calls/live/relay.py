@@ -25,19 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any, Protocol
 
 import orjson
 import structlog
 
 from commbase.calls.live import protocol
-from commbase.calls.live.bus import Mailbox, Side
+from commbase.calls.live.bus import RELAY_SECONDS, Mailbox, Side
 from commbase.calls.live.context import LiveContext
 from commbase.calls.live.service import LiveCall
 from commbase.calls.live.transcript import LiveTranscript
 
 log = structlog.get_logger("commbase.calls.live")
 MAX_CARRIER_FRAME_BYTES = 65_536
+TO_CARRIER = RELAY_SECONDS.labels("agent_to_carrier")
 
 
 def to_twilio(data: bytes) -> bytes | None:
@@ -82,12 +84,13 @@ class TwilioRelay:
         self.transport = transport
         self.inbox = inbox
         self.language: str | None = None
+        self._received_at: float | None = None
         self.transcript = LiveTranscript(
             ctx.database, call=call, retention_default=ctx.settings.transcript_retention_days
         )
 
     async def _to_agent(self, data: bytes) -> None:
-        await self.ctx.bus.publish(self.call.id, Side.AGENT, data)
+        await self.ctx.bus.publish(self.call.id, Side.AGENT, data, received_at=self._received_at)
 
     async def run(self) -> str:
         tasks = [asyncio.create_task(self._from_carrier()), asyncio.create_task(self._to_carrier())]
@@ -111,6 +114,7 @@ class TwilioRelay:
             if translated is None:
                 continue
             await self.transport.send(translated)
+            TO_CARRIER.observe(time.time() - self.inbox.received_at)
             if translated.startswith(b'{"type":"end"'):
                 return "ended"
 
@@ -119,6 +123,7 @@ class TwilioRelay:
             raw = await self.transport.receive()
             if raw is None:
                 return "carrier_closed"
+            self._received_at = time.time()
             if len(raw) > MAX_CARRIER_FRAME_BYTES:
                 log.warning("relay frame too large", call_id=self.call.id, size=len(raw))
                 continue

@@ -40,6 +40,7 @@ class LiveCall:
     privacy_mode: bool
     agent_session_id: str | None
     answered_at: datetime | None
+    created_at: datetime
     speed: float
     end_reason: str | None
 
@@ -55,6 +56,7 @@ class LiveCall:
             privacy_mode=call.privacy_mode,
             agent_session_id=call.agent_session_id,
             answered_at=call.answered_at,
+            created_at=call.created_at,
             speed=speed if call.provider == ProviderName.SIMULATOR else 1.0,
             end_reason=call.end_reason,
         )
@@ -64,11 +66,12 @@ class LiveCall:
         return lifecycle.is_final(self.status)
 
     def offset_s(self, now: datetime | None = None) -> float:
-        """Call-time seconds since the answer (0 before it): transcript times."""
-        if self.answered_at is None:
-            return 0.0
-        elapsed = ((now or utcnow()) - self.answered_at).total_seconds() * self.speed
-        return round(max(0.0, elapsed), 2)
+        """Call-time seconds since the answer: transcript times. Before the carrier has
+        reported the answer (its callback can trail the relay's socket), since the call
+        was placed, so lines still come out in the order they were said."""
+        since = self.answered_at or self.created_at
+        elapsed = ((now or utcnow()) - since).total_seconds() * self.speed
+        return round(max(0.0, elapsed), 3)
 
 
 async def attachable_call(database: Database, *, principal: Principal, call_id: str) -> LiveCall:
