@@ -42,10 +42,27 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/problems"),
         ("GET", "/problems/{code}"),
         ("POST", "/v1/auth/login"),
+        ("POST", "/v1/auth/signup"),
+        ("POST", "/v1/auth/verify-email"),
+        ("POST", "/v1/auth/password-reset"),
+        ("POST", "/v1/auth/password-reset/confirm"),
+        ("POST", "/v1/auth/invitations/accept"),
+        ("POST", "/v1/auth/two-factor/setup"),
+        ("POST", "/v1/auth/two-factor/activate"),
+        ("POST", "/v1/auth/two-factor/disable"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/redoc"),
         ("GET", "/v1/calendars/{feed_token}.ics"),
+    }
+)
+# Two-factor set-up is authenticated by the account's password in the body: the
+# example's wrong password is refused with invalid-credentials, as sign-in's is.
+PASSWORD_CHECKED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/v1/auth/two-factor/setup"),
+        ("POST", "/v1/auth/two-factor/activate"),
+        ("POST", "/v1/auth/two-factor/disable"),
     }
 )
 # Provider callbacks carry no bearer token: the provider's signature authenticates
@@ -208,6 +225,34 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/billing/subscriptions/{subscription_id}/licenses"): {"user_id": "usr_x"},
     ("POST", "/v1/billing/invoices/{invoice_id}/payments"): {"amount": 1},
     ("POST", "/v1/auth/login"): {"email": "nobody@nowhere.example", "password": "wrong password"},
+    ("POST", "/v1/auth/signup"): {
+        "email": "someone@bravo.example",
+        "password": "a long enough password",
+        "organization_name": "Bravo Two",
+    },
+    ("POST", "/v1/auth/verify-email"): {"token": "not-a-token"},
+    ("POST", "/v1/auth/password-reset"): {"email": "nobody@nowhere.example"},
+    ("POST", "/v1/auth/password-reset/confirm"): {
+        "token": "not-a-token",
+        "password": "a long enough password",
+    },
+    ("POST", "/v1/auth/invitations/accept"): {"token": "not-a-token", "password": "whatever"},
+    ("POST", "/v1/invitations"): {"email": "invitee@bravo.example", "role": "viewer"},
+    ("POST", "/v1/auth/two-factor/setup"): {
+        "email": "nobody@nowhere.example",
+        "password": "wrong password",
+    },
+    ("POST", "/v1/auth/two-factor/activate"): {
+        "email": "nobody@nowhere.example",
+        "password": "wrong password",
+        "code": "123456",
+    },
+    ("POST", "/v1/auth/two-factor/disable"): {
+        "email": "nobody@nowhere.example",
+        "password": "wrong password",
+        "code": "123456",
+    },
+    ("PUT", "/v1/organizations/current/two-factor"): {"required": False},
     ("PATCH", "/v1/me"): {"first_name": "Bravo"},
     ("POST", "/v1/me/password"): {
         "current_password": "not the password",
@@ -1248,7 +1293,7 @@ async def test_every_private_route_demands_credentials(
                 )
                 # Provider callbacks refuse what their signature does not cover (see
                 # the tests below).
-                expected = {("POST", "/v1/auth/login")} | SIGNED
+                expected = {("POST", "/v1/auth/login")} | SIGNED | PASSWORD_CHECKED
                 if refused and (route.method, route.path) not in expected:
                     failures.append(f"{where}: listed in PUBLIC but answers {kind}")
                 continue
@@ -1263,6 +1308,18 @@ async def test_every_private_route_demands_credentials(
     assert not failures, "\n  ".join(["Routes that answer without credentials:", *failures])
 
 
+ACCOUNT_ANSWERS = {
+    ("POST", "/v1/auth/signup"): 403,  # COMMBASE_SIGNUP_MODE is invite_only by default
+    ("POST", "/v1/auth/verify-email"): 400,
+    ("POST", "/v1/auth/password-reset"): 202,
+    ("POST", "/v1/auth/password-reset/confirm"): 400,
+    ("POST", "/v1/auth/invitations/accept"): 400,
+    ("POST", "/v1/auth/two-factor/setup"): 401,  # the example's wrong password
+    ("POST", "/v1/auth/two-factor/activate"): 401,
+    ("POST", "/v1/auth/two-factor/disable"): 401,
+}
+
+
 @pytest.mark.parametrize(("method", "path"), sorted(PUBLIC))
 async def test_public_routes_answer_without_credentials(
     client: httpx.AsyncClient, method: str, path: str
@@ -1275,6 +1332,10 @@ async def test_public_routes_answer_without_credentials(
     if (method, path) == ("POST", "/v1/auth/login"):
         assert response.status_code == 401, response.text  # wrong password, but it was heard
         assert response.json()["type"] == "/problems/invalid-credentials"
+    elif (method, path) in ACCOUNT_ANSWERS:
+        # Account routes: heard without credentials, refusing the example's made-up
+        # token (or, sign-up, closed by default) with their own answer.
+        assert response.status_code == ACCOUNT_ANSWERS[(method, path)], response.text
     else:
         assert response.status_code == 200, response.text
 

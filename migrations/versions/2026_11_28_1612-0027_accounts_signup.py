@@ -1,4 +1,4 @@
-"""accounts: emailed single-use tokens (verification, reset, invitation) and sign-ups
+"""accounts: emailed single-use tokens (verification, reset, invitation), sign-ups, two-factor
 
 Revision ID: 0027
 Revises: 0026
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import commbase.core.db
 
@@ -71,9 +72,43 @@ def upgrade() -> None:
         sa.UniqueConstraint("org_id", name=op.f("uq_signups_org_id")),
     )
     op.create_index(op.f("ix_signups_user_id"), "signups", ["user_id"], unique=False)
+    op.create_table(
+        "two_factor",
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("secret_sealed", sa.Text(), nullable=False),
+        sa.Column("enabled_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_step", sa.Integer(), nullable=False),
+        sa.Column(
+            "recovery_code_hashes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_two_factor_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_two_factor")),
+    )
+    op.create_table(
+        "two_factor_policies",
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("required", sa.Boolean(), nullable=False),
+        sa.Column("updated_by", sa.String(length=40), nullable=True),
+        sa.Column("updated_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_two_factor_policies_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", name=op.f("pk_two_factor_policies")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("two_factor_policies")
+    op.drop_table("two_factor")
     op.drop_index(op.f("ix_signups_user_id"), table_name="signups")
     op.drop_table("signups")
     op.drop_index(op.f("ix_account_tokens_org_id"), table_name="account_tokens")

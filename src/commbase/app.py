@@ -88,6 +88,7 @@ from commbase.identity.publishable_keys.routes import router as publishable_keys
 from commbase.identity.routes import router as identity_router
 from commbase.identity.sessions.routes import router as sessions_router
 from commbase.identity.signup.routes import router as signup_router
+from commbase.identity.two_factor.routes import router as two_factor_router
 from commbase.identity.usage import UsageTracker
 from commbase.messaging.accounts.routes import router as channel_accounts_router
 from commbase.messaging.campaigns.routes import router as campaigns_router
@@ -293,6 +294,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signup_router)
     app.include_router(invitations_router)
     app.include_router(password_reset_router)
+    app.include_router(two_factor_router)
     app.include_router(identity_router)
     app.include_router(members_router)
     app.include_router(api_keys_router)

@@ -30,6 +30,7 @@ from commbase.engagement.webinars import models as webinars_models
 from commbase.identity import models as identity_models
 from commbase.identity.accounts import models as accounts_models
 from commbase.identity.publishable_keys import models as publishable_keys_models
+from commbase.identity.two_factor import models as two_factor_models
 from commbase.messaging import models as messaging_models
 from commbase.messaging.campaigns import models as campaigns_models
 from commbase.privacy import models as privacy_models
@@ -71,6 +72,7 @@ __all__ = [
     "publishable_keys_models",
     "suggestions_models",
     "support_models",
+    "two_factor_models",
     "webhooks_models",
     "webinars_models",
 ]

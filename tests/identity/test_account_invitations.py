@@ -161,6 +161,12 @@ async def test_expired_and_cancelled_invitation_links_are_refused(
     )
     assert cancelled.status_code == 400
     assert cancelled.json()["detail"] == expired.json()["detail"]
+    # The account made for that invitation alone was closed, its links with it.
+    async with app.state.db.sessionmaker() as session:
+        left = await session.scalars(
+            select(AccountToken.membership_id).where(AccountToken.membership_id == gone_id)
+        )
+        assert list(left) == []
 
 
 async def test_an_agent_cannot_invite(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -25,6 +25,7 @@ from commbase.core.cache import Cache
 from commbase.core.db import rowcount
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
+from commbase.identity.accounts.models import AccountToken
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.authentication import forget_after_commit, forget_user_credentials
@@ -38,6 +39,7 @@ from commbase.identity.members.models import Membership
 from commbase.identity.models import AuditEntry, User
 from commbase.identity.roles import Role
 from commbase.identity.sessions.models import LoginSession
+from commbase.identity.two_factor.models import TwoFactor
 from commbase.privacy.records import as_records, blank_personal
 from commbase.privacy.registry import RetentionWindow, register_retention, register_subject
 
@@ -205,8 +207,11 @@ async def _anonymise_if_unaffiliated(session: AsyncSession, *, user_id: str, ref
     )
     if elsewhere:
         return 0
-    # The account is closed for good: no organization, so no session anywhere.
+    # The account is closed for good: no organization, so no session anywhere, and
+    # no emailed link or second factor left to use.
     await session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+    await session.execute(delete(AccountToken).where(AccountToken.user_id == user_id))
+    await session.execute(delete(TwoFactor).where(TwoFactor.user_id == user_id))
     result = await session.execute(
         update(User)
         .where(User.id == user_id)

@@ -28,3 +28,4 @@ class InvitationAccept(AppSchema):
     password: PasswordText
     first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
     last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    two_factor_code: Annotated[str, StringConstraints(max_length=32)] | None = None

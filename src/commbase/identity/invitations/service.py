@@ -115,6 +115,7 @@ async def accept(
         email=user.email,
         password=data.password,
         organization=member.org_id,
+        two_factor_code=data.two_factor_code,
         client=client,
         secret=secret,
         ttl_s=settings.login_session_ttl_s,

@@ -61,6 +61,7 @@ async def login(
             email=body.email,
             password=body.password,
             organization=body.organization,
+            two_factor_code=body.two_factor_code,
             client=client,
             secret=settings.secret_key.get_secret_value(),
             ttl_s=settings.login_session_ttl_s,

@@ -17,6 +17,9 @@ class LoginRequest(AppSchema):
     organization: Annotated[str, StringConstraints(max_length=80)] | None = Field(
         default=None, description="Slug or id of the organization to sign in to"
     )
+    two_factor_code: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="A TOTP or recovery code, for accounts with two-factor sign-in"
+    )
 
 
 class SessionRead(ReadSchema):

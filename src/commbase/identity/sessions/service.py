@@ -29,6 +29,7 @@ from commbase.identity.members.models import Membership
 from commbase.identity.models import Organization, User
 from commbase.identity.passwords import hash_password, needs_rehash, verify_password
 from commbase.identity.sessions.models import LoginSession
+from commbase.identity.two_factor import service as two_factor
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,15 @@ async def record_refusal(database: Database, refusal: LoginRefused, client: Clie
             client=client,
             details={"reason": refusal.reason},
         )
+
+
+class TwoFactorRefused(LoginRefused):
+    """The password was right, the second factor's code wrong (or used before)."""
+
+    def __init__(self, *, user_id: str, org_ids: list[str]) -> None:
+        super().__init__(user_id=user_id, org_ids=org_ids, reason="bad_two_factor_code")
+        self.detail = "The two-factor code is wrong"
+        self.extensions = {"two_factor_required": True}
 
 
 class WrongPassword(audit.Audited, InvalidCredentials):
@@ -119,8 +129,10 @@ async def login(
     client: ClientInfo,
     secret: str,
     ttl_s: int,
+    two_factor_code: str | None = None,
 ) -> SignedIn:
-    """Check the password and open a session; failed attempts are audited and refused."""
+    """Check the password (and the second factor, if the account has one) and open a
+    session; failed attempts are audited and refused."""
     user = await service.find_user_by_email(session, email=email)
     password_ok = verify_password(password, user.password_hash if user else None)
     membership = (
@@ -145,6 +157,12 @@ async def login(
             )
         )
         raise LoginRefused(user_id=user.id, org_ids=org_ids, reason=reason)
+    second = await two_factor.check_sign_in(
+        session, user_id=user.id, org_id=membership.org_id, code=two_factor_code, secret=secret
+    )
+    if second is False:
+        active_here = membership.status == MembershipStatus.ACTIVE
+        raise TwoFactorRefused(user_id=user.id, org_ids=[membership.org_id] if active_here else [])
     if membership.status == MembershipStatus.INVITED:
         await _accept_invitation(session, membership=membership, client=client)
 

@@ -1,0 +1,1 @@
+"""Two-factor sign-in: TOTP codes and single-use recovery codes."""
