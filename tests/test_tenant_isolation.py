@@ -177,6 +177,10 @@ EXAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
         "from": "2020-01-01T00:00:00Z",
         "to": "2030-01-01T00:00:00Z",
     },
+    ("GET", "/v1/billing/revenue-breakdown"): {
+        "from": "2020-01-01T00:00:00Z",
+        "to": "2030-01-01T00:00:00Z",
+    },
     ("GET", "/v1/transcripts/search"): {"q": "refund"},
     ("GET", "/v1/conversations/search"): {"q": "alpha"},
     ("GET", "/v1/providers/whatsapp/webhook"): {

@@ -161,6 +161,11 @@ async def test_retention_rates_over_a_month(app: FastAPI, client: httpx.AsyncCli
         bad = await client.get(
             "/v1/billing/retention?from=2026-03-01T00:00:00Z&to=2026-02-01T00:00:00Z", headers=h
         )
+        snapshot = await client.post(
+            "/v1/analytics/snapshots", json={"type": "daily", "date": "2026-02-10"}, headers=h
+        )
+        assert snapshot.status_code in (200, 201), snapshot.text
+        growth = snapshot.json()["metrics"]["revenue"]
     assert bad.status_code == 422
     for query in (
         "from=2000-01-01T00:00:00Z&to=9999-12-31T00:00:00Z",
@@ -187,3 +192,8 @@ async def test_retention_rates_over_a_month(app: FastAPI, client: httpx.AsyncCli
         "arpa": 2250,
         "ltv": 9000,  # ARPA / churn rate: 2250 / 0.25
     }
+    # Feb 10 moved MRR from 8000 to 9000; of 4 paying customers at its start 1 churned.
+    assert (growth["mrr"], growth["arr"]) == (9000, 108_000)
+    assert growth["revenueGrowthRate"] == round((9000 - 8000) / 8000 * 100, 2)
+    assert growth["retentionRate"] == round((4 - 1) / 4 * 100, 2)
+    assert growth["expansionRevenue"] == 3000

@@ -33,7 +33,7 @@ Rules a source must keep, because rollups rely on them:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,3 +326,20 @@ def register_section(name: str, entries: Mapping[str, str | Entry]) -> None:
 def sections() -> dict[str, dict[str, Entry]]:
     registered()  # imports the domains, which register their sections
     return dict(_sections)
+
+
+# A value no single metric gives (a growth rate between two moments, a retention rate)
+# is computed by its domain from registry figures: an async function of (session,
+# organization, start, end, time zone) returning section keys and numbers.
+Derive = Callable[..., Awaitable[dict[str, float]]]
+_derived: dict[str, list[Derive]] = {}
+
+
+def register_derived(section: str, compute: Derive) -> None:
+    """Declare values of ``section`` that ``compute`` derives (organization-wide only)."""
+    _derived.setdefault(section, []).append(compute)
+
+
+def derived() -> dict[str, list[Derive]]:
+    registered()
+    return {name: list(computes) for name, computes in _derived.items()}

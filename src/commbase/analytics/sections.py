@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.calculations import growth_rate
-from commbase.analytics.registry import Entry, base_metrics, lookup, sections
+from commbase.analytics.registry import Entry, base_metrics, derived, lookup, sections
 from commbase.analytics.schemas import ALL_TIME
 from commbase.analytics.service import Analytics
 from commbase.core.time import utcnow
@@ -98,4 +98,30 @@ async def compute(
     if previous:
         result["previous"] = build("previous_total")
         result["growth"] = build("growth")
+    if account is None:
+        await _add_derived(session, org_id, start, end, tz, result, previous=previous)
     return result
+
+
+async def _add_derived(
+    session: AsyncSession,
+    org_id: str,
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+    result: dict[str, Any],
+    *,
+    previous: bool,
+) -> None:
+    """Domains' derived values (``registry.register_derived``); with ``previous``, also
+    over the period of the same length before, and their growth."""
+    for section, computes in derived().items():
+        for compute in computes:
+            values = await compute(session, org_id, start, end, tz)
+            result.setdefault(section, {}).update(values)
+            if previous:
+                earlier = await compute(session, org_id, start - (end - start), start, tz)
+                result["previous"].setdefault(section, {}).update(earlier)
+                result["growth"].setdefault(section, {}).update(
+                    {key: growth_rate(value, earlier.get(key, 0)) for key, value in values.items()}
+                )

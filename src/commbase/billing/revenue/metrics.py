@@ -29,8 +29,10 @@ MOVEMENTS = Source(
     dimensions={
         "currency": MrrMovement.currency,
         "kind": MrrMovement.kind,
+        # Not split by customer: one rollup row per customer and hour made the rollups
+        # about as large as the movements x metrics (bench/revenue.py); one customer's
+        # movements are listed by GET /v1/billing/mrr-movements.
         "plan": MrrMovement.plan_id,
-        "customer": MrrMovement.customer_id,
     },
 )
 ORG_CURRENCY = MrrMovement.org_currency.is_(True)
@@ -142,4 +144,6 @@ register_section(
 )
 
 # Trial conversion: declared over the subscriptions themselves (see ``trials``).
+# Seed 000's growth block (revenueGrowthRate, retentionRate, expansionRevenue).
+from commbase.billing.revenue import growth as _growth  # noqa: E402, F401
 from commbase.billing.revenue import trials as _trials  # noqa: E402, F401
