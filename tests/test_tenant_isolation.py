@@ -370,6 +370,9 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
         "allowed_origins": ["https://evil.example"],
     },
     ("POST", "/v1/support/tickets"): {"subject": "Bravo's", "description": "x"},
+    ("PUT", "/v1/support/sla-targets"): {
+        "targets": [{"priority": "low", "first_response_minutes": 1, "resolution_minutes": 2}]
+    },
     ("PATCH", "/v1/support/tickets/{ticket_id}"): {"subject": "Hijacked", "status": "pending"},
     ("POST", "/v1/support/tickets/{ticket_id}/messages"): {"body": "Hijacked", "internal": True},
     ("POST", "/v1/support/tickets/{ticket_id}/comments"): {"body": "Hijacked"},

@@ -73,6 +73,7 @@ from commbase.engagement.suggestions.routes import router as suggestions_router
 from commbase.engagement.support import jobs as _support_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.support.intake_routes import router as support_intake_router
 from commbase.engagement.support.routes import router as support_router
+from commbase.engagement.support.sla_routes import router as support_sla_router
 from commbase.engagement.webinars.intake_routes import router as webinars_intake_router
 from commbase.engagement.webinars.routes import registrations_router as webinar_registrations_router
 from commbase.engagement.webinars.routes import router as webinars_router
@@ -345,6 +346,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(personalizations_router)
     app.include_router(support_router)
     app.include_router(support_intake_router)
+    app.include_router(support_sla_router)
     app.include_router(consultations_router)
     app.include_router(consultations_intake_router)
     app.include_router(careers_router)

@@ -39,6 +39,7 @@ SNAPSHOT = (
     "/v1/analytics/metrics",
     "/v1/analytics/snapshots",
     "/v1/bookings",
+    "/v1/support/sla-targets",
     "/v1/leads",
     "/v1/webinars",
     "/v1/favorites",
@@ -842,6 +843,23 @@ FIELD_PROBLEMS[("POST", "/v1/bookings")] = [
     ("price past 64 bits", {**BOOKING, "price": 2**63}, "price"),
     ("unknown currency", {**BOOKING, "currency": "ZZZ"}, "currency"),
     ("created completed", {**BOOKING, "status": "completed"}, ""),
+]
+SLA = {"priority": "urgent", "first_response_minutes": 10, "resolution_minutes": 60}
+FIELD_PROBLEMS[("PUT", "/v1/support/sla-targets")] = [
+    ("no targets list", {}, "targets"),
+    (
+        "zero minutes",
+        {"targets": [{**SLA, "first_response_minutes": 0}]},
+        "targets.0.first_response_minutes",
+    ),
+    ("resolution before first reply", {"targets": [{**SLA, "resolution_minutes": 5}]}, "targets.0"),
+    ("unknown priority", {"targets": [{**SLA, "priority": "asap"}]}, "targets.0.priority"),
+    ("a priority twice", {"targets": [SLA, SLA]}, ""),
+    (
+        "minutes as words",
+        {"targets": [{**SLA, "resolution_minutes": "many"}]},
+        "targets.0.resolution_minutes",
+    ),
 ]
 FIELD_PROBLEMS[("POST", "/v1/leads")] = [
     ("score over 100", {"score": 101}, "score"),

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from commbase.core.outbox import OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.roles import Role
+from tests.engagement.records_factories import events_of
 from tests.identity.factories import Tenant, add_member, make_tenant
 
 TICKETS = "/v1/support/tickets"
@@ -307,3 +308,66 @@ async def test_erasing_a_contact_or_user_removes_their_tickets(
     left = await client.get(f"{TICKETS}/{kept['id']}", headers=tenant.headers)
     assert left.status_code == 200
     assert left.json()["assignee_id"] is None
+
+
+async def test_an_organization_sets_its_own_sla_targets(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant, other = await make_tenant(app), await make_tenant(app)
+    h = tenant.headers
+    path = "/v1/support/sla-targets"
+    defaults = (await client.get(path, headers=h)).json()["targets"]
+    assert {t["priority"]: (t["first_response_minutes"], t["default"]) for t in defaults} == {
+        "low": (1440, True),
+        "medium": (480, True),
+        "high": (240, True),
+        "urgent": (60, True),
+    }
+    body = {
+        "targets": [
+            {"priority": "urgent", "first_response_minutes": 10, "resolution_minutes": 30},
+            {"priority": "low", "first_response_minutes": 2880, "resolution_minutes": 20160},
+        ]
+    }
+    put = await client.put(path, json=body, headers=h)
+    assert put.status_code == 200, put.text
+    mine = {t["priority"]: t for t in put.json()["targets"]}
+    assert (mine["urgent"]["resolution_minutes"], mine["urgent"]["default"]) == (30, False)
+    assert mine["medium"]["default"] is True
+    # Another organization keeps the defaults.
+    theirs = (await client.get(path, headers=other.headers)).json()["targets"]
+    assert all(t["default"] for t in theirs)
+
+    clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    with use_clock(clock):
+        urgent = await open_ticket(client, tenant, priority="urgent")
+        assert urgent["first_response_due_at"] == "2026-03-02T09:10:00Z"
+        assert urgent["resolution_due_at"] == "2026-03-02T09:30:00Z"
+        elsewhere = await open_ticket(client, other, priority="urgent")
+        assert elsewhere["first_response_due_at"] == "2026-03-02T10:00:00Z"
+        clock.advance(11 * 60)
+        run = await client.post("/v1/jobs/support.sla_breaches/runs", headers=h)
+        assert run.json()["rows"] == 1
+        clock.advance(20 * 60)  # 31 min: the urgent resolution target passed too
+        await client.post("/v1/jobs/support.sla_breaches/runs", headers=h)
+        quiet = await client.post("/v1/jobs/support.sla_breaches/runs", headers=other.headers)
+        assert quiet.json()["rows"] == 0  # 31 min is within the default hour
+    breaches = await events_of(app, tenant, "ticket.sla_breached")
+    assert [(p["target"], p["due_at"]) for _, p in breaches] == [
+        ("first_response", "2026-03-02T09:10:00+00:00"),
+        ("resolution", "2026-03-02T09:30:00+00:00"),
+    ]
+
+    # Back to the defaults for every priority left out.
+    reset = await client.put(path, json={"targets": []}, headers=h)
+    assert all(t["default"] for t in reset.json()["targets"])
+    for bad in (
+        {"targets": [{"priority": "urgent", "first_response_minutes": 0, "resolution_minutes": 1}]},
+        {"targets": [{"priority": "urgent", "first_response_minutes": 9, "resolution_minutes": 5}]},
+        {"targets": [{"priority": "asap", "first_response_minutes": 1, "resolution_minutes": 1}]},
+        {"targets": [body["targets"][0], body["targets"][0]]},
+        {},
+    ):
+        refused = await client.put(path, json=bad, headers=h)
+        assert refused.status_code == 422, (bad, refused.text)
+    assert all(t["default"] for t in (await client.get(path, headers=h)).json()["targets"])

@@ -76,7 +76,7 @@ async def _open(session: AsyncSession, ticket: SupportTicket) -> SupportTicket:
     ticket.number = await next_number(session, org_id=ticket.org_id)
     ticket.status = TicketStatus.OPEN
     ticket.created_at = utcnow()
-    sla.set_due_dates(ticket)
+    await sla.set_due_dates(session, ticket)
     session.add(ticket)
     await session.flush()
     await _announce(session, events.TICKET_CREATED, ticket)
@@ -196,7 +196,7 @@ async def update_ticket(
     for field, value in data.items():
         setattr(ticket, field, value)
     if "priority" in details:
-        sla.set_due_dates(ticket)
+        await sla.set_due_dates(session, ticket)
     await session.flush()
     if reassigned:
         await _announce(session, events.TICKET_ASSIGNED, ticket)

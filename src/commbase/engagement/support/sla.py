@@ -1,24 +1,69 @@
 """Service-level targets: when a ticket's first reply and resolution are due, and the
-``ticket.sla_breached`` event for each target a ticket passes unmet (once per target)."""
+``ticket.sla_breached`` event for each target a ticket passes unmet (once per target).
+
+Each organization may set its own targets per priority (``PUT /v1/support/sla-targets``);
+a priority it has not set uses ``enums.SLA_TARGETS``. A ticket's due dates are fixed
+when it opens (and when its priority changes), so new targets apply to tickets opened
+or re-prioritised after the change; the breach job reads the stored due dates.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core import outbox
 from commbase.engagement.support import events
 from commbase.engagement.support.enums import ACTIVE, SLA_TARGETS, SlaTarget, TicketPriority
-from commbase.engagement.support.models import SupportTicket
+from commbase.engagement.support.models import SlaTargets, SupportTicket
 
 BATCH = 500
 
 
-def set_due_dates(ticket: SupportTicket) -> None:
-    """Targets count from the ticket's opening, by its current priority."""
-    first_response, resolution = SLA_TARGETS[TicketPriority(ticket.priority)]
+Targets = dict[TicketPriority, tuple[timedelta, timedelta]]
+
+
+async def targets_of(session: AsyncSession, *, org_id: str) -> tuple[Targets, set[TicketPriority]]:
+    """The organization's (first response, resolution) targets for every priority, and
+    the priorities it set itself."""
+    targets = dict(SLA_TARGETS)
+    own: set[TicketPriority] = set()
+    rows = await session.scalars(select(SlaTargets).where(SlaTargets.org_id == org_id))
+    for row in rows:
+        priority = TicketPriority(row.priority)
+        targets[priority] = (
+            timedelta(minutes=row.first_response_min),
+            timedelta(minutes=row.resolution_min),
+        )
+        own.add(priority)
+    return targets, own
+
+
+async def replace_targets(
+    session: AsyncSession, *, org_id: str, targets: dict[TicketPriority, tuple[int, int]]
+) -> None:
+    """Set the organization's targets (minutes) to ``targets``; priorities left out go
+    back to the defaults."""
+    await session.execute(delete(SlaTargets).where(SlaTargets.org_id == org_id))
+    for priority, (first_response, resolution) in sorted(targets.items()):
+        session.add(
+            SlaTargets(
+                org_id=org_id,
+                priority=priority.value,
+                first_response_min=first_response,
+                resolution_min=resolution,
+            )
+        )
+    await session.flush()
+
+
+async def set_due_dates(session: AsyncSession, ticket: SupportTicket) -> None:
+    """Targets count from the ticket's opening, by its current priority and its
+    organization's targets."""
+    targets, _ = await targets_of(session, org_id=ticket.org_id)
+    first_response, resolution = targets[TicketPriority(ticket.priority)]
     ticket.first_response_due_at = ticket.created_at + first_response
     ticket.resolution_due_at = ticket.created_at + resolution
 
