@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "commbase-insecure-development-secret-change-me"  # noqa: S105
@@ -19,6 +19,15 @@ DEFAULT_TIERS: dict[str, dict[str, int]] = {
     "premium": {"limit": 3000, "window_s": 60},
     "enterprise": {"limit": 12000, "window_s": 60},
 }
+
+
+class OidcProvider(BaseModel):
+    """An identity provider whose ID tokens sign people in (``provider`` = ``name``)."""
+
+    name: str = Field(min_length=1, max_length=40)
+    issuer: str
+    audience: str
+    jwks_url: str
 
 
 class Settings(BaseSettings):
@@ -74,6 +83,12 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
     email_from: str = "commbase <no-reply@localhost>"
     email_dir: str = "./data/emails"
+    # External sign-in: ID tokens of these OIDC providers (a JSON list), and Firebase's
+    # when a project id is set (provider "firebase"); keys come from each JWKS URL.
+    oidc_providers: list[OidcProvider] = Field(default_factory=list)
+    firebase_project_id: str | None = None
+    # An ID token signed with an unknown key id refetches the JWKS at most this often.
+    jwks_refetch_min_s: float = Field(default=60.0, ge=0, le=3600)
 
     # Calls and billing.
     call_provider: Literal["simulator", "twilio"] = "simulator"
