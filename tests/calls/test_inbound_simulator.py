@@ -174,7 +174,9 @@ async def test_a_simulated_inbound_call_is_answered_by_the_agent_and_charged_onc
     shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
     assert (shown["balance"], shown["held"]) == (1_000 - 10, 0)
     contacts = (await client.get("/v1/contacts", headers=tenant.headers)).json()["data"]
-    assert [c["phone"] for c in contacts] == [CALLER]
+    assert [
+        (c["phone"], c["stats"]["total_calls"], c["stats"]["total_duration"]) for c in contacts
+    ] == [(CALLER, 1, 67)]
     assert (await outbox_types(app, tenant)).count("call.completed") == 1
 
 

@@ -37,6 +37,7 @@ from commbase.calls import events
 from commbase.calls.enums import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
+    CallDirection,
     CallStatus,
     EndReason,
     EventSource,
@@ -207,11 +208,13 @@ async def _settle(session: AsyncSession, *, call: Call, event: ProviderEvent) ->
             "rate_per_minute": format((call.rate_per_minute or Decimal(0)).normalize(), "f"),
             "currency": call.currency,
         }
-    if call.to_number:
+    # The other party: the callee of an outbound call, the caller of an inbound one.
+    party = call.from_number if call.direction == CallDirection.INBOUND else call.to_number
+    if party:
         await contacts_service.record_call(
             session,
             org_id=call.org_id,
-            phone=call.to_number,
+            phone=party,
             at=call.ended_at or event.occurred_at,
             duration_s=duration,
         )
