@@ -489,3 +489,35 @@ async def test_reading_alerts_needs_analytics_read_and_changing_them_analytics_w
         assert_problem(refused, 403)
         assert refused.json()["type"] == "/problems/scope-missing"
     assert await read_alert(client, tenant, alert["id"]) == alert
+
+
+async def test_a_channel_account_id_must_be_one_of_the_organizations(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    a = await make_tenant(app)
+    b = await make_tenant(app)
+    accounts = []
+    for tenant in (a, b):
+        created = await client.post(
+            "/v1/channel-accounts",
+            json={"kind": "whatsapp", "name": "Line"},
+            headers=tenant.headers,
+        )
+        assert created.status_code == 201, created.text
+        accounts.append(created.json()["id"])
+    own, others = accounts
+    body = {**FAILURE_RATE, "metric": "messages.inbound", "min_count": 0}
+    never = "chan_" + "0" * (len(own) - 5)
+    for account_id in (others, never):
+        refused = await client.post(
+            "/v1/analytics/alerts", json={**body, "account_id": account_id}, headers=a.headers
+        )
+        assert_problem(refused, 404)
+    assert (await client.get("/v1/analytics/alerts", headers=a.headers)).json()["data"] == []
+    alert = await create_alert(client, a, **{**body, "account_id": own})
+    assert alert["account_id"] == own
+    changed = await client.patch(
+        f"/v1/analytics/alerts/{alert['id']}", json={"account_id": others}, headers=a.headers
+    )
+    assert_problem(changed, 404)
+    assert await read_alert(client, a, alert["id"]) == alert

@@ -41,6 +41,7 @@ from commbase.core.http import ClientInfo
 from commbase.core.jobs import JobContext, job
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import audit
+from commbase.messaging.accounts import service as accounts_service
 
 log = structlog.get_logger("commbase.analytics.alerts")
 
@@ -77,7 +78,13 @@ async def _check_scope(
     dimension: str | None,
     dimension_value: str | None,
 ) -> None:
-    """Raise ValidationFailed unless the metric exists and can be sliced as asked."""
+    """Raise ValidationFailed unless the metric exists and can be sliced as asked;
+    NotFound for a channel account id (``chan_...``) not of the organization, as the
+    series and realtime routes answer."""
+    if account_id is not None:
+        await accounts_service.check_analytics_account(
+            session, org_id=org_id, account_id=account_id
+        )
     try:
         found, extra, _ = await _metric(Analytics(session, org_id), metric)
     except NotFound as exc:
