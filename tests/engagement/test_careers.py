@@ -16,6 +16,8 @@ from fastapi import FastAPI
 
 from commbase.app import create_app
 from commbase.core.time import FrozenClock, use_clock
+from commbase.engagement.careers import service as careers_service
+from commbase.engagement.careers.routes import resume_policy
 from commbase.identity.roles import Role
 from commbase.settings import Settings
 from tests.conftest import client_for
@@ -308,3 +310,53 @@ async def test_rejected_applications_expire_with_their_resumes(
     assert (await http.get(f"{APPS}/{ids[0]}", headers=tenant.headers)).status_code == 404
     assert (await http.get(f"{APPS}/{ids[1]}", headers=tenant.headers)).status_code == 200
     assert len(list((tmp_path / "resumes").rglob("*.pdf"))) == 1
+
+
+async def test_a_resume_written_in_a_transaction_that_does_not_commit_is_removed(
+    careers_app: FastAPI, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """The file is written before the row is committed; if the transaction rolls back
+    or is abandoned, the file goes with it, and a committed earlier resume stays."""
+    tenant = await make_tenant(careers_app)
+    pos = await position(http, tenant)
+    made = await http.post(APPS, json=applicant(pos["id"]), headers=tenant.headers)
+    assert made.status_code == 201, made.text
+    app_id = made.json()["id"]
+    folder = tmp_path / "resumes"
+    policy = resume_policy(careers_app.state.settings)
+
+    async def upload(content: bytes, *, commit: bool, abandon: bool = False) -> None:
+        async with careers_app.state.db.sessionmaker() as session:
+            application = await careers_service.get_application(
+                session, org_id=tenant.org_id, application_id=app_id
+            )
+            await careers_service.attach_resume(
+                session,
+                application=application,
+                content=content,
+                content_type="application/pdf",
+                filename="ada.pdf",
+                policy=policy,
+            )
+            assert len(list(folder.rglob("*.pdf"))) >= 1  # written before the outcome
+            if commit:
+                await session.commit()
+            elif not abandon:
+                await session.rollback()
+            # abandon: the session closes without committing
+
+    await upload(PDF, commit=False)
+    assert list(folder.rglob("*.pdf")) == []
+    await upload(PDF, commit=False, abandon=True)
+    assert list(folder.rglob("*.pdf")) == []
+    await upload(PDF, commit=True)
+    kept = list(folder.rglob("*.pdf"))
+    assert len(kept) == 1
+    # A replacement that rolls back leaves the committed resume in place.
+    await upload(PDF + b"v2", commit=False)
+    assert list(folder.rglob("*.pdf")) == kept
+    download = await http.get(f"{APPS}/{app_id}/resume", headers=tenant.headers)
+    assert download.content == PDF
+    # The same file uploaded again and rolled back does not take the committed one.
+    await upload(PDF, commit=False)
+    assert list(folder.rglob("*.pdf")) == kept

@@ -245,26 +245,42 @@ AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT = "commbase.after_commit"
 
 
+_AFTER_ROLLBACK = "commbase.after_rollback"
+
+
+async def _run(callbacks: list[AfterCommit], what: str) -> None:
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception as exc:  # the transaction's outcome stands; this is best effort
+            log.warning(f"{what} callback failed", error=repr(exc))
+
+
 class Session(AsyncSession):
     """An ``AsyncSession`` that runs work registered with ``after_commit`` once its
-    transaction has committed, and forgets it when the transaction rolls back."""
+    transaction has committed (forgetting it when the transaction rolls back), and work
+    registered with ``after_rollback`` once it has rolled back, failed to commit or
+    been closed uncommitted (forgetting it when it commits)."""
 
     async def commit(self) -> None:
-        await super().commit()
-        pending: list[AfterCommit] = self.info.pop(_AFTER_COMMIT, [])
-        for callback in pending:
-            try:
-                await callback()
-            except Exception as exc:  # the commit stands; the effect is best effort
-                log.warning("after-commit callback failed", error=repr(exc))
+        try:
+            await super().commit()
+        except BaseException:
+            self.info.pop(_AFTER_COMMIT, None)
+            await _run(self.info.pop(_AFTER_ROLLBACK, []), "after-rollback")
+            raise
+        self.info.pop(_AFTER_ROLLBACK, None)
+        await _run(self.info.pop(_AFTER_COMMIT, []), "after-commit")
 
     async def rollback(self) -> None:
         self.info.pop(_AFTER_COMMIT, None)
         await super().rollback()
+        await _run(self.info.pop(_AFTER_ROLLBACK, []), "after-rollback")
 
     async def close(self) -> None:
         self.info.pop(_AFTER_COMMIT, None)
         await super().close()
+        await _run(self.info.pop(_AFTER_ROLLBACK, []), "after-rollback")
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit, *, once: bool = False) -> None:
@@ -280,6 +296,19 @@ def after_commit(session: AsyncSession, callback: AfterCommit, *, once: bool = F
     pending: list[AfterCommit] = session.info.setdefault(_AFTER_COMMIT, [])
     if not (once and callback in pending):
         pending.append(callback)
+
+
+def after_rollback(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` if ``session``'s transaction does not commit: it rolls back, its
+    commit fails, or the session closes without committing; never once it commits.
+
+    For undoing what a transaction did outside the database before knowing its outcome
+    (a file written to disk for a row being inserted). A savepoint's rollback alone does
+    not run it: the outer transaction may still commit.
+    """
+    if not isinstance(session, Session):
+        raise TypeError("after_rollback needs a session from commbase.core.db.Database")
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
 
 
 def rowcount(result: Any) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.core.db import after_commit
+from commbase.core.db import after_commit, after_rollback
 from commbase.core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 # What a file of each accepted type starts with, and the extension it is stored with.
@@ -106,3 +106,13 @@ def remove_after_commit(session: AsyncSession, *paths: str | None) -> None:
         await remove(*kept)
 
     after_commit(session, drop)
+
+
+def remove_after_rollback(session: AsyncSession, path: str) -> None:
+    """Delete a file just written if ``session``'s transaction does not commit, so no
+    file is left on disk without the row that names it."""
+
+    async def drop() -> None:
+        await remove(path)
+
+    after_rollback(session, drop)

@@ -245,7 +245,9 @@ async def attach_resume(
         media_type=media_type,
     )
     if application.resume_path != stored.path:
+        # The old file goes once the new one is committed; the new one goes if it is not.
         resumes.remove_after_commit(session, application.resume_path)
+        resumes.remove_after_rollback(session, stored.path)
     application.resume_path = stored.path
     application.resume_size = stored.size
     application.resume_sha256 = stored.sha256
