@@ -217,6 +217,15 @@ def test_forms_without_the_csrf_token_are_refused(browser: Any, server: Server) 
         page.get_by_role("button", name="Add endpoint").click()
     assert page.url.endswith("/dashboard/settings")
     assert page.get_by_role("cell", name=hook, exact=True).is_visible()
+    page.get_by_label("Name", exact=True).fill("Failing calls")
+    page.get_by_label("Metric").select_option("calls.failure_rate")
+    page.get_by_label("Threshold").fill("5")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add alert").click()
+    alerts = server.api("GET", "/v1/analytics/alerts").json()["data"]
+    assert [(a["name"], a["metric"], a["threshold"]) for a in alerts] == [
+        ("Failing calls", "calls.failure_rate", 5)
+    ]
     page.context.close()
     # Signing in needs the form's token too.
     context = browser.new_context()
@@ -244,7 +253,10 @@ def test_a_viewer_sees_pages_but_not_settings(browser: Any, server: Server) -> N
 def test_signing_out_ends_the_cookie_and_the_session(browser: Any, server: Server) -> None:
     page = _sign_in(browser, server, DEMO_EMAIL, DEMO_PASSWORD)
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "cb_dash")
-    page.keyboard.press("Tab")  # the skip link, then the page is reachable by keyboard
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Executive"
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/dashboard/login")
     assert not [c for c in page.context.cookies() if c["name"] == "cb_dash"]

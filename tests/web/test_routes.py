@@ -10,10 +10,11 @@ import re
 import httpx
 from fastapi import FastAPI
 
+from commbase.identity.roles import Role
 from commbase.web.live import LiveNotifier
 from tests.conftest import client_for
 from tests.contacts.factories import create_contact
-from tests.identity.factories import PASSWORD, Tenant, login, make_tenant
+from tests.identity.factories import PASSWORD, Tenant, add_member, login, make_tenant
 from tests.messaging.factories import create_account
 
 
@@ -158,3 +159,47 @@ async def test_the_cookie_is_secure_behind_a_trusted_https_proxy(app: FastAPI) -
                 c for c in signed.headers.get_list("set-cookie") if c.startswith("cb_dash=")
             )
             assert ("Secure" in session_cookie) is secure, ip
+
+
+async def test_settings_changes_need_an_admin_and_the_token(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    _, viewer_email = await add_member(app, tenant, role=Role.VIEWER)
+    viewer = {"Cookie": f"cb_dash={await login(client, viewer_email)}"}
+    page = await client.get("/dashboard/executive", headers=viewer)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    alert = {"name": "Failures", "metric": "calls.failure_rate", "comparator": "gt"}
+    as_viewer = await client.post(
+        "/dashboard/settings/alerts",
+        data={**alert, "threshold": "5", "csrf_token": token.group(1)},
+        headers=viewer,
+    )
+    assert as_viewer.status_code == 403
+    assert "Only owners and admins" in as_viewer.text
+    owner = await _signed_in(client, tenant)
+    page = await client.get("/dashboard/settings", headers=owner)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    other_token = await client.post(
+        "/dashboard/settings/alerts",
+        data={**alert, "threshold": "5", "csrf_token": "0" * 64},
+        headers=owner,
+    )
+    assert other_token.status_code == 403
+    bad = await client.post(
+        "/dashboard/settings/alerts",
+        data={**alert, "threshold": "lots", "csrf_token": token.group(1)},
+        headers=owner,
+    )
+    assert bad.status_code == 422  # the API's refusal, shown on the page
+    assert (await client.get("/v1/analytics/alerts", headers=tenant.headers)).json()["data"] == []
+    made = await client.post(
+        "/dashboard/settings/alerts",
+        data={**alert, "threshold": "5", "csrf_token": token.group(1)},
+        headers=owner,
+    )
+    assert made.status_code == 303
+    listed = (await client.get("/v1/analytics/alerts", headers=tenant.headers)).json()["data"]
+    assert [(a["name"], a["threshold"]) for a in listed] == [("Failures", 5)]

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
@@ -19,10 +18,13 @@ from commbase.core.time import utcnow
 from commbase.web import cookies, figures
 from commbase.web.api import Api, ApiRefused
 from commbase.web.filters import RANGES, Filters
+from commbase.web.forms import csrf_ok, read_form, refused, to_login
 from commbase.web.live import LiveNotifier
 from commbase.web.pages import PAGES
-from commbase.web.templating import SECURITY_HEADERS, render
-from commbase.web.viewer import Viewer, api_for, current_viewer
+from commbase.web.settings_routes import router as settings_router
+from commbase.web.settings_routes import settings_page
+from commbase.web.templating import render
+from commbase.web.viewer import api_for, current_viewer
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
@@ -34,24 +36,6 @@ STATIC_FILES = {
 }
 HEARTBEAT_S = 15.0
 INTERVALS = ("hour", "day", "week", "month")
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/dashboard/login?{urlencode({'next': target})}", status_code=303)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[0] for key, values in parse_qs(body, max_num_fields=20).items()}
-
-
-def _refused(message: str, status_code: int = 403) -> Response:
-    return render("message.html", status_code=status_code, title="Refused", message=message)
-
-
-def _csrf_ok(viewer: Viewer, form: dict[str, str]) -> bool:
-    return cookies.same(form.get(cookies.CSRF_FIELD), viewer.csrf)
 
 
 # ------------------------------------------------------------------ sign-in
@@ -80,10 +64,10 @@ def _safe_next(target: str) -> str:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     expected = request.cookies.get(cookies.LOGIN_CSRF_COOKIE)
     if not cookies.same(form.get(cookies.CSRF_FIELD), expected):
-        return _refused("The form expired or did not come from this site; reload it and sign in.")
+        return refused("The form expired or did not come from this site; reload it and sign in.")
     body = {"email": form.get("email", ""), "password": form.get("password", "")}
     if form.get("organization"):
         body["organization"] = form["organization"]
@@ -115,8 +99,8 @@ async def logout(request: Request) -> Response:
     viewer = await current_viewer(request)
     response = RedirectResponse("/dashboard/login", status_code=303)
     if viewer is not None:
-        if not _csrf_ok(viewer, await _form(request)):
-            return _refused("The form did not carry this session's CSRF token.")
+        if not csrf_ok(viewer, await read_form(request)):
+            return refused("The form did not carry this session's CSRF token.")
         async with api_for(request, viewer.token) as api:
             await api.send("POST", "/v1/auth/logout")
     cookies.clear_session(request, response)
@@ -206,7 +190,7 @@ async def page(request: Request, page: Annotated[str, PathParam(max_length=40)])
         return render("message.html", status_code=404, title="Not found", message="No such page.")
     viewer = await current_viewer(request)
     if viewer is None:
-        return _to_login(request)
+        return to_login(request)
     filters = Filters.parse(dict(request.query_params), default_tz=viewer.timezone)
     async with api_for(request, viewer.token) as api:
         shown, accounts = await asyncio.gather(
@@ -236,65 +220,4 @@ async def _accounts(api: Api) -> list[dict[str, str]]:
     return [{"id": a["id"], "name": a.get("name") or a["id"]} for a in answer["data"]]
 
 
-# ------------------------------------------------------------------ settings (admins)
-
-
-async def settings_page(request: Request, *, error: str | None = None) -> Response:
-    viewer = await current_viewer(request)
-    if viewer is None:
-        return _to_login(request)
-    if not viewer.is_admin:
-        return _refused("Only owners and admins configure alerts and webhooks.")
-    async with api_for(request, viewer.token) as api:
-        webhooks = (await api.get("/v1/webhooks", {"limit": "50"}))["data"]
-        alerts = (await api.get("/v1/analytics/alerts", {"limit": "50"}))["data"]
-    return render(
-        "settings.html",
-        viewer=viewer,
-        pages=PAGES,
-        spec=None,
-        webhooks=webhooks,
-        alerts=alerts,
-        error=error,
-    )
-
-
-@router.post("/settings/webhooks")
-async def add_webhook(request: Request) -> Response:
-    viewer = await current_viewer(request)
-    if viewer is None:
-        return _to_login(request)
-    form = await _form(request)
-    if not _csrf_ok(viewer, form):
-        return _refused("The form did not carry this session's CSRF token.")
-    if not viewer.is_admin:
-        return _refused("Only owners and admins configure alerts and webhooks.")
-    events = [e.strip() for e in form.get("event_types", "*").split(",") if e.strip()] or ["*"]
-    async with api_for(request, viewer.token) as api:
-        try:
-            await api.post("/v1/webhooks", {"url": form.get("url", ""), "event_types": events})
-        except ApiRefused as refused:
-            return await settings_page(request, error=refused.detail)
-    return RedirectResponse("/dashboard/settings", status_code=303)
-
-
-@router.post("/settings/webhooks/{endpoint_id}/delete")
-async def delete_webhook(
-    request: Request, endpoint_id: Annotated[str, PathParam(max_length=80)]
-) -> Response:
-    viewer = await current_viewer(request)
-    if viewer is None:
-        return _to_login(request)
-    if not _csrf_ok(viewer, await _form(request)):
-        return _refused("The form did not carry this session's CSRF token.")
-    if not viewer.is_admin:
-        return _refused("Only owners and admins configure alerts and webhooks.")
-    async with api_for(request, viewer.token) as api:
-        try:
-            await api.delete(f"/v1/webhooks/{endpoint_id}")
-        except ApiRefused as refused:
-            return await settings_page(request, error=refused.detail)
-    return RedirectResponse("/dashboard/settings", status_code=303)
-
-
-__all__ = ["SECURITY_HEADERS", "router"]
+router.include_router(settings_router)
