@@ -5,12 +5,16 @@ the live notifier's cost (one outbox query per change, whatever the tabs)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from commbase.identity.roles import Role
+from commbase.web import live
 from commbase.web.live import LiveNotifier
 from tests.conftest import client_for
 from tests.contacts.factories import create_contact
@@ -203,3 +207,39 @@ async def test_settings_changes_need_an_admin_and_the_token(
     assert made.status_code == 303
     listed = (await client.get("/v1/analytics/alerts", headers=tenant.headers)).json()["data"]
     assert [(a["name"], a["threshold"]) for a in listed] == [("Failures", 5)]
+
+
+async def test_changes_cross_processes_through_redis(
+    app: FastAPI, client: httpx.AsyncClient, redis_url: str | None
+) -> None:
+    if redis_url is None:
+        pytest.skip("needs Redis (COMMBASE_TEST_REDIS_URL, PostgreSQL stack)")
+    tenant = await make_tenant(app)
+    notifier = LiveNotifier(app.state.db, redis_url, min_gap_s=0.0)
+    listener = Redis.from_url(redis_url)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(live.CHANNEL)
+    tab = notifier.subscribe(tenant.org_id)
+    try:
+        await asyncio.sleep(0.2)  # the notifier hears its channel
+        # A change in this process is published for the others...
+        await create_contact(client, tenant.headers, name="Grace Hopper")
+        await asyncio.wait_for(tab.get(), 5)
+        published = None
+        async with asyncio.timeout(5):
+            while published is None:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    published = json.loads(message["data"])
+        assert published["org_id"] == tenant.org_id
+        # ...and one another process publishes reaches this process's tabs.
+        await listener.publish(
+            live.CHANNEL,
+            json.dumps({"origin": "another", "org_id": tenant.org_id, "types": ["call.created"]}),
+        )
+        heard = json.loads(await asyncio.wait_for(tab.get(), 5))
+        assert heard == {"org_id": tenant.org_id, "types": ["call.created"]}
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
+        await notifier.close()
