@@ -240,6 +240,6 @@ async def test_changes_cross_processes_through_redis(
         heard = json.loads(await asyncio.wait_for(tab.get(), 5))
         assert heard == {"org_id": tenant.org_id, "types": ["call.created"]}
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
         await listener.aclose()
         await notifier.close()
