@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,11 +23,15 @@ from commbase.calls.providers.twilio import STATUS_PATH, TwilioProvider
 from commbase.calls.recordings.callbacks import RECORDING_PATH
 from commbase.core.money import cost_of
 from commbase.core.time import FrozenClock, use_clock
+from commbase.privacy import domains as _domains  # noqa: F401  (fills the registry)
+from commbase.privacy.registry import retention_kinds
+from commbase.privacy.retention import purge_kind
 from commbase.settings import Settings
 from tests.calls.factories import dial_queued, fund_wallet, install_carrier, outbox_types, place
 from tests.conftest import make_settings
 from tests.core.conftest import assert_problem
 from tests.identity.factories import Tenant, make_tenant
+from tests.privacy.factories import download, request_erasure, request_export
 
 AUTH_TOKEN = "twilio-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -448,3 +452,58 @@ async def test_a_recorded_outbound_call_is_stored_by_its_signed_callback_and_str
     other = await make_tenant(app)
     hidden = await client.get(f"/v1/calls/{call_id}/recording", headers=other.headers)
     assert_problem(hidden, 404, "not-found")
+
+
+async def left_voicemail(client: httpx.AsyncClient, tenant: Tenant, n: int) -> str:
+    """An after-hours call whose voicemail Twilio reported; returns the call id."""
+    with use_clock(FrozenClock(SATURDAY)):
+        answered = await post_signed(client, INBOUND_PATH, incoming(sid("CA", n)))
+    call_id = call_id_in(answered.text)
+    path = f"{RECORDING_PATH}?call={call_id}&kind=voicemail"
+    assert (await post_signed(client, path, recording_report(sid("CA", n)))).status_code == 204
+    return call_id
+
+
+async def test_a_callers_recordings_are_exported_and_erased_with_the_contact(
+    app: FastAPI, client: httpx.AsyncClient, twilio: FakeTwilio
+) -> None:
+    tenant = await make_tenant(app)
+    await setup_org(client, tenant)
+    call_id = await left_voicemail(client, tenant, 8)
+    [contact] = (await client.get("/v1/contacts", headers=tenant.headers)).json()["data"]
+
+    export = await request_export(client, tenant.headers, "contact", contact["id"])
+    files, _ = await download(client, tenant.headers, export["id"])
+    assert [(r["call_id"], r["url"]) for r in files["call_recordings.json"]] == [
+        (call_id, RECORDING_URL)
+    ]
+
+    erasure = await request_erasure(client, tenant.headers, "contact", contact["id"])
+    assert erasure["counts"]["call_recordings"] == 1
+    listed = await client.get(f"/v1/calls/{call_id}/recordings", headers=tenant.headers)
+    assert listed.json()["data"] == []
+    gone = await client.get(f"/v1/calls/{call_id}/recording", headers=tenant.headers)
+    assert_problem(gone, 404, "not-found")
+
+
+async def test_recordings_expire_after_the_retention_period(
+    app: FastAPI, client: httpx.AsyncClient, twilio: FakeTwilio
+) -> None:
+    tenant = await make_tenant(app)
+    await setup_org(client, tenant)
+    call_id = await left_voicemail(client, tenant, 9)
+    kind = retention_kinds()["call_recordings"]
+    stored_at = datetime.fromisoformat(
+        (await client.get(f"/v1/calls/{call_id}/recordings", headers=tenant.headers)).json()[
+            "data"
+        ][0]["created_at"]
+    )
+
+    kept = await purge_kind(app.state.db, kind, now=stored_at + timedelta(days=89))
+    purged = await purge_kind(app.state.db, kind, now=stored_at + timedelta(days=91))
+
+    assert (kept, purged) == (0, 1)
+    call = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+    assert call["recording_url"] is None
+    listed = await client.get(f"/v1/calls/{call_id}/recordings", headers=tenant.headers)
+    assert listed.json()["data"] == []
