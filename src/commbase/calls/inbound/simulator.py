@@ -1,10 +1,9 @@
-"""Simulated inbound calls: a caller on the simulator rings one of the organization's
-simulator numbers (``POST /v1/phone-numbers/{id}/simulate-inbound`` or
-``commbase calls simulate-inbound``). The call is routed exactly as a carrier's
-would be; then the simulated caller stays on for ``duration_s`` (default 60 s plus
-the last two digits of their number, capped by the call's allowed duration) and
-hangs up, moved on the clock by the simulator like outbound calls
-(``COMMBASE_SIMULATOR_SPEED`` applies)."""
+"""Simulated inbound calls: a caller on the simulator rings one of the
+organization's simulator numbers (``POST /v1/phone-numbers/{id}/simulate-inbound``).
+The call is routed exactly as a carrier's would be; then the simulated caller stays
+on for ``duration_s`` (default 60 s plus the last two digits of their number, capped
+by the call's allowed duration) and hangs up, moved on the clock by the simulator
+like outbound calls (``COMMBASE_SIMULATOR_SPEED`` applies)."""
 
 from __future__ import annotations
 
