@@ -70,6 +70,8 @@ PASSWORD_CHECKED: frozenset[tuple[str, str]] = frozenset(
 SIGNED: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/v1/providers/stripe/webhook"),
+        ("POST", "/v1/providers/paypal/webhook"),
+        ("POST", "/v1/providers/cashfree/webhook"),
         ("POST", "/v1/providers/twilio/voice/status"),
         ("POST", "/v1/providers/twilio/voice/inbound"),
         ("POST", "/v1/providers/twilio/voice/recording"),
@@ -133,6 +135,7 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "customer_id"): "billing_customers",
     ("", "subscription_id"): "billing_subscriptions",
     ("", "invoice_id"): "billing_invoices",
+    ("", "payment_id"): "billing_payments",
     ("", "license_id"): "billing_licenses",
     ("", "account_id"): "channel_accounts",
     ("", "conversation_id"): "conversations",
@@ -158,6 +161,7 @@ RECORD_QUERIES: dict[str, str] = {
     "q": "emails",
     "customer_id": "billing_customers",
     "subscription_id": "billing_subscriptions",
+    "invoice_id": "billing_invoices",
     "reference_id": "contacts",
     "assignee_user_id": "users",
     "assignee_agent_session_id": "agent_sessions",
@@ -228,6 +232,12 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/billing/invoices/{invoice_id}/finalize"): {},
     ("POST", "/v1/billing/subscriptions/{subscription_id}/licenses"): {"user_id": "usr_x"},
     ("POST", "/v1/billing/invoices/{invoice_id}/payments"): {"amount": 1},
+    ("POST", "/v1/billing/invoices/{invoice_id}/checkout"): {
+        "provider": "simulator",
+        "payment_method": "sim_card_ok",
+    },
+    ("POST", "/v1/billing/payments/{payment_id}/refunds"): {"amount": 1},
+    ("PUT", "/v1/billing/plans/{plan_id}/dunning"): {"retry_days": [9], "final_action": "pause"},
     ("POST", "/v1/auth/login"): {"email": "nobody@nowhere.example", "password": "wrong password"},
     ("POST", "/v1/auth/signup"): {
         "email": "someone@bravo.example",
@@ -599,7 +609,25 @@ async def _billing_records(
             "lines": [{"description": "Alpha setup", "unit_amount": 4321}],
         },
     )
+    due = await _post(
+        client,
+        "/v1/billing/invoices",
+        a.api_key,
+        {
+            "customer_id": customer["id"],
+            "currency": "USD",
+            "lines": [{"description": "Alpha training", "unit_amount": 5000}],
+            "finalize": True,
+        },
+    )
+    paid = await _post(
+        client,
+        f"/v1/billing/invoices/{due['id']}/checkout",
+        a.api_key,
+        {"provider": "simulator", "payment_method": "sim_card_ok", "amount": 2000},
+    )
     return {
+        "billing_payments": [paid["payment"]["id"]],
         "billing_plans": [plan["id"]],
         "billing_addons": [addon["id"]],
         "billing_coupons": [coupon["id"]],
@@ -1383,6 +1411,8 @@ REFUSAL = {
     "/v1/providers/twilio/voice/inbound": (401, "authentication-required"),
     "/v1/providers/twilio/voice/recording": (401, "authentication-required"),
     STRIPE_PATH: (400, "invalid-request"),
+    "/v1/providers/paypal/webhook": (400, "invalid-request"),
+    "/v1/providers/cashfree/webhook": (400, "invalid-request"),
 }
 
 
@@ -1420,7 +1450,17 @@ async def test_signed_provider_callbacks_are_unavailable_until_configured(
     client: httpx.AsyncClient, method: str, path: str
 ) -> None:
     """With no secret to check a signature against, nothing signed gets in either."""
-    signed = {"X-Twilio-Signature": "x", "Stripe-Signature": "t=1,v1=x"}
+    signed = {
+        "X-Twilio-Signature": "x",
+        "Stripe-Signature": "t=1,v1=x",
+        "x-webhook-signature": "x",
+        "x-webhook-timestamp": "1",
+        **{
+            f"paypal-{name}": "x"
+            for name in ("auth-algo", "cert-url", "transmission-id", "transmission-sig")
+        },
+        "paypal-transmission-time": "2026-11-28T15:45:13Z",
+    }
     response = await client.request(method, path, data=FORM, headers=signed)
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith(PROBLEM)

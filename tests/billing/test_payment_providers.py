@@ -23,7 +23,15 @@ from sqlalchemy import func, select
 from commbase.app import create_app
 from commbase.billing.models import LedgerEntry
 from commbase.core.effects import EffectRunner
-from tests.billing.factories import LIVE_KEY, SANDBOX_KEY, WEBHOOK_SECRET, signed
+from tests.billing.factories import (
+    LIVE_KEY,
+    SANDBOX_KEY,
+    WEBHOOK_SECRET,
+    entries,
+    open_wallet,
+    shown,
+    signed,
+)
 from tests.billing.provider_fakes import (
     CASHFREE_SECRET,
     PAYPAL_WEBHOOK_ID,
@@ -437,3 +445,112 @@ async def test_a_stripe_refund_is_sent_after_commit_keyed_by_the_refund(world: W
         if a.form["payment_intent"] == payment["provider_payment_id"]
     ]
     assert len({a.headers["idempotency-key"] for a in sent}) == 1
+
+
+# ------------------------------------------------------------------ wallet top-ups
+
+
+async def _top_up(world: World, tenant: Tenant, wallet_id: str, **body: Any) -> dict[str, Any]:
+    response = await world.client.post(
+        f"/v1/wallets/{wallet_id}/topups",
+        json=body,
+        headers={**tenant.headers, "Idempotency-Key": f"topup-{wallet_id}"},
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_cashfree_and_paypal_top_ups_complete_once_by_their_webhooks(world: World) -> None:
+    tenant = await make_tenant(world.app)
+    rupees = await open_wallet(world.client, tenant.headers, currency="INR")
+    started = await _top_up(
+        world, tenant, rupees["id"], amount=50_000, minutes=120, provider="cashfree", plan="popular"
+    )
+    again = await _top_up(
+        world, tenant, rupees["id"], amount=50_000, minutes=120, provider="cashfree", plan="popular"
+    )
+    assert again["transaction"]["id"] == started["transaction"]["id"]  # one order, one entry
+    assert started["transaction"]["status"] == "pending"
+    assert started["payment_session_id"] == "session_a1b2c3d4e5f6"
+    order_id = started["payment_intent"]["id"]
+    body = cashfree_event(order_id, "500.00", "INR")
+    hook = "/v1/providers/cashfree/webhook"
+    forged = await world.client.post(hook, content=body, headers=cashfree_headers(body, secret="x"))
+    assert forged.status_code == 400
+    answers = await asyncio.gather(
+        *[world.client.post(hook, content=body, headers=cashfree_headers(body)) for _ in range(3)]
+    )
+    assert sorted(a.json()["outcome"] for a in answers) == ["credited", "ignored", "ignored"]
+    wallet = await shown(world.client, tenant.headers, rupees["id"])
+    assert (wallet["balance"], wallet["balance_minutes"]) == (50_000, 120)
+    [entry] = await entries(world.client, tenant.headers, rupees["id"])
+    assert (entry["status"], entry["payment_method"]) == ("completed", "cashfree")
+
+    dollars = await open_wallet(
+        world.client,
+        tenant.headers,
+        currency="USD",
+        owner_type="user",
+        owner_id=tenant.owner_id,
+        provider="paypal",
+    )
+    paypal = await _top_up(world, tenant, dollars["id"], amount=1_500, provider="paypal")
+    order_id = paypal["payment_intent"]["id"]
+    assert paypal["approval_url"].endswith(order_id)
+    approved = paypal_approved(order_id)
+    heard = await world.client.post(
+        "/v1/providers/paypal/webhook", content=approved, headers=paypal_headers()
+    )
+    assert heard.json()["outcome"] == "credited"
+    assert (await shown(world.client, tenant.headers, dollars["id"]))["balance"] == 1_500
+    no_auto = await world.client.patch(
+        f"/v1/wallets/{dollars['id']}",
+        json={"auto_recharge": True, "auto_recharge_threshold": 100, "auto_recharge_amount": 1000},
+        headers=tenant.headers,
+    )
+    assert no_auto.status_code == 422, no_auto.text
+    assert no_auto.json()["errors"][0]["field"] == "auto_recharge"
+
+
+async def test_a_members_invoice_payment_and_its_refund_are_seed_transactions(
+    world: World,
+) -> None:
+    tenant = await make_tenant(world.app)
+    h = tenant.headers
+    customer = await world.client.post(
+        "/v1/billing/customers", json={"kind": "user", "reference_id": tenant.owner_id}, headers=h
+    )
+    assert customer.status_code == 201, customer.text
+    invoice = await world.client.post(
+        "/v1/billing/invoices",
+        json={
+            "customer_id": customer.json()["id"],
+            "currency": "EUR",
+            "lines": [{"description": "Workshop", "unit_amount": 9_000}],
+            "finalize": True,
+        },
+        headers=h,
+    )
+    payment = (
+        await checkout(
+            world, tenant, invoice.json()["id"], provider="simulator", payment_method="sim_card_ok"
+        )
+    )["payment"]
+    refund = await world.client.post(
+        f"/v1/billing/payments/{payment['id']}/refunds", json={"amount": 1_000}, headers=h
+    )
+    assert refund.status_code == 201, refund.text
+    listed = await world.client.get(
+        f"/v1/billing/transactions?user_id={tenant.owner_id}", headers=h
+    )
+    rows = {row["type"]: row for row in listed.json()["data"]}
+    assert set(rows) == {"purchase", "refund"}
+    assert (rows["purchase"]["amount"], rows["purchase"]["status"]) == (9_000, "completed")
+    assert rows["purchase"]["payment_method"] == "simulator"
+    assert rows["refund"]["refund_of"] == rows["purchase"]["id"] == payment["ledger_entry_id"]
+    assert rows["refund"]["invoice_id"] == invoice.json()["id"]
+    assert rows["purchase"]["refunded_amount"] == 1_000
+    summary = await world.client.get(f"/v1/billing/summary/{tenant.owner_id}", headers=h)
+    [eur] = summary.json()["currencies"]
+    assert (eur["purchases"], eur["refunds"], eur["net"]) == (9_000, 1_000, 8_000)

@@ -833,6 +833,27 @@ FIELD_PROBLEMS[("POST", "/v1/billing/customers")] = [
     ("unknown kind", {"kind": "robot", "reference_id": "x"}, "kind"),
     ("invalid email", {"kind": "contact", "reference_id": "x", "email": "nope"}, "email"),
 ]
+FIELD_PROBLEMS[("POST", "/v1/billing/invoices/inv_none/checkout")] = [
+    ("unknown provider", {"provider": "bitcoin"}, "provider"),
+    ("manual is not a checkout", {"provider": "manual"}, "provider"),
+    ("zero amount", {"provider": "simulator", "amount": 0}, "amount"),
+    ("phone with letters", {"provider": "cashfree", "customer_phone": "call me"}, "customer_phone"),
+    (
+        "return url not http",
+        {"provider": "paypal", "return_url": "javascript:alert(1)"},
+        "return_url",
+    ),
+]
+FIELD_PROBLEMS[("POST", "/v1/billing/payments/pay_none/refunds")] = [
+    ("negative amount", {"amount": -5}, "amount"),
+    ("reason too long", {"reason": "r" * 501}, "reason"),
+]
+FIELD_PROBLEMS[("PUT", "/v1/billing/plans/plan_none/dunning")] = [
+    ("retry days not ascending", {"retry_days": [3, 1], "final_action": "cancel"}, "retry_days"),
+    ("unknown final action", {"retry_days": [1], "final_action": "explode"}, "final_action"),
+    ("retry after 0 days", {"retry_days": [0], "final_action": "pause"}, "retry_days.0"),
+    ("no final action", {"retry_days": [1]}, "final_action"),
+]
 BOOKING = {"service": "Cut", "currency": "CZK", "starts_at": "2031-01-01T10:00:00Z"}
 FIELD_PROBLEMS[("POST", "/v1/bookings")] = [
     ("naive start", {**BOOKING, "starts_at": "2031-01-01T10:00:00"}, "starts_at"),
@@ -997,6 +1018,8 @@ QUERY_CASES = [
             ("/v1/campaigns/{campaign_id}/recipients", "limit=0", "limit"),
             ("/v1/billing/transactions", "limit=1", "user_id"),
             ("/v1/billing/transactions", "user_id=usr_x&type=gift", "type"),
+            ("/v1/billing/payments", "status=lost", "status"),
+            ("/v1/billing/payments", "invoice_id=" + "i" * 41, "invoice_id"),
             ("/v1/billing/transactions", "user_id=usr_x&status=lost", "status"),
             ("/v1/billing/transactions", "user_id=usr_x&from=2026-01-01T00:00:00", "from"),
             ("/v1/billing/revenue-breakdown", "from=2026-01-01T00:00:00Z", "to"),
@@ -1102,6 +1125,16 @@ ID_ROUTES = [
     ("GET", "/v1/billing/plans/{id}", "plan_id", NO_BODY),
     ("GET", "/v1/billing/subscriptions/{id}", "subscription_id", NO_BODY),
     ("POST", "/v1/billing/invoices/{id}/payments", "invoice_id", {}),
+    ("POST", "/v1/billing/invoices/{id}/checkout", "invoice_id", {"provider": "simulator"}),
+    ("GET", "/v1/billing/payments/{id}", "payment_id", NO_BODY),
+    ("GET", "/v1/billing/payments/{id}/refunds", "payment_id", NO_BODY),
+    ("POST", "/v1/billing/payments/{id}/refunds", "payment_id", {}),
+    (
+        "PUT",
+        "/v1/billing/plans/{id}/dunning",
+        "plan_id",
+        {"retry_days": [1], "final_action": "pause"},
+    ),
     ("POST", "/v1/billing/subscriptions/{id}/licenses", "subscription_id", {"user_id": "u"}),
     ("POST", "/v1/billing/licenses/{id}/unassign", "license_id", NO_BODY),
     ("GET", "/v1/billing/licenses/{id}/usage", "license_id", NO_BODY),

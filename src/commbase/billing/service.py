@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.billing.enums import OwnerType, WalletStatus
+from commbase.billing.enums import OwnerType, PaymentProvider, WalletStatus
 from commbase.billing.holds import Hold, capture_call, hold_for_call, release_hold
 from commbase.billing.ledger import (
     Posting,
@@ -109,7 +109,19 @@ async def open_wallet(session: AsyncSession, *, principal: Principal, data: Wall
     )
 
 
+def _check_unattended(provider: str | None, enabled: bool | None) -> None:
+    """PayPal and Cashfree payments are approved by the payer: nothing can recharge
+    a wallet through them unattended."""
+    if enabled and provider in (PaymentProvider.PAYPAL, PaymentProvider.CASHFREE):
+        raise invalid(
+            f"auto_recharge needs a provider that charges a saved card (stripe or manual), "
+            f"not {provider}",
+            "auto_recharge",
+        )
+
+
 def _check_recharge(wallet: Wallet) -> None:
+    _check_unattended(wallet.provider, wallet.auto_recharge)
     if wallet.auto_recharge and (
         wallet.auto_recharge_threshold is None or not wallet.auto_recharge_amount
     ):
@@ -124,6 +136,7 @@ async def update_wallet(session: AsyncSession, *, wallet: Wallet, changes: Walle
     values = changes.model_dump(exclude_unset=True)
     recharge = ("auto_recharge", "auto_recharge_threshold", "auto_recharge_amount")
     enabled, threshold, amount = (values.get(f, getattr(wallet, f)) for f in recharge)
+    _check_unattended(values.get("provider", wallet.provider), enabled)
     if enabled and (threshold is None or not amount):
         raise invalid(
             "auto_recharge needs auto_recharge_threshold and a positive auto_recharge_amount",

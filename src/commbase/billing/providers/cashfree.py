@@ -66,18 +66,16 @@ class CashfreeGateway:
     name = "cashfree"
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None) -> None:
-        if settings.cashfree_client_id is None or settings.cashfree_client_secret is None:
-            raise invalid(
-                "Cashfree is not configured on this server (COMMBASE_CASHFREE_CLIENT_ID)",
-                "provider",
-            )
         self.settings = settings
         self.transport = transport
 
     async def _call(self, path: str, body: dict[str, Any], *, key: str) -> dict[str, Any]:
         settings = self.settings
-        assert settings.cashfree_client_id
-        assert settings.cashfree_client_secret
+        if not (settings.cashfree_client_id and settings.cashfree_client_secret):
+            raise invalid(
+                "Cashfree is not configured on this server (COMMBASE_CASHFREE_CLIENT_ID)",
+                "provider",
+            )
         headers = {
             "x-client-id": settings.cashfree_client_id,
             "x-client-secret": settings.cashfree_client_secret.get_secret_value(),
@@ -147,6 +145,8 @@ class CashfreeGateway:
         )
 
     async def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        if not headers.get("x-webhook-signature") or not headers.get("x-webhook-timestamp"):
+            raise InvalidRequest("Missing x-webhook-signature or x-webhook-timestamp")
         secret = self.settings.cashfree_client_secret
         if secret is None:
             raise ServiceUnavailable("Cashfree is not configured (COMMBASE_CASHFREE_CLIENT_SECRET)")

@@ -60,19 +60,21 @@ class PayPalGateway:
     name = "paypal"
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None) -> None:
-        if settings.paypal_client_id is None or settings.paypal_client_secret is None:
-            raise invalid(
-                "PayPal is not configured on this server (COMMBASE_PAYPAL_CLIENT_ID)", "provider"
-            )
         self.settings = settings
         self.transport = transport
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.paypal_client_id and self.settings.paypal_client_secret)
 
     async def _call(
         self, method: str, path: str, *, json_body: Any = None, request_id: str | None = None
     ) -> dict[str, Any]:
         settings = self.settings
-        assert settings.paypal_client_id
-        assert settings.paypal_client_secret
+        if not (settings.paypal_client_id and settings.paypal_client_secret):
+            raise invalid(
+                "PayPal is not configured on this server (COMMBASE_PAYPAL_CLIENT_ID)", "provider"
+            )
         async with httpx.AsyncClient(
             base_url=settings.paypal_api_base, transport=self.transport, timeout=TIMEOUT_S
         ) as client:
@@ -174,13 +176,13 @@ class PayPalGateway:
         )
 
     async def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        if self.settings.paypal_webhook_id is None:
-            raise ServiceUnavailable(
-                "PayPal webhooks are not configured (COMMBASE_PAYPAL_WEBHOOK_ID)"
-            )
         sent = {field: headers.get(header) for field, header in _HEADERS.items()}
         if not all(sent.values()):
             raise InvalidRequest("Missing PayPal transmission headers")
+        if self.settings.paypal_webhook_id is None or not self.configured:
+            raise ServiceUnavailable(
+                "PayPal webhooks are not configured (COMMBASE_PAYPAL_WEBHOOK_ID)"
+            )
         try:
             event = json.loads(body)
         except ValueError as exc:

@@ -6,7 +6,11 @@ A user's transactions are ledger entries; nothing is stored twice:
   (``wallet_topup``), or a payment of a one-off invoice billed to the user as a
   customer (``invoice_payment``, posted to the seller's revenue wallet);
 - ``subscription``: a payment of an invoice of one of the user's subscriptions;
-- ``refund``: a top-up of the user's wallet given back (``topup_refund``).
+- ``refund``: a top-up of the user's wallet given back (``topup_refund``), or a
+  payment of one of the user's invoices given back (``invoice_refund``, found
+  through the payment it refunds).
+
+Statuses change only where the providers' verified webhooks settle the entries.
 
 Call charges and call refunds move money inside the wallet; they are the wallet's
 ledger (``/v1/wallets/{id}/transactions``), not payments.
@@ -35,16 +39,20 @@ from commbase.core.pagination import PageParams, encode_cursor
 from commbase.identity import service as identity_service
 
 WALLET_CATEGORIES = (LedgerCategory.WALLET_TOPUP, LedgerCategory.TOPUP_REFUND)
+INVOICE_CATEGORIES = (LedgerCategory.INVOICE_PAYMENT, LedgerCategory.INVOICE_REFUND)
 
 # The transaction's type, from its ledger category and its invoice.
 TYPE = case(
-    (LedgerEntry.category == LedgerCategory.TOPUP_REFUND, TransactionType.REFUND.value),
+    (
+        LedgerEntry.category.in_([LedgerCategory.TOPUP_REFUND, LedgerCategory.INVOICE_REFUND]),
+        TransactionType.REFUND.value,
+    ),
     (Invoice.subscription_id.is_not(None), TransactionType.SUBSCRIPTION.value),
     else_=TransactionType.PURCHASE.value,
 )
 # Whose transaction it is: the wallet's owner, or the invoice's customer.
 USER = case(
-    (LedgerEntry.category == LedgerCategory.INVOICE_PAYMENT, Customer.reference_id),
+    (LedgerEntry.category.in_(INVOICE_CATEGORIES), Customer.reference_id),
     else_=Wallet.owner_id,
 )
 
@@ -57,7 +65,15 @@ def _joined(statement: Select[Any]) -> Select[Any]:
             InvoicePayment,
             and_(
                 InvoicePayment.org_id == LedgerEntry.org_id,
-                InvoicePayment.ledger_entry_id == LedgerEntry.id,
+                # An invoice refund is found through the payment it refunds.
+                InvoicePayment.ledger_entry_id
+                == case(
+                    (
+                        LedgerEntry.category == LedgerCategory.INVOICE_REFUND,
+                        LedgerEntry.refund_of,
+                    ),
+                    else_=LedgerEntry.id,
+                ),
             ),
         )
         .outerjoin(Invoice, Invoice.id == InvoicePayment.invoice_id)
@@ -68,9 +84,7 @@ def _joined(statement: Select[Any]) -> Select[Any]:
 def _of_users(org_id: str, user_id: str | None) -> ColumnElement[bool]:
     """Entries that are transactions of ``user_id`` (any user's when None)."""
     wallet = and_(Wallet.owner_type == OwnerType.USER, LedgerEntry.category.in_(WALLET_CATEGORIES))
-    invoice = and_(
-        LedgerEntry.category == LedgerCategory.INVOICE_PAYMENT, Customer.kind == CustomerKind.USER
-    )
+    invoice = and_(LedgerEntry.category.in_(INVOICE_CATEGORIES), Customer.kind == CustomerKind.USER)
     if user_id is None:
         return and_(LedgerEntry.org_id == org_id, or_(wallet, invoice))
     wallet = and_(wallet, Wallet.owner_id == user_id)
@@ -91,7 +105,11 @@ def _of_users(org_id: str, user_id: str | None) -> ColumnElement[bool]:
             Customer.reference_id == user_id,
         )
     )
-    indexed = or_(LedgerEntry.wallet_id.in_(wallets), LedgerEntry.id.in_(payments))
+    indexed = or_(
+        LedgerEntry.wallet_id.in_(wallets),
+        LedgerEntry.id.in_(payments),
+        LedgerEntry.refund_of.in_(payments),
+    )
     return and_(LedgerEntry.org_id == org_id, indexed, or_(wallet, invoice))
 
 
@@ -119,7 +137,7 @@ def _receipt_url(entry: LedgerEntry, invoice_id: str | None) -> str | None:
 
 def _read(row: Any) -> TransactionRead:
     entry: LedgerEntry = row[0]
-    in_wallet = entry.category != LedgerCategory.INVOICE_PAYMENT
+    in_wallet = entry.category not in INVOICE_CATEGORIES
     return TransactionRead(
         id=entry.id,
         user_id=row.user_id,
