@@ -63,6 +63,7 @@ from commbase.engagement.comments.routes import router as comments_router
 from commbase.engagement.consultations.intake_routes import router as consultations_intake_router
 from commbase.engagement.consultations.routes import router as consultations_router
 from commbase.engagement.favorites.routes import router as favorites_router
+from commbase.engagement.intake.cors import IntakeCorsMiddleware
 from commbase.engagement.lab.routes import router as lab_router
 from commbase.engagement.leads import jobs as _leads_jobs  # noqa: F401  (registers its jobs)
 from commbase.engagement.leads.intake_routes import router as leads_intake_router
@@ -369,6 +370,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Idempotent-Replayed",
             ],
         )
+    # Outside the general CORS middleware: /v1/intake answers for publishable keys' origins.
+    app.add_middleware(IntakeCorsMiddleware, database=database)
     app.add_middleware(
         RequestContextMiddleware,
         trusted_proxies=settings.trusted_proxies,

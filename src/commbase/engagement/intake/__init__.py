@@ -53,6 +53,8 @@ Example (a webinar sign-up)::
         return await service.get(session, org_id=visit.principal.org_id,
                                  registration_id=visit.record_id)
 
-Mount intake routers under ``/v1/intake``. Browsers send a CORS preflight for these
-requests: list the website's origins in ``COMMBASE_CORS_ORIGINS`` too.
+Mount intake routers under ``/v1/intake``. CORS there is answered from the publishable
+keys' allowed origins (``cors.IntakeCorsMiddleware``): a preflight from an origin some
+active key lists gets 204 naming it, and a response carries that origin once the
+request's key accepted it; never ``*``, never with credentials.
 """

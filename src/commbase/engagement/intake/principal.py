@@ -12,6 +12,7 @@ from commbase.core.db import DbSession
 from commbase.core.errors import AuthenticationRequired, OriginNotAllowed, ScopeMissing
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.scopes import IntakeScope
+from commbase.engagement.intake.cors import allow_origin
 from commbase.identity.publishable_keys import service as publishable_keys
 from commbase.identity.publishable_keys.schemas import normalize_origin
 
@@ -61,13 +62,16 @@ async def _intake_principal(request: Request, session: DbSession) -> IntakePrinc
     # ones included, written every few seconds.
     await request.app.state.usage.touch(key.id)
     client = client_info(request)
+    origin = _origin_of(request)
+    allowed = origin is not None and origin in key.allowed_origins
+    if allowed:  # the browser may read the answer, a 429 included
+        allow_origin(request, request.headers["origin"])
     await enforce_rate_limit(
         request,
         key=f"intake:{key.id}:{client.ip}",
         rule=RateLimitRule("intake", key.rate_limit_per_minute, 60),
     )
-    origin = _origin_of(request)
-    if origin is None or origin not in key.allowed_origins:
+    if origin is None or not allowed:
         raise OriginNotAllowed(
             "This publishable key works only from its allowed origins"
             + ("" if origin else " (the request has no Origin header)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core import outbox
@@ -169,3 +169,18 @@ async def resolve(session: AsyncSession, *, token: str, secret: str) -> Publisha
     if key is None or key.status != PublishableKeyStatus.ACTIVE:
         raise InvalidCredentials("The publishable key is unknown or revoked")
     return key
+
+
+async def origin_is_allowed(session: AsyncSession, *, origin: str) -> bool:
+    """Whether some active publishable key (of any organization) lists ``origin``: what
+    a CORS preflight, sent without credentials, can be told."""
+    # JSON as text holds each origin in quotes, on SQLite and PostgreSQL alike.
+    found = await session.scalar(
+        select(PublishableKey.id)
+        .where(
+            PublishableKey.status == PublishableKeyStatus.ACTIVE,
+            cast(PublishableKey.allowed_origins, String).contains(f'"{origin}"', autoescape=True),
+        )
+        .limit(1)
+    )
+    return found is not None
