@@ -307,10 +307,19 @@ def check_dimension(
 
 @dataclass(frozen=True)
 class Entry:
-    """A snapshot value: a metric over the period, or ``cumulative`` from the beginning."""
+    """A snapshot value: a metric over the period, or ``cumulative`` from the beginning.
+    ``per_account`` names the metric that gives the value when a snapshot is for one
+    channel account (the organization-wide one may not split by account)."""
 
     metric: str
     cumulative: bool = False
+    per_account: str | None = None
+
+    def for_account(self, account: str | None) -> Entry:
+        """The entry a snapshot for ``account`` (None: the organization) reads."""
+        if account is None or self.per_account is None:
+            return self
+        return Entry(self.per_account, self.cumulative)
 
 
 _sections: dict[str, dict[str, Entry]] = {}

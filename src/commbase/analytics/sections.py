@@ -29,7 +29,8 @@ def _wanted(account: str | None) -> dict[str, Entry]:
     """Every section entry, keyed by metric and kind (only those split by account)."""
     wanted: dict[str, Entry] = {}
     for entries in sections().values():
-        for entry in entries.values():
+        for declared in entries.values():
+            entry = declared.for_account(account)
             if account is not None:
                 # A ratio splits by account when both its sides do.
                 bases = base_metrics(lookup(entry.metric))
@@ -82,7 +83,8 @@ async def compute(
         out: dict[str, Any] = {}
         for section, entries in sections().items():
             values = {}
-            for key, entry in entries.items():
+            for key, declared in entries.items():
+                entry = declared.for_account(account)
                 source = running if entry.cumulative else totals
                 if entry.metric in source:
                     values[key] = source[entry.metric].get(field, 0)

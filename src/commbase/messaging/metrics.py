@@ -27,7 +27,10 @@ Definitions (rates are x 100 with 2 decimals, 0 over a zero denominator):
   message in the period; ``avgEngagementScore`` seed 001's contact engagement
   score per outbound message delivered in the period: 40 if read, 40 if the
   contact replied, plus the recency part at its full 20 (the contact was
-  written to in the period), averaged over those messages.
+  written to in the period), averaged over those messages. For one channel
+  account, ``total``/``new``/``blocked`` count the contacts with a conversation
+  on it (``new``: their first conversation on it opened in the period;
+  ``blocked``: blocked now).
 * ``conversations``: created in the period: ``total``; ``open`` not resolved
   now (open, pending or snoozed); ``closed`` resolved; ``avgResponseTime`` mean
   seconds from the first inbound message to the first reply.
@@ -49,8 +52,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, literal, select
+from sqlalchemy import case, exists, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from commbase.analytics.registry import (
     Entry,
@@ -63,7 +67,7 @@ from commbase.analytics.registry import (
     register_section,
     total,
 )
-from commbase.contacts import metrics as _contacts  # noqa: F401  (its section first: extended here)
+from commbase.contacts import metrics as contacts_metrics  # its section first: extended here
 from commbase.messaging.campaigns.enums import ACTIVE_CAMPAIGN, CampaignStatus
 from commbase.messaging.campaigns.models import Campaign
 from commbase.messaging.enums import (
@@ -75,6 +79,7 @@ from commbase.messaging.enums import (
 )
 from commbase.messaging.models import ChannelAccount, Conversation, Message
 
+_EARLIER = aliased(Conversation)
 REACHED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 DELIVERED = (MessageStatus.DELIVERED, MessageStatus.READ)
 OUTBOUND = Message.direction == Direction.OUTBOUND
@@ -275,6 +280,33 @@ register(
         "Contacts who wrote at least one message",
         where=~OUTBOUND,
     ),
+    # contacts of one channel account: those with a conversation on it
+    distinct(
+        "contacts.account_total",
+        CONVERSATIONS,
+        Conversation.contact_id,
+        "Contacts with a conversation on the account",
+    ),
+    distinct(
+        "contacts.account_new",
+        CONVERSATIONS,
+        Conversation.contact_id,
+        "Contacts whose first conversation on the account opened",
+        where=~exists(
+            select(_EARLIER.id).where(
+                _EARLIER.account_id == Conversation.account_id,
+                _EARLIER.contact_id == Conversation.contact_id,
+                _EARLIER.created_at < Conversation.created_at,
+            )
+        ),
+    ),
+    distinct(
+        "contacts.account_blocked",
+        CONVERSATIONS,
+        Conversation.contact_id,
+        "Contacts with a conversation on the account that are blocked now",
+        where=Conversation.contact_id.in_(contacts_metrics.BLOCKED_IDS),
+    ),
     average(
         "contacts.engagement_score_avg",
         MESSAGES,
@@ -319,10 +351,12 @@ register_section(
 register_section(
     "contacts",
     {
-        "total": Entry("contacts.new", cumulative=True),
-        "new": "contacts.new",
+        "total": Entry("contacts.new", cumulative=True, per_account="contacts.account_total"),
+        "new": Entry("contacts.new", per_account="contacts.account_new"),
         "active": "contacts.active",
-        "blocked": Entry("contacts.blocked", cumulative=True),
+        "blocked": Entry(
+            "contacts.blocked", cumulative=True, per_account="contacts.account_blocked"
+        ),
         "avgEngagementScore": "contacts.engagement_score_avg",
     },
 )
