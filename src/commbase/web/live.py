@@ -170,8 +170,8 @@ class LiveNotifier:
     async def _hear_redis(self) -> None:
         assert self._listener is not None
         while True:
+            pubsub = self._listener.pubsub()
             try:
-                pubsub = self._listener.pubsub()
                 await pubsub.subscribe(CHANNEL)
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -184,3 +184,6 @@ class LiveNotifier:
             except Exception as exc:
                 log.warning("dashboard notifier lost Redis", error=str(exc))
                 await asyncio.sleep(2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
