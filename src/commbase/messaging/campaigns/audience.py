@@ -12,13 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.contacts.models import Contact
-from commbase.contacts.service import searchable
-from commbase.core.db import json_array_contains
+from commbase.contacts import service as contacts_service
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 from commbase.messaging.campaigns.enums import AudienceKind, RecipientStatus
@@ -33,28 +30,21 @@ async def _audience_contacts(
     session: AsyncSession, *, org_id: str, audience: Audience
 ) -> list[tuple[str, str | None, bool]]:
     """(contact id, phone, blocked) of every contact the audience names."""
-    statement = select(Contact.id, Contact.phone, Contact.blocked).where(Contact.org_id == org_id)
-    dialect = session.get_bind().dialect.name
-    labels = type_coerce(Contact.labels, JSONB)
     if audience.kind == AudienceKind.LABELS:
-        statement = statement.where(
-            or_(*(json_array_contains(labels, label, dialect=dialect) for label in audience.labels))
+        return await contacts_service.audience(session, org_id=org_id, any_labels=audience.labels)
+    if audience.kind == AudienceKind.CONTACTS:
+        return await contacts_service.audience(
+            session, org_id=org_id, contact_ids=audience.contact_ids
         )
-    elif audience.kind == AudienceKind.CONTACTS:
-        statement = statement.where(Contact.id.in_(audience.contact_ids))
-    else:
-        chosen = audience.filter
-        assert chosen is not None
-        if chosen.label:
-            statement = statement.where(json_array_contains(labels, chosen.label, dialect=dialect))
-        if chosen.owner_user_id:
-            statement = statement.where(Contact.owner_user_id == chosen.owner_user_id)
-        if chosen.q:
-            statement = statement.where(
-                Contact.search_name.contains(searchable(chosen.q), autoescape=True)
-            )
-    rows = (await session.execute(statement.order_by(Contact.id))).all()
-    return [(row.id, row.phone, row.blocked) for row in rows]
+    chosen = audience.filter
+    assert chosen is not None
+    return await contacts_service.audience(
+        session,
+        org_id=org_id,
+        label=chosen.label,
+        owner_user_id=chosen.owner_user_id,
+        q=chosen.q,
+    )
 
 
 async def opted_out(session: AsyncSession, *, org_id: str, contact_ids: Sequence[str]) -> set[str]:
