@@ -1,6 +1,4 @@
-"""billing revenue more
-
-(Placeholder: filled in by the change that builds it; a no-op until then.)
+"""billing revenue more: usage-priced add-ons (billing_addons.usage_meter)
 
 Revision ID: 0024
 Revises: 0023
@@ -9,6 +7,9 @@ Create Date: 2026-11-28 15:00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0024"
 down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.add_column("billing_addons", sa.Column("usage_meter", sa.String(length=20), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("billing_addons") as batch:
+        batch.drop_column("usage_meter")

@@ -22,6 +22,15 @@ class PlanPricing(StrEnum):
 class AddOnPricing(StrEnum):
     FLAT = "flat"
     PER_UNIT = "per_unit"  # amount x the add-on's quantity
+    USAGE = "usage"  # amount x the usage_meter's count over the period that ended
+
+
+class UsageMeter(StrEnum):
+    """What a usage-priced add-on counts, from the metric registry (the unit it bills)."""
+
+    CALL_MINUTES = "call_minutes"  # calls.billable_minutes
+    CALLS = "calls"  # calls.total
+    VIDEO_CALLS = "video_calls"  # calls.video
 
 
 class CouponDuration(StrEnum):

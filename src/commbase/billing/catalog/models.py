@@ -45,7 +45,7 @@ class Plan(Base):
 
 
 class AddOn(Base):
-    """Something sold on top of a plan, flat or per unit, in the plan's interval."""
+    """Something sold on top of a plan, flat, per unit or per unit of usage."""
 
     __tablename__ = "billing_addons"
     __table_args__ = (
@@ -65,6 +65,8 @@ class AddOn(Base):
     # Codes of add-ons that must be on the subscription too, and plan features it needs.
     requires_addons: Mapped[list[str]] = mapped_column(default=list)
     requires_features: Mapped[list[str]] = mapped_column(default=list)
+    # Usage-priced add-ons: what they count (UsageMeter); null for the others.
+    usage_meter: Mapped[str | None] = mapped_column(String(20))
     archived_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

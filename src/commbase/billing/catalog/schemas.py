@@ -8,7 +8,13 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from commbase.billing.catalog.enums import AddOnPricing, CouponDuration, Interval, PlanPricing
+from commbase.billing.catalog.enums import (
+    AddOnPricing,
+    CouponDuration,
+    Interval,
+    PlanPricing,
+    UsageMeter,
+)
 from commbase.core.schemas import AppSchema, ReadSchema
 from commbase.core.types import Currency, Name, not_null
 
@@ -72,6 +78,16 @@ class AddOnCreate(AppSchema):
     currency: Currency
     requires_addons: Annotated[list[Code], Field(max_length=20)] = []
     requires_features: Annotated[list[Feature], Field(max_length=20)] = []
+    usage_meter: UsageMeter | None = Field(
+        default=None,
+        description="With pricing=usage (and only then): what is counted; amount is per unit",
+    )
+
+    @model_validator(mode="after")
+    def _meter(self) -> AddOnCreate:
+        if (self.pricing == AddOnPricing.USAGE) != (self.usage_meter is not None):
+            raise ValueError("usage_meter goes with pricing=usage, and only with it")
+        return self
 
 
 class AddOnUpdate(AppSchema):
@@ -96,6 +112,7 @@ class AddOnRead(ReadSchema):
     currency: str
     requires_addons: list[str]
     requires_features: list[str]
+    usage_meter: str | None
     archived_at: datetime | None
     created_at: datetime
 

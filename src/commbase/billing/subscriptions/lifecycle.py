@@ -20,7 +20,7 @@ from commbase.billing.catalog.enums import Interval
 from commbase.billing.customers import service as customers_service
 from commbase.billing.invoices.enums import BillingReason, InvoiceStatus
 from commbase.billing.invoices.models import Invoice
-from commbase.billing.subscriptions import events, pricing, terms
+from commbase.billing.subscriptions import events, pricing, terms, usage
 from commbase.billing.subscriptions.enums import BILLED, LIVE, SubscriptionStatus
 from commbase.billing.subscriptions.models import Subscription
 from commbase.billing.subscriptions.service import get_subscription
@@ -95,8 +95,15 @@ async def resume(session: AsyncSession, *, subscription: Subscription) -> Subscr
     return subscription
 
 
-async def _start_period(session: AsyncSession, *, subscription: Subscription, at: datetime) -> None:
-    """Invoice the new current period, credit its minutes, write the MRR it brings."""
+async def _start_period(
+    session: AsyncSession,
+    *,
+    subscription: Subscription,
+    at: datetime,
+    ended: tuple[datetime, datetime] | None = None,
+) -> None:
+    """Invoice the new current period (and the usage of the billed period ``ended``),
+    credit its minutes, write the MRR it brings."""
     if (
         subscription.discount_active
         and subscription.discount_ends_at is not None
@@ -107,12 +114,20 @@ async def _start_period(session: AsyncSession, *, subscription: Subscription, at
     customer = await customers_service.get_customer(
         session, org_id=subscription.org_id, customer_id=subscription.customer_id
     )
+    extra = (
+        await usage.usage_lines(
+            session, customer=customer, addons=current.addons, start=ended[0], end=ended[1]
+        )
+        if ended is not None
+        else []
+    )
     await terms.invoice_period(
         session,
         subscription=subscription,
         terms=current,
         customer=customer,
         reason=BillingReason.SUBSCRIPTION_CYCLE,
+        extra=extra,
     )
     await terms.credit_included_minutes(
         session, subscription=subscription, terms=current, customer=customer
@@ -133,6 +148,12 @@ async def renew(session: AsyncSession, *, subscription: Subscription, now: datet
             status = SubscriptionStatus.EXPIRED if trialing else SubscriptionStatus.CANCELLED
             await _end(session, subscription=subscription, status=status, at=end)
             break
+        # Usage is billed for a period that was paid for, not for a trial.
+        ended = (
+            (subscription.current_period_start, end)
+            if subscription.status != SubscriptionStatus.TRIALING
+            else None
+        )
         subscription.status = (
             SubscriptionStatus.ACTIVE
             if subscription.status == SubscriptionStatus.TRIALING
@@ -142,7 +163,7 @@ async def renew(session: AsyncSession, *, subscription: Subscription, now: datet
         subscription.current_period_end = pricing.next_period_end(
             anchor=subscription.billing_anchor, current_end=end, interval=subscription.interval
         )
-        await _start_period(session, subscription=subscription, at=end)
+        await _start_period(session, subscription=subscription, at=end, ended=ended)
         await _announce(session, events.SUBSCRIPTION_RENEWED, subscription)
     return moved
 

@@ -86,6 +86,8 @@ def period_charges(
     seats = quantity if plan.pricing == PlanPricing.PER_SEAT else 1
     charges = [Charge(LineKind.PLAN, plan.name, plan.amount, seats, plan_id=plan.id)]
     for addon, addon_quantity in sorted(addons, key=lambda a: a[0].code):
+        if addon.pricing == AddOnPricing.USAGE:
+            continue  # billed in arrears for the period that ended (subscriptions.usage)
         units = addon_quantity if addon.pricing == AddOnPricing.PER_UNIT else 1
         charges.append(Charge(LineKind.ADDON, addon.name, addon.amount, units, addon_id=addon.id))
     gross = sum(c.amount for c in charges)

@@ -182,9 +182,10 @@ async def invoice_period(
     terms: Terms,
     customer: Customer,
     reason: str,
+    extra: Sequence[invoices.LineSpec] = (),
 ) -> Invoice:
-    """The current period's invoice, finalized, the customer's credit taken off it; a
-    "once" coupon is then spent."""
+    """The current period's invoice (with ``extra`` lines: usage of the period that
+    ended), finalized, the customer's credit taken off it; a "once" coupon is then spent."""
     charges = terms.charges(subscription)
     start, end = subscription.current_period_start, subscription.current_period_end
     lines = [
@@ -200,6 +201,7 @@ async def invoice_period(
         )
         for c in charges.charges
     ]
+    lines += extra
     invoice = await invoices.create_invoice(
         session,
         customer=customer,
