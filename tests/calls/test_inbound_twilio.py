@@ -4,6 +4,7 @@ every webhook is signed with twilio's own RequestValidator and our auth token.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import Iterator
@@ -507,3 +508,22 @@ async def test_recordings_expire_after_the_retention_period(
     assert call["recording_url"] is None
     listed = await client.get(f"/v1/calls/{call_id}/recordings", headers=tenant.headers)
     assert listed.json()["data"] == []
+
+
+async def test_concurrent_webhooks_for_one_call_create_one_call_and_one_hold(
+    app: FastAPI, client: httpx.AsyncClient, twilio: FakeTwilio, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    await setup_org(client, tenant)
+    params = incoming(sid("CA", 10))
+
+    first, second = await asyncio.gather(
+        post_signed(client, INBOUND_PATH, params), post_signed(client, INBOUND_PATH, params)
+    )
+
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert first.text == second.text
+    calls = (await client.get("/v1/calls", headers=tenant.headers)).json()["data"]
+    assert len(calls) == 1
+    [wallet] = (await client.get("/v1/wallets", headers=tenant.headers)).json()["data"]
+    assert wallet["held"] == cost_of(60, INBOUND_RATE, "USD")  # one hour, once

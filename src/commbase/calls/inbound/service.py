@@ -18,6 +18,7 @@ from math import ceil
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import service as billing_service
@@ -135,11 +136,26 @@ async def receive_inbound(
             },
         },
     )
-    if route != InboundRoute.REJECTED:
-        route = await _hold(session, call=call, number=number, route=route, settings=settings)
-        call.provider_state[STATE_KEY]["route"] = route
-    session.add(call)
-    await session.flush()
+    try:
+        # One savepoint for the hold and the call: a concurrent webhook for the same
+        # carrier call that stored it first leaves no hold of ours behind.
+        async with session.begin_nested():
+            if route != InboundRoute.REJECTED:
+                route = await _hold(
+                    session, call=call, number=number, route=route, settings=settings
+                )
+                call.provider_state[STATE_KEY]["route"] = route
+            session.add(call)
+            await session.flush()
+    except IntegrityError:
+        if call in session:
+            session.expunge(call)
+        stored = await session.scalar(
+            select(Call).where(Call.provider == provider, Call.provider_call_id == provider_call_id)
+        )
+        if stored is None or stored.org_id != number.org_id:
+            raise
+        return _replay(stored, number=number, policy=policy)
     inbound = Inbound(call, number, route, policy, forward_to, greeting)
     await outbox.record(session, events.CALL_INBOUND, _payload(inbound), org_id=call.org_id)
     await _answer(session, call=call, route=route, now=now)
