@@ -1,4 +1,4 @@
-"""accounts: emailed single-use tokens (verification, reset, invitation), sign-ups, two-factor
+"""accounts: emailed single-use tokens (verification, reset, invitation), sign-ups, two-factor, external identities
 
 Revision ID: 0027
 Revises: 0026
@@ -104,9 +104,33 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("org_id", name=op.f("pk_two_factor_policies")),
     )
+    op.create_table(
+        "external_identities",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("provider", sa.String(length=40), nullable=False),
+        sa.Column("subject_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", commbase.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", commbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_external_identities_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_external_identities")),
+        sa.UniqueConstraint(
+            "provider", "subject_hash", name=op.f("uq_external_identities_provider_subject_hash")
+        ),
+    )
+    op.create_index(
+        op.f("ix_external_identities_user_id"), "external_identities", ["user_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_external_identities_user_id"), table_name="external_identities")
+    op.drop_table("external_identities")
     op.drop_table("two_factor_policies")
     op.drop_table("two_factor")
     op.drop_index(op.f("ix_signups_user_id"), table_name="signups")

@@ -83,6 +83,7 @@ from commbase.identity.agent_sessions.routes import router as agent_sessions_rou
 from commbase.identity.api_keys.routes import router as api_keys_router
 from commbase.identity.authentication import TokenAuthenticator
 from commbase.identity.email import effects as _account_email  # noqa: F401  (registers the mailer)
+from commbase.identity.external.routes import router as external_router
 from commbase.identity.invitations.routes import router as invitations_router
 from commbase.identity.members.routes import router as members_router
 from commbase.identity.password_reset.routes import router as password_reset_router
@@ -297,6 +298,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(invitations_router)
     app.include_router(password_reset_router)
     app.include_router(two_factor_router)
+    app.include_router(external_router)
     app.include_router(identity_router)
     app.include_router(members_router)
     app.include_router(api_keys_router)

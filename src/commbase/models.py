@@ -29,6 +29,7 @@ from commbase.engagement.support import models as support_models
 from commbase.engagement.webinars import models as webinars_models
 from commbase.identity import models as identity_models
 from commbase.identity.accounts import models as accounts_models
+from commbase.identity.external import models as external_identity_models
 from commbase.identity.publishable_keys import models as publishable_keys_models
 from commbase.identity.two_factor import models as two_factor_models
 from commbase.messaging import models as messaging_models
@@ -56,6 +57,7 @@ __all__ = [
     "comments_models",
     "consultations_models",
     "contacts_models",
+    "external_identity_models",
     "favorites_models",
     "idempotency",
     "identity_models",

@@ -98,6 +98,45 @@ REFUSED: list[tuple[str, str, dict[str, Any], str]] = [
         "user_consent",
     ),
     ("POST", "/v1/agent-sessions", {"agent_context": None}, "agent_context"),
+    # Accounts: sign-up, links, invitations, two-factor, external sign-in.
+    (
+        "POST",
+        "/v1/auth/signup",
+        {"email": "not-an-email", "password": "long enough pw", "organization_name": "X"},
+        "email",
+    ),
+    (
+        "POST",
+        "/v1/auth/signup",
+        {"email": "a@example.com", "password": "short", "organization_name": "X"},
+        "password",
+    ),
+    (
+        "POST",
+        "/v1/auth/signup",
+        {"email": "a@example.com", "password": "long enough pw", "organization_name": None},
+        "organization_name",
+    ),
+    ("POST", "/v1/auth/verify-email", {"token": "x" * 65}, "token"),
+    ("POST", "/v1/auth/password-reset", {"email": None}, "email"),
+    ("POST", "/v1/auth/password-reset/confirm", {"token": "t", "password": "short"}, "password"),
+    ("POST", "/v1/invitations", {"email": "x@example.com", "role": "emperor"}, "role"),
+    ("POST", "/v1/invitations", {"email": "x@example.com", "role": None}, "role"),
+    ("POST", "/v1/auth/invitations/accept", {"token": None, "password": "x"}, "token"),
+    (
+        "POST",
+        "/v1/auth/two-factor/activate",
+        {"email": "a@example.com", "password": "p", "code": "1" * 33},
+        "code",
+    ),
+    ("PUT", "/v1/organizations/current/two-factor", {"required": None}, "required"),
+    ("POST", "/v1/auth/external", {"provider": "firebase", "id_token": "x" * 8193}, "id_token"),
+    (
+        "POST",
+        "/v1/auth/login",
+        {"email": "a@example.com", "password": "p", "two_factor_code": "1" * 33},
+        "two_factor_code",
+    ),
 ]
 
 

@@ -35,6 +35,7 @@ from commbase.identity.enums import (
     MembershipStatus,
     UserStatus,
 )
+from commbase.identity.external.models import ExternalIdentity
 from commbase.identity.members.models import Membership
 from commbase.identity.models import AuditEntry, User
 from commbase.identity.roles import Role
@@ -212,6 +213,7 @@ async def _anonymise_if_unaffiliated(session: AsyncSession, *, user_id: str, ref
     await session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
     await session.execute(delete(AccountToken).where(AccountToken.user_id == user_id))
     await session.execute(delete(TwoFactor).where(TwoFactor.user_id == user_id))
+    await session.execute(delete(ExternalIdentity).where(ExternalIdentity.user_id == user_id))
     result = await session.execute(
         update(User)
         .where(User.id == user_id)

@@ -163,6 +163,32 @@ async def login(
     if second is False:
         active_here = membership.status == MembershipStatus.ACTIVE
         raise TwoFactorRefused(user_id=user.id, org_ids=[membership.org_id] if active_here else [])
+    if user.password_hash and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return await open_session(
+        session, user=user, membership=membership, client=client, secret=secret, ttl_s=ttl_s
+    )
+
+
+async def choose_membership(
+    session: AsyncSession, *, user_id: str, organization: str | None
+) -> Membership | None:
+    """The membership a sign-in opens (see ``_choose_membership``)."""
+    return await _choose_membership(session, user_id=user_id, organization=organization)
+
+
+async def open_session(
+    session: AsyncSession,
+    *,
+    user: User,
+    membership: Membership,
+    client: ClientInfo,
+    secret: str,
+    ttl_s: int,
+    method: str = "password",
+) -> SignedIn:
+    """Open a login session in ``membership``'s organization for a user whose
+    credentials were checked (accepting the membership if it was an invitation)."""
     if membership.status == MembershipStatus.INVITED:
         await _accept_invitation(session, membership=membership, client=client)
 
@@ -188,8 +214,6 @@ async def login(
     user.login_count += 1
     user.last_login_at = now
     user.last_activity_at = now
-    if user.password_hash and needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
     await session.flush()
     await audit.record(
         session,
@@ -200,7 +224,12 @@ async def login(
         target_type=AuditTarget.SESSION,
         target_id=login_session.id,
         client=client,
-        details={"device": device.type, "browser": device.browser, "os": device.os},
+        details={
+            "device": device.type,
+            "browser": device.browser,
+            "os": device.os,
+            **({"method": method} if method != "password" else {}),
+        },
     )
     org = await service.get_organization(session, org_id=membership.org_id)
     return SignedIn(token=new.token, login=login_session, user=user, organization=org)
