@@ -41,7 +41,7 @@ from tests.billing.provider_fakes import (
     paypal_approved,
     paypal_headers,
 )
-from tests.billing.recurring import contact_customer
+from tests.billing.recurring import contact_customer, invoices_of, plan, subscribe
 from tests.billing.stripe_fake import FakeStripe, fake_stripe
 from tests.conftest import client_for, make_settings, module_stack
 from tests.identity.factories import Tenant, make_tenant
@@ -554,3 +554,35 @@ async def test_a_members_invoice_payment_and_its_refund_are_seed_transactions(
     summary = await world.client.get(f"/v1/billing/summary/{tenant.owner_id}", headers=h)
     [eur] = summary.json()["currencies"]
     assert (eur["purchases"], eur["refunds"], eur["net"]) == (9_000, 1_000, 8_000)
+
+
+async def test_a_saved_stripe_card_pays_the_period_invoice_once_after_commit(
+    world: World,
+) -> None:
+    tenant = await make_tenant(world.app)
+    h = tenant.headers
+    monthly = await plan(world.client, h, "stripe-monthly", 2_900)
+    customer = await contact_customer(
+        world.client, h, "Carla", default_payment_method="pm_card_visa"
+    )
+    sub = await subscribe(world.client, h, customer["id"], monthly["id"])
+    [invoice] = await invoices_of(world.client, h, sub["id"])
+    assert invoice["status"] == "open"  # nothing is charged inside the request
+    world.stripe.intent_status = "succeeded"  # an off-session confirmation that goes through
+    runner = EffectRunner(world.app.state.db, services=world.app.state.job_services)
+    await runner.run_once(only=["billing.charge_invoice"])
+    await runner.run_once(only=["billing.charge_invoice"])
+    [paid] = await invoices_of(world.client, h, sub["id"])
+    assert (paid["status"], paid["amount_paid"]) == ("paid", 2_900)
+    [payment] = paid["payments"]
+    sent = [
+        a
+        for a in world.stripe.requests_to("/v1/payment_intents")
+        if a.form.get("metadata[invoice_id]") == invoice["id"]
+    ]
+    assert len(sent) == 1
+    assert sent[0].form["payment_method"] == "pm_card_visa"
+    assert (sent[0].form["off_session"], sent[0].form["confirm"]) == ("true", "true")
+    assert sent[0].headers["idempotency-key"].startswith("commbase-invoice-charge-")
+    assert payment["provider"] == "stripe"
+    assert await ledger_credits(world.app, payment["id"]) == 1
