@@ -17,11 +17,13 @@ from commbase.calls.inbound.hours import is_open
 from commbase.calls.phone_numbers.models import PhoneNumber
 from commbase.core.money import cost_of
 from commbase.core.time import FrozenClock, use_clock
+from commbase.demo import load_demo
+from commbase.demo.organization import DEMO_NUMBER
 from commbase.settings import Settings
 from tests.calls.factories import fund_wallet, outbox_payloads, outbox_types, run_clock
-from tests.conftest import make_settings
+from tests.conftest import TEST_SECRET, make_settings
 from tests.core.conftest import assert_problem
-from tests.identity.factories import Tenant, make_tenant
+from tests.identity.factories import Tenant, auth, make_tenant
 
 NUMBER = "+14155550140"
 CALLER = "+14155550107"  # the simulated caller stays on 60 + 07 = 67 s: 2 minutes
@@ -267,3 +269,20 @@ async def test_only_simulator_numbers_take_simulated_calls(
         headers=tenant.headers,
     )
     assert_problem(refused, 409, "conflict")
+
+
+async def test_the_demo_organization_has_a_number_to_ring(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    demo = await load_demo(app.state.db, secret=TEST_SECRET)
+    headers = auth(demo.api_key)
+    [number] = (await client.get("/v1/phone-numbers", headers=headers)).json()["data"]
+    assert (number["number"], number["provider"]) == (DEMO_NUMBER, "simulator")
+
+    rang = await client.post(
+        f"/v1/phone-numbers/{number['id']}/simulate-inbound",
+        json={"from": "+14155550107"},
+        headers=headers,
+    )
+    assert rang.status_code == 201, rang.text
+    assert rang.json()["route"] in {"agent", "voicemail"}  # by the demo's working hours

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.billing import rates
 from commbase.billing import service as billing_service
 from commbase.billing.models import Wallet
+from commbase.calls.phone_numbers import service as phone_numbers
 from commbase.contacts import service as contacts_service
 from commbase.contacts.models import Contact
 from commbase.contacts.schemas import ContactCreate, ContactMetadata
@@ -32,6 +33,8 @@ from commbase.identity import service, tokens
 from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.roles import Role
 from commbase.identity.schemas import UserCreate
+
+DEMO_NUMBER = "+14155550140"  # the demo organization's simulator phone number
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,10 @@ async def load_demo(database: Database, *, secret: str) -> DemoCredentials:
             contacts = await _demo_contacts(session, org_id=org_id, owner_id=user_ids[0])
             await write_history(
                 session, org_id=org_id, user_ids=user_ids, wallet=wallet, contacts=contacts
+            )
+            # A number to ring: POST /v1/phone-numbers/{id}/simulate-inbound.
+            await phone_numbers.ensure_simulator_number(
+                session, org_id=org_id, number=DEMO_NUMBER, agent_id="receptionist"
             )
         if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash)) is None:
             session.add(

@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.calls.enums import ProviderName
 from commbase.calls.phone_numbers.carriers import carrier_for
+from commbase.calls.phone_numbers.enums import Capability
 from commbase.calls.phone_numbers.models import PhoneNumber
 from commbase.calls.phone_numbers.schemas import (
     PhoneNumberCreate,
@@ -132,3 +134,24 @@ async def find_for_inbound(
     return await session.scalar(
         select(PhoneNumber).where(PhoneNumber.provider == provider, PhoneNumber.number == number)
     )
+
+
+async def ensure_simulator_number(
+    session: AsyncSession, *, org_id: str, number: str, agent_id: str | None = None
+) -> PhoneNumber:
+    """The organization's simulator number ``number`` (E.164), registered if missing
+    (demo data: a number ``make run`` can ring at once)."""
+    found = await find_for_inbound(session, provider=ProviderName.SIMULATOR, number=number)
+    if found is not None:
+        return found
+    created = PhoneNumber(
+        org_id=org_id,
+        number=number,
+        provider=ProviderName.SIMULATOR,
+        capabilities=[Capability.VOICE],
+        agent_id=agent_id,
+        provider_state={"simulated": True},
+    )
+    session.add(created)
+    await session.flush()
+    return created
