@@ -7,10 +7,12 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
 
+from commbase.identity.models import Organization
 from commbase.identity.roles import Role
 from commbase.messaging.models import Conversation, Message
 from tests.identity.factories import add_member, make_tenant
@@ -132,3 +134,63 @@ async def test_reports_per_account_agent_and_label(app: FastAPI, client: httpx.A
         headers=other.headers,
     )
     assert empty.json()["data"] == []
+
+
+async def test_within_business_hours_a_night_and_a_weekend_do_not_count(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    zone = ZoneInfo("Europe/Prague")
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday")
+    hours = {day: [["09:00", "17:00"]] for day in days}
+    office = await make_account(app, tenant.org_id, name="Office", business_hours=hours)
+    always = await make_account(app, tenant.org_id, name="Always")
+
+    def local(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=zone).astimezone(UTC)
+
+    # Friday 27 November 15:30 opened, 16:00 the contact wrote; answered Monday 10:00,
+    # resolved Monday 12:00 (Prague time): a night and a weekend in between.
+    spans = [
+        (office, local(27, 15, 30), local(27, 16), local(30, 10), local(30, 12)),
+        (always, local(28, 10), local(28, 10), local(28, 10, 5), local(28, 11)),
+    ]
+    async with app.state.db.sessionmaker() as session:
+        organization = await session.get(Organization, tenant.org_id)
+        assert organization is not None
+        organization.timezone = "Europe/Prague"
+        for n, (account, opened, inbound, answered, resolved) in enumerate(spans):
+            session.add(
+                Conversation(
+                    org_id=tenant.org_id, account_id=account, contact_id=f"cnt_bh{n}",
+                    channel="whatsapp", status="resolved", first_inbound_at=inbound,
+                    first_response_at=answered,
+                    first_response_seconds=int((answered - inbound).total_seconds()),
+                    resolved_at=resolved,
+                    resolution_seconds=int((resolved - opened).total_seconds()),
+                    created_at=opened, updated_at=resolved,
+                )
+            )  # fmt: skip
+        await session.commit()
+    params = {"from": "2026-11-27T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
+    wall = await client.get("/v1/reports/messaging", params=params, headers=tenant.headers)
+    inside = await client.get(
+        "/v1/reports/messaging", params={**params, "business_hours": "true"}, headers=tenant.headers
+    )
+    assert wall.status_code == inside.status_code == 200, inside.text
+    walls = {row["key"]: row for row in wall.json()["data"]}
+    insides = {row["key"]: row for row in inside.json()["data"]}
+    # Wall-clock: 66 hours to answer, 68.5 hours to resolve.
+    assert walls[office]["avg_first_response_s"] == 66 * 3600
+    assert walls[office]["avg_resolution_s"] == 68.5 * 3600
+    # Office hours only: Friday 16:00-17:00 and Monday 09:00-10:00; Friday 15:30-17:00
+    # and Monday 09:00-12:00.
+    assert insides[office]["avg_first_response_s"] == 2 * 3600
+    assert insides[office]["avg_resolution_s"] == 4.5 * 3600
+    # An account without business hours is always open.
+    assert insides[always]["avg_first_response_s"] == walls[always]["avg_first_response_s"] == 300
+    assert insides[always]["avg_resolution_s"] == walls[always]["avg_resolution_s"] == 3600
+    assert insides[office]["conversations"] == walls[office]["conversations"] == 1
+    maybe = {**params, "business_hours": "maybe"}
+    bad = await client.get("/v1/reports/messaging", params=maybe, headers=tenant.headers)
+    assert bad.status_code == 422

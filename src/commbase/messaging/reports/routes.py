@@ -25,6 +25,13 @@ async def messaging_report(
     start: Annotated[UtcDateTime, Query(alias="from", description="Start (aware)")],
     end: Annotated[UtcDateTime, Query(alias="to", description="End, excluded (aware)")],
     group_by: ReportGroup = ReportGroup.ACCOUNT,
+    business_hours: Annotated[
+        bool,
+        Query(
+            description="Count first response and resolution time only within the channel "
+            "account's business hours (the organization's time zone)"
+        ),
+    ] = False,
 ) -> MessagingReport:
     """Conversations, incoming and outgoing messages, first response time, resolutions
     and resolution time per channel account, agent (assignee) or label."""
@@ -34,7 +41,12 @@ async def messaging_report(
     if (end - start).days > MAX_DAYS:
         raise invalid(f"a report spans at most {MAX_DAYS} days", "to", location="query")
     rows = await service.messaging_report(
-        session, org_id=principal.org_id, group=group_by, start=start, end=end
+        session,
+        org_id=principal.org_id,
+        group=group_by,
+        start=start,
+        end=end,
+        business_hours_only=business_hours,
     )
     return MessagingReport(
         group_by=group_by, start=start.isoformat(), end=end.isoformat(), data=rows

@@ -11,18 +11,24 @@
 
 A conversation counts under each of its labels; by agent, under its assignee (null
 when unassigned). Groups are ordered by conversations, then key; at most 100.
+
+With ``business_hours``, both times count only the seconds within the channel
+account's business hours in the organization's zone (``business_hours.py``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.identity import service as identity_service
 from commbase.messaging.enums import Direction
-from commbase.messaging.models import Conversation, Message
+from commbase.messaging.models import ChannelAccount, Conversation, Message
+from commbase.messaging.reports import business_hours
 from commbase.messaging.reports.schemas import ReportGroup, ReportRow
 
 MAX_GROUPS = 100
@@ -49,8 +55,60 @@ async def _rows(session: AsyncSession, statement: Select[Any]) -> dict[Any, Any]
     return {row.group_key: row for row in (await session.execute(grouped)).all()}
 
 
+async def _business_averages(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    group: ReportGroup,
+    start: datetime,
+    end: datetime,
+    timezone: str,
+) -> tuple[dict[Any, float], dict[Any, float]]:
+    """Per group: mean first response and mean resolution seconds within business hours."""
+    tz = ZoneInfo(timezone)
+    hours_of = {
+        account_id: hours
+        for account_id, hours in (
+            await session.execute(
+                select(ChannelAccount.id, ChannelAccount.business_hours).where(
+                    ChannelAccount.org_id == org_id
+                )
+            )
+        ).all()
+    }
+    mine = Conversation.org_id == org_id
+    answered = await session.execute(
+        _grouped(
+            session,
+            group,
+            [
+                Conversation.account_id,
+                Conversation.first_inbound_at,
+                Conversation.first_response_at,
+            ],
+        ).where(mine, Conversation.created_at >= start, Conversation.created_at < end)
+    )
+    resolved = await session.execute(
+        _grouped(
+            session,
+            group,
+            [Conversation.account_id, Conversation.created_at, Conversation.resolved_at],
+        ).where(mine, Conversation.resolved_at >= start, Conversation.resolved_at < end)
+    )
+    return (
+        business_hours.averages(answered.all(), hours_of=hours_of, tz=tz),
+        business_hours.averages(resolved.all(), hours_of=hours_of, tz=tz),
+    )
+
+
 async def messaging_report(
-    session: AsyncSession, *, org_id: str, group: ReportGroup, start: datetime, end: datetime
+    session: AsyncSession,
+    *,
+    org_id: str,
+    group: ReportGroup,
+    start: datetime,
+    end: datetime,
+    business_hours_only: bool = False,
 ) -> list[ReportRow]:
     mine = Conversation.org_id == org_id
     opened = await _rows(
@@ -95,9 +153,24 @@ async def messaging_report(
         ),
     )
     keys = set(opened) | set(resolved) | set(messages)
+    if business_hours_only:
+        org = await identity_service.get_organization(session, org_id=org_id)
+        response_in, resolution_in = await _business_averages(
+            session, org_id=org_id, group=group, start=start, end=end, timezone=org.timezone
+        )
 
     def _avg(value: Any) -> float | None:
         return None if value is None else round(float(value), 2)
+
+    def _response(key: Any) -> float | None:
+        if business_hours_only:
+            return response_in.get(key)
+        return _avg(opened[key].response) if key in opened else None
+
+    def _resolution(key: Any) -> float | None:
+        if business_hours_only:
+            return resolution_in.get(key)
+        return _avg(resolved[key].resolution) if key in resolved else None
 
     rows = [
         ReportRow(
@@ -105,9 +178,9 @@ async def messaging_report(
             conversations=int(opened[key].conversations) if key in opened else 0,
             incoming_messages=int(messages[key].incoming) if key in messages else 0,
             outgoing_messages=int(messages[key].outgoing) if key in messages else 0,
-            avg_first_response_s=_avg(opened[key].response) if key in opened else None,
+            avg_first_response_s=_response(key),
             resolutions=int(resolved[key].resolutions) if key in resolved else 0,
-            avg_resolution_s=_avg(resolved[key].resolution) if key in resolved else None,
+            avg_resolution_s=_resolution(key),
         )
         for key in keys
     ]
