@@ -43,6 +43,7 @@ from tests.billing.provider_fakes import (
 )
 from tests.billing.recurring import contact_customer, invoices_of, plan, subscribe
 from tests.billing.stripe_fake import FakeStripe, fake_stripe
+from tests.calls.factories import outbox_payloads, outbox_types
 from tests.conftest import client_for, make_settings, module_stack
 from tests.identity.factories import Tenant, make_tenant
 
@@ -211,6 +212,13 @@ async def test_a_failed_cashfree_payment_leaves_the_invoice_open(world: World) -
     ).json()
     assert (shown["status"], shown["failure_code"]) == ("failed", "TRANSACTION_DECLINED")
     # A late success report of the failed payment changes nothing (statuses move forward).
+    types = await outbox_types(world.app, tenant)
+    assert (types.count("payment.failed"), types.count("invoice.payment_failed")) == (1, 1)
+    failed_payload = (await outbox_payloads(world.app, tenant, "payment.failed"))[0]
+    assert (failed_payload["id"], failed_payload["failure_code"]) == (
+        payment["id"],
+        "TRANSACTION_DECLINED",
+    )
     late = cashfree_event(payment["id"], "100.00", "INR")
     await world.client.post(
         "/v1/providers/cashfree/webhook", content=late, headers=cashfree_headers(late)
@@ -411,6 +419,10 @@ async def test_refunds_point_at_their_payment_bounded_and_idempotent(world: Worl
             )
         )
     assert sorted(e.amount for e in refunds) == [3_000, 6_000]
+    types = await outbox_types(world.app, tenant)
+    assert (types.count("payment.succeeded"), types.count("payment.refunded")) == (1, 2)
+    refunded = await outbox_payloads(world.app, tenant, "payment.refunded")
+    assert {r["payment_id"] for r in refunded} == {payment["id"]}
     other = await make_tenant(world.app)
     hidden = await world.client.post(url, json={}, headers=other.headers)
     assert hidden.status_code == 404
