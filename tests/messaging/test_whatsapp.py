@@ -504,3 +504,101 @@ async def test_the_webhook_answers_before_filing_and_a_bad_notification_holds_ba
         )
         assert kept.attempts == intake.MAX_ATTEMPTS
         assert kept.failed_at is not None
+
+
+async def test_inbound_media_is_fetched_from_the_graph_api_and_streamed_through(
+    world: World, clock: FrozenClock
+) -> None:
+    account = await whatsapp_account(world.client, world.tenant, "1000012")
+    sender = "420601555012"
+    payload = notification(
+        "1000012",
+        contacts=[{"profile": {"name": "Ivo"}, "wa_id": sender}],
+        messages=[
+            {
+                "from": sender,
+                "id": "wamid.img012",
+                "timestamp": str(int(T0.timestamp())),
+                "type": "image",
+                "image": {
+                    "caption": "Receipt",
+                    "mime_type": "image/jpeg",
+                    "sha256": "b1946ac92492d2347c6235b4d2611184",
+                    "id": "5550012",
+                },
+            },
+            {
+                "from": sender,
+                "id": "wamid.txt012",
+                "timestamp": str(int(T0.timestamp())),
+                "type": "text",
+                "text": {"body": "Did you get it?"},
+            },
+        ],
+    )
+    assert (await deliver(world, payload)).status_code == 200
+    async with world.app.state.db.sessionmaker() as session:
+        rows = {
+            m.provider_message_id: m.id
+            for m in await session.scalars(
+                select(Message).where(Message.account_id == account["id"])
+            )
+        }
+    image_url = f"/v1/messages/{rows['wamid.img012']}/media"
+    photo = bytes(range(256)) * 300
+    file_url = "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=5550012&ext=1&hash=x"
+    sent: list[httpx.Request] = []
+
+    def graph(size: int = len(photo), found: bool = True) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            if request.url.host == "graph.facebook.com":
+                if not found:
+                    return httpx.Response(
+                        404, json={"error": {"message": "Unsupported get request", "code": 100}}
+                    )
+                return httpx.Response(
+                    200,
+                    json={
+                        "messaging_product": "whatsapp",
+                        "url": file_url,
+                        "mime_type": "image/jpeg",
+                        "sha256": "b1946ac92492d2347c6235b4d2611184",
+                        "file_size": size,
+                        "id": "5550012",
+                    },
+                )
+            return httpx.Response(200, content=photo, headers={"Content-Type": "image/jpeg"})
+
+        return httpx.MockTransport(handle)
+
+    world.app.state.job_services["whatsapp_transport"] = graph()
+    try:
+        got = await world.client.get(image_url, headers=world.tenant.headers)
+        assert got.status_code == 200, got.text
+        assert got.headers["content-type"] == "image/jpeg"
+        assert got.content == photo
+        assert [str(r.url) for r in sent] == [
+            "https://graph.facebook.com/v21.0/5550012",
+            file_url,
+        ]
+        assert all(r.headers["authorization"] == f"Bearer {ACCESS_TOKEN}" for r in sent)
+        # Another organization, a message without media: not found, nothing fetched.
+        sent.clear()
+        hidden = await world.client.get(image_url, headers=world.other.headers)
+        assert hidden.status_code == 404
+        text_url = f"/v1/messages/{rows['wamid.txt012']}/media"
+        assert (await world.client.get(text_url, headers=world.tenant.headers)).status_code == 404
+        assert sent == []
+        # Larger than the cap Meta declares: refused before downloading.
+        world.app.state.job_services["whatsapp_transport"] = graph(size=26 * 1024 * 1024)
+        large = await world.client.get(image_url, headers=world.tenant.headers)
+        assert large.status_code == 409
+        assert large.headers["content-type"].startswith("application/problem+json")
+        assert [r.url.host for r in sent] == ["graph.facebook.com"]
+        # Meta no longer has it (media expire after 30 days).
+        world.app.state.job_services["whatsapp_transport"] = graph(found=False)
+        gone = await world.client.get(image_url, headers=world.tenant.headers)
+        assert gone.status_code == 404
+    finally:
+        world.app.state.job_services.pop("whatsapp_transport", None)

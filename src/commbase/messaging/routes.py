@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import StreamingResponse
 
 from commbase.contacts import service as contacts_service
 from commbase.core.auth import CurrentPrincipal, Principal, PrincipalKind
 from commbase.core.db import DbSession
+from commbase.core.deps import AppSettings
 from commbase.core.errors import NotFound, invalid
 from commbase.core.idempotency import request_key
 from commbase.core.pagination import Page, PageQuery
@@ -21,7 +23,7 @@ from commbase.core.time import utcnow
 from commbase.core.types import PathId
 from commbase.identity import service as identity_service
 from commbase.messaging import delivery as _delivery  # noqa: F401  (registers the send effect)
-from commbase.messaging import inbound, opt_outs, sending, service
+from commbase.messaging import inbound, media, opt_outs, sending, service
 from commbase.messaging import jobs as _jobs  # noqa: F401  (registers its jobs)
 from commbase.messaging.accounts import service as accounts_service
 from commbase.messaging.enums import ChannelKind, ConversationStatus, OptOutSource
@@ -309,6 +311,37 @@ async def get_message(message_id: PathId, principal: CurrentPrincipal, session: 
     # An agent session sees only the messages of conversations assigned to it.
     await _conversation(message.conversation_id, principal, session)
     return message
+
+
+@messages_router.get(
+    "/{message_id}/media",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The file, as WhatsApp has it", "content": {"*/*": {}}},
+        404: {"description": "No such message, or it has no WhatsApp media"},
+    },
+)
+async def get_message_media(
+    message_id: PathId,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: AppSettings,
+    request: Request,
+) -> StreamingResponse:
+    """An inbound WhatsApp message's image, audio, video or document, fetched from the
+    Cloud API with the account's token and streamed through (at most 25 MB)."""
+    message = await get_message(message_id, principal, session)
+    found = await media.media_file(
+        session,
+        message=message,
+        server_secret=settings.secret_key.get_secret_value(),
+        transport=request.app.state.job_services.get("whatsapp_transport"),
+    )
+    client, response = await media.open_stream(found)
+    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+    return StreamingResponse(
+        media.relay(client, response), media_type=found.mime_type, headers=headers
+    )
 
 
 opt_outs_router = APIRouter(prefix="/v1/messaging/opt-outs", tags=["messaging"])
