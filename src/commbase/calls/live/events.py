@@ -15,6 +15,7 @@ class LiveConnection(EventPayload):
 
 class CallTransferred(EventPayload):
     call_id: str
+    agent_session_id: str | None = None
     to: str | None = None  # the number, unless the call is private
     member_id: str | None = None
     reason: str | None = None

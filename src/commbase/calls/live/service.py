@@ -179,7 +179,12 @@ async def transfer(
             parameters={"to": to},
             carriers=carriers,
         )
-        payload: dict[str, Any] = {"call_id": call.id, "member_id": member_id, "reason": reason}
+        payload: dict[str, Any] = {
+            "call_id": call.id,
+            "agent_session_id": call.agent_session_id,
+            "member_id": member_id,
+            "reason": reason,
+        }
         if not call.privacy_mode:
             payload["to"] = to
         await outbox.record(session, events.CALL_TRANSFERRED, payload, org_id=call.org_id)
