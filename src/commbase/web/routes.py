@@ -193,9 +193,10 @@ async def page(request: Request, page: Annotated[str, PathParam(max_length=40)])
         return to_login(request)
     filters = Filters.parse(dict(request.query_params), default_tz=viewer.timezone)
     async with api_for(request, viewer.token) as api:
-        shown, accounts = await asyncio.gather(
-            figures.build(api, spec, filters, utcnow()), _accounts(api)
-        )
+        partial = request.query_params.get("partial") == "1"
+        # A live refresh replaces the figures only: the filter form keeps its accounts.
+        listing = _no_accounts() if partial else _accounts(api)
+        shown, accounts = await asyncio.gather(figures.build(api, spec, filters, utcnow()), listing)
     context: dict[str, Any] = {
         "viewer": viewer,
         "spec": spec,
@@ -205,11 +206,15 @@ async def page(request: Request, page: Annotated[str, PathParam(max_length=40)])
         "ranges": RANGES,
         "intervals": INTERVALS,
         "accounts": accounts,
-        "charts_json": json.dumps(shown.chart_json()),
+        "charts_json": json.dumps({"currency": viewer.currency, "charts": shown.chart_json()}),
     }
-    if request.query_params.get("partial") == "1":
+    if partial:
         return render("_figures.html", **context)
     return render("page.html", **context)
+
+
+async def _no_accounts() -> list[dict[str, str]]:
+    return []
 
 
 async def _accounts(api: Api) -> list[dict[str, str]]:

@@ -10,13 +10,15 @@
     plots = [];
     var data = document.getElementById("chart-data");
     if (!data || typeof uPlot === "undefined") return;
-    var charts = JSON.parse(data.textContent);
+    var shown = JSON.parse(data.textContent);
+    var charts = shown.charts;
     document.querySelectorAll(".plot[data-chart]").forEach(function (el) {
       var chart = charts[Number(el.dataset.chart)];
       if (!chart) return;
       var series = [{}].concat(chart.lines.map(function (line, i) {
         var money = line.unit === "minor";
-        return { label: line.label + (money ? " (major units)" : ""), stroke: palette[i % palette.length], width: 2 };
+        var name = line.label + (money ? " (" + shown.currency + ")" : "");
+        return { label: name, stroke: palette[i % palette.length], width: 2 };
       }));
       var values = [chart.x].concat(chart.lines.map(function (line) {
         var scale = line.unit === "minor" ? 100 : 1;  // money arrives in minor units
