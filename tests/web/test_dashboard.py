@@ -106,7 +106,9 @@ def server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield Server(f"http://127.0.0.1:{port}", api_key)
+        started = Server(f"http://127.0.0.1:{port}", api_key)
+        _visits(started)
+        yield started
     finally:
         running.should_exit = True
         thread.join(timeout=10)
@@ -120,6 +122,26 @@ def browser() -> Iterator[Any]:
         )
         yield launched
         launched.close()
+
+
+PAGEVIEWS = (  # visitor, path, referrer, utm_source
+    ("v1", "/pricing", "https://news.example.org/a", "newsletter"),
+    ("v1", "/signup", None, None),
+    ("v2", "/pricing", "https://search.example.com/", None),
+    ("v3", "/", None, "ads"),
+)
+
+
+def _visits(server: Server) -> None:
+    """Web analytics for the demo organization (its history has none)."""
+    for visitor, path, referrer, utm in PAGEVIEWS:
+        body = {"url": f"https://acme.example{path}", "visitor_id": visitor}
+        if referrer:
+            body["referrer"] = referrer
+        if utm:
+            body["utm_source"] = utm
+        answer = server.api("POST", "/v1/track/pageview", json=body)
+        assert answer.status_code == 201, answer.text
 
 
 def _sign_in(browser: Any, server: Server, email: str, password: str, *, width: int = 1280) -> Any:
@@ -180,6 +202,10 @@ def test_every_page_shows_the_apis_figures(browser: Any, server: Server) -> None
             assert csv.headers["content-type"].startswith("text/csv")
     page.goto(f"{server.base}/dashboard/executive?range=30d")
     assert (_figures(page)["calls.total"] or 0) > 0  # the demo month has calls
+    page.goto(f"{server.base}/dashboard/web?range=today")
+    assert _figures(page)["pageviews.total"] == len(PAGEVIEWS)
+    top = page.get_by_role("table", name="Top pages")
+    assert top.get_by_role("row").nth(1).inner_text().split("\t") == ["/pricing", "2"]
     page.context.close()
 
 
