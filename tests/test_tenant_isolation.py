@@ -47,6 +47,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/v1/auth/password-reset"),
         ("POST", "/v1/auth/password-reset/confirm"),
         ("POST", "/v1/auth/invitations/accept"),
+        ("POST", "/v1/auth/external"),
         ("POST", "/v1/auth/two-factor/setup"),
         ("POST", "/v1/auth/two-factor/activate"),
         ("POST", "/v1/auth/two-factor/disable"),
@@ -267,6 +268,8 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
         "code": "123456",
     },
     ("PUT", "/v1/organizations/current/two-factor"): {"required": False},
+    ("POST", "/v1/auth/external"): {"provider": "unconfigured", "id_token": "x.y.z"},
+    ("POST", "/v1/me/external-identities"): {"provider": "unconfigured", "id_token": "x.y.z"},
     ("PATCH", "/v1/me"): {"first_name": "Bravo"},
     ("POST", "/v1/me/password"): {
         "current_password": "not the password",
@@ -1352,6 +1355,7 @@ ACCOUNT_ANSWERS = {
     ("POST", "/v1/auth/two-factor/setup"): 401,  # the example's wrong password
     ("POST", "/v1/auth/two-factor/activate"): 401,
     ("POST", "/v1/auth/two-factor/disable"): 401,
+    ("POST", "/v1/auth/external"): 400,  # no provider of that name is configured
 }
 
 
