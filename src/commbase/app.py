@@ -85,8 +85,6 @@ from commbase.identity.authentication import TokenAuthenticator
 from commbase.identity.email import effects as _account_email  # noqa: F401  (registers the mailer)
 from commbase.identity.external.routes import router as external_router
 from commbase.identity.invitations.routes import router as invitations_router
-from commbase.identity.external.routes import router as external_router
-from commbase.identity.invitations.routes import router as invitations_router
 from commbase.identity.members.routes import router as members_router
 from commbase.identity.password_reset.routes import router as password_reset_router
 from commbase.identity.publishable_keys.routes import router as publishable_keys_router
