@@ -261,6 +261,7 @@ async def test_paypal_order_approved_is_verified_by_paypal_then_captured_once(
     assert (first.json()["outcome"], second.json()["outcome"]) == ("succeeded", "ignored")
     [verification, *_] = world.fakes.to("/v1/notifications/verify-webhook-signature")
     asked = json.loads(verification.content)
+    assert body.encode() in verification.content  # the event byte for byte, as signed
     assert asked["webhook_id"] == PAYPAL_WEBHOOK_ID
     assert asked["transmission_id"] == "69cd13f0-d67a-11e5-baa3-778b53f4ae55"
     assert asked["webhook_event"]["event_type"] == "CHECKOUT.ORDER.APPROVED"

@@ -68,7 +68,13 @@ class PayPalGateway:
         return bool(self.settings.paypal_client_id and self.settings.paypal_client_secret)
 
     async def _call(
-        self, method: str, path: str, *, json_body: Any = None, request_id: str | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        raw_body: bytes | None = None,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         settings = self.settings
         if not (settings.paypal_client_id and settings.paypal_client_secret):
@@ -94,7 +100,11 @@ class PayPalGateway:
                 headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
                 if request_id:
                     headers["PayPal-Request-Id"] = request_id
-                answer = await client.request(method, path, json=json_body, headers=headers)
+                if raw_body is not None:
+                    headers["Content-Type"] = "application/json"
+                answer = await client.request(
+                    method, path, json=json_body, content=raw_body, headers=headers
+                )
             except httpx.HTTPError as exc:
                 raise ProviderUnavailable(f"PayPal could not be reached: {exc}") from exc
         if answer.status_code >= 500 or answer.status_code == 429:
@@ -193,11 +203,14 @@ class PayPalGateway:
             answer = await self._call(
                 "POST",
                 "/v1/notifications/verify-webhook-signature",
-                json_body={
-                    **sent,
-                    "webhook_id": self.settings.paypal_webhook_id,
-                    "webhook_event": event,
-                },
+                # The event goes back byte for byte: PayPal's signature covers the body
+                # as sent, and re-serialized JSON may differ from it.
+                raw_body=json.dumps(
+                    {**sent, "webhook_id": self.settings.paypal_webhook_id}
+                ).encode()[:-1]
+                + b', "webhook_event": '
+                + body
+                + b"}",
             )
         except PaymentDeclined as exc:
             raise InvalidRequest(f"PayPal did not verify the event: {exc.message}") from exc
