@@ -1,4 +1,5 @@
-"""billing revenue more: usage-priced add-ons (billing_addons.usage_meter)
+"""billing revenue more: usage-priced add-ons (billing_addons.usage_meter); subscriptions
+indexed by (org_id, updated_at), analytics' change time for trial conversion
 
 Revision ID: 0024
 Revises: 0023
@@ -18,8 +19,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("billing_addons", sa.Column("usage_meter", sa.String(length=20), nullable=True))
+    op.create_index(
+        "ix_billing_subscriptions_org_updated",
+        "billing_subscriptions",
+        ["org_id", "updated_at"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_billing_subscriptions_org_updated", table_name="billing_subscriptions")
     with op.batch_alter_table("billing_addons") as batch:
         batch.drop_column("usage_meter")

@@ -17,6 +17,8 @@ class Subscription(Base):
     __table_args__ = (
         Index("ix_billing_subscriptions_org_customer", "org_id", "customer_id"),
         Index("ix_billing_subscriptions_period_end", "current_period_end"),
+        # Analytics' change time (trial conversion: billing.revenue.trials).
+        Index("ix_billing_subscriptions_org_updated", "org_id", "updated_at"),
         Index("ix_billing_subscriptions_payment_retry", "next_payment_retry_at"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         CheckConstraint("credit_balance >= 0", name="credit_not_negative"),
