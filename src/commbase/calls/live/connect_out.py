@@ -54,9 +54,7 @@ def handshake_headers(
     }
 
 
-def verify_handshake(
-    secret: str, *, headers: Any, url: str, now: float | None = None
-) -> bool:
+def verify_handshake(secret: str, *, headers: Any, url: str, now: float | None = None) -> bool:
     """What an agent checks on commbase's connection (``headers``: a mapping)."""
     try:
         call_id = str(headers[CALL_HEADER])
@@ -89,9 +87,7 @@ class WebsocketsTransport:
         await self.connection.close(code, reason)
 
 
-async def connect_out(
-    ctx: LiveContext, *, org_id: str, call_id: str, url: str, secret: str
-) -> str:
+async def connect_out(ctx: LiveContext, *, org_id: str, call_id: str, url: str, secret: str) -> str:
     """Connect the call to the agent at ``url`` and relay until either side ends;
     returns why it stopped (``not_live``, ``unreachable`` or the session's reason)."""
     call = await service.find_call(ctx.database, call_id=call_id, org_id=org_id)
