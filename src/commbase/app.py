@@ -32,8 +32,8 @@ from commbase.billing.subscriptions import jobs as _billing_jobs  # noqa: F401  
 from commbase.billing.subscriptions.routes import router as billing_subscriptions_router
 from commbase.billing.transactions.routes import router as billing_transactions_router
 from commbase.calls import jobs as _calls_jobs  # noqa: F401  (registers its jobs)
-from commbase.calls.live.routes import router as live_calls_router
 from commbase.calls.inbound.routes import router as inbound_calls_router
+from commbase.calls.live.routes import router as live_calls_router
 from commbase.calls.phone_numbers.routes import router as phone_numbers_router
 from commbase.calls.recordings.routes import router as recordings_router
 from commbase.calls.routes import router as calls_router
