@@ -29,6 +29,7 @@ from commbase.core.errors import Conflict, NotFound
 
 log = structlog.get_logger("commbase.calls.live")
 CALLEE_GRACE_S = 0.5
+LIMIT_RETRY_S = 15.0  # between asking a carrier to end a call over its maximum duration
 TO_AGENT = RELAY_SECONDS.labels("carrier_to_agent")
 
 
@@ -77,6 +78,7 @@ class AgentSession:
         self._callee: asyncio.Task[str] | None = None
         self.close_code = CloseCode.NORMAL
         self._received_at: float | None = None
+        self._limit_asked_at: float | None = None
 
     async def send(self, data: bytes) -> None:
         async with self._send_lock:
@@ -233,7 +235,8 @@ class AgentSession:
                 return "ended"
 
     async def _watch(self) -> str:
-        """Tell the agent of status changes; stop when the call has ended."""
+        """Tell the agent of status changes; end the call at its maximum duration; stop
+        when the call has ended."""
         status = self.call.status
         while True:
             await asyncio.sleep(self.ctx.status_poll_s)
@@ -248,10 +251,26 @@ class AgentSession:
                 )
                 return "ended"
             self.call = now
+            if now.over_limit():
+                await self._end_at_limit(now)
+                continue
             if now.status != status:
                 status = now.status
                 await self.send(protocol.frame("status", status=status))
                 self._maybe_start_callee()
+
+    async def _end_at_limit(self, call: LiveCall) -> None:
+        """End the call at its maximum duration through its carrier; the poll after it
+        reads the ended call and tells the agent. A carrier's status callback can take
+        a moment: asked again only after ``LIMIT_RETRY_S``."""
+        moment = time.monotonic()
+        if self._limit_asked_at is not None and moment - self._limit_asked_at < LIMIT_RETRY_S:
+            return
+        self._limit_asked_at = moment
+        try:
+            await service.end_at_limit(self.ctx.database, carriers=self.ctx.carriers, call=call)
+        except Conflict as exc:  # the carrier refused: tried again later
+            log.warning("live call not ended at its limit", call_id=call.id, error=str(exc))
 
     def _maybe_start_callee(self) -> None:
         """A simulated call's callee starts talking once the call is answered."""

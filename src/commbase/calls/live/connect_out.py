@@ -94,6 +94,7 @@ async def connect_out(ctx: LiveContext, *, org_id: str, call_id: str, url: str, 
     if call is None or call.final:
         return "not_live"
     headers = handshake_headers(secret, call_id=call.id, url=url)
+    tls: dict[str, Any] = {"ssl": ctx.connect_ssl} if ctx.connect_ssl and url[:4] == "wss:" else {}
     async with ctx.bus.mailbox(call.id, Side.AGENT) as inbox:
         try:
             connection = await connect(
@@ -101,6 +102,7 @@ async def connect_out(ctx: LiveContext, *, org_id: str, call_id: str, url: str, 
                 additional_headers=headers,
                 open_timeout=OPEN_TIMEOUT_S,
                 max_size=protocol.MAX_FRAME_BYTES * 2,
+                **tls,
             )
         except (TimeoutError, OSError, InvalidHandshake) as exc:
             log.warning("live agent unreachable", call_id=call.id, error=str(exc)[:200])

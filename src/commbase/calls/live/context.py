@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ class LiveContext:
     services: MutableMapping[str, Any]
     status_poll_s: float = STATUS_POLL_S
     callee_pace_s: float = 0.3  # the simulated callee's pause before it speaks
+    # Connect-out's TLS context for ``wss://`` agents (None: the system's trust store).
+    connect_ssl: ssl.SSLContext | None = None
 
     @property
     def carriers(self) -> Carriers:

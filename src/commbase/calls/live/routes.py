@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from commbase.calls.live import service
 from commbase.calls.live.agent_session import AgentSession
 from commbase.calls.live.bus import Side
+from commbase.calls.live.connect_start import start_if_connect
 from commbase.calls.live.context import LiveContext
 from commbase.calls.live.protocol import CloseCode
 from commbase.calls.live.relay import TwilioRelay
@@ -144,6 +145,8 @@ async def twilio_relay_socket(websocket: WebSocket) -> None:
         await service.record_connection(
             ctx.database, call, side="carrier", connected=True, carrier="twilio"
         )
+        # The call is answered: a connect number's agent is dialled now.
+        await start_if_connect(websocket.app, org_id=call.org_id, call_id=call.id)
         reason = "carrier_closed"
         try:
             relay = TwilioRelay(

@@ -43,6 +43,7 @@ class LiveCall:
     created_at: datetime
     speed: float
     end_reason: str | None
+    max_duration_s: int = 0  # the call's allowed length from the answer (0: unbounded)
 
     @classmethod
     def of(cls, call: Call) -> LiveCall:
@@ -59,11 +60,21 @@ class LiveCall:
             created_at=call.created_at,
             speed=speed if call.provider == ProviderName.SIMULATOR else 1.0,
             end_reason=call.end_reason,
+            max_duration_s=call.max_duration_seconds or 0,
         )
 
     @property
     def final(self) -> bool:
         return lifecycle.is_final(self.status)
+
+    def over_limit(self, now: datetime | None = None) -> bool:
+        """Answered and talking for its whole allowed duration."""
+        return (
+            self.status == CallStatus.IN_PROGRESS
+            and self.answered_at is not None
+            and self.max_duration_s > 0
+            and self.offset_s(now) >= self.max_duration_s
+        )
 
     def offset_s(self, now: datetime | None = None) -> float:
         """Call-time seconds since the answer: transcript times. Before the carrier has
@@ -190,6 +201,40 @@ async def transfer(
         await outbox.record(session, events.CALL_TRANSFERRED, payload, org_id=call.org_id)
         await session.commit()
         return to
+
+
+async def end_at_limit(database: Database, *, carriers: Carriers, call: LiveCall) -> None:
+    """The call has lasted its maximum duration (the organization's
+    ``ai_settings.max_call_duration``, bounded by the wallet): end it through its carrier.
+    Twilio's ConversationRelay calls have no time limit of their own, so the live
+    bridge enforces it: the call is updated to ``completed`` (its status callback
+    settles it); a simulated call completes now, charged for exactly the limit."""
+    async with database.sessionmaker() as session:
+        locked = await _lock(session, call)
+        if locked is None:
+            return
+        if locked.provider != ProviderName.SIMULATOR:
+            await calls_service.perform_action(
+                session,
+                call=locked,
+                action=ActionKind.HANGUP,
+                parameters={"reason": "max_duration"},
+                carriers=carriers,
+            )
+        else:
+            await lifecycle.apply_event(
+                session,
+                call=locked,
+                event=ProviderEvent(
+                    status=CallStatus.COMPLETED,
+                    occurred_at=utcnow(),
+                    duration_s=locked.max_duration_seconds,
+                    end_reason=EndReason.TIMEOUT,
+                    details={"simulated": True, "live": True, "max_duration": True},
+                ),
+                source=EventSource.SIMULATOR,
+            )
+        await session.commit()
 
 
 async def end_by_callee(database: Database, *, call: LiveCall) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.calls.phone_numbers.enums import AfterHoursAction, AnswerMode
@@ -33,6 +33,8 @@ class PhoneNumber(Base):
     answer_mode: Mapped[str] = mapped_column(String(20), default=AnswerMode.AGENT)
     agent_id: Mapped[str | None] = mapped_column(String(100))
     connect_url: Mapped[str | None] = mapped_column(String(500))
+    # The secret commbase signs its connect-out handshake with (``connect_secrets``).
+    connect_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     member_user_id: Mapped[str | None] = mapped_column(String(40))
     forward_to: Mapped[str | None] = mapped_column(String(20))
     # Outside working hours.

@@ -61,6 +61,11 @@ class PhoneNumberCreate(_Answering):
 
 
 class PhoneNumberUpdate(_Answering):
+    rotate_connect_secret: bool | None = Field(
+        default=None,
+        description="A connect number's new handshake secret, shown once in the answer "
+        "(the old one stops working at once)",
+    )
     _required = field_validator(
         "answer_mode", "after_hours_action", "privacy_mode", "capabilities"
     )(not_null)
@@ -104,6 +109,12 @@ class PhoneNumberRead(ReadSchema):
     inbound_rate_per_minute: Decimal | None
     voice: str | None
     provider_sid: str | None
+    connect_secret: str | None = Field(
+        default=None,
+        description="The secret commbase signs its connect-out handshake with (HMAC-SHA256; "
+        "see Live calls). Shown only when it is made: a number registered or changed "
+        "to answer_mode connect, or rotate_connect_secret",
+    )
     created_at: datetime
     updated_at: datetime
 

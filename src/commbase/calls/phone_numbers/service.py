@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls.enums import ProviderName
+from commbase.calls.phone_numbers import connect_secrets
 from commbase.calls.phone_numbers.carriers import carrier_for
-from commbase.calls.phone_numbers.enums import Capability
+from commbase.calls.phone_numbers.enums import AnswerMode, Capability
 from commbase.calls.phone_numbers.models import PhoneNumber
 from commbase.calls.phone_numbers.schemas import (
     PhoneNumberCreate,
@@ -65,6 +66,7 @@ async def create_number(
     fields = data.model_dump(exclude_none=True)
     number = PhoneNumber(org_id=org_id, **fields)
     number.capabilities = [str(c) for c in data.capabilities]
+    _keep_connect_secret(number, settings=settings)
     configured = await carrier_for(data.provider, settings=settings, services=services).configure(
         number
     )
@@ -95,10 +97,30 @@ async def list_numbers(
     return await paginate(session, statement, id_column=PhoneNumber.id, params=params)
 
 
+def _keep_connect_secret(number: PhoneNumber, *, settings: Settings, rotate: bool = False) -> None:
+    """A connect number has a handshake secret (a new one when rotated); others none."""
+    if number.answer_mode != AnswerMode.CONNECT:
+        number.connect_secret_encrypted = None
+    elif rotate or number.connect_secret_encrypted is None:
+        number.connect_secret_encrypted = connect_secrets.encrypt(
+            connect_secrets.new_secret(), server_secret=settings.secret_key.get_secret_value()
+        )
+
+
+def connect_secret(number: PhoneNumber, *, settings: Settings) -> str | None:
+    """The number's handshake secret in clear (None: not a connect number)."""
+    if number.connect_secret_encrypted is None:
+        return None
+    return connect_secrets.decrypt(
+        number.connect_secret_encrypted, server_secret=settings.secret_key.get_secret_value()
+    )
+
+
 async def update_number(
-    session: AsyncSession, *, number: PhoneNumber, changes: PhoneNumberUpdate
+    session: AsyncSession, *, number: PhoneNumber, changes: PhoneNumberUpdate, settings: Settings
 ) -> PhoneNumber:
     data = changes.model_dump(exclude_unset=True)
+    rotate = bool(data.pop("rotate_connect_secret", False))
     await _check_member(session, org_id=number.org_id, user_id=data.get("member_user_id"))
 
     def current(key: str) -> Any:
@@ -117,6 +139,12 @@ async def update_number(
         raise invalid(str(exc), "answer_mode") from exc
     for key, value in data.items():
         setattr(number, key, [str(c) for c in value] if key == "capabilities" else value)
+    if rotate and number.answer_mode != AnswerMode.CONNECT:
+        raise invalid(
+            "rotate_connect_secret: only connect numbers have a handshake secret",
+            "rotate_connect_secret",
+        )
+    _keep_connect_secret(number, settings=settings, rotate=rotate)
     await session.flush()
     return number
 
