@@ -5,6 +5,7 @@ which verifies commbase's signed handshake and talks with the caller."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -166,3 +167,37 @@ async def test_only_connect_numbers_have_a_secret_to_rotate(
         f"/v1/phone-numbers/{number_id}", json={"friendly_name": "Desk"}, headers=tenant.headers
     )
     assert again.json()["connect_secret"] is None
+
+
+async def test_a_call_whose_agent_cannot_be_reached_is_hung_up(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=1_000)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    closed_port = sock.getsockname()[1]
+    sock.close()  # nothing listens there
+    created = await client.post(
+        "/v1/phone-numbers",
+        json={
+            "number": NUMBER,
+            "answer_mode": "connect",
+            "connect_url": f"wss://localhost:{closed_port}/agent",
+        },
+        headers=tenant.headers,
+    )
+    rung = await client.post(
+        f"/v1/phone-numbers/{created.json()['id']}/simulate-inbound",
+        json={"from": CALLER},
+        headers=tenant.headers,
+    )
+    call_id = rung.json()["call"]["id"]
+    tasks = list(LiveContext.of(app).services.get(TASKS_KEY, ()))
+    assert [await asyncio.wait_for(task, 10) for task in tasks] in ([], ["unreachable"])
+    for _ in range(100):
+        done = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+        if done["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    assert (done["status"], done["duration_seconds"]) == ("completed", 0)

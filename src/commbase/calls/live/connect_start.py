@@ -7,6 +7,8 @@ connect) is bridged to the number's agent as soon as it is answered.
 * A Twilio call is answered when ConversationRelay's socket reaches commbase
   (``live.routes``): the connection starts then, in the process holding that socket.
 
+An agent that cannot be reached (refused handshake, timeout) gets its call hung up.
+
 The handshake is signed with the number's secret (``phone_numbers.connect_secrets``).
 """
 
@@ -21,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls.inbound.enums import InboundRoute
 from commbase.calls.inbound.service import STATE_KEY
-from commbase.calls.live.connect_out import start_connect_out
+from commbase.calls.live import service
+from commbase.calls.live.connect_out import connect_out
 from commbase.calls.live.context import LiveContext
 from commbase.calls.models import Call
 from commbase.calls.phone_numbers.enums import AnswerMode
@@ -55,6 +58,17 @@ async def connect_target(ctx: LiveContext, *, org_id: str, call_id: str) -> tupl
     return str(url), secret
 
 
+async def _bridge(ctx: LiveContext, *, org_id: str, call_id: str, url: str, secret: str) -> str:
+    """``connect_out``; a call whose agent cannot be reached is hung up through its
+    carrier rather than left in silence (nothing else would bound it)."""
+    reason = await connect_out(ctx, org_id=org_id, call_id=call_id, url=url, secret=secret)
+    if reason == "unreachable":
+        call = await service.find_call(ctx.database, call_id=call_id, org_id=org_id)
+        if call is not None and not call.final:
+            await service.hang_up(ctx.database, carriers=ctx.carriers, call=call)
+    return reason
+
+
 async def start_if_connect(app: Any, *, org_id: str, call_id: str) -> asyncio.Task[str] | None:
     """Connect the call to its number's agent in the background, if it has one."""
     ctx = LiveContext.of(app)
@@ -62,7 +76,10 @@ async def start_if_connect(app: Any, *, org_id: str, call_id: str) -> asyncio.Ta
     if target is None:
         return None
     url, secret = target
-    task = start_connect_out(app, org_id=org_id, call_id=call_id, url=url, secret=secret)
+    task = asyncio.create_task(
+        _bridge(ctx, org_id=org_id, call_id=call_id, url=url, secret=secret),
+        name=f"live-connect-out-{call_id}",
+    )
     # Held until done: the event loop keeps only a weak reference to a task.
     tasks: set[asyncio.Task[str]] = ctx.services.setdefault(TASKS_KEY, set())
     tasks.add(task)
