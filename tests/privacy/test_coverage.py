@@ -10,7 +10,7 @@ from commbase.core.db import PERSONAL
 from commbase.models import Base
 from commbase.privacy import domains as _domains  # noqa: F401  (fills the registry)
 from commbase.privacy.records import personal_columns
-from commbase.privacy.registry import SUBJECT_TYPES, SubjectType, covered_tables
+from commbase.privacy.registry import EMAIL_SUBJECT, SUBJECT_TYPES, SubjectType, covered_tables
 
 # (table, subject type) pairs no handler covers, each with the reason it need not.
 NOT_ABOUT: dict[tuple[str, SubjectType], str] = {
@@ -36,6 +36,22 @@ NOT_ABOUT: dict[tuple[str, SubjectType], str] = {
 }
 
 
+# What website visitors leave by email alone (linked to no user or contact), and the
+# request rows about an address: an email subject covers exactly these.
+EMAIL_TABLES = {
+    "bookings",
+    "consultations",
+    "job_applications",
+    "job_interviews",
+    "leads",
+    "privacy_requests",
+    "suggestions",
+    "support_ticket_messages",
+    "support_tickets",
+    "webinar_registrations",
+}
+
+
 def uncovered(metadata: MetaData) -> list[str]:
     """Personal tables of ``metadata`` that some subject type's handlers miss."""
     missing = []
@@ -57,6 +73,10 @@ def test_every_personal_table_is_exported_and_erased_for_every_subject() -> None
     )
 
 
+def test_an_email_subject_covers_what_visitors_leave_by_email() -> None:
+    assert covered_tables(EMAIL_SUBJECT) == EMAIL_TABLES
+
+
 def test_a_new_personal_table_without_a_handler_is_caught() -> None:
     metadata = MetaData()
     Table("surveys", metadata, Column("answer", String(100), info=PERSONAL))
@@ -75,6 +95,6 @@ def test_the_allowlist_names_only_real_uncovered_personal_tables() -> None:
 
 
 def test_handlers_name_only_real_tables() -> None:
-    for subject_type in SUBJECT_TYPES:
+    for subject_type in (*SUBJECT_TYPES, EMAIL_SUBJECT):
         unknown = covered_tables(subject_type) - set(Base.metadata.tables)
         assert unknown == set(), f"{subject_type} handlers name unknown tables: {unknown}"

@@ -321,6 +321,9 @@ async def test_bad_requests_are_problems(app: FastAPI, client: httpx.AsyncClient
         {"subject_type": "user", "subject_id": "'; drop table users; --"},
         {"subject_type": "user", "subject_id": "usr_" + "1" * 60},
         {"subject_type": "user", "subject_id": "usr_1", "extra": True},
+        {"subject_type": "email", "subject_id": "usr_1"},
+        {"subject_type": "email", "subject_id": "vera@"},
+        {"subject_type": "contact", "subject_id": "vera@visitor.example"},
     ):
         for path in ("/v1/privacy/exports", "/v1/privacy/erasures"):
             response = await client.post(path, json=body, headers=a.headers)

@@ -174,6 +174,42 @@ async def test_a_contacts_export_holds_the_contact_and_the_calls_to_it(
         assert foreign not in text
 
 
+# An email subject's files: what visitors leave by email alone (see
+# tests/engagement/test_email_subject_privacy.py for one with a record in each).
+EMAIL_FILES = {
+    "bookings.json",
+    "consultations.json",
+    "job_applications.json",
+    "job_interviews.json",
+    "leads.json",
+    "manifest.json",
+    "privacy_requests.json",
+    "suggestions.json",
+    "support_ticket_messages.json",
+    "support_tickets.json",
+    "webinar_registrations.json",
+}
+
+
+async def test_an_email_export_lists_every_file_a_visitor_can_have_and_is_audited_by_digest(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    a = await make_tenant(app)
+
+    export = await request_export(client, a.headers, "email", "Nobody@Example.com")
+
+    files, _ = await download(client, a.headers, export["id"])
+    assert set(files) == EMAIL_FILES
+    assert set(export["counts"].values()) == {0}
+    assert files["manifest.json"]["subject_id"] == "nobody@example.com"
+    audit = await client.get(
+        "/v1/audit-log", params={"action": "privacy.export_created"}, headers=a.headers
+    )
+    [entry] = audit.json()["data"]
+    assert (entry["target_type"], entry["target_id"]) == ("email", export["subject_id"])
+    assert "nobody" not in str(entry).lower()
+
+
 async def test_an_export_is_audited_and_expires(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:

@@ -21,8 +21,10 @@ from commbase.core.outbox import OutboxDelivery, OutboxEvent
 from commbase.privacy.models import PrivacyRequest
 from commbase.privacy.records import as_records
 from commbase.privacy.registry import (
+    EMAIL_SUBJECT,
     SUBJECT_TYPES,
     RetentionWindow,
+    email_reference,
     register_retention,
     register_subject,
 )
@@ -113,6 +115,21 @@ async def erase_export_files(
     return {"privacy_requests": rowcount(result)}
 
 
+async def export_email_requests(
+    session: AsyncSession, *, org_id: str, subject_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Earlier requests about the address, kept under its digest."""
+    return await export_requests(session, org_id=org_id, subject_id=email_reference(subject_id))
+
+
+async def erase_email_export_files(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    return await erase_export_files(
+        session, org_id=org_id, subject_id=email_reference(subject_id), reference=reference
+    )
+
+
 for _subject_type in SUBJECT_TYPES:
     register_subject(
         "privacy",
@@ -121,6 +138,13 @@ for _subject_type in SUBJECT_TYPES:
         export=export_requests,
         erase=erase_export_files,
     )
+register_subject(
+    "privacy",
+    EMAIL_SUBJECT,
+    tables={"privacy_requests"},
+    export=export_email_requests,
+    erase=erase_email_export_files,
+)
 register_retention(
     "idempotency_keys",
     default_days=1,

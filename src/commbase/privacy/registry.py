@@ -1,6 +1,6 @@
 """What each domain declares about personal data: who it concerns and how long it lives.
 
-**Subjects.** For each kind of data subject (``"user"``, ``"contact"``) a domain
+**Subjects.** For each kind of data subject (``"user"``, ``"contact"``, ``"email"``) a domain
 registers, from its own privacy module, how to export and how to erase what it
 stores about one subject in one organization, and which tables that covers::
 
@@ -10,6 +10,11 @@ stores about one subject in one organization, and which tables that covers::
         export=export_contact,  # async (session, *, org_id, subject_id) -> {file: [row, ...]}
         erase=erase_contact,    # async (session, *, org_id, subject_id, reference) -> {table: n}
     )
+
+An ``"email"`` subject is a website visitor known only by an address: its
+handlers get the address, lowercased, as ``subject_id`` and match only records
+linked to no user or contact (those keep their user's or contact's path). The
+request row keeps not the address but its ``eml_`` digest (``email_reference``).
 
 ``reference`` is one fresh ``anon_`` id per erasure: a row that must stay (a
 ledger entry, a call) swaps the subject's id for it, so accounting can still
@@ -59,6 +64,7 @@ stamped on rows when they are written.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -67,8 +73,16 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-SubjectType = Literal["user", "contact"]
+SubjectType = Literal["user", "contact", "email"]
+# The subjects every personal table is covered for (tests/privacy/test_coverage.py).
 SUBJECT_TYPES: tuple[SubjectType, ...] = ("user", "contact")
+# A visitor known only by an address: covers only what visitors leave by email alone.
+EMAIL_SUBJECT: SubjectType = "email"
+
+
+def email_reference(email: str) -> str:
+    """The ``eml_`` id a request about ``email`` (lowercased) is kept under, never the address."""
+    return "eml_" + hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 class Exporter(Protocol):
@@ -106,7 +120,7 @@ def register_subject(
     order: int = 100,
 ) -> None:
     """Declare how ``domain`` exports and erases one ``subject_type``'s data."""
-    if subject_type not in SUBJECT_TYPES:
+    if subject_type not in (*SUBJECT_TYPES, EMAIL_SUBJECT):
         raise ValueError(f"unknown subject type {subject_type!r}")
     _subjects[(domain, subject_type)] = SubjectHandler(
         domain, subject_type, frozenset(tables), export, erase, order

@@ -34,7 +34,11 @@ def _read(request: PrivacyRequest) -> PrivacyRequestRead:
 async def create_export(
     body: SubjectRequest, principal: CurrentPrincipal, session: DbSession, client: Client
 ) -> PrivacyRequestRead:
-    """Collect every record about a user or a contact into a zip of JSON files."""
+    """Collect every record about a user, a contact or an email address into a zip of JSON files.
+
+    An email subject (``subject_id`` an address, matched case-insensitively) covers what
+    website visitors left by that address alone; the request is kept under its ``eml_`` digest.
+    """
     principal.require(Scope.PRIVACY_MANAGE)
     request = await service.create_export(
         session,
@@ -85,7 +89,7 @@ async def create_erasure(
     client: Client,
     cache: AppCache,
 ) -> PrivacyRequestRead:
-    """Delete or anonymise every record about a user or a contact in this organization."""
+    """Delete or anonymise every record about a user, a contact or an email address here."""
     principal.require(Scope.PRIVACY_MANAGE)
     request = await service.erase_subject(
         session,

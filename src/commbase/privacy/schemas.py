@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, Field, StringConstraints
 
 from commbase.core.schemas import AppSchema, ReadSchema
 
@@ -13,9 +14,37 @@ SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=40, patter
 KindName = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 
 
-class SubjectRequest(AppSchema):
+def _email_address(value: str) -> str:
+    """The address, lowercased; the error never repeats it (a problem must not echo it)."""
+    try:
+        found = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise ValueError("not a valid email address") from None
+    return found.normalized.lower()
+
+
+EmailAddress = Annotated[
+    str, StringConstraints(min_length=3, max_length=254), AfterValidator(_email_address)
+]
+
+
+class AccountSubjectRequest(AppSchema):
+    """A user or a contact, by id."""
+
     subject_type: Literal["user", "contact"]
     subject_id: SubjectId
+
+
+class EmailSubjectRequest(AppSchema):
+    """A website visitor known only by the email address they typed (matched case-insensitively)."""
+
+    subject_type: Literal["email"]
+    subject_id: EmailAddress
+
+
+SubjectRequest = Annotated[
+    AccountSubjectRequest | EmailSubjectRequest, Field(discriminator="subject_type")
+]
 
 
 class PrivacyRequestRead(ReadSchema):

@@ -1,5 +1,6 @@
-"""GDPR requests: export everything about a user or a contact, or erase it, within
-the caller's organization, through every domain's registered handlers.
+"""GDPR requests: export everything about a user, a contact or an email address
+(a website visitor known by nothing else), or erase it, within the caller's
+organization, through every domain's registered handlers.
 
 Both run synchronously inside the request's transaction: an erasure either
 happens everywhere or nowhere. Each is kept as a ``privacy_requests`` row and
@@ -31,7 +32,7 @@ from commbase.identity import service as identity_service
 from commbase.privacy import domains as _domains  # noqa: F401  (fills the registry)
 from commbase.privacy import retention
 from commbase.privacy.models import PrivacyRequest
-from commbase.privacy.registry import SubjectType, subject_handlers
+from commbase.privacy.registry import SubjectType, email_reference, subject_handlers
 
 EXPORT, ERASURE = "export", "erasure"
 
@@ -39,11 +40,19 @@ EXPORT, ERASURE = "export", "erasure"
 async def _require_subject(
     session: AsyncSession, *, org_id: str, subject_type: SubjectType, subject_id: str
 ) -> None:
-    """NotFound unless the subject exists in the organization (another's is unknown here)."""
+    """NotFound unless the subject exists in the organization (another's is unknown here).
+
+    An email address always exists: a visitor who left nothing gets an empty export.
+    """
     if subject_type == "user":
         await identity_service.get_member_user(session, org_id=org_id, user_id=subject_id)
-    else:
+    elif subject_type == "contact":
         await contacts_service.get_contact(session, org_id=org_id, contact_id=subject_id)
+
+
+def _kept_as(subject_type: SubjectType, subject_id: str) -> str:
+    """The id a request row and its audit entry name: an address only by its digest."""
+    return email_reference(subject_id) if subject_type == "email" else subject_id
 
 
 def _json_value(value: Any) -> Any:
@@ -87,7 +96,7 @@ async def create_export(
         org_id=org_id,
         kind=EXPORT,
         subject_type=subject_type,
-        subject_id=subject_id,
+        subject_id=_kept_as(subject_type, subject_id),
         status="completed",
         requested_by=principal.actor_id,
         counts=counts,
@@ -112,7 +121,7 @@ async def create_export(
         action="privacy.export_created",
         actor=principal,
         target_type=subject_type,
-        target_id=subject_id,
+        target_id=_kept_as(subject_type, subject_id),
         client=client,
         details={"request_id": request.id, "counts": counts},
     )
@@ -151,7 +160,7 @@ async def erase_subject(
         org_id=org_id,
         kind=ERASURE,
         subject_type=subject_type,
-        subject_id=subject_id,
+        subject_id=_kept_as(subject_type, subject_id),
         status="completed",
         requested_by=principal.actor_id,
         counts=dict(sorted(counts.items())),
@@ -165,7 +174,7 @@ async def erase_subject(
         action="privacy.erasure_completed",
         actor=principal,
         target_type=subject_type,
-        target_id=subject_id,
+        target_id=_kept_as(subject_type, subject_id),
         # Someone erasing themselves leaves no fresh address behind.
         client=None if principal.user_id == subject_id else client,
         details={"request_id": request.id, "counts": request.counts},

@@ -5,7 +5,8 @@ organization's revenue and schedule stand) but removes the client's name,
 phone, email, the AI notes and the cancellation reason, and the link to the
 contact. A booking a website visitor made with a user's email (linked to no
 contact) is that user's: exported (``bookings.json``) and anonymised the same way,
-its visitor access tokens dropped. A staff member's bookings are exported with them
+its visitor access tokens dropped; so is one found by a request about that email
+address alone. A staff member's bookings are exported with them
 (``bookings_as_staff.json``); erasing the user unlinks them. Runs before contacts
 and identity (order 300), which delete the rows these find the bookings through.
 """
@@ -81,10 +82,8 @@ async def export_user(
     return exported
 
 
-async def erase_user(
-    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
-) -> dict[str, int]:
-    made = await _as_visitor(session, subject_id)
+async def _anonymise_visits(session: AsyncSession, org_id: str, made: ColumnElement[bool]) -> int:
+    """Anonymise the bookings a visitor made and drop their access tokens."""
     ids = list(await session.scalars(select(Booking.id).where(Booking.org_id == org_id, made)))
     await forget_access(session, org_id=org_id, record_type=INTAKE_RECORD_TYPE, record_ids=ids)
     anonymised = await session.execute(
@@ -93,13 +92,39 @@ async def erase_user(
         .values(**ANONYMISED)
         .execution_options(synchronize_session=False)
     )
+    return rowcount(anonymised)
+
+
+async def erase_user(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    anonymised = await _anonymise_visits(session, org_id, await _as_visitor(session, subject_id))
     result = await session.execute(
         update(Booking)
         .where(Booking.org_id == org_id, Booking.staff_user_id == subject_id)
         .values(staff_user_id=None)
         .execution_options(synchronize_session=False)
     )
-    return {"bookings": rowcount(result) + rowcount(anonymised)}
+    return {"bookings": rowcount(result) + anonymised}
+
+
+def _left_by(email: str) -> ColumnElement[bool]:
+    return left_by_email(Booking.client_email, email, Booking.contact_id)
+
+
+async def export_email(
+    session: AsyncSession, *, org_id: str, subject_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    rows = await session.scalars(
+        select(Booking).where(Booking.org_id == org_id, _left_by(subject_id)).order_by(Booking.id)
+    )
+    return {"bookings": as_records(rows)}
+
+
+async def erase_email(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    return {"bookings": await _anonymise_visits(session, org_id, _left_by(subject_id))}
 
 
 register_subject(
@@ -108,6 +133,14 @@ register_subject(
     tables={"bookings"},
     export=export_contact,
     erase=erase_contact,
+    order=300,
+)
+register_subject(
+    "engagement.bookings",
+    "email",
+    tables={"bookings"},
+    export=export_email,
+    erase=erase_email,
     order=300,
 )
 register_subject(

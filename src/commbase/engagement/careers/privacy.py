@@ -2,7 +2,9 @@
 
 An application of a user (``user_id``) or contact (``contact_id``) is exported with
 its interviews and deleted on erasure, with its resume file (once the erasure
-commits) and its visitor access tokens. An erased member stops interviewing.
+commits) and its visitor access tokens. An application a website visitor sent
+(linked to no user or contact) is found by a request about its email address,
+case-insensitively, and goes the same way. An erased member stops interviewing.
 Rejected applications are deleted ``rejected_applications`` days (default 180)
 after their rejection.
 """
@@ -21,6 +23,7 @@ from commbase.engagement.careers.enums import INTAKE_RECORD_TYPE, ApplicationSta
 from commbase.engagement.careers.metrics import APPLICATIONS
 from commbase.engagement.careers.models import Interview, JobApplication
 from commbase.engagement.intake.access import forget_access
+from commbase.engagement.intake.subjects import left_by_email
 from commbase.privacy.records import as_records
 from commbase.privacy.registry import RetentionWindow, register_retention, register_subject
 
@@ -112,6 +115,24 @@ async def erase_contact(
     return await _erase(session, org_id, JobApplication.contact_id == subject_id)
 
 
+def _left_by(email: str) -> ColumnElement[bool]:
+    return left_by_email(
+        JobApplication.email, email, JobApplication.user_id, JobApplication.contact_id
+    )
+
+
+async def export_email(
+    session: AsyncSession, *, org_id: str, subject_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    return await _export(session, org_id, _left_by(subject_id))
+
+
+async def erase_email(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    return await _erase(session, org_id, _left_by(subject_id))
+
+
 async def purge_rejected(session: AsyncSession, *, window: RetentionWindow, limit: int) -> int:
     rows = (
         await session.execute(
@@ -146,6 +167,14 @@ register_subject(
     tables=TABLES,
     export=export_contact,
     erase=erase_contact,
+    order=300,
+)
+register_subject(
+    "engagement.careers",
+    "email",
+    tables=TABLES,
+    export=export_email,
+    erase=erase_email,
     order=300,
 )
 register_retention(

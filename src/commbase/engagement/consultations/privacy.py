@@ -1,6 +1,8 @@
 """Consultations in GDPR requests: a consultation about a user (``user_id``) or a
 contact (``contact_id``) is theirs -- exported, and deleted on erasure with its
-visitor access tokens. An erased user stops hosting consultations (``host_id``)."""
+visitor access tokens. One a website visitor requested (linked to no user or
+contact) is found by a request about its email address, case-insensitively, and
+goes the same way. An erased user stops hosting consultations (``host_id``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from commbase.engagement.consultations.enums import INTAKE_RECORD_TYPE
 from commbase.engagement.consultations.metrics import CONSULTATIONS
 from commbase.engagement.consultations.models import Consultation
 from commbase.engagement.intake.access import forget_access
+from commbase.engagement.intake.subjects import left_by_email
 from commbase.privacy.records import as_records
 from commbase.privacy.registry import register_subject
 
@@ -77,6 +80,24 @@ async def erase_contact(
     return await _erase(session, org_id, Consultation.contact_id == subject_id)
 
 
+def _left_by(email: str) -> ColumnElement[bool]:
+    return left_by_email(
+        Consultation.requester_email, email, Consultation.user_id, Consultation.contact_id
+    )
+
+
+async def export_email(
+    session: AsyncSession, *, org_id: str, subject_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    return await _export(session, org_id, _left_by(subject_id))
+
+
+async def erase_email(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    return await _erase(session, org_id, _left_by(subject_id))
+
+
 # Before contacts and identity, whose deletions would unlink the consultations first.
 register_subject(
     "engagement.consultations",
@@ -84,6 +105,14 @@ register_subject(
     tables={"consultations"},
     export=export_user,
     erase=erase_user,
+    order=300,
+)
+register_subject(
+    "engagement.consultations",
+    "email",
+    tables={"consultations"},
+    export=export_email,
+    erase=erase_email,
     order=300,
 )
 register_subject(

@@ -4,7 +4,8 @@ A lead is about a person: for a contact, the leads linked to it are exported,
 and erased by emptying the name, phone, email, company and notes and unlinking
 the contact (the deal's value and dates stay for the organization's figures).
 A lead a website visitor left (linked to no contact) is found by its email: a
-request about the user with that email exports and erases it the same way. Runs
+request about the user with that email, or about the email address itself,
+exports and erases it the same way. Runs
 before contacts and identity (order 300), whose erasure removes the rows these
 are found through.
 """
@@ -78,6 +79,26 @@ async def erase_user(
     return await _erase(session, org_id, await _of_user(session, subject_id))
 
 
+async def export_email(
+    session: AsyncSession, *, org_id: str, subject_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    return await _export(session, org_id, left_by_email(Lead.email, subject_id, Lead.contact_id))
+
+
+async def erase_email(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    return await _erase(session, org_id, left_by_email(Lead.email, subject_id, Lead.contact_id))
+
+
+register_subject(
+    "engagement.leads",
+    "email",
+    tables={"leads"},
+    export=export_email,
+    erase=erase_email,
+    order=300,
+)
 register_subject(
     "engagement.leads",
     "contact",

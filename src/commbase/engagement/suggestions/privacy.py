@@ -5,7 +5,8 @@ user deletes their comments and votes (the counts are recomputed) and keeps
 their suggestions for the community, unlinked from them and with the
 description they wrote replaced by a note that it was erased. A suggestion a
 website visitor sent with the user's email (no author) counts as theirs: exported,
-and erased the same way (email emptied, visitor access tokens dropped).
+and erased the same way (email emptied, visitor access tokens dropped); so is one
+found by a request about that email address alone.
 Suggestions name no contact.
 """
 
@@ -128,6 +129,47 @@ async def erase_user(
     }
 
 
+def _left_by(email: str) -> ColumnElement[bool]:
+    return left_by_email(Suggestion.author_email, email, Suggestion.author_user_id)
+
+
+async def export_email(
+    session: AsyncSession, *, org_id: str, subject_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    rows = await session.scalars(
+        select(Suggestion)
+        .where(Suggestion.org_id == org_id, _left_by(subject_id))
+        .order_by(Suggestion.id)
+    )
+    return {"suggestions": as_records(rows)}
+
+
+async def erase_email(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    ids = list(
+        await session.scalars(
+            select(Suggestion.id).where(Suggestion.org_id == org_id, _left_by(subject_id))
+        )
+    )
+    await forget_access(session, org_id=org_id, record_type=INTAKE_RECORD_TYPE, record_ids=ids)
+    result = await session.execute(
+        update(Suggestion)
+        .where(Suggestion.org_id == org_id, Suggestion.id.in_(ids))
+        .values(author_email=None, description=ERASED)
+        .execution_options(synchronize_session=False)
+    )
+    return {"suggestions": rowcount(result)}
+
+
+register_subject(
+    "engagement.suggestions",
+    "email",
+    tables={"suggestions"},
+    export=export_email,
+    erase=erase_email,
+    order=300,
+)
 register_subject(
     "engagement.suggestions",
     "user",

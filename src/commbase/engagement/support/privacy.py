@@ -1,7 +1,8 @@
 """Support tickets in GDPR requests.
 
 A ticket about a user (``user_id``) or a contact (``contact_id``) is theirs, and so is a
-ticket a website visitor opened with the user's email (linked to no user or contact):
+ticket a website visitor opened with the user's email (linked to no user or contact;
+a request about that email address alone covers it too):
 exported with its whole thread, and deleted on erasure (thread and visitor access tokens with
 it). Messages a user wrote as staff in other tickets are exported, and on erasure no
 longer name them (the reply stays in the customer's thread). A ticket assigned to an
@@ -124,6 +125,24 @@ async def erase_contact(
     return await _erase(session, org_id, SupportTicket.contact_id == subject_id)
 
 
+def _left_by(email: str) -> ColumnElement[bool]:
+    return left_by_email(
+        SupportTicket.requester_email, email, SupportTicket.user_id, SupportTicket.contact_id
+    )
+
+
+async def export_email(
+    session: AsyncSession, *, org_id: str, subject_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    return await _export(session, org_id, _left_by(subject_id))
+
+
+async def erase_email(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    return await _erase(session, org_id, _left_by(subject_id))
+
+
 # Before contacts and identity, whose deletions would unlink the tickets first.
 register_subject(
     "engagement.support",
@@ -131,6 +150,14 @@ register_subject(
     tables=TABLES,
     export=export_user,
     erase=erase_user,
+    order=300,
+)
+register_subject(
+    "engagement.support",
+    "email",
+    tables=TABLES,
+    export=export_email,
+    erase=erase_email,
     order=300,
 )
 register_subject(

@@ -2,8 +2,9 @@
 
 A registration is about the person who registered: it is exported for the user
 or contact it names, and erased (deleted, with the access tokens that opened it)
-with them. Runs before contacts and identity (order 300), which delete the rows
-these are found by. Webinars themselves hold no personal data.
+with them. A registration a website visitor made (linked to no user or contact)
+is found by a request about its email address. Runs before contacts and identity
+(order 300), which delete the rows these are found by. Webinars themselves hold no personal data.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.analytics import touches
 from commbase.core.db import rowcount
 from commbase.engagement.intake.access import forget_access
+from commbase.engagement.intake.subjects import left_by_email
 from commbase.engagement.webinars.enums import INTAKE_RECORD_TYPE
 from commbase.engagement.webinars.metrics import REGISTRATIONS
 from commbase.engagement.webinars.models import WebinarRegistration
@@ -29,6 +31,13 @@ def _of_user(org_id: str, subject_id: str) -> ColumnElement[bool]:
 
 def _of_contact(org_id: str, subject_id: str) -> ColumnElement[bool]:
     return (WebinarRegistration.org_id == org_id) & (WebinarRegistration.contact_id == subject_id)
+
+
+def _of_email(org_id: str, email: str) -> ColumnElement[bool]:
+    registration = WebinarRegistration
+    return (registration.org_id == org_id) & left_by_email(
+        registration.email, email, registration.user_id, registration.contact_id
+    )
 
 
 async def _export(
@@ -80,7 +89,22 @@ async def erase_contact(
     return await _erase(session, org_id, _of_contact(org_id, subject_id))
 
 
+async def export_email(
+    session: AsyncSession, *, org_id: str, subject_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    return await _export(session, _of_email(org_id, subject_id))
+
+
+async def erase_email(
+    session: AsyncSession, *, org_id: str, subject_id: str, reference: str
+) -> dict[str, int]:
+    return await _erase(session, org_id, _of_email(org_id, subject_id))
+
+
 TABLES = {"webinar_registrations"}
+register_subject(
+    "engagement.webinars", "email", tables=TABLES, export=export_email, erase=erase_email, order=300
+)
 register_subject(
     "engagement.webinars", "user", tables=TABLES, export=export_user, erase=erase_user, order=300
 )
