@@ -43,6 +43,7 @@ from commbase.core.errors import (
     ServiceUnavailable,
     invalid,
 )
+from commbase.identity.signup import service as signup_service
 from commbase.settings import Settings
 
 log = structlog.get_logger("commbase.billing")
@@ -60,7 +61,9 @@ async def top_up(
 ) -> TopUpResult:
     """Manual top-ups credit at once; Stripe top-ups start a PaymentIntent and a
     pending entry that Stripe's webhook completes. The same Idempotency-Key gives
-    the same entry (and intent) back."""
+    the same entry (and intent) back. An organization opened by sign-up tops up only
+    once its owner has verified their email."""
+    await signup_service.require_verified(session, org_id=wallet.org_id)
     if data.provider == PaymentProvider.STRIPE:
         if wallet.livemode and not principal.livemode:
             raise PermissionDenied("Test credentials cannot pay into a live wallet")
