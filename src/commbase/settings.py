@@ -61,6 +61,9 @@ class Settings(BaseSettings):
 
     rate_limit_tiers: dict[str, dict[str, int]] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     session_rate_limit: int = 600  # per minute, login and agent sessions
+    # The organization (id or slug) whose live subscriptions set others' account
+    # types (plan feature "account_type:<type>"); unset: only the stored types apply.
+    account_type_seller: str | None = None
     anonymous_rate_limit: int = 120  # per minute per IP
     login_ip_limit: int = 20  # attempts per 15 minutes per IP
     login_email_limit: int = 10  # attempts per 15 minutes per email

@@ -177,6 +177,11 @@ async def test_users_create_says_when_it_creates_an_organization(
     ("options", "password", "message"),
     [
         (["--role", "superuser"], PASSWORD, "--role is one of owner, admin, agent, viewer"),
+        (
+            ["--account-type", "gold"],
+            PASSWORD,
+            "--account-type is one of free, standard, premium, enterprise, not 'gold'",
+        ),
         ([], "short", "password:"),
         (["--email", "not-an-email"], PASSWORD, "email:"),
     ],
@@ -192,6 +197,21 @@ async def test_users_create_explains_a_mistake_and_creates_nothing(
     _no_traceback(result.output)
     assert await _count(app, Organization) == 0
     assert await _count(app, User) == 0
+
+
+async def test_users_create_sets_a_new_organizations_account_type(
+    app: FastAPI, client: httpx.AsyncClient, cli_env: None
+) -> None:
+    args = ["users", "create", "--email", "dee@big.example", "--organization", "Big Co"]
+    result = invoke([*args, "--account-type", "premium"], input=f"{PASSWORD}\n")
+
+    assert result.exit_code == 0, result.output
+    login = await client.post(
+        "/v1/auth/login", json={"email": "dee@big.example", "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    org = login.json()["organization"]
+    assert (org["account_type"], org["account_type_source"]) == ("premium", "default")
 
 
 async def test_users_create_refuses_an_existing_member(app: FastAPI, cli_env: None) -> None:

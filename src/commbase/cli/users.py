@@ -23,10 +23,18 @@ def users_create(
     role: Annotated[str, typer.Option(help="owner, admin, agent or viewer")] = "owner",
     first_name: Annotated[str, typer.Option()] = "",
     last_name: Annotated[str, typer.Option()] = "",
+    account_type: Annotated[
+        str,
+        typer.Option(
+            help="A new organization's account type (free, standard, premium, enterprise), "
+            "used while no live subscription names one"
+        ),
+    ] = "standard",
 ) -> None:
     """Create a user (and the organization, if it does not exist yet)."""
     from commbase.core.db import Database
     from commbase.identity import service
+    from commbase.identity.enums import AccountType
     from commbase.identity.roles import Role
     from commbase.identity.schemas import UserCreate
 
@@ -34,6 +42,11 @@ def users_create(
         chosen = Role(role)
     except ValueError:
         raise fail(f"--role is one of {', '.join(r.value for r in Role)}, not {role!r}") from None
+    try:
+        kind = AccountType(account_type)
+    except ValueError:
+        names = ", ".join(t.value for t in AccountType)
+        raise fail(f"--account-type is one of {names}, not {account_type!r}") from None
     try:
         # Checked before anything is written: a mistake leaves no new organization behind.
         data = UserCreate(
@@ -51,7 +64,10 @@ def users_create(
                 created_org = None
                 if org is None:
                     org = await service.create_organization(
-                        session, name=organization, slug=service.slugify(organization)
+                        session,
+                        name=organization,
+                        slug=service.slugify(organization),
+                        account_type=kind,
                     )
                     created_org = org.id
                 user, _ = await service.create_user(session, data=data, org_id=org.id)

@@ -38,7 +38,7 @@ from commbase.core.http import ClientInfo, ip_in, parse_networks
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.scopes import Scope
 from commbase.core.time import utcnow
-from commbase.identity import tokens
+from commbase.identity import account_types, tokens
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.enums import (
@@ -210,8 +210,9 @@ class TokenAuthenticator:
         ends = [key.expires_at]
         if key.key_hash != token_hash:
             ends.append(key.previous_expires_at or utcnow())
-        tiers = self.settings.rate_limit_tiers
-        tier = tiers.get(key.rate_limit_tier) or tiers["standard"]
+        rate_limit = await self._rate_limit(
+            session, org_id=key.org_id, policy=key.rate_limit_tier, own=None
+        )
         return {
             "kind": PrincipalKind.API_KEY.value,
             "org_id": key.org_id,
@@ -221,12 +222,26 @@ class TokenAuthenticator:
             "scopes": scopes,
             "allowed_ips": key.allowed_ips,
             "valid_until": _earliest(ends),
-            "rate_limit": [key.rate_limit_tier, tier["limit"], tier["window_s"]],
+            "rate_limit": rate_limit,
             "key": asdict(
                 KeyGrant(environment=key.environment, max_concurrent_calls=key.max_concurrent_calls)
             ),
             "livemode": key.environment == ApiKeyEnvironment.LIVE,
         }
+
+    async def _rate_limit(
+        self, session: AsyncSession, *, org_id: str, policy: str, own: int | None
+    ) -> list[Any]:
+        """``[policy, limit, window_s]``: the credential's own limit (an API key's tier,
+        or ``own`` per minute), lowered to its organization's account-type tier. The
+        policy is named after the account type when that is the one that applies."""
+        tiers = self.settings.rate_limit_tiers
+        kind = await account_types.account_type_of(session, settings=self.settings, org_id=org_id)
+        ceiling = account_types.tier_limit(tiers, kind)
+        mine = account_types.tier_limit(tiers, policy) if own is None else (own, 60)
+        if ceiling[0] / ceiling[1] < mine[0] / mine[1]:
+            return [kind.value, ceiling[0], ceiling[1]]
+        return [policy, mine[0], mine[1]]
 
     async def _load_login_session(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
         login = await session.scalar(
@@ -247,7 +262,9 @@ class TokenAuthenticator:
             "role": role,
             "scopes": sorted(s.value for s in scopes_for(role)),
             "valid_until": login.expires_at.isoformat(),
-            "rate_limit": ["session", self.settings.session_rate_limit, 60],
+            "rate_limit": await self._rate_limit(
+                session, org_id=login.org_id, policy="session", own=self.settings.session_rate_limit
+            ),
         }
 
     async def _load_agent_session(self, session: AsyncSession, token_hash: str) -> dict[str, Any]:
@@ -277,7 +294,12 @@ class TokenAuthenticator:
             "role": None,
             "scopes": scopes,
             "valid_until": agent.expires_at.isoformat(),
-            "rate_limit": ["agent-session", self.settings.session_rate_limit, 60],
+            "rate_limit": await self._rate_limit(
+                session,
+                org_id=agent.org_id,
+                policy="agent-session",
+                own=self.settings.session_rate_limit,
+            ),
             "agent": asdict(
                 AgentGrant.of(
                     agent_id=agent.agent_id,

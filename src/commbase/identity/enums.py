@@ -12,6 +12,15 @@ class OrganizationStatus(StrEnum):
     ACTIVE = "active"
 
 
+class AccountType(StrEnum):
+    """Seed 003's account types; each names a rate-limit tier (settings.rate_limit_tiers)."""
+
+    FREE = "free"
+    STANDARD = "standard"
+    PREMIUM = "premium"
+    ENTERPRISE = "enterprise"
+
+
 class UserStatus(StrEnum):
     """An account's state everywhere (accounts are global; memberships are per organization)."""
 

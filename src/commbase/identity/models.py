@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
-from commbase.identity.enums import OrganizationStatus, UserStatus
+from commbase.identity.enums import AccountType, OrganizationStatus, UserStatus
 
 
 class Organization(Base):
@@ -33,6 +33,11 @@ class Organization(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     onboarding: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default=OrganizationStatus.ACTIVE)
+    # The account type when no live subscription names one (identity.account_types):
+    # free for sign-ups, the operator's choice for organizations they create.
+    account_type: Mapped[str] = mapped_column(
+        String(20), default=AccountType.STANDARD, server_default=AccountType.STANDARD.value
+    )
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

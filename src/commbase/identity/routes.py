@@ -24,7 +24,7 @@ from commbase.core.errors import PermissionDenied
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
 from commbase.core.types import PathId
-from commbase.identity import audit, service
+from commbase.identity import account_types, audit, service
 from commbase.identity.enums import UserStatus
 from commbase.identity.members.schemas import MemberRead
 from commbase.identity.roles import may_assign
@@ -42,13 +42,14 @@ from commbase.identity.schemas import (
 )
 from commbase.identity.sessions import service as sessions
 from commbase.identity.sessions.limits import count_password_attempt
+from commbase.settings import Settings
 
 router = APIRouter(prefix="/v1")
 
 # -------------------------------------------------------------------- me
 
 
-async def _me(session: AsyncSession, principal: CurrentPrincipal) -> MeRead:
+async def _me(session: AsyncSession, principal: CurrentPrincipal, settings: Settings) -> MeRead:
     org = await service.get_organization(session, org_id=principal.org_id)
     user = (
         await service.get_member_user(session, org_id=principal.org_id, user_id=principal.user_id)
@@ -59,13 +60,13 @@ async def _me(session: AsyncSession, principal: CurrentPrincipal) -> MeRead:
         principal=PrincipalRead.of(principal),
         user=UserRead.model_validate(user) if user else None,
         role=principal.role,
-        organization=OrganizationRead.model_validate(org),
+        organization=await account_types.organization_read(session, settings=settings, org=org),
     )
 
 
 @router.get("/me", response_model=MeRead, tags=["me"], summary="Who is calling")
-async def get_me(principal: CurrentPrincipal, session: DbSession) -> MeRead:
-    return await _me(session, principal)
+async def get_me(principal: CurrentPrincipal, session: DbSession, settings: AppSettings) -> MeRead:
+    return await _me(session, principal, settings)
 
 
 def _signed_in_user(principal: CurrentPrincipal) -> str:
@@ -83,13 +84,15 @@ def _signed_in_user(principal: CurrentPrincipal) -> str:
     tags=["me"],
     summary="Update my profile (needs a login session)",
 )
-async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: DbSession) -> MeRead:
+async def update_me(
+    body: UserUpdate, principal: CurrentPrincipal, session: DbSession, settings: AppSettings
+) -> MeRead:
     user = await service.get_member_user(
         session, org_id=principal.org_id, user_id=_signed_in_user(principal)
     )
     service.apply_user_update(user, body)
     await session.flush()
-    return await _me(session, principal)
+    return await _me(session, principal, settings)
 
 
 @router.post(
@@ -132,20 +135,28 @@ async def change_my_password(
 
 
 @router.get("/organizations/current", response_model=OrganizationRead, tags=["organizations"])
-async def get_current_organization(principal: CurrentPrincipal, session: DbSession) -> Any:
+async def get_current_organization(
+    principal: CurrentPrincipal, session: DbSession, settings: AppSettings
+) -> Any:
     principal.require(Scope.ORG_READ)
-    return await service.get_organization(session, org_id=principal.org_id)
+    org = await service.get_organization(session, org_id=principal.org_id)
+    return await account_types.organization_read(session, settings=settings, org=org)
 
 
 @router.patch("/organizations/current", response_model=OrganizationRead, tags=["organizations"])
 async def update_current_organization(
-    body: OrganizationUpdate, principal: CurrentPrincipal, session: DbSession, client: Client
+    body: OrganizationUpdate,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    client: Client,
+    settings: AppSettings,
 ) -> Any:
     principal.require(Scope.ORG_WRITE)
     org = await service.get_organization(session, org_id=principal.org_id)
-    return await service.update_organization(
+    org = await service.update_organization(
         session, org=org, changes=body, actor=principal, client=client
     )
+    return await account_types.organization_read(session, settings=settings, org=org)
 
 
 # ----------------------------------------------------------------- users

@@ -28,6 +28,7 @@ from commbase.core.types import (
     not_null,
 )
 from commbase.identity.enums import (
+    AccountType,
     ActorType,
     AgentSessionType,
     ApiKeyEnvironment,
@@ -116,6 +117,9 @@ class OrganizationRead(ReadSchema):
     settings: dict[str, Any]
     onboarding: dict[str, Any]
     status: OrganizationStatus
+    # As it applies now: from a live subscription's plan, else the stored default.
+    account_type: AccountType
+    account_type_source: Literal["subscription", "default"] = "default"
     created_at: datetime
     updated_at: datetime
 

@@ -19,7 +19,7 @@ from commbase.core.http import ClientInfo
 from commbase.core.pagination import PageParams, paginate
 from commbase.identity import audit, events
 from commbase.identity.authentication import forget_user_credentials
-from commbase.identity.enums import AuditTarget, MembershipStatus, UserStatus
+from commbase.identity.enums import AccountType, AuditTarget, MembershipStatus, UserStatus
 from commbase.identity.members.models import Membership
 from commbase.identity.models import Organization, User
 from commbase.identity.passwords import hash_password
@@ -51,8 +51,10 @@ async def create_organization(
     currency: str = "USD",
     industry: str | None = None,
     language: str = "en",
+    account_type: AccountType = AccountType.STANDARD,
 ) -> Organization:
-    """Create an organization with a unique slug (suffixed when taken)."""
+    """Create an organization with a unique slug (suffixed when taken). ``account_type``
+    is its default, used while no live subscription names one."""
     base = slug or slugify(name)
     candidate, n = base, 1
     while await session.scalar(select(Organization.id).where(Organization.slug == candidate)):
@@ -67,6 +69,7 @@ async def create_organization(
         currency=currency,
         industry=industry,
         language=language,
+        account_type=account_type,
         onboarding={"steps": {"profile": False, "api_key": False, "first_call": False}},
     )
     session.add(org)

@@ -10,13 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.catalog.enums import CouponDuration, Interval, PlanPricing
+from commbase.billing.catalog.models import Plan
 from commbase.billing.customers import service as customers_service
+from commbase.billing.customers.enums import CustomerKind
 from commbase.billing.customers.models import Customer
 from commbase.billing.invoices import service as invoices
 from commbase.billing.invoices.enums import BillingReason, LineKind
 from commbase.billing.licenses.models import License
 from commbase.billing.subscriptions import events, pricing, terms
-from commbase.billing.subscriptions.enums import BILLED, ENDED, SubscriptionStatus
+from commbase.billing.subscriptions.enums import BILLED, ENDED, LIVE, SubscriptionStatus
 from commbase.billing.subscriptions.models import Subscription, SubscriptionAddOn
 from commbase.billing.subscriptions.schemas import (
     AddOnItem,
@@ -149,6 +151,34 @@ async def read(
         SubscriptionRead.model_validate({**_columns(s), "addons": items[s.id]})
         for s in subscriptions
     ]
+
+
+ACCOUNT_TYPE_FEATURE = "account_type:"
+
+
+async def account_type_for(session: AsyncSession, *, org_id: str, seller_org_id: str) -> str | None:
+    """The account type named by the plan of a live subscription that ``seller_org_id``
+    sells to the organization ``org_id`` (its customer of kind ``organization``): the
+    plan feature ``account_type:<type>``. Only the seller's subscriptions count: any
+    organization can bill another that consents, but not give it an account type. With
+    several, the most recently created that names one decides; ``None`` when none does."""
+    features = await session.scalars(
+        select(Plan.features)
+        .join(Subscription, Subscription.plan_id == Plan.id)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .where(
+            Subscription.org_id == seller_org_id,
+            Customer.kind == CustomerKind.ORGANIZATION,
+            Customer.reference_id == org_id,
+            Subscription.status.in_(LIVE),
+        )
+        .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+    )
+    for names in features:
+        for name in names or []:
+            if isinstance(name, str) and name.startswith(ACCOUNT_TYPE_FEATURE):
+                return name.removeprefix(ACCOUNT_TYPE_FEATURE)
+    return None
 
 
 def _columns(subscription: Subscription) -> dict[str, object]:

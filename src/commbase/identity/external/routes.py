@@ -10,11 +10,12 @@ from commbase.core.deps import AppSettings
 from commbase.core.errors import PermissionDenied
 from commbase.core.http import NO_STORE
 from commbase.core.pagination import Page
+from commbase.identity import account_types
 from commbase.identity.accounts.limits import count_token_attempt
 from commbase.identity.external import service as external
 from commbase.identity.external.jwks import JwksCache
 from commbase.identity.external.schemas import ExternalIdentityRead, ExternalLink, ExternalLogin
-from commbase.identity.schemas import OrganizationRead, UserRead
+from commbase.identity.schemas import UserRead
 from commbase.identity.sessions.schemas import LoginResponse, SessionRead
 from commbase.settings import Settings
 
@@ -54,7 +55,9 @@ async def sign_in(
         expires_at=signed.login.expires_at,
         session=SessionRead.model_validate(signed.login).model_copy(update={"current": True}),
         user=UserRead.model_validate(signed.user),
-        organization=OrganizationRead.model_validate(signed.organization),
+        organization=await account_types.organization_read(
+            session, settings=settings, org=signed.organization
+        ),
     )
 
 

@@ -9,11 +9,12 @@ from commbase.core.db import DbSession
 from commbase.core.deps import AppSettings
 from commbase.core.http import NO_STORE
 from commbase.core.scopes import Scope
+from commbase.identity import account_types
 from commbase.identity.accounts.limits import count_account_email, count_token_attempt
 from commbase.identity.invitations import service as invitations
 from commbase.identity.invitations.schemas import InvitationAccept, InvitationCreate
 from commbase.identity.members.schemas import MemberRead
-from commbase.identity.schemas import OrganizationRead, UserRead
+from commbase.identity.schemas import UserRead
 from commbase.identity.sessions.schemas import LoginResponse, SessionRead
 
 router = APIRouter(prefix="/v1", tags=["invitations"])
@@ -71,5 +72,7 @@ async def accept_invitation(
         expires_at=signed.login.expires_at,
         session=SessionRead.model_validate(signed.login).model_copy(update={"current": True}),
         user=UserRead.model_validate(signed.user),
-        organization=OrganizationRead.model_validate(signed.organization),
+        organization=await account_types.organization_read(
+            session, settings=settings, org=signed.organization
+        ),
     )

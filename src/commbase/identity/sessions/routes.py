@@ -18,10 +18,9 @@ from commbase.core.errors import InvalidRequest, PermissionDenied
 from commbase.core.http import NO_STORE
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.types import PathId
-from commbase.identity import audit
+from commbase.identity import account_types, audit
 from commbase.identity.enums import AuditTarget
 from commbase.identity.schemas import (
-    OrganizationRead,
     UserRead,
 )
 from commbase.identity.sessions import service as sessions
@@ -76,7 +75,9 @@ async def login(
         expires_at=signed.login.expires_at,
         session=SessionRead.model_validate(signed.login).model_copy(update={"current": True}),
         user=UserRead.model_validate(signed.user),
-        organization=OrganizationRead.model_validate(signed.organization),
+        organization=await account_types.organization_read(
+            session, settings=settings, org=signed.organization
+        ),
     )
 
 

@@ -19,7 +19,13 @@ from commbase.identity import audit, service
 from commbase.identity.accounts import service as account_tokens
 from commbase.identity.accounts.enums import AccountEmail, TokenPurpose
 from commbase.identity.accounts.models import Signup
-from commbase.identity.enums import ActorType, AuditTarget, MembershipStatus, UserStatus
+from commbase.identity.enums import (
+    AccountType,
+    ActorType,
+    AuditTarget,
+    MembershipStatus,
+    UserStatus,
+)
 from commbase.identity.members.models import Membership
 from commbase.identity.models import User
 from commbase.identity.passwords import hash_password
@@ -106,7 +112,9 @@ async def sign_up(
                 session, kind=AccountEmail.ACCOUNT_EXISTS, user_id=existing.id, token_id=None
             )
         return
-    org = await service.create_organization(session, name=data.organization_name)
+    org = await service.create_organization(
+        session, name=data.organization_name, account_type=AccountType.FREE
+    )
     session.add(
         Membership(org_id=org.id, user_id=user.id, role=Role.OWNER, status=MembershipStatus.ACTIVE)
     )
