@@ -97,11 +97,11 @@ from commbase.messaging.accounts.routes import router as channel_accounts_router
 from commbase.messaging.campaigns.routes import router as campaigns_router
 from commbase.messaging.campaigns.runner import CampaignRunner
 from commbase.messaging.campaigns.sending import provider_sender
+from commbase.messaging.intake import IntakeRunner
 from commbase.messaging.providers.routes import router as whatsapp_router
 from commbase.messaging.reports.routes import router as messaging_reports_router
 from commbase.messaging.routes import messages_router, opt_outs_router
 from commbase.messaging.routes import router as conversations_router
-from commbase.messaging.intake import IntakeRunner
 from commbase.messaging.simulation import MessagingSimulatorRunner
 from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its jobs)
 from commbase.privacy.routes import router as privacy_router
@@ -316,10 +316,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_revenue_router)
     app.include_router(billing_licenses_router)
     app.include_router(calls_router)
+    app.include_router(live_calls_router)
     app.include_router(phone_numbers_router)
     app.include_router(inbound_calls_router)
     app.include_router(recordings_router)
-    app.include_router(live_calls_router)
     app.include_router(webhooks_router)
     app.include_router(transcripts_router)
     app.include_router(privacy_router)
