@@ -67,17 +67,21 @@ async def create_number(
     number = PhoneNumber(org_id=org_id, **fields)
     number.capabilities = [str(c) for c in data.capabilities]
     _keep_connect_secret(number, settings=settings)
-    configured = await carrier_for(data.provider, settings=settings, services=services).configure(
-        number
-    )
-    number.provider_sid = configured.provider_sid
-    number.provider_state = configured.state
     session.add(number)
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:  # registered concurrently
         raise _duplicate(data.number) from exc
+    # The carrier is asked only once the row is known to be ours (a concurrent
+    # registration of the same number fails above without touching the carrier). The
+    # call is idempotent (it points the number at commbase's webhooks); a refusal rolls
+    # the row back with the request.
+    configured = await carrier_for(data.provider, settings=settings, services=services).configure(
+        number
+    )
+    number.provider_sid = configured.provider_sid
+    number.provider_state = configured.state
     return number
 
 
