@@ -1,0 +1,21 @@
+"""reserved: web_live_metrics (no-op placeholder kept so one Alembic chain stays linear)
+
+Revision ID: 0033
+Revises: 0032
+Create Date: 2026-11-28 18:00:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0033"
+down_revision: str | None = "0032"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

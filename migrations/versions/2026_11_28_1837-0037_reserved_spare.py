@@ -1,0 +1,21 @@
+"""reserved: spare (no-op placeholder kept so one Alembic chain stays linear)
+
+Revision ID: 0037
+Revises: 0036
+Create Date: 2026-11-28 18:00:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0037"
+down_revision: str | None = "0036"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
