@@ -51,6 +51,7 @@ from commbase.core.leases import DatabaseLease, Lease, RedisLease
 from commbase.core.logging import configure_logging
 from commbase.core.problems import document_problems, install_problem_handlers
 from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from commbase.core.replicas import replicas_for
 from commbase.core.routes import router as core_router
 from commbase.core.time import utcnow
 from commbase.engagement.bookings import jobs as _bookings_jobs  # noqa: F401  (registers its jobs)
@@ -158,6 +159,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
     database = Database(settings.database_url)
+    replicas = replicas_for(
+        settings.replica_urls,
+        dialect=database.dialect,
+        max_lag_ms=settings.database_replica_max_lag_ms,
+    )
     redis, breaker, cache, limiter, lease = _backends(settings, database)
     usage = UsageTracker(database, flush_every_s=settings.usage_flush_s)
 
@@ -264,6 +270,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await breaker.close()
             if redis is not None:
                 await redis.aclose()
+            if replicas is not None:
+                await replicas.dispose()
             await database.dispose()
 
     docs = settings.serves_docs
@@ -282,6 +290,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_problems(app)
     app.state.settings = settings
     app.state.db = database
+    app.state.replicas = replicas  # None without COMMBASE_DATABASE_REPLICA_URLS
     app.state.redis = redis
     app.state.redis_breaker = breaker  # None without Redis; .available is False while away
     app.state.cache = cache

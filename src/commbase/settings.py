@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./commbase.db"
     redis_url: str | None = None
+    # PostgreSQL streaming replicas (comma-separated URLs) for analytics reads and large
+    # lists (core.replicas); a read waits at most max_lag_ms for a replica to replay
+    # what the primary has committed, then the primary serves it.
+    database_replica_urls: str = ""
+    database_replica_max_lag_ms: int = Field(default=50, ge=0, le=60_000)
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
 
     # Reverse proxies whose X-Forwarded-For / geo headers are believed (CIDRs).
@@ -216,6 +221,11 @@ class Settings(BaseSettings):
         if self.docs_enabled is not None:
             return self.docs_enabled
         return self.env != "production"
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """``database_replica_urls`` split on commas, blanks dropped."""
+        return [url.strip() for url in self.database_replica_urls.split(",") if url.strip()]
 
     @property
     def metrics_open(self) -> bool:

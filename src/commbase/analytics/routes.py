@@ -38,8 +38,9 @@ from commbase.analytics.snapshot_service import SnapshotFilter
 from commbase.core.auth import CurrentPrincipal
 from commbase.core.csv_export import csv_response
 from commbase.core.db import DbSession
-from commbase.core.deps import AppCache, AppDatabase, AppSettings
+from commbase.core.deps import AppCache, AppSettings
 from commbase.core.pagination import Page, PageQuery
+from commbase.core.replicas import ReadSession, ReadSessions
 from commbase.core.scopes import Scope
 from commbase.core.time import utcnow
 from commbase.core.types import UtcDateTime
@@ -83,9 +84,10 @@ CSV: dict[int | str, dict[str, Any]] = {
 
 
 def _reader(
-    principal: CurrentPrincipal, session: DbSession, cache: AppCache, settings: AppSettings
+    principal: CurrentPrincipal, session: ReadSession, cache: AppCache, settings: AppSettings
 ) -> Reader:
-    """The caller's organization, once it holds analytics:read."""
+    """The caller's organization, once it holds analytics:read; a replica that has
+    replayed everything the primary had committed may serve it (core.replicas)."""
     principal.require(Scope.ANALYTICS_READ)
     return Reader(session, principal.org_id, cache=cache, ttl_s=settings.analytics_cache_ttl_s)
 
@@ -314,7 +316,7 @@ SnapshotParams = Annotated[SnapshotFilter, Depends(_snapshot_filter)]
 
 @router.get("/snapshots", response_model=Page[SnapshotRead], summary="Stored snapshots")
 async def list_snapshots(
-    principal: CurrentPrincipal, session: DbSession, page: PageQuery, where: SnapshotParams
+    principal: CurrentPrincipal, session: ReadSession, page: PageQuery, where: SnapshotParams
 ) -> Page[SnapshotRead]:
     """Snapshots whose period starts in [from, to), of one type and account if asked."""
     principal.require(Scope.ANALYTICS_READ)
@@ -327,13 +329,11 @@ async def list_snapshots(
     "/snapshots.csv", summary="Snapshots as CSV", response_class=StreamingResponse, responses=CSV
 )
 async def snapshots_csv(
-    principal: CurrentPrincipal, database: AppDatabase, where: SnapshotParams
+    principal: CurrentPrincipal, sessions: ReadSessions, where: SnapshotParams
 ) -> StreamingResponse:
     """One row per snapshot, one column per metric (``calls.total``, ...), oldest first."""
     principal.require(Scope.ANALYTICS_READ)
-    export = snapshot_service.export_snapshots(
-        database.sessionmaker, org_id=principal.org_id, where=where
-    )
+    export = snapshot_service.export_snapshots(sessions, org_id=principal.org_id, where=where)
     return csv_response(export.header, export.rows, export.filename)
 
 

@@ -125,7 +125,8 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> str:
     description=(
         "200 while the database answers within 2 s; 503 (with `Retry-After`) while it "
         "does not, so that a load balancer stops sending requests here. Redis not "
-        "answering makes the status `degraded`, still 200: the process serves without it."
+        "answering, or a read replica (`replica0`, ...) not answering or behind its "
+        "primary, makes the status `degraded`, still 200: the process serves without it."
     ),
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "The database does not answer"}},
@@ -143,11 +144,14 @@ async def readyz(request: Request, response: Response, database: AppDatabase) ->
             await redis.ping()
 
         checks["redis"] = await _check(ping)
+    replicas = getattr(request.app.state, "replicas", None)
+    if replicas is not None:  # a replica away or behind: degraded, the primary serves
+        checks.update(await replicas.status(READY_TIMEOUT_S))
     if checks["database"] != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after_s)
         return Readiness(status="unavailable", checks=checks)
-    degraded = any(value != "ok" for value in checks.values())
+    degraded = any(not value.startswith("ok") for value in checks.values())
     return Readiness(status="degraded" if degraded else "ok", checks=checks)
 
 
