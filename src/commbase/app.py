@@ -39,6 +39,8 @@ from commbase.calls.recordings.routes import router as recordings_router
 from commbase.calls.routes import router as calls_router
 from commbase.calls.simulation import SimulatorRunner
 from commbase.calls.transcripts.routes import router as transcripts_router
+from commbase.calls.video.routes import router as video_router
+from commbase.calls.video.signalling import router as video_signalling_router
 from commbase.contacts.routes import router as contacts_router
 from commbase.core.breaker import RedisBreaker
 from commbase.core.cache import Cache, MemoryCache, RedisCache
@@ -326,6 +328,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_licenses_router)
     app.include_router(calls_router)
     app.include_router(live_calls_router)
+    app.include_router(video_router)
+    app.include_router(video_signalling_router)
     app.include_router(phone_numbers_router)
     app.include_router(inbound_calls_router)
     app.include_router(recordings_router)

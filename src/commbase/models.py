@@ -12,6 +12,7 @@ from commbase.billing.subscriptions import models as billing_subscriptions_model
 from commbase.calls import models as calls_models
 from commbase.calls.phone_numbers import models as phone_numbers_models
 from commbase.calls.recordings import models as call_recordings_models
+from commbase.calls.video import models as video_models
 from commbase.contacts import models as contacts_models
 from commbase.core import idempotency, jobs, leases, outbox
 from commbase.core.db import Base
@@ -75,6 +76,7 @@ __all__ = [
     "suggestions_models",
     "support_models",
     "two_factor_models",
+    "video_models",
     "webhooks_models",
     "webinars_models",
 ]

@@ -129,6 +129,22 @@ class Settings(BaseSettings):
     max_call_duration_s: int = 3600
     transcript_retention_days: int = 30
 
+    # Video rooms (calls.video): ICE servers handed to browsers, TURN credentials in
+    # the REST API for TURN scheme (coturn's use-auth-secret / static-auth-secret).
+    # JSON lists in the environment, e.g. '["stun:stun.example.com:3478"]'.
+    video_stun_urls: list[str] = Field(default_factory=list)
+    video_turn_urls: list[str] = Field(default_factory=list)
+    video_turn_secret: SecretStr | None = None
+    video_turn_ttl_s: int = Field(default=3600, ge=60, le=24 * 3600)
+    video_guest_link_ttl_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+    video_access_token_ttl_s: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
+    # What a video room costs per minute, in default_rate_currency.
+    video_rate_per_minute: Decimal = Field(default=Decimal("0.05"), ge=0, le=1000)
+    # The SFU for rooms of mode "sfu" (LiveKit): its wss:// URL and API key/secret.
+    livekit_url: str | None = None
+    livekit_api_key: str | None = None
+    livekit_api_secret: SecretStr | None = None
+
     # Webhooks.
     webhooks_allow_private_urls: bool = False  # development only: lets URLs reach 127.0.0.1
     webhook_timeout_s: float = 15.0

@@ -99,6 +99,7 @@ class EventSource(StrEnum):
     SIMULATOR = "simulator"
     TWILIO = "twilio"
     ACTION = "action"
+    VIDEO = "video"  # a video room's own lifecycle (calls.video)
 
 
 class ProviderName(StrEnum):

@@ -1,0 +1,279 @@
+"""Video rooms API (REST). The signalling WebSocket is in ``calls.video.signalling``.
+
+Members use their login session or an API key (``calls:*`` scopes). Guests use the
+guest link's token to join, then their participant access token (``cb_vpt_...``)
+as ``Authorization: Bearer`` for quality reports and the rating.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+
+from commbase.calls.models import Call
+from commbase.calls.video import joining, rooms
+from commbase.calls.video import service as video_service
+from commbase.calls.video.bus import envelope, video_bus_of
+from commbase.calls.video.enums import Role, RoomStatus
+from commbase.calls.video.models import VideoParticipant, VideoRoom
+from commbase.calls.video.schemas import (
+    Accepted,
+    GuestJoin,
+    GuestLinkCreate,
+    GuestLinkRead,
+    JoinGrant,
+    MemberJoin,
+    QualityCreate,
+    RatingCreate,
+    RoomCreate,
+    RoomRead,
+    WrapUp,
+)
+from commbase.core.auth import (
+    AnonymousRateLimit,
+    CurrentPrincipal,
+    bearer_token,
+    enforce_rate_limit,
+)
+from commbase.core.db import DbSession, after_commit
+from commbase.core.deps import AppSettings
+from commbase.core.errors import AuthenticationRequired, NotFound, PermissionDenied
+from commbase.core.http import client_of
+from commbase.core.pagination import Page, PageQuery
+from commbase.core.ratelimit import RateLimitRule
+from commbase.core.scopes import Scope
+from commbase.core.types import PathId
+from commbase.settings import Settings
+
+router = APIRouter(prefix="/v1/video", tags=["video"])
+PARTICIPANT_RULE = RateLimitRule("video_participant", 120, 60)  # requests a minute
+
+
+def room_read(room: VideoRoom, call: Call | None, **extra: Any) -> RoomRead:
+    read = RoomRead.model_validate(room).model_copy(update=extra)
+    if call is not None:
+        read.duration_seconds = call.duration_seconds
+        read.mos_score, read.latency_ms = call.mos_score, call.latency_ms
+        read.jitter_ms, read.packet_loss = call.jitter_ms, call.packet_loss
+        read.video_resolution, read.quality = call.video_resolution, call.quality
+    return read
+
+
+async def _participant(
+    request: Request, session: DbSession, settings: Settings, room_id: str
+) -> VideoParticipant:
+    """The participant whose access token the request bears, in ``room_id``; another
+    room's participant gets 404, as another organization's member would."""
+    token = bearer_token(request)
+    if token is None:
+        raise AuthenticationRequired(
+            "Send 'Authorization: Bearer <participant access token>'",
+            headers={"WWW-Authenticate": 'Bearer realm="commbase"'},
+        )
+    participant = await joining.participant_for_token(session, settings=settings, token=token)
+    if participant is None:
+        raise AuthenticationRequired("The access token is invalid or has expired")
+    await enforce_rate_limit(request, key=f"vpt:{participant.id}", rule=PARTICIPANT_RULE)
+    if participant.room_id != room_id:
+        raise NotFound("Video room not found")
+    return participant
+
+
+@router.post(
+    "/rooms",
+    response_model=RoomRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a video room (its call of kind video, funds held) and a guest link",
+)
+async def create_room(
+    body: RoomCreate, principal: CurrentPrincipal, session: DbSession, settings: AppSettings
+) -> Any:
+    principal.require(Scope.CALLS_CREATE)
+    room, link = await rooms.create_room(session, principal=principal, data=body, settings=settings)
+    call = (await rooms.calls_of(session, [room])).get(room.call_id)
+    return room_read(
+        room,
+        call,
+        guest_url=rooms.guest_url(settings, link.token),
+        guest_token=link.token,
+        guest_token_expires_at=link.expires_at,
+    )
+
+
+@router.get("/rooms", response_model=Page[RoomRead])
+async def list_rooms(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    page: PageQuery,
+    status_: Annotated[RoomStatus | None, Query(alias="status")] = None,
+) -> Any:
+    principal.require(Scope.CALLS_READ)
+    rows, cursor = await rooms.list_rooms(
+        session, org_id=principal.org_id, params=page, status=status_
+    )
+    calls = await rooms.calls_of(session, rows)
+    return Page(data=[room_read(r, calls.get(r.call_id)) for r in rows], next_cursor=cursor)
+
+
+@router.get("/rooms/{room_id}", response_model=RoomRead)
+async def get_room(room_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
+    principal.require(Scope.CALLS_READ)
+    room = await rooms.get_room(session, org_id=principal.org_id, room_id=room_id)
+    return room_read(room, (await rooms.calls_of(session, [room])).get(room.call_id))
+
+
+@router.post(
+    "/rooms/{room_id}/guest-links",
+    response_model=GuestLinkRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="A fresh guest link (signed, expiring, for this room only)",
+)
+async def create_guest_link(
+    room_id: PathId,
+    body: GuestLinkCreate,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: AppSettings,
+) -> Any:
+    principal.require(Scope.CALLS_WRITE)
+    room = await rooms.get_room(session, org_id=principal.org_id, room_id=room_id)
+    link = rooms.new_guest_link(settings, room=room, ttl_s=body.ttl_seconds)
+    return GuestLinkRead(
+        url=rooms.guest_url(settings, link.token), token=link.token, expires_at=link.expires_at
+    )
+
+
+@router.post(
+    "/rooms/{room_id}/join",
+    response_model=JoinGrant,
+    summary="Join a room as an agent (a member of its organization)",
+)
+async def join_room(
+    room_id: PathId,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: AppSettings,
+    body: MemberJoin | None = None,
+) -> Any:
+    principal.require(Scope.CALLS_WRITE)
+    return await joining.join_as_member(
+        session,
+        settings=settings,
+        org_id=principal.org_id,
+        room_id=room_id,
+        user_id=principal.user_id or principal.credential_id,
+        name=body.name if body else None,
+    )
+
+
+@router.post(
+    "/guest/join",
+    response_model=JoinGrant,
+    summary="Join a room as a guest, with a guest link's token (no other credential)",
+    dependencies=[AnonymousRateLimit],
+)
+async def join_as_guest(body: GuestJoin, session: DbSession, settings: AppSettings) -> Any:
+    return await joining.join_as_guest(
+        session,
+        settings=settings,
+        token=body.token,
+        name=body.name,
+        access_token=body.access_token,
+    )
+
+
+@router.post(
+    "/rooms/{room_id}/quality",
+    response_model=Accepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Report getStats() figures (Bearer: the participant's access token)",
+)
+async def report_quality(
+    room_id: PathId,
+    body: QualityCreate,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+) -> Any:
+    participant = await _participant(request, session, settings, room_id)
+    await video_service.record_quality(session, participant=participant, data=body)
+    return Accepted()
+
+
+@router.post(
+    "/rooms/{room_id}/end",
+    response_model=RoomRead,
+    summary="End the room (a member, or an agent's access token); its call is billed once",
+)
+async def end_room(
+    room_id: PathId, request: Request, session: DbSession, settings: AppSettings
+) -> Any:
+    token = bearer_token(request) or ""
+    if token.startswith("cb_vpt_"):
+        participant = await _participant(request, session, settings, room_id)
+        if participant.role != Role.AGENT:
+            raise PermissionDenied("Only an agent ends the room; a guest leaves it")
+        org_id = participant.org_id
+    else:
+        principal = await _member(request, session)
+        principal.require(Scope.CALLS_WRITE)
+        org_id = principal.org_id
+    room, ended_now = await video_service.end(session, org_id=org_id, room_id=room_id)
+    if ended_now:
+        bus, message = (
+            video_bus_of(request.app),
+            envelope(frame={"type": "room_ended"}, control="end"),
+        )
+
+        async def tell_sockets() -> None:
+            await bus.publish(room.id, message)
+
+        after_commit(session, tell_sockets)
+    return room_read(room, (await rooms.calls_of(session, [room])).get(room.call_id))
+
+
+async def _member(request: Request, session: DbSession) -> Any:
+    """A member's principal from the request's bearer token (as ``CurrentPrincipal``)."""
+    token = bearer_token(request)
+    if token is None:
+        raise AuthenticationRequired(
+            "Send 'Authorization: Bearer <api key, session token or access token>'",
+            headers={"WWW-Authenticate": 'Bearer realm="commbase"'},
+        )
+    principal = await request.app.state.authenticator(
+        session=session, token=token, client=client_of(request.scope["state"]), request=request
+    )
+    await enforce_rate_limit(
+        request, key=f"{principal.kind}:{principal.credential_id}", rule=principal.rate_limit
+    )
+    request.state.principal = principal
+    return principal
+
+
+@router.post("/rooms/{room_id}/wrap-up", response_model=RoomRead)
+async def wrap_up(
+    room_id: PathId, body: WrapUp, principal: CurrentPrincipal, session: DbSession
+) -> Any:
+    principal.require(Scope.CALLS_WRITE)
+    room = await video_service.wrap_up(session, org_id=principal.org_id, room_id=room_id, data=body)
+    return room_read(room, (await rooms.calls_of(session, [room])).get(room.call_id))
+
+
+@router.post(
+    "/rooms/{room_id}/rating",
+    response_model=Accepted,
+    summary="The guest rates the call, once (Bearer: the guest's access token)",
+)
+async def rate(
+    room_id: PathId,
+    body: RatingCreate,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+) -> Any:
+    participant = await _participant(request, session, settings, room_id)
+    if participant.role != Role.GUEST:
+        raise PermissionDenied("The rating is the guest's")
+    await video_service.rate(session, participant=participant, data=body)
+    return Accepted()

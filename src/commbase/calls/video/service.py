@@ -1,0 +1,249 @@
+"""What happens in a room after joining: quality samples, the end, wrap-up, rating,
+and the signalling socket's presence (connections, reconnections, screen share, leave).
+
+Quality: each sample is kept; the call gets the averages of every sample so far
+(``mos_score``, ``jitter_ms``, ``packet_loss``, ``bitrate_kbps``; ``latency_ms`` is
+half the average round-trip time, the one-way latency ``calls.quality`` grades) and
+the last sample's resolution and frame rate, and its label from ``calls.quality``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.calls import events as call_events
+from commbase.calls.enums import Quality
+from commbase.calls.quality import quality_label
+from commbase.calls.video import events as video_events
+from commbase.calls.video import rooms
+from commbase.calls.video.enums import RoomStatus
+from commbase.calls.video.models import VideoParticipant, VideoQualitySample, VideoRoom
+from commbase.calls.video.schemas import QualityCreate, RatingCreate, WrapUp
+from commbase.core import outbox
+from commbase.core.errors import Conflict
+from commbase.core.time import utcnow
+from commbase.identity import service as identity_service
+
+
+async def record_quality(
+    session: AsyncSession, *, participant: VideoParticipant, data: QualityCreate
+) -> None:
+    room = await rooms.get_room(
+        session, org_id=participant.org_id, room_id=participant.room_id, for_update=True
+    )
+    if room.status == RoomStatus.ENDED:
+        raise Conflict("The video room has ended")
+    session.add(
+        VideoQualitySample(
+            org_id=room.org_id,
+            room_id=room.id,
+            participant_id=participant.id,
+            **data.model_dump(),
+        )
+    )
+    room.quality_samples += 1
+    await session.flush()
+    S = VideoQualitySample
+    averages = (
+        await session.execute(
+            select(
+                func.avg(S.mos),
+                func.avg(S.rtt_ms),
+                func.avg(S.jitter_ms),
+                func.avg(S.packet_loss),
+                func.avg(S.bitrate_kbps),
+            ).where(S.org_id == room.org_id, S.room_id == room.id)
+        )
+    ).one()
+    mos, rtt, jitter, loss, bitrate = (None if v is None else float(v) for v in averages)
+    call = await rooms.load_call(session, room)
+    call.mos_score = None if mos is None else round(mos, 2)
+    call.latency_ms = None if rtt is None else round(rtt / 2)
+    call.jitter_ms = None if jitter is None else round(jitter)
+    call.packet_loss = None if loss is None else round(loss, 4)
+    call.bitrate_kbps = None if bitrate is None else round(bitrate)
+    if data.frame_width and data.frame_height:
+        call.video_resolution = f"{data.frame_width}x{data.frame_height}"
+    if data.fps is not None:
+        call.frame_rate = data.fps
+    previous = call.quality
+    call.quality = quality_label(
+        mos=call.mos_score,
+        latency_ms=call.latency_ms,
+        jitter_ms=call.jitter_ms,
+        packet_loss=call.packet_loss,
+    )
+    if call.quality == Quality.POOR and previous != Quality.POOR:
+        await outbox.record(
+            session,
+            call_events.CALL_QUALITY_DEGRADED,
+            {
+                "id": call.id,
+                "mos_score": call.mos_score,
+                "packet_loss": call.packet_loss,
+                "latency_ms": call.latency_ms,
+            },
+            org_id=call.org_id,
+        )
+    await session.flush()
+
+
+async def end(session: AsyncSession, *, org_id: str, room_id: str) -> tuple[VideoRoom, bool]:
+    """End the room (locked: two ends at once bill the call once); (room, ended now)."""
+    room = await rooms.get_room(session, org_id=org_id, room_id=room_id, for_update=True)
+    ended = await rooms.end_room(session, room=room)
+    return room, ended
+
+
+async def wrap_up(session: AsyncSession, *, org_id: str, room_id: str, data: WrapUp) -> VideoRoom:
+    room = await rooms.get_room(session, org_id=org_id, room_id=room_id, for_update=True)
+    room.problem_solved = data.problem_solved
+    room.outcome = data.outcome
+    room.wrap_up_notes = data.notes
+    room.wrapped_up_at = utcnow()
+    call = await rooms.load_call(session, room)
+    rooms.sync_call_figures(room, call)
+    await session.flush()
+    return room
+
+
+async def rate(session: AsyncSession, *, participant: VideoParticipant, data: RatingCreate) -> None:
+    room = await rooms.get_room(
+        session, org_id=participant.org_id, room_id=participant.room_id, for_update=True
+    )
+    if room.connected_at is None:
+        raise Conflict("A room is rated after the call took place")
+    if room.rating is not None:
+        raise Conflict("This room has already been rated")
+    room.rating, room.rating_comment, room.rated_at = data.rating, data.comment, utcnow()
+    call = await rooms.load_call(session, room)
+    call.review_rating, call.review_comment, call.reviewed_at = (
+        data.rating,
+        data.comment,
+        room.rated_at,
+    )
+    if call.user_id:
+        await identity_service.record_review_for_user(
+            session, user_id=call.user_id, rating=data.rating
+        )
+    await session.flush()
+
+
+# ------------------------------------------------------------ the signalling socket
+
+
+def _participant_payload(
+    room: VideoRoom, participant: VideoParticipant, **extra: object
+) -> dict[str, object]:
+    return {
+        "room_id": room.id,
+        "call_id": room.call_id,
+        "participant_id": participant.id,
+        "role": participant.role,
+        **extra,
+    }
+
+
+async def connected(
+    session: AsyncSession, *, participant_id: str, org_id: str
+) -> tuple[VideoRoom, VideoParticipant, bool]:
+    """A participant's socket opened: counted, a reconnection if it had one before.
+    Conflict if the room has ended or the participant left."""
+    room_id = await session.scalar(
+        select(VideoParticipant.room_id).where(
+            VideoParticipant.org_id == org_id, VideoParticipant.id == participant_id
+        )
+    )
+    room = await rooms.get_room(session, org_id=org_id, room_id=str(room_id), for_update=True)
+    participant = await _participant(session, org_id=org_id, participant_id=participant_id)
+    if room.status == RoomStatus.ENDED or participant.left_at is not None:
+        raise Conflict("The participant is not in a live room")
+    reconnection = participant.connections > 0
+    participant.connections += 1
+    # A new socket shares no screen yet (a reload ended the earlier page's share).
+    rooms.stop_screen_share(room, participant, at=utcnow())
+    participant.connected_at = utcnow()
+    if reconnection:
+        participant.reconnections += 1
+        room.reconnections += 1
+        rooms.sync_call_figures(room, await rooms.load_call(session, room))
+    await outbox.record(
+        session,
+        video_events.VIDEO_PARTICIPANT_JOINED,
+        _participant_payload(room, participant, reconnection=reconnection),
+        org_id=org_id,
+    )
+    await session.flush()
+    return room, participant, reconnection
+
+
+async def _participant(
+    session: AsyncSession, *, org_id: str, participant_id: str
+) -> VideoParticipant:
+    participant = await session.scalar(
+        select(VideoParticipant)
+        .where(VideoParticipant.org_id == org_id, VideoParticipant.id == participant_id)
+        .execution_options(populate_existing=True)
+    )
+    assert participant is not None
+    return participant
+
+
+async def disconnected(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    room_id: str,
+    participant_id: str,
+    left: bool,
+    connection: int,
+) -> None:
+    """The participant's socket number ``connection`` closed (``left``: it said
+    ``leave``). Unless a newer socket replaced it, a screen share in progress stops and
+    the participant is no longer connected; one that left is out of the room (and of
+    its size)."""
+    room = await rooms.get_room(session, org_id=org_id, room_id=room_id, for_update=True)
+    participant = await _participant(session, org_id=org_id, participant_id=participant_id)
+    now = utcnow()
+    if participant.connections == connection:
+        rooms.stop_screen_share(room, participant, at=now)
+        participant.connected_at = None
+    if left and participant.left_at is None:
+        participant.left_at = now
+        await outbox.record(
+            session,
+            video_events.VIDEO_PARTICIPANT_LEFT,
+            _participant_payload(room, participant),
+            org_id=org_id,
+        )
+    await session.flush()
+
+
+async def screen_share(
+    session: AsyncSession, *, org_id: str, room_id: str, participant_id: str, active: bool
+) -> None:
+    room = await rooms.get_room(session, org_id=org_id, room_id=room_id, for_update=True)
+    participant = await _participant(session, org_id=org_id, participant_id=participant_id)
+    if room.status == RoomStatus.ENDED:
+        return
+    now = utcnow()
+    if active and participant.screen_share_started_at is None:
+        participant.screen_share_started_at = now
+        room.screen_share_used = True
+        rooms.sync_call_figures(room, await rooms.load_call(session, room))
+    elif not active:
+        rooms.stop_screen_share(room, participant, at=now)
+    await session.flush()
+
+
+async def peers(session: AsyncSession, *, org_id: str, room_id: str) -> list[VideoParticipant]:
+    """The room's participants that have not left."""
+    rows = await session.scalars(
+        select(VideoParticipant).where(
+            VideoParticipant.org_id == org_id,
+            VideoParticipant.room_id == room_id,
+            VideoParticipant.left_at.is_(None),
+        )
+    )
+    return list(rows)
