@@ -19,6 +19,8 @@ from commbase import __version__
 from commbase import models as _models  # noqa: F401  (registers every table)
 from commbase.analytics import jobs as _analytics_jobs  # noqa: F401  (registers its jobs)
 from commbase.analytics.alerts.routes import router as alerts_router
+from commbase.analytics.api_outcomes import OutcomeCounter, OutcomeMiddleware
+from commbase.analytics.live_routes import router as analytics_live_router
 from commbase.analytics.routes import router as analytics_router
 from commbase.billing.catalog.routes import router as billing_catalog_router
 from commbase.billing.customers.routes import router as billing_customers_router
@@ -168,11 +170,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     redis, breaker, cache, limiter, lease = _backends(settings, database)
     usage = UsageTracker(database, flush_every_s=settings.usage_flush_s)
+    outcomes = OutcomeCounter(database, flush_every_s=settings.usage_flush_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await cache.start()
         await usage.start()
+        await outcomes.start()
         scheduler_task: asyncio.Task[None] | None = None
         scheduler: Scheduler | None = None
         if settings.run_jobs:
@@ -264,6 +268,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     error=str(exc),
                     unwritten=sum(u.count for u in usage.pending().values()),
                 )
+            try:
+                await outcomes.close()
+            except Exception as exc:
+                log.error("shutdown could not write API outcomes", error=str(exc))
             notifier = getattr(app.state, "dashboard_notifier", None)
             if notifier is not None:
                 await notifier.close()
@@ -299,6 +307,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = limiter
     app.state.lease = lease
     app.state.usage = usage
+    app.state.api_outcomes = outcomes
     app.state.authenticator = TokenAuthenticator(settings=settings, cache=cache, usage=usage)
     app.state.job_services = {"usage": usage, "cache": cache, "settings": settings}
 
@@ -337,6 +346,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transcripts_router)
     app.include_router(privacy_router)
     app.include_router(alerts_router)
+    app.include_router(analytics_live_router)
     app.include_router(analytics_router)
     app.include_router(tracking_router)
     app.include_router(lab_router)
@@ -394,4 +404,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         city_header=settings.city_header,
         max_body_bytes=settings.max_body_bytes,
     )
+    # Outermost: counts each /v1 request's final status (error rates, without a write each).
+    app.add_middleware(OutcomeMiddleware, counter=outcomes)
     return app

@@ -5,6 +5,7 @@ A new domain adds its ``metrics.py`` here (see :mod:`commbase.analytics.registry
 
 from __future__ import annotations
 
+from commbase.analytics import api_metrics
 from commbase.billing import metrics as billing_metrics
 from commbase.billing.invoices import metrics as billing_invoices_metrics
 from commbase.billing.revenue import metrics as billing_revenue_metrics
@@ -23,6 +24,7 @@ from commbase.messaging import metrics as messaging_metrics
 from commbase.tracking import metrics as tracking_metrics
 
 __all__ = [
+    "api_metrics",
     "billing_invoices_metrics",
     "billing_metrics",
     "billing_revenue_metrics",

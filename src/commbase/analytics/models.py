@@ -132,3 +132,24 @@ class Touch(Base):
     source: Mapped[str] = mapped_column(String(120))  # a watermark key
     hour: Mapped[int] = mapped_column(BigInteger)
     touched_at: Mapped[datetime]
+
+
+class ApiRequestCount(Base):
+    """How many ``/v1`` requests of one organization ended in one status class, per
+    route group and minute, as one process counted them between two flushes
+    (:mod:`commbase.analytics.api_outcomes`). Rows are only inserted: a minute's
+    figure is the sum of every process's rows for it."""
+
+    __tablename__ = "api_request_counts"
+    __table_args__ = (
+        Index("ix_api_request_counts_org_minute", "org_id", "minute"),
+        Index("ix_api_request_counts_org_created", "org_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialBigInt, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    minute: Mapped[datetime]  # the start of the UTC minute the requests ended in
+    route_group: Mapped[str] = mapped_column(String(40))  # "calls", "analytics", ...
+    status_class: Mapped[str] = mapped_column(String(3))  # "2xx", "3xx", "4xx", "5xx"
+    requests: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = created_at_column()

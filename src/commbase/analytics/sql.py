@@ -124,3 +124,25 @@ def _json_number_sqlite(element: json_number, compiler: Any, **kw: Any) -> str:
         f"CASE WHEN json_type({column}, {path}) IN ('integer', 'real') "
         f"THEN json_extract({column}, {path}) END"
     )
+
+
+class seconds_between(FunctionElement[float]):
+    """Seconds from one timestamp column to another (fractions kept), on both databases:
+    a metric's ``value`` (rollups compile it for whichever database they run on)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_between_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)"
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_between_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    # julianday is a double of days: milliseconds are what it keeps exactly.
+    return f"ROUND((julianday({end}) - julianday({start})) * 86400.0, 3)"

@@ -55,6 +55,8 @@ register(
         "Calls that failed, were busy, unanswered or canceled",
         where=Call.status.in_(FAILED),
     ),
+    count("calls.answered", CALLS, "Calls answered", where=Call.answered_at.is_not(None)),
+    ratio("calls.answer_rate", "calls.answered", "calls.total", "Answered / placed"),
     ratio("calls.success_rate", "calls.completed", "calls.total", "Completed / placed"),
     ratio("calls.failure_rate", "calls.failed", "calls.total", "Failed / placed"),
     total("calls.duration", CALLS, Call.duration_seconds, "Talk time", unit="s"),

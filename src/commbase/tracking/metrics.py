@@ -17,6 +17,7 @@ from commbase.analytics.registry import (
     register_section,
     total,
 )
+from commbase.analytics.sql import seconds_between
 from commbase.tracking.models import Pageview, TrackedEvent, Visitor, VisitorSession
 
 TRACKED_EVENTS = Source(
@@ -83,6 +84,8 @@ VISITS = Source(
     },
 )
 
+VISIT_SECONDS = seconds_between(VisitorSession.started_at, VisitorSession.last_seen_at)
+
 VISITORS = Source(
     "visitors",
     Visitor.__table__,
@@ -116,6 +119,21 @@ register(
     ratio("visits.bounce_rate", "visits.bounced", "visits.total", "Bounced / visits"),
     total("visits.pageviews", VISITS, VisitorSession.pageviews, "Pageviews in visits"),
     average("visits.pageviews_avg", VISITS, VisitorSession.pageviews, "Pageviews per visit"),
+    # Plausible's visit duration: first to last pageview of the visit (a bounce counts 0 s).
+    total(
+        "visits.duration",
+        VISITS,
+        VISIT_SECONDS,
+        "Time from a visit's first to its last pageview, added up",
+        unit="s",
+    ),
+    average(
+        "visits.duration_avg",
+        VISITS,
+        VISIT_SECONDS,
+        "Average visit duration: first to last pageview of each visit (bounces count 0 s)",
+        unit="s",
+    ),
     count("visitors.new", VISITORS, "Visitors seen for the first time"),
 )
 register_section(
@@ -128,6 +146,7 @@ register_section(
         "visitors": "pageviews.visitors",
         "visits": "visits.total",
         "bounceRate": "visits.bounce_rate",
+        "avgVisitDuration": "visits.duration_avg",
         "labExperiments": "lab.experiments",
     },
 )

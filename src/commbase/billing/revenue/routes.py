@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
-from commbase.billing.revenue import breakdown, forecast, retention, service
+from commbase.billing.revenue import breakdown, forecast, mrr_forecast, retention, service
 from commbase.billing.revenue.enums import MovementKind
 from commbase.billing.revenue.schemas import (
     Breakdown,
     Forecast,
+    MrrForecast,
     MrrMovementRead,
     MrrNow,
     Retention,
 )
 from commbase.core.auth import CurrentPrincipal
+from commbase.core.csv_export import csv_response
 from commbase.core.db import DbSession
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.scopes import Scope
@@ -42,6 +46,55 @@ async def billing_forecast(
     tax, at today's plans, quantities and coupons (trials converting included)."""
     principal.require(Scope.BILLING_READ)
     return await forecast.forecast(session, org_id=principal.org_id, days=days)
+
+
+Months = Annotated[int, Query(ge=1, le=24, description="Months (30 days) ahead")]
+TrailingMonths = Annotated[
+    int, Query(ge=1, le=12, description="Months (30 days) of movements the rate is taken from")
+]
+
+
+@router.get("/mrr-forecast", response_model=MrrForecast)
+async def mrr_forecast_report(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    months: Months = 3,
+    trailing_months: TrailingMonths = 3,
+) -> MrrForecast:
+    """MRR per currency now, every 30 days over the trailing window, and extrapolated
+    ``months`` ahead from the trailing net new MRR (straight line; see ``method``)."""
+    principal.require(Scope.BILLING_READ)
+    return await mrr_forecast.mrr_forecast(
+        session, org_id=principal.org_id, months=months, trailing_months=trailing_months
+    )
+
+
+@router.get(
+    "/mrr-forecast.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "CSV text", "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def mrr_forecast_csv(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    months: Months = 3,
+    trailing_months: TrailingMonths = 3,
+) -> StreamingResponse:
+    """The MRR forecast as CSV: currency, kind (history or forecast), at, mrr."""
+    principal.require(Scope.BILLING_READ)
+    answer = await mrr_forecast.mrr_forecast(
+        session, org_id=principal.org_id, months=months, trailing_months=trailing_months
+    )
+
+    async def rows() -> AsyncIterator[list[Any]]:
+        for item in answer.data:
+            for kind, points in (("history", item.history), ("forecast", item.forecast)):
+                for point in points:
+                    yield [item.currency, kind, point.at.isoformat(), point.mrr]
+
+    return csv_response(["currency", "kind", "at", "mrr"], rows(), "mrr-forecast.csv")
 
 
 @router.get("/retention", response_model=Retention)

@@ -115,3 +115,27 @@ class Breakdown(ReadSchema):
     addons: list[AddOnShare]
     invoices: InvoicesByStatus
     trials: TrialConversion
+
+
+class MrrPoint(ReadSchema):
+    at: datetime
+    mrr: int
+
+
+class MrrForecastCurrency(ReadSchema):
+    currency: str
+    mrr: int = Field(description="MRR now (minor units)")
+    trailing_net_new_mrr: int = Field(description="MRR now - MRR trailing_months ago")
+    monthly_net_new_mrr: int = Field(description="trailing_net_new_mrr / trailing_months")
+    history: list[MrrPoint] = Field(description="MRR every 30 days over the trailing window")
+    forecast: list[MrrPoint] = Field(description="MRR forecast every 30 days from now")
+
+
+class MrrForecast(ReadSchema):
+    """MRR extrapolated from its trailing net new MRR, per currency (``method``)."""
+
+    as_of: datetime
+    months: int
+    trailing_months: int
+    method: str
+    data: list[MrrForecastCurrency]
