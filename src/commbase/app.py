@@ -113,6 +113,7 @@ from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
 from commbase.tracking.routes import router as tracking_router
 from commbase.web.routes import router as dashboard_router
+from commbase.web.video import router as video_pages_router
 from commbase.webhooks.dispatcher import Dispatcher
 from commbase.webhooks.routes import router as webhooks_router
 
@@ -377,6 +378,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consultations_intake_router)
     app.include_router(careers_router)
     app.include_router(careers_intake_router)
+    app.include_router(video_pages_router)
     app.include_router(dashboard_router)
 
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
