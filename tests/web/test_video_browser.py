@@ -278,6 +278,47 @@ def test_an_agent_and_a_guest_talk_share_a_screen_reconnect_and_end(
     _check_the_record(server, room["id"], agent_posts + guest_posts)
 
 
+def test_a_guest_who_hangs_up_leaves_the_room_open_and_rates_it(
+    browser: Any, server: Server
+) -> None:
+    created = server.api("POST", "/v1/video/rooms", json={"customer_name": "Dana"})
+    assert created.status_code == 201, created.text
+    room = created.json()
+    agent_context = browser.new_context()
+    agent = agent_context.new_page()
+    agent.goto(f"{server.base}/dashboard/video/{room['id']}")
+    agent.get_by_label("Email").fill(AGENT_EMAIL)
+    agent.get_by_label("Password").fill(PASSWORD)
+    agent.get_by_role("button", name="Sign in").click()
+    expect(agent.get_by_role("status").first).to_contain_text("Waiting", timeout=10_000)
+    guest_context = browser.new_context(viewport={"width": 390, "height": 844})
+    guest = guest_context.new_page()
+    guest.goto(room["guest_url"])
+    guest.get_by_role("button", name="Join the call").click()
+    expect(agent.locator("video[data-kind=camera][data-role=guest]")).to_have_count(1)
+
+    guest.get_by_role("button", name="Hang up").click()
+    expect(guest.get_by_role("status").first).to_have_text("You left the call.")
+    expect(guest.get_by_role("heading", name="How was the call?")).to_be_visible()
+    expect(agent.locator("video[data-kind=camera][data-role=guest]")).to_have_count(0)
+    expect(agent.get_by_role("status").first).to_contain_text("left")
+    guest.get_by_label("2 of 5").check()
+    guest.get_by_label("Comment").fill("The picture froze")
+    guest.get_by_role("button", name="Send rating").click()
+    expect(guest.get_by_text("Thank you for your rating.")).to_be_visible()
+    shown = server.api("GET", f"/v1/video/rooms/{room['id']}").json()
+    assert shown["status"] != "ended"  # the guest left; the agent ends the room
+    assert (shown["rating"], shown["rating_comment"]) == (2, "The picture froze")
+    # Reloading after leaving asks to join again rather than resuming.
+    guest.reload()
+    expect(guest.get_by_role("button", name="Join the call")).to_be_visible()
+    agent.get_by_role("button", name="End call").click()
+    expect(agent.get_by_role("heading", name="Wrap-up")).to_be_visible()
+    agent_context.close()
+    guest_context.close()
+    assert server.api("GET", f"/v1/video/rooms/{room['id']}").json()["status"] == "ended"
+
+
 def e_model_mos(rtt_ms: float, jitter_ms: float, loss: float) -> float:
     """The simplified E-model client.js documents, written again here."""
     latency = rtt_ms / 2 + 2 * jitter_ms + 10

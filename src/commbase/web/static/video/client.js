@@ -584,6 +584,12 @@ export async function boot(root = document.querySelector("[data-video-call]")) {
   let call = null;
 
   const begin = async (grant) => {
+    if (grant.sfu) {
+      // Rooms past the mesh limit run on an SFU (LiveKit), whose own client SDK joins them.
+      view.status(`This room runs on an SFU (${grant.sfu.provider}); this page joins mesh rooms only.`);
+      root.dataset.state = "unsupported";
+      return;
+    }
     keepGrant(config.storage_key, grant);
     call = new VideoCall(grant, view);
     root.dataset.participant = grant.participant_id;
