@@ -240,9 +240,7 @@ async def signal_socket(websocket: WebSocket) -> None:
             await conn.publish({"type": "peer_left", "participant_id": pid})
         await conn.publish({"type": "peer_joined", "participant": info})
         reason = await _run(conn, inbox)
-        if reason != "replaced":
-            await conn.publish({"type": "peer_left", "participant_id": pid})
-        with contextlib.suppress(Exception):
+        try:
             async with database.sessionmaker() as session:
                 await video_service.disconnected(
                     session,
@@ -253,6 +251,10 @@ async def signal_socket(websocket: WebSocket) -> None:
                     connection=number,
                 )
                 await session.commit()
+        except Exception as exc:  # the socket is gone either way; say what was not stored
+            log.warning("video disconnect not recorded", participant_id=pid, error=repr(exc))
+        if reason != "replaced":
+            await conn.publish({"type": "peer_left", "participant_id": pid})
         if conn.left:
             await _close(websocket, CloseCode.NORMAL)
         log.info("video socket closed", room_id=room_id, participant_id=pid, reason=reason)
