@@ -93,7 +93,9 @@ def server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     shutil.copyfile(sqlite_template, target)
     url = f"sqlite+aiosqlite:///{target}"
     api_key = in_thread(lambda: _seed(url))
-    app = create_app(make_settings(url, None))
+    # API outcomes are written only when the server stops: the technical page's api.*
+    # cards and the API's answer after it read the same (unflushed) figures.
+    app = create_app(make_settings(url, None, usage_flush_s=3600))
     port = _free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
@@ -206,6 +208,76 @@ def test_every_page_shows_the_apis_figures(browser: Any, server: Server) -> None
     assert _figures(page)["pageviews.total"] == len(PAGEVIEWS)
     top = page.get_by_role("table", name="Top pages")
     assert top.get_by_role("row").nth(1).inner_text().split("\t") == ["/pricing", "2"]
+    page.context.close()
+
+
+def _cells(page: Any, table: str) -> list[list[str]]:
+    """The ``data-value`` of every cell of the table captioned ``table``."""
+    rows = page.get_by_role("table", name=table).locator("tbody tr").all()
+    return [
+        [str(v) for v in row.locator("td").evaluate_all("tds => tds.map(t => t.dataset.value)")]
+        for row in rows
+    ]
+
+
+def _money(minor: int, currency: str) -> str:
+    return f"{minor / 100:,.2f} {currency}"
+
+
+def test_new_figures_equal_the_apis(browser: Any, server: Server) -> None:
+    """Calls in progress and per agent, visitors now, the MRR forecast: as the API says."""
+    page = _sign_in(browser, server, DEMO_EMAIL, DEMO_PASSWORD)
+    today = datetime.now(ZoneInfo(TZ)).date()
+    query = f"range=custom&from={today - timedelta(days=29)}&to={today}&tz={TZ}&interval=day"
+    page.goto(f"{server.base}/dashboard/operational?{query}")
+    now = server.api("GET", "/v1/analytics/calls-in-progress").json()
+    shown = _cells(page, "Calls in progress now")
+    counts = [str(now[k]) for k in ("queued", "ringing", "in_progress", "total")]
+    assert shown[0] == ["(all)", *counts]
+    agents = server.api(
+        "GET",
+        "/v1/analytics/series",
+        params={
+            "metrics": "calls.total,calls.answered,calls.duration",
+            "group_by": "user",
+            "group_limit": "10",
+            "from": _local_midnight(today - timedelta(days=29)),
+            "to": _local_midnight(today + timedelta(days=1)),
+            "tz": TZ,
+            "compare": "false",
+        },
+    ).json()["series"]
+    expected: dict[str, dict[str, str]] = {}
+    for entry in agents:
+        group = "(other agents)" if entry.get("other") else (entry["group"] or "(no member)")
+        expected.setdefault(group, {})[entry["metric"]] = str(entry["total"])
+    per_agent = _cells(page, "Calls per agent")
+    assert per_agent  # the demo month has calls
+    assert {row[0]: row[1:] for row in per_agent} == {
+        group: [v["calls.total"], v["calls.answered"], v["calls.duration"]]
+        for group, v in expected.items()
+        if v["calls.total"] != "0"
+    }
+    page.goto(f"{server.base}/dashboard/web?range=today")
+    live = server.api("GET", "/v1/analytics/live-visitors").json()
+    assert live["visitors"] == len({v for v, *_ in PAGEVIEWS})
+    assert _cells(page, "Visitors now")[0][1] == str(live["visitors"])
+    page.goto(f"{server.base}/dashboard/financial?range=30d")
+    forecast = server.api("GET", "/v1/billing/mrr-forecast").json()
+    table = f"MRR forecast, next {forecast['months']} months"
+    if not forecast["data"]:
+        assert "No MRR yet." in page.get_by_role("table", name=table).inner_text()
+    else:
+        assert _cells(page, table) == [
+            [
+                item["currency"],
+                _money(item["mrr"], item["currency"]),
+                _money(item["monthly_net_new_mrr"], item["currency"]),
+                *(_money(p["mrr"], item["currency"]) for p in item["forecast"]),
+            ]
+            for item in forecast["data"]
+        ]
+    page.screenshot(path=str(ARTIFACTS / "financial-forecast.png"), full_page=True)
     page.context.close()
 
 

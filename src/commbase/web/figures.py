@@ -51,6 +51,7 @@ class Table:
     source: str = ""
     note: str | None = None
     units: list[str] = field(default_factory=list)  # per column; "" shows the value as is
+    chart: ChartData | None = None  # a chart drawn from the same answer (after the series')
 
 
 @dataclass(slots=True)
@@ -64,11 +65,11 @@ class Figures:
         return [{"title": c.title, "x": c.x, "lines": c.lines} for c in self.charts]
 
 
-def _csv_url(path: str, params: dict[str, str]) -> str:
+def csv_url(path: str, params: dict[str, str]) -> str:
     return f"{API_PREFIX}{path}?{urlencode(params)}"
 
 
-def _epoch(iso: str) -> float:
+def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
@@ -88,6 +89,7 @@ async def build(api: Api, spec: PageSpec, filters: Filters, now: datetime) -> Fi
         return figures
     figures.cards, figures.charts = _cards_and_charts(spec, series, query)
     figures.tables = list(extra)
+    figures.charts += [t.chart for t in figures.tables if t.chart is not None]
     return figures
 
 
@@ -121,10 +123,10 @@ def _cards_and_charts(
         charts.append(
             ChartData(
                 title=chart.title,
-                csv_url=_csv_url(
+                csv_url=csv_url(
                     "/v1/analytics/series.csv", {**query, "metrics": ",".join(chart.metrics)}
                 ),
-                x=[_epoch(p["start"]) for p in first["points"]],
+                x=[epoch(p["start"]) for p in first["points"]],
                 lines=[
                     {
                         "label": label(m),
@@ -158,14 +160,14 @@ async def _ranking(
         columns=[group_by, label(metric)],
         rows=rows,
         units=["", answer["series"][0]["unit"] if answer["series"] else ""],
-        csv_url=_csv_url(
+        csv_url=csv_url(
             "/v1/analytics/series.csv", {k: v for k, v in params.items() if k != "compare"}
         ),
         source=f"/v1/analytics/series?metrics={metric}&group_by={group_by}",
     )
 
 
-async def _guarded(title: str, source: str, read: Callable[[], Awaitable[Table]]) -> Table:
+async def guarded(title: str, source: str, read: Callable[[], Awaitable[Table]]) -> Table:
     """A table the signed-in role may not read says so instead of failing the page."""
     try:
         return await read()
@@ -220,7 +222,7 @@ async def _campaigns(api: Api, query: dict[str, str]) -> Table:
         rows = [[c.get(k) for k in columns] for c in page["data"]]
         return Table("Latest campaigns", columns, rows, source="/v1/campaigns")
 
-    return await _guarded("Latest campaigns", "/v1/campaigns", read)
+    return await guarded("Latest campaigns", "/v1/campaigns", read)
 
 
 async def _forecast(api: Api, query: dict[str, str]) -> Table:
@@ -235,7 +237,7 @@ async def _forecast(api: Api, query: dict[str, str]) -> Table:
             source="/v1/billing/forecast",
         )
 
-    return await _guarded("Billing forecast", "/v1/billing/forecast", read)
+    return await guarded("Billing forecast", "/v1/billing/forecast", read)
 
 
 async def _mrr_movements(api: Api, query: dict[str, str]) -> Table:
@@ -245,7 +247,7 @@ async def _mrr_movements(api: Api, query: dict[str, str]) -> Table:
         rows = [[m.get(k) for k in columns] for m in page["data"]]
         return Table("Latest MRR movements", columns, rows, source="/v1/billing/mrr-movements")
 
-    return await _guarded("Latest MRR movements", "/v1/billing/mrr-movements", read)
+    return await guarded("Latest MRR movements", "/v1/billing/mrr-movements", read)
 
 
 async def _webhooks(api: Api, query: dict[str, str]) -> Table:
@@ -262,7 +264,7 @@ async def _webhooks(api: Api, query: dict[str, str]) -> Table:
         rows = [[e.get(k) for k in columns] for e in page["data"]]
         return Table("Webhook delivery health", columns, rows, source="/v1/webhooks")
 
-    return await _guarded("Webhook delivery health", "/v1/webhooks", read)
+    return await guarded("Webhook delivery health", "/v1/webhooks", read)
 
 
 async def _jobs(api: Api, query: dict[str, str]) -> Table:
@@ -289,3 +291,12 @@ TABLES: dict[str, Callable[[Api, dict[str, str]], Awaitable[Table]]] = {
     "webhooks": _webhooks,
     "jobs": _jobs,
 }
+
+
+def _register_more() -> None:
+    from commbase.web import live_tables  # it builds on this module's Table and helpers
+
+    TABLES.update(live_tables.TABLES)
+
+
+_register_more()

@@ -3,6 +3,7 @@ channel account and comparison, turned into the ``/v1/analytics`` query they mea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
@@ -21,8 +22,16 @@ RANGES: dict[str, str] = {
 RANGE_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 # Hours over a long range would exceed what one series answers; days are the default.
 MAX_HOURLY_DAYS = 7
+MAX_DAYS = 3660  # the API's longest range (ten years)
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2100, 1, 1)
+MAX_ACCOUNT = 64
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+YES_NO = {"1": True, "true": True, "0": False, "false": False}
+
+
+class FilterError(ValueError):
+    """A filter in the URL that means nothing: the page answers 400 saying which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,37 +50,50 @@ class Filters:
 
     @classmethod
     def parse(cls, query: dict[str, str], *, default_tz: str) -> Filters:
-        """Filters from a URL's query; anything unusable falls back to its default."""
-        chosen = query.get("range", "30d")
-        preset = chosen if chosen in RANGES else "30d"
+        """Filters from a URL's query (an empty value is the default); a value that
+        means nothing raises :class:`FilterError` naming it, never a guess."""
+        preset = query.get("range") or "30d"
+        if preset not in RANGES:
+            raise FilterError(f"Unknown range {preset[:40]!r}: use one of {', '.join(RANGES)}.")
         tz = query.get("tz") or default_tz
         try:
             ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            tz = default_tz
-        start = _date(query.get("from"))
-        end = _date(query.get("to"))
-        if preset == "custom" and (start is None or end is None or end < start):
-            preset = "30d"
-        account = (query.get("account") or "").strip()[:64] or None
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise FilterError(f"Unknown time zone {tz[:64]!r}: use an IANA name.") from exc
+        start, end = _date(query, "from"), _date(query, "to")
+        if preset == "custom":
+            if start is None or end is None:
+                raise FilterError("A custom range needs both from and to (YYYY-MM-DD).")
+            if end < start:
+                raise FilterError("The custom range ends (to) before it starts (from).")
+            if (end - start).days + 1 > MAX_DAYS:
+                raise FilterError(f"A custom range spans at most {MAX_DAYS} days.")
+        account = (query.get("account") or "").strip() or None
+        if account is not None and len(account) > MAX_ACCOUNT:
+            raise FilterError(f"A channel account id has at most {MAX_ACCOUNT} characters.")
+        compare = YES_NO.get(query.get("compare") or "1")
+        if compare is None:
+            raise FilterError("compare is 1 or 0.")
         filters = cls(
             range=preset,
             tz=tz,
-            interval=Interval.DAY,
+            interval=Interval.HOUR if preset == "today" else Interval.DAY,
             account=account,
-            compare=query.get("compare", "1") != "0",
+            compare=compare,
             start_date=start if preset == "custom" else None,
             end_date=end if preset == "custom" else None,
         )
         wanted = query.get("interval")
-        interval = (
-            Interval(wanted)
-            if wanted in {i.value for i in Interval}
-            else (Interval.HOUR if preset == "today" else Interval.DAY)
-        )
-        if interval == Interval.HOUR and filters.days > MAX_HOURLY_DAYS:
-            interval = Interval.DAY
-        return replace(filters, interval=interval)
+        if wanted:
+            if wanted not in {i.value for i in Interval}:
+                raise FilterError(
+                    f"Unknown interval {wanted[:40]!r}: use {', '.join(i.value for i in Interval)}."
+                )
+            filters = replace(filters, interval=Interval(wanted))
+        if filters.interval == Interval.HOUR and filters.days > MAX_HOURLY_DAYS:
+            # The form keeps "hour" when the range grows past a week: days then.
+            filters = replace(filters, interval=Interval.DAY)
+        return filters
 
     def span(self, now: datetime) -> tuple[datetime, datetime]:
         """[from, to) in the filter's time zone."""
@@ -121,14 +143,21 @@ class Filters:
         return urlencode({k: v for k, v in values.items() if v})
 
 
-def _date(raw: str | None) -> date | None:
+def _date(query: dict[str, str], name: str) -> date | None:
+    """A calendar date (YYYY-MM-DD) in the page's time zone; a date-time, naive or
+    not, is refused: the range is whole days where the page's zone cuts them."""
+    raw = query.get(name)
     if not raw:
         return None
     try:
-        parsed = date.fromisoformat(raw[:10])
-    except ValueError:
-        return None
-    return parsed if EARLIEST <= parsed < LATEST else None
+        if not _DAY.fullmatch(raw):
+            raise ValueError(raw)
+        parsed = date.fromisoformat(raw)
+    except ValueError as exc:
+        raise FilterError(f"{name} is a date (YYYY-MM-DD), not {raw[:40]!r}.") from exc
+    if not EARLIEST <= parsed < LATEST:
+        raise FilterError(f"{name} lies between {EARLIEST} and {LATEST}.")
+    return parsed
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:

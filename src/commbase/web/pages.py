@@ -56,8 +56,8 @@ PAGES: dict[str, PageSpec] = {
         PageSpec(
             "operational",
             "Operational",
-            "Calls and conversations today and over the range, waiting and response "
-            "times, agents' activity and resolution.",
+            "Calls in progress, calls and conversations today and over the range, waiting "
+            "and response times, agents' activity and resolution.",
             cards=(
                 "calls.total",
                 "calls.completed",
@@ -72,12 +72,12 @@ PAGES: dict[str, PageSpec] = {
             ),
             charts=(Chart("Calls", ("calls.total", "calls.completed", "calls.failed")),),
             rankings=(Ranking("Conversations by agent", "conversations.total", "agent"),),
-            tables=("today", "agents"),
+            tables=("in_progress", "call_agents", "today", "agents"),
         ),
         PageSpec(
             "financial",
             "Financial",
-            "Top-ups, charges, refunds, invoices and recurring revenue movements.",
+            "Top-ups, charges, refunds, invoices, recurring revenue movements and forecast.",
             cards=(
                 "revenue.topups",
                 "revenue.topup_count",
@@ -103,12 +103,12 @@ PAGES: dict[str, PageSpec] = {
                 Ranking("Charges by category", "revenue.charges", "category"),
                 Ranking("Invoices by status", "invoices.issued", "status"),
             ),
-            tables=("forecast", "mrr_movements"),
+            tables=("mrr_forecast", "forecast", "mrr_movements"),
         ),
         PageSpec(
             "technical",
             "Technical",
-            "Call quality, failure rates, webhook delivery health and job runs.",
+            "Call quality, failure rates, API error rates, webhook delivery health and job runs.",
             cards=(
                 "calls.mos_avg",
                 "calls.latency_avg",
@@ -118,13 +118,20 @@ PAGES: dict[str, PageSpec] = {
                 "messages.failure_rate",
                 "events.quality_degraded",
                 "events.rate_limit_hits",
+                "api.requests",
+                "api.error_rate",
+                "api.server_error_rate",
             ),
             charts=(
+                Chart("API error rates (%)", ("api.client_error_rate", "api.server_error_rate")),
                 Chart("MOS", ("calls.mos_avg",)),
                 Chart("Latency and jitter (ms)", ("calls.latency_avg", "calls.jitter_avg")),
                 Chart("Packet loss (%)", ("calls.packet_loss_avg",)),
             ),
-            rankings=(Ranking("Failed calls by end reason", "calls.failed", "end_reason"),),
+            rankings=(
+                Ranking("Failed calls by end reason", "calls.failed", "end_reason"),
+                Ranking("API errors by route group", "api.errors", "route_group"),
+            ),
             tables=("webhooks", "jobs"),
         ),
         PageSpec(
@@ -157,8 +164,8 @@ PAGES: dict[str, PageSpec] = {
         PageSpec(
             "web",
             "Web analytics",
-            "Visitors, pageviews, bounce rate, top pages, referrers, UTM sources, "
-            "countries and devices.",
+            "Visitors now, visitors, pageviews, bounce rate, visit duration, top pages, "
+            "referrers, UTM sources, countries and devices.",
             cards=(
                 "pageviews.visitors",
                 "visitors.new",
@@ -166,6 +173,7 @@ PAGES: dict[str, PageSpec] = {
                 "pageviews.total",
                 "visits.bounce_rate",
                 "visits.pageviews_avg",
+                "visits.duration_avg",
             ),
             charts=(Chart("Visitors and pageviews", ("pageviews.visitors", "pageviews.total")),),
             rankings=(
@@ -175,6 +183,7 @@ PAGES: dict[str, PageSpec] = {
                 Ranking("Countries", "visits.total", "country"),
                 Ranking("Devices", "visits.total", "device"),
             ),
+            tables=("live_visitors",),
         ),
     )
 }
@@ -208,6 +217,12 @@ LABELS: dict[str, str] = {
     "calls.jitter_avg": "Jitter",
     "calls.packet_loss_avg": "Packet loss",
     "calls.failure_rate": "Call failure rate",
+    "calls.answered": "Answered calls",
+    "api.requests": "API requests",
+    "api.errors": "API errors",
+    "api.error_rate": "API error rate",
+    "api.server_error_rate": "API 5xx rate",
+    "api.client_error_rate": "4xx rate",
     "conversations.total": "Conversations",
     "conversations.open": "Open conversations",
     "conversations.response_time_avg": "Avg chat response time",
@@ -232,6 +247,7 @@ LABELS: dict[str, str] = {
     "visits.total": "Visits",
     "visits.bounce_rate": "Bounce rate",
     "visits.pageviews_avg": "Views per visit",
+    "visits.duration_avg": "Visit duration",
 }
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from commbase.core.time import utcnow
 from commbase.web import cookies, figures
 from commbase.web.api import Api, ApiRefused
-from commbase.web.filters import RANGES, Filters
+from commbase.web.filters import RANGES, FilterError, Filters
 from commbase.web.forms import csrf_ok, read_form, refused, to_login
 from commbase.web.live import LiveNotifier
 from commbase.web.pages import PAGES
@@ -191,7 +191,10 @@ async def page(request: Request, page: Annotated[str, PathParam(max_length=40)])
     viewer = await current_viewer(request)
     if viewer is None:
         return to_login(request)
-    filters = Filters.parse(dict(request.query_params), default_tz=viewer.timezone)
+    try:
+        filters = Filters.parse(dict(request.query_params), default_tz=viewer.timezone)
+    except FilterError as bad:
+        return render("message.html", status_code=400, title="Bad filters", message=str(bad))
     async with api_for(request, viewer.token) as api:
         partial = request.query_params.get("partial") == "1"
         # A live refresh replaces the figures only: the filter form keeps its accounts.

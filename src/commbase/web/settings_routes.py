@@ -34,7 +34,11 @@ ALERT_METRICS = (
 )
 
 
-async def settings_page(request: Request, *, error: str | None = None) -> Response:
+async def settings_page(
+    request: Request, *, error: str | None = None, status_code: int = 422
+) -> Response:
+    """The settings page; with ``error``, answered with ``status_code`` (the API's 4xx:
+    another organization's id is a 404 here too)."""
     viewer = await current_viewer(request)
     if viewer is None:
         return to_login(request)
@@ -45,7 +49,7 @@ async def settings_page(request: Request, *, error: str | None = None) -> Respon
         alerts = (await api.get("/v1/analytics/alerts", {"limit": "50"}))["data"]
     return render(
         "settings.html",
-        status_code=200 if error is None else 422,
+        status_code=200 if error is None else status_code,
         viewer=viewer,
         pages=PAGES,
         spec=None,
@@ -78,7 +82,8 @@ async def _send(request: Request, viewer: Viewer, method: str, path: str, body: 
             else:
                 await api.post(path, body)
         except ApiRefused as refusal:
-            return await settings_page(request, error=refusal.detail)
+            status = refusal.status if 400 <= refusal.status < 500 else 422
+            return await settings_page(request, error=refusal.detail, status_code=status)
     return RedirectResponse("/dashboard/settings", status_code=303)
 
 
