@@ -604,7 +604,10 @@ export async function boot(root = document.querySelector("[data-video-call]")) {
     }
   };
 
-  root.querySelector("[data-action=screen]").addEventListener("click", async () => {
+  const share = root.querySelector("[data-action=screen]");
+  // Phones' browsers have no getDisplayMedia: no button that cannot work.
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) share.remove();
+  share.addEventListener("click", async () => {
     try {
       await call.shareScreen();
     } catch (error) {
