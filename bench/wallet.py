@@ -3,7 +3,7 @@
     .venv/bin/python bench/wallet.py [--concurrency 32] [--debits 20000] [--max-seconds 120]
                                      [--database-url URL] [--no-idempotency-key]
                                      [--synchronous-commit on|off] [--ceiling-seconds 5]
-                                     [--loop uvloop|asyncio]
+                                     [--loop uvloop|asyncio] [--modes single,grouped]
 
 The default database is PostgreSQL ``cb_bench_wallet`` on 127.0.0.1, created when
 missing and migrated (``commbase.cli.migrate_database``); ``--database-url
@@ -11,9 +11,16 @@ sqlite+aiosqlite:///path.db`` runs the same on SQLite. Each run makes a fresh
 organization and a wallet funded through ``billing.service.credit``, then
 ``--concurrency`` workers in this process share ``--debits`` debits of 1..99
 cents (after ``--warmup`` untimed ones), stopping early at ``--max-seconds``.
-Every debit is the production path: its own session and transaction,
-``get_wallet``, ``billing.service.debit`` (conditional ``UPDATE ... RETURNING``,
-ledger row, ``wallet.debited`` outbox event, idempotency key) and a commit.
+Two production paths, each on its own fresh wallet, one after the other in the
+same run (``--modes``; figures under ``single`` and ``grouped``):
+
+* ``single``: every debit in its own session and transaction, ``get_wallet``,
+  ``billing.service.debit`` (conditional ``UPDATE ... RETURNING``, ledger row,
+  ``wallet.debited`` outbox event, idempotency key) and a commit;
+* ``grouped``: ``billing.grouped.GroupedDebits.debit``, where the debits of the
+  wallet that arrive while one of its transactions is in flight share the next
+  (one row lock, one balance update, one multi-row insert of ledger rows and of
+  events, one commit).
 
 Afterwards the wallet must hold exactly ``start - sum(debits)`` with nothing held,
 the ledger must have one debit row per successful debit summing to the same
@@ -49,6 +56,7 @@ from sqlalchemy.engine import make_url
 
 from commbase.billing import events
 from commbase.billing import service as billing_service
+from commbase.billing.grouped import GroupedDebits
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core.db import Database
 from commbase.core.ids import new_id
@@ -143,9 +151,21 @@ async def _setup(database: Database, *, start_balance: int, use_keys: bool) -> R
         return Run(org.id, wallet.id, start_balance, key_prefix, amounts=[])
 
 
-async def _one_debit(database: Database, run: Run, index: int) -> None:
+async def _one_debit(
+    database: Database, run: Run, index: int, grouped: GroupedDebits | None
+) -> None:
     amount = run.amounts[index]
     key = f"{run.key_prefix}{index}" if run.key_prefix else None
+    if grouped is not None:
+        await grouped.debit(
+            org_id=run.org_id,
+            wallet_id=run.wallet_id,
+            amount=amount,
+            posting=billing_service.Posting(
+                type="debit", category="call_charge", idempotency_key=key, description="bench"
+            ),
+        )
+        return
     async with database.sessionmaker() as session:
         wallet = await billing_service.get_wallet(
             session, org_id=run.org_id, wallet_id=run.wallet_id
@@ -162,7 +182,14 @@ async def _one_debit(database: Database, run: Run, index: int) -> None:
 
 
 async def _drive(
-    database: Database, run: Run, *, stop_at: int, concurrency: int, deadline: float, timed: bool
+    database: Database,
+    run: Run,
+    *,
+    stop_at: int,
+    concurrency: int,
+    deadline: float,
+    timed: bool,
+    grouped: GroupedDebits | None,
 ) -> float:
     """Workers take debit numbers until ``stop_at`` or the deadline; returns seconds spent."""
 
@@ -172,7 +199,7 @@ async def _drive(
             run.next_index += 1
             started = time.perf_counter()
             try:
-                await _one_debit(database, run, index)
+                await _one_debit(database, run, index, grouped)
             except Exception as exc:
                 name = type(exc).__name__
                 run.errors[name] = run.errors.get(name, 0) + 1
@@ -254,6 +281,50 @@ def _relax_durability(database: Database) -> None:
         cursor.close()
 
 
+async def _phase(
+    database: Database, sql: SqlCounter, args: argparse.Namespace, *, grouped: bool
+) -> dict[str, Any]:
+    """One fresh wallet debited ``--warmup`` + ``--debits`` times by one path."""
+    debiter = GroupedDebits(database) if grouped else None
+    total = args.warmup + args.debits
+    run = await _setup(
+        database, start_balance=total * MAX_AMOUNT + 1_000_000, use_keys=args.idempotency_key
+    )
+    rng = random.Random(args.seed)
+    run.amounts = [rng.randint(1, MAX_AMOUNT) for _ in range(total)]
+    deadline = time.perf_counter() + args.max_seconds
+    drive = {"concurrency": args.concurrency, "deadline": deadline, "grouped": debiter}
+    # Warm-up: open the pool's connections and the statement caches; not timed.
+    await _drive(database, run, stop_at=args.warmup, timed=False, **drive)
+    warm_ok, warm_errors = run.succeeded, sum(run.errors.values())
+    statements_before, commits_before, _ = sql.snapshot()
+    elapsed = await _drive(database, run, stop_at=total, timed=True, **drive)
+    if debiter is not None:
+        await debiter.close()
+    timed_ok = run.succeeded - warm_ok
+    statements = sql.statements - statements_before
+    commits = sql.commits - commits_before
+    timed_errors = sum(run.errors.values()) - warm_errors
+    ordered = sorted(run.latencies_s)
+    checks = await _verify(database, run)
+    return {
+        "debits": timed_ok,
+        "errors": timed_errors + warm_errors,
+        **({"error_types": run.errors} if run.errors else {}),
+        "warmup_debits": warm_ok,
+        "elapsed_s": round(elapsed, 3),
+        "debits_per_s": round(timed_ok / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": ms(percentile(ordered, 0.50)),
+        "p99_ms": ms(percentile(ordered, 0.99)),
+        "mean_ms": ms(sum(ordered) / len(ordered) if ordered else None),
+        "max_ms": ms(ordered[-1] if ordered else None),
+        "stopped_by_time": run.next_index < total,
+        "sql_per_debit": round(statements / timed_ok, 2) if timed_ok else None,
+        "debits_per_commit": round(timed_ok / commits, 1) if commits else None,
+        **checks,
+    }
+
+
 async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     database = Database(args.database_url)
     if not args.synchronous_commit:
@@ -261,37 +332,10 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     sql = SqlCounter()
     sql.attach(database)
     try:
-        total = args.warmup + args.debits
-        run = await _setup(
-            database, start_balance=total * MAX_AMOUNT + 1_000_000, use_keys=args.idempotency_key
-        )
-        rng = random.Random(args.seed)
-        run.amounts = [rng.randint(1, MAX_AMOUNT) for _ in range(total)]
-        deadline = time.perf_counter() + args.max_seconds
-        # Warm-up: open the pool's connections and the statement caches; not timed.
-        await _drive(
-            database,
-            run,
-            stop_at=args.warmup,
-            concurrency=args.concurrency,
-            deadline=deadline,
-            timed=False,
-        )
-        warm_ok, warm_errors = run.succeeded, sum(run.errors.values())
-        statements_before, _, _ = sql.snapshot()
-        elapsed = await _drive(
-            database,
-            run,
-            stop_at=total,
-            concurrency=args.concurrency,
-            deadline=deadline,
-            timed=True,
-        )
-        timed_ok = run.succeeded - warm_ok
-        statements = sql.statements - statements_before
-        timed_errors = sum(run.errors.values()) - warm_errors
-        ordered = sorted(run.latencies_s)
-        checks = await _verify(database, run)
+        phases = {
+            mode: await _phase(database, sql, args, grouped=mode == "grouped")
+            for mode in args.modes
+        }
         ceiling = None
         if args.ceiling_seconds > 0 and database.dialect == "postgresql":
             ceiling = await _hot_row_ceiling(
@@ -300,24 +344,12 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
                 seconds=args.ceiling_seconds,
                 synchronous_commit=args.synchronous_commit,
             )
-        pool = database.engine.pool
         return {
-            "debits": timed_ok,
-            "errors": timed_errors + warm_errors,
-            **({"error_types": run.errors} if run.errors else {}),
-            "warmup_debits": warm_ok,
-            "elapsed_s": round(elapsed, 3),
-            "debits_per_s": round(timed_ok / elapsed, 1) if elapsed else 0.0,
-            "p50_ms": ms(percentile(ordered, 0.50)),
-            "p99_ms": ms(percentile(ordered, 0.99)),
-            "mean_ms": ms(sum(ordered) / len(ordered) if ordered else None),
-            "max_ms": ms(ordered[-1] if ordered else None),
-            "stopped_by_time": run.next_index < total,
-            "pool": type(pool).__name__,
+            **phases,
+            "exact": all(phase["exact"] for phase in phases.values()),
+            "pool": type(database.engine.pool).__name__,
             "connections_opened": sql.connects,
-            "sql_per_debit": round(statements / timed_ok, 2) if timed_ok else None,
             "hot_row_ceiling_per_s": None if ceiling is None else round(ceiling, 1),
-            **checks,
         }
     finally:
         await database.dispose()
@@ -342,6 +374,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--seed", type=int, default=7, help="for the debit amounts")
     parser.add_argument(
+        "--modes",
+        default="single,grouped",
+        help="comma-separated paths to time in this order: single, grouped",
+    )
+    parser.add_argument(
         "--no-idempotency-key",
         dest="idempotency_key",
         action="store_false",
@@ -355,6 +392,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.synchronous_commit = args.synchronous_commit == "on"
+    args.modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    if not args.modes or set(args.modes) - {"single", "grouped"}:
+        parser.error("--modes takes single and/or grouped")
     if args.synchronous_commit is False and args.database_url.startswith("sqlite"):
         parser.error("--synchronous-commit off is for PostgreSQL")
     if args.concurrency < 1 or args.debits < 1 or args.warmup < 0 or args.max_seconds <= 0:

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import events
 from commbase.billing.enums import LedgerCategory, LedgerType, PaymentMethod, PaymentProvider
-from commbase.billing.ledger import Posting, after_credit, entry_payload, post
+from commbase.billing.ledger import DuplicatePosting, Posting, after_credit, entry_payload, post
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.billing.pending import record_pending
 from commbase.core import outbox
@@ -44,14 +44,19 @@ async def debit(
     """Take money from the wallet's available balance; PaymentRequired if it is short."""
     if amount < 0 or minutes < 0:
         raise ValueError("debit amounts are not negative")
-    entry = await post(
-        session,
-        wallet=wallet,
-        amount_delta=-amount,
-        minutes_delta=-minutes,
-        require_available=amount,
-        posting=posting,
-    )
+    try:
+        entry = await post(
+            session,
+            wallet=wallet,
+            amount_delta=-amount,
+            minutes_delta=-minutes,
+            require_available=amount,
+            posting=posting,
+            raise_on_duplicate=True,
+        )
+    except DuplicatePosting as duplicate:
+        # A retried key: the entry written first, announced when it was written.
+        return duplicate.entry
     if entry is None:
         raise PaymentRequired(
             "The wallet's available balance does not cover this debit",
