@@ -100,9 +100,11 @@ async def events_total(client: httpx.AsyncClient, tenant: Tenant) -> int:
 
 def statements(log: str, client: str = "commbase-replica-read") -> list[str]:
     """The statements a server logged (``log_statement = all``) for ``client``."""
-    return [line for line in log.splitlines() if f" {client} " in line and STATEMENT.search(line)]
+    entries = ENTRY.split(log)  # a statement spans several lines: one entry each
+    return [entry for entry in entries if f" {client} " in entry and STATEMENT.search(entry)]
 
 
+ENTRY = re.compile(r"\n(?=\d{4}-\d\d-\d\d )")
 STATEMENT = re.compile(r"LOG:  (statement|execute [^:]*): ")
 WRITE = re.compile(r"(statement|execute [^:]*): (INSERT|UPDATE|DELETE)|read-only transaction")
 
@@ -175,18 +177,46 @@ async def test_lists_come_from_the_replica_and_writes_never_go_there(
 
     listed = await client.get("/v1/analytics/snapshots", headers=tenant.headers)
     exported = await client.get("/v1/analytics/snapshots.csv", headers=tenant.headers)
+    calls = await client.get("/v1/calls", headers=tenant.headers)
 
     assert listed.status_code == 200, listed.text
     assert [s["id"] for s in listed.json()["data"]] == [made.json()["id"]]
     assert exported.status_code == 200, exported.text
     assert len(exported.text.strip().splitlines()) == 2  # header and the snapshot
-    assert reads("replica", "caught up") == served + 2
+    assert calls.status_code == 200, calls.text
+    assert calls.json()["data"] == []
+    assert reads("replica", "caught up") == served + 3
     read = statements(pair.replica.log_since(0))
     assert any("analytics_snapshots" in line for line in read), read
+    assert any("FROM calls" in line for line in read), read
     # Writes reached the primary, never the replica (where they would fail, logged).
     assert "INSERT INTO analytics_snapshots" in pair.primary.log_since(0)
     replica_log = pair.replica.log_since(0).splitlines()
     assert not [line for line in replica_log if WRITE.search(line)]
+
+
+async def test_every_analytics_read_runs_on_the_replica(
+    app: FastAPI, client: httpx.AsyncClient, pair: StreamingPair
+) -> None:
+    """No analytics GET writes through its session (a hot standby would refuse it)."""
+    tenant = await make_tenant(app)
+    await track(client, tenant, 2)
+    paths = [
+        "/v1/analytics/dashboard",
+        "/v1/analytics/realtime",
+        "/v1/analytics/patterns",
+        "/v1/analytics/geography",
+        "/v1/analytics/quality",
+        "/v1/analytics/revenue",
+        "/v1/analytics/company",
+        f"/v1/analytics/users/{tenant.owner_id}",
+        "/v1/analytics/series.csv?metrics=events.total&interval=year",
+    ]
+    served = reads("replica", "caught up")
+    for path in paths:
+        response = await client.get(path, headers=tenant.headers)
+        assert response.status_code == 200, (path, response.text)
+    assert reads("replica", "caught up") == served + len(paths)
 
 
 async def test_a_replica_that_is_down_leaves_the_reads_to_the_primary(

@@ -29,6 +29,7 @@ from commbase.core.deps import AppSettings
 from commbase.core.errors import AuthenticationRequired, ServiceUnavailable
 from commbase.core.idempotency import REPLAYED_HEADER, request_key
 from commbase.core.pagination import Page, PageQuery
+from commbase.core.replicas import ReadSession
 from commbase.core.scopes import Scope
 from commbase.core.types import PathId, UtcDateTime
 
@@ -77,7 +78,7 @@ async def place_call(
 @router.get("/calls", response_model=Page[CallRead])
 async def list_calls(
     principal: CurrentPrincipal,
-    session: DbSession,
+    session: ReadSession,  # a caught-up replica may serve it (core.replicas)
     page: PageQuery,
     status_: Annotated[CallStatus | None, Query(alias="status")] = None,
     kind: Annotated[CallKind | None, Query()] = None,
