@@ -55,8 +55,12 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/docs"),
         ("GET", "/redoc"),
         ("GET", "/v1/calendars/{feed_token}.ics"),
+        ("POST", "/v1/video/guest/join"),
     }
 )
+# Public routes authenticated by a token in the body (a video room's guest link): the
+# example's made-up token is refused with authentication-required.
+TOKEN_IN_BODY: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/video/guest/join")})
 # Two-factor set-up is authenticated by the account's password in the body: the
 # example's wrong password is refused with invalid-credentials, as sign-in's is.
 PASSWORD_CHECKED: frozenset[tuple[str, str]] = frozenset(
@@ -142,6 +146,7 @@ RECORD_PARAMS: dict[tuple[str, str], str] = {
     ("", "conversation_id"): "conversations",
     ("", "campaign_id"): "campaigns",
     ("", "message_id"): "messages",
+    ("", "room_id"): "video_rooms",
 }
 # Path parameters that name no tenant's record; a value that does not exist.
 GLOBAL_PARAMS: dict[tuple[str, str], str] = {
@@ -419,6 +424,13 @@ EXAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/careers/applications/{application_id}/interviews/{interview_id}"): {
         "status": "cancelled"
     },
+    ("POST", "/v1/video/rooms"): {"title": "Bravo room", "customer_name": "Bravo guest"},
+    ("POST", "/v1/video/rooms/{room_id}/guest-links"): {"ttl_seconds": 600},
+    ("POST", "/v1/video/rooms/{room_id}/join"): {"name": "Mallory"},
+    ("POST", "/v1/video/rooms/{room_id}/quality"): {"mos": 1.0, "rtt_ms": 900},
+    ("POST", "/v1/video/rooms/{room_id}/wrap-up"): {"problem_solved": False, "outcome": "hijacked"},
+    ("POST", "/v1/video/rooms/{room_id}/rating"): {"rating": 1},
+    ("POST", "/v1/video/guest/join"): {"token": "cb_vgl_made.up", "name": "Mallory"},
 }
 
 
@@ -673,6 +685,13 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     assert transcript.status_code == 200, transcript.text
     wallet = await _post(client, "/v1/wallets", a.api_key, {})
     topup = await _post(client, f"/v1/wallets/{wallet['id']}/topups", a.api_key, {"amount": 4321})
+    video_room = await _post(
+        client,
+        "/v1/video/rooms",
+        a.api_key,
+        {"title": "Alpha video room", "customer_name": "Alpha Guest", "contact_id": contact["id"]},
+    )
+    await client.post(f"/v1/video/rooms/{video_room['id']}/join", headers=a.headers)
     rate = await client.put(
         "/v1/rates", json={"country": "FR", "per_minute": "0.0432"}, headers=a.headers
     )
@@ -911,6 +930,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
         "conversations": [conversation["id"]],
         "campaigns": [campaign["id"]],
         "messages": [message["id"]],
+        "video_rooms": [video_room["id"]],
         **billing,
         "owners": [a.org_id, a.owner_id, member_user],
         "audit_entries": [entry["id"] for entry in audit],
@@ -930,7 +950,7 @@ async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     markers += ["Alpha idea", "Alpha prompt"]
     markers += ["Alpha Plan", "Alpha Add-on", "Alpha Coupon"]
     markers += ["Alpha ticket", "Alpha's problem", "https://alpha.example"]
-    markers += ["Alpha comment"]
+    markers += ["Alpha comment", "Alpha video room", "Alpha Guest", video_room["guest_token"]]
     markers += ["Alpha line", "Alpha's note", "Alpha's message", "alpha-label"]
     markers += secrets.values()
     markers += [value for values in records.values() for value in values]
@@ -998,6 +1018,7 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     alpha_series = await get("/v1/analytics/series?metrics=custom.alpha_metric&compare=false")
     channel_accounts = (await get("/v1/channel-accounts"))["data"]
     conversations = (await get("/v1/conversations"))["data"]
+    video_rooms = (await get("/v1/video/rooms"))["data"]
     conversation_url = f"/v1/conversations/{world.records['conversations'][0]}"
     conversation_notes = (await get(f"{conversation_url}/notes"))["data"]
     conversation_messages = (await get(f"{conversation_url}/messages"))["data"]
@@ -1101,6 +1122,10 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "conversation_notes": [n["id"] for n in conversation_notes],
         "conversation_messages": [m["id"] for m in conversation_messages],
         "opt_outs": sorted(o["contact_id"] for o in opt_outs),
+        "video_rooms": sorted(
+            _stable(r, "id", "status", "outcome", "rating", "quality_samples", "reconnections")
+            for r in video_rooms
+        ),
         "audit_log": [entry["id"] for entry in audit],
         "credentials": credentials,
         "login_sessions": sessions,
@@ -1331,7 +1356,7 @@ async def test_every_private_route_demands_credentials(
                 )
                 # Provider callbacks refuse what their signature does not cover (see
                 # the tests below).
-                expected = {("POST", "/v1/auth/login")} | SIGNED | PASSWORD_CHECKED
+                expected = {("POST", "/v1/auth/login")} | SIGNED | PASSWORD_CHECKED | TOKEN_IN_BODY
                 if refused and (route.method, route.path) not in expected:
                     failures.append(f"{where}: listed in PUBLIC but answers {kind}")
                 continue
@@ -1356,6 +1381,7 @@ ACCOUNT_ANSWERS = {
     ("POST", "/v1/auth/two-factor/activate"): 401,
     ("POST", "/v1/auth/two-factor/disable"): 401,
     ("POST", "/v1/auth/external"): 400,  # no provider of that name is configured
+    ("POST", "/v1/video/guest/join"): 401,  # the example's made-up guest link
 }
 
 

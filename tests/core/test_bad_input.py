@@ -60,6 +60,7 @@ SNAPSHOT = (
     "/v1/billing/subscriptions",
     "/v1/billing/invoices",
     "/v1/phone-numbers",
+    "/v1/video/rooms",
 )
 
 
@@ -153,6 +154,15 @@ async def world(
             "/v1/phone-numbers", json={"number": "+14155550170"}, headers=tenant.headers
         )
         assert number.status_code == 201, number.text
+        wallet = await client.post("/v1/wallets", json={}, headers=tenant.headers)
+        topup = await client.post(
+            f"/v1/wallets/{wallet.json()['id']}/topups",
+            json={"amount": 1000},
+            headers=tenant.headers,
+        )
+        assert topup.status_code == 201, topup.text
+        room = await client.post("/v1/video/rooms", json={}, headers=tenant.headers)
+        assert room.status_code == 201, room.text
         problems = (await client.get("/problems")).json()["data"]
         yield World(
             client=client,
@@ -167,6 +177,7 @@ async def world(
                 "conversation_id": conversation.json()["id"],
                 "campaign_id": campaign.json()["id"],
                 "number_id": number.json()["id"],
+                "room_id": room.json()["id"],
             },
             login_token=login.json()["token"],
             problem_codes={p["code"] for p in problems},
@@ -271,6 +282,10 @@ WRITES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/phone-numbers"): {"number": "+14155550171"},
     ("PATCH", "/v1/phone-numbers/{number_id}"): {"friendly_name": "Front desk"},
     ("POST", "/v1/phone-numbers/{number_id}/simulate-inbound"): {"from": "+14155550172"},
+    ("POST", "/v1/video/rooms"): {"title": "Help"},
+    ("POST", "/v1/video/guest/join"): {"token": "cb_vgl_x.y"},
+    ("POST", "/v1/video/rooms/{room_id}/quality"): {"mos": 4.0},
+    ("POST", "/v1/video/rooms/{room_id}/wrap-up"): {"problem_solved": True, "outcome": "ok"},
 }
 OPTIONAL_BODY = {("POST", "/v1/api-keys/{key_id}/rotate")}  # no body (or null) means defaults
 
@@ -764,6 +779,35 @@ FIELD_PROBLEMS[("POST", "/v1/messages/inbound?account_id={account_id}")] = [
 FIELD_PROBLEMS[("POST", "/v1/messages/inbound?account_id=chan_none")] = [
     ("an account of nobody's", INBOUND, "account_id"),
 ]
+FIELD_PROBLEMS[("POST", "/v1/video/rooms")] = [
+    ("unknown mode", {"mode": "p2p"}, "mode"),
+    ("long title", {"title": "x" * 201}, "title"),
+    ("contact id with spaces", {"contact_id": "cnt 1"}, "contact_id"),
+    ("empty customer name", {"customer_name": ""}, "customer_name"),
+]
+FIELD_PROBLEMS[("POST", "/v1/video/rooms/{room_id}/guest-links")] = [
+    ("ttl too short", {"ttl_seconds": 10}, "ttl_seconds"),
+    ("ttl too long", {"ttl_seconds": 10**9}, "ttl_seconds"),
+]
+FIELD_PROBLEMS[("POST", "/v1/video/guest/join")] = [
+    ("no token", {"name": "Ada"}, "token"),
+    ("empty token", {"token": ""}, "token"),
+    ("long name", {"token": "cb_vgl_x.y", "name": "x" * 101}, "name"),
+]
+FIELD_PROBLEMS[("POST", "/v1/video/rooms/{room_id}/quality")] = [
+    ("loss above one", {"packet_loss": 1.5}, "packet_loss"),
+    ("negative rtt", {"rtt_ms": -1}, "rtt_ms"),
+    ("mos above five", {"mos": 6}, "mos"),
+    ("mos as text", {"mos": "good"}, "mos"),
+]
+FIELD_PROBLEMS[("POST", "/v1/video/rooms/{room_id}/wrap-up")] = [
+    ("no outcome", {"problem_solved": True}, "outcome"),
+    ("outcome with markup", {"problem_solved": True, "outcome": "<b>"}, "outcome"),
+]
+FIELD_PROBLEMS[("POST", "/v1/video/rooms/{room_id}/rating")] = [
+    ("zero", {"rating": 0}, "rating"),
+    ("six", {"rating": 6}, "rating"),
+]
 FIELD_PROBLEMS[("POST", "/v1/messaging/opt-outs")] = [
     ("unknown contact", {"contact_id": "cnt_none"}, "contact_id"),
 ]
@@ -1142,6 +1186,9 @@ ID_ROUTES = [
     ("GET", "/v1/support/tickets/{id}/comments", "ticket_id", NO_BODY),
     ("PATCH", "/v1/comments/{id}", "comment_id", {"body": "hi"}),
     ("DELETE", "/v1/comments/{id}", "comment_id", NO_BODY),
+    ("GET", "/v1/video/rooms/{id}", "room_id", NO_BODY),
+    ("POST", "/v1/video/rooms/{id}/join", "room_id", NO_BODY),
+    ("POST", "/v1/video/rooms/{id}/end", "room_id", NO_BODY),
 ]
 PATH_CASES = [
     *(

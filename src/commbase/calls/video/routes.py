@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 
 from commbase.calls.models import Call
-from commbase.calls.video import joining, rooms
+from commbase.calls.video import credentials, joining, rooms
 from commbase.calls.video import service as video_service
 from commbase.calls.video.bus import envelope, video_bus_of
 from commbase.calls.video.enums import Role, RoomStatus
@@ -33,6 +33,7 @@ from commbase.calls.video.schemas import (
 from commbase.core.auth import (
     AnonymousRateLimit,
     CurrentPrincipal,
+    Principal,
     bearer_token,
     enforce_rate_limit,
 )
@@ -196,7 +197,9 @@ async def report_quality(
     session: DbSession,
     settings: AppSettings,
 ) -> Any:
-    participant = await _participant(request, session, settings, room_id)
+    participant = await _participant_or_member(request, session, settings, room_id)
+    if not isinstance(participant, VideoParticipant):
+        raise PermissionDenied("Quality is reported with a participant's access token")
     await video_service.record_quality(session, participant=participant, data=body)
     return Accepted()
 
@@ -209,16 +212,13 @@ async def report_quality(
 async def end_room(
     room_id: PathId, request: Request, session: DbSession, settings: AppSettings
 ) -> Any:
-    token = bearer_token(request) or ""
-    if token.startswith("cb_vpt_"):
-        participant = await _participant(request, session, settings, room_id)
-        if participant.role != Role.AGENT:
+    caller = await _participant_or_member(request, session, settings, room_id)
+    if isinstance(caller, VideoParticipant):
+        if caller.role != Role.AGENT:
             raise PermissionDenied("Only an agent ends the room; a guest leaves it")
-        org_id = participant.org_id
     else:
-        principal = await _member(request, session)
-        principal.require(Scope.CALLS_WRITE)
-        org_id = principal.org_id
+        caller.require(Scope.CALLS_WRITE)
+    org_id = caller.org_id
     room, ended_now = await video_service.end(session, org_id=org_id, room_id=room_id)
     if ended_now:
         bus, message = (
@@ -233,7 +233,19 @@ async def end_room(
     return room_read(room, (await rooms.calls_of(session, [room])).get(room.call_id))
 
 
-async def _member(request: Request, session: DbSession) -> Any:
+async def _participant_or_member(
+    request: Request, session: DbSession, settings: Settings, room_id: str
+) -> VideoParticipant | Principal:
+    """The participant (``cb_vpt_`` bearer) or the member whose organization has the
+    room; another organization's room is 404 either way."""
+    if (bearer_token(request) or "").startswith(credentials.ACCESS_PREFIX):
+        return await _participant(request, session, settings, room_id)
+    principal = await _member(request, session)
+    await rooms.get_room(session, org_id=principal.org_id, room_id=room_id)
+    return principal
+
+
+async def _member(request: Request, session: DbSession) -> Principal:
     """A member's principal from the request's bearer token (as ``CurrentPrincipal``)."""
     token = bearer_token(request)
     if token is None:
@@ -248,7 +260,8 @@ async def _member(request: Request, session: DbSession) -> Any:
         request, key=f"{principal.kind}:{principal.credential_id}", rule=principal.rate_limit
     )
     request.state.principal = principal
-    return principal
+    result: Principal = principal
+    return result
 
 
 @router.post("/rooms/{room_id}/wrap-up", response_model=RoomRead)
@@ -272,8 +285,8 @@ async def rate(
     session: DbSession,
     settings: AppSettings,
 ) -> Any:
-    participant = await _participant(request, session, settings, room_id)
-    if participant.role != Role.GUEST:
+    participant = await _participant_or_member(request, session, settings, room_id)
+    if not isinstance(participant, VideoParticipant) or participant.role != Role.GUEST:
         raise PermissionDenied("The rating is the guest's")
     await video_service.rate(session, participant=participant, data=body)
     return Accepted()
