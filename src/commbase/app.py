@@ -103,6 +103,7 @@ from commbase.messaging.campaigns.routes import router as campaigns_router
 from commbase.messaging.campaigns.runner import CampaignRunner
 from commbase.messaging.campaigns.sending import provider_sender
 from commbase.messaging.intake import IntakeRunner
+from commbase.messaging.providers.accepting import Accepting
 from commbase.messaging.providers.routes import router as whatsapp_router
 from commbase.messaging.reports.routes import router as messaging_reports_router
 from commbase.messaging.routes import messages_router, opt_outs_router
@@ -283,6 +284,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await redis.aclose()
             if replicas is not None:
                 await replicas.dispose()
+            await app.state.whatsapp_accepting.close()
             await database.dispose()
 
     docs = settings.serves_docs
@@ -301,6 +303,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_problems(app)
     app.state.settings = settings
     app.state.db = database
+    # The WhatsApp webhook's remembered app secrets and one-statement insert.
+    app.state.whatsapp_accepting = Accepting(
+        database, server_secret=settings.secret_key.get_secret_value()
+    )
     app.state.replicas = replicas  # None without COMMBASE_DATABASE_REPLICA_URLS
     app.state.redis = redis
     app.state.redis_breaker = breaker  # None without Redis; .available is False while away
@@ -313,6 +319,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_services = {"usage": usage, "cache": cache, "settings": settings}
 
     install_problem_handlers(app)
+    # First: Meta's webhook is the busiest route, and routes are matched in order.
+    app.include_router(whatsapp_router)
     app.include_router(core_router)
     app.include_router(sessions_router)
     app.include_router(signup_router)
@@ -356,7 +364,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(conversations_router)
     app.include_router(messages_router)
     app.include_router(opt_outs_router)
-    app.include_router(whatsapp_router)
     app.include_router(campaigns_router)
     app.include_router(messaging_reports_router)
     app.include_router(bookings_router)

@@ -1,4 +1,8 @@
-"""``Annotated`` dependencies for the app's shared services."""
+"""``Annotated`` dependencies for the app's shared services.
+
+Each is ``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a
+thread hop per request for reading an attribute.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from commbase.core.db import Database
 from commbase.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _cache(request: Request) -> Cache:
+async def _cache(request: Request) -> Cache:
     cache: Cache = request.app.state.cache
     return cache
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     database: Database = request.app.state.db
     return database
 

@@ -3,7 +3,8 @@
 The contact is matched by phone (E.164), else by an email address an earlier
 conversation of the organization recorded, else (a web chat visitor with
 neither) by the chat session an earlier conversation on the account had;
-otherwise created through the contacts service.
+otherwise created through the contacts service (a batch's new phone numbers all
+at once, ``contacts.bulk``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.contacts import bulk as contacts_bulk
 from commbase.contacts import service as contacts_service
 from commbase.contacts.schemas import ContactCreate, ContactMetadata
 from commbase.core.errors import AlreadyExists
@@ -104,12 +106,18 @@ async def match_contacts(
     session: AsyncSession, *, org_id: str, account_id: str, inbound: Sequence[InboundMessage]
 ) -> list[str]:
     """``match_contact`` for each of ``inbound`` (messages to one account), in order:
-    the known phones in one query, the rest (new numbers, email, chat sessions) one
-    by one, each new contact created once."""
+    the known phones in one query, new phones (without an email to match by) created
+    together (``contacts.bulk``), the rest (email, chat sessions) one by one."""
     phones = [e164(message.from_phone) for message in inbound]
     known = await contacts_service.ids_by_phone(
         session, org_id=org_id, phones={phone for phone in phones if phone is not None}
     )
+    new_names: dict[str, str] = {}
+    for phone, message in zip(phones, inbound, strict=True):
+        if phone is not None and phone not in known and message.from_email is None:
+            new_names.setdefault(phone, message.from_name or phone)
+    if new_names:
+        known.update(await contacts_bulk.create_for_phones(session, org_id=org_id, names=new_names))
     matched: list[str] = []
     for phone, message in zip(phones, inbound, strict=True):
         if phone is not None and phone in known:

@@ -9,8 +9,11 @@
   STOP opts the contact out.
 
 ``receive_many`` files a batch to one account in a few statements (known phones,
-open conversations and already stored ids are each read in one query; messages
-are inserted together); ``receive`` is a batch of one.
+open conversations and already stored ids are each read in one query; new
+senders' contacts (``contacts.bulk``), their conversations (``opening.open_many``)
+and the messages are each inserted together with ``ON CONFLICT DO NOTHING``, so
+concurrent filers neither fail nor store twice); ``receive`` is a batch of one.
+A batch's messages get increasing ids, so they list in the order they came.
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from ulid import ULID
 
 from commbase.core import outbox
 from commbase.core.errors import AlreadyExists, invalid
-from commbase.core.ids import new_id
 from commbase.core.time import utcnow
-from commbase.messaging import contact_matching, events, fulltext, opt_outs
+from commbase.messaging import contact_matching, events, fulltext, opening, opt_outs
 from commbase.messaging.enums import (
     AuthorRole,
     ConversationStatus,
@@ -38,73 +40,10 @@ from commbase.messaging.enums import (
     ProviderName,
 )
 from commbase.messaging.models import ChannelAccount, Conversation, Message
+from commbase.messaging.opening import conversation_payload
 from commbase.messaging.providers.base import InboundMessage
 from commbase.messaging.schemas import InboundCreate
 from commbase.messaging.statuses import payload
-
-
-def conversation_payload(
-    conversation: Conversation, *, previous_status: str | None = None
-) -> dict[str, str | None]:
-    return {
-        "id": conversation.id,
-        "account_id": conversation.account_id,
-        "contact_id": conversation.contact_id,
-        "channel": conversation.channel,
-        "status": conversation.status,
-        "previous_status": previous_status,
-        "assignee_user_id": conversation.assignee_user_id,
-        "assignee_agent_session_id": conversation.assignee_agent_session_id,
-    }
-
-
-async def open_conversation(
-    session: AsyncSession,
-    *,
-    account: ChannelAccount,
-    contact_id: str,
-    at: datetime,
-    client_phone: str | None = None,
-    client_email: str | None = None,
-    client_name: str | None = None,
-    session_id: str | None = None,
-) -> Conversation:
-    """The contact's unresolved conversation on the account, or a new open one."""
-    statement = select(Conversation).where(
-        Conversation.account_id == account.id, Conversation.active_contact_key == contact_id
-    )
-    existing = await session.scalar(statement.with_for_update())
-    if existing is not None:
-        return existing
-    conversation = Conversation(
-        org_id=account.org_id,
-        account_id=account.id,
-        contact_id=contact_id,
-        active_contact_key=contact_id,
-        channel=account.kind,
-        session_id=session_id,
-        client_phone=client_phone,
-        client_email=client_email,
-        client_name=client_name,
-        last_activity_at=at,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(conversation)
-            await session.flush()
-    except IntegrityError:
-        again = await session.scalar(statement.with_for_update())
-        if again is None:
-            raise
-        return again
-    await outbox.record(
-        session,
-        events.CONVERSATION_CREATED,
-        conversation_payload(conversation),
-        org_id=account.org_id,
-    )
-    return conversation
-
 
 INSERT_CHUNK = 200
 
@@ -168,40 +107,6 @@ async def _mark_replied(session: AsyncSession, *, conversation_id: str, at: date
     )
 
 
-async def _conversations(
-    session: AsyncSession,
-    *,
-    account: ChannelAccount,
-    contact_ids: list[str],
-    inbound: Sequence[InboundMessage],
-) -> dict[str, Conversation]:
-    """Contact id -> its unresolved conversation on the account (locked), opened for
-    those without one."""
-    rows = await session.scalars(
-        select(Conversation)
-        .where(
-            Conversation.account_id == account.id,
-            Conversation.active_contact_key.in_(sorted(set(contact_ids))),
-        )
-        .order_by(Conversation.id)
-        .with_for_update()
-    )
-    found = {row.active_contact_key or "": row for row in rows}
-    for contact_id, message in zip(contact_ids, inbound, strict=True):
-        if contact_id not in found:
-            found[contact_id] = await open_conversation(
-                session,
-                account=account,
-                contact_id=contact_id,
-                at=message.at,
-                client_phone=contact_matching.e164(message.from_phone),
-                client_email=message.from_email,
-                client_name=message.from_name,
-                session_id=message.session_id,
-            )
-    return found
-
-
 async def _reply_targets(
     session: AsyncSession, *, account_id: str, inbound: Sequence[InboundMessage]
 ) -> dict[str, str]:
@@ -217,17 +122,26 @@ async def _reply_targets(
     return {provider_id: message_id for provider_id, message_id in rows.all() if provider_id}
 
 
+def ordered_ids(count: int, *, after: str | None = None) -> list[str]:
+    """``count`` message ids in increasing order: the successors of the ULID in the id
+    ``after`` (a notification's: its messages sort by when it arrived, whichever
+    filer stores them first), else of a new one."""
+    first = int(ULID.from_str(after.rsplit("_", 1)[1].upper())) if after else int(ULID())
+    return [f"msg_{str(ULID.from_int(first + n)).lower()}" for n in range(count)]
+
+
 def _row(
     account: ChannelAccount,
     inbound: InboundMessage,
     *,
+    message_id: str,
     conversation_id: str,
     contact_id: str,
     reply_to: str | None,
     now: datetime,
 ) -> dict[str, Any]:
     return {
-        "id": new_id("msg"),
+        "id": message_id,
         "org_id": account.org_id,
         "account_id": account.id,
         "conversation_id": conversation_id,
@@ -279,11 +193,17 @@ def _fresh(stored: set[str], inbound: Sequence[InboundMessage]) -> list[int]:
 
 
 async def receive_many(
-    session: AsyncSession, *, account: ChannelAccount, inbound: Sequence[InboundMessage]
+    session: AsyncSession,
+    *,
+    account: ChannelAccount,
+    inbound: Sequence[InboundMessage],
+    ids: Sequence[str] | None = None,
 ) -> list[Message | None]:
     """Store contacts' messages to ``account`` in order, in a few statements per batch;
     None in place of each whose provider message id was stored before (or came
-    earlier in the batch)."""
+    earlier in the batch). ``ids``: the messages' ids, one for each of ``inbound``
+    (increasing ids by default)."""
+    ids = list(ids) if ids is not None else ordered_ids(len(inbound))
     results: list[Message | None] = [None] * len(inbound)
     stored = await _stored_provider_ids(
         session,
@@ -297,7 +217,7 @@ async def receive_many(
     contact_ids = await contact_matching.match_contacts(
         session, org_id=account.org_id, account_id=account.id, inbound=arriving
     )
-    conversations = await _conversations(
+    conversations = await opening.open_many(
         session, account=account, contact_ids=contact_ids, inbound=arriving
     )
     reply_to = await _reply_targets(session, account_id=account.id, inbound=arriving)
@@ -306,12 +226,15 @@ async def receive_many(
         _row(
             account,
             message,
+            message_id=message_id,
             conversation_id=conversations[contact_id].id,
             contact_id=contact_id,
             reply_to=reply_to.get(message.reply_to_provider_id or ""),
             now=now,
         )
-        for contact_id, message in zip(contact_ids, arriving, strict=True)
+        for message_id, contact_id, message in zip(
+            [ids[position] for position in positions], contact_ids, arriving, strict=True
+        )
     ]
     inserted = await _insert_new(session, rows)
     filed: list[Message] = []

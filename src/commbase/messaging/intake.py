@@ -6,7 +6,10 @@ dropped by its digest) and answers 200 at once. :class:`IntakeRunner` (in every
 process running background loops) claims due notifications in batches
 (``FOR UPDATE SKIP LOCKED``: any number of runners), files their messages and
 statuses (``inbound.receive_many``, ``statuses.apply_reports``) and deletes them,
-all in one transaction: a runner that dies leaves its batch to the next. A batch
+all in one transaction: a runner that dies leaves its batch to the next. A
+message's id follows its notification's (given when the webhook kept it), so a
+conversation lists its messages in the order they arrived even when runners
+working at once commit out of that order. A batch
 that fails is filed again one notification at a time, so a bad notification
 holds back only itself; it is retried with backoff, then kept with ``failed_at``.
 """
@@ -94,17 +97,25 @@ async def _file(session: AsyncSession, notifications: Sequence[WhatsAppNotificat
         session, account_ids=[n.account_id for n in notifications]
     )
     messages: dict[str, list[InboundMessage]] = defaultdict(list)
+    ids: dict[str, list[str]] = defaultdict(list)
     reports: dict[str, list[StatusReport]] = defaultdict(list)
     for notification in notifications:
         if notification.account_id not in accounts:
             continue  # the account was removed since: nothing to file it in
         arrived, reported = _changes(notification)
         messages[notification.account_id].extend(arrived)
+        # Ids after the notification's own: messages sort by arrival, whichever
+        # filer stores them first.
+        ids[notification.account_id].extend(
+            inbound.ordered_ids(len(arrived), after=notification.id)
+        )
         reports[notification.account_id].extend(reported)
     for account_id in sorted(set(messages) | set(reports)):
         account = accounts[account_id]
         if messages[account_id]:
-            await inbound.receive_many(session, account=account, inbound=messages[account_id])
+            await inbound.receive_many(
+                session, account=account, inbound=messages[account_id], ids=ids[account_id]
+            )
         await statuses.apply_reports(session, account_id=account_id, reports=reports[account_id])
     await session.execute(
         delete(WhatsAppNotification).where(

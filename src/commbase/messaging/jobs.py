@@ -8,8 +8,8 @@ from commbase.core import outbox
 from commbase.core.jobs import JobContext, job
 from commbase.messaging import events
 from commbase.messaging.enums import ConversationStatus
-from commbase.messaging.inbound import conversation_payload
 from commbase.messaging.models import Conversation
+from commbase.messaging.opening import conversation_payload
 
 BATCH = 500
 

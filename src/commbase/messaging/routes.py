@@ -23,7 +23,7 @@ from commbase.core.time import utcnow
 from commbase.core.types import PathId
 from commbase.identity import service as identity_service
 from commbase.messaging import delivery as _delivery  # noqa: F401  (registers the send effect)
-from commbase.messaging import inbound, media, opt_outs, sending, service
+from commbase.messaging import inbound, media, opening, opt_outs, sending, service
 from commbase.messaging import jobs as _jobs  # noqa: F401  (registers its jobs)
 from commbase.messaging.accounts import service as accounts_service
 from commbase.messaging.enums import ChannelKind, ConversationStatus, OptOutSource
@@ -86,7 +86,7 @@ async def open_conversation(
         )
     except NotFound as exc:
         raise invalid("contact_id is not a contact of this organization", "contact_id") from exc
-    conversation = await inbound.open_conversation(
+    conversation = await opening.open_conversation(
         session,
         account=account,
         contact_id=contact.id,

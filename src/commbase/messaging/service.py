@@ -23,8 +23,8 @@ from commbase.identity import service as identity_service
 from commbase.identity.agent_sessions import service as agent_sessions_service
 from commbase.messaging import events, fulltext
 from commbase.messaging.enums import ChannelKind, ConversationStatus
-from commbase.messaging.inbound import conversation_payload
 from commbase.messaging.models import Conversation, ConversationNote, Message
+from commbase.messaging.opening import conversation_payload
 from commbase.messaging.schemas import (
     Assignment,
     ConversationUpdate,
