@@ -20,6 +20,27 @@ effects_app = typer.Typer(
 )
 
 
+def ws_max_size() -> int:
+    """The largest WebSocket message uvicorn buffers: the largest frame any of commbase's
+    sockets accepts. Each socket checks its own limit, but only after uvicorn has read the
+    whole message (16 MiB by default); past this, uvicorn closes with 1009 first.
+
+    The limits (bytes): video signalling 65,536 (calls.video.protocol), live-call agent
+    frames 8,192 (calls.live.protocol), carrier relay frames 65,536 (calls.live.relay)
+    and media-stream frames 65,536 (calls.live.media_stream; a 20 ms audio frame is a few
+    hundred bytes of base64 in JSON)."""
+    from commbase.calls.live import media_stream, relay
+    from commbase.calls.live import protocol as live_protocol
+    from commbase.calls.video import protocol as video_protocol
+
+    return max(
+        video_protocol.MAX_FRAME_BYTES,
+        live_protocol.MAX_FRAME_BYTES,
+        relay.MAX_CARRIER_FRAME_BYTES,
+        media_stream.MAX_STREAM_FRAME_BYTES,
+    )
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
@@ -37,6 +58,7 @@ def serve(
         workers=workers,
         reload=reload,
         proxy_headers=False,  # commbase reads X-Forwarded-For from trusted proxies itself
+        ws_max_size=ws_max_size(),  # 64 KiB: refused while reading, not after buffering
         access_log=False,
         log_config=None,
     )
