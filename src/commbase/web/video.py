@@ -3,10 +3,13 @@
 client they load (``/video/static/client.js``, no build step).
 
 Both pages are shells around ``static/video/client.js``: the guest page asks
-``POST /v1/video/guest/join`` from the browser; the agent page asks
+``POST /v1/video/guest/join`` from the browser. Opening the agent page joins nothing
+(a supervisor looking, a prefetch or a link from another site must not take a seat,
+connect the room or rotate the member's token): its "Join call" button posts to
+``POST /dashboard/video/{id}/join`` with the session's CSRF token, which asks
 ``POST /v1/video/rooms/{id}/join`` in process with the signed-in member's session
-(the API's ``join_as_member``: same scopes, tenancy and validation) and renders the
-JoinGrant into the page. The wrap-up form posts here with the session's CSRF token.
+(the API's ``join_as_member``: same scopes, tenancy and validation) and answers the
+JoinGrant as JSON. The wrap-up form posts here with the session's CSRF token too.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from commbase.calls.video import credentials as video_credentials
 from commbase.web.api import ApiRefused
@@ -86,8 +89,7 @@ async def agent_page(request: Request, room_id: RoomId) -> Response:
 async def _agent_page(
     request: Request, viewer: Viewer, room_id: str, *, error: str | None = None
 ) -> Response:
-    """The room, joined as the signed-in member unless it has ended."""
-    grant = None
+    """The room as it stands; the page joins only when its Join button is pressed."""
     async with api_for(request, viewer.token) as api:
         try:
             room = await api.get(f"/v1/video/rooms/{room_id}")
@@ -97,13 +99,10 @@ async def _agent_page(
                     "message.html", status_code=404, title="Not found", message="No such call."
                 )
             return refused(refusal.detail, refusal.status)
-        if room["status"] != "ended":
-            try:
-                body = {"name": viewer.name[:100]} if viewer.name else {}
-                grant = await api.post(f"/v1/video/rooms/{room_id}/join", body)
-            except ApiRefused as refusal:
-                error = refusal.detail
-    config = {"storage_key": _storage_key("room", room_id), "grant": grant}
+    config = {
+        "storage_key": _storage_key("room", room_id),
+        "ended": room["status"] == "ended",
+    }
     return render(
         "video_agent.html",
         status_code=200 if error is None else 422,
@@ -116,6 +115,34 @@ async def _agent_page(
         error=error,
         config_json=_config_json(config),
     )
+
+
+def _problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": "Refused", "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/dashboard/video/{room_id}/join")
+async def join(request: Request, room_id: RoomId) -> Response:
+    """Join the room as the signed-in member (the page's Join button): the JoinGrant as
+    JSON, never stored by caches; the same participant again for the same member."""
+    viewer = await current_viewer(request)
+    if viewer is None:
+        return _problem(401, "Sign in to the dashboard again.")
+    form = await read_form(request)
+    if not csrf_ok(viewer, form):
+        return _problem(403, "The request did not carry this session's CSRF token.")
+    body = {"name": viewer.name[:100]} if viewer.name else {}
+    async with api_for(request, viewer.token) as api:
+        try:
+            grant = await api.post(f"/v1/video/rooms/{room_id}/join", body)
+        except ApiRefused as refusal:
+            return _problem(refusal.status, refusal.detail)
+    return JSONResponse(grant, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/dashboard/video/{room_id}/wrap-up")

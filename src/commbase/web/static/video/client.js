@@ -1,17 +1,28 @@
 // commbase video client: one ES module, no build step, served at /video/static/client.js.
 //
 // It joins a video room with a JoinGrant (the guest page asks POST /v1/video/guest/join,
-// the agent page is rendered with one), opens the signalling WebSocket
+// the agent page's Join button POST /dashboard/video/{room}/join with the dashboard
+// session's CSRF token; opening either page joins nothing), opens the signalling WebSocket
 // (signal_url?access_token=...), publishes camera and microphone, and keeps one
 // RTCPeerConnection per peer (a mesh). The participant that receives `welcome` with peers
 // offers to each of them (the newcomer offers); the others answer. Renegotiation (screen
 // share) follows the "perfect negotiation" pattern so two offers that cross are resolved:
 // the peer with the greater participant id is the polite one and rolls its own offer back.
 //
-// A guest's grant is kept in sessionStorage: a reload resumes it (POST /v1/video/guest/join
-// with the earlier access_token) and the server counts the socket opened again as one
-// reconnection of the same participant. An agent's page is rendered with a fresh grant for
-// the same participant each time it loads.
+// The grant is kept in sessionStorage (this tab only): a reload resumes it and the server
+// counts the socket opened again as one reconnection of the same participant. A guest's
+// page asks POST /v1/video/guest/join with the earlier access_token; an agent's page uses
+// the stored grant as it is (its token is still valid unless the member joined again
+// elsewhere, which closes this socket with 4409 or refuses it with 4401: Join again).
+//
+// Leaving: only Hang up sends {"type":"leave"} (End call ends the room for everyone).
+// Closing the tab or navigating away does not: "pagehide" fires on a reload too
+// (event.persisted is false for both) and nothing in it tells the two apart, so a
+// leave sent there would throw a reloading participant out of the room. The browser
+// closes the socket when the page goes; the server sees a participant whose socket is
+// closed and, past its grace period, treats it as gone (it is the server's to decide).
+// A page restored from the back/forward cache finds its socket closed and reconnects
+// through onClose's retry like after any network loss.
 //
 // Every 5 s it reads getStats() and posts to POST /v1/video/rooms/{id}/quality:
 //   rtt_ms        currentRoundTripTime of the selected candidate pair (s -> ms)
@@ -21,6 +32,8 @@
 //   frame_width, frame_height, fps   of the camera video received (not a shared screen)
 //   mos           estimated with a simplified ITU-T G.107 E-model (see estimateMos).
 // Several peers: RTT and jitter are averaged, loss and bitrate summed over all streams.
+// A figure the browser did not report is left out of the sample (never sent as 0), and
+// the MOS is estimated only when RTT, jitter and packet loss are all known.
 
 const STATS_INTERVAL_MS = 5000;
 const PING_INTERVAL_MS = 20000;
@@ -99,17 +112,19 @@ export function summarize(current, previous, elapsedMs) {
   const video = current.map((c) => c.video).filter(Boolean).sort((a, b) => b.width * b.height - a.width * a.height)[0] || null;
   const rtt = mean(rtts);
   const jitter = mean(jitters);
-  const loss = lost + received ? lost / (lost + received) : 0;
-  const sample = {
-    rtt_ms: Math.round(rtt ?? 0),
-    jitter_ms: Math.round(jitter ?? 0),
-    packet_loss: round(loss, 4),
-    bitrate_kbps: Math.round(elapsedMs > 0 ? (bytes * 8) / elapsedMs : 0),
-    frame_width: video ? video.width : 0,
-    frame_height: video ? video.height : 0,
-    mos: estimateMos(rtt, jitter, loss),
-  };
-  if (video && video.fps !== null) sample.fps = round(video.fps, 1);
+  // No packet received or lost in the interval: the loss is unknown, not 0.
+  const loss = lost + received ? lost / (lost + received) : null;
+  const sample = {};
+  if (rtt !== null) sample.rtt_ms = Math.round(rtt);
+  if (jitter !== null) sample.jitter_ms = Math.round(jitter);
+  if (loss !== null) sample.packet_loss = round(loss, 4);
+  if (elapsedMs > 0) sample.bitrate_kbps = Math.round((bytes * 8) / elapsedMs);
+  if (video) {
+    sample.frame_width = video.width;
+    sample.frame_height = video.height;
+    if (video.fps !== null) sample.fps = round(video.fps, 1);
+  }
+  if (rtt !== null && jitter !== null && loss !== null) sample.mos = estimateMos(rtt, jitter, loss);
   return sample;
 }
 
@@ -512,13 +527,14 @@ class PageView {
       const el = this.root.querySelector(`[data-figure="${name}"]`);
       if (el) el.textContent = text;
     };
-    set("rtt", `${sample.rtt_ms} ms`);
-    set("jitter", `${sample.jitter_ms} ms`);
-    set("loss", `${(sample.packet_loss * 100).toFixed(2)} %`);
-    set("bitrate", `${sample.bitrate_kbps} kbit/s`);
+    const known = (value, text) => (value === undefined ? "–" : text);
+    set("rtt", known(sample.rtt_ms, `${sample.rtt_ms} ms`));
+    set("jitter", known(sample.jitter_ms, `${sample.jitter_ms} ms`));
+    set("loss", known(sample.packet_loss, `${(sample.packet_loss * 100).toFixed(2)} %`));
+    set("bitrate", known(sample.bitrate_kbps, `${sample.bitrate_kbps} kbit/s`));
     set("resolution", sample.frame_width ? `${sample.frame_width}×${sample.frame_height}` : "–");
-    set("fps", sample.fps === undefined ? "–" : String(sample.fps));
-    set("mos", sample.mos.toFixed(2));
+    set("fps", known(sample.fps, String(sample.fps)));
+    set("mos", known(sample.mos, sample.mos?.toFixed(2)));
   }
 
   sampleSent(count, error) {
@@ -538,6 +554,13 @@ class PageView {
     if (ended) {
       forgetGrant(this.config.storage_key);
       this.root.querySelectorAll("[data-after-call]").forEach((el) => (el.hidden = false));
+    } else if (refused) {
+      // The stored grant no longer admits this page: it may join afresh.
+      const join = this.root.querySelector("[data-join]");
+      if (join) {
+        join.hidden = false;
+        join.querySelector("button").disabled = false;
+      }
     }
   }
 }
@@ -551,6 +574,18 @@ async function guestGrant(config, { name = null, resume = null } = {}) {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(await problemText(response));
+  return response.json();
+}
+
+/** An agent's grant: the page's Join form, posted with the dashboard session's CSRF token. */
+async function agentGrant(form) {
+  const response = await fetch(form.action, {
+    method: "POST",
+    headers: { Accept: "application/json" },
+    body: new URLSearchParams(new FormData(form)),
+    credentials: "same-origin",
   });
   if (!response.ok) throw new Error(await problemText(response));
   return response.json();
@@ -636,11 +671,25 @@ export async function boot(root = document.querySelector("[data-video-call]")) {
     });
   }
 
-  const stored = config.storage_key ? storedGrant(config.storage_key) : null;
-  if (config.grant) {
-    // The agent page: the server joined this member again (same participant, new token).
-    await begin(config.grant);
-  } else if (stored && config.guest_token) {
+  if (config.ended && config.storage_key) forgetGrant(config.storage_key);
+  const stored = config.storage_key && !config.ended ? storedGrant(config.storage_key) : null;
+  if (join) {
+    join.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = join.querySelector("button");
+      button.disabled = true;
+      try {
+        const grant = config.guest_token
+          ? await guestGrant(config, { name: new FormData(join).get("name") })
+          : await agentGrant(join);
+        await begin(grant);
+      } catch (error) {
+        view.status(`Could not join: ${error.message || error}`);
+        button.disabled = false;
+      }
+    });
+  }
+  if (stored && config.guest_token) {
     // A guest's reload: the same participant again, counted as a reconnection.
     try {
       await begin(await guestGrant(config, { resume: stored.access_token }));
@@ -648,18 +697,9 @@ export async function boot(root = document.querySelector("[data-video-call]")) {
       forgetGrant(config.storage_key);
       view.status(`Could not rejoin: ${error.message || error}`);
     }
-  } else if (join) {
-    join.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const button = join.querySelector("button");
-      button.disabled = true;
-      try {
-        await begin(await guestGrant(config, { name: new FormData(join).get("name") }));
-      } catch (error) {
-        view.status(`Could not join: ${error.message || error}`);
-        button.disabled = false;
-      }
-    });
+  } else if (stored) {
+    // An agent's reload: this tab joined earlier; its grant (same participant) resumes.
+    await begin(stored);
   }
   window.commbaseVideo = { get call() { return call; }, view };
   return call;
