@@ -6,8 +6,9 @@
 A ``commbase`` API process (uvicorn, one worker, no background jobs) serves a fresh
 SQLite database in a temporary directory (or ``--database-url``, a local
 PostgreSQL). ``--calls`` answered live calls are seeded (Twilio provider, status
-in-progress, ``live_agent``). For each call this process opens two WebSockets at
-once: the agent's (``/v1/calls/{id}/live``, API key) and the carrier's
+in-progress, ``live_agent``). For each call (``OPENING`` calls at a time: calls
+arrive spread out, and a burst of 200 handshakes measures something else) this
+process opens two WebSockets: the agent's (``/v1/calls/{id}/live``, API key) and the carrier's
 (``/v1/providers/twilio/relay/{id}``, signed with Twilio's ``RequestValidator``),
 which speaks ConversationRelay as Twilio would. Then every call, concurrently, runs
 ``--rounds`` turns: the carrier sends a final ``prompt`` (timed until the agent
@@ -26,7 +27,8 @@ they include the clients' own WebSocket work and this machine's scheduling.
 during the talking phase, divided by the number of calls; ``cpu_ms_per_frame``
 divides it by the frames relayed.
 
-Prints one JSON line of figures on stdout.
+Every wait for a frame is bounded (``WAIT_S``): a lost frame fails the run instead
+of hanging it. Prints one JSON line of figures on stdout.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,8 @@ SECRET = "bench-live-secret-key-that-is-long-enough-0123456789abcdef"  # noqa: S
 AUTH_TOKEN = "bench-twilio-auth-token-0123456789"  # noqa: S105
 ACCOUNT_SID = "AC" + "0" * 32
 TOKENS = ("Sure, ", "I can ", "help ", "with ", "that.")
+OPENING = 10  # calls whose sockets are being opened at once (calls arrive spread out)
+WAIT_S = 30.0  # longest wait for one frame: a lost frame fails the run, never hangs it
 
 
 async def seed(database_url: str, calls: int) -> tuple[str, list[str]]:
@@ -103,11 +108,12 @@ async def seed(database_url: str, calls: int) -> tuple[str, list[str]]:
                 tiers={"standard": {"limit": 1_000_000_000, "window_s": 60}},
             )
             now = utcnow()
+            run = uuid.uuid4().hex[:24]  # provider ids are unique across runs in one database
             rows = [
                 Call(
                     org_id=org.id,
                     provider="twilio",
-                    provider_call_id=f"CA{index:032d}",
+                    provider_call_id=f"CA{run}{index:08d}",
                     status="in-progress",
                     to_number=f"+1415555{index:04d}",
                     from_number="+14155550100",
@@ -143,7 +149,7 @@ class LiveCall:
         sent = time.perf_counter()
         await self.carrier.send(orjson.dumps(prompt).decode())
         while True:
-            frame = orjson.loads(await self.agent.recv())
+            frame = await recv(self.agent)
             if frame["type"] == "utterance":
                 self.to_agent.append(time.perf_counter() - sent)
                 break
@@ -153,7 +159,7 @@ class LiveCall:
             say = {"type": "say", "text": token, "last": last}
             await self.agent.send(orjson.dumps(say).decode())
             while True:
-                frame = orjson.loads(await self.carrier.recv())
+                frame = await recv(self.carrier)
                 if frame["type"] == "text":
                     self.to_carrier.append(time.perf_counter() - sent)
                     break
@@ -164,20 +170,35 @@ class LiveCall:
             await self.turn(index)
 
 
-async def open_call(base: str, public: str, key: str, call_id: str) -> LiveCall:
+async def recv(socket: ClientConnection) -> dict[str, Any]:
+    async with asyncio.timeout(WAIT_S):
+        frame: dict[str, Any] = orjson.loads(await socket.recv())
+    return frame
+
+
+async def open_call(
+    base: str, public: str, key: str, call_id: str, opening: asyncio.Semaphore
+) -> LiveCall:
+    async with opening:
+        return await _open_call(base, public, key, call_id)
+
+
+async def _open_call(base: str, public: str, key: str, call_id: str) -> LiveCall:
     agent = await connect(
         f"ws://{base}/v1/calls/{call_id}/live",
         additional_headers={"Authorization": f"Bearer {key}"},
+        open_timeout=WAIT_S,
     )
-    ready = orjson.loads(await agent.recv())
+    ready = await recv(agent)
     assert ready["type"] == "ready", ready
     signature = RequestValidator(AUTH_TOKEN).compute_signature(relay_url(public, call_id), {})
     carrier = await connect(
         f"ws://{base}/v1/providers/twilio/relay/{call_id}",
         additional_headers={"X-Twilio-Signature": signature},
+        open_timeout=WAIT_S,
     )
     await carrier.send(orjson.dumps({"type": "setup", "callSid": "CA" + call_id[-32:]}).decode())
-    while orjson.loads(await agent.recv()).get("carrier") != "connected":
+    while (await recv(agent)).get("carrier") != "connected":
         pass
     return LiveCall(call_id, agent, carrier)
 
@@ -185,7 +206,8 @@ async def open_call(base: str, public: str, key: str, call_id: str) -> LiveCall:
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="cb_bench_live_"))
     database_url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'live.db'}"
-    prepare_database(database_url)
+    # Its own event loop (asyncpg), so not in this one's.
+    await asyncio.to_thread(prepare_database, database_url)
     key, call_ids = await seed(database_url, args.calls)
     port = free_port()
     public = f"http://{HOST}:{port}"
@@ -219,10 +241,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         )
     try:
         async with httpx.AsyncClient(base_url=public) as client:
-            await wait_until_up(client, process, log_path=log_path)
+            # A loaded machine imports the app slowly: up to 3 minutes.
+            await wait_until_up(client, process, log_path=log_path, timeout_s=180.0)
         base = f"{HOST}:{port}"
         opened = time.perf_counter()
-        calls = await asyncio.gather(*(open_call(base, public, key, c) for c in call_ids))
+        opening = asyncio.Semaphore(OPENING)
+        calls = await asyncio.gather(*(open_call(base, public, key, c, opening) for c in call_ids))
         open_s = time.perf_counter() - opened
         cpu_before = cpu_seconds(process.pid)
         started = time.perf_counter()

@@ -299,6 +299,9 @@ async def test_out_of_hours_the_caller_hears_the_greeting_and_leaves_a_voicemail
     assert audio.status_code == 200
     assert audio.headers["content-type"] == "audio/mpeg"
     assert audio.content == AUDIO
+    # Twilio's callback has no size: it is learnt from the download and kept.
+    listed = (await client.get(f"/v1/calls/{call_id}/recordings", headers=tenant.headers)).json()
+    assert [r["size_bytes"] for r in listed["data"]] == [len(AUDIO)]
     fetched = twilio.requests[-1]
     assert str(fetched.url) == RECORDING_URL + ".mp3"
     expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
@@ -388,6 +391,56 @@ async def test_inbound_minutes_are_billed_once_at_the_inbound_rate(
     assert [e["amount"] for e in entries.json()["data"]] == [6]
     wallets = (await client.get("/v1/wallets", headers=tenant.headers)).json()["data"]
     assert [(w["balance"], w["held"]) for w in wallets] == [(10_000 - 6, 0)]
+
+
+async def test_an_inbound_call_is_charged_its_callers_country_inbound_rate_once(
+    app: FastAPI, client: httpx.AsyncClient, twilio: FakeTwilio, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    await setup_org(client, tenant)
+    for body in (
+        {"direction": "inbound", "country": "CZ", "per_minute": "0.05"},  # the caller's
+        {"direction": "inbound", "country": "DE", "per_minute": "0.90"},
+        {"direction": "inbound", "per_minute": "0.40"},  # inbound from anywhere else
+        {"country": "CZ", "per_minute": "0.70"},  # outbound: calls placed to CZ
+    ):
+        put = await client.put("/v1/rates", json=body, headers=tenant.headers)
+        assert put.status_code == 200, put.text
+    rates = (await client.get("/v1/rates", headers=tenant.headers)).json()["data"]
+    assert sorted((r["direction"], r["country"], r["per_minute"]) for r in rates) == sorted(
+        [
+            ("inbound", "CZ", "0.05"),
+            ("inbound", "DE", "0.9"),
+            ("inbound", None, "0.4"),
+            ("outbound", "CZ", "0.7"),
+        ]
+    )
+
+    charged = {}
+    for n, caller in ((8, CALLER), (9, "+12125550147")):  # from CZ, then from the US
+        answered = await post_signed(client, INBOUND_PATH, incoming(sid("CA", n), caller=caller))
+        call_id = call_id_in(answered.text)
+        completed = {
+            **incoming(sid("CA", n), caller=caller),
+            "CallStatus": "completed",
+            "CallDuration": "125",
+            "Timestamp": "Wed, 25 Nov 2026 10:02:05 +0000",
+        }
+        for _ in range(2):  # Twilio repeats callbacks
+            delivered = await post_signed(client, STATUS_PATH, completed)
+            assert delivered.status_code == 204, delivered.text
+        call = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+        assert (call["status"], call["billable_minutes"]) == ("completed", 3)
+        entries = await client.get(f"/v1/transactions?call_id={call_id}", headers=tenant.headers)
+        charged[caller] = [e["amount"] for e in entries.json()["data"]]
+        assert [call["cost_amount"]] == charged[caller]
+
+    assert charged == {
+        CALLER: [cost_of(3, Decimal("0.05"), "USD")],  # CZ's inbound rate, once: 15
+        "+12125550147": [cost_of(3, Decimal("0.40"), "USD")],  # no US rate: 120
+    }
+    wallets = (await client.get("/v1/wallets", headers=tenant.headers)).json()["data"]
+    assert [(w["balance"], w["held"]) for w in wallets] == [(10_000 - 15 - 120, 0)]
 
 
 async def test_a_call_to_a_number_no_organization_registered_is_rejected(
@@ -527,3 +580,28 @@ async def test_concurrent_webhooks_for_one_call_create_one_call_and_one_hold(
     assert len(calls) == 1
     [wallet] = (await client.get("/v1/wallets", headers=tenant.headers)).json()["data"]
     assert wallet["held"] == cost_of(60, INBOUND_RATE, "USD")  # one hour, once
+
+
+async def test_an_audio_mode_number_streams_the_call_to_commbase(
+    app: FastAPI, client: httpx.AsyncClient, twilio: FakeTwilio, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    number = await setup_org(client, tenant, live_audio=True)
+    assert number["live_audio"] is True
+
+    answered = await post_signed(client, INBOUND_PATH, incoming(sid("CA", 1)))
+
+    assert answered.status_code == 200, answered.text
+    call_id = call_id_in(answered.text)
+    stream = f'<Connect><Stream url="wss://api.example.test/v1/providers/twilio/stream/{call_id}">'
+    assert stream in answered.text
+    assert "ConversationRelay" not in answered.text
+    call = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+    assert (call["direction"], call["live_audio"]) == ("inbound", True)
+    # Back to text: the next call is relayed as text again.
+    changed = await client.patch(
+        f"/v1/phone-numbers/{number['id']}", json={"live_audio": False}, headers=tenant.headers
+    )
+    assert (changed.status_code, changed.json()["live_audio"]) == (200, False)
+    again = await post_signed(client, INBOUND_PATH, incoming(sid("CA", 2)))
+    assert "<Connect><ConversationRelay" in again.text

@@ -126,13 +126,18 @@ class LedgerEntry(Base):
 
 
 class Rate(Base):
-    """Price per minute for calls to a destination; null country or line type matches any."""
+    """Price per minute for calls to a destination (``direction`` inbound: from a
+    caller's country); null country or line type matches any."""
 
     __tablename__ = "rates"
-    __table_args__ = (UniqueConstraint("org_id", "country", "line_type"),)
+    __table_args__ = (UniqueConstraint("org_id", "direction", "country", "line_type"),)
 
     id: Mapped[str] = public_id("rate")
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    # outbound: calls placed, by destination; inbound: calls answered, by the caller.
+    direction: Mapped[str] = mapped_column(
+        String(10), default="outbound", server_default="outbound"
+    )
     country: Mapped[str | None] = mapped_column(String(2))
     line_type: Mapped[str | None] = mapped_column(String(20))  # core.phones.LineType
     currency: Mapped[str] = mapped_column(String(3))

@@ -1,5 +1,12 @@
 """Per-minute rates by destination country and line type (``core.phones.LineType``).
 
+A rate's ``direction`` is ``outbound`` (calls placed: the destination's country and
+line type) or ``inbound`` (calls answered on the organization's numbers: the
+caller's country). Each direction is looked up among its own rates only, in the
+same order; an inbound call with no inbound rate is priced at
+``COMMBASE_INBOUND_RATE_PER_MINUTE`` (a number's ``inbound_rate_per_minute`` comes
+before either).
+
 Which rate prices a call, most specific first:
 
 1. the destination country and the number's line type;
@@ -68,6 +75,7 @@ async def rate_for(
     default: Decimal,
     currency: str | None = None,
     default_currency: str | None = None,
+    direction: str = "outbound",
 ) -> Decimal:
     """The per-minute price of a call to ``country`` / ``line_type`` (major units).
 
@@ -79,6 +87,7 @@ async def rate_for(
         await session.scalars(
             select(Rate).where(
                 Rate.org_id == org_id,
+                Rate.direction == direction,
                 (Rate.country == country) | Rate.country.is_(None),
             )
         )
@@ -122,16 +131,17 @@ async def set_rate(
     line_type: str | None,
     per_minute: Decimal,
     currency: str,
+    direction: str = "outbound",
 ) -> Rate:
-    """Create or replace the rate for (country, line type)."""
-    statement = select(Rate).where(Rate.org_id == org_id)
+    """Create or replace the rate for (direction, country, line type)."""
+    statement = select(Rate).where(Rate.org_id == org_id, Rate.direction == direction)
     statement = statement.where(
         Rate.country.is_(None) if country is None else Rate.country == country,
         Rate.line_type.is_(None) if line_type is None else Rate.line_type == line_type,
     )
     rate = await session.scalar(statement)
     if rate is None:
-        rate = Rate(org_id=org_id, country=country, line_type=line_type)
+        rate = Rate(org_id=org_id, direction=direction, country=country, line_type=line_type)
         session.add(rate)
     rate.per_minute = per_minute
     rate.currency = currency

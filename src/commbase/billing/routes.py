@@ -235,6 +235,7 @@ async def set_rate(body: RateSet, principal: CurrentPrincipal, session: DbSessio
         line_type=body.line_type,
         per_minute=body.per_minute,
         currency=body.currency,
+        direction=body.direction,
     )
 
 

@@ -203,6 +203,11 @@ class TopUpResult(AppSchema):
 
 
 class RateSet(AppSchema):
+    direction: Literal["outbound", "inbound"] = Field(
+        default="outbound",
+        description="outbound: calls placed, priced by the destination's country; inbound: "
+        "calls answered on the organization's numbers, priced by the caller's country",
+    )
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
     line_type: LineType | None = Field(
         default=None,
@@ -215,6 +220,7 @@ class RateSet(AppSchema):
 
 class RateRead(ReadSchema):
     id: str
+    direction: str
     country: str | None
     line_type: str | None
     per_minute: Decimal

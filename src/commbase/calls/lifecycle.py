@@ -176,7 +176,9 @@ async def _settle(session: AsyncSession, *, call: Call, event: ProviderEvent) ->
         duration = 0
     duration = max(0, min(duration, call.max_duration_seconds)) if answered else 0
     call.duration_seconds = duration
-    call.end_reason = event.end_reason or _DEFAULT_END_REASON[event.status]
+    # A reason commbase set when it ended the call itself (the live bridge at the
+    # maximum duration: ``timeout``) outlives the carrier's plain "completed".
+    call.end_reason = event.end_reason or call.end_reason or _DEFAULT_END_REASON[event.status]
     completed = event.status == CallStatus.COMPLETED
     call.billable_minutes = billable_minutes(duration) if completed else 0
     if call.data_retention == DataRetention.THIRTY_DAYS:

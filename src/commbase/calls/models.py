@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.calls.enums import CallDirection, CallKind, CallStatus
@@ -87,6 +87,8 @@ class Call(Base):
     # An agent talks on this call over the live channel (``calls.live``): with Twilio
     # the answered call is connected to ConversationRelay instead of a silent pause.
     live_agent: Mapped[bool] = mapped_column(default=False)
+    # ...carrying audio (Twilio Media Streams, μ-law frames) instead of text.
+    live_audio: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Provider: the carrier the call went through (test-mode calls: always the simulator).
     provider: Mapped[str] = mapped_column(String(20))
     provider_call_id: Mapped[str | None] = mapped_column(String(100))

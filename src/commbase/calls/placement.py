@@ -332,6 +332,7 @@ def _new_call(
         recording_enabled=data.recording_enabled,
         transcription_enabled=data.transcription_enabled,
         live_agent=data.live_agent,
+        live_audio=data.live_agent and data.live_audio,
         provider=provider,
         livemode=caller.principal.livemode,
         metadata_=data.metadata.model_dump(exclude={"tags"}, exclude_none=True),

@@ -51,6 +51,13 @@ class CallCreate(AppSchema):
             "through ConversationRelay"
         ),
     )
+    live_audio: bool = Field(
+        default=False,
+        description=(
+            "With live_agent: the agent gets the call's audio (Twilio Media Streams, "
+            "μ-law 8 kHz, as audio frames) instead of text, and brings its own speech stack"
+        ),
+    )
     metadata: CallMetadata = Field(default_factory=CallMetadata)
 
     model_config = AppSchema.model_config | {"populate_by_name": True}
@@ -180,6 +187,7 @@ class CallRead(ReadSchema):
     recording_url: str | None
     transcription_enabled: bool
     live_agent: bool = Field(description="An agent talks on the call over the live channel")
+    live_audio: bool = Field(description="The live channel carries the call's audio, not text")
     provider: str = Field(description="The carrier the call went through")
     provider_call_id: str | None
     livemode: bool = Field(description="False for calls placed with test-mode credentials")

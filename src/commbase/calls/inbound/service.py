@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.billing import rates as billing_rates
 from commbase.billing import service as billing_service
 from commbase.billing.service import Hold
 from commbase.calls import lifecycle
@@ -120,6 +121,7 @@ async def receive_inbound(
         to_country=destination.country,
         to_line_type=destination.line_type,
         privacy_mode=number.privacy_mode,
+        live_audio=number.live_audio,
         provider=provider,
         provider_call_id=provider_call_id,
         livemode=livemode,
@@ -160,6 +162,16 @@ async def receive_inbound(
     await outbox.record(session, events.CALL_INBOUND, _payload(inbound), org_id=call.org_id)
     await _answer(session, call=call, route=route, now=now)
     return inbound
+
+
+def _country(number: str | None) -> str | None:
+    """The ISO country of a caller's E.164 number (None: withheld or unknown)."""
+    if number is None:
+        return None
+    try:
+        return parse_destination(number, field="from").country
+    except ValidationFailed:
+        return None
 
 
 def _caller(raw: str) -> str | None:
@@ -260,10 +272,21 @@ async def _hold(
     rate: Decimal
     if number.inbound_rate_per_minute is not None:
         rate = number.inbound_rate_per_minute
-    elif wallet.currency == settings.default_rate_currency:
-        rate = settings.inbound_rate_per_minute
     else:
-        return InboundRoute.UNAVAILABLE  # no inbound rate in the wallet's currency
+        # The organization's inbound rates, by the caller's country (``billing.rates``).
+        try:
+            rate = await billing_rates.rate_for(
+                session,
+                org_id=call.org_id,
+                country=_country(call.from_number),
+                line_type=None,
+                default=settings.inbound_rate_per_minute,
+                currency=wallet.currency,
+                default_currency=settings.default_rate_currency,
+                direction="inbound",
+            )
+        except Conflict:
+            return InboundRoute.UNAVAILABLE  # no inbound rate in the wallet's currency
     try:
         hold: Hold = await billing_service.hold_for_call(
             session,

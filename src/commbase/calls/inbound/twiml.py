@@ -22,13 +22,14 @@ from commbase.calls.phone_numbers.carriers import INBOUND_PATH
 from commbase.calls.recordings.callbacks import RECORDING_PATH
 
 RELAY_PATH = "/v1/providers/twilio/relay/{call_id}"
+STREAM_PATH = "/v1/providers/twilio/stream/{call_id}"
 DONE_PARAMETER = "done"  # the inbound URL with ?done=<call id> ends the call
 VOICEMAIL_MAX_S = 300
 
 
-def relay_url(public_base_url: str, call_id: str) -> str:
+def relay_url(public_base_url: str, call_id: str, *, path: str = RELAY_PATH) -> str:
     host = urlsplit(public_base_url).netloc
-    return f"wss://{host}" + RELAY_PATH.format(call_id=call_id)
+    return f"wss://{host}" + path.format(call_id=call_id)
 
 
 def hangup() -> str:
@@ -45,6 +46,13 @@ def render(inbound: Inbound, *, public_base_url: str) -> str:
     route = inbound.route
     if route == InboundRoute.REJECTED:
         response.reject()
+        return str(response)
+    if route in (InboundRoute.AGENT, InboundRoute.CONNECT) and call.live_audio:
+        # Audio mode: Media Streams frames for an agent with its own speech stack.
+        connect = Connect()
+        stream = connect.stream(url=relay_url(public_base_url, call.id, path=STREAM_PATH))
+        stream.parameter(name="call_id", value=call.id)
+        response.append(connect)
         return str(response)
     if route in (InboundRoute.AGENT, InboundRoute.CONNECT):
         connect = Connect()

@@ -23,6 +23,7 @@ from commbase.calls.live.bus import RELAY_SECONDS, Mailbox, Side
 from commbase.calls.live.callee import SimulatedCallee, script_for
 from commbase.calls.live.context import LiveContext
 from commbase.calls.live.protocol import BadFrame, CloseCode
+from commbase.calls.live.seats import REPLACED_FRAME
 from commbase.calls.live.service import LiveCall
 from commbase.calls.live.transcript import LiveTranscript
 from commbase.core.errors import Conflict, NotFound
@@ -62,16 +63,30 @@ class FrameRate:
 
 class AgentSession:
     def __init__(
-        self, ctx: LiveContext, *, call: LiveCall, transport: AgentTransport, inbox: Mailbox
+        self,
+        ctx: LiveContext,
+        *,
+        call: LiveCall,
+        transport: AgentTransport,
+        inbox: Mailbox,
+        seat: str | None = None,
     ) -> None:
         self.ctx = ctx
+        self.seat = seat  # this connection's token for the call's agent seat (``seats``)
         self.call = call
         self.transport = transport
         self.inbox = inbox
-        self.transcript = LiveTranscript(
-            ctx.database, call=call, retention_default=ctx.settings.transcript_retention_days
+        self.transcript = LiveTranscript.shared(
+            ctx.services,
+            ctx.database,
+            call=call,
+            retention_default=ctx.settings.transcript_retention_days,
         )
-        self.rate = FrameRate()
+        self.rate = FrameRate(
+            protocol.MAX_AUDIO_FRAMES_PER_SECOND
+            if call.live_audio
+            else protocol.MAX_FRAMES_PER_SECOND
+        )
         self._send_lock = asyncio.Lock()
         self._turn: list[str] = []
         self._turn_start: float | None = None
@@ -93,6 +108,7 @@ class AgentSession:
                 status=self.call.status,
                 direction=self.call.direction,
                 provider=self.call.provider,
+                mode="audio" if self.call.live_audio else "text",
             )
         )
         self._maybe_start_callee()
@@ -123,8 +139,9 @@ class AgentSession:
         """Close the agent's connection (unless the agent closed it) with the code the
         stop reason calls for."""
         if reason != "agent_closed":
+            said = "replaced by a newer connection of this agent" if reason == "replaced" else ""
             with contextlib.suppress(Exception):
-                await self.transport.close(self.close_code)
+                await self.transport.close(self.close_code, said)
 
     # ----------------------------------------------------------- agent -> carrier
 
@@ -158,7 +175,20 @@ class AgentSession:
 
     async def _act(self, message: protocol.AgentMessage) -> str | None:
         """Carry out one valid message; a reason to stop after it, or None."""
-        if isinstance(message, protocol.Say):
+        wrong = protocol.AUDIO_ONLY if not self.call.live_audio else protocol.TEXT_ONLY
+        if isinstance(message, wrong):
+            mode = "audio" if self.call.live_audio else "text"
+            await self.send(
+                protocol.error("wrong_mode", f"{message.type!r} is not carried by a {mode} call")
+            )
+            return None
+        if isinstance(message, protocol.Audio):
+            await self._to_carrier(protocol.frame("audio", payload=message.payload))
+        elif isinstance(message, protocol.Mark):
+            await self._to_carrier(protocol.frame("mark", name=message.name))
+        elif isinstance(message, protocol.Clear):
+            await self._to_carrier(protocol.frame("clear"))
+        elif isinstance(message, protocol.Say):
             if sum(map(len, self._turn)) + len(message.text) > protocol.MAX_SAY_CHARS:
                 await self.send(
                     protocol.error(
@@ -226,6 +256,11 @@ class AgentSession:
         while True:
             data = await self.inbox.get()
             kind = _kind_of(data)
+            if kind == REPLACED_FRAME:
+                if orjson.loads(data).get("seat") == self.seat:
+                    self.close_code = CloseCode.REPLACED
+                    return "replaced"
+                continue  # another connection's: never shown to an agent
             if kind == "interrupt":
                 heard = orjson.loads(data).get("heard")
                 self._end_turn(heard if isinstance(heard, str) else None)
@@ -239,8 +274,13 @@ class AgentSession:
         when the call has ended."""
         status = self.call.status
         while True:
-            await asyncio.sleep(self.ctx.status_poll_s)
-            now = await service.current(self.ctx.database, call=self.call)
+            try:
+                now = await self.ctx.board.next(self.call)  # one read for all live calls
+            except Exception as exc:  # the database did not answer: the next round may
+                log.warning("live call status not read", call_id=self.call.id, error=str(exc))
+                continue
+            if self.seat is not None:
+                await self.ctx.bus.seats.keep(self.call.id, self.seat)
             if now is None or now.final:
                 await self.send(
                     protocol.frame(
@@ -267,6 +307,10 @@ class AgentSession:
         if self._limit_asked_at is not None and moment - self._limit_asked_at < LIMIT_RETRY_S:
             return
         self._limit_asked_at = moment
+        if call.provider != ProviderName.SIMULATOR:
+            # The carrier's bridge hears why (ConversationRelay: ``end``) as the REST
+            # API ends the call.
+            await self._to_carrier(protocol.frame("hangup", reason="max_duration"))
         try:
             await service.end_at_limit(self.ctx.database, carriers=self.ctx.carriers, call=call)
         except Conflict as exc:  # the carrier refused: tried again later

@@ -10,8 +10,11 @@ socket publishes to ``carrier`` and reads ``agent``; the carrier's does the reve
   socket and the agent's may land on different processes, so every frame goes
   through Redis pub/sub, channel ``commbase:live:<call id>:<side>``. Each open
   socket holds one subscription (one Redis connection) for its mailbox, made
-  before the socket is accepted, and frames are published with the app's Redis
-  client. Pub/sub keeps no history: a frame sent while nobody listens is lost
+  before the socket is accepted, and frames are published through a pool of the
+  bus's own (``PUBLISH_CONNECTIONS``) that waits for a free connection rather than
+  failing: redis-py's default pool (the app's client) raises once 100 commands are
+  in flight, which 100 live calls' frames and handshakes reach at once. Pub/sub
+  keeps no history: a frame sent while nobody listens is lost
   (the transcript still has it), which is why the agent should attach before
   the call is answered.
 """
@@ -27,8 +30,10 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from prometheus_client import Histogram
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
+
+from commbase.calls.live.seats import InProcessSeats, RedisSeats, Seats
 
 SERVICE_KEY = "live_bus"
 # The time a frame spends inside commbase, from its arrival on one socket to its
@@ -43,6 +48,8 @@ RELAY_SECONDS = Histogram(
     ),
 )
 QUEUE_LIMIT = 1000  # frames waiting for a slow reader before the oldest are dropped
+PUBLISH_CONNECTIONS = 16  # Redis connections a process publishes frames through
+PUBLISH_WAIT_S = 5.0  # longest wait for one of them before a publish fails
 
 
 class Side(StrEnum):
@@ -63,6 +70,8 @@ class Mailbox(Protocol):
 
 
 class LiveBus(Protocol):
+    seats: Seats  # who holds each call's agent seat (``seats``)
+
     async def publish(
         self, call_id: str, side: Side, data: bytes, *, received_at: float | None = None
     ) -> None:
@@ -95,6 +104,7 @@ class InProcessBus:
 
     def __init__(self) -> None:
         self._readers: dict[tuple[str, Side], set[_QueueMailbox]] = {}
+        self.seats: Seats = InProcessSeats()
 
     async def publish(
         self, call_id: str, side: Side, data: bytes, *, received_at: float | None = None
@@ -140,15 +150,27 @@ class _RedisMailbox:
 class RedisBus:
     """Mailboxes as Redis pub/sub channels: for several processes."""
 
-    def __init__(self, redis: Redis, *, url: str) -> None:
-        self.redis = redis  # the app's client, for publishing
+    def __init__(self, *, url: str) -> None:
         self.url = url
+        self.publisher = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                url,
+                max_connections=PUBLISH_CONNECTIONS,
+                timeout=PUBLISH_WAIT_S,
+                socket_connect_timeout=2.0,
+                socket_timeout=PUBLISH_WAIT_S,
+            )
+        )
+        self.seats: Seats = RedisSeats(self.publisher)
 
     async def publish(
         self, call_id: str, side: Side, data: bytes, *, received_at: float | None = None
     ) -> None:
         stamp = _STAMP.pack(received_at or time.time())
-        await self.redis.publish(channel(call_id, side), stamp + data)
+        await self.publisher.publish(channel(call_id, side), stamp + data)
+
+    async def aclose(self) -> None:
+        await self.publisher.aclose()
 
     @contextlib.asynccontextmanager
     async def mailbox(self, call_id: str, side: Side) -> AsyncIterator[Mailbox]:
@@ -176,7 +198,7 @@ def live_bus_of(
     """The process's bus, kept with the app's shared services (built on first use)."""
     bus = services.get(SERVICE_KEY)
     if bus is None:
-        bus = RedisBus(redis, url=url) if redis is not None and url else InProcessBus()
+        bus = RedisBus(url=url) if redis is not None and url else InProcessBus()
         services[SERVICE_KEY] = bus
     result: LiveBus = bus
     return result

@@ -29,6 +29,7 @@ from commbase.calls.live import protocol, service
 from commbase.calls.live.agent_session import AgentSession
 from commbase.calls.live.bus import Side
 from commbase.calls.live.context import LiveContext
+from commbase.calls.live.seats import REPLACED_FRAME
 
 log = structlog.get_logger("commbase.calls.live")
 CALL_HEADER = "X-Commbase-Call"
@@ -95,6 +96,30 @@ async def connect_out(ctx: LiveContext, *, org_id: str, call_id: str, url: str, 
         return "not_live"
     headers = handshake_headers(secret, call_id=call.id, url=url)
     tls: dict[str, Any] = {"ssl": ctx.connect_ssl} if ctx.connect_ssl and url[:4] == "wss:" else {}
+    # Commbase holds the call's agent seat for the number's agent (``seats``).
+    taken = await ctx.bus.seats.take(call.id, "connect-out")
+    if taken.token is None:
+        log.warning("live call already has an agent", call_id=call.id)
+        return "agent_attached"
+    if taken.replaced is not None:  # started again for this call: the older one stops
+        await ctx.bus.publish(
+            call.id, Side.AGENT, protocol.frame(REPLACED_FRAME, seat=taken.replaced)
+        )
+    try:
+        return await _relay(ctx, call=call, url=url, headers=headers, tls=tls, seat=taken.token)
+    finally:
+        await ctx.bus.seats.leave(call.id, taken.token)
+
+
+async def _relay(
+    ctx: LiveContext,
+    *,
+    call: service.LiveCall,
+    url: str,
+    headers: dict[str, str],
+    tls: dict[str, Any],
+    seat: str,
+) -> str:
     async with ctx.bus.mailbox(call.id, Side.AGENT) as inbox:
         try:
             connection = await connect(
@@ -110,7 +135,11 @@ async def connect_out(ctx: LiveContext, *, org_id: str, call_id: str, url: str, 
         async with connection:
             await service.record_connection(ctx.database, call, side="agent", connected=True)
             session = AgentSession(
-                ctx, call=call, transport=WebsocketsTransport(connection), inbox=inbox
+                ctx,
+                call=call,
+                transport=WebsocketsTransport(connection),
+                inbox=inbox,
+                seat=seat,
             )
             reason = "agent_closed"
             try:

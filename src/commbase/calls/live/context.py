@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from commbase.calls.live.board import CallBoard
 from commbase.calls.live.bus import LiveBus, live_bus_of
 from commbase.calls.providers import Carriers, carriers_of
 from commbase.core.db import Database
@@ -25,6 +26,14 @@ class LiveContext:
     callee_pace_s: float = 0.3  # the simulated callee's pause before it speaks
     # Connect-out's TLS context for ``wss://`` agents (None: the system's trust store).
     connect_ssl: ssl.SSLContext | None = None
+    _board: CallBoard | None = field(default=None, repr=False)
+
+    @property
+    def board(self) -> CallBoard:
+        """The process's live calls, read once per ``status_poll_s`` for all watchers."""
+        if self._board is None:
+            self._board = CallBoard(self.database, interval_s=lambda: self.status_poll_s)
+        return self._board
 
     @property
     def carriers(self) -> Carriers:

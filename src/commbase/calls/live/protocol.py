@@ -10,9 +10,17 @@ From the agent (validated here; anything else answers an ``error`` frame):
     {"type": "hangup"}                                      end the call
     {"type": "language", "language": "es-ES"}               switch speech and transcription
 
+Audio mode (a call with ``live_audio``: Twilio Media Streams), instead of say, play,
+dtmf and language:
+
+    {"type": "audio", "payload": "<base64 μ-law 8 kHz>"}     audio to the callee
+    {"type": "mark", "name": "end-of-reply"}                 heard back once played
+    {"type": "clear"}                                       drop audio not yet played
+
 To the agent (``ServerFrame`` builders below):
 
     ready, status, utterance, dtmf, interrupt, error, ended
+    audio mode: audio {payload, timestamp, track}, mark {name}
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from commbase.core.schemas import AppSchema
 MAX_FRAME_BYTES = 8192  # one frame; a long reply is streamed as several say tokens
 MAX_SAY_CHARS = 4000  # one turn of the agent, all tokens together
 MAX_FRAMES_PER_SECOND = 50  # per connection, averaged over a 2 s window
+MAX_AUDIO_FRAMES_PER_SECOND = 250  # audio mode: 20 ms frames, marks and room to catch up
+MAX_AUDIO_CHARS = 6000  # one audio frame's base64 payload (about 560 ms of μ-law)
 
 Language = Annotated[
     str, StringConstraints(max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
@@ -79,9 +89,33 @@ class SetLanguage(AppSchema):
     language: Language
 
 
-AgentMessage = Annotated[
-    Say | Play | Dtmf | Transfer | Hangup | SetLanguage, Field(discriminator="type")
+# Audio mode (Twilio Media Streams): μ-law 8 kHz mono, base64; 20 ms is 216 characters.
+Base64 = Annotated[
+    str, StringConstraints(min_length=4, max_length=MAX_AUDIO_CHARS, pattern=r"^[A-Za-z0-9+/]+=*$")
 ]
+MarkName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Audio(AppSchema):
+    type: Literal["audio"]
+    payload: Base64
+
+
+class Mark(AppSchema):
+    type: Literal["mark"]
+    name: MarkName
+
+
+class Clear(AppSchema):
+    type: Literal["clear"]
+
+
+AgentMessage = Annotated[
+    Say | Play | Dtmf | Transfer | Hangup | SetLanguage | Audio | Mark | Clear,
+    Field(discriminator="type"),
+]
+TEXT_ONLY = (Say, Play, Dtmf, SetLanguage)  # not carried by Media Streams
+AUDIO_ONLY = (Audio, Mark, Clear)
 _AGENT_MESSAGE: TypeAdapter[AgentMessage] = TypeAdapter(AgentMessage)
 
 

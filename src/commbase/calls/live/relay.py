@@ -61,7 +61,8 @@ def to_twilio(data: bytes) -> bytes | None:
         language = message.get("language")
         out = {"type": "language", "ttsLanguage": language, "transcriptionLanguage": language}
     elif kind == "hangup":
-        out = {"type": "end", "handoffData": orjson.dumps({"reason": "agent_hangup"}).decode()}
+        reason = message.get("reason") or "agent_hangup"
+        out = {"type": "end", "handoffData": orjson.dumps({"reason": reason}).decode()}
     else:
         return None  # transfer: done through the REST API
     return orjson.dumps(out)
@@ -85,8 +86,11 @@ class TwilioRelay:
         self.inbox = inbox
         self.language: str | None = None
         self._received_at: float | None = None
-        self.transcript = LiveTranscript(
-            ctx.database, call=call, retention_default=ctx.settings.transcript_retention_days
+        self.transcript = LiveTranscript.shared(
+            ctx.services,
+            ctx.database,
+            call=call,
+            retention_default=ctx.settings.transcript_retention_days,
         )
 
     async def _to_agent(self, data: bytes) -> None:

@@ -15,17 +15,19 @@ from fastapi import APIRouter, Request
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from commbase.calls.live import service
+from commbase.calls.live import protocol, service
 from commbase.calls.live.agent_session import AgentSession
 from commbase.calls.live.bus import Side
 from commbase.calls.live.connect_start import start_if_connect
 from commbase.calls.live.context import LiveContext
+from commbase.calls.live.media_stream import MediaStreamRelay
 from commbase.calls.live.protocol import CloseCode
 from commbase.calls.live.relay import TwilioRelay
-from commbase.calls.live.twiml import RELAY_PATH, relay_url
+from commbase.calls.live.seats import REPLACED_FRAME
+from commbase.calls.live.twiml import RELAY_PATH, STREAM_PATH, relay_url
 from commbase.calls.providers.twilio import signature_is_valid
 from commbase.core.auth import Authenticator, Principal
-from commbase.core.errors import CommbaseError
+from commbase.core.errors import CommbaseError, Conflict
 from commbase.core.http import ClientInfo
 from commbase.core.ratelimit import RateLimiter
 from commbase.core.scopes import Scope
@@ -99,29 +101,67 @@ async def live_agent_socket(websocket: WebSocket) -> None:
         await websocket.close(CloseCode.POLICY)
         return
     async with ctx.bus.mailbox(call.id, Side.AGENT) as inbox:
+        # One agent per call: the same credential reconnecting takes over (``seats``).
+        taken = await ctx.bus.seats.take(call.id, f"{principal.kind}:{principal.credential_id}")
         await websocket.accept()
-        await service.record_connection(ctx.database, call, side="agent", connected=True)
+        if taken.token is None:
+            await _refuse_second_agent(websocket)
+            return
+        if taken.replaced is not None:
+            await ctx.bus.publish(
+                call.id, Side.AGENT, protocol.frame(REPLACED_FRAME, seat=taken.replaced)
+            )
         reason = "agent_closed"
         transport = StarletteTransport(websocket)
-        session = AgentSession(ctx, call=call, transport=transport, inbox=inbox)
+        session = AgentSession(ctx, call=call, transport=transport, inbox=inbox, seat=taken.token)
         try:
+            await service.record_connection(ctx.database, call, side="agent", connected=True)
             reason = await session.run()
         except WebSocketDisconnect:
             reason = "agent_closed"
         finally:
+            await ctx.bus.seats.leave(call.id, taken.token)
             await service.record_connection(
                 ctx.database, call, side="agent", connected=False, reason=reason
             )
             await session.close(reason)
 
 
+async def _refuse_second_agent(websocket: WebSocket) -> None:
+    """Another agent is attached: an ``error`` frame with the problem, then 4409."""
+    detail = (
+        "Another agent is attached to this call; only the same agent (its agent "
+        "session or API key) may reconnect, which replaces its old connection"
+    )
+    problem = {
+        "type": f"/problems/{Conflict.code}",
+        "title": Conflict.title,
+        "status": Conflict.status,
+        "detail": detail,
+    }
+    frame = protocol.frame(
+        "error", code="agent_already_attached", detail=detail, errors=[], problem=problem
+    )
+    await websocket.send_text(frame.decode())
+    await StarletteTransport(websocket).close(CloseCode.CALL_NOT_LIVE, "agent already attached")
+
+
 async def twilio_relay_socket(websocket: WebSocket) -> None:
     """Twilio ConversationRelay for one call, verified with ``X-Twilio-Signature``."""
+    await _twilio_socket(websocket, path=RELAY_PATH, audio=False)
+
+
+async def twilio_stream_socket(websocket: WebSocket) -> None:
+    """Twilio Media Streams (audio mode) for one call, verified like ConversationRelay."""
+    await _twilio_socket(websocket, path=STREAM_PATH, audio=True)
+
+
+async def _twilio_socket(websocket: WebSocket, *, path: str, audio: bool) -> None:
     call_id = str(websocket.path_params["call_id"])[:MAX_ID]
     ctx = LiveContext.of(websocket.app)
     settings = ctx.settings
     signature = websocket.headers.get("x-twilio-signature")
-    url = relay_url(settings.public_base_url, call_id)
+    url = relay_url(settings.public_base_url, call_id, path=path)
     if websocket.url.query:
         url += "?" + websocket.url.query
     if (
@@ -137,7 +177,8 @@ async def twilio_relay_socket(websocket: WebSocket) -> None:
         await websocket.close(CloseCode.POLICY)
         return
     call = await service.find_call(ctx.database, call_id=call_id)
-    if call is None or call.final:
+    # A call streams its audio or relays text, as its TwiML said; not the other one.
+    if call is None or call.final or call.live_audio != audio:
         await websocket.close(CloseCode.POLICY)
         return
     async with ctx.bus.mailbox(call.id, Side.CARRIER) as inbox:
@@ -149,8 +190,11 @@ async def twilio_relay_socket(websocket: WebSocket) -> None:
         await start_if_connect(websocket.app, org_id=call.org_id, call_id=call.id)
         reason = "carrier_closed"
         try:
-            relay = TwilioRelay(
-                ctx, call=call, transport=StarletteTransport(websocket), inbox=inbox
+            transport = StarletteTransport(websocket)
+            relay: TwilioRelay | MediaStreamRelay = (
+                MediaStreamRelay(ctx, call=call, transport=transport, inbox=inbox)
+                if audio
+                else TwilioRelay(ctx, call=call, transport=transport, inbox=inbox)
             )
             reason = await relay.run()
         except WebSocketDisconnect:
@@ -165,3 +209,4 @@ async def twilio_relay_socket(websocket: WebSocket) -> None:
 router = APIRouter()
 router.routes.append(WebSocketRoute(LIVE_PATH, live_agent_socket, name="calls_live"))
 router.routes.append(WebSocketRoute(RELAY_PATH, twilio_relay_socket, name="twilio_relay"))
+router.routes.append(WebSocketRoute(STREAM_PATH, twilio_stream_socket, name="twilio_stream"))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls import lifecycle
@@ -44,9 +44,11 @@ class LiveCall:
     speed: float
     end_reason: str | None
     max_duration_s: int = 0  # the call's allowed length from the answer (0: unbounded)
+    live_audio: bool = False  # audio frames (Media Streams) instead of text
 
     @classmethod
-    def of(cls, call: Call) -> LiveCall:
+    def of(cls, call: Call | Row[Any]) -> LiveCall:
+        """From the call's row (``Call``, or the ``LIVE_COLUMNS`` of it)."""
         speed = float((call.provider_state or {}).get("speed") or 1.0)
         return cls(
             id=call.id,
@@ -61,6 +63,7 @@ class LiveCall:
             speed=speed if call.provider == ProviderName.SIMULATOR else 1.0,
             end_reason=call.end_reason,
             max_duration_s=call.max_duration_seconds or 0,
+            live_audio=bool(call.live_audio),
         )
 
     @property
@@ -85,6 +88,23 @@ class LiveCall:
         return round(max(0.0, elapsed), 3)
 
 
+LIVE_COLUMNS = (
+    Call.id,
+    Call.org_id,
+    Call.status,
+    Call.provider,
+    Call.direction,
+    Call.privacy_mode,
+    Call.agent_session_id,
+    Call.answered_at,
+    Call.created_at,
+    Call.provider_state,
+    Call.end_reason,
+    Call.max_duration_seconds,
+    Call.live_audio,
+)
+
+
 async def attachable_call(database: Database, *, principal: Principal, call_id: str) -> LiveCall:
     """The call ``principal`` may talk on: one it can see (an agent session: only its
     own) and not ended. NotFound for calls it cannot see, Conflict for ended ones."""
@@ -98,13 +118,14 @@ async def attachable_call(database: Database, *, principal: Principal, call_id: 
 async def find_call(
     database: Database, *, call_id: str, org_id: str | None = None
 ) -> LiveCall | None:
-    """The call (by id alone for carriers, whose signed URL names it), or None."""
+    """The call (by id alone for carriers, whose signed URL names it), or None.
+    Read as plain columns: every attached agent polls it (``AgentSession._watch``)."""
     async with database.sessionmaker() as session:
-        statement = select(Call).where(Call.id == call_id)
+        statement = select(*LIVE_COLUMNS).where(Call.id == call_id)
         if org_id is not None:
             statement = statement.where(Call.org_id == org_id)
-        call = await session.scalar(statement)
-        return LiveCall.of(call) if call is not None else None
+        row = (await session.execute(statement)).first()
+        return LiveCall.of(row) if row is not None else None
 
 
 async def record_connection(
@@ -214,6 +235,8 @@ async def end_at_limit(database: Database, *, carriers: Carriers, call: LiveCall
         if locked is None:
             return
         if locked.provider != ProviderName.SIMULATOR:
+            # Why it ended, kept when the carrier's status callback settles it.
+            locked.end_reason = EndReason.TIMEOUT
             await calls_service.perform_action(
                 session,
                 call=locked,

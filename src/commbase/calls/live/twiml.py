@@ -6,16 +6,27 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 RELAY_PATH = "/v1/providers/twilio/relay/{call_id}"
+STREAM_PATH = "/v1/providers/twilio/stream/{call_id}"  # Media Streams (audio mode)
 
 
-def relay_url(public_base_url: str, call_id: str) -> str:
+def relay_url(public_base_url: str, call_id: str, *, path: str = RELAY_PATH) -> str:
     """The wss:// URL Twilio connects to for ``call_id`` (and signs)."""
     base = public_base_url.rstrip("/")
     if base.startswith("https://"):
         base = "wss://" + base.removeprefix("https://")
     elif base.startswith("http://"):
         base = "ws://" + base.removeprefix("http://")
-    return base + RELAY_PATH.format(call_id=call_id)
+    return base + path.format(call_id=call_id)
+
+
+def stream_url(public_base_url: str, call_id: str) -> str:
+    """The wss:// URL of ``call_id``'s Media Streams socket (audio mode)."""
+    return relay_url(public_base_url, call_id, path=STREAM_PATH)
+
+
+def media_stream_twiml(*, url: str) -> str:
+    """TwiML that streams the answered call's audio, both ways, to commbase."""
+    return f"<Response><Connect><Stream url={quoteattr(url)}/></Connect></Response>"
 
 
 def conversation_relay_twiml(*, url: str, language: str = "en-US") -> str:

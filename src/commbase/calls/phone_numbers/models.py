@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.calls.phone_numbers.enums import AfterHoursAction, AnswerMode
@@ -45,6 +45,8 @@ class PhoneNumber(Base):
     privacy_mode: Mapped[bool] = mapped_column(default=False)
     inbound_rate_per_minute: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     voice: Mapped[str | None] = mapped_column(String(60))  # the carrier's TTS voice name
+    # An agent answering it gets the call's audio (Twilio Media Streams), not text.
+    live_audio: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The carrier's id for the number (Twilio's PN... SID) and what was configured there.
     provider_sid: Mapped[str | None] = mapped_column(String(64))
     provider_state: Mapped[dict[str, Any]] = mapped_column(default=dict)

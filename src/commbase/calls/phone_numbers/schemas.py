@@ -35,6 +35,11 @@ class _Answering(AppSchema):
     privacy_mode: bool | None = None
     inbound_rate_per_minute: InboundRate | None = None
     voice: Voice | None = None
+    live_audio: bool | None = Field(
+        default=None,
+        description="An agent answering it (answer_mode agent or connect) gets the call's "
+        "audio over the live channel (Twilio Media Streams, μ-law 8 kHz) instead of text",
+    )
     friendly_name: Annotated[str, StringConstraints(max_length=100)] | None = None
     capabilities: list[Capability] | None = Field(default=None, max_length=3)
 
@@ -67,7 +72,7 @@ class PhoneNumberUpdate(_Answering):
         "(the old one stops working at once)",
     )
     _required = field_validator(
-        "answer_mode", "after_hours_action", "privacy_mode", "capabilities"
+        "answer_mode", "after_hours_action", "privacy_mode", "capabilities", "live_audio"
     )(not_null)
 
 
@@ -108,6 +113,7 @@ class PhoneNumberRead(ReadSchema):
     privacy_mode: bool
     inbound_rate_per_minute: Decimal | None
     voice: str | None
+    live_audio: bool
     provider_sid: str | None
     connect_secret: str | None = Field(
         default=None,

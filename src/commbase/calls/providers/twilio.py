@@ -27,7 +27,12 @@ from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 from commbase.calls.enums import ActionKind, CallStatus, ProviderName
-from commbase.calls.live.twiml import conversation_relay_twiml, relay_url
+from commbase.calls.live.twiml import (
+    conversation_relay_twiml,
+    media_stream_twiml,
+    relay_url,
+    stream_url,
+)
 from commbase.calls.models import Call
 from commbase.calls.providers.base import Dialed, DialNotSent, ProviderError, ProviderEvent
 from commbase.calls.recordings.callbacks import RECORDING_PATH
@@ -128,6 +133,8 @@ class TwilioProvider:
 def outbound_twiml(call: Call, *, allowed_s: int, public_base_url: str) -> str:
     """What an answered outbound call runs: ConversationRelay to commbase's socket when
     an agent talks on it (``live_agent``), else a silent pause for its allowed time."""
+    if call.live_agent and call.live_audio:
+        return media_stream_twiml(url=stream_url(public_base_url, call.id))
     if call.live_agent:
         return conversation_relay_twiml(url=relay_url(public_base_url, call.id))
     return f"<Response><Pause length={quoteattr(str(allowed_s))}/></Response>"

@@ -82,4 +82,5 @@ async def stream_call_recording(
     headers = {"Cache-Control": "private, no-store"}
     if opened.size is not None:
         headers["Content-Length"] = str(opened.size)
+        await service.remember_size(request.app.state.db, recording=recording, size=opened.size)
     return StreamingResponse(opened.chunks, media_type=stream.MEDIA_TYPE, headers=headers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from commbase.calls.recordings.callbacks import RecordingReport
 from commbase.calls.recordings.enums import RecordingStatus
 from commbase.calls.recordings.models import CallRecording
 from commbase.core import outbox
+from commbase.core.db import Database
 from commbase.core.errors import NotFound
 
 log = structlog.get_logger("commbase.calls.recordings")
@@ -131,3 +132,21 @@ async def latest_for_call(session: AsyncSession, *, call: Call) -> CallRecording
     if recording is None:
         raise NotFound("This call has no recording")
     return recording
+
+
+async def remember_size(database: Database, *, recording: CallRecording, size: int) -> None:
+    """The recording's size in bytes, learnt when the carrier serves it (Twilio's
+    callbacks do not say): kept once, in a transaction of its own (streaming is a read)."""
+    if recording.size_bytes is not None:
+        return
+    async with database.sessionmaker() as session:
+        await session.execute(
+            update(CallRecording)
+            .where(
+                CallRecording.org_id == recording.org_id,
+                CallRecording.id == recording.id,
+                CallRecording.size_bytes.is_(None),
+            )
+            .values(size_bytes=size)
+        )
+        await session.commit()
