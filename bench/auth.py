@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/auth.py [--concurrency 16] [--duration 12] [--requests 40000]
                                    [--database-url URL] [--redis-url URL]
+                                   [--driver wrk|httpx] [--writers 0]
 
 A fresh SQLite database in a temporary directory (or ``--database-url``, e.g.
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench``, which must exist) is
@@ -15,6 +16,15 @@ scraped around each ``/v1/me`` round: mean ``commbase_auth_duration_seconds``
 (token -> principal: checksum, HMAC, cache or database) over mean
 ``commbase_http_request_duration_seconds{route="/v1/me"}``. The target is an
 ``auth_share`` under 0.10.
+
+With ``--driver wrk`` (the default when ``wrk`` is installed) the load comes from
+``wrk`` instead, and a bare FastAPI + SQLAlchemy app doing the same two reads
+(``bench/_bare_me.py``, one uvicorn process like commbase's) is served beside
+commbase on the same database: the rounds alternate bare, commbase, and
+``me_over_bare`` is commbase's ``/v1/me`` requests/s over the bare app's.
+``--writers N`` keeps N clients creating contacts through commbase's API during
+the timed rounds (a mixed load: on SQLite, reads must not queue behind them);
+their rate is under ``writes``.
 
 Prints one JSON line of figures on stdout.
 """
@@ -40,6 +50,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import _wrk
 from bench._common import (
     commbase_command,
     free_port,
@@ -56,7 +67,7 @@ AUTH_METRIC = "commbase_auth_duration_seconds"
 HTTP_METRIC = "commbase_http_request_duration_seconds"
 CACHE_METRIC = "commbase_cache_requests"  # a counter: samples end in _total
 ME_ROUTE = "/v1/me"
-STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_S = 180.0
 
 MetricKey = tuple[str, frozenset[tuple[str, str]]]
 
@@ -278,6 +289,127 @@ async def _bench(
     }
 
 
+async def _writer_loop(
+    client: httpx.AsyncClient, headers: Mapping[str, str], stop: asyncio.Event, into: Phase
+) -> None:
+    """Create contacts one after the other until ``stop``: a steady stream of writes."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        started = time.perf_counter()
+        try:
+            response = await client.post(
+                "/v1/contacts", json={"name": f"Writer {id(into)} {n}"}, headers=headers
+            )
+            status = response.status_code
+        except httpx.HTTPError:
+            status = 0
+        into.latencies_s.append(time.perf_counter() - started)
+        if not 200 <= status < 300:
+            into.errors += 1
+            into.statuses[status] = into.statuses.get(status, 0) + 1
+
+
+def _start_bare(
+    database_url: str, *, org_id: str, user_id: str, port: int, log: Any
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "BARE_DATABASE_URL": database_url,
+        "BARE_ORG_ID": org_id,
+        "BARE_USER_ID": user_id,
+    }
+    command = [sys.executable, "-m", "uvicorn", "bench._bare_me:app", "--host", HOST]
+    command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(command, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def _bench_wrk(
+    args: argparse.Namespace,
+    *,
+    base_url: str,
+    api_key: str,
+    server: subprocess.Popen[bytes],
+    log_path: Path,
+    database_url: str,
+) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {api_key}"}
+    totals = ServerTotals()
+    bare_rounds, me_rounds, writes = _wrk.Rounds(), _wrk.Rounds(), Phase()
+    limits = httpx.Limits(max_connections=max(4, args.writers + 2))
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
+        await wait_until_up(client, server, log_path=log_path, timeout_s=STARTUP_TIMEOUT_S)
+        probe = await client.get(ME_ROUTE, headers=auth)
+        if probe.status_code != 200:
+            raise SystemExit(f"GET {ME_ROUTE} with the demo key: {probe.status_code} {probe.text}")
+        me = probe.json()
+        bare_port = free_port()
+        bare_log_path = log_path.with_name("bare.log")
+        with bare_log_path.open("wb") as bare_log:
+            bare = _start_bare(
+                database_url,
+                org_id=me["organization"]["id"],
+                user_id=me["user"]["id"],
+                port=bare_port,
+                log=bare_log,
+            )
+            try:
+                async with httpx.AsyncClient(base_url=f"http://{HOST}:{bare_port}") as bare_client:
+                    await wait_until_up(
+                        bare_client,
+                        bare,
+                        path=ME_ROUTE,
+                        what="the bare app",
+                        timeout_s=STARTUP_TIMEOUT_S,
+                        log_path=bare_log_path,
+                    )
+                bare_url, me_url = f"http://{HOST}:{bare_port}{ME_ROUTE}", f"{base_url}{ME_ROUTE}"
+                common = {"connections": args.concurrency}
+                await _wrk.run(bare_url, headers={}, seconds=args.warmup, **common)
+                await _wrk.run(me_url, headers=auth, seconds=args.warmup, **common)
+                stop = asyncio.Event()
+                writers = [
+                    asyncio.create_task(_writer_loop(client, auth, stop, writes))
+                    for _ in range(args.writers)
+                ]
+                started = time.perf_counter()
+                try:
+                    per_round_s = args.duration / args.rounds
+                    for _ in range(args.rounds):
+                        bare_rounds.runs.append(
+                            await _wrk.run(bare_url, headers={}, seconds=per_round_s, **common)
+                        )
+                        before = await _scrape(client)
+                        me_rounds.runs.append(
+                            await _wrk.run(me_url, headers=auth, seconds=per_round_s, **common)
+                        )
+                        totals.add(before, await _scrape(client))
+                finally:
+                    stop.set()
+                    await asyncio.gather(*writers)
+                    writes.elapsed_s = time.perf_counter() - started
+            finally:
+                stop_process(bare)
+    bare_figures, me_figures = bare_rounds.figures(), me_rounds.figures()
+    auth_mean = totals.auth_sum / totals.auth_count if totals.auth_count else None
+    me_mean = totals.me_sum / totals.me_count if totals.me_count else None
+    lookups = totals.cache_hits + totals.cache_misses
+    return {
+        "driver": "wrk",
+        "bare_me": bare_figures,
+        "me": me_figures,
+        "me_over_bare": round(me_figures["rps"] / bare_figures["rps"], 3)
+        if bare_figures["rps"]
+        else None,
+        **({"writers": args.writers, "writes": writes.figures()} if args.writers else {}),
+        "auth_mean_us": _us(auth_mean),
+        "me_server_mean_ms": ms(me_mean),
+        "auth_share": round(auth_mean / me_mean, 4) if auth_mean and me_mean else None,
+        "auth_cache_hit_ratio": round(totals.cache_hits / lookups, 4) if lookups else None,
+    }
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -290,7 +422,20 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per endpoint")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/12")
+    parser.add_argument(
+        "--driver",
+        choices=("wrk", "httpx"),
+        default="wrk" if _wrk.available() else "httpx",
+        help="wrk: beside a bare FastAPI + SQLAlchemy app; httpx: beside /healthz",
+    )
+    parser.add_argument(
+        "--writers", type=int, default=0, help="wrk driver: clients creating contacts meanwhile"
+    )
     args = parser.parse_args(argv)
+    if args.driver == "wrk" and not _wrk.available():
+        parser.error("--driver wrk needs wrk on PATH (apt-get install wrk)")
+    if args.writers < 0 or (args.writers and args.driver != "wrk"):
+        parser.error("--writers is for the wrk driver")
     if args.concurrency < 1 or args.rounds < 1 or args.requests < 1 or args.duration <= 0:
         parser.error("--concurrency, --rounds, --requests and --duration must be positive")
     return args
@@ -330,15 +475,27 @@ def main(argv: list[str] | None = None) -> int:
                 stderr=subprocess.STDOUT,
             )
             try:
-                figures = asyncio.run(
-                    _bench(
-                        args,
-                        base_url=f"http://{HOST}:{port}",
-                        api_key=api_key,
-                        server=server,
-                        log_path=log_path,
+                if args.driver == "wrk":
+                    figures = asyncio.run(
+                        _bench_wrk(
+                            args,
+                            base_url=f"http://{HOST}:{port}",
+                            api_key=api_key,
+                            server=server,
+                            log_path=log_path,
+                            database_url=env["COMMBASE_DATABASE_URL"],
+                        )
                     )
-                )
+                else:
+                    figures = asyncio.run(
+                        _bench(
+                            args,
+                            base_url=f"http://{HOST}:{port}",
+                            api_key=api_key,
+                            server=server,
+                            log_path=log_path,
+                        )
+                    )
             finally:
                 stop_process(server)
     result = {

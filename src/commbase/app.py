@@ -55,6 +55,7 @@ from commbase.core.leases import DatabaseLease, Lease, RedisLease
 from commbase.core.logging import configure_logging
 from commbase.core.problems import document_problems, install_problem_handlers
 from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from commbase.core.readonly import ReadRequestMiddleware
 from commbase.core.replicas import replicas_for
 from commbase.core.routes import router as core_router
 from commbase.core.time import utcnow
@@ -413,6 +414,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         city_header=settings.city_header,
         max_body_bytes=settings.max_body_bytes,
     )
+    # GET and HEAD read outside write transactions; one that writes runs again.
+    app.add_middleware(ReadRequestMiddleware)
     # Outermost: counts each /v1 request's final status (error rates, without a write each).
     app.add_middleware(OutcomeMiddleware, counter=outcomes)
     return app

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from commbase.core import readonly
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 
@@ -123,6 +125,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    readonly.guard(engine)
+
 
 # Execution option of an engine (``engine.execution_options(**{READ_ONLY: True})``)
 # whose sessions only read: on SQLite their transactions take no write lock.
@@ -148,6 +152,29 @@ def _connection_errors_as_dbapi_errors(engine: AsyncEngine) -> None:
             raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}") from exc
 
 
+# A pooled connection idle this long is pinged before use (a round trip; a dead one
+# is replaced). One in steady use is not: pinging every checkout (``pool_pre_ping``)
+# cost a request three round trips (BEGIN, ping, ROLLBACK on asyncpg).
+IDLE_PING_S = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool drops this connection and checks out another (or a new one).
+            raise sa_exc.DisconnectionError(f"pooled connection is gone: {exc!r}") from exc
+
+
 def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the engine for ``database_url`` with commbase's connection settings."""
     if database_url.startswith("sqlite"):
@@ -159,7 +186,6 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         echo=echo,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
         pool_timeout=POOL_TIMEOUT_S,
         connect_args={
             "timeout": CONNECT_TIMEOUT_S,
@@ -171,6 +197,8 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         },
     )
     _connection_errors_as_dbapi_errors(engine)
+    _ping_when_idle(engine)
+    readonly.guard(engine)
     return engine
 
 
@@ -323,6 +351,14 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url, echo=echo)
         self.sessionmaker = async_sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+        # Read requests' sessions: deferred on SQLite, autocommit on PostgreSQL
+        # (``core.readonly``).
+        reads: dict[str, Any] = {readonly.REQUEST_READ: True}
+        if self.dialect == "sqlite":
+            reads[READ_ONLY] = True
+        else:
+            reads["isolation_level"] = "AUTOCOMMIT"
+        self.read_request_engine = self.engine.execution_options(**reads)
 
     @property
     def dialect(self) -> str:
@@ -333,9 +369,12 @@ class Database:
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request, committed when the endpoint returns normally."""
+    """One session per request, committed when the endpoint returns normally. On
+    SQLite a read request's begins deferred, on PostgreSQL it runs in autocommit
+    (``core.readonly``)."""
     database: Database = request.app.state.db
-    async with database.sessionmaker() as session:
+    options = {"bind": database.read_request_engine} if readonly.reads_only(request.scope) else {}
+    async with database.sessionmaker(**options) as session:
         try:
             yield session
         except BaseException:
