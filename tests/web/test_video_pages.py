@@ -173,6 +173,13 @@ async def test_opening_the_agent_page_joins_nobody_its_join_button_does(
     form = {"csrf_token": their_csrf, "problem_solved": "true", "outcome": "resolved"}
     posted = await client.post(f"{path}/wrap-up", data=form, headers=their_headers)
     assert posted.status_code == 404
+    # Room ids that cannot be one are refused before anything is asked.
+    for bad in ("x" * 300, "vid_..%2F..%2Fv1", "nothing"):
+        answer = await client.post(
+            f"/dashboard/video/{bad}/join", data={"csrf_token": their_csrf}, headers=their_headers
+        )
+        assert 400 <= answer.status_code < 500, bad
+        assert "access_token" not in answer.text
 
 
 async def test_the_wrap_up_form_needs_the_sessions_csrf_token(
