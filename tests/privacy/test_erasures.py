@@ -96,6 +96,8 @@ async def test_erasing_a_user_leaves_no_personal_column_with_their_data(
         "privacy_requests": 1,
         "transcripts": 1,
         "users": 1,
+        "video_participants": 0,
+        "video_rooms": 0,
         "wallets": 1,
         "outbox_events": erasure["counts"]["outbox_events"],
         "webhook_deliveries": 0,

@@ -54,6 +54,8 @@ USER_FILES = {
     "support_tickets.json",
     "transcripts.json",
     "user.json",
+    "video_participants.json",
+    "video_rooms.json",
     "wallets.json",
     "webinar_registrations.json",
 }
@@ -164,6 +166,8 @@ async def test_a_contacts_export_holds_the_contact_and_the_calls_to_it(
         "support_ticket_messages.json",
         "support_tickets.json",
         "transcripts.json",
+        "video_participants.json",
+        "video_rooms.json",
         "webinar_registrations.json",
     }
     assert [c["notes"] for c in files["contact.json"]] == ["prefers mornings"]

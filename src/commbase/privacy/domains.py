@@ -11,6 +11,7 @@ from commbase.billing import privacy as billing_privacy
 from commbase.billing.customers import privacy as billing_customers_privacy
 from commbase.calls import privacy as calls_privacy
 from commbase.calls.recordings import privacy as call_recordings_privacy
+from commbase.calls.video import privacy as video_privacy
 from commbase.contacts import privacy as contacts_privacy
 from commbase.engagement.bookings import privacy as bookings_privacy
 from commbase.engagement.careers import privacy as careers_privacy
@@ -49,6 +50,7 @@ __all__ = [
     "privacy_kinds",
     "suggestions_privacy",
     "support_privacy",
+    "video_privacy",
     "webhooks_privacy",
     "webinars_privacy",
 ]
