@@ -126,6 +126,10 @@ async def perform_action(
     dialed yet can only be hung up: it is canceled and never dialed."""
     if lifecycle.is_final(call.status):
         raise Conflict(f"The call is {call.status}; actions need a call in progress")
+    if call.provider == "webrtc":
+        raise Conflict(
+            "A video room's call has no carrier: end it with POST /v1/video/rooms/{id}/end"
+        )
     if call.provider_call_id is None and action != ActionKind.HANGUP:
         raise Conflict("The call is still being dialed; only hangup is possible until it is")
     record = CallAction(org_id=call.org_id, call_id=call.id, action=action, parameters=parameters)

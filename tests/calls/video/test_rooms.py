@@ -233,3 +233,17 @@ async def test_end_bills_the_duration_once_even_when_ended_twice_at_once(
     assert by_agent.status_code == 403
     call = (await client.get(f"/v1/calls/{room['call_id']}", headers=tenant.headers)).json()
     assert (call["problem_solved"], call["review_rating"]) == (True, 5)
+
+
+async def test_a_rooms_call_takes_no_carrier_action(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    room = await new_room(client, tenant)
+    hangup = await client.post(
+        f"/v1/calls/{room['call_id']}/actions", json={"action": "hangup"}, headers=tenant.headers
+    )
+    assert hangup.status_code == 409, hangup.text
+    assert "/v1/video/rooms/" in hangup.json()["detail"]
+    shown = (await client.get(f"/v1/video/rooms/{room['id']}", headers=tenant.headers)).json()
+    assert shown["status"] == "created"
