@@ -6,7 +6,8 @@
 
 The default database is PostgreSQL ``cb_bench_dashboard`` on 127.0.0.1, dropped
 and recreated on every run, then migrated (``commbase.cli.migrate_database``);
-only ``cb_bench_dashboard`` and ``cb_bench_dashboard2`` are accepted there.
+only ``cb_bench_dashboard`` and ``cb_bench_dashboard2`` (and the names listed in
+``COMMBASE_BENCH_DROPPABLE``) are accepted there.
 ``--database-url sqlite+aiosqlite:///path.db`` runs the same on SQLite (the file
 is deleted first; use a smaller ``--facts``, e.g. 300000).
 
@@ -50,6 +51,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -84,7 +86,11 @@ if __package__ in (None, ""):  # run as a script: make `bench._common` importabl
 from bench._common import asyncpg_dsn, check_droppable, fresh_database
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_dashboard"
-ALLOWED_DATABASES = frozenset({"cb_bench_dashboard", "cb_bench_dashboard2"})
+# COMMBASE_BENCH_DROPPABLE (comma-separated) names more databases this bench may drop.
+ALLOWED_DATABASES = frozenset(
+    {"cb_bench_dashboard", "cb_bench_dashboard2"}
+    | {n for n in os.environ.get("COMMBASE_BENCH_DROPPABLE", "").split(",") if n}
+)
 METRICS = (
     "calls.total",
     "calls.completed",

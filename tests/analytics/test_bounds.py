@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
 from commbase.analytics import rollup
+from commbase.analytics.aggregates import place
 from commbase.analytics.models import CustomMetric, MetricRollup
+from commbase.analytics.registry import registered
 from commbase.core.time import FrozenClock, use_clock
 from tests.identity.factories import Tenant, make_tenant
 from tests.tracking.factories import View, add_events, add_pageviews
@@ -216,7 +218,9 @@ async def rollup_rows(app: FastAPI, org_id: str, metric: str | None = None) -> i
     async with app.state.db.sessionmaker() as session:
         query = select(func.count()).select_from(MetricRollup).where(MetricRollup.org_id == org_id)
         if metric is not None:
-            query = query.where(MetricRollup.metric == metric)
+            # A declared metric is stored in its source's pack, a custom one alone.
+            declared = registered().get(metric)
+            query = query.where(MetricRollup.metric == (place(declared)[0] if declared else metric))
         return int(await session.scalar(query) or 0)
 
 

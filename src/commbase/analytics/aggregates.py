@@ -51,3 +51,59 @@ def count_and_sum(metrics: Iterable[Metric]) -> list[Any]:
 def dimension_value(expression: Expr) -> ColumnElement[str]:
     """A dimension's value as a group: text, '' for none, cut as rollups keep it."""
     return func.substr(func.coalesce(cast(expression, String), ""), 1, MAX_VALUE_LENGTH)
+
+
+# ------------------------------------------------------------------ packs
+# Rollup rows hold the (count, sum) of a pack of metrics (``models.MetricRollup``).
+PACK_SIZE = 40  # metrics per pack: 80 array items stay below SQLite's 100 function arguments
+# A dimension with more values than this in one hour (across accounts) is not rolled
+# up for that hour; one marker row (``overflow_dimension``) says so, and reads by it
+# take the hour raw.
+MAX_VALUES_PER_HOUR = 64
+
+
+def overflow_dimension(dimension: str) -> str:
+    """The marker row's dimension: ``dimension`` had too many values in the hour."""
+    return f"!{dimension}"
+
+
+def pack_prefix(key: str) -> str:
+    return f"{key}:"
+
+
+def layout(metrics: Iterable[Metric], key: str) -> dict[str, tuple[str, int]]:
+    """Where each metric's (count, sum) lives: its pack and index of its count there.
+
+    Declared metrics of watermark ``key`` are packed by name, ``PACK_SIZE`` a pack;
+    a custom metric (``org_id`` set) is a pack of its own, named after it.
+    """
+    places: dict[str, tuple[str, int]] = {}
+    declared = sorted(m.name for m in metrics if m.org_id is None)
+    for number, first in enumerate(range(0, len(declared), PACK_SIZE)):
+        for position, name in enumerate(declared[first : first + PACK_SIZE]):
+            places[name] = (f"{pack_prefix(key)}{number}", 2 * position)
+    for metric in metrics:
+        if metric.org_id is not None:
+            places[metric.name] = (metric.name, 0)
+    return places
+
+
+_layouts: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
+
+
+def declared_layout(key: str) -> dict[str, tuple[str, int]]:
+    """The packs of the declared metrics of watermark ``key`` (memoized by signature)."""
+    from commbase.analytics.registry import declared_signature, registered_sources
+
+    memo = (key, declared_signature(key))
+    if memo not in _layouts:
+        _layouts[memo] = layout(registered_sources().get(key, []), key)
+    return _layouts[memo]
+
+
+def place(metric: Metric) -> tuple[str, int]:
+    """A rolled-up metric's pack and the index of its count in the pack's array."""
+    if metric.org_id is not None:
+        return metric.name, 0
+    assert metric.source is not None
+    return declared_layout(metric.source.watermark_key)[metric.name]

@@ -1,7 +1,7 @@
 """Analytics tables: hourly rollups, watermarks, touches, snapshots, custom metrics.
 
-``metric_rollups`` holds (count, sum) per organization, metric, UTC hour,
-channel account and dimension value; ``analytics_watermarks`` says, per source
+``metric_rollups`` holds (count, sum) of a pack of metrics per organization, UTC
+hour, channel account and dimension value; ``analytics_watermarks`` says, per source
 table, up to which change time the rollups are complete.
 """
 
@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Date,
-    Float,
     ForeignKey,
     Index,
     String,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from commbase.analytics.sql import Numbers
 from commbase.core.db import (
     Base,
     SerialBigInt,
@@ -31,10 +31,18 @@ from commbase.core.db import (
 
 
 class MetricRollup(Base):
-    """(count, sum) of one metric's facts in one UTC hour, per account and dimension value.
+    """The (count, sum) of every metric of one pack, for one UTC hour, account and dimension value.
 
-    ``dimension`` '' (with ``value`` '') is the metric's total; ``account`` '' is
-    "no channel account". ``hour`` counts hours since the Unix epoch.
+    A pack is a declared source's metrics (``<watermark key>:<n>``, at most
+    ``PACK_SIZE`` metrics each) or one custom metric (its name); ``totals`` holds
+    ``[count, sum]`` per metric of the pack, in the pack's order. One row per
+    (hour, account, value) whatever the number of metrics: the rows of a busy
+    hour are bounded by the dimensions' values, not multiplied by metrics.
+
+    ``dimension`` '' (with ``value`` '') is the pack's total; ``account`` '' is
+    "no channel account". ``hour`` counts hours since the Unix epoch. A row of
+    dimension ``!<name>`` (``aggregates.overflow_dimension``) says the dimension had
+    too many values in that hour to be rolled up: reads by it take the hour raw.
     """
 
     __tablename__ = "metric_rollups"
@@ -42,13 +50,12 @@ class MetricRollup(Base):
     org_id: Mapped[str] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
     )
-    metric: Mapped[str] = mapped_column(String(120), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(120), primary_key=True)  # the pack
     dimension: Mapped[str] = mapped_column(String(40), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     account: Mapped[str] = mapped_column(String(64), primary_key=True)
-    count: Mapped[int] = mapped_column(BigInteger)
-    sum: Mapped[float] = mapped_column(Float)
+    totals: Mapped[list[float]] = mapped_column(Numbers())
 
 
 class Watermark(Base):

@@ -5,10 +5,12 @@ range holding a fact changed after W ("dirty" hours: new facts, late facts,
 facts updated since the last fold) or deleted since it (touches). Every other
 whole hour is read from ``metric_rollups``; dirty hours, and hours cut by an
 interval edge (a range starting mid-hour, days in Asia/Kolkata starting at :30),
-are aggregated from the raw facts; a clean hour cut only by edges on quarter
-hours is read from its quarter-hour rollups instead (without a grouping or
-filter). A source with no usable rollups, or too many raw hours, is read raw
-over the whole range. The dirty-hour summary is also the plan's fingerprint, the
+are aggregated from the raw facts, and so are hours where a grouping's
+dimension had too many values to be rolled up (an overflow marker); a clean
+hour cut only by edges on quarter hours is read from its quarter-hour rollups
+instead (without a grouping or filter). A source with no usable rollups, read
+by a dimension it does not roll up (``Source.unrolled``), or with too many raw
+hours, is read raw over the whole range. The dirty-hour summary is also the plan's fingerprint, the
 cache key's data version: any change to a fact in range changes it.
 ``query.execute`` runs the plan.
 """
@@ -25,7 +27,8 @@ import orjson
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.models import Touch, Watermark
+from commbase.analytics.aggregates import overflow_dimension, place
+from commbase.analytics.models import MetricRollup, Touch, Watermark
 from commbase.analytics.registry import Metric, Source, declared_signature
 from commbase.analytics.scope import Scope, scoped
 from commbase.analytics.sql import epoch_seconds, hour_number, hour_of, hour_start
@@ -114,6 +117,9 @@ async def plan(
         entry.ready = _ready(entry.metrics, state, set(custom_ready)) if use_rollups else []
         if scope.where is not None and scope.group_by is not None:
             entry.ready = []  # rollups hold one dimension at a time
+        dimension = scope.group_by or (scope.where[0] if scope.where else "")
+        if dimension in source.unrolled:
+            entry.ready = []  # a high-cardinality dimension: read raw
         if not entry.ready:
             entry.whole_range_raw = True
             # Raw results still need a data version for the cache key.
@@ -174,6 +180,20 @@ async def plan(
             for hour, count_, latest in touched:
                 dirty_hours.add(int(hour))
                 rows.append((-int(hour) - 2, count_, latest, 0.0))
+        if entry.ready and dimension:
+            # Hours where the dimension had too many values to be rolled up.
+            overflowed = await session.scalars(
+                select(MetricRollup.hour)
+                .where(
+                    MetricRollup.org_id == scope.org_id,
+                    MetricRollup.metric.in_(sorted({place(m)[0] for m in entry.ready})),
+                    MetricRollup.dimension == overflow_dimension(dimension),
+                    MetricRollup.hour >= first,
+                    MetricRollup.hour <= last,
+                )
+                .distinct()
+            )
+            dirty_hours.update(int(hour) for hour in overflowed)
         versions.append(
             [
                 source.name,

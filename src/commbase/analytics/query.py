@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.aggregates import count_and_sum, dimension_value, hour_ranges
+from commbase.analytics.aggregates import count_and_sum, dimension_value, hour_ranges, place
 from commbase.analytics.models import MetricRollup
 from commbase.analytics.planner import Plan
 from commbase.analytics.registry import QUARTER, Metric, Source
@@ -29,6 +29,7 @@ from commbase.analytics.sql import (
     hour_start,
     interval_index,
     minute_of,
+    number_at,
 )
 
 
@@ -100,8 +101,6 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
     """Run a plan: (cells of rolled-up and raw count/sum metrics, cells of distinct metrics)."""
     dialect = session.get_bind().dialect.name
     edges, scope = plan_.edges, plan_.scope
-    pieces = len(edges) - 1
-    start, end = edges[0], edges[-1]
     mapper = _Pieces(edges, dialect)
     cells: Cells = {}
     distinct: Cells = {}
@@ -110,38 +109,12 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
         for metric in entry.metrics:
             (distinct if metric.aggregate == "distinct" else cells).setdefault(metric.name, {})
         ready = [] if entry.whole_range_raw else entry.ready
-        # 1. Sealed hours from rollups.
-        if ready:
-            dimension = scope.group_by or (scope.where[0] if scope.where else "")
-            index = mapper.hour_key(MetricRollup.hour)
-            columns: list[Any] = [MetricRollup.metric, index.label("piece")]
-            if scope.group_by:
-                columns.append(kept_groups(MetricRollup.value, scope).label("grp"))
-            query = select(
-                *columns, func.sum(MetricRollup.count), func.sum(MetricRollup.sum)
-            ).where(
-                MetricRollup.org_id == scope.org_id,
-                MetricRollup.metric.in_([m.name for m in ready]),
-                MetricRollup.dimension == dimension,
-                MetricRollup.hour >= _ceil_hour(start),
-                MetricRollup.hour < hour_number(end),
-            )
-            if scope.where is not None:
-                query = query.where(MetricRollup.value == scope.where[1])
-            if scope.account is not None:
-                query = query.where(MetricRollup.account == scope.account)
-            if entry.raw_hours or entry.quarter_hours:
-                skipped = sorted(entry.raw_hours | entry.quarter_hours)
-                query = query.where(MetricRollup.hour.not_in(skipped))
-            query = query.group_by(*columns)
-            for row in await session.execute(query):
-                group = row[2] if scope.group_by else None
-                piece = mapper.hour_piece(row[1])
-                if 0 <= piece < pieces:
-                    _cells(cells, row[0], group, pieces)[piece].add(row[-2], row[-1])
-        # 1b. Hours cut by an edge on a quarter hour, from their quarter-hour totals.
-        if ready and entry.quarter_hours:
-            await _quarters(session, mapper, ready, entry.quarter_hours, scope, cells)
+        # 1. Sealed hours from rollups, 1b. hours cut by an edge on a quarter hour
+        # from their quarter-hour totals.
+        for pack, members in _by_pack(ready).items():
+            await _rolled(session, mapper, pack, members, entry, scope, cells)
+            if entry.quarter_hours:
+                await _quarters(session, mapper, pack, members, entry.quarter_hours, scope, cells)
         # 2. Raw facts: metrics without rollups over the whole range, the others in raw hours.
         ready_names = {m.name for m in ready}
         whole = [m for m in entry.metrics if m.name not in ready_names and m.rolled_up]
@@ -163,10 +136,81 @@ def _group_column(source: Source, scope: Scope) -> ColumnElement[Any] | None:
     return kept_groups(dimension_value(source.dimensions[scope.group_by]), scope)
 
 
+def _by_pack(metrics: list[Metric]) -> dict[str, list[tuple[Metric, int]]]:
+    packs: dict[str, list[tuple[Metric, int]]] = {}
+    for metric in metrics:
+        pack, position = place(metric)
+        packs.setdefault(pack, []).append((metric, position))
+    return packs
+
+
+def _sums(members: list[tuple[Metric, int]]) -> list[Any]:
+    columns: list[Any] = []
+    for _, position in members:
+        columns += [
+            func.sum(number_at(MetricRollup.totals, position)),
+            func.sum(number_at(MetricRollup.totals, position + 1)),
+        ]
+    return columns
+
+
+def _add(
+    cells: Cells,
+    members: list[tuple[Metric, int]],
+    group: str | None,
+    piece: int,
+    pieces: int,
+    values: Any,
+) -> None:
+    for number, (metric, _) in enumerate(members):
+        count_, total = values[2 * number], values[2 * number + 1]
+        if count_:
+            _cells(cells, metric.name, group, pieces)[piece].add(count_, total)
+
+
+async def _rolled(
+    session: AsyncSession,
+    mapper: _Pieces,
+    pack: str,
+    members: list[tuple[Metric, int]],
+    entry: Any,
+    scope: Scope,
+    cells: Cells,
+) -> None:
+    pieces = len(mapper.edges) - 1
+    start, end = mapper.edges[0], mapper.edges[-1]
+    dimension = scope.group_by or (scope.where[0] if scope.where else "")
+    index = mapper.hour_key(MetricRollup.hour)
+    columns: list[Any] = [index.label("piece")]
+    if scope.group_by:
+        columns.append(kept_groups(MetricRollup.value, scope).label("grp"))
+    query = select(*columns, *_sums(members)).where(
+        MetricRollup.org_id == scope.org_id,
+        MetricRollup.metric == pack,
+        MetricRollup.dimension == dimension,
+        MetricRollup.hour >= _ceil_hour(start),
+        MetricRollup.hour < hour_number(end),
+    )
+    if scope.where is not None:
+        query = query.where(MetricRollup.value == scope.where[1])
+    if scope.account is not None:
+        query = query.where(MetricRollup.account == scope.account)
+    if entry.raw_hours or entry.quarter_hours:
+        skipped = sorted(entry.raw_hours | entry.quarter_hours)
+        query = query.where(MetricRollup.hour.not_in(skipped))
+    query = query.group_by(*columns)
+    for row in await session.execute(query):
+        group = row[1] if scope.group_by else None
+        piece = mapper.hour_piece(row[0])
+        if 0 <= piece < pieces:
+            _add(cells, members, group, piece, pieces, row[len(columns) :])
+
+
 async def _quarters(
     session: AsyncSession,
     mapper: _Pieces,
-    metrics: list[Metric],
+    pack: str,
+    members: list[tuple[Metric, int]],
     hours: set[int],
     scope: Scope,
     cells: Cells,
@@ -174,29 +218,22 @@ async def _quarters(
     pieces = len(mapper.edges) - 1
     first = int((mapper.edges[0] - EPOCH).total_seconds() // 60)
     stop = int((mapper.edges[-1] - EPOCH).total_seconds() // 60)
-    query = select(
-        MetricRollup.metric,
-        MetricRollup.hour,
-        MetricRollup.value,
-        func.sum(MetricRollup.count),
-        func.sum(MetricRollup.sum),
-    ).where(
+    query = select(MetricRollup.hour, MetricRollup.value, *_sums(members)).where(
         MetricRollup.org_id == scope.org_id,
-        MetricRollup.metric.in_([m.name for m in metrics]),
+        MetricRollup.metric == pack,
         MetricRollup.dimension == QUARTER,
-        MetricRollup.value.in_(["0", "1", "2", "3"]),  # lets the key reach `hour`
         MetricRollup.hour.in_(sorted(hours)),
     )
     if scope.account is not None:
         query = query.where(MetricRollup.account == scope.account)
-    query = query.group_by(MetricRollup.metric, MetricRollup.hour, MetricRollup.value)
-    for metric, hour, quarter, count_, total in await session.execute(query):
-        minute = int(hour) * 60 + int(quarter) * 15
+    query = query.group_by(MetricRollup.hour, MetricRollup.value)
+    for row in await session.execute(query):
+        minute = int(row[0]) * 60 + int(row[1]) * 15
         if not first <= minute < stop:  # before `from` or from `to` on (both on quarters)
             continue
         piece = bisect_right(mapper.minutes, minute)
         if 0 <= piece < pieces:
-            _cells(cells, metric, None, pieces)[piece].add(count_, total)
+            _add(cells, members, None, piece, pieces, row[2:])
 
 
 async def _raw(

@@ -57,6 +57,9 @@ class Source:
     time: Expr
     changed: Expr
     dimensions: Mapping[str, Expr] = field(default_factory=dict)
+    # Dimensions with many values per hour (a user, an agent session): not rolled up;
+    # reads split or filtered by one of them aggregate the raw facts.
+    unrolled: frozenset[str] = frozenset()
     account: Expr | None = None  # the channel account a fact belongs to
     where: ColumnElement[bool] | None = None  # rows of the table that are facts of this source
     # Several sources can share one table and its watermark (custom metrics share
@@ -69,6 +72,11 @@ class Source:
 
     def base_filter(self) -> ColumnElement[bool]:
         return self.where if self.where is not None else true()
+
+    @property
+    def rolled_dimensions(self) -> dict[str, Expr]:
+        """The dimensions rollups keep, by name."""
+        return {k: v for k, v in self.dimensions.items() if k not in self.unrolled}
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,7 +137,7 @@ def _sql(element: Any) -> str:
 # (value "0".."3"): a day in UTC+05:30 or +05:45 then splits no hour into raw facts.
 QUARTER = "@quarter"
 # Bumped when the shape of rollup rows changes: every source is rebuilt.
-ROLLUP_FORMAT = "2"
+ROLLUP_FORMAT = "3"
 
 
 def signature(metrics: Iterable[Metric]) -> str:
@@ -146,7 +154,8 @@ def signature(metrics: Iterable[Metric]) -> str:
             _sql(source.time) if source else "",
             _sql(source.account) if source else "",
             ",".join(
-                f"{k}={_sql(v)}" for k, v in sorted((source.dimensions if source else {}).items())
+                f"{k}={_sql(v)}"
+                for k, v in sorted((source.rolled_dimensions if source else {}).items())
             ),
         ]
         digest.update("\x1f".join(parts).encode())

@@ -31,27 +31,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, cast
+from typing import cast
 
 import structlog
 from sqlalchemy import (
     Table,
     delete,
     func,
-    insert,
-    literal,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.analytics.aggregates import count_and_sum, dimension_value, hour_ranges
+from commbase.analytics.aggregates import hour_ranges, pack_prefix, place
 from commbase.analytics.custom import as_metric, should_retry
+from commbase.analytics.folding import fold_range, tune_for_folding
 from commbase.analytics.models import CustomMetric, MetricRollup, Touch, Watermark
-from commbase.analytics.registry import QUARTER, Metric, Source, registered_sources, signature
-from commbase.analytics.sql import hour_of, hour_start, quarter_of
-from commbase.core.db import Database, rowcount
+from commbase.analytics.registry import Metric, Source, registered_sources, signature
+from commbase.analytics.sql import hour_of
+from commbase.core.db import Database
 from commbase.core.time import utcnow
 
 log = structlog.get_logger("commbase.analytics.rollup")
@@ -77,80 +75,10 @@ async def _watermark(session: AsyncSession, key: str) -> Watermark:
 
 
 async def _fold_range(
-    session: AsyncSession,
-    org_id: str,
-    metrics: list[Metric],
-    first_hour: int,
-    last_hour: int,
+    session: AsyncSession, org_id: str, metrics: list[Metric], first_hour: int, last_hour: int
 ) -> int:
     """Recompute hours [first_hour, last_hour] of ``metrics`` (one source) for one org."""
-    if not metrics:
-        return 0
-    dialect = session.get_bind().dialect.name
-    source: Source = metrics[0].source  # type: ignore[assignment]
-    await session.execute(
-        delete(MetricRollup).where(
-            MetricRollup.org_id == org_id,
-            MetricRollup.metric.in_([m.name for m in metrics]),
-            MetricRollup.hour >= first_hour,
-            MetricRollup.hour <= last_hour,
-        )
-    )
-    start, end = hour_start(first_hour), hour_start(last_hour + 1)
-    hour = hour_of(source.time, dialect).label("hour")
-    account = func.coalesce(source.account if source.account is not None else literal(""), "")
-    aggregates = count_and_sum(metrics)
-    written = 0
-    dimensions: list[tuple[str, Any]] = [
-        ("", None),
-        (QUARTER, quarter_of(source.time, dialect)),
-        *source.dimensions.items(),
-    ]
-    for dimension, expression in dimensions:
-        value = dimension_value(expression) if expression is not None else literal("")
-        # Group once, then unpivot one row per metric, all inside the database.
-        grouped = (
-            select(
-                hour,
-                account.label("account"),
-                value.label("value"),
-                *(
-                    aggregate.label(f"{kind}{position}")
-                    for position, pair in enumerate(
-                        zip(aggregates[::2], aggregates[1::2], strict=True)
-                    )
-                    for kind, aggregate in zip(("c", "s"), pair, strict=True)
-                ),
-            )
-            .where(
-                source.org == org_id,
-                source.base_filter(),
-                source.time >= start,
-                source.time < end,
-            )
-            .group_by(hour, account, value)
-            .cte("grouped")
-        )
-        branches = [
-            select(
-                literal(org_id),
-                literal(metric.name),
-                literal(dimension),
-                grouped.c.value,
-                grouped.c.hour,
-                grouped.c.account,
-                grouped.c[f"c{position}"],
-                func.coalesce(grouped.c[f"s{position}"], 0.0),
-            ).where(grouped.c[f"c{position}"] > 0)
-            for position, metric in enumerate(metrics)
-        ]
-        statement = insert(ROLLUPS).from_select(
-            ["org_id", "metric", "dimension", "value", "hour", "account", "count", "sum"],
-            union_all(*branches) if len(branches) > 1 else branches[0],
-        )
-        result = await session.execute(statement)
-        written += max(rowcount(result), 0)
-    return written
+    return await fold_range(session, org_id, metrics, first_hour, last_hour)
 
 
 def _describe(exc: BaseException) -> str:
@@ -197,7 +125,7 @@ async def _rebuild_custom(session: AsyncSession, definition: CustomMetric, now: 
     assert source is not None
     await session.execute(
         delete(MetricRollup).where(
-            MetricRollup.org_id == definition.org_id, MetricRollup.metric == metric.name
+            MetricRollup.org_id == definition.org_id, MetricRollup.metric == place(metric)[0]
         )
     )
     dialect = session.get_bind().dialect.name
@@ -281,15 +209,18 @@ async def fold_source(
 ) -> FoldReport:
     """Fold one watermark's source up to ``now - lag``."""
     report = FoldReport()
+    await tune_for_folding(session)
     mark = await _watermark(session, key)
     target = now - lag
     current = signature(declared)
     previous = mark.position
     if mark.signature != current:
-        # New or changed declarations: rebuild every hour from the raw facts.
-        await session.execute(
-            delete(MetricRollup).where(MetricRollup.metric.in_([m.name for m in declared]))
-        )
+        # New or changed declarations: rebuild every hour from the raw facts. A new
+        # watermark (no signature) has no rollups yet: nothing to delete.
+        if mark.signature:
+            await session.execute(
+                delete(MetricRollup).where(MetricRollup.metric.startswith(pack_prefix(key)))
+            )
         previous = BEGINNING
     customs: list[_Custom] = []
     if key == "tracked_events":

@@ -36,6 +36,7 @@ LEDGER = Source(
         "user": LedgerEntry.user_id,
         "agent_session": LedgerEntry.agent_session_id,
     },
+    unrolled=frozenset({"user", "agent_session"}),  # many values an hour: read raw
 )
 
 TOPUP = and_(

@@ -38,6 +38,7 @@ CALLS = Source(
         "agent_session": Call.agent_session_id,
         "end_reason": Call.end_reason,
     },
+    unrolled=frozenset({"user", "agent_session"}),  # many values an hour: read raw
 )
 
 register(
