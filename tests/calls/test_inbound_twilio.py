@@ -407,14 +407,13 @@ async def test_an_inbound_call_is_charged_its_callers_country_inbound_rate_once(
         put = await client.put("/v1/rates", json=body, headers=tenant.headers)
         assert put.status_code == 200, put.text
     rates = (await client.get("/v1/rates", headers=tenant.headers)).json()["data"]
-    assert sorted((r["direction"], r["country"], r["per_minute"]) for r in rates) == sorted(
-        [
-            ("inbound", "CZ", "0.05"),
-            ("inbound", "DE", "0.9"),
-            ("inbound", None, "0.4"),
-            ("outbound", "CZ", "0.7"),
-        ]
-    )
+    shown = {(r["direction"], r["country"], r["per_minute"]) for r in rates}
+    assert shown == {
+        ("inbound", "CZ", "0.05"),
+        ("inbound", "DE", "0.9"),
+        ("inbound", None, "0.4"),
+        ("outbound", "CZ", "0.7"),
+    }
 
     charged = {}
     for n, caller in ((8, CALLER), (9, "+12125550147")):  # from CZ, then from the US
