@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -152,29 +151,6 @@ def _connection_errors_as_dbapi_errors(engine: AsyncEngine) -> None:
             raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}") from exc
 
 
-# A pooled connection idle this long is pinged before use (a round trip; a dead one
-# is replaced). One in steady use is not: pinging every checkout (``pool_pre_ping``)
-# cost a request three round trips (BEGIN, ping, ROLLBACK on asyncpg).
-IDLE_PING_S = 1.0
-
-
-def _ping_when_idle(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "checkin")
-    def _checkin(_dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine.sync_engine, "checkout")
-    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since < IDLE_PING_S:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:
-            # The pool drops this connection and checks out another (or a new one).
-            raise sa_exc.DisconnectionError(f"pooled connection is gone: {exc!r}") from exc
-
-
 def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the engine for ``database_url`` with commbase's connection settings."""
     if database_url.startswith("sqlite"):
@@ -186,6 +162,7 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         echo=echo,
         pool_size=10,
         max_overflow=20,
+        pool_pre_ping=True,
         pool_timeout=POOL_TIMEOUT_S,
         connect_args={
             "timeout": CONNECT_TIMEOUT_S,
@@ -197,7 +174,6 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         },
     )
     _connection_errors_as_dbapi_errors(engine)
-    _ping_when_idle(engine)
     readonly.guard(engine)
     return engine
 
