@@ -55,8 +55,12 @@ from bench._common import (
 
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_ingest"
-ALLOWED_DATABASES = frozenset({"cb_bench_ingest"})
-STARTUP_TIMEOUT_S = 60.0
+# COMMBASE_BENCH_DROPPABLE (comma-separated) names more databases this bench may drop.
+ALLOWED_DATABASES = frozenset(
+    {"cb_bench_ingest"}
+    | {n for n in os.environ.get("COMMBASE_BENCH_DROPPABLE", "").split(",") if n}
+)
+STARTUP_TIMEOUT_S = 240.0
 SECRET = "bench-ingest-secret-" + "x" * 40
 TYPES = ("call.quality_degraded", "balance.low", "rate_limit.hit", "page.scrolled", "cart.added")
 COLUMNS = (
