@@ -237,3 +237,26 @@ async def test_mrr_forecast_extrapolates_the_trailing_net_new_mrr(
     for bad in ("months=0", "months=25", "trailing_months=13", "months=x"):
         refused = await client.get(f"/v1/billing/mrr-forecast?{bad}", headers=tenant.headers)
         assert refused.status_code == 422, bad
+
+
+async def test_realtime_computes_only_the_sections_asked_for(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    async with app.state.db.sessionmaker() as session:
+        session.add(_call(tenant.org_id, "completed", duration_seconds=60))
+        await session.commit()
+    every = await client.get("/v1/analytics/realtime", headers=tenant.headers)
+    assert {"calls", "revenue", "tracking"} <= set(every.json())
+    some = await client.get(
+        "/v1/analytics/realtime?sections=calls,conversations", headers=tenant.headers
+    )
+    assert some.status_code == 200, some.text
+    body = some.json()
+    assert set(body) == {"period", "generatedAt", "calls", "conversations"}
+    assert body["calls"] == every.json()["calls"]
+    assert body["calls"]["total"] == 1
+    for bad in ("nope", "calls,nope", ",", ""):
+        refused = await client.get(f"/v1/analytics/realtime?sections={bad}", headers=tenant.headers)
+        assert refused.status_code == 422, bad
+        assert "Unknown sections" in refused.json()["detail"], bad

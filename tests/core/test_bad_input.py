@@ -1067,6 +1067,9 @@ QUERY_CASES = [
             ("/v1/billing/transactions", "user_id=usr_x&status=lost", "status"),
             ("/v1/billing/transactions", "user_id=usr_x&from=2026-01-01T00:00:00", "from"),
             ("/v1/billing/revenue-breakdown", "from=2026-01-01T00:00:00Z", "to"),
+            ("/v1/billing/mrr-forecast", "months=0", "months"),
+            ("/v1/billing/mrr-forecast", "trailing_months=13", "trailing_months"),
+            ("/v1/billing/mrr-forecast.csv", "months=lots", "months"),
             (
                 "/v1/billing/revenue-breakdown",
                 "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
@@ -1091,6 +1094,8 @@ QUERY_CASES = [
             "series?metrics=calls.total&filter=nocolon",
             "series.csv?metrics=calls.total&interval=minute",
             "dashboard?days=0",
+            "realtime?sections=nope",
+            "realtime?sections=" + "s" * 501,
             "dashboard?days=abc",
             "patterns?metric=calls.success_rate",
             "geography?limit=1000",

@@ -154,9 +154,29 @@ async def series_csv(reader: Reader, query: SeriesQuery) -> CsvExport:
     return CsvExport(["metric", "group", "start", "value"], rows(), "series.csv")
 
 
-async def realtime(reader: Reader, *, account_id: str | None = None) -> SectionsRead:
-    """The seed's getRealTimeMetrics, exact to the second: every snapshot section from
-    local midnight until now."""
+def section_names(raw: str | None) -> frozenset[str] | None:
+    """``sections=calls,conversations`` checked against the declared sections (422
+    naming the unknown ones); None (every section) when not given."""
+    if raw is None:
+        return None
+    names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+    declared = sections.declared()
+    unknown = sorted(names - declared)
+    if not names or unknown:
+        raise invalid(
+            f"Unknown sections {', '.join(unknown) or '(none named)'}; "
+            f"they are {', '.join(sorted(declared))}",
+            "sections",
+            location="query",
+        )
+    return names
+
+
+async def realtime(
+    reader: Reader, *, account_id: str | None = None, only: frozenset[str] | None = None
+) -> SectionsRead:
+    """The seed's getRealTimeMetrics, exact to the second: every snapshot section (or the
+    ``only`` ones) from local midnight until now."""
     tz = zone(await _timezone(reader))
     now = utcnow()
     result = await sections.compute(
@@ -166,6 +186,7 @@ async def realtime(reader: Reader, *, account_id: str | None = None) -> Sections
         now + timedelta(microseconds=1),
         tz,
         account=account_id,
+        only=only,
     )
     return SectionsRead.model_validate(result)
 

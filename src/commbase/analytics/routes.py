@@ -166,9 +166,22 @@ async def series_csv(reader: AnalyticsReader, query: SeriesParams) -> StreamingR
     response_model=SectionsRead,
     summary="Today so far, in the organization's time zone",
 )
-async def realtime(reader: AnalyticsReader, account_id: AccountParam = None) -> SectionsRead:
-    """Every snapshot section from local midnight until now, exact to the second."""
-    return await dashboards.realtime(reader, account_id=account_id)
+async def realtime(
+    reader: AnalyticsReader,
+    account_id: AccountParam = None,
+    sections: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="Comma-separated section names (calls, conversations, ...); "
+            "default every section",
+        ),
+    ] = None,
+) -> SectionsRead:
+    """Every snapshot section (or the ``sections`` asked for: only those are computed)
+    from local midnight until now, exact to the second."""
+    only = dashboards.section_names(sections)
+    return await dashboards.realtime(reader, account_id=account_id, only=only)
 
 
 @router.get(

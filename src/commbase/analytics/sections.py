@@ -25,10 +25,18 @@ from commbase.analytics.service import Analytics
 from commbase.core.time import utcnow
 
 
-def _wanted(account: str | None) -> dict[str, Entry]:
-    """Every section entry, keyed by metric and kind (only those split by account)."""
+def declared() -> frozenset[str]:
+    """The names of every declared section."""
+    return frozenset(sections())
+
+
+def _wanted(account: str | None, only: frozenset[str] | None = None) -> dict[str, Entry]:
+    """Every section entry (of the ``only`` sections), keyed by metric and kind (only
+    those split by account)."""
     wanted: dict[str, Entry] = {}
-    for entries in sections().values():
+    for name, entries in sections().items():
+        if only is not None and name not in only:
+            continue
         for declared in entries.values():
             entry = declared.for_account(account)
             if account is not None:
@@ -49,15 +57,17 @@ async def compute(
     *,
     account: str | None = None,
     previous: bool = False,
+    only: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """The sections over [start, end) (with ``previous``: also the prior period and growth).
+    """The sections over [start, end) (with ``previous``: also the prior period and growth);
+    with ``only``, just those sections (what is not asked for is not computed).
 
     A running total (a ``cumulative`` entry) is its value at the period's end; its
     previous value is the total at the end of the previous period (the period's
     start), not what the previous period added.
     """
     analytics = Analytics(session, org_id)
-    wanted = _wanted(account)
+    wanted = _wanted(account, only)
     period = [e.metric for e in wanted.values() if not e.cumulative]
     cumulative = [e.metric for e in wanted.values() if e.cumulative]
     totals = (
@@ -82,6 +92,8 @@ async def compute(
     def build(field: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for section, entries in sections().items():
+            if only is not None and section not in only:
+                continue
             values = {}
             for key, declared in entries.items():
                 entry = declared.for_account(account)
@@ -101,7 +113,7 @@ async def compute(
         result["previous"] = build("previous_total")
         result["growth"] = build("growth")
     if account is None:
-        await _add_derived(session, org_id, start, end, tz, result, previous=previous)
+        await _add_derived(session, org_id, start, end, tz, result, previous=previous, only=only)
     return result
 
 
@@ -114,10 +126,13 @@ async def _add_derived(
     result: dict[str, Any],
     *,
     previous: bool,
+    only: frozenset[str] | None = None,
 ) -> None:
     """Domains' derived values (``registry.register_derived``); with ``previous``, also
     over the period of the same length before, and their growth."""
     for section, computes in derived().items():
+        if only is not None and section not in only:
+            continue
         for compute in computes:
             values = await compute(session, org_id, start, end, tz)
             result.setdefault(section, {}).update(values)
