@@ -28,11 +28,11 @@ from typing import Any
 import orjson
 from fastapi import Request
 from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commbase.core.auth import AgentGrant, KeyGrant, Principal, PrincipalKind
 from commbase.core.cache import Cache
-from commbase.core.db import after_commit
+from commbase.core.db import READ_ONLY, after_commit
 from commbase.core.errors import InvalidCredentials, IpNotAllowed
 from commbase.core.http import ClientInfo, ip_in, parse_networks
 from commbase.core.ratelimit import RateLimitRule
@@ -142,13 +142,26 @@ class TokenAuthenticator:
         snapshot = await self._load(session, kind, token_hash)
         await self._remember(token_hash, snapshot)
         try:
-            again = await self._load(session, kind, token_hash)
+            again = await self._load_again(session, kind, token_hash)
         except InvalidCredentials:
             await forget(self.cache, token_hash)
             raise
         if again != snapshot:
             await self._remember(token_hash, again)
         return again
+
+    async def _load_again(
+        self, session: AsyncSession, kind: tokens.TokenKind, token_hash: str
+    ) -> dict[str, Any]:
+        """The second read, which must see what committed since the first. On
+        PostgreSQL each statement reads the latest commits; a SQLite transaction
+        reads one snapshot (a read request's is deferred, ``core.readonly``), so
+        there it reads through a connection of its own (deferred: no write lock)."""
+        bind = session.bind
+        if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+            return await self._load(session, kind, token_hash)
+        async with AsyncSession(bind=bind.execution_options(**{READ_ONLY: True})) as fresh:
+            return await self._load(fresh, kind, token_hash)
 
     async def _cached(self, token_hash: str) -> dict[str, Any] | None:
         raw = await self.cache.get(cache_key(token_hash))
