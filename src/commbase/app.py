@@ -389,6 +389,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(video_pages_router)
     app.include_router(dashboard_router)
 
+    # Innermost: counts each /v1 request's status (error rates, without a write each); it
+    # sees the scope the routes fill (route, principal), which outer layers may copy.
+    app.add_middleware(OutcomeMiddleware, counter=outcomes)
     # Outermost last: request context (ids, client, body cap) wraps idempotency.
     app.add_middleware(IdempotencyMiddleware, database=database, ttl_s=settings.idempotency_ttl_s)
     if settings.cors_origins:
@@ -416,6 +419,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # GET and HEAD read outside write transactions; one that writes runs again.
     app.add_middleware(ReadRequestMiddleware)
-    # Outermost: counts each /v1 request's final status (error rates, without a write each).
-    app.add_middleware(OutcomeMiddleware, counter=outcomes)
     return app

@@ -1,9 +1,11 @@
 """API request outcomes (status classes per route group), counted without a write per
 request, for error rates on the technical dashboard.
 
-:class:`OutcomeMiddleware` (the outermost middleware, so it sees every final status)
-adds one to an in-memory counter keyed by (organization, UTC minute, route group,
-status class) when a ``/v1`` request of a signed-in caller ends. :class:`OutcomeCounter`
+:class:`OutcomeMiddleware` (the innermost middleware: it sees the scope the routes
+fill with the route and the principal, which outer layers such as the read-request
+pass may copy; an unhandled error counts as a 500) adds one to an in-memory counter
+keyed by (organization, UTC minute, route group, status class) when a ``/v1``
+request of a signed-in caller ends. :class:`OutcomeCounter`
 inserts the counts as rows of ``api_request_counts`` every ``flush_every_s`` and once
 more when the process stops, like credential usage (``identity.usage``): a failed
 write keeps the counts for the next one. The rows are facts of the ``api_requests``
@@ -118,11 +120,15 @@ class OutcomeMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500
+        tried = sent = False
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, tried, sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, tried = message["status"], True
+                await send(message)  # a read pass that wrote is refused here, then rerun
+                sent = True
+                return
             await send(message)
 
         try:
@@ -131,5 +137,6 @@ class OutcomeMiddleware:
             principal = scope.get("state", {}).get("principal")
             org_id = getattr(principal, "org_id", None)
             group = route_group(getattr(scope.get("route"), "path", ""))
-            if org_id and group:
+            # Counted once: not for a pass whose answer was refused (it runs again).
+            if org_id and group and (sent or not tried):
                 self.counter.count(org_id, group, status)
