@@ -142,7 +142,7 @@ async def test_the_unique_key_stops_a_retry_that_raced_past_the_checks(
     async def missed(*args: object) -> None:
         return None
 
-    monkeypatch.setattr(placement, "_placed_with_key", missed)
+    monkeypatch.setattr(placement, "placed_with_key", missed)
     raced = await place(client, headers, ANSWERED_94S)
 
     assert_problem(raced, 409, "idempotency-key-in-use")

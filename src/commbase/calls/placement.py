@@ -11,6 +11,7 @@ from decimal import Decimal
 from math import ceil
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,7 +60,7 @@ class Placed:
     replayed: bool = False
 
 
-def request_fingerprint(data: CallCreate) -> str:
+def request_fingerprint(data: BaseModel) -> str:
     """A hash of what the placement asked for, to tell a retry from another request."""
     body = data.model_dump_json(by_alias=True, exclude_unset=False)
     return hashlib.sha256(body.encode()).hexdigest()
@@ -81,30 +82,34 @@ async def place_call(
     placed with it is returned instead of placing another one.
     """
     fingerprint = request_fingerprint(data) if idempotency_key else None
-    if earlier := await _placed_with_key(session, principal, idempotency_key, fingerprint):
+    if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
         return Placed(earlier, replayed=True)
     # An organization opened by sign-up spends nothing before its email is verified.
     await signup_service.require_verified(session, org_id=principal.org_id)
     destination = parse_destination(data.to)
     caller = await caller_for(session, principal=principal)
-    _check_consent(caller)
+    check_consent(caller)
     if data.kind == CallKind.VIDEO:
         # Seats and features of plans this organization buys (billing.licenses).
         await licenses_service.require_feature(
             session, org_id=principal.org_id, user_id=caller.user_id, feature=Feature.VIDEO_CALLS
         )
-    await _check_call_rate(session, caller)
+    await check_call_rate(session, caller)
     contact_id = await _check_contact(session, principal=principal, destination=destination)
     wallet, rate = await _payer_and_rate(
         session, caller=caller, destination=destination, settings=settings
     )
-    if earlier := await _placed_with_key(session, principal, idempotency_key, fingerprint):
+    if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
         # A concurrent retry committed while this one waited for the wallet.
         return Placed(earlier, replayed=True)
-    await _check_concurrency(session, caller)
-    max_duration = _max_duration(caller, data=data, settings=settings)
-    caps = await _spend_caps(session, caller=caller, wallet=wallet)
-    hold = await _reserve(session, wallet=wallet, rate=rate, max_duration=max_duration, caps=caps)
+    allowed_s, hold = await check_limits_and_hold(
+        session,
+        caller=caller,
+        wallet=wallet,
+        rate=rate,
+        requested_s=data.max_duration_s,
+        settings=settings,
+    )
     call = _new_call(
         caller=caller,
         data=data,
@@ -113,16 +118,16 @@ async def place_call(
         wallet=wallet,
         rate=rate,
         hold=hold,
-        allowed_s=min(max_duration, hold.allowed_minutes * 60),
+        allowed_s=allowed_s,
         provider=carriers.for_placement(livemode=principal.livemode),
     )
     call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
-    await _apply_retention(session, call=call, caller=caller)
+    await apply_retention(session, call=call, caller=caller)
     await _queue_dial(session, call=call)
     return Placed(call)
 
 
-async def _placed_with_key(
+async def placed_with_key(
     session: AsyncSession, principal: Principal, key: str | None, fingerprint: str | None
 ) -> Call | None:
     if key is None:
@@ -138,14 +143,14 @@ async def _placed_with_key(
     return call
 
 
-def _check_consent(caller: Caller) -> None:
+def check_consent(caller: Caller) -> None:
     if caller.agent_session_id is None:
         return
     if caller.agent is None or not caller.agent.calling_authorized:
         raise ConsentRequired("The agent session's user_consent.calling_authorized is false")
 
 
-async def _check_call_rate(session: AsyncSession, caller: Caller) -> None:
+async def check_call_rate(session: AsyncSession, caller: Caller) -> None:
     """An agent session places at most its ``calls_per_hour``."""
     if caller.agent is None or not caller.agent.calls_per_hour:
         return
@@ -230,12 +235,31 @@ async def _check_concurrency(session: AsyncSession, caller: Caller) -> None:
         )
 
 
-def _max_duration(caller: Caller, *, data: CallCreate, settings: Settings) -> int:
+async def check_limits_and_hold(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    wallet: Wallet,
+    rate: Decimal,
+    requested_s: int | None,
+    settings: Settings,
+) -> tuple[int, Hold]:
+    """The checks every call placed (a phone call, a video room) passes once its
+    wallet is locked: concurrency, the longest it may last, the spend caps, and the
+    hold. Returns the seconds the call may last and the hold."""
+    await _check_concurrency(session, caller)
+    max_duration = _max_duration(caller, requested_s=requested_s, settings=settings)
+    caps = await _spend_caps(session, caller=caller, wallet=wallet)
+    hold = await _reserve(session, wallet=wallet, rate=rate, max_duration=max_duration, caps=caps)
+    return min(max_duration, hold.allowed_minutes * 60), hold
+
+
+def _max_duration(caller: Caller, *, requested_s: int | None, settings: Settings) -> int:
     """The longest the call may last: the request's, the server's, the user's limits and
     AI settings, and the agent session's limit, whichever is shortest."""
     candidates = [
         settings.max_call_duration_s,
-        data.max_duration_s,
+        requested_s,
         caller.limits.max_call_duration_s,
         caller.limits.ai_max_call_duration_s,
         caller.agent.max_call_duration if caller.agent else None,
@@ -302,9 +326,7 @@ def _new_call(
     provider: ProviderName,
 ) -> Call:
     limits = caller.limits
-    privacy = limits.privacy_mode if data.privacy_mode is None else data.privacy_mode
-    if caller.agent is not None:
-        privacy = privacy or caller.agent.privacy_mode
+    privacy = privacy_mode_for(caller, requested=data.privacy_mode)
     from_number = parse_destination(data.from_, field="from").e164 if data.from_ else None
     return Call(
         org_id=caller.principal.org_id,
@@ -340,7 +362,15 @@ def _new_call(
     )
 
 
-async def _apply_retention(session: AsyncSession, *, call: Call, caller: Caller) -> None:
+def privacy_mode_for(caller: Caller, *, requested: bool | None = None) -> bool:
+    """The call's privacy mode: the request's, else the user's; an agent session's on top."""
+    privacy = caller.limits.privacy_mode if requested is None else requested
+    if caller.agent is not None:
+        privacy = privacy or caller.agent.privacy_mode
+    return privacy
+
+
+async def apply_retention(session: AsyncSession, *, call: Call, caller: Caller) -> None:
     """Carry the agent session's ``data_retention`` consent onto its call. A
     ``session_only`` call's personal data expires with the session (sooner if the
     session is terminated); a ``30_days`` call's 30 days after it ends."""

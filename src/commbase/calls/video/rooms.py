@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from math import ceil
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import service as billing_service
 from commbase.billing.licenses import service as licenses_service
 from commbase.billing.licenses.enums import Feature
-from commbase.calls import lifecycle
+from commbase.calls import lifecycle, placement
+from commbase.calls.callers import caller_for
 from commbase.calls.enums import CallDirection, CallKind, CallStatus, EventSource
 from commbase.calls.models import Call
 from commbase.calls.providers.base import ProviderEvent
@@ -38,7 +39,14 @@ from commbase.calls.video.sfu import require_sfu
 from commbase.contacts import service as contacts_service
 from commbase.core import outbox
 from commbase.core.auth import Principal
-from commbase.core.errors import Conflict, NotFound, PaymentRequired
+from commbase.core.errors import (
+    Conflict,
+    ContactBlocked,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    NotFound,
+    PaymentRequired,
+)
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
 from commbase.identity.signup import service as signup_service
@@ -64,21 +72,38 @@ def signal_url(settings: Settings, room_id: str) -> str:
 
 
 async def create_room(
-    session: AsyncSession, *, principal: Principal, data: RoomCreate, settings: Settings
-) -> tuple[VideoRoom, credentials.GuestLink]:
-    """A room and its call, the call's funds held for the longest call allowed."""
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    data: RoomCreate,
+    settings: Settings,
+    idempotency_key: str | None = None,
+) -> tuple[VideoRoom, credentials.GuestLink, bool]:
+    """A room and its call, through the guards every placed call passes
+    (``calls.placement``: consent, call rate, concurrency, the longest duration, spend
+    caps, the hold, privacy mode, retention). With an ``idempotency_key`` a room
+    already created with it is answered instead (the third value is True then)."""
     org_id = principal.org_id
+    fingerprint = placement.request_fingerprint(data) if idempotency_key else None
+    if earlier := await _created_with_key(session, principal, idempotency_key, fingerprint):
+        return earlier, _link(settings, earlier), True
     await signup_service.require_verified(session, org_id=org_id)
+    caller = await caller_for(session, principal=principal)
+    placement.check_consent(caller)
     await licenses_service.require_feature(
         session, org_id=org_id, user_id=principal.user_id, feature=Feature.VIDEO_CALLS
     )
     if data.mode == RoomMode.SFU:
         require_sfu(settings)
+    await placement.check_call_rate(session, caller)
     if data.contact_id is not None:
-        await contacts_service.get_contact(session, org_id=org_id, contact_id=data.contact_id)
-    agent_session_id = principal.credential_id if principal.agent is not None else None
+        contact = await contacts_service.get_contact(
+            session, org_id=org_id, contact_id=data.contact_id
+        )
+        if contact.blocked:
+            raise ContactBlocked("The contact is blocked")
     wallet = await billing_service.payer_wallet(
-        session, org_id=org_id, user_id=principal.user_id, agent_session_id=agent_session_id
+        session, org_id=org_id, user_id=caller.user_id, agent_session_id=caller.agent_session_id
     )
     if wallet is None:
         raise PaymentRequired("No wallet pays for this caller; create and fund one first")
@@ -93,35 +118,47 @@ async def create_room(
     wallet = await billing_service.get_wallet(
         session, org_id=org_id, wallet_id=wallet.id, for_update=True
     )
-    hold = await billing_service.hold_for_call(
-        session,
-        wallet=wallet,
-        rate_per_minute=rate,
-        max_minutes=ceil(settings.max_call_duration_s / 60),
+    if earlier := await _created_with_key(session, principal, idempotency_key, fingerprint):
+        return earlier, _link(settings, earlier), True  # a retry committed meanwhile
+    allowed_s, hold = await placement.check_limits_and_hold(
+        session, caller=caller, wallet=wallet, rate=rate, requested_s=None, settings=settings
     )
     now = utcnow()
+    privacy = placement.privacy_mode_for(caller)
     call = Call(
         org_id=org_id,
         kind=CallKind.VIDEO,
         direction=CallDirection.INBOUND,
         status=CallStatus.QUEUED,
-        user_id=principal.user_id,
-        agent_session_id=agent_session_id,
-        api_key_id=principal.credential_id if principal.key is not None else None,
+        user_id=caller.user_id,
+        agent_session_id=caller.agent_session_id,
+        api_key_id=caller.api_key_id,
         wallet_id=wallet.id,
         contact_id=data.contact_id,
         caller_id_name=data.customer_name,
-        max_duration_seconds=min(settings.max_call_duration_s, hold.allowed_minutes * 60),
+        privacy_mode=privacy,
+        max_duration_seconds=allowed_s,
         rate_per_minute=rate,
         currency=wallet.currency,
         hold_amount=hold.amount,
         hold_minutes=hold.minutes,
         provider=PROVIDER,
         livemode=principal.livemode,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
         created_at=now,
     )
+    await placement.apply_retention(session, call=call, caller=caller)
     session.add(call)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if idempotency_key is None:
+            raise
+        raise IdempotencyKeyInUse(
+            "A request with this Idempotency-Key created its room meanwhile; retry",
+            headers={"Retry-After": "1"},
+        ) from exc
     room = VideoRoom(
         org_id=org_id,
         call_id=call.id,
@@ -143,10 +180,30 @@ async def create_room(
         {"id": room.id, "call_id": call.id, "status": room.status, "mode": room.mode},
         org_id=org_id,
     )
-    link = credentials.sign_guest_link(
-        settings, org_id=org_id, room_id=room.id, ttl_s=settings.video_guest_link_ttl_s
+    return room, _link(settings, room), False
+
+
+def _link(settings: Settings, room: VideoRoom) -> credentials.GuestLink:
+    return credentials.sign_guest_link(
+        settings, org_id=room.org_id, room_id=room.id, ttl_s=settings.video_guest_link_ttl_s
     )
-    return room, link
+
+
+async def _created_with_key(
+    session: AsyncSession, principal: Principal, key: str | None, fingerprint: str | None
+) -> VideoRoom | None:
+    """The room a request with this key created (IdempotencyKeyReused for another body)."""
+    call = await placement.placed_with_key(session, principal, key, fingerprint)
+    if call is None:
+        return None
+    if call.kind != CallKind.VIDEO:
+        raise IdempotencyKeyReused("This Idempotency-Key already placed a call; use a new key")
+    room = await session.scalar(
+        select(VideoRoom).where(VideoRoom.org_id == call.org_id, VideoRoom.call_id == call.id)
+    )
+    if room is None:
+        raise IdempotencyKeyReused("This Idempotency-Key already placed a call; use a new key")
+    return room
 
 
 async def _move_call(

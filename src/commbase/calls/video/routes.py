@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from commbase.calls.models import Call
 from commbase.calls.video import credentials, joining, rooms
@@ -41,6 +41,7 @@ from commbase.core.db import DbSession, after_commit
 from commbase.core.deps import AppSettings
 from commbase.core.errors import AuthenticationRequired, NotFound, PermissionDenied
 from commbase.core.http import client_of
+from commbase.core.idempotency import REPLAYED_HEADER, request_key
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.scopes import Scope
@@ -86,12 +87,30 @@ async def _participant(
     response_model=RoomRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a video room (its call of kind video, funds held) and a guest link",
+    description=(
+        "Passes the checks placing a call passes (consent, call rate, concurrency, spend "
+        "caps, the hold). A retry with the same `Idempotency-Key` answers with the room "
+        "the first request created (a fresh guest link), never a second room."
+    ),
 )
 async def create_room(
-    body: RoomCreate, principal: CurrentPrincipal, session: DbSession, settings: AppSettings
+    body: RoomCreate,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: AppSettings,
 ) -> Any:
     principal.require(Scope.CALLS_CREATE)
-    room, link = await rooms.create_room(session, principal=principal, data=body, settings=settings)
+    room, link, replayed = await rooms.create_room(
+        session,
+        principal=principal,
+        data=body,
+        settings=settings,
+        idempotency_key=request_key(request),
+    )
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"
     call = (await rooms.calls_of(session, [room])).get(room.call_id)
     return room_read(
         room,

@@ -1,0 +1,116 @@
+"""Creating a room passes the guards placing a call passes (consent, call rate,
+concurrency, duration and spend caps, the hold) and stores its Idempotency-Key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import delete
+
+from commbase.core.idempotency import IdempotencyKey
+from tests.calls.factories import fund_wallet
+from tests.identity.factories import Tenant, auth, make_tenant
+
+
+async def agent_session(
+    client: httpx.AsyncClient, tenant: Tenant, **consent: Any
+) -> tuple[str, dict[str, str]]:
+    rate_limits = consent.pop("rate_limits", {})
+    created = await client.post(
+        "/v1/agent-sessions",
+        json={
+            "agent_context": {"agent_id": "video-bot"},
+            "user_consent": {"calling_authorized": True, **consent},
+            "rate_limits": rate_limits,
+        },
+        headers=tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["id"], auth(created.json()["session_token"])
+
+
+async def call_of(client: httpx.AsyncClient, tenant: Tenant, room: dict[str, Any]) -> Any:
+    return (await client.get(f"/v1/calls/{room['call_id']}", headers=tenant.headers)).json()
+
+
+async def test_an_agent_session_without_calling_consent_opens_no_room(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=10_000)
+    _, headers = await agent_session(client, tenant, calling_authorized=False)
+    refused = await client.post("/v1/video/rooms", json={}, headers=headers)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"] == "/problems/consent-required"
+    listed = await client.get("/v1/video/rooms", headers=tenant.headers)
+    assert listed.json()["data"] == []
+
+
+async def test_an_agent_sessions_spend_limit_and_call_rate_bound_its_rooms(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=10_000)
+    session_id, headers = await agent_session(
+        client,
+        tenant,
+        max_spend_limit=10,
+        privacy_mode=True,
+        rate_limits={"calls_per_hour": 1},
+    )
+    created = await client.post("/v1/video/rooms", json={}, headers=headers)
+    assert created.status_code == 201, created.text
+    call = await call_of(client, tenant, created.json())
+    # 10 minor units at 0.05 a minute: two minutes held, the room may last two minutes.
+    assert call["max_duration_seconds"] == 120
+    assert call["agent_session_id"] == session_id
+    assert call["privacy_mode"] is True
+    again = await client.post("/v1/video/rooms", json={}, headers=headers)
+    assert again.status_code == 429, again.text
+
+
+async def test_a_users_daily_spend_limit_and_concurrency_bound_their_rooms(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=10_000)
+    patched = await client.patch(
+        f"/v1/users/{tenant.owner_id}",
+        json={"limits": {"daily_spend_limit": 15, "max_concurrent_calls": 1}},
+        headers=tenant.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    created = await client.post("/v1/video/rooms", json={}, headers=tenant.headers)
+    assert created.status_code == 201, created.text
+    assert (await call_of(client, tenant, created.json()))["max_duration_seconds"] == 180
+    second = await client.post("/v1/video/rooms", json={}, headers=tenant.headers)
+    assert second.status_code == 429, second.text
+
+
+async def test_a_retry_whose_response_record_was_lost_answers_with_the_same_room(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=10_000)
+    headers = {**tenant.headers, "Idempotency-Key": "room-once"}
+    first = await client.post("/v1/video/rooms", json={"title": "Help"}, headers=headers)
+    assert first.status_code == 201, first.text
+    held = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(delete(IdempotencyKey))
+        await session.commit()
+    retry = await client.post("/v1/video/rooms", json={"title": "Help"}, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["id"] == first.json()["id"]
+    listed = await client.get("/v1/video/rooms", headers=tenant.headers)
+    assert [room["id"] for room in listed.json()["data"]] == [first.json()["id"]]
+    after = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
+    assert after["held"] == held["held"]  # one hold
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(delete(IdempotencyKey))
+        await session.commit()
+    other = await client.post("/v1/video/rooms", json={"title": "Other"}, headers=headers)
+    assert other.status_code == 422, other.text
