@@ -1,4 +1,4 @@
-"""reserved: spare (no-op placeholder kept so one Alembic chain stays linear)
+"""video rooms: agent participants by credential
 
 Revision ID: 0037
 Revises: 0036
@@ -7,6 +7,9 @@ Create Date: 2026-11-28 18:00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0037"
 down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("video_participants") as batch:
+        batch.add_column(sa.Column("credential_id", sa.String(length=40), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("video_participants") as batch:
+        batch.drop_column("credential_id")

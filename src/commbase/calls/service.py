@@ -37,14 +37,14 @@ from commbase.identity import service as identity_service
 # ------------------------------------------------------------------- reading
 
 
-def _owned_by(principal: Principal) -> str | None:
+def owned_by(principal: Principal) -> str | None:
     """Agent sessions see only their own calls."""
     return principal.credential_id if principal.kind == PrincipalKind.AGENT_SESSION else None
 
 
 async def get_call(session: AsyncSession, *, principal: Principal, call_id: str) -> Call:
     statement = select(Call).where(Call.org_id == principal.org_id, Call.id == call_id)
-    if owner := _owned_by(principal):
+    if owner := owned_by(principal):
         statement = statement.where(Call.agent_session_id == owner)
     call = await session.scalar(statement)
     if call is None:
@@ -79,7 +79,7 @@ async def list_calls(
     agent_session_id: str | None = None,
 ) -> tuple[Sequence[Call], str | None]:
     statement = select(Call).where(Call.org_id == principal.org_id)
-    if owner := _owned_by(principal):
+    if owner := owned_by(principal):
         statement = statement.where(Call.agent_session_id == owner)
     if status:
         statement = statement.where(Call.status == status)

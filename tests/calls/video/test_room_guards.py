@@ -11,7 +11,7 @@ from sqlalchemy import delete
 
 from commbase.core.idempotency import IdempotencyKey
 from tests.calls.factories import fund_wallet
-from tests.identity.factories import Tenant, auth, make_tenant
+from tests.identity.factories import Tenant, auth, login, make_tenant
 
 
 async def agent_session(
@@ -114,3 +114,46 @@ async def test_a_retry_whose_response_record_was_lost_answers_with_the_same_room
         await session.commit()
     other = await client.post("/v1/video/rooms", json={"title": "Other"}, headers=headers)
     assert other.status_code == 422, other.text
+
+
+# ------------------------------------------------------------------ ownership
+
+
+async def test_an_agent_session_reaches_only_its_own_rooms_and_never_a_members_seat(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=10_000)
+    _, mine = await agent_session(client, tenant)
+    _, other = await agent_session(client, tenant)
+    room = (await client.post("/v1/video/rooms", json={}, headers=mine)).json()
+    base = f"/v1/video/rooms/{room['id']}"
+    assert (await client.get(base, headers=other)).status_code == 404
+    assert (await client.get("/v1/video/rooms", headers=other)).json()["data"] == []
+    for path, body in [
+        ("/guest-links", {}),
+        ("/join", {}),
+        ("/wrap-up", {"problem_solved": True, "outcome": "resolved"}),
+        ("/end", None),
+    ]:
+        refused = await client.post(base + path, json=body, headers=other)
+        assert refused.status_code == 404, (path, refused.text)
+    assert (await client.get(base, headers=mine)).json()["status"] == "created"
+
+    member = auth(await login(client, tenant.owner_email))
+    human = await client.post(f"{base}/join", json={}, headers=member)
+    assert human.status_code == 200, human.text
+    agent = await client.post(f"{base}/join", json={}, headers=mine)
+    key = await client.post(f"{base}/join", json={}, headers=tenant.headers)
+    assert agent.status_code == key.status_code == 200, agent.text
+    ids = {human.json()["participant_id"], agent.json()["participant_id"]}
+    assert len(ids | {key.json()["participant_id"]}) == 3  # three seats, none shared
+    again = await client.post(f"{base}/join", json={}, headers=mine)
+    assert again.json()["participant_id"] == agent.json()["participant_id"]
+    # The member's own token still works: the agent session took nothing from them.
+    quality = await client.post(
+        f"{base}/quality",
+        json={"rtt_ms": 40, "jitter_ms": 5, "packet_loss": 0.0, "mos": 4.3},
+        headers=auth(human.json()["access_token"]),
+    )
+    assert quality.status_code == 202, quality.text

@@ -37,21 +37,29 @@ async def join_as_member(
     settings: Settings,
     org_id: str,
     room_id: str,
-    user_id: str,
+    user_id: str | None,
+    credential_id: str | None = None,
     name: str | None = None,
 ) -> JoinGrant:
-    """A member of ``org_id`` (``user_id``: the user, or the API key's id for a key that
-    acts for no user) joins the room as an agent. NotFound for another organization's
-    room; Conflict for an ended or full room. The caller commits."""
+    """A member of ``org_id`` joins the room as an agent: the user (a login session,
+    ``credential_id`` None), or an agent session or API key (``credential_id``: its
+    id), which is a participant of its own, never its user's. NotFound for another
+    organization's room; Conflict for an ended or full room. The caller commits."""
     room = await rooms.get_room(session, org_id=org_id, room_id=room_id, for_update=True)
     _check_open(room)
+    P = VideoParticipant
+    who = (
+        P.credential_id == credential_id
+        if credential_id is not None
+        else (P.user_id == user_id) & P.credential_id.is_(None)
+    )
     participant = await session.scalar(
-        select(VideoParticipant).where(
-            VideoParticipant.org_id == org_id,
-            VideoParticipant.room_id == room.id,
-            VideoParticipant.role == Role.AGENT,
-            VideoParticipant.user_id == user_id,
-            VideoParticipant.left_at.is_(None),
+        select(P).where(
+            P.org_id == org_id,
+            P.room_id == room.id,
+            P.role == Role.AGENT,
+            who,
+            P.left_at.is_(None),
         )
     )
     token = credentials.new_access_token()
@@ -65,6 +73,7 @@ async def join_as_member(
             name=name or AGENT_NAME,
             token=token,
         )
+        participant.credential_id = credential_id
         session.add(participant)
         await session.flush()
         await rooms.mark_joined(session, room=room, role=Role.AGENT, at=participant.joined_at)

@@ -70,6 +70,8 @@ class VideoParticipant(Base):
     room_id: Mapped[str] = mapped_column(ForeignKey("video_rooms.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(10))  # Role
     user_id: Mapped[str | None] = mapped_column(String(40))
+    # An agent session's or API key's own participant (None: the user's own, or a guest).
+    credential_id: Mapped[str | None] = mapped_column(String(40))
     name: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)
     token_hash: Mapped[str] = mapped_column(String(64))
     token_expires_at: Mapped[datetime]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,7 @@ from commbase.billing import service as billing_service
 from commbase.billing.licenses import service as licenses_service
 from commbase.billing.licenses.enums import Feature
 from commbase.calls import lifecycle, placement
+from commbase.calls import service as calls_service
 from commbase.calls.callers import caller_for
 from commbase.calls.enums import CallDirection, CallKind, CallStatus, EventSource
 from commbase.calls.models import Call
@@ -222,10 +223,38 @@ async def _move_call(
     )
 
 
+def _owned(statement: Select[VideoRoom], *, org_id: str, owner: str | None) -> Select[VideoRoom]:
+    """Only rooms whose call the agent session ``owner`` created (as ``calls.service``
+    limits an agent session to its own calls); every room of the org for None."""
+    if owner is None:
+        return statement
+    own_calls = select(Call.id).where(Call.org_id == org_id, Call.agent_session_id == owner)
+    return statement.where(VideoRoom.call_id.in_(own_calls))
+
+
+async def get_room_for(
+    session: AsyncSession, *, principal: Principal, room_id: str, for_update: bool = False
+) -> VideoRoom:
+    """A room the principal may reach (an agent session: only its own rooms)."""
+    return await get_room(
+        session,
+        org_id=principal.org_id,
+        room_id=room_id,
+        for_update=for_update,
+        owner=calls_service.owned_by(principal),
+    )
+
+
 async def get_room(
-    session: AsyncSession, *, org_id: str, room_id: str, for_update: bool = False
+    session: AsyncSession,
+    *,
+    org_id: str,
+    room_id: str,
+    for_update: bool = False,
+    owner: str | None = None,
 ) -> VideoRoom:
     statement = select(VideoRoom).where(VideoRoom.org_id == org_id, VideoRoom.id == room_id)
+    statement = _owned(statement, org_id=org_id, owner=owner)
     if for_update:
         statement = statement.with_for_update().execution_options(populate_existing=True)
     room = await session.scalar(statement)
@@ -235,9 +264,15 @@ async def get_room(
 
 
 async def list_rooms(
-    session: AsyncSession, *, org_id: str, params: PageParams, status: str | None = None
+    session: AsyncSession,
+    *,
+    org_id: str,
+    params: PageParams,
+    status: str | None = None,
+    owner: str | None = None,
 ) -> tuple[Sequence[VideoRoom], str | None]:
     statement = select(VideoRoom).where(VideoRoom.org_id == org_id)
+    statement = _owned(statement, org_id=org_id, owner=owner)
     if status:
         statement = statement.where(VideoRoom.status == status)
     return await paginate(session, statement, id_column=VideoRoom.id, params=params)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from commbase.calls import service as calls_service
 from commbase.calls.models import Call
 from commbase.calls.video import credentials, joining, rooms
 from commbase.calls.video import service as video_service
@@ -34,6 +35,7 @@ from commbase.core.auth import (
     AnonymousRateLimit,
     CurrentPrincipal,
     Principal,
+    PrincipalKind,
     bearer_token,
     enforce_rate_limit,
 )
@@ -130,7 +132,11 @@ async def list_rooms(
 ) -> Any:
     principal.require(Scope.CALLS_READ)
     rows, cursor = await rooms.list_rooms(
-        session, org_id=principal.org_id, params=page, status=status_
+        session,
+        org_id=principal.org_id,
+        params=page,
+        status=status_,
+        owner=calls_service.owned_by(principal),
     )
     calls = await rooms.calls_of(session, rows)
     return Page(data=[room_read(r, calls.get(r.call_id)) for r in rows], next_cursor=cursor)
@@ -139,7 +145,7 @@ async def list_rooms(
 @router.get("/rooms/{room_id}", response_model=RoomRead)
 async def get_room(room_id: PathId, principal: CurrentPrincipal, session: DbSession) -> Any:
     principal.require(Scope.CALLS_READ)
-    room = await rooms.get_room(session, org_id=principal.org_id, room_id=room_id)
+    room = await rooms.get_room_for(session, principal=principal, room_id=room_id)
     return room_read(room, (await rooms.calls_of(session, [room])).get(room.call_id))
 
 
@@ -157,7 +163,7 @@ async def create_guest_link(
     settings: AppSettings,
 ) -> Any:
     principal.require(Scope.CALLS_WRITE)
-    room = await rooms.get_room(session, org_id=principal.org_id, room_id=room_id)
+    room = await rooms.get_room_for(session, principal=principal, room_id=room_id)
     link = rooms.new_guest_link(settings, room=room, ttl_s=body.ttl_seconds)
     return GuestLinkRead(
         url=rooms.guest_url(settings, link.token), token=link.token, expires_at=link.expires_at
@@ -177,12 +183,17 @@ async def join_room(
     body: MemberJoin | None = None,
 ) -> Any:
     principal.require(Scope.CALLS_WRITE)
+    await rooms.get_room_for(session, principal=principal, room_id=room_id)
+    # A login session joins as its user; an agent session or an API key as itself,
+    # a participant of its own beside its member's (never the member's seat).
+    by_credential = principal.kind != PrincipalKind.USER_SESSION
     return await joining.join_as_member(
         session,
         settings=settings,
         org_id=principal.org_id,
         room_id=room_id,
-        user_id=principal.user_id or principal.credential_id,
+        user_id=principal.user_id,
+        credential_id=principal.credential_id if by_credential else None,
         name=body.name if body else None,
     )
 
@@ -260,7 +271,7 @@ async def _participant_or_member(
     if (bearer_token(request) or "").startswith(credentials.ACCESS_PREFIX):
         return await _participant(request, session, settings, room_id)
     principal = await _member(request, session)
-    await rooms.get_room(session, org_id=principal.org_id, room_id=room_id)
+    await rooms.get_room_for(session, principal=principal, room_id=room_id)
     return principal
 
 
@@ -288,6 +299,7 @@ async def wrap_up(
     room_id: PathId, body: WrapUp, principal: CurrentPrincipal, session: DbSession
 ) -> Any:
     principal.require(Scope.CALLS_WRITE)
+    await rooms.get_room_for(session, principal=principal, room_id=room_id)
     room = await video_service.wrap_up(session, org_id=principal.org_id, room_id=room_id, data=body)
     return room_read(room, (await rooms.calls_of(session, [room])).get(room.call_id))
 
