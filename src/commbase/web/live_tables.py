@@ -8,6 +8,7 @@ from typing import Any
 
 from commbase.web.api import Api
 from commbase.web.figures import API_PREFIX, ChartData, Table, csv_url, epoch, guarded
+from commbase.web.templating import money
 
 NO_MEMBER = "(no member)"
 AGENT_METRICS = ("calls.total", "calls.answered", "calls.duration")
@@ -71,10 +72,6 @@ async def live_visitors(api: Api, query: dict[str, str]) -> Table:
     )
 
 
-def _money(minor: int, currency: str) -> str:
-    return f"{minor / 100:,.2f} {currency}"
-
-
 async def mrr_forecast(api: Api, query: dict[str, str]) -> Table:
     """Per currency: MRR now, the monthly net new MRR and the forecast months; the chart
     of the first currency's history and forecast."""
@@ -88,9 +85,9 @@ async def mrr_forecast(api: Api, query: dict[str, str]) -> Table:
         rows = [
             [
                 item["currency"],
-                _money(item["mrr"], item["currency"]),
-                _money(item["monthly_net_new_mrr"], item["currency"]),
-                *(_money(p["mrr"], item["currency"]) for p in item["forecast"]),
+                money(item["mrr"], item["currency"]),
+                money(item["monthly_net_new_mrr"], item["currency"]),
+                *(money(p["mrr"], item["currency"]) for p in item["forecast"]),
             ]
             for item in answer["data"]
         ]

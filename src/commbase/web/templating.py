@@ -8,6 +8,8 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from commbase.core.money import exponent, is_currency
+
 TEMPLATES = Path(__file__).parent / "templates"
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -21,6 +23,19 @@ SECURITY_HEADERS = {
 }
 
 
+def money(minor: int, currency: str) -> str:
+    """Minor units in major units with the currency's own digits: ``12345 USD`` is
+    ``123.45 USD``, ``12345 JPY`` is ``12,345 JPY``, ``12345 KWD`` is ``12.345 KWD``
+    (ISO 4217 exponent; integer arithmetic, no float). An unknown code shows 2 digits."""
+    digits = exponent(currency) if is_currency(currency) else 2
+    sign = "-" if minor < 0 else ""
+    major, fraction = divmod(abs(int(minor)), 10**digits)
+    text = f"{sign}{major:,}"
+    if digits:
+        text += f".{fraction:0{digits}d}"
+    return f"{text} {currency}"
+
+
 def number(value: Any, unit: str = "count", currency: str = "USD") -> str:
     """A figure as people read it: money in major units, durations, rates."""
     if value is None:
@@ -28,7 +43,7 @@ def number(value: Any, unit: str = "count", currency: str = "USD") -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if unit == "minor":
-        return f"{value / 100:,.2f} {currency}"
+        return money(round(value), currency)
     if unit in ("percent", "%"):
         return f"{value:,.2f} %"
     if unit == "ratio":
