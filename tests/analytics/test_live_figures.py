@@ -239,6 +239,42 @@ async def test_mrr_forecast_extrapolates_the_trailing_net_new_mrr(
         assert refused.status_code == 422, bad
 
 
+async def test_mrr_forecast_rounds_a_half_minor_unit_up(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """5 minor units over 2 months is 2.5 a month: 3, not 2 (banker's rounding)."""
+    tenant = await make_tenant(app)
+    async with app.state.db.sessionmaker() as session:
+        session.add_all(
+            [
+                MrrMovement(
+                    org_id=tenant.org_id,
+                    subscription_id="sub_x",
+                    customer_id="cus_x",
+                    plan_id="plan_x",
+                    kind="new",
+                    currency="USD",
+                    amount=amount,
+                    mrr_before=0,
+                    mrr_after=0,
+                    active_delta=0,
+                    org_currency=True,
+                    occurred_at=NOW - timedelta(days=days_ago),
+                )
+                for amount, days_ago in ((995, 200), (5, 10))
+            ]
+        )
+        await session.commit()
+    answer = await client.get(
+        "/v1/billing/mrr-forecast?months=3&trailing_months=2", headers=tenant.headers
+    )
+    assert answer.status_code == 200, answer.text
+    (usd,) = answer.json()["data"]
+    assert (usd["mrr"], usd["trailing_net_new_mrr"]) == (1_000, 5)
+    assert usd["monthly_net_new_mrr"] == 3  # 2.5 half up
+    assert [p["mrr"] for p in usd["forecast"]] == [1_003, 1_005, 1_008]  # 1002.5, 1005, 1007.5
+
+
 async def test_realtime_computes_only_the_sections_asked_for(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:

@@ -8,7 +8,8 @@ Method (a straight-line extrapolation, stated in the answer's ``method``):
   (new + expansion + reactivation - contraction - churn over that window), and
   its monthly rate is that difference / ``trailing_months``;
 * month ``k`` of the forecast (``k`` = 1..``months``) is MRR now + ``k`` x the
-  monthly rate, rounded to a minor unit, and never below zero.
+  monthly rate, rounded half up (away from zero on a half) to a minor unit, and never
+  below zero. The arithmetic is exact (integer minor units and fractions; no float).
 
 A month is 30 days here, for the history and the forecast alike. Seasonality, plan
 changes not made yet and renewals that will fail are not modelled: for invoices
@@ -18,6 +19,7 @@ due, see ``GET /v1/billing/forecast``.
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,16 +60,16 @@ async def mrr_forecast(
         current, start = history[-1], history[0]
         if current == 0 and start == 0:
             continue
-        monthly = (current - start) / trailing_months
+        monthly = Fraction(current - start, trailing_months)
         data.append(
             MrrForecastCurrency(
                 currency=currency,
                 mrr=current,
                 trailing_net_new_mrr=current - start,
-                monthly_net_new_mrr=round(monthly),
+                monthly_net_new_mrr=_half_up(monthly),
                 history=[MrrPoint(at=m, mrr=v) for m, v in zip(moments, history, strict=True)],
                 forecast=[
-                    MrrPoint(at=now + MONTH * k, mrr=max(0, round(current + k * monthly)))
+                    MrrPoint(at=now + MONTH * k, mrr=max(0, _half_up(current + k * monthly)))
                     for k in range(1, months + 1)
                 ],
             )
@@ -75,3 +77,12 @@ async def mrr_forecast(
     return MrrForecast(
         as_of=now, months=months, trailing_months=trailing_months, method=METHOD, data=data
     )
+
+
+def _half_up(value: Fraction) -> int:
+    """``value`` rounded to a whole minor unit, a half away from zero (2.5 -> 3,
+    -2.5 -> -3; Python's ``round`` would give 2 and -2)."""
+    whole, rest = divmod(abs(value.numerator), value.denominator)
+    if 2 * rest >= value.denominator:
+        whole += 1
+    return whole if value >= 0 else -whole
