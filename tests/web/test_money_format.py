@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from commbase.web.live_tables import money
-from commbase.web.templating import number
+from commbase.web.templating import money, number
 
 
 def test_money_uses_the_iso_4217_exponent() -> None:
