@@ -20,6 +20,9 @@ go to a replica (``ReadSession``) is routed like this:
    that replica is skipped for ``BEHIND_SKIP_S`` (requests do not each wait for it).
 4. A replica that cannot be reached (``database_unavailable``) is skipped for
    ``DOWN_SKIP_S``; the primary serves.
+5. A replica whose connection pool is exhausted (no connection free within
+   ``REPLICA_POOL_TIMEOUT_S``, half a second) is skipped for ``BEHIND_SKIP_S``; the
+   primary serves (a request does not wait the primary's 10 s pool timeout for it).
 
 A request that has written in its own transaction (its primary session flushed a
 change) reads from the primary. Writes never reach a replica: only ``ReadSession``
@@ -42,13 +45,13 @@ import structlog
 from fastapi import Depends, Request
 from prometheus_client import Counter
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_engine
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session as OrmSession
 
 from commbase.core.db import (
-    POOL_TIMEOUT_S,
     READ_ONLY,
     DbSession,
     Session,
@@ -65,6 +68,9 @@ BEHIND_SKIP_S = 1.0
 # Opening a connection to a replica: a replica that does not answer must cost little,
 # the primary can serve instead.
 REPLICA_CONNECT_TIMEOUT_S = 1.0
+# Waiting for a pooled replica connection: the primary can serve instead, so a request
+# waits little for a busy replica (the primary's own pool waits POOL_TIMEOUT_S, 10 s).
+REPLICA_POOL_TIMEOUT_S = 0.5
 POLL_S = 0.002
 # Marks a session that a replica serves (``session.info[REPLICA_INFO]`` is its name).
 REPLICA_INFO = "commbase.replica"
@@ -108,7 +114,7 @@ def _replica_engine(url: str) -> AsyncEngine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
-        pool_timeout=POOL_TIMEOUT_S,
+        pool_timeout=REPLICA_POOL_TIMEOUT_S,
         connect_args={
             "timeout": REPLICA_CONNECT_TIMEOUT_S,
             "server_settings": {
@@ -129,7 +135,7 @@ class Replica:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[Session]
     skip_until: float = 0.0
-    state: str = "ok"  # ok, behind, down
+    state: str = "ok"  # ok, behind, busy, down
     lag_ms: float | None = field(default=None)
 
 
@@ -188,6 +194,9 @@ class Replicas:
             try:
                 if await self._caught_up(replica, str(position)):
                     return Choice(replica, "caught up")
+            except sa_exc.TimeoutError:  # no pooled connection free in time
+                self._mark(replica, "busy", self.behind_skip_s)
+                reason = "replica busy"
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
@@ -224,18 +233,25 @@ class Replicas:
         replica.skip_until = time.monotonic() + skip_s
 
     async def status(self, timeout_s: float) -> dict[str, str]:
-        """Per replica: ``ok (lag N ms)``, ``behind ...`` or ``error: <type>`` (readiness)."""
+        """Per replica: ``ok (lag N ms)``, ``behind ...``, ``not a replica ...`` (a server
+        not in recovery: promoted, or a primary named by mistake; it is never read from)
+        or ``error: <type>`` (readiness: anything but ``ok`` is degraded)."""
         found: dict[str, str] = {}
         for replica in self.replicas:
             try:
                 async with asyncio.timeout(timeout_s), replica.engine.connect() as connection:
-                    lag = await connection.scalar(
-                        text(
-                            "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
-                            " THEN 0 ELSE EXTRACT(EPOCH FROM now() - "
-                            "pg_last_xact_replay_timestamp()) * 1000 END"
+                    recovering, lag = (
+                        await connection.execute(
+                            text(
+                                "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn()"
+                                " = pg_last_wal_replay_lsn() THEN 0 ELSE EXTRACT(EPOCH FROM "
+                                "now() - pg_last_xact_replay_timestamp()) * 1000 END"
+                            )
                         )
-                    )
+                    ).one()
+                if not recovering:
+                    found[replica.name] = "not a replica (pg_is_in_recovery() is false)"
+                    continue
                 lag_ms = float(lag or 0)
                 state = "ok" if lag_ms <= self.max_lag_s * 1000 else "behind"
                 found[replica.name] = f"{state} (replay lag {lag_ms:.0f} ms)"
