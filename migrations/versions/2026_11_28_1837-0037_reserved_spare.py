@@ -1,4 +1,4 @@
-"""video rooms: agent participants by credential
+"""video rooms: agent participants by credential, disconnection times
 
 Revision ID: 0037
 Revises: 0036
@@ -10,17 +10,27 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import commbase.core.db
+
 revision: str = "0037"
 down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+UTC = commbase.core.db.UTCDateTime(timezone=True)
+
 
 def upgrade() -> None:
     with op.batch_alter_table("video_participants") as batch:
         batch.add_column(sa.Column("credential_id", sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column("disconnected_at", UTC, nullable=True))
+    with op.batch_alter_table("video_rooms") as batch:
+        batch.add_column(sa.Column("last_together_at", UTC, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("video_rooms") as batch:
+        batch.drop_column("last_together_at")
     with op.batch_alter_table("video_participants") as batch:
+        batch.drop_column("disconnected_at")
         batch.drop_column("credential_id")

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     video_turn_ttl_s: int = Field(default=3600, ge=60, le=24 * 3600)
     video_guest_link_ttl_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     video_access_token_ttl_s: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
+    # A participant whose socket stays closed this long has left (the sweeper).
+    video_reconnect_grace_s: int = Field(default=60, ge=5, le=3600)
     # What a video room costs per minute, in default_rate_currency.
     video_rate_per_minute: Decimal = Field(default=Decimal("0.05"), ge=0, le=1000)
     # The SFU for rooms of mode "sfu" (LiveKit): its wss:// URL and API key/secret.

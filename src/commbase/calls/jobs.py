@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from commbase.calls import retention
 from commbase.calls.transcripts import service as transcripts
+from commbase.calls.video import sweeper as _video_sweeper  # noqa: F401  (registers its job)
 from commbase.core.jobs import JobContext, job
 
 

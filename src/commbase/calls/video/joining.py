@@ -64,7 +64,7 @@ async def join_as_member(
     )
     token = credentials.new_access_token()
     if participant is None:
-        await _check_room_size(session, room)
+        await _check_room_size(session, settings, room)
         participant = _new_participant(
             settings,
             room=room,
@@ -113,7 +113,7 @@ async def join_as_guest(
             if name:
                 earlier.name = name
             return grant(settings, room=room, participant=earlier, token=access_token, resumed=True)
-    await _check_room_size(session, room)
+    await _check_room_size(session, settings, room)
     fresh = credentials.new_access_token()
     participant = _new_participant(
         settings,
@@ -209,15 +209,24 @@ def _check_open(room: VideoRoom) -> None:
         raise Conflict("The video room has ended")
 
 
-async def _check_room_size(session: AsyncSession, room: VideoRoom) -> None:
+async def _check_room_size(session: AsyncSession, settings: Settings, room: VideoRoom) -> None:
+    """Conflict when the room is full; participants whose socket closed longer than
+    the reconnect grace ago (gone, not yet swept) hold no seat."""
     limit = MESH_LIMIT if room.mode == RoomMode.MESH else SFU_LIMIT
+    P = VideoParticipant
+    cutoff = utcnow() - timedelta(seconds=settings.video_reconnect_grace_s)
     present = await session.scalar(
         select(func.count())
-        .select_from(VideoParticipant)
+        .select_from(P)
         .where(
-            VideoParticipant.org_id == room.org_id,
-            VideoParticipant.room_id == room.id,
-            VideoParticipant.left_at.is_(None),
+            P.org_id == room.org_id,
+            P.room_id == room.id,
+            P.left_at.is_(None),
+            ~(
+                P.connected_at.is_(None)
+                & P.disconnected_at.is_not(None)
+                & (P.disconnected_at <= cutoff)
+            ),
         )
     )
     if int(present or 0) >= limit:

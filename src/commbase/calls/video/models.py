@@ -37,6 +37,9 @@ class VideoRoom(Base):
     agent_joined_at: Mapped[datetime | None]
     connected_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # The last moment an agent's and a guest's sockets were both open (the sweeper
+    # bills a room nobody ended up to here).
+    last_together_at: Mapped[datetime | None]
     waiting_seconds: Mapped[int | None]
     response_seconds: Mapped[int | None]
     reconnections: Mapped[int] = mapped_column(default=0)
@@ -80,6 +83,7 @@ class VideoParticipant(Base):
     connections: Mapped[int] = mapped_column(default=0)  # signalling sockets opened
     reconnections: Mapped[int] = mapped_column(default=0)
     connected_at: Mapped[datetime | None]  # the open socket's start (None: not connected)
+    disconnected_at: Mapped[datetime | None]  # its last socket closed (None while connected)
     screen_share_started_at: Mapped[datetime | None]
     screen_share_seconds: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = created_at_column()

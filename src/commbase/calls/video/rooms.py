@@ -333,8 +333,11 @@ async def mark_joined(session: AsyncSession, *, room: VideoRoom, role: str, at: 
     await session.flush()
 
 
-async def end_room(session: AsyncSession, *, room: VideoRoom) -> bool:
-    """End a locked room and settle its call; False if it had already ended."""
+async def end_room(
+    session: AsyncSession, *, room: VideoRoom, billed_until: datetime | None = None
+) -> bool:
+    """End a locked room and settle its call (its duration from connecting to
+    ``billed_until``, else to now); False if it had already ended."""
     if room.status == RoomStatus.ENDED:
         return False
     now = utcnow()
@@ -352,7 +355,7 @@ async def end_room(session: AsyncSession, *, room: VideoRoom) -> bool:
     room.ended_at = now
     sync_call_figures(room, call)
     if room.connected_at is not None:
-        duration = seconds_between(room.connected_at, now)
+        duration = seconds_between(room.connected_at, billed_until or now)
         await _move_call(
             session, call=call, status=CallStatus.COMPLETED, at=now, duration_s=duration
         )

@@ -17,7 +17,7 @@ from commbase.calls.enums import Quality
 from commbase.calls.quality import quality_label
 from commbase.calls.video import events as video_events
 from commbase.calls.video import rooms
-from commbase.calls.video.enums import RoomStatus
+from commbase.calls.video.enums import Role, RoomStatus
 from commbase.calls.video.models import VideoParticipant, VideoQualitySample, VideoRoom
 from commbase.calls.video.schemas import QualityCreate, RatingCreate, WrapUp
 from commbase.core import outbox
@@ -164,6 +164,7 @@ async def connected(
     # A new socket shares no screen yet (a reload ended the earlier page's share).
     rooms.stop_screen_share(room, participant, at=utcnow())
     participant.connected_at = utcnow()
+    participant.disconnected_at = None
     if reconnection:
         participant.reconnections += 1
         room.reconnections += 1
@@ -208,7 +209,10 @@ async def disconnected(
     now = utcnow()
     if participant.connections == connection:
         rooms.stop_screen_share(room, participant, at=now)
+        if participant.connected_at is not None and await _together(session, room):
+            room.last_together_at = now
         participant.connected_at = None
+        participant.disconnected_at = now
     if left and participant.left_at is None:
         participant.left_at = now
         await outbox.record(
@@ -218,6 +222,20 @@ async def disconnected(
             org_id=org_id,
         )
     await session.flush()
+
+
+async def _together(session: AsyncSession, room: VideoRoom) -> bool:
+    """Whether an agent's and a guest's sockets are both open in the room."""
+    roles = await session.scalars(
+        select(VideoParticipant.role)
+        .where(
+            VideoParticipant.org_id == room.org_id,
+            VideoParticipant.room_id == room.id,
+            VideoParticipant.connected_at.is_not(None),
+        )
+        .distinct()
+    )
+    return {Role.AGENT, Role.GUEST} <= set(roles)
 
 
 async def screen_share(
