@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from commbase.core.idempotency import IdempotencyKey
 from tests.calls.factories import fund_wallet
@@ -157,3 +157,35 @@ async def test_an_agent_session_reaches_only_its_own_rooms_and_never_a_members_s
         headers=auth(human.json()["access_token"]),
     )
     assert quality.status_code == 202, quality.text
+
+
+# ------------------------------------------------------------------ tokens never stored
+
+
+async def test_responses_with_tokens_are_no_store_and_never_replayed_from_storage(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=10_000)
+    keyed = {**tenant.headers, "Idempotency-Key": "no-store-room"}
+    created = await client.post("/v1/video/rooms", json={}, headers=keyed)
+    assert created.status_code == 201, created.text
+    base = f"/v1/video/rooms/{created.json()['id']}"
+    link = await client.post(
+        f"{base}/guest-links", json={}, headers={**tenant.headers, "Idempotency-Key": "l1"}
+    )
+    join = await client.post(
+        f"{base}/join", json={}, headers={**tenant.headers, "Idempotency-Key": "j1"}
+    )
+    guest = await client.post(
+        "/v1/video/guest/join",
+        json={"token": created.json()["guest_token"]},
+        headers={"Idempotency-Key": "g1"},
+    )
+    for response in (created, link, join, guest):
+        assert response.status_code in (200, 201), response.text
+        assert response.headers["cache-control"] == "no-store"
+    async with app.state.db.sessionmaker() as session:
+        bodies = list(await session.scalars(select(IdempotencyKey.response_body)))
+    assert len(bodies) >= 3
+    assert all(body is None for body in bodies)  # no token kept in plaintext

@@ -42,7 +42,7 @@ from commbase.core.auth import (
 from commbase.core.db import DbSession, after_commit
 from commbase.core.deps import AppSettings
 from commbase.core.errors import AuthenticationRequired, NotFound, PermissionDenied
-from commbase.core.http import client_of
+from commbase.core.http import NO_STORE, client_of
 from commbase.core.idempotency import REPLAYED_HEADER, request_key
 from commbase.core.pagination import Page, PageQuery
 from commbase.core.ratelimit import RateLimitRule
@@ -113,6 +113,7 @@ async def create_room(
     )
     if replayed:
         response.headers[REPLAYED_HEADER] = "true"
+    response.headers.update(NO_STORE)  # the guest token: never cached, never replayed
     call = (await rooms.calls_of(session, [room])).get(room.call_id)
     return room_read(
         room,
@@ -158,6 +159,7 @@ async def get_room(room_id: PathId, principal: CurrentPrincipal, session: DbSess
 async def create_guest_link(
     room_id: PathId,
     body: GuestLinkCreate,
+    response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
     settings: AppSettings,
@@ -165,6 +167,7 @@ async def create_guest_link(
     principal.require(Scope.CALLS_WRITE)
     room = await rooms.get_room_for(session, principal=principal, room_id=room_id)
     link = rooms.new_guest_link(settings, room=room, ttl_s=body.ttl_seconds)
+    response.headers.update(NO_STORE)
     return GuestLinkRead(
         url=rooms.guest_url(settings, link.token), token=link.token, expires_at=link.expires_at
     )
@@ -177,6 +180,7 @@ async def create_guest_link(
 )
 async def join_room(
     room_id: PathId,
+    response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
     settings: AppSettings,
@@ -187,6 +191,7 @@ async def join_room(
     # A login session joins as its user; an agent session or an API key as itself,
     # a participant of its own beside its member's (never the member's seat).
     by_credential = principal.kind != PrincipalKind.USER_SESSION
+    response.headers.update(NO_STORE)  # the access token and TURN credential
     return await joining.join_as_member(
         session,
         settings=settings,
@@ -204,7 +209,10 @@ async def join_room(
     summary="Join a room as a guest, with a guest link's token (no other credential)",
     dependencies=[AnonymousRateLimit],
 )
-async def join_as_guest(body: GuestJoin, session: DbSession, settings: AppSettings) -> Any:
+async def join_as_guest(
+    body: GuestJoin, response: Response, session: DbSession, settings: AppSettings
+) -> Any:
+    response.headers.update(NO_STORE)  # the access token and TURN credential
     return await joining.join_as_guest(
         session,
         settings=settings,
