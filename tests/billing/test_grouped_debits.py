@@ -5,6 +5,7 @@ stay exact and a short balance refuses exactly the debits that would overdraw it
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 from fastapi import FastAPI
@@ -13,7 +14,8 @@ from sqlalchemy import func, select
 from commbase.billing import service as billing_service
 from commbase.billing.grouped import GroupedDebits
 from commbase.billing.models import LedgerEntry, Wallet
-from commbase.core.errors import NotFound, PaymentRequired
+from commbase.core import outbox
+from commbase.core.errors import Conflict, NotFound, PaymentRequired
 from commbase.core.outbox import OutboxEvent
 from tests.identity.factories import Tenant, make_tenant
 
@@ -217,3 +219,74 @@ async def test_grouped_debits_of_an_auto_recharging_wallet_recharge_once(app: Fa
             )
         )
     assert recharges == 1
+
+
+async def test_a_key_used_by_another_tenant_is_a_conflict_not_their_entry(app: FastAPI) -> None:
+    """The ledger's idempotency index is global: a key already on another tenant's
+    entry never hands that entry back as this wallet's debit (grouped or not)."""
+    mine, theirs = await make_tenant(app), await make_tenant(app)
+    my_wallet = await _funded_wallet(app, mine, 1_000)
+    their_wallet = await _funded_wallet(app, theirs, 1_000)
+    assert await _single(app, theirs, their_wallet, 70, "shared-key")
+    debits = GroupedDebits(app.state.db)
+    with pytest.raises(Conflict):
+        await debits.debit(
+            org_id=mine.org_id, wallet_id=my_wallet, amount=5, posting=_posting("shared-key")
+        )
+    with pytest.raises(Conflict):
+        await _single(app, mine, my_wallet, 5, "shared-key")
+    assert await _books(app, mine, my_wallet) == (1_000, [], 0)
+    assert (await _books(app, theirs, their_wallet))[0] == 930
+
+
+async def test_a_failed_group_fails_every_waiter_and_applies_nothing(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await make_tenant(app)
+    wallet_id = await _funded_wallet(app, tenant, 1_000)
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the outbox write failed")
+
+    monkeypatch.setattr(outbox, "record_many", broken)
+    debits = GroupedDebits(app.state.db)
+    outcomes = await asyncio.gather(
+        *(
+            debits.debit(
+                org_id=tenant.org_id, wallet_id=wallet_id, amount=10, posting=_posting(f"f{i}")
+            )
+            for i in range(5)
+        ),
+        return_exceptions=True,
+    )
+    assert [type(o) for o in outcomes] == [RuntimeError] * 5
+    assert await _books(app, tenant, wallet_id) == (1_000, [], 0)
+
+
+async def test_a_cancelled_waiter_leaves_no_unretrieved_exception(app: FastAPI) -> None:
+    """A caller cancelled while its debit is refused: the refusal is retrieved, so
+    asyncio reports no 'Future exception was never retrieved'."""
+    tenant = await make_tenant(app)
+    wallet_id = await _funded_wallet(app, tenant, 10)
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        debits = GroupedDebits(app.state.db)
+        waiter = asyncio.create_task(
+            debits.debit(
+                org_id=tenant.org_id, wallet_id=wallet_id, amount=50, posting=_posting("c1")
+            )
+        )
+        await asyncio.sleep(0)  # queued
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        await debits.close()  # the refusal is set on the abandoned future
+        del waiter
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert [c for c in reported if "never retrieved" in str(c.get("message"))] == []

@@ -21,7 +21,19 @@ transaction. Grouping is per process; debits from other processes queue on the
 row lock as before.
 
 A caller that is cancelled while waiting does not cancel its debit: it may
-still be applied (as a request whose client hung up after the commit).
+still be applied (as a request whose client hung up after the commit). Its
+outcome, a refusal or error included, is then retrieved here, so nothing logs
+"Future exception was never retrieved".
+
+An idempotency key is looked up on this wallet's entries only; a key found on
+another wallet's entry (the ledger's unique index is global) is a ``Conflict``.
+
+Not wired into the app: no route or worker debits through ``GroupedDebits`` yet
+(calls, messages and ``POST /v1/billing/...`` charge through ``postings.debit`` in
+the request's own transaction). It is used by the bench and its tests. Each group
+commits in a session of its own, opened from ``database``: a caller's debit is
+not part of the caller's transaction (the caller's other writes do not commit or
+roll back with it), which a route adopting it has to account for.
 """
 
 from __future__ import annotations
@@ -37,12 +49,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import events
 from commbase.billing.enums import LedgerStatus
-from commbase.billing.ledger import Posting, entry_payload, new_entry
+from commbase.billing.ledger import Posting, entry_of, entry_payload, new_entry
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.billing.postings import debit
 from commbase.core import outbox
 from commbase.core.db import Database
-from commbase.core.errors import NotFound, PaymentRequired
+from commbase.core.errors import Conflict, NotFound, PaymentRequired
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 
@@ -60,6 +72,12 @@ class _Debit:
     amount: int
     posting: Posting
     future: asyncio.Future[LedgerEntry] = field(repr=False)
+
+
+def _retrieve(future: asyncio.Future[LedgerEntry]) -> None:
+    """Mark the outcome as seen: a caller cancelled while waiting never awaits it."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _refusal(wallet_id: str, amount: int) -> PaymentRequired:
@@ -95,6 +113,7 @@ class GroupedDebits:
             task = asyncio.create_task(self._drain(key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        future.add_done_callback(_retrieve)
         queue.append(_Debit(amount, posting, future))
         return await asyncio.shield(future)
 
@@ -196,11 +215,22 @@ async def _one_by_one(session: AsyncSession, wallet: Wallet, batch: list[_Debit]
 async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit]) -> list[Outcome]:
     keys = [d.posting.idempotency_key for d in batch if d.posting.idempotency_key]
     known: dict[str, LedgerEntry] = {}
+    foreign: dict[str, Conflict] = {}
     if keys:
         rows = await session.scalars(
             select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(keys))
         )
-        known = {entry.idempotency_key: entry for entry in rows if entry.idempotency_key}
+        # The unique index on the key is global: a key on another wallet's entry is a
+        # conflict for that debit, never that entry handed back as this one.
+        for entry in rows:
+            if entry.idempotency_key is None:
+                continue
+            try:
+                entry_of(wallet, entry)
+            except Conflict as conflict:
+                foreign[entry.idempotency_key] = conflict
+            else:
+                known[entry.idempotency_key] = entry
     now = utcnow()
     balance, available = wallet.balance, wallet.balance - wallet.held
     outcomes: list[Outcome] = []
@@ -209,6 +239,9 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
         key = pending.posting.idempotency_key
         if key is not None and key in known:
             outcomes.append(known[key])
+            continue
+        if key is not None and key in foreign:
+            outcomes.append(foreign[key])
             continue
         if pending.amount > available:
             outcomes.append(_refusal(wallet.id, pending.amount))

@@ -5,6 +5,8 @@ RETURNING`` on the wallet row plus one ledger row, in the caller's transaction.
 * the ``WHERE`` clause and the table's CHECK constraints keep ``balance >= held >= 0``,
   so a balance never goes negative;
 * a unique ``idempotency_key`` on the ledger makes a retried credit or charge a no-op.
+  The index is global (not per tenant): a key found on another wallet's entry (of this
+  organization or another) is a ``Conflict``, never handed back as this wallet's entry.
 
 Credits and debits with what follows them are in ``postings.py``; provider
 payments not settled yet in ``pending.py``.
@@ -28,7 +30,7 @@ from commbase.billing.enums import (
 )
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core import outbox
-from commbase.core.errors import NotFound
+from commbase.core.errors import Conflict, NotFound
 from commbase.core.ids import new_id
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
@@ -91,6 +93,21 @@ async def existing_entry(session: AsyncSession, key: str | None) -> LedgerEntry 
     if key is None:
         return None
     return await session.scalar(_ENTRY_BY_KEY, {"key": key})
+
+
+async def wallet_entry(
+    session: AsyncSession, key: str | None, wallet: Wallet
+) -> LedgerEntry | None:
+    """The entry written with ``key`` for ``wallet``; None if there is none;
+    ``Conflict`` if the key is on another wallet's entry (the unique index is global)."""
+    return entry_of(wallet, await existing_entry(session, key))
+
+
+def entry_of(wallet: Wallet, entry: LedgerEntry | None) -> LedgerEntry | None:
+    """``entry`` if it is ``wallet``'s (or None); ``Conflict`` if it is another's."""
+    if entry is not None and (entry.org_id != wallet.org_id or entry.wallet_id != wallet.id):
+        raise Conflict("This idempotency key was already used for another ledger entry")
+    return entry
 
 
 def _receipt_number(now: datetime) -> str:
@@ -164,7 +181,7 @@ async def post(
     The wallet row stays locked from its ``UPDATE`` until the caller commits, so
     every writer of the wallet queues behind the round trips after it: keep them few.
     """
-    existing = await existing_entry(session, posting.idempotency_key)
+    existing = await wallet_entry(session, posting.idempotency_key, wallet)
     if existing is not None:
         if raise_on_duplicate:
             raise DuplicatePosting(existing)
@@ -211,7 +228,7 @@ async def post(
         # Another transaction posted the same idempotency key first; the savepoint
         # took the balance change back, so show the wallet as it really is.
         await session.refresh(wallet)
-        duplicate = await existing_entry(session, posting.idempotency_key)
+        duplicate = await wallet_entry(session, posting.idempotency_key, wallet)
         if duplicate is None:
             raise
         if raise_on_duplicate:

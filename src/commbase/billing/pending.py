@@ -23,8 +23,8 @@ from commbase.billing.ledger import (
     Posting,
     after_credit,
     entry_payload,
-    existing_entry,
     new_entry,
+    wallet_entry,
 )
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core import outbox
@@ -47,7 +47,7 @@ async def record_pending(
     """A provider payment not settled yet: a ``pending`` row that has not moved the
     balance, once per idempotency key. With ``hold``, the money and minutes it will
     take are reserved meanwhile (PaymentRequired if they are not available)."""
-    existing = await existing_entry(session, posting.idempotency_key)
+    existing = await wallet_entry(session, posting.idempotency_key, wallet)
     if existing is not None:
         if raise_on_duplicate:
             raise DuplicatePosting(existing)
@@ -101,7 +101,7 @@ async def record_pending(
             session.add(entry)
             await session.flush()
     except IntegrityError:
-        duplicate = await existing_entry(session, posting.idempotency_key)
+        duplicate = await wallet_entry(session, posting.idempotency_key, wallet)
         if duplicate is None:
             raise
         await session.refresh(wallet)
