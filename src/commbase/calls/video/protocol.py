@@ -29,6 +29,7 @@ class CloseCode:
     NORMAL = 1000  # the room ended, or the participant left
     TOO_BIG = 1009  # a frame over MAX_FRAME_BYTES
     POLICY = 1008  # too many frames
+    SERVER_ERROR = 1011  # the server failed while serving the socket
     AUTH = 4401  # no valid access token
     FORBIDDEN = 4403  # the token is for another room (or organization)
     REPLACED = 4409  # the same participant connected again elsewhere

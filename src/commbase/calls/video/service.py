@@ -199,15 +199,16 @@ async def disconnected(
     participant_id: str,
     left: bool,
     connection: int,
-) -> None:
+) -> bool:
     """The participant's socket number ``connection`` closed (``left``: it said
     ``leave``). Unless a newer socket replaced it, a screen share in progress stops and
     the participant is no longer connected; one that left is out of the room (and of
-    its size)."""
+    its size). True when that socket was still the participant's current one."""
     room = await rooms.get_room(session, org_id=org_id, room_id=room_id, for_update=True)
     participant = await _participant(session, org_id=org_id, participant_id=participant_id)
     now = utcnow()
-    if participant.connections == connection:
+    current = participant.connections == connection
+    if current:
         rooms.stop_screen_share(room, participant, at=now)
         if participant.connected_at is not None and await _together(session, room):
             room.last_together_at = now
@@ -222,6 +223,7 @@ async def disconnected(
             org_id=org_id,
         )
     await session.flush()
+    return current
 
 
 async def _together(session: AsyncSession, room: VideoRoom) -> bool:

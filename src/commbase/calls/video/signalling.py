@@ -29,6 +29,7 @@ from commbase.calls.live.agent_session import FrameRate
 from commbase.calls.video import joining, protocol
 from commbase.calls.video import service as video_service
 from commbase.calls.video.bus import RoomInbox, VideoBus, envelope, video_bus_of
+from commbase.calls.video.models import VideoParticipant, VideoRoom
 from commbase.calls.video.protocol import BadFrame, CloseCode
 from commbase.core.db import Database
 from commbase.core.errors import CommbaseError
@@ -215,49 +216,81 @@ async def signal_socket(websocket: WebSocket) -> None:
         conn = Connection(
             websocket, database=database, bus=bus, org_id=org_id, room_id=room_id, participant=info
         )
-        conn.known = {p.id for p in present}
-        # An earlier socket of this participant (in any process) gives way to this one.
-        await bus.publish(
-            room_id, envelope(frame={}, control="replace", to=pid, connection=conn.id)
-        )
-        peers = [
-            {"participant_id": p.id, "role": p.role, "name": p.name}
-            for p in present
-            if p.id != pid and p.connected_at is not None
-        ]
-        await conn.send(
-            {
-                "type": "welcome",
-                "participant_id": pid,
-                "role": role,
-                "room": {"id": room.id, "status": room.status, "mode": room.mode},
-                "peers": peers,
-                "ice_servers": _ice(settings, pid),
-                "reconnection": reconnection,
-            }
-        )
-        if reconnection:
-            await conn.publish({"type": "peer_left", "participant_id": pid})
-        await conn.publish({"type": "peer_joined", "participant": info})
-        reason = await _run(conn, inbox)
+        reason = "failed"
         try:
-            async with database.sessionmaker() as session:
-                await video_service.disconnected(
-                    session,
-                    org_id=org_id,
-                    room_id=room_id,
-                    participant_id=pid,
-                    left=conn.left,
-                    connection=number,
-                )
-                await session.commit()
-        except Exception as exc:  # the socket is gone either way; say what was not stored
-            log.warning("video disconnect not recorded", participant_id=pid, error=repr(exc))
-        if reason != "replaced":
-            await conn.publish({"type": "peer_left", "participant_id": pid})
-        if conn.left:
-            await _close(websocket, CloseCode.NORMAL)
+            reason = await _serve(
+                conn, inbox, room=room, present=present, reconnection=reconnection
+            )
+        finally:
+            # Whatever stopped the socket (a close, a database or Redis error), the
+            # participant's presence is brought up to date.
+            await _bookkeep(conn, number=number, reason=reason)
         log.info("video socket closed", room_id=room_id, participant_id=pid, reason=reason)
+
+
+async def _serve(
+    conn: Connection,
+    inbox: RoomInbox,
+    *,
+    room: VideoRoom,
+    present: list[VideoParticipant],
+    reconnection: bool,
+) -> str:
+    pid, settings = conn.pid, conn.websocket.app.state.settings
+    conn.known = {p.id for p in present}
+    # An earlier socket of this participant (in any process) gives way to this one.
+    await conn.bus.publish(
+        conn.room_id, envelope(frame={}, control="replace", to=pid, connection=conn.id)
+    )
+    peers = [
+        {"participant_id": p.id, "role": p.role, "name": p.name}
+        for p in present
+        if p.id != pid and p.connected_at is not None
+    ]
+    await conn.send(
+        {
+            "type": "welcome",
+            "participant_id": pid,
+            "role": conn.me["role"],
+            "room": {"id": room.id, "status": room.status, "mode": room.mode},
+            "peers": peers,
+            "ice_servers": _ice(settings, pid),
+            "reconnection": reconnection,
+        }
+    )
+    if reconnection:
+        await conn.publish({"type": "peer_left", "participant_id": pid})
+    await conn.publish({"type": "peer_joined", "participant": conn.me})
+    return await _run(conn, inbox)
+
+
+async def _bookkeep(conn: Connection, *, number: int, reason: str) -> None:
+    """Record the socket's close; peers hear ``peer_left`` only when it was still the
+    participant's current socket (a late close of a replaced one says nothing) or the
+    participant left."""
+    current = False
+    try:
+        async with conn.database.sessionmaker() as session:
+            current = await video_service.disconnected(
+                session,
+                org_id=conn.org_id,
+                room_id=conn.room_id,
+                participant_id=conn.pid,
+                left=conn.left,
+                connection=number,
+            )
+            await session.commit()
+    except Exception as exc:  # the socket is gone either way; say what was not stored
+        log.warning("video disconnect not recorded", participant_id=conn.pid, error=repr(exc))
+    if (current or conn.left) and reason != "replaced":
+        try:
+            await conn.publish({"type": "peer_left", "participant_id": conn.pid})
+        except Exception as exc:
+            log.warning("video peer_left not sent", participant_id=conn.pid, error=repr(exc))
+    if conn.left:
+        await _close(conn.websocket, CloseCode.NORMAL)
+    elif reason == "failed":
+        await _close(conn.websocket, CloseCode.SERVER_ERROR)
 
 
 def _ice(settings: Settings, pid: str) -> list[dict[str, object]]:
