@@ -13,11 +13,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from commbase.analytics.models import ApiRequestCount
 from commbase.billing.revenue.models import MrrMovement
 from commbase.calls.models import Call
 from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.roles import Role
+from commbase.privacy import retention
+from commbase.privacy.registry import retention_kinds
 from tests.identity.factories import Tenant, add_member, make_tenant
 
 NOW = datetime(2026, 6, 17, 10, 30, tzinfo=UTC)
@@ -181,6 +185,46 @@ async def test_api_error_rates_count_each_final_status_without_a_write_per_reque
     assert grouped[("api.errors", "analytics")] == 1
     await counter.flush()
     assert (await _series(client, other, metrics="api.requests"))[("api.requests", None)] == 1
+
+
+async def test_api_request_counts_are_kept_90_days_or_the_organizations_period(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """Raw per-flush rows do not pile up: the retention kind deletes rows whose minute
+    is past the period (90 days, or the organization's override)."""
+    tenant, other = await make_tenant(app), await make_tenant(app)
+    changed = await client.put(
+        "/v1/privacy/retention",
+        json={"overrides": {"api_request_counts": 30}},
+        headers=other.headers,
+    )
+    assert changed.status_code == 200, changed.text
+
+    def row(org_id: str, days_ago: int) -> ApiRequestCount:
+        minute = (NOW - timedelta(days=days_ago)).replace(second=0, microsecond=0)
+        return ApiRequestCount(
+            org_id=org_id, minute=minute, route_group="calls", status_class="2xx", requests=1
+        )
+
+    ages_put = [(tenant.org_id, 91), (tenant.org_id, 89), (other.org_id, 31), (other.org_id, 29)]
+    async with app.state.db.sessionmaker() as session:
+        session.add_all(row(org, days) for org, days in ages_put)
+        await session.commit()
+    kind = retention_kinds()["api_request_counts"]
+    assert (kind.default_days, kind.per_organization) == (90, True)
+    assert await retention.purge_kind(app.state.db, kind, now=NOW) == 2
+    async with app.state.db.sessionmaker() as session:
+        left = (
+            await session.execute(
+                select(ApiRequestCount.org_id, ApiRequestCount.minute).order_by(
+                    ApiRequestCount.org_id, ApiRequestCount.minute
+                )
+            )
+        ).all()
+    ages = sorted(
+        (org == tenant.org_id, (NOW - minute.replace(tzinfo=UTC)).days) for org, minute in left
+    )
+    assert ages == [(False, 29), (True, 89)]
 
 
 async def test_mrr_forecast_extrapolates_the_trailing_net_new_mrr(

@@ -13,6 +13,12 @@ analytics source (``api.*`` metrics, split by ``route_group`` and ``status_class
 
 Requests with no organization (not signed in, unknown routes) are not counted: there
 is nobody to show them to.
+
+Every process inserts rows every few seconds, so the table grows with time and the
+number of processes: the retention kind ``api_request_counts`` (90 days by default,
+per-organization override) deletes rows whose minute is older, through the
+``privacy.retention`` job. The analytics rollups built from them stay (history
+before the cutoff survives; a rollup rebuild can only recount what rows remain).
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ import contextlib
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commbase.analytics.models import ApiRequestCount
 from commbase.core.db import Database
 from commbase.core.loops import repeat
 from commbase.core.time import utcnow
+from commbase.privacy.registry import RetentionWindow, register_retention
 
 Key = tuple[str, datetime, str, str]  # org, minute, route group, status class
 MAX_KEYS = 50_000  # beyond this many distinct keys unflushed, further ones wait
@@ -140,3 +148,30 @@ class OutcomeMiddleware:
             # Counted once: not for a pass whose answer was refused (it runs again).
             if org_id and group and (sent or not tried):
                 self.counter.count(org_id, group, status)
+
+
+RETENTION_DAYS = 90
+
+
+async def purge_counts(session: AsyncSession, *, window: RetentionWindow, limit: int) -> int:
+    """Delete up to ``limit`` rows whose minute is older than their organization's cutoff."""
+    ids = list(
+        await session.scalars(
+            select(ApiRequestCount.id)
+            .where(window.older_than(ApiRequestCount.org_id, ApiRequestCount.minute))
+            .order_by(ApiRequestCount.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        await session.execute(delete(ApiRequestCount).where(ApiRequestCount.id.in_(ids)))
+    return len(ids)
+
+
+register_retention(
+    "api_request_counts",
+    default_days=RETENTION_DAYS,
+    purge=purge_counts,
+    per_organization=True,  # purge_counts selects through window.older_than
+    description="API request counts per minute (the api.* metrics' raw rows; rollups stay)",
+)

@@ -7,6 +7,7 @@ fails while a personal table is covered by no registration.
 
 from __future__ import annotations
 
+from commbase.analytics import api_outcomes
 from commbase.billing import privacy as billing_privacy
 from commbase.billing.customers import privacy as billing_customers_privacy
 from commbase.calls import privacy as calls_privacy
@@ -32,6 +33,7 @@ from commbase.webhooks import privacy as webhooks_privacy
 
 __all__ = [
     "analytics_privacy",
+    "api_outcomes",
     "billing_customers_privacy",
     "billing_privacy",
     "bookings_privacy",
