@@ -187,6 +187,34 @@ async def test_api_error_rates_count_each_final_status_without_a_write_per_reque
     assert (await _series(client, other, metrics="api.requests"))[("api.requests", None)] == 1
 
 
+async def test_visit_duration_runs_to_the_last_pageview_or_visitor_update(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """As README and the metric say: a visitor update extends the visit (an engagement
+    signal), a tracked event does not."""
+    tenant = await make_tenant(app)
+    body = {"url": "https://acme.example/", "visitor_id": "v1"}
+    clock.advance(-600)
+    viewed = await client.post("/v1/track/pageview", json=body, headers=tenant.headers)
+    assert viewed.status_code == 201, viewed.text
+    clock.advance(40)
+    touched = await client.post(
+        "/v1/track/visitor", json={"visitor_id": "v1"}, headers=tenant.headers
+    )
+    assert touched.status_code == 200, touched.text
+    clock.advance(100)
+    tracked = await client.post(
+        "/v1/track/events",
+        json=[{"type": "button.clicked", "visitor_id": "v1"}],
+        headers=tenant.headers,
+    )
+    assert tracked.status_code in (200, 201, 202), tracked.text
+    clock.advance(460)
+    totals = await _series(client, tenant, metrics="visits.total,visits.duration")
+    assert totals[("visits.total", None)] == 1
+    assert totals[("visits.duration", None)] == 40
+
+
 async def test_api_request_counts_are_kept_90_days_or_the_organizations_period(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:

@@ -119,19 +119,22 @@ register(
     ratio("visits.bounce_rate", "visits.bounced", "visits.total", "Bounced / visits"),
     total("visits.pageviews", VISITS, VisitorSession.pageviews, "Pageviews in visits"),
     average("visits.pageviews_avg", VISITS, VisitorSession.pageviews, "Pageviews per visit"),
-    # Plausible's visit duration: first to last pageview of the visit (a bounce counts 0 s).
+    # Visit duration: from the visit's first to its last activity -- pageviews and the
+    # browser's visitor updates (POST /v1/track/visitor, which keep a visit open like
+    # Plausible's engagement events). Tracked events (POST /v1/track/events) do not
+    # extend it. One pageview with nothing after it counts 0 s.
     total(
         "visits.duration",
         VISITS,
         VISIT_SECONDS,
-        "Time from a visit's first to its last pageview, added up",
+        "Time from a visit's first to its last pageview or visitor update, added up",
         unit="s",
     ),
     average(
         "visits.duration_avg",
         VISITS,
         VISIT_SECONDS,
-        "Average visit duration: first to last pageview of each visit (bounces count 0 s)",
+        "Average visit duration: first to last pageview or visitor update of each visit",
         unit="s",
     ),
     count("visitors.new", VISITORS, "Visitors seen for the first time"),
