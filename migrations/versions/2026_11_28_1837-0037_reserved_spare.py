@@ -1,4 +1,4 @@
-"""video rooms: agent participants by credential, disconnection times
+"""video rooms: agent participants by credential, disconnection times, running quality totals
 
 Revision ID: 0037
 Revises: 0036
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import commbase.core.db
 
@@ -26,10 +27,19 @@ def upgrade() -> None:
         batch.add_column(sa.Column("disconnected_at", UTC, nullable=True))
     with op.batch_alter_table("video_rooms") as batch:
         batch.add_column(sa.Column("last_together_at", UTC, nullable=True))
+        batch.add_column(
+            sa.Column(
+                "quality_totals",
+                sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+                nullable=False,
+                server_default="{}",
+            )
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("video_rooms") as batch:
+        batch.drop_column("quality_totals")
         batch.drop_column("last_together_at")
     with op.batch_alter_table("video_participants") as batch:
         batch.drop_column("disconnected_at")

@@ -3,12 +3,14 @@ concurrency, duration and spend caps, the hold) and stores its Idempotency-Key."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
+from commbase.calls.video.models import VideoParticipant
 from commbase.core.idempotency import IdempotencyKey
 from tests.calls.factories import fund_wallet
 from tests.identity.factories import Tenant, auth, login, make_tenant
@@ -189,3 +191,45 @@ async def test_responses_with_tokens_are_no_store_and_never_replayed_from_storag
         bodies = list(await session.scalars(select(IdempotencyKey.response_body)))
     assert len(bodies) >= 3
     assert all(body is None for body in bodies)  # no token kept in plaintext
+
+
+# ------------------------------------------------------------------ quality reports
+
+
+async def test_quality_is_averaged_from_running_totals_and_bounded_per_participant(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=10_000)
+    room = (await client.post("/v1/video/rooms", json={}, headers=tenant.headers)).json()
+    base = f"/v1/video/rooms/{room['id']}"
+    agent = (await client.post(f"{base}/join", json={}, headers=tenant.headers)).json()
+    guest = (await client.post("/v1/video/guest/join", json={"token": room["guest_token"]})).json()
+
+    async def report(grant: dict[str, Any], mos: float, rtt: int) -> httpx.Response:
+        return await client.post(
+            f"{base}/quality",
+            json={"rtt_ms": rtt, "jitter_ms": 4, "packet_loss": 0.01, "mos": mos},
+            headers=auth(grant["access_token"]),
+        )
+
+    assert (await report(agent, 4.0, 100)).status_code == 202
+    assert (await report(guest, 3.0, 60)).status_code == 202
+    again = await report(guest, 1.0, 900)  # within 4 s of the guest's last sample
+    assert again.status_code == 429, again.text
+    assert "retry-after" in {name.lower() for name in again.headers}
+    call = (await client.get(f"/v1/calls/{room['call_id']}", headers=tenant.headers)).json()
+    assert (call["mos_score"], call["latency_ms"], call["jitter_ms"]) == (3.5, 40, 4)
+    shown = (await client.get(base, headers=tenant.headers)).json()
+    assert shown["quality_samples"] == 2
+
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(
+            update(VideoParticipant)
+            .where(VideoParticipant.id == agent["participant_id"])
+            .values(left_at=VideoParticipant.joined_at)
+        )
+        await session.commit()
+    await asyncio.sleep(4.1)
+    gone = await report(agent, 4.0, 100)
+    assert gone.status_code == 409, gone.text

@@ -18,7 +18,9 @@ from tests.identity.factories import make_tenant
 
 async def participant(app: FastAPI, pid: str) -> VideoParticipant:
     async with app.state.db.sessionmaker() as session:
-        row = await session.scalar(select(VideoParticipant).where(VideoParticipant.id == pid))
+        row: VideoParticipant | None = await session.scalar(
+            select(VideoParticipant).where(VideoParticipant.id == pid)
+        )
         assert row is not None
         return row
 
@@ -76,3 +78,19 @@ async def test_a_late_close_of_a_replaced_socket_changes_nothing(
     assert (await participant(app, pid)).connected_at is not None
     assert await close(2) is True
     assert (await participant(app, pid)).connected_at is None
+
+
+async def test_screen_share_frames_are_taken_once_a_second(
+    app: FastAPI, client: httpx.AsyncClient, server: str
+) -> None:
+    tenant = await make_tenant(app)
+    room = await new_room(client, tenant)
+    agent = (await client.post(f"/v1/video/rooms/{room['id']}/join", headers=tenant.headers)).json()
+    async with connect(signal(server, room["id"], agent["access_token"])) as ws:
+        await frame_of(ws, "welcome")
+        for active in (True, False, True, False):  # a burst of three is taken
+            await send(ws, type="screen_share", active=active)
+        refused = await frame_of(ws, "error")
+        assert refused["title"] == "rate_limited"
+    shown = (await client.get(f"/v1/video/rooms/{room['id']}", headers=tenant.headers)).json()
+    assert shown["screen_share_used"] is True

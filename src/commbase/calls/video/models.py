@@ -8,6 +8,7 @@ reconnections, screen share, quality); the room carries what only video has.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,6 +47,9 @@ class VideoRoom(Base):
     screen_share_used: Mapped[bool] = mapped_column(default=False)
     screen_share_seconds: Mapped[int] = mapped_column(default=0)
     quality_samples: Mapped[int] = mapped_column(default=0)
+    # Running [sum, count] per reported figure (mos, rtt_ms, jitter_ms, packet_loss,
+    # bitrate_kbps): the call's averages without reading every sample again.
+    quality_totals: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Wrap-up (the agent) and rating (the guest).
     problem_solved: Mapped[bool | None]
     outcome: Mapped[str | None] = mapped_column(String(40))

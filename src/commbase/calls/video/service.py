@@ -1,7 +1,8 @@
 """What happens in a room after joining: quality samples, the end, wrap-up, rating,
 and the signalling socket's presence (connections, reconnections, screen share, leave).
 
-Quality: each sample is kept; the call gets the averages of every sample so far
+Quality: each sample is kept; the call gets the averages of every sample so far, from
+running sums and counts kept on the room (``quality_totals``)
 (``mos_score``, ``jitter_ms``, ``packet_loss``, ``bitrate_kbps``; ``latency_ms`` is
 half the average round-trip time, the one-way latency ``calls.quality`` grades) and
 the last sample's resolution and frame rate, and its label from ``calls.quality``.
@@ -9,7 +10,7 @@ the last sample's resolution and frame rate, and its label from ``calls.quality`
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls import events as call_events
@@ -25,6 +26,8 @@ from commbase.core.errors import Conflict
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 
+AVERAGED = ("mos", "rtt_ms", "jitter_ms", "packet_loss", "bitrate_kbps")
+
 
 async def record_quality(
     session: AsyncSession, *, participant: VideoParticipant, data: QualityCreate
@@ -34,6 +37,8 @@ async def record_quality(
     )
     if room.status == RoomStatus.ENDED:
         raise Conflict("The video room has ended")
+    if participant.left_at is not None:
+        raise Conflict("This participant has left the room")
     session.add(
         VideoQualitySample(
             org_id=room.org_id,
@@ -43,20 +48,19 @@ async def record_quality(
         )
     )
     room.quality_samples += 1
-    await session.flush()
-    S = VideoQualitySample
-    averages = (
-        await session.execute(
-            select(
-                func.avg(S.mos),
-                func.avg(S.rtt_ms),
-                func.avg(S.jitter_ms),
-                func.avg(S.packet_loss),
-                func.avg(S.bitrate_kbps),
-            ).where(S.org_id == room.org_id, S.room_id == room.id)
-        )
-    ).one()
-    mos, rtt, jitter, loss, bitrate = (None if v is None else float(v) for v in averages)
+    totals = {key: list(value) for key, value in (room.quality_totals or {}).items()}
+    for name in AVERAGED:
+        value = getattr(data, name)
+        if value is not None:
+            sum_, count = totals.get(name, [0.0, 0])
+            totals[name] = [sum_ + float(value), count + 1]
+    room.quality_totals = totals  # a new dict: the JSON column sees the change
+
+    def average(name: str) -> float | None:
+        sum_, count = totals.get(name, [0.0, 0])
+        return sum_ / count if count else None
+
+    mos, rtt, jitter, loss, bitrate = (average(name) for name in AVERAGED)
     call = await rooms.load_call(session, room)
     call.mos_score = None if mos is None else round(mos, 2)
     call.latency_ms = None if rtt is None else round(rtt / 2)

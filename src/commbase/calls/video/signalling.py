@@ -6,6 +6,8 @@ The socket is accepted and then closed at once with 4401 (no valid token), 4403 
 token for another room, hence for another organization's room too) or 4410 (the
 room has ended, or the participant left it), so a browser can read why.
 
+``screen_share`` frames are taken at one a second (bursts of three); one past that is
+refused with an error frame ``rate_limited`` (a bad frame); the client sends it again.
 Offers, answers and candidates go to their addressee only; screen share and
 presence go to everyone else in the room; nothing crosses rooms. A participant
 connecting again replaces its earlier socket (closed with 4409) and counts one
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import orjson
@@ -38,6 +41,7 @@ from commbase.settings import Settings
 
 SIGNAL_PATH = "/v1/video/rooms/{room_id}/signal"
 MAX_BAD_FRAMES = 20  # a socket sending this many unusable frames is closed
+STATEFUL_BURST = 3  # screen_share frames (a locked transaction each): one a second, 3 at once
 log = structlog.get_logger("commbase.calls.video")
 
 
@@ -76,6 +80,8 @@ class Connection:
         self.rate = FrameRate()
         self.bad_frames = 0
         self.left = False
+        self.last_stateful = time.monotonic()
+        self.stateful_tokens = float(STATEFUL_BURST)
         self._send_lock = asyncio.Lock()
 
     @property
@@ -134,6 +140,14 @@ class Connection:
             self.left = True
             return True
         elif isinstance(frame, protocol.ScreenShare):
+            # Stateful frames lock the room in a transaction: one a second at most
+            # (a burst of STATEFUL_BURST lets a share start and stop at once).
+            now = time.monotonic()
+            elapsed, self.last_stateful = now - self.last_stateful, now
+            self.stateful_tokens = min(STATEFUL_BURST, self.stateful_tokens + elapsed)
+            if self.stateful_tokens < 1:
+                raise BadFrame("rate_limited", "One screen_share frame a second; send it again")
+            self.stateful_tokens -= 1
             async with self.database.sessionmaker() as session:
                 await video_service.screen_share(
                     session,
