@@ -1,4 +1,4 @@
-"""video rooms: agent participants by credential, disconnection times, running quality totals
+"""video rooms: agent participants by credential, disconnection times, running quality totals, 64-bit sample ids
 
 Revision ID: 0037
 Revises: 0036
@@ -36,8 +36,17 @@ def upgrade() -> None:
             )
         )
 
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column(
+            "video_quality_samples", "id", type_=sa.BigInteger(), existing_type=sa.Integer()
+        )
+
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column(
+            "video_quality_samples", "id", type_=sa.Integer(), existing_type=sa.BigInteger()
+        )
     with op.batch_alter_table("video_rooms") as batch:
         batch.drop_column("quality_totals")
         batch.drop_column("last_together_at")

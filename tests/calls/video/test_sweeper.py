@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.dialects import postgresql
 
 from commbase.calls.video import service as video_service
 from commbase.calls.video import sweeper
+from commbase.calls.video.models import VideoQualitySample
 from commbase.core.jobs import JobContext
 from commbase.core.time import FrozenClock, use_clock
 from tests.calls.factories import outbox_types
@@ -97,3 +99,9 @@ async def test_a_gone_participant_holds_no_seat(
     clock.advance(31)
     fifth = await guest_join(client, room["guest_token"])
     assert fifth.status_code == 200, fifth.text
+
+
+def test_quality_sample_ids_are_64_bit_on_postgresql() -> None:
+    column = VideoQualitySample.__table__.c.id
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    assert column.type.compile(dialect=dialect) == "BIGINT"

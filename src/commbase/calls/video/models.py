@@ -14,7 +14,14 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.calls.video.enums import RoomMode, RoomStatus
-from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
+from commbase.core.db import (
+    PERSONAL,
+    Base,
+    SerialBigInt,
+    created_at_column,
+    public_id,
+    updated_at_column,
+)
 
 
 class VideoRoom(Base):
@@ -100,7 +107,7 @@ class VideoQualitySample(Base):
     __tablename__ = "video_quality_samples"
     __table_args__ = (Index("ix_video_quality_samples_org_room", "org_id", "room_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SerialBigInt, primary_key=True, autoincrement=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     room_id: Mapped[str] = mapped_column(ForeignKey("video_rooms.id", ondelete="CASCADE"))
     participant_id: Mapped[str] = mapped_column(String(40))
