@@ -156,9 +156,16 @@ class TokenAuthenticator:
         """The second read, which must see what committed since the first. On
         PostgreSQL each statement reads the latest commits; a SQLite transaction
         reads one snapshot (a read request's is deferred, ``core.readonly``), so
-        there it reads through a connection of its own (deferred: no write lock)."""
+        there it reads through a connection of its own (deferred: no write lock).
+        A writer's session already holds SQLite's write lock (``BEGIN IMMEDIATE``),
+        so nothing commits under it and it reads on: a second connection there
+        would wait for a pool slot that writers queued behind its lock hold."""
         bind = session.bind
-        if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+        if (
+            not isinstance(bind, AsyncEngine)
+            or bind.dialect.name != "sqlite"
+            or not bind.get_execution_options().get(READ_ONLY)
+        ):
             return await self._load(session, kind, token_hash)
         async with AsyncSession(bind=bind.execution_options(**{READ_ONLY: True})) as fresh:
             return await self._load(fresh, kind, token_hash)
