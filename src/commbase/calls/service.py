@@ -173,6 +173,12 @@ async def report_quality(session: AsyncSession, *, call: Call, report: QualityRe
     data = report.model_dump(exclude_unset=True)
     for field, value in data.items():
         setattr(call, field, value)
+    await relabel_quality(session, call)
+    return call
+
+
+async def relabel_quality(session: AsyncSession, call: Call) -> None:
+    """Label the call's quality from its figures; announce a fall to poor once."""
     previous = call.quality
     call.quality = quality_label(
         mos=call.mos_score,
@@ -193,7 +199,6 @@ async def report_quality(session: AsyncSession, *, call: Call, report: QualityRe
             org_id=call.org_id,
         )
     await session.flush()
-    return call
 
 
 async def review_call(session: AsyncSession, *, call: Call, review: ReviewCreate) -> Call:

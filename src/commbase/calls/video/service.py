@@ -13,9 +13,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.calls import events as call_events
-from commbase.calls.enums import Quality
-from commbase.calls.quality import quality_label
+from commbase.calls.service import relabel_quality
 from commbase.calls.video import events as video_events
 from commbase.calls.video import rooms
 from commbase.calls.video.enums import Role, RoomStatus
@@ -71,26 +69,7 @@ async def record_quality(
         call.video_resolution = f"{data.frame_width}x{data.frame_height}"
     if data.fps is not None:
         call.frame_rate = data.fps
-    previous = call.quality
-    call.quality = quality_label(
-        mos=call.mos_score,
-        latency_ms=call.latency_ms,
-        jitter_ms=call.jitter_ms,
-        packet_loss=call.packet_loss,
-    )
-    if call.quality == Quality.POOR and previous != Quality.POOR:
-        await outbox.record(
-            session,
-            call_events.CALL_QUALITY_DEGRADED,
-            {
-                "id": call.id,
-                "mos_score": call.mos_score,
-                "packet_loss": call.packet_loss,
-                "latency_ms": call.latency_ms,
-            },
-            org_id=call.org_id,
-        )
-    await session.flush()
+    await relabel_quality(session, call)
 
 
 async def end(session: AsyncSession, *, org_id: str, room_id: str) -> tuple[VideoRoom, bool]:
