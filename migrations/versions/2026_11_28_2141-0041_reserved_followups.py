@@ -1,0 +1,21 @@
+"""reserved: followups (no-op placeholder kept so one Alembic chain stays linear)
+
+Revision ID: 0041
+Revises: 0040
+Create Date: 2026-11-28 21:00:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0041"
+down_revision: str | None = "0040"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,21 @@
+"""reserved: spare (no-op placeholder kept so one Alembic chain stays linear)
+
+Revision ID: 0042
+Revises: 0041
+Create Date: 2026-11-28 21:00:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0042"
+down_revision: str | None = "0041"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
