@@ -26,6 +26,12 @@ class ParticipantPayload(EventPayload):
 VIDEO_ROOM_CREATED = define(
     "video.room.created", RoomPayload, "A video room was created (its call is initiated)."
 )
+VIDEO_ROOM_ENDED = define(
+    "video.room.ended",
+    RoomPayload,
+    "A video room ended (its call is completed or canceled); an sfu room's SFU room is "
+    "deleted after commit.",
+)
 VIDEO_PARTICIPANT_JOINED = define(
     "video.participant.joined",
     ParticipantPayload,

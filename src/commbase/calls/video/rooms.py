@@ -362,6 +362,12 @@ async def end_room(
     else:
         await _move_call(session, call=call, status=CallStatus.CANCELED, at=now)
     sync_call_figures(room, call)
+    await outbox.record(
+        session,
+        video_events.VIDEO_ROOM_ENDED,
+        {"id": room.id, "call_id": call.id, "status": room.status, "mode": room.mode},
+        org_id=room.org_id,
+    )
     await session.flush()
     return True
 

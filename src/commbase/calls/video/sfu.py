@@ -3,6 +3,13 @@
 A LiveKit access token is a JWT signed with the API secret (HS256), made offline by
 ``livekit-api``: it names the participant (identity) and grants joining exactly one
 room, named after the commbase room id.
+
+When an ``sfu`` room ends, ``calls.video_sfu_delete`` (an effect on
+``video.room.ended``, run after the ending transaction commits) asks LiveKit's
+RoomService to delete the room of that name, which disconnects anybody still in
+it. The room's name is its idempotency key: deleting twice is harmless, and a room
+LiveKit no longer has (``not_found``: emptied and closed, or deleted by an earlier
+run) counts as deleted. An unreachable or failing LiveKit is retried with backoff.
 """
 
 from __future__ import annotations
@@ -11,10 +18,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+import aiohttp
+import structlog
 from livekit import api as livekit
 
+from commbase.calls.video import events as video_events
+from commbase.calls.video.enums import RoomMode
+from commbase.core.effects import EffectContext, effect
 from commbase.core.errors import Conflict
+from commbase.core.outbox import ClaimedEvent
 from commbase.settings import Settings
+
+log = structlog.get_logger("commbase.video")
+DELETE_CONSUMER = "calls.video_sfu_delete"
+# A delete that takes longer than this is retried by the effect runner.
+REQUEST_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +49,10 @@ class SfuProvider(Protocol):
         self, *, room_id: str, participant_id: str, name: str | None, ttl_s: int, publish: bool
     ) -> SfuAccess:
         """What a browser needs to join ``room_id`` on the SFU."""
+        ...
+
+    async def delete_room(self, *, room_id: str) -> bool:
+        """Delete ``room_id`` on the SFU; False when it had no such room."""
         ...
 
 
@@ -62,6 +84,20 @@ class LiveKitProvider:
         )
         return SfuAccess(provider=self.name, url=self.url, token=token)
 
+    async def delete_room(self, *, room_id: str) -> bool:
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            client = livekit.LiveKitAPI(
+                self.url, self.api_key, self.api_secret, session=http, failover=False
+            )
+            try:
+                await client.room.delete_room(livekit.DeleteRoomRequest(room=room_id))
+            except livekit.ServerError as exc:
+                if exc.code == livekit.ServerErrorCode.NOT_FOUND:
+                    return False
+                raise
+        return True
+
 
 def sfu_of(settings: Settings) -> SfuProvider | None:
     """The configured SFU, or None when ``COMMBASE_LIVEKIT_*`` is not set."""
@@ -82,3 +118,17 @@ def require_sfu(settings: Settings) -> SfuProvider:
             "and COMMBASE_LIVEKIT_API_SECRET"
         )
     return provider
+
+
+@effect(DELETE_CONSUMER, event_types=[video_events.VIDEO_ROOM_ENDED])
+async def delete_ended_room(ctx: EffectContext, event: ClaimedEvent) -> None:
+    """Delete an ended ``sfu`` room's LiveKit room (nothing for other modes)."""
+    if event.payload.get("mode") != RoomMode.SFU:
+        return
+    settings: Settings = ctx.services["settings"]
+    provider = sfu_of(settings)
+    if provider is None:  # LiveKit was unconfigured since: nothing to reach
+        log.warning("video.sfu_delete_skipped", room_id=event.payload["id"])
+        return
+    existed = await provider.delete_room(room_id=event.payload["id"])
+    log.info("video.sfu_room_deleted", room_id=event.payload["id"], existed=existed)
