@@ -28,6 +28,7 @@ from commbase.core.schemas import INT64, MAX_JSON_DEPTH
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 from commbase.privacy import retention
+from commbase.tracking import copying
 from commbase.tracking.batches import field_error, read_batch
 from commbase.tracking.bounds import MAX_FUTURE
 from commbase.tracking.models import TrackedEvent
@@ -172,6 +173,9 @@ async def _insert_postgres(
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
+    copied = await copying.copy_rows(driver, rows, org_id=org_id, now=now)
+    if copied is not None:
+        return copied
     status: str = await driver.execute(_PG_INSERT, org_id, now, orjson.dumps(rows).decode())
     return int(status.rsplit(" ", 1)[1])
 
