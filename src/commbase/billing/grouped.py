@@ -28,18 +28,31 @@ outcome, a refusal or error included, is then retrieved here, so nothing logs
 An idempotency key is looked up on this wallet's entries only; a key found on
 another wallet's entry (the ledger's unique index is global) is a ``Conflict``.
 
-Not wired into the app: no route or worker debits through ``GroupedDebits`` yet
-(calls, messages and ``POST /v1/billing/...`` charge through ``postings.debit`` in
-the request's own transaction). It is used by the bench and its tests. Each group
-commits in a session of its own, opened from ``database``: a caller's debit is
-not part of the caller's transaction (the caller's other writes do not commit or
-roll back with it), which a route adopting it has to account for.
+A call's charge goes through here too (``capture_call``; from Twilio's status
+callbacks and the simulator on PostgreSQL, see ``billing.service.charge_call``):
+its share is worked out in the group against the wallet as it stands (package
+minutes first, money for the rest, never more than the call's hold), the hold is
+released in the same update, and its ledger row carries the key ``call:<id>``.
+
+Each group commits in a session of its own, opened from ``database``: a caller's
+debit is not part of the caller's transaction. It commits first, with its
+``wallet.debited`` event; the caller's own writes (the call's cost, its events)
+commit after. If the caller's transaction then fails, the retry finds the entry
+by its idempotency key and gets it back: nothing is charged twice, and the hold
+is not released twice. A caller must not hold the wallet's row lock itself while
+it waits (its group would wait for that lock), and on SQLite, where a writer holds
+the one write lock, it cannot wait for another session's commit at all: callers
+there (and batch callers, whose one transaction already amortises the lock) debit
+in their own transaction instead. ``GroupedDebits.of(database)`` is the
+process's instance for a database.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -49,6 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import events
 from commbase.billing.enums import LedgerStatus
+from commbase.billing.holds import Hold, call_posting, capture_call, split_capture
 from commbase.billing.ledger import Posting, entry_of, entry_payload, new_entry
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.billing.postings import debit
@@ -60,21 +74,34 @@ from commbase.core.time import utcnow
 
 log = structlog.get_logger("commbase.billing.grouped")
 
-Outcome = LedgerEntry | BaseException
+Outcome = LedgerEntry | None | BaseException
 # A concurrent transaction elsewhere may write one of a batch's idempotency keys
 # first (its row was not visible when the batch looked): the batch is tried again,
 # then its debits go one by one.
 ATTEMPTS = 3
 
 
+@dataclass(frozen=True)
+class _Capture:
+    """A finished call's charge: what it pays is decided in the group."""
+
+    call_id: str
+    hold: Hold
+    billable_minutes: int
+    rate_per_minute: Decimal
+    user_id: str | None
+    agent_session_id: str | None
+
+
 @dataclass
 class _Debit:
     amount: int
     posting: Posting
-    future: asyncio.Future[LedgerEntry] = field(repr=False)
+    future: asyncio.Future[LedgerEntry | None] = field(repr=False)
+    capture: _Capture | None = None
 
 
-def _retrieve(future: asyncio.Future[LedgerEntry]) -> None:
+def _retrieve(future: asyncio.Future[LedgerEntry | None]) -> None:
     """Mark the outcome as seen: a caller cancelled while waiting never awaits it."""
     if not future.cancelled():
         future.exception()
@@ -88,6 +115,9 @@ def _refusal(wallet_id: str, amount: int) -> PaymentRequired:
     )
 
 
+_INSTANCES: weakref.WeakKeyDictionary[Database, GroupedDebits] = weakref.WeakKeyDictionary()
+
+
 class GroupedDebits:
     """Debits of one wallet from many concurrent callers, committed in groups."""
 
@@ -97,6 +127,15 @@ class GroupedDebits:
         self._queues: dict[tuple[str, str], list[_Debit]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @classmethod
+    def of(cls, database: Database) -> GroupedDebits:
+        """The process's grouped debits for ``database`` (one per database, so that
+        every caller's debits of a wallet can share a group)."""
+        instance = _INSTANCES.get(database)
+        if instance is None:
+            instance = _INSTANCES[database] = cls(database)
+        return instance
+
     async def debit(
         self, *, org_id: str, wallet_id: str, amount: int, posting: Posting
     ) -> LedgerEntry:
@@ -105,7 +144,41 @@ class GroupedDebits:
         ``NotFound`` if the organization has no such wallet."""
         if amount < 0:
             raise ValueError("debit amounts are not negative")
-        future: asyncio.Future[LedgerEntry] = asyncio.get_running_loop().create_future()
+        entry = await self._join(org_id, wallet_id, _Debit(amount, posting, self._future()))
+        assert entry is not None
+        return entry
+
+    async def capture_call(
+        self,
+        *,
+        org_id: str,
+        wallet_id: str,
+        call_id: str,
+        hold: Hold,
+        billable_minutes: int,
+        rate_per_minute: Decimal,
+        user_id: str | None,
+        agent_session_id: str | None,
+    ) -> LedgerEntry | None:
+        """Charge a finished call as ``holds.capture_call`` does (package minutes
+        first, money for the rest, never more than its hold; the hold released) once
+        the group it joins has committed. A call already charged (key
+        ``call:<call_id>``) gets its entry back and nothing changes. None: the call
+        costs nothing and nothing was applied; the caller releases the hold itself
+        (``holds.release_hold``, in its own transaction)."""
+        capture = _Capture(
+            call_id, hold, billable_minutes, rate_per_minute, user_id, agent_session_id
+        )
+        posting = Posting(type="debit", category="call_charge", idempotency_key=f"call:{call_id}")
+        return await self._join(org_id, wallet_id, _Debit(0, posting, self._future(), capture))
+
+    @staticmethod
+    def _future() -> asyncio.Future[LedgerEntry | None]:
+        future: asyncio.Future[LedgerEntry | None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        return future
+
+    async def _join(self, org_id: str, wallet_id: str, pending: _Debit) -> LedgerEntry | None:
         key = (org_id, wallet_id)
         queue = self._queues.get(key)
         if queue is None:
@@ -113,9 +186,8 @@ class GroupedDebits:
             task = asyncio.create_task(self._drain(key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        future.add_done_callback(_retrieve)
-        queue.append(_Debit(amount, posting, future))
-        return await asyncio.shield(future)
+        queue.append(pending)
+        return await asyncio.shield(pending.future)
 
     async def close(self) -> None:
         """Wait until every debit handed in so far is settled."""
@@ -164,9 +236,7 @@ class GroupedDebits:
         try:
             async with self.database.sessionmaker() as session:
                 wallet = await _locked_wallet(session, org_id, wallet_id)
-                entry = await debit(
-                    session, wallet=wallet, amount=pending.amount, posting=pending.posting
-                )
+                entry = await _one(session, wallet, pending)
                 await session.commit()
                 return entry
         except Exception as exc:
@@ -200,13 +270,41 @@ async def _locked_wallet(session: AsyncSession, org_id: str, wallet_id: str) -> 
     return wallet
 
 
+async def _one(session: AsyncSession, wallet: Wallet, pending: _Debit) -> LedgerEntry | None:
+    """One debit or capture through the one-at-a-time path, on the locked wallet."""
+    capture = pending.capture
+    if capture is None:
+        return await debit(session, wallet=wallet, amount=pending.amount, posting=pending.posting)
+    amount, package = _split(wallet, capture, wallet.balance_minutes - wallet.held_minutes)
+    if amount == 0 and package == 0:
+        return None  # nothing applied: the caller releases the hold
+    return await capture_call(
+        session,
+        wallet=wallet,
+        call_id=capture.call_id,
+        hold=capture.hold,
+        billable_minutes=capture.billable_minutes,
+        rate_per_minute=capture.rate_per_minute,
+        user_id=capture.user_id,
+        agent_session_id=capture.agent_session_id,
+    )
+
+
+def _split(wallet: Wallet, capture: _Capture, free_minutes: int) -> tuple[int, int]:
+    return split_capture(
+        free_minutes=max(0, free_minutes),
+        hold=capture.hold,
+        billable_minutes=capture.billable_minutes,
+        rate_per_minute=capture.rate_per_minute,
+        currency=wallet.currency,
+    )
+
+
 async def _one_by_one(session: AsyncSession, wallet: Wallet, batch: list[_Debit]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for pending in batch:
         try:
-            outcomes.append(
-                await debit(session, wallet=wallet, amount=pending.amount, posting=pending.posting)
-            )
+            outcomes.append(await _one(session, wallet, pending))
         except PaymentRequired as refusal:
             outcomes.append(refusal)
     return outcomes
@@ -232,7 +330,8 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
             else:
                 known[entry.idempotency_key] = entry
     now = utcnow()
-    balance, available = wallet.balance, wallet.balance - wallet.held
+    balance, held = wallet.balance, wallet.held
+    minutes, held_minutes = wallet.balance_minutes, wallet.held_minutes
     outcomes: list[Outcome] = []
     written: list[LedgerEntry] = []
     for pending in batch:
@@ -243,25 +342,51 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
         if key is not None and key in foreign:
             outcomes.append(foreign[key])
             continue
-        if pending.amount > available:
-            outcomes.append(_refusal(wallet.id, pending.amount))
+        posting, amount, package, hold = pending.posting, pending.amount, 0, Hold(0, 0, 0)
+        if (capture := pending.capture) is not None:
+            hold = capture.hold
+            amount, package = _split(wallet, capture, minutes - held_minutes)
+            if amount == 0 and package == 0:
+                outcomes.append(None)  # nothing applied: the caller releases the hold
+                continue
+            posting = replace(
+                call_posting(
+                    call_id=capture.call_id,
+                    billable_minutes=capture.billable_minutes,
+                    package_minutes=package,
+                    rate_per_minute=capture.rate_per_minute,
+                    currency=wallet.currency,
+                    user_id=capture.user_id,
+                    agent_session_id=capture.agent_session_id,
+                ),
+                idempotency_key=key,
+            )
+        if (
+            amount - hold.amount > balance - held
+            or package - hold.minutes > minutes - held_minutes
+            or hold.amount > held
+            or hold.minutes > held_minutes
+        ):
+            outcomes.append(_refusal(wallet.id, amount))
             continue
         entry = new_entry(
             entry_id=new_id("txn"),
             wallet=wallet,
-            posting=pending.posting,
+            posting=posting,
             status=LedgerStatus.COMPLETED,
-            amount=pending.amount,
-            minutes=0,
-            balance_after=balance - pending.amount,
-            minutes_after=wallet.balance_minutes,
-            amount_delta=-pending.amount,
-            minutes_delta=0,
+            amount=amount,
+            minutes=package,
+            balance_after=balance - amount,
+            minutes_after=minutes - package,
+            amount_delta=-amount,
+            minutes_delta=-package,
             now=now,
         )
         entry.refunded_amount = entry.refunded_minutes = 0
-        balance -= pending.amount
-        available -= pending.amount
+        balance -= amount
+        minutes -= package
+        held -= hold.amount
+        held_minutes -= hold.minutes
         written.append(entry)
         outcomes.append(entry)
         if key is not None:
@@ -272,7 +397,14 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
     await session.execute(
         update(Wallet)
         .where(Wallet.id == wallet.id)
-        .values(balance=balance, updated_at=now, last_transaction_id=written[-1].id)
+        .values(
+            balance=balance,
+            held=held,
+            balance_minutes=minutes,
+            held_minutes=held_minutes,
+            updated_at=now,
+            last_transaction_id=written[-1].id,
+        )
         .execution_options(synchronize_session=False)
     )
     # One multi-row INSERT; the entries handed back stay outside the session.

@@ -43,16 +43,25 @@ async def hold_for_call(
     wallet: Wallet,
     rate_per_minute: Decimal,
     max_minutes: int,
+    fresh: bool = True,
 ) -> Hold:
     """Reserve what a call of up to ``max_minutes`` may cost, capped by what the wallet
     holds (money first, then package minutes); PaymentRequired unless at least one
-    minute is covered."""
-    for _ in range(5):
-        await session.refresh(wallet)
+    minute is covered.
+
+    ``fresh=False``: ``wallet`` was read moments ago in this transaction, not locked.
+    It is trusted, without a second read, when its money covers all of
+    ``max_minutes``; the conditional update still takes nothing that is not there,
+    and the wallet is read again before any other attempt."""
+    for attempt in range(6):
+        if fresh or attempt > 0:
+            await session.refresh(wallet)
         free_money = max(0, wallet.balance - wallet.held)
         free_minutes = max(0, wallet.balance_minutes - wallet.held_minutes)
         paid = min(minutes_affordable(free_money, rate_per_minute, wallet.currency), max_minutes)
         package = min(free_minutes, max_minutes - paid)
+        if not fresh and attempt == 0 and paid < max_minutes:
+            continue  # short of money by this read: decide on a fresh one
         if package + paid < 1:
             raise PaymentRequired(
                 f"The wallet does not cover one minute at {rate_per_minute} {wallet.currency}/min",
@@ -81,6 +90,50 @@ async def hold_for_call(
     raise PaymentRequired("The wallet is busy; retry", wallet_id=wallet.id)
 
 
+def split_capture(
+    *,
+    free_minutes: int,
+    hold: Hold,
+    billable_minutes: int,
+    rate_per_minute: Decimal,
+    currency: str,
+) -> tuple[int, int]:
+    """What a finished call pays: (money in minor units, package minutes). Package
+    minutes first (its own reserved ones, then ``free_minutes`` nobody reserved), the
+    rest in money, never more than its money hold."""
+    package_used = min(billable_minutes, free_minutes + hold.minutes)
+    paid_minutes = billable_minutes - package_used
+    amount = min(cost_of(paid_minutes, rate_per_minute, currency), hold.amount)
+    return amount, package_used
+
+
+def call_posting(
+    *,
+    call_id: str,
+    billable_minutes: int,
+    package_minutes: int,
+    rate_per_minute: Decimal,
+    currency: str,
+    user_id: str | None,
+    agent_session_id: str | None,
+) -> ledger.Posting:
+    """A call charge's ledger row; its key ``call:<id>`` makes a second capture a no-op."""
+    return ledger.Posting(
+        type=LedgerType.DEBIT,
+        category=LedgerCategory.CALL_CHARGE,
+        idempotency_key=f"call:{call_id}",
+        related_call_id=call_id,
+        user_id=user_id,
+        agent_session_id=agent_session_id,
+        description=f"{billable_minutes} min at {rate_per_minute} {currency}/min",
+        details={
+            "billable_minutes": billable_minutes,
+            "package_minutes": package_minutes,
+            "rate_per_minute": str(rate_per_minute),
+        },
+    )
+
+
 async def capture_call(
     session: AsyncSession,
     *,
@@ -100,10 +153,14 @@ async def capture_call(
     only costs a retry, since the update applies only while what it spends is there.
     """
     for _ in range(3):
-        free_minutes = max(0, wallet.balance_minutes - wallet.held_minutes) + hold.minutes
-        package_used = min(billable_minutes, free_minutes)
-        paid_minutes = billable_minutes - package_used
-        amount = min(cost_of(paid_minutes, rate_per_minute, wallet.currency), hold.amount)
+        free_minutes = max(0, wallet.balance_minutes - wallet.held_minutes)
+        amount, package_used = split_capture(
+            free_minutes=free_minutes,
+            hold=hold,
+            billable_minutes=billable_minutes,
+            rate_per_minute=rate_per_minute,
+            currency=wallet.currency,
+        )
         if amount == 0 and package_used == 0:
             await release_hold(session, wallet=wallet, hold=hold)
             return None
@@ -118,21 +175,14 @@ async def capture_call(
                 require_available=amount - hold.amount,
                 require_minutes=package_used - hold.minutes,
                 raise_on_duplicate=True,
-                posting=ledger.Posting(
-                    type=LedgerType.DEBIT,
-                    category=LedgerCategory.CALL_CHARGE,
-                    idempotency_key=f"call:{call_id}",
-                    related_call_id=call_id,
+                posting=call_posting(
+                    call_id=call_id,
+                    billable_minutes=billable_minutes,
+                    package_minutes=package_used,
+                    rate_per_minute=rate_per_minute,
+                    currency=wallet.currency,
                     user_id=user_id,
                     agent_session_id=agent_session_id,
-                    description=(
-                        f"{billable_minutes} min at {rate_per_minute} {wallet.currency}/min"
-                    ),
-                    details={
-                        "billable_minutes": billable_minutes,
-                        "package_minutes": package_used,
-                        "rate_per_minute": str(rate_per_minute),
-                    },
                 ),
             )
         except ledger.DuplicatePosting as duplicate:

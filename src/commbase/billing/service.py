@@ -8,12 +8,14 @@ import service as billing_service``): wallets here, the ledger primitives
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.enums import OwnerType, PaymentProvider, WalletStatus
+from commbase.billing.grouped import GroupedDebits
 from commbase.billing.holds import Hold, capture_call, hold_for_call, release_hold
 from commbase.billing.ledger import (
     Posting,
@@ -22,7 +24,7 @@ from commbase.billing.ledger import (
     list_entries,
     spent_since,
 )
-from commbase.billing.models import Wallet
+from commbase.billing.models import LedgerEntry, Wallet
 from commbase.billing.postings import credit, debit
 from commbase.billing.schemas import WalletCreate, WalletUpdate
 from commbase.core.auth import Principal, PrincipalKind
@@ -32,10 +34,12 @@ from commbase.identity import service as identity_service
 from commbase.identity.agent_sessions import service as agent_sessions
 
 __all__ = [
+    "GroupedDebits",
     "Hold",
     "Posting",
     "anonymise_call_reference",
     "capture_call",
+    "charge_call",
     "create_wallet",
     "credit",
     "debit",
@@ -224,3 +228,61 @@ async def payer_wallet(
             if wallet is not None and wallet.status == WalletStatus.ACTIVE:
                 return wallet
     return None
+
+
+async def charge_call(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    wallet_id: str,
+    call_id: str,
+    hold: Hold,
+    billable_minutes: int,
+    rate_per_minute: Decimal,
+    user_id: str | None,
+    agent_session_id: str | None,
+    debits: GroupedDebits | None = None,
+) -> LedgerEntry | None:
+    """Charge a finished call and release its hold (``capture_call``); None if it cost
+    nothing. The charge's key is ``call:<call_id>``: charging a call again returns
+    its entry and changes nothing.
+
+    With ``debits`` on PostgreSQL, a call that has minutes to pay is charged in a
+    group commit of its wallet's concurrent charges (``GroupedDebits.capture_call``),
+    committed before the caller's transaction; ``call_id`` must then be the call's
+    own id, stable across retries. Otherwise (SQLite, a batch caller, a call without
+    billable minutes) the charge is written in ``session`` with the wallet row locked
+    until the caller commits. The caller must not hold the wallet's row lock when it
+    passes ``debits``."""
+    if (
+        debits is not None
+        and billable_minutes > 0
+        and session.get_bind().dialect.name == ("postgresql")
+    ):
+        entry = await debits.capture_call(
+            org_id=org_id,
+            wallet_id=wallet_id,
+            call_id=call_id,
+            hold=hold,
+            billable_minutes=billable_minutes,
+            rate_per_minute=rate_per_minute,
+            user_id=user_id,
+            agent_session_id=agent_session_id,
+        )
+        if entry is not None:
+            return entry
+        # Free of charge (a zero rate): nothing was applied; release here.
+        wallet = await get_wallet(session, org_id=org_id, wallet_id=wallet_id)
+        await release_hold(session, wallet=wallet, hold=hold)
+        return None
+    wallet = await get_wallet(session, org_id=org_id, wallet_id=wallet_id, for_update=True)
+    return await capture_call(
+        session,
+        wallet=wallet,
+        call_id=call_id,
+        hold=hold,
+        billable_minutes=billable_minutes,
+        rate_per_minute=rate_per_minute,
+        user_id=user_id,
+        agent_session_id=agent_session_id,
+    )

@@ -132,9 +132,19 @@ def _fill_timeline(call: Call, event: ProviderEvent) -> None:
 
 
 async def apply_event(
-    session: AsyncSession, *, call: Call, event: ProviderEvent, source: EventSource
+    session: AsyncSession,
+    *,
+    call: Call,
+    event: ProviderEvent,
+    source: EventSource,
+    debits: billing_service.GroupedDebits | None = None,
 ) -> bool:
-    """Apply one provider report to a locked call; True if it moved the call."""
+    """Apply one provider report to a locked call; True if it moved the call.
+
+    ``debits``: a final report's charge joins its wallet's group commit
+    (``billing_service.charge_call``); for callers that handle one call per
+    transaction and hold no wallet lock (Twilio's status callbacks, the simulator
+    on PostgreSQL)."""
     moves = rank(event.status) > rank(call.status)
     session.add(
         CallEvent(
@@ -153,7 +163,7 @@ async def apply_event(
         return False
     call.status = event.status
     if is_final(event.status):
-        await _settle(session, call=call, event=event)
+        await _settle(session, call=call, event=event, debits=debits)
     await outbox.record(
         session, events.BY_STATUS[event.status], call_payload(call), org_id=call.org_id
     )
@@ -165,7 +175,13 @@ async def apply_event(
     return True
 
 
-async def _settle(session: AsyncSession, *, call: Call, event: ProviderEvent) -> None:
+async def _settle(
+    session: AsyncSession,
+    *,
+    call: Call,
+    event: ProviderEvent,
+    debits: billing_service.GroupedDebits | None,
+) -> None:
     """Close the books on a finished call: duration, the one charge, the counters."""
     answered = call.answered_at is not None or event.status == CallStatus.COMPLETED
     if event.duration_s is not None:
@@ -185,19 +201,19 @@ async def _settle(session: AsyncSession, *, call: Call, event: ProviderEvent) ->
         call.personal_data_expires_at = (call.ended_at or event.occurred_at) + THIRTY_DAYS
     spent = 0
     if call.wallet_id is not None:
-        wallet = await billing_service.get_wallet(
-            session, org_id=call.org_id, wallet_id=call.wallet_id, for_update=True
-        )
-        entry = await billing_service.capture_call(
+        entry = await billing_service.charge_call(
             session,
-            wallet=wallet,
-            # A private call's charge never names it, not even in events.
+            org_id=call.org_id,
+            wallet_id=call.wallet_id,
+            # A private call's charge never names it, not even in events; it is
+            # charged in this transaction (its reference is new on every attempt).
             call_id=new_id("anon") if call.privacy_mode else call.id,
             hold=Hold(call.hold_amount, call.hold_minutes, 0),
             billable_minutes=call.billable_minutes,
             rate_per_minute=call.rate_per_minute or Decimal(0),
             user_id=call.user_id,
             agent_session_id=call.agent_session_id,
+            debits=None if call.privacy_mode else debits,
         )
         spent = entry.amount if entry is not None else 0
         call.cost_amount = spent

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 import structlog
 from fastapi import APIRouter, Query, Request, Response, status
 
+from commbase.billing import service as billing_service
 from commbase.calls import placement, reports, service
 from commbase.calls.enums import CallKind, CallStatus
 from commbase.calls.providers import Carriers, carriers_of
@@ -216,6 +217,8 @@ async def twilio_status_callback(
         params=params,
         call_ref=request.query_params.get(CALL_PARAMETER),
         carriers=_carriers(request),
+        # Many calls of one wallet end together: their charges share commits.
+        debits=billing_service.GroupedDebits.of(request.app.state.db),
     )
     if not known:
         # Unknown calls (e.g. erased private calls) are acknowledged so Twilio stops retrying.

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.billing import service as billing_service
 from commbase.calls import dialing, events, lifecycle
 from commbase.calls.enums import (
     ActionKind,
@@ -235,13 +236,19 @@ async def update_analysis(session: AsyncSession, *, call: Call, changes: Analysi
 
 
 async def apply_twilio_report(
-    session: AsyncSession, *, params: dict[str, str], call_ref: str | None, carriers: Carriers
+    session: AsyncSession,
+    *,
+    params: dict[str, str],
+    call_ref: str | None,
+    carriers: Carriers,
+    debits: billing_service.GroupedDebits | None = None,
 ) -> bool:
     """Apply a verified Twilio status callback; True if it named a call we know.
 
     The callback finds its call by Twilio's call SID, else by the call id in the
     (signed) callback URL: that adopts the SID of a call whose dialing process died
     before storing it. A call adopted after commbase gave up on it is hung up.
+    With ``debits``, a final report's charge joins its wallet's group commit.
     """
     event = event_from_callback(params)
     sid = params.get("CallSid", "")
@@ -277,5 +284,7 @@ async def apply_twilio_report(
     if found is None:
         return False
     call = await lifecycle.load_for_update(session, org_id=found.org_id, call_id=found.id)
-    await lifecycle.apply_event(session, call=call, event=event, source=EventSource.TWILIO)
+    await lifecycle.apply_event(
+        session, call=call, event=event, source=EventSource.TWILIO, debits=debits
+    )
     return True
