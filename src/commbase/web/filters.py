@@ -96,10 +96,13 @@ class Filters:
         return filters
 
     def span(self, now: datetime) -> tuple[datetime, datetime]:
-        """[from, to) in the filter's time zone."""
+        """[from, to) in the filter's time zone. A range reaching the present ends at the
+        next whole minute: every fact so far is in it, and requests within one minute
+        ask the same range, so the analytics cache (keyed by the range and the data's
+        version) answers them while the facts do not change."""
         zone = ZoneInfo(self.tz)
-        local_now = now.astimezone(zone)
-        today = local_now.date()
+        local_now = _next_minute(now).astimezone(zone)
+        today = now.astimezone(zone).date()
         if self.range == "custom" and self.start_date and self.end_date:
             return _midnight(self.start_date, zone), _midnight(
                 self.end_date + timedelta(days=1), zone
@@ -158,6 +161,12 @@ def _date(query: dict[str, str], name: str) -> date | None:
     if not EARLIEST <= parsed < LATEST:
         raise FilterError(f"{name} lies between {EARLIEST} and {LATEST}.")
     return parsed
+
+
+def _next_minute(moment: datetime) -> datetime:
+    """The first whole minute after ``moment`` (``moment`` itself when it is one)."""
+    whole = moment.replace(second=0, microsecond=0)
+    return whole if whole == moment else whole + timedelta(minutes=1)
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
