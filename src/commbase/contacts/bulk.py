@@ -23,7 +23,18 @@ from commbase.core import outbox
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 
-INSERT_CHUNK = 500
+
+def _insert_statement(dialect: str) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(Contact.__table__)
+        .on_conflict_do_nothing(index_elements=["org_id", "phone"])
+        .returning(Contact.__table__.c.phone, Contact.__table__.c.id)
+    )
+
+
+# Compiled once; executed with all the rows (sent as multi-row INSERTs, in order).
+_INSERT = {dialect: _insert_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def _row(org_id: str, phone: str, name: str, now: Any) -> dict[str, Any]:
@@ -57,17 +68,9 @@ async def create_for_phones(
     if not names:
         return {}
     now = utcnow()
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     rows = [_row(org_id, phone, names[phone], now) for phone in sorted(names)]
-    created: dict[str, str] = {}
-    for start in range(0, len(rows), INSERT_CHUNK):
-        statement = (
-            module.insert(Contact.__table__)
-            .values(rows[start : start + INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["org_id", "phone"])
-            .returning(Contact.__table__.c.phone, Contact.__table__.c.id)
-        )
-        created.update({phone: id_ for phone, id_ in (await session.execute(statement)).all()})
+    statement = _INSERT[session.get_bind().dialect.name]
+    created = {phone: id_ for phone, id_ in (await session.execute(statement, rows)).all()}
     await outbox.record_many(
         session,
         events.CONTACT_CREATED,

@@ -80,8 +80,15 @@ def parse_phone(raw: str) -> PhoneNumber:
 
 
 def to_e164(raw: str) -> str:
-    """The E.164 form of a valid number; InvalidPhone otherwise."""
-    return parse_phone(raw).e164
+    """The E.164 form of a valid number; InvalidPhone otherwise (``parse_phone(raw).e164``
+    without the other formats, region, line type and carrier: a fifth of the work)."""
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone("use international format, e.g. +14155551234") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone("not a valid phone number")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
 def international(e164: str) -> str:

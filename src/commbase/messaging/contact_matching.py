@@ -9,6 +9,7 @@ at once, ``contacts.bulk``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -24,8 +25,13 @@ from commbase.messaging.providers.base import InboundMessage
 
 
 def e164(raw: str | None) -> str | None:
-    if not raw:
-        return None
+    """The E.164 form of ``raw``, None if it is not a valid number (remembered: the
+    same senders write again and again, and parsing a number costs ~0.2 ms)."""
+    return _e164(raw) if raw else None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _e164(raw: str) -> str | None:
     try:
         return to_e164(raw)
     except InvalidPhone:

@@ -53,12 +53,21 @@ def _rowid(message_id: str) -> int:
 
 async def index(session: AsyncSession, messages: Sequence[Message]) -> None:
     """Make the text of ``messages`` searchable (SQLite; PostgreSQL indexes itself)."""
+    await index_rows(session, [(m.id, m.org_id, m.body) for m in messages])
+
+
+async def index_rows(
+    session: AsyncSession, messages: Sequence[tuple[str, str, str | None]]
+) -> None:
+    """``index`` for ``(id, org_id, body)`` of messages inserted without ORM objects."""
+    if not _sqlite(session):
+        return
     rows = [
-        {"rowid": _rowid(m.id), "message_id": m.id, "org_id": m.org_id, "body": m.body}
-        for m in messages
-        if m.body
+        {"rowid": _rowid(id_), "message_id": id_, "org_id": org_id, "body": body}
+        for id_, org_id, body in messages
+        if body
     ]
-    if rows and _sqlite(session):
+    if rows:
         await session.execute(
             text(
                 "INSERT OR REPLACE INTO messages_fts (rowid, message_id, org_id, body) "

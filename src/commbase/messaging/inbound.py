@@ -43,9 +43,6 @@ from commbase.messaging.models import ChannelAccount, Conversation, Message
 from commbase.messaging.opening import conversation_payload
 from commbase.messaging.providers.base import InboundMessage
 from commbase.messaging.schemas import InboundCreate
-from commbase.messaging.statuses import payload
-
-INSERT_CHUNK = 200
 
 
 async def _stored_provider_ids(
@@ -62,21 +59,24 @@ async def _stored_provider_ids(
     return {provider_id for provider_id in rows if provider_id}
 
 
+def _insert_statement(dialect: str) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(Message.__table__)
+        .on_conflict_do_nothing(index_elements=["account_id", "provider_message_id"])
+        .returning(Message.__table__.c.id)
+    )
+
+
+_INSERT = {dialect: _insert_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert the messages whose provider id is not stored yet (a statement per chunk,
-    no savepoint: a concurrent copy of the same webhook loses quietly); the ids of
-    those inserted."""
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    inserted: set[str] = set()
-    for start in range(0, len(rows), INSERT_CHUNK):
-        statement = (
-            module.insert(Message.__table__)
-            .values(rows[start : start + INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["account_id", "provider_message_id"])
-            .returning(Message.__table__.c.id)
-        )
-        inserted.update((await session.execute(statement)).scalars())
-    return inserted
+    """Insert the messages whose provider id is not stored yet: one statement for the
+    batch, compiled once (executemany, sent as multi-row INSERTs), no savepoint: a
+    concurrent copy of the same webhook loses quietly. The ids of those inserted."""
+    statement = _INSERT[session.get_bind().dialect.name]
+    return set((await session.execute(statement, rows)).scalars())
 
 
 async def _reopen(session: AsyncSession, conversation: Conversation) -> None:
@@ -165,17 +165,38 @@ def _row(
 
 
 async def _file_in(
-    session: AsyncSession, conversation: Conversation, inbound: InboundMessage
+    session: AsyncSession, conversation: Conversation, arrived: Sequence[InboundMessage]
 ) -> None:
-    """The conversation's side of a stored inbound message: replies, reopening, times."""
+    """The conversation's side of its stored inbound messages (in the order they came):
+    replies, reopening, times and counts, set once per conversation."""
     if conversation.outbound_count:
-        await _mark_replied(session, conversation_id=conversation.id, at=inbound.at)
+        for message in arrived:
+            await _mark_replied(session, conversation_id=conversation.id, at=message.at)
     await _reopen(session, conversation)
-    conversation.first_inbound_at = conversation.first_inbound_at or inbound.at
-    conversation.last_inbound_at = max(conversation.last_inbound_at or inbound.at, inbound.at)
-    conversation.last_activity_at = max(conversation.last_activity_at or inbound.at, inbound.at)
-    conversation.message_count += 1
-    conversation.inbound_count += 1
+    first_at = arrived[0].at
+    latest = max(message.at for message in arrived)
+    conversation.first_inbound_at = conversation.first_inbound_at or first_at
+    conversation.last_inbound_at = max(conversation.last_inbound_at or latest, latest)
+    conversation.last_activity_at = max(conversation.last_activity_at or latest, latest)
+    conversation.message_count += len(arrived)
+    conversation.inbound_count += len(arrived)
+
+
+def _received(row: dict[str, Any]) -> dict[str, Any]:
+    """``message.received``'s payload (``statuses.payload``) of an inserted row."""
+    return {
+        "id": row["id"],
+        "conversation_id": row["conversation_id"],
+        "account_id": row["account_id"],
+        "contact_id": row["contact_id"],
+        "direction": row["direction"],
+        "author_role": row["author_role"],
+        "content_type": row["content_type"],
+        "status": row["status"],
+        "campaign_id": None,
+        "error_code": None,
+        "error_message": None,
+    }
 
 
 def _fresh(stored: set[str], inbound: Sequence[InboundMessage]) -> list[int]:
@@ -198,13 +219,13 @@ async def receive_many(
     account: ChannelAccount,
     inbound: Sequence[InboundMessage],
     ids: Sequence[str] | None = None,
-) -> list[Message | None]:
-    """Store contacts' messages to ``account`` in order, in a few statements per batch;
-    None in place of each whose provider message id was stored before (or came
-    earlier in the batch). ``ids``: the messages' ids, one for each of ``inbound``
-    (increasing ids by default)."""
+) -> list[str | None]:
+    """Store contacts' messages to ``account`` in order, in a few statements per batch
+    (one per table): the stored messages' ids, None in place of each whose provider
+    message id was stored before (or came earlier in the batch). ``ids``: the
+    messages' ids, one for each of ``inbound`` (increasing ids by default)."""
     ids = list(ids) if ids is not None else ordered_ids(len(inbound))
-    results: list[Message | None] = [None] * len(inbound)
+    results: list[str | None] = [None] * len(inbound)
     stored = await _stored_provider_ids(
         session,
         account_id=account.id,
@@ -237,39 +258,41 @@ async def receive_many(
         )
     ]
     inserted = await _insert_new(session, rows)
-    filed: list[Message] = []
+    filed: list[dict[str, Any]] = []
+    by_conversation: dict[str, list[InboundMessage]] = {}
     for position, row, message in zip(positions, rows, arriving, strict=True):
         if row["id"] not in inserted:
             continue  # the same webhook, delivered twice at once
-        stored_message = Message(
-            **{("metadata_" if k == "metadata" else k): v for k, v in row.items()}
-        )
-        await _file_in(session, conversations[row["contact_id"]], message)
-        results[position] = stored_message
-        filed.append(stored_message)
-    await fulltext.index(session, filed)
+        results[position] = row["id"]
+        filed.append(row)
+        by_conversation.setdefault(row["conversation_id"], []).append(message)
+    by_id = {conversation.id: conversation for conversation in conversations.values()}
+    for conversation_id, arrived in by_conversation.items():
+        await _file_in(session, by_id[conversation_id], arrived)
+    await fulltext.index_rows(session, [(row["id"], row["org_id"], row["body"]) for row in filed])
     await outbox.record_many(
-        session, events.MESSAGE_RECEIVED, [payload(m) for m in filed], org_id=account.org_id
+        session, events.MESSAGE_RECEIVED, [_received(row) for row in filed], org_id=account.org_id
     )
     for stopping in filed:
-        if opt_outs.is_stop(stopping.body):
+        if opt_outs.is_stop(stopping["body"]):
             await opt_outs.opt_out(
                 session,
                 org_id=account.org_id,
-                contact_id=stopping.contact_id or "",
+                contact_id=stopping["contact_id"],
                 source=OptOutSource.STOP_REPLY,
                 account_id=account.id,
-                message_id=stopping.id,
+                message_id=stopping["id"],
             )
     return results
 
 
 async def receive(
     session: AsyncSession, *, account: ChannelAccount, inbound: InboundMessage
-) -> Message | None:
-    """Store a contact's message; None if this provider message id was stored before."""
-    [message] = await receive_many(session, account=account, inbound=[inbound])
-    return message
+) -> str | None:
+    """Store a contact's message; its id, None if this provider message id was stored
+    before."""
+    [message_id] = await receive_many(session, account=account, inbound=[inbound])
+    return message_id
 
 
 async def receive_posted(
@@ -292,7 +315,7 @@ async def receive_posted(
         )
         if stored is not None:
             return stored
-    message = await receive(
+    message_id = await receive(
         session,
         account=account,
         inbound=InboundMessage(
@@ -309,8 +332,8 @@ async def receive_posted(
             metadata=data.metadata,
         ),
     )
-    if message is None:  # posted twice at the same moment
+    if message_id is None:  # posted twice at the same moment
         raise AlreadyExists("This provider_message_id was just stored")
-    stored = await session.get(Message, message.id)
+    stored = await session.get(Message, message_id)
     assert stored is not None  # inserted by this transaction
     return stored

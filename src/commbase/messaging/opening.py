@@ -28,7 +28,18 @@ from commbase.messaging.enums import ConversationStatus, Priority
 from commbase.messaging.models import ChannelAccount, Conversation
 from commbase.messaging.providers.base import InboundMessage
 
-INSERT_CHUNK = 200
+
+def _insert_statement(dialect: str) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(Conversation.__table__)
+        .on_conflict_do_nothing(index_elements=["account_id", "active_contact_key"])
+        .returning(Conversation.__table__.c.id)
+    )
+
+
+# Compiled once; executed with a batch's rows (sent as multi-row INSERTs).
+_INSERT = {dialect: _insert_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def conversation_payload(
@@ -159,17 +170,9 @@ async def open_many(
     if not first:
         return found
     now = utcnow()
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     rows = [_conversation_row(account, key, first[key], now) for key in sorted(first)]
-    opened: set[str] = set()
-    for start in range(0, len(rows), INSERT_CHUNK):
-        statement = (
-            module.insert(Conversation.__table__)
-            .values(rows[start : start + INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["account_id", "active_contact_key"])
-            .returning(Conversation.__table__.c.id)
-        )
-        opened.update((await session.execute(statement)).scalars())
+    statement = _INSERT[session.get_bind().dialect.name]
+    opened = set((await session.execute(statement, rows)).scalars())
     found.update(await _locked(session, account_id=account.id, contact_ids=set(first)))
     missing = set(first) - set(found)
     if missing:  # resolved by someone else between the insert and the read: open again

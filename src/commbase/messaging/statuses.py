@@ -47,14 +47,12 @@ def payload(message: Message) -> dict[str, Any]:
     }
 
 
-async def advance(
-    session: AsyncSession,
-    *,
+def _move(
     message: Message,
     status: MessageStatus,
     at: datetime,
-    error_code: str | None = None,
-    error_message: str | None = None,
+    error_code: str | None,
+    error_message: str | None,
 ) -> bool:
     """Move ``message`` to ``status`` at ``at`` if that is forward; True if it moved."""
     if not moves_forward(message.status, status):
@@ -68,6 +66,22 @@ async def advance(
         message.error_code = error_code
         message.error_message = (error_message or "")[:500] or None
         message.next_attempt_at = None
+    return True
+
+
+async def advance(
+    session: AsyncSession,
+    *,
+    message: Message,
+    status: MessageStatus,
+    at: datetime,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> bool:
+    """Move ``message`` to ``status`` at ``at`` if that is forward (and announce it);
+    True if it moved."""
+    if not _move(message, status, at, error_code, error_message):
+        return False
     await outbox.record(session, events.BY_STATUS[status], payload(message), org_id=message.org_id)
     return True
 
@@ -75,8 +89,9 @@ async def advance(
 async def apply_reports(
     session: AsyncSession, *, account_id: str, reports: list[StatusReport]
 ) -> int:
-    """Apply a provider's status reports to the account's messages; returns how many
-    moved. Reports about messages this account never sent are ignored."""
+    """Apply a provider's status reports to the account's messages (read in one query,
+    locked; each moved event recorded, one insert per status); returns how many moved.
+    Reports about messages this account never sent are ignored."""
     if not reports:
         return 0
     ids = sorted({report.provider_message_id for report in reports})
@@ -87,16 +102,17 @@ async def apply_reports(
         .with_for_update()
     )
     by_provider_id = {message.provider_message_id: message for message in rows}
-    moved = 0
+    announced: dict[MessageStatus, list[dict[str, Any]]] = {status: [] for status in _TIME_OF}
+    org_id = ""
     for report in sorted(reports, key=lambda r: r.at):
         message = by_provider_id.get(report.provider_message_id)
-        if message is not None and await advance(
-            session,
-            message=message,
-            status=report.status,
-            at=report.at,
-            error_code=report.error_code,
-            error_message=report.error_message,
+        if message is not None and _move(
+            message, report.status, report.at, report.error_code, report.error_message
         ):
-            moved += 1
-    return moved
+            announced[report.status].append(payload(message))
+            org_id = message.org_id
+    # In the order statuses move (sent, delivered, read, failed): a message's events
+    # are recorded in the order it moved.
+    for status, payloads in announced.items():
+        await outbox.record_many(session, events.BY_STATUS[status], payloads, org_id=org_id)
+    return sum(len(payloads) for payloads in announced.values())
