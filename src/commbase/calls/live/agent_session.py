@@ -21,6 +21,7 @@ from commbase.calls.enums import CallStatus, ProviderName
 from commbase.calls.live import protocol, service
 from commbase.calls.live.bus import RELAY_SECONDS, Mailbox, Side
 from commbase.calls.live.callee import SimulatedCallee, script_for
+from commbase.calls.live.carrier import first_done
 from commbase.calls.live.context import LiveContext
 from commbase.calls.live.protocol import BadFrame, CloseCode
 from commbase.calls.live.seats import REPLACED_FRAME
@@ -112,20 +113,9 @@ class AgentSession:
             )
         )
         self._maybe_start_callee()
-        tasks = [
-            asyncio.create_task(self._from_agent()),
-            asyncio.create_task(self._to_agent()),
-            asyncio.create_task(self._watch()),
-        ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            reason = next(iter(done)).result()
+            reason = await first_done(self._from_agent(), self._to_agent(), self._watch())
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
             if self._callee is not None:
                 # The callee hears a hangup or transfer and stops; otherwise it is stopped.
                 with contextlib.suppress(BaseException):

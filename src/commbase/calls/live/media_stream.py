@@ -27,22 +27,17 @@ or transfer ends the call through Twilio's REST API, which stops the stream.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from typing import Any
 
 import orjson
-import structlog
 
 from commbase.calls.live import protocol
-from commbase.calls.live.bus import RELAY_SECONDS, Mailbox, Side
+from commbase.calls.live.bus import Mailbox
+from commbase.calls.live.carrier import MAX_CARRIER_FRAME_BYTES, CarrierBridge, CarrierTransport
 from commbase.calls.live.context import LiveContext
-from commbase.calls.live.relay import CarrierTransport
 from commbase.calls.live.service import LiveCall
 
-log = structlog.get_logger("commbase.calls.live")
-MAX_STREAM_FRAME_BYTES = 65_536
-TO_CARRIER = RELAY_SECONDS.labels("agent_to_carrier")
+MAX_STREAM_FRAME_BYTES = MAX_CARRIER_FRAME_BYTES
 
 
 def to_media_stream(data: bytes, stream_sid: str) -> bytes | None:
@@ -61,67 +56,27 @@ def to_media_stream(data: bytes, stream_sid: str) -> bytes | None:
     return orjson.dumps({"event": event, "streamSid": stream_sid} | out)
 
 
-class MediaStreamRelay:
+class MediaStreamRelay(CarrierBridge):
     """One Media Streams socket, bridged to the call's agent through the bus."""
+
+    kind = "stream"
 
     def __init__(
         self, ctx: LiveContext, *, call: LiveCall, transport: CarrierTransport, inbox: Mailbox
     ) -> None:
-        self.ctx = ctx
-        self.call = call
-        self.transport = transport
-        self.inbox = inbox
+        super().__init__(ctx, call=call, transport=transport, inbox=inbox)
         self.stream_sid: str | None = None
         self._started = asyncio.Event()
-        self._received_at: float | None = None
 
-    async def _to_agent(self, data: bytes) -> None:
-        await self.ctx.bus.publish(self.call.id, Side.AGENT, data, received_at=self._received_at)
-
-    async def run(self) -> str:
-        tasks = [asyncio.create_task(self._from_carrier()), asyncio.create_task(self._to_carrier())]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            reason: str = next(iter(done)).result()
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
-            with contextlib.suppress(Exception):
-                await self._to_agent(protocol.frame("status", carrier="disconnected"))
-        return reason
-
-    async def _to_carrier(self) -> str:
+    async def _ready(self) -> None:
         await self._started.wait()  # frames name the stream: none before ``start``
+
+    def _translate(self, data: bytes) -> bytes | None:
         assert self.stream_sid is not None
-        while True:
-            translated = to_media_stream(await self.inbox.get(), self.stream_sid)
-            if translated is None:
-                continue
-            await self.transport.send(translated)
-            TO_CARRIER.observe(time.time() - self.inbox.received_at)
+        return to_media_stream(data, self.stream_sid)
 
-    async def _from_carrier(self) -> str:
-        while True:
-            raw = await self.transport.receive()
-            if raw is None:
-                return "carrier_closed"
-            self._received_at = time.time()
-            if len(raw) > MAX_STREAM_FRAME_BYTES:
-                log.warning("stream frame too large", call_id=self.call.id, size=len(raw))
-                continue
-            try:
-                message = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                log.warning("stream frame is not JSON", call_id=self.call.id)
-                continue
-            if isinstance(message, dict) and await self._heard(message):
-                return "stopped"
-
-    async def _heard(self, message: dict[str, Any]) -> bool:
-        """Pass one carrier event on; True once the stream has stopped."""
+    async def _heard(self, message: dict[str, Any]) -> str | None:
+        """Pass one carrier event on; ``stopped`` once the stream has stopped."""
         event = message.get("event")
         if event == "media":
             media = message.get("media")
@@ -132,7 +87,7 @@ class MediaStreamRelay:
             start: dict[str, Any] = given if isinstance(given, dict) else {}
             sid = message.get("streamSid") or start.get("streamSid")
             if not isinstance(sid, str) or not sid:
-                return False
+                return None
             self.stream_sid = sid[:64]
             self._started.set()
             await self._to_agent(
@@ -157,8 +112,8 @@ class MediaStreamRelay:
             if digit is not None:
                 await self._to_agent(protocol.frame("dtmf", digit=digit))
         elif event == "stop":
-            return True
-        return False
+            return "stopped"
+        return None
 
 
 def _audio(media: dict[str, Any]) -> bytes:

@@ -23,23 +23,19 @@ API, which ends the ConversationRelay session.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
-import structlog
 
 from commbase.calls.live import protocol
-from commbase.calls.live.bus import RELAY_SECONDS, Mailbox, Side
+from commbase.calls.live.bus import Mailbox
+from commbase.calls.live.carrier import MAX_CARRIER_FRAME_BYTES, CarrierBridge, CarrierTransport
 from commbase.calls.live.context import LiveContext
 from commbase.calls.live.service import LiveCall
 from commbase.calls.live.transcript import LiveTranscript
 
-log = structlog.get_logger("commbase.calls.live")
-MAX_CARRIER_FRAME_BYTES = 65_536
-TO_CARRIER = RELAY_SECONDS.labels("agent_to_carrier")
+__all__ = ["MAX_CARRIER_FRAME_BYTES", "CarrierTransport", "TwilioRelay", "to_twilio"]
+_END = b'{"type":"end"'
 
 
 def to_twilio(data: bytes) -> bytes | None:
@@ -68,24 +64,15 @@ def to_twilio(data: bytes) -> bytes | None:
     return orjson.dumps(out)
 
 
-class CarrierTransport(Protocol):
-    async def receive(self) -> str | bytes | None: ...
-
-    async def send(self, data: bytes) -> None: ...
-
-
-class TwilioRelay:
+class TwilioRelay(CarrierBridge):
     """One ConversationRelay socket, bridged to the call's agent through the bus."""
+
+    kind = "relay"
 
     def __init__(
         self, ctx: LiveContext, *, call: LiveCall, transport: CarrierTransport, inbox: Mailbox
     ) -> None:
-        self.ctx = ctx
-        self.call = call
-        self.transport = transport
-        self.inbox = inbox
-        self.language: str | None = None
-        self._received_at: float | None = None
+        super().__init__(ctx, call=call, transport=transport, inbox=inbox)
         self.transcript = LiveTranscript.shared(
             ctx.services,
             ctx.database,
@@ -93,53 +80,16 @@ class TwilioRelay:
             retention_default=ctx.settings.transcript_retention_days,
         )
 
-    async def _to_agent(self, data: bytes) -> None:
-        await self.ctx.bus.publish(self.call.id, Side.AGENT, data, received_at=self._received_at)
+    def _translate(self, data: bytes) -> bytes | None:
+        return to_twilio(data)
 
-    async def run(self) -> str:
-        tasks = [asyncio.create_task(self._from_carrier()), asyncio.create_task(self._to_carrier())]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            reason: str = next(iter(done)).result()
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
-            await self.transcript.close(completed=False)
-            with contextlib.suppress(Exception):
-                await self._to_agent(protocol.frame("status", carrier="disconnected"))
-        return reason
+    def _ends(self, translated: bytes) -> bool:
+        return translated.startswith(_END)
 
-    async def _to_carrier(self) -> str:
-        while True:
-            translated = to_twilio(await self.inbox.get())
-            if translated is None:
-                continue
-            await self.transport.send(translated)
-            TO_CARRIER.observe(time.time() - self.inbox.received_at)
-            if translated.startswith(b'{"type":"end"'):
-                return "ended"
+    async def _closing(self) -> None:
+        await self.transcript.close(completed=False)
 
-    async def _from_carrier(self) -> str:
-        while True:
-            raw = await self.transport.receive()
-            if raw is None:
-                return "carrier_closed"
-            self._received_at = time.time()
-            if len(raw) > MAX_CARRIER_FRAME_BYTES:
-                log.warning("relay frame too large", call_id=self.call.id, size=len(raw))
-                continue
-            try:
-                message = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                log.warning("relay frame is not JSON", call_id=self.call.id)
-                continue
-            if isinstance(message, dict):
-                await self._heard(message)
-
-    async def _heard(self, message: dict[str, Any]) -> None:
+    async def _heard(self, message: dict[str, Any]) -> str | None:
         kind = message.get("type")
         at = self.call.offset_s()
         if kind == "setup":
@@ -149,7 +99,7 @@ class TwilioRelay:
         elif kind == "prompt":
             text = message.get("voicePrompt")
             if not isinstance(text, str) or not text.strip():
-                return
+                return None
             language = message.get("lang") if isinstance(message.get("lang"), str) else None
             final = bool(message.get("last", True))
             await self._to_agent(
@@ -174,3 +124,4 @@ class TwilioRelay:
         elif kind == "error":
             description = str(message.get("description", ""))[:500]
             await self._to_agent(protocol.error("carrier_error", description))
+        return None
