@@ -196,5 +196,6 @@ class CloseCode:
     NORMAL = 1000  # the call ended
     POLICY = 1008  # refused: bad credentials, not your call, too many frames
     TOO_BIG = 1009
+    TRY_AGAIN_LATER = 1013  # the database or Redis failed under an open socket
     CALL_NOT_LIVE = 4409  # the call has ended or cannot take an agent
     REPLACED = 4000  # another connection of the same agent took over

@@ -3,15 +3,21 @@ ConversationRelay (``/v1/providers/twilio/relay/{id}``).
 
 Both refuse before accepting (the handshake answers 403): a missing or bad
 credential, a call the agent may not see or that has ended, a forged signature.
-They are Starlette routes, outside FastAPI's dependencies (which read HTTP bodies).
+While the database or Redis cannot serve, a handshake answers 503 (a problem, with
+``Retry-After``), and a socket already accepted is closed with 1013 (try again
+later); either is logged once, as a warning. They are Starlette routes, outside
+FastAPI's dependencies (which read HTTP bodies).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import cast
 
+import structlog
 from fastapi import APIRouter, Request
+from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -27,11 +33,14 @@ from commbase.calls.live.seats import REPLACED_FRAME
 from commbase.calls.live.twiml import RELAY_PATH, STREAM_PATH, relay_url
 from commbase.calls.providers.twilio import signature_is_valid
 from commbase.core.auth import Authenticator, Principal
-from commbase.core.errors import CommbaseError, Conflict
+from commbase.core.db import database_unavailable
+from commbase.core.errors import CommbaseError, Conflict, DatabaseUnavailable, ServiceUnavailable
 from commbase.core.http import ClientInfo
+from commbase.core.problems import problem_response
 from commbase.core.ratelimit import RateLimiter
 from commbase.core.scopes import Scope
 
+log = structlog.get_logger("commbase.calls.live")
 LIVE_PATH = "/v1/calls/{call_id}/live"
 MAX_ID = 40
 
@@ -77,11 +86,62 @@ async def _principal(websocket: WebSocket, ctx: LiveContext) -> Principal | None
                 session=session, token=token.strip(), client=info, request=cast(Request, websocket)
             )
             await session.commit()
+    except ServiceUnavailable:
+        raise  # not a refusal of the credential: answered 503 (``refuse_unavailable``)
     except CommbaseError:
         return None
     limiter: RateLimiter = websocket.app.state.rate_limiter
     result = await limiter.hit(f"{principal.kind}:{principal.credential_id}", principal.rate_limit)
     return principal if result.allowed else None
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """``exc`` says the database or Redis cannot serve now (trying later may work)."""
+    return isinstance(exc, ServiceUnavailable | RedisError) or database_unavailable(exc)
+
+
+async def refuse_unavailable(websocket: WebSocket) -> None:
+    """Before the socket is accepted, a 503 problem with ``Retry-After`` (WebSocket
+    clients and carriers see a failed handshake they may retry); after, close 1013."""
+    if websocket.application_state == WebSocketState.CONNECTING:
+        unavailable = DatabaseUnavailable("The database or Redis is unavailable; retry shortly")
+        await websocket.send_denial_response(
+            problem_response(
+                status=unavailable.status,
+                code=unavailable.code,
+                title=unavailable.title,
+                detail=unavailable.detail,
+                instance=websocket.url.path,
+                headers=unavailable.headers,
+            )
+        )
+    else:
+        await StarletteTransport(websocket).close(CloseCode.TRY_AGAIN_LATER, "try again later")
+
+
+def _refusing_when_unavailable(
+    handler: Callable[[WebSocket], Awaitable[None]],
+) -> Callable[[WebSocket], Awaitable[None]]:
+    """``handler``, answering ``refuse_unavailable`` when the database or Redis fails
+    under it (instead of a 500, or a socket dropped without a close code)."""
+
+    async def endpoint(websocket: WebSocket) -> None:
+        try:
+            await handler(websocket)
+        except Exception as exc:
+            if not _unavailable(exc):
+                raise
+            log.warning(
+                "live socket refused: a dependency is unavailable",
+                path=websocket.url.path,
+                accepted=websocket.application_state != WebSocketState.CONNECTING,
+                error=repr(exc)[:300],
+            )
+            await refuse_unavailable(websocket)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
 
 
 async def live_agent_socket(websocket: WebSocket) -> None:
@@ -95,6 +155,8 @@ async def live_agent_socket(websocket: WebSocket) -> None:
         return
     try:
         call = await service.attachable_call(ctx.database, principal=principal, call_id=call_id)
+    except ServiceUnavailable:
+        raise
     except CommbaseError:
         # Another organization's call, another agent session's, or an ended one: the
         # same refusal, so nothing is learnt about calls one may not see.
@@ -207,6 +269,9 @@ async def _twilio_socket(websocket: WebSocket, *, path: str, audio: bool) -> Non
 
 
 router = APIRouter()
-router.routes.append(WebSocketRoute(LIVE_PATH, live_agent_socket, name="calls_live"))
-router.routes.append(WebSocketRoute(RELAY_PATH, twilio_relay_socket, name="twilio_relay"))
-router.routes.append(WebSocketRoute(STREAM_PATH, twilio_stream_socket, name="twilio_stream"))
+for _path, _handler, _name in (
+    (LIVE_PATH, live_agent_socket, "calls_live"),
+    (RELAY_PATH, twilio_relay_socket, "twilio_relay"),
+    (STREAM_PATH, twilio_stream_socket, "twilio_stream"),
+):
+    router.routes.append(WebSocketRoute(_path, _refusing_when_unavailable(_handler), name=_name))
