@@ -1,21 +1,32 @@
 """Live calls: latency commbase adds between a carrier and an agent, both ways.
 
-    .venv/bin/python bench/live.py [--calls 100] [--rounds 20] [--database-url URL]
-                                   [--redis-url URL]
+    .venv/bin/python bench/live.py [--calls 100] [--rounds 10] [--flat-out]
+                                   [--database-url URL] [--redis-url URL]
 
 A ``commbase`` API process (uvicorn, one worker, no background jobs) serves a fresh
 SQLite database in a temporary directory (or ``--database-url``, a local
-PostgreSQL). ``--calls`` answered live calls are seeded (Twilio provider, status
-in-progress, ``live_agent``). For each call (``OPENING`` calls at a time: calls
-arrive spread out, and a burst of 200 handshakes measures something else) this
-process opens two WebSockets: the agent's (``/v1/calls/{id}/live``, API key) and the carrier's
-(``/v1/providers/twilio/relay/{id}``, signed with Twilio's ``RequestValidator``),
-which speaks ConversationRelay as Twilio would. Then every call, concurrently, runs
-``--rounds`` turns: the carrier sends a final ``prompt`` (timed until the agent
-receives the ``utterance``: carrier -> agent) and the agent answers with a
-five-token ``say`` (each token timed until the carrier receives the ``text``
-frame: agent -> carrier). Each turn's transcript lines are written by commbase
-as they pass, as in production.
+PostgreSQL; with ``--redis-url`` frames cross through Redis pub/sub, as between
+several API processes). ``--calls`` answered live calls are seeded (Twilio provider,
+status in-progress, ``live_agent``). For each call (``OPENING`` calls at a time:
+calls arrive spread out, and a burst of 200 handshakes measures something else)
+this process opens two WebSockets: the agent's (``/v1/calls/{id}/live``, API key)
+and the carrier's (``/v1/providers/twilio/relay/{id}``, signed with Twilio's
+``RequestValidator``), which speaks ConversationRelay as Twilio would. Then every
+call, concurrently, runs ``--rounds`` turns: the carrier sends a final ``prompt``
+(timed until the agent receives the ``utterance``: carrier -> agent) and the agent
+answers with a five-token ``say`` (each token timed until the carrier receives the
+``text`` frame: agent -> carrier). Each turn's transcript lines are written by
+commbase as they pass, as in production.
+
+Paced like conversations (the default): each call's caller speaks every 2-4 s
+(uniformly jittered, calls started at random offsets so they do not speak in step)
+and the agent's tokens are streamed 20-50 ms apart, as a language model streams
+them -- about 100 calls x (1 prompt + 5 tokens) / 3 s = 200 frames a second. This is
+what the "latency added" figures are for: a live call's frames are sparse, and the
+question is how long each one waits inside commbase. ``--flat-out`` drives every
+call's turns back to back with no pauses (the old saturation mode): the server's
+single worker is then the bottleneck and the latencies measure its queue, so that
+mode reports throughput (``frames_per_s``) as its main figure.
 
 Latency added by commbase (``added_*``) is the server's own histogram
 ``commbase_live_relay_seconds`` (read from ``/metrics``): from a frame's arrival on
@@ -25,7 +36,8 @@ client's ``send`` to the receiving client's ``recv``, both clients in this proce
 they include the clients' own WebSocket work and this machine's scheduling.
 ``cpu_ms_per_call`` is the server process's CPU time (user + system, from /proc)
 during the talking phase, divided by the number of calls; ``cpu_ms_per_frame``
-divides it by the frames relayed.
+divides it by the frames relayed. ``load_average_1m`` is read at the end: on a
+shared machine, compare figures taken at similar loads.
 
 Every wait for a frame is bounded (``WAIT_S``): a lost frame fails the run instead
 of hanging it. Prints one JSON line of figures on stdout.
@@ -54,6 +66,7 @@ import orjson
 from tests.identity.factories import principal_for
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped, unused-ignore]
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from bench._common import (
     HOST,
@@ -81,6 +94,9 @@ AUTH_TOKEN = "bench-twilio-auth-token-0123456789"  # noqa: S105
 ACCOUNT_SID = "AC" + "0" * 32
 TOKENS = ("Sure, ", "I can ", "help ", "with ", "that.")
 OPENING = 10  # calls whose sockets are being opened at once (calls arrive spread out)
+PROMPT_EVERY_S = (2.0, 4.0)  # paced: a caller's prompts this far apart (uniform)
+TOKEN_EVERY_S = (0.020, 0.050)  # paced: the agent's say tokens this far apart (uniform)
+REFUSED_503 = [0]  # handshakes answered 503 and retried
 WAIT_S = 30.0  # longest wait for one frame: a lost frame fails the run, never hangs it
 
 
@@ -143,6 +159,7 @@ class LiveCall:
         self.carrier = carrier
         self.to_agent: list[float] = []
         self.to_carrier: list[float] = []
+        self.paced = True
 
     async def turn(self, index: int) -> None:
         prompt = {"type": "prompt", "voicePrompt": f"question {index}", "last": True}
@@ -155,6 +172,8 @@ class LiveCall:
                 break
         for position, token in enumerate(TOKENS):
             last = position == len(TOKENS) - 1
+            if self.paced and position:
+                await asyncio.sleep(random.uniform(*TOKEN_EVERY_S))  # an LLM streaming
             sent = time.perf_counter()
             say = {"type": "say", "text": token, "last": last}
             await self.agent.send(orjson.dumps(say).decode())
@@ -164,9 +183,17 @@ class LiveCall:
                     self.to_carrier.append(time.perf_counter() - sent)
                     break
 
-    async def talk(self, rounds: int) -> None:
+    async def talk(self, rounds: int, *, paced: bool) -> None:
+        self.paced = paced
+        if not paced:
+            for index in range(rounds):
+                await self.turn(index)
+            return
+        # Calls are not in step: each starts somewhere in its first gap.
+        next_at = time.perf_counter() + random.uniform(0.0, PROMPT_EVERY_S[1])
         for index in range(rounds):
-            await asyncio.sleep(random.uniform(0.05, 0.25))  # people pause between turns
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at += random.uniform(*PROMPT_EVERY_S)  # the caller's next prompt
             await self.turn(index)
 
 
@@ -183,19 +210,29 @@ async def open_call(
         return await _open_call(base, public, key, call_id)
 
 
+async def connect_retrying(url: str, headers: dict[str, str]) -> ClientConnection:
+    """Connect, retrying a handshake answered 503 (the database or Redis was busy) after
+    its ``Retry-After``, as a carrier or an agent would; the refusals are counted."""
+    for _ in range(5):
+        try:
+            return await connect(url, additional_headers=headers, open_timeout=WAIT_S)
+        except InvalidStatus as exc:
+            if exc.response.status_code != 503:
+                raise
+            REFUSED_503[0] += 1
+            await asyncio.sleep(float(exc.response.headers.get("Retry-After", "1")))
+    return await connect(url, additional_headers=headers, open_timeout=WAIT_S)
+
+
 async def _open_call(base: str, public: str, key: str, call_id: str) -> LiveCall:
-    agent = await connect(
-        f"ws://{base}/v1/calls/{call_id}/live",
-        additional_headers={"Authorization": f"Bearer {key}"},
-        open_timeout=WAIT_S,
+    agent = await connect_retrying(
+        f"ws://{base}/v1/calls/{call_id}/live", {"Authorization": f"Bearer {key}"}
     )
     ready = await recv(agent)
     assert ready["type"] == "ready", ready
     signature = RequestValidator(AUTH_TOKEN).compute_signature(relay_url(public, call_id), {})
-    carrier = await connect(
-        f"ws://{base}/v1/providers/twilio/relay/{call_id}",
-        additional_headers={"X-Twilio-Signature": signature},
-        open_timeout=WAIT_S,
+    carrier = await connect_retrying(
+        f"ws://{base}/v1/providers/twilio/relay/{call_id}", {"X-Twilio-Signature": signature}
     )
     await carrier.send(orjson.dumps({"type": "setup", "callSid": "CA" + call_id[-32:]}).decode())
     while (await recv(agent)).get("carrier") != "connected":
@@ -250,7 +287,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         open_s = time.perf_counter() - opened
         cpu_before = cpu_seconds(process.pid)
         started = time.perf_counter()
-        await asyncio.gather(*(call.talk(args.rounds) for call in calls))
+        await asyncio.gather(*(call.talk(args.rounds, paced=not args.flat_out) for call in calls))
         talk_s = time.perf_counter() - started
         cpu = cpu_seconds(process.pid) - cpu_before
         async with httpx.AsyncClient(base_url=public) as client:
@@ -268,10 +305,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "live",
         "database": database_url.split(":", 1)[0],
         "redis": bool(args.redis_url),
+        "mode": "flat_out" if args.flat_out else "paced",
         "calls": args.calls,
         "rounds": args.rounds,
         "frames_relayed": frames,
+        "frames_per_s": round(frames / talk_s, 1),
         "open_s": round(open_s, 3),
+        "handshakes_refused_503": REFUSED_503[0],
         "talk_s": round(talk_s, 3),
         # Inside commbase (the server's histogram; a bucket's upper bound).
         "added_carrier_to_agent_p50_ms": inside["carrier_to_agent"][0.50],
@@ -315,7 +355,12 @@ def relay_histogram(exposition: str) -> dict[str, dict[float, float | None]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--flat-out",
+        action="store_true",
+        help="turns back to back, no pauses: throughput of a saturated worker",
+    )
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
     args = parser.parse_args()
