@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from commbase.core import partitions
 from commbase.core.db import make_engine
 from commbase.models import Base
 from commbase.settings import get_settings
@@ -24,7 +25,8 @@ _HAND_MADE = ("transcripts_fts", "ix_transcripts_search", "messages_fts", "ix_me
 
 
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    return not (name or "").startswith(_HAND_MADE)
+    # Monthly partitions (and their indexes) are made by core.partitions, not the models.
+    return not (name or "").startswith(_HAND_MADE) and not partitions.is_partition_object(name)
 
 
 def _configure(connection: Connection) -> None:

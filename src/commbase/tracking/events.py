@@ -3,7 +3,10 @@
 A batch's valid events (``batches.py``) become rows written with one statement --
 on PostgreSQL an ``INSERT ... SELECT FROM json_to_recordset(batch)`` through the
 request's own asyncpg connection, on SQLite one executemany. A replayed id is
-skipped by ``ON CONFLICT (org_id, event_id) DO NOTHING``. An event is refused
+skipped by ``ON CONFLICT DO NOTHING`` on the unique ``(org_id, event_id)``; on
+PostgreSQL, where the table is partitioned by month and that key includes
+``occurred_at`` (``core.partitions``), an id the client chose is also looked up
+across months first, so a replay with another timestamp stays one event. An event is refused
 when its times fall outside the organization's retention or more than a day
 ahead, or when its data holds JSON no column holds.
 
@@ -38,12 +41,17 @@ EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
 _PG_INSERT = """
 INSERT INTO tracked_events (org_id, event_id, type, user_id, session_id, call_id, visitor_id,
     account_id, data, metadata, occurred_at, received_at, expires_at)
-SELECT $1, event_id, type, user_id, session_id, call_id, visitor_id, account_id, data, metadata,
-    occurred_at, $2, expires_at
+SELECT $1::text, event_id, type, user_id, session_id, call_id, visitor_id, account_id, data,
+    metadata, occurred_at, $2, expires_at
 FROM json_to_recordset($3::text::json) AS r(event_id text, type text, user_id text,
     session_id text, call_id text, visitor_id text, account_id text, data jsonb, metadata jsonb,
-    occurred_at timestamptz, expires_at timestamptz)
-ON CONFLICT (org_id, event_id) DO NOTHING
+    occurred_at timestamptz, expires_at timestamptz, probe boolean)
+WHERE r.probe IS NOT TRUE OR NOT EXISTS (
+    SELECT 1 FROM tracked_events t WHERE t.org_id = $1::text AND t.event_id = r.event_id)
+ON CONFLICT DO NOTHING
+"""
+_PG_STORED = """
+SELECT EXISTS (SELECT 1 FROM tracked_events WHERE org_id = $1::text AND event_id = ANY($2::text[]))
 """
 
 
@@ -141,6 +149,8 @@ def _rows(
             continue
         else:
             seen.add(event_id)
+        # A generated id cannot repeat a stored one: only the client's are looked up.
+        probe = {"probe": True} if event.id is not None else {}
         metadata: dict[str, Any] = event.metadata  # type: ignore[assignment]
         if not policy.store_ip:
             metadata.pop("ip_address", None)
@@ -157,6 +167,7 @@ def _rows(
                 "metadata": metadata,
                 "occurred_at": occurred,
                 "expires_at": expires,
+                **probe,
             }
         )
     if late:
@@ -173,9 +184,13 @@ async def _insert_postgres(
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
-    copied = await copying.copy_rows(driver, rows, org_id=org_id, now=now)
-    if copied is not None:
-        return copied
+    # The partitioned table's unique key holds occurred_at, so COPY would take a replayed
+    # id with another timestamp: a batch naming a stored id goes through the INSERT.
+    chosen = [row["event_id"] for row in rows if row.get("probe")]
+    if not chosen or not await driver.fetchval(_PG_STORED, org_id, chosen):
+        copied = await copying.copy_rows(driver, rows, org_id=org_id, now=now)
+        if copied is not None:
+            return copied
     status: str = await driver.execute(_PG_INSERT, org_id, now, orjson.dumps(rows).decode())
     return int(status.rsplit(" ", 1)[1])
 
@@ -185,6 +200,7 @@ async def _insert_sqlite(
 ) -> int:
     for row in rows:
         row["org_id"], row["received_at"] = org_id, now
+        row.pop("probe", None)
     statement = sqlite_insert(cast(Table, TrackedEvent.__table__)).on_conflict_do_nothing(
         index_elements=["org_id", "event_id"]
     )

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.core import partitions
 from commbase.core.db import rowcount
 from commbase.engagement.lab.models import LabExperiment
 from commbase.privacy.records import as_records, blank_personal
@@ -109,7 +110,23 @@ async def erase_subject(
 
 
 async def purge_events(session: AsyncSession, *, window: RetentionWindow, limit: int) -> int:
-    """Delete up to ``limit`` tracked events past their stamped expiry."""
+    """Delete up to ``limit`` tracked events past their stamped expiry.
+
+    On PostgreSQL the pass over every organization first drops each month's
+    partition that ended before the longest period in force (no organization may
+    send events that old) and holds no event still kept (``core.partitions``); rows
+    are deleted one by one only in the months that still hold some.
+    """
+    dropped = 0
+    if window.org_id is None:
+        longest = max([window.default_days, *window.overrides.values()])
+        dropped = await partitions.drop_partitions_where_none(
+            session,
+            "tracked_events",
+            kept="expires_at > :now",
+            before=window.now - timedelta(days=longest),
+            params={"now": window.now},
+        )
     seqs = list(
         await session.scalars(
             select(TrackedEvent.seq)
@@ -120,7 +137,7 @@ async def purge_events(session: AsyncSession, *, window: RetentionWindow, limit:
     )
     if seqs:
         await session.execute(delete(TrackedEvent).where(TrackedEvent.seq.in_(seqs)))
-    return len(seqs)
+    return dropped + len(seqs)
 
 
 async def restamp_events(session: AsyncSession, *, org_id: str, days: int | None) -> None:
