@@ -17,10 +17,13 @@ same run (``--modes``; figures under ``single`` and ``grouped``):
 * ``single``: every debit in its own session and transaction, ``get_wallet``,
   ``billing.service.debit`` (conditional ``UPDATE ... RETURNING``, ledger row,
   ``wallet.debited`` outbox event, idempotency key) and a commit;
-* ``grouped``: ``billing.grouped.GroupedDebits.debit``, where the debits of the
-  wallet that arrive while one of its transactions is in flight share the next
-  (one row lock, one balance update, one multi-row insert of ledger rows and of
-  events, one commit).
+* ``grouped``: ``billing.grouped.GroupedDebits.debit`` on the process's instance
+  (``GroupedDebits.of(database)``, the one the app's call charges use:
+  ``billing.service.charge_call`` sends a finished call's charge through the same
+  group, ``GroupedDebits.capture_call``), where the debits of the wallet that
+  arrive while one of its transactions is in flight share the next (one row
+  lock, one balance update, one multi-row insert of ledger rows and of events,
+  one commit).
 
 Afterwards the wallet must hold exactly ``start - sum(debits)`` with nothing held,
 the ledger must have one debit row per successful debit summing to the same
@@ -285,7 +288,7 @@ async def _phase(
     database: Database, sql: SqlCounter, args: argparse.Namespace, *, grouped: bool
 ) -> dict[str, Any]:
     """One fresh wallet debited ``--warmup`` + ``--debits`` times by one path."""
-    debiter = GroupedDebits(database) if grouped else None
+    debiter = GroupedDebits.of(database) if grouped else None
     total = args.warmup + args.debits
     run = await _setup(
         database, start_balance=total * MAX_AMOUNT + 1_000_000, use_keys=args.idempotency_key

@@ -99,9 +99,8 @@ async def place_call(
     wallet, rate = await _payer_and_rate(
         session, caller=caller, destination=destination, settings=settings
     )
-    if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
-        # A concurrent retry committed while this one waited for the wallet.
-        return Placed(earlier, replayed=True)
+    # From the hold (or the lock taken for the spend caps) to the commit the wallet's
+    # row is locked: placements on one wallet queue there, so little happens after.
     allowed_s, hold = await check_limits_and_hold(
         session,
         caller=caller,
@@ -109,7 +108,11 @@ async def place_call(
         rate=rate,
         requested_s=data.max_duration_s,
         settings=settings,
+        locked=False,
     )
+    if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
+        # A concurrent retry committed while this one waited for the wallet.
+        return Placed(earlier, replayed=True)
     call = _new_call(
         caller=caller,
         data=data,
@@ -185,15 +188,14 @@ async def _check_contact(
 async def _payer_and_rate(
     session: AsyncSession, *, caller: Caller, destination: PhoneNumber, settings: Settings
 ) -> tuple[Wallet, Decimal]:
-    """The paying wallet, locked (placements on one wallet are checked one at a time),
-    and the per-minute rate for the destination in the wallet's currency."""
+    """The paying wallet (not locked yet: ``check_limits_and_hold`` does) and the
+    per-minute rate for the destination in the wallet's currency."""
     org_id = caller.principal.org_id
     wallet = await billing_service.payer_wallet(
         session, org_id=org_id, user_id=caller.user_id, agent_session_id=caller.agent_session_id
     )
     if wallet is None:
         raise PaymentRequired("No wallet pays for this caller; create and fund one first")
-    # Looked up before the lock: the wallet row stays locked as briefly as possible.
     rate = await billing_rates.rate_for(
         session,
         org_id=org_id,
@@ -202,9 +204,6 @@ async def _payer_and_rate(
         default=settings.default_rate_per_minute,
         currency=wallet.currency,
         default_currency=settings.default_rate_currency,
-    )
-    wallet = await billing_service.get_wallet(
-        session, org_id=org_id, wallet_id=wallet.id, for_update=True
     )
     return wallet, rate
 
@@ -243,15 +242,41 @@ async def check_limits_and_hold(
     rate: Decimal,
     requested_s: int | None,
     settings: Settings,
+    locked: bool = True,
 ) -> tuple[int, Hold]:
-    """The checks every call placed (a phone call, a video room) passes once its
-    wallet is locked: concurrency, the longest it may last, the spend caps, and the
-    hold. Returns the seconds the call may last and the hold."""
-    await _check_concurrency(session, caller)
+    """The checks every call placed (a phone call, a video room) passes with its
+    wallet locked: concurrency, the longest it may last, the spend caps, and the
+    hold. Returns the seconds the call may last and the hold.
+
+    ``locked=False``: the caller has not locked the wallet. Where a spend cap
+    applies, the wallet is locked first (what was spent is read one placement at a
+    time); otherwise the hold's conditional ``UPDATE`` locks it and the concurrency
+    is counted after it, still one placement of the wallet at a time, with one
+    statement fewer and no lock held while the rest is looked up."""
     max_duration = _max_duration(caller, requested_s=requested_s, settings=settings)
+    if not locked and not _has_caps(caller, wallet):
+        hold = await _reserve(
+            session, wallet=wallet, rate=rate, max_duration=max_duration, caps=[], fresh=False
+        )
+        await _check_concurrency(session, caller)
+        return min(max_duration, hold.allowed_minutes * 60), hold
+    if not locked:
+        wallet = await billing_service.get_wallet(
+            session, org_id=wallet.org_id, wallet_id=wallet.id, for_update=True
+        )
+    await _check_concurrency(session, caller)
     caps = await _spend_caps(session, caller=caller, wallet=wallet)
     hold = await _reserve(session, wallet=wallet, rate=rate, max_duration=max_duration, caps=caps)
     return min(max_duration, hold.allowed_minutes * 60), hold
+
+
+def _has_caps(caller: Caller, wallet: Wallet) -> bool:
+    """Whether a spend limit applies (``_spend_caps`` reads what was spent)."""
+    return (
+        (caller.agent is not None and caller.agent.max_spend_limit is not None)
+        or (caller.user_id is not None and caller.limits.daily_spend_limit is not None)
+        or wallet.daily_spend_limit is not None
+    )
 
 
 def _max_duration(caller: Caller, *, requested_s: int | None, settings: Settings) -> int:
@@ -298,7 +323,13 @@ async def _spend_caps(session: AsyncSession, *, caller: Caller, wallet: Wallet) 
 
 
 async def _reserve(
-    session: AsyncSession, *, wallet: Wallet, rate: Decimal, max_duration: int, caps: list[int]
+    session: AsyncSession,
+    *,
+    wallet: Wallet,
+    rate: Decimal,
+    max_duration: int,
+    caps: list[int],
+    fresh: bool = True,
 ) -> Hold:
     """Hold what the call may cost: its whole duration, less if a spend cap or the
     wallet's funds allow less; PaymentRequired below one minute."""
@@ -309,7 +340,7 @@ async def _reserve(
             raise PaymentRequired("The spend limit does not cover one more minute")
         max_minutes = min(max_minutes, max(capped, 1))
     return await billing_service.hold_for_call(
-        session, wallet=wallet, rate_per_minute=rate, max_minutes=max_minutes
+        session, wallet=wallet, rate_per_minute=rate, max_minutes=max_minutes, fresh=fresh
     )
 
 
