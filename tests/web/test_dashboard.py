@@ -8,10 +8,7 @@ One server and one browser for the module. Screenshots of every page go to
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -22,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 
 from commbase.app import create_app
 from commbase.core.db import Database
@@ -33,23 +29,14 @@ from commbase.identity.roles import Role
 from commbase.identity.schemas import UserCreate
 from commbase.web.pages import PAGES
 from tests.conftest import TEST_SECRET, in_thread, make_settings
+from tests.web.conftest import ARTIFACTS, Server, free_port, no_chromium, serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("COMMBASE_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
 VIEWER_EMAIL = "viewer@acme.example"
 VIEWER_PASSWORD = "viewer-password-123"
 TZ = "Europe/Prague"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"
-)
+pytestmark = no_chromium
 playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _seed(url: str) -> str:
@@ -77,16 +64,6 @@ async def _seed(url: str) -> str:
         await database.dispose()
 
 
-class Server:
-    def __init__(self, base: str, api_key: str) -> None:
-        self.base = base
-        self.api_key = api_key
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        return httpx.request(method, self.base + path, headers=headers, timeout=10, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     target = tmp_path_factory.mktemp("dashboard") / "commbase.db"
@@ -96,34 +73,10 @@ def server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     # API outcomes are written only when the server stops: the technical page's api.*
     # cards and the API's answer after it read the same (unflushed) figures.
     app = create_app(make_settings(url, None, usage_flush_s=3600))
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        started = Server(f"http://127.0.0.1:{port}", api_key)
+    with serving(app, free_port()) as base:
+        started = Server(base, api_key)
         _visits(started)
         yield started
-    finally:
-        running.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield launched
-        launched.close()
 
 
 PAGEVIEWS = (  # visitor, path, referrer, utm_source

@@ -14,18 +14,13 @@ go to ``tests/web/artifacts/`` (gitignored; ``COMMBASE_TEST_ARTIFACTS`` moves th
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -41,9 +36,8 @@ from commbase.identity.schemas import UserCreate
 from commbase.settings import Settings
 from tests.conftest import in_thread, make_settings, module_stack
 from tests.identity.factories import PASSWORD, principal_for
+from tests.web.conftest import ARTIFACTS, Server, free_port, no_chromium, serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("COMMBASE_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
 AGENT_EMAIL = "agent@video.example"
 FAKE_MEDIA = [
     "--no-sandbox",
@@ -60,17 +54,9 @@ FRAMES = """sel => {
 }"""
 SAMPLES_SENT = "() => Number(document.querySelector('[data-samples]').dataset.samples) >= 1"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"
-)
+pytestmark = no_chromium
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _seed(settings: Settings) -> str:
@@ -104,43 +90,18 @@ async def _seed(settings: Settings) -> str:
         await database.dispose()
 
 
-class Server:
-    def __init__(self, base: str, api_key: str) -> None:
-        self.base = base
-        self.api_key = api_key
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        return httpx.request(method, self.base + path, headers=headers, timeout=10, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def server(
     stack: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     database_url, redis_url = module_stack(stack, request, tmp_path_factory, "video")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     # Guest links and signal URLs name this server.
     settings = make_settings(database_url, redis_url, public_base_url=base)
     api_key = in_thread(lambda: _seed(settings))
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-        ws_max_size=ws_max_size(),
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with serving(app, port, ws_max_size=ws_max_size()):
         started = Server(base, api_key)
         wallet = started.api("POST", "/v1/wallets", json={"owner_type": "organization"})
         assert wallet.status_code == 201, wallet.text
@@ -149,17 +110,11 @@ def server(
         )
         assert topup.status_code == 201, topup.text
         yield started
-    finally:
-        running.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FAKE_MEDIA)
-        yield launched
-        launched.close()
+def browser_args() -> list[str]:
+    return FAKE_MEDIA
 
 
 def _quality_posts(page: Any, into: list[dict[str, Any]]) -> None:
