@@ -1123,7 +1123,16 @@ async def state_of_a(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "conversation_messages": [m["id"] for m in conversation_messages],
         "opt_outs": sorted(o["contact_id"] for o in opt_outs),
         "video_rooms": sorted(
-            _stable(r, "id", "status", "outcome", "rating", "quality_samples", "reconnections")
+            _stable(
+                r,
+                "id",
+                "status",
+                "outcome",
+                "rating",
+                "quality_samples",
+                "reconnections",
+                "guest_links_revoked_at",
+            )
             for r in video_rooms
         ),
         "audit_log": [entry["id"] for entry in audit],

@@ -1,4 +1,4 @@
-"""reserved: followups (no-op placeholder kept so one Alembic chain stays linear)
+"""follow-ups: video guest link revocation (a per-room link generation)
 
 Revision ID: 0041
 Revises: 0040
@@ -7,15 +7,28 @@ Create Date: 2026-11-28 21:00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
+import commbase.core.db
+
 revision: str = "0041"
 down_revision: str | None = "0040"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+UTC = commbase.core.db.UTCDateTime(timezone=True)
+
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("video_rooms") as batch:
+        batch.add_column(
+            sa.Column("guest_link_generation", sa.Integer(), nullable=False, server_default="0")
+        )
+        batch.add_column(sa.Column("guest_links_revoked_at", UTC, nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("video_rooms") as batch:
+        batch.drop_column("guest_links_revoked_at")
+        batch.drop_column("guest_link_generation")

@@ -134,6 +134,7 @@ async def test_an_agent_session_reaches_only_its_own_rooms_and_never_a_members_s
     assert (await client.get("/v1/video/rooms", headers=other)).json()["data"] == []
     for path, body in [
         ("/guest-links", {}),
+        ("/guest-links/revoke", None),
         ("/join", {}),
         ("/wrap-up", {"problem_solved": True, "outcome": "resolved"}),
         ("/end", None),

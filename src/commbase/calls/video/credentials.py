@@ -1,9 +1,10 @@
 """The secrets a video room hands out.
 
 * Guest link tokens (``cb_vgl_...``): ``<payload>.<signature>``, the payload naming one
-  room of one organization and an expiry, signed with HMAC-SHA256 under a key derived
-  from ``COMMBASE_SECRET_KEY``. Nothing is stored: an altered token fails the
-  signature, an expired one its expiry.
+  room of one organization, an expiry and the room's guest link generation, signed
+  with HMAC-SHA256 under a key derived from ``COMMBASE_SECRET_KEY``. Nothing is stored
+  per link: an altered token fails the signature, an expired one its expiry, a
+  revoked one (signed before the room's generation moved on) the generation.
 * Participant access tokens (``cb_vpt_...``): random, stored as their HMAC only
   (``identity.tokens.hash_token``), short-lived, bound to one participant of one room.
 * TURN credentials in the REST API for TURN scheme that coturn implements
@@ -56,12 +57,21 @@ class GuestClaim:
     org_id: str
     room_id: str
     expires_at: datetime
+    generation: int
 
 
-def sign_guest_link(settings: Settings, *, org_id: str, room_id: str, ttl_s: int) -> GuestLink:
+def sign_guest_link(
+    settings: Settings, *, org_id: str, room_id: str, ttl_s: int, generation: int
+) -> GuestLink:
     expires = utcnow().replace(microsecond=0) + timedelta(seconds=ttl_s)
     payload = orjson.dumps(
-        {"o": org_id, "r": room_id, "e": int(expires.timestamp()), "n": secrets.token_hex(4)}
+        {
+            "o": org_id,
+            "r": room_id,
+            "e": int(expires.timestamp()),
+            "g": generation,
+            "n": secrets.token_hex(4),
+        }
     )
     body = _b64(payload)
     signature = hmac.new(_guest_key(settings), body.encode(), hashlib.sha256).digest()
@@ -82,6 +92,8 @@ def read_guest_link(settings: Settings, token: str) -> GuestClaim | None:
             org_id=str(data["o"]),
             room_id=str(data["r"]),
             expires_at=datetime.fromtimestamp(int(data["e"]), tz=utcnow().tzinfo),
+            # Links signed before generations existed are of the first one.
+            generation=int(data.get("g", 0)),
         )
     except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None

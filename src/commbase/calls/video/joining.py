@@ -23,7 +23,7 @@ from commbase.calls.video.enums import MESH_LIMIT, SFU_LIMIT, Role, RoomMode, Ro
 from commbase.calls.video.models import VideoParticipant, VideoRoom
 from commbase.calls.video.schemas import IceServer, JoinGrant, SfuGrant
 from commbase.calls.video.sfu import require_sfu
-from commbase.core.errors import AuthenticationRequired, Conflict, NotFound
+from commbase.core.errors import AuthenticationRequired, Conflict, NotFound, PermissionDenied
 from commbase.core.time import utcnow
 from commbase.settings import Settings
 
@@ -96,7 +96,8 @@ async def join_as_guest(
 ) -> JoinGrant:
     """A customer joins through a guest link; with the ``access_token`` of an earlier
     join of the same room, as that participant again. A malformed, altered or expired
-    link is refused (401), and so is a link to a room that is gone."""
+    link is refused (401), and so is a link to a room that is gone; a revoked link is
+    refused (403) unless it comes with the access token of a guest already in."""
     claim = credentials.read_guest_link(settings, token)
     if claim is None:
         raise AuthenticationRequired("The guest link is invalid or has expired")
@@ -113,6 +114,8 @@ async def join_as_guest(
             if name:
                 earlier.name = name
             return grant(settings, room=room, participant=earlier, token=access_token, resumed=True)
+    if claim.generation < room.guest_link_generation:
+        raise PermissionDenied("This guest link has been revoked; ask for a new one")
     await _check_room_size(session, settings, room)
     fresh = credentials.new_access_token()
     participant = _new_participant(

@@ -57,6 +57,10 @@ class VideoRoom(Base):
     # Running [sum, count] per reported figure (mos, rtt_ms, jitter_ms, packet_loss,
     # bitrate_kbps): the call's averages without reading every sample again.
     quality_totals: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Guest links carry the generation they were signed in; revoking the links
+    # issued so far moves it on, and a link of an earlier generation is refused.
+    guest_link_generation: Mapped[int] = mapped_column(default=0)
+    guest_links_revoked_at: Mapped[datetime | None]
     # Wrap-up (the agent) and rating (the guest).
     problem_solved: Mapped[bool | None]
     outcome: Mapped[str | None] = mapped_column(String(40))

@@ -186,7 +186,11 @@ async def create_room(
 
 def _link(settings: Settings, room: VideoRoom) -> credentials.GuestLink:
     return credentials.sign_guest_link(
-        settings, org_id=room.org_id, room_id=room.id, ttl_s=settings.video_guest_link_ttl_s
+        settings,
+        org_id=room.org_id,
+        room_id=room.id,
+        ttl_s=settings.video_guest_link_ttl_s,
+        generation=room.guest_link_generation,
     )
 
 
@@ -297,7 +301,20 @@ def new_guest_link(
         org_id=room.org_id,
         room_id=room.id,
         ttl_s=ttl_s or settings.video_guest_link_ttl_s,
+        generation=room.guest_link_generation,
     )
+
+
+async def revoke_guest_links(session: AsyncSession, *, room: VideoRoom) -> datetime:
+    """Refuse every guest link of a locked room issued so far (links made afterwards
+    work); guests who already joined keep their seats. Returns when."""
+    if room.status == RoomStatus.ENDED:
+        raise Conflict("The room has ended")
+    now = utcnow()
+    room.guest_link_generation += 1
+    room.guest_links_revoked_at = now
+    await session.flush()
+    return now
 
 
 async def load_call(session: AsyncSession, room: VideoRoom) -> Call:

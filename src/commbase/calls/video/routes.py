@@ -23,6 +23,7 @@ from commbase.calls.video.schemas import (
     GuestJoin,
     GuestLinkCreate,
     GuestLinkRead,
+    GuestLinksRevoked,
     JoinGrant,
     MemberJoin,
     QualityCreate,
@@ -172,6 +173,24 @@ async def create_guest_link(
     return GuestLinkRead(
         url=rooms.guest_url(settings, link.token), token=link.token, expires_at=link.expires_at
     )
+
+
+@router.post(
+    "/rooms/{room_id}/guest-links/revoke",
+    response_model=GuestLinksRevoked,
+    summary="Revoke every guest link of the room issued so far",
+    description=(
+        "A revoked link no longer joins (403); links made afterwards work. Guests who "
+        "already joined stay, and may rejoin with their access token. 409 once the room ended."
+    ),
+)
+async def revoke_guest_links(
+    room_id: PathId, principal: CurrentPrincipal, session: DbSession
+) -> Any:
+    principal.require(Scope.CALLS_WRITE)
+    room = await rooms.get_room_for(session, principal=principal, room_id=room_id, for_update=True)
+    revoked_at = await rooms.revoke_guest_links(session, room=room)
+    return GuestLinksRevoked(room_id=room.id, revoked_at=revoked_at)
 
 
 @router.post(

@@ -31,6 +31,13 @@ class GuestLinkRead(BaseModel):
     expires_at: datetime
 
 
+class GuestLinksRevoked(BaseModel):
+    room_id: str
+    revoked_at: datetime = Field(
+        description="Guest links issued before this are refused (403); later ones work"
+    )
+
+
 class RoomRead(ReadSchema):
     id: str
     call_id: str
@@ -66,6 +73,9 @@ class RoomRead(ReadSchema):
     wrap_up_notes: str | None
     rating: int | None
     rating_comment: str | None
+    guest_links_revoked_at: datetime | None = Field(
+        default=None, description="When the guest links issued until then were last revoked"
+    )
     # Only in the answer that created the room: its first guest link.
     guest_url: str | None = None
     guest_token: str | None = None
