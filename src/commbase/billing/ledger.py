@@ -30,7 +30,7 @@ from commbase.billing.enums import (
 )
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core import outbox
-from commbase.core.errors import Conflict, NotFound
+from commbase.core.errors import Conflict, IdempotencyKeyReused, NotFound
 from commbase.core.ids import new_id
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.time import utcnow
@@ -101,6 +101,21 @@ async def wallet_entry(
     """The entry written with ``key`` for ``wallet``; None if there is none;
     ``Conflict`` if the key is on another wallet's entry (the unique index is global)."""
     return entry_of(wallet, await existing_entry(session, key))
+
+
+async def request_entry(
+    session: AsyncSession, key: str | None, *, wallet: Wallet
+) -> LedgerEntry | None:
+    """The entry a request with ``key`` already wrote on ``wallet`` (for the caller to
+    compare with what is asked now), or None if the key is unused. A key held by
+    another wallet's entry -- of this organization or another -- is that of another
+    request: ``IdempotencyKeyReused`` (422), naming no entry of another wallet."""
+    entry = await existing_entry(session, key)
+    if entry is not None and (entry.org_id != wallet.org_id or entry.wallet_id != wallet.id):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was first used for a request on another wallet; use a new key"
+        )
+    return entry
 
 
 def entry_of(wallet: Wallet, entry: LedgerEntry | None) -> LedgerEntry | None:

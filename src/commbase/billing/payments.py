@@ -118,13 +118,21 @@ async def top_up(
     return TopUpResult(provider=data.provider, transaction=entry)
 
 
-def _same_request(entry: LedgerEntry, *, wallet: Wallet, amount: int, minutes: int) -> None:
-    if (entry.wallet_id, entry.category, entry.amount, entry.minutes) != (
-        wallet.id,
+def _same_request(
+    entry: LedgerEntry,
+    *,
+    amount: int,
+    minutes: int,
+    plan: str | None,
+    description: str | None,
+) -> None:
+    """Nothing, if ``entry`` (of this wallet) is what this top-up asks for; else 422."""
+    if (entry.category, entry.payment_method, entry.amount, entry.minutes) != (
         LedgerCategory.WALLET_TOPUP,
+        PaymentMethod.ADMIN,
         amount,
         minutes,
-    ):
+    ) or (entry.plan, entry.description) != (plan, description):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was first used for another request; use a new key",
             transaction_id=entry.id,
@@ -143,9 +151,9 @@ async def manual_topup(
     idempotency_key: str | None = None,
 ) -> LedgerEntry:
     """An administrator credits the wallet directly, once per idempotency key."""
-    existing = await ledger.existing_entry(session, idempotency_key)
+    existing = await ledger.request_entry(session, idempotency_key, wallet=wallet)
     if existing is not None:
-        _same_request(existing, wallet=wallet, amount=amount, minutes=minutes)
+        _same_request(existing, amount=amount, minutes=minutes, plan=plan, description=description)
         return existing
     return await postings.credit(
         session,

@@ -65,10 +65,14 @@ _COUNT_REFUND = (
 
 
 def _replayed(existing: LedgerEntry, *, entry_id: str, data: RefundCreate) -> LedgerEntry:
+    """``existing`` (an entry of the refunded entry's wallet) if it is the refund this
+    request asks for again; else 422."""
     asked = (data.amount or 0, data.minutes or 0)
     whole = data.amount is None and data.minutes is None
-    if existing.refund_of != entry_id or (
-        not whole and (existing.amount, existing.minutes) != asked
+    if (
+        existing.refund_of != entry_id
+        or (not whole and (existing.amount, existing.minutes) != asked)
+        or existing.description != data.reason
     ):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was first used for another request; use a new key",
@@ -107,14 +111,16 @@ async def refund(
     data: RefundCreate,
     idempotency_key: str | None,
 ) -> LedgerEntry:
-    """Refund a call charge or a top-up, whole or in part; returns the refund entry."""
-    existing = await ledger.existing_entry(session, idempotency_key)
-    if existing is not None:
-        return _replayed(existing, entry_id=entry_id, data=data)
+    """Refund a call charge or a top-up, whole or in part; returns the refund entry.
+    A retry with the same key answers with the refund it made (looked up on the
+    refunded entry's wallet only); the key with another entry or body is a 422."""
     original = await ledger.get_entry(session, org_id=principal.org_id, entry_id=entry_id)
     wallet = await wallets.visible_wallet(
         session, principal=principal, wallet_id=original.wallet_id
     )
+    existing = await ledger.request_entry(session, idempotency_key, wallet=wallet)
+    if existing is not None:
+        return _replayed(existing, entry_id=entry_id, data=data)
     category = _REFUNDABLE.get((original.type, original.category))
     if category is None or original.status != LedgerStatus.COMPLETED:
         raise Conflict(
