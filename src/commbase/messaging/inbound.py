@@ -122,11 +122,28 @@ async def _reply_targets(
     return {provider_id: message_id for provider_id, message_id in rows.all() if provider_id}
 
 
+_RANDOM_BITS = 80  # a ULID: 48 bits of milliseconds, then 80 of randomness
+_RANDOM_MASK = (1 << _RANDOM_BITS) - 1
+# Room per notification: a message's position in it (a notification holds at most
+# MAX_BODY = 3 MB, under 50,000 messages).
+_POSITION_BITS = 16
+
+
 def ordered_ids(count: int, *, after: str | None = None) -> list[str]:
-    """``count`` message ids in increasing order: the successors of the ULID in the id
+    """``count`` message ids in increasing order, derived from the ULID in the id
     ``after`` (a notification's: its messages sort by when it arrived, whichever
-    filer stores them first), else of a new one."""
-    first = int(ULID.from_str(after.rsplit("_", 1)[1].upper())) if after else int(ULID())
+    filer stores them first), else from a new one.
+
+    ULIDs made in one millisecond are consecutive (python-ulid counts up), so the
+    ULID's random part moves ``_POSITION_BITS`` up and the position fills the bits
+    freed: notifications kept one after another get disjoint, ordered ranges (the
+    successors ``ulid + n`` of two consecutive ULIDs overlapped: a primary key
+    clash that failed every notification of more than one message)."""
+    if count > 1 << _POSITION_BITS:
+        raise ValueError(f"{count} messages in one notification")
+    value = int(ULID.from_str(after.rsplit("_", 1)[1].upper())) if after else int(ULID())
+    random = (value << _POSITION_BITS) & _RANDOM_MASK
+    first = (value >> _RANDOM_BITS << _RANDOM_BITS) | random
     return [f"msg_{str(ULID.from_int(first + n)).lower()}" for n in range(count)]
 
 
