@@ -30,8 +30,10 @@ created and migrated; ``commbase demo`` makes the organization and its API key;
 
 Prints one JSON line of figures on stdout: the rates, the CPU the server (all its
 uvicorn workers) used per request and the filers per message while posting and
-filing, the uvicorn workers, filers, CPU count and the 1-minute load average before
-and after each part (on a machine other work shares, the rates follow the CPU share
+filing, the CPU the posting client itself used per request and how busy the whole
+machine was while posting (near 1.0: CPU-bound; well below: something waits), the
+uvicorn workers, filers, CPU count and the 1-minute load average before and after
+each part (on a machine other work shares, the rates follow the CPU share
 left; the CPU per message does not).
 """
 
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import subprocess
@@ -134,40 +137,65 @@ def signed_bodies(run: str, count: int, per_request: int) -> list[bytes]:
     return bodies
 
 
-async def post_all(base_url: str, bodies: list[bytes], concurrency: int) -> float:
-    """Post every body over ``concurrency`` fresh connections (kept-alive ones idle
-    past uvicorn's 5 s keep-alive would be closed under us); seconds taken."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
-        return await _post_queue(client, bodies, concurrency)
+def requests_for(bodies: list[bytes], port: int) -> list[bytes]:
+    """Each body as a complete signed HTTP/1.1 request, built before timing."""
+    return [
+        (
+            f"POST /v1/providers/whatsapp/webhook HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"X-Hub-Signature-256: {sign(body, APP_SECRET)}\r\n\r\n"
+        ).encode()
+        + body
+        for body in bodies
+    ]
 
 
-async def _post_queue(client: httpx.AsyncClient, bodies: list[bytes], concurrency: int) -> float:
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """Status, body and whether the server keeps the connection, of one response."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = dict(
+        (name.strip().lower(), value.strip())
+        for name, _, value in (line.partition(":") for line in lines[1:] if line)
+    )
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, body, headers.get("connection", "").lower() != "close"
+
+
+async def post_all(port: int, bodies: list[bytes], concurrency: int) -> float:
+    """Post every body over ``concurrency`` kept-alive connections; seconds taken.
+
+    A bare asyncio HTTP/1.1 client (requests built and signed beforehand): httpx
+    spent more CPU per request than the server, on the same two cores."""
+    pending = collections.deque(requests_for(bodies, port))
 
     async def worker() -> None:
-        while not queue.empty():
-            body = queue.get_nowait()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": sign(body, APP_SECRET),
-            }
+        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        while pending:
+            request = pending.popleft()
             for attempt in range(3):
                 try:
-                    response = await client.post(
-                        "/v1/providers/whatsapp/webhook", content=body, headers=headers
-                    )
+                    if connection is None:
+                        connection = await asyncio.open_connection(HOST, port)
+                    reader, writer = connection
+                    writer.write(request)
+                    status, answer, keep = await _answer(reader)
                     break
-                except (httpx.ReadError, httpx.RemoteProtocolError):
+                except (OSError, asyncio.IncompleteReadError):
                     # A kept-alive connection the server closed meanwhile (idle past
                     # uvicorn's 5 s under heavy load): sent again, as Meta retries; a
                     # body kept twice is dropped by its digest.
+                    connection = None
                     if attempt == 2:
                         raise
-            if response.status_code != 200:
-                raise SystemExit(f"webhook answered {response.status_code}: {response.text[:500]}")
+            if status != 200:
+                raise SystemExit(f"webhook answered {status}: {answer[:500]!r}")
+            if not keep and connection is not None:
+                connection[1].close()
+                connection = None
+        if connection is not None:
+            connection[1].close()
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -215,6 +243,18 @@ def cpu_seconds(pids: list[int]) -> float:
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         todo.extend(int(child) for child in children)
     return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (``/proc/stat``): the share
+    busy while posting tells a bench held up by CPU from one held up by a wait."""
+    try:
+        fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])
+    return (total - idle) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
 
 
 def load() -> float:
@@ -323,8 +363,9 @@ def spawn_runners(
 
 
 async def bench(
-    args: argparse.Namespace, *, base_url: str, api_key: str, server: Any, workdir: Path
+    args: argparse.Namespace, *, port: int, api_key: str, server: Any, workdir: Path
 ) -> dict[str, Any]:
+    base_url = f"http://{HOST}:{port}"
     headers = {"Authorization": f"Bearer {api_key}"}
     dsn = asyncpg_dsn(args.database_url)
     limits = httpx.Limits(
@@ -353,15 +394,19 @@ async def bench(
             args.filers, commbase_command(), runner_env, workdir, runner_only=False, name="filer"
         )
         try:
-            await post_all(base_url, signed_bodies("warm", 500, args.per_request), args.concurrency)
+            await post_all(port, signed_bodies("warm", 500, args.per_request), args.concurrency)
             await wait_filed(dsn)
             bodies = signed_bodies("run", args.inbound, args.per_request)
             filer_pids = [filer.pid for filer in filers]
             load_inbound = load()
             server_cpu, filer_cpu = cpu_seconds([server.pid]), cpu_seconds(filer_pids)
+            client_cpu, (busy, total) = time.process_time(), machine_busy()
             posting_from = time.perf_counter()
-            accepted_s = await post_all(base_url, bodies, args.concurrency)
+            accepted_s = await post_all(port, bodies, args.concurrency)
             server_cpu = cpu_seconds([server.pid]) - server_cpu
+            client_cpu = time.process_time() - client_cpu
+            busy_after, total_after = machine_busy()
+            posting_busy = (busy_after - busy) / max(total_after - total, 1e-9)
             await wait_filed(dsn)
             stored_s = time.perf_counter() - posting_from
             filer_cpu = cpu_seconds(filer_pids) - filer_cpu
@@ -394,6 +439,8 @@ async def bench(
             inbound_stored_per_s=round(args.inbound / stored_s),
             inbound_server_cpu_ms_per_request=round(1000 * server_cpu / len(bodies), 2),
             inbound_filer_cpu_ms_per_message=round(1000 * filer_cpu / args.inbound, 2),
+            inbound_client_cpu_ms_per_request=round(1000 * client_cpu / len(bodies), 2),
+            inbound_machine_busy_while_posting=round(posting_busy, 2),
             loadavg_1m_inbound_start=load_inbound,
             loadavg_1m_inbound_end=load_inbound_after,
         )
@@ -511,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
                 figures = asyncio.run(
                     bench(
                         args,
-                        base_url=f"http://{HOST}:{port}",
+                        port=port,
                         api_key=api_key,
                         server=server,
                         workdir=workdir,
