@@ -95,10 +95,19 @@ class AgentSession:
         self.close_code = CloseCode.NORMAL
         self._received_at: float | None = None
         self._limit_asked_at: float | None = None
+        self._ended_sent = False
 
     async def send(self, data: bytes) -> None:
         async with self._send_lock:
             await self.transport.send(data)
+
+    async def _send_ended(self, *, status: str, end_reason: str | None) -> None:
+        """Tell the agent the call has ended, once: the agent's own hangup and the
+        status poll that reads it can both get there."""
+        if self._ended_sent:
+            return
+        self._ended_sent = True
+        await self.send(protocol.frame("ended", status=status, end_reason=end_reason))
 
     async def run(self) -> str:
         """Relay until the call ends or the agent goes; returns why it stopped."""
@@ -206,7 +215,7 @@ class AgentSession:
         elif isinstance(message, protocol.Hangup):
             await self._to_carrier(protocol.frame("hangup"))
             await service.hang_up(self.ctx.database, carriers=self.ctx.carriers, call=self.call)
-            await self.send(protocol.frame("ended", status="completed", end_reason="agent_hangup"))
+            await self._send_ended(status=CallStatus.COMPLETED, end_reason="agent_hangup")
             return "agent_hangup"
         elif isinstance(message, protocol.Transfer):
             return await self._transfer(message)
@@ -272,12 +281,9 @@ class AgentSession:
             if self.seat is not None:
                 await self.ctx.bus.seats.keep(self.call.id, self.seat)
             if now is None or now.final:
-                await self.send(
-                    protocol.frame(
-                        "ended",
-                        status=now.status if now else CallStatus.COMPLETED,
-                        end_reason=now.end_reason if now else None,
-                    )
+                await self._send_ended(
+                    status=now.status if now else CallStatus.COMPLETED,
+                    end_reason=now.end_reason if now else None,
                 )
                 return "ended"
             self.call = now

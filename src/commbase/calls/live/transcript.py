@@ -157,7 +157,12 @@ class LiveTranscript:
             )
             if call is None:  # a private call erased when it ended
                 return
-            org = await identity_service.get_organization(session, org_id=call.org_id)
+            retention_days = self.retention_default
+            if completed:  # retention starts only then: the organization is read once
+                org = await identity_service.get_organization(session, org_id=call.org_id)
+                retention_days = transcripts.retention_days_for(
+                    org.settings or {}, self.retention_default
+                )
             data = TranscriptWrite.model_validate(
                 {
                     "mode": WriteMode.APPEND,
@@ -170,9 +175,7 @@ class LiveTranscript:
                 session,
                 call=call,
                 data=data,
-                retention_days=transcripts.retention_days_for(
-                    org.settings or {}, self.retention_default
-                ),
+                retention_days=retention_days,
                 announce=announce,
             )
             await session.commit()
