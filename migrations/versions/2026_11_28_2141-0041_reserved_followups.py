@@ -1,4 +1,5 @@
-"""follow-ups: video guest link revocation (a per-room link generation)
+"""follow-ups: video guest link revocation (a per-room link generation); video quality
+samples indexed by organization and age for their retention
 
 Revision ID: 0041
 Revises: 0040
@@ -26,9 +27,15 @@ def upgrade() -> None:
             sa.Column("guest_link_generation", sa.Integer(), nullable=False, server_default="0")
         )
         batch.add_column(sa.Column("guest_links_revoked_at", UTC, nullable=True))
+    op.create_index(
+        "ix_video_quality_samples_org_created",
+        "video_quality_samples",
+        ["org_id", "created_at"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_video_quality_samples_org_created", table_name="video_quality_samples")
     with op.batch_alter_table("video_rooms") as batch:
         batch.drop_column("guest_links_revoked_at")
         batch.drop_column("guest_link_generation")

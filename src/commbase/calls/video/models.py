@@ -109,7 +109,11 @@ class VideoQualitySample(Base):
     """One ``getStats()`` report from a participant's browser."""
 
     __tablename__ = "video_quality_samples"
-    __table_args__ = (Index("ix_video_quality_samples_org_room", "org_id", "room_id"),)
+    __table_args__ = (
+        Index("ix_video_quality_samples_org_room", "org_id", "room_id"),
+        # The retention purge's lookup (video_quality_samples, by organization and age).
+        Index("ix_video_quality_samples_org_created", "org_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(SerialBigInt, primary_key=True, autoincrement=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))

@@ -6,23 +6,29 @@ customers typed). A user's rooms are those they created, plus the participant ro
 that are theirs in any room; a contact's rooms are those linked to it. Erasure keeps
 the rows (the room's call is billed and counted) with every personal column emptied.
 Access token hashes are never exported.
+
+Quality samples (``getStats()`` figures by participant id, nothing typed by a person)
+expire as retention kind ``video_quality_samples``: 90 days from when they were
+reported unless the organization sets its own period; the room and its call keep
+the averages (running totals), so nothing shown changes when samples go.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commbase.calls.video.models import VideoParticipant, VideoRoom
+from commbase.calls.video.models import VideoParticipant, VideoQualitySample, VideoRoom
 from commbase.contacts import service as contacts_service
 from commbase.core.db import rowcount
 from commbase.privacy.records import as_records, blank_personal
-from commbase.privacy.registry import register_subject
+from commbase.privacy.registry import RetentionWindow, register_retention, register_subject
 
 TABLES = {"video_rooms", "video_participants"}
 SECRET = ("token_hash",)
+QUALITY_SAMPLE_DAYS = 90
 
 
 async def _room_ids(session: AsyncSession, where: ColumnElement[bool]) -> list[str]:
@@ -126,3 +132,30 @@ async def erase_contact(
 
 register_subject("video", "user", tables=TABLES, export=export_user, erase=erase_user)
 register_subject("video", "contact", tables=TABLES, export=export_contact, erase=erase_contact)
+
+
+async def purge_quality_samples(
+    session: AsyncSession, *, window: RetentionWindow, limit: int
+) -> int:
+    """Delete up to ``limit`` samples reported before their organization's cutoff."""
+    S = VideoQualitySample
+    ids = list(
+        await session.scalars(
+            select(S.id)
+            .where(window.older_than(S.org_id, S.created_at))
+            .order_by(S.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        await session.execute(delete(S).where(S.id.in_(ids)))
+    return len(ids)
+
+
+register_retention(
+    "video_quality_samples",
+    default_days=QUALITY_SAMPLE_DAYS,
+    purge=purge_quality_samples,
+    per_organization=True,  # purge_quality_samples selects through window.older_than
+    description="Video quality samples (getStats() reports); rooms and calls keep the averages",
+)
