@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import (
     CTE,
     Table,
+    and_,
     case,
     delete,
     func,
@@ -74,6 +75,20 @@ def packs_of(metrics: list[Metric], key: str) -> dict[str, list[Metric]]:
     return packs
 
 
+def _pack_items(packs: dict[str, list[Metric]], grouped: Any) -> dict[str, list[Any]]:
+    """Each pack's array items: the (count, sum) columns of its metrics, in order."""
+    found: dict[str, list[Any]] = {}
+    offset = 0
+    for pack, members in packs.items():
+        items: list[Any] = []
+        for position in range(offset, offset + 2 * len(members), 2):
+            total = func.coalesce(grouped.c[f"a{position + 1}"], 0)
+            items += [grouped.c[f"a{position}"], total]
+        offset += 2 * len(members)
+        found[pack] = items
+    return found
+
+
 def _branches(
     org_id: str,
     packs: dict[str, list[Metric]],
@@ -86,13 +101,7 @@ def _branches(
     group and pack, or one marker per pack and hour with too many groups."""
     capped = dimension not in ("", QUARTER)
     branches: list[Any] = []
-    offset = 0
-    for pack, members in packs.items():
-        items: list[Any] = []
-        for position in range(offset, offset + 2 * len(members), 2):
-            total = func.coalesce(grouped.c[f"a{position + 1}"], 0)
-            items += [grouped.c[f"a{position}"], total]
-        offset += 2 * len(members)
+    for pack, items in _pack_items(packs, grouped).items():
         row = select(
             literal(org_id),
             literal(pack),
@@ -209,7 +218,10 @@ def _grouping_sets(
     The sets name the select's output columns (``fold_*``, names no table has), so
     each expression is written once. A set leaves the other dimensions' values
     NULL, which no value is (``dimension_value`` turns none into ''): that tells
-    which dimension a group is of.
+    which dimension a group is of, and the first value not NULL is the group's.
+    The groups are read twice: once to find the (hour, dimension) pairs with too
+    many values (few or none), once to write every other group with its
+    dimension's name -- not once per dimension and pack, nor sorted for a window.
     """
     names = [f"fold_v{number}" for number in range(len(dimensions))]
     values = [
@@ -224,23 +236,61 @@ def _grouping_sets(
         .group_by(func.grouping_sets(*sets))
         .subquery("sets")
     )
-    which = case(
-        *(
-            (inner.c[names[number]].is_not(None), number)
-            for number, (_, expression) in enumerate(dimensions)
-            if expression is not None
-        ),
-        else_=0,
+    present = [
+        number for number, (_, expression) in enumerate(dimensions) if expression is not None
+    ]
+    which = case(*((inner.c[names[number]].is_not(None), number) for number in present), else_=0)
+    grouped = select(inner, which.label("dim")).cte("grouped")
+    capped = [
+        number for number, (dimension, _) in enumerate(dimensions) if dimension not in ("", QUARTER)
+    ]
+    crowded = (
+        select(grouped.c.fold_hour.label("hour"), grouped.c.dim)
+        .where(grouped.c.dim.in_(capped))
+        .group_by(grouped.c.fold_hour, grouped.c.dim)
+        .having(func.count() > MAX_VALUES_PER_HOUR)
+        .cte("crowded")
     )
-    grouped = select(
-        inner,
-        inner.c.fold_hour.label("hour"),
-        inner.c.fold_account.label("account"),
-        which.label("dim"),
-        func.count().over(partition_by=[inner.c.fold_hour, which]).label("n"),
-    ).cte("grouped")
+    dimension_name = case(
+        *((grouped.c.dim == number, literal(dimensions[number][0])) for number in present),
+        else_=literal(""),
+    )
+    marker_name = case(
+        *(
+            (crowded.c.dim == number, literal(overflow_dimension(dimensions[number][0])))
+            for number in capped
+        ),
+        else_=literal(""),
+    )
+    value = func.coalesce(*(grouped.c[names[number]] for number in present), literal(""))
+    kept = grouped.outerjoin(
+        crowded, and_(crowded.c.hour == grouped.c.fold_hour, crowded.c.dim == grouped.c.dim)
+    )
     branches: list[Any] = []
-    for number, (dimension, expression) in enumerate(dimensions):
-        value = grouped.c[names[number]] if expression is not None else literal("")
-        branches += _branches(org_id, packs, grouped, dimension, value, grouped.c.dim == number)
+    for pack, items in _pack_items(packs, grouped).items():
+        branches.append(
+            select(
+                literal(org_id),
+                literal(pack),
+                dimension_name,
+                grouped.c.fold_hour,
+                value,
+                grouped.c.fold_account,
+                number_array(*items),
+            )
+            .select_from(kept)
+            .where(crowded.c.hour.is_(None))
+        )
+        if capped:
+            branches.append(
+                select(
+                    literal(org_id),
+                    literal(pack),
+                    marker_name,
+                    crowded.c.hour,
+                    literal(""),
+                    literal(""),
+                    number_array(),
+                )
+            )
     return insert(ROLLUPS).from_select(COLUMNS, union_all(*branches))

@@ -274,7 +274,12 @@ def registered_sources() -> dict[str, list[Metric]]:
 
 
 def lookup(name: str, extra: Mapping[str, Metric] | None = None) -> Metric:
-    metric = (extra or {}).get(name) or registered().get(name)
+    # Called per metric and point of every series: no sorted copy of the registry here.
+    from commbase.analytics import domains  # noqa: F401  (runs the declarations)
+
+    metric = extra.get(name) if extra else None
+    if metric is None:
+        metric = _metrics.get(name)
     if metric is None:
         raise NotFound(f"No metric named {name!r}", metric=name)
     return metric
