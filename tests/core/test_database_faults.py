@@ -329,6 +329,43 @@ async def test_a_connection_lost_mid_request_is_a_503_and_frees_the_key(
     assert after.status_code == 200  # the pool replaced the lost connection
 
 
+async def test_pooled_connections_the_server_closed_are_replaced_before_use(
+    settings: Settings, stack: str
+) -> None:
+    """No request fails on a pooled connection that the server ended (as a restart
+    does) even when it was used a moment before: checkout asks the driver, with no
+    round trip, and replaces it (``core.db.verify_on_checkout``)."""
+    if stack != "postgresql":
+        pytest.skip("the server terminating a connection is PostgreSQL's")
+    async with running_app(settings) as app:
+
+        @app.get("/test/backend")
+        async def backend(session: DbSession) -> dict[str, int]:
+            return {"pid": int(await session.scalar(text("SELECT pg_backend_pid()")) or 0)}
+
+        async with client_for(app) as client:
+            database: Database = app.state.db
+            # Three pooled connections, all used just now.
+            async with (
+                database.engine.connect() as a,
+                database.engine.connect() as b,
+                database.engine.connect() as c,
+            ):
+                pids = [await conn.scalar(text("SELECT pg_backend_pid()")) for conn in (a, b, c)]
+            other = Database(settings.database_url)
+            try:
+                async with other.engine.connect() as admin:
+                    for pid in pids:
+                        await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            finally:
+                await other.dispose()
+            await asyncio.sleep(0.2)  # the server's closing reaches the pooled sockets
+            answers = [await client.get("/test/backend") for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert not {a.json()["pid"] for a in answers} & set(pids)
+
+
 # ------------------------------------------- PostgreSQL: a server of our own stops
 
 

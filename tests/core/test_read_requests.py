@@ -85,3 +85,34 @@ async def test_a_read_request_that_writes_runs_again_as_a_writer(tmp_path: Path)
             assert calls["handler"] == 4
     finally:
         await database.dispose()
+
+
+async def test_reads_answer_while_writers_waiting_for_the_lock_hold_their_connections(
+    app: FastAPI, client: httpx.AsyncClient, stack: str
+) -> None:
+    """SQLite: read requests take connections of their own. Writers waiting for the
+    write lock (``BEGIN IMMEDIATE`` on busy_timeout) hold every pooled connection of
+    the writers' engine meanwhile; a read must not wait for one of those."""
+    if stack != "sqlite":
+        return
+    tenant = await make_tenant(app)
+    assert (await client.get("/v1/me", headers=tenant.headers)).status_code == 200
+    database: Database = app.state.db
+    async with database.sessionmaker() as holder:
+        await holder.execute(
+            text("UPDATE organizations SET name = name WHERE id = :id"), {"id": tenant.org_id}
+        )
+        creates = [
+            asyncio.create_task(
+                client.post("/v1/contacts", json={"name": f"Queued {n}"}, headers=tenant.headers)
+            )
+            for n in range(20)  # more than the writers' pool holds (5 + 10 overflow)
+        ]
+        await asyncio.sleep(0.5)
+        assert not any(create.done() for create in creates)
+        me = await asyncio.wait_for(client.get("/v1/me", headers=tenant.headers), timeout=3)
+        assert me.status_code == 200
+        assert me.json()["organization"]["id"] == tenant.org_id
+        await holder.commit()
+    answered = await asyncio.wait_for(asyncio.gather(*creates), 60)
+    assert [r.status_code for r in answered] == [201] * 20

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -151,10 +152,45 @@ def _connection_errors_as_dbapi_errors(engine: AsyncEngine) -> None:
             raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}") from exc
 
 
-def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+# A pooled connection idle this long is pinged before use (a round trip; a dead one is
+# replaced). Every checkout first asks the driver whether the server closed the
+# connection (no round trip): a stopped, restarted or terminating server closes its
+# connections, and asyncpg notices while they sit in the pool. ``pool_pre_ping``
+# instead cost every request three round trips on asyncpg (BEGIN, ping, ROLLBACK) for
+# two reads of its own.
+IDLE_PING_S = 1.0
+
+
+def verify_on_checkout(engine: AsyncEngine) -> None:
+    """Replace pooled connections the server closed, and ping those idle ``IDLE_PING_S``
+    or more (PostgreSQL; instead of ``pool_pre_ping``)."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            # The pool drops this connection and checks out another (or a new one).
+            raise sa_exc.DisconnectionError("the server closed the pooled connection")
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa_exc.DisconnectionError(f"pooled connection is gone: {exc!r}") from exc
+
+
+def make_engine(
+    database_url: str, *, echo: bool = False, pool_size: int | None = None
+) -> AsyncEngine:
     """Create the engine for ``database_url`` with commbase's connection settings."""
     if database_url.startswith("sqlite"):
-        engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30})
+        sized: dict[str, Any] = {} if pool_size is None else {"pool_size": pool_size}
+        engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30}, **sized)
         _configure_sqlite(engine)
         return engine
     engine = create_async_engine(
@@ -162,7 +198,6 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         echo=echo,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
         pool_timeout=POOL_TIMEOUT_S,
         connect_args={
             "timeout": CONNECT_TIMEOUT_S,
@@ -174,6 +209,7 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         },
     )
     _connection_errors_as_dbapi_errors(engine)
+    verify_on_checkout(engine)
     readonly.guard(engine)
     return engine
 
@@ -330,11 +366,17 @@ class Database:
         # Read requests' sessions: deferred on SQLite, autocommit on PostgreSQL
         # (``core.readonly``).
         reads: dict[str, Any] = {readonly.REQUEST_READ: True}
+        self._readers: AsyncEngine | None = None
         if self.dialect == "sqlite":
             reads[READ_ONLY] = True
+            if _on_disk(database_url):
+                # Connections of their own: a writer waiting for SQLite's write lock
+                # (``BEGIN IMMEDIATE``, up to busy_timeout) holds its pooled connection
+                # all the while, and read requests must not wait for those.
+                self._readers = make_engine(database_url, echo=echo, pool_size=10)
         else:
             reads["isolation_level"] = "AUTOCOMMIT"
-        self.read_request_engine = self.engine.execution_options(**reads)
+        self.read_request_engine = (self._readers or self.engine).execution_options(**reads)
 
     @property
     def dialect(self) -> str:
@@ -342,6 +384,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._readers is not None:
+            await self._readers.dispose()
+
+
+def _on_disk(database_url: str) -> bool:
+    """A SQLite URL naming a file (an in-memory database is one per connection)."""
+    path = database_url.split("://", 1)[-1]
+    return path not in ("", "/", "/:memory:") and "mode=memory" not in path
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
