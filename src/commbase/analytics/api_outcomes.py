@@ -23,8 +23,6 @@ before the cutoff survives; a rollup rebuild can only recount what rows remain).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import Counter
 from datetime import datetime
 
@@ -34,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commbase.analytics.models import ApiRequestCount
 from commbase.core.db import Database
-from commbase.core.loops import repeat
+from commbase.core.loops import PeriodicFlush
 from commbase.core.time import utcnow
 from commbase.privacy.registry import RetentionWindow, register_retention
 
@@ -55,15 +53,15 @@ def status_class(status: int) -> str:
     return f"{min(max(status // 100, 1), 5)}xx"
 
 
-class OutcomeCounter:
+class OutcomeCounter(PeriodicFlush):
     """This process's counts, inserted every ``flush_every_s``."""
 
+    loop_name = "outcomes"
+
     def __init__(self, database: Database, *, flush_every_s: float = 10.0) -> None:
+        super().__init__(flush_every_s=flush_every_s)
         self.database = database
-        self.flush_every_s = flush_every_s
         self._counts: Counter[Key] = Counter()
-        self._stopping = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
 
     def count(self, org_id: str, group: str, status: int) -> None:
         minute = utcnow().replace(second=0, microsecond=0)
@@ -99,20 +97,9 @@ class OutcomeCounter:
             raise
         return len(rows)
 
-    async def start(self) -> None:
-        if self._loop is None:
-            self._stopping.clear()
-            self._loop = asyncio.create_task(
-                repeat(self.flush, stop=self._stopping, pause_s=self.flush_every_s, name="outcomes")
-            )
-
     async def close(self) -> None:
         """Stop the loop and write what is left."""
-        if self._loop is not None:
-            self._stopping.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self.stop()
         await self.flush()
 
 

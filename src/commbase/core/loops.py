@@ -34,3 +34,38 @@ async def repeat(
             continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=pause_s)
+
+
+class PeriodicFlush:
+    """What keeps counts in memory and writes them now and then (credential usage, API
+    request outcomes): ``flush`` runs every ``flush_every_s`` from ``start`` until
+    ``stop``. A subclass defines ``flush`` (returning how many rows it wrote) and
+    ``loop_name``; a failing flush is logged and the loop goes on."""
+
+    loop_name = "flush"
+
+    def __init__(self, *, flush_every_s: float) -> None:
+        self.flush_every_s = flush_every_s
+        self._stopping = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+
+    async def flush(self) -> int:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Write every ``flush_every_s`` until ``stop`` (a second start does nothing)."""
+        if self._loop is None:
+            self._stopping.clear()
+            self._loop = asyncio.create_task(
+                repeat(
+                    self.flush, stop=self._stopping, pause_s=self.flush_every_s, name=self.loop_name
+                )
+            )
+
+    async def stop(self) -> None:
+        """Stop the loop after its current write."""
+        if self._loop is not None:
+            self._stopping.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None

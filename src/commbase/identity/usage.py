@@ -16,7 +16,6 @@ processes flushing at once wait for each other instead of deadlocking.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from typing import Any
 from sqlalchemy import case, func, update
 
 from commbase.core.db import Database
-from commbase.core.loops import repeat
+from commbase.core.loops import PeriodicFlush
 from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.api_keys.models import ApiKey
 from commbase.identity.models import User
@@ -43,15 +42,15 @@ class Usage:
         return datetime.fromtimestamp(self.last_used, UTC)
 
 
-class UsageTracker:
+class UsageTracker(PeriodicFlush):
     """This process's counts, written to the database every ``flush_every_s``."""
 
+    loop_name = "usage"
+
     def __init__(self, database: Database, *, flush_every_s: float = 5.0) -> None:
+        super().__init__(flush_every_s=flush_every_s)
         self.database = database
-        self.flush_every_s = flush_every_s
         self._counted: dict[str, Usage] = {}
-        self._stopping = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
 
     async def touch(self, *ids: str) -> None:
         """Count one request for each credential (or user) id."""
@@ -117,21 +116,9 @@ class UsageTracker:
                 await session.execute(_update(model, key, group[key]))
             await session.commit()
 
-    async def start(self) -> None:
-        """Write this process's counts every ``flush_every_s`` until ``close``."""
-        if self._loop is None:
-            self._stopping.clear()
-            self._loop = asyncio.create_task(
-                repeat(self.flush, stop=self._stopping, pause_s=self.flush_every_s, name="usage")
-            )
-
     async def close(self) -> None:
         """Stop the loop after its current write (the caller flushes once more)."""
-        if self._loop is not None:
-            self._stopping.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self.stop()
 
 
 _MODELS: dict[str, type[Any]] = {
