@@ -114,6 +114,7 @@ from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
 from commbase.tracking.routes import router as tracking_router
+from commbase.web.api import ApiRefused, refused_response
 from commbase.web.routes import router as dashboard_router
 from commbase.web.video import router as video_pages_router
 from commbase.webhooks.dispatcher import Dispatcher
@@ -320,6 +321,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_services = {"usage": usage, "cache": cache, "settings": settings}
 
     install_problem_handlers(app)
+    app.add_exception_handler(ApiRefused, refused_response)
     # First: Meta's webhook is the busiest route, and routes are matched in order.
     app.include_router(whatsapp_router)
     app.include_router(core_router)

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+
+from commbase.core.problems import problem_response
 
 BASE_URL = "http://commbase.internal"
 
@@ -19,11 +21,14 @@ BASE_URL = "http://commbase.internal"
 class ApiRefused(Exception):
     """A ``/v1`` request answered with an error: its status and problem detail."""
 
-    def __init__(self, status: int, detail: str, path: str) -> None:
+    def __init__(
+        self, status: int, detail: str, path: str, *, retry_after: str | None = None
+    ) -> None:
         super().__init__(f"{path}: {status} {detail}")
         self.status = status
         self.detail = detail
         self.path = path
+        self.retry_after = retry_after
 
 
 class Api:
@@ -68,4 +73,24 @@ def _body(response: httpx.Response, path: str) -> Any:
         detail = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
     except ValueError:
         detail = response.reason_phrase
-    raise ApiRefused(response.status_code, detail, path)
+    raise ApiRefused(
+        response.status_code, detail, path, retry_after=response.headers.get("retry-after")
+    )
+
+
+async def refused_response(request: Request, exc: Exception) -> Response:
+    """A page whose ``/v1`` read was refused and that did not handle it answers with
+    that refusal (a 429 keeps its ``Retry-After``), not with a 500: the page's own
+    user hit the limit or the service is unavailable, nothing crashed."""
+    assert isinstance(exc, ApiRefused)
+    status = exc.status if exc.status in (429, 503) else 502
+    return problem_response(
+        status=status,
+        code={429: "rate-limited", 503: "service-unavailable"}.get(status, "upstream-refused"),
+        title={429: "Too many requests", 503: "Service unavailable"}.get(
+            status, "A read behind this page failed"
+        ),
+        detail=exc.detail if status != 502 else f"{exc.path} answered {exc.status}",
+        instance=request.url.path,
+        headers={"Retry-After": exc.retry_after} if exc.retry_after else None,
+    )
