@@ -3,6 +3,7 @@ plain tables on SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -164,6 +165,31 @@ async def test_a_replay_with_another_timestamp_is_still_one_event(
     replay = await post(client, tenant, [{"id": "r", "type": "x"}])
 
     assert replay == {"accepted": 0, "duplicates": 1, "rejected": []}
+
+
+async def test_concurrent_replays_with_other_timestamps_store_one_event(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, stack: str
+) -> None:
+    await run_ahead(app, START)
+    tenant = await make_tenant(app)
+    clock.advance(70 * 86_400)
+    now = clock.now()
+    sends = [
+        post(client, tenant, [{"id": f"c-{n % 3}", "type": "x", "timestamp": when}])
+        for n in range(12)
+        for when in [(now - timedelta(days=n * 5)).isoformat()]
+    ]
+
+    answers = await asyncio.gather(*sends)
+
+    assert sum(a["accepted"] for a in answers) == 3
+    assert sum(a["duplicates"] for a in answers) == 9
+    async with app.state.db.engine.connect() as connection:
+        stored = await connection.scalar(
+            text("SELECT count(*) FROM tracked_events WHERE org_id = :org"),
+            {"org": tenant.org_id},
+        )
+    assert stored == 3
 
 
 async def test_retention_drops_wholly_expired_months_and_deletes_rows_only_at_the_boundary(

@@ -50,6 +50,14 @@ WHERE r.probe IS NOT TRUE OR NOT EXISTS (
     SELECT 1 FROM tracked_events t WHERE t.org_id = $1::text AND t.event_id = r.event_id)
 ON CONFLICT DO NOTHING
 """
+# Requests naming the same client ids take their locks one after the other (sorted:
+# no deadlock), so the check below sees an id a concurrent request stored and committed
+# (the partitioned table's unique key holds occurred_at and cannot refuse it).
+_PG_LOCK_IDS = """
+SELECT count(pg_advisory_xact_lock(7201, k))
+FROM (SELECT DISTINCT hashtext($1::text || ':' || id) AS k FROM unnest($2::text[]) AS id
+      ORDER BY k) AS keys
+"""
 _PG_STORED = """
 SELECT EXISTS (SELECT 1 FROM tracked_events WHERE org_id = $1::text AND event_id = ANY($2::text[]))
 """
@@ -187,6 +195,8 @@ async def _insert_postgres(
     # The partitioned table's unique key holds occurred_at, so COPY would take a replayed
     # id with another timestamp: a batch naming a stored id goes through the INSERT.
     chosen = [row["event_id"] for row in rows if row.get("probe")]
+    if chosen:
+        await driver.fetchval(_PG_LOCK_IDS, org_id, chosen)
     if not chosen or not await driver.fetchval(_PG_STORED, org_id, chosen):
         copied = await copying.copy_rows(driver, rows, org_id=org_id, now=now)
         if copied is not None:
