@@ -262,7 +262,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "-m",
         "uvicorn",
         "--factory",
-        "commbase.app:create_app",
+        "commbase.app:create_served_app",
         "--host",
         HOST,
         "--port",

@@ -51,7 +51,7 @@ def serve(
     import uvicorn
 
     uvicorn.run(
-        "commbase.app:create_app",
+        "commbase.app:create_served_app",
         factory=True,
         host=host,
         port=port,
