@@ -151,6 +151,35 @@ async def test_the_unique_key_stops_a_retry_that_raced_past_the_checks(
     assert await wallet_of(client, tenant, wallet["id"]) == (5000, 750)
 
 
+async def test_a_retry_that_finds_the_call_after_its_hold_gives_the_hold_back(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry that passed the first check while the original was committing finds
+    the call after the wallet's lock: it answers the call and keeps no hold."""
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=5000)
+    headers = {**tenant.headers, "Idempotency-Key": "late"}
+    first = await place(client, headers, ANSWERED_94S)
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(delete(IdempotencyKey))
+        await session.commit()
+    real = placement.placed_with_key
+    checks: list[int] = []
+
+    async def first_check_misses(*args: Any) -> Any:
+        checks.append(1)
+        return None if len(checks) == 1 else await real(*args)
+
+    monkeypatch.setattr(placement, "placed_with_key", first_check_misses)
+    retried = await place(client, headers, ANSWERED_94S)
+
+    assert len(checks) == 2
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["id"] == first.json()["id"]
+    assert await call_ids(client, tenant) == [first.json()["id"]]
+    assert await wallet_of(client, tenant, wallet["id"]) == (5000, 750)
+
+
 async def test_the_same_key_from_another_credential_places_its_own_call(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

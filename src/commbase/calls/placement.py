@@ -111,7 +111,9 @@ async def place_call(
         locked=False,
     )
     if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
-        # A concurrent retry committed while this one waited for the wallet.
+        # A concurrent retry committed while this one waited for the wallet: the hold
+        # just taken belongs to no call, so it goes back before this session commits.
+        await billing_service.release_hold(session, wallet=wallet, hold=hold)
         return Placed(earlier, replayed=True)
     call = _new_call(
         caller=caller,
