@@ -120,6 +120,54 @@ async def test_a_callback_whose_transaction_fails_after_the_charge_is_charged_on
     assert keys.count(f"call:{call_id}") == 1
 
 
+async def test_a_call_charged_by_its_group_and_ended_again_frees_its_hold_once(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    clock: FrozenClock,
+    funded: tuple[Tenant, str],
+    stack: str,
+) -> None:
+    """The callback that charged a call in its wallet's group fails after the group
+    committed; the call then ends again with nothing billable (canceled): the charge
+    stays, and the hold, which went back with the charge, is not given back twice."""
+    tenant, wallet_id = funded
+    call_id, sid = await place_twilio_call(app, client, tenant)
+    for status in ("initiated", "ringing", "in-progress"):
+        await deliver(client, report(sid, status))
+    event = event_from_callback(report(sid, "completed"))
+    assert event is not None
+    debits = billing_service.GroupedDebits.of(app.state.db)
+    async with app.state.db.sessionmaker() as session:
+        call = await lifecycle.load_for_update(session, org_id=tenant.org_id, call_id=call_id)
+        hold = billing_service.Hold(call.hold_amount, call.hold_minutes, 0)
+        rate = call.rate_per_minute
+        await lifecycle.apply_event(
+            session, call=call, event=event, source=EventSource.TWILIO, debits=debits
+        )
+        await session.rollback()
+    assert await balance(client, tenant, wallet_id) == (
+        (FUNDS - COST, 0) if stack == "postgresql" else (FUNDS, HOLD)
+    )
+
+    async with app.state.db.sessionmaker() as session:
+        entry = await billing_service.charge_call(
+            session,
+            org_id=tenant.org_id,
+            wallet_id=wallet_id,
+            call_id=call_id,
+            hold=hold,
+            billable_minutes=0,
+            rate_per_minute=rate,
+            user_id=None,
+            agent_session_id=None,
+        )
+        await session.commit()
+
+    charged = COST if stack == "postgresql" else 0
+    assert (entry.amount if entry is not None else 0) == charged
+    assert await balance(client, tenant, wallet_id) == (FUNDS - charged, 0)
+
+
 async def test_a_debit_past_the_available_balance_is_refused_beside_call_charges(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, funded: tuple[Tenant, str]
 ) -> None:

@@ -162,8 +162,7 @@ async def capture_call(
             currency=wallet.currency,
         )
         if amount == 0 and package_used == 0:
-            await release_hold(session, wallet=wallet, hold=hold)
-            return None
+            return await release_unless_charged(session, wallet=wallet, call_id=call_id, hold=hold)
         try:
             entry = await ledger.post(
                 session,
@@ -192,6 +191,19 @@ async def capture_call(
             return entry
         await session.refresh(wallet)  # another writer moved the wallet: recompute
     raise Conflict("The wallet changed while the call was settled; retry", wallet_id=wallet.id)
+
+
+async def release_unless_charged(
+    session: AsyncSession, *, wallet: Wallet, call_id: str, hold: Hold
+) -> LedgerEntry | None:
+    """Give back the hold of a call that costs nothing now, unless the call was charged
+    already: a wallet's group commit charges a call and releases its hold before the
+    caller's transaction commits, and a caller whose transaction then failed may end
+    the call again (canceled, nothing billable) -- that hold went back with the charge."""
+    if (earlier := await ledger.wallet_entry(session, f"call:{call_id}", wallet)) is not None:
+        return earlier
+    await release_hold(session, wallet=wallet, hold=hold)
+    return None
 
 
 async def release_hold(session: AsyncSession, *, wallet: Wallet, hold: Hold) -> None:

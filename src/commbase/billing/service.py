@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.enums import OwnerType, PaymentProvider, WalletStatus
 from commbase.billing.grouped import GroupedDebits
-from commbase.billing.holds import Hold, capture_call, hold_for_call, release_hold
+from commbase.billing.holds import (
+    Hold,
+    capture_call,
+    hold_for_call,
+    release_hold,
+    release_unless_charged,
+)
 from commbase.billing.ledger import (
     Posting,
     anonymise_call_reference,
@@ -273,8 +279,7 @@ async def charge_call(
             return entry
         # Free of charge (a zero rate): nothing was applied; release here.
         wallet = await get_wallet(session, org_id=org_id, wallet_id=wallet_id)
-        await release_hold(session, wallet=wallet, hold=hold)
-        return None
+        return await release_unless_charged(session, wallet=wallet, call_id=call_id, hold=hold)
     wallet = await get_wallet(session, org_id=org_id, wallet_id=wallet_id, for_update=True)
     return await capture_call(
         session,
