@@ -290,3 +290,32 @@ async def test_a_cancelled_waiter_leaves_no_unretrieved_exception(app: FastAPI) 
     finally:
         loop.set_exception_handler(previous)
     assert [c for c in reported if "never retrieved" in str(c.get("message"))] == []
+
+
+async def test_callers_holding_every_request_connection_still_get_their_debits(
+    app: FastAPI, stack: str
+) -> None:
+    """Callers (status callbacks) hold their own connection while they wait for their
+    group; the group's transaction takes a connection from a pool of its own, so more
+    waiting callers than the request pool holds (10 + 20 on PostgreSQL) all finish."""
+    if stack != "postgresql":
+        pytest.skip("the request pool's size is PostgreSQL's")
+    tenant = await make_tenant(app)
+    wallet_id = await _funded_wallet(app, tenant, 10_000)
+    debits = GroupedDebits(app.state.db)
+
+    async def caller(n: int) -> int:
+        async with app.state.db.sessionmaker() as session:
+            await session.execute(select(1))  # the caller's connection, held meanwhile
+            entry = await debits.debit(
+                org_id=tenant.org_id, wallet_id=wallet_id, amount=10, posting=_posting(f"c{n}")
+            )
+            await session.commit()
+            return entry.amount
+
+    amounts = await asyncio.wait_for(asyncio.gather(*(caller(n) for n in range(32))), 60)
+
+    assert amounts == [10] * 32
+    balance, chain, _ = await _books(app, tenant, wallet_id)
+    assert balance == 10_000 - 320
+    assert len(chain) == 32

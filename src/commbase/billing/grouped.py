@@ -234,7 +234,7 @@ class GroupedDebits:
 
     async def _alone(self, org_id: str, wallet_id: str, pending: _Debit) -> Outcome:
         try:
-            async with self.database.sessionmaker() as session:
+            async with self.database.own_pool()() as session:
                 wallet = await _locked_wallet(session, org_id, wallet_id)
                 entry = await _one(session, wallet, pending)
                 await session.commit()
@@ -243,7 +243,7 @@ class GroupedDebits:
             return exc
 
     async def _together(self, org_id: str, wallet_id: str, batch: list[_Debit]) -> list[Outcome]:
-        async with self.database.sessionmaker() as session:
+        async with self.database.own_pool()() as session:
             wallet = await _locked_wallet(session, org_id, wallet_id)
             if wallet.auto_recharge:
                 outcomes = await _one_by_one(session, wallet, batch)

@@ -196,8 +196,8 @@ def make_engine(
     engine = create_async_engine(
         database_url,
         echo=echo,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=10 if pool_size is None else pool_size,
+        max_overflow=20 if pool_size is None else pool_size,
         pool_timeout=POOL_TIMEOUT_S,
         connect_args={
             "timeout": CONNECT_TIMEOUT_S,
@@ -377,6 +377,20 @@ class Database:
         else:
             reads["isolation_level"] = "AUTOCOMMIT"
         self.read_request_engine = (self._readers or self.engine).execution_options(**reads)
+        self._own_engine: AsyncEngine | None = None
+        self._own_sessions: async_sessionmaker[Session] | None = None
+
+    def own_pool(self) -> async_sessionmaker[Session]:
+        """Sessions from a small pool of their own, made on first use and disposed with
+        the database: for work that request sessions wait for while holding their
+        connections (a wallet's group commit), which must never wait for a connection
+        those requests hold."""
+        if self._own_sessions is None:
+            self._own_engine = make_engine(self.url, pool_size=4)
+            self._own_sessions = async_sessionmaker(
+                self._own_engine, class_=Session, expire_on_commit=False
+            )
+        return self._own_sessions
 
     @property
     def dialect(self) -> str:
@@ -386,6 +400,8 @@ class Database:
         await self.engine.dispose()
         if self._readers is not None:
             await self._readers.dispose()
+        if self._own_engine is not None:
+            await self._own_engine.dispose()
 
 
 def _on_disk(database_url: str) -> bool:
