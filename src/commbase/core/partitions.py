@@ -181,7 +181,8 @@ async def drop_partitions_where_none(
     session: AsyncSession, table: str, *, kept: str, before: datetime, params: dict[str, object]
 ) -> int:
     """Drop each month partition of ``table`` that ends by ``before`` and holds no row
-    matching the SQL condition ``kept``; how many rows went with them."""
+    matching the SQL condition ``kept``; how many rows went with them. Each drop is
+    committed at once (with whatever the session held before)."""
     if not await is_partitioned(session, table):
         return 0
     removed = 0
@@ -196,6 +197,9 @@ async def drop_partitions_where_none(
         rows = int(await session.scalar(text(counting)) or 0)
         await session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {part.name}"))
         await session.execute(text(f"DROP TABLE {part.name}"))
+        # Detaching locks the whole table (ingest waits): released at once, not after
+        # the rest of the caller's work.
+        await session.commit()
         log.info("partition dropped", table=table, partition=part.name, rows=rows)
         removed += rows
     return removed
