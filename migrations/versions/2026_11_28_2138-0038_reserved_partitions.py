@@ -131,7 +131,15 @@ def _move(table: str, spec: dict[str, object], *, partitioned: bool) -> None:
                 f"CREATE TABLE {table}_p{month:%Y%m} PARTITION OF {table} "
                 f"FOR VALUES FROM ('{month.isoformat()}') TO ('{end.isoformat()}')"
             )
-    op.execute(f"INSERT INTO {table} SELECT * FROM {table}_old")  # noqa: S608
+    rows = f"SELECT * FROM {table}_old o"  # noqa: S608
+    if not partitioned and spec["unique"]:
+        # The plain table's unique key has no month: of events stored twice under one
+        # id (another timestamp), the first stored one goes back.
+        _, columns = spec["unique"]  # type: ignore[misc]
+        same = " AND ".join(f"p.{c} = o.{c}" for c in columns.split(", "))
+        earlier = f"SELECT 1 FROM {table}_old p WHERE {same} AND p.{ident} < o.{ident}"  # noqa: S608
+        rows += f" WHERE NOT EXISTS ({earlier})"
+    op.execute(f"INSERT INTO {table} {rows}")
     op.execute(f"DROP TABLE {table}_old")
     op.execute(f"ALTER SEQUENCE {sequence} OWNED BY {table}.{ident}")
     _dress(table, spec, partitioned=partitioned)

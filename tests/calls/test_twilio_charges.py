@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -157,7 +158,7 @@ async def test_a_call_charged_by_its_group_and_ended_again_frees_its_hold_once(
             call_id=call_id,
             hold=hold,
             billable_minutes=0,
-            rate_per_minute=rate,
+            rate_per_minute=rate or Decimal(0),
             user_id=None,
             agent_session_id=None,
         )
