@@ -52,6 +52,7 @@ from bench._common import (
     stop_process,
     wait_until_up,
 )
+from commbase.tracking.copying import COLUMNS  # the columns the product copies
 
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_ingest"
@@ -63,21 +64,6 @@ ALLOWED_DATABASES = frozenset(
 STARTUP_TIMEOUT_S = 240.0
 SECRET = "bench-ingest-secret-" + "x" * 40
 TYPES = ("call.quality_degraded", "balance.low", "rate_limit.hit", "page.scrolled", "cart.added")
-COLUMNS = (
-    "org_id",
-    "event_id",
-    "type",
-    "user_id",
-    "session_id",
-    "call_id",
-    "visitor_id",
-    "account_id",
-    "data",
-    "metadata",
-    "occurred_at",
-    "received_at",
-    "expires_at",
-)
 
 
 # ------------------------------------------------------------------ data

@@ -56,6 +56,28 @@ async def _answered_calls(
     return placed
 
 
+async def _charged_by_a_failed_callback(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
+) -> tuple[str, str, billing_service.Hold, Decimal]:
+    """An answered call whose "completed" callback charged it through the wallet's
+    group, then lost its own transaction: the call id, its sid, hold and rate."""
+    call_id, sid = await place_twilio_call(app, client, tenant)
+    for status in ("initiated", "ringing", "in-progress"):
+        await deliver(client, report(sid, status))
+    event = event_from_callback(report(sid, "completed"))
+    assert event is not None
+    debits = billing_service.GroupedDebits.of(app.state.db)
+    async with app.state.db.sessionmaker() as session:
+        call = await lifecycle.load_for_update(session, org_id=tenant.org_id, call_id=call_id)
+        hold = billing_service.Hold(call.hold_amount, call.hold_minutes, 0)
+        rate = call.rate_per_minute or Decimal(0)
+        await lifecycle.apply_event(
+            session, call=call, event=event, source=EventSource.TWILIO, debits=debits
+        )
+        await session.rollback()  # the callback's own writes are lost
+    return call_id, sid, hold, rate
+
+
 async def test_calls_of_one_wallet_ending_together_are_each_charged_once(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, funded: tuple[Tenant, str]
 ) -> None:
@@ -92,18 +114,7 @@ async def test_a_callback_whose_transaction_fails_after_the_charge_is_charged_on
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, funded: tuple[Tenant, str]
 ) -> None:
     tenant, wallet_id = funded
-    call_id, sid = await place_twilio_call(app, client, tenant)
-    for status in ("initiated", "ringing", "in-progress"):
-        await deliver(client, report(sid, status))
-    event = event_from_callback(report(sid, "completed"))
-    assert event is not None
-    debits = billing_service.GroupedDebits.of(app.state.db)
-    async with app.state.db.sessionmaker() as session:
-        call = await lifecycle.load_for_update(session, org_id=tenant.org_id, call_id=call_id)
-        await lifecycle.apply_event(
-            session, call=call, event=event, source=EventSource.TWILIO, debits=debits
-        )
-        await session.rollback()  # the callback's own writes are lost
+    call_id, sid, _, _ = await _charged_by_a_failed_callback(app, client, tenant)
     # Twilio retries: the call completes with the charge made the first time (on
     # PostgreSQL it had committed in its group), never a second one.
     await deliver(client, report(sid, "completed"))
@@ -132,20 +143,7 @@ async def test_a_call_charged_by_its_group_and_ended_again_frees_its_hold_once(
     committed; the call then ends again with nothing billable (canceled): the charge
     stays, and the hold, which went back with the charge, is not given back twice."""
     tenant, wallet_id = funded
-    call_id, sid = await place_twilio_call(app, client, tenant)
-    for status in ("initiated", "ringing", "in-progress"):
-        await deliver(client, report(sid, status))
-    event = event_from_callback(report(sid, "completed"))
-    assert event is not None
-    debits = billing_service.GroupedDebits.of(app.state.db)
-    async with app.state.db.sessionmaker() as session:
-        call = await lifecycle.load_for_update(session, org_id=tenant.org_id, call_id=call_id)
-        hold = billing_service.Hold(call.hold_amount, call.hold_minutes, 0)
-        rate = call.rate_per_minute
-        await lifecycle.apply_event(
-            session, call=call, event=event, source=EventSource.TWILIO, debits=debits
-        )
-        await session.rollback()
+    call_id, _, hold, rate = await _charged_by_a_failed_callback(app, client, tenant)
     assert await balance(client, tenant, wallet_id) == (
         (FUNDS - COST, 0) if stack == "postgresql" else (FUNDS, HOLD)
     )
@@ -158,7 +156,7 @@ async def test_a_call_charged_by_its_group_and_ended_again_frees_its_hold_once(
             call_id=call_id,
             hold=hold,
             billable_minutes=0,
-            rate_per_minute=rate or Decimal(0),
+            rate_per_minute=rate,
             user_id=None,
             agent_session_id=None,
         )
