@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,7 +34,7 @@ from commbase.analytics.models import ApiRequestCount
 from commbase.core.db import Database
 from commbase.core.loops import PeriodicFlush
 from commbase.core.time import utcnow
-from commbase.privacy.registry import RetentionWindow, register_retention
+from commbase.privacy.registry import RetentionWindow, delete_older_rows, register_retention
 
 Key = tuple[str, datetime, str, str]  # org, minute, route group, status class
 MAX_KEYS = 50_000  # beyond this many distinct keys unflushed, further ones wait
@@ -142,17 +142,10 @@ RETENTION_DAYS = 90
 
 async def purge_counts(session: AsyncSession, *, window: RetentionWindow, limit: int) -> int:
     """Delete up to ``limit`` rows whose minute is older than their organization's cutoff."""
-    ids = list(
-        await session.scalars(
-            select(ApiRequestCount.id)
-            .where(window.older_than(ApiRequestCount.org_id, ApiRequestCount.minute))
-            .order_by(ApiRequestCount.id)
-            .limit(limit)
-        )
+    C = ApiRequestCount
+    return await delete_older_rows(
+        session, window, limit, key=C.id, org_id=C.org_id, moment=C.minute
     )
-    if ids:
-        await session.execute(delete(ApiRequestCount).where(ApiRequestCount.id.in_(ids)))
-    return len(ids)
 
 
 register_retention(

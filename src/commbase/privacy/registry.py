@@ -70,7 +70,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, and_, or_, true
+from sqlalchemy import ColumnElement, and_, delete, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 SubjectType = Literal["user", "contact", "email"]
@@ -195,6 +195,27 @@ class RetentionKind:
 
 
 _retention: dict[str, RetentionKind] = {}
+
+
+async def delete_older_rows(
+    session: AsyncSession,
+    window: RetentionWindow,
+    limit: int,
+    *,
+    key: Any,
+    org_id: Any,
+    moment: Any,
+) -> int:
+    """A purge that deletes rows outright: up to ``limit`` rows of ``key``'s table whose
+    ``moment`` is before the cutoff of their organization ``org_id`` (oldest keys first)."""
+    ids = list(
+        await session.scalars(
+            select(key).where(window.older_than(org_id, moment)).order_by(key).limit(limit)
+        )
+    )
+    if ids:
+        await session.execute(delete(key.table).where(key.in_(ids)))
+    return len(ids)
 
 
 def register_retention(

@@ -17,14 +17,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls.video.models import VideoParticipant, VideoQualitySample, VideoRoom
 from commbase.contacts import service as contacts_service
 from commbase.core.db import rowcount
 from commbase.privacy.records import as_records, blank_personal
-from commbase.privacy.registry import RetentionWindow, register_retention, register_subject
+from commbase.privacy.registry import (
+    RetentionWindow,
+    delete_older_rows,
+    register_retention,
+    register_subject,
+)
 
 TABLES = {"video_rooms", "video_participants"}
 SECRET = ("token_hash",)
@@ -139,17 +144,9 @@ async def purge_quality_samples(
 ) -> int:
     """Delete up to ``limit`` samples reported before their organization's cutoff."""
     S = VideoQualitySample
-    ids = list(
-        await session.scalars(
-            select(S.id)
-            .where(window.older_than(S.org_id, S.created_at))
-            .order_by(S.id)
-            .limit(limit)
-        )
+    return await delete_older_rows(
+        session, window, limit, key=S.id, org_id=S.org_id, moment=S.created_at
     )
-    if ids:
-        await session.execute(delete(S).where(S.id.in_(ids)))
-    return len(ids)
 
 
 register_retention(
