@@ -74,7 +74,7 @@ from commbase.messaging.providers.whatsapp import sign
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_messaging"
 # Dropped and created by the run: only these names.
-ALLOWED_DATABASES = frozenset({"cb_bench_messaging", "commbase_h3b"})
+ALLOWED_DATABASES = frozenset({"cb_bench_messaging", "commbase_h3b", "commbase_h5"})
 SECRET = "bench-messaging-secret-" + "x" * 40
 APP_SECRET = "bench-meta-app-secret-0123456789"  # noqa: S105  (a benchmark's own)
 PHONE_NUMBER_ID = "109876543210"
