@@ -1,9 +1,11 @@
-"""The dashboard reads the same ``/v1`` API customers use, in process.
+"""``/v1`` requests the dashboard sends through the application itself.
 
-Every figure on a page is the answer of a ``/v1`` request sent through the
-application itself (``httpx.ASGITransport``) with the signed-in user's session
-token: the same routes, scopes, validation, rate limits and cache, so a page and
-the API can never disagree.
+Sign-in, sign-out, the settings page's changes, the video pages' joins and the
+forwarding of the browser's ``/v1`` GETs (CSV downloads) are ``/v1`` requests sent in
+process (``httpx.ASGITransport``) with the signed-in user's session token: the same
+routes, scopes, validation and rate limits, counted as the organization's API traffic.
+The pages' figures are not: :mod:`commbase.web.reads` calls the read routes'
+functions directly, and turns their refusals into :class:`ApiRefused` too.
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ def _body(response: httpx.Response, path: str) -> Any:
 
 
 async def refused_response(request: Request, exc: Exception) -> Response:
-    """A page whose ``/v1`` read was refused and that did not handle it answers with
-    that refusal (a 429 keeps its ``Retry-After``), not with a 500: the page's own
+    """A page whose ``/v1`` request or read was refused and that did not handle it
+    answers with that refusal (a 429 keeps its ``Retry-After``), not with a 500: the page's own
     user hit the limit or the service is unavailable, nothing crashed."""
     assert isinstance(exc, ApiRefused)
     status = exc.status if exc.status in (429, 503) else 502

@@ -2,8 +2,9 @@
 
 The cards and charts of a page come from one ``GET /v1/analytics/series`` (every
 metric of the page, with the previous period), each ranking from the same route
-with ``group_by``, and each table from the route it names; nothing here computes a
-figure of its own, it only arranges the API's answers.
+with ``group_by``, and each table from the route it names, each answered by the
+route's own function in process (:mod:`commbase.web.reads`); nothing here computes
+a figure of its own, it only arranges the API's answers.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from commbase.web.api import Api, ApiRefused
+from commbase.web.api import ApiRefused
 from commbase.web.filters import Filters
 from commbase.web.pages import PageSpec, label
+from commbase.web.reads import Reads
 
 API_PREFIX = "/dashboard/api"  # GET /dashboard/api/v1/... forwards to /v1/... (routes.py)
 RANKING_LIMIT = 8
@@ -73,7 +75,7 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-async def build(api: Api, spec: PageSpec, filters: Filters, now: datetime) -> Figures:
+async def build(api: Reads, spec: PageSpec, filters: Filters, now: datetime) -> Figures:
     """Every figure of ``spec`` under ``filters``; an API refusal becomes the page's
     error (e.g. an unknown channel account), never a made-up value."""
     query = filters.api_query(now)
@@ -93,7 +95,7 @@ async def build(api: Api, spec: PageSpec, filters: Filters, now: datetime) -> Fi
     return figures
 
 
-async def _series(api: Api, spec: PageSpec, query: dict[str, str], *, compare: bool) -> Any:
+async def _series(api: Reads, spec: PageSpec, query: dict[str, str], *, compare: bool) -> Any:
     metrics = list(dict.fromkeys([*spec.cards, *(m for c in spec.charts for m in c.metrics)]))
     return await api.get(
         "/v1/analytics/series",
@@ -141,7 +143,7 @@ def _cards_and_charts(
 
 
 async def _ranking(
-    api: Api, title: str, metric: str, group_by: str, query: dict[str, str]
+    api: Reads, title: str, metric: str, group_by: str, query: dict[str, str]
 ) -> Table:
     params = {
         **query,
@@ -177,7 +179,7 @@ async def guarded(title: str, source: str, read: Callable[[], Awaitable[Table]])
         raise
 
 
-async def _today(api: Api, query: dict[str, str]) -> Table:
+async def _today(api: Reads, query: dict[str, str]) -> Table:
     params = {"sections": "calls,conversations"}  # what the table shows: only they are computed
     if "account_id" in query:
         params["account_id"] = query["account_id"]
@@ -195,7 +197,7 @@ async def _today(api: Api, query: dict[str, str]) -> Table:
     )
 
 
-async def _report(api: Api, query: dict[str, str], group: str, title: str) -> Table:
+async def _report(api: Reads, query: dict[str, str], group: str, title: str) -> Table:
     params = {"from": query["from"], "to": query["to"], "group_by": group}
     report = await api.get("/v1/reports/messaging", params)
     columns = [
@@ -214,15 +216,15 @@ async def _report(api: Api, query: dict[str, str], group: str, title: str) -> Ta
     return Table(title, columns, rows, source=f"/v1/reports/messaging?group_by={group}")
 
 
-async def _agents(api: Api, query: dict[str, str]) -> Table:
+async def _agents(api: Reads, query: dict[str, str]) -> Table:
     return await _report(api, query, "agent", "Agents' activity (conversations)")
 
 
-async def _accounts(api: Api, query: dict[str, str]) -> Table:
+async def _accounts(api: Reads, query: dict[str, str]) -> Table:
     return await _report(api, query, "account", "Per channel account")
 
 
-async def _campaigns(api: Api, query: dict[str, str]) -> Table:
+async def _campaigns(api: Reads, query: dict[str, str]) -> Table:
     async def read() -> Table:
         page = await api.get("/v1/campaigns", {"limit": "10"})
         columns = ["name", "status", "created_at"]
@@ -232,7 +234,7 @@ async def _campaigns(api: Api, query: dict[str, str]) -> Table:
     return await guarded("Latest campaigns", "/v1/campaigns", read)
 
 
-async def _forecast(api: Api, query: dict[str, str]) -> Table:
+async def _forecast(api: Reads, query: dict[str, str]) -> Table:
     async def read() -> Table:
         answer = await api.get("/v1/billing/forecast")
         rows = [list(item.values()) for item in answer.get("data", [])]
@@ -247,7 +249,7 @@ async def _forecast(api: Api, query: dict[str, str]) -> Table:
     return await guarded("Billing forecast", "/v1/billing/forecast", read)
 
 
-async def _mrr_movements(api: Api, query: dict[str, str]) -> Table:
+async def _mrr_movements(api: Reads, query: dict[str, str]) -> Table:
     async def read() -> Table:
         page = await api.get("/v1/billing/mrr-movements", {"limit": "10"})
         columns = ["occurred_at", "kind", "amount", "currency", "customer_id"]
@@ -257,7 +259,7 @@ async def _mrr_movements(api: Api, query: dict[str, str]) -> Table:
     return await guarded("Latest MRR movements", "/v1/billing/mrr-movements", read)
 
 
-async def _webhooks(api: Api, query: dict[str, str]) -> Table:
+async def _webhooks(api: Reads, query: dict[str, str]) -> Table:
     async def read() -> Table:
         page = await api.get("/v1/webhooks", {"limit": "20"})
         columns = [
@@ -274,7 +276,7 @@ async def _webhooks(api: Api, query: dict[str, str]) -> Table:
     return await guarded("Webhook delivery health", "/v1/webhooks", read)
 
 
-async def _jobs(api: Api, query: dict[str, str]) -> Table:
+async def _jobs(api: Reads, query: dict[str, str]) -> Table:
     health = await api.get("/v1/analytics/health")
     rows = [
         [name, job.get("last_status"), job.get("last_run_at"), job.get("last_success_at")]
@@ -288,7 +290,7 @@ async def _jobs(api: Api, query: dict[str, str]) -> Table:
     )
 
 
-TABLES: dict[str, Callable[[Api, dict[str, str]], Awaitable[Table]]] = {
+TABLES: dict[str, Callable[[Reads, dict[str, str]], Awaitable[Table]]] = {
     "today": _today,
     "agents": _agents,
     "accounts": _accounts,

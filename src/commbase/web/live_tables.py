@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from commbase.web.api import Api
 from commbase.web.figures import API_PREFIX, ChartData, Table, csv_url, epoch, guarded
+from commbase.web.reads import Reads
 from commbase.web.templating import money
 
 NO_MEMBER = "(no member)"
@@ -15,7 +15,7 @@ AGENT_METRICS = ("calls.total", "calls.answered", "calls.duration")
 AGENT_LIMIT = 10
 
 
-async def in_progress(api: Api, query: dict[str, str]) -> Table:
+async def in_progress(api: Reads, query: dict[str, str]) -> Table:
     now = await api.get("/v1/analytics/calls-in-progress")
     columns = ["agent", "queued", "ringing", "in_progress", "total"]
     rows: list[list[Any]] = [["(all)", *(now[c] for c in columns[1:])]]
@@ -28,7 +28,7 @@ async def in_progress(api: Api, query: dict[str, str]) -> Table:
     )
 
 
-async def call_agents(api: Api, query: dict[str, str]) -> Table:
+async def call_agents(api: Reads, query: dict[str, str]) -> Table:
     """Calls, answered calls and talk time per agent (the member a call belongs to)."""
     params = {
         **query,
@@ -61,7 +61,7 @@ async def call_agents(api: Api, query: dict[str, str]) -> Table:
     )
 
 
-async def live_visitors(api: Api, query: dict[str, str]) -> Table:
+async def live_visitors(api: Reads, query: dict[str, str]) -> Table:
     live = await api.get("/v1/analytics/live-visitors")
     minutes = live["window_seconds"] // 60
     return Table(
@@ -72,7 +72,7 @@ async def live_visitors(api: Api, query: dict[str, str]) -> Table:
     )
 
 
-async def mrr_forecast(api: Api, query: dict[str, str]) -> Table:
+async def mrr_forecast(api: Reads, query: dict[str, str]) -> Table:
     """Per currency: MRR now, the monthly net new MRR and the forecast months; the chart
     of the first currency's history and forecast."""
 

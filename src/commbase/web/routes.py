@@ -16,11 +16,12 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from commbase.core.time import utcnow
 from commbase.web import cookies, figures
-from commbase.web.api import Api, ApiRefused
+from commbase.web.api import ApiRefused
 from commbase.web.filters import RANGES, FilterError, Filters
 from commbase.web.forms import csrf_ok, read_form, refused, to_login
 from commbase.web.live import LiveNotifier
 from commbase.web.pages import PAGES
+from commbase.web.reads import Reads
 from commbase.web.settings_routes import router as settings_router
 from commbase.web.settings_routes import settings_page
 from commbase.web.templating import render
@@ -195,11 +196,11 @@ async def page(request: Request, page: Annotated[str, PathParam(max_length=40)])
         filters = Filters.parse(dict(request.query_params), default_tz=viewer.timezone)
     except FilterError as bad:
         return render("message.html", status_code=400, title="Bad filters", message=str(bad))
-    async with api_for(request, viewer.token) as api:
-        partial = request.query_params.get("partial") == "1"
-        # A live refresh replaces the figures only: the filter form keeps its accounts.
-        listing = _no_accounts() if partial else _accounts(api)
-        shown, accounts = await asyncio.gather(figures.build(api, spec, filters, utcnow()), listing)
+    reads = viewer.reads(request)
+    partial = request.query_params.get("partial") == "1"
+    # A live refresh replaces the figures only: the filter form keeps its accounts.
+    listing = _no_accounts() if partial else _accounts(reads)
+    shown, accounts = await asyncio.gather(figures.build(reads, spec, filters, utcnow()), listing)
     context: dict[str, Any] = {
         "viewer": viewer,
         "spec": spec,
@@ -220,9 +221,9 @@ async def _no_accounts() -> list[dict[str, str]]:
     return []
 
 
-async def _accounts(api: Api) -> list[dict[str, str]]:
+async def _accounts(reads: Reads) -> list[dict[str, str]]:
     try:
-        answer = await api.get("/v1/channel-accounts", {"limit": "50"})
+        answer = await reads.get("/v1/channel-accounts", {"limit": "50"})
     except ApiRefused:
         return []
     return [{"id": a["id"], "name": a.get("name") or a["id"]} for a in answer["data"]]

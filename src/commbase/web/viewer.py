@@ -1,5 +1,6 @@
-"""Who is looking at the dashboard: the cookie's login session, resolved through
-``GET /v1/me`` like any other client of the API."""
+"""Who is looking at the dashboard: the cookie's login session, resolved by the API's
+own authenticator and rate limit, and described by ``GET /v1/me``'s function
+(:mod:`commbase.web.reads`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import Any
 
 from fastapi import Request
 
+from commbase.core.auth import Authenticator, Principal, enforce_rate_limit
+from commbase.core.errors import CommbaseError
 from commbase.core.http import client_of
 from commbase.web import cookies
 from commbase.web.api import Api, ApiRefused
+from commbase.web.reads import Reads, read_session
 
 ADMIN_ROLES = frozenset({"owner", "admin"})
 
@@ -25,6 +29,11 @@ class Viewer:
     name: str
     role: str
     csrf: str
+    principal: Principal
+
+    def reads(self, request: Request) -> Reads:
+        """The ``/v1`` reads of this view, as this viewer (:mod:`commbase.web.reads`)."""
+        return Reads(request, self.principal)
 
     @property
     def is_admin(self) -> bool:
@@ -36,13 +45,24 @@ def api_for(request: Request, token: str | None) -> Api:
 
 
 async def current_viewer(request: Request) -> Viewer | None:
-    """The signed-in viewer, or None when the cookie is missing, expired or revoked."""
+    """The signed-in viewer, or None when the cookie is missing, expired or revoked.
+
+    The token is resolved as a ``/v1`` request's would be (the API's authenticator:
+    organization, role, scopes, expiry, IP allow-list) and the view counts once against
+    the session's rate limit (``RateLimited``: a 429 with ``Retry-After``); what the
+    page then reads goes through :class:`Reads` with that principal, not through HTTP.
+    """
     token = cookies.session_token(request)
     if token is None:
         return None
+    principal = await _principal(request, token)
+    if principal is None:
+        return None
+    await enforce_rate_limit(
+        request, key=f"{principal.kind}:{principal.credential_id}", rule=principal.rate_limit
+    )
     try:
-        async with api_for(request, token) as api:
-            me: dict[str, Any] = await api.get("/v1/me")
+        me: dict[str, Any] = await Reads(request, principal).get("/v1/me")
     except ApiRefused as refused:
         if refused.status in (401, 403):
             return None
@@ -59,4 +79,23 @@ async def current_viewer(request: Request) -> Viewer | None:
         name=user.get("name") or user.get("email") or "",
         role=str(me.get("role") or "viewer"),
         csrf=cookies.session_csrf(token, secret=secret),
+        principal=principal,
     )
+
+
+async def _principal(request: Request, token: str) -> Principal | None:
+    """The token's principal, as ``core.auth`` resolves a bearer token; None when it is
+    refused (malformed, unknown, expired, revoked, from an IP its key does not allow)."""
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        async with read_session(request) as session:
+            return await authenticator(
+                session=session,
+                token=token,
+                client=client_of(request.scope["state"]),
+                request=request,
+            )
+    except CommbaseError as refused:
+        if refused.status in (401, 403):
+            return None
+        raise
