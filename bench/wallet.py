@@ -3,7 +3,7 @@
     .venv/bin/python bench/wallet.py [--concurrency 32] [--debits 20000] [--max-seconds 120]
                                      [--database-url URL] [--no-idempotency-key]
                                      [--synchronous-commit on|off] [--ceiling-seconds 5]
-                                     [--loop uvloop|asyncio] [--modes single,grouped]
+                                     [--loop uvloop|asyncio] [--modes single,grouped,calls]
 
 The default database is PostgreSQL ``cb_bench_wallet`` on 127.0.0.1, created when
 missing and migrated (``commbase.cli.migrate_database``); ``--database-url
@@ -23,9 +23,20 @@ same run (``--modes``; figures under ``single`` and ``grouped``):
   group, ``GroupedDebits.capture_call``), where the debits of the wallet that
   arrive while one of its transactions is in flight share the next (one row
   lock, one balance update, one multi-row insert of ledger rows and of events,
-  one commit).
+  one commit);
+* ``calls``: finished calls charged through ``GroupedDebits.capture_call`` (what
+  ``billing.service.charge_call`` does on PostgreSQL): each call's hold (60 min at
+  0.02 USD/min) is placed before the clock starts (one update of ``held`` by their
+  total, the state ``hold_for_call`` leaves), then each capture charges 1..49
+  billable minutes from money and releases its hold in the group.
 
-Afterwards the wallet must hold exactly ``start - sum(debits)`` with nothing held,
+``hot_wallet_debits_per_s`` is the issue's figure: debits/s on one hot wallet for
+each timed path, ``exact`` whether every path's books came out exact.
+``cpu_ms_per_debit`` is this process's CPU (Python, driver) per timed debit, which
+the machine's load disturbs less than the rate.
+
+Afterwards the wallet must hold exactly ``start - sum(debits)`` with nothing held
+(for ``calls``: every hold released),
 the ledger must have one debit row per successful debit summing to the same
 amount and chaining ``balance_before -> balance_after`` from the start balance to
 the final one, and the outbox one ``wallet.debited`` event per debit.
@@ -50,8 +61,10 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, func, select
@@ -60,9 +73,11 @@ from sqlalchemy.engine import make_url
 from commbase.billing import events
 from commbase.billing import service as billing_service
 from commbase.billing.grouped import GroupedDebits
+from commbase.billing.holds import Hold
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.core.db import Database
 from commbase.core.ids import new_id
+from commbase.core.money import cost_of
 from commbase.core.outbox import OutboxEvent
 from commbase.identity import service as identity_service
 
@@ -72,6 +87,10 @@ from bench._common import SqlCounter, asyncpg_params, ms, percentile, prepare_da
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_wallet"
 MAX_AMOUNT = 99
+CALL_RATE = Decimal("0.02")  # USD per minute: 1..49 billable minutes cost 2..98 cents
+CALL_MAX_MINUTES = 60
+MAX_CALL_MINUTES = 49
+MODES = ("single", "grouped", "calls")
 LATENCY_SAMPLES_KEPT = 200_000
 T = TypeVar("T")
 
@@ -128,6 +147,7 @@ class Run:
     start_balance: int
     key_prefix: str | None
     amounts: list[int]
+    call_hold: Hold | None = None
     next_index: int = 0
     succeeded: int = 0
     debited: int = 0
@@ -154,11 +174,37 @@ async def _setup(database: Database, *, start_balance: int, use_keys: bool) -> R
         return Run(org.id, wallet.id, start_balance, key_prefix, amounts=[])
 
 
+async def _hold_calls(database: Database, run: Run, calls: int) -> None:
+    """The holds of ``calls`` calls in progress, placed at once: ``held`` grows by
+    their total, as ``holds.hold_for_call`` leaves it after each call's hold."""
+    hold = Hold(cost_of(CALL_MAX_MINUTES, CALL_RATE, "USD"), 0, CALL_MAX_MINUTES)
+    async with database.sessionmaker() as session:
+        wallet = await session.get(Wallet, run.wallet_id, with_for_update=True)
+        assert wallet is not None
+        wallet.held += hold.amount * calls
+        await session.commit()
+    run.call_hold = hold
+
+
 async def _one_debit(
     database: Database, run: Run, index: int, grouped: GroupedDebits | None
-) -> None:
+) -> int:
+    """One debit (or call charge); returns the minor units taken."""
     amount = run.amounts[index]
     key = f"{run.key_prefix}{index}" if run.key_prefix else None
+    if grouped is not None and run.call_hold is not None:
+        entry = await grouped.capture_call(
+            org_id=run.org_id,
+            wallet_id=run.wallet_id,
+            call_id=f"call_bench_{run.wallet_id[-12:]}_{index}",
+            hold=run.call_hold,
+            billable_minutes=amount,
+            rate_per_minute=CALL_RATE,
+            user_id=None,
+            agent_session_id=None,
+        )
+        assert entry is not None
+        return entry.amount
     if grouped is not None:
         await grouped.debit(
             org_id=run.org_id,
@@ -168,7 +214,7 @@ async def _one_debit(
                 type="debit", category="call_charge", idempotency_key=key, description="bench"
             ),
         )
-        return
+        return amount
     async with database.sessionmaker() as session:
         wallet = await billing_service.get_wallet(
             session, org_id=run.org_id, wallet_id=run.wallet_id
@@ -182,6 +228,7 @@ async def _one_debit(
             ),
         )
         await session.commit()
+    return amount
 
 
 async def _drive(
@@ -202,7 +249,7 @@ async def _drive(
             run.next_index += 1
             started = time.perf_counter()
             try:
-                await _one_debit(database, run, index, grouped)
+                taken = await _one_debit(database, run, index, grouped)
             except Exception as exc:
                 name = type(exc).__name__
                 run.errors[name] = run.errors.get(name, 0) + 1
@@ -210,7 +257,7 @@ async def _drive(
             if timed and len(run.latencies_s) < LATENCY_SAMPLES_KEPT:
                 run.latencies_s.append(time.perf_counter() - started)
             run.succeeded += 1
-            run.debited += run.amounts[index]
+            run.debited += taken
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -285,25 +332,30 @@ def _relax_durability(database: Database) -> None:
 
 
 async def _phase(
-    database: Database, sql: SqlCounter, args: argparse.Namespace, *, grouped: bool
+    database: Database, sql: SqlCounter, args: argparse.Namespace, *, mode: str
 ) -> dict[str, Any]:
     """One fresh wallet debited ``--warmup`` + ``--debits`` times by one path."""
-    debiter = GroupedDebits.of(database) if grouped else None
+    debiter = None if mode == "single" else GroupedDebits.of(database)
     total = args.warmup + args.debits
     run = await _setup(
         database, start_balance=total * MAX_AMOUNT + 1_000_000, use_keys=args.idempotency_key
     )
     rng = random.Random(args.seed)
-    run.amounts = [rng.randint(1, MAX_AMOUNT) for _ in range(total)]
+    top = MAX_CALL_MINUTES if mode == "calls" else MAX_AMOUNT
+    run.amounts = [rng.randint(1, top) for _ in range(total)]
+    if mode == "calls":
+        await _hold_calls(database, run, total)
     deadline = time.perf_counter() + args.max_seconds
     drive = {"concurrency": args.concurrency, "deadline": deadline, "grouped": debiter}
     # Warm-up: open the pool's connections and the statement caches; not timed.
     await _drive(database, run, stop_at=args.warmup, timed=False, **drive)
     warm_ok, warm_errors = run.succeeded, sum(run.errors.values())
     statements_before, commits_before, _ = sql.snapshot()
+    cpu_before = time.process_time()
     elapsed = await _drive(database, run, stop_at=total, timed=True, **drive)
     if debiter is not None:
         await debiter.close()
+    cpu_s = time.process_time() - cpu_before
     timed_ok = run.succeeded - warm_ok
     statements = sql.statements - statements_before
     commits = sql.commits - commits_before
@@ -322,6 +374,7 @@ async def _phase(
         "mean_ms": ms(sum(ordered) / len(ordered) if ordered else None),
         "max_ms": ms(ordered[-1] if ordered else None),
         "stopped_by_time": run.next_index < total,
+        "cpu_ms_per_debit": round(cpu_s * 1000 / timed_ok, 3) if timed_ok else None,
         "sql_per_debit": round(statements / timed_ok, 2) if timed_ok else None,
         "debits_per_commit": round(timed_ok / commits, 1) if commits else None,
         **checks,
@@ -334,11 +387,10 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
         _relax_durability(database)
     sql = SqlCounter()
     sql.attach(database)
+    database.own_pool()  # the group commits' engine: count its statements too
+    sql.attach(cast(Database, SimpleNamespace(engine=database._own_engine)))
     try:
-        phases = {
-            mode: await _phase(database, sql, args, grouped=mode == "grouped")
-            for mode in args.modes
-        }
+        phases = {mode: await _phase(database, sql, args, mode=mode) for mode in args.modes}
         ceiling = None
         if args.ceiling_seconds > 0 and database.dialect == "postgresql":
             ceiling = await _hot_row_ceiling(
@@ -348,8 +400,11 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
                 synchronous_commit=args.synchronous_commit,
             )
         return {
-            **phases,
+            "hot_wallet_debits_per_s": {
+                mode: phase["debits_per_s"] for mode, phase in phases.items()
+            },
             "exact": all(phase["exact"] for phase in phases.values()),
+            **phases,
             "pool": type(database.engine.pool).__name__,
             "connections_opened": sql.connects,
             "hot_row_ceiling_per_s": None if ceiling is None else round(ceiling, 1),
@@ -379,7 +434,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--modes",
         default="single,grouped",
-        help="comma-separated paths to time in this order: single, grouped",
+        help="comma-separated paths to time in this order: single, grouped, calls",
     )
     parser.add_argument(
         "--no-idempotency-key",
@@ -396,8 +451,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.synchronous_commit = args.synchronous_commit == "on"
     args.modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
-    if not args.modes or set(args.modes) - {"single", "grouped"}:
-        parser.error("--modes takes single and/or grouped")
+    if not args.modes or set(args.modes) - set(MODES):
+        parser.error(f"--modes takes {', '.join(MODES)}")
     if args.synchronous_commit is False and args.database_url.startswith("sqlite"):
         parser.error("--synchronous-commit off is for PostgreSQL")
     if args.concurrency < 1 or args.debits < 1 or args.warmup < 0 or args.max_seconds <= 0:
