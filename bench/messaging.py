@@ -332,6 +332,20 @@ async def campaign_check(dsn: str, campaign_id: str) -> dict[str, int]:
         await connection.close()
 
 
+async def backend_cpu(dsn: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the bench's database
+    (``/proc``; the runners' pooled connections live through the campaign)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        pids = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await connection.close()
+    return {row["pid"]: cpu_seconds([row["pid"]]) for row in pids}
+
+
 def spawn_runners(
     count: int,
     command: list[str],
@@ -472,15 +486,25 @@ async def bench(
         args.runners, commbase_command(), runner_env, workdir, runner_only=args.runner_only
     )
     load_campaign = load()
+    runner_pids = [runner.pid for runner in runners]
+    runner_cpu: float | None = None
     try:
         deadline = time.monotonic() + CAMPAIGN_TIMEOUT_S
         while True:
             progress = await campaign_progress(dsn, campaign_id)
+            if runner_cpu is None and progress["first"] is not None:
+                # From the first message on (the runners' start-up left out).
+                runner_cpu, (busy, total) = cpu_seconds(runner_pids), machine_busy()
+                database_cpu = await backend_cpu(dsn)
             if progress["status"] == "completed":
                 break
             if time.monotonic() > deadline:
                 raise SystemExit(f"the campaign did not complete: {progress}")
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2 if runner_cpu is not None else 0.02)
+        runner_cpu = cpu_seconds(runner_pids) - (runner_cpu or 0.0)
+        busy_after, total_after = machine_busy()
+        database_after = await backend_cpu(dsn)
+        postgres_cpu = sum(cpu - database_cpu.get(pid, 0.0) for pid, cpu in database_after.items())
     finally:
         for runner in runners:
             stop_process(runner)
@@ -494,6 +518,12 @@ async def bench(
     figures.update(
         campaign_s=round(campaign_s, 3),
         campaign_messages_per_s=round(args.recipients / campaign_s),
+        # CPU of the runner processes, of the PostgreSQL backends serving the database,
+        # and of the whole machine (other work too), from the first message to completion.
+        campaign_runner_cpu_ms_per_message=round(1000 * runner_cpu / args.recipients, 3),
+        campaign_postgres_cpu_ms_per_message=round(1000 * postgres_cpu / args.recipients, 3),
+        campaign_machine_cpu_ms_per_message=round(1000 * (busy_after - busy) / args.recipients, 3),
+        campaign_machine_busy=round((busy_after - busy) / max(total_after - total, 1e-9), 2),
         loadavg_1m_campaign_start=load_campaign,
         loadavg_1m_campaign_end=load(),
     )
