@@ -63,7 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.billing import events
 from commbase.billing.enums import LedgerStatus
 from commbase.billing.holds import Hold, call_posting, capture_call, split_capture
-from commbase.billing.ledger import Posting, entry_of, entry_payload, new_entry
+from commbase.billing.ledger import Posting, entry_of, entry_payload, entry_values
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.billing.postings import debit
 from commbase.core import outbox
@@ -253,9 +253,16 @@ class GroupedDebits:
             return outcomes
 
 
-def _row(entry: LedgerEntry) -> dict[str, Any]:
-    """The column values a new entry was built with."""
-    return {name: value for name, value in vars(entry).items() if not name.startswith("_")}
+_LEDGER_ENTRIES = LedgerEntry.__mapper__.class_manager
+
+
+def _as_written(values: dict[str, Any]) -> LedgerEntry:
+    """The entry a row of ``values`` is, as if loaded once written: every column set
+    without the ORM's per-attribute change tracking (the constructor's cost, a tenth
+    of a grouped debit's CPU), outside any session like the entries handed back."""
+    entry: LedgerEntry = _LEDGER_ENTRIES.new_instance()
+    entry.__dict__.update(values)
+    return entry
 
 
 async def _locked_wallet(session: AsyncSession, org_id: str, wallet_id: str) -> Wallet:
@@ -334,6 +341,7 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
     minutes, held_minutes = wallet.balance_minutes, wallet.held_minutes
     outcomes: list[Outcome] = []
     written: list[LedgerEntry] = []
+    new_rows: list[dict[str, Any]] = []
     for pending in batch:
         key = pending.posting.idempotency_key
         if key is not None and key in known:
@@ -369,7 +377,7 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
         ):
             outcomes.append(_refusal(wallet.id, amount))
             continue
-        entry = new_entry(
+        values = entry_values(
             entry_id=new_id("txn"),
             wallet=wallet,
             posting=posting,
@@ -382,7 +390,9 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
             minutes_delta=-package,
             now=now,
         )
-        entry.refunded_amount = entry.refunded_minutes = 0
+        values.update(refunded_amount=0, refunded_minutes=0, error_code=None, error_message=None)
+        entry = _as_written(values)
+        new_rows.append(values)
         balance -= amount
         minutes -= package
         held -= hold.amount
@@ -408,7 +418,7 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
         .execution_options(synchronize_session=False)
     )
     # One multi-row INSERT; the entries handed back stay outside the session.
-    await session.execute(insert(LedgerEntry), [_row(entry) for entry in written])
+    await session.execute(insert(LedgerEntry), new_rows)
     await outbox.record_many(
         session, events.WALLET_DEBITED, [entry_payload(e) for e in written], org_id=wallet.org_id
     )

@@ -144,6 +144,38 @@ def new_entry(
     now: datetime,
 ) -> LedgerEntry:
     return LedgerEntry(
+        **entry_values(
+            entry_id=entry_id,
+            wallet=wallet,
+            posting=posting,
+            status=status,
+            amount=amount,
+            minutes=minutes,
+            balance_after=balance_after,
+            minutes_after=minutes_after,
+            amount_delta=amount_delta,
+            minutes_delta=minutes_delta,
+            now=now,
+        )
+    )
+
+
+def entry_values(
+    *,
+    entry_id: str,
+    wallet: Wallet,
+    posting: Posting,
+    status: str,
+    amount: int,
+    minutes: int,
+    balance_after: int,
+    minutes_after: int,
+    amount_delta: int,
+    minutes_delta: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The column values of ``new_entry``'s entry (for a multi-row insert)."""
+    return dict(
         id=entry_id,
         org_id=wallet.org_id,
         wallet_id=wallet.id,
