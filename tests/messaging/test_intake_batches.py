@@ -233,3 +233,73 @@ async def test_a_rotated_app_secret_or_removed_account_is_never_served_from_memo
         WhatsAppNotification.account_id == account["id"],
     )
     assert sorted(row.body.count("wamid.73.0001") for row in kept) == [0, 1]
+
+
+async def test_one_batch_of_two_tenants_with_replays_files_each_account_on_its_own(
+    world: World,
+) -> None:
+    """Notifications to two organizations' accounts filed in one batch: the same
+    sender and the same provider ids on both stay apart; a message stored before and
+    one repeated in the batch are stored once; a pending conversation opens again and
+    counts every new message (one statement for the batch's conversations)."""
+    database: Database = world.app.state.db
+    ours = await whatsapp_account(world.client, world.tenant, "2000005")
+    theirs = await whatsapp_account(world.client, world.other, "2000006")
+    first = _envelope("2000005", _messages("75", [(0, 1)]))
+    assert (await post_signed(world.client, first)).status_code == 200
+    await intake.file_all(database)
+    [before] = await _rows(database, Conversation, Conversation.account_id == ours["id"])
+    pending = await world.client.post(
+        f"/v1/conversations/{before.id}/status",
+        json={"status": "pending"},
+        headers=world.tenant.headers,
+    )
+    assert pending.status_code == 200, pending.text
+
+    # One batch: message 0 again (stored before), 1 twice, 2 from the same sender,
+    # 3 from a new one; the other organization gets 0-2 under the same ids from the
+    # same number.
+    batch = [
+        _envelope("2000005", _messages("75", [(0, 1), (1, 1)])),
+        _envelope("2000006", _messages("75", [(0, 1), (1, 1), (2, 1)])),
+        _envelope("2000005", _messages("75", [(1, 1), (2, 1), (3, 2)])),
+    ]
+    for payload in batch:
+        assert (await post_signed(world.client, payload)).status_code == 200
+    assert await intake.file_due(database, limit=200) == 3
+
+    for tenant, account, bodies in (
+        (world.tenant, ours, ["message 0000", "message 0001", "message 0002", "message 0003"]),
+        (world.other, theirs, ["message 0000", "message 0001", "message 0002"]),
+    ):
+        messages = await _rows(database, Message, Message.account_id == account["id"])
+        assert sorted(m.body for m in messages) == bodies
+        assert {m.org_id for m in messages} == {tenant.org_id}
+        received = [
+            p
+            for p in await _events(database, tenant.org_id, "message.received")
+            if p["account_id"] == account["id"]
+        ]
+        assert sorted(p["id"] for p in received) == sorted(m.id for m in messages)
+    one = await _rows(database, Message, Message.account_id.in_([ours["id"], theirs["id"]]))
+    assert len({m.contact_id for m in one if m.body == "message 0001"}) == 2
+
+    shown = await world.client.get(f"/v1/conversations/{before.id}", headers=world.tenant.headers)
+    assert shown.status_code == 200
+    seen = shown.json()
+    assert (seen["status"], seen["message_count"], seen["inbound_count"]) == ("open", 3, 3)
+    assert seen["first_inbound_at"] == "2026-11-21T08:00:00Z"
+    assert seen["last_inbound_at"] == "2026-11-21T08:00:02Z"
+    reopened = [
+        p
+        for p in await _events(database, world.tenant.org_id, "conversation.status_changed")
+        if p["id"] == before.id
+    ]
+    assert [(p["previous_status"], p["status"]) for p in reopened][-1] == ("pending", "open")
+    counted = {
+        c.contact_id: (c.message_count, c.inbound_count, c.status)
+        for c in await _rows(
+            database, Conversation, Conversation.account_id.in_([ours["id"], theirs["id"]])
+        )
+    }
+    assert sorted(counted.values()) == [(1, 1, "open"), (3, 3, "open"), (3, 3, "open")]

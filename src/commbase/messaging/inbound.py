@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from ulid import ULID
 
 from commbase.core import outbox
@@ -181,22 +182,56 @@ def _row(
     }
 
 
+# One statement for a batch's conversations (executemany), compiled once: the rows
+# are locked (``opening.open_many``), so the values computed from them hold.
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_UPDATE_COUNTS = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("b_id"))
+    .values(
+        {
+            name: bindparam(f"b_{name}")
+            for name in (
+                "first_inbound_at",
+                "last_inbound_at",
+                "last_activity_at",
+                "message_count",
+                "inbound_count",
+                "updated_at",
+            )
+        }
+    )
+)
+
+
 async def _file_in(
-    session: AsyncSession, conversation: Conversation, arrived: Sequence[InboundMessage]
-) -> None:
+    session: AsyncSession,
+    conversation: Conversation,
+    arrived: Sequence[InboundMessage],
+    *,
+    now: datetime,
+) -> dict[str, Any]:
     """The conversation's side of its stored inbound messages (in the order they came):
-    replies, reopening, times and counts, set once per conversation."""
+    replies and reopening; its new times and counts are returned, as parameters of
+    ``_UPDATE_COUNTS``, and set on the loaded conversation as if read (no ORM flush
+    of one UPDATE per conversation)."""
     if conversation.outbound_count:
         for message in arrived:
             await _mark_replied(session, conversation_id=conversation.id, at=message.at)
     await _reopen(session, conversation)
     first_at = arrived[0].at
     latest = max(message.at for message in arrived)
-    conversation.first_inbound_at = conversation.first_inbound_at or first_at
-    conversation.last_inbound_at = max(conversation.last_inbound_at or latest, latest)
-    conversation.last_activity_at = max(conversation.last_activity_at or latest, latest)
-    conversation.message_count += len(arrived)
-    conversation.inbound_count += len(arrived)
+    values = {
+        "first_inbound_at": conversation.first_inbound_at or first_at,
+        "last_inbound_at": max(conversation.last_inbound_at or latest, latest),
+        "last_activity_at": max(conversation.last_activity_at or latest, latest),
+        "message_count": conversation.message_count + len(arrived),
+        "inbound_count": conversation.inbound_count + len(arrived),
+        "updated_at": now,
+    }
+    for name, value in values.items():
+        set_committed_value(conversation, name, value)
+    return {"b_id": conversation.id, **{f"b_{name}": value for name, value in values.items()}}
 
 
 def _received(row: dict[str, Any]) -> dict[str, Any]:
@@ -284,8 +319,12 @@ async def receive_many(
         filed.append(row)
         by_conversation.setdefault(row["conversation_id"], []).append(message)
     by_id = {conversation.id: conversation for conversation in conversations.values()}
-    for conversation_id, arrived in by_conversation.items():
-        await _file_in(session, by_id[conversation_id], arrived)
+    counted = [
+        await _file_in(session, by_id[conversation_id], arrived, now=now)
+        for conversation_id, arrived in by_conversation.items()
+    ]
+    if counted:
+        await session.execute(_UPDATE_COUNTS, counted)
     await fulltext.index_rows(session, [(row["id"], row["org_id"], row["body"]) for row in filed])
     await outbox.record_many(
         session, events.MESSAGE_RECEIVED, [_received(row) for row in filed], org_id=account.org_id
