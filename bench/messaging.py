@@ -2,8 +2,8 @@
 campaign sent through the simulator by runner processes.
 
     .venv/bin/python bench/messaging.py [--inbound 20000] [--per-request 1]
-        [--concurrency 32] [--workers 2] [--filers 1] [--recipients 10000] [--runners 2]
-        [--database-url URL]
+        [--concurrency 32] [--workers 2] [--filers 1] [--filer-only] [--recipients 10000]
+        [--runners 2] [--database-url URL]
 
 The database (default PostgreSQL ``cb_bench_messaging`` on 127.0.0.1) is dropped,
 created and migrated; ``commbase demo`` makes the organization and its API key;
@@ -15,7 +15,9 @@ created and migrated; ``commbase demo`` makes the organization and its API key;
    (``X-Hub-Signature-256``, HMAC-SHA256 with the app secret) before timing;
    ``--concurrency`` connections post them. Every answer must be 200. The webhook
    only verifies and keeps each notification; ``--filers`` ``commbase worker``
-   processes (started before the posting) file them in batches. Two rates:
+   processes (with ``--filer-only``: processes running only the filer,
+   ``python -m commbase.messaging.filer``), started before the posting, file them
+   in batches. Two rates:
    *accepted* (messages answered 200 per second of posting) and *stored* (messages
    per second from the first post until the last one is filed). Every message must
    then be stored exactly once (counted in the database) and no notification left.
@@ -354,10 +356,12 @@ def spawn_runners(
     *,
     runner_only: bool,
     name: str = "runner",
+    only: str = "commbase.messaging.campaigns.worker",
 ) -> list[Any]:
     """``commbase worker`` processes, or with ``runner_only`` processes running only the
-    campaign runner (no messaging simulator moving messages on, no webhooks, no effects)."""
-    argv = [sys.executable, "-m", "commbase.messaging.campaigns.worker"]
+    module ``only``: the campaign runner (no messaging simulator moving messages on, no
+    webhooks, no effects) or the notification filer (``commbase.messaging.filer``)."""
+    argv = [sys.executable, "-m", only]
     runners = []
     for n in range(count):
         log = (workdir / f"{name}-{n}.log").open("wb")
@@ -405,7 +409,13 @@ async def bench(
             raise SystemExit(f"account: {account.status_code} {account.text}")
         runner_env = server_env(args.database_url, secret=SECRET, run_jobs=True)
         filers = spawn_runners(
-            args.filers, commbase_command(), runner_env, workdir, runner_only=False, name="filer"
+            args.filers,
+            commbase_command(),
+            runner_env,
+            workdir,
+            runner_only=args.filer_only,
+            name="filer",
+            only="commbase.messaging.filer",
         )
         try:
             await post_all(port, signed_bodies("warm", 500, args.per_request), args.concurrency)
@@ -539,6 +549,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--filers", type=int, default=1, help="commbase worker processes filing notifications"
     )
+    parser.add_argument(
+        "--filer-only",
+        action="store_true",
+        help="file with processes running only the filer (python -m commbase.messaging.filer)",
+    )
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--runners", type=int, default=2, help="commbase worker processes")
     parser.add_argument(
@@ -611,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "workers": args.workers,
         "filers": args.filers,
+        "filer_only": args.filer_only,
         "recipients": args.recipients,
         "runners": args.runners,
         "runner_only": args.runner_only,
