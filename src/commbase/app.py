@@ -115,8 +115,10 @@ from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
 from commbase.tracking.routes import router as tracking_router
+from commbase.warmup import warm_up
 from commbase.web.api import ApiRefused, refused_response
 from commbase.web.routes import router as dashboard_router
+from commbase.web.templating import environment as dashboard_templates
 from commbase.web.video import router as video_pages_router
 from commbase.webhooks.dispatcher import Dispatcher
 from commbase.webhooks.routes import router as webhooks_router
@@ -425,16 +427,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def create_served_app() -> FastAPI:
+def create_served_app(settings: Settings | None = None) -> FastAPI:
     """The application of a serving process (``commbase serve``, uvicorn's factory).
 
-    Everything built so far (modules, routes, schemas, compiled SQL: hundreds of
-    thousands of objects that live as long as the process) is moved out of the cyclic
+    What its first requests would build (every route's dependencies and models, the
+    dashboard's templates) is built now (:mod:`commbase.warmup`). Everything built so
+    far (modules, routes, schemas, compiled SQL: hundreds of thousands of objects that
+    live as long as the process) is moved out of the cyclic
     garbage collector's generations (``gc.freeze``), so a full collection no longer walks
     them: on a busy process those walks are event-loop pauses of tens of milliseconds,
     felt by every live call and socket at that moment.
     """
-    app = create_app()
+    app = create_app(settings)
+    warm_up(app, dashboard_templates)
     gc.collect()
     gc.freeze()
     return app
