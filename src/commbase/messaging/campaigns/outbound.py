@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.contacts.models import Contact
@@ -33,10 +34,14 @@ from commbase.messaging.enums import (
 )
 from commbase.messaging.models import ChannelAccount, Conversation, Message
 
+RECIPIENT_PREFIX = "crcp_"
+MESSAGE_PREFIX = "msg_"
+_SUFFIX_AT = len(RECIPIENT_PREFIX) + 1  # SQL's substr counts from 1
+
 
 def message_id_of(recipient_id: str) -> str:
     """The id of the one message a recipient is sent."""
-    return "msg_" + recipient_id.split("_", 1)[1]
+    return MESSAGE_PREFIX + recipient_id.removeprefix(RECIPIENT_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ class Batch:
 Sender = Callable[[Batch], Awaitable[list[SendOutcome]]]
 
 
-def message_payload(message: Message) -> dict[str, object]:
+def message_payload(message: Any) -> dict[str, object]:
+    """The event payload of a ``Message``, or of a row holding the same columns."""
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,
@@ -119,8 +125,9 @@ async def _conversations(
     *,
     account: ChannelAccount,
     contacts: dict[str, str],
-) -> dict[str, str]:
-    """contact id -> the contact's unresolved conversation on the account (opened if none)."""
+) -> tuple[dict[str, str], set[str]]:
+    """contact id -> the contact's unresolved conversation on the account (opened if none,
+    already counting the message about to be written), and the ids of those found open."""
     rows = await session.execute(
         select(Conversation.active_contact_key, Conversation.id).where(
             Conversation.account_id == account.id,
@@ -128,6 +135,7 @@ async def _conversations(
         )
     )
     found: dict[str, str] = {str(key): conversation_id for key, conversation_id in rows.all()}
+    existing = set(found.values())
     now = utcnow()
     missing = [contact_id for contact_id in contacts if contact_id not in found]
     new_rows = []
@@ -144,6 +152,8 @@ async def _conversations(
                 "channel": account.kind,
                 "client_phone": contacts[contact_id],
                 "status": ConversationStatus.OPEN,
+                "message_count": 1,
+                "outbound_count": 1,
                 "last_activity_at": now,
                 "created_at": now,
                 "updated_at": now,
@@ -166,7 +176,7 @@ async def _conversations(
             ],
             org_id=account.org_id,
         )
-    return {contact_id: found[contact_id] for contact_id in contacts}
+    return {contact_id: found[contact_id] for contact_id in contacts}, existing
 
 
 async def write_messages(
@@ -180,7 +190,7 @@ async def write_messages(
     lease_s: float,
 ) -> list[Outgoing]:
     """The queued, claimed message of each recipient that has none yet."""
-    conversations = await _conversations(
+    conversations, existing = await _conversations(
         session, account=account, contacts={r.contact_id: phones[r.contact_id] for r in recipients}
     )
     now = utcnow()
@@ -226,21 +236,23 @@ async def write_messages(
         )
     if rows:
         await session.execute(insert(Message), rows)
+        # One statement: each recipient's message id derives from its own id (``crcp_X``
+        # sends ``msg_X``, as ``message_id_of`` says), so SQL can write it.
         await session.execute(
-            update(CampaignRecipient),
-            [
-                {
-                    "id": item.recipient_id,
-                    "message_id": item.message_id,
-                    "claimed_by": worker_id,
-                    "lease_until": expires,
-                }
-                for item in outgoing
-            ],
+            update(CampaignRecipient)
+            .where(CampaignRecipient.id.in_([item.recipient_id for item in outgoing]))
+            .values(
+                message_id=literal(MESSAGE_PREFIX) + func.substr(CampaignRecipient.id, _SUFFIX_AT),
+                claimed_by=worker_id,
+                lease_until=expires,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
         )
+    if existing:  # conversations opened above already count their message
         await session.execute(
             update(Conversation)
-            .where(Conversation.id.in_(sorted(set(conversations.values()))))
+            .where(Conversation.id.in_(sorted(existing)))
             .values(
                 message_count=Conversation.message_count + 1,
                 outbound_count=Conversation.outbound_count + 1,

@@ -10,11 +10,11 @@ batch that went out is not sent again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import String, Table, bindparam, column, select, update, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core import outbox
@@ -34,6 +34,52 @@ RECORD_FOR_S = 60
 
 def retry_after(attempts: int) -> int:
     return RETRY_AFTER_S[min(attempts, len(RETRY_AFTER_S)) - 1]
+
+
+# The columns recording reads of each message (``message_payload`` and the outcome).
+_COLUMNS = (
+    Message.id,
+    Message.conversation_id,
+    Message.account_id,
+    Message.contact_id,
+    Message.direction,
+    Message.author_role,
+    Message.content_type,
+    Message.status,
+    Message.campaign_id,
+    Message.error_code,
+    Message.error_message,
+    Message.attempts,
+)
+
+
+async def _mark_sent(session: AsyncSession, sent: dict[str, str], *, now: datetime) -> None:
+    """Queued messages (id -> provider id) sent: one statement on PostgreSQL."""
+    table = cast(Table, Message.__table__)
+    common = {
+        "status": MessageStatus.SENT,
+        "sent_at": now,
+        "attempts": table.c.attempts + 1,
+        "claimed_by": None,
+        "claim_expires_at": None,
+        "updated_at": now,
+    }
+    if session.get_bind().dialect.name != "postgresql":  # SQLite: row by row, in-process
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("message_id"))
+            .values(provider_message_id=bindparam("provider_id"), **common),
+            [{"message_id": key, "provider_id": value} for key, value in sent.items()],
+        )
+        return
+    given = values(column("message_id", String), column("provider_id", String), name="given").data(
+        sorted(sent.items())
+    )
+    await session.execute(
+        update(table)
+        .where(table.c.id == given.c.message_id)
+        .values(provider_message_id=given.c.provider_id, **common)
+    )
 
 
 async def _record(
@@ -56,13 +102,15 @@ async def _record(
         ).all()
     )
     messages = (
-        await session.scalars(
-            select(Message)
+        await session.execute(
+            select(*_COLUMNS)
             .where(Message.id.in_(list(recipient_of)), Message.claimed_by == worker_id)
             .order_by(Message.id)
             .with_for_update()
         )
     ).all()
+    sent_now: dict[str, str] = {}  # queued message id -> provider id: the common case
+    sent_recipients: list[str] = []
     message_rows: list[dict[str, Any]] = []
     recipient_rows: list[dict[str, Any]] = []
     announced: dict[str, list[dict[str, Any]]] = {}
@@ -85,10 +133,13 @@ async def _record(
         recipient: dict[str, Any] = {"id": recipient_id, "claimed_by": None}
         if outcome.sent:
             sent += 1
+            sent_recipients.append(recipient_id)
             row["provider_message_id"] = outcome.provider_message_id
             if message.status == MessageStatus.QUEUED:  # not overtaken by a status report
+                sent_now[message.id] = str(outcome.provider_message_id)
                 row.update(status=MessageStatus.SENT, sent_at=now)
-            recipient.update(status=RecipientStatus.SENT, sent_at=now, lease_until=None)
+            else:
+                message_rows.append(row)
             event: str | None = messaging_events.MESSAGE_SENT
         elif outcome.final or attempts >= MAX_ATTEMPTS:
             error = (outcome.error_message or "")[:500] or None
@@ -109,8 +160,9 @@ async def _record(
             )
             recipient["lease_until"] = now + timedelta(seconds=retry_after(attempts))
             event = None
-        message_rows.append(row)
-        recipient_rows.append(recipient)
+        if not outcome.sent:
+            message_rows.append(row)
+            recipient_rows.append(recipient)
         if event is not None:
             payload = message_payload(message)
             payload.update(
@@ -119,8 +171,24 @@ async def _record(
                 error_message=row.get("error_message", message.error_message),
             )
             announced.setdefault(event, []).append(payload)
-    if message_rows:
+    if sent_now:
+        await _mark_sent(session, sent_now, now=now)
+    if sent_recipients:
+        await session.execute(
+            update(CampaignRecipient)
+            .where(CampaignRecipient.id.in_(sent_recipients))
+            .values(
+                status=RecipientStatus.SENT,
+                sent_at=now,
+                claimed_by=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    if message_rows:  # the rarer outcomes, row by row
         await session.execute(update(Message), message_rows)
+    if recipient_rows:
         await session.execute(update(CampaignRecipient), recipient_rows)
     for event_type, payloads in announced.items():
         await outbox.record_many(session, event_type, payloads, org_id=batch.campaign.org_id)
