@@ -425,6 +425,7 @@ async def bench(
             load_inbound = load()
             server_cpu, filer_cpu = cpu_seconds([server.pid]), cpu_seconds(filer_pids)
             client_cpu, (busy, total) = time.process_time(), machine_busy()
+            inbound_database_cpu = await backend_cpu(dsn)
             posting_from = time.perf_counter()
             accepted_s = await post_all(port, bodies, args.concurrency)
             server_cpu = cpu_seconds([server.pid]) - server_cpu
@@ -434,6 +435,11 @@ async def bench(
             await wait_filed(dsn)
             stored_s = time.perf_counter() - posting_from
             filer_cpu = cpu_seconds(filer_pids) - filer_cpu
+            filed_busy = machine_busy()[0] - busy
+            inbound_postgres_cpu = sum(
+                cpu - inbound_database_cpu.get(pid, 0.0)
+                for pid, cpu in (await backend_cpu(dsn)).items()
+            )
             load_inbound_after = load()
         finally:
             for filer in filers:
@@ -463,6 +469,12 @@ async def bench(
             inbound_stored_per_s=round(args.inbound / stored_s),
             inbound_server_cpu_ms_per_request=round(1000 * server_cpu / len(bodies), 2),
             inbound_filer_cpu_ms_per_message=round(1000 * filer_cpu / args.inbound, 2),
+            # PostgreSQL's backends serving the database and the whole machine (other
+            # work too), from the first post until the last message was filed.
+            inbound_postgres_cpu_ms_per_message=round(
+                1000 * inbound_postgres_cpu / args.inbound, 2
+            ),
+            inbound_machine_cpu_ms_per_message=round(1000 * filed_busy / args.inbound, 2),
             inbound_client_cpu_ms_per_request=round(1000 * client_cpu / len(bodies), 2),
             inbound_machine_busy_while_posting=round(posting_busy, 2),
             loadavg_1m_inbound_start=load_inbound,
