@@ -22,11 +22,12 @@ would have answered, which the page shows (:mod:`commbase.web.figures`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,6 +72,8 @@ class Reads:
             raise ApiRefused(
                 refusal.status, refusal.detail, path, retry_after=headers.get("Retry-After")
             ) from refusal
+        if isinstance(answer, Response):  # a route that serializes its answer itself
+            return json.loads(bytes(answer.body)) if answer.body else None
         return answer.model_dump(mode="json", by_alias=True)
 
 
@@ -107,7 +110,7 @@ async def _account(reads: Reads, session: AsyncSession, params: dict[str, str]) 
 
 
 async def _me(reads: Reads, session: AsyncSession, params: dict[str, str]) -> BaseModel:
-    return await identity.get_me(reads.principal, session, reads.state.settings)
+    return await identity._me(session, reads.principal, reads.state.settings)
 
 
 async def _series(reads: Reads, session: AsyncSession, params: dict[str, str]) -> BaseModel:
@@ -184,7 +187,7 @@ async def _webhooks(reads: Reads, session: AsyncSession, params: dict[str, str])
     return answer
 
 
-Route = Callable[[Reads, AsyncSession, dict[str, str]], Awaitable[BaseModel]]
+Route = Callable[[Reads, AsyncSession, dict[str, str]], Awaitable[BaseModel | Response]]
 # The /v1 GET routes the pages read, by path; the parameters each page sends only.
 ROUTES: dict[str, Route] = {
     "/v1/me": _me,
