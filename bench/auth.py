@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/auth.py [--concurrency 16] [--duration 12] [--requests 40000]
                                    [--database-url URL] [--redis-url URL]
-                                   [--driver wrk|httpx] [--writers 0]
+                                   [--driver wrk|httpx] [--writers 0] [--run-jobs]
 
 A fresh SQLite database in a temporary directory (or ``--database-url``, e.g.
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench``, which must exist) is
@@ -24,7 +24,16 @@ commbase on the same database: the rounds alternate bare, commbase, and
 ``me_over_bare`` is commbase's ``/v1/me`` requests/s over the bare app's.
 ``--writers N`` keeps N clients creating contacts through commbase's API during
 the timed rounds (a mixed load: on SQLite, reads must not queue behind them);
-their rate is under ``writes``.
+their rate is under ``writes``. ``bare_cpu_ms_per_request`` and
+``me_cpu_ms_per_request`` are each server process's CPU over its rounds per request
+served, and ``me_over_bare_cpu`` their ratio (bare over commbase): less disturbed
+by the machine's load than requests/s.
+
+The commbase server runs as an API process of the production layout
+(``COMMBASE_RUN_JOBS=false``, the background loops in ``commbase worker``
+processes), as the bare app runs nothing beside its route; ``--run-jobs`` serves
+with the loops in process (an idle such process used 0.14 CPU s/s here, charged
+to ``/v1/me``'s CPU and taken from its share of the cores).
 
 Prints one JSON line of figures on stdout.
 """
@@ -310,6 +319,26 @@ async def _writer_loop(
             into.statuses[status] = into.statuses.get(status, 0) + 1
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_figures(cpu: dict[str, float], bare_requests: int, me_requests: int) -> dict[str, Any]:
+    """Server CPU per request of each stack and their ratio (bare / me: the share of
+    the bare stack's throughput one core would give ``/v1/me``), which the machine's
+    load disturbs less than requests/s. With ``--writers`` the commbase server's CPU
+    includes their writes."""
+    bare = cpu["bare"] * 1000 / bare_requests if bare_requests else None
+    me_ = cpu["me"] * 1000 / me_requests if me_requests else None
+    return {
+        "bare_cpu_ms_per_request": round(bare, 3) if bare is not None else None,
+        "me_cpu_ms_per_request": round(me_, 3) if me_ is not None else None,
+        "me_over_bare_cpu": round(bare / me_, 3) if bare and me_ else None,
+    }
+
+
 def _start_bare(
     database_url: str, *, org_id: str, user_id: str, port: int, log: Any
 ) -> subprocess.Popen[bytes]:
@@ -337,6 +366,7 @@ async def _bench_wrk(
     auth = {"Authorization": f"Bearer {api_key}"}
     totals = ServerTotals()
     bare_rounds, me_rounds, writes = _wrk.Rounds(), _wrk.Rounds(), Phase()
+    cpu = {"bare": 0.0, "me": 0.0}  # each server process's CPU seconds over its rounds
     limits = httpx.Limits(max_connections=max(4, args.writers + 2))
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
         await wait_until_up(client, server, log_path=log_path, timeout_s=STARTUP_TIMEOUT_S)
@@ -377,13 +407,17 @@ async def _bench_wrk(
                 try:
                     per_round_s = args.duration / args.rounds
                     for _ in range(args.rounds):
+                        cpu_before = _cpu_s(bare.pid)
                         bare_rounds.runs.append(
                             await _wrk.run(bare_url, headers={}, seconds=per_round_s, **common)
                         )
+                        cpu["bare"] += _cpu_s(bare.pid) - cpu_before
                         before = await _scrape(client)
+                        cpu_before = _cpu_s(server.pid)
                         me_rounds.runs.append(
                             await _wrk.run(me_url, headers=auth, seconds=per_round_s, **common)
                         )
+                        cpu["me"] += _cpu_s(server.pid) - cpu_before
                         totals.add(before, await _scrape(client))
                 finally:
                     stop.set()
@@ -402,6 +436,7 @@ async def _bench_wrk(
         "me_over_bare": round(me_figures["rps"] / bare_figures["rps"], 3)
         if bare_figures["rps"]
         else None,
+        **_cpu_figures(cpu, bare_figures["requests"], me_figures["requests"]),
         **({"writers": args.writers, "writes": writes.figures()} if args.writers else {}),
         "auth_mean_us": _us(auth_mean),
         "me_server_mean_ms": ms(me_mean),
@@ -431,6 +466,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--writers", type=int, default=0, help="wrk driver: clients creating contacts meanwhile"
     )
+    parser.add_argument(
+        "--run-jobs",
+        action="store_true",
+        help="serve with the background loops in process (COMMBASE_RUN_JOBS=true)",
+    )
     args = parser.parse_args(argv)
     if args.driver == "wrk" and not _wrk.available():
         parser.error("--driver wrk needs wrk on PATH (apt-get install wrk)")
@@ -453,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         env = server_env(
             args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
             secret="bench-secret-" + "x" * 40,
-            run_jobs=True,
+            run_jobs=args.run_jobs,
             redis_url=args.redis_url,
         )
         if args.redis_url:
@@ -505,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "duration_s": args.duration,
         "rounds": args.rounds,
+        "run_jobs": args.run_jobs,
         **figures,
         "cpus": os.cpu_count(),
         "loadavg_1m_before": round(load_before, 2),
