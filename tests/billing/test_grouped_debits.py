@@ -319,3 +319,28 @@ async def test_callers_holding_every_request_connection_still_get_their_debits(
     balance, chain, _ = await _books(app, tenant, wallet_id)
     assert balance == 10_000 - 320
     assert len(chain) == 32
+
+
+async def test_a_grouped_debit_hands_back_its_entry_as_stored(app: FastAPI) -> None:
+    """The entries a group hands back are built from the row values it inserts (not
+    through the ORM constructor): every column reads as the stored row has it."""
+    tenant = await make_tenant(app)
+    wallet_id = await _funded_wallet(app, tenant, 1_000)
+    debits = GroupedDebits(app.state.db)
+    entries = await asyncio.gather(
+        *(
+            debits.debit(
+                org_id=tenant.org_id, wallet_id=wallet_id, amount=amount, posting=_posting(key)
+            )
+            for amount, key in ((7, "stored:a"), (11, None))
+        )
+    )
+    await debits.close()
+    columns = [column.key for column in LedgerEntry.__table__.columns]
+    async with app.state.db.sessionmaker() as session:
+        for entry in entries:
+            stored = await session.get(LedgerEntry, entry.id)
+            assert stored is not None
+            assert {c: getattr(entry, c) for c in columns} == {
+                c: getattr(stored, c) for c in columns
+            }
