@@ -8,9 +8,10 @@ socket publishes to ``carrier`` and reads ``agent``; the carrier's does the reve
   asyncio queues.
 * Several API processes behind a load balancer (Redis configured): Twilio's
   socket and the agent's may land on different processes, so every frame goes
-  through Redis pub/sub, channel ``commbase:live:<call id>:<side>``. Each open
-  socket holds one subscription (one Redis connection) for its mailbox, made
-  before the socket is accepted. Frames are published in batches: while one batch
+  through Redis pub/sub, channel ``commbase:live:<call id>:<side>``. A process
+  holds one subscription (one Redis connection, ``subscriber``) for all its
+  sockets' mailboxes; a socket's channel is added to it, and confirmed, before the
+  socket is accepted. Frames are published in batches: while one batch
   is on its way to Redis (one pipeline, one write), the frames that arrive queue for
   the next one, so a busy process makes one round trip for many frames instead of
   one each (a publish costs more in system calls than everything else a frame
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import struct
 import time
 from collections.abc import AsyncIterator, MutableMapping
 from enum import StrEnum
@@ -35,9 +35,9 @@ from typing import Any, Protocol
 
 from prometheus_client import Histogram
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.client import PubSub
 
 from commbase.calls.live.seats import InProcessSeats, RedisSeats, Seats
+from commbase.calls.live.subscriber import STAMP, QueueMailbox, Subscriber
 
 SERVICE_KEY = "live_bus"
 # The time a frame spends inside commbase, from its arrival on one socket to its
@@ -51,7 +51,6 @@ RELAY_SECONDS = Histogram(
         *(0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0),
     ),
 )
-QUEUE_LIMIT = 1000  # frames waiting for a slow reader before the oldest are dropped
 PUBLISH_CONNECTIONS = 16  # Redis connections a process publishes frames through
 PUBLISH_WAIT_S = 5.0  # longest wait for one of them before a publish fails
 
@@ -88,26 +87,11 @@ class LiveBus(Protocol):
         ...
 
 
-class _QueueMailbox:
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(QUEUE_LIMIT)
-        self.received_at = 0.0
-
-    def put(self, data: bytes, received_at: float) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()  # a reader this far behind loses the oldest frame
-        self.queue.put_nowait((data, received_at))
-
-    async def get(self) -> bytes:
-        data, self.received_at = await self.queue.get()
-        return data
-
-
 class InProcessBus:
     """Mailboxes as asyncio queues: for one process."""
 
     def __init__(self) -> None:
-        self._readers: dict[tuple[str, Side], set[_QueueMailbox]] = {}
+        self._readers: dict[tuple[str, Side], set[QueueMailbox]] = {}
         self.seats: Seats = InProcessSeats()
 
     async def publish(
@@ -119,7 +103,7 @@ class InProcessBus:
 
     @contextlib.asynccontextmanager
     async def mailbox(self, call_id: str, side: Side) -> AsyncIterator[Mailbox]:
-        mailbox = _QueueMailbox()
+        mailbox = QueueMailbox()
         readers = self._readers.setdefault((call_id, side), set())
         readers.add(mailbox)
         try:
@@ -132,23 +116,6 @@ class InProcessBus:
 
 def channel(call_id: str, side: Side) -> str:
     return f"commbase:live:{call_id}:{side}"
-
-
-_STAMP = struct.Struct("!d")  # each message starts with when its frame reached commbase
-
-
-class _RedisMailbox:
-    def __init__(self, pubsub: PubSub) -> None:
-        self.pubsub = pubsub
-        self.received_at = 0.0
-
-    async def get(self) -> bytes:
-        while True:
-            message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            if message is not None and message.get("type") == "message":
-                data: bytes = message["data"]
-                (self.received_at,) = _STAMP.unpack_from(data)
-                return data[_STAMP.size :]
 
 
 class RedisBus:
@@ -166,6 +133,7 @@ class RedisBus:
             )
         )
         self.seats: Seats = RedisSeats(self.publisher)
+        self.subscriber = Subscriber(url)  # one subscription for all its mailboxes
         self._batch: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -174,7 +142,7 @@ class RedisBus:
     ) -> None:
         """Queue the frame for the next batch; returns once Redis took it (its error,
         e.g. Redis away, is raised here)."""
-        stamp = _STAMP.pack(received_at or time.time())
+        stamp = STAMP.pack(received_at or time.time())
         sent = asyncio.get_running_loop().create_future()
         self._batch.append((channel(call_id, side), stamp + data, sent))
         if self._sender is None or self._sender.done():
@@ -203,26 +171,18 @@ class RedisBus:
                     sent.set_result(None)
 
     async def aclose(self) -> None:
+        await self.subscriber.aclose()
         await self.publisher.aclose()
 
     @contextlib.asynccontextmanager
     async def mailbox(self, call_id: str, side: Side) -> AsyncIterator[Mailbox]:
-        # A client of its own: a subscription blocks its connection for as long as it
-        # lasts, without the app client's short read timeout.
-        client: Redis = Redis.from_url(self.url, socket_connect_timeout=2.0)
-        pubsub = client.pubsub()
+        mailbox = QueueMailbox()
+        name = channel(call_id, side)
+        await self.subscriber.join(name, mailbox)
         try:
-            await pubsub.subscribe(channel(call_id, side))
-            # Wait for Redis to confirm: frames published from now on reach us.
-            while (
-                confirmed := await pubsub.get_message(timeout=2.0)
-            ) is not None and confirmed.get("type") != "subscribe":
-                continue
-            yield _RedisMailbox(pubsub)
+            yield mailbox
         finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await client.aclose()
+            await self.subscriber.leave(name, mailbox)
 
 
 def live_bus_of(

@@ -9,13 +9,15 @@ Commbase's own connect-out to a number's agent holds the seat as the number.
 
 The seat is a token: ``take`` returns a new one, and only its holder may ``keep`` it
 alive or ``leave`` it. Over Redis (several API processes) a seat is a key that
-expires after ``SEAT_TTL_S`` unless kept (every status poll keeps it), so a process
+expires after ``SEAT_TTL_S`` unless kept (every status poll keeps it, the process's
+seats in one pipeline), so a process
 that died does not keep a call's seat for ever; the old connection hears that it was
 replaced through the call's agent mailbox (``REPLACED_FRAME``), wherever it is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Protocol
@@ -99,6 +101,10 @@ class RedisSeats:
         self.redis = redis
         self._take = redis.register_script(_TAKE)
         self._keep = redis.register_script(_KEEP)
+        # Seats kept at once (every watcher wakes on the same status round) go to
+        # Redis as one pipeline: one round trip a second for a process's calls.
+        self._keeping: list[tuple[str, str, asyncio.Future[bool]]] = []
+        self._keeper: asyncio.Task[None] | None = None
 
     @staticmethod
     def key(call_id: str) -> str:
@@ -113,7 +119,31 @@ class RedisSeats:
         return Taken(token, replaced if int(status) == 2 else None)
 
     async def keep(self, call_id: str, token: str) -> bool:
-        return bool(await self._keep(keys=[self.key(call_id)], args=[token, SEAT_TTL_S]))
+        kept: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._keeping.append((call_id, token, kept))
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_batches(), name="live-seats-keep")
+        return await kept
+
+    async def _keep_batches(self) -> None:
+        await asyncio.sleep(0)  # the other watchers woken with this one queue theirs
+        while self._keeping:
+            batch, self._keeping = self._keeping, []
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for call_id, token, _ in batch:
+                        await self._keep(
+                            keys=[self.key(call_id)], args=[token, SEAT_TTL_S], client=pipe
+                        )
+                    results = await pipe.execute()
+            except Exception as exc:
+                for _, _, kept in batch:
+                    if not kept.done():
+                        kept.set_exception(exc)
+                continue
+            for (_, _, kept), result in zip(batch, results, strict=True):
+                if not kept.done():
+                    kept.set_result(bool(result))
 
     async def leave(self, call_id: str, token: str) -> None:
         await self._keep(keys=[self.key(call_id)], args=[token, 0])

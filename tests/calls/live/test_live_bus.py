@@ -1,0 +1,102 @@
+"""The Redis live bus: one subscription per process for all its sockets' mailboxes,
+each frame handed to the mailboxes of its channel only; the seats of a process kept
+together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
+import pytest
+from redis.asyncio import Redis
+
+from commbase.calls.live.bus import RedisBus, Side, channel
+
+
+async def subscribed_connections(redis: Redis, database: int) -> int:
+    """Connections to ``database`` subscribed to at least one channel, or ever used for
+    pub/sub (``sub`` counts channels; a pub/sub connection's last command is one of
+    SUBSCRIBE, UNSUBSCRIBE)."""
+    clients = await redis.client_list()
+    return sum(
+        1
+        for client in clients
+        if int(client.get("db", -1)) == database
+        and (int(client.get("sub", 0)) > 0 or client.get("cmd") in ("subscribe", "unsubscribe"))
+    )
+
+
+@pytest.fixture
+def url(redis_url: str | None) -> str:
+    if redis_url is None:
+        pytest.skip("the Redis bus needs Redis")
+    return redis_url
+
+
+async def test_one_subscription_serves_every_mailbox_of_a_process(url: str) -> None:
+    database = int(urlsplit(url).path.strip("/") or 0)
+    bus = RedisBus(url=url)
+    watcher = Redis.from_url(url)
+    try:
+        before = await subscribed_connections(watcher, database)
+        calls = [f"call_bus_{index}" for index in range(5)]
+        async with contextlib.AsyncExitStack() as stack:
+            boxes = {
+                (call_id, side): await stack.enter_async_context(bus.mailbox(call_id, side))
+                for call_id in calls
+                for side in Side
+            }
+            # A second socket reading one of the channels (an agent reconnecting).
+            again = await stack.enter_async_context(bus.mailbox(calls[0], Side.AGENT))
+            assert await subscribed_connections(watcher, database) - before == 1
+            numsub = dict(await watcher.pubsub_numsub(*(channel(c, s) for c, s in boxes)))
+            assert set(numsub.values()) == {1}  # one subscriber per channel: the process
+            for call_id, side in boxes:
+                await bus.publish(call_id, side, f"{call_id}:{side}".encode(), received_at=1.5)
+            for (call_id, side), box in boxes.items():
+                async with asyncio.timeout(5):
+                    assert await box.get() == f"{call_id}:{side}".encode()
+                assert box.received_at == 1.5
+            async with asyncio.timeout(5):
+                assert await again.get() == f"{calls[0]}:{Side.AGENT}".encode()
+            assert all(box.queue.empty() for box in boxes.values())  # type: ignore[attr-defined]
+        # Every socket gone: the channels are unsubscribed.
+        numsub = dict(await watcher.pubsub_numsub(*(channel(c, s) for c, s in boxes)))
+        assert set(numsub.values()) == {0}
+    finally:
+        await bus.aclose()
+        await watcher.aclose()
+
+
+async def test_a_socket_leaving_a_shared_channel_leaves_the_other_subscribed(url: str) -> None:
+    bus = RedisBus(url=url)
+    try:
+        async with bus.mailbox("call_bus_shared", Side.CARRIER) as staying:
+            async with bus.mailbox("call_bus_shared", Side.CARRIER):
+                pass
+            await bus.publish("call_bus_shared", Side.CARRIER, b"still here")
+            async with asyncio.timeout(5):
+                assert await staying.get() == b"still here"
+    finally:
+        await bus.aclose()
+
+
+async def test_seats_kept_at_once_are_each_answered(url: str) -> None:
+    bus = RedisBus(url=url)
+    try:
+        seats = bus.seats
+        taken = [await seats.take(f"call_seat_{index}", "agent:a") for index in range(20)]
+        # Half of them taken over by a newer connection of the same agent.
+        newer = [await seats.take(f"call_seat_{index}", "agent:a") for index in range(10)]
+        kept = await asyncio.gather(
+            *(seats.keep(f"call_seat_{index}", t.token or "") for index, t in enumerate(taken))
+        )
+        assert kept == [False] * 10 + [True] * 10
+        assert all(
+            await asyncio.gather(
+                *(seats.keep(f"call_seat_{index}", t.token or "") for index, t in enumerate(newer))
+            )
+        )
+    finally:
+        await bus.aclose()
