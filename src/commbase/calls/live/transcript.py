@@ -23,11 +23,14 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
+from commbase.calls import events
 from commbase.calls.live.service import LiveCall
 from commbase.calls.models import Call
+from commbase.calls.transcripts import appending
 from commbase.calls.transcripts import service as transcripts
 from commbase.calls.transcripts.enums import TranscriptStatus, WriteMode
 from commbase.calls.transcripts.schemas import MAX_SEGMENT_TEXT, TranscriptWrite
+from commbase.core import outbox
 from commbase.core.db import Database
 from commbase.core.errors import CommbaseError, Conflict
 from commbase.identity import service as identity_service
@@ -35,10 +38,12 @@ from commbase.identity import service as identity_service
 log = structlog.get_logger("commbase.calls.live")
 ANNOUNCE_EVERY_S = 2.0
 REGISTRY_KEY = "live_transcripts"
-# A line is searchable at most this long after it was said. Each write rewrites the
-# transcript's segments and search index (~5 ms of CPU): lines said within a second
-# share one, which keeps 100 busy live calls from saturating the relay's event loop.
+# A line is searchable at most this long after it was said. Lines said within a
+# second share one write (one transaction), which keeps 100 busy live calls from
+# crowding the relay's event loop. A write appends the new lines in the database
+# (``transcripts.appending``), whatever the transcript already holds.
 WRITE_EVERY_S = 1.0
+WRITE_ATTEMPTS = 10  # rounds a batch is tried (the database away) before it is dropped
 
 
 class LiveTranscript:
@@ -47,6 +52,7 @@ class LiveTranscript:
         self.call = call
         self.retention_default = retention_default
         self.language: str | None = None
+        self._language_written: str | None = None  # the language last stored
         self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._last_announced = 0.0
         self._unannounced = False
@@ -110,11 +116,16 @@ class LiveTranscript:
             await self._write([], announce=True, completed=completed)
 
     async def _run(self) -> None:
+        pending: list[dict[str, Any]] = []  # taken from the queue, not yet written
+        stop, failures = False, 0
         while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch, stop = [first], False
+            if not pending:
+                if stop:
+                    return
+                first = await self._queue.get()
+                if first is None:
+                    return
+                pending.append(first)
             # Lines arriving together are written together: fewer transactions under load.
             await asyncio.sleep(WRITE_EVERY_S)
             while not stop and not self._queue.empty():
@@ -122,16 +133,28 @@ class LiveTranscript:
                 if more is None:
                     stop = True
                 else:
-                    batch.append(more)
+                    pending.append(more)
             now = time.monotonic()
             announce = now - self._last_announced >= ANNOUNCE_EVERY_S
-            await self._write(batch, announce=announce, completed=False)
+            try:
+                await self._write(pending, announce=announce, completed=False)
+            except Exception as exc:
+                # The database did not answer: the lines wait for the next round.
+                failures += 1
+                log.warning(
+                    "live transcript not written yet",
+                    call_id=self.call.id,
+                    lines=len(pending),
+                    error=str(exc)[:200],
+                )
+                if failures < WRITE_ATTEMPTS:
+                    continue
+                log.error("live transcript lines lost", call_id=self.call.id, lines=len(pending))
+            pending, failures = [], 0
             self._wrote = True
             if announce:
                 self._last_announced = now
             self._unannounced = not announce
-            if stop:
-                return
 
     async def _write(
         self, segments: list[dict[str, Any]], *, announce: bool, completed: bool
@@ -151,7 +174,34 @@ class LiveTranscript:
     async def _append(
         self, segments: list[dict[str, Any]], *, announce: bool, completed: bool
     ) -> None:
+        language = self.language if self.language != self._language_written else None
         async with self.database.sessionmaker() as session:
+            if segments and not completed and language is None:
+                # Lines after the stored ones, nothing else changed: added in the
+                # database without reading the transcript (``appending``).
+                checked = TranscriptWrite.model_validate({"segments": segments}).segments or []
+                appended = await appending.append_segments(
+                    session,
+                    org_id=self.call.org_id,
+                    call_id=self.call.id,
+                    segments=[segment.model_dump() for segment in checked],
+                )
+                if appended is not None:
+                    if announce:
+                        await outbox.record(
+                            session,
+                            events.TRANSCRIPTION_UPDATED,
+                            transcripts.event_payload(
+                                transcript_id=appended.transcript_id,
+                                status=appended.status,
+                                word_count=appended.word_count,
+                                call_id=self.call.id,
+                                privacy_mode=self.call.privacy_mode,
+                            ),
+                            org_id=self.call.org_id,
+                        )
+                    await session.commit()
+                    return
             call = await session.scalar(
                 select(Call).where(Call.org_id == self.call.org_id, Call.id == self.call.id)
             )
@@ -167,7 +217,7 @@ class LiveTranscript:
                 {
                     "mode": WriteMode.APPEND,
                     "segments": segments,
-                    "language": self.language,
+                    "language": language,
                     "status": TranscriptStatus.COMPLETED if completed else None,
                 }
             )
@@ -179,3 +229,4 @@ class LiveTranscript:
                 announce=announce,
             )
             await session.commit()
+        self._language_written = self.language or self._language_written

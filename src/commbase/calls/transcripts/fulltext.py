@@ -304,6 +304,24 @@ async def index(session: AsyncSession, transcript: Transcript) -> None:
     )
 
 
+async def reindex(session: AsyncSession, transcript_id: str) -> None:
+    """Put the text the transcript has in the database in the SQLite index (after an
+    ``UPDATE`` that changed it without loading it)."""
+    if dialect_of(session) != "sqlite":
+        return
+    rowid = _rowid(transcript_id)
+    await session.execute(
+        text("DELETE FROM transcripts_fts WHERE rowid = :rowid"), {"rowid": rowid}
+    )
+    await session.execute(
+        text(
+            "INSERT INTO transcripts_fts (rowid, transcript_id, org_id, text, search_config) "
+            "SELECT :rowid, id, org_id, text, search_config FROM transcripts WHERE id = :id"
+        ),
+        {"rowid": rowid, "id": transcript_id},
+    )
+
+
 async def unindex(session: AsyncSession, transcript_ids: Sequence[str]) -> None:
     """Remove transcripts from the SQLite index."""
     if dialect_of(session) != "sqlite" or not transcript_ids:

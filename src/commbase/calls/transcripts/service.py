@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls import events
 from commbase.calls.models import Call
-from commbase.calls.transcripts import fulltext
+from commbase.calls.transcripts import appending, fulltext
+from commbase.calls.transcripts.appending import append_segments, sort_key
 from commbase.calls.transcripts.enums import TranscriptStatus, WriteMode
 from commbase.calls.transcripts.models import Transcript
 from commbase.calls.transcripts.schemas import MAX_SEGMENTS, SearchHit, TranscriptWrite
@@ -30,8 +31,7 @@ from commbase.core.errors import Conflict, NotFound, ValidationFailed
 from commbase.core.pagination import PageParams
 from commbase.core.time import utcnow
 
-# PostgreSQL cannot index a tsvector over 1 MB; this keeps any text well below it.
-MAX_TEXT_CHARS = 200_000
+MAX_TEXT_CHARS = appending.MAX_TEXT_CHARS  # see there
 MAX_RETENTION_DAYS = 3650
 DEFAULT_LANGUAGE = "en-US"
 EXPIRY_BATCH = 500
@@ -60,6 +60,31 @@ async def write_transcript(
     """Create or update ``call``'s transcript from ``data``; keeps the search index current.
     ``transcription.updated`` is recorded unless ``announce`` is False (the live channel
     writes every utterance at once but announces them at most every few seconds)."""
+    if _appends_only(data):
+        # New lines after the stored ones: added in the database (``appending``).
+        appended = await append_segments(
+            session,
+            org_id=call.org_id,
+            call_id=call.id,
+            segments=[segment.model_dump() for segment in data.segments or []],
+        )
+        if appended is not None:
+            if announce:
+                await outbox.record(
+                    session,
+                    events.TRANSCRIPTION_UPDATED,
+                    event_payload(
+                        transcript_id=appended.transcript_id,
+                        status=appended.status,
+                        word_count=appended.word_count,
+                        call_id=call.id,
+                        privacy_mode=call.privacy_mode,
+                    ),
+                    org_id=call.org_id,
+                )
+            stored = await session.get(Transcript, appended.transcript_id, populate_existing=True)
+            assert stored is not None
+            return stored
     now = utcnow()
     transcript = await _transcript_of(session, call=call)
     if transcript is not None and _expired(transcript, now):
@@ -69,7 +94,7 @@ async def write_transcript(
     segments = [segment.model_dump() for segment in data.segments or []]
     if transcript is not None and (data.mode == WriteMode.APPEND or data.segments is None):
         segments = [*transcript.segments, *segments]
-    segments.sort(key=lambda segment: (segment["start"], segment["end"]))
+    segments.sort(key=sort_key)
     spoken = "\n".join(segment["text"] for segment in segments)
     _check_size(segment_count=len(segments), text_chars=len(spoken))
 
@@ -103,7 +128,13 @@ async def write_transcript(
         await outbox.record(
             session,
             events.TRANSCRIPTION_UPDATED,
-            _event_payload(transcript, call),
+            event_payload(
+                transcript_id=transcript.id,
+                status=transcript.status,
+                word_count=transcript.word_count,
+                call_id=call.id,
+                privacy_mode=call.privacy_mode,
+            ),
             org_id=call.org_id,
         )
     return transcript
@@ -165,10 +196,24 @@ def _set_status(
     transcript.expires_at = now + timedelta(days=retention_days) if finished else None
 
 
-def _event_payload(transcript: Transcript, call: Call) -> dict[str, Any]:
-    payload: dict[str, Any] = {"transcript_id": transcript.id, "call_id": call.id}
-    if not call.privacy_mode:
-        payload |= {"status": transcript.status, "word_count": transcript.word_count}
+def _appends_only(data: TranscriptWrite) -> bool:
+    """Only adds segments: nothing else about the transcript changes."""
+    return (
+        data.mode == WriteMode.APPEND
+        and bool(data.segments)
+        and data.language is None
+        and data.status is None
+        and data.speaker_labels_enabled is None
+    )
+
+
+def event_payload(
+    *, transcript_id: str, status: str, word_count: int, call_id: str, privacy_mode: bool
+) -> dict[str, Any]:
+    """``transcription.updated``'s payload (a private call's tells no status or words)."""
+    payload: dict[str, Any] = {"transcript_id": transcript_id, "call_id": call_id}
+    if not privacy_mode:
+        payload |= {"status": status, "word_count": word_count}
     return payload
 
 
