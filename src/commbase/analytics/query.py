@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, cast, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.aggregates import count_and_sum, dimension_value, hour_ranges, place
@@ -218,13 +218,7 @@ async def _quarters(
     pieces = len(mapper.edges) - 1
     first = int((mapper.edges[0] - EPOCH).total_seconds() // 60)
     stop = int((mapper.edges[-1] - EPOCH).total_seconds() // 60)
-    keys: list[Any] = [MetricRollup.hour, MetricRollup.value]
-    if mapper.dialect == "postgresql":
-        # The piece in SQL: one row per piece, not one per quarter hour.
-        at = MetricRollup.hour * 60 + cast(MetricRollup.value, BigInteger) * 15
-        thresholds = [first, *mapper.minutes, stop]
-        keys = [interval_index(at, thresholds, mapper.dialect, hours=True)]
-    query = select(*keys, *_sums(members)).where(
+    query = select(MetricRollup.hour, MetricRollup.value, *_sums(members)).where(
         MetricRollup.org_id == scope.org_id,
         MetricRollup.metric == pack,
         MetricRollup.dimension == QUARTER,
@@ -232,12 +226,8 @@ async def _quarters(
     )
     if scope.account is not None:
         query = query.where(MetricRollup.account == scope.account)
-    query = query.group_by(*keys)
+    query = query.group_by(MetricRollup.hour, MetricRollup.value)
     for row in await session.execute(query):
-        if len(keys) == 1:
-            if 0 <= row[0] < pieces:
-                _add(cells, members, None, int(row[0]), pieces, row[1:])
-            continue
         minute = int(row[0]) * 60 + int(row[1]) * 15
         if not first <= minute < stop:  # before `from` or from `to` on (both on quarters)
             continue
