@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from commbase.calls.live.bus import RedisBus, Side, channel
+from commbase.calls.live.subscriber import QueueMailbox
 
 
 async def subscribed_connections(redis: Redis, database: int) -> int:
@@ -100,3 +101,42 @@ async def test_seats_kept_at_once_are_each_answered(url: str) -> None:
         )
     finally:
         await bus.aclose()
+
+
+async def test_a_socket_cancelled_while_its_subscription_is_confirmed_leaves_nothing(
+    url: str,
+) -> None:
+    """A socket's task cancelled between SUBSCRIBE and Redis's confirmation (the agent
+    hung up at once, the server stopping) must not leave its mailbox subscribed for the
+    life of the process, taking that call's frames."""
+    watcher = Redis.from_url(url)
+    try:
+        for attempt in range(20):
+            bus = RedisBus(url=url)
+            subscriber = bus.subscriber
+            name = channel(f"call_bus_cancelled_{attempt}", Side.AGENT)
+            key = name.encode()
+            try:
+                opening = asyncio.create_task(subscriber.join(name, QueueMailbox()))
+                # The SUBSCRIBE is sent once the reader exists; cancel while Redis's
+                # confirmation has not been read yet.
+                async with asyncio.timeout(5):
+                    while subscriber._reader is None:  # noqa: ASYNC110
+                        await asyncio.sleep(0)
+                pending = subscriber._pending.get(key)
+                if not pending or pending[-1].done():
+                    await opening  # the confirmation won the race; try again
+                    continue
+                opening.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await opening
+                assert key not in subscriber._readers
+                async with asyncio.timeout(5):
+                    while dict(await watcher.pubsub_numsub(name)).get(key) != 0:  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+                return
+            finally:
+                await bus.aclose()
+        pytest.fail("never cancelled before the confirmation")
+    finally:
+        await watcher.aclose()

@@ -99,8 +99,14 @@ class Subscriber:
             elif pending := self._pending.get(key):
                 confirmed = pending[-1]  # another socket's subscription, not yet confirmed
         if confirmed is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(confirmed), CONFIRM_WAIT_S)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(confirmed), CONFIRM_WAIT_S)
+            except BaseException:
+                # Cancelled while Redis confirms (the socket's task ended): the caller
+                # never gets the mailbox to leave with, so it leaves here.
+                await self.leave(name, mailbox)
+                raise
 
     async def leave(self, name: str, mailbox: QueueMailbox) -> None:
         key = name.encode()
