@@ -56,10 +56,13 @@ async def _rows(database: Database, model: Any, *where: Any) -> list[Any]:
 
 
 async def _events(database: Database, org_id: str, event_type: str) -> list[dict[str, Any]]:
-    rows = await _rows(
-        database, OutboxEvent, OutboxEvent.org_id == org_id, OutboxEvent.type == event_type
-    )
-    return [row.payload for row in rows]
+    async with database.sessionmaker() as session:
+        rows = await session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.org_id == org_id, OutboxEvent.type == event_type)
+            .order_by(OutboxEvent.created_at, OutboxEvent.id)
+        )
+        return [row.payload for row in rows]
 
 
 async def _drain(database: Database, *, limit: int) -> None:
