@@ -15,6 +15,7 @@ from commbase.calls.live.service import LiveCall
 from commbase.calls.live.transcript import LiveTranscript
 from commbase.calls.models import Call
 from commbase.calls.transcripts.models import Transcript
+from commbase.calls.transcripts.schemas import MAX_OFFSET_S
 from commbase.core.db import Database
 from tests.identity.factories import make_tenant
 
@@ -89,4 +90,22 @@ async def test_a_writer_that_died_loses_nothing_it_wrote(app: FastAPI) -> None:
     expected = ["First line", "Second line", "An earlier turn, ended late", "Third line"]
     assert texts == expected
     assert text == "\n".join(expected)
+    assert status == "completed"
+
+
+async def test_a_refused_line_is_dropped_alone_and_the_lines_beside_it_are_written(
+    app: FastAPI,
+) -> None:
+    """A line the transcript refuses (said past a week into the call) fails the same
+    way however often it is tried: it is dropped at once, the lines written with it in
+    one batch are not (before, the batch was retried ten times, then all of it lost)."""
+    call = await live_call(app)
+    writer = LiveTranscript(app.state.db, call=call, retention_default=30)
+    writer.add(speaker="callee", text="First line.", start=1.0, end=2.0)
+    writer.add(speaker="callee", text="Out of bounds.", start=MAX_OFFSET_S + 1.0, end=0.0)
+    writer.add(speaker="agent", text="Last line.", start=3.0, end=4.0)
+    await writer.close(completed=True)
+    texts, text, status = await stored(app, call.id)
+    assert texts == ["First line.", "Last line."]
+    assert text == "First line.\nLast line."
     assert status == "completed"

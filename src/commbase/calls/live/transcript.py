@@ -31,7 +31,7 @@ from commbase.calls.transcripts import service as transcripts
 from commbase.calls.transcripts.enums import TranscriptStatus, WriteMode
 from commbase.calls.transcripts.schemas import MAX_SEGMENT_TEXT, TranscriptWrite
 from commbase.core import outbox
-from commbase.core.db import Database
+from commbase.core.db import Database, database_unavailable
 from commbase.core.errors import CommbaseError, Conflict
 from commbase.identity import service as identity_service
 
@@ -139,6 +139,13 @@ class LiveTranscript:
             try:
                 await self._write(pending, announce=announce, completed=False)
             except Exception as exc:
+                if not database_unavailable(exc):
+                    # Refused, not unanswered (a line out of bounds): retrying the
+                    # batch would fail the same way, so each line is tried alone.
+                    await self._write_each(pending)
+                    pending, failures = [], 0
+                    self._unannounced = True  # the next round (or the close) announces
+                    continue
                 # The database did not answer: the lines wait for the next round.
                 failures += 1
                 log.warning(
@@ -155,6 +162,21 @@ class LiveTranscript:
             if announce:
                 self._last_announced = now
             self._unannounced = not announce
+
+    async def _write_each(self, segments: list[dict[str, Any]]) -> None:
+        """Write ``segments`` one by one, dropping (and logging) each one refused."""
+        for segment in segments:
+            try:
+                await self._write([segment], announce=False, completed=False)
+            except Exception as exc:
+                log.error(
+                    "live transcript line refused",
+                    call_id=self.call.id,
+                    start=segment.get("start"),
+                    error=str(exc)[:200],
+                )
+            else:
+                self._wrote = True
 
     async def _write(
         self, segments: list[dict[str, Any]], *, announce: bool, completed: bool
