@@ -2,7 +2,10 @@
 
 PostgreSQL only. For the time column of every declared analytics source, extended
 statistics on the expressions the fold groups by (the epoch hour, the quarter of
-the hour as a dimension value: ``folding.planner_statistics``). Without them the
+the hour as a dimension value, as ``folding.planner_statistics`` wrote them at this
+revision: frozen here, so the migration does not change with the code; a test
+holds the two equal, and a fold that changes them needs a migration of its own).
+PostgreSQL 14 or later (statistics on one expression). Without them the
 planner takes each expression to have as many values as the timestamp, so the
 fold's ``GROUPING SETS`` looked too large to hash and were sorted once per
 dimension. Each table is analyzed once so the statistics exist at once.
@@ -16,8 +19,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-from commbase.analytics.folding import planner_statistics
 
 revision: str = "0045"
 down_revision: str | None = "0044"
@@ -52,6 +53,25 @@ SOURCES = (
     ("visitors", "first_seen_at"),
     ("webinar_registrations", "created_at"),
 )
+
+
+# The fold's expressions of a time column, as PostgreSQL sees them (literal binds).
+EXPRESSIONS = (
+    ("hour", "CAST(floor(date_part('epoch', {column}) / CAST(3600 AS NUMERIC)) AS BIGINT)"),
+    (
+        "quarter",
+        "substr(coalesce(CAST(CAST(floor(date_part('epoch', {column}) / CAST(900 AS NUMERIC))"
+        " AS BIGINT) % 4 AS VARCHAR), ''), 1, 200)",
+    ),
+)
+
+
+def planner_statistics(table: str, column: str) -> list[tuple[str, str]]:
+    """(name, expression) of the statistics on ``table.column``."""
+    return [
+        (f"cb_fold_{name}_{table}"[:63], expression.format(column=column))
+        for name, expression in EXPRESSIONS
+    ]
 
 
 def _present() -> list[tuple[str, str]]:

@@ -4,13 +4,16 @@ expression of a timestamp to have a value per fact."""
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
+from commbase.analytics import folding, registry
 from commbase.analytics.aggregates import dimension_value
 from commbase.analytics.sql import hour_of, quarter_of
 from commbase.calls.models import Call
@@ -65,3 +68,25 @@ async def test_the_planner_counts_a_folds_hours_and_quarters(app: FastAPI, stack
     # Without the statistics both estimates are about one group per fact.
     assert estimates[0] <= 3 * hours + 10, (estimates, hours, facts)
     assert estimates[1] <= 10, (estimates, facts)
+
+
+def test_migration_0045_holds_the_folds_expressions_for_every_source() -> None:
+    """0045 froze the fold's hour and quarter expressions; a fold writing them another
+    way (or a new source's time column) would plan by sorting again, unnoticed: it
+    needs statistics of its own (a new migration), which this test asks for."""
+    path = next((Path(__file__).parents[2] / "migrations" / "versions").glob("*-0045_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0045", path)
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    sources = {
+        (str(metric.source.table.name), str(metric.source.time.name))  # type: ignore[union-attr]
+        for metrics in registry.registered_sources().values()
+        for metric in metrics
+    }
+    assert sources <= set(migration.SOURCES)
+    for table, column in sorted(sources):
+        assert migration.planner_statistics(table, column) == folding.planner_statistics(
+            table, column
+        )
