@@ -10,6 +10,8 @@ import structlog
 
 log = structlog.get_logger("commbase.loops")
 
+FAILING_PAUSE_MAX_S = 2.0
+
 
 async def repeat(
     step: Callable[[], Awaitable[int | None]],
@@ -21,19 +23,28 @@ async def repeat(
 ) -> None:
     """Run ``step`` until ``stop`` is set, pausing ``pause_s`` between rounds.
 
-    A failing round is logged and the loop goes on. With ``again_when_busy``, a
-    round that reports work done (a truthy count) is followed at once by the next.
+    A failing round is logged and the loop goes on; failing rounds in a row wait
+    twice as long each time, up to ``FAILING_PAUSE_MAX_S`` (a database away for
+    minutes is not asked, nor logged, 20 times a second). With ``again_when_busy``,
+    a round that reports work done (a truthy count) is followed at once by the next.
     """
+    failures = 0
     while not stop.is_set():
+        pause = pause_s
         try:
             done = await step()
+            failures = 0
         except Exception as exc:  # one bad round must not end the worker
-            log.error("background round failed", loop=name, error=str(exc))
+            failures += 1
+            pause = min(max(pause_s, 0.05) * 2**failures, max(pause_s, FAILING_PAUSE_MAX_S))
+            log.error(
+                "background round failed", loop=name, error=str(exc), retry_in_s=round(pause, 2)
+            )
             done = 0
         if again_when_busy and done:
             continue
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=pause_s)
+            await asyncio.wait_for(stop.wait(), timeout=pause)
 
 
 class PeriodicFlush:
