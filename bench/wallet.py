@@ -66,7 +66,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
@@ -83,7 +82,8 @@ from commbase.identity import service as identity_service
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import SqlCounter, asyncpg_params, ms, percentile, prepare_database, run
+from bench._common import SqlCounter, ms, percentile, prepare_database, run
+from bench._hot_row import hot_row_ceiling
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_wallet"
 MAX_AMOUNT = 99
@@ -93,48 +93,6 @@ MAX_CALL_MINUTES = 49
 MODES = ("single", "grouped", "calls")
 LATENCY_SAMPLES_KEPT = 200_000
 T = TypeVar("T")
-
-
-# ------------------------------------------------------------------ database
-
-
-async def _hot_row_ceiling(
-    url: str, *, concurrency: int, seconds: float, synchronous_commit: bool
-) -> float:
-    """Commits/s of the least a debit can do on PostgreSQL: ``concurrency`` raw asyncpg
-    connections each looping ``BEGIN; UPDATE one row; COMMIT`` on a scratch table.
-    The row lock is held through the commit's WAL flush, so this bounds any design
-    that commits each debit of one wallet on its own."""
-    settings = {} if synchronous_commit else {"synchronous_commit": "off"}
-    pool = await asyncpg.create_pool(
-        **asyncpg_params(url),
-        min_size=concurrency,
-        max_size=concurrency,
-        server_settings=settings,
-    )
-    try:
-        await pool.execute(
-            "CREATE TABLE IF NOT EXISTS bench_hot_row (id int PRIMARY KEY, n bigint NOT NULL);"
-            "INSERT INTO bench_hot_row VALUES (1, 0) ON CONFLICT DO NOTHING"
-        )
-        done = 0
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal done
-            async with pool.acquire() as connection:
-                while time.perf_counter() < deadline:
-                    async with connection.transaction():
-                        await connection.execute("UPDATE bench_hot_row SET n = n + 1 WHERE id = 1")
-                    done += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-        await pool.execute("DROP TABLE bench_hot_row")
-        return done / elapsed
-    finally:
-        await pool.close()
 
 
 # ------------------------------------------------------------------ the run
@@ -393,7 +351,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
         phases = {mode: await _phase(database, sql, args, mode=mode) for mode in args.modes}
         ceiling = None
         if args.ceiling_seconds > 0 and database.dialect == "postgresql":
-            ceiling = await _hot_row_ceiling(
+            ceiling = await hot_row_ceiling(
                 args.database_url,
                 concurrency=args.concurrency,
                 seconds=args.ceiling_seconds,
