@@ -129,37 +129,6 @@ def _receipt_number(now: datetime) -> str:
     return f"R-{now:%Y%m%d}-{new_id('r')[-8:].upper()}"
 
 
-def new_entry(
-    *,
-    entry_id: str,
-    wallet: Wallet,
-    posting: Posting,
-    status: str,
-    amount: int,
-    minutes: int,
-    balance_after: int,
-    minutes_after: int,
-    amount_delta: int,
-    minutes_delta: int,
-    now: datetime,
-) -> LedgerEntry:
-    return LedgerEntry(
-        **entry_values(
-            entry_id=entry_id,
-            wallet=wallet,
-            posting=posting,
-            status=status,
-            amount=amount,
-            minutes=minutes,
-            balance_after=balance_after,
-            minutes_after=minutes_after,
-            amount_delta=amount_delta,
-            minutes_delta=minutes_delta,
-            now=now,
-        )
-    )
-
-
 def entry_values(
     *,
     entry_id: str,
@@ -174,7 +143,8 @@ def entry_values(
     minutes_delta: int,
     now: datetime,
 ) -> dict[str, Any]:
-    """The column values of ``new_entry``'s entry (for a multi-row insert)."""
+    """The column values of a new ledger entry: ``LedgerEntry(**entry_values(...))``, or
+    a row of a multi-row insert."""
     return dict(
         id=entry_id,
         org_id=wallet.org_id,
@@ -256,18 +226,20 @@ async def post(
             updated = (await session.scalars(statement, params)).first()
             if updated is None:
                 return None
-            entry = new_entry(
-                entry_id=entry_id,
-                wallet=wallet,
-                posting=posting,
-                status=LedgerStatus.COMPLETED,
-                amount=abs(amount_delta),
-                minutes=abs(minutes_delta),
-                balance_after=updated.balance,
-                minutes_after=updated.balance_minutes,
-                amount_delta=amount_delta,
-                minutes_delta=minutes_delta,
-                now=now,
+            entry = LedgerEntry(
+                **entry_values(
+                    entry_id=entry_id,
+                    wallet=wallet,
+                    posting=posting,
+                    status=LedgerStatus.COMPLETED,
+                    amount=abs(amount_delta),
+                    minutes=abs(minutes_delta),
+                    balance_after=updated.balance,
+                    minutes_after=updated.balance_minutes,
+                    amount_delta=amount_delta,
+                    minutes_delta=minutes_delta,
+                    now=now,
+                )
             )
             session.add(entry)
             await session.flush()

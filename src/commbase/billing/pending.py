@@ -23,7 +23,7 @@ from commbase.billing.ledger import (
     Posting,
     after_credit,
     entry_payload,
-    new_entry,
+    entry_values,
     wallet_entry,
 )
 from commbase.billing.models import LedgerEntry, Wallet
@@ -85,18 +85,20 @@ async def record_pending(
                     await session.refresh(wallet)
             else:
                 await session.refresh(wallet)
-            entry = new_entry(
-                entry_id=entry_id,
-                wallet=wallet,
-                posting=posting,
-                status=LedgerStatus.PENDING,
-                amount=amount,
-                minutes=minutes,
-                balance_after=wallet.balance,
-                minutes_after=wallet.balance_minutes,
-                amount_delta=0,
-                minutes_delta=0,
-                now=now,
+            entry = LedgerEntry(
+                **entry_values(
+                    entry_id=entry_id,
+                    wallet=wallet,
+                    posting=posting,
+                    status=LedgerStatus.PENDING,
+                    amount=amount,
+                    minutes=minutes,
+                    balance_after=wallet.balance,
+                    minutes_after=wallet.balance_minutes,
+                    amount_delta=0,
+                    minutes_delta=0,
+                    now=now,
+                )
             )
             session.add(entry)
             await session.flush()
