@@ -23,14 +23,12 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from commbase.calls import events
 from commbase.calls.live.service import LiveCall
 from commbase.calls.models import Call
 from commbase.calls.transcripts import appending
 from commbase.calls.transcripts import service as transcripts
 from commbase.calls.transcripts.enums import TranscriptStatus, WriteMode
 from commbase.calls.transcripts.schemas import MAX_SEGMENT_TEXT, TranscriptWrite
-from commbase.core import outbox
 from commbase.core.db import Database, database_unavailable
 from commbase.core.errors import CommbaseError, Conflict
 from commbase.identity import service as identity_service
@@ -210,17 +208,14 @@ class LiveTranscript:
                 )
                 if appended is not None:
                     if announce:
-                        await outbox.record(
+                        await transcripts.announce(
                             session,
-                            events.TRANSCRIPTION_UPDATED,
-                            transcripts.event_payload(
-                                transcript_id=appended.transcript_id,
-                                status=appended.status,
-                                word_count=appended.word_count,
-                                call_id=self.call.id,
-                                privacy_mode=self.call.privacy_mode,
-                            ),
                             org_id=self.call.org_id,
+                            call_id=self.call.id,
+                            privacy_mode=self.call.privacy_mode,
+                            transcript_id=appended.transcript_id,
+                            status=appended.status,
+                            word_count=appended.word_count,
                         )
                     await session.commit()
                     return

@@ -70,17 +70,8 @@ async def write_transcript(
         )
         if appended is not None:
             if announce:
-                await outbox.record(
-                    session,
-                    events.TRANSCRIPTION_UPDATED,
-                    event_payload(
-                        transcript_id=appended.transcript_id,
-                        status=appended.status,
-                        word_count=appended.word_count,
-                        call_id=call.id,
-                        privacy_mode=call.privacy_mode,
-                    ),
-                    org_id=call.org_id,
+                await _announce(
+                    session, call, appended.transcript_id, appended.status, appended.word_count
                 )
             stored = await session.get(Transcript, appended.transcript_id, populate_existing=True)
             assert stored is not None
@@ -125,18 +116,7 @@ async def write_transcript(
         await session.flush()
     await fulltext.index(session, transcript)
     if announce:
-        await outbox.record(
-            session,
-            events.TRANSCRIPTION_UPDATED,
-            event_payload(
-                transcript_id=transcript.id,
-                status=transcript.status,
-                word_count=transcript.word_count,
-                call_id=call.id,
-                privacy_mode=call.privacy_mode,
-            ),
-            org_id=call.org_id,
-        )
+        await _announce(session, call, transcript.id, transcript.status, transcript.word_count)
     return transcript
 
 
@@ -207,14 +187,35 @@ def _appends_only(data: TranscriptWrite) -> bool:
     )
 
 
-def event_payload(
-    *, transcript_id: str, status: str, word_count: int, call_id: str, privacy_mode: bool
-) -> dict[str, Any]:
-    """``transcription.updated``'s payload (a private call's tells no status or words)."""
+async def announce(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    call_id: str,
+    privacy_mode: bool,
+    transcript_id: str,
+    status: str,
+    word_count: int,
+) -> None:
+    """Record ``transcription.updated`` (a private call's tells no status or words)."""
     payload: dict[str, Any] = {"transcript_id": transcript_id, "call_id": call_id}
     if not privacy_mode:
         payload |= {"status": status, "word_count": word_count}
-    return payload
+    await outbox.record(session, events.TRANSCRIPTION_UPDATED, payload, org_id=org_id)
+
+
+async def _announce(
+    session: AsyncSession, call: Call, transcript_id: str, status: str, word_count: int
+) -> None:
+    await announce(
+        session,
+        org_id=call.org_id,
+        call_id=call.id,
+        privacy_mode=call.privacy_mode,
+        transcript_id=transcript_id,
+        status=status,
+        word_count=word_count,
+    )
 
 
 # ------------------------------------------------------------------------- read
