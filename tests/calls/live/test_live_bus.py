@@ -140,3 +140,80 @@ async def test_a_socket_cancelled_while_its_subscription_is_confirmed_leaves_not
         pytest.fail("never cancelled before the confirmation")
     finally:
         await watcher.aclose()
+
+
+class FreezingProxy:
+    """A TCP relay to Redis that can go silent without closing anything: the
+    half-open connection a vanished peer leaves behind."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.frozen = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> FreezingProxy:
+        self.server = await asyncio.start_server(self._relay_both, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.server.wait_closed(), 1)
+
+    async def _relay_both(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        relays = [
+            asyncio.create_task(self._relay(reader, upstream_writer)),
+            asyncio.create_task(self._relay(upstream_reader, writer)),
+        ]
+        try:
+            await asyncio.gather(*relays)
+        finally:
+            for task in relays:
+                task.cancel()
+            writer.close()
+            upstream_writer.close()
+
+    async def _relay(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
+            if self.frozen.is_set():
+                continue  # swallowed: nothing more gets through, nothing is closed
+            sink.write(data)
+            await sink.drain()
+
+
+async def test_a_connection_gone_silent_fails_its_sockets_and_the_next_one_reconnects(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A half-open subscription (Redis unreachable, nothing closed) must not leave the
+    process's live sockets waiting forever: the silent connection is pinged, given up
+    when the ping goes unanswered, every mailbox hears it, and the next socket to join
+    gets a working subscription."""
+    from commbase.calls.live import subscriber as subscriber_module
+
+    monkeypatch.setattr(subscriber_module, "QUIET_S", 0.2)
+    monkeypatch.setattr(subscriber_module, "ANSWER_S", 0.3)
+    parts = urlsplit(url)
+    async with FreezingProxy(parts.hostname or "127.0.0.1", parts.port or 6379) as proxy:
+        proxied = parts._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+        bus = RedisBus(url=proxied)
+        try:
+            async with bus.mailbox("call_bus_silent", Side.AGENT) as box:
+                await asyncio.sleep(0.6)  # quiet but answering: pings are answered
+                await bus.publish("call_bus_silent", Side.AGENT, b"before")
+                async with asyncio.timeout(5):
+                    assert await box.get() == b"before"
+                proxy.frozen.set()
+                async with asyncio.timeout(5):
+                    with pytest.raises(ConnectionError):
+                        await box.get()
+            proxy.frozen.clear()
+            async with bus.mailbox("call_bus_silent", Side.AGENT) as again:
+                await bus.publish("call_bus_silent", Side.AGENT, b"after")
+                async with asyncio.timeout(5):
+                    assert await again.get() == b"after"
+        finally:
+            await bus.aclose()

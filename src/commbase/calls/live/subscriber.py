@@ -12,6 +12,12 @@ A mailbox joins once Redis has confirmed its channel (frames published from then
 reach it), as before. If the connection fails for good, every mailbox's ``get``
 raises that error (their sockets end, as when their own connections failed) and the
 next socket to join opens a new connection.
+
+A connection can also die without failing: a peer gone behind a NAT or a cut cable
+leaves a half-open socket that reads nothing, and every live socket of the process
+would wait on it until the operating system gave up (hours). So the reader pings
+Redis when the connection has been silent for ``QUIET_S`` and fails the subscription
+(every mailbox, as above) when no answer comes within ``ANSWER_S``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from redis.asyncio.client import PubSub
 
 QUEUE_LIMIT = 1000  # frames waiting for a slow reader before the oldest are dropped
 CONFIRM_WAIT_S = 2.0  # longest wait for Redis to confirm a subscription
+QUIET_S = 5.0  # silence on the subscription after which the reader pings Redis
+ANSWER_S = 5.0  # longest wait for that ping's answer before the connection is given up
 STAMP = struct.Struct("!d")  # each message starts with when its frame reached commbase
 
 
@@ -132,17 +140,31 @@ class Subscriber:
             # A client of its own: a subscription blocks its connection for as long as
             # it lasts, without the app client's short read timeout.
             self._client = Redis.from_url(
-                self.url, socket_connect_timeout=2.0, client_name=self.client_name
+                self.url,
+                socket_connect_timeout=2.0,
+                socket_keepalive=True,
+                client_name=self.client_name,
             )
             self._pubsub = self._client.pubsub()
         return self._pubsub
 
     async def _read(self, pubsub: PubSub) -> None:
+        clock = asyncio.get_running_loop().time
+        heard = clock()  # when the connection last delivered anything
+        pinged: float | None = None  # when an unanswered ping was sent
         try:
             while True:
-                message = await pubsub.get_message(timeout=None)
+                message = await pubsub.get_message(timeout=min(QUIET_S, ANSWER_S))
+                now = clock()
                 if message is not None:
+                    heard, pinged = now, None
                     self._dispatch(message)
+                elif pinged is not None:
+                    if now - pinged >= ANSWER_S:
+                        raise ConnectionError("the live bus's Redis stopped answering")
+                elif now - heard >= QUIET_S:
+                    await pubsub.ping()  # answered on the subscription as a "pong"
+                    pinged = now
         except asyncio.CancelledError:
             raise
         except Exception as exc:
