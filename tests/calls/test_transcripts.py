@@ -739,8 +739,9 @@ async def test_appending_past_the_segment_limit_is_refused(
     before = await write(client, tenant.headers, call_id, segments=many)
     assert before["word_count"] == 5000
 
+    one_more = {"speaker": "caller", "text": "hi", "start": 5000, "end": 5001}
     response = await put_transcript(
-        client, tenant.headers, call_id, mode="append", segments=many[:1]
+        client, tenant.headers, call_id, mode="append", segments=[one_more]
     )
 
     assert response.status_code == 422, response.text

@@ -112,3 +112,45 @@ async def test_an_append_neither_reads_nor_resends_the_stored_segments(
     assert stored["segments"][-1]["text"] == "And one more thing"
     assert stored["word_count"] == sum(len(s["text"].split()) for s in [*long_ago, new])
     assert stored["duration_seconds"] == 601.0
+
+
+async def test_an_append_sent_again_is_stored_once(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """A write retried after its acknowledgement was lost (the live writer's connection
+    dropping as the commit landed, a customer's timeout) sends lines already stored:
+    whether it takes the in-database append or the whole rewrite, nothing doubles."""
+    tenant = await make_tenant(app)
+    once, twice = await make_call(app, tenant), await make_call(app, tenant)
+    batches = (LINES[:1], LINES[1:3], LINES[3:5], LINES[5:])
+    for batch in batches:
+        await write(client, tenant.headers, once, mode="append", segments=batch)
+        await write(client, tenant.headers, twice, mode="append", segments=batch)
+        await write(client, tenant.headers, twice, mode="append", segments=batch)
+    # A batch's tail sent again with one new line after it.
+    new = {"speaker": "caller", "text": "Thank you", "start": 11.0, "end": 12.0}
+    await write(client, tenant.headers, once, mode="append", segments=[new])
+    await write(client, tenant.headers, twice, mode="append", segments=[LINES[5], new])
+    expected, got = (
+        await _read(client, tenant.headers, once),
+        await _read(client, tenant.headers, twice),
+    )
+    assert len(got["segments"]) == len(LINES) + 1
+    assert {k: got[k] for k in SHOWN} == {k: expected[k] for k in SHOWN}
+    assert await _stored(app, twice) == await _stored(app, once)
+
+
+async def test_the_same_words_at_another_time_are_a_new_line(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    call_id = await make_call(app, tenant)
+    yes = {"speaker": "caller", "text": "Yes", "start": 1.0, "end": 1.5}
+    again = {**yes, "start": 2.0, "end": 2.5}
+    other = {**yes, "speaker": "agent"}
+    for segment in (yes, again, other):
+        await write(client, tenant.headers, call_id, mode="append", segments=[segment])
+    got = await _read(client, tenant.headers, call_id)
+    assert [(s["speaker"], s["start"]) for s in got["segments"]] == [
+        ("caller", 1.0),
+        ("agent", 1.0),
+        ("caller", 2.0),
+    ]

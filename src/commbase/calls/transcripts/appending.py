@@ -9,9 +9,16 @@ them at the end in the database: the segments array gets the new ones
 (``segments || new``), ``text`` its new lines, ``word_count`` and
 ``duration_seconds`` what they add -- the same content the whole rewrite would have
 stored. The ``UPDATE`` itself checks that it may (the transcript exists and has not
-expired, the first new segment is not before the last stored one, the sizes stay
+expired, the first new segment comes after the last stored one, the sizes stay
 within bounds) and changes nothing otherwise: the caller then takes the whole
 rewrite, which handles every other case (and refuses what is too large).
+
+A write retried after its commit's acknowledgement was lost (the live writer's
+database connection dropping at the wrong moment) sends lines already stored: their
+first does not come strictly after the stored last (a line timed exactly as the
+stored last one also takes the rewrite), so the ``UPDATE`` refuses, and the whole
+rewrite leaves out new lines identical to stored ones: an append is stored once
+however often it is sent.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ WHERE org_id = :org_id AND call_id = :call_id
   AND (jsonb_array_length(segments) = 0
        OR CAST(segments -> -1 ->> 'start' AS float8) < :first_start
        OR (CAST(segments -> -1 ->> 'start' AS float8) = :first_start
-           AND CAST(segments -> -1 ->> 'end' AS float8) <= :first_end))
+           AND CAST(segments -> -1 ->> 'end' AS float8) < :first_end))
 RETURNING id, status, word_count
 """
 # SQLite keeps JSON as text: the new array's elements go before the stored one's "]".
@@ -69,7 +76,7 @@ WHERE org_id = :org_id AND call_id = :call_id
   AND (json_array_length(segments) = 0
        OR json_extract(segments, '$[#-1].start') < :first_start
        OR (json_extract(segments, '$[#-1].start') = :first_start
-           AND json_extract(segments, '$[#-1].end') <= :first_end))
+           AND json_extract(segments, '$[#-1].end') < :first_end))
 RETURNING id, status, word_count
 """
 
@@ -83,6 +90,11 @@ class Appended:
 
 def sort_key(segment: dict[str, Any]) -> tuple[float, float]:
     return (segment["start"], segment["end"])
+
+
+def same_line(segment: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two segments the same line: sent again, it is not stored twice."""
+    return (segment["speaker"], float(segment["start"]), float(segment["end"]), segment["text"])
 
 
 async def append_segments(

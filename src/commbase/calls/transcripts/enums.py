@@ -13,7 +13,9 @@ class TranscriptStatus(StrEnum):
 
 class WriteMode(StrEnum):
     REPLACE = "replace"  # the segments sent replace every stored one
-    APPEND = "append"  # the segments sent are added to the stored ones
+    # The segments sent are added to the stored ones; a line identical to a stored one
+    # (speaker, start, end and text: the same append sent again) is not added twice.
+    APPEND = "append"
 
 
 class SearchConfig(StrEnum):

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.calls import events
 from commbase.calls.models import Call
 from commbase.calls.transcripts import appending, fulltext
-from commbase.calls.transcripts.appending import append_segments, sort_key
+from commbase.calls.transcripts.appending import append_segments, same_line, sort_key
 from commbase.calls.transcripts.enums import TranscriptStatus, WriteMode
 from commbase.calls.transcripts.models import Transcript
 from commbase.calls.transcripts.schemas import MAX_SEGMENTS, SearchHit, TranscriptWrite
@@ -84,7 +84,12 @@ async def write_transcript(
         transcript = None
     segments = [segment.model_dump() for segment in data.segments or []]
     if transcript is not None and (data.mode == WriteMode.APPEND or data.segments is None):
-        segments = [*transcript.segments, *segments]
+        stored = {same_line(segment) for segment in transcript.segments}
+        # A line already stored (an append sent again) is not added twice.
+        segments = [
+            *transcript.segments,
+            *(segment for segment in segments if same_line(segment) not in stored),
+        ]
     segments.sort(key=sort_key)
     spoken = "\n".join(segment["text"] for segment in segments)
     _check_size(segment_count=len(segments), text_chars=len(spoken))
