@@ -84,11 +84,11 @@ async def write_transcript(
         transcript = None
     segments = [segment.model_dump() for segment in data.segments or []]
     if transcript is not None and (data.mode == WriteMode.APPEND or data.segments is None):
-        stored = {same_line(segment) for segment in transcript.segments}
+        stored_lines = {same_line(segment) for segment in transcript.segments}
         # A line already stored (an append sent again) is not added twice.
         segments = [
             *transcript.segments,
-            *(segment for segment in segments if same_line(segment) not in stored),
+            *(segment for segment in segments if same_line(segment) not in stored_lines),
         ]
     segments.sort(key=sort_key)
     spoken = "\n".join(segment["text"] for segment in segments)
