@@ -31,7 +31,14 @@ from ulid import ULID
 from commbase.core import outbox
 from commbase.core.errors import AlreadyExists, invalid
 from commbase.core.time import utcnow
-from commbase.messaging import contact_matching, events, fulltext, opening, opt_outs
+from commbase.messaging import (
+    contact_matching,
+    events,
+    fulltext,
+    inbound_pg,
+    opening,
+    opt_outs,
+)
 from commbase.messaging.enums import (
     AuthorRole,
     ConversationStatus,
@@ -76,8 +83,10 @@ async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[
     """Insert the messages whose provider id is not stored yet: one statement for the
     batch, compiled once (executemany, sent as multi-row INSERTs), no savepoint: a
     concurrent copy of the same webhook loses quietly. The ids of those inserted."""
-    statement = _INSERT[session.get_bind().dialect.name]
-    return set((await session.execute(statement, rows)).scalars())
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return await inbound_pg.insert_messages(session, rows)
+    return set((await session.execute(_INSERT[dialect], rows)).scalars())
 
 
 async def _reopen(session: AsyncSession, conversation: Conversation) -> None:
@@ -323,7 +332,9 @@ async def receive_many(
         await _file_in(session, by_id[conversation_id], arrived, now=now)
         for conversation_id, arrived in by_conversation.items()
     ]
-    if counted:
+    if counted and session.get_bind().dialect.name == "postgresql":
+        await inbound_pg.update_counts(session, counted)
+    elif counted:
         await session.execute(_UPDATE_COUNTS, counted)
     await fulltext.index_rows(session, [(row["id"], row["org_id"], row["body"]) for row in filed])
     await outbox.record_many(
