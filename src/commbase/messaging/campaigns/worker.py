@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from commbase import models as _models  # noqa: F401  (registers every table)
+# Every table, and every outbox consumer (webhooks fan-out, effects): the events
+# sending records get their deliveries only for consumers registered in this process.
+from commbase import app as _app  # noqa: F401
 from commbase.core.db import Database
 from commbase.core.logging import configure_logging
 from commbase.messaging.campaigns.runner import CampaignRunner
