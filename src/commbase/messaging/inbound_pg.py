@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Every column ``inbound._row`` fills, with its type, and the defaults it leaves out.
@@ -68,7 +69,12 @@ WHERE c.id = r.id
 async def _driver(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    driver = raw.driver_connection
+    if not driver.is_in_transaction():
+        # The session's transaction begins with its first statement: let SQLAlchemy
+        # send it, or the batch would commit alone and outlive a rollback.
+        await session.execute(select(1))
+    return driver
 
 
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
