@@ -69,7 +69,7 @@ WHERE c.id = r.id
 async def _driver(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
+    driver: Any = raw.driver_connection
     if not driver.is_in_transaction():
         # The session's transaction begins with its first statement: let SQLAlchemy
         # send it, or the batch would commit alone and outlive a rollback.
