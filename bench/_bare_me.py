@@ -6,7 +6,8 @@ by id) and answering JSON, with nothing else (no auth, rate limit, middleware).
         .venv/bin/uvicorn bench._bare_me:app --port 8001
 
 On SQLite the connection is set up as commbase sets its own (WAL, busy timeout)
-and its transactions are plain deferred ``BEGIN``: a reader's best case.
+and its transactions are plain deferred ``BEGIN``: a reader's best case. Its pool
+keeps as many connections open as commbase's (20; ``core.db.POOL_SIZE``).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class MeOut(BaseModel):
 
 def _engine() -> Any:
     if not DATABASE_URL.startswith("sqlite"):
-        return create_async_engine(DATABASE_URL, pool_size=10, max_overflow=20)
-    engine = create_async_engine(DATABASE_URL, connect_args={"timeout": 30})
+        return create_async_engine(DATABASE_URL, pool_size=20, max_overflow=10)
+    engine = create_async_engine(DATABASE_URL, pool_size=20, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

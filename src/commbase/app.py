@@ -53,11 +53,12 @@ from commbase.core.http import RequestContextMiddleware, json_bodies_only
 from commbase.core.idempotency import IdempotencyMiddleware
 from commbase.core.jobs import JobContext, Scheduler
 from commbase.core.leases import DatabaseLease, Lease, RedisLease
-from commbase.core.logging import configure_logging
+from commbase.core.logging import configure_logging, logs_info
 from commbase.core.problems import document_problems, install_problem_handlers
 from commbase.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from commbase.core.readonly import ReadRequestMiddleware
 from commbase.core.replicas import replicas_for
+from commbase.core.route_index import skip_unmatchable_routers
 from commbase.core.routes import router as core_router
 from commbase.core.time import utcnow
 from commbase.engagement.bookings import jobs as _bookings_jobs  # noqa: F401  (registers its jobs)
@@ -393,6 +394,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(careers_intake_router)
     app.include_router(video_pages_router)
     app.include_router(dashboard_router)
+    # Routers whose paths cannot match a request are passed over by one prefix test.
+    skip_unmatchable_routers(app)
 
     # Innermost: counts each /v1 request's status (error rates, without a write each); it
     # sees the scope the routes fill (route, principal), which outer layers may copy.
@@ -421,6 +424,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         country_header=settings.country_header,
         city_header=settings.city_header,
         max_body_bytes=settings.max_body_bytes,
+        log_requests=logs_info(settings.log_level),
     )
     # GET and HEAD read outside write transactions; one that writes runs again.
     app.add_middleware(ReadRequestMiddleware)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
+from commbase.core.breaker import RedisBreaker
 from commbase.core.ratelimit import (
     MemoryRateLimiter,
     RateLimiter,
@@ -70,6 +72,43 @@ async def test_keys_and_policies_count_separately(
     assert (await limiter.hit("key_a", other_policy)).remaining == 4
     longer_window = RateLimitRule("standard", 5, 3600)
     assert (await limiter.hit("key_a", longer_window)).remaining == 4
+
+
+async def test_hits_at_the_same_moment_each_get_their_own_count(
+    limiter: RateLimiter, limiter_time: FakeTime, redis_client: Redis | None
+) -> None:
+    # Started together, the Redis limiter sends them in one pipeline; each is counted.
+    other = RateLimitRule("premium", 3, 60)
+    results = await asyncio.gather(
+        *(limiter.hit("key_a", RULE) for _ in range(RULE.limit + 2)),
+        *(limiter.hit("key_b", other) for _ in range(2)),
+    )
+
+    key_a, key_b = results[: RULE.limit + 2], results[RULE.limit + 2 :]
+    assert sorted(r.remaining for r in key_a) == [0, 0, 0, 1, 2, 3, 4]
+    assert [r.allowed for r in key_a].count(False) == 2
+    assert sorted(r.remaining for r in key_b) == [1, 2]
+    if redis_client is not None:  # the counts are Redis's, expiring after the window
+        stored = await redis_client.get(f"cb:rl:standard:60:key_a:{WINDOW_START}")
+        assert stored == b"7"
+        assert 0 < await redis_client.ttl(f"cb:rl:standard:60:key_a:{WINDOW_START}") <= 61
+
+
+async def test_a_redis_limiter_counts_in_memory_while_redis_fails(
+    redis_client: Redis | None, limiter_time: FakeTime
+) -> None:
+    if redis_client is None:
+        pytest.skip("the Redis limiter")
+    broken = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens
+    breaker = RedisBreaker(broken)
+    limiter = RedisRateLimiter(broken, breaker=breaker)
+    try:
+        results = await asyncio.gather(*(limiter.hit("key_a", RULE) for _ in range(3)))
+    finally:
+        await breaker.close()
+        await broken.aclose()
+
+    assert sorted(r.remaining for r in results) == [2, 3, 4]
 
 
 async def test_a_new_window_starts_a_new_count(

@@ -8,6 +8,12 @@ import sys
 import structlog
 
 
+def logs_info(level: str) -> bool:
+    """Whether ``level`` lets INFO lines through."""
+    number = logging.getLevelName(level.upper())
+    return not isinstance(number, int) or number <= logging.INFO
+
+
 def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -65,12 +65,11 @@ async def _me(session: AsyncSession, principal: CurrentPrincipal, settings: Sett
 
 
 @router.get("/me", response_model=MeRead, tags=["me"], summary="Who is calling")
-async def get_me(
-    principal: CurrentPrincipal, session: DbSession, settings: AppSettings
-) -> Response:
+async def get_me(request: Request, principal: CurrentPrincipal, session: DbSession) -> Response:
     # Built and checked as MeRead once, then sent as is: no second validation of
     # the whole answer against the response model (the busiest authenticated read).
-    me = await _me(session, principal, settings)
+    # The settings are read from the app, not solved as one more dependency.
+    me = await _me(session, principal, request.app.state.settings)
     return Response(me.model_dump_json(), media_type="application/json")
 
 
