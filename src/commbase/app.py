@@ -116,7 +116,7 @@ from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
 from commbase.tracking.routes import router as tracking_router
-from commbase.warmup import warm_up
+from commbase.warmup import warm_up, warm_up_reads_at_startup
 from commbase.web.api import ApiRefused, refused_response
 from commbase.web.routes import router as dashboard_router
 from commbase.web.templating import environment as dashboard_templates
@@ -435,7 +435,9 @@ def create_served_app(settings: Settings | None = None) -> FastAPI:
     """The application of a serving process (``commbase serve``, uvicorn's factory).
 
     What its first requests would build (every route's dependencies and models, the
-    dashboard's templates) is built now (:mod:`commbase.warmup`). Everything built so
+    dashboard's templates) is built now, and every dashboard page's SQL statements are
+    compiled in its lifespan's start-up (:mod:`commbase.warmup`; ``COMMBASE_WARMUP=false``
+    skips both). Everything built so
     far (modules, routes, schemas, compiled SQL: hundreds of thousands of objects that
     live as long as the process) is moved out of the cyclic
     garbage collector's generations (``gc.freeze``), so a full collection no longer walks
@@ -443,7 +445,10 @@ def create_served_app(settings: Settings | None = None) -> FastAPI:
     felt by every live call and socket at that moment.
     """
     app = create_app(settings)
-    warm_up(app, dashboard_templates)
+    served: Settings = app.state.settings
+    if served.warmup:
+        warm_up(app, dashboard_templates)
+        warm_up_reads_at_startup(app, timeout_s=served.warmup_timeout_s)
     gc.collect()
     gc.freeze()
     return app

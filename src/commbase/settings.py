@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
 
     run_jobs: bool = True  # run the scheduler inside the API process
+    # A serving process's start-up builds what first requests would (routes, templates,
+    # every dashboard page's SQL: commbase.warmup), for at most warmup_timeout_s.
+    warmup: bool = True
+    warmup_timeout_s: float = Field(default=10.0, gt=0, le=300)
     job_tick_s: float = 15.0
     log_level: str = "INFO"
     log_json: bool = True

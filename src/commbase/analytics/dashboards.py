@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -177,7 +178,19 @@ async def realtime(
 ) -> SectionsRead:
     """The seed's getRealTimeMetrics, exact to the second: every snapshot section (or the
     ``only`` ones) from local midnight until now."""
-    tz = zone(await _timezone(reader))
+    return await realtime_in(
+        reader, zone(await _timezone(reader)), account_id=account_id, only=only
+    )
+
+
+async def realtime_in(
+    reader: Reader,
+    tz: ZoneInfo,
+    *,
+    account_id: str | None = None,
+    only: frozenset[str] | None = None,
+) -> SectionsRead:
+    """:func:`realtime` in the time zone ``tz``."""
     now = utcnow()
     result = await sections.compute(
         reader.session,

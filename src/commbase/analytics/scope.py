@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, case, func, literal
+from sqlalchemy import ColumnElement, Select, String, bindparam, case, func, literal
 
 from commbase.analytics.aggregates import dimension_value
 from commbase.analytics.registry import Source
@@ -36,9 +36,10 @@ def kept_groups(value: Any, scope: Scope) -> ColumnElement[Any]:
     if scope.groups is None:
         kept: ColumnElement[Any] = value
         return kept
-    if not scope.groups:
-        return literal(None, String)
-    return case((value.in_(scope.groups), value), else_=literal(None, String))
+    # No groups kept (an organization without such facts) is an empty IN of strings: the
+    # same statement as any other list, so it is compiled once for all (commbase.warmup).
+    groups = bindparam(None, list(scope.groups), type_=String, expanding=True)
+    return case((value.in_(groups), value), else_=literal(None, String))
 
 
 def scoped(

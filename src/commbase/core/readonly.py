@@ -23,7 +23,9 @@ the request's) are not affected.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +97,18 @@ def reads_only(scope: Scope) -> bool:
     """Whether this request's session may begin deferred: the first pass of a GET or
     HEAD request (under ``ReadRequestMiddleware``) of a route not seen writing."""
     return _PASS.get() is not None and _route_key(scope) not in _WRITERS
+
+
+@contextlib.contextmanager
+def read_pass() -> Iterator[ReadPass]:
+    """Run as the first pass of a read request outside one (the dashboard's start-up
+    warm-up): sessions bound to the read engine refuse every write statement."""
+    current = ReadPass()
+    token = _PASS.set(current)
+    try:
+        yield current
+    finally:
+        _PASS.reset(token)
 
 
 class _Rerun(Exception):

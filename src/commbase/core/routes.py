@@ -126,7 +126,9 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> str:
         "200 while the database answers within 2 s; 503 (with `Retry-After`) while it "
         "does not, so that a load balancer stops sending requests here. Redis not "
         "answering, or a read replica (`replica0`, ...) not answering or behind its "
-        "primary, makes the status `degraded`, still 200: the process serves without it."
+        "primary, makes the status `degraded`, still 200: the process serves without it. "
+        "`warmup` (a serving process): `error: ...` when its start-up warm-up failed or "
+        "ran out of time, also `degraded`: pages' first views are slower."
     ),
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "The database does not answer"}},
@@ -147,6 +149,9 @@ async def readyz(request: Request, response: Response, database: AppDatabase) ->
     replicas = getattr(request.app.state, "replicas", None)
     if replicas is not None:  # a replica away or behind: degraded, the primary serves
         checks.update(await replicas.status(READY_TIMEOUT_S))
+    warmup = getattr(request.app.state, "warmup", None)
+    if warmup is not None:  # a serving process's start-up warm-up (commbase.warmup)
+        checks["warmup"] = warmup
     if checks["database"] != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after_s)

@@ -20,12 +20,12 @@ from commbase.web.api import ApiRefused
 from commbase.web.filters import RANGES, FilterError, Filters
 from commbase.web.forms import csrf_ok, read_form, refused, to_login
 from commbase.web.live import LiveNotifier
-from commbase.web.pages import PAGES
+from commbase.web.pages import PAGES, PageSpec
 from commbase.web.reads import Reads
 from commbase.web.settings_routes import router as settings_router
 from commbase.web.settings_routes import settings_page
 from commbase.web.templating import render
-from commbase.web.viewer import api_for, current_viewer
+from commbase.web.viewer import Viewer, api_for, current_viewer
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
@@ -199,9 +199,23 @@ async def page(request: Request, page: Annotated[str, PathParam(max_length=40)])
     reads = viewer.reads(request)
     partial = request.query_params.get("partial") == "1"
     # A live refresh replaces the figures only: the filter form keeps its accounts.
-    listing = _no_accounts() if partial else _accounts(reads)
+    listing = _no_accounts() if partial else account_choices(reads)
     shown, accounts = await asyncio.gather(figures.build(reads, spec, filters, utcnow()), listing)
-    context: dict[str, Any] = {
+    context = page_context(viewer, spec, filters, shown, accounts)
+    if partial:
+        return render("_figures.html", **context)
+    return render("page.html", **context)
+
+
+def page_context(
+    viewer: Viewer,
+    spec: PageSpec,
+    filters: Filters,
+    shown: figures.Figures,
+    accounts: list[dict[str, str]],
+) -> dict[str, Any]:
+    """What ``page.html`` (and ``_figures.html``, a live refresh's part) is rendered with."""
+    return {
         "viewer": viewer,
         "spec": spec,
         "pages": PAGES,
@@ -212,16 +226,13 @@ async def page(request: Request, page: Annotated[str, PathParam(max_length=40)])
         "accounts": accounts,
         "charts_json": json.dumps({"currency": viewer.currency, "charts": shown.chart_json()}),
     }
-    if partial:
-        return render("_figures.html", **context)
-    return render("page.html", **context)
 
 
 async def _no_accounts() -> list[dict[str, str]]:
     return []
 
 
-async def _accounts(reads: Reads) -> list[dict[str, str]]:
+async def account_choices(reads: Reads) -> list[dict[str, str]]:
     try:
         answer = await reads.get("/v1/channel-accounts", {"limit": "50"})
     except ApiRefused:

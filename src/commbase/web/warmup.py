@@ -1,0 +1,137 @@
+"""Every dashboard page's reads, run once at a serving process's start-up.
+
+A page's first view in a fresh process compiled each of its SQL statements (a few
+dozen analytics statements a page: SQLAlchemy keeps compiled statements per engine,
+keyed by the statement's shape, not its values) and ran the templates' code for the
+first time. :func:`warm_up_pages` builds every page as its route does
+(``figures.build`` and ``page.html``) for an organization that does not exist: the
+same statements, on the same engine, each answering nothing, so a real view finds
+them compiled. It writes nothing: its reads run on the read-request engine as a read
+request's first pass (``core.readonly``: a write statement is refused before it
+reaches the database), its analytics answers go to a cache of its own that is dropped
+afterwards, and it neither authenticates nor counts a rate limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+
+from commbase.analytics import dashboards
+from commbase.analytics import routes as analytics_routes
+from commbase.analytics.periods import zone
+from commbase.core import readonly
+from commbase.core.auth import Principal, PrincipalKind
+from commbase.core.cache import MemoryCache
+from commbase.core.ratelimit import RateLimitRule
+from commbase.core.time import utcnow
+from commbase.identity.roles import scopes_for
+from commbase.web import figures, routes
+from commbase.web.api import ApiRefused
+from commbase.web.filters import Filters
+from commbase.web.pages import PAGES
+from commbase.web.reads import Reads, read_session
+from commbase.web.templating import environment
+from commbase.web.viewer import Viewer
+
+log = structlog.get_logger("commbase.warmup")
+
+# No organization has this id (theirs are ``org_<ulid>``): every read answers nothing.
+NOBODY = "org_warmup_nobody"
+ROLE = "owner"  # every page's every read is allowed: each of its statements runs
+
+
+async def warm_up_pages(app: FastAPI) -> list[str]:
+    """Build and render every page once for :data:`NOBODY`; the pages that failed."""
+    principal = Principal(
+        kind=PrincipalKind.USER_SESSION,
+        org_id=NOBODY,
+        credential_id="sess_warmup",
+        scopes=scopes_for(ROLE),
+        rate_limit=RateLimitRule(policy="session", limit=0, window_s=60),
+        user_id="usr_warmup",
+        role=ROLE,
+    )
+    viewer = Viewer(
+        token="",
+        org_id=NOBODY,
+        org_name="",
+        timezone="UTC",
+        currency="USD",
+        name="",
+        role=ROLE,
+        csrf="",
+        principal=principal,
+    )
+    # The application's state as the reads see it, with a cache of its own: nothing
+    # the warm-up computes is kept (nor sent to Redis).
+    state = SimpleNamespace(
+        db=app.state.db,
+        settings=app.state.settings,
+        cache=MemoryCache(name="warmup", count=False),
+    )
+    warmed: list[str] = []
+    failed: list[str] = []
+    with readonly.read_pass():
+        for slug, spec in PAGES.items():
+            reads = _Reads(_request(state, slug), principal)
+            try:
+                if not warmed:
+                    # What every view reads first (it refuses here: no such organization).
+                    with contextlib.suppress(ApiRefused):
+                        await reads.get("/v1/me")
+                filters = Filters.parse({}, default_tz=viewer.timezone)
+                shown = await figures.build(reads, spec, filters, utcnow())
+                accounts = await routes.account_choices(reads)
+                environment.get_template("page.html").render(
+                    **routes.page_context(viewer, spec, filters, shown, accounts)
+                )
+            except Exception as exc:  # a page that fails here is only slower to first show
+                log.warning("dashboard warm-up failed", page=slug, error=repr(exc))
+                failed.append(slug)
+                continue
+            if shown.error is not None:  # a read refused: the page's later reads did not run
+                log.warning("dashboard warm-up read refused", page=slug, error=shown.error)
+                failed.append(slug)
+                continue
+            warmed.append(slug)
+    return failed
+
+
+class _Reads(Reads):
+    """A page's reads for :data:`NOBODY`, ``/v1/analytics/realtime`` in UTC (its route
+    first looks the organization's time zone up, and there is no organization)."""
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        if path != "/v1/analytics/realtime":
+            return await super().get(path, params)
+        params = params or {}
+        async with read_session(self.request) as session:
+            reader = analytics_routes._reader(
+                self.principal, session, self.state.cache, self.state.settings
+            )
+            answer = await dashboards.realtime_in(
+                reader,
+                zone("UTC"),
+                account_id=params.get("account_id"),
+                only=dashboards.section_names(params.get("sections")),
+            )
+        return answer.model_dump(mode="json", by_alias=True)
+
+
+def _request(state: SimpleNamespace, slug: str) -> Request:
+    """A GET of the page as its route sees it, for :class:`Reads` (no client, no body)."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "GET",
+        "path": f"/dashboard/{slug}",
+        "query_string": b"",
+        "headers": [],
+        "app": SimpleNamespace(state=state),
+        "state": {},
+    }
+    return Request(scope)
