@@ -244,3 +244,33 @@ async def test_days_in_half_hour_zones_come_from_quarter_hour_rollups(app: FastA
         assert entry.raw_hours == set()
         assert len(entry.quarter_hours) == len(edges)  # one per day edge, from and to included
         await _check(database, org_id, facts, tz, start, end)
+
+
+async def test_a_late_fact_reopens_only_its_quarter_hour(app: FastAPI) -> None:
+    """A fact arriving after its hour was folded: only its quarter hour is read raw,
+    the hour's other quarters from their rollups, and the series stays exact."""
+    from commbase.analytics import planner
+    from commbase.analytics.periods import boundaries
+    from commbase.analytics.registry import lookup
+    from commbase.analytics.scope import Scope
+
+    database: Database = app.state.db
+    received = BASE + timedelta(days=61)
+    facts = [Fact(minute, minute % 50, 1, "order.paid") for minute in range(0, 60 * 24 * 2, 7)]
+    late = [Fact(5 * 60 + 20, 30, 2, "order.paid")]  # 05:20: the hour's second quarter
+    with use_clock(FrozenClock(received)):
+        org_id = await _new_org(database, "UTC")
+        await _insert(database, org_id, facts, received)
+        await rollup.fold(database, now=received + timedelta(minutes=1), lag=timedelta(0))
+        await _insert(database, org_id, late, received + timedelta(minutes=5))
+        tz = ZoneInfo("UTC")
+        start, end = BASE, BASE + timedelta(days=2)
+        edges, _ = boundaries(start, end, Interval.DAY, tz)
+        async with database.sessionmaker() as session:
+            planned = await planner.plan(session, [lookup("events.total")], edges, Scope(org_id))
+        [entry] = planned.sources
+        hour = int(late[0].at.timestamp()) // 3600
+        assert entry.raw_hours == set()
+        assert entry.quarter_hours == {hour}
+        assert entry.raw_quarters == {hour * 4 + 1}
+        await _check(database, org_id, facts + late, tz, start, end)

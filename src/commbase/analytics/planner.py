@@ -1,18 +1,21 @@
 """The plan of a read: per source, which hours come from rollups and which from raw facts.
 
-For each source the planner reads its watermark W, then finds the hours in the
-range holding a fact changed after W ("dirty" hours: new facts, late facts,
-facts updated since the last fold) or deleted since it (touches). Every other
-whole hour is read from ``metric_rollups``; dirty hours, and hours cut by an
-interval edge (a range starting mid-hour, days in Asia/Kolkata starting at :30),
-are aggregated from the raw facts, and so are hours where a grouping's
-dimension had too many values to be rolled up (an overflow marker); a clean
-hour cut only by edges on quarter hours is read from its quarter-hour rollups
-instead (without a grouping or filter). A source with no usable rollups, read
-by a dimension it does not roll up (``Source.unrolled``), or with too many raw
-hours, is read raw over the whole range. The dirty-hour summary is also the plan's fingerprint, the
-cache key's data version: any change to a fact in range changes it.
-``query.execute`` runs the plan.
+For each source the planner reads its watermark W, then finds the quarter hours
+in the range holding a fact changed after W ("dirty": new facts, late facts,
+facts updated since the last fold) and the hours with facts deleted since it
+(touches); one statement answers for every source of the plan. Every other whole
+hour is read from ``metric_rollups``. Without a grouping or filter, a dirty hour
+is read from its quarter-hour rollups except its dirty quarters, which are
+aggregated from the raw facts (a fact's time never changes, so a quarter without
+a changed fact is as it was folded), and so is an hour cut only by edges on
+quarter hours (days in Asia/Kolkata start at :30). Hours cut elsewhere (a range
+ending now), touched hours, every dirty hour of a grouped or filtered read, and
+hours where a grouping's dimension had too many values to be rolled up (an
+overflow marker) are aggregated from the raw facts whole. A source with no
+usable rollups, read by a dimension it does not roll up (``Source.unrolled``),
+or with too many raw hours, is read raw over the whole range. The dirty summary
+is also the plan's fingerprint, the cache key's data version: any change to a
+fact in range changes it. ``query.execute`` runs the plan.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, literal, select
+from sqlalchemy import BigInteger, Float, String, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.aggregates import overflow_dimension, place
 from commbase.analytics.models import MetricRollup, Touch, Watermark
 from commbase.analytics.registry import Metric, Source, declared_signature
 from commbase.analytics.scope import Scope, scoped
-from commbase.analytics.sql import epoch_seconds, hour_number, hour_of, hour_start
+from commbase.analytics.sql import epoch_seconds, hour_number, hour_start, quarter_number
+from commbase.core.db import UTCDateTime
 
 # Above this many raw hours a source is aggregated from raw facts over the whole range.
 MAX_RAW_HOURS = 4000
@@ -43,7 +47,8 @@ class _SourcePlan:
     metrics: list[Metric]
     ready: list[Metric]  # rollups exist for these, built by their current definition
     raw_hours: set[int] = field(default_factory=set)
-    quarter_hours: set[int] = field(default_factory=set)  # cut by an edge; quarter rollups
+    quarter_hours: set[int] = field(default_factory=set)  # cut or dirty; quarter rollups
+    raw_quarters: set[int] = field(default_factory=set)  # of quarter_hours: dirty, read raw
     whole_range_raw: bool = False
 
 
@@ -76,6 +81,71 @@ def _ready(
         elif state[key][1] == declared_signature(key):
             ready.append(metric)
     return ready
+
+
+# Statements of the data version, by shape (declared sources, no account or filter).
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _versions_statement(
+    entries: list[_SourcePlan], watermarks: list[datetime | None], scope: Scope, dialect: str
+) -> Any:
+    """One statement for every source: each one's quarter hours holding a fact changed
+    since its watermark, and the hours touched since (keys -hour - 2). Parameters: org,
+    start, end, first, last (hours), w0, w1, ... (each source's watermark)."""
+    start = bindparam("start", type_=UTCDateTime())
+    end = bindparam("end", type_=UTCDateTime())
+    org = bindparam("org", type_=String())
+    statements: list[Any] = []
+    for number, (entry, watermark) in enumerate(zip(entries, watermarks, strict=True)):
+        source = entry.source
+        mark = bindparam(f"w{number}", type_=UTCDateTime())
+        changed_since = source.changed > mark if watermark is not None else literal(True)
+        # Few rows changed since the watermark: SQLite must find them by the change
+        # index, not scan the range by the time index (PostgreSQL's planner knows).
+        time = (
+            func.coalesce(source.time, source.time)
+            if dialect == "sqlite" and source.changed is not source.time
+            else source.time
+        )
+        versioned = [func.count(), func.max(source.changed)]
+        versioned.append(func.sum(epoch_seconds(source.changed, dialect)))
+        if entry.whole_range_raw:
+            # No rollups: the version is the whole range's, one row.
+            key: Any = literal(-1, BigInteger).label("key")
+            time = source.time
+        else:
+            key = quarter_number(source.time, dialect).label("key")
+        dirty = select(literal(number).label("src"), key, *versioned).where(
+            source.org == org, source.base_filter(), time >= start, time < end
+        )
+        if scope.account is not None or scope.where is not None:
+            dirty = scoped(dirty, source, scope, None, None)  # (such are not kept)
+        if not entry.whole_range_raw:
+            dirty = dirty.where(changed_since).group_by(key)
+        statements.append(dirty)
+        if not entry.whole_range_raw and watermark is not None:
+            # Hours whose facts were deleted since the fold: raw until refolded.
+            statements.append(
+                select(
+                    literal(number),
+                    -Touch.hour - 2,
+                    func.count(),
+                    func.max(Touch.touched_at),
+                    literal(0.0, Float),
+                )
+                .where(
+                    Touch.org_id == org,
+                    Touch.source == source.watermark_key,
+                    Touch.touched_at > mark,
+                    Touch.hour >= bindparam("first", type_=BigInteger),
+                    Touch.hour <= bindparam("last", type_=BigInteger),
+                )
+                .group_by(Touch.hour)
+            )
+    if not statements:
+        return None
+    return statements[0] if len(statements) == 1 else union_all(*statements)
 
 
 async def plan(
@@ -111,7 +181,8 @@ async def plan(
             split.add(hour)
             if edge.minute % 15 or edge.second or edge.microsecond:
                 off_quarter.add(hour)
-    versions: list[Any] = []
+    watermarks: list[datetime | None] = []
+    first, last = hour_number(start), hour_number(end)
     for entry in by_source.values():
         source = entry.source
         entry.ready = _ready(entry.metrics, state, set(custom_ready)) if use_rollups else []
@@ -123,63 +194,37 @@ async def plan(
         if not entry.ready:
             entry.whole_range_raw = True
             # Raw results still need a data version for the cache key.
-        watermark = state.get(source.watermark_key, (None, ""))[0]
-        changed_since = source.changed > watermark if watermark is not None else literal(True)
-        # Few rows changed since the watermark: SQLite must find them by the change
-        # index, not scan the range by the time index (PostgreSQL's planner knows).
-        time_bound = (
-            func.coalesce(source.time, source.time)
-            if dialect == "sqlite" and source.changed is not source.time
-            else None
-        )
-        dirty = scoped(
-            select(
-                hour_of(source.time, dialect).label("hour"),
-                func.count(),
-                func.max(source.changed),
-                func.sum(epoch_seconds(source.changed, dialect)),
-            ),
-            source,
-            scope,
-            start,
-            end,
-            time=time_bound,
-        ).where(changed_since)
-        if entry.whole_range_raw:
-            # No rollups: the version is the whole range's, one row.
-            dirty = scoped(
-                select(
-                    literal(-1).label("hour"),
-                    func.count(),
-                    func.max(source.changed),
-                    func.sum(epoch_seconds(source.changed, dialect)),
-                ),
-                source,
-                scope,
-                start,
-                end,
-            )
-        else:
-            dirty = dirty.group_by("hour")
-        rows = (await session.execute(dirty)).all()
-        dirty_hours = {int(row[0]) for row in rows if row[1]}
-        first, last = hour_number(start), hour_number(end)
-        if not entry.whole_range_raw and watermark is not None:
-            # Hours whose facts were deleted since the fold: raw until refolded.
-            touched = await session.execute(
-                select(Touch.hour, func.count(), func.max(Touch.touched_at))
-                .where(
-                    Touch.org_id == scope.org_id,
-                    Touch.source == source.watermark_key,
-                    Touch.touched_at > watermark,
-                    Touch.hour >= first,
-                    Touch.hour <= last,
-                )
-                .group_by(Touch.hour)
-            )
-            for hour, count_, latest in touched:
-                dirty_hours.add(int(hour))
-                rows.append((-int(hour) - 2, count_, latest, 0.0))
+        watermarks.append(state.get(source.watermark_key, (None, ""))[0])
+    entries = list(by_source.values())
+    values: dict[str, Any] = {"org": scope.org_id, "start": start, "end": end}
+    values |= {"first": first, "last": last}
+    values |= {f"w{number}": mark for number, mark in enumerate(watermarks) if mark is not None}
+    shape = (
+        dialect,
+        tuple(
+            (e.source, e.whole_range_raw, w is not None)
+            for e, w in zip(entries, watermarks, strict=True)
+        ),
+    )
+    union: Any = _STATEMENTS.get(shape)
+    if union is None:
+        union = _versions_statement(entries, watermarks, scope, dialect)
+        declared = all(m.org_id is None for e in entries for m in e.metrics)
+        if declared and scope.account is None and scope.where is None and len(_STATEMENTS) < 256:
+            _STATEMENTS[shape] = union
+    found: dict[int, list[Any]] = {}
+    if union is not None:
+        for row in (await session.execute(union, values)).all():
+            found.setdefault(int(row[0]), []).append(tuple(row[1:]))
+    versions: list[Any] = []
+    for number, entry in enumerate(by_source.values()):
+        source = entry.source
+        watermark = watermarks[number]
+        dimension = scope.group_by or (scope.where[0] if scope.where else "")
+        rows = found.get(number, [])
+        dirty_quarters = {int(row[0]) for row in rows if row[1] and row[0] >= 0}
+        touched = {-int(row[0]) - 2 for row in rows if row[0] <= -2}
+        whole_hours = set(touched)  # read raw whole
         if entry.ready and dimension:
             # Hours where the dimension had too many values to be rolled up.
             overflowed = await session.scalars(
@@ -193,7 +238,7 @@ async def plan(
                 )
                 .distinct()
             )
-            dirty_hours.update(int(hour) for hour in overflowed)
+            whole_hours.update(int(hour) for hour in overflowed)
         versions.append(
             [
                 source.name,
@@ -203,14 +248,21 @@ async def plan(
                 sorted((int(r[0]), int(r[1]), str(r[2]), float(r[3] or 0)) for r in rows),
             ]
         )
-        quarters = set()
+        quarters: set[int] = set()
+        raw_quarters: set[int] = set()
         if entry.ready and scope.group_by is None and scope.where is None:
-            quarters = split - off_quarter - dirty_hours
-        raw_hours = {hour for hour in dirty_hours | (split - quarters) if first <= hour <= last}
-        entry.quarter_hours = quarters
-        if len(raw_hours) > MAX_RAW_HOURS:
+            # A dirty hour's clean quarters, and hours cut on a quarter hour, come
+            # from quarter-hour rollups; only the dirty quarters are read raw.
+            whole_hours |= split & off_quarter
+            quarters = ((split - off_quarter) | {q // 4 for q in dirty_quarters}) - whole_hours
+            raw_quarters = {q for q in dirty_quarters if q // 4 in quarters}
+        else:
+            whole_hours |= split | {q // 4 for q in dirty_quarters}
+        entry.quarter_hours = {hour for hour in quarters if first <= hour <= last}
+        entry.raw_quarters = raw_quarters
+        entry.raw_hours = {hour for hour in whole_hours if first <= hour <= last}
+        if len(entry.raw_hours) + len(raw_quarters) // 4 > MAX_RAW_HOURS:
             entry.whole_range_raw = True
-        entry.raw_hours = raw_hours
     fingerprint = hashlib.sha256(
         orjson.dumps([versions, [e.isoformat() for e in edges]], option=orjson.OPT_SORT_KEYS)
     ).hexdigest()

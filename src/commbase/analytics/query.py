@@ -1,11 +1,13 @@
 """Exact aggregates of registered metrics over any range: sealed rollups plus a live tail.
 
 ``execute`` runs a plan (``planner.py``) into cells, one (count, sum) per metric,
-group and piece of the range: whole sealed hours from ``metric_rollups``, hours
-cut by an edge on a quarter hour from their quarter-hour rollups, and raw facts
-for dirty hours, other cut hours and metrics without rollups. Both parts keep
-(count, sum), so averages and ratios combine exactly. Distinct counts do not add
-up across hours and are always counted from the raw facts.
+group and piece of the range: whole sealed hours from ``metric_rollups``, summed
+by piece in SQL; the clean quarters of hours cut by an edge on a quarter hour or
+holding a dirty quarter from their quarter-hour rollups; raw facts for dirty
+quarters, other raw hours and metrics without rollups. Both parts keep (count,
+sum), so averages and ratios combine exactly. Distinct counts do not add up
+across hours and are always counted from the raw facts. On PostgreSQL reads
+without a grouping run statements built once per shape (``prepared.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics import prepared
 from commbase.analytics.aggregates import count_and_sum, dimension_value, hour_ranges, place
 from commbase.analytics.models import MetricRollup
 from commbase.analytics.planner import Plan
@@ -29,7 +42,7 @@ from commbase.analytics.sql import (
     hour_start,
     interval_index,
     minute_of,
-    number_at,
+    quarter_start,
 )
 
 
@@ -53,6 +66,12 @@ def _ceil_hour(moment: datetime) -> int:
     return hour if hour_start(hour) == moment else hour + 1
 
 
+def _ceil_quarter(moment: datetime) -> int:
+    seconds = (moment - EPOCH).total_seconds()
+    quarter = int(seconds // 900)
+    return quarter if quarter_start(quarter) == moment else quarter + 1
+
+
 def _cells(cells: Cells, metric: str, group: str | None, pieces: int) -> list[Cell]:
     found = cells[metric].get(group)
     if found is None:
@@ -72,6 +91,7 @@ class _Pieces:
         self.edges = edges
         self.dialect = dialect
         self.hour_edges = [_ceil_hour(edge) for edge in edges]
+        self.quarter_edges = [_ceil_quarter(edge) for edge in edges]
         interior = edges[1:-1]
         self.minutes = [int((edge - EPOCH).total_seconds() // 60) for edge in interior]
         self.in_sql = (
@@ -87,6 +107,14 @@ class _Pieces:
 
     def hour_piece(self, value: Any) -> int:
         return int(value) if self.in_sql else bisect_right(self.hour_edges, int(value)) - 1
+
+    def quarter_key(self, column: Any) -> Any:
+        if self.in_sql:
+            return interval_index(column, self.quarter_edges, self.dialect, hours=True)
+        return column
+
+    def quarter_piece(self, value: Any) -> int:
+        return int(value) if self.in_sql else bisect_right(self.quarter_edges, int(value)) - 1
 
     def time_key(self, column: Any) -> Any:
         if self.in_sql:
@@ -109,17 +137,17 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
         for metric in entry.metrics:
             (distinct if metric.aggregate == "distinct" else cells).setdefault(metric.name, {})
         ready = [] if entry.whole_range_raw else entry.ready
-        # 1. Sealed hours from rollups, 1b. hours cut by an edge on a quarter hour
-        # from their quarter-hour totals.
+        # 1. Sealed hours from rollups, and in the same statement the clean quarters of
+        # hours cut by an edge on a quarter hour or holding a dirty quarter.
         for pack, members in _by_pack(ready).items():
             await _rolled(session, mapper, pack, members, entry, scope, cells)
-            if entry.quarter_hours:
-                await _quarters(session, mapper, pack, members, entry.quarter_hours, scope, cells)
-        # 2. Raw facts: metrics without rollups over the whole range, the others in raw hours.
+        # 2. Raw facts: metrics without rollups over the whole range, the others in raw
+        # hours and raw (dirty) quarters, as runs of quarter hours.
         ready_names = {m.name for m in ready}
         whole = [m for m in entry.metrics if m.name not in ready_names and m.rolled_up]
         partial = [m for m in entry.metrics if m.name in ready_names]
-        raw_ranges = hour_ranges(entry.raw_hours)
+        raw_units = {4 * hour + q for hour in entry.raw_hours for q in range(4)}
+        raw_ranges = hour_ranges(raw_units | entry.raw_quarters)
         for group_metrics, ranges in ((whole, None), (partial, raw_ranges)):
             if not group_metrics or ranges == []:
                 continue
@@ -145,13 +173,7 @@ def _by_pack(metrics: list[Metric]) -> dict[str, list[tuple[Metric, int]]]:
 
 
 def _sums(members: list[tuple[Metric, int]]) -> list[Any]:
-    columns: list[Any] = []
-    for _, position in members:
-        columns += [
-            func.sum(number_at(MetricRollup.totals, position)),
-            func.sum(number_at(MetricRollup.totals, position + 1)),
-        ]
-    return columns
+    return prepared.sums([position for _, position in members])
 
 
 def _add(
@@ -168,23 +190,32 @@ def _add(
             _cells(cells, metric.name, group, pieces)[piece].add(count_, total)
 
 
-async def _rolled(
-    session: AsyncSession,
+def _matching(column: Any, values: list[int], dialect: str, *, negate: bool = False) -> Any:
+    """``column`` in (or not in) ``values``: one array parameter on PostgreSQL, so the
+    statement's text does not change with the number of values."""
+    if dialect == "postgresql":
+        array = literal(values, ARRAY(BigInteger))
+        return column != func.all(array) if negate else column == func.any(array)
+    return column.not_in(values) if negate else column.in_(values)
+
+
+def _rolled_statements(
     mapper: _Pieces,
     pack: str,
     members: list[tuple[Metric, int]],
     entry: Any,
     scope: Scope,
-    cells: Cells,
-) -> None:
-    pieces = len(mapper.edges) - 1
+    dimension: str,
+    skipped: list[int],
+) -> list[tuple[int, Any, dict[str, Any] | None]]:
+    """The statements of ``_rolled`` built for one read (SQLite, or with a grouping)."""
     start, end = mapper.edges[0], mapper.edges[-1]
-    dimension = scope.group_by or (scope.where[0] if scope.where else "")
-    index = mapper.hour_key(MetricRollup.hour)
-    columns: list[Any] = [index.label("piece")]
+    dialect = mapper.dialect
+    index = mapper.hour_key(MetricRollup.hour).label("piece")
+    keys: list[Any] = [index]
     if scope.group_by:
-        columns.append(kept_groups(MetricRollup.value, scope).label("grp"))
-    query = select(*columns, *_sums(members)).where(
+        keys.append(kept_groups(MetricRollup.value, scope).label("grp"))
+    query = select(*keys, *_sums(members)).where(
         MetricRollup.org_id == scope.org_id,
         MetricRollup.metric == pack,
         MetricRollup.dimension == dimension,
@@ -195,45 +226,112 @@ async def _rolled(
         query = query.where(MetricRollup.value == scope.where[1])
     if scope.account is not None:
         query = query.where(MetricRollup.account == scope.account)
-    if entry.raw_hours or entry.quarter_hours:
-        skipped = sorted(entry.raw_hours | entry.quarter_hours)
-        query = query.where(MetricRollup.hour.not_in(skipped))
-    query = query.group_by(*columns)
-    for row in await session.execute(query):
-        group = row[1] if scope.group_by else None
-        piece = mapper.hour_piece(row[0])
-        if 0 <= piece < pieces:
-            _add(cells, members, group, piece, pieces, row[len(columns) :])
+    if skipped:
+        query = query.where(_matching(MetricRollup.hour, skipped, dialect, negate=True))
+    statements: list[tuple[int, Any, dict[str, Any] | None]] = [(0, query.group_by(*keys), None)]
+    if entry.quarter_hours:
+        quarter = MetricRollup.hour * 4 + cast(MetricRollup.value, BigInteger)
+        qindex = mapper.quarter_key(quarter).label("piece")
+        quarters = select(qindex, *_sums(members)).where(
+            MetricRollup.org_id == scope.org_id,
+            MetricRollup.metric == pack,
+            MetricRollup.dimension == QUARTER,
+            _matching(MetricRollup.hour, sorted(entry.quarter_hours), dialect),
+        )
+        if scope.account is not None:
+            quarters = quarters.where(MetricRollup.account == scope.account)
+        if entry.raw_quarters:
+            raw = sorted(entry.raw_quarters)
+            quarters = quarters.where(_matching(quarter, raw, dialect, negate=True))
+        statements.append((1, quarters.group_by(qindex), None))
+    return statements
 
 
-async def _quarters(
+async def _rolled(
     session: AsyncSession,
     mapper: _Pieces,
     pack: str,
     members: list[tuple[Metric, int]],
-    hours: set[int],
+    entry: Any,
     scope: Scope,
     cells: Cells,
 ) -> None:
+    """Sealed hours of one pack by piece, then the quarter hours it reads by piece."""
     pieces = len(mapper.edges) - 1
-    first = int((mapper.edges[0] - EPOCH).total_seconds() // 60)
-    stop = int((mapper.edges[-1] - EPOCH).total_seconds() // 60)
-    query = select(MetricRollup.hour, MetricRollup.value, *_sums(members)).where(
-        MetricRollup.org_id == scope.org_id,
-        MetricRollup.metric == pack,
-        MetricRollup.dimension == QUARTER,
-        MetricRollup.hour.in_(sorted(hours)),
-    )
-    if scope.account is not None:
-        query = query.where(MetricRollup.account == scope.account)
-    query = query.group_by(MetricRollup.hour, MetricRollup.value)
-    for row in await session.execute(query):
-        minute = int(row[0]) * 60 + int(row[1]) * 15
-        if not first <= minute < stop:  # before `from` or from `to` on (both on quarters)
-            continue
-        piece = bisect_right(mapper.minutes, minute)
-        if 0 <= piece < pieces:
-            _add(cells, members, None, piece, pieces, row[2:])
+    start, end = mapper.edges[0], mapper.edges[-1]
+    dialect = mapper.dialect
+    dimension = scope.group_by or (scope.where[0] if scope.where else "")
+    skipped = sorted(entry.raw_hours | entry.quarter_hours)
+    statements: list[tuple[int, Any, dict[str, Any] | None]] = []
+    if dialect == "postgresql" and not scope.group_by:
+        positions = tuple(position for _, position in members)
+        params: dict[str, Any] = {
+            "org": scope.org_id,
+            "pack": pack,
+            "dimension": dimension,
+            "first": _ceil_hour(start),
+            "stop": hour_number(end),
+            "edges": mapper.hour_edges,
+        }
+        if scope.where is not None:
+            params["value"] = scope.where[1]
+        if scope.account is not None:
+            params["account"] = scope.account
+        if skipped:
+            params["skipped"] = skipped
+        hourly = prepared.hours_by_piece(
+            positions,
+            value=scope.where is not None,
+            account=scope.account is not None,
+            skipped=bool(skipped),
+        )
+        statements.append((0, hourly, params))
+        if entry.quarter_hours:
+            quarter_params: dict[str, Any] = {
+                "org": scope.org_id,
+                "pack": pack,
+                "hours": sorted(entry.quarter_hours),
+                "edges": mapper.quarter_edges,
+            }
+            if scope.account is not None:
+                quarter_params["account"] = scope.account
+            if entry.raw_quarters:
+                quarter_params["raw"] = sorted(entry.raw_quarters)
+            quarterly = prepared.quarters_by_piece(
+                positions, account=scope.account is not None, raw=bool(entry.raw_quarters)
+            )
+            # Its own statement: PostgreSQL plans a UNION ALL of the two as a Parallel
+            # Append, whose workers take longer to start than both reads take.
+            statements.append((1, quarterly, quarter_params))
+    else:
+        statements = _rolled_statements(mapper, pack, members, entry, scope, dimension, skipped)
+    keys = 2 if scope.group_by else 1  # piece (and group) columns before the sums
+    for kind, statement, values in statements:
+        offset = keys if kind == 0 else 1
+        for row in (await session.execute(statement, values)).all():
+            piece = mapper.hour_piece(row[0]) if kind == 0 else mapper.quarter_piece(row[0])
+            if 0 <= piece < pieces:
+                group = row[1] if kind == 0 and scope.group_by else None
+                _add(cells, members, group, piece, pieces, row[offset:])
+
+
+def _spans(
+    ranges: list[tuple[int, int]], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Runs of quarter hours as time ranges clipped to [start, end)."""
+    return [
+        (max(start, quarter_start(first)), min(end, quarter_start(last + 1)))
+        for first, last in ranges
+    ]
+
+
+def _add_raw(
+    cells: Cells, metrics: list[Metric], group: str | None, piece: int, pieces: int, values: Any
+) -> None:
+    for position, metric in enumerate(metrics):
+        count_, total = values[2 * position], values[2 * position + 1]
+        if count_:
+            _cells(cells, metric.name, group, pieces)[piece].add(count_, total)
 
 
 async def _raw(
@@ -247,11 +345,24 @@ async def _raw(
 ) -> None:
     edges = mapper.edges
     pieces = len(edges) - 1
+    start, end = edges[0], edges[-1]
+    plain = scope.group_by is None and scope.account is None and scope.where is None
+    if mapper.dialect == "postgresql" and plain:
+        spans = [(start, end)] if ranges is None else _spans(ranges, start, end)
+        statement = prepared.raw_by_piece(tuple(metrics), len(spans))
+        if statement is not None:
+            params: dict[str, Any] = {"org": scope.org_id, "edges": edges}
+            for number, (low, high) in enumerate(spans):
+                params[f"s{number}"], params[f"e{number}"] = low, high
+            for row in (await session.execute(statement, params)).all():
+                piece = int(row[0])
+                if 0 <= piece < pieces:
+                    _add_raw(cells, metrics, None, piece, pieces, row[1:])
+            return
     index = mapper.time_key(source.time).label("piece")
     group = _group_column(source, scope)
     columns: list[Any] = [index] + ([group.label("grp")] if group is not None else [])
     aggregates = count_and_sum(metrics)
-    start, end = edges[0], edges[-1]
     if ranges is None:
         query = scoped(select(*columns, *aggregates), source, scope, start, end)
     else:
@@ -260,10 +371,10 @@ async def _raw(
             or_(
                 *(
                     and_(
-                        source.time >= max(start, hour_start(first)),
-                        source.time < min(end, hour_start(last + 1)),
+                        source.time >= low,
+                        source.time < high,
                     )
-                    for first, last in ranges
+                    for low, high in _spans(ranges, start, end)
                 )
             )
         )
@@ -273,11 +384,7 @@ async def _raw(
         if not 0 <= piece < pieces:
             continue
         grp = row[1] if group is not None else None
-        offset = 2 if group is not None else 1
-        for position, metric in enumerate(metrics):
-            count_, total = row[offset + 2 * position], row[offset + 2 * position + 1]
-            if count_:
-                _cells(cells, metric.name, grp, pieces)[piece].add(count_, total)
+        _add_raw(cells, metrics, grp, piece, pieces, row[2 if group is not None else 1 :])
 
 
 async def _raw_distinct(

@@ -74,6 +74,33 @@ def value_of(metric: Metric, cells: Mapping[str, Cell], extra: Mapping[str, Metr
     return _round(cell.sum / cell.count, 4) if cell.count else 0
 
 
+def _values(
+    metric: Metric,
+    found: Mapping[str, list[Cell] | None],
+    extra: Mapping[str, Metric],
+    pieces: int,
+) -> list[float | int]:
+    """``value_of`` of every piece at once, from each base metric's cells (None: no facts)."""
+    if metric.aggregate == Aggregate.RATIO:
+        assert metric.numerator
+        assert metric.denominator
+        numerators = _values(lookup(metric.numerator, extra), found, extra, pieces)
+        denominators = _values(lookup(metric.denominator, extra), found, extra, pieces)
+        scale = 100 if metric.percent else 1
+        return [
+            _round(n / d * scale, 2) if d else 0
+            for n, d in zip(numerators, denominators, strict=True)
+        ]
+    cells = found.get(metric.name)
+    if cells is None:
+        return [value_of(metric, {}, extra)] * pieces
+    if metric.aggregate in (Aggregate.COUNT, Aggregate.DISTINCT):
+        return [cell.count for cell in cells]
+    if metric.aggregate == Aggregate.SUM:
+        return [_round(cell.sum, 6) for cell in cells]
+    return [_round(cell.sum / cell.count, 4) if cell.count else 0 for cell in cells]
+
+
 def check_size(spec: SeriesSpec, metrics: int, points: int) -> None:
     """Refuse (422) a series whose answer would hold more than ``MAX_SERIES_VALUES`` values."""
     if spec.group_by is not None and not 1 <= spec.group_limit <= MAX_GROUP_LIMIT:
@@ -208,8 +235,9 @@ class Analytics:
         else:
             results = await self._run(main, whole_plan, previous_plan)
 
+        starts = [label.isoformat() for label in labels]
         out_series = [
-            self._entry(metric, group, spec, results, extra, labels)
+            self._entry(metric, group, spec, results, extra, starts)
             for metric in metrics
             for group in groups
         ]
@@ -284,20 +312,21 @@ class Analytics:
         spec: SeriesSpec,
         results: _Results,
         extra: Mapping[str, Metric],
-        labels: list[datetime],
+        starts: list[str],
     ) -> dict[str, Any]:
         """One metric's points, total and comparison for one group."""
         metric_bases = base_metrics(metric, extra)
-        points = []
+        found = {b.name: results.cells.get(b.name, {}).get(group) for b in metric_bases}
+        values = _values(metric, found, extra, len(starts))
+        points = [
+            {"start": start, "value": value} for start, value in zip(starts, values, strict=True)
+        ]
         sums: dict[str, Cell] = {}
-        for piece, label in enumerate(labels):
-            at_piece: dict[str, Cell] = {}
-            for base in metric_bases:
-                cell = results.cells.get(base.name, {}).get(group)
-                if cell is not None:
-                    at_piece[base.name] = cell[piece]
-                    sums.setdefault(base.name, Cell()).add(cell[piece].count, cell[piece].sum)
-            points.append({"start": label.isoformat(), "value": value_of(metric, at_piece, extra)})
+        for name, cells in found.items():
+            if cells is not None and name not in sums:
+                total_cell = sums[name] = Cell()
+                for cell in cells:
+                    total_cell.add(cell.count, cell.sum)
         for base in metric_bases:
             if base.aggregate == Aggregate.DISTINCT:
                 whole_cell = results.whole_distinct.get(base.name, {}).get(group)

@@ -54,6 +54,18 @@ def hour_of(column: Any, dialect: str) -> ColumnElement[int]:
     return cast(func.strftime("%s", column), Integer) // 3600
 
 
+def quarter_number(column: Any, dialect: str) -> ColumnElement[int]:
+    """Quarter hours since the Unix epoch of a timestamp column, as an integer
+    (``quarter_number // 4`` is ``hour_of``, ``quarter_number % 4`` is ``quarter_of``)."""
+    if dialect == "postgresql":
+        return cast(func.floor(_epoch(column) / 900), BigInteger)
+    return cast(func.strftime("%s", column), Integer) // 900
+
+
+def quarter_start(quarter: int) -> datetime:
+    return datetime.fromtimestamp(quarter * 900, tz=UTC)
+
+
 def quarter_of(column: Any, dialect: str) -> ColumnElement[int]:
     """Which quarter (0-3) of its UTC hour a timestamp falls in."""
     if dialect == "postgresql":

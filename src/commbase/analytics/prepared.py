@@ -1,0 +1,135 @@
+"""The read path's PostgreSQL statements, built once per shape with bind parameters.
+
+Building a statement of a dozen aggregates and generating its cache key costs
+SQLAlchemy more than PostgreSQL takes to run it on sealed rollups. A dashboard
+sends the same few shapes again and again (one pack's hours by piece, its
+quarter hours, a source's raw hours), so each shape is built once here and
+executed with its values as parameters (``query.py`` uses them on PostgreSQL for
+reads without a grouping; everything else builds its statement per read).
+Only declared metrics are kept: custom metrics are rebuilt per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, Select, and_, bindparam, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+
+from commbase.analytics.aggregates import count_and_sum
+from commbase.analytics.models import MetricRollup
+from commbase.analytics.registry import QUARTER, Metric
+from commbase.analytics.sql import number_at
+
+# Shapes kept at most (a bound on memory, far above what declared metrics produce).
+MAX_SHAPES = 512
+_cache: dict[tuple[Any, ...], Any] = {}
+
+
+def _kept(key: tuple[Any, ...], statement: Any) -> Any:
+    if len(_cache) < MAX_SHAPES:
+        _cache[key] = statement
+    return statement
+
+
+def sums(positions: Sequence[int]) -> list[Any]:
+    """sum() of the count and the sum at each position of a pack's array."""
+    key = ("sums", tuple(positions))
+    found = _cache.get(key)
+    if found is None:
+        found = []
+        for position in positions:
+            found += [
+                func.sum(number_at(MetricRollup.totals, position)),
+                func.sum(number_at(MetricRollup.totals, position + 1)),
+            ]
+        _kept(key, found)
+    return list(found)
+
+
+def hours_by_piece(
+    positions: tuple[int, ...], *, value: bool, account: bool, skipped: bool
+) -> Select[Any]:
+    """A pack's sealed hours of one dimension summed by piece. Parameters: org, pack,
+    dimension, first, stop (hours), edges (the pieces' first hours), and value,
+    account, skipped (hours read otherwise) when asked for."""
+    key = ("hours", positions, value, account, skipped)
+    found = _cache.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    edges = bindparam("edges", type_=ARRAY(BigInteger))
+    piece = (func.width_bucket(MetricRollup.hour, edges) - 1).label("piece")
+    statement = select(piece, *sums(positions)).where(
+        MetricRollup.org_id == bindparam("org"),
+        MetricRollup.metric == bindparam("pack"),
+        MetricRollup.dimension == bindparam("dimension"),
+        MetricRollup.hour >= bindparam("first", type_=BigInteger),
+        MetricRollup.hour < bindparam("stop", type_=BigInteger),
+    )
+    if value:
+        statement = statement.where(MetricRollup.value == bindparam("value"))
+    if account:
+        statement = statement.where(MetricRollup.account == bindparam("account"))
+    if skipped:
+        excluded = bindparam("skipped", type_=ARRAY(BigInteger))
+        statement = statement.where(MetricRollup.hour != func.all(excluded))
+    return _kept(key, statement.group_by(piece))  # type: ignore[no-any-return]
+
+
+def quarters_by_piece(positions: tuple[int, ...], *, account: bool, raw: bool) -> Select[Any]:
+    """A pack's quarter-hour rows of some hours summed by piece. Parameters: org, pack,
+    hours, edges (the pieces' first quarter hours), and account, raw (quarter hours
+    read from raw facts) when asked for."""
+    key = ("quarters", positions, account, raw)
+    found = _cache.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    quarter = MetricRollup.hour * 4 + cast(MetricRollup.value, BigInteger)
+    edges = bindparam("edges", type_=ARRAY(BigInteger))
+    piece = (func.width_bucket(quarter, edges) - 1).label("piece")
+    statement = select(piece, *sums(positions)).where(
+        MetricRollup.org_id == bindparam("org"),
+        MetricRollup.metric == bindparam("pack"),
+        MetricRollup.dimension == QUARTER,
+        MetricRollup.hour == func.any(bindparam("hours", type_=ARRAY(BigInteger))),
+    )
+    if account:
+        statement = statement.where(MetricRollup.account == bindparam("account"))
+    if raw:
+        statement = statement.where(quarter != func.all(bindparam("raw", type_=ARRAY(BigInteger))))
+    return _kept(key, statement.group_by(piece))  # type: ignore[no-any-return]
+
+
+def raw_by_piece(metrics: tuple[Metric, ...], ranges: int) -> Select[Any] | None:
+    """(count, sum) of declared ``metrics`` (one source) by piece over ``ranges`` time
+    ranges of the organization's facts, or None for a custom metric. Parameters: org,
+    edges (the pieces' edges), s0, e0, s1, e1, ... (each range's start and end)."""
+    if any(metric.org_id is not None for metric in metrics):
+        return None
+    key = ("raw", metrics, ranges)
+    found = _cache.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    source = metrics[0].source
+    assert source is not None
+    edges = bindparam("edges", type_=ARRAY(TIMESTAMP(timezone=True)))
+    piece = (func.width_bucket(source.time, edges) - 1).label("piece")
+    time_type = source.time.type
+    statement = (
+        select(piece, *count_and_sum(metrics))
+        .where(source.org == bindparam("org"), source.base_filter())
+        .where(
+            or_(
+                *(
+                    and_(
+                        source.time >= bindparam(f"s{number}", type_=time_type),
+                        source.time < bindparam(f"e{number}", type_=time_type),
+                    )
+                    for number in range(ranges)
+                )
+            )
+        )
+        .group_by(piece)
+    )
+    return _kept(key, statement)  # type: ignore[no-any-return]
