@@ -1,7 +1,8 @@
 """Storing telemetry events: one statement per batch, within the organization's bounds.
 
 A batch's valid events (``batches.py``) become rows written with one statement --
-on PostgreSQL an ``INSERT ... SELECT FROM json_to_recordset(batch)`` through the
+on PostgreSQL a binary COPY (``copying.py``), or for a batch naming a stored id an
+``INSERT ... SELECT FROM json_to_recordset(batch)``, through the
 request's own asyncpg connection, on SQLite one executemany. A replayed id is
 skipped by ``ON CONFLICT DO NOTHING`` on the unique ``(org_id, event_id)``; on
 PostgreSQL, where the table is partitioned by month and that key includes
@@ -34,6 +35,7 @@ from commbase.privacy import retention
 from commbase.tracking import copying
 from commbase.tracking.batches import field_error, read_batch
 from commbase.tracking.bounds import MAX_FUTURE
+from commbase.tracking.copying import DATA, METADATA, RECEIVED_AT, Row
 from commbase.tracking.models import TrackedEvent
 from commbase.tracking.schemas import RejectedEvent, TrackEvent, TrackResult
 
@@ -95,128 +97,161 @@ def _check_document(value: Any, depth: int = 0) -> None:
             raise ValueError("integers must fit in 64 bits (-2^63 to 2^63-1)")
 
 
-def _unstorable(event: TrackEvent) -> RejectedEvent | None:
-    for name in ("data", "metadata"):
-        try:
-            _check_document(getattr(event, name))
-        except ValueError as exc:
-            return RejectedEvent(index=-1, id=event.id, errors=[field_error([name], str(exc))])
-    return None
+def _document_text(value: Any) -> str:
+    """``value`` (an event's data or metadata) as the JSON text its column stores;
+    ``ValueError`` when no column holds it (``_check_document``).
+
+    The walk runs only when it could find something. orjson refuses any integer
+    beyond 53 bits (``OPT_STRICT_INTEGER``) and any nesting past its own limit, and
+    text with at most ``MAX_JSON_DEPTH`` brackets nests no deeper than that: most
+    events cost one orjson call and two counts.
+    """
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        _check_document(value)
+        return orjson.dumps(value).decode()
+    if text.count(b"{") + text.count(b"[") > MAX_JSON_DEPTH:
+        _check_document(value)
+    return text.decode()
+
+
+def _rejected(index: int, event: TrackEvent, field: str, message: str) -> RejectedEvent:
+    return RejectedEvent(index=index, id=event.id, errors=[field_error([field], message)])
 
 
 def _rows(
     valid: list[tuple[int, TrackEvent]],
     rejected: list[RejectedEvent],
     *,
+    org_id: str,
     policy: TrackingPolicy,
     now: datetime,
-) -> tuple[list[dict[str, Any]], int]:
-    """The rows to insert (without org_id and received_at), and how many repeated an id
-    of this batch. Events whose times are out of bounds join ``rejected``."""
-    rows: list[dict[str, Any]] = []
+) -> tuple[list[Row], list[str], int]:
+    """The rows to store (``copying.COLUMNS``' values), the ids the client chose among
+    them, and how many events repeated an id of this batch. Events whose times are out
+    of bounds, or whose data no column holds, join ``rejected``."""
+    rows: list[Row] = []
+    chosen: list[str] = []
     period = timedelta(days=policy.retention_days)
     oldest, newest = now - period, now + MAX_FUTURE
     seen: set[str] = set()
     repeated = 0
     late: list[RejectedEvent] = []
+    store_ip = policy.store_ip
     for index, event in valid:
-        unstorable = _unstorable(event)
-        if unstorable is not None:
-            late.append(unstorable.model_copy(update={"index": index}))
+        metadata: dict[str, Any] = event.metadata  # type: ignore[assignment]
+        if not store_ip:
+            metadata.pop("ip_address", None)
+        try:
+            field = "data"
+            data = _document_text(event.data)
+            field = "metadata"
+            meta = _document_text(metadata)
+        except ValueError as exc:
+            late.append(_rejected(index, event, field, str(exc)))
             continue
         occurred = event.timestamp or now
-        if occurred > newest or occurred < oldest:
-            message = (
-                "is more than a day in the future"
-                if occurred > newest
-                else f"is older than the organization's retention of {policy.retention_days} days"
-            )
-            late.append(
-                RejectedEvent(
-                    index=index, id=event.id, errors=[field_error(["timestamp"], message)]
-                )
-            )
+        if occurred > newest:
+            late.append(_rejected(index, event, "timestamp", "is more than a day in the future"))
+            continue
+        if occurred < oldest:
+            message = f"is older than the organization's retention of {policy.retention_days} days"
+            late.append(_rejected(index, event, "timestamp", message))
             continue
         expires = occurred + period
         if event.expires_at is not None:
             if event.expires_at <= now:
-                late.append(
-                    RejectedEvent(
-                        index=index,
-                        id=event.id,
-                        errors=[field_error(["expires_at"], "is already past")],
-                    )
-                )
+                late.append(_rejected(index, event, "expires_at", "is already past"))
                 continue
             expires = min(expires, event.expires_at)
         event_id = event.id
         if event_id is None:
+            # A generated id cannot repeat a stored one: only the client's are looked up.
             event_id = new_id("evt")
         elif event_id in seen:
             repeated += 1
             continue
         else:
             seen.add(event_id)
-        # A generated id cannot repeat a stored one: only the client's are looked up.
-        probe = {"probe": True} if event.id is not None else {}
-        metadata: dict[str, Any] = event.metadata  # type: ignore[assignment]
-        if not policy.store_ip:
-            metadata.pop("ip_address", None)
+            chosen.append(event_id)
         rows.append(
-            {
-                "event_id": event_id,
-                "type": event.type,
-                "user_id": event.user_id,
-                "session_id": event.session_id,
-                "call_id": event.call_id,
-                "visitor_id": event.visitor_id,
-                "account_id": event.account_id,
-                "data": event.data,
-                "metadata": metadata,
-                "occurred_at": occurred,
-                "expires_at": expires,
-                **probe,
-            }
+            (
+                org_id,
+                event_id,
+                event.type,
+                event.user_id,
+                event.session_id,
+                event.call_id,
+                event.visitor_id,
+                event.account_id,
+                data,
+                meta,
+                occurred,
+                now,
+                expires,
+            )
         )
     if late:
         rejected.extend(late)
         rejected.sort(key=lambda r: r.index)
-    return rows, repeated
+    return rows, chosen, repeated
 
 
-async def _insert_postgres(
-    session: AsyncSession, rows: list[dict[str, Any]], *, org_id: str, now: datetime
-) -> int:
-    # One JSON document for the whole batch: orjson writes it in one C call and
-    # PostgreSQL splits it, where arrays per column cost asyncpg a type check per value.
+def _as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
+    """The rows as column-keyed dicts, ``data`` and ``metadata`` as orjson fragments."""
+    return [
+        {
+            **dict(zip(copying.COLUMNS, row, strict=True)),
+            "data": orjson.Fragment(row[DATA]),
+            "metadata": orjson.Fragment(row[METADATA]),
+        }
+        for row in rows
+    ]
+
+
+async def _insert_postgres(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
+    org_id = rows[0][0]
     # The partitioned table's unique key holds occurred_at, so COPY would take a replayed
     # id with another timestamp: a batch naming a stored id goes through the INSERT.
-    chosen = [row["event_id"] for row in rows if row.get("probe")]
     if chosen:
         await driver.fetchval(_PG_LOCK_IDS, org_id, chosen)
     if not chosen or not await driver.fetchval(_PG_STORED, org_id, chosen):
-        copied = await copying.copy_rows(driver, rows, org_id=org_id, now=now)
+        copied = await copying.copy_rows(driver, rows)
         if copied is not None:
             return copied
-    status: str = await driver.execute(_PG_INSERT, org_id, now, orjson.dumps(rows).decode())
+    else:
+        await driver.execute(copying.CACHED_PLANS)
+    # One JSON document for the whole batch: orjson writes it in one C call and
+    # PostgreSQL splits it, where arrays per column cost asyncpg a type check per value.
+    probing = set(chosen)
+    documents = _as_dicts(rows)
+    for document in documents:
+        document["probe"] = document["event_id"] in probing
+    status: str = await driver.execute(
+        _PG_INSERT, org_id, rows[0][RECEIVED_AT], orjson.dumps(documents).decode()
+    )
     return int(status.rsplit(" ", 1)[1])
 
 
-async def _insert_sqlite(
-    session: AsyncSession, rows: list[dict[str, Any]], *, org_id: str, now: datetime
-) -> int:
-    for row in rows:
-        row["org_id"], row["received_at"] = org_id, now
-        row.pop("probe", None)
+async def _insert_sqlite(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:
+    documents = [
+        {
+            **dict(zip(copying.COLUMNS, row, strict=True)),
+            "data": orjson.loads(row[DATA]),
+            "metadata": orjson.loads(row[METADATA]),
+        }
+        for row in rows
+    ]
     statement = sqlite_insert(cast(Table, TrackedEvent.__table__)).on_conflict_do_nothing(
         index_elements=["org_id", "event_id"]
     )
     # executemany's rowcount is not reported; the connection's change counter is.
     before = await session.scalar(text("SELECT total_changes()"))
-    await session.execute(statement, rows)
+    await session.execute(statement, documents)
     after = await session.scalar(text("SELECT total_changes()"))
     return int(after or 0) - int(before or 0)
 
@@ -236,13 +271,13 @@ async def ingest_events(
     # This query also opens the session's transaction, which the raw insert joins.
     policy = await policy_for(session, org_id=org_id)
     now = utcnow()
-    rows, repeated = _rows(valid, rejected, policy=policy, now=now)
+    rows, chosen, repeated = _rows(valid, rejected, org_id=org_id, policy=policy, now=now)
     stored = 0
     if rows:
         insert_rows = (
             _insert_postgres if session.get_bind().dialect.name == "postgresql" else _insert_sqlite
         )
-        stored = await insert_rows(session, rows, org_id=org_id, now=now)
+        stored = await insert_rows(session, rows, chosen=chosen)
     return _result(stored, repeated + len(rows) - stored, rejected)
 
 
