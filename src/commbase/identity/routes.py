@@ -27,6 +27,7 @@ from commbase.core.types import PathId
 from commbase.identity import account_types, audit, service
 from commbase.identity.enums import UserStatus
 from commbase.identity.members.schemas import MemberRead
+from commbase.identity.models import User
 from commbase.identity.roles import may_assign
 from commbase.identity.schemas import (
     AuditEntryRead,
@@ -50,12 +51,13 @@ router = APIRouter(prefix="/v1")
 
 
 async def _me(session: AsyncSession, principal: CurrentPrincipal, settings: Settings) -> MeRead:
-    org = await service.get_organization(session, org_id=principal.org_id)
-    user = (
-        await service.get_member_user(session, org_id=principal.org_id, user_id=principal.user_id)
-        if principal.user_id
-        else None
-    )
+    user: User | None = None
+    if principal.user_id:  # the organization and the member in one statement
+        org, user = await service.get_organization_and_member(
+            session, org_id=principal.org_id, user_id=principal.user_id
+        )
+    else:
+        org = await service.get_organization(session, org_id=principal.org_id)
     return MeRead(
         principal=PrincipalRead.of(principal),
         user=UserRead.model_validate(user) if user else None,

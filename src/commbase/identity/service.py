@@ -277,8 +277,33 @@ async def get_member_user(session: AsyncSession, *, org_id: str, user_id: str) -
     return user
 
 
-# Built once: every authenticated ``GET /v1/me`` runs it, and building and keying a
+async def get_organization_and_member(
+    session: AsyncSession, *, org_id: str, user_id: str
+) -> tuple[Organization, User]:
+    """The organization and its active member ``user_id``, in one statement: what
+    ``get_organization`` and ``get_member_user`` return (and their NotFound)."""
+    row = (await session.execute(_ORG_AND_MEMBER, {"org_id": org_id, "user_id": user_id})).first()
+    if row is None:
+        raise NotFound("Organization not found")
+    org, user = row
+    if user is None:
+        raise NotFound("User not found")
+    return org, user
+
+
+# Built once: every authenticated ``GET /v1/me`` runs them, and building and keying a
 # statement costs more CPU than running it.
+_ORG_AND_MEMBER = (
+    select(Organization, User)
+    .outerjoin(
+        Membership,
+        (Membership.org_id == Organization.id)
+        & (Membership.user_id == bindparam("user_id"))
+        & (Membership.status == MembershipStatus.ACTIVE),
+    )
+    .outerjoin(User, User.id == Membership.user_id)
+    .where(Organization.id == bindparam("org_id"))
+)
 _MEMBER_USER = (
     select(User)
     .join(Membership, Membership.user_id == User.id)
