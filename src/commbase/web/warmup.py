@@ -27,8 +27,10 @@ from commbase.analytics.periods import zone
 from commbase.core import readonly
 from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.cache import MemoryCache
+from commbase.core.errors import NotFound
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.time import utcnow
+from commbase.identity import service as identity_service
 from commbase.identity.roles import scopes_for
 from commbase.web import figures, routes
 from commbase.web.api import ApiRefused
@@ -81,9 +83,7 @@ async def warm_up_pages(app: FastAPI) -> list[str]:
             reads = _Reads(_request(state, slug), principal)
             try:
                 if not warmed:
-                    # What every view reads first (it refuses here: no such organization).
-                    with contextlib.suppress(ApiRefused):
-                        await reads.get("/v1/me")
+                    await _organization(reads)
                 filters = Filters.parse({}, default_tz=viewer.timezone)
                 shown = await figures.build(reads, spec, filters, utcnow())
                 accounts = await routes.account_choices(reads)
@@ -100,6 +100,17 @@ async def warm_up_pages(app: FastAPI) -> list[str]:
                 continue
             warmed.append(slug)
     return failed
+
+
+async def _organization(reads: Reads) -> None:
+    """What every view reads first (``/v1/me``), and the organization's row as the
+    routes that need its time zone read it (realtime, live tables); both refuse here:
+    no such organization."""
+    with contextlib.suppress(ApiRefused):
+        await reads.get("/v1/me")
+    async with read_session(reads.request) as session:
+        with contextlib.suppress(NotFound):
+            await identity_service.get_organization(session, org_id=NOBODY)
 
 
 class _Reads(Reads):
