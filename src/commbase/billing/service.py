@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.enums import OwnerType, PaymentProvider, WalletStatus
@@ -220,19 +220,36 @@ async def payer_wallet(
     user_id: str | None,
     agent_session_id: str | None,
 ) -> Wallet | None:
-    """Who pays for a call: the agent session's own wallet, else the user's, else the
-    organization's."""
-    for owner_type, owner_id in (
-        (OwnerType.AGENT_SESSION, agent_session_id),
-        (OwnerType.USER, user_id),
-        (OwnerType.ORGANIZATION, org_id),
+    """Who pays for a call: the agent session's own (active) wallet, else the user's,
+    else the organization's. The candidates are read in one query."""
+    owners = [
+        (owner_type, owner_id)
+        for owner_type, owner_id in (
+            (OwnerType.AGENT_SESSION, agent_session_id),
+            (OwnerType.USER, user_id),
+            (OwnerType.ORGANIZATION, org_id),
+        )
+        if owner_id
+    ]
+    if not owners:
+        return None
+    found: dict[tuple[str, str], Wallet] = {}
+    for wallet in await session.scalars(
+        select(Wallet).where(
+            Wallet.org_id == org_id,
+            or_(
+                *(
+                    and_(Wallet.owner_type == owner_type, Wallet.owner_id == owner_id)
+                    for owner_type, owner_id in owners
+                )
+            ),
+        )
     ):
-        if owner_id:
-            wallet = await find_wallet(
-                session, org_id=org_id, owner_type=owner_type, owner_id=owner_id
-            )
-            if wallet is not None and wallet.status == WalletStatus.ACTIVE:
-                return wallet
+        found.setdefault((wallet.owner_type, wallet.owner_id), wallet)
+    for owner in owners:
+        payer = found.get(owner)
+        if payer is not None and payer.status == WalletStatus.ACTIVE:
+            return payer
     return None
 
 

@@ -32,6 +32,7 @@ for a call already given up on hangs that call up.
 from __future__ import annotations
 
 import structlog
+from sqlalchemy import update
 
 from commbase.calls import events, lifecycle
 from commbase.calls.enums import ActionKind, CallStatus, EndReason, EventSource
@@ -103,8 +104,25 @@ async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallPro
 async def _record(
     ctx: EffectContext, *, call_id: str, org_id: str, provider: CallProvider, dialed: Dialed
 ) -> None:
-    """Step 3: store the carrier's id; hang up a call that was ended meanwhile."""
+    """Step 3: store the carrier's id; hang up a call that was ended meanwhile.
+
+    The usual case, no id stored yet, is one conditional ``UPDATE ... RETURNING``
+    (it locks the row as ``load_for_update`` would); a call that has an id already
+    (adopted by a callback, a retry) or is gone is read and checked as before."""
     async with ctx.database.sessionmaker() as session:
+        status = await session.scalar(
+            update(Call)
+            .where(Call.org_id == org_id, Call.id == call_id, Call.provider_call_id.is_(None))
+            .values(provider_call_id=dialed.provider_call_id, provider_state=dialed.state)
+            .returning(Call.status)
+            .execution_options(synchronize_session=False)
+        )
+        if status is not None:
+            if lifecycle.is_final(status):
+                call = await lifecycle.load_for_update(session, org_id=org_id, call_id=call_id)
+                after_commit(session, lambda: hang_up(provider, call))
+            await session.commit()
+            return
         try:
             call = await lifecycle.load_for_update(session, org_id=org_id, call_id=call_id)
         except NotFound:

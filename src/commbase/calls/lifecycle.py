@@ -158,8 +158,10 @@ async def apply_event(
         )
     )
     _fill_timeline(call, event)
+    # The report and the call's changes are flushed with the caller's next query or
+    # commit: reports applied one after another write one UPDATE of the call and one
+    # INSERT of their reports.
     if not moves:
-        await session.flush()
         return False
     call.status = event.status
     if is_final(event.status):
@@ -167,10 +169,14 @@ async def apply_event(
     await outbox.record(
         session, events.BY_STATUS[event.status], call_payload(call), org_id=call.org_id
     )
-    await session.flush()
+    if is_final(event.status):
+        # Last: the caller's and callee's counters are rows many calls share (all of
+        # an API key's calls count for its owner), locked from here to the commit.
+        await _count(session, call=call, event=event)
     if is_final(call.status) and call.privacy_mode:
         from commbase.calls import privacy_mode
 
+        await session.flush()
         await privacy_mode.erase_call(session, call=call)
     return True
 
@@ -182,7 +188,8 @@ async def _settle(
     event: ProviderEvent,
     debits: billing_service.GroupedDebits | None,
 ) -> None:
-    """Close the books on a finished call: duration, the one charge, the counters."""
+    """Close the books on a finished call: duration and the one charge (``_count``
+    then counts it)."""
     answered = call.answered_at is not None or event.status == CallStatus.COMPLETED
     if event.duration_s is not None:
         duration = event.duration_s
@@ -226,6 +233,12 @@ async def _settle(
             "rate_per_minute": format((call.rate_per_minute or Decimal(0)).normalize(), "f"),
             "currency": call.currency,
         }
+
+
+async def _count(session: AsyncSession, *, call: Call, event: ProviderEvent) -> None:
+    """A finished call counts for the other party's contact, the user and the agent
+    session."""
+    duration = call.duration_seconds or 0
     # The other party: the callee of an outbound call, the caller of an inbound one.
     party = call.from_number if call.direction == CallDirection.INBOUND else call.to_number
     if party:
@@ -246,5 +259,5 @@ async def _settle(
             org_id=call.org_id,
             session_id=call.agent_session_id,
             duration_s=duration,
-            spent=spent,
+            spent=(call.cost_amount or 0) if call.wallet_id is not None else 0,
         )

@@ -20,7 +20,9 @@ that claims the event with a lease::
   provider, and check the row's state before acting, so a retry never dials,
   charges or sends twice.
 * Recording the outcome waits out a database blip (up to ``RECORD_FOR_S``)
-  instead of dropping it, so a finished effect is not run again.
+  instead of dropping it, so a finished effect is not run again. The events a
+  round handled are recorded done together, in one statement, once its last
+  handler has returned (their leases are renewed until then).
 
 ``EffectRunner`` runs every registered handler: in each API process when
 ``COMMBASE_RUN_JOBS`` is on (woken at once by commits in that process), and in
@@ -161,6 +163,19 @@ class EffectRunner:
                         *(self._run(effect_, event, held) for event in claimed),
                         return_exceptions=True,
                     )
+                    # The handled events are marked done together, in one statement.
+                    done = [
+                        event.delivery_id
+                        for event, result in zip(claimed, results, strict=True)
+                        if result is True
+                    ]
+                    try:
+                        await self._complete(name, done)
+                    except Exception as exc:
+                        results = [*results, exc]
+                    else:
+                        held.difference_update(done)
+                        EFFECTS.labels(name, "done").inc(len(done))
                 for result in results:
                     if isinstance(result, BaseException):
                         # The outcome could not be recorded: the lease runs out and
@@ -168,6 +183,18 @@ class EffectRunner:
                         log.error("effect outcome not recorded", consumer=name, error=repr(result))
                 handled += len(claimed)
         return handled
+
+    async def _complete(self, consumer: str, delivery_ids: list[int]) -> None:
+        """Record the handled events as done, waiting out a database blip."""
+        if not delivery_ids:
+            return
+
+        async def complete() -> None:
+            async with self.ctx.database.sessionmaker() as session:
+                await outbox.complete(session, delivery_ids=delivery_ids, worker_id=self.worker_id)
+                await session.commit()
+
+        await retry_while_unavailable(complete, for_s=RECORD_FOR_S, what=consumer)
 
     async def _renew(self, held: set[int]) -> None:
         """Extend the leases of the events whose outcome is not recorded yet."""
@@ -179,25 +206,16 @@ class EffectRunner:
             )
             await session.commit()
 
-    async def _run(self, effect_: Effect, event: ClaimedEvent, held: set[int]) -> None:
+    async def _run(self, effect_: Effect, event: ClaimedEvent, held: set[int]) -> bool:
+        """Run one handler; True if it succeeded (``run_once`` then records it done)."""
         async with self._gate:
             try:
                 await effect_.handle(self.ctx, event)
             except Exception as exc:
                 await self._failed(effect_, event, f"{type(exc).__name__}: {exc}")
                 held.discard(event.delivery_id)
-                return
-
-        async def complete() -> None:
-            async with self.ctx.database.sessionmaker() as session:
-                await outbox.complete(
-                    session, delivery_ids=[event.delivery_id], worker_id=self.worker_id
-                )
-                await session.commit()
-
-        await retry_while_unavailable(complete, for_s=RECORD_FOR_S, what=effect_.consumer)
-        held.discard(event.delivery_id)
-        EFFECTS.labels(effect_.consumer, "done").inc()
+                return False
+        return True
 
     async def _failed(self, effect_: Effect, event: ClaimedEvent, error: str) -> None:
         log.warning(

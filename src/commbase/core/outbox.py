@@ -17,9 +17,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, String, func, insert, select, update
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -105,6 +117,11 @@ class OutboxDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(2000))
 
 
+# The tables themselves: INSERTs into them through the session flush nothing first.
+_EVENTS = cast(Table, OutboxEvent.__table__)
+_DELIVERIES = cast(Table, OutboxDelivery.__table__)
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedEvent:
     delivery_id: int
@@ -123,25 +140,62 @@ def _consumers_of(event_type: str) -> list[str]:
     )
 
 
+# One event and its deliveries in one round trip (PostgreSQL).
+_PG_RECORD = text(
+    """
+WITH recorded AS (
+    INSERT INTO outbox_events (id, org_id, type, payload, created_at)
+    VALUES (:id, :org_id, :type, CAST(:payload AS jsonb), :created_at)
+    RETURNING id
+)
+INSERT INTO outbox_deliveries (event_id, consumer, available_at, attempts)
+SELECT recorded.id, c.consumer, :created_at, 0
+FROM recorded CROSS JOIN unnest(CAST(:consumers AS text[])) WITH ORDINALITY AS c(consumer, n)
+ORDER BY c.n
+"""
+).bindparams(bindparam("created_at", type_=DateTime(timezone=True)))
+
+
 async def record(
     session: AsyncSession, event_type: str, payload: dict[str, Any], *, org_id: str
 ) -> OutboxEvent:
-    """Add a domain event to the caller's transaction; the type must be declared."""
+    """Add a domain event to the caller's transaction; the type must be declared.
+
+    The event and its deliveries are written at once with plain INSERTs, the event
+    first (each delivery's foreign key points at it): no flush of the caller's
+    pending changes, which the caller's own flush or commit writes together. The
+    returned event is not in the session."""
     events.check(event_type, payload)
     now = utcnow()
-    event = OutboxEvent(
-        id=new_id("evt"), org_id=org_id, type=event_type, payload=payload, created_at=now
-    )
-    session.add(event)
-    # Without a relationship the unit of work does not order these inserts:
-    # write the event first, since each delivery's foreign key points at it.
-    await session.flush()
-    for consumer in _consumers_of(event_type):
-        session.add(OutboxDelivery(event_id=event.id, consumer=consumer, available_at=now))
-    await session.flush()
+    values = {
+        "id": new_id("evt"),
+        "org_id": org_id,
+        "type": event_type,
+        "payload": payload,
+        "created_at": now,
+    }
+    consumers = _consumers_of(event_type)
+    with session.no_autoflush:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(
+                _PG_RECORD,
+                {**values, "payload": json.dumps(payload), "consumers": consumers},
+            )
+            if isinstance(session, Session):
+                after_commit(session, _announce, once=True)
+            return OutboxEvent(**values)
+        await session.execute(insert(_EVENTS).values(values))
+        if consumers:
+            await session.execute(
+                insert(_DELIVERIES),
+                [
+                    {"event_id": values["id"], "consumer": consumer, "available_at": now}
+                    for consumer in consumers
+                ],
+            )
     if isinstance(session, Session):
         after_commit(session, _announce, once=True)
-    return event
+    return OutboxEvent(**values)
 
 
 # The batch's events and their deliveries in one statement: the payloads travel as
