@@ -116,7 +116,7 @@ from commbase.privacy import jobs as _privacy_jobs  # noqa: F401  (registers its
 from commbase.privacy.routes import router as privacy_router
 from commbase.settings import Settings, get_settings
 from commbase.tracking.routes import router as tracking_router
-from commbase.warmup import warm_up, warm_up_reads_at_startup
+from commbase.warmup import warm_up_served
 from commbase.web.api import ApiRefused, refused_response
 from commbase.web.routes import router as dashboard_router
 from commbase.web.templating import environment as dashboard_templates
@@ -437,18 +437,14 @@ def create_served_app(settings: Settings | None = None) -> FastAPI:
     What its first requests would build (every route's dependencies and models, the
     dashboard's templates) is built now, and every dashboard page's SQL statements are
     compiled in its lifespan's start-up (:mod:`commbase.warmup`; ``COMMBASE_WARMUP=false``
-    skips both). Everything built so
-    far (modules, routes, schemas, compiled SQL: hundreds of thousands of objects that
-    live as long as the process) is moved out of the cyclic
-    garbage collector's generations (``gc.freeze``), so a full collection no longer walks
-    them: on a busy process those walks are event-loop pauses of tens of milliseconds,
-    felt by every live call and socket at that moment.
+    skips both). Everything built so far (modules, routes, schemas, compiled SQL:
+    hundreds of thousands of objects that live as long as the process) is moved out of
+    the cyclic garbage collector's generations (``gc.freeze``), so a full collection no
+    longer walks them: on a busy process those walks are event-loop pauses of tens of
+    milliseconds, felt by every live call and socket at that moment.
     """
     app = create_app(settings)
-    served: Settings = app.state.settings
-    if served.warmup:
-        warm_up(app, dashboard_templates)
-        warm_up_reads_at_startup(app, timeout_s=served.warmup_timeout_s)
+    warm_up_served(app, dashboard_templates)
     gc.collect()
     gc.freeze()
     return app

@@ -52,6 +52,15 @@ def warm_up(app: FastAPI, *templates: Environment) -> None:
         registry.declared_signature(key)
 
 
+def warm_up_served(app: FastAPI, *templates: Environment) -> None:
+    """A serving process's warm-up: :func:`warm_up` now and :func:`warm_up_reads` in
+    its lifespan start-up, unless ``COMMBASE_WARMUP=false``."""
+    settings = app.state.settings
+    if settings.warmup:
+        warm_up(app, *templates)
+        warm_up_reads_at_startup(app, timeout_s=settings.warmup_timeout_s)
+
+
 def warm_up_reads_at_startup(app: FastAPI, *, timeout_s: float) -> None:
     """Run :func:`warm_up_reads` in ``app``'s lifespan start-up, after its own."""
     inner = app.router.lifespan_context
