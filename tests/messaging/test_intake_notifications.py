@@ -235,3 +235,35 @@ async def test_statuses_of_several_messages_in_one_notification_move_each_once_i
     )
     moved = [(e.type, e.payload["status"]) for e in events if e.payload.get("id") == first]
     assert moved[-2:] == [("message.delivered", "delivered"), ("message.read", "read")]
+
+
+async def test_a_message_whose_content_holds_a_number_past_64_bits_is_filed(
+    world: World,
+) -> None:
+    """A provider's raw content is kept in the message's metadata as sent, numbers of
+    any size included (JSON has no bound; PostgreSQL's jsonb keeps them)."""
+    account = await whatsapp_account(world.client, world.tenant, "1000077")
+    big = 2**70
+    location = {"latitude": 50.08, "longitude": 14.42, "name": "Shop", "precision": big}
+    message = {**_text(77, "420601555077"), "type": "location", "location": location}
+    del message["text"]
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": WABA_ID, "changes": [_change("1000077", **_value([message]))]}],
+    }
+    assert (await post_signed(world.client, payload)).status_code == 200
+    await intake.file_all(world.app.state.db)
+    [conversation] = (
+        await world.client.get(
+            "/v1/conversations", params={"account_id": account["id"]}, headers=world.tenant.headers
+        )
+    ).json()["data"]
+    response = await world.client.get(
+        f"/v1/conversations/{conversation['id']}/messages", headers=world.tenant.headers
+    )
+    [stored] = response.json()["data"]
+    assert stored["content_type"] == "location"
+    assert stored["metadata"]["location"]["precision"] == big
+    async with world.app.state.db.sessionmaker() as session:
+        errors = list(await session.scalars(select(WhatsAppNotification.last_error)))
+    assert not [error for error in errors if error]  # nothing left to retry

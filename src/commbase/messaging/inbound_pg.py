@@ -9,7 +9,9 @@ UPDATE per conversation than PostgreSQL spent storing them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -83,17 +85,33 @@ async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]])
     # Each row's three foreign-key checks run prepared plans; the connections'
     # force_custom_plan (core.db) planned them again for every row. Until commit.
     await driver.execute("SET LOCAL plan_cache_mode = auto")
-    document = orjson.dumps([{name: row[name] for name, _ in MESSAGE_COLUMNS} for row in rows])
-    return {record[0] for record in await driver.fetch(_INSERT, document.decode())}
+    document = _json([{name: row[name] for name, _ in MESSAGE_COLUMNS} for row in rows])
+    return {record[0] for record in await driver.fetch(_INSERT, document)}
 
 
 async def update_counts(session: AsyncSession, counted: Sequence[dict[str, Any]]) -> None:
     """Set each conversation's inbound times and counts (``inbound._file_in``'s values)."""
     driver = await _driver(session)
-    document = orjson.dumps(
+    document = _json(
         [
             {"id": values["b_id"], **{name: values[f"b_{name}"] for name, _ in COUNT_COLUMNS}}
             for values in counted
         ]
     )
-    await driver.execute(_UPDATE, document.decode())
+    await driver.execute(_UPDATE, document)
+
+
+def _json(value: Any) -> str:
+    """``value`` as JSON text. orjson refuses integers past 64 bits, which a provider's
+    raw content copied into ``metadata`` may hold (a WhatsApp location's extra field):
+    ``jsonb`` keeps them, so such a batch is written by the standard encoder instead."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=_isoformat)
+
+
+def _isoformat(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
