@@ -83,6 +83,12 @@ def _ready(
     return ready
 
 
+def _indexed(attribute: Any) -> bool:
+    """Whether some index of its table holds the column ``attribute`` maps."""
+    column = attribute.expression
+    return any(column.name in index.columns for index in getattr(column.table, "indexes", ()))
+
+
 # Statements of the data version, by shape (declared sources, no account or filter).
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
 
@@ -103,9 +109,13 @@ def _versions_statement(
         changed_since = source.changed > mark if watermark is not None else literal(True)
         # Few rows changed since the watermark: SQLite must find them by the change
         # index, not scan the range by the time index (PostgreSQL's planner knows).
+        # A source whose change time has no index (conversations: filing's updates stay
+        # HOT) is read by its time index over the range.
         time = (
             func.coalesce(source.time, source.time)
-            if dialect == "sqlite" and source.changed is not source.time
+            if dialect == "sqlite"
+            and source.changed is not source.time
+            and _indexed(source.changed)
             else source.time
         )
         versioned = [func.count(), func.max(source.changed)]
