@@ -37,6 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core import events
 from commbase.core.db import PERSONAL, Base, Session, after_commit, public_id, rowcount
+from commbase.core.driver import driver_of
 from commbase.core.ids import new_id
 from commbase.core.time import utcnow
 
@@ -223,12 +224,7 @@ async def _record_many_postgresql(
     event_type: str,
     now: datetime,
 ) -> None:
-    connection = await session.connection()
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    if not driver.is_in_transaction():
-        # The session's transaction begins with its first statement: let SQLAlchemy
-        # send it, or this one would commit alone and outlive a rollback.
-        await session.execute(select(1))
+    driver = await driver_of(session)
     document = json.dumps([{"id": row["id"], "payload": row["payload"]} for row in rows])
     await driver.execute(
         _PG_RECORD_MANY, document, rows[0]["org_id"], event_type, now, list(consumers)

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.core.driver import driver_of
 
 # Every column ``inbound._row`` fills, with its type, and the defaults it leaves out.
 MESSAGE_COLUMNS = (
@@ -68,20 +69,9 @@ WHERE c.id = r.id
 """  # noqa: S608  (names from COUNT_COLUMNS)
 
 
-async def _driver(session: AsyncSession) -> Any:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    if not driver.is_in_transaction():
-        # The session's transaction begins with its first statement: let SQLAlchemy
-        # send it, or the batch would commit alone and outlive a rollback.
-        await session.execute(select(1))
-    return driver
-
-
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert the rows (``inbound._row``'s) not stored yet; the ids of those inserted."""
-    driver = await _driver(session)
+    driver = await driver_of(session)
     # Each row's three foreign-key checks run prepared plans; the connections'
     # force_custom_plan (core.db) planned them again for every row. Until commit.
     await driver.execute("SET LOCAL plan_cache_mode = auto")
@@ -91,7 +81,7 @@ async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]])
 
 async def update_counts(session: AsyncSession, counted: Sequence[dict[str, Any]]) -> None:
     """Set each conversation's inbound times and counts (``inbound._file_in``'s values)."""
-    driver = await _driver(session)
+    driver = await driver_of(session)
     document = _json(
         [
             {"id": values["b_id"], **{name: values[f"b_{name}"] for name, _ in COUNT_COLUMNS}}
