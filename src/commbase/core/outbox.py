@@ -157,6 +157,20 @@ ORDER BY c.n
 ).bindparams(bindparam("created_at", type_=DateTime(timezone=True)))
 
 
+def _event_row(
+    event_type: str, payload: dict[str, Any], *, org_id: str, now: datetime
+) -> dict[str, Any]:
+    """An event's column values; the payload checked against its declared type."""
+    events.check(event_type, payload)
+    return {
+        "id": new_id("evt"),
+        "org_id": org_id,
+        "type": event_type,
+        "payload": payload,
+        "created_at": now,
+    }
+
+
 async def record(
     session: AsyncSession, event_type: str, payload: dict[str, Any], *, org_id: str
 ) -> OutboxEvent:
@@ -166,15 +180,8 @@ async def record(
     first (each delivery's foreign key points at it): no flush of the caller's
     pending changes, which the caller's own flush or commit writes together. The
     returned event is not in the session."""
-    events.check(event_type, payload)
     now = utcnow()
-    values = {
-        "id": new_id("evt"),
-        "org_id": org_id,
-        "type": event_type,
-        "payload": payload,
-        "created_at": now,
-    }
+    values = _event_row(event_type, payload, org_id=org_id, now=now)
     consumers = _consumers_of(event_type)
     with session.no_autoflush:
         if session.get_bind().dialect.name == "postgresql":
@@ -239,18 +246,7 @@ async def record_many(
     if not payloads:
         return
     now = utcnow()
-    rows = []
-    for payload in payloads:
-        events.check(event_type, payload)
-        rows.append(
-            {
-                "id": new_id("evt"),
-                "org_id": org_id,
-                "type": event_type,
-                "payload": payload,
-                "created_at": now,
-            }
-        )
+    rows = [_event_row(event_type, payload, org_id=org_id, now=now) for payload in payloads]
     consumers = _consumers_of(event_type)
     if session.get_bind().dialect.name == "postgresql":
         await _record_many_postgresql(session, rows, consumers, event_type=event_type, now=now)
