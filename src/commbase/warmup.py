@@ -10,7 +10,8 @@ page of a fresh process paid ~1.5 s of CPU for it before (``bench/web_pages.py``
 - The analytics metric registry imports its declarations on first use.
 - SQLAlchemy compiles each SQL statement on its first run (per engine, by shape): a
   dashboard page's first view compiled a few dozen (100-200 ms of CPU). The lifespan's
-  start-up runs every page's reads once (:mod:`commbase.web.warmup`), bounded by
+  start-up runs every page's reads once (:mod:`commbase.web.warmup`: in UTC and in
+  one zone of each other offset kind the organizations use), bounded by
   ``COMMBASE_WARMUP_TIMEOUT_S``; a failure or timeout is logged, shown by ``/readyz``
   (``checks.warmup``, status ``degraded``) and the process serves anyway.
 

@@ -10,13 +10,18 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from sqlalchemy import select
+from fastapi import FastAPI, Request
+from sqlalchemy import event, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import CacheStats
 
 from commbase import warmup
 from commbase.app import create_served_app
+from commbase.core import jobs
 from commbase.core.db import Base
+from commbase.identity.models import Organization
 from commbase.settings import Settings
+from commbase.web import warmup as web_warmup
 from commbase.web.pages import PAGES
 from tests.conftest import client_for
 from tests.identity.factories import login, make_tenant
@@ -108,3 +113,63 @@ async def test_warm_up_can_be_turned_off(app: FastAPI, settings: Settings) -> No
         async with client_for(served) as served_client:
             ready = await served_client.get("/readyz")
             assert "warmup" not in ready.json()["checks"]
+
+
+async def test_zones_to_warm_are_utc_and_one_zone_of_each_other_offset_kind(
+    app: FastAPI,
+) -> None:
+    for timezone in ("Europe/Oslo", "Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu"):
+        tenant = await make_tenant(app)
+        async with app.state.db.sessionmaker() as session:
+            await session.execute(
+                update(Organization)
+                .where(Organization.id == tenant.org_id)
+                .values(timezone=timezone)
+            )
+            await session.commit()
+    request = Request({"type": "http", "app": app, "state": {}, "headers": []})
+    # Whole hours (UTC, Oslo), half past (St John's -3:30 before Kolkata +5:30 by
+    # name), a quarter to (Kathmandu +5:45).
+    assert await web_warmup.zones_to_warm(request) == [
+        "UTC",
+        "America/St_Johns",
+        "Asia/Kathmandu",
+    ]
+
+
+async def test_a_half_hour_zones_first_view_compiles_no_analytics_statement(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A day in Asia/Kolkata begins at :30 past an hour: its edges read quarter-hour
+    rollups that a UTC day's never do, so the warm-up builds the pages in that zone too
+    (without it, the first view here compiled 8-16 statements of its own)."""
+    tenant = await make_tenant(app)
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(
+            update(Organization)
+            .where(Organization.id == tenant.org_id)
+            .values(timezone="Asia/Kolkata")
+        )
+        await session.commit()
+    token = await login(client, tenant.owner_email)
+    # Sealed hours (the rollup has run): a day's edges are read from rollups.
+    await jobs.run_job(app.state.db, jobs.get_job("analytics.rollup"), trigger="manual")
+    served = create_served_app(settings)
+    compiled: list[str] = []
+
+    def count(_c: Any, _cu: Any, statement: str, _p: Any, context: Any, _m: bool) -> None:
+        if getattr(context, "cache_hit", None) is CacheStats.CACHE_MISS:
+            compiled.append(statement)
+
+    async with LifespanManager(served, startup_timeout=60):
+        assert served.state.warmup == "ok"
+        async with client_for(served) as served_client:
+            event.listen(Engine, "before_cursor_execute", count)
+            try:
+                page = await served_client.get(
+                    "/dashboard/executive", headers={"Cookie": f"cb_dash={token}"}
+                )
+            finally:
+                event.remove(Engine, "before_cursor_execute", count)
+    assert page.status_code == 200
+    assert [s for s in compiled if "metric_rollups" in s] == []
