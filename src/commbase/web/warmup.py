@@ -34,7 +34,7 @@ from commbase.analytics.periods import zone
 from commbase.core import readonly
 from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.cache import MemoryCache
-from commbase.core.errors import NotFound
+from commbase.core.errors import NotFound, ValidationFailed
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
@@ -91,7 +91,7 @@ async def zones_to_warm(request: Request) -> list[str]:
     for name in names:
         try:
             offset = now.astimezone(zone(name)).utcoffset()
-        except (ValueError, KeyError):  # a zone this machine does not know: not warmed
+        except ValidationFailed:  # a zone this machine does not know: not warmed
             continue
         if offset is not None:
             chosen.setdefault(int(offset.total_seconds() // 60) % 60, name)
