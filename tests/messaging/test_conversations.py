@@ -13,6 +13,7 @@ from sqlalchemy import select
 from commbase.core.outbox import OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
 from commbase.identity.roles import Role
+from commbase.messaging import simulation
 from commbase.messaging.models import ChannelAccount
 from tests.identity.factories import add_member, run_operator_job
 from tests.messaging.conftest import World
@@ -479,3 +480,24 @@ async def test_a_web_chat_session_without_phone_or_email_stays_one_contact(
         f"/v1/conversations/{posted[0]['conversation_id']}", headers=world.tenant.headers
     )
     assert conversation.json()["session_id"] == "widget-session-42"
+
+
+async def test_messages_that_stay_delivered_do_not_hold_back_newer_ones(
+    world: World, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator reads a batch of the oldest messages with a step to come; a message
+    that stays delivered (never read) has none left, so a batch's worth of them must
+    not keep every newer message where it is."""
+    monkeypatch.setattr(simulation, "BATCH", 2)
+    account = await create_account(world.client, world.tenant, kind="sms", name="SMS line")
+    for phone in ("+420601100115", "+420601100215"):
+        await _send(world, (await _conversation(world, account["id"], phone))["id"])
+    await run_sends(world.app)
+    clock.advance(60)
+    await run_simulator(world.app, now=clock.now())
+    newer = await _send(world, (await _conversation(world, account["id"], "+420601100310"))["id"])
+    await run_sends(world.app)
+    clock.advance(60)
+    await run_simulator(world.app, now=clock.now())
+    shown = await _message(world, newer["id"])
+    assert shown["status"] == "read"

@@ -24,6 +24,7 @@ from commbase.messaging.providers.base import InboundMessage
 from commbase.messaging.providers.simulator import (
     REPLY_AFTER_S,
     REPLYING,
+    UNREAD,
     due_steps,
     reply_for,
 )
@@ -76,7 +77,14 @@ async def advance_simulated_messages(database: Database, *, now: datetime | None
                 .join(ChannelAccount, ChannelAccount.id == Message.account_id)
                 .where(
                     or_(
-                        Message.status.in_([MessageStatus.SENT, MessageStatus.DELIVERED]),
+                        Message.status == MessageStatus.SENT,
+                        # Delivered, with a read to come: one that stays delivered is
+                        # done (read again each second, the oldest such 500 would
+                        # hold the batch and starve every newer message).
+                        and_(
+                            Message.status == MessageStatus.DELIVERED,
+                            Conversation.client_phone.not_like(f"%{UNREAD}"),
+                        ),
                         # Read, and the contact's number is one that answers.
                         and_(
                             Message.status == MessageStatus.READ,

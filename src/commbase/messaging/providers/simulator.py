@@ -31,6 +31,8 @@ STOP_REPLY = "STOP"
 THANKS_REPLY = "Thanks, got it!"
 # Number endings whose contacts reply.
 REPLYING = ("99", "7")
+# The number ending whose messages stay delivered, never read.
+UNREAD = "15"
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def script_for(to: str) -> list[Step]:
     if tail == "14":
         return [Step(LOST_AFTER_S, MessageStatus.FAILED, "sim_131049", "not delivered (lost)")]
     delivered = Step(DELIVERED_AFTER_S, MessageStatus.DELIVERED)
-    if tail == "15":
+    if tail == UNREAD:
         return [delivered]
     return [delivered, Step(READ_AFTER_S, MessageStatus.READ)]
 
