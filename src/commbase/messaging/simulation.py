@@ -61,6 +61,11 @@ async def _reply(
             reply_to_provider_id=message.provider_message_id,
         ),
     )
+    # Filing marks the reply's conversation's messages replied; this one is marked
+    # whichever conversation the reply was filed in (or if it was filed before), so
+    # it is not picked up again every second.
+    if message.replied_at is None:
+        message.replied_at = at
 
 
 async def advance_simulated_messages(database: Database, *, now: datetime | None = None) -> int:
