@@ -4,6 +4,7 @@ with backoff, given up after their attempts, and re-run when a worker dies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from commbase.core import effects, outbox
 from commbase.core.db import Database
 from commbase.core.effects import EffectContext, EffectRunner, effect
 from commbase.core.events import EventPayload, define
-from commbase.core.outbox import ClaimedEvent, OutboxDelivery
+from commbase.core.outbox import ClaimedEvent, OutboxDelivery, OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
 
 
@@ -191,3 +192,54 @@ async def test_a_running_worker_wakes_as_soon_as_an_event_commits(database: Data
     await asyncio.wait_for(handled.wait(), timeout=5)
     runner.stop()
     await asyncio.wait_for(task, timeout=5)
+
+
+async def delivery_done(database: Database, n: int) -> bool:
+    """Whether the delivery of the event numbered ``n`` is recorded done."""
+    async with database.sessionmaker() as session:
+        deliveries = (
+            await session.execute(
+                select(OutboxDelivery.done_at, OutboxEvent.payload).join(
+                    OutboxEvent, OutboxEvent.id == OutboxDelivery.event_id
+                )
+            )
+        ).all()
+    return any(done is not None and payload["n"] == n for done, payload in deliveries)
+
+
+async def test_an_effect_that_finished_is_not_run_again_when_its_round_is_cut_off(
+    database: Database, clock: FrozenClock
+) -> None:
+    """Each finished effect is recorded done as it finishes, not once the round's
+    slowest one has: a worker that dies while another effect of its round still runs
+    leaves only that one to run again."""
+    runs: list[int] = []
+    slow_started = asyncio.Event()
+
+    @effect("tests.mixed", event_types=[POKED])
+    async def handle(ctx: EffectContext, event: ClaimedEvent) -> None:
+        runs.append(event.payload["n"])
+        if event.payload["n"] == 2 and event.attempts == 1:
+            slow_started.set()
+            await asyncio.Event().wait()  # runs until its worker dies
+
+    await record(database, POKED, 1)
+    await record(database, POKED, 2)
+    dying = EffectRunner(database, worker_id="dying", renew_every_s=0.05)
+    other = EffectRunner(database, worker_id="other")
+    round_ = asyncio.create_task(dying.run_once())
+    await asyncio.wait_for(slow_started.wait(), timeout=5)
+    for _ in range(100):  # recorded within a few statements' time
+        if await delivery_done(database, 1):
+            break
+        await asyncio.sleep(0.02)
+    clock.advance(effects.LEASE_S + 1)
+    await asyncio.sleep(0.3)  # a few renewals of the slow one's lease
+    assert await other.run_once() == 0  # the slow one is still held, the fast one done
+
+    round_.cancel()  # the worker dies mid-round
+    with contextlib.suppress(asyncio.CancelledError):
+        await round_
+    clock.advance(effects.LEASE_S + 1)
+    assert await other.run_once() == 1
+    assert sorted(runs) == [1, 2, 2]  # the fast one ran once; the cut-off one again

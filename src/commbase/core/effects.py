@@ -20,9 +20,13 @@ that claims the event with a lease::
   provider, and check the row's state before acting, so a retry never dials,
   charges or sends twice.
 * Recording the outcome waits out a database blip (up to ``RECORD_FOR_S``)
-  instead of dropping it, so a finished effect is not run again. The events a
-  round handled are recorded done together, in one statement, once its last
-  handler has returned (their leases are renewed until then).
+  instead of dropping it, so a finished effect is not run again. Each handled
+  event is recorded done as soon as it finishes, not when its round's slowest
+  handler does (``_Completer``): the events that finished while the previous
+  record was being written are recorded together, in one statement. A worker
+  that dies mid-round leaves only its unfinished effects (and those finished in
+  the last few milliseconds) to run again. An event's lease is renewed until it
+  is recorded done.
 
 ``EffectRunner`` runs every registered handler: in each API process when
 ``COMMBASE_RUN_JOBS`` is on (woken at once by commits in that process), and in
@@ -157,25 +161,18 @@ class EffectRunner:
             if claimed:
                 held = {event.delivery_id for event in claimed}
                 renew = partial(self._renew, held)
+                completer = _Completer(self, name, held)
                 async with renewed(renew, every_s=self.renew_every_s, name=name):
-                    # Every run ends before the renewals stop, whatever one of them raises.
-                    results = await asyncio.gather(
-                        *(self._run(effect_, event, held) for event in claimed),
-                        return_exceptions=True,
-                    )
-                    # The handled events are marked done together, in one statement.
-                    done = [
-                        event.delivery_id
-                        for event, result in zip(claimed, results, strict=True)
-                        if result is True
-                    ]
                     try:
-                        await self._complete(name, done)
-                    except Exception as exc:
-                        results = [*results, exc]
-                    else:
-                        held.difference_update(done)
-                        EFFECTS.labels(name, "done").inc(len(done))
+                        # Every run ends before the renewals stop, whatever one raises.
+                        results = await asyncio.gather(
+                            *(self._run(effect_, event, held, completer) for event in claimed),
+                            return_exceptions=True,
+                        )
+                        # The last handled events are recorded before the renewals stop.
+                        await completer.flushed()
+                    finally:
+                        completer.cancel()  # only if the round itself was cancelled
                 for result in results:
                     if isinstance(result, BaseException):
                         # The outcome could not be recorded: the lease runs out and
@@ -206,8 +203,10 @@ class EffectRunner:
             )
             await session.commit()
 
-    async def _run(self, effect_: Effect, event: ClaimedEvent, held: set[int]) -> bool:
-        """Run one handler; True if it succeeded (``run_once`` then records it done)."""
+    async def _run(
+        self, effect_: Effect, event: ClaimedEvent, held: set[int], completer: _Completer
+    ) -> bool:
+        """Run one handler; True if it succeeded (``completer`` then records it done)."""
         async with self._gate:
             try:
                 await effect_.handle(self.ctx, event)
@@ -215,6 +214,7 @@ class EffectRunner:
                 await self._failed(effect_, event, f"{type(exc).__name__}: {exc}")
                 held.discard(event.delivery_id)
                 return False
+        completer.add(event.delivery_id)
         return True
 
     async def _failed(self, effect_: Effect, event: ClaimedEvent, error: str) -> None:
@@ -278,3 +278,48 @@ class EffectRunner:
         self._stop.set()
         if self._wake is not None:
             self._wake.set()
+
+
+class _Completer:
+    """Records a round's handled events done as they finish, in small groups.
+
+    ``add`` queues an event; a single flush task writes whatever is queued in one
+    statement, then at once whatever was queued meanwhile, until none is left (group
+    commit: one UPDATE per group, none waiting on the round's slowest handler). An
+    event leaves ``held`` (its lease is no longer renewed) once recorded done; a
+    group that could not be recorded (the database away past ``RECORD_FOR_S``)
+    keeps its leases until the round ends, and then runs again."""
+
+    def __init__(self, runner: EffectRunner, consumer: str, held: set[int]) -> None:
+        self.runner = runner
+        self.consumer = consumer
+        self.held = held
+        self.queued: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, delivery_id: int) -> None:
+        self.queued.append(delivery_id)
+        if self._task is None or self._task.done():
+            # Starts on the loop's next turn: handlers finishing in this turn join it.
+            self._task = asyncio.create_task(self._flush(), name=f"complete {self.consumer}")
+
+    async def _flush(self) -> None:
+        while self.queued:
+            group, self.queued = self.queued, []
+            try:
+                await self.runner._complete(self.consumer, group)
+            except Exception as exc:
+                # The lease runs out and the effects run again (they are idempotent).
+                log.error("effect outcome not recorded", consumer=self.consumer, error=repr(exc))
+                continue
+            self.held.difference_update(group)
+            EFFECTS.labels(self.consumer, "done").inc(len(group))
+
+    async def flushed(self) -> None:
+        """Wait until every event added so far is recorded (or could not be)."""
+        if self._task is not None:
+            await self._task
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
