@@ -1,16 +1,15 @@
 """Reading a batch of telemetry events: its items, parsed and validated.
 
-A batch holds up to ``track_max_batch`` events and is read for throughput: a
-JSON array is validated straight from its bytes by pydantic in one call; only a
-batch that fails that (or NDJSON, or a body with something to refuse) is parsed
-once by orjson and validated as one list, revisiting just the failing items.
-Storing what is valid is ``events.py``'s part.
+A batch holds up to ``track_max_batch`` events and is read for throughput: its
+body is parsed once by orjson and the list validated by pydantic in one call into
+plain dicts (``TrackEventItem``), which costs about half of validating the bytes
+into models; only when that fails are the failing items read from the error and
+the rest validated again, together. Storing what is valid is ``events.py``'s part.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any
 
@@ -24,15 +23,16 @@ from commbase.core.errors import (
     ValidationFailed,
 )
 from commbase.core.schemas import _check_storable
-from commbase.tracking.schemas import RejectedEvent, TrackEvent
+from commbase.tracking.schemas import RejectedEvent, TrackEventItem
 
 JSON_TYPES = ("application/json", "")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
-_EVENTS = TypeAdapter(list[TrackEvent])
-_SLOW_PATH_MARKERS = (b"\\u0000", b"NaN", b"Infinity")
+_EVENTS = TypeAdapter(list[TrackEventItem])
 
 # An integer literal orjson may read as a float: beyond 64 bits needs 19 digits or more.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# Found by mapping every digit to "0" and searching for 19 of them: a tenth of a regex's time.
+_DIGITS_AS_ZERO = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_NUMBER = b"0" * 19
 ORJSON_MAX_DEPTH = 1024
 
 
@@ -41,7 +41,7 @@ def _loads(text: bytes) -> Any:
     (orjson makes them floats, which would store a number nobody sent); ingest then
     refuses them item by item. Raises ``orjson.JSONDecodeError``."""
     value = orjson.loads(text)
-    if _LONG_NUMBER.search(text) is None:
+    if _LONG_NUMBER not in text.translate(_DIGITS_AS_ZERO):
         return value
     try:
         return json.loads(text)  # valid JSON already: no NaN, no lone surrogates
@@ -58,15 +58,9 @@ def _loads(text: bytes) -> Any:
 
 def read_batch(
     body: bytes, *, content_type: str, max_events: int
-) -> tuple[list[tuple[int, TrackEvent]], list[RejectedEvent]]:
+) -> tuple[list[tuple[int, TrackEventItem]], list[RejectedEvent]]:
     """The batch's valid events with their positions, and each invalid one with its
     reasons; 400/413/415/422 problems for a body that is no batch."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    events = _validate_whole(body) if media in JSON_TYPES else None
-    if events is not None:
-        if len(events) > max_events:
-            raise _too_many(len(events), max_events)
-        return list(enumerate(events)), []
     items = parse_batch(body, content_type=content_type, max_events=max_events)
     return validate_batch(items, check_nul=b"\\u0000" in body)
 
@@ -103,18 +97,6 @@ def parse_batch(body: bytes, *, content_type: str, max_events: int) -> list[Any]
     return items
 
 
-def _validate_whole(body: bytes) -> list[TrackEvent] | None:
-    """A JSON array's events validated straight from its bytes, in one call; None when
-    anything in it needs the item-by-item path (an invalid event, a value to refuse)."""
-    # pydantic's JSON parser reads NaN and Infinity, which orjson (rightly) refuses.
-    if any(marker in body for marker in _SLOW_PATH_MARKERS):
-        return None
-    try:
-        return _EVENTS.validate_json(body)
-    except ValidationError:
-        return None
-
-
 def _too_many(count: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"A batch holds at most {limit} events; this one has {count}")
 
@@ -132,7 +114,7 @@ def _client_id(item: Any) -> str | None:
 
 def validate_batch(
     items: list[Any], *, check_nul: bool
-) -> tuple[list[tuple[int, TrackEvent]], list[RejectedEvent]]:
+) -> tuple[list[tuple[int, TrackEventItem]], list[RejectedEvent]]:
     """The valid events with their positions, and each invalid one with its reasons.
 
     The whole list is validated in one call; only when that fails are the failing
@@ -152,10 +134,12 @@ def validate_batch(
             except ValueError as exc:
                 rejected[index] = [field_error([], str(exc))]
     remaining = [i for i in range(len(items)) if i not in rejected]
-    valid: list[tuple[int, TrackEvent]] = []
+    valid: list[tuple[int, TrackEventItem]] = []
     while remaining:
         try:
-            events = _EVENTS.validate_python([items[i] for i in remaining])
+            events = _EVENTS.validate_python(
+                items if len(remaining) == len(items) else [items[i] for i in remaining]
+            )
         except ValidationError as exc:
             bad: set[int] = set()
             for err in exc.errors(include_url=False, include_input=False):

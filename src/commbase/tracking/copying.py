@@ -2,13 +2,13 @@
 
 ``copy_rows`` writes the rows ``events._rows`` built (tuples in ``COLUMNS``' order,
 ``data`` and ``metadata`` as JSON text) with asyncpg's ``copy_records_to_table``
-(the binary COPY protocol) on the request's own connection, inside a savepoint of
-the request's transaction: whatever else the request writes commits or rolls back
-with them. COPY knows no ``ON CONFLICT``, so an event id the organization already
-stored (a replayed batch) fails the savepoint with a unique violation; the
-savepoint is rolled back and ``copy_rows`` answers None, and the caller writes the
-batch with its ``INSERT ... ON CONFLICT DO NOTHING`` instead. Fresh batches, the
-common case, cost PostgreSQL about 40% less CPU this way than that statement's
+(the binary COPY protocol) on the request's own connection, inside the request's
+transaction: whatever else the request writes commits or rolls back with them.
+COPY knows no ``ON CONFLICT``: the caller copies only a batch none of whose ids
+is stored, under the locks that keep a concurrent request from storing one
+(``events._insert_postgres``); a batch naming a stored id goes through its
+``INSERT ... ON CONFLICT DO NOTHING`` instead. Fresh batches, the common case,
+cost PostgreSQL about 40% less CPU this way than that statement's
 ``json_to_recordset``, which parses the whole batch as JSON text on the server.
 
 Every connection plans each statement afresh (``plan_cache_mode =
@@ -16,16 +16,14 @@ force_custom_plan``, ``core.db``). That includes the foreign key's check of each
 stored row against ``organizations`` -- a cached query PostgreSQL would otherwise
 plan once per connection -- and cost a 1,000-event batch about 10 ms of server
 CPU, a third of its COPY. ``CACHED_PLANS`` puts back PostgreSQL's default for the
-rest of the request's transaction only; it is sent with the savepoint, in one
-round trip.
+rest of the request's transaction only; ingest sends it before its first
+statement of the batch, so the lookup of stored ids runs a cached plan too.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Final
-
-import asyncpg  # type: ignore[import-untyped]
 
 COLUMNS = (
     "org_id",
@@ -65,22 +63,11 @@ assert COLUMNS[DATA] == "data"
 assert COLUMNS[METADATA] == "metadata"
 assert COLUMNS[RECEIVED_AT] == "received_at"
 CACHED_PLANS = "SET LOCAL plan_cache_mode = auto"
-_SAVEPOINT = "tracked_events_copy"
 
 
-async def copy_rows(driver: Any, rows: list[Row]) -> int | None:
+async def copy_rows(driver: Any, rows: list[Row]) -> int:
     """COPY ``rows`` into ``tracked_events`` on ``driver`` (an asyncpg connection in a
-    transaction); the number written, or None when an event id was already stored
-    (nothing is written then)."""
-    # asyncpg's own transaction() refuses to nest in SQLAlchemy's BEGIN: plain SQL, and
-    # no parameters, so both statements go in one simple query. A rollback to the
-    # savepoint keeps the setting made before it.
-    await driver.execute(f"{CACHED_PLANS}; SAVEPOINT {_SAVEPOINT}")
-    try:
-        # SQLAlchemy's jsonb codec on this connection takes JSON text.
-        await driver.copy_records_to_table("tracked_events", records=rows, columns=COLUMNS)
-    except asyncpg.UniqueViolationError:
-        await driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        return None
-    await driver.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    transaction); the number written."""
+    # SQLAlchemy's jsonb codec on this connection takes JSON text.
+    await driver.copy_records_to_table("tracked_events", records=rows, columns=COLUMNS)
     return len(rows)

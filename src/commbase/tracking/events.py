@@ -37,7 +37,7 @@ from commbase.tracking.batches import field_error, read_batch
 from commbase.tracking.bounds import MAX_FUTURE
 from commbase.tracking.copying import DATA, METADATA, RECEIVED_AT, Row
 from commbase.tracking.models import TrackedEvent
-from commbase.tracking.schemas import RejectedEvent, TrackEvent, TrackResult
+from commbase.tracking.schemas import RejectedEvent, TrackEventItem, TrackResult
 
 EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
 _PG_INSERT = """
@@ -106,22 +106,25 @@ def _document_text(value: Any) -> str:
     text with at most ``MAX_JSON_DEPTH`` brackets nests no deeper than that: most
     events cost one orjson call and two counts.
     """
+    if not value:
+        return "{}"
     try:
         text = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
     except orjson.JSONEncodeError:
         _check_document(value)
         return orjson.dumps(value).decode()
-    if text.count(b"{") + text.count(b"[") > MAX_JSON_DEPTH:
+    # Nesting deeper than MAX_JSON_DEPTH takes more brackets than a short text holds.
+    if len(text) > 2 * MAX_JSON_DEPTH and text.count(b"{") + text.count(b"[") > MAX_JSON_DEPTH:
         _check_document(value)
     return text.decode()
 
 
-def _rejected(index: int, event: TrackEvent, field: str, message: str) -> RejectedEvent:
-    return RejectedEvent(index=index, id=event.id, errors=[field_error([field], message)])
+def _rejected(index: int, event: TrackEventItem, field: str, message: str) -> RejectedEvent:
+    return RejectedEvent(index=index, id=event.get("id"), errors=[field_error([field], message)])
 
 
 def _rows(
-    valid: list[tuple[int, TrackEvent]],
+    valid: list[tuple[int, TrackEventItem]],
     rejected: list[RejectedEvent],
     *,
     org_id: str,
@@ -139,19 +142,21 @@ def _rows(
     repeated = 0
     late: list[RejectedEvent] = []
     store_ip = policy.store_ip
+    append = rows.append
     for index, event in valid:
-        metadata: dict[str, Any] = event.metadata  # type: ignore[assignment]
-        if not store_ip:
+        get = cast(dict[str, Any], event).get  # fields absent stay absent
+        metadata: Any = get("metadata")
+        if metadata and not store_ip:
             metadata.pop("ip_address", None)
         try:
             field = "data"
-            data = _document_text(event.data)
+            data = _document_text(get("data"))
             field = "metadata"
             meta = _document_text(metadata)
         except ValueError as exc:
             late.append(_rejected(index, event, field, str(exc)))
             continue
-        occurred = event.timestamp or now
+        occurred = get("timestamp") or now
         if occurred > newest:
             late.append(_rejected(index, event, "timestamp", "is more than a day in the future"))
             continue
@@ -160,12 +165,13 @@ def _rows(
             late.append(_rejected(index, event, "timestamp", message))
             continue
         expires = occurred + period
-        if event.expires_at is not None:
-            if event.expires_at <= now:
+        asked = get("expires_at")
+        if asked is not None:
+            if asked <= now:
                 late.append(_rejected(index, event, "expires_at", "is already past"))
                 continue
-            expires = min(expires, event.expires_at)
-        event_id = event.id
+            expires = min(expires, asked)
+        event_id = get("id")
         if event_id is None:
             # A generated id cannot repeat a stored one: only the client's are looked up.
             event_id = new_id("evt")
@@ -175,16 +181,16 @@ def _rows(
         else:
             seen.add(event_id)
             chosen.append(event_id)
-        rows.append(
+        append(
             (
                 org_id,
                 event_id,
-                event.type,
-                event.user_id,
-                event.session_id,
-                event.call_id,
-                event.visitor_id,
-                event.account_id,
+                event["type"],
+                get("user_id"),
+                get("session_id"),
+                get("call_id"),
+                get("visitor_id"),
+                get("account_id"),
                 data,
                 meta,
                 occurred,
@@ -217,14 +223,15 @@ async def _insert_postgres(session: AsyncSession, rows: list[Row], *, chosen: li
     org_id = rows[0][0]
     # The partitioned table's unique key holds occurred_at, so COPY would take a replayed
     # id with another timestamp: a batch naming a stored id goes through the INSERT.
+    # PostgreSQL's default plan caching from here on: the lookup below then runs a
+    # cached plan instead of being planned afresh for every batch (``copying``).
+    await driver.execute(copying.CACHED_PLANS)
     if chosen:
         await driver.fetchval(_PG_LOCK_IDS, org_id, chosen)
     if not chosen or not await driver.fetchval(_PG_STORED, org_id, chosen):
-        copied = await copying.copy_rows(driver, rows)
-        if copied is not None:
-            return copied
-    else:
-        await driver.execute(copying.CACHED_PLANS)
+        # No id of the batch is stored, and none can be until this transaction ends
+        # (the locks): COPY cannot meet a unique violation.
+        return await copying.copy_rows(driver, rows)
     # One JSON document for the whole batch: orjson writes it in one C call and
     # PostgreSQL splits it, where arrays per column cost asyncpg a type check per value.
     probing = set(chosen)

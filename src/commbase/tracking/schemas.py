@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Required
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -80,6 +80,27 @@ class TrackEvent(BaseModel):
     expires_at: AwareDatetime | None = Field(
         default=None, description="When to delete it (timestamp + the organization's period)"
     )
+
+
+class TrackEventItem(TypedDict, total=False):
+    """``TrackEvent`` as ingest validates it: the same fields, constraints and
+    configuration, read into a plain dict (absent fields stay absent). Validating
+    parsed JSON into dicts costs a batch about half as much as building models from
+    its bytes; ``TrackEvent`` remains the documented shape (OpenAPI)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[misc]
+
+    id: ClientId | None
+    type: Required[Name]
+    user_id: Reference | None
+    session_id: Reference | None
+    call_id: Reference | None
+    visitor_id: Reference | None
+    account_id: Reference | None
+    data: dict[str, Any]
+    metadata: EventMetadata
+    timestamp: AwareDatetime | None
+    expires_at: AwareDatetime | None
 
 
 class RejectedEvent(ReadSchema):
