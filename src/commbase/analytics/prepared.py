@@ -2,7 +2,7 @@
 
 Building a statement of a dozen aggregates and generating its cache key costs
 SQLAlchemy more than PostgreSQL takes to run it on sealed rollups. A dashboard
-sends the same few shapes again and again (one pack's hours by piece, its
+sends the same few shapes again and again (one pack's hours by piece with its
 quarter hours, a source's raw hours), so each shape is built once here and
 executed with its values as parameters (``query.py`` uses them on PostgreSQL for
 reads without a grouping; everything else builds its statement per read).
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, and_, bindparam, cast, func, or_, select
+from sqlalchemy import BigInteger, Select, and_, bindparam, case, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 
 from commbase.analytics.aggregates import count_and_sum
@@ -77,27 +77,52 @@ def hours_by_piece(
     return _kept(key, statement.group_by(piece))  # type: ignore[no-any-return]
 
 
-def quarters_by_piece(positions: tuple[int, ...], *, account: bool, raw: bool) -> Select[Any]:
-    """A pack's quarter-hour rows of some hours summed by piece. Parameters: org, pack,
-    hours, edges (the pieces' first quarter hours), and account, raw (quarter hours
-    read from raw facts) when asked for."""
-    key = ("quarters", positions, account, raw)
+def rollups_by_piece(
+    positions: tuple[int, ...], *, account: bool, skipped: bool, raw: bool
+) -> Select[Any]:
+    """A pack's sealed hours (no dimension) and the quarter-hour rows of some hours, summed
+    by piece in one statement: one round trip, one scan (a BitmapOr of the two index
+    ranges). Parameters: org, pack, first, stop (hours), edges (the pieces' first hours),
+    hours (read by quarter), quarter_edges (the pieces' first quarter hours), and
+    account, skipped (hours read otherwise), raw (quarters read from raw facts) when
+    asked for."""
+    key = ("rollups", positions, account, skipped, raw)
     found = _cache.get(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
-    quarter = MetricRollup.hour * 4 + cast(MetricRollup.value, BigInteger)
-    edges = bindparam("edges", type_=ARRAY(BigInteger))
-    piece = (func.width_bucket(quarter, edges) - 1).label("piece")
+    is_quarter = MetricRollup.dimension == QUARTER
+    # A quarter row's value is its quarter (0-3); '' elsewhere, never cast.
+    quarter = MetricRollup.hour * 4 + case((is_quarter, cast(MetricRollup.value, BigInteger)))
+    hour_edges = bindparam("edges", type_=ARRAY(BigInteger))
+    quarter_edges = bindparam("quarter_edges", type_=ARRAY(BigInteger))
+    piece = (
+        case(
+            (is_quarter, func.width_bucket(quarter, quarter_edges)),
+            else_=func.width_bucket(MetricRollup.hour, hour_edges),
+        )
+        - 1
+    ).label("piece")
+    hours = and_(
+        MetricRollup.dimension == "",
+        MetricRollup.hour >= bindparam("first", type_=BigInteger),
+        MetricRollup.hour < bindparam("stop", type_=BigInteger),
+    )
+    if skipped:
+        excluded = bindparam("skipped", type_=ARRAY(BigInteger))
+        hours = and_(hours, MetricRollup.hour != func.all(excluded))
+    quarters = and_(
+        is_quarter,
+        MetricRollup.hour == func.any(bindparam("hours", type_=ARRAY(BigInteger))),
+    )
+    if raw:
+        quarters = and_(quarters, quarter != func.all(bindparam("raw", type_=ARRAY(BigInteger))))
     statement = select(piece, *sums(positions)).where(
         MetricRollup.org_id == bindparam("org"),
         MetricRollup.metric == bindparam("pack"),
-        MetricRollup.dimension == QUARTER,
-        MetricRollup.hour == func.any(bindparam("hours", type_=ARRAY(BigInteger))),
+        or_(hours, quarters),
     )
     if account:
         statement = statement.where(MetricRollup.account == bindparam("account"))
-    if raw:
-        statement = statement.where(quarter != func.all(bindparam("raw", type_=ARRAY(BigInteger))))
     return _kept(key, statement.group_by(piece))  # type: ignore[no-any-return]
 
 

@@ -279,30 +279,29 @@ async def _rolled(
             params["account"] = scope.account
         if skipped:
             params["skipped"] = skipped
-        hourly = prepared.hours_by_piece(
-            positions,
-            value=scope.where is not None,
-            account=scope.account is not None,
-            skipped=bool(skipped),
-        )
-        statements.append((0, hourly, params))
         if entry.quarter_hours:
-            quarter_params: dict[str, Any] = {
-                "org": scope.org_id,
-                "pack": pack,
-                "hours": sorted(entry.quarter_hours),
-                "edges": mapper.quarter_edges,
-            }
-            if scope.account is not None:
-                quarter_params["account"] = scope.account
+            # Only without a grouping or filter (the planner's rule): dimension ''.
+            params["hours"] = sorted(entry.quarter_hours)
+            params["quarter_edges"] = mapper.quarter_edges
             if entry.raw_quarters:
-                quarter_params["raw"] = sorted(entry.raw_quarters)
-            quarterly = prepared.quarters_by_piece(
-                positions, account=scope.account is not None, raw=bool(entry.raw_quarters)
+                params["raw"] = sorted(entry.raw_quarters)
+            # One statement, not a UNION ALL of the two reads: PostgreSQL plans that as
+            # a Parallel Append, whose workers take longer to start than both reads take.
+            both = prepared.rollups_by_piece(
+                positions,
+                account=scope.account is not None,
+                skipped=bool(skipped),
+                raw=bool(entry.raw_quarters),
             )
-            # Its own statement: PostgreSQL plans a UNION ALL of the two as a Parallel
-            # Append, whose workers take longer to start than both reads take.
-            statements.append((1, quarterly, quarter_params))
+            statements.append((0, both, params))
+        else:
+            hourly = prepared.hours_by_piece(
+                positions,
+                value=scope.where is not None,
+                account=scope.account is not None,
+                skipped=bool(skipped),
+            )
+            statements.append((0, hourly, params))
     else:
         statements = _rolled_statements(mapper, pack, members, entry, scope, dimension, skipped)
     keys = 2 if scope.group_by else 1  # piece (and group) columns before the sums
