@@ -102,6 +102,12 @@ def _forget_write(session: OrmSession) -> None:
     session.info.pop(_WROTE, None)
 
 
+def mark_written(session: AsyncSession) -> None:
+    """Count ``session``'s transaction as having written: for statements sent to the
+    database driver directly (``core.driver``), which the listeners above do not see."""
+    session.info[_WROTE] = True
+
+
 def wrote(session: AsyncSession) -> bool:
     """Whether ``session`` has flushed a change in its current transaction (or holds one
     not flushed yet)."""
