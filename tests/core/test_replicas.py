@@ -18,11 +18,16 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from sqlalchemy import func, select
 
 from commbase.analytics import rollup
 from commbase.cli import migrate_database
-from commbase.core.replicas import REPLICA_READS, replicas_for
+from commbase.core import outbox
+from commbase.core.db import DbSession
+from commbase.core.events import EventPayload, define
+from commbase.core.outbox import OutboxEvent
+from commbase.core.replicas import REPLICA_INFO, REPLICA_READS, ReadSession, replicas_for
 from tests.conftest import client_for, make_settings
 from tests.core.conftest import running_app
 from tests.identity.factories import Tenant, make_tenant
@@ -252,3 +257,33 @@ def test_replicas_need_a_postgresql_primary() -> None:
     assert replicas_for([], dialect="sqlite", max_lag_ms=50) is None
     with pytest.raises(ValueError, match="PostgreSQL primary"):
         replicas_for(["postgresql+asyncpg://x@h/d"], dialect="sqlite", max_lag_ms=50)
+
+
+class Bulk(EventPayload):
+    n: int
+
+
+BULK = define("tests.replicas.bulk", Bulk, "A test event recorded in bulk.")
+
+
+async def test_a_request_that_wrote_through_the_driver_reads_its_writes_from_the_primary(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A bulk insert sent to the driver directly (``core.driver``: ``outbox.record_many``,
+    inbound filing) counts as the request's write, as a statement sent through the
+    session does: its later reads see it, where a replica would not."""
+
+    async def write_in_bulk(session: DbSession) -> None:
+        await outbox.record_many(session, BULK, [{"n": 1}, {"n": 2}], org_id="org_a")
+
+    @app.get("/test/bulk-then-read", dependencies=[Depends(write_in_bulk)])
+    async def bulk_then_read(session: ReadSession) -> dict[str, object]:
+        count = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == BULK)
+        return {
+            "seen": await session.scalar(count),
+            "served_by": session.info.get(REPLICA_INFO, "primary"),
+        }
+
+    response = await client.get("/test/bulk-then-read")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"seen": 2, "served_by": "primary"}

@@ -82,10 +82,16 @@ def guard(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if conn.get_execution_options().get(REQUEST_READ) and _writes(statement):
-            current = _PASS.get()
-            if current is not None:
-                current.wrote = True
-            raise WriteInReadRequest(statement.lstrip()[:60])
+            raise refused(statement.lstrip()[:60])
+
+
+def refused(what: str) -> WriteInReadRequest:
+    """The error that refuses a write on a read request's connection (its pass then
+    runs again as a writer); also raised by ``core.driver``, which the guard cannot see."""
+    current = _PASS.get()
+    if current is not None:
+        current.wrote = True
+    return WriteInReadRequest(what)
 
 
 def _route_key(scope: Scope) -> tuple[str, str]:
