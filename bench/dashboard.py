@@ -46,8 +46,8 @@ Requests run one after another, so they share one pooled connection and its
 asyncpg prepared statements. This bench found that from the 6th execution of a
 statement PostgreSQL may switch to a generic plan (``plan_cache_mode=auto``), and
 the live-tail query's generic plan, blind to its hour ranges, scanned the whole
-90 days (2 s instead of 90 ms); commbase's engine now connects with
-``plan_cache_mode=force_custom_plan``.
+90 days (2 s instead of 90 ms); commbase's analytics reads run with
+``plan_cache_mode=force_custom_plan`` (``core.plans``).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from commbase.analytics.registry import Metric, Source, declared_signature
 from commbase.analytics.scope import Scope, scoped
 from commbase.analytics.sql import epoch_seconds, hour_number, hour_start, quarter_number
 from commbase.core.db import UTCDateTime
+from commbase.core.plans import custom_plans
 
 # Above this many raw hours a source is aggregated from raw facts over the whole range.
 MAX_RAW_HOURS = 4000
@@ -169,6 +170,7 @@ async def plan(
     state: Mapping[str, tuple[datetime, str]] | None = None,
 ) -> Plan:
     """Decide, per source, which hours come from rollups and which from raw facts."""
+    await custom_plans(session)  # generic plans of the data version read whole ranges
     dialect = session.get_bind().dialect.name
     start, end = edges[0], edges[-1]
     # Several plans of one request share one read of the watermarks (``state``).

@@ -44,6 +44,7 @@ from commbase.analytics.sql import (
     minute_of,
     quarter_start,
 )
+from commbase.core.plans import custom_plans
 
 
 @dataclass
@@ -127,6 +128,7 @@ class _Pieces:
 
 async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
     """Run a plan: (cells of rolled-up and raw count/sum metrics, cells of distinct metrics)."""
+    await custom_plans(session)  # each statement planned for its ranges (core.plans)
     dialect = session.get_bind().dialect.name
     edges, scope = plan_.edges, plan_.scope
     mapper = _Pieces(edges, dialect)

@@ -206,14 +206,8 @@ def make_engine(
         pool_size=POOL_SIZE if pool_size is None else pool_size,
         max_overflow=POOL_OVERFLOW if pool_size is None else pool_size,
         pool_timeout=POOL_TIMEOUT_S,
-        connect_args={
-            "timeout": CONNECT_TIMEOUT_S,
-            # asyncpg prepares every statement; after five runs PostgreSQL may switch a
-            # prepared statement to a generic plan, blind to its parameters. For the
-            # analytics live tail (OR'd hour ranges) that plan reads the whole range:
-            # 2 s instead of 90 ms. Planning each execution costs far less.
-            "server_settings": {"plan_cache_mode": "force_custom_plan"},
-        },
+        # PostgreSQL's default plan cache; analytics reads plan custom (core.plans).
+        connect_args={"timeout": CONNECT_TIMEOUT_S},
     )
     _connection_errors_as_dbapi_errors(engine)
     verify_on_checkout(engine)

@@ -58,6 +58,7 @@ from commbase.core.db import (
     _connection_errors_as_dbapi_errors,
     database_unavailable,
 )
+from commbase.core.plans import CUSTOM_PLANS
 
 log = structlog.get_logger("commbase.replicas")
 
@@ -123,6 +124,8 @@ def _replica_engine(url: str) -> AsyncEngine:
         pool_timeout=REPLICA_POOL_TIMEOUT_S,
         connect_args={
             "timeout": REPLICA_CONNECT_TIMEOUT_S,
+            # Replicas serve only reads, analytics reads among them: every statement is
+            # planned for its parameters (core.plans).
             "server_settings": {
                 "plan_cache_mode": "force_custom_plan",
                 "application_name": "commbase-replica-read",
@@ -130,7 +133,7 @@ def _replica_engine(url: str) -> AsyncEngine:
         },
     )
     _connection_errors_as_dbapi_errors(engine)
-    return engine.execution_options(**{READ_ONLY: True})
+    return engine.execution_options(**{READ_ONLY: True, CUSTOM_PLANS: True})
 
 
 @dataclass

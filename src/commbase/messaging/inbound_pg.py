@@ -72,8 +72,8 @@ WHERE c.id = r.id
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert the rows (``inbound._row``'s) not stored yet; the ids of those inserted."""
     driver = await driver_of(session)
-    # Each row's three foreign-key checks run prepared plans; the connections'
-    # force_custom_plan (core.db) planned them again for every row. Until commit.
+    # Each row's three foreign-key checks run cached plans (PostgreSQL's default plan
+    # cache, kept unless the transaction read analytics: core.plans). Until commit.
     await driver.execute("SET LOCAL plan_cache_mode = auto")
     document = _json([{name: row[name] for name, _ in MESSAGE_COLUMNS} for row in rows])
     return {record[0] for record in await driver.fetch(_INSERT, document)}
