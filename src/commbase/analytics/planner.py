@@ -27,7 +27,17 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Float, String, bindparam, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    String,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.aggregates import overflow_dimension, place
@@ -59,11 +69,30 @@ class Plan:
     edges: list[datetime]
     sources: list[_SourcePlan]
     fingerprint: str
+    # The watermarks it was planned with were no longer current when its data version
+    # was read: plan again with ``rollup_state``'s.
+    stale: bool = False
+
+
+# The watermarks last read, by database URL: a request plans with them, and its
+# data-version statement reads the current ones in the same snapshot (``stale``).
+_KNOWN: dict[str, dict[str, tuple[datetime, str]]] = {}
 
 
 async def rollup_state(session: AsyncSession) -> dict[str, tuple[datetime, str]]:
     rows = await session.execute(select(Watermark.source, Watermark.position, Watermark.signature))
-    return {source: (position, sig) for source, position, sig in rows}
+    state = {source: (position, sig) for source, position, sig in rows}
+    url = str(session.get_bind().engine.url)
+    if url in _KNOWN or len(_KNOWN) < 16:
+        _KNOWN[url] = state
+    return state
+
+
+async def known_state(session: AsyncSession) -> dict[str, tuple[datetime, str]]:
+    """The watermarks last read from this database (read now the first time). A plan made
+    with them checks them in its data-version statement: ``Plan.stale`` if they changed."""
+    known = _KNOWN.get(str(session.get_bind().engine.url))
+    return known if known is not None else await rollup_state(session)
 
 
 def _ready(
@@ -95,17 +124,39 @@ _STATEMENTS: dict[tuple[Any, ...], Any] = {}
 
 
 def _versions_statement(
-    entries: list[_SourcePlan], watermarks: list[datetime | None], scope: Scope, dialect: str
+    entries: list[_SourcePlan],
+    watermarks: list[datetime | None],
+    scope: Scope,
+    dialect: str,
+    *,
+    verify: bool,
 ) -> Any:
     """One statement for every source: each one's quarter hours holding a fact changed
-    since its watermark, and the hours touched since (keys -hour - 2). Parameters: org,
-    start, end, first, last (hours), w0, w1, ... (each source's watermark)."""
+    since its watermark, the hours touched since (keys -hour - 2), and with ``verify``
+    its watermark row (source -1 - number). Parameters: org, start, end, first, last
+    (hours), w0, w1, ... (each source's watermark), key0, sig0, ... (with ``verify``:
+    each source's watermark key and the signature planned with)."""
     start = bindparam("start", type_=UTCDateTime())
     end = bindparam("end", type_=UTCDateTime())
     org = bindparam("org", type_=String())
     statements: list[Any] = []
+    checks: list[Any] = []
     for number, (entry, watermark) in enumerate(zip(entries, watermarks, strict=True)):
         source = entry.source
+        if verify:
+            # The source's watermark as this statement sees it (source -1 - number): its
+            # presence, position and whether its signature is the one planned with.
+            checks.append(
+                select(
+                    literal(-1 - number),
+                    literal(0, BigInteger),
+                    func.count(),
+                    func.max(Watermark.position),
+                    func.sum(
+                        case((Watermark.signature == bindparam(f"sig{number}"), 1.0), else_=0.0)
+                    ),
+                ).where(Watermark.source == bindparam(f"key{number}"))
+            )
         mark = bindparam(f"w{number}", type_=UTCDateTime())
         changed_since = source.changed > mark if watermark is not None else literal(True)
         # Few rows changed since the watermark: SQLite must find them by the change
@@ -154,6 +205,7 @@ def _versions_statement(
                 )
                 .group_by(Touch.hour)
             )
+    statements += checks
     if not statements:
         return None
     return statements[0] if len(statements) == 1 else union_all(*statements)
@@ -211,8 +263,14 @@ async def plan(
     values: dict[str, Any] = {"org": scope.org_id, "start": start, "end": end}
     values |= {"first": first, "last": last}
     values |= {f"w{number}": mark for number, mark in enumerate(watermarks) if mark is not None}
+    if use_rollups:
+        for number, entry in enumerate(entries):
+            key = entry.source.watermark_key
+            values[f"key{number}"] = key
+            values[f"sig{number}"] = state.get(key, (None, ""))[1]
     shape = (
         dialect,
+        use_rollups,
         tuple(
             (e.source, e.whole_range_raw, w is not None)
             for e, w in zip(entries, watermarks, strict=True)
@@ -220,14 +278,23 @@ async def plan(
     )
     union: Any = _STATEMENTS.get(shape)
     if union is None:
-        union = _versions_statement(entries, watermarks, scope, dialect)
+        union = _versions_statement(entries, watermarks, scope, dialect, verify=use_rollups)
         declared = all(m.org_id is None for e in entries for m in e.metrics)
         if declared and scope.account is None and scope.where is None and len(_STATEMENTS) < 256:
             _STATEMENTS[shape] = union
     found: dict[int, list[Any]] = {}
+    stale = False
     if union is not None:
         for row in (await session.execute(union, values)).all():
-            found.setdefault(int(row[0]), []).append(tuple(row[1:]))
+            number = int(row[0])
+            if number >= 0:
+                found.setdefault(number, []).append(tuple(row[1:]))
+                continue
+            planned = state.get(entries[-1 - number].source.watermark_key)
+            if planned is None:
+                stale = stale or bool(row[2])
+            else:
+                stale = stale or not (row[2] and row[3] == planned[0] and row[4])
     versions: list[Any] = []
     for number, entry in enumerate(by_source.values()):
         source = entry.source
@@ -278,4 +345,4 @@ async def plan(
     fingerprint = hashlib.sha256(
         orjson.dumps([versions, [e.isoformat() for e in edges]], option=orjson.OPT_SORT_KEYS)
     ).hexdigest()
-    return Plan(scope, edges, list(by_source.values()), fingerprint)
+    return Plan(scope, edges, list(by_source.values()), fingerprint, stale)

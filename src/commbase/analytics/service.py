@@ -169,9 +169,20 @@ class Analytics:
                 )
         return [lookup(name, loaded.metrics) for name in dict.fromkeys(names)]
 
-    async def series(self, spec: SeriesSpec, *, use_rollups: bool = True) -> dict[str, Any]:
-        metrics = await self.resolve(spec.metrics)
+    async def _metrics_of(
+        self, names: Sequence[str]
+    ) -> tuple[list[Metric], Mapping[str, Metric], set[str]]:
+        """``resolve``d metrics, and the custom ones by name with those whose rollups are
+        current. Custom metrics are all named ``custom.<name>``: a read of declared
+        metrics only does not read the organization's definitions (one round trip)."""
+        if self._custom is None and names and not any(n.startswith(custom.PREFIX) for n in names):
+            return [lookup(name) for name in dict.fromkeys(names)], {}, set()
+        metrics = await self.resolve(names)
         extra, ready = await self.custom_metrics()
+        return metrics, extra, ready
+
+    async def series(self, spec: SeriesSpec, *, use_rollups: bool = True) -> dict[str, Any]:
+        metrics, extra, ready = await self._metrics_of(spec.metrics)
         for dimension, field in (
             (spec.group_by, "group_by"),
             (spec.where and spec.where[0], "filter"),
@@ -184,7 +195,7 @@ class Analytics:
         bases = list({b.name: b for m in metrics for b in base_metrics(m, extra)}.values())
         scope = Scope(self.org_id, spec.account, spec.group_by, spec.where)
         distinct = [b for b in bases if b.aggregate == Aggregate.DISTINCT]
-        state = await planner.rollup_state(self.session) if use_rollups else {}
+        state = await planner.known_state(self.session) if use_rollups else {}
 
         async def plan_of(wanted: list[Metric], plan_edges: list[datetime]) -> Plan:
             return await planner.plan(
@@ -200,6 +211,9 @@ class Analytics:
         whole = [spec.start, spec.end]
         previous_edges = [spec.start - (spec.end - spec.start), spec.start]
         main = await plan_of(bases, edges)
+        if main.stale:  # a fold moved a watermark since they were last read
+            state = await planner.rollup_state(self.session)
+            main = await plan_of(bases, edges)
         # Distinct counts do not add up across pieces: the total is its own query.
         whole_plan = await plan_of(distinct, whole) if distinct else None
         previous_plan = await plan_of(bases, previous_edges) if spec.compare else None
