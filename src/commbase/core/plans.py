@@ -61,7 +61,9 @@ async def custom_plans(session: AsyncSession) -> None:
 @event.listens_for(Engine, "commit")
 @event.listens_for(Engine, "rollback")
 def _transaction_ended(connection: Connection) -> None:
-    if connection.info.get(_SET) == "local":
+    # An invalidated connection (lost) is gone with what was set on it; asking for its
+    # info would raise instead of letting the rollback that follows an outage end.
+    if not connection.invalidated and connection.info.get(_SET) == "local":
         del connection.info[_SET]
 
 
