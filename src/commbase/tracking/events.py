@@ -26,6 +26,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.core.driver import driver_of
 from commbase.core.errors import ValidationFailed
 from commbase.core.ids import new_id
 from commbase.core.schemas import INT64, MAX_JSON_DEPTH
@@ -217,9 +218,7 @@ def _as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 async def _insert_postgres(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await driver_of(session)  # a lost connection is a 503 (core.driver)
     org_id = rows[0][0]
     # The partitioned table's unique key holds occurred_at, so COPY would take a replayed
     # id with another timestamp: a batch naming a stored id goes through the INSERT.
