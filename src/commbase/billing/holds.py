@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commbase.billing import ledger, postings
 from commbase.billing.enums import LedgerCategory, LedgerType
@@ -35,6 +36,30 @@ class Hold:
     amount: int  # minor units reserved
     minutes: int  # package minutes reserved
     allowed_minutes: int  # how long the call may run
+
+
+_WALLETS: Table = Wallet.__table__  # type: ignore[assignment]
+# Built once, on the table (not the ORM entity: an ORM-enabled UPDATE costs more CPU
+# than the round trip): every call placed runs it.
+_HOLD = (
+    update(_WALLETS)
+    .where(
+        _WALLETS.c.id == bindparam("wallet_id"),
+        _WALLETS.c.balance - _WALLETS.c.held >= bindparam("amount"),
+        _WALLETS.c.balance_minutes - _WALLETS.c.held_minutes >= bindparam("package"),
+    )
+    .values(
+        held=_WALLETS.c.held + bindparam("amount"),
+        held_minutes=_WALLETS.c.held_minutes + bindparam("package"),
+    )
+    .returning(
+        _WALLETS.c.balance,
+        _WALLETS.c.held,
+        _WALLETS.c.balance_minutes,
+        _WALLETS.c.held_minutes,
+        _WALLETS.c.updated_at,
+    )
+)
 
 
 async def hold_for_call(
@@ -69,23 +94,15 @@ async def hold_for_call(
                 available=free_money,
             )
         amount = cost_of(paid, rate_per_minute, wallet.currency)
-        # RETURNING the row refreshes ``wallet`` in the same round trip.
+        # RETURNING the balances refreshes ``wallet`` in the same round trip.
         held = (
-            await session.scalars(
-                update(Wallet)
-                .where(
-                    Wallet.id == wallet.id,
-                    Wallet.balance - Wallet.held >= amount,
-                    Wallet.balance_minutes - Wallet.held_minutes >= package,
-                )
-                .values(held=Wallet.held + amount, held_minutes=Wallet.held_minutes + package)
-                .returning(Wallet)
-                .execution_options(synchronize_session=False, populate_existing=True)
+            await session.execute(
+                _HOLD, {"wallet_id": wallet.id, "amount": amount, "package": package}
             )
         ).first()
         if held is not None:
-            if held is not wallet:
-                await session.refresh(wallet)
+            for name, value in held._mapping.items():
+                set_committed_value(wallet, name, value)
             return Hold(amount=amount, minutes=package, allowed_minutes=package + paid)
     raise PaymentRequired("The wallet is busy; retry", wallet_id=wallet.id)
 

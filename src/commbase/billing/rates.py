@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing.models import Rate
@@ -66,6 +66,15 @@ def best_rate(rows: Sequence[Rate], *, country: str | None, line_type: str | Non
     return tiers[0] if tiers else []
 
 
+# Built once: every call placed reads it (building and keying a statement costs more
+# CPU than running it). A NULL country matches only the rates for any country.
+_CANDIDATES = select(Rate).where(
+    Rate.org_id == bindparam("org_id"),
+    Rate.direction == bindparam("direction"),
+    (Rate.country == bindparam("country")) | Rate.country.is_(None),
+)
+
+
 async def rate_for(
     session: AsyncSession,
     *,
@@ -85,11 +94,7 @@ async def rate_for(
     """
     rows = (
         await session.scalars(
-            select(Rate).where(
-                Rate.org_id == org_id,
-                Rate.direction == direction,
-                (Rate.country == country) | Rate.country.is_(None),
-            )
+            _CANDIDATES, {"org_id": org_id, "direction": direction, "country": country}
         )
     ).all()
     chosen = best_rate(rows, country=country, line_type=line_type)

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import service as billing_service
@@ -80,10 +80,16 @@ def is_final(status: str) -> bool:
     return status in FINAL
 
 
+# Built once: every report and every dial locks its call.
+_FOR_UPDATE = (
+    select(Call)
+    .where(Call.org_id == bindparam("org_id"), Call.id == bindparam("call_id"))
+    .with_for_update()
+)
+
+
 async def load_for_update(session: AsyncSession, *, org_id: str, call_id: str) -> Call:
-    call = await session.scalar(
-        select(Call).where(Call.org_id == org_id, Call.id == call_id).with_for_update()
-    )
+    call = await session.scalar(_FOR_UPDATE, {"org_id": org_id, "call_id": call_id})
     if call is None:
         raise NotFound("Call not found")
     return call
@@ -239,6 +245,9 @@ async def _count(session: AsyncSession, *, call: Call, event: ProviderEvent) -> 
     """A finished call counts for the other party's contact, the user and the agent
     session."""
     duration = call.duration_seconds or 0
+    # The call's changes and reports go first: from the first counter to the commit
+    # the shared rows are locked (the statements below do not flush on their own).
+    await session.flush()
     # The other party: the callee of an outbound call, the caller of an inbound one.
     party = call.from_number if call.direction == CallDirection.INBOUND else call.to_number
     if party:

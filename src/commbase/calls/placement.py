@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from math import ceil
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,13 +25,12 @@ from commbase.billing.models import Wallet
 from commbase.billing.service import Hold
 from commbase.calls import dialing as _dialing  # noqa: F401  (registers the calls.dial consumer)
 from commbase.calls import events, lifecycle
-from commbase.calls.callers import Caller, caller_for
+from commbase.calls.callers import Caller, placing_for
 from commbase.calls.enums import CallDirection, CallKind, CallStatus, ProviderName
 from commbase.calls.models import Call
 from commbase.calls.numbers import parse_destination
 from commbase.calls.providers import Carriers
 from commbase.calls.schemas import CallCreate
-from commbase.contacts import service as contacts_service
 from commbase.core import outbox
 from commbase.core.auth import Principal
 from commbase.core.errors import (
@@ -40,13 +40,14 @@ from commbase.core.errors import (
     IdempotencyKeyReused,
     PaymentRequired,
     RateLimited,
+    ValidationFailed,
 )
 from commbase.core.money import minutes_affordable
 from commbase.core.phones import PhoneNumber
 from commbase.core.time import utcnow
 from commbase.identity.agent_sessions import service as agent_sessions
 from commbase.identity.enums import DataRetention
-from commbase.identity.signup import service as signup_service
+from commbase.identity.signup.service import EmailNotVerified
 from commbase.settings import Settings
 
 DEFAULT_MAX_CONCURRENT = 5
@@ -84,10 +85,19 @@ async def place_call(
     fingerprint = request_fingerprint(data) if idempotency_key else None
     if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
         return Placed(earlier, replayed=True)
+    try:
+        destination: PhoneNumber | None = parse_destination(data.to)
+    except ValidationFailed as exc:
+        destination, invalid_to = None, exc
+    placing = await placing_for(
+        session, principal=principal, phone=destination.e164 if destination else None
+    )
     # An organization opened by sign-up spends nothing before its email is verified.
-    await signup_service.require_verified(session, org_id=principal.org_id)
-    destination = parse_destination(data.to)
-    caller = await caller_for(session, principal=principal)
+    if placing.unverified:
+        raise EmailNotVerified()
+    if destination is None:
+        raise invalid_to
+    caller = placing.caller
     check_consent(caller)
     if data.kind == CallKind.VIDEO:
         # Seats and features of plans this organization buys (billing.licenses).
@@ -95,9 +105,18 @@ async def place_call(
             session, org_id=principal.org_id, user_id=caller.user_id, feature=Feature.VIDEO_CALLS
         )
     await check_call_rate(session, caller)
-    contact_id = await _check_contact(session, principal=principal, destination=destination)
-    wallet, rate = await _payer_and_rate(
-        session, caller=caller, destination=destination, settings=settings
+    if placing.contact_blocked:
+        raise ContactBlocked(f"{destination.e164} is blocked")
+    if (wallet := placing.wallet) is None:
+        raise PaymentRequired("No wallet pays for this caller; create and fund one first")
+    rate = await billing_rates.rate_for(
+        session,
+        org_id=principal.org_id,
+        country=destination.country,
+        line_type=destination.line_type,
+        default=settings.default_rate_per_minute,
+        currency=wallet.currency,
+        default_currency=settings.default_rate_currency,
     )
     # From the hold (or the lock taken for the spend caps) to the commit the wallet's
     # row is locked: placements on one wallet queue there, so little happens after.
@@ -119,7 +138,7 @@ async def place_call(
         caller=caller,
         data=data,
         destination=destination,
-        contact_id=contact_id,
+        contact_id=placing.contact_id,
         wallet=wallet,
         rate=rate,
         hold=hold,
@@ -175,39 +194,22 @@ async def check_call_rate(session: AsyncSession, caller: Caller) -> None:
         )
 
 
-async def _check_contact(
-    session: AsyncSession, *, principal: Principal, destination: PhoneNumber
-) -> str | None:
-    """The contact called, if the book has one; ContactBlocked if it is blocked."""
-    if await contacts_service.is_blocked(session, org_id=principal.org_id, phone=destination.e164):
-        raise ContactBlocked(f"{destination.e164} is blocked")
-    contact = await contacts_service.find_by_phone(
-        session, org_id=principal.org_id, phone=destination.e164
+def _active_of(owner: Any) -> Select[int]:
+    return (
+        select(func.count())
+        .select_from(Call)
+        .where(
+            Call.org_id == bindparam("org_id"),
+            Call.status.in_(lifecycle.ACTIVE),
+            owner == bindparam("owner"),
+        )
     )
-    return contact.id if contact else None
 
 
-async def _payer_and_rate(
-    session: AsyncSession, *, caller: Caller, destination: PhoneNumber, settings: Settings
-) -> tuple[Wallet, Decimal]:
-    """The paying wallet (not locked yet: ``check_limits_and_hold`` does) and the
-    per-minute rate for the destination in the wallet's currency."""
-    org_id = caller.principal.org_id
-    wallet = await billing_service.payer_wallet(
-        session, org_id=org_id, user_id=caller.user_id, agent_session_id=caller.agent_session_id
-    )
-    if wallet is None:
-        raise PaymentRequired("No wallet pays for this caller; create and fund one first")
-    rate = await billing_rates.rate_for(
-        session,
-        org_id=org_id,
-        country=destination.country,
-        line_type=destination.line_type,
-        default=settings.default_rate_per_minute,
-        currency=wallet.currency,
-        default_currency=settings.default_rate_currency,
-    )
-    return wallet, rate
+# Built once: every placement counts (building and keying costs more than running).
+_ACTIVE_OF_KEY = _active_of(Call.api_key_id)
+_ACTIVE_OF_AGENT = _active_of(Call.agent_session_id)
+_ACTIVE_OF_USER = _active_of(Call.user_id)
 
 
 async def _check_concurrency(session: AsyncSession, caller: Caller) -> None:
@@ -220,16 +222,12 @@ async def _check_concurrency(session: AsyncSession, caller: Caller) -> None:
     if caller.limits.max_concurrent_calls is not None:
         limit = min(limit, caller.limits.max_concurrent_calls)
     if caller.api_key_id:
-        owner = Call.api_key_id == caller.api_key_id
+        statement, owner = _ACTIVE_OF_KEY, caller.api_key_id
     elif caller.agent_session_id:
-        owner = Call.agent_session_id == caller.agent_session_id
+        statement, owner = _ACTIVE_OF_AGENT, caller.agent_session_id
     else:
-        owner = Call.user_id == (caller.user_id or "")
-    active = await session.scalar(
-        select(func.count())
-        .select_from(Call)
-        .where(Call.org_id == principal.org_id, Call.status.in_(lifecycle.ACTIVE), owner)
-    )
+        statement, owner = _ACTIVE_OF_USER, caller.user_id or ""
+    active = await session.scalar(statement, {"org_id": principal.org_id, "owner": owner})
     if int(active or 0) >= limit:
         raise RateLimited(
             f"At most {limit} calls may be in progress at once", headers={"Retry-After": "5"}

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import service as billing_service
@@ -57,11 +57,7 @@ async def advance_simulated_calls(database: Database, *, now: datetime | None = 
             call_id = ids.pop()
             try:
                 async with database.sessionmaker() as session:
-                    call = await session.scalar(
-                        select(Call)
-                        .where(Call.id == call_id, Call.status.in_(lifecycle.ACTIVE))
-                        .with_for_update(skip_locked=True)
-                    )
+                    call = await session.scalar(_ACTIVE_CALL, {"call_id": call_id})
                     if call is None:
                         continue  # finished meanwhile, or another process has it
                     advanced = await _advance(session, call, now=now, debits=debits)
@@ -74,6 +70,14 @@ async def advance_simulated_calls(database: Database, *, now: datetime | None = 
         return moved
 
     return sum(await asyncio.gather(*(worker() for _ in range(min(WORKERS, len(ids))))))
+
+
+# Built once: every simulated call's step locks it.
+_ACTIVE_CALL = (
+    select(Call)
+    .where(Call.id == bindparam("call_id"), Call.status.in_(lifecycle.ACTIVE))
+    .with_for_update(skip_locked=True)
+)
 
 
 def _active() -> Select[Any]:
