@@ -504,3 +504,28 @@ async def test_messages_that_stay_delivered_do_not_hold_back_newer_ones(
     for _ in range(5):
         await run_simulator(world.app, now=clock.now())
     assert (await _message(world, newer["id"]))["status"] == "read"
+
+
+async def test_a_conversation_without_a_phone_moves_on_to_read(
+    world: World, clock: FrozenClock
+) -> None:
+    """A contact with no phone (email, web chat) follows the default script: delivered,
+    then read."""
+    account = await create_account(world.client, world.tenant, kind="email", name="Mail")
+    contact = await world.client.post(
+        "/v1/contacts", json={"name": "No phone"}, headers=world.tenant.headers
+    )
+    assert contact.status_code == 201, contact.text
+    opened = await world.client.post(
+        "/v1/conversations",
+        json={"account_id": account["id"], "contact_id": contact.json()["id"]},
+        headers=world.tenant.headers,
+    )
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["client_phone"] is None
+    sent = await _send(world, opened.json()["id"])
+    await run_sends(world.app)
+    for _ in range(3):
+        clock.advance(3)
+        await run_simulator(world.app, now=clock.now())
+    assert (await _message(world, sent["id"]))["status"] == "read"

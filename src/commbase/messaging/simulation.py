@@ -88,7 +88,10 @@ async def advance_simulated_messages(database: Database, *, now: datetime | None
                         # hold the batch and starve every newer message).
                         and_(
                             Message.status == MessageStatus.DELIVERED,
-                            Conversation.client_phone.not_like(f"%{UNREAD}"),
+                            or_(
+                                Conversation.client_phone.is_(None),
+                                Conversation.client_phone.not_like(f"%{UNREAD}"),
+                            ),
                         ),
                         # Read, and the contact's number is one that answers.
                         and_(
