@@ -11,13 +11,15 @@ is stored, under the locks that keep a concurrent request from storing one
 cost PostgreSQL about 40% less CPU this way than that statement's
 ``json_to_recordset``, which parses the whole batch as JSON text on the server.
 
-Every connection plans each statement afresh (``plan_cache_mode =
-force_custom_plan``, ``core.db``). That includes the foreign key's check of each
+Connections used to plan each statement afresh (``plan_cache_mode =
+force_custom_plan``, then set by ``core.db`` on every connection; now only analytics
+reads ask for it, ``core.plans``). That included the foreign key's check of each
 stored row against ``organizations`` -- a cached query PostgreSQL would otherwise
 plan once per connection -- and cost a 1,000-event batch about 10 ms of server
-CPU, a third of its COPY. ``CACHED_PLANS`` puts back PostgreSQL's default for the
-rest of the request's transaction only; ingest sends it before its first
-statement of the batch, so the lookup of stored ids runs a cached plan too.
+CPU, a third of its COPY. ``CACHED_PLANS`` states PostgreSQL's default for the rest
+of the request's transaction, whatever the connection was given; ingest sends it
+before its first statement of the batch, so the lookup of stored ids runs a cached
+plan too.
 """
 
 from __future__ import annotations

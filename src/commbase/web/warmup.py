@@ -76,7 +76,9 @@ async def warm_up_pages(app: FastAPI) -> list[str]:
 async def zones_to_warm(request: Request) -> list[str]:
     """UTC, then the first zone the organizations use of each other offset kind:
     an offset of whole hours, of half an hour past (Asia/Kolkata), of a quarter past
-    or to (Asia/Kathmandu). Offsets as of now, a zone's DST shift keeps its kind."""
+    or to (Asia/Kathmandu). Offsets as of now: a zone whose DST shift is half an
+    hour (Australia/Lord_Howe) changes kind with the season, and is warmed as it is
+    now."""
     async with read_session(request) as session:
         names = (
             await session.scalars(
