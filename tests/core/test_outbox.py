@@ -26,6 +26,7 @@ class ThingHappened(EventPayload):
 
 
 THING_HAPPENED = define("thing.happened", ThingHappened, "A test event.")
+OTHER_THING = define("tests.other", ThingHappened, "Another test event.")
 
 
 @pytest.fixture(autouse=True)
@@ -280,3 +281,35 @@ async def test_undeclared_events_and_bad_payloads_are_refused(app: FastAPI) -> N
             await outbox.record(session, THING_HAPPENED, {"n": "many"}, org_id="org_a")
         with pytest.raises(UndeclaredEvent):
             await outbox.record(session, THING_HAPPENED, {"n": 1, "extra": 2}, org_id="org_a")
+
+
+async def test_events_of_several_types_are_recorded_in_one_go_like_single_events(
+    database: Database, clock: FrozenClock
+) -> None:
+    only_things = outbox.register_consumer("tests.things-only", event_types=["thing.happened"])
+    first_at = clock.now()
+    later = first_at + timedelta(seconds=3)
+    items = [("thing.happened", {"n": 1}, first_at), (OTHER_THING, {"n": 2}, later)]
+    async with database.sessionmaker() as session:
+        await outbox.record_events(session, items, org_id="org_a")
+        await session.rollback()
+    assert await pending(database) == 0  # nothing of a rolled-back batch
+    with pytest.raises(UndeclaredEvent):
+        async with database.sessionmaker() as session:
+            await outbox.record_events(session, [("thing.unknown", {}, first_at)], org_id="o")
+
+    async with database.sessionmaker() as session:
+        await outbox.record_events(session, [], org_id="org_a")
+        await outbox.record_events(
+            session, [*items, ("thing.happened", {"n": 3}, later)], org_id="org_a"
+        )
+        await session.commit()
+
+    assert await pending(database, only_things) == 2
+    clock.advance(3)  # each event's deliveries are available from its own time
+    claimed = await claim(database, "w1")
+    assert [(c.org_id, c.type, c.payload, c.created_at) for c in claimed] == [
+        ("org_a", "thing.happened", {"n": 1}, first_at),
+        ("org_a", OTHER_THING, {"n": 2}, later),
+        ("org_a", "thing.happened", {"n": 3}, later),
+    ]

@@ -32,7 +32,7 @@ for a call already given up on hangs that call up.
 from __future__ import annotations
 
 import structlog
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, select, update
 
 from commbase.calls import events, lifecycle
 from commbase.calls.enums import ActionKind, CallStatus, EndReason, EventSource
@@ -77,10 +77,47 @@ async def _fail(database: Database, *, org_id: str, call_id: str, error: str) ->
         await session.commit()
 
 
+_CALLS: Table = Call.__table__  # type: ignore[assignment]
+# Step 1's usual case, a call never tried: one conditional UPDATE locks and stamps it
+# and returns the row (built once).
+_STAMP_FIRST_ATTEMPT = select(Call).from_statement(
+    update(_CALLS)
+    .where(
+        _CALLS.c.org_id == bindparam("b_org_id"),
+        _CALLS.c.id == bindparam("call_id"),
+        _CALLS.c.status == CallStatus.QUEUED,
+        _CALLS.c.provider_call_id.is_(None),
+        _CALLS.c.dial_attempted_at.is_(None),
+    )
+    .values(
+        dial_attempted_at=bindparam("b_dial_attempted_at"),
+        dial_reference=bindparam("b_dial_reference"),
+    )
+    .returning(*_CALLS.c)
+)
+
+
 async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallProvider] | None:
     """Step 1: the call and its provider if it still needs dialing, stamped with this
-    attempt; None if there is nothing to dial."""
+    attempt; None if there is nothing to dial.
+
+    A call never tried is stamped by one conditional ``UPDATE ... RETURNING`` (which
+    locks its row as ``load_for_update`` would; a provider that cannot be used rolls
+    the stamp back); any other call is locked, read and checked."""
     async with ctx.database.sessionmaker() as session:
+        stamped = await session.scalar(
+            _STAMP_FIRST_ATTEMPT,
+            {
+                "b_org_id": event.org_id,
+                "call_id": str(event.payload["id"]),
+                "b_dial_attempted_at": utcnow(),
+                "b_dial_reference": event.event_id,
+            },
+        )
+        if stamped is not None:
+            provider = carriers_of(ctx.services).get(stamped.provider)
+            await session.commit()
+            return stamped, provider
         try:
             call = await lifecycle.load_for_update(
                 session, org_id=event.org_id, call_id=str(event.payload["id"])
@@ -101,7 +138,6 @@ async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallPro
         return call, provider
 
 
-_CALLS: Table = Call.__table__  # type: ignore[assignment]
 # Built once, on the table (an ORM-enabled UPDATE costs more CPU than its round trip).
 _STORE_CARRIER_ID = (
     update(_CALLS)

@@ -49,6 +49,7 @@ from commbase.core import outbox
 from commbase.core.errors import NotFound
 from commbase.core.ids import new_id
 from commbase.core.money import billable_minutes
+from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 from commbase.identity.agent_sessions import service as agent_sessions
 from commbase.identity.enums import DataRetention
@@ -144,13 +145,19 @@ async def apply_event(
     event: ProviderEvent,
     source: EventSource,
     debits: billing_service.GroupedDebits | None = None,
+    pending: list[tuple[str, dict[str, Any], datetime]] | None = None,
 ) -> bool:
     """Apply one provider report to a locked call; True if it moved the call.
 
     ``debits``: a final report's charge joins its wallet's group commit
     (``billing_service.charge_call``); for callers that handle one call per
     transaction and hold no wallet lock (Twilio's status callbacks, the simulator
-    on PostgreSQL)."""
+    on PostgreSQL).
+
+    ``pending``: a caller applying several reports to the call in one transaction
+    collects the events of those that do not end it there, and writes them with
+    ``record_pending`` after the last (one statement for all); a final report writes
+    them, its own last, where one report alone writes its event."""
     moves = rank(event.status) > rank(call.status)
     session.add(
         CallEvent(
@@ -172,9 +179,14 @@ async def apply_event(
     call.status = event.status
     if is_final(event.status):
         await _settle(session, call=call, event=event, debits=debits)
-    await outbox.record(
-        session, events.BY_STATUS[event.status], call_payload(call), org_id=call.org_id
-    )
+    if pending is None:
+        await outbox.record(
+            session, events.BY_STATUS[event.status], call_payload(call), org_id=call.org_id
+        )
+    else:
+        pending.append((events.BY_STATUS[event.status], call_payload(call), utcnow()))
+        if is_final(event.status):
+            await record_pending(session, pending, org_id=call.org_id)
     if is_final(event.status):
         # Last: the caller's and callee's counters are rows many calls share (all of
         # an API key's calls count for its owner), locked from here to the commit.
@@ -185,6 +197,14 @@ async def apply_event(
         await session.flush()
         await privacy_mode.erase_call(session, call=call)
     return True
+
+
+async def record_pending(
+    session: AsyncSession, pending: list[tuple[str, dict[str, Any], datetime]], *, org_id: str
+) -> None:
+    """Write the events ``apply_event`` collected, in order, and forget them."""
+    await outbox.record_events(session, pending, org_id=org_id)
+    pending.clear()
 
 
 async def _settle(

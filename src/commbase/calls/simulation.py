@@ -97,13 +97,21 @@ async def _advance(
     debits: billing_service.GroupedDebits | None,
 ) -> int:
     moved = 0
+    # The steps' events are written together: once the call ends, or after the last.
+    pending: list[tuple[str, dict[str, Any], datetime]] = []
     for event in due_events(call, now=now):
         if await lifecycle.apply_event(
-            session, call=call, event=event, source=EventSource.SIMULATOR, debits=debits
+            session,
+            call=call,
+            event=event,
+            source=EventSource.SIMULATOR,
+            debits=debits,
+            pending=pending,
         ):
             moved += 1
         if lifecycle.is_final(call.status):
             break
+    await lifecycle.record_pending(session, pending, org_id=call.org_id)
     return moved
 
 

@@ -1,0 +1,128 @@
+"""What a call costs the database: its dial stamps it in one statement, and the steps
+the simulator applies to it in one pass record their events together, in order."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event, select
+
+from commbase.calls.simulation import advance_simulated_calls
+from commbase.core.outbox import OutboxDelivery, OutboxEvent
+from commbase.core.time import FrozenClock, use_clock
+from tests.calls.factories import ANSWERED_94S, dial_queued, fund_wallet, place
+from tests.identity.factories import make_tenant
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    frozen = FrozenClock(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    with use_clock(frozen):
+        yield frozen
+
+
+class Statements:
+    """The statements SQLAlchemy sends while it is entered (lowercase)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.engine = app.state.db.engine.sync_engine
+        self.sent: list[str] = []
+
+    def _seen(self, *args: object) -> None:
+        self.sent.append(f"{args[2]} {args[3]}".lower())  # the statement, its parameters
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def count(self, fragment: str) -> int:
+        return sum(fragment in sql for sql in self.sent)
+
+    def on_calls(self) -> list[str]:
+        return [sql for sql in self.sent if re.search(r"\b(from|update|into) calls\b", sql)]
+
+
+async def test_a_dial_stamps_its_call_in_one_statement_and_dials_once(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=1000)
+    call_id = (await place(client, tenant.headers, ANSWERED_94S)).json()["id"]
+
+    with Statements(app) as statements:
+        assert await dial_queued(app) == 1
+    # Stamp the attempt (locking the row), then store the carrier's id: no SELECT ... FOR
+    # UPDATE of the call before its stamp.
+    stamp, store = statements.on_calls()
+    assert stamp.startswith("update calls set dial_attempted_at")
+    assert store.startswith("update calls set provider_call_id")
+    assert await dial_queued(app) == 0  # nothing dialed twice
+
+    shown = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+    assert shown["status"] == "queued"
+    clock.advance(2)
+    await advance_simulated_calls(app.state.db, now=clock.now())
+    ringing = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+    assert ringing["status"] == "ringing"
+
+
+async def test_steps_applied_in_one_pass_record_their_events_in_one_statement(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=1000)
+    call_id = (await place(client, tenant.headers, ANSWERED_94S)).json()["id"]
+    await dial_queued(app)
+
+    clock.advance(200)  # every step is due: initiated, ringing, answered, completed
+    with Statements(app) as statements:
+        assert await advance_simulated_calls(app.state.db, now=clock.now()) == 4
+    # SQLite: one INSERT of the call's events and one of their deliveries (before, one
+    # of each per event); PostgreSQL: one statement, sent to the driver (none through
+    # SQLAlchemy; before, one per event). The charge records its own event.
+    recording_call_events = [
+        sql for sql in statements.sent if "insert into outbox_events" in sql and "'call." in sql
+    ]
+    assert len(recording_call_events) <= 1
+
+    done = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+    assert (done["status"], done["cost_amount"]) == ("completed", 25)
+    async with app.state.db.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.payload)
+                .where(OutboxEvent.org_id == tenant.org_id, OutboxEvent.type.like("call.%"))
+                .order_by(OutboxEvent.id)
+            )
+        ).all()
+        deliveries = (
+            await session.execute(
+                select(OutboxDelivery.event_id, OutboxDelivery.consumer).order_by(OutboxDelivery.id)
+            )
+        ).all()
+    assert [row.type for row in rows] == [
+        "call.queued",
+        "call.initiated",
+        "call.ringing",
+        "call.answered",
+        "call.completed",
+    ]
+    assert [row.payload["status"] for row in rows[1:]] == [
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
+    assert rows[-1].payload["cost_amount"] == 25
+    # Each event's deliveries follow the previous event's, as when recorded one by one.
+    order = [event_id for event_id, _ in deliveries if event_id in {row.id for row in rows}]
+    assert order == sorted(order, key=[row.id for row in rows].index)
+    assert {event_id for event_id, _ in deliveries} >= {row.id for row in rows[1:]}
