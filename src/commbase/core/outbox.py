@@ -250,19 +250,26 @@ async def record_many(
     consumers = _consumers_of(event_type)
     if session.get_bind().dialect.name == "postgresql":
         await _record_many_postgresql(session, rows, consumers, event_type=event_type, now=now)
-        if isinstance(session, Session):
-            after_commit(session, _announce, once=True)
-        return
-    await session.execute(insert(OutboxEvent), rows)
-    deliveries = [
-        {"event_id": row["id"], "consumer": consumer, "available_at": now}
-        for row in rows
-        for consumer in consumers
-    ]
-    if deliveries:
-        await session.execute(insert(OutboxDelivery), deliveries)
+    else:
+        await _insert_rows(session, rows)
     if isinstance(session, Session):
         after_commit(session, _announce, once=True)
+
+
+def _deliveries_of(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each event row's deliveries, in row then consumer order, available at once."""
+    return [
+        {"event_id": row["id"], "consumer": consumer, "available_at": row["created_at"]}
+        for row in rows
+        for consumer in _consumers_of(row["type"])
+    ]
+
+
+async def _insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Event rows and their deliveries as two executemany INSERTs (SQLite)."""
+    await session.execute(insert(_EVENTS), rows)
+    if deliveries := _deliveries_of(rows):
+        await session.execute(insert(_DELIVERIES), deliveries)
 
 
 # Events of several types and their deliveries in one statement (PostgreSQL): the
@@ -297,26 +304,21 @@ async def record_events(
     if not items:
         return
     rows = [_event_row(kind, payload, org_id=org_id, now=at) for kind, payload, at in items]
-    deliveries = [
-        {"event_id": row["id"], "consumer": consumer, "available_at": row["created_at"]}
-        for row in rows
-        for consumer in _consumers_of(row["type"])
-    ]
     with session.no_autoflush:
         if session.get_bind().dialect.name != "postgresql":
-            await session.execute(insert(_EVENTS), rows)
-            if deliveries:
-                await session.execute(insert(_DELIVERIES), deliveries)
+            await _insert_rows(session, rows)
         else:
             document = [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
+            deliveries = [
+                {"n": n, "event_id": d["event_id"], "consumer": d["consumer"]}
+                for n, d in enumerate(_deliveries_of(rows))
+            ]
             await session.execute(
                 _PG_RECORD_MIXED,
                 {
                     "events": json.dumps(document),
                     "org_id": org_id,
-                    "deliveries": json.dumps(
-                        [{**d, "n": n, "available_at": None} for n, d in enumerate(deliveries)]
-                    ),
+                    "deliveries": json.dumps(deliveries),
                 },
             )
     if isinstance(session, Session):
