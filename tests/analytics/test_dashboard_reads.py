@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, event, update
 
-from commbase.analytics import rollup
+from commbase.analytics import planner, rollup
 from commbase.analytics.enums import Interval
 from commbase.analytics.models import MetricRollup, Watermark
 from commbase.analytics.service import Analytics, SeriesSpec
@@ -70,10 +71,18 @@ async def _series(database: Database, org_id: str, tz: str) -> list[Any]:
     return [point["value"] for point in entry["points"]]
 
 
-async def test_declared_metrics_in_a_half_hour_zone_take_few_statements(app: FastAPI) -> None:
+async def test_declared_metrics_in_a_half_hour_zone_take_few_statements(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database: Database = app.state.db
     minutes = range(0, 60 * 24 * 3, 11)
     sent: list[str] = []
+    plans: list[planner.Plan] = []
+    plan = planner.plan
+
+    async def _plan(*args: Any, **kwargs: Any) -> planner.Plan:
+        plans.append(await plan(*args, **kwargs))
+        return plans[-1]
 
     def _sent(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         sent.append(statement)
@@ -83,10 +92,12 @@ async def test_declared_metrics_in_a_half_hour_zone_take_few_statements(app: Fas
         await rollup.fold(database, now=RECEIVED + timedelta(minutes=1), lag=timedelta(0))
         await _series(database, org_id, "Asia/Kolkata")  # the watermarks are read once
         event.listen(database.engine.sync_engine, "before_cursor_execute", _sent)
+        monkeypatch.setattr(planner, "plan", _plan)
         try:
             values = await _series(database, org_id, "Asia/Kolkata")
         finally:
             event.remove(database.engine.sync_engine, "before_cursor_execute", _sent)
+            monkeypatch.undo()
     # Kolkata days start at 18:30 UTC: 2026-05-03 18:30 .. 2026-05-06 18:30.
     starts = [BASE + timedelta(days=d, hours=-5, minutes=-30) for d in range(4)]
     expected = [
@@ -99,6 +110,10 @@ async def test_declared_metrics_in_a_half_hour_zone_take_few_statements(app: Fas
     # The watermarks are read again on their own only if a fold moved them in between
     # (other tests' folds may: watermarks are not per organization).
     assert len([s for s in reads if s.lstrip().startswith("SELECT analytics_watermarks")]) <= 1
+    # Nothing moved since the first series: the plan made with
+    # the watermarks already known holds, it is not made again.
+    assert plans
+    assert not [p for p in plans if p.stale]
     if database.dialect == "postgresql":
         # The sealed hours and the quarter hours at the day edges: one statement.
         assert len([s for s in reads if "metric_rollups" in s]) == 1
