@@ -5,6 +5,7 @@ session's data_retention consent."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,10 +18,16 @@ from sqlalchemy import delete, func, select, update
 from commbase.calls import jobs as calls_jobs
 from commbase.calls import placement
 from commbase.calls.models import Call, CallEvent
+from commbase.calls.providers import carriers_of
+from commbase.calls.schemas import CallCreate
 from commbase.core.effects import EffectRunner
+from commbase.core.errors import NotFound, ValidationFailed
 from commbase.core.idempotency import IdempotencyKey
 from commbase.core.jobs import JobContext
 from commbase.core.time import FrozenClock, use_clock
+from commbase.identity.accounts.models import Signup
+from commbase.identity.signup.service import EmailNotVerified
+from commbase.settings import Settings
 from tests.calls.factories import (
     ANSWERED_94S,
     BUSY,
@@ -32,6 +39,7 @@ from tests.calls.factories import (
     place,
     run_clock,
 )
+from tests.calls.test_dialing import key_principal
 from tests.core.conftest import assert_problem
 from tests.identity.factories import Tenant, auth, make_tenant
 
@@ -334,6 +342,64 @@ async def test_bad_placements_answer_422_and_hold_nothing(
     assert_problem(response, 422, "validation-failed")
     assert await call_ids(client, tenant) == []
     assert await wallet_of(client, tenant, wallet["id"]) == (1000, 0)
+
+
+async def unverify(app: FastAPI, tenant: Tenant) -> None:
+    """Make ``tenant`` an organization opened by sign-up whose email is not verified."""
+    async with app.state.db.sessionmaker() as session:
+        session.add(Signup(org_id=tenant.org_id, user_id=tenant.owner_id))
+        await session.commit()
+
+
+async def test_a_bad_number_is_answered_before_the_accounts_state(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=1000)
+    await unverify(app, tenant)
+
+    # The request's own mistake first, whoever sends it ...
+    for body in ({"to": "+1415555123"}, {"to": ANSWERED_94S, "from": "+1415555123"}):
+        refused = await client.post("/v1/calls", json=body, headers=tenant.headers)
+        problem = assert_problem(refused, 422, "validation-failed")
+        assert "not a valid phone number" in str(problem["detail"])
+
+    # ... then what the organization may do.
+    refused = await client.post("/v1/calls", json={"to": ANSWERED_94S}, headers=tenant.headers)
+    problem = assert_problem(refused, 403, "permission-denied")
+    assert str(problem["detail"]).startswith("Verify your email first")
+    assert await call_ids(client, tenant) == []
+    assert await wallet_of(client, tenant, wallet["id"]) == (1000, 0)
+
+
+async def test_an_unverified_organization_is_told_so_before_a_missing_member(
+    app: FastAPI, settings: Settings
+) -> None:
+    """A credential still cached for a user who has left: the organization's state is
+    what the caller can act on first; an invalid number comes before both."""
+    tenant = await make_tenant(app)
+    await unverify(app, tenant)
+    principal = dataclasses.replace(key_principal(tenant), user_id="usr_gone")
+
+    async def place_to(number: str) -> None:
+        async with app.state.db.sessionmaker() as session:
+            await placement.place_call(
+                session,
+                principal=principal,
+                data=CallCreate(to=number),
+                carriers=carriers_of(app.state.job_services),
+                settings=settings,
+            )
+
+    with pytest.raises(ValidationFailed):
+        await place_to("+1415555123")
+    with pytest.raises(EmailNotVerified):
+        await place_to(ANSWERED_94S)
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(update(Signup).values(verified_at=T0))
+        await session.commit()
+    with pytest.raises(NotFound, match="User not found"):
+        await place_to(ANSWERED_94S)
 
 
 # ------------------------------------------------------------------ the lifecycle's records

@@ -110,6 +110,16 @@ class Placing:
     contact_id: str | None
     contact_blocked: bool
     wallet: Wallet | None  # the payer: the agent session's, else the user's, else the org's
+    # The credential acts for a user who is no longer an active member (the caller's
+    # limits are then unknown): ``require_caller`` answers NotFound, as ``caller_for``.
+    user_missing: bool = False
+
+    def require_caller(self) -> Caller:
+        """The caller, or NotFound if the user the credential acts for is missing
+        (asked after the sign-up's verification: see ``placement.place_call``)."""
+        if self.user_missing:
+            raise NotFound("User not found")
+        return self.caller
 
 
 _payer = aliased(Wallet)
@@ -176,7 +186,8 @@ _PLACING = (
 
 async def placing_for(session: AsyncSession, *, principal: Principal, phone: str | None) -> Placing:
     """``caller_for``, the sign-up's verification, the contact with ``phone`` and the
-    paying wallet (not locked), read in one statement; NotFound as ``caller_for``."""
+    paying wallet (not locked), read in one statement; NotFound if the organization
+    is missing, a missing user told by ``Placing.require_caller``."""
     caller = _caller(principal, limits=CallerLimits(), timezone="UTC")
     row = (
         await session.execute(
@@ -192,9 +203,8 @@ async def placing_for(session: AsyncSession, *, principal: Principal, phone: str
     if row is None:
         raise NotFound("Organization not found")
     limits = CallerLimits()
-    if principal.user_id:
-        if row.user_id is None:
-            raise NotFound("User not found")
+    user_missing = bool(principal.user_id) and row.user_id is None
+    if principal.user_id and not user_missing:
         limits = CallerLimits.from_settings(row.limits, row.ai_settings, row.preferences)
     return Placing(
         caller=_caller(principal, limits=limits, timezone=row.timezone),
@@ -202,4 +212,5 @@ async def placing_for(session: AsyncSession, *, principal: Principal, phone: str
         contact_id=row.contact_id,
         contact_blocked=bool(row.blocked),
         wallet=row.Wallet,
+        user_missing=user_missing,
     )

@@ -40,7 +40,6 @@ from commbase.core.errors import (
     IdempotencyKeyReused,
     PaymentRequired,
     RateLimited,
-    ValidationFailed,
 )
 from commbase.core.money import minutes_affordable
 from commbase.core.phones import PhoneNumber
@@ -82,22 +81,19 @@ async def place_call(
     With an ``idempotency_key`` (the request's credential-scoped key), a call already
     placed with it is returned instead of placing another one.
     """
+    # The request's own mistakes first, before anything is read: a number that is
+    # not one is a 422 whoever sends it (a retry of it placed nothing either).
+    destination = parse_destination(data.to)
+    from_number = parse_destination(data.from_, field="from").e164 if data.from_ else None
     fingerprint = request_fingerprint(data) if idempotency_key else None
     if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
         return Placed(earlier, replayed=True)
-    try:
-        destination: PhoneNumber | None = parse_destination(data.to)
-    except ValidationFailed as exc:
-        destination, invalid_to = None, exc
-    placing = await placing_for(
-        session, principal=principal, phone=destination.e164 if destination else None
-    )
-    # An organization opened by sign-up spends nothing before its email is verified.
+    placing = await placing_for(session, principal=principal, phone=destination.e164)
+    # Then the account: an organization opened by sign-up spends nothing before its
+    # email is verified (told before a member the credential acts for is missing).
     if placing.unverified:
         raise EmailNotVerified()
-    if destination is None:
-        raise invalid_to
-    caller = placing.caller
+    caller = placing.require_caller()
     check_consent(caller)
     if data.kind == CallKind.VIDEO:
         # Seats and features of plans this organization buys (billing.licenses).
@@ -138,6 +134,7 @@ async def place_call(
         caller=caller,
         data=data,
         destination=destination,
+        from_number=from_number,
         contact_id=placing.contact_id,
         wallet=wallet,
         rate=rate,
@@ -349,6 +346,7 @@ def _new_call(
     caller: Caller,
     data: CallCreate,
     destination: PhoneNumber,
+    from_number: str | None,
     contact_id: str | None,
     wallet: Wallet,
     rate: Decimal,
@@ -358,7 +356,6 @@ def _new_call(
 ) -> Call:
     limits = caller.limits
     privacy = privacy_mode_for(caller, requested=data.privacy_mode)
-    from_number = parse_destination(data.from_, field="from").e164 if data.from_ else None
     return Call(
         org_id=caller.principal.org_id,
         kind=data.kind,
