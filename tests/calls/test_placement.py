@@ -344,6 +344,26 @@ async def test_bad_placements_answer_422_and_hold_nothing(
     assert await wallet_of(client, tenant, wallet["id"]) == (1000, 0)
 
 
+async def test_the_placed_call_answers_as_it_was_stored(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """The call is stored with a Core INSERT (``calls.storing``): the defaults it was
+    given (id, times, counters, empty documents) are the ones the answer shows."""
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=1000)
+
+    placed = await place(
+        client, tenant.headers, ANSWERED_94S, caller_id_name=None, metadata={"purpose": "demo"}
+    )
+
+    assert placed.status_code == 201, placed.text
+    body = placed.json()
+    assert await get_call(client, tenant.headers, body["id"]) == body
+    assert (body["status"], body["reconnections"], body["cost_breakdown"]) == ("queued", 0, {})
+    assert (body["metadata"], body["tags"], body["analysis"]) == ({"purpose": "demo"}, [], {})
+    assert body["created_at"] == body["updated_at"] == "2026-11-20T10:00:00Z"
+
+
 async def unverify(app: FastAPI, tenant: Tenant) -> None:
     """Make ``tenant`` an organization opened by sign-up whose email is not verified."""
     async with app.state.db.sessionmaker() as session:

@@ -31,6 +31,7 @@ from commbase.calls.models import Call
 from commbase.calls.numbers import parse_destination
 from commbase.calls.providers import Carriers
 from commbase.calls.schemas import CallCreate
+from commbase.calls.storing import insert_call
 from commbase.core import outbox
 from commbase.core.auth import Principal
 from commbase.core.errors import (
@@ -414,10 +415,10 @@ async def apply_retention(session: AsyncSession, *, call: Call, caller: Caller) 
 
 
 async def _queue_dial(session: AsyncSession, *, call: Call) -> None:
-    """Store the call and ask for it to be dialed once the transaction commits."""
-    session.add(call)
+    """Store the call (one Core INSERT: ``calls.storing``) and ask for it to be
+    dialed once the transaction commits."""
     try:
-        await session.flush()
+        await insert_call(session, call)
     except IntegrityError as exc:
         if call.idempotency_key is None:
             raise

@@ -51,31 +51,48 @@ class InvalidPhone(ValueError):
     """Input that is not a valid phone number in international format."""
 
 
+# The line types whose numbers may name a carrier (``phonenumbers.carrier``'s own test).
+_CARRIED = frozenset(
+    {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE, PhoneNumberType.PAGER}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PhoneNumber:
     e164: str  # +420601123456
     international: str  # +420 601 123 456
-    national: str  # 601 123 456
     country: str | None  # CZ
     line_type: LineType
     carrier: str | None
 
+    @property
+    def national(self) -> str:
+        """``601 123 456``: formatted when asked (nothing stored reads it)."""
+        return phonenumbers.format_number(
+            phonenumbers.parse(self.e164, None), PhoneNumberFormat.NATIONAL
+        )
+
 
 def parse_phone(raw: str) -> PhoneNumber:
-    """Parse a number written in international format; InvalidPhone if it is not one."""
+    """Parse a number written in international format; InvalidPhone if it is not one.
+
+    Each placement parses its number: the line type is worked out once (a valid
+    number is one of a known type, which is what ``is_valid_number`` tests, and
+    ``carrier.name_for_number`` would work it out a third time), about half the
+    work of asking ``phonenumbers`` each question apart."""
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone("use international format, e.g. +14155551234") from exc
-    if not phonenumbers.is_valid_number(number):
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
         raise InvalidPhone("not a valid phone number")
     return PhoneNumber(
         e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
         international=phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
-        national=phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
         country=phonenumbers.region_code_for_number(number),
-        line_type=_LINE_TYPES.get(phonenumbers.number_type(number), LineType.OTHER),
-        carrier=carrier.name_for_number(number, "en") or None,
+        line_type=_LINE_TYPES.get(kind, LineType.OTHER),
+        carrier=(carrier.name_for_valid_number(number, "en") or None) if kind in _CARRIED else None,
     )
 
 
