@@ -235,6 +235,27 @@ async def test_calls_keep_stats_current(app: FastAPI, client: httpx.AsyncClient)
         )
 
 
+async def test_a_recorded_call_shows_on_a_contact_the_session_had_loaded(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    created = await create_contact(client, tenant.headers, name="Desk", phone="+14155551234")
+    at = datetime(2026, 2, 5, 12, 30, tzinfo=UTC)
+    async with app.state.db.sessionmaker() as session:
+        loaded = await service.find_by_phone(session, org_id=tenant.org_id, phone="+14155551234")
+        assert loaded is not None
+        assert (loaded.total_calls, loaded.last_called_at) == (0, None)
+        await service.record_call(
+            session, org_id=tenant.org_id, phone="+14155551234", at=at, duration_s=45
+        )
+        # Read again in the same session: the figures the UPDATE wrote, not the ones
+        # loaded before it.
+        again = await service.get_contact(session, org_id=tenant.org_id, contact_id=created["id"])
+        assert again is loaded
+        assert (again.total_calls, again.total_duration, again.last_called_at) == (1, 45, at)
+        await session.commit()
+
+
 async def test_agent_sessions_see_only_their_own_contacts(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

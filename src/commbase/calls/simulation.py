@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import service as billing_service
 from commbase.calls import lifecycle
-from commbase.calls.enums import EventSource, ProviderName
+from commbase.calls.enums import CallStatus, EventSource, ProviderName
 from commbase.calls.models import Call
 from commbase.calls.providers.simulator import due_events
 from commbase.core.db import Database
@@ -31,7 +31,7 @@ async def advance_simulated_calls(database: Database, *, now: datetime | None = 
     """Apply every due scripted step of every active simulated call (up to ``BATCH``
     of them), each step once; returns how many moved a call. Rows are claimed with
     SKIP LOCKED, so several processes may run this. Queued calls not dialed yet have
-    no script and wait.
+    no script: they wait, and are not taken (``_active``).
 
     On SQLite (one writer at a time) the calls are advanced in one transaction. On
     PostgreSQL ``WORKERS`` transactions run side by side, one call each, as the
@@ -81,9 +81,20 @@ _ACTIVE_CALL = (
 
 
 def _active() -> Select[Any]:
+    """The oldest ``BATCH`` simulated calls that have a script to play: a queued call
+    gets one (``provider_state``) only when its dial stores the carrier's answer, so
+    queued calls without one are left out -- taken, they would fill the batch while
+    calls that can move waited behind them."""
     return (
         select(Call)
-        .where(Call.provider == ProviderName.SIMULATOR, Call.status.in_(lifecycle.ACTIVE))
+        .where(
+            Call.provider == ProviderName.SIMULATOR,
+            Call.status.in_(lifecycle.ACTIVE),
+            or_(
+                Call.status != CallStatus.QUEUED,
+                Call.provider_state["started_at"].as_string().is_not(None),
+            ),
+        )
         .order_by(Call.id)
         .limit(BATCH)
     )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    inspect,
     or_,
     select,
     type_coerce,
@@ -424,9 +425,19 @@ async def record_call(
 
     One UPDATE computes the new stats from the stored ones, so concurrent calls
     never lose a count; CASE instead of LEAST/GREATEST works on every backend,
-    and keeps first/last right when calls are recorded out of order.
+    and keeps first/last right when calls are recorded out of order. The UPDATE is
+    the table's, which the session does not see: a contact it has loaded is expired,
+    so that a later read in this session loads the new figures.
     """
     result = await session.execute(
         _RECORD_CALL, {"b_org_id": org_id, "b_phone": phone, "at": at, "duration_s": duration_s}
     )
-    return rowcount(result)
+    updated = rowcount(result)
+    if updated:
+        for loaded in list(session.identity_map.values()):
+            if not isinstance(loaded, Contact):
+                continue
+            values = inspect(loaded).dict  # what is loaded, without loading anything
+            if values.get("org_id") == org_id and values.get("phone") == phone:
+                session.expire(loaded)
+    return updated
