@@ -228,6 +228,38 @@ async def test_retention_drops_wholly_expired_months_and_deletes_rows_only_at_th
         names = {p.name for p in await partitions.month_partitions(connection, "tracked_events")}
     assert "tracked_events_p203101" not in names
     assert {"tracked_events_p203102", "tracked_events_p203104"} <= names
+    # The ids of removed events (a dropped month's, a deleted row's) went with them: a
+    # later batch may use one again for a new event; feb-b's is still a duplicate.
+    clock.set(now)
+    again = await post(
+        client,
+        tenant,
+        [{"id": "jan-a", "type": "x"}, {"id": "feb-a", "type": "x"}, {"id": "feb-b", "type": "x"}],
+    )
+    assert again == {"accepted": 2, "duplicates": 1, "rejected": []}
+
+
+async def test_a_batch_replaying_an_id_stores_its_other_events_once(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, stack: str
+) -> None:
+    await run_ahead(app, START)
+    tenant = await make_tenant(app)
+    await post(client, tenant, [{"id": "old", "type": "x"}])
+    clock.advance(40 * 86_400)
+    batch = [{"id": "old", "type": "x"}, {"type": "no-id"}, {"id": "new", "type": "x"}]
+
+    first = await post(client, tenant, batch)
+    second = await post(client, tenant, batch)
+
+    assert first == {"accepted": 2, "duplicates": 1, "rejected": []}
+    assert second == {"accepted": 1, "duplicates": 2, "rejected": []}  # the id-less one again
+    async with app.state.db.engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT event_id, type FROM tracked_events WHERE org_id = :o ORDER BY seq"),
+            {"o": tenant.org_id},
+        )
+        stored = [(name if kind == "x" else "-", kind) for name, kind in rows.all()]
+    assert stored == [("old", "x"), ("-", "no-id"), ("new", "x"), ("-", "no-id")]
 
 
 # ---------------------------------------------------------------- the migration
@@ -342,3 +374,33 @@ def test_the_migration_moves_existing_rows_into_partitions_and_back(
     migrate(scratch, "0037", down=True)
     back = in_thread(lambda: _counts(scratch))
     assert back == before
+
+
+async def _ids(url: str) -> Any:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(text("SELECT to_regclass('tracked_event_ids')"))
+            if exists is None:
+                return None
+            rows = await connection.execute(text("SELECT org_id, event_id FROM tracked_event_ids"))
+            return sorted(tuple(row) for row in rows.all())
+    finally:
+        await engine.dispose()
+
+
+def test_the_ids_migration_keeps_the_ids_of_stored_events(database_url: str, stack: str) -> None:
+    postgresql_only(stack)
+    url = make_url(database_url)
+    scratch = url.set(database=f"{url.database}_event_ids").render_as_string(hide_password=False)
+    in_thread(lambda: _create_database_if_missing(scratch))
+    in_thread(lambda: _recreate_schema(scratch))
+    migrate(scratch, "0055")
+    in_thread(lambda: _seed(scratch))
+
+    migrate(scratch, "0056")
+    kept = in_thread(lambda: _ids(scratch))
+    migrate(scratch, "0055", down=True)
+
+    assert kept == sorted(("org_1", f"e{n}") for n in range(1, 301))
+    assert in_thread(lambda: _ids(scratch)) is None

@@ -252,3 +252,29 @@ async def test_privacy_mode_erasure_removes_the_calls_tracked_events(
     assert (await client.get(url, headers=tenant.headers)).json()["series"][0]["total"] == 2
     await rollup.fold(app.state.db, now=clock.advance(60), lag=timedelta(0))
     assert (await client.get(url, headers=tenant.headers)).json()["series"][0]["total"] == 2
+
+
+async def test_a_replay_of_an_event_erased_with_its_call_is_stored_again(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    tenant = await make_tenant(app)
+    async with app.state.db.sessionmaker() as session:
+        private = Call(
+            org_id=tenant.org_id, provider="simulator", status="completed", privacy_mode=True
+        )
+        session.add(private)
+        await session.commit()
+    sent = [{"id": "q-1", "type": "call.quality_degraded", "call_id": private.id}]
+    assert (await post(client, tenant.headers, sent)).json()["accepted"] == 1
+
+    async with app.state.db.sessionmaker() as session:
+        call = await session.get(Call, private.id)
+        assert call is not None
+        await privacy_mode.erase_call(session, call=call)
+        await session.commit()
+    assert await stored(app, tenant.org_id) == []
+    replay = await post(client, tenant.headers, sent)
+
+    # The erased event's id went with it: the replay is a new event, not a duplicate.
+    assert replay.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    assert [e.event_id for e in await stored(app, tenant.org_id)] == ["q-1"]

@@ -17,6 +17,7 @@ Retention drops a partition wholly when none of its rows is still kept
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -178,11 +179,18 @@ async def ensure_ahead(
 
 
 async def drop_partitions_where_none(
-    session: AsyncSession, table: str, *, kept: str, before: datetime, params: dict[str, object]
+    session: AsyncSession,
+    table: str,
+    *,
+    kept: str,
+    before: datetime,
+    params: dict[str, object],
+    on_detach: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
 ) -> int:
     """Drop each month partition of ``table`` that ends by ``before`` and holds no row
     matching the SQL condition ``kept``; how many rows went with them. Each drop is
-    committed at once (with whatever the session held before)."""
+    committed at once (with whatever the session held before), after ``on_detach``
+    (given the detached partition's name) did what goes with it."""
     if not await is_partitioned(session, table):
         return 0
     removed = 0
@@ -196,6 +204,8 @@ async def drop_partitions_where_none(
         counting = f"SELECT count(*) FROM {part.name}"  # noqa: S608
         rows = int(await session.scalar(text(counting)) or 0)
         await session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {part.name}"))
+        if on_detach is not None:
+            await on_detach(session, part.name)
         await session.execute(text(f"DROP TABLE {part.name}"))
         # Detaching locks the whole table (ingest waits): released at once, not after
         # the rest of the caller's work.

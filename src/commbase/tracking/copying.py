@@ -4,12 +4,11 @@
 ``data`` and ``metadata`` as JSON text) with asyncpg's ``copy_records_to_table``
 (the binary COPY protocol) on the request's own connection, inside the request's
 transaction: whatever else the request writes commits or rolls back with them.
-COPY knows no ``ON CONFLICT``: the caller copies only a batch none of whose ids
-is stored, under the locks that keep a concurrent request from storing one
-(``events._insert_postgres``); a batch naming a stored id goes through its
-``INSERT ... ON CONFLICT DO NOTHING`` instead. Fresh batches, the common case,
-cost PostgreSQL about 40% less CPU this way than that statement's
-``json_to_recordset``, which parses the whole batch as JSON text on the server.
+COPY knows no ``ON CONFLICT``: the caller copies only the events whose ids it has
+just inserted into ``tracked_event_ids`` (or generated), whose keys keep a
+concurrent request from storing them (``events._insert_postgres``). Fresh
+batches cost PostgreSQL about 40% less CPU this way than an ``INSERT ... SELECT
+FROM json_to_recordset`` (which parses the whole batch as JSON text on the server).
 
 Connections used to plan each statement afresh (``plan_cache_mode =
 force_custom_plan``, then set by ``core.db`` on every connection; now only analytics
@@ -18,7 +17,7 @@ stored row against ``organizations`` -- a cached query PostgreSQL would otherwis
 plan once per connection -- and cost a 1,000-event batch about 10 ms of server
 CPU, a third of its COPY. ``CACHED_PLANS`` states PostgreSQL's default for the rest
 of the request's transaction, whatever the connection was given; ingest sends it
-before its first statement of the batch, so the lookup of stored ids runs a cached
+before its first statement of the batch, so the insert of its ids runs a cached
 plan too.
 """
 

@@ -1,13 +1,15 @@
 """Storing telemetry events: one statement per batch, within the organization's bounds.
 
 A batch's valid events (``batches.py``) become rows written with one statement --
-on PostgreSQL a binary COPY (``copying.py``), or for a batch naming a stored id an
-``INSERT ... SELECT FROM json_to_recordset(batch)``, through the
-request's own asyncpg connection, on SQLite one executemany. A replayed id is
-skipped by ``ON CONFLICT DO NOTHING`` on the unique ``(org_id, event_id)``; on
-PostgreSQL, where the table is partitioned by month and that key includes
-``occurred_at`` (``core.partitions``), an id the client chose is also looked up
-across months first, so a replay with another timestamp stays one event. An event is refused
+on PostgreSQL a binary COPY (``copying.py``) through the request's own asyncpg
+connection, on SQLite one executemany. Each id is stored once per organization.
+On SQLite the table's unique ``(org_id, event_id)`` skips a replayed id (``ON
+CONFLICT DO NOTHING``). On PostgreSQL, where the table is partitioned by month and
+that key includes ``occurred_at`` (``core.partitions``), the ids the client chose
+are first inserted into the unpartitioned ``tracked_event_ids`` (``models.
+TrackedEventId``) with ``ON CONFLICT DO NOTHING RETURNING``: only the events whose
+id it returned are copied, so a replay with another timestamp stays one event, and
+concurrent batches naming the same id serialize on that table's key. An event is refused
 when its times fall outside the organization's retention or more than a day
 ahead, or when its data holds JSON no column holds.
 
@@ -36,33 +38,16 @@ from commbase.privacy import retention
 from commbase.tracking import copying
 from commbase.tracking.batches import field_error, read_batch
 from commbase.tracking.bounds import MAX_FUTURE
-from commbase.tracking.copying import DATA, METADATA, RECEIVED_AT, Row
+from commbase.tracking.copying import DATA, METADATA, Row
 from commbase.tracking.models import TrackedEvent
 from commbase.tracking.schemas import RejectedEvent, TrackEventItem, TrackResult
 
 EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
-_PG_INSERT = """
-INSERT INTO tracked_events (org_id, event_id, type, user_id, session_id, call_id, visitor_id,
-    account_id, data, metadata, occurred_at, received_at, expires_at)
-SELECT $1::text, event_id, type, user_id, session_id, call_id, visitor_id, account_id, data,
-    metadata, occurred_at, $2, expires_at
-FROM json_to_recordset($3::text::json) AS r(event_id text, type text, user_id text,
-    session_id text, call_id text, visitor_id text, account_id text, data jsonb, metadata jsonb,
-    occurred_at timestamptz, expires_at timestamptz, probe boolean)
-WHERE r.probe IS NOT TRUE OR NOT EXISTS (
-    SELECT 1 FROM tracked_events t WHERE t.org_id = $1::text AND t.event_id = r.event_id)
-ON CONFLICT DO NOTHING
-"""
-# Requests naming the same client ids take their locks one after the other (sorted:
-# no deadlock), so the check below sees an id a concurrent request stored and committed
-# (the partitioned table's unique key holds occurred_at and cannot refuse it).
-_PG_LOCK_IDS = """
-SELECT count(pg_advisory_xact_lock(7201, k))
-FROM (SELECT DISTINCT hashtext($1::text || ':' || id) AS k FROM unnest($2::text[]) AS id
-      ORDER BY k) AS keys
-"""
-_PG_STORED = """
-SELECT EXISTS (SELECT 1 FROM tracked_events WHERE org_id = $1::text AND event_id = ANY($2::text[]))
+# The batch's client ids not stored yet: each is inserted (and so is stored) once. A
+# concurrent batch inserting one of them waits on the key until this transaction ends.
+_PG_NEW_IDS = """
+INSERT INTO tracked_event_ids (org_id, event_id) SELECT $1::text, id FROM unnest($2::text[]) AS id
+ON CONFLICT DO NOTHING RETURNING event_id
 """
 
 
@@ -205,42 +190,18 @@ def _rows(
     return rows, chosen, repeated
 
 
-def _as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
-    """The rows as column-keyed dicts, ``data`` and ``metadata`` as orjson fragments."""
-    return [
-        {
-            **dict(zip(copying.COLUMNS, row, strict=True)),
-            "data": orjson.Fragment(row[DATA]),
-            "metadata": orjson.Fragment(row[METADATA]),
-        }
-        for row in rows
-    ]
-
-
 async def _insert_postgres(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:
     driver = await driver_of(session)  # a lost connection is a 503 (core.driver)
-    org_id = rows[0][0]
-    # The partitioned table's unique key holds occurred_at, so COPY would take a replayed
-    # id with another timestamp: a batch naming a stored id goes through the INSERT.
-    # PostgreSQL's default plan caching from here on: the lookup below then runs a
-    # cached plan instead of being planned afresh for every batch (``copying``).
+    # PostgreSQL's default plan caching from here on: the insert of ids below then runs
+    # a cached plan instead of being planned afresh for every batch (``copying``).
     await driver.execute(copying.CACHED_PLANS)
     if chosen:
-        await driver.fetchval(_PG_LOCK_IDS, org_id, chosen)
-    if not chosen or not await driver.fetchval(_PG_STORED, org_id, chosen):
-        # No id of the batch is stored, and none can be until this transaction ends
-        # (the locks): COPY cannot meet a unique violation.
-        return await copying.copy_rows(driver, rows)
-    # One JSON document for the whole batch: orjson writes it in one C call and
-    # PostgreSQL splits it, where arrays per column cost asyncpg a type check per value.
-    probing = set(chosen)
-    documents = _as_dicts(rows)
-    for document in documents:
-        document["probe"] = document["event_id"] in probing
-    status: str = await driver.execute(
-        _PG_INSERT, org_id, rows[0][RECEIVED_AT], orjson.dumps(documents).decode()
-    )
-    return int(status.rsplit(" ", 1)[1])
+        fresh = await driver.fetch(_PG_NEW_IDS, rows[0][0], chosen)
+        if len(fresh) < len(chosen):  # a replayed id: copy only the events of new ones
+            stored = set(chosen).difference(record[0] for record in fresh)
+            rows = [row for row in rows if row[1] not in stored]
+    # Every id left is new and held by this transaction's keys: COPY meets no conflict.
+    return await copying.copy_rows(driver, rows) if rows else 0
 
 
 async def _insert_sqlite(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:

@@ -55,6 +55,29 @@ class TrackedEvent(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class TrackedEventId(Base):
+    """An id a client chose for one of its organization's stored events.
+
+    On PostgreSQL ``tracked_events`` is partitioned by month and its unique key holds
+    ``occurred_at`` (``core.partitions``), so it cannot refuse an id replayed with
+    another timestamp; this unpartitioned table's primary key does. Ingest inserts a
+    batch's ids here first (``ON CONFLICT DO NOTHING RETURNING``) and stores only the
+    events whose id it returned: a concurrent batch naming the same id waits on the
+    key until the first commits or rolls back. A row lives as long as its event:
+    retention and erasure of events by call delete both (``tracking.privacy``,
+    ``tracking.service``); anonymising a subject keeps the event, so its id too.
+    Generated ``evt_`` ids are unique by construction and not kept here.
+
+    No foreign key to ``organizations``: its check would cost each id of every batch,
+    and organizations are never deleted (their ids are never reused either).
+    """
+
+    __tablename__ = "tracked_event_ids"
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class Visitor(Base):
     """A browser seen by the tracking API, under a daily-rotating anonymous id."""
 

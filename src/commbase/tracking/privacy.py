@@ -7,6 +7,8 @@ sessions and pageviews of visitors linked to them. Export lists those rows.
 Erasure keeps each row -- dashboards and rollups count it -- but swaps the
 subject's id for the erasure's anonymous reference and empties every personal
 column (event data and metadata, URLs, titles, referrers, lab input and output).
+An erased event keeps its client-chosen id (``event_ids``): a replay of it stays
+a duplicate, and the id is not personal (the client's own, like a message id).
 
 **Retention.**
 
@@ -14,7 +16,8 @@ column (event data and metadata, URLs, titles, referrers, lab input and output).
   stamped at ingest (timestamp + the organization's period, 90 days by
   default). Changing the override restamps every stored event of the
   organization to timestamp + the new period (an earlier expiry its sender
-  chose is not kept apart, so it is restamped too).
+  chose is not kept apart, so it is restamped too). The ids of deleted events
+  go with them (``event_ids``): a later batch may use such an id again.
 * ``analytics_pageviews``: pageviews, sessions and lab experiments older than
   395 days, and visitors not seen for as long (13 months, as web analytics keep).
 
@@ -39,6 +42,7 @@ from commbase.privacy.registry import (
     register_retention,
     register_subject,
 )
+from commbase.tracking import event_ids
 from commbase.tracking.models import Pageview, TrackedEvent, Visitor, VisitorSession
 
 DEFAULT_EVENT_DAYS = 90
@@ -126,18 +130,22 @@ async def purge_events(session: AsyncSession, *, window: RetentionWindow, limit:
             kept="expires_at > :now",
             before=window.now - timedelta(days=longest),
             params={"now": window.now},
+            on_detach=event_ids.forget_partition,
         )
-    seqs = list(
-        await session.scalars(
-            select(TrackedEvent.seq)
+    found = (
+        await session.execute(
+            select(TrackedEvent.seq, TrackedEvent.org_id, TrackedEvent.event_id)
             .where(TrackedEvent.expires_at <= window.now)
             .order_by(TrackedEvent.expires_at)
             .limit(limit)
         )
-    )
-    if seqs:
-        await session.execute(delete(TrackedEvent).where(TrackedEvent.seq.in_(seqs)))
-    return dropped + len(seqs)
+    ).all()
+    if found:
+        await session.execute(
+            delete(TrackedEvent).where(TrackedEvent.seq.in_([row.seq for row in found]))
+        )
+        await event_ids.forget(session, [(row.org_id, row.event_id) for row in found])
+    return dropped + len(found)
 
 
 async def restamp_events(session: AsyncSession, *, org_id: str, days: int | None) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import touches
+from commbase.tracking import event_ids
 from commbase.tracking.metrics import TRACKED_EVENTS
 from commbase.tracking.models import TrackedEvent
 
@@ -42,7 +43,14 @@ async def erase_events_for_call(session: AsyncSession, *, org_id: str, call_id: 
         (TrackedEvent.call_id == call_id) | (TrackedEvent.data["call_id"].as_string() == call_id)
     )
     found = (
-        await session.execute(select(TrackedEvent.seq, TrackedEvent.occurred_at).where(about_call))
+        await session.execute(
+            select(
+                TrackedEvent.seq,
+                TrackedEvent.org_id,
+                TrackedEvent.event_id,
+                TrackedEvent.occurred_at,
+            ).where(about_call)
+        )
     ).all()
     if not found:
         return 0
@@ -52,4 +60,6 @@ async def erase_events_for_call(session: AsyncSession, *, org_id: str, call_id: 
     await session.execute(
         delete(TrackedEvent).where(TrackedEvent.seq.in_([row.seq for row in found]))
     )
+    # Their ids go too: a replay of one stores the event again, as a new one.
+    await event_ids.forget(session, [(row.org_id, row.event_id) for row in found])
     return len(found)
