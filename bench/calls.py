@@ -27,9 +27,13 @@ with a huge rate limit and ``max_concurrent_calls``.
    wallet at ``start - sum(cost_amount)`` with nothing held.
 
 ``sql_per_placement`` and ``sql_per_completion`` count the statements sent per
-call in each phase (BEGIN, COMMIT and the pool's pre-ping aside); ``cpu_ms_per_*``
+call in each phase (BEGIN, COMMIT and the pool's pre-ping aside), those sent to the
+driver directly (``core.driver``: the outbox's batch INSERTs) included; ``cpu_ms_per_*``
 this process's CPU time per call in each phase (app and clients; PostgreSQL's aside),
-which depends less on the machine's load than the rates do.
+which depends less on the machine's load than the rates do. ``pg_cpu_ms_per_*``:
+PostgreSQL's CPU per call in each phase (PostgreSQL on this machine; read from
+``/proc``): ``backends`` of the bench's database only, ``all`` every PostgreSQL process
+(its WAL writer, checkpointer and autovacuum, and anyone else's sessions).
 
 Prints one JSON line of figures on stdout.
 """
@@ -65,6 +69,7 @@ from commbase.calls.providers.simulator import SimulatorProvider
 from commbase.calls.simulation import advance_simulated_calls
 from commbase.core.auth import Principal, PrincipalKind
 from commbase.core.db import Database
+from commbase.core.driver import Driver
 from commbase.core.effects import EffectRunner
 from commbase.core.http import ClientInfo
 from commbase.core.ids import new_id
@@ -112,6 +117,61 @@ def _settings(database_url: str, calls: int) -> Settings:
         "anonymous_rate_limit": HUGE_LIMIT,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+class DriverCounter:
+    """Statements sent to the driver directly (``core.driver.Driver``), which
+    SQLAlchemy's events do not see."""
+
+    def __init__(self, sql: SqlCounter) -> None:
+        self.sql = sql
+        self._original = Driver._guarded
+
+    def attach(self) -> None:
+        original, sql = self._original, self.sql
+
+        def counted(driver: Driver, method: Any) -> Any:
+            guarded = original(driver, method)
+
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                sql.statements += 1
+                return await guarded(*args, **kwargs)
+
+            return call
+
+        Driver._guarded = counted  # type: ignore[method-assign,assignment]
+
+    def detach(self) -> None:
+        Driver._guarded = self._original  # type: ignore[method-assign]
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _postgres_cpu_s(database_name: str | None) -> tuple[float, float]:
+    """CPU seconds so far of PostgreSQL's processes on this machine: the backends
+    connected to ``database_name``, and all (children reaped by the postmaster
+    included); (0, 0) where /proc cannot tell (no PostgreSQL here, not Linux)."""
+    backends = everything = 0
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        comm_end = stat.rfind(")")
+        if "(postgres)" not in stat[: comm_end + 1]:
+            continue
+        fields = stat[comm_end + 2 :].split()
+        own = int(fields[11]) + int(fields[12])  # utime, stime
+        everything += own
+        if not title.startswith("postgres: "):  # the postmaster: its reaped children too
+            everything += int(fields[13]) + int(fields[14])
+        elif f" {database_name} " in title:
+            backends += own
+    return backends / _TICKS, everything / _TICKS
 
 
 # ------------------------------------------------------------------ setup
@@ -373,6 +433,12 @@ def _per(total: int, count: int) -> float | None:
     return round(total / count, 2) if count else None
 
 
+def _pg_per(
+    before: tuple[float, float], after: tuple[float, float], count: int
+) -> list[float | None]:
+    return [_per(round((b - a) * 1000), count) for a, b in zip(before, after, strict=True)]
+
+
 def _rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
 
@@ -392,10 +458,14 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
             database: Database = app.state.db
             sql = SqlCounter()
             sql.attach(database)
+            driver_sql = DriverCounter(sql)
+            driver_sql.attach()
+            database_name = make_url(database_url).database
             leftovers = await _drain_leftovers(database, clock)
             tenant = await _make_tenant(app, calls=args.calls)
             before_place = sql.snapshot()
             cpu_start = time.process_time()
+            pg_start = _postgres_cpu_s(database_name)
             transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://commbase.bench", timeout=60.0
@@ -409,11 +479,13 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
                 )
             after_place = sql.snapshot()
             cpu_placed = time.process_time()
+            pg_placed = _postgres_cpu_s(database_name)
             dialed = await _dial_all(
                 app, deadline=max(deadline, time.perf_counter() + args.max_seconds / 2)
             )
             after_dial = sql.snapshot()
             cpu_dialed = time.process_time()
+            pg_dialed = _postgres_cpu_s(database_name)
             # Time the completion phase separately from any placement overrun.
             done = await _complete_all(
                 database,
@@ -424,6 +496,8 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
             )
             after_complete = sql.snapshot()
             cpu_completed = time.process_time()
+            pg_completed = _postgres_cpu_s(database_name)
+            driver_sql.detach()
             checks = await _verify(database, tenant, placed.call_ids)
     ordered = sorted(placed.latencies_s)
     count = len(placed.call_ids)
@@ -451,6 +525,10 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         "cpu_ms_per_placement": _per(round((cpu_placed - cpu_start) * 1000), count),
         "cpu_ms_per_dial": _per(round((cpu_dialed - cpu_placed) * 1000), dialed.dialed),
         "cpu_ms_per_completion": _per(round((cpu_completed - cpu_dialed) * 1000), completed),
+        # PostgreSQL's CPU per call: [the bench database's backends, all its processes].
+        "pg_cpu_ms_per_placement": _pg_per(pg_start, pg_placed, count),
+        "pg_cpu_ms_per_dial": _pg_per(pg_placed, pg_dialed, dialed.dialed),
+        "pg_cpu_ms_per_completion": _pg_per(pg_dialed, pg_completed, completed),
         "advance_passes": done.passes,
         "clock_steps": done.clock_steps,
         "events_applied": done.moves,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -76,8 +77,20 @@ class LedgerEntry(Base):
         Index("ix_ledger_entries_org_created", "org_id", "created_at"),
         Index("ix_ledger_entries_wallet_created", "wallet_id", "created_at"),
         Index("ix_ledger_entries_org_call", "org_id", "related_call_id"),
-        Index("ix_ledger_entries_provider_txn", "provider_transaction_id"),
-        Index("ix_ledger_entries_refund_of", "refund_of"),
+        # Only payments and refunds have these (a call's charge has neither): the
+        # entries that have one are indexed (queries name a value, migration 0055).
+        Index(
+            "ix_ledger_entries_provider_txn",
+            "provider_transaction_id",
+            postgresql_where=text("provider_transaction_id IS NOT NULL"),
+            sqlite_where=text("provider_transaction_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_ledger_entries_refund_of",
+            "refund_of",
+            postgresql_where=text("refund_of IS NOT NULL"),
+            sqlite_where=text("refund_of IS NOT NULL"),
+        ),
         Index("ix_ledger_entries_completed", "completed_at"),  # analytics' change time
         CheckConstraint(
             "refunded_amount >= 0 AND refunded_amount <= amount", name="refunds_within_amount"

@@ -79,7 +79,9 @@ async def _fail(database: Database, *, org_id: str, call_id: str, error: str) ->
 
 _CALLS: Table = Call.__table__  # type: ignore[assignment]
 # Step 1's usual case, a call never tried: one conditional UPDATE locks and stamps it
-# and returns the row (built once).
+# and returns the row (built once). It leaves ``updated_at`` as it is: the stamp is
+# the dialer's own bookkeeping (no client or metric reads it), and an UPDATE that
+# changes no indexed column stays on the row's page (HOT, ``Call``'s indexes).
 _STAMP_FIRST_ATTEMPT = select(Call).from_statement(
     update(_CALLS)
     .where(
@@ -92,6 +94,7 @@ _STAMP_FIRST_ATTEMPT = select(Call).from_statement(
     .values(
         dial_attempted_at=bindparam("b_dial_attempted_at"),
         dial_reference=bindparam("b_dial_reference"),
+        updated_at=_CALLS.c.updated_at,
     )
     .returning(*_CALLS.c)
 )
