@@ -161,8 +161,8 @@ def _versions_statement(
         changed_since = source.changed > mark if watermark is not None else literal(True)
         # Few rows changed since the watermark: SQLite must find them by the change
         # index, not scan the range by the time index (PostgreSQL's planner knows).
-        # A source whose change time has no index (conversations: filing's updates stay
-        # HOT) is read by its time index over the range.
+        # A source whose change time has no index is read by its time index over the
+        # range (conversations' is ``facts_changed_at``, indexed: migration 0057).
         time = (
             func.coalesce(source.time, source.time)
             if dialect == "sqlite"

@@ -2,10 +2,11 @@
 producing every key of seed 001's ``messages``, ``campaigns``, ``contacts`` and
 ``conversations`` snapshot sections.
 
-Every fact counts in the hour it was created (``created_at``); ``updated_at``
-moves on every change (a status report, a reply, a resolution), so an hour is
-refolded when its facts change. Each source carries its channel account, so
-snapshots, series and the realtime view can be asked for one account.
+Every fact counts in the hour it was created (``created_at``); a message's
+``updated_at`` moves on every change (a status report, a reply), a conversation's
+``facts_changed_at`` on a change of a column its metrics read (``FACT_COLUMNS``: a
+status, an assignment, a first response, not filing's times and counts), so an
+hour is refolded when its facts change. Each source carries its channel account.
 
 Definitions (rates are x 100 with 2 decimals, 0 over a zero denominator):
 
@@ -113,7 +114,7 @@ CONVERSATIONS = Source(
     Conversation.__table__,
     org=Conversation.org_id,
     time=Conversation.created_at,
-    changed=Conversation.updated_at,
+    changed=Conversation.facts_changed_at,
     account=Conversation.account_id,
     dimensions={
         "status": Conversation.status,

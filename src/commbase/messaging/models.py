@@ -13,10 +13,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
+from commbase.core.time import utcnow
 from commbase.messaging.enums import (
     AccountStatus,
     AuthorRole,
@@ -76,10 +87,14 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         # No index holds a column filing an inbound message changes (its times,
-        # counts and updated_at: analytics reads the change time with the creation
-        # range), so that UPDATE stays on its page (HOT; fillfactor 70 on PostgreSQL,
-        # migration 0047).
+        # counts and updated_at), so that UPDATE stays on its page (HOT; fillfactor 70
+        # on PostgreSQL, migration 0047). Analytics' change time is
+        # ``facts_changed_at``, which moves only with a column metrics read
+        # (``FACT_COLUMNS``, migration 0057): read with the organization (a read's data
+        # version) and alone (the fold's rows changed since the watermark, every org).
         Index("ix_conversations_org_created", "org_id", "created_at"),
+        Index("ix_conversations_org_facts_changed", "org_id", "facts_changed_at"),
+        Index("ix_conversations_facts_changed", "facts_changed_at"),
         Index("ix_conversations_org_account", "org_id", "account_id", "created_at"),
         Index("ix_conversations_org_status", "org_id", "status"),
         Index("ix_conversations_org_assignee", "org_id", "assignee_user_id"),
@@ -140,6 +155,41 @@ class Conversation(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, info=PERSONAL)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+    # When a column of ``FACT_COLUMNS`` last changed (analytics' change time).
+    facts_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The columns conversation metrics read (``messaging.metrics``: time, organization,
+# account, filters, values, dimensions; a test checks the registry against it). An
+# UPDATE that changes one must set ``facts_changed_at`` (ORM flushes do it here); one
+# that changes none (filing's times and counts) leaves it, and stays HOT.
+FACT_COLUMNS = frozenset(
+    {
+        "org_id",
+        "account_id",
+        "contact_id",
+        "channel",
+        "status",
+        "assignee_user_id",
+        "assignee_agent_session_id",
+        "priority",
+        "first_response_seconds",
+        "resolution_seconds",
+        "sentiment",
+        "sentiment_score",
+        "outcome",
+        "escalated_to_human",
+        "created_at",
+    }
+)
+
+
+@event.listens_for(Conversation, "before_update")
+def _facts_changed(_mapper: Any, _connection: Any, conversation: Conversation) -> None:
+    """Move ``facts_changed_at`` when a flush changes a column metrics read."""
+    attributes = inspect(conversation).attrs
+    if any(attributes[name].history.has_changes() for name in FACT_COLUMNS):
+        conversation.facts_changed_at = utcnow()
 
 
 class Message(Base):

@@ -132,6 +132,7 @@ def _conversation_row(
         "metadata": {},
         "created_at": now,
         "updated_at": now,
+        "facts_changed_at": now,
     }
 
 

@@ -21,9 +21,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics import touches
 from commbase.core.db import rowcount
 from commbase.core.time import utcnow
 from commbase.messaging import fulltext
+from commbase.messaging.metrics import CONVERSATIONS, MESSAGES
 from commbase.messaging.models import Conversation, ConversationNote, Message, OptOut
 from commbase.privacy.records import as_records
 from commbase.privacy.registry import RetentionWindow, register_retention, register_subject
@@ -69,12 +71,27 @@ async def export_contact(
 async def erase_contact(
     session: AsyncSession, *, org_id: str, subject_id: str, reference: str
 ) -> dict[str, int]:
-    ids = list(await session.scalars(_of_contact(org_id, subject_id)))
-    message_ids = list(
-        await session.scalars(
-            select(Message.id).where(Message.org_id == org_id, Message.conversation_id.in_(ids))
+    opened = (
+        await session.execute(
+            select(Conversation.id, Conversation.created_at).where(
+                Conversation.org_id == org_id, Conversation.contact_id == subject_id
+            )
         )
+    ).all()
+    ids = [conversation_id for conversation_id, _ in opened]
+    written = (
+        await session.execute(
+            select(Message.id, Message.created_at).where(
+                Message.org_id == org_id, Message.conversation_id.in_(ids)
+            )
+        )
+    ).all()
+    message_ids = [message_id for message_id, _ in written]
+    # Rollups stop counting the deleted facts (their hours read raw until refolded).
+    await touches.touch(
+        session, org_id=org_id, source=CONVERSATIONS, times=[at for _, at in opened]
     )
+    await touches.touch(session, org_id=org_id, source=MESSAGES, times=[at for _, at in written])
     await fulltext.unindex(session, message_ids)
     notes = await session.execute(
         delete(ConversationNote).where(
@@ -141,7 +158,8 @@ async def erase_user(
     conversations = await session.execute(
         update(Conversation)
         .where(Conversation.org_id == org_id, Conversation.assignee_user_id == subject_id)
-        .values(assignee_user_id=None)
+        # An assignee is a dimension conversation metrics read ("agent").
+        .values(assignee_user_id=None, facts_changed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return {

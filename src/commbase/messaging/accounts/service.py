@@ -11,8 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics import touches
+from commbase.analytics.sql import hour_of, hour_start
 from commbase.core.errors import AlreadyExists, NotFound, invalid
 from commbase.core.pagination import PageParams, paginate
+from commbase.messaging import metrics
 from commbase.messaging.accounts import credentials
 from commbase.messaging.accounts.schemas import (
     WEEKDAYS,
@@ -155,7 +158,22 @@ async def update_account(
 
 
 async def delete_account(session: AsyncSession, *, account: ChannelAccount) -> None:
-    """Remove the account with its conversations and messages."""
+    """Remove the account with its conversations, messages and campaigns (deleted by
+    their foreign keys): their hours are touched first, so rollups stop counting them."""
+    dialect = session.get_bind().dialect.name
+    for source in (metrics.CONVERSATIONS, metrics.MESSAGES, metrics.CAMPAIGNS):
+        assert source.account is not None
+        hours = await session.scalars(
+            select(hour_of(source.time, dialect))
+            .where(source.org == account.org_id, source.account == account.id)
+            .distinct()
+        )
+        await touches.touch(
+            session,
+            org_id=account.org_id,
+            source=source,
+            times=[hour_start(int(hour)) for hour in hours],
+        )
     await session.delete(account)
     await session.flush()
 

@@ -157,6 +157,7 @@ async def _conversations(
                 "last_activity_at": now,
                 "created_at": now,
                 "updated_at": now,
+                "facts_changed_at": now,
             }
         )
     if new_rows:
