@@ -8,10 +8,9 @@ holding facts changed since the watermark) and the fold's changed-rows read
 scanned the whole range. ``facts_changed_at`` moves only when a column
 conversation metrics read changes (``messaging.models.FACT_COLUMNS``: a status, an
 assignment, a first response, not filing's times and counts) and is indexed with
-the organization (``ix_conversations_org_facts_changed``: a read's data version)
-and alone (``ix_conversations_facts_changed``: the fold reads the rows of every
-organization changed since its watermark). Filing's UPDATE still changes no indexed
-column. Existing rows take their ``updated_at``.
+the organization (``ix_conversations_org_facts_changed``: a read's data version,
+and the fold's rows changed since its watermark, read organization by organization).
+Filing's UPDATE still changes no indexed column. Existing rows take their ``updated_at``.
 
 Revision ID: 0057
 Revises: 0056
@@ -50,13 +49,9 @@ def upgrade() -> None:
         ["org_id", "facts_changed_at"],
         unique=False,
     )
-    op.create_index(
-        "ix_conversations_facts_changed", "conversations", ["facts_changed_at"], unique=False
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_conversations_facts_changed", table_name="conversations")
     op.drop_index("ix_conversations_org_facts_changed", table_name="conversations")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_column("conversations", "facts_changed_at")

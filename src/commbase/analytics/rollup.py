@@ -51,6 +51,7 @@ from commbase.analytics.registry import Metric, Source, registered_sources, sign
 from commbase.analytics.sql import hour_of
 from commbase.core.db import Database
 from commbase.core.time import utcnow
+from commbase.identity.models import Organization
 
 log = structlog.get_logger("commbase.analytics.rollup")
 
@@ -277,11 +278,19 @@ async def fold_source(
 async def _dirty_hours(
     session: AsyncSession, source: Source, key: str, previous: datetime, target: datetime
 ) -> dict[str, set[int]]:
-    """The hours of each organization holding a fact changed or touched in (previous, target]."""
+    """The hours of each organization holding a fact changed or touched in (previous, target].
+
+    A source whose change time is indexed after its organization (``(org_id,
+    updated_at)``) is read organization by organization (``org IN (organizations)``),
+    each a range of that index; asked of every organization at once, such a read
+    scanned the whole table every minute (1.2 s at a million conversations)."""
     dialect = session.get_bind().dialect.name
+    changed = [source.changed > previous, source.changed <= target]
+    if _org_indexed(source):
+        changed.append(source.org.in_(select(Organization.id)))
     dirty = await session.execute(
         select(source.org, hour_of(source.time, dialect).label("hour"))
-        .where(source.changed > previous, source.changed <= target)
+        .where(*changed)
         .group_by(source.org, "hour")
     )
     by_org: dict[str, set[int]] = defaultdict(set)
@@ -295,6 +304,17 @@ async def _dirty_hours(
     for org_id, hour in touched:
         by_org[org_id].add(int(hour))
     return by_org
+
+
+def _org_indexed(source: Source) -> bool:
+    """Whether an index of the source's table leads with its organization, then its
+    change time."""
+    org, changed = source.org.expression, source.changed.expression
+    indexes = getattr(changed.table, "indexes", ())
+    return any(
+        [column.name for column in list(index.columns)[:2]] == [org.name, changed.name]
+        for index in indexes
+    )
 
 
 async def _fold_org(

@@ -90,11 +90,10 @@ class Conversation(Base):
         # counts and updated_at), so that UPDATE stays on its page (HOT; fillfactor 70
         # on PostgreSQL, migration 0047). Analytics' change time is
         # ``facts_changed_at``, which moves only with a column metrics read
-        # (``FACT_COLUMNS``, migration 0057): read with the organization (a read's data
-        # version) and alone (the fold's rows changed since the watermark, every org).
+        # (``FACT_COLUMNS``, migration 0057), read with the organization (a read's data
+        # version; the fold's rows changed since its watermark, organization by organization).
         Index("ix_conversations_org_created", "org_id", "created_at"),
         Index("ix_conversations_org_facts_changed", "org_id", "facts_changed_at"),
-        Index("ix_conversations_facts_changed", "facts_changed_at"),
         Index("ix_conversations_org_account", "org_id", "account_id", "created_at"),
         Index("ix_conversations_org_status", "org_id", "status"),
         Index("ix_conversations_org_assignee", "org_id", "assignee_user_id"),
