@@ -26,6 +26,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+import asyncpg  # type: ignore[import-untyped]
+
 COLUMNS = (
     "org_id",
     "event_id",
@@ -72,3 +74,38 @@ async def copy_rows(driver: Any, rows: list[Row]) -> int:
     # SQLAlchemy's jsonb codec on this connection takes JSON text.
     await driver.copy_records_to_table("tracked_events", records=rows, columns=COLUMNS)
     return len(rows)
+
+
+async def copy_new_rows(driver: Any, rows: list[Row]) -> int:
+    """COPY ``rows``, whose ids ``tracked_event_ids`` just took as new; the number
+    written. Should one of them be stored already (an event written without its id's
+    row: by a process of the release before that table, while it was deployed), the
+    COPY is undone and the rows go in through ``INSERT ... ON CONFLICT DO NOTHING``, so
+    the replay is a duplicate, not an error on every retry."""
+    await driver.execute("SAVEPOINT copy_new_rows")
+    try:
+        written = await copy_rows(driver, rows)
+    except asyncpg.UniqueViolationError:
+        await driver.execute("ROLLBACK TO SAVEPOINT copy_new_rows")
+        return await _insert_skipping_stored(driver, rows)
+    await driver.execute("RELEASE SAVEPOINT copy_new_rows")
+    return written
+
+
+_NAMES = ", ".join(COLUMNS)  # constant column names, no input
+_INCOMING = (
+    "CREATE TEMP TABLE tracked_events_incoming ON COMMIT DROP AS "  # noqa: S608
+    f"SELECT {_NAMES} FROM tracked_events WITH NO DATA"
+)
+_INSERT_INCOMING = (
+    f"INSERT INTO tracked_events ({_NAMES}) SELECT {_NAMES} "  # noqa: S608
+    "FROM tracked_events_incoming ON CONFLICT DO NOTHING"
+)
+
+
+async def _insert_skipping_stored(driver: Any, rows: list[Row]) -> int:
+    await driver.execute(_INCOMING)
+    await driver.copy_records_to_table("tracked_events_incoming", records=rows, columns=COLUMNS)
+    status = await driver.execute(_INSERT_INCOMING)
+    await driver.execute("DROP TABLE tracked_events_incoming")
+    return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"

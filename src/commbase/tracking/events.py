@@ -44,9 +44,11 @@ from commbase.tracking.schemas import RejectedEvent, TrackEventItem, TrackResult
 
 EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
 # The batch's client ids not stored yet: each is inserted (and so is stored) once. A
-# concurrent batch inserting one of them waits on the key until this transaction ends.
+# concurrent batch inserting one of them waits on the key until this transaction ends;
+# every batch inserts its ids in one order (sorted), so two never wait on each other.
 _PG_NEW_IDS = """
-INSERT INTO tracked_event_ids (org_id, event_id) SELECT $1::text, id FROM unnest($2::text[]) AS id
+INSERT INTO tracked_event_ids (org_id, event_id)
+SELECT $1::text, id FROM unnest($2::text[]) AS id ORDER BY id
 ON CONFLICT DO NOTHING RETURNING event_id
 """
 
@@ -200,8 +202,9 @@ async def _insert_postgres(session: AsyncSession, rows: list[Row], *, chosen: li
         if len(fresh) < len(chosen):  # a replayed id: copy only the events of new ones
             stored = set(chosen).difference(record[0] for record in fresh)
             rows = [row for row in rows if row[1] not in stored]
-    # Every id left is new and held by this transaction's keys: COPY meets no conflict.
-    return await copying.copy_rows(driver, rows) if rows else 0
+    # Every id left is new and held by this transaction's keys: COPY meets no conflict,
+    # unless an event was stored without its id's row (``copying.copy_new_rows``).
+    return await copying.copy_new_rows(driver, rows) if rows else 0
 
 
 async def _insert_sqlite(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:

@@ -66,7 +66,10 @@ class TrackedEventId(Base):
     key until the first commits or rolls back. A row lives as long as its event:
     retention and erasure of events by call delete both (``tracking.privacy``,
     ``tracking.service``); anonymising a subject keeps the event, so its id too.
-    Generated ``evt_`` ids are unique by construction and not kept here.
+    Ids generated for events sent without one (``evt_``) are unique by construction
+    and not inserted here by ingest (migration 0056's fill copied every stored id).
+    An event stored without its row (by a process of the release before this table)
+    is met by its replay's COPY: ``copying.copy_new_rows`` then skips it.
 
     No foreign key to ``organizations``: its check would cost each id of every batch,
     and organizations are never deleted (their ids are never reused either).

@@ -1,0 +1,86 @@
+"""PostgreSQL's ledger of client-chosen event ids (``tracked_event_ids``) under stress:
+batches naming the same ids in other orders, and an event stored without its id's row."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from commbase.core.time import FrozenClock, use_clock
+from commbase.tracking.events import _PG_NEW_IDS
+from tests.identity.factories import make_tenant
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    frozen = FrozenClock(NOW)
+    with use_clock(frozen):
+        yield frozen
+
+
+async def test_batches_naming_shared_ids_in_other_orders_do_not_deadlock(
+    app: FastAPI, stack: str
+) -> None:
+    """Batch 1 names [a, z, b] while z is held by an open batch 0; batch 2 names [b, a].
+    Inserted in the order given, batch 1 held a and waited for z, batch 2 held b and
+    waited for a; when batch 0 ended, batch 1 waited for b: a deadlock, one of them a
+    500. Inserted in one order, batch 2 waits for batch 1 and finds both stored."""
+    if stack != "postgresql":
+        pytest.skip("the ids' ledger is PostgreSQL's")
+    tenant = await make_tenant(app)
+    engine = app.state.db.engine
+    async with engine.connect() as c0, engine.connect() as c1, engine.connect() as c2:
+        raw: list[Any] = [(await c.get_raw_connection()).driver_connection for c in (c0, c1, c2)]
+        for connection in raw:
+            await connection.execute("BEGIN")
+        await raw[0].fetch(_PG_NEW_IDS, tenant.org_id, ["z"])
+        first = asyncio.create_task(raw[1].fetch(_PG_NEW_IDS, tenant.org_id, ["a", "z", "b"]))
+        await asyncio.sleep(0.3)
+        second = asyncio.create_task(raw[2].fetch(_PG_NEW_IDS, tenant.org_id, ["b", "a"]))
+        await asyncio.sleep(0.3)
+        await raw[0].execute("ROLLBACK")
+        new_in_first = await asyncio.wait_for(first, timeout=10)
+        await raw[1].execute("COMMIT")
+        new_in_second = await asyncio.wait_for(second, timeout=10)
+        await raw[2].execute("COMMIT")
+    assert sorted(record[0] for record in new_in_first) == ["a", "b", "z"]
+    assert new_in_second == []
+
+
+async def test_the_replay_of_an_event_stored_without_its_id_row_is_a_duplicate(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, stack: str
+) -> None:
+    """An event stored without its ``tracked_event_ids`` row (by a process of the release
+    before that table, still running after the migration): its exact replay was a 500 on
+    every retry (COPY met the stored row); it is a duplicate."""
+    if stack != "postgresql":
+        pytest.skip("the ids' ledger is PostgreSQL's")
+    tenant = await make_tenant(app)
+    sent = [
+        {"id": "k-1", "type": "signup", "timestamp": "2026-11-20T09:00:00Z"},
+        {"id": "k-2", "type": "signup", "timestamp": "2026-11-20T09:01:00Z"},
+    ]
+    first = await client.post("/v1/track/events", json=sent[:1], headers=tenant.headers)
+    assert first.json()["accepted"] == 1
+    async with app.state.db.engine.begin() as connection:
+        await connection.execute(
+            text("DELETE FROM tracked_event_ids WHERE org_id = :org"), {"org": tenant.org_id}
+        )
+    again = await client.post("/v1/track/events", json=sent, headers=tenant.headers)
+    assert again.status_code == 200, again.text
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 1)
+    async with app.state.db.engine.connect() as connection:
+        stored = await connection.scalars(
+            text("SELECT event_id FROM tracked_events WHERE org_id = :org ORDER BY event_id"),
+            {"org": tenant.org_id},
+        )
+        assert list(stored) == ["k-1", "k-2"]
