@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from commbase.core import partitions
@@ -48,11 +50,35 @@ def run_migrations_offline() -> None:
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
+        before = context.get_context().get_current_revision()
         context.run_migrations()
+        moved = context.get_context().get_current_revision() != before
+        if moved and connection.dialect.name == "sqlite":
+            _check_foreign_keys(connection)
+
+
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite: batch mode changes a table by rebuilding it (a copy, ``DROP TABLE``, a
+    rename). With foreign keys on, that ``DROP`` first deletes every row, and with them
+    the rows of every table referencing it ``ON DELETE CASCADE`` (a call's events,
+    actions, transcripts...). The pragma does nothing inside a transaction, so the
+    migrations' connection is given it when it opens (after ``core.db``'s ``ON``)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """Refuse (roll back) migrations that left a reference without its row."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left {len(broken)} broken references: {broken[:5]}")
 
 
 async def run_migrations_online() -> None:
     engine = make_engine(_url())
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _foreign_keys_off)
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
         await connection.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,60 @@ async def test_the_comparison_notices_drift(tmp_path: Path) -> None:
     assert [(change[0], change[1].name) for change in diff] == [
         ("add_index", "ix_job_runs_job_started")
     ]
+
+
+async def test_sqlite_table_rebuilds_keep_the_rows_referencing_them(tmp_path: Path) -> None:
+    """Batch mode rebuilds ``calls`` (0055: its unique keys become partial indexes) by
+    copying it, dropping it and renaming the copy. With foreign keys on, the ``DROP``
+    deleted every call's events and actions (``ON DELETE CASCADE``): migrating a
+    database with calls in it lost them, and so did the downgrade."""
+    path = tmp_path / "calls.db"
+    config = alembic_config(f"sqlite+aiosqlite:///{path}")
+    in_thread(command.upgrade, config, "0054")
+
+    def counts() -> list[int]:
+        with sqlite3.connect(path) as connection:
+            return [
+                connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+                for table in ("calls", "call_events", "call_actions")
+            ]
+
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA foreign_keys=ON")
+        for table, values in (
+            ("organizations", {"id": "org_1"}),
+            ("calls", {"id": "call_1", "org_id": "org_1", "provider": "simulator"}),
+            ("call_events", {"org_id": "org_1", "call_id": "call_1"}),
+            ("call_actions", {"id": "act_1", "org_id": "org_1", "call_id": "call_1"}),
+        ):
+            row = {**_required_values(connection, table), **values}
+            names = ", ".join(row)
+            marks = ", ".join("?" * len(row))
+            insert = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608
+            connection.execute(insert, list(row.values()))
+    assert counts() == [1, 1, 1]
+    in_thread(command.upgrade, config, "head")
+    assert counts() == [1, 1, 1]
+    in_thread(command.downgrade, config, "0054")
+    assert counts() == [1, 1, 1]
+
+
+def _required_values(connection: sqlite3.Connection, table: str) -> dict[str, Any]:
+    """A value for every NOT NULL column without a default (the test's rows care about
+    their ids and references only)."""
+    values: dict[str, Any] = {}
+    for _, name, kind, not_null, default, primary in connection.execute(
+        f"PRAGMA table_info({table})"
+    ):
+        if not not_null or default is not None or (primary and "INT" in kind.upper()):
+            continue
+        kind = kind.upper()
+        if any(word in kind for word in ("INT", "BOOL", "NUMERIC", "FLOAT")):
+            values[name] = 0
+        elif "DATE" in kind:
+            values[name] = "2026-01-01 00:00:00.000000"
+        elif "JSON" in kind:
+            values[name] = "{}"
+        else:
+            values[name] = "x"
+    return values
