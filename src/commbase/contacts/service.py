@@ -427,7 +427,9 @@ async def record_call(
     never lose a count; CASE instead of LEAST/GREATEST works on every backend,
     and keeps first/last right when calls are recorded out of order. The UPDATE is
     the table's, which the session does not see: a contact it has loaded is expired,
-    so that a later read in this session loads the new figures.
+    so that a later read in this session loads the new figures. Expiring discards
+    that contact's changes not yet flushed: callers flush before (``lifecycle``'s
+    does).
     """
     result = await session.execute(
         _RECORD_CALL, {"b_org_id": org_id, "b_phone": phone, "at": at, "duration_s": duration_s}

@@ -185,12 +185,13 @@ async def drop_partitions_where_none(
     kept: str,
     before: datetime,
     params: dict[str, object],
-    on_detach: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
+    before_drop: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
 ) -> int:
     """Drop each month partition of ``table`` that ends by ``before`` and holds no row
     matching the SQL condition ``kept``; how many rows went with them. Each drop is
-    committed at once (with whatever the session held before), after ``on_detach``
-    (given the detached partition's name) did what goes with it."""
+    committed at once (with whatever the session held before), after ``before_drop``
+    (given the partition's name) did what goes with it, in the same transaction but
+    before the partition is detached: detaching locks the whole table."""
     if not await is_partitioned(session, table):
         return 0
     removed = 0
@@ -203,9 +204,9 @@ async def drop_partitions_where_none(
             continue
         counting = f"SELECT count(*) FROM {part.name}"  # noqa: S608
         rows = int(await session.scalar(text(counting)) or 0)
+        if before_drop is not None:
+            await before_drop(session, part.name)
         await session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {part.name}"))
-        if on_detach is not None:
-            await on_detach(session, part.name)
         await session.execute(text(f"DROP TABLE {part.name}"))
         # Detaching locks the whole table (ingest waits): released at once, not after
         # the rest of the caller's work.

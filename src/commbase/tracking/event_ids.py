@@ -32,8 +32,10 @@ async def forget(session: AsyncSession, events: Iterable[tuple[str, str]]) -> No
 
 
 async def forget_partition(session: AsyncSession, partition: str) -> None:
-    """Delete the ids of the events of ``partition`` (a month of ``tracked_events``,
-    detached and about to be dropped)."""
+    """Delete the ids of the events of ``partition`` (a month of ``tracked_events``
+    about to be detached and dropped; ingest refuses events that old, so none joins
+    it meanwhile). Done before the detach, whose lock on the whole table stops ingest
+    and every read of it until the commit."""
     await session.execute(
         text(
             f"DELETE FROM tracked_event_ids i USING {partition} p "  # noqa: S608  (catalog name)

@@ -130,7 +130,7 @@ async def purge_events(session: AsyncSession, *, window: RetentionWindow, limit:
             kept="expires_at > :now",
             before=window.now - timedelta(days=longest),
             params={"now": window.now},
-            on_detach=event_ids.forget_partition,
+            before_drop=event_ids.forget_partition,
         )
     found = (
         await session.execute(
