@@ -19,12 +19,12 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
-    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import Base, created_at_column, public_id, updated_at_column
+from commbase.core.indexes import where_set
 
 
 class Wallet(Base):
@@ -82,14 +82,12 @@ class LedgerEntry(Base):
         Index(
             "ix_ledger_entries_provider_txn",
             "provider_transaction_id",
-            postgresql_where=text("provider_transaction_id IS NOT NULL"),
-            sqlite_where=text("provider_transaction_id IS NOT NULL"),
+            **where_set("provider_transaction_id"),
         ),
         Index(
             "ix_ledger_entries_refund_of",
             "refund_of",
-            postgresql_where=text("refund_of IS NOT NULL"),
-            sqlite_where=text("refund_of IS NOT NULL"),
+            **where_set("refund_of"),
         ),
         Index("ix_ledger_entries_completed", "completed_at"),  # analytics' change time
         CheckConstraint(

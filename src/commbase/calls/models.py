@@ -14,18 +14,12 @@ from sqlalchemy import (
     String,
     Text,
     false,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.calls.enums import CallDirection, CallKind, CallStatus
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
-
-
-def not_null(column: str) -> dict[str, Any]:
-    """A partial index's options: only rows where ``column`` holds a value."""
-    clause = text(f"{column} IS NOT NULL")
-    return {"postgresql_where": clause, "sqlite_where": clause}
+from commbase.core.indexes import where_set
 
 
 class Call(Base):
@@ -44,24 +38,24 @@ class Call(Base):
         Index("ix_calls_org_created", "org_id", "created_at"),
         Index("ix_calls_org_updated", "org_id", "updated_at"),
         Index("ix_calls_org_status", "org_id", "status"),
-        Index("ix_calls_org_user", "org_id", "user_id", **not_null("user_id")),
+        Index("ix_calls_org_user", "org_id", "user_id", **where_set("user_id")),
         Index(
             "ix_calls_org_agent_session",
             "org_id",
             "agent_session_id",
-            **not_null("agent_session_id"),
+            **where_set("agent_session_id"),
         ),
         Index(
             "ix_calls_personal_data_expires_at",
             "personal_data_expires_at",
-            **not_null("personal_data_expires_at"),
+            **where_set("personal_data_expires_at"),
         ),
         Index(
             "uq_calls_provider_call_id",
             "provider",
             "provider_call_id",
             unique=True,
-            **not_null("provider_call_id"),
+            **where_set("provider_call_id"),
         ),
         # A retried placement finds its call by the request's Idempotency-Key, which
         # commits with the call itself (DESIGN rule 12).
@@ -70,7 +64,7 @@ class Call(Base):
             "org_id",
             "idempotency_key",
             unique=True,
-            **not_null("idempotency_key"),
+            **where_set("idempotency_key"),
         ),
     )
 

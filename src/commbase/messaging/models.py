@@ -22,11 +22,11 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     inspect,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core.db import PERSONAL, Base, created_at_column, public_id, updated_at_column
+from commbase.core.indexes import where_set
 from commbase.core.time import utcnow
 from commbase.messaging.enums import (
     AccountStatus,
@@ -38,12 +38,6 @@ from commbase.messaging.enums import (
     Priority,
     ProviderName,
 )
-
-
-def _not_null(column: str) -> dict[str, Any]:
-    """A partial index's options: only rows where ``column`` holds a value."""
-    clause = text(f"{column} IS NOT NULL")
-    return {"postgresql_where": clause, "sqlite_where": clause}
 
 
 class ChannelAccount(Base):
@@ -201,7 +195,7 @@ class Message(Base):
         Index("ix_messages_org_direction", "org_id", "direction", "created_at"),
         Index("ix_messages_org_author_role", "org_id", "author_role", "created_at"),
         # Campaign messages only: an inbound message writes no entry (migration 0047).
-        Index("ix_messages_org_campaign", "org_id", "campaign_id", **_not_null("campaign_id")),
+        Index("ix_messages_org_campaign", "org_id", "campaign_id", **where_set("campaign_id")),
         # The send worker's queue: queued messages by when they are due (and messages
         # by status alone).
         Index("ix_messages_due", "status", "next_attempt_at"),
@@ -214,7 +208,7 @@ class Message(Base):
             "org_id",
             "idempotency_key",
             unique=True,
-            **_not_null("idempotency_key"),
+            **where_set("idempotency_key"),
         ),
     )
 
