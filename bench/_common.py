@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -302,6 +302,27 @@ def migrate_and_demo(command: list[str], env: dict[str, str], workdir: Path) -> 
 
 
 # ------------------------------------------------------------------ SQL counting
+
+
+@dataclass
+class StatementLog:
+    """Statements sent while ``active``: their SQL, parameters and seconds."""
+
+    active: bool = False
+    entries: list[tuple[str, Any, float]] = field(default_factory=list)
+
+    def install(self, database: Database) -> None:
+        engine = database.engine.sync_engine
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            conn.info["bench_started"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _after(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if self.active and statement.strip().upper() != "SELECT 1":
+                elapsed = time.perf_counter() - conn.info.pop("bench_started")
+                self.entries.append((statement, params, elapsed))
 
 
 @dataclass

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from commbase.analytics import rollup
 from commbase.analytics.enums import Interval
@@ -57,7 +57,7 @@ from commbase.messaging.models import ChannelAccount, Conversation
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import check_droppable, fresh_database
+from bench._common import StatementLog, check_droppable, fresh_database
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/commbase_h7"
 ALLOWED_DATABASES = frozenset({"commbase_h7", "commbase_h9"})
@@ -101,27 +101,6 @@ FROM (
     FROM generate_series(CAST(1 AS bigint), CAST(:count AS bigint)) AS n
 ) AS g
 """
-
-
-class StatementLog:
-    """Seconds each statement took, with its SQL, while ``active``."""
-
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, Any, float]] = []
-        self.active = False
-
-    def install(self, database: Database) -> None:
-        engine = database.engine.sync_engine
-
-        @event.listens_for(engine, "before_cursor_execute")
-        def _before(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            conn.info["bench_started"] = time.perf_counter()
-
-        @event.listens_for(engine, "after_cursor_execute")
-        def _after(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            if self.active:
-                elapsed = time.perf_counter() - conn.info["bench_started"]
-                self.entries.append((statement, params, elapsed))
 
 
 def _ms(values: list[float]) -> dict[str, float]:

@@ -72,7 +72,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
-from sqlalchemy import Table, event, func, select, text, update
+from sqlalchemy import Table, func, select, text, update
 
 from commbase.analytics import rollup
 from commbase.analytics.enums import Interval
@@ -89,7 +89,7 @@ from commbase.tracking.models import TrackedEvent
 
 if __package__ in (None, ""):  # run as a script: make `bench._common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import asyncpg_dsn, check_droppable, fresh_database
+from bench._common import StatementLog, asyncpg_dsn, check_droppable, fresh_database
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_dashboard"
 # COMMBASE_BENCH_DROPPABLE (comma-separated) names more databases this bench may drop.
@@ -353,27 +353,6 @@ async def load(
 
 
 # ------------------------------------------------------------------ timing
-
-
-@dataclass
-class StatementLog:
-    """Statements sent while ``active``: their SQL, parameters and seconds."""
-
-    active: bool = False
-    entries: list[tuple[str, Any, float]] = field(default_factory=list)
-
-    def install(self, database: Database) -> None:
-        engine = database.engine.sync_engine
-
-        @event.listens_for(engine, "before_cursor_execute")
-        def _before(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            conn.info["bench_started"] = time.perf_counter()
-
-        @event.listens_for(engine, "after_cursor_execute")
-        def _after(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            if self.active and statement.strip().upper() != "SELECT 1":
-                elapsed = time.perf_counter() - conn.info.pop("bench_started")
-                self.entries.append((statement, params, elapsed))
 
 
 def _normal(value: Any) -> Any:
