@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 from alembic import context
+from alembic.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
@@ -38,6 +40,9 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         include_name=_include_name,
+        # SQLite migrates with foreign keys off (``_foreign_keys_off``); each revision
+        # is its own transaction there (no transactional DDL), checked before it commits.
+        on_version_apply=[_check_foreign_keys] if connection.dialect.name == "sqlite" else [],
     )
 
 
@@ -50,11 +55,7 @@ def run_migrations_offline() -> None:
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
-        before = context.get_context().get_current_revision()
         context.run_migrations()
-        moved = context.get_context().get_current_revision() != before
-        if moved and connection.dialect.name == "sqlite":
-            _check_foreign_keys(connection)
 
 
 def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
@@ -68,11 +69,16 @@ def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _check_foreign_keys(connection: Connection) -> None:
-    """Refuse (roll back) migrations that left a reference without its row."""
-    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+def _check_foreign_keys(*, ctx: MigrationContext, **_: Any) -> None:
+    """Refuse (roll back) a revision that left a reference without its row, before its
+    transaction commits; ``commbase migrate`` says so in one line (a ``CommandError``)."""
+    assert ctx.connection is not None
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
     if broken:
-        raise RuntimeError(f"the migration left {len(broken)} broken references: {broken[:5]}")
+        raise CommandError(
+            f"the migration left {len(broken)} references without their row, e.g. "
+            f"{[tuple(row) for row in broken[:5]]} (table, rowid, referenced table, key)"
+        )
 
 
 async def run_migrations_online() -> None:

@@ -7,10 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
@@ -177,6 +179,32 @@ async def test_sqlite_table_rebuilds_keep_the_rows_referencing_them(tmp_path: Pa
     assert counts() == [1, 1, 1]
     in_thread(command.downgrade, config, "0054")
     assert counts() == [1, 1, 1]
+
+
+async def test_a_sqlite_migration_leaving_a_broken_reference_is_rolled_back(
+    tmp_path: Path,
+) -> None:
+    """With foreign keys off while migrating, nothing stops a reference losing its row:
+    the check at the end refuses the migration (one line for ``commbase migrate``) and
+    the database stays at its revision."""
+    path = tmp_path / "broken.db"
+    config = alembic_config(f"sqlite+aiosqlite:///{path}")
+    in_thread(command.upgrade, config, "0054")
+    with sqlite3.connect(path) as connection:  # foreign keys off: an orphan event
+        row = {
+            **_required_values(connection, "call_events"),
+            "org_id": "org_1",
+            "call_id": "call_gone",
+        }
+        names, marks = ", ".join(row), ", ".join("?" * len(row))
+        insert = f"INSERT INTO call_events ({names}) VALUES ({marks})"  # noqa: S608
+        connection.execute(insert, list(row.values()))
+    with pytest.raises(CommandError, match="references without their row"):
+        in_thread(command.upgrade, config, "head")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("0054",)
+        ]
 
 
 def _required_values(connection: sqlite3.Connection, table: str) -> dict[str, Any]:
