@@ -61,14 +61,17 @@ async def test_an_effect_runs_once_for_each_committed_event_and_never_for_a_roll
     await record(database, POKED, 1)
     await record(database, POKED, 2, commit=False)
     await record(database, IGNORED, 3)
+    async with database.sessionmaker() as session:
+        # The ignored type queued nothing for this consumer.
+        queued = (await session.scalars(select(OutboxDelivery.consumer))).all()
+    assert queued == ["tests.poke"]
     runner = EffectRunner(database)
     assert await runner.run_once() == 1
     assert await runner.run_once() == 0
     assert seen == [1]
     async with database.sessionmaker() as session:
-        # The ignored type queued nothing for this consumer.
-        queued = (await session.scalars(select(OutboxDelivery.consumer))).all()
-    assert queued == ["tests.poke"]
+        # Completed: its delivery is gone.
+        assert (await session.scalars(select(OutboxDelivery.consumer))).all() == []
 
 
 async def test_a_failing_effect_is_retried_with_backoff_then_given_up(
@@ -195,16 +198,20 @@ async def test_a_running_worker_wakes_as_soon_as_an_event_commits(database: Data
 
 
 async def delivery_done(database: Database, n: int) -> bool:
-    """Whether the delivery of the event numbered ``n`` is recorded done."""
+    """Whether the event numbered ``n`` was recorded and its delivery completed
+    (deleted: nothing of it is left queued)."""
     async with database.sessionmaker() as session:
-        deliveries = (
-            await session.execute(
-                select(OutboxDelivery.done_at, OutboxEvent.payload).join(
-                    OutboxEvent, OutboxEvent.id == OutboxDelivery.event_id
+        numbers = [
+            payload["n"]
+            for payload in await session.scalars(
+                select(OutboxEvent.payload).where(
+                    ~select(OutboxDelivery.id)
+                    .where(OutboxDelivery.event_id == OutboxEvent.id)
+                    .exists()
                 )
             )
-        ).all()
-    return any(done is not None and payload["n"] == n for done, payload in deliveries)
+        ]
+    return n in numbers
 
 
 async def test_an_effect_that_finished_is_not_run_again_when_its_round_is_cut_off(

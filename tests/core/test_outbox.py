@@ -137,6 +137,11 @@ async def test_claim_order_limit_and_complete(database: Database) -> None:
     assert await pending(database) == 0
     # The other consumer's copies are untouched.
     assert await pending(database, OTHER) == 5
+    async with database.sessionmaker() as session:
+        # Completed deliveries are deleted; the events stay.
+        left = (await session.scalars(select(outbox.OutboxDelivery.consumer))).all()
+        events = await session.scalar(select(func.count()).select_from(outbox.OutboxEvent))
+    assert (left, events) == ([OTHER] * 5, 5)
 
 
 async def test_claimed_event_is_hidden_until_its_lease_expires(

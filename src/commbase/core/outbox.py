@@ -7,7 +7,11 @@ gets one ``outbox_deliveries`` row per consumer, which workers ``claim()`` with 
 lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), then ``complete()`` or
 ``release()``. A worker keeps its lease while it works by ``renew()``ing it; one
 that dies leaves its lease to expire and another claims the event again, so
-nothing is lost.
+nothing is lost. A completed delivery is deleted (one a consumer gave up on stays,
+with its error).
+
+This module records; ``outbox_claims`` claims and ``outbox_models`` holds the
+tables. Import all of it from here.
 """
 
 from __future__ import annotations
@@ -15,31 +19,47 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import (
-    DateTime,
-    ForeignKey,
-    Index,
-    String,
-    Table,
-    bindparam,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import DateTime, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from commbase.core import events
-from commbase.core.db import PERSONAL, Base, Session, after_commit, public_id, rowcount
+from commbase.core.db import Session, after_commit
 from commbase.core.driver import driver_of
 from commbase.core.ids import new_id
+from commbase.core.outbox_claims import (
+    ClaimedEvent,
+    claim,
+    complete,
+    pending_count,
+    release,
+    renew,
+)
+from commbase.core.outbox_models import DELIVERIES as _DELIVERIES
+from commbase.core.outbox_models import EVENTS as _EVENTS
+from commbase.core.outbox_models import OutboxDelivery, OutboxEvent
 from commbase.core.time import utcnow
+
+__all__ = [
+    "ClaimedEvent",
+    "OutboxDelivery",
+    "OutboxEvent",
+    "claim",
+    "complete",
+    "consumers",
+    "listen",
+    "pending_count",
+    "record",
+    "record_events",
+    "record_many",
+    "register_consumer",
+    "release",
+    "renew",
+    "type_matches",
+    "unlisten",
+]
 
 # Consumer name -> the event types it hears (``*``, ``call.*`` or exact names).
 _consumers: dict[str, tuple[str, ...]] = {}
@@ -89,49 +109,6 @@ async def _announce() -> None:
             wake.set()
         elif not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
-
-
-class OutboxEvent(Base):
-    __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_org_created", "org_id", "created_at"),)
-
-    id: Mapped[str] = public_id("evt")
-    org_id: Mapped[str] = mapped_column(String(40))
-    type: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]] = mapped_column(info=PERSONAL)
-    created_at: Mapped[datetime]
-
-
-class OutboxDelivery(Base):
-    __tablename__ = "outbox_deliveries"
-    __table_args__ = (Index("ix_outbox_deliveries_pending", "consumer", "done_at", "available_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(
-        String(40), ForeignKey("outbox_events.id", ondelete="CASCADE"), index=True
-    )
-    consumer: Mapped[str] = mapped_column(String(60))
-    available_at: Mapped[datetime]
-    claimed_by: Mapped[str | None] = mapped_column(String(80))
-    attempts: Mapped[int] = mapped_column(default=0)
-    done_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(String(2000))
-
-
-# The tables themselves: INSERTs into them through the session flush nothing first.
-_EVENTS = cast(Table, OutboxEvent.__table__)
-_DELIVERIES = cast(Table, OutboxDelivery.__table__)
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedEvent:
-    delivery_id: int
-    event_id: str
-    org_id: str
-    type: str
-    payload: dict[str, Any]
-    created_at: datetime
-    attempts: int
 
 
 def _consumers_of(event_type: str) -> list[str]:
@@ -323,127 +300,3 @@ async def record_events(
             )
     if isinstance(session, Session):
         after_commit(session, _announce, once=True)
-
-
-async def claim(
-    session: AsyncSession, *, consumer: str, worker_id: str, limit: int = 100, lease_s: float = 60
-) -> list[ClaimedEvent]:
-    """Lease up to ``limit`` due events for ``consumer``; commit to make the lease hold."""
-    now = utcnow()
-    candidates = (
-        select(OutboxDelivery.id)
-        .where(
-            OutboxDelivery.consumer == consumer,
-            OutboxDelivery.done_at.is_(None),
-            OutboxDelivery.available_at <= now,
-        )
-        .order_by(OutboxDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list((await session.scalars(candidates)).all())
-    if not ids:
-        return []
-    lease_until = now + timedelta(seconds=lease_s)
-    await session.execute(
-        update(OutboxDelivery)
-        .where(OutboxDelivery.id.in_(ids), OutboxDelivery.available_at <= now)
-        .values(
-            claimed_by=worker_id,
-            available_at=lease_until,
-            attempts=OutboxDelivery.attempts + 1,
-        )
-    )
-    rows = await session.execute(
-        select(OutboxDelivery, OutboxEvent)
-        .join(OutboxEvent, OutboxEvent.id == OutboxDelivery.event_id)
-        .where(OutboxDelivery.id.in_(ids), OutboxDelivery.claimed_by == worker_id)
-        .order_by(OutboxDelivery.id)
-    )
-    return [
-        ClaimedEvent(
-            delivery_id=delivery.id,
-            event_id=event.id,
-            org_id=event.org_id,
-            type=event.type,
-            payload=event.payload,
-            created_at=event.created_at,
-            attempts=delivery.attempts,
-        )
-        for delivery, event in rows.all()
-    ]
-
-
-async def renew(
-    session: AsyncSession, *, delivery_ids: list[int], worker_id: str, lease_s: float
-) -> int:
-    """Extend to ``lease_s`` from now the leases this worker still holds among
-    ``delivery_ids`` (not completed, not released, not claimed since by another);
-    returns how many."""
-    if not delivery_ids:
-        return 0
-    result = await session.execute(
-        update(OutboxDelivery)
-        .where(
-            OutboxDelivery.id.in_(delivery_ids),
-            OutboxDelivery.claimed_by == worker_id,
-            OutboxDelivery.done_at.is_(None),
-        )
-        .values(available_at=utcnow() + timedelta(seconds=lease_s))
-    )
-    return rowcount(result)
-
-
-async def complete(
-    session: AsyncSession, *, delivery_ids: list[int], worker_id: str, error: str | None = None
-) -> int:
-    """Mark claimed deliveries done (with the ``error`` that ended them, if one did);
-    returns how many this worker still held."""
-    if not delivery_ids:
-        return 0
-    result = await session.execute(
-        update(OutboxDelivery)
-        .where(
-            OutboxDelivery.id.in_(delivery_ids),
-            OutboxDelivery.claimed_by == worker_id,
-            OutboxDelivery.done_at.is_(None),
-        )
-        .values(done_at=utcnow(), **({"last_error": error[:2000]} if error else {}))
-    )
-    return rowcount(result)
-
-
-async def release(
-    session: AsyncSession,
-    *,
-    delivery_ids: list[int],
-    worker_id: str,
-    retry_at: datetime | None = None,
-    error: str | None = None,
-) -> None:
-    """Give claimed deliveries back, to be claimed again at ``retry_at`` (default now)."""
-    if not delivery_ids:
-        return
-    await session.execute(
-        update(OutboxDelivery)
-        .where(
-            OutboxDelivery.id.in_(delivery_ids),
-            OutboxDelivery.claimed_by == worker_id,
-            OutboxDelivery.done_at.is_(None),
-        )
-        .values(
-            claimed_by=None,
-            available_at=retry_at or utcnow(),
-            last_error=(error or None) and error[:2000],
-        )
-    )
-
-
-async def pending_count(session: AsyncSession, *, consumer: str) -> int:
-    """How many events ``consumer`` has not completed yet."""
-    statement = (
-        select(func.count())
-        .select_from(OutboxDelivery)
-        .where(OutboxDelivery.consumer == consumer, OutboxDelivery.done_at.is_(None))
-    )
-    return int(await session.scalar(statement) or 0)

@@ -1,0 +1,196 @@
+"""Consumers' side of the outbox: lease due deliveries, keep, finish or give them back.
+
+A worker ``claim()``s its consumer's due deliveries with a lease (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so any number of workers may claim side by side), keeps the
+lease while it works by ``renew()``ing it, then ``complete()``s the deliveries it
+handled or ``release()``s them for a later try. A worker that dies leaves its lease
+to expire and another claims the event again, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.core.db import rowcount
+from commbase.core.outbox_models import DELIVERIES, EVENTS, OutboxDelivery
+from commbase.core.time import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    delivery_id: int
+    event_id: str
+    org_id: str
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+
+def _due(consumer: str, now: datetime) -> Any:
+    """The ids of ``consumer``'s deliveries due at ``now``, oldest first."""
+    return select(DELIVERIES.c.id).where(
+        DELIVERIES.c.consumer == consumer,
+        DELIVERIES.c.done_at.is_(None),
+        DELIVERIES.c.available_at <= now,
+    )
+
+
+def _claim_postgresql(
+    *, consumer: str, worker_id: str, limit: int, now: datetime, lease_until: datetime
+) -> Any:
+    """Pick, lease and read the claimed events in one statement."""
+    picked = (
+        _due(consumer, now)
+        .order_by(DELIVERIES.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    leased = (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == picked.c.id)
+        .values(
+            claimed_by=worker_id,
+            available_at=lease_until,
+            attempts=DELIVERIES.c.attempts + 1,
+        )
+        .returning(DELIVERIES.c.id, DELIVERIES.c.event_id, DELIVERIES.c.attempts)
+        .cte("leased")
+    )
+    return (
+        select(
+            leased.c.id,
+            EVENTS.c.id,
+            EVENTS.c.org_id,
+            EVENTS.c.type,
+            EVENTS.c.payload,
+            EVENTS.c.created_at,
+            leased.c.attempts,
+        )
+        .join_from(leased, EVENTS, EVENTS.c.id == leased.c.event_id)
+        .order_by(leased.c.id)
+    )
+
+
+async def claim(
+    session: AsyncSession, *, consumer: str, worker_id: str, limit: int = 100, lease_s: float = 60
+) -> list[ClaimedEvent]:
+    """Lease up to ``limit`` due events for ``consumer``; commit to make the lease hold."""
+    now = utcnow()
+    lease_until = now + timedelta(seconds=lease_s)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _claim_postgresql(
+            consumer=consumer, worker_id=worker_id, limit=limit, now=now, lease_until=lease_until
+        )
+        return [ClaimedEvent(*row) for row in (await session.execute(statement)).all()]
+    ids = list(
+        (await session.scalars(_due(consumer, now).order_by(DELIVERIES.c.id).limit(limit))).all()
+    )
+    if not ids:
+        return []
+    await session.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.available_at <= now)
+        .values(claimed_by=worker_id, available_at=lease_until, attempts=DELIVERIES.c.attempts + 1)
+    )
+    rows = await session.execute(
+        select(
+            DELIVERIES.c.id,
+            EVENTS.c.id,
+            EVENTS.c.org_id,
+            EVENTS.c.type,
+            EVENTS.c.payload,
+            EVENTS.c.created_at,
+            DELIVERIES.c.attempts,
+        )
+        .join_from(DELIVERIES, EVENTS, EVENTS.c.id == DELIVERIES.c.event_id)
+        .where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.claimed_by == worker_id)
+        .order_by(DELIVERIES.c.id)
+    )
+    return [ClaimedEvent(*row) for row in rows.all()]
+
+
+def _held(delivery_ids: list[int], worker_id: str) -> tuple[Any, ...]:
+    """Of ``delivery_ids``, those this worker still holds: not done, not released,
+    not claimed since by another."""
+    return (
+        OutboxDelivery.id.in_(delivery_ids),
+        OutboxDelivery.claimed_by == worker_id,
+        OutboxDelivery.done_at.is_(None),
+    )
+
+
+async def renew(
+    session: AsyncSession, *, delivery_ids: list[int], worker_id: str, lease_s: float
+) -> int:
+    """Extend to ``lease_s`` from now the leases this worker still holds among
+    ``delivery_ids`` (not completed, not released, not claimed since by another);
+    returns how many."""
+    if not delivery_ids:
+        return 0
+    result = await session.execute(
+        update(OutboxDelivery)
+        .where(*_held(delivery_ids, worker_id))
+        .values(available_at=utcnow() + timedelta(seconds=lease_s))
+    )
+    return rowcount(result)
+
+
+async def complete(
+    session: AsyncSession, *, delivery_ids: list[int], worker_id: str, error: str | None = None
+) -> int:
+    """Finish claimed deliveries; returns how many this worker still held.
+
+    A delivery handled is deleted: nothing reads a finished one, and a DELETE writes
+    no new row version nor index entries, where marking it done wrote both. One that
+    ended in an ``error`` (its consumer gave up) stays, marked done with the error."""
+    if not delivery_ids:
+        return 0
+    if error:
+        statement: Any = (
+            update(OutboxDelivery)
+            .where(*_held(delivery_ids, worker_id))
+            .values(done_at=utcnow(), last_error=error[:2000])
+        )
+    else:
+        statement = delete(OutboxDelivery).where(*_held(delivery_ids, worker_id))
+    return rowcount(await session.execute(statement))
+
+
+async def release(
+    session: AsyncSession,
+    *,
+    delivery_ids: list[int],
+    worker_id: str,
+    retry_at: datetime | None = None,
+    error: str | None = None,
+) -> None:
+    """Give claimed deliveries back, to be claimed again at ``retry_at`` (default now)."""
+    if not delivery_ids:
+        return
+    await session.execute(
+        update(OutboxDelivery)
+        .where(*_held(delivery_ids, worker_id))
+        .values(
+            claimed_by=None,
+            available_at=retry_at or utcnow(),
+            last_error=(error or None) and error[:2000],
+        )
+    )
+
+
+async def pending_count(session: AsyncSession, *, consumer: str) -> int:
+    """How many events ``consumer`` has not completed yet."""
+    statement = (
+        select(func.count())
+        .select_from(OutboxDelivery)
+        .where(OutboxDelivery.consumer == consumer, OutboxDelivery.done_at.is_(None))
+    )
+    return int(await session.scalar(statement) or 0)
