@@ -1,6 +1,7 @@
 """PostgreSQL plans the rollup fold by hashing: migration 0045's statistics let it
 count the hours and quarter-hour values a fold groups by, instead of taking each
-expression of a timestamp to have a value per fact."""
+expression of a timestamp to have a value per fact. A large fold leaves
+``metric_rollups`` analyzed, so rollup reads are planned from its real size."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
-from commbase.analytics import folding, registry
+from commbase.analytics import folding, registry, rollup
 from commbase.analytics.aggregates import dimension_value
 from commbase.analytics.sql import hour_of, quarter_of
 from commbase.calls.models import Call
+from commbase.core.time import utcnow
 from tests.identity.factories import make_tenant
 
 FIRST = datetime(2026, 2, 2, 0, 0, tzinfo=UTC)
@@ -90,3 +92,64 @@ def test_migration_0045_holds_the_folds_expressions_for_every_source() -> None:
         assert migration.planner_statistics(table, column) == folding.planner_statistics(
             table, column
         )
+
+
+_ROLLUP_STATS = text(
+    "SELECT c.reltuples, s.analyze_count FROM pg_class c "
+    "JOIN pg_stat_all_tables s ON s.relid = c.oid WHERE c.oid = 'metric_rollups'::regclass"
+)
+
+
+async def _rollup_stats(app: FastAPI) -> tuple[float, int, int]:
+    """(rows PostgreSQL plans with, manual ANALYZE runs, rows there are)."""
+    async with app.state.db.engine.connect() as connection:
+        planned, analyzed = (await connection.execute(_ROLLUP_STATS)).one()
+        rows = await connection.scalar(text("SELECT count(*) FROM metric_rollups"))
+    return float(planned), int(analyzed), int(rows or 0)
+
+
+def _calls(org_id: str, first_hour: int, hours: int) -> list[Call]:
+    return [
+        Call(
+            org_id=org_id,
+            provider="simulator",
+            status="completed",
+            created_at=FIRST + timedelta(hours=first_hour + hour, minutes=15 * quarter + 1),
+        )
+        for hour in range(hours)
+        for quarter in range(4)
+    ]
+
+
+async def test_a_large_fold_analyzes_the_rollups_a_small_one_does_not(
+    app: FastAPI, stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if stack != "postgresql":
+        pytest.skip("planner statistics exist on PostgreSQL only")
+    tenant = await make_tenant(app)
+    async with app.state.db.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text("ANALYZE metric_rollups"))  # empty: 0 rows planned
+    planned, analyzed, rows = await _rollup_stats(app)
+    assert (planned, rows) == (0, 0)
+
+    # Below the threshold (every-minute folds): no ANALYZE, the planner still sees none.
+    monkeypatch.setattr(rollup, "ANALYZE_MIN_ROWS", 1_000_000)
+    async with app.state.db.sessionmaker() as session:
+        session.add_all(_calls(tenant.org_id, 0, 10))
+        await session.commit()
+    written = await rollup.fold(app.state.db, now=utcnow(), lag=timedelta(0))
+    after_small = await _rollup_stats(app)
+    assert written >= 50  # an hour's total and four quarters at least, ten hours
+    assert after_small[:2] == (0, analyzed)
+    assert after_small[2] > 0
+
+    # At the threshold: ANALYZE, and the planner sees every rollup row.
+    monkeypatch.setattr(rollup, "ANALYZE_MIN_ROWS", 50)
+    async with app.state.db.sessionmaker() as session:
+        session.add_all(_calls(tenant.org_id, 20, 10))
+        await session.commit()
+    await rollup.fold(app.state.db, now=utcnow(), lag=timedelta(0))
+    planned, analyzed_after, rows = await _rollup_stats(app)
+    assert analyzed_after == analyzed + 1
+    assert planned == rows > after_small[2]
