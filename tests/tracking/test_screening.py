@@ -1,0 +1,193 @@
+"""The screen of plainly valid batches (``tracking.screening``): it accepts only what
+pydantic accepts, with pydantic's values, and leaves anything else to pydantic."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from commbase.tracking.batches import _EVENTS, read_batch
+from commbase.tracking.models import TrackedEvent
+from commbase.tracking.screening import _TIME, screen
+from tests.identity.factories import make_tenant
+
+ABSENT = object()
+NAMES = st.sampled_from(
+    [
+        "page.scrolled",
+        "a:b-c_d",
+        " page.scrolled",
+        "page scrolled",
+        "",
+        "x" * 100,
+        "x" * 101,
+        "a\n",
+        "a\nb",
+        5,
+        None,
+    ]
+)
+IDS = st.one_of(
+    st.sampled_from([ABSENT, None, "id-1", "id 1", "x" * 64, "x" * 65, "", " id", "a\nb", 3]),
+    st.from_regex(r"[A-Za-z0-9_.:-]{1,70}", fullmatch=True),
+)
+REFERENCES = st.one_of(
+    st.sampled_from([ABSENT, None, "u", " u", "u ", "", "u" * 64, "u" * 65, "a\tb", 7, True]),
+    st.text(max_size=70),
+)
+DATA = st.one_of(
+    st.sampled_from([ABSENT, None, {}, [], "x", {"a": {" b ": 1}}, {" k": 1}, {"k\n": 2}]),
+    st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=3), max_size=3),
+)
+METADATA = st.one_of(
+    st.sampled_from(
+        [
+            ABSENT,
+            None,
+            {},
+            [],
+            {"ip_address": "1.2.3.4"},
+            {"ip_address": "1.2.3.4\n"},
+            {"ip_address": ""},
+            {"ip_address": "10.0.0.x"},
+            {"ip_address": "f" * 46},
+            {"ip_address": None},
+            {"user_agent": "a" * 1024},
+            {"user_agent": "a" * 1025},
+            {"user_agent": 1},
+            {"sdk_version": "2.4.1"},
+            {"sdk_version": "v" * 51},
+            {"platform": [1, {"x": None}]},
+            {" ip_address": "x"},
+        ]
+    ),
+    st.dictionaries(st.text(max_size=4), st.text(max_size=3), max_size=2),
+)
+TIMES = st.one_of(
+    st.sampled_from(
+        [
+            ABSENT,
+            None,
+            "2026-11-20T10:00:00Z",
+            "2026-11-20T10:00:00.1234567Z",
+            "2026-11-20T10:00:00.5-00:00",
+            "2026-11-20T10:00:00+23:59",
+            "2026-11-20 10:00:00Z",
+            "2026-11-20T10:00:00",
+            "2026-11-20t10:00:00z",
+            "2026-02-30T10:00:00Z",
+            "2026-11-20T24:00:00Z",
+            "2026-11-20T10:00:60Z",
+            "2026-11-20T10:00:00+24:00",
+            "0000-01-01T00:00:00Z",
+            1764410000,
+            "2026-11-20T10:00:00Z\n",
+        ]
+    ),
+    st.from_regex(_TIME, fullmatch=True),
+)
+
+
+def mostly(plain: Any, odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``plain`` four times in five, else a value of ``odd``: batches whose every field
+    is plain, which the screen takes, come up often enough to compare."""
+    return st.one_of(st.just(plain), st.just(plain), st.just(plain), st.just(plain), odd)
+
+
+EVENT = st.fixed_dictionaries(
+    {
+        "type": mostly("page.scrolled", st.one_of(st.just(ABSENT), NAMES)),
+        "id": mostly("id-1", IDS),
+        "user_id": mostly("usr_1", REFERENCES),
+        "session_id": mostly(ABSENT, REFERENCES),
+        "account_id": mostly(None, REFERENCES),
+        "data": mostly({"k": 1}, DATA),
+        "metadata": mostly({"sdk_version": "2"}, METADATA),
+        "timestamp": mostly("2026-11-20T09:00:00.25+01:00", TIMES),
+        "expires_at": mostly(ABSENT, TIMES),
+        "colour": mostly(ABSENT, st.just("red")),
+    }
+).map(lambda fields: {key: value for key, value in fields.items() if value is not ABSENT})
+ITEM = st.one_of(EVENT, EVENT, EVENT, st.sampled_from([42, "event", None, []]))
+
+
+def _with_offsets(events: list[Any]) -> list[Any]:
+    """Events whose datetimes also show their offsets (equal datetimes may differ there)."""
+    return [
+        {k: (v, v.utcoffset()) if isinstance(v, datetime) else v for k, v in event.items()}
+        for event in events
+    ]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ITEM, min_size=1, max_size=4))
+def test_the_screen_accepts_only_what_pydantic_accepts_and_as_pydantic_reads_it(
+    items: list[Any],
+) -> None:
+    screened = screen(copy.deepcopy(items))
+    try:
+        validated = _EVENTS.validate_python(copy.deepcopy(items))
+    except ValidationError:
+        assert screened is None
+        return
+    if screened is not None:
+        assert _with_offsets(list(screened)) == _with_offsets(list(validated))
+
+
+def test_an_sdks_batch_passes_the_screen() -> None:
+    moment = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    batch = [
+        {
+            "id": f"run-{n:09d}",
+            "type": "page.scrolled",
+            "user_id": f"usr_{n:06d}",
+            "session_id": "ses_1",
+            "call_id": None,
+            "account_id": "acct_main",
+            "data": {"value": n, "ok": True, "label": "bench"},
+            "metadata": {"sdk_version": "2.4.1", "user_agent": "commbase-sdk/2.4.1 (bench)"},
+            "timestamp": (moment - timedelta(milliseconds=n)).isoformat(),
+        }
+        for n in range(50)
+    ]
+    screened = screen(copy.deepcopy(batch))
+    assert screened is not None
+    assert screened[1]["timestamp"] == moment - timedelta(milliseconds=1)
+    valid, rejected = read_batch(
+        orjson.dumps(batch), content_type="application/json", max_events=1000
+    )
+    assert (len(valid), rejected) == (50, [])
+
+
+async def test_values_pydantic_strips_are_stored_stripped(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tenant = await make_tenant(app)
+    plain = {"id": "s-1", "type": "page.scrolled", "user_id": "usr_1", "data": {"k": 1}}
+    padded = {"id": "s-2", "type": " page.scrolled ", "user_id": " usr_2\t", "data": {" k ": 2}}
+
+    response = await client.post("/v1/track/events", json=[plain, padded], headers=tenant.headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 2
+    async with app.state.db.sessionmaker() as session:
+        stored = list(
+            await session.scalars(
+                select(TrackedEvent)
+                .where(TrackedEvent.org_id == tenant.org_id)
+                .order_by(TrackedEvent.event_id)
+            )
+        )
+    assert [(e.event_id, e.type, e.user_id, e.data) for e in stored] == [
+        ("s-1", "page.scrolled", "usr_1", {"k": 1}),
+        ("s-2", "page.scrolled", "usr_2", {"k": 2}),
+    ]
