@@ -177,6 +177,33 @@ async def test_a_refused_dial_fails_the_call_and_releases_its_hold(
     assert len(carrier.dials) == 1
 
 
+async def test_a_provider_that_cannot_be_used_fails_the_call_unstamped(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    carrier = install_carrier(app, RecordingCarrier())
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=1000)
+    call_id = (await place(client, tenant.headers, ANSWERED_94S)).json()["id"]
+
+    def unusable(name: str) -> None:
+        raise ProviderError(f"{name} is not configured")
+
+    monkeypatch.setattr(carriers_of(app.state.job_services), "get", unusable)
+    await dial_queued(app)
+
+    failed = await get_call(client, tenant, call_id)
+    assert (failed["status"], failed["end_reason"]) == ("failed", "failed")
+    assert await wallet_of(client, tenant, wallet["id"]) == (1000, 0)
+    assert carrier.dials == []
+    async with app.state.db.sessionmaker() as session:
+        stamp = (
+            await session.execute(
+                select(Call.dial_attempted_at, Call.dial_reference).where(Call.id == call_id)
+            )
+        ).one()
+    assert tuple(stamp) == (None, None)  # the attempt's stamp did not stay
+
+
 async def test_a_carrier_never_reached_is_dialed_again_once_it_answers(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:

@@ -31,8 +31,13 @@ for a call already given up on hangs that call up.
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import structlog
 from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commbase.calls import events, lifecycle
 from commbase.calls.enums import ActionKind, CallStatus, EndReason, EventSource
@@ -78,11 +83,44 @@ async def _fail(database: Database, *, org_id: str, call_id: str, error: str) ->
 
 
 _CALLS: Table = Call.__table__  # type: ignore[assignment]
+_AUTOCOMMIT: weakref.WeakKeyDictionary[Database, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def _autocommit(database: Database) -> AsyncEngine | None:
+    """PostgreSQL: the database's engine with each statement committing on its own, for
+    the dial's one-statement steps (the stamp, storing the carrier's id): one round
+    trip instead of three (BEGIN, the statement, COMMIT), and no session. None on
+    SQLite, whose steps run in a session as before."""
+    if database.dialect != "postgresql":
+        return None
+    engine = _AUTOCOMMIT.get(database)
+    if engine is None:
+        engine = _AUTOCOMMIT[database] = database.engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+    return engine
+
+
+# Column name -> the Call attribute it loads into (``metadata`` -> ``metadata_``).
+_ATTRIBUTES = {
+    column.key: prop.key for prop in Call.__mapper__.column_attrs for column in prop.columns
+}
+_NEW_CALL = Call.__mapper__.class_manager.new_instance
+
+
+def _detached(row: Row[Any]) -> Call:
+    """The call a returned row is, outside any session, every column set as if loaded
+    (without the ORM's loading and change tracking): what the dial reads."""
+    call: Call = _NEW_CALL()
+    call.__dict__.update({_ATTRIBUTES[key]: value for key, value in row._mapping.items()})
+    return call
+
+
 # Step 1's usual case, a call never tried: one conditional UPDATE locks and stamps it
 # and returns the row (built once). It leaves ``updated_at`` as it is: the stamp is
 # the dialer's own bookkeeping (no client or metric reads it), and an UPDATE that
 # changes no indexed column stays on the row's page (HOT, ``Call``'s indexes).
-_STAMP_FIRST_ATTEMPT = select(Call).from_statement(
+_STAMP_FIRST_ATTEMPT_ROW = (
     update(_CALLS)
     .where(
         _CALLS.c.org_id == bindparam("b_org_id"),
@@ -98,6 +136,18 @@ _STAMP_FIRST_ATTEMPT = select(Call).from_statement(
     )
     .returning(*_CALLS.c)
 )
+_STAMP_FIRST_ATTEMPT = select(Call).from_statement(_STAMP_FIRST_ATTEMPT_ROW)
+# Undoes a stamp that committed alone when the call's provider cannot be used.
+_UNSTAMP = (
+    update(_CALLS)
+    .where(
+        _CALLS.c.org_id == bindparam("b_org_id"),
+        _CALLS.c.id == bindparam("call_id"),
+        _CALLS.c.dial_reference == bindparam("b_dial_reference"),
+        _CALLS.c.provider_call_id.is_(None),
+    )
+    .values(dial_attempted_at=None, dial_reference=None, updated_at=_CALLS.c.updated_at)
+)
 
 
 async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallProvider] | None:
@@ -106,16 +156,29 @@ async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallPro
 
     A call never tried is stamped by one conditional ``UPDATE ... RETURNING`` (which
     locks its row as ``load_for_update`` would; a provider that cannot be used rolls
-    the stamp back); any other call is locked, read and checked."""
+    the stamp back); any other call is locked, read and checked. On PostgreSQL the
+    stamp commits on its own (``_autocommit``), and is undone if the provider cannot
+    be used."""
+    stamp = {
+        "b_org_id": event.org_id,
+        "call_id": str(event.payload["id"]),
+        "b_dial_attempted_at": utcnow(),
+        "b_dial_reference": event.event_id,
+    }
+    if (autocommit := _autocommit(ctx.database)) is not None:
+        async with autocommit.connect() as connection:
+            row = (await connection.execute(_STAMP_FIRST_ATTEMPT_ROW, stamp)).first()
+            if row is not None:
+                call = _detached(row)
+                try:
+                    provider = carriers_of(ctx.services).get(call.provider)
+                except ProviderError:
+                    await connection.execute(_UNSTAMP, stamp)
+                    raise
+                return call, provider
     async with ctx.database.sessionmaker() as session:
-        stamped = await session.scalar(
-            _STAMP_FIRST_ATTEMPT,
-            {
-                "b_org_id": event.org_id,
-                "call_id": str(event.payload["id"]),
-                "b_dial_attempted_at": utcnow(),
-                "b_dial_reference": event.event_id,
-            },
+        stamped = (
+            None if autocommit is not None else await session.scalar(_STAMP_FIRST_ATTEMPT, stamp)
         )
         if stamped is not None:
             provider = carriers_of(ctx.services).get(stamped.provider)
@@ -163,18 +226,27 @@ async def _record(
     """Step 3: store the carrier's id; hang up a call that was ended meanwhile.
 
     The usual case, no id stored yet, is one conditional ``UPDATE ... RETURNING``
-    (it locks the row as ``load_for_update`` would); a call that has an id already
-    (adopted by a callback, a retry) or is gone is read and checked as before."""
+    (it locks the row as ``load_for_update`` would; on PostgreSQL it commits on its
+    own, ``_autocommit``); a call that has an id already (adopted by a callback, a
+    retry) or is gone is read and checked as before."""
+    store = {
+        "b_org_id": org_id,
+        "call_id": call_id,
+        "b_provider_call_id": dialed.provider_call_id,
+        "b_provider_state": dialed.state,
+    }
+    if (autocommit := _autocommit(ctx.database)) is not None:
+        async with autocommit.connect() as connection:
+            status = (await connection.execute(_STORE_CARRIER_ID, store)).scalar()
+        if status is not None:
+            if lifecycle.is_final(status):  # ended meanwhile: its id is stored, hang up
+                async with ctx.database.sessionmaker() as session:
+                    call = await lifecycle.load_for_update(session, org_id=org_id, call_id=call_id)
+                    await session.commit()
+                await hang_up(provider, call)
+            return
     async with ctx.database.sessionmaker() as session:
-        status = await session.scalar(
-            _STORE_CARRIER_ID,
-            {
-                "b_org_id": org_id,
-                "call_id": call_id,
-                "b_provider_call_id": dialed.provider_call_id,
-                "b_provider_state": dialed.state,
-            },
-        )
+        status = None if autocommit is not None else await session.scalar(_STORE_CARRIER_ID, store)
         if status is not None:
             if lifecycle.is_final(status):
                 call = await lifecycle.load_for_update(session, org_id=org_id, call_id=call_id)
