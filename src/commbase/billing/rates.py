@@ -97,7 +97,29 @@ async def rate_for(
             _CANDIDATES, {"org_id": org_id, "direction": direction, "country": country}
         )
     ).all()
-    chosen = best_rate(rows, country=country, line_type=line_type)
+    return price_of(
+        rows,
+        country=country,
+        line_type=line_type,
+        default=default,
+        currency=currency,
+        default_currency=default_currency,
+    )
+
+
+def price_of(
+    candidates: Sequence[Rate],
+    *,
+    country: str | None,
+    line_type: str | None,
+    default: Decimal,
+    currency: str | None = None,
+    default_currency: str | None = None,
+) -> Decimal:
+    """``rate_for``'s answer from rates already read: ``candidates`` are the
+    organization's rates of one direction for ``country`` or for any country (as
+    ``rate_for`` reads them; call placement reads them with its caller's row)."""
+    chosen = best_rate(candidates, country=country, line_type=line_type)
     if not chosen:
         if currency is not None and default_currency is not None and default_currency != currency:
             raise Conflict(

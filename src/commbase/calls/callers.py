@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from commbase.billing.enums import OwnerType, WalletStatus
-from commbase.billing.models import Wallet
+from commbase.billing.models import Rate, Wallet
 from commbase.contacts.models import Contact
 from commbase.core.auth import AgentGrant, Principal, PrincipalKind
 from commbase.core.errors import NotFound
@@ -110,6 +110,7 @@ class Placing:
     contact_id: str | None
     contact_blocked: bool
     wallet: Wallet | None  # the payer: the agent session's, else the user's, else the org's
+    rates: list[Rate]  # the outbound rates that may price the call (``billing.rates.price_of``)
     # The credential acts for a user who is no longer an active member (the caller's
     # limits are then unknown): ``require_caller`` answers NotFound, as ``caller_for``.
     user_missing: bool = False
@@ -151,7 +152,9 @@ _PAYER_ID = (
 )
 # Built once (building and keying a statement costs more CPU than running it): the
 # organization, its pending sign-up, the member user's settings, the contact with
-# the number called (one per phone) and the paying wallet.
+# the number called (one per phone), the paying wallet and, one row each, the
+# outbound rates that may price the call (``billing.rates.rate_for``'s candidates:
+# the destination country's and those for any country; none, one row with no rate).
 _PLACING = (
     select(
         Organization.timezone,
@@ -165,6 +168,7 @@ _PLACING = (
         Contact.id.label("contact_id"),
         Contact.blocked,
         Wallet,
+        Rate,
     )
     .select_from(Organization)
     .outerjoin(
@@ -180,16 +184,27 @@ _PLACING = (
         Contact, and_(Contact.org_id == Organization.id, Contact.phone == bindparam("phone"))
     )
     .outerjoin(Wallet, Wallet.id == _PAYER_ID)
+    .outerjoin(
+        Rate,
+        and_(
+            Rate.org_id == Organization.id,
+            Rate.direction == "outbound",
+            or_(Rate.country == bindparam("country"), Rate.country.is_(None)),
+        ),
+    )
     .where(Organization.id == bindparam("org_id"))
 )
 
 
-async def placing_for(session: AsyncSession, *, principal: Principal, phone: str | None) -> Placing:
-    """``caller_for``, the sign-up's verification, the contact with ``phone`` and the
-    paying wallet (not locked), read in one statement; NotFound if the organization
-    is missing, a missing user told by ``Placing.require_caller``."""
+async def placing_for(
+    session: AsyncSession, *, principal: Principal, phone: str | None, country: str | None
+) -> Placing:
+    """``caller_for``, the sign-up's verification, the contact with ``phone``, the
+    paying wallet (not locked) and the outbound rates for ``country`` or any country,
+    read in one statement; NotFound if the organization is missing, a missing user
+    told by ``Placing.require_caller``."""
     caller = _caller(principal, limits=CallerLimits(), timezone="UTC")
-    row = (
+    rows = (
         await session.execute(
             _PLACING,
             {
@@ -197,11 +212,13 @@ async def placing_for(session: AsyncSession, *, principal: Principal, phone: str
                 "user_id": principal.user_id,
                 "agent_session_id": caller.agent_session_id,
                 "phone": phone,
+                "country": country,
             },
         )
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         raise NotFound("Organization not found")
+    row = rows[0]  # every row is the same but for its rate
     limits = CallerLimits()
     user_missing = bool(principal.user_id) and row.user_id is None
     if principal.user_id and not user_missing:
@@ -212,5 +229,6 @@ async def placing_for(session: AsyncSession, *, principal: Principal, phone: str
         contact_id=row.contact_id,
         contact_blocked=bool(row.blocked),
         wallet=row.Wallet,
+        rates=[found.Rate for found in rows if found.Rate is not None],
         user_missing=user_missing,
     )

@@ -89,7 +89,9 @@ async def place_call(
     fingerprint = request_fingerprint(data) if idempotency_key else None
     if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
         return Placed(earlier, replayed=True)
-    placing = await placing_for(session, principal=principal, phone=destination.e164)
+    placing = await placing_for(
+        session, principal=principal, phone=destination.e164, country=destination.country
+    )
     # Then the account: an organization opened by sign-up spends nothing before its
     # email is verified (told before a member the credential acts for is missing).
     if placing.unverified:
@@ -106,9 +108,9 @@ async def place_call(
         raise ContactBlocked(f"{destination.e164} is blocked")
     if (wallet := placing.wallet) is None:
         raise PaymentRequired("No wallet pays for this caller; create and fund one first")
-    rate = await billing_rates.rate_for(
-        session,
-        org_id=principal.org_id,
+    # The candidate rates came with ``placing`` (one statement fewer than ``rate_for``).
+    rate = billing_rates.price_of(
+        placing.rates,
         country=destination.country,
         line_type=destination.line_type,
         default=settings.default_rate_per_minute,
