@@ -172,19 +172,25 @@ async def fold_range(
     dialect = session.get_bind().dialect.name
     source: Source = metrics[0].source  # type: ignore[assignment]
     packs = packs_of(metrics, source.watermark_key)
-    await session.execute(
-        delete(MetricRollup).where(
-            MetricRollup.org_id == org_id,
-            MetricRollup.metric.in_(list(packs)),
-            MetricRollup.hour >= first_hour,
-            MetricRollup.hour <= last_hour,
-        )
-    )
     dimensions: list[tuple[str, Any]] = [
         ("", None),
         (QUARTER, quarter_of(source.time, dialect)),
         *source.rolled_dimensions.items(),
     ]
+    # Every dimension the fold writes is named (the primary key's third column), so
+    # the delete reads the hours' index ranges instead of every hour of the packs.
+    written_dimensions = [name for name, _ in dimensions] + [
+        overflow_dimension(name) for name in source.rolled_dimensions
+    ]
+    await session.execute(
+        delete(MetricRollup).where(
+            MetricRollup.org_id == org_id,
+            MetricRollup.metric.in_(list(packs)),
+            MetricRollup.dimension.in_(written_dimensions),
+            MetricRollup.hour >= first_hour,
+            MetricRollup.hour <= last_hour,
+        )
+    )
     ordered = [metric for pack in packs.values() for metric in pack]
     columns = [
         aggregate.label(f"a{position}") for position, aggregate in enumerate(count_and_sum(ordered))
