@@ -33,12 +33,17 @@ class ClaimedEvent:
 
 
 def _due(consumer: str, now: datetime) -> Any:
-    """The ids of ``consumer``'s deliveries due at ``now``, oldest first."""
+    """The ids of ``consumer``'s deliveries due at ``now`` (order them by ``_FIRST_DUE``)."""
     return select(DELIVERIES.c.id).where(
         DELIVERIES.c.consumer == consumer,
         DELIVERIES.c.done_at.is_(None),
         DELIVERIES.c.available_at <= now,
     )
+
+
+# Due first, then recorded first: the pending index's order, so a claim stops after
+# its limit however many deliveries wait for a lease's end or a retry.
+_FIRST_DUE = (DELIVERIES.c.available_at, DELIVERIES.c.id)
 
 
 def _claim_postgresql(
@@ -47,7 +52,7 @@ def _claim_postgresql(
     """Pick, lease and read the claimed events in one statement."""
     picked = (
         _due(consumer, now)
-        .order_by(DELIVERIES.c.id)
+        .order_by(*_FIRST_DUE)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .cte("picked")
@@ -91,7 +96,7 @@ async def claim(
         )
         return [ClaimedEvent(*row) for row in (await session.execute(statement)).all()]
     ids = list(
-        (await session.scalars(_due(consumer, now).order_by(DELIVERIES.c.id).limit(limit))).all()
+        (await session.scalars(_due(consumer, now).order_by(*_FIRST_DUE).limit(limit))).all()
     )
     if not ids:
         return []

@@ -35,14 +35,15 @@ _NOT_DONE = text("done_at IS NULL")
 class OutboxDelivery(Base):
     __tablename__ = "outbox_deliveries"
     __table_args__ = (
-        # A claim walks its consumer's rows not done in id order, skipping those
-        # leased or waiting for a retry (``available_at`` later than now): the lease
-        # columns are in no index, so a claim, a renewal or a release changes no
-        # indexed column and, with room on the row's page (``fillfactor`` 50 on
-        # PostgreSQL, migration 0059), is a HOT update that writes no index entry.
+        # A claim reads its consumer's rows not done in the order they come due and
+        # stops after its limit: rows leased or waiting out a retry's backoff sort
+        # after the due ones, so a backlog of them (a carrier down for an hour) costs
+        # a claim nothing. A lease moves ``available_at``, so a claim or a renewal
+        # writes an entry here (not a HOT update); a completed delivery is deleted.
         Index(
             "ix_outbox_deliveries_pending",
             "consumer",
+            "available_at",
             "id",
             postgresql_where=_NOT_DONE,
             sqlite_where=_NOT_DONE,
