@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -88,12 +89,21 @@ TIMES = st.one_of(
             "2026-11-20T24:00:00Z",
             "2026-11-20T10:00:60Z",
             "2026-11-20T10:00:00+24:00",
+            "2026-11-20T10:00:00+05:60",
+            "2026-11-20T10:00:00-00:75",
             "0000-01-01T00:00:00Z",
             1764410000,
             "2026-11-20T10:00:00Z\n",
         ]
     ),
     st.from_regex(_TIME, fullmatch=True),
+    # The shape with any two-digit offset, day or time: what the screen's own pattern
+    # leaves out is generated too.
+    st.from_regex(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,7})?"
+        r"(?:Z|[+-][0-9]{2}:[0-9]{2})",
+        fullmatch=True,
+    ),
 )
 
 
@@ -191,3 +201,12 @@ async def test_values_pydantic_strips_are_stored_stripped(
         ("s-1", "page.scrolled", "usr_1", {"k": 1}),
         ("s-2", "page.scrolled", "usr_2", {"k": 2}),
     ]
+
+
+def test_an_offset_past_59_minutes_is_left_to_pydantic() -> None:
+    """``datetime.fromisoformat`` reads +05:60 as +06:00; pydantic refuses it."""
+    for offset in ("+05:60", "-00:75", "+05:99"):
+        batch = [{"type": "page.viewed", "timestamp": f"2026-11-29T10:00:00{offset}"}]
+        assert screen(copy.deepcopy(batch)) is None
+        with pytest.raises(ValidationError):
+            _EVENTS.validate_python(batch)

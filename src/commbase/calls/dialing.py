@@ -172,7 +172,7 @@ async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallPro
                 call = _detached(row)
                 try:
                     provider = carriers_of(ctx.services).get(call.provider)
-                except ProviderError:
+                except Exception:  # ProviderError, or any other: the stamp must not stay
                     await connection.execute(_UNSTAMP, stamp)
                     raise
                 return call, provider

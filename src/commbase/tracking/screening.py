@@ -33,7 +33,7 @@ _IP_ADDRESSES = re.compile(r"(?:[0-9A-Fa-f:.]{1,45}\n)*[0-9A-Fa-f:.]{1,45}")
 # A subset of the times pydantic reads, each of which datetime.fromisoformat reads alike.
 _TIME = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
-    r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"  # fromisoformat reads +05:60 as +06:00
 )
 _TIMES = re.compile(rf"(?:{_TIME}\n)*{_TIME}")
 METADATA_LIMITS: Final = (("user_agent", 1024), ("sdk_version", 50))
