@@ -5,8 +5,8 @@
 
 ``bench/calls.py`` runs the ``calls.dial`` effect but not the ``webhooks`` fan-out,
 which claims and completes six of a call's seven deliveries. This bench measures
-that part alone. The database (default PostgreSQL ``commbase_h4`` on 127.0.0.1) is
-created when missing and migrated. Two consumers hear ``contact.deleted`` (those
+that part alone. The database (default PostgreSQL ``commbase_bench_outbox`` on
+127.0.0.1) is created when missing and migrated. Two consumers hear ``contact.deleted`` (those
 the app registers are set aside for the run): ``bench.fan_out``, claimed and
 completed in one transaction per batch, as the webhooks fan-out does, and
 ``bench.effect``, claimed in one transaction and completed in another, as the
@@ -158,7 +158,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument(
-        "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/commbase_h4"
+        "--database-url",
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/commbase_bench_outbox",
     )
     args = parser.parse_args()
     prepare_database(args.database_url)
