@@ -47,6 +47,7 @@ from commbase.calls.providers.base import ProviderEvent
 from commbase.core.db import Database, after_commit
 from commbase.core.effects import EffectContext, effect
 from commbase.core.errors import NotFound
+from commbase.core.loaded import as_loaded, attribute_names
 from commbase.core.outbox import ClaimedEvent
 from commbase.core.time import utcnow
 
@@ -101,19 +102,13 @@ def _autocommit(database: Database) -> AsyncEngine | None:
     return engine
 
 
-# Column name -> the Call attribute it loads into (``metadata`` -> ``metadata_``).
-_ATTRIBUTES = {
-    column.key: prop.key for prop in Call.__mapper__.column_attrs for column in prop.columns
-}
-_NEW_CALL = Call.__mapper__.class_manager.new_instance
+_ATTRIBUTES = attribute_names(Call)
 
 
 def _detached(row: Row[Any]) -> Call:
     """The call a returned row is, outside any session, every column set as if loaded
     (without the ORM's loading and change tracking): what the dial reads."""
-    call: Call = _NEW_CALL()
-    call.__dict__.update({_ATTRIBUTES[key]: value for key, value in row._mapping.items()})
-    return call
+    return as_loaded(Call, {_ATTRIBUTES[key]: value for key, value in row._mapping.items()})
 
 
 # Step 1's usual case, a call never tried: one conditional UPDATE locks and stamps it
