@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from commbase.core.time import FrozenClock, use_clock
-from commbase.tracking.events import _PG_NEW_IDS
+from commbase.tracking.copying import _NEW_IDS
 from tests.identity.factories import make_tenant
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -42,10 +42,10 @@ async def test_batches_naming_shared_ids_in_other_orders_do_not_deadlock(
         raw: list[Any] = [(await c.get_raw_connection()).driver_connection for c in (c0, c1, c2)]
         for connection in raw:
             await connection.execute("BEGIN")
-        await raw[0].fetch(_PG_NEW_IDS, tenant.org_id, ["z"])
-        first = asyncio.create_task(raw[1].fetch(_PG_NEW_IDS, tenant.org_id, ["a", "z", "b"]))
+        await raw[0].fetch(_NEW_IDS, tenant.org_id, ["z"])
+        first = asyncio.create_task(raw[1].fetch(_NEW_IDS, tenant.org_id, ["a", "z", "b"]))
         await asyncio.sleep(0.3)
-        second = asyncio.create_task(raw[2].fetch(_PG_NEW_IDS, tenant.org_id, ["b", "a"]))
+        second = asyncio.create_task(raw[2].fetch(_NEW_IDS, tenant.org_id, ["b", "a"]))
         await asyncio.sleep(0.3)
         await raw[0].execute("ROLLBACK")
         new_in_first = await asyncio.wait_for(first, timeout=10)
@@ -84,3 +84,43 @@ async def test_the_replay_of_an_event_stored_without_its_id_row_is_a_duplicate(
             {"org": tenant.org_id},
         )
         assert list(stored) == ["k-1", "k-2"]
+
+
+async def test_received_at_is_the_batch_time_or_else_the_transaction_time(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, stack: str
+) -> None:
+    """Ingest leaves ``received_at`` to the column's default (0061), which reads the
+    batch's time ingest states for its transaction; a row written without that
+    statement, also on a connection ingest used before, gets the transaction's time."""
+    if stack != "postgresql":
+        pytest.skip("SQLite's ingest writes received_at itself")
+    tenant = await make_tenant(app)
+    sent = [{"id": "r-1", "type": "signup", "timestamp": "2026-11-20T09:00:00Z"}]
+    response = await client.post("/v1/track/events", json=sent, headers=tenant.headers)
+    assert response.json()["accepted"] == 1
+    clock.advance(60)
+    again = await client.post(
+        "/v1/track/events", json=[{**sent[0], "id": "r-2"}], headers=tenant.headers
+    )
+    assert again.json()["accepted"] == 1
+    insert = text(
+        "INSERT INTO tracked_events (org_id, event_id, type, data, metadata, occurred_at, "
+        "expires_at) VALUES (:org, :id, 'x', '{}', '{}', :at, :expires) "
+        "RETURNING received_at, now()"
+    )
+    values = {"org": tenant.org_id, "at": NOW, "expires": NOW.replace(year=2027)}
+    for number in range(3):  # the pool's connections, ingest's among them
+        async with app.state.db.engine.begin() as connection:
+            received, now = (
+                await connection.execute(insert, {**values, "id": f"raw-{number}"})
+            ).one()
+            assert received == now
+    async with app.state.db.engine.connect() as connection:
+        stored = await connection.execute(
+            text(
+                "SELECT event_id, received_at FROM tracked_events WHERE event_id LIKE 'r-%' "
+                "AND org_id = :org ORDER BY event_id"
+            ),
+            {"org": tenant.org_id},
+        )
+        assert list(stored) == [("r-1", NOW), ("r-2", NOW + timedelta(seconds=60))]

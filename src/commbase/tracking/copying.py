@@ -1,12 +1,12 @@
 """PostgreSQL: a batch's tracked events written by binary COPY, in the request's transaction.
 
-``copy_rows`` writes the rows ``events._rows`` built (tuples in ``COLUMNS``' order,
+``copy_rows`` writes the rows ``events`` built (tuples in ``COLUMNS``' order,
 ``data`` and ``metadata`` as JSON text) with asyncpg's ``copy_records_to_table``
 (the binary COPY protocol) on the request's own connection, inside the request's
 transaction: whatever else the request writes commits or rolls back with them.
-COPY knows no ``ON CONFLICT``: the caller copies only the events whose ids it has
+COPY knows no ``ON CONFLICT``: ``write`` copies only the events whose ids it has
 just inserted into ``tracked_event_ids`` (or generated), whose keys keep a
-concurrent request from storing them (``events._insert_postgres``). Fresh
+concurrent request from storing them. Fresh
 batches cost PostgreSQL about 40% less CPU this way than an ``INSERT ... SELECT
 FROM json_to_recordset`` (which parses the whole batch as JSON text on the server).
 
@@ -19,6 +19,15 @@ CPU, a third of its COPY. ``CACHED_PLANS`` states PostgreSQL's default for the r
 of the request's transaction, whatever the connection was given; ingest sends it
 before its first statement of the batch, so the insert of its ids runs a cached
 plan too.
+
+``received_at`` is the same for every event of a batch, and encoding a timestamptz
+cost asyncpg about 0.6 us a row (client CPU, 100,000 rows here): it is not copied.
+The batch's first statement (``begin``) also states it as ``commbase.received_at``
+for the transaction, and the column's default (migration 0061) reads it; rows
+written without it (none of commbase's) get the transaction's ``now()``. That
+statement opens the batch's savepoint too, in the same round trip; it is never
+released (it ends with the transaction), and only a COPY that meets a stored event
+(``write``) rolls back to it.
 """
 
 from __future__ import annotations
@@ -40,7 +49,6 @@ COLUMNS = (
     "data",
     "metadata",
     "occurred_at",
-    "received_at",
     "expires_at",
 )
 # One row of tracked_events in COLUMNS' order; data and metadata are JSON text.
@@ -57,15 +65,65 @@ Row = tuple[
     str,
     datetime,
     datetime,
-    datetime,
 ]
 DATA: Final = 8  # positions in Row
 METADATA: Final = 9
-RECEIVED_AT: Final = 11
 assert COLUMNS[DATA] == "data"
 assert COLUMNS[METADATA] == "metadata"
-assert COLUMNS[RECEIVED_AT] == "received_at"
 CACHED_PLANS = "SET LOCAL plan_cache_mode = auto"
+RECEIVED_AT_SETTING: Final = "commbase.received_at"  # read by the column's default (0061)
+_SAVEPOINT: Final = "tracked_events_batch"
+# The batch's client ids not stored yet: each is inserted (and so is stored) once. A
+# concurrent batch inserting one of them waits on the key until this transaction ends;
+# every batch inserts its ids in one order (sorted), so two never wait on each other.
+_NEW_IDS = """
+INSERT INTO tracked_event_ids (org_id, event_id)
+SELECT $1::text, id FROM unnest($2::text[]) AS id ORDER BY id
+ON CONFLICT DO NOTHING RETURNING event_id
+"""
+
+
+def begin(received_at: datetime) -> str:
+    """The batch's first statement: cached plans, its ``received_at``, its savepoint."""
+    if received_at.tzinfo is None:
+        raise ValueError("received_at must be timezone-aware")
+    # isoformat of an aware datetime: digits, '-', ':', '.', 'T', '+' -- no quote.
+    return (
+        f"{CACHED_PLANS}; SET LOCAL {RECEIVED_AT_SETTING} = '{received_at.isoformat()}'; "
+        f"SAVEPOINT {_SAVEPOINT}"
+    )
+
+
+async def write(driver: Any, rows: list[Row], *, chosen: list[str], received_at: datetime) -> int:
+    """Store ``rows`` (one organization's, in a transaction on ``driver``, an asyncpg
+    connection) but those whose id, among the ``chosen`` ones, is stored already; the
+    number written. Should one of them be stored without its id's row (an event
+    written by a process of the release before ``tracked_event_ids``, while it was
+    deployed), the COPY is undone and the rows go in through ``INSERT ... ON CONFLICT
+    DO NOTHING``, so the replay is a duplicate, not an error on every retry."""
+    await driver.execute(begin(received_at))
+    new = await _new_rows(driver, rows, chosen)
+    if not new:
+        return 0
+    try:
+        return await copy_rows(driver, new)
+    except asyncpg.UniqueViolationError:
+        # Undoes the ids' insert too: it is done again, then the rows not stored.
+        await driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+    new = await _new_rows(driver, rows, chosen)
+    return await _insert_skipping_stored(driver, new) if new else 0
+
+
+async def _new_rows(driver: Any, rows: list[Row], chosen: list[str]) -> list[Row]:
+    """``rows`` but those whose id is stored already: the ``chosen`` ids are inserted
+    into ``tracked_event_ids``; generated ones cannot repeat a stored id."""
+    if not chosen:
+        return rows
+    fresh = await driver.fetch(_NEW_IDS, rows[0][0], chosen)
+    if len(fresh) == len(chosen):
+        return rows
+    stored = set(chosen).difference(record[0] for record in fresh)
+    return [row for row in rows if row[1] not in stored]
 
 
 async def copy_rows(driver: Any, rows: list[Row]) -> int:
@@ -74,22 +132,6 @@ async def copy_rows(driver: Any, rows: list[Row]) -> int:
     # SQLAlchemy's jsonb codec on this connection takes JSON text.
     await driver.copy_records_to_table("tracked_events", records=rows, columns=COLUMNS)
     return len(rows)
-
-
-async def copy_new_rows(driver: Any, rows: list[Row]) -> int:
-    """COPY ``rows``, whose ids ``tracked_event_ids`` just took as new; the number
-    written. Should one of them be stored already (an event written without its id's
-    row: by a process of the release before that table, while it was deployed), the
-    COPY is undone and the rows go in through ``INSERT ... ON CONFLICT DO NOTHING``, so
-    the replay is a duplicate, not an error on every retry."""
-    await driver.execute("SAVEPOINT copy_new_rows")
-    try:
-        written = await copy_rows(driver, rows)
-    except asyncpg.UniqueViolationError:
-        await driver.execute("ROLLBACK TO SAVEPOINT copy_new_rows")
-        return await _insert_skipping_stored(driver, rows)
-    await driver.execute("RELEASE SAVEPOINT copy_new_rows")
-    return written
 
 
 _NAMES = ", ".join(COLUMNS)  # constant column names, no input

@@ -43,14 +43,6 @@ from commbase.tracking.models import TrackedEvent
 from commbase.tracking.schemas import RejectedEvent, TrackEventItem, TrackResult
 
 EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
-# The batch's client ids not stored yet: each is inserted (and so is stored) once. A
-# concurrent batch inserting one of them waits on the key until this transaction ends;
-# every batch inserts its ids in one order (sorted), so two never wait on each other.
-_PG_NEW_IDS = """
-INSERT INTO tracked_event_ids (org_id, event_id)
-SELECT $1::text, id FROM unnest($2::text[]) AS id ORDER BY id
-ON CONFLICT DO NOTHING RETURNING event_id
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +174,6 @@ def _rows(
                 data,
                 meta,
                 occurred,
-                now,
                 expires,
             )
         )
@@ -192,27 +183,24 @@ def _rows(
     return rows, chosen, repeated
 
 
-async def _insert_postgres(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:
+async def _insert_postgres(
+    session: AsyncSession, rows: list[Row], *, chosen: list[str], now: datetime
+) -> int:
     driver = await driver_of(session)  # a lost connection is a 503 (core.driver)
-    # PostgreSQL's default plan caching from here on: the insert of ids below then runs
-    # a cached plan instead of being planned afresh for every batch (``copying``).
-    await driver.execute(copying.CACHED_PLANS)
-    if chosen:
-        fresh = await driver.fetch(_PG_NEW_IDS, rows[0][0], chosen)
-        if len(fresh) < len(chosen):  # a replayed id: copy only the events of new ones
-            stored = set(chosen).difference(record[0] for record in fresh)
-            rows = [row for row in rows if row[1] not in stored]
-    # Every id left is new and held by this transaction's keys: COPY meets no conflict,
-    # unless an event was stored without its id's row (``copying.copy_new_rows``).
-    return await copying.copy_new_rows(driver, rows) if rows else 0
+    # One round trip before the ids' insert: PostgreSQL's default plan caching (the
+    # insert then runs a cached plan), the batch's received_at and its savepoint.
+    return await copying.write(driver, rows, chosen=chosen, received_at=now)
 
 
-async def _insert_sqlite(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:
+async def _insert_sqlite(
+    session: AsyncSession, rows: list[Row], *, chosen: list[str], now: datetime
+) -> int:
     documents = [
         {
             **dict(zip(copying.COLUMNS, row, strict=True)),
             "data": orjson.loads(row[DATA]),
             "metadata": orjson.loads(row[METADATA]),
+            "received_at": now,
         }
         for row in rows
     ]
@@ -247,7 +235,7 @@ async def ingest_events(
         insert_rows = (
             _insert_postgres if session.get_bind().dialect.name == "postgresql" else _insert_sqlite
         )
-        stored = await insert_rows(session, rows, chosen=chosen)
+        stored = await insert_rows(session, rows, chosen=chosen, now=now)
     return _result(stored, repeated + len(rows) - stored, rejected)
 
 

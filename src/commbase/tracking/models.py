@@ -69,7 +69,7 @@ class TrackedEventId(Base):
     Ids generated for events sent without one (``evt_``) are unique by construction
     and not inserted here by ingest (migration 0056's fill copied every stored id).
     An event stored without its row (by a process of the release before this table)
-    is met by its replay's COPY: ``copying.copy_new_rows`` then skips it.
+    is met by its replay's COPY: ``copying.write`` then skips it.
 
     No foreign key to ``organizations``: its check would cost each id of every batch,
     and organizations are never deleted (their ids are never reused either).
