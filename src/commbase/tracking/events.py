@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from itertools import repeat
+from operator import add
+from typing import Any, Final, cast
 
 import orjson
 from sqlalchemy import Table, text
@@ -97,6 +99,82 @@ def _document_text(value: Any) -> str:
     if len(text) > 2 * MAX_JSON_DEPTH and text.count(b"{") + text.count(b"[") > MAX_JSON_DEPTH:
         _check_document(value)
     return text.decode()
+
+
+_STRICT: Final = orjson.OPT_STRICT_INTEGER
+# Only a document text longer than this may nest deeper than MAX_JSON_DEPTH.
+_SHORT: Final = 2 * MAX_JSON_DEPTH
+_REFERENCES: Final = ("user_id", "session_id", "call_id", "visitor_id", "account_id")
+_EMPTY: dict[str, Any] = {}  # read only: what an absent document is stored as
+
+
+def _documents(events: list[dict[str, Any]], field: str) -> list[str] | None:
+    """Each event's ``field`` as the text ``_document_text`` makes of it, when orjson
+    writes every one strictly and none holds more brackets than ``MAX_JSON_DEPTH``
+    (so none nests deeper); None otherwise."""
+    values = map(dict.get, events, repeat(field), repeat(_EMPTY))
+    try:
+        texts = list(map(orjson.dumps, values, repeat(None), repeat(_STRICT)))
+    except orjson.JSONEncodeError:
+        return None
+    if b"null" in texts:  # validation lets no null through; were it, "{}" is stored
+        return None
+    long = [text for text in texts if len(text) > _SHORT]
+    if long:  # as deep as MAX_JSON_DEPTH only with as many brackets
+        brackets = map(
+            add, map(bytes.count, long, repeat(b"{")), map(bytes.count, long, repeat(b"["))
+        )
+        if max(brackets) > MAX_JSON_DEPTH:
+            return None
+    return list(map(bytes.decode, texts))
+
+
+def _plain_rows(
+    valid: list[tuple[int, TrackEventItem]], *, org_id: str, policy: TrackingPolicy, now: datetime
+) -> tuple[list[Row], list[str]] | None:
+    """The rows and chosen ids ``_rows`` makes of a plain batch, built column by column
+    by C-level ``map`` and ``zip`` (a Python loop per event cost a 1,000-event batch
+    about 7 ms): plain when no event repeats an id or asks for an ``expires_at``, every
+    time lies within the organization's bounds and every document is plainly storable
+    (``_documents``). None otherwise, and ``_rows`` judges the batch."""
+    events = cast(list[dict[str, Any]], [event for _, event in valid])
+    if any(map(dict.get, events, repeat("expires_at"))):
+        return None
+    ids: list[Any] = list(map(dict.get, events, repeat("id")))
+    chosen = [event_id for event_id in ids if event_id is not None]
+    if len(set(chosen)) != len(chosen):
+        return None
+    if len(chosen) != len(ids):
+        # A generated id cannot repeat a stored one: only the client's are looked up.
+        ids = [new_id("evt") if event_id is None else event_id for event_id in ids]
+    times: list[Any] = list(map(dict.get, events, repeat("timestamp")))
+    if None in times:
+        times = [now if moment is None else moment for moment in times]
+    period = timedelta(days=policy.retention_days)
+    if min(times) < now - period or max(times) > now + MAX_FUTURE:
+        return None
+    if not policy.store_ip:
+        for metadata in map(dict.get, events, repeat("metadata")):
+            if metadata:
+                metadata.pop("ip_address", None)
+    data = _documents(events, "data")
+    metadata_texts = _documents(events, "metadata")
+    if data is None or metadata_texts is None:
+        return None
+    references = [list(map(dict.get, events, repeat(field))) for field in _REFERENCES]
+    rows = list(
+        zip(
+            repeat(org_id),
+            ids,
+            map(dict.__getitem__, events, repeat("type")),
+            *references,
+            data,
+            metadata_texts,
+            times,
+            map(add, times, repeat(period)),
+        )
+    )
+    return cast(list[Row], rows), chosen
 
 
 def _rejected(index: int, event: TrackEventItem, field: str, message: str) -> RejectedEvent:
@@ -229,7 +307,11 @@ async def ingest_events(
     # This query also opens the session's transaction, which the raw insert joins.
     policy = await policy_for(session, org_id=org_id)
     now = utcnow()
-    rows, chosen, repeated = _rows(valid, rejected, org_id=org_id, policy=policy, now=now)
+    plain = _plain_rows(valid, org_id=org_id, policy=policy, now=now)
+    if plain is not None:
+        (rows, chosen), repeated = plain, 0
+    else:
+        rows, chosen, repeated = _rows(valid, rejected, org_id=org_id, policy=policy, now=now)
     stored = 0
     if rows:
         insert_rows = (
