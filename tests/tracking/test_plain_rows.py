@@ -53,6 +53,11 @@ def both(events: list[dict[str, Any]], policy: TrackingPolicy = POLICY) -> tuple
         [event(1, metadata={"ip_address": "10.0.0.1", "sdk_version": "1"})],  # not kept
         [event(1, data={"deep": [[[[[[1]]]]]], "wide": list(range(100))})],
         [event(1, data={"big": 2**60})],  # orjson's strict integers stop; the loop keeps it
+        # Long documents with 32 brackets, among flat ones: counted one by one.
+        [
+            *[event(n, data={"wide": [[n] for n in range(30)]}) for n in range(2)],
+            *[event(n) for n in range(2, 9)],
+        ],
     ],
 )
 def test_plain_batches_make_the_same_rows(events: list[dict[str, Any]]) -> None:
