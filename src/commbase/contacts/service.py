@@ -1,4 +1,5 @@
-"""The contact book: create, read, list and search, update, delete; call stats.
+"""The contact book: create, read, list and search, update, delete (call stats:
+``contacts.counters``, re-exported here as ``record_call``).
 
 Ownership: a contact belongs to a user, or to a guest agent session. Callers
 that pass ``owner_agent_session_id`` to a read or write see only that agent
@@ -18,21 +19,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     Select,
-    Table,
-    bindparam,
-    case,
     func,
-    inspect,
     or_,
     select,
     type_coerce,
-    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import touches
 from commbase.contacts import events
+from commbase.contacts.counters import record_call as record_call  # re-exported
 from commbase.contacts.metrics import CONTACTS
 from commbase.contacts.models import Contact
 from commbase.contacts.schemas import (
@@ -49,7 +45,7 @@ from commbase.contacts.schemas import (
     ContactUpdate,
 )
 from commbase.core import outbox
-from commbase.core.db import UTCDateTime, json_array_contains, rowcount
+from commbase.core.db import json_array_contains
 from commbase.core.errors import AlreadyExists, NotFound, ValidationFailed
 from commbase.core.pagination import PageParams, paginate
 from commbase.core.phones import international
@@ -387,59 +383,3 @@ async def is_blocked(session: AsyncSession, *, org_id: str, phone: str) -> bool:
         .limit(1)
     )
     return blocked is not None
-
-
-_CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
-_MOMENT = bindparam("at", type_=UTCDateTime())
-# Built once, on the table (an ORM-enabled UPDATE costs more CPU than its round trip;
-# the callers, finished calls, load no contact): every finished call runs it.
-_RECORD_CALL = (
-    update(_CONTACTS)
-    .where(_CONTACTS.c.org_id == bindparam("b_org_id"), _CONTACTS.c.phone == bindparam("b_phone"))
-    .values(
-        total_calls=_CONTACTS.c.total_calls + 1,
-        total_duration=_CONTACTS.c.total_duration + bindparam("duration_s"),
-        first_called_at=case(
-            (
-                _CONTACTS.c.first_called_at.is_(None) | (_CONTACTS.c.first_called_at > _MOMENT),
-                _MOMENT,
-            ),
-            else_=_CONTACTS.c.first_called_at,
-        ),
-        last_called_at=case(
-            (
-                _CONTACTS.c.last_called_at.is_(None) | (_CONTACTS.c.last_called_at < _MOMENT),
-                _MOMENT,
-            ),
-            else_=_CONTACTS.c.last_called_at,
-        ),
-    )
-)
-
-
-async def record_call(
-    session: AsyncSession, *, org_id: str, phone: str, at: datetime, duration_s: int
-) -> int:
-    """Count a call of ``duration_s`` seconds at ``at`` on the contact of ``org_id``
-    with the E.164 ``phone``; returns how many contacts were updated (0 or 1).
-
-    One UPDATE computes the new stats from the stored ones, so concurrent calls
-    never lose a count; CASE instead of LEAST/GREATEST works on every backend,
-    and keeps first/last right when calls are recorded out of order. The UPDATE is
-    the table's, which the session does not see: a contact it has loaded is expired,
-    so that a later read in this session loads the new figures. Expiring discards
-    that contact's changes not yet flushed: callers flush before (``lifecycle``'s
-    does).
-    """
-    result = await session.execute(
-        _RECORD_CALL, {"b_org_id": org_id, "b_phone": phone, "at": at, "duration_s": duration_s}
-    )
-    updated = rowcount(result)
-    if updated:
-        for loaded in list(session.identity_map.values()):
-            if not isinstance(loaded, Contact):
-                continue
-            values = inspect(loaded).dict  # what is loaded, without loading anything
-            if values.get("org_id") == org_id and values.get("phone") == phone:
-                session.expire(loaded)
-    return updated
