@@ -1,5 +1,6 @@
-"""What a call costs the database: its dial stamps it in one statement, and the steps
-the simulator applies to it in one pass record their events together, in order."""
+"""What a call costs the database: its dial stamps it in one statement, the steps
+the simulator applies to it in one pass record their events together, in order, and
+a finished call's counters go with its reports."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, select
 
+from commbase.calls.models import CallEvent
 from commbase.calls.simulation import advance_simulated_calls
 from commbase.core.outbox import OutboxDelivery, OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
@@ -126,3 +128,68 @@ async def test_steps_applied_in_one_pass_record_their_events_in_one_statement(
     order = [event_id for event_id, _ in deliveries if event_id in {row.id for row in rows}]
     assert order == sorted(order, key=[row.id for row in rows].index)
     assert {event_id for event_id, _ in deliveries} >= {row.id for row in rows[1:]}
+
+
+async def test_a_finished_call_counts_for_its_contact_and_user_with_its_reports(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """Two completed calls to a contact: its stats and its user's counters, and each
+    call's reports in order. On PostgreSQL the counters' UPDATEs and the INSERT of
+    the call's reports are one statement (before: three)."""
+    tenant = await make_tenant(app)
+    other = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=1000)
+    contact = await client.post(
+        "/v1/contacts", json={"name": "Jan", "phone": ANSWERED_94S}, headers=tenant.headers
+    )
+    elsewhere = await client.post(
+        "/v1/contacts", json={"name": "Same", "phone": ANSWERED_94S}, headers=other.headers
+    )
+    assert (contact.status_code, elsewhere.status_code) == (201, 201)
+
+    ended = []
+    for _ in range(2):
+        call_id = (await place(client, tenant.headers, ANSWERED_94S)).json()["id"]
+        await dial_queued(app)
+        clock.advance(200)  # every step is due: initiated, ringing, answered, completed
+        with Statements(app) as statements:
+            assert await advance_simulated_calls(app.state.db, now=clock.now()) == 4
+        counted = [sql for sql in statements.sent if "update contacts" in sql]
+        assert len(counted) == 1
+        if app.state.db.dialect == "postgresql":
+            assert "update users" in counted[0]
+            assert "insert into call_events" in counted[0]
+            assert statements.count("insert into call_events") == 1
+            assert statements.count("update users") == 1
+        done = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
+        assert (done["status"], done["duration_seconds"]) == ("completed", 94)
+        ended.append(datetime.fromisoformat(done["ended_at"]))
+        async with app.state.db.sessionmaker() as session:
+            reports = (
+                await session.execute(
+                    select(CallEvent.status, CallEvent.applied, CallEvent.payload)
+                    .where(CallEvent.org_id == tenant.org_id, CallEvent.call_id == call_id)
+                    .order_by(CallEvent.id)
+                )
+            ).all()
+        assert [tuple(row) for row in reports] == [
+            ("initiated", True, {"simulated": True}),
+            ("ringing", True, {"simulated": True}),
+            ("in-progress", True, {"simulated": True}),
+            ("completed", True, {"simulated": True}),
+        ]
+        clock.advance(3600)
+
+    shown = await client.get(f"/v1/contacts/{contact.json()['id']}", headers=tenant.headers)
+    stats = shown.json()["stats"]
+    assert (stats["total_calls"], stats["total_duration"]) == (2, 188)
+    assert datetime.fromisoformat(stats["first_called_at"]) == ended[0]
+    assert datetime.fromisoformat(stats["last_called_at"]) == ended[1]
+    untouched = await client.get(f"/v1/contacts/{elsewhere.json()['id']}", headers=other.headers)
+    assert untouched.json()["stats"]["total_calls"] == 0
+    user = (await client.get(f"/v1/users/{tenant.owner_id}", headers=tenant.headers)).json()
+    assert (user["total_calls"], user["total_video_calls"], user["total_call_duration"]) == (
+        2,
+        0,
+        188,
+    )

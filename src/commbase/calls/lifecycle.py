@@ -24,6 +24,7 @@ was never answered (or, for the response time, never reported ringing).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.billing import service as billing_service
 from commbase.billing.service import Hold
-from commbase.calls import events
+from commbase.calls import counting, events
 from commbase.calls.enums import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -44,13 +45,11 @@ from commbase.calls.enums import (
 )
 from commbase.calls.models import Call, CallEvent
 from commbase.calls.providers.base import ProviderEvent
-from commbase.contacts import service as contacts_service
 from commbase.core import outbox
 from commbase.core.errors import NotFound
 from commbase.core.ids import new_id
 from commbase.core.money import billable_minutes
 from commbase.core.time import utcnow
-from commbase.identity import service as identity_service
 from commbase.identity.agent_sessions import service as agent_sessions
 from commbase.identity.enums import DataRetention
 
@@ -145,7 +144,7 @@ async def apply_event(
     event: ProviderEvent,
     source: EventSource,
     debits: billing_service.GroupedDebits | None = None,
-    pending: list[tuple[str, dict[str, Any], datetime]] | None = None,
+    pending: Pending | None = None,
 ) -> bool:
     """Apply one provider report to a locked call; True if it moved the call.
 
@@ -155,42 +154,51 @@ async def apply_event(
     on PostgreSQL).
 
     ``pending``: a caller applying several reports to the call in one transaction
-    collects the events of those that do not end it there, and writes them with
-    ``record_pending`` after the last (one statement for all); a final report writes
-    them, its own last, where one report alone writes its event."""
+    collects their events and reports, and writes them with ``record_pending`` after
+    the last (one statement for each); a final report writes them, its own last,
+    where one report alone writes its event. A final report's row and those not
+    written yet go with the finished call's counters (``counting.count_finished``)."""
     moves = rank(event.status) > rank(call.status)
-    session.add(
-        CallEvent(
-            org_id=call.org_id,
-            call_id=call.id,
-            status=event.status,
-            applied=moves,
-            source=source,
-            occurred_at=event.occurred_at,
-            payload={} if call.privacy_mode else event.details,
-        )
+    final = moves and is_final(event.status)
+    report = counting.report_row(
+        org_id=call.org_id,
+        call_id=call.id,
+        status=event.status,
+        applied=moves,
+        source=source,
+        occurred_at=event.occurred_at,
+        payload={} if call.privacy_mode else event.details,
     )
+    if pending is not None:
+        pending.reports.append(report)
+    elif not final:
+        # Flushed with the call's changes by the caller's next query or commit.
+        session.add(CallEvent(**report))
     _fill_timeline(call, event)
-    # The report and the call's changes are flushed with the caller's next query or
-    # commit: reports applied one after another write one UPDATE of the call and one
-    # INSERT of their reports.
     if not moves:
         return False
     call.status = event.status
-    if is_final(event.status):
+    if final:
         await _settle(session, call=call, event=event, debits=debits)
     if pending is None:
         await outbox.record(
             session, events.BY_STATUS[event.status], call_payload(call), org_id=call.org_id
         )
     else:
-        pending.append((events.BY_STATUS[event.status], call_payload(call), utcnow()))
-        if is_final(event.status):
-            await record_pending(session, pending, org_id=call.org_id)
-    if is_final(event.status):
+        pending.events.append((events.BY_STATUS[event.status], call_payload(call), utcnow()))
+        if final:
+            await outbox.record_events(session, pending.events, org_id=call.org_id)
+            pending.events.clear()
+    if final:
         # Last: the caller's and callee's counters are rows many calls share (all of
-        # an API key's calls count for its owner), locked from here to the commit.
-        await _count(session, call=call, event=event)
+        # an API key's calls count for its owner), locked from here to the commit;
+        # the reports not written yet go with them.
+        await _count(
+            session,
+            call=call,
+            event=event,
+            reports=[report] if pending is None else pending.reports,
+        )
     if is_final(call.status) and call.privacy_mode:
         from commbase.calls import privacy_mode
 
@@ -199,12 +207,21 @@ async def apply_event(
     return True
 
 
-async def record_pending(
-    session: AsyncSession, pending: list[tuple[str, dict[str, Any], datetime]], *, org_id: str
-) -> None:
-    """Write the events ``apply_event`` collected, in order, and forget them."""
-    await outbox.record_events(session, pending, org_id=org_id)
-    pending.clear()
+@dataclass
+class Pending:
+    """What ``apply_event`` left to write for one call: its outbox events (type,
+    payload, recorded at) and its reports (``call_events`` rows), each in order."""
+
+    events: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def record_pending(session: AsyncSession, pending: Pending, *, org_id: str) -> None:
+    """Write the events and reports ``apply_event`` collected, in order, and forget
+    them (a statement for each that has any)."""
+    await outbox.record_events(session, pending.events, org_id=org_id)
+    pending.events.clear()
+    await counting.write_reports(session, pending.reports)
 
 
 async def _settle(
@@ -261,27 +278,27 @@ async def _settle(
         }
 
 
-async def _count(session: AsyncSession, *, call: Call, event: ProviderEvent) -> None:
+async def _count(
+    session: AsyncSession, *, call: Call, event: ProviderEvent, reports: list[dict[str, Any]]
+) -> None:
     """A finished call counts for the other party's contact, the user and the agent
-    session."""
+    session; its ``reports`` not written yet are written with the counters."""
     duration = call.duration_seconds or 0
     # The call's changes and reports go first: from the first counter to the commit
     # the shared rows are locked (the statements below do not flush on their own).
     await session.flush()
-    # The other party: the callee of an outbound call, the caller of an inbound one.
-    party = call.from_number if call.direction == CallDirection.INBOUND else call.to_number
-    if party:
-        await contacts_service.record_call(
-            session,
-            org_id=call.org_id,
-            phone=party,
-            at=call.ended_at or event.occurred_at,
-            duration_s=duration,
-        )
-    if call.user_id:
-        await identity_service.record_call_for_user(
-            session, user_id=call.user_id, kind=call.kind, duration_s=duration
-        )
+    await counting.count_finished(
+        session,
+        org_id=call.org_id,
+        call_id=call.id,
+        # The other party: the callee of an outbound call, the caller of an inbound one.
+        party=call.from_number if call.direction == CallDirection.INBOUND else call.to_number,
+        at=call.ended_at or event.occurred_at,
+        duration_s=duration,
+        user_id=call.user_id,
+        kind=call.kind,
+        reports=reports,
+    )
     if call.agent_session_id:
         await agent_sessions.record_call(
             session,

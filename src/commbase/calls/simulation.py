@@ -108,8 +108,9 @@ async def _advance(
     debits: billing_service.GroupedDebits | None,
 ) -> int:
     moved = 0
-    # The steps' events are written together: once the call ends, or after the last.
-    pending: list[tuple[str, dict[str, Any], datetime]] = []
+    # The steps' events and reports are written together: once the call ends, or
+    # after the last.
+    pending = lifecycle.Pending()
     for event in due_events(call, now=now):
         if await lifecycle.apply_event(
             session,

@@ -400,7 +400,7 @@ async def record_call_for_user(
 ) -> None:
     """Keep the Henvid user counters current: total (video) calls and duration."""
     await session.execute(
-        _RECORD_CALL,
+        RECORD_CALL,
         {
             "user_id": user_id,
             "video": 1 if kind == "video" else 0,
@@ -412,7 +412,7 @@ async def record_call_for_user(
 _USERS: Table = User.__table__  # type: ignore[assignment]
 # Built once, on the table (an ORM-enabled UPDATE costs more CPU than its round trip):
 # every finished call runs it.
-_RECORD_CALL = (
+RECORD_CALL = (
     update(_USERS)
     .where(_USERS.c.id == bindparam("user_id"))
     .values(

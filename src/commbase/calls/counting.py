@@ -1,0 +1,196 @@
+"""A call's provider reports (``call_events`` rows) and a finished call's counters.
+
+``report_row`` is a report's row. ``write_reports`` writes rows with one INSERT on
+the table (no ORM objects: building and flushing them cost more CPU than the
+statement). ``count_finished`` counts a finished call for the other party's contact
+(``contacts.counters``) and for its user (``identity.service.RECORD_CALL``) and
+writes the call's reports not written yet: on PostgreSQL all of it is one statement
+(the counters' UPDATEs as CTEs of the reports' INSERT), elsewhere one statement
+each, as before.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.calls.models import CallEvent
+from commbase.contacts import counters as contact_counters
+from commbase.core.db import UTCDateTime
+from commbase.core.time import utcnow
+from commbase.identity import service as identity_service
+
+_REPORTS: Table = CallEvent.__table__  # type: ignore[assignment]
+_REPORT_COLUMNS = ("status", "applied", "source", "occurred_at", "payload", "created_at")
+
+
+def report_row(
+    *,
+    org_id: str,
+    call_id: str,
+    status: str,
+    applied: bool,
+    source: str,
+    occurred_at: datetime,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    """A ``call_events`` row: one report as received, recorded now."""
+    return {
+        "org_id": org_id,
+        "call_id": call_id,
+        "status": status,
+        "applied": applied,
+        "source": source,
+        "occurred_at": occurred_at,
+        "payload": payload,
+        "created_at": utcnow(),
+    }
+
+
+def _document(rows: list[dict[str, Any]]) -> str:
+    """The rows as one JSON array, in order (``n``), for ``json_to_recordset``."""
+    return json.dumps(
+        [
+            {
+                "n": n,
+                "status": row["status"],
+                "applied": row["applied"],
+                "source": row["source"],
+                "occurred_at": row["occurred_at"].isoformat(),
+                "payload": row["payload"],
+                "created_at": row["created_at"].isoformat(),
+            }
+            for n, row in enumerate(rows)
+        ]
+    )
+
+
+# PostgreSQL: a call's reports, in order, from one JSON document (one statement, one
+# parameter, whatever their number). Parameters: ``r_org_id``, ``r_call_id``, ``reports``
+# (no parameter is named after a column of the tables written: it would be SET).
+_RECORDSET = (
+    func.json_to_recordset(cast(bindparam("reports", type_=String), JSON))
+    .table_valued(
+        column("n", Integer),
+        column("status", String),
+        column("applied", Boolean),
+        column("source", String),
+        column("occurred_at", DateTime(timezone=True)),
+        column("payload", JSONB),
+        column("created_at", DateTime(timezone=True)),
+    )
+    .render_derived(name="r", with_types=True)
+)
+_INSERT_REPORTS = insert(_REPORTS).from_select(
+    ["org_id", "call_id", *_REPORT_COLUMNS],
+    select(
+        bindparam("r_org_id", type_=String),
+        bindparam("r_call_id", type_=String),
+        *(_RECORDSET.c[name] for name in _REPORT_COLUMNS),
+    ).order_by(_RECORDSET.c.n),
+)
+# The same, with the counters of a finished call as CTEs: the other party's contact
+# (none when ``b_phone`` is null) and the user (none when ``user_id`` is null). The
+# counters' times are parameters (``contact_updated_at``, ``user_updated_at``): the
+# app's clock, as their UPDATEs alone take it.
+_COUNTED_CONTACT = (
+    contact_counters.RECORD_CALL.values(
+        updated_at=bindparam("contact_updated_at", type_=UTCDateTime())
+    )
+    .returning(contact_counters.CONTACTS.c.id)
+    .cte("counted_contact")
+)
+_COUNTED_USER = (
+    identity_service.RECORD_CALL.values(
+        updated_at=bindparam("user_updated_at", type_=UTCDateTime())
+    )
+    .returning(identity_service.RECORD_CALL.table.c.id)
+    .cte("counted_user")
+)
+_FINISH = _INSERT_REPORTS.add_cte(_COUNTED_CONTACT).add_cte(_COUNTED_USER)
+
+
+async def write_reports(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write a call's report rows (all of one call), in order, and forget them."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            _INSERT_REPORTS,
+            {
+                "r_org_id": rows[0]["org_id"],
+                "r_call_id": rows[0]["call_id"],
+                "reports": _document(rows),
+            },
+        )
+    else:
+        await session.execute(insert(_REPORTS), rows)
+    rows.clear()
+
+
+async def count_finished(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    call_id: str,
+    party: str | None,
+    at: datetime,
+    duration_s: int,
+    user_id: str | None,
+    kind: str,
+    reports: list[dict[str, Any]],
+) -> None:
+    """Count a finished call of ``duration_s`` seconds ended ``at`` for the contact
+    of ``org_id`` with the E.164 number ``party`` and for the user ``user_id`` (each
+    when given), and write the call's ``reports`` (then emptied). The caller has
+    flushed the session: from here to the commit the counted rows are locked."""
+    duration_s = max(0, duration_s)
+    if not reports or session.get_bind().dialect.name != "postgresql":
+        await write_reports(session, reports)
+        if party:
+            await contact_counters.record_call(
+                session, org_id=org_id, phone=party, at=at, duration_s=duration_s
+            )
+        if user_id:
+            await identity_service.record_call_for_user(
+                session, user_id=user_id, kind=kind, duration_s=duration_s
+            )
+        return
+    now = utcnow()
+    await session.execute(
+        _FINISH,
+        {
+            "r_org_id": org_id,
+            "r_call_id": call_id,
+            "reports": _document(reports),
+            "b_org_id": org_id,
+            "b_phone": party or None,
+            "at": at,
+            "duration_s": duration_s,
+            "contact_updated_at": now,
+            "user_id": user_id,
+            "video": 1 if kind == "video" else 0,
+            "user_updated_at": now,
+        },
+    )
+    reports.clear()
+    if party:
+        contact_counters.expire_loaded(session, org_id=org_id, phone=party)
