@@ -52,24 +52,7 @@ from bench._common import (
     stop_process,
     wait_until_up,
 )
-
-# Every column the product's rows fill, received_at included (the product leaves it to
-# the column's default since 0061; the raw COPY writes it, as before).
-COLUMNS = (
-    "org_id",
-    "event_id",
-    "type",
-    "user_id",
-    "session_id",
-    "call_id",
-    "visitor_id",
-    "account_id",
-    "data",
-    "metadata",
-    "occurred_at",
-    "received_at",
-    "expires_at",
-)
+from commbase.tracking.copying import COLUMNS  # the columns the product copies
 
 HOST = "127.0.0.1"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cb_bench_ingest"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -84,43 +84,3 @@ async def test_the_replay_of_an_event_stored_without_its_id_row_is_a_duplicate(
             {"org": tenant.org_id},
         )
         assert list(stored) == ["k-1", "k-2"]
-
-
-async def test_received_at_is_the_batch_time_or_else_the_transaction_time(
-    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, stack: str
-) -> None:
-    """Ingest leaves ``received_at`` to the column's default (0061), which reads the
-    batch's time ingest states for its transaction; a row written without that
-    statement, also on a connection ingest used before, gets the transaction's time."""
-    if stack != "postgresql":
-        pytest.skip("SQLite's ingest writes received_at itself")
-    tenant = await make_tenant(app)
-    sent = [{"id": "r-1", "type": "signup", "timestamp": "2026-11-20T09:00:00Z"}]
-    response = await client.post("/v1/track/events", json=sent, headers=tenant.headers)
-    assert response.json()["accepted"] == 1
-    clock.advance(60)
-    again = await client.post(
-        "/v1/track/events", json=[{**sent[0], "id": "r-2"}], headers=tenant.headers
-    )
-    assert again.json()["accepted"] == 1
-    insert = text(
-        "INSERT INTO tracked_events (org_id, event_id, type, data, metadata, occurred_at, "
-        "expires_at) VALUES (:org, :id, 'x', '{}', '{}', :at, :expires) "
-        "RETURNING received_at, now()"
-    )
-    values = {"org": tenant.org_id, "at": NOW, "expires": NOW.replace(year=2027)}
-    for number in range(3):  # the pool's connections, ingest's among them
-        async with app.state.db.engine.begin() as connection:
-            received, now = (
-                await connection.execute(insert, {**values, "id": f"raw-{number}"})
-            ).one()
-            assert received == now
-    async with app.state.db.engine.connect() as connection:
-        stored = await connection.execute(
-            text(
-                "SELECT event_id, received_at FROM tracked_events WHERE event_id LIKE 'r-%' "
-                "AND org_id = :org ORDER BY event_id"
-            ),
-            {"org": tenant.org_id},
-        )
-        assert list(stored) == [("r-1", NOW), ("r-2", NOW + timedelta(seconds=60))]

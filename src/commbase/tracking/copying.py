@@ -20,14 +20,12 @@ of the request's transaction, whatever the connection was given; ingest sends it
 before its first statement of the batch, so the insert of its ids runs a cached
 plan too.
 
-``received_at`` is the same for every event of a batch, and encoding a timestamptz
-cost asyncpg about 0.6 us a row (client CPU, 100,000 rows here): it is not copied.
-The batch's first statement (``begin``) also states it as ``commbase.received_at``
-for the transaction, and the column's default (migration 0061) reads it; rows
-written without it (none of commbase's) get the transaction's ``now()``. That
-statement opens the batch's savepoint too, in the same round trip; it is never
-released (it ends with the transaction), and only a COPY that meets a stored event
-(``write``) rolls back to it.
+The batch's first statement (``BEGIN``) states that and opens the batch's
+savepoint, in one round trip; the savepoint is never released (it ends with the
+transaction), and only a COPY that meets a stored event (``write``) rolls back to
+it. ``received_at`` stays a copied column: a column default reading the batch's time
+from a setting (``current_setting(...)::timestamptz``) spared asyncpg ~0.6 us of
+client CPU a row but cost PostgreSQL ~1.0-1.5 us a row (500,000-row inserts, load ~8).
 """
 
 from __future__ import annotations
@@ -49,6 +47,7 @@ COLUMNS = (
     "data",
     "metadata",
     "occurred_at",
+    "received_at",
     "expires_at",
 )
 # One row of tracked_events in COLUMNS' order; data and metadata are JSON text.
@@ -65,13 +64,13 @@ Row = tuple[
     str,
     datetime,
     datetime,
+    datetime,
 ]
 DATA: Final = 8  # positions in Row
 METADATA: Final = 9
 assert COLUMNS[DATA] == "data"
 assert COLUMNS[METADATA] == "metadata"
 CACHED_PLANS = "SET LOCAL plan_cache_mode = auto"
-RECEIVED_AT_SETTING: Final = "commbase.received_at"  # read by the column's default (0061)
 _SAVEPOINT: Final = "tracked_events_batch"
 # The batch's client ids not stored yet: each is inserted (and so is stored) once. A
 # concurrent batch inserting one of them waits on the key until this transaction ends;
@@ -83,25 +82,17 @@ ON CONFLICT DO NOTHING RETURNING event_id
 """
 
 
-def begin(received_at: datetime) -> str:
-    """The batch's first statement: cached plans, its ``received_at``, its savepoint."""
-    if received_at.tzinfo is None:
-        raise ValueError("received_at must be timezone-aware")
-    # isoformat of an aware datetime: digits, '-', ':', '.', 'T', '+' -- no quote.
-    return (
-        f"{CACHED_PLANS}; SET LOCAL {RECEIVED_AT_SETTING} = '{received_at.isoformat()}'; "
-        f"SAVEPOINT {_SAVEPOINT}"
-    )
+BEGIN: Final = f"{CACHED_PLANS}; SAVEPOINT {_SAVEPOINT}"  # the batch's first statement
 
 
-async def write(driver: Any, rows: list[Row], *, chosen: list[str], received_at: datetime) -> int:
+async def write(driver: Any, rows: list[Row], *, chosen: list[str]) -> int:
     """Store ``rows`` (one organization's, in a transaction on ``driver``, an asyncpg
     connection) but those whose id, among the ``chosen`` ones, is stored already; the
     number written. Should one of them be stored without its id's row (an event
     written by a process of the release before ``tracked_event_ids``, while it was
     deployed), the COPY is undone and the rows go in through ``INSERT ... ON CONFLICT
     DO NOTHING``, so the replay is a duplicate, not an error on every retry."""
-    await driver.execute(begin(received_at))
+    await driver.execute(BEGIN)
     new = await _new_rows(driver, rows, chosen)
     if not new:
         return 0

@@ -171,6 +171,7 @@ def _plain_rows(
             data,
             metadata_texts,
             times,
+            repeat(now),
             map(add, times, repeat(period)),
         )
     )
@@ -252,6 +253,7 @@ def _rows(
                 data,
                 meta,
                 occurred,
+                now,
                 expires,
             )
         )
@@ -261,24 +263,19 @@ def _rows(
     return rows, chosen, repeated
 
 
-async def _insert_postgres(
-    session: AsyncSession, rows: list[Row], *, chosen: list[str], now: datetime
-) -> int:
+async def _insert_postgres(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:
     driver = await driver_of(session)  # a lost connection is a 503 (core.driver)
     # One round trip before the ids' insert: PostgreSQL's default plan caching (the
-    # insert then runs a cached plan), the batch's received_at and its savepoint.
-    return await copying.write(driver, rows, chosen=chosen, received_at=now)
+    # insert then runs a cached plan) and the batch's savepoint.
+    return await copying.write(driver, rows, chosen=chosen)
 
 
-async def _insert_sqlite(
-    session: AsyncSession, rows: list[Row], *, chosen: list[str], now: datetime
-) -> int:
+async def _insert_sqlite(session: AsyncSession, rows: list[Row], *, chosen: list[str]) -> int:
     documents = [
         {
             **dict(zip(copying.COLUMNS, row, strict=True)),
             "data": orjson.loads(row[DATA]),
             "metadata": orjson.loads(row[METADATA]),
-            "received_at": now,
         }
         for row in rows
     ]
@@ -317,7 +314,7 @@ async def ingest_events(
         insert_rows = (
             _insert_postgres if session.get_bind().dialect.name == "postgresql" else _insert_sqlite
         )
-        stored = await insert_rows(session, rows, chosen=chosen, now=now)
+        stored = await insert_rows(session, rows, chosen=chosen)
     return _result(stored, repeated + len(rows) - stored, rejected)
 
 
