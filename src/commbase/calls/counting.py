@@ -4,9 +4,9 @@
 the table (no ORM objects: building and flushing them cost more CPU than the
 statement). ``count_finished`` counts a finished call for the other party's contact
 (``contacts.counters``) and for its user (``identity.service.RECORD_CALL``) and
-writes the call's reports not written yet: on PostgreSQL all of it is one statement
-(the counters' UPDATEs as CTEs of the reports' INSERT), elsewhere one statement
-each, as before.
+writes the call's reports not written yet and records its outbox events: on
+PostgreSQL all of it is one statement (the counters' UPDATEs and the events'
+INSERTs as CTEs of the reports' INSERT), elsewhere one statement each, as before.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.calls.models import CallEvent
 from commbase.contacts import counters as contact_counters
+from commbase.core import outbox
 from commbase.core.db import UTCDateTime
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
@@ -126,6 +127,8 @@ _COUNTED_USER = (
     .cte("counted_user")
 )
 _FINISH = _INSERT_REPORTS.add_cte(_COUNTED_CONTACT).add_cte(_COUNTED_USER)
+# And the call's outbox events not recorded yet (``outbox.events_parameters``).
+_FINISH_WITH_EVENTS = _FINISH.add_cte(*outbox.EVENTS_CTES)
 
 
 async def write_reports(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -157,13 +160,17 @@ async def count_finished(
     user_id: str | None,
     kind: str,
     reports: list[dict[str, Any]],
+    events: list[tuple[str, dict[str, Any], datetime]],
 ) -> None:
     """Count a finished call of ``duration_s`` seconds ended ``at`` for the contact
     of ``org_id`` with the E.164 number ``party`` and for the user ``user_id`` (each
-    when given), and write the call's ``reports`` (then emptied). The caller has
-    flushed the session: from here to the commit the counted rows are locked."""
+    when given), and write the call's ``reports`` and record its outbox ``events``
+    (type, payload, recorded at; both then emptied). The caller has flushed the
+    session: from here to the commit the counted rows are locked."""
     duration_s = max(0, duration_s)
     if not reports or session.get_bind().dialect.name != "postgresql":
+        await outbox.record_events(session, events, org_id=org_id)
+        events.clear()
         await write_reports(session, reports)
         if party:
             await contact_counters.record_call(
@@ -175,9 +182,11 @@ async def count_finished(
             )
         return
     now = utcnow()
+    recorded = outbox.events_parameters(session, events, org_id=org_id) if events else {}
     await session.execute(
-        _FINISH,
+        _FINISH_WITH_EVENTS if events else _FINISH,
         {
+            **recorded,
             "r_org_id": org_id,
             "r_call_id": call_id,
             "reports": _document(reports),
@@ -192,5 +201,6 @@ async def count_finished(
         },
     )
     reports.clear()
+    events.clear()
     if party:
         contact_counters.expire_loaded(session, org_id=org_id, phone=party)

@@ -156,8 +156,9 @@ async def apply_event(
     ``pending``: a caller applying several reports to the call in one transaction
     collects their events and reports, and writes them with ``record_pending`` after
     the last (one statement for each); a final report writes them, its own last,
-    where one report alone writes its event. A final report's row and those not
-    written yet go with the finished call's counters (``counting.count_finished``)."""
+    where one report alone writes its event. A final report's row and event, and
+    those not written yet, go with the finished call's counters
+    (``counting.count_finished``)."""
     moves = rank(event.status) > rank(call.status)
     final = moves and is_final(event.status)
     report = counting.report_row(
@@ -180,24 +181,21 @@ async def apply_event(
     call.status = event.status
     if final:
         await _settle(session, call=call, event=event, debits=debits)
-    if pending is None:
-        await outbox.record(
-            session, events.BY_STATUS[event.status], call_payload(call), org_id=call.org_id
-        )
-    else:
-        pending.events.append((events.BY_STATUS[event.status], call_payload(call), utcnow()))
-        if final:
-            await outbox.record_events(session, pending.events, org_id=call.org_id)
-            pending.events.clear()
+    recorded = (events.BY_STATUS[event.status], call_payload(call), utcnow())
+    if pending is not None:
+        pending.events.append(recorded)
+    elif not final:
+        await outbox.record(session, recorded[0], recorded[1], org_id=call.org_id)
     if final:
         # Last: the caller's and callee's counters are rows many calls share (all of
         # an API key's calls count for its owner), locked from here to the commit;
-        # the reports not written yet go with them.
+        # the reports and events not written yet go with them.
         await _count(
             session,
             call=call,
             event=event,
             reports=[report] if pending is None else pending.reports,
+            events=[recorded] if pending is None else pending.events,
         )
     if is_final(call.status) and call.privacy_mode:
         from commbase.calls import privacy_mode
@@ -279,10 +277,15 @@ async def _settle(
 
 
 async def _count(
-    session: AsyncSession, *, call: Call, event: ProviderEvent, reports: list[dict[str, Any]]
+    session: AsyncSession,
+    *,
+    call: Call,
+    event: ProviderEvent,
+    reports: list[dict[str, Any]],
+    events: list[tuple[str, dict[str, Any], datetime]],
 ) -> None:
     """A finished call counts for the other party's contact, the user and the agent
-    session; its ``reports`` not written yet are written with the counters."""
+    session; its ``reports`` and ``events`` not written yet go with the counters."""
     duration = call.duration_seconds or 0
     # The call's changes and reports go first: from the first counter to the commit
     # the shared rows are locked (the statements below do not flush on their own).
@@ -298,6 +301,7 @@ async def _count(
         user_id=call.user_id,
         kind=call.kind,
         reports=reports,
+        events=events,
     )
     if call.agent_session_id:
         await agent_sessions.record_call(

@@ -22,7 +22,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, insert, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core import events
@@ -43,12 +57,14 @@ from commbase.core.outbox_models import OutboxDelivery, OutboxEvent
 from commbase.core.time import utcnow
 
 __all__ = [
+    "EVENTS_CTES",
     "ClaimedEvent",
     "OutboxDelivery",
     "OutboxEvent",
     "claim",
     "complete",
     "consumers",
+    "events_parameters",
     "listen",
     "pending_count",
     "record",
@@ -285,18 +301,83 @@ async def record_events(
         if session.get_bind().dialect.name != "postgresql":
             await _insert_rows(session, rows)
         else:
-            document = [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
-            deliveries = [
-                {"n": n, "event_id": d["event_id"], "consumer": d["consumer"]}
-                for n, d in enumerate(_deliveries_of(rows))
-            ]
+            events_json, deliveries_json = _documents(rows)
             await session.execute(
                 _PG_RECORD_MIXED,
-                {
-                    "events": json.dumps(document),
-                    "org_id": org_id,
-                    "deliveries": json.dumps(deliveries),
-                },
+                {"events": events_json, "org_id": org_id, "deliveries": deliveries_json},
             )
     if isinstance(session, Session):
         after_commit(session, _announce, once=True)
+
+
+def _documents(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """Event rows and their deliveries, in order, as two JSON documents."""
+    document = [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
+    deliveries = [
+        {"n": n, "event_id": d["event_id"], "consumer": d["consumer"]}
+        for n, d in enumerate(_deliveries_of(rows))
+    ]
+    return json.dumps(document), json.dumps(deliveries)
+
+
+def events_parameters(
+    session: AsyncSession,
+    items: Sequence[tuple[str, dict[str, Any], datetime]],
+    *,
+    org_id: str,
+) -> dict[str, Any]:
+    """``record_events`` for a statement of the caller's own on PostgreSQL: the
+    parameters of ``EVENTS_CTES``, which the caller adds to its statement (the same
+    rows as ``record_events``); those listening hear of them after the commit."""
+    rows = [_event_row(kind, payload, org_id=org_id, now=at) for kind, payload, at in items]
+    events_json, deliveries_json = _documents(rows)
+    if isinstance(session, Session):
+        after_commit(session, _announce, once=True)
+    return {"ob_events": events_json, "ob_org_id": org_id, "ob_deliveries": deliveries_json}
+
+
+# ``_PG_RECORD_MIXED`` as two CTEs another statement may carry (``events_parameters``).
+_EVENT_SET = (
+    func.json_to_recordset(cast(bindparam("ob_events", type_=String), JSON))
+    .table_valued(
+        column("id", String),
+        column("type", String),
+        column("payload", JSONB),
+        column("created_at", DateTime(timezone=True)),
+    )
+    .render_derived(name="e", with_types=True)
+)
+_RECORDED = (
+    insert(_EVENTS)
+    .from_select(
+        ["id", "org_id", "type", "payload", "created_at"],
+        select(
+            _EVENT_SET.c.id,
+            bindparam("ob_org_id", type_=String),
+            _EVENT_SET.c.type,
+            _EVENT_SET.c.payload,
+            _EVENT_SET.c.created_at,
+        ),
+    )
+    .returning(_EVENTS.c.id, _EVENTS.c.created_at)
+    .cte("recorded")
+)
+_DELIVERY_SET = (
+    func.json_to_recordset(cast(bindparam("ob_deliveries", type_=String), JSON))
+    .table_valued(column("n", Integer), column("event_id", String), column("consumer", String))
+    .render_derived(name="d", with_types=True)
+)
+_DELIVERED = (
+    insert(_DELIVERIES)
+    .from_select(
+        ["event_id", "consumer", "available_at", "attempts"],
+        select(
+            _RECORDED.c.id, _DELIVERY_SET.c.consumer, _RECORDED.c.created_at, literal(0, Integer)
+        )
+        .select_from(_DELIVERY_SET.join(_RECORDED, _RECORDED.c.id == _DELIVERY_SET.c.event_id))
+        .order_by(_DELIVERY_SET.c.n),
+    )
+    .returning(_DELIVERIES.c.id)
+    .cte("delivered")
+)
+EVENTS_CTES = (_RECORDED, _DELIVERED)
