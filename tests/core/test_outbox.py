@@ -366,3 +366,14 @@ async def test_events_of_several_types_are_recorded_in_one_go_like_single_events
         ("org_a", OTHER_THING, {"n": 2}, later),
         ("org_a", "thing.happened", {"n": 3}, later),
     ]
+
+
+async def test_a_consumer_registered_later_hears_the_events_recorded_after_it(
+    database: Database,
+) -> None:
+    """Each type's consumers are worked out once, and again after a registration."""
+    await record_events(database, 1)
+    late = outbox.register_consumer("tests.late", event_types=["thing.*"])
+    await record_events(database, 2)
+    assert await pending(database, late) == 2
+    assert await pending(database, CONSUMER) == 3

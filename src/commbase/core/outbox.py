@@ -88,6 +88,7 @@ def register_consumer(name: str, *, event_types: Sequence[str] = ("*",)) -> str:
     """Declare a consumer: every event recorded from now on whose type matches one
     of ``event_types`` is queued for it."""
     _consumers[name] = tuple(event_types)
+    _by_type.clear()
     return name
 
 
@@ -127,11 +128,25 @@ async def _announce() -> None:
             loop.call_soon_threadsafe(wake.set)
 
 
+# ``_consumers_of`` each event type, worked out once (every event recorded asks): for
+# the consumers in ``_consumers``, which ``register_consumer`` changes (it clears this)
+# and tests replace.
+_by_type: dict[str, list[str]] = {}
+_by_type_for: list[dict[str, tuple[str, ...]]] = [_consumers]
+
+
 def _consumers_of(event_type: str) -> list[str]:
-    """The consumers that hear ``event_type``, in a stable order."""
-    return sorted(
-        name for name, patterns in _consumers.items() if type_matches(patterns, event_type)
-    )
+    """The consumers that hear ``event_type``, in a stable order (not to be changed:
+    the list is shared)."""
+    if _by_type_for[0] is not _consumers:
+        _by_type.clear()
+        _by_type_for[0] = _consumers
+    found = _by_type.get(event_type)
+    if found is None:
+        found = _by_type[event_type] = sorted(
+            name for name, patterns in _consumers.items() if type_matches(patterns, event_type)
+        )
+    return found
 
 
 # One event and its deliveries in one round trip (PostgreSQL).
