@@ -66,6 +66,14 @@ def report_row(
     }
 
 
+def _aware(value: datetime) -> str:
+    """``value`` as ISO text with its offset; a naive time is refused, as ``UTCDateTime``
+    refuses it on the other paths (PostgreSQL would read it in the session's zone)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; use commbase.core.time.utcnow()")
+    return value.isoformat()
+
+
 def _document(rows: list[dict[str, Any]]) -> str:
     """The rows as one JSON array, in order (``n``), for ``json_to_recordset``."""
     return json.dumps(
@@ -75,9 +83,9 @@ def _document(rows: list[dict[str, Any]]) -> str:
                 "status": row["status"],
                 "applied": row["applied"],
                 "source": row["source"],
-                "occurred_at": row["occurred_at"].isoformat(),
+                "occurred_at": _aware(row["occurred_at"]),
                 "payload": row["payload"],
-                "created_at": row["created_at"].isoformat(),
+                "created_at": _aware(row["created_at"]),
             }
             for n, row in enumerate(rows)
         ]
