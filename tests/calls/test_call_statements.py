@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
+from commbase.calls import counting
 from commbase.calls.models import CallEvent
 from commbase.calls.simulation import advance_simulated_calls
 from commbase.core.outbox import OutboxDelivery, OutboxEvent
@@ -196,3 +197,78 @@ async def test_a_finished_call_counts_for_its_contact_and_user_with_its_reports(
         0,
         188,
     )
+
+
+async def test_a_placement_stores_its_call_and_queued_event_together(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """The call and its ``call.queued`` event (with its deliveries) are written by one
+    statement on PostgreSQL, two elsewhere; the event names the call as answered."""
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=1000)
+    with Statements(app) as statements:
+        placed = await place(client, tenant.headers, ANSWERED_94S)
+    assert placed.status_code == 201, placed.text
+    call = placed.json()
+    stored = [sql for sql in statements.sent if "insert into calls" in sql]
+    assert len(stored) == 1
+    if app.state.db.dialect == "postgresql":
+        assert "insert into outbox_events" in stored[0]
+        assert "insert into outbox_deliveries" in stored[0]
+        assert statements.count("insert into outbox_events") == 1
+    else:
+        assert statements.count("insert into outbox_events") == 1
+    async with app.state.db.sessionmaker() as session:
+        queued = (
+            await session.execute(
+                select(OutboxEvent).where(
+                    OutboxEvent.org_id == tenant.org_id, OutboxEvent.type == "call.queued"
+                )
+            )
+        ).scalar_one()
+        consumers = (
+            await session.scalars(
+                select(OutboxDelivery.consumer)
+                .where(OutboxDelivery.event_id == queued.id)
+                .order_by(OutboxDelivery.consumer)
+            )
+        ).all()
+    assert queued.payload["id"] == call["id"]
+    assert queued.payload["status"] == "queued"
+    assert queued.created_at.tzinfo is not None
+    assert "calls.dial" in consumers
+
+
+async def test_a_report_at_a_naive_time_is_refused_and_nothing_is_written(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """Both stacks refuse a report whose time has no offset (PostgreSQL would read it
+    in the session's zone): the transaction writes none of the call's reports."""
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=1000)
+    call_id = (await place(client, tenant.headers, ANSWERED_94S)).json()["id"]
+    naive = datetime(2026, 11, 20, 10, tzinfo=UTC).replace(tzinfo=None)
+    rows = [
+        counting.report_row(
+            org_id=tenant.org_id,
+            call_id=call_id,
+            status=status,
+            applied=True,
+            source="provider",
+            occurred_at=at,
+            payload={},
+        )
+        for status, at in (("ringing", clock.now()), ("completed", naive))
+    ]
+    async with app.state.db.sessionmaker() as session:
+        with pytest.raises(Exception, match="naive datetimes") as refused:
+            await counting.write_reports(session, rows)
+        await session.rollback()
+        written = await session.scalar(
+            select(func.count()).select_from(CallEvent).where(CallEvent.call_id == call_id)
+        )
+    # ValueError itself, or wrapped by SQLAlchemy's bind processing (StatementError).
+    assert isinstance(refused.value, ValueError) or isinstance(
+        getattr(refused.value, "orig", None), ValueError
+    ), refused.value
+    assert written == 0

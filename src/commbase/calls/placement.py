@@ -31,8 +31,7 @@ from commbase.calls.models import Call
 from commbase.calls.numbers import parse_destination
 from commbase.calls.providers import Carriers
 from commbase.calls.schemas import CallCreate
-from commbase.calls.storing import insert_call
-from commbase.core import outbox
+from commbase.calls.storing import insert_call_and_record
 from commbase.core.auth import Principal
 from commbase.core.errors import (
     ConsentRequired,
@@ -418,9 +417,10 @@ async def apply_retention(session: AsyncSession, *, call: Call, caller: Caller) 
 
 async def _queue_dial(session: AsyncSession, *, call: Call) -> None:
     """Store the call (one Core INSERT: ``calls.storing``) and ask for it to be
-    dialed once the transaction commits."""
+    dialed once the transaction commits (``call.queued``, in the same statement on
+    PostgreSQL; ``calls.dialing`` is imported above, so its consumer hears it)."""
     try:
-        await insert_call(session, call)
+        await insert_call_and_record(session, call, events.CALL_QUEUED, lifecycle.call_payload)
     except IntegrityError as exc:
         if call.idempotency_key is None:
             raise
@@ -430,7 +430,3 @@ async def _queue_dial(session: AsyncSession, *, call: Call) -> None:
             "A request with this Idempotency-Key placed its call meanwhile; retry",
             headers={"Retry-After": "1"},
         ) from exc
-    # ``calls.dialing`` is imported above, so its consumer hears this event.
-    await outbox.record(
-        session, events.CALL_QUEUED, lifecycle.call_payload(call), org_id=call.org_id
-    )
