@@ -203,7 +203,8 @@ async def test_a_placement_stores_its_call_and_queued_event_together(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
     """The call and its ``call.queued`` event (with its deliveries) are written by one
-    statement on PostgreSQL, two elsewhere; the event names the call as answered."""
+    statement on PostgreSQL, which also counts the caller's calls in progress; two
+    elsewhere; the event names the call as answered."""
     tenant = await make_tenant(app)
     await fund_wallet(client, tenant.headers, amount=1000)
     with Statements(app) as statements:
@@ -216,6 +217,9 @@ async def test_a_placement_stores_its_call_and_queued_event_together(
         assert "insert into outbox_events" in stored[0]
         assert "insert into outbox_deliveries" in stored[0]
         assert statements.count("insert into outbox_events") == 1
+        # The calls in progress are counted by the same statement, not by one of their own.
+        assert "count(" in stored[0]
+        assert statements.count("count(") == 1
     else:
         assert statements.count("insert into outbox_events") == 1
     async with app.state.db.sessionmaker() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -344,3 +345,35 @@ async def test_list_filters(app: FastAPI, client: httpx.AsyncClient, clock: Froz
     assert await ids("kind=video") == []
     bad = await client.get("/v1/calls?status=exploded", headers=tenant.headers)
     assert bad.status_code == 422
+
+
+async def test_placements_at_once_stop_at_the_keys_limit_and_hold_only_for_theirs(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Eight placements at once on one wallet with a key allowed 3 calls in progress:
+    3 are placed, 5 refused with 429, and only the 3 placed hold money. Each counts
+    the calls its predecessors on the wallet committed (on PostgreSQL the count rides
+    on the call's INSERT, after the hold has locked the wallet)."""
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=10_000)
+    key = auth(str((await create_key(client, tenant.api_key, max_concurrent_calls=3))["key"]))
+    answers = await asyncio.gather(*(place(client, key, ANSWERED_94S) for _ in range(8)))
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [201] * 3 + [429] * 5, [a.text for a in answers]
+    for refused in (a for a in answers if a.status_code == 429):
+        assert refused.json()["type"] == "/problems/rate-limited"
+        assert "At most 3 calls" in refused.json()["detail"]
+    listed = (await client.get("/v1/calls", headers=tenant.headers)).json()["data"]
+    assert sorted(c["id"] for c in listed) == sorted(
+        a.json()["id"] for a in answers if a.status_code == 201
+    )
+
+    # One call placed alone elsewhere: what a single placement holds.
+    alone = await make_tenant(app)
+    single = await fund_wallet(client, alone.headers, amount=10_000)
+    assert (await place(client, alone.headers, ANSWERED_94S)).status_code == 201
+    held_one = (await client.get(f"/v1/wallets/{single['id']}", headers=alone.headers)).json()
+    shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
+    assert held_one["held"] > 0
+    assert shown["held"] == 3 * held_one["held"]
+    assert shown["balance"] == 10_000

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from math import ceil
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +22,8 @@ from commbase.billing.licenses import service as licenses_service
 from commbase.billing.licenses.enums import Feature
 from commbase.billing.models import Wallet
 from commbase.billing.service import Hold
+from commbase.calls import concurrency, events, lifecycle
 from commbase.calls import dialing as _dialing  # noqa: F401  (registers the calls.dial consumer)
-from commbase.calls import events, lifecycle
 from commbase.calls.callers import Caller, placing_for
 from commbase.calls.enums import CallDirection, CallKind, CallStatus, ProviderName
 from commbase.calls.models import Call
@@ -48,8 +47,6 @@ from commbase.identity.agent_sessions import service as agent_sessions
 from commbase.identity.enums import DataRetention
 from commbase.identity.signup.service import EmailNotVerified
 from commbase.settings import Settings
-
-DEFAULT_MAX_CONCURRENT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +115,8 @@ async def place_call(
     )
     # From the hold (or the lock taken for the spend caps) to the commit the wallet's
     # row is locked: placements on one wallet queue there, so little happens after.
+    # On PostgreSQL the calls in progress are counted by the call's INSERT.
+    counted_later = session.get_bind().dialect.name == "postgresql"
     allowed_s, hold = await check_limits_and_hold(
         session,
         caller=caller,
@@ -126,6 +125,7 @@ async def place_call(
         requested_s=data.max_duration_s,
         settings=settings,
         locked=False,
+        count=not counted_later,
     )
     if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
         # A concurrent retry committed while this one waited for the wallet: the hold
@@ -146,7 +146,8 @@ async def place_call(
     )
     call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
     await apply_retention(session, call=call, caller=caller)
-    await _queue_dial(session, call=call)
+    in_progress = concurrency.of(caller) if counted_later else None
+    await _queue_dial(session, call=call, in_progress=in_progress)
     return Placed(call)
 
 
@@ -193,46 +194,6 @@ async def check_call_rate(session: AsyncSession, caller: Caller) -> None:
         )
 
 
-def _active_of(owner: Any) -> Select[int]:
-    return (
-        select(func.count())
-        .select_from(Call)
-        .where(
-            Call.org_id == bindparam("org_id"),
-            Call.status.in_(lifecycle.ACTIVE),
-            owner == bindparam("owner"),
-        )
-    )
-
-
-# Built once: every placement counts (building and keying costs more than running).
-_ACTIVE_OF_KEY = _active_of(Call.api_key_id)
-_ACTIVE_OF_AGENT = _active_of(Call.agent_session_id)
-_ACTIVE_OF_USER = _active_of(Call.user_id)
-
-
-async def _check_concurrency(session: AsyncSession, caller: Caller) -> None:
-    """At most so many calls in progress per credential (the key's limit, the session's,
-    or the user's), and per user where the user's limits say so."""
-    principal = caller.principal
-    limit = DEFAULT_MAX_CONCURRENT
-    if principal.key is not None:
-        limit = principal.key.max_concurrent_calls
-    if caller.limits.max_concurrent_calls is not None:
-        limit = min(limit, caller.limits.max_concurrent_calls)
-    if caller.api_key_id:
-        statement, owner = _ACTIVE_OF_KEY, caller.api_key_id
-    elif caller.agent_session_id:
-        statement, owner = _ACTIVE_OF_AGENT, caller.agent_session_id
-    else:
-        statement, owner = _ACTIVE_OF_USER, caller.user_id or ""
-    active = await session.scalar(statement, {"org_id": principal.org_id, "owner": owner})
-    if int(active or 0) >= limit:
-        raise RateLimited(
-            f"At most {limit} calls may be in progress at once", headers={"Retry-After": "5"}
-        )
-
-
 async def check_limits_and_hold(
     session: AsyncSession,
     *,
@@ -242,6 +203,7 @@ async def check_limits_and_hold(
     requested_s: int | None,
     settings: Settings,
     locked: bool = True,
+    count: bool = True,
 ) -> tuple[int, Hold]:
     """The checks every call placed (a phone call, a video room) passes with its
     wallet locked: concurrency, the longest it may last, the spend caps, and the
@@ -251,19 +213,22 @@ async def check_limits_and_hold(
     applies, the wallet is locked first (what was spent is read one placement at a
     time); otherwise the hold's conditional ``UPDATE`` locks it and the concurrency
     is counted after it, still one placement of the wallet at a time, with one
-    statement fewer and no lock held while the rest is looked up."""
+    statement fewer and no lock held while the rest is looked up. ``count=False``:
+    there the caller counts later, in a statement of its own transaction
+    (``calls.concurrency``), before it commits."""
     max_duration = _max_duration(caller, requested_s=requested_s, settings=settings)
     if not locked and not _has_caps(caller, wallet):
         hold = await _reserve(
             session, wallet=wallet, rate=rate, max_duration=max_duration, caps=[], fresh=False
         )
-        await _check_concurrency(session, caller)
+        if count:
+            await concurrency.check(session, caller)
         return min(max_duration, hold.allowed_minutes * 60), hold
     if not locked:
         wallet = await billing_service.get_wallet(
             session, org_id=wallet.org_id, wallet_id=wallet.id, for_update=True
         )
-    await _check_concurrency(session, caller)
+    await concurrency.check(session, caller)
     caps = await _spend_caps(session, caller=caller, wallet=wallet)
     hold = await _reserve(session, wallet=wallet, rate=rate, max_duration=max_duration, caps=caps)
     return min(max_duration, hold.allowed_minutes * 60), hold
@@ -415,12 +380,16 @@ async def apply_retention(session: AsyncSession, *, call: Call, caller: Caller) 
         call.personal_data_expires_at = agent.expires_at
 
 
-async def _queue_dial(session: AsyncSession, *, call: Call) -> None:
+async def _queue_dial(
+    session: AsyncSession, *, call: Call, in_progress: concurrency.InProgress | None
+) -> None:
     """Store the call (one Core INSERT: ``calls.storing``) and ask for it to be
     dialed once the transaction commits (``call.queued``, in the same statement on
     PostgreSQL; ``calls.dialing`` is imported above, so its consumer hears it)."""
     try:
-        await insert_call_and_record(session, call, events.CALL_QUEUED, lifecycle.call_payload)
+        await insert_call_and_record(
+            session, call, events.CALL_QUEUED, lifecycle.call_payload, in_progress=in_progress
+        )
     except IntegrityError as exc:
         if call.idempotency_key is None:
             raise

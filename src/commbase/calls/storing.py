@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Table, insert, inspect
+from sqlalchemy import Table, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.calls import concurrency
 from commbase.calls.models import Call
 from commbase.core import outbox
 from commbase.core.time import utcnow
@@ -76,8 +77,18 @@ async def insert_call(session: AsyncSession, call: Call) -> None:
 
 
 # On PostgreSQL the call's first event rides on its INSERT: the outbox's rows are
-# CTEs of the statement (``outbox.EVENTS_CTES``), one round trip instead of two.
+# CTEs of the statement (``outbox.EVENTS_CTES``), one round trip instead of two; so
+# does the count of the caller's calls in progress (``calls.concurrency``), which
+# the statement returns (its snapshot does not see the row it inserts).
 _INSERT_WITH_EVENTS = _INSERT.add_cte(*outbox.EVENTS_CTES)
+
+
+def _counting(owner: str) -> Any:
+    active = concurrency.counted(owner)
+    return _INSERT_WITH_EVENTS.add_cte(active).returning(select(active.c.active).scalar_subquery())
+
+
+_INSERT_COUNTING = {owner: _counting(owner) for owner in concurrency.OWNERS}
 
 
 async def insert_call_and_record(
@@ -85,10 +96,16 @@ async def insert_call_and_record(
     call: Call,
     event_type: str,
     payload_of: Callable[[Call], dict[str, Any]],
+    *,
+    in_progress: concurrency.InProgress | None = None,
 ) -> None:
     """:func:`insert_call`, then the event ``payload_of(call)`` (read once the call's
     defaults are filled) recorded in the outbox as ``outbox.record`` would: one
-    statement on PostgreSQL, two elsewhere. An IntegrityError stores neither."""
+    statement on PostgreSQL, two elsewhere. An IntegrityError stores neither.
+
+    ``in_progress`` (PostgreSQL): the same statement counts the caller's other calls in
+    progress, RateLimited when they are at the limit (the caller's transaction must
+    then roll back: the call was inserted)."""
     row = _row(call)
     payload = payload_of(call)
     if session.get_bind().dialect.name != "postgresql":
@@ -98,4 +115,9 @@ async def insert_call_and_record(
     events = outbox.events_parameters(
         session, [(event_type, payload, utcnow())], org_id=call.org_id
     )
-    await session.execute(_INSERT_WITH_EVENTS, {**row, **events})
+    if in_progress is None:
+        await session.execute(_INSERT_WITH_EVENTS, {**row, **events})
+        return
+    statement = _INSERT_COUNTING[in_progress.owner]
+    active = await session.scalar(statement, {**row, **events, **in_progress.parameters()})
+    in_progress.refuse_over(active)

@@ -1,0 +1,96 @@
+"""At most so many calls in progress per credential (the API key's limit, the agent
+session's, or the user's), and per user where the user's limits say so.
+
+The count runs with the wallet locked (after the hold's conditional ``UPDATE``, or
+under the lock taken for spend caps): placements on one wallet count one at a time,
+each seeing the calls its predecessors committed. Under READ COMMITTED a statement's
+snapshot is taken when the statement starts, so the count cannot ride on the hold's
+``UPDATE`` (its snapshot predates the wait for the lock), but it can on any later
+statement: on PostgreSQL it is a CTE of the call's own ``INSERT``
+(``calls.storing``, one round trip fewer), which returns it; the transaction rolls
+back when it is over the limit. Elsewhere :func:`check` is a statement of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, Table, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import CTE
+
+from commbase.calls.callers import Caller
+from commbase.calls.enums import ACTIVE_STATUSES
+from commbase.calls.models import Call
+from commbase.core.errors import RateLimited
+
+DEFAULT_MAX_CONCURRENT = 5
+_CALLS: Table = Call.__table__  # type: ignore[assignment]  # declared as a FromClause
+# Whose calls count: the credential's column.
+OWNERS = ("api_key_id", "agent_session_id", "user_id")
+
+
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    """The calls in progress a placement may join: ``owner``'s column equal to
+    ``owner_id`` in ``org_id``, fewer than ``limit``."""
+
+    org_id: str
+    owner: str
+    owner_id: str
+    limit: int
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters of :func:`counted` (named after no column of ``calls``)."""
+        return {"a_org_id": self.org_id, "a_owner": self.owner_id}
+
+    def refuse_over(self, active: int | None) -> None:
+        if int(active or 0) >= self.limit:
+            raise RateLimited(
+                f"At most {self.limit} calls may be in progress at once",
+                headers={"Retry-After": "5"},
+            )
+
+
+def of(caller: Caller) -> InProgress:
+    principal = caller.principal
+    limit = DEFAULT_MAX_CONCURRENT
+    if principal.key is not None:
+        limit = principal.key.max_concurrent_calls
+    if caller.limits.max_concurrent_calls is not None:
+        limit = min(limit, caller.limits.max_concurrent_calls)
+    if caller.api_key_id:
+        owner, owner_id = "api_key_id", caller.api_key_id
+    elif caller.agent_session_id:
+        owner, owner_id = "agent_session_id", caller.agent_session_id
+    else:
+        owner, owner_id = "user_id", caller.user_id or ""
+    return InProgress(org_id=principal.org_id, owner=owner, owner_id=owner_id, limit=limit)
+
+
+def _active_of(owner: str) -> Select[int]:
+    return (
+        select(func.count().label("active"))
+        .select_from(_CALLS)
+        .where(
+            _CALLS.c.org_id == bindparam("a_org_id"),
+            _CALLS.c.status.in_(ACTIVE_STATUSES),
+            _CALLS.c[owner] == bindparam("a_owner"),
+        )
+    )
+
+
+# Built once: every placement counts (building and keying costs more than running).
+_ACTIVE = {owner: _active_of(owner) for owner in OWNERS}
+
+
+def counted(owner: str) -> CTE:
+    """The count as a CTE (``active``) another statement carries and returns."""
+    return _active_of(owner).cte("active")
+
+
+async def check(session: AsyncSession, caller: Caller) -> None:
+    """Count in a statement of its own; RateLimited (429) at the limit."""
+    limits = of(caller)
+    limits.refuse_over(await session.scalar(_ACTIVE[limits.owner], limits.parameters()))
