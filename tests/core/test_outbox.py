@@ -377,3 +377,24 @@ async def test_a_consumer_registered_later_hears_the_events_recorded_after_it(
     await record_events(database, 2)
     assert await pending(database, late) == 2
     assert await pending(database, CONSUMER) == 3
+
+
+async def test_events_at_a_naive_time_are_refused_and_nothing_is_recorded(
+    database: Database, clock: FrozenClock
+) -> None:
+    """``record_events`` refuses a time without an offset on both stacks (PostgreSQL's
+    JSON document would read it in the session's zone), recording none of the batch."""
+    naive = clock.now().replace(tzinfo=None)
+    async with database.sessionmaker() as session:
+        with pytest.raises(Exception, match="naive datetimes") as refused:
+            await outbox.record_events(
+                session,
+                [("thing.happened", {"n": 1}, clock.now()), ("thing.happened", {"n": 2}, naive)],
+                org_id="org_a",
+            )
+        await session.rollback()
+    cause = getattr(refused.value, "orig", refused.value)
+    assert isinstance(refused.value, ValueError) or isinstance(cause, ValueError)
+    async with database.sessionmaker() as session:
+        events = await session.scalar(select(func.count()).select_from(outbox.OutboxEvent))
+    assert events == 0

@@ -1,5 +1,6 @@
-"""At most so many calls in progress per credential (the API key's limit, the agent
-session's, or the user's), and per user where the user's limits say so.
+"""At most so many calls in progress per credential: the calls of the placing API key,
+agent session or user (for a sign-in) are counted against the key's limit (5 without
+a key), lowered by the user's own ``max_concurrent_calls`` when set.
 
 The count runs with the wallet locked (after the hold's conditional ``UPDATE``, or
 under the lock taken for spend caps): placements on one wallet count one at a time,
@@ -8,7 +9,10 @@ snapshot is taken when the statement starts, so the count cannot ride on the hol
 ``UPDATE`` (its snapshot predates the wait for the lock), but it can on any later
 statement: on PostgreSQL it is a CTE of the call's own ``INSERT``
 (``calls.storing``, one round trip fewer), which returns it; the transaction rolls
-back when it is over the limit. Elsewhere :func:`check` is a statement of its own.
+back when it is over the limit (a refused placement has then written, and undone,
+its call and outbox rows: the price of one round trip fewer for every placement).
+Elsewhere, and where spend caps lock the wallet first (counted there, and again by
+the INSERT), :func:`check` is a statement of its own.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from commbase.calls.models import CallEvent
 from commbase.contacts import counters as contact_counters
 from commbase.core import outbox
 from commbase.core.db import UTCDateTime
-from commbase.core.time import utcnow
+from commbase.core.time import aware_iso, utcnow
 from commbase.identity import service as identity_service
 
 _REPORTS: Table = CallEvent.__table__  # type: ignore[assignment]
@@ -66,14 +66,6 @@ def report_row(
     }
 
 
-def _aware(value: datetime) -> str:
-    """``value`` as ISO text with its offset; a naive time is refused, as ``UTCDateTime``
-    refuses it on the other paths (PostgreSQL would read it in the session's zone)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes are not stored; use commbase.core.time.utcnow()")
-    return value.isoformat()
-
-
 def _document(rows: list[dict[str, Any]]) -> str:
     """The rows as one JSON array, in order (``n``), for ``json_to_recordset``."""
     return json.dumps(
@@ -83,9 +75,9 @@ def _document(rows: list[dict[str, Any]]) -> str:
                 "status": row["status"],
                 "applied": row["applied"],
                 "source": row["source"],
-                "occurred_at": _aware(row["occurred_at"]),
+                "occurred_at": aware_iso(row["occurred_at"]),
                 "payload": row["payload"],
-                "created_at": _aware(row["created_at"]),
+                "created_at": aware_iso(row["created_at"]),
             }
             for n, row in enumerate(rows)
         ]

@@ -54,7 +54,7 @@ from commbase.core.outbox_claims import (
 from commbase.core.outbox_models import DELIVERIES as _DELIVERIES
 from commbase.core.outbox_models import EVENTS as _EVENTS
 from commbase.core.outbox_models import OutboxDelivery, OutboxEvent
-from commbase.core.time import utcnow
+from commbase.core.time import aware_iso, utcnow
 
 __all__ = [
     "EVENTS_CTES",
@@ -327,7 +327,7 @@ async def record_events(
 
 def _documents(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
     """Event rows and their deliveries, in order, as two JSON documents."""
-    document = [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
+    document = [{**row, "created_at": aware_iso(row["created_at"])} for row in rows]
     deliveries = [
         {"n": n, "event_id": d["event_id"], "consumer": d["consumer"]}
         for n, d in enumerate(_deliveries_of(rows))

@@ -50,3 +50,12 @@ def use_clock(clock: Clock) -> Iterator[Clock]:
         yield clock
     finally:
         _clock = previous
+
+
+def aware_iso(value: datetime) -> str:
+    """``value`` as ISO 8601 text with its offset, for a JSON document PostgreSQL reads
+    into a ``timestamptz``; a naive time is refused, as ``core.db.UTCDateTime`` refuses
+    it (PostgreSQL would read it in the session's zone)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; use commbase.core.time.utcnow()")
+    return value.isoformat()
