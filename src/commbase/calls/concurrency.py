@@ -7,12 +7,13 @@ under the lock taken for spend caps): placements on one wallet count one at a ti
 each seeing the calls its predecessors committed. Under READ COMMITTED a statement's
 snapshot is taken when the statement starts, so the count cannot ride on the hold's
 ``UPDATE`` (its snapshot predates the wait for the lock), but it can on any later
-statement: on PostgreSQL it is a CTE of the call's own ``INSERT``
-(``calls.storing``, one round trip fewer), which returns it; the transaction rolls
+statement: a placement counts when it stores its call (``calls.storing``), on
+PostgreSQL as a CTE of the call's own ``INSERT`` (one round trip fewer), which
+returns it, elsewhere just before that INSERT; the transaction rolls
 back when it is over the limit (a refused placement has then written, and undone,
 its call and outbox rows: the price of one round trip fewer for every placement).
-Elsewhere, and where spend caps lock the wallet first (counted there, and again by
-the INSERT), :func:`check` is a statement of its own.
+Where spend caps lock the wallet first, :func:`check` also counts there, before the
+caps are read (their refusal is then the 429), and the INSERT counts again.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ def counted(owner: str) -> CTE:
 
 
 async def check(session: AsyncSession, caller: Caller) -> None:
-    """Count in a statement of its own; RateLimited (429) at the limit."""
-    limits = of(caller)
+    """Count the caller's calls in a statement of its own; RateLimited (429) at the limit."""
+    await refuse_if_full(session, of(caller))
+
+
+async def refuse_if_full(session: AsyncSession, limits: InProgress) -> None:
+    """:func:`check` for limits already worked out."""
     limits.refuse_over(await session.scalar(_ACTIVE[limits.owner], limits.parameters()))

@@ -115,8 +115,7 @@ async def place_call(
     )
     # From the hold (or the lock taken for the spend caps) to the commit the wallet's
     # row is locked: placements on one wallet queue there, so little happens after.
-    # On PostgreSQL the calls in progress are counted by the call's INSERT.
-    counted_later = session.get_bind().dialect.name == "postgresql"
+    # The calls in progress are counted when the call is stored (``calls.storing``).
     allowed_s, hold = await check_limits_and_hold(
         session,
         caller=caller,
@@ -125,7 +124,7 @@ async def place_call(
         requested_s=data.max_duration_s,
         settings=settings,
         locked=False,
-        count=not counted_later,
+        count=False,
     )
     if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
         # A concurrent retry committed while this one waited for the wallet: the hold
@@ -146,8 +145,7 @@ async def place_call(
     )
     call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
     await apply_retention(session, call=call, caller=caller)
-    in_progress = concurrency.of(caller) if counted_later else None
-    await _queue_dial(session, call=call, in_progress=in_progress)
+    await _queue_dial(session, call=call, in_progress=concurrency.of(caller))
     return Placed(call)
 
 
@@ -214,8 +212,8 @@ async def check_limits_and_hold(
     time); otherwise the hold's conditional ``UPDATE`` locks it and the concurrency
     is counted after it, still one placement of the wallet at a time, with one
     statement fewer and no lock held while the rest is looked up. ``count=False``:
-    there the caller counts later, in a statement of its own transaction
-    (``calls.concurrency``), before it commits."""
+    there the caller counts later, with the wallet still locked (``calls.storing``
+    counts when it stores the call)."""
     max_duration = _max_duration(caller, requested_s=requested_s, settings=settings)
     if not locked and not _has_caps(caller, wallet):
         hold = await _reserve(
@@ -381,7 +379,7 @@ async def apply_retention(session: AsyncSession, *, call: Call, caller: Caller) 
 
 
 async def _queue_dial(
-    session: AsyncSession, *, call: Call, in_progress: concurrency.InProgress | None
+    session: AsyncSession, *, call: Call, in_progress: concurrency.InProgress
 ) -> None:
     """Store the call (one Core INSERT: ``calls.storing``) and ask for it to be
     dialed once the transaction commits (``call.queued``, in the same statement on

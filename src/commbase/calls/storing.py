@@ -103,12 +103,14 @@ async def insert_call_and_record(
     defaults are filled) recorded in the outbox as ``outbox.record`` would: one
     statement on PostgreSQL, two elsewhere. An IntegrityError stores neither.
 
-    ``in_progress`` (PostgreSQL): the same statement counts the caller's other calls in
-    progress, RateLimited when they are at the limit (the caller's transaction must
-    then roll back: the call was inserted)."""
+    ``in_progress``: the caller's other calls in progress are counted first (on
+    PostgreSQL by the same statement), RateLimited when they are at the limit; the
+    caller's transaction must then roll back (on PostgreSQL the call was inserted)."""
     row = _row(call)
     payload = payload_of(call)
     if session.get_bind().dialect.name != "postgresql":
+        if in_progress is not None:
+            await concurrency.refuse_if_full(session, in_progress)
         await session.execute(_INSERT, row)
         await outbox.record(session, event_type, payload, org_id=call.org_id)
         return
