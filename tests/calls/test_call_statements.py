@@ -7,14 +7,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
-from commbase.calls import counting
-from commbase.calls.models import CallEvent
+from commbase.calls import counting, lifecycle
+from commbase.calls.models import Call, CallEvent
 from commbase.calls.simulation import advance_simulated_calls
 from commbase.core.outbox import OutboxDelivery, OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
@@ -276,3 +277,47 @@ async def test_a_report_at_a_naive_time_is_refused_and_nothing_is_written(
         getattr(refused.value, "orig", None), ValueError
     ), refused.value
     assert written == 0
+
+
+async def test_a_dial_finds_its_call_by_key_whatever_the_statistics_say(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, stack: str
+) -> None:
+    """calls analyzed while nearly empty, then an organization with 300 calls (a fresh
+    database, an organization grown since the last ANALYZE): the dial's UPDATEs and
+    ``load_for_update`` still read the call through its primary key, not every call of
+    the organization through an index on ``org_id`` (which PostgreSQL took, ~1 ms a
+    statement at 2,000 calls)."""
+    if stack != "postgresql":
+        pytest.skip("planner statistics exist on PostgreSQL only")
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=1000)
+    async with app.state.db.engine.connect() as connection:
+        await connection.execute(text("ANALYZE calls"))
+        await connection.commit()
+    async with app.state.db.sessionmaker() as session:
+        session.add_all(
+            Call(org_id=tenant.org_id, provider="simulator", status="completed") for _ in range(300)
+        )
+        await session.commit()
+    call_id = (await place(client, tenant.headers, ANSWERED_94S)).json()["id"]
+
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        sent.append((statement, params))
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        assert await dial_queued(app) == 1
+        async with app.state.db.sessionmaker() as session:
+            await lifecycle.load_for_update(session, org_id=tenant.org_id, call_id=call_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    on_calls = [(s, p) for s, p in sent if re.match(r"(UPDATE calls|SELECT calls\.id)", s)]
+    assert len(on_calls) == 3, [s[:60] for s, _ in sent]
+    async with app.state.db.engine.connect() as connection:
+        for statement, params in on_calls:
+            rows = await connection.exec_driver_sql("EXPLAIN " + statement, params)
+            plan = "\n".join(str(row[0]) for row in rows)
+            assert "Index Scan using pk_calls on calls" in plan, plan

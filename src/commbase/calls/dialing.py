@@ -47,6 +47,7 @@ from commbase.calls.providers.base import ProviderEvent
 from commbase.core.db import Database, after_commit
 from commbase.core.effects import EffectContext, effect
 from commbase.core.errors import NotFound
+from commbase.core.indexes import unindexed
 from commbase.core.loaded import as_loaded, attribute_names
 from commbase.core.outbox import ClaimedEvent
 from commbase.core.time import utcnow
@@ -114,13 +115,15 @@ def _detached(row: Row[Any]) -> Call:
 # Step 1's usual case, a call never tried: one conditional UPDATE locks and stamps it
 # and returns the row (built once). It leaves ``updated_at`` as it is: the stamp is
 # the dialer's own bookkeeping (no client or metric reads it), and an UPDATE that
-# changes no indexed column stays on the row's page (HOT, ``Call``'s indexes).
+# changes no indexed column stays on the row's page (HOT, ``Call``'s indexes). Like
+# every UPDATE here it finds the call by its primary key only: the organization and
+# the status are checked on the row (``unindexed``; each leads or ends an index).
 _STAMP_FIRST_ATTEMPT_ROW = (
     update(_CALLS)
     .where(
-        _CALLS.c.org_id == bindparam("b_org_id"),
+        unindexed(_CALLS.c.org_id) == bindparam("b_org_id"),
         _CALLS.c.id == bindparam("call_id"),
-        _CALLS.c.status == CallStatus.QUEUED,
+        unindexed(_CALLS.c.status) == CallStatus.QUEUED,
         _CALLS.c.provider_call_id.is_(None),
         _CALLS.c.dial_attempted_at.is_(None),
     )
@@ -136,7 +139,7 @@ _STAMP_FIRST_ATTEMPT = select(Call).from_statement(_STAMP_FIRST_ATTEMPT_ROW)
 _UNSTAMP = (
     update(_CALLS)
     .where(
-        _CALLS.c.org_id == bindparam("b_org_id"),
+        unindexed(_CALLS.c.org_id) == bindparam("b_org_id"),
         _CALLS.c.id == bindparam("call_id"),
         _CALLS.c.dial_reference == bindparam("b_dial_reference"),
         _CALLS.c.provider_call_id.is_(None),
@@ -203,7 +206,7 @@ async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallPro
 _STORE_CARRIER_ID = (
     update(_CALLS)
     .where(
-        _CALLS.c.org_id == bindparam("b_org_id"),
+        unindexed(_CALLS.c.org_id) == bindparam("b_org_id"),
         _CALLS.c.id == bindparam("call_id"),
         _CALLS.c.provider_call_id.is_(None),
     )

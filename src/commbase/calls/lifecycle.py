@@ -48,6 +48,7 @@ from commbase.calls.providers.base import ProviderEvent
 from commbase.core import outbox
 from commbase.core.errors import NotFound
 from commbase.core.ids import new_id
+from commbase.core.indexes import unindexed
 from commbase.core.money import billable_minutes
 from commbase.core.time import utcnow
 from commbase.identity.agent_sessions import service as agent_sessions
@@ -80,10 +81,11 @@ def is_final(status: str) -> bool:
     return status in FINAL
 
 
-# Built once: every report and every dial locks its call.
+# Built once: every report and every dial locks its call, found by its primary key
+# (the organization checked on the row, ``unindexed``).
 _FOR_UPDATE = (
     select(Call)
-    .where(Call.org_id == bindparam("org_id"), Call.id == bindparam("call_id"))
+    .where(unindexed(Call.org_id) == bindparam("org_id"), Call.id == bindparam("call_id"))
     .with_for_update()
 )
 
