@@ -84,3 +84,45 @@ async def test_the_replay_of_an_event_stored_without_its_id_row_is_a_duplicate(
             {"org": tenant.org_id},
         )
         assert list(stored) == ["k-1", "k-2"]
+
+
+@pytest.mark.parametrize("holder_commits", [True, False])
+async def test_a_batch_meeting_an_id_another_batch_holds_waits_for_its_outcome(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, stack: str, holder_commits: bool
+) -> None:
+    """A batch whose ids are all new inserts them plainly; one held by an open batch
+    makes it wait, and when that batch commits, the id is a duplicate (the plain insert
+    fails and the batch's ids go in again with ``ON CONFLICT``); when it rolls back, the
+    whole batch is stored."""
+    if stack != "postgresql":
+        pytest.skip("the ids' ledger is PostgreSQL's")
+    tenant = await make_tenant(app)
+    sent = [
+        {"id": name, "type": "signup", "timestamp": "2026-11-20T09:00:00Z"}
+        for name in ("h-a", "h-z", "h-b")
+    ]
+    async with app.state.db.engine.connect() as holder:
+        raw: Any = (await holder.get_raw_connection()).driver_connection
+        await raw.execute("BEGIN")
+        await raw.fetch(_NEW_IDS, tenant.org_id, ["h-z"])
+        posted = asyncio.create_task(
+            client.post("/v1/track/events", json=sent, headers=tenant.headers)
+        )
+        await asyncio.sleep(0.3)
+        assert not posted.done()  # waiting on h-z's key
+        await raw.execute("COMMIT" if holder_commits else "ROLLBACK")
+        answer = await asyncio.wait_for(posted, timeout=10)
+    assert answer.status_code == 200, answer.text
+    expected = (2, 1) if holder_commits else (3, 0)
+    assert (answer.json()["accepted"], answer.json()["duplicates"]) == expected
+    async with app.state.db.engine.connect() as connection:
+        stored = await connection.scalars(
+            text("SELECT event_id FROM tracked_events WHERE org_id = :org ORDER BY event_id"),
+            {"org": tenant.org_id},
+        )
+        ids = await connection.scalars(
+            text("SELECT event_id FROM tracked_event_ids WHERE org_id = :org ORDER BY event_id"),
+            {"org": tenant.org_id},
+        )
+        assert list(stored) == (["h-a", "h-b"] if holder_commits else ["h-a", "h-b", "h-z"])
+        assert list(ids) == ["h-a", "h-b", "h-z"]

@@ -6,7 +6,12 @@
 transaction: whatever else the request writes commits or rolls back with them.
 COPY knows no ``ON CONFLICT``: ``write`` copies only the events whose ids it has
 just inserted into ``tracked_event_ids`` (or generated), whose keys keep a
-concurrent request from storing them. Fresh
+concurrent request from storing them. The ids go in by a plain ``INSERT`` first:
+for a batch none of whose ids is stored (the common one) it costs PostgreSQL about
+half the CPU of ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (6-7 against 12-15
+ms a 1,000-id batch: no speculative insertion); an id already stored (a replay)
+makes it fail, the batch rolls back to its savepoint and inserts its ids again
+with ``ON CONFLICT``, which says which are new. Fresh
 batches cost PostgreSQL about 40% less CPU this way than an ``INSERT ... SELECT
 FROM json_to_recordset`` (which parses the whole batch as JSON text on the server).
 
@@ -22,8 +27,8 @@ plan too.
 
 The batch's first statement (``BEGIN``) states that and opens the batch's
 savepoint, in one round trip; the savepoint is never released (it ends with the
-transaction), and only a COPY that meets a stored event (``write``) rolls back to
-it. ``received_at`` stays a copied column: a column default reading the batch's time
+transaction), and only a replayed id or a COPY that meets a stored event (``write``)
+rolls back to it. ``received_at`` stays a copied column: a column default reading the batch's time
 from a setting (``current_setting(...)::timestamptz``) spared asyncpg ~0.6 us of
 client CPU a row but cost PostgreSQL ~1.0-1.5 us a row (500,000-row inserts, load ~8).
 """
@@ -80,9 +85,15 @@ INSERT INTO tracked_event_ids (org_id, event_id)
 SELECT $1::text, id FROM unnest($2::text[]) AS id ORDER BY id
 ON CONFLICT DO NOTHING RETURNING event_id
 """
+# The same insert for a batch whose ids are all new; a unique violation otherwise.
+_ALL_IDS = """
+INSERT INTO tracked_event_ids (org_id, event_id)
+SELECT $1::text, id FROM unnest($2::text[]) AS id ORDER BY id
+"""
 
 
 BEGIN: Final = f"{CACHED_PLANS}; SAVEPOINT {_SAVEPOINT}"  # the batch's first statement
+_UNDO: Final = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}"
 
 
 async def write(driver: Any, rows: list[Row], *, chosen: list[str]) -> int:
@@ -93,16 +104,29 @@ async def write(driver: Any, rows: list[Row], *, chosen: list[str]) -> int:
     deployed), the COPY is undone and the rows go in through ``INSERT ... ON CONFLICT
     DO NOTHING``, so the replay is a duplicate, not an error on every retry."""
     await driver.execute(BEGIN)
-    new = await _new_rows(driver, rows, chosen)
+    new = await _fresh_rows(driver, rows, chosen)
     if not new:
         return 0
     try:
         return await copy_rows(driver, new)
     except asyncpg.UniqueViolationError:
         # Undoes the ids' insert too: it is done again, then the rows not stored.
-        await driver.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        await driver.execute(_UNDO)
     new = await _new_rows(driver, rows, chosen)
     return await _insert_skipping_stored(driver, new) if new else 0
+
+
+async def _fresh_rows(driver: Any, rows: list[Row], chosen: list[str]) -> list[Row]:
+    """What ``_new_rows`` returns, by a plain insert of the ``chosen`` ids when none is
+    stored yet; when one is, its unique violation is undone and ``_new_rows`` decides."""
+    if chosen:
+        try:
+            await driver.execute(_ALL_IDS, rows[0][0], chosen)
+        except asyncpg.UniqueViolationError:
+            await driver.execute(_UNDO)
+        else:
+            return rows
+    return await _new_rows(driver, rows, chosen)
 
 
 async def _new_rows(driver: Any, rows: list[Row], chosen: list[str]) -> list[Row]:
