@@ -199,6 +199,27 @@ async def test_another_organization_neither_sees_nor_dedupes_against_your_events
     assert [e.type for e in await stored_events(app, b.org_id)] == ["y"]
 
 
+async def test_another_organizations_retention_neither_bounds_nor_stamps_your_events(
+    app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    a, b = await make_tenant(app), await make_tenant(app)
+    changed = await client.put(
+        "/v1/privacy/retention", json={"overrides": {"analytics_events": 30}}, headers=a.headers
+    )
+    assert changed.status_code == 200, changed.text
+    default = retention_kinds()["analytics_events"].default_days
+    assert default > 40
+    sent = [{"id": "old", "type": "x", "timestamp": (NOW - timedelta(days=40)).isoformat()}]
+
+    refused, kept = await post_events(client, a, sent), await post_events(client, b, sent)
+
+    assert refused.status_code == 422, refused.text
+    assert "30 days" in refused.json()["rejected"][0]["errors"][0]["message"]
+    assert kept.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    [stored] = await stored_events(app, b.org_id)
+    assert stored.expires_at == NOW - timedelta(days=40) + timedelta(days=default)
+
+
 async def test_batch_limits_and_malformed_bodies(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
