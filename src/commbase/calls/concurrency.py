@@ -29,6 +29,7 @@ from commbase.calls.callers import Caller
 from commbase.calls.enums import ACTIVE_STATUSES
 from commbase.calls.models import Call
 from commbase.core.errors import RateLimited
+from commbase.core.literals import among
 
 DEFAULT_MAX_CONCURRENT = 5
 _CALLS: Table = Call.__table__  # type: ignore[assignment]  # declared as a FromClause
@@ -80,7 +81,7 @@ def _active_of(owner: str) -> Select[int]:
         .select_from(_CALLS)
         .where(
             _CALLS.c.org_id == bindparam("a_org_id"),
-            _CALLS.c.status.in_(ACTIVE_STATUSES),
+            among(_CALLS.c.status, ACTIVE_STATUSES),
             _CALLS.c[owner] == bindparam("a_owner"),
         )
     )
