@@ -16,6 +16,7 @@ from commbase.calls.enums import CallStatus, EventSource, ProviderName
 from commbase.calls.models import Call
 from commbase.calls.providers.simulator import due_events
 from commbase.core.db import Database
+from commbase.core.literals import among
 from commbase.core.loops import repeat
 from commbase.core.time import utcnow
 
@@ -75,7 +76,7 @@ async def advance_simulated_calls(database: Database, *, now: datetime | None = 
 # Built once: every simulated call's step locks it.
 _ACTIVE_CALL = (
     select(Call)
-    .where(Call.id == bindparam("call_id"), Call.status.in_(lifecycle.ACTIVE))
+    .where(Call.id == bindparam("call_id"), among(Call.status, lifecycle.ACTIVE))
     .with_for_update(skip_locked=True)
 )
 
@@ -89,7 +90,7 @@ def _active() -> Select[Any]:
         select(Call)
         .where(
             Call.provider == ProviderName.SIMULATOR,
-            Call.status.in_(lifecycle.ACTIVE),
+            among(Call.status, lifecycle.ACTIVE),
             or_(
                 Call.status != CallStatus.QUEUED,
                 Call.provider_state["started_at"].as_string().is_not(None),

@@ -24,14 +24,14 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.:-]+")
 
 def among(column: Any, values: Iterable[str | Enum]) -> ColumnElement[bool]:
     """``column IN ('a', 'b', ...)`` with the values in the statement's text (the
-    same SQL on PostgreSQL and SQLite). ValueError for a value that is not plain
-    text (letters, digits, ``_ . : -``) or for no values at all."""
+    same SQL on PostgreSQL and SQLite), sorted: a set gives the same text in every
+    process. ValueError for a value that is not plain text (letters, digits,
+    ``_ . : -``) or for no values at all."""
     literals = []
-    for value in values:
-        written = str(value.value if isinstance(value, Enum) else value)
-        if not _PLAIN.fullmatch(written):
-            raise ValueError(f"not a plain constant: {written!r}")
-        literals.append(literal_column(f"'{written}'", type_=column.type))
+    for value in sorted({str(v.value if isinstance(v, Enum) else v) for v in values}):
+        if not _PLAIN.fullmatch(value):
+            raise ValueError(f"not a plain constant: {value!r}")
+        literals.append(literal_column(f"'{value}'", type_=column.type))
     if not literals:
         raise ValueError("among() needs at least one value")
     return column.in_(literals)  # type: ignore[no-any-return]
