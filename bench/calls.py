@@ -1,7 +1,7 @@
 """Simulated calls placed and completed end to end: calls/s, with the books checked exact.
 
     .venv/bin/python bench/calls.py [--calls 2000] [--concurrency 32] [--database-url URL]
-                                    [--dial-latency-ms 0]
+                                    [--dial-latency-ms 0] [--workers 0]
 
 The app runs in process (``httpx.ASGITransport`` under ``asgi_lifespan``) with the
 simulator provider, no background jobs and a ``FrozenClock`` installed. A fresh
@@ -28,6 +28,17 @@ as the served app (``create_served_app``) does.
 4. Check: every call completed, one ``call_charge`` ledger entry per call, the
    wallet at ``start - sum(cost_amount)`` with nothing held.
 
+With ``--workers N`` (PostgreSQL only) the phases overlap as they do in the documented
+production layout (API processes with ``COMMBASE_RUN_JOBS=false`` beside ``commbase
+worker`` processes): this process places the calls while N worker processes, started
+before the first placement, dial each call once its placement committed (the
+``calls.dial`` effect) and play it to its end (``advance_simulated_calls`` at a
+clock a day ahead: every scripted step is due at once, as with one ``--step``). The
+placements and the completions contend for the one wallet's row across processes, as
+they do when deployed. ``pipelined_calls_per_s`` is the calls completed over the
+wall time from the first placement to the last completion; ``worker_cpu_ms_per_call``
+the workers' CPU per call (dial and completion together).
+
 ``sql_per_placement`` and ``sql_per_completion`` count the statements sent per
 call in each phase (BEGIN, COMMIT and the pool's pre-ping aside), those sent to the
 driver directly (``core.driver``: the outbox's batch INSERTs) included; ``cpu_ms_per_*``
@@ -46,6 +57,7 @@ import argparse
 import asyncio
 import gc
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -446,14 +458,18 @@ def _rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
+def _app(settings: Settings, *, dial_latency_ms: float) -> FastAPI:
+    app = create_app(settings)
+    if dial_latency_ms:
+        app.state.job_services["call_carriers"] = Carriers(
+            settings, providers={"simulator": LatentSimulator(latency_s=dial_latency_ms / 1000)}
+        )
+    return app
+
+
 async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     settings = _settings(database_url, args.calls)
-    app = create_app(settings)
-    if args.dial_latency_ms:
-        app.state.job_services["call_carriers"] = Carriers(
-            settings,
-            providers={"simulator": LatentSimulator(latency_s=args.dial_latency_ms / 1000)},
-        )
+    app = _app(settings, dial_latency_ms=args.dial_latency_ms)
     deadline = time.perf_counter() + args.max_seconds
     clock = FrozenClock(CLOCK_START)
     with use_clock(clock):
@@ -548,6 +564,157 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ pipelined (--workers)
+
+
+async def _finished_calls(database: Database, org_id: str) -> int:
+    async with database.sessionmaker() as session:
+        statement = select(func.count()).where(
+            Call.org_id == org_id, Call.status.not_in(lifecycle.ACTIVE)
+        )
+        return int(await session.scalar(statement) or 0)
+
+
+async def _work(
+    database_url: str, org_id: str, *, args: argparse.Namespace, placed: Any, reports: Any
+) -> dict[str, Any]:
+    """One worker process: dial what was placed and play it to its end, until as many
+    calls of ``org_id`` are over as the placer reports it placed."""
+    settings = _settings(database_url, args.calls)
+    app = _app(settings, dial_latency_ms=args.dial_latency_ms)
+    dial_clock = FrozenClock(CLOCK_START)
+    done_clock = FrozenClock(CLOCK_START + timedelta(days=1))
+    async with LifespanManager(app):
+        database: Database = app.state.db
+        runner = EffectRunner(database, services=app.state.job_services, batch=200, concurrency=64)
+        gc.collect()
+        gc.freeze()
+        reports.put({"ready": os.getpid()})
+        cpu_start = time.process_time()
+        deadline = time.perf_counter() + args.max_seconds
+        done: dict[str, Any] = {"dialed": 0, "moves": 0, "passes": 0, "finished": False}
+        last_moved = time.perf_counter()
+        while time.perf_counter() < deadline:
+            with use_clock(dial_clock):
+                dialed = await runner.run_once(only=[dialing.CONSUMER])
+            with use_clock(done_clock):
+                moved = await advance_simulated_calls(database, now=done_clock.now())
+            done["passes"] += 1
+            done["dialed"] += dialed
+            done["moves"] += moved
+            if dialed or moved:
+                last_moved = time.perf_counter()
+                continue
+            target = placed.value
+            if target >= 0 and await _finished_calls(database, org_id) >= target:
+                done["finished"] = True
+                break
+            await asyncio.sleep(0.005)
+    return {**done, "cpu_s": time.process_time() - cpu_start, "last_moved": last_moved}
+
+
+def _worker_process(
+    database_url: str, org_id: str, args: argparse.Namespace, placed: Any, reports: Any
+) -> None:
+    try:
+        reports.put(
+            _run(_work(database_url, org_id, args=args, placed=placed, reports=reports), args.loop)
+        )
+    except BaseException as exc:  # the placer waits for a report: always send one
+        reports.put({"error": repr(exc)})
+        raise
+
+
+async def _report(reports: Any, timeout_s: float) -> dict[str, Any]:
+    report: dict[str, Any] = await asyncio.to_thread(reports.get, True, timeout_s)
+    if "error" in report:
+        raise RuntimeError(f"a worker process failed: {report['error']}")
+    return report
+
+
+async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+    """Placement here while ``--workers`` processes dial and complete (see the docstring)."""
+    if make_url(database_url).get_backend_name() != "postgresql":
+        raise SystemExit("--workers needs --database-url on PostgreSQL (one writer on SQLite)")
+    settings = _settings(database_url, args.calls)
+    app = _app(settings, dial_latency_ms=args.dial_latency_ms)
+    clock = FrozenClock(CLOCK_START)
+    spawn = multiprocessing.get_context("spawn")
+    placed_count = spawn.Value("i", -1)
+    reports = spawn.Queue()
+    with use_clock(clock):
+        async with LifespanManager(app):
+            database: Database = app.state.db
+            sql = SqlCounter()
+            sql.attach(database)
+            database_name = make_url(database_url).database
+            leftovers = await _drain_leftovers(database, clock)
+            tenant = await _make_tenant(app, calls=args.calls)
+            workers = [
+                spawn.Process(
+                    target=_worker_process,
+                    args=(database_url, tenant.org_id, args, placed_count, reports),
+                    daemon=True,
+                )
+                for _ in range(args.workers)
+            ]
+            for worker in workers:
+                worker.start()
+            for _ in workers:  # each has started its app: start-up is not timed
+                await _report(reports, 120)
+            gc.collect()
+            gc.freeze()
+            before = sql.snapshot()
+            cpu_start = time.process_time()
+            pg_start = _postgres_cpu_s(database_name)
+            started = time.perf_counter()
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://commbase.bench", timeout=60.0
+            ) as client:
+                placed = await _place_all(
+                    client,
+                    tenant,
+                    calls=args.calls,
+                    concurrency=args.concurrency,
+                    deadline=started + args.max_seconds,
+                )
+            after = sql.snapshot()
+            cpu_placed = time.process_time()
+            placed_count.value = len(placed.call_ids)
+            done = [await _report(reports, args.max_seconds + 60) for _ in workers]
+            pg_end = _postgres_cpu_s(database_name)
+            for worker in workers:
+                worker.join(30)
+            checks = await _verify(database, tenant, placed.call_ids)
+    count = len(placed.call_ids)
+    completed = checks["calls_by_status"].get("completed", 0)
+    wall_s = max(report["last_moved"] for report in done) - started
+    ordered = sorted(placed.latencies_s)
+    return {
+        "workers": args.workers,
+        "calls": count,
+        "placement_errors": len(ordered) - count,
+        **({"first_placement_error": placed.first_error} if placed.first_error else {}),
+        "place_s": round(placed.elapsed_s, 3),
+        "placements_per_s": _rate(count, placed.elapsed_s),
+        "place_p50_ms": ms(percentile(ordered, 0.50)),
+        "place_p99_ms": ms(percentile(ordered, 0.99)),
+        "sql_per_placement": _per(after[0] - before[0], count),
+        "wall_s": round(wall_s, 3),
+        "pipelined_calls_per_s": _rate(completed, wall_s),
+        "cpu_ms_per_placement": _per(round((cpu_placed - cpu_start) * 1000), count),
+        "worker_cpu_ms_per_call": _per(round(sum(r["cpu_s"] for r in done) * 1000), completed),
+        "pg_cpu_ms_per_call": _pg_per(pg_start, pg_end, completed),
+        "dialed": sum(r["dialed"] for r in done),
+        "events_applied": sum(r["moves"] for r in done),
+        "worker_passes": sum(r["passes"] for r in done),
+        "all_completed": all(r["finished"] for r in done),
+        "leftover_calls_drained": leftovers,
+        **checks,
+    }
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -574,13 +741,19 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dial-latency-ms", type=float, default=0.0, help="time each dial takes at the carrier"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes dialing and completing while placing (0: phases in turn)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= MAX_CONCURRENT_CALLS:
         parser.error(f"--calls must be 1..{MAX_CONCURRENT_CALLS} (all are active at once)")
     if args.concurrency < 1 or args.step <= 0 or args.max_seconds <= 0:
         parser.error("--concurrency, --step and --max-seconds must be positive")
-    if args.dial_latency_ms < 0:
-        parser.error("--dial-latency-ms cannot be negative")
+    if args.dial_latency_ms < 0 or args.workers < 0:
+        parser.error("--dial-latency-ms and --workers cannot be negative")
     return args
 
 
@@ -590,7 +763,8 @@ def main(argv: list[str] | None = None) -> int:
         database_url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         created = prepare_database(database_url)
         load_before = os.getloadavg()[0]
-        figures = _run(_bench(args, database_url), args.loop)
+        bench = _bench_pipelined if args.workers else _bench
+        figures = _run(bench(args, database_url), args.loop)
     result = {
         "bench": "calls",
         "database": make_url(database_url).get_backend_name(),
