@@ -37,7 +37,8 @@ clock a day ahead: every scripted step is due at once, as with one ``--step``). 
 placements and the completions contend for the one wallet's row across processes, as
 they do when deployed. ``pipelined_calls_per_s`` is the calls completed over the
 wall time from the first placement to the last completion; ``worker_cpu_ms_per_call``
-the workers' CPU per call (dial and completion together).
+the workers' CPU per call (dial and completion together; passes that found nothing to do
+are counted apart, ``worker_idle_cpu_ms``).
 
 ``sql_per_placement`` and ``sql_per_completion`` count the statements sent per
 call in each phase (BEGIN, COMMIT and the pool's pre-ping aside), those sent to the
@@ -575,6 +576,12 @@ async def _finished_calls(database: Database, org_id: str) -> int:
         return int(await session.scalar(statement) or 0)
 
 
+def _shared_clock() -> float:
+    """Seconds on a clock every process of the machine reads alike (``perf_counter``'s
+    reference point is undefined across processes)."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
 async def _work(
     database_url: str, org_id: str, *, args: argparse.Namespace, placed: Any, reports: Any
 ) -> dict[str, Any]:
@@ -591,10 +598,12 @@ async def _work(
         gc.freeze()
         reports.put({"ready": os.getpid()})
         cpu_start = time.process_time()
+        idle_cpu = 0.0  # passes that found nothing to do: waiting, not work
         deadline = time.perf_counter() + args.max_seconds
-        done: dict[str, Any] = {"dialed": 0, "moves": 0, "passes": 0, "finished": False}
-        last_moved = time.perf_counter()
+        done: dict[str, Any] = {"dialed": 0, "moves": 0, "passes": 0, "idle": 0, "finished": False}
+        last_moved = _shared_clock()
         while time.perf_counter() < deadline:
+            pass_cpu = time.process_time()
             with use_clock(dial_clock):
                 dialed = await runner.run_once(only=[dialing.CONSUMER])
             with use_clock(done_clock):
@@ -603,14 +612,18 @@ async def _work(
             done["dialed"] += dialed
             done["moves"] += moved
             if dialed or moved:
-                last_moved = time.perf_counter()
+                last_moved = _shared_clock()
                 continue
+            done["idle"] += 1
             target = placed.value
-            if target >= 0 and await _finished_calls(database, org_id) >= target:
+            finished = target >= 0 and await _finished_calls(database, org_id) >= target
+            idle_cpu += time.process_time() - pass_cpu
+            if finished:
                 done["finished"] = True
                 break
             await asyncio.sleep(0.005)
-    return {**done, "cpu_s": time.process_time() - cpu_start, "last_moved": last_moved}
+    busy = time.process_time() - cpu_start - idle_cpu
+    return {**done, "cpu_s": busy, "idle_cpu_s": idle_cpu, "last_moved": last_moved}
 
 
 def _worker_process(
@@ -667,7 +680,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
             before = sql.snapshot()
             cpu_start = time.process_time()
             pg_start = _postgres_cpu_s(database_name)
-            started = time.perf_counter()
+            started = _shared_clock()
             transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://commbase.bench", timeout=60.0
@@ -677,7 +690,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
                     tenant,
                     calls=args.calls,
                     concurrency=args.concurrency,
-                    deadline=started + args.max_seconds,
+                    deadline=time.perf_counter() + args.max_seconds,
                 )
             after = sql.snapshot()
             cpu_placed = time.process_time()
@@ -709,6 +722,9 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
         "dialed": sum(r["dialed"] for r in done),
         "events_applied": sum(r["moves"] for r in done),
         "worker_passes": sum(r["passes"] for r in done),
+        # Passes that found nothing to do (waiting for placements), left out of the CPU above.
+        "worker_idle_passes": sum(r["idle"] for r in done),
+        "worker_idle_cpu_ms": round(sum(r["idle_cpu_s"] for r in done) * 1000),
         "all_completed": all(r["finished"] for r in done),
         "leftover_calls_drained": leftovers,
         **checks,
