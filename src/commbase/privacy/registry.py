@@ -244,3 +244,10 @@ def register_retention(
 
 def retention_kinds() -> dict[str, RetentionKind]:
     return dict(sorted(_retention.items()))
+
+
+def period_of(kind: str, override: int | None) -> int:
+    """An organization's period for ``kind``: its own (``override``), else the kind's
+    default (``privacy.retention.days_for``; the ingest reads the override with its
+    organization, ``tracking.events.policy_for``)."""
+    return _retention[kind].default_days if override is None else override

@@ -22,7 +22,7 @@ from commbase.core.http import ClientInfo
 from commbase.identity import audit
 from commbase.privacy import domains as _domains  # noqa: F401  (fills the registry)
 from commbase.privacy.models import RetentionPolicy
-from commbase.privacy.registry import RetentionKind, RetentionWindow, retention_kinds
+from commbase.privacy.registry import RetentionKind, RetentionWindow, period_of, retention_kinds
 
 log = structlog.get_logger("commbase.privacy.retention")
 BATCH = 1000
@@ -38,7 +38,7 @@ async def overrides_of(session: AsyncSession, *, org_id: str) -> dict[str, int]:
 async def days_for(session: AsyncSession, *, org_id: str, kind: str) -> int:
     """The organization's period for ``kind``: its override, else the kind's default."""
     overrides = await overrides_of(session, org_id=org_id)
-    return overrides.get(kind, retention_kinds()[kind].default_days)
+    return period_of(kind, overrides.get(kind))
 
 
 async def policies(session: AsyncSession, *, org_id: str) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ from commbase.core.time import utcnow
 from commbase.identity.models import Organization
 from commbase.privacy import domains as _domains  # noqa: F401  (fills the registry)
 from commbase.privacy.models import RetentionPolicy
-from commbase.privacy.registry import retention_kinds
+from commbase.privacy.registry import period_of
 from commbase.tracking import copying
 from commbase.tracking.batches import field_error, read_batch
 from commbase.tracking.bounds import MAX_FUTURE
@@ -76,9 +76,7 @@ async def policy_for(session: AsyncSession, *, org_id: str) -> TrackingPolicy:
     settings, days = row
     analytics = settings.get("analytics")
     store_ip = isinstance(analytics, dict) and analytics.get("store_ip") is True
-    if days is None:
-        days = retention_kinds()[EVENTS_KIND].default_days
-    return TrackingPolicy(retention_days=days, store_ip=store_ip)
+    return TrackingPolicy(retention_days=period_of(EVENTS_KIND, days), store_ip=store_ip)
 
 
 def _check_document(value: Any, depth: int = 0) -> None:
