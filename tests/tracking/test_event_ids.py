@@ -86,6 +86,13 @@ async def test_the_replay_of_an_event_stored_without_its_id_row_is_a_duplicate(
         assert list(stored) == ["k-1", "k-2"]
 
 
+_WAITING_ON_IDS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND wait_event_type = 'Lock' AND query ILIKE '%tracked_event_ids%'
+"""
+
+
 @pytest.mark.parametrize("holder_commits", [True, False])
 async def test_a_batch_meeting_an_id_another_batch_holds_waits_for_its_outcome(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock, stack: str, holder_commits: bool
@@ -108,8 +115,17 @@ async def test_a_batch_meeting_an_id_another_batch_holds_waits_for_its_outcome(
         posted = asyncio.create_task(
             client.post("/v1/track/events", json=sent, headers=tenant.headers)
         )
-        await asyncio.sleep(0.3)
-        assert not posted.done()  # waiting on h-z's key
+        # The batch waits on h-z's key: a backend of this database waits for a lock
+        # while inserting into the ids' table (and the request has not answered).
+        waiting = 0
+        for _ in range(200):
+            await raw.execute("SELECT pg_stat_clear_snapshot()")  # read afresh in the txn
+            waiting = await raw.fetchval(_WAITING_ON_IDS)
+            if waiting or posted.done():
+                break
+            await asyncio.sleep(0.05)
+        assert waiting == 1
+        assert not posted.done()
         await raw.execute("COMMIT" if holder_commits else "ROLLBACK")
         answer = await asyncio.wait_for(posted, timeout=10)
     assert answer.status_code == 200, answer.text
