@@ -15,20 +15,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    Integer,
-    String,
-    Table,
-    bindparam,
-    cast,
-    column,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Boolean, DateTime, Integer, String, Table, bindparam, column, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +23,7 @@ from commbase.calls.models import CallEvent
 from commbase.contacts import counters as contact_counters
 from commbase.core import outbox
 from commbase.core.db import UTCDateTime
+from commbase.core.records import json_records
 from commbase.core.time import aware_iso, utcnow
 from commbase.identity import service as identity_service
 
@@ -87,18 +75,16 @@ def _document(rows: list[dict[str, Any]]) -> str:
 # PostgreSQL: a call's reports, in order, from one JSON document (one statement, one
 # parameter, whatever their number). Parameters: ``r_org_id``, ``r_call_id``, ``reports``
 # (no parameter is named after a column of the tables written: it would be SET).
-_RECORDSET = (
-    func.json_to_recordset(cast(bindparam("reports", type_=String), JSON))
-    .table_valued(
-        column("n", Integer),
-        column("status", String),
-        column("applied", Boolean),
-        column("source", String),
-        column("occurred_at", DateTime(timezone=True)),
-        column("payload", JSONB),
-        column("created_at", DateTime(timezone=True)),
-    )
-    .render_derived(name="r", with_types=True)
+_RECORDSET = json_records(
+    "reports",
+    "r",
+    column("n", Integer),
+    column("status", String),
+    column("applied", Boolean),
+    column("source", String),
+    column("occurred_at", DateTime(timezone=True)),
+    column("payload", JSONB),
+    column("created_at", DateTime(timezone=True)),
 )
 _INSERT_REPORTS = insert(_REPORTS).from_select(
     ["org_id", "call_id", *_REPORT_COLUMNS],
@@ -116,7 +102,7 @@ _COUNTED_CONTACT = (
     contact_counters.RECORD_CALL.values(
         updated_at=bindparam("contact_updated_at", type_=UTCDateTime())
     )
-    .returning(contact_counters.CONTACTS.c.id)
+    .returning(contact_counters.RECORD_CALL.table.c.id)
     .cte("counted_contact")
 )
 _COUNTED_USER = (

@@ -16,7 +16,6 @@ from commbase.contacts.models import Contact
 from commbase.core.db import UTCDateTime, rowcount
 
 _CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
-CONTACTS = _CONTACTS
 _MOMENT = bindparam("at", type_=UTCDateTime())
 # Built once, on the table (an ORM-enabled UPDATE costs more CPU than its round trip;
 # the callers, finished calls, load no contact): every finished call runs it.

@@ -23,12 +23,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     DateTime,
     Integer,
     String,
     bindparam,
-    cast,
     column,
     func,
     insert,
@@ -54,6 +52,7 @@ from commbase.core.outbox_claims import (
 from commbase.core.outbox_models import DELIVERIES as _DELIVERIES
 from commbase.core.outbox_models import EVENTS as _EVENTS
 from commbase.core.outbox_models import OutboxDelivery, OutboxEvent
+from commbase.core.records import json_records
 from commbase.core.time import aware_iso, utcnow
 
 __all__ = [
@@ -333,15 +332,13 @@ def events_parameters(
 # Events of several types and their deliveries in one statement (PostgreSQL): the
 # events (with their own times) and the deliveries, in order, as two JSON documents,
 # inserted by two CTEs another statement may carry (``events_parameters``).
-_EVENT_SET = (
-    func.json_to_recordset(cast(bindparam("ob_events", type_=String), JSON))
-    .table_valued(
-        column("id", String),
-        column("type", String),
-        column("payload", JSONB),
-        column("created_at", DateTime(timezone=True)),
-    )
-    .render_derived(name="e", with_types=True)
+_EVENT_SET = json_records(
+    "ob_events",
+    "e",
+    column("id", String),
+    column("type", String),
+    column("payload", JSONB),
+    column("created_at", DateTime(timezone=True)),
 )
 _RECORDED = (
     insert(_EVENTS)
@@ -358,10 +355,12 @@ _RECORDED = (
     .returning(_EVENTS.c.id, _EVENTS.c.created_at)
     .cte("recorded")
 )
-_DELIVERY_SET = (
-    func.json_to_recordset(cast(bindparam("ob_deliveries", type_=String), JSON))
-    .table_valued(column("n", Integer), column("event_id", String), column("consumer", String))
-    .render_derived(name="d", with_types=True)
+_DELIVERY_SET = json_records(
+    "ob_deliveries",
+    "d",
+    column("n", Integer),
+    column("event_id", String),
+    column("consumer", String),
 )
 _DELIVERED = (
     insert(_DELIVERIES)
