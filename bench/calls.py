@@ -308,6 +308,19 @@ async def _place_all(
     return placed
 
 
+async def _place_through(
+    app: FastAPI, tenant: Tenant, *, args: argparse.Namespace, deadline: float
+) -> Placement:
+    """``--calls`` placements by ``--concurrency`` clients through the app in process."""
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://commbase.bench", timeout=60.0
+    ) as client:
+        return await _place_all(
+            client, tenant, calls=args.calls, concurrency=args.concurrency, deadline=deadline
+        )
+
+
 @dataclass
 class Dialing:
     elapsed_s: float = 0.0
@@ -490,17 +503,7 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
             before_place = sql.snapshot()
             cpu_start = time.process_time()
             pg_start = _postgres_cpu_s(database_name)
-            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://commbase.bench", timeout=60.0
-            ) as client:
-                placed = await _place_all(
-                    client,
-                    tenant,
-                    calls=args.calls,
-                    concurrency=args.concurrency,
-                    deadline=deadline,
-                )
+            placed = await _place_through(app, tenant, args=args, deadline=deadline)
             after_place = sql.snapshot()
             cpu_placed = time.process_time()
             pg_placed = _postgres_cpu_s(database_name)
@@ -681,17 +684,9 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
             cpu_start = time.process_time()
             pg_start = _postgres_cpu_s(database_name)
             started = _shared_clock()
-            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://commbase.bench", timeout=60.0
-            ) as client:
-                placed = await _place_all(
-                    client,
-                    tenant,
-                    calls=args.calls,
-                    concurrency=args.concurrency,
-                    deadline=time.perf_counter() + args.max_seconds,
-                )
+            placed = await _place_through(
+                app, tenant, args=args, deadline=time.perf_counter() + args.max_seconds
+            )
             after = sql.snapshot()
             cpu_placed = time.process_time()
             placed_count.value = len(placed.call_ids)
