@@ -103,22 +103,48 @@ def _autocommit(database: Database) -> AsyncEngine | None:
     return engine
 
 
-_ATTRIBUTES = attribute_names(Call)
+# What the dial reads of the call it stamps (and what a provider's ``dial`` may read:
+# ``CallProvider.dial``): the stamp returns these columns only, not all 71 of a call
+# (its JSON documents decoded, each value set on the call, for nothing).
+DIALED_COLUMNS = (
+    "id",
+    "org_id",
+    "kind",
+    "direction",
+    "status",
+    "provider",
+    "provider_call_id",
+    "provider_state",
+    "from_number",
+    "to_number",
+    "to_number_formatted",
+    "caller_id_name",
+    "privacy_mode",
+    "recording_enabled",
+    "live_agent",
+    "live_audio",
+    "max_duration_seconds",
+    "dial_attempted_at",
+    "dial_reference",
+)
+_DIALED_ATTRIBUTES = tuple(attribute_names(Call)[name] for name in DIALED_COLUMNS)
 
 
 def _detached(row: Row[Any]) -> Call:
-    """The call a returned row is, outside any session, every column set as if loaded
-    (without the ORM's loading and change tracking): what the dial reads."""
-    return as_loaded(Call, {_ATTRIBUTES[key]: value for key, value in row._mapping.items()})
+    """The call a returned row is, outside any session, its ``DIALED_COLUMNS`` set as
+    if loaded (without the ORM's loading and change tracking): what the dial reads.
+    Reading another column of it raises (``DetachedInstanceError``)."""
+    return as_loaded(Call, dict(zip(_DIALED_ATTRIBUTES, row, strict=True)))
 
 
 # Step 1's usual case, a call never tried: one conditional UPDATE locks and stamps it
-# and returns the row (built once). It leaves ``updated_at`` as it is: the stamp is
-# the dialer's own bookkeeping (no client or metric reads it), and an UPDATE that
-# changes no indexed column stays on the row's page (HOT, ``Call``'s indexes). Like
-# every UPDATE here it finds the call by its primary key only: the organization and
-# the status are checked on the row (``unindexed``; each leads or ends an index).
-_STAMP_FIRST_ATTEMPT_ROW = (
+# and returns what the dial reads (built once; all of the row for the ORM on SQLite).
+# It leaves ``updated_at`` as it is: the stamp is the dialer's own bookkeeping (no
+# client or metric reads it), and an UPDATE that changes no indexed column stays on
+# the row's page (HOT, ``Call``'s indexes). Like every UPDATE here it finds the call
+# by its primary key only: the organization and the status are checked on the row
+# (``unindexed``; each leads or ends an index).
+_STAMP = (
     update(_CALLS)
     .where(
         unindexed(_CALLS.c.org_id) == bindparam("b_org_id"),
@@ -132,9 +158,9 @@ _STAMP_FIRST_ATTEMPT_ROW = (
         dial_reference=bindparam("b_dial_reference"),
         updated_at=_CALLS.c.updated_at,
     )
-    .returning(*_CALLS.c)
 )
-_STAMP_FIRST_ATTEMPT = select(Call).from_statement(_STAMP_FIRST_ATTEMPT_ROW)
+_STAMP_FIRST_ATTEMPT_ROW = _STAMP.returning(*(_CALLS.c[name] for name in DIALED_COLUMNS))
+_STAMP_FIRST_ATTEMPT = select(Call).from_statement(_STAMP.returning(*_CALLS.c))
 # Undoes a stamp that committed alone when the call's provider cannot be used.
 _UNSTAMP = (
     update(_CALLS)

@@ -43,9 +43,10 @@ class CallProvider(Protocol):
 
     async def dial(self, *, call: Call, allowed_s: int, reference: str) -> Dialed:
         """Start the call; status reports arrive later. ``reference`` is the idempotency
-        key of this dial (the same on every retry). Raises ``ProviderError`` if the
-        carrier refused, ``DialNotSent`` if it was never asked; any other exception
-        leaves the outcome unknown."""
+        key of this dial (the same on every retry). ``call`` may hold only the columns
+        in ``calls.dialing.DIALED_COLUMNS`` (the dialer's stamp returns no more): read
+        no other. Raises ``ProviderError`` if the carrier refused, ``DialNotSent`` if
+        it was never asked; any other exception leaves the outcome unknown."""
         ...
 
     async def act(self, *, call: Call, action: str, parameters: dict[str, Any]) -> None:
