@@ -1,7 +1,7 @@
 """Simulated calls placed and completed end to end: calls/s, with the books checked exact.
 
     .venv/bin/python bench/calls.py [--calls 2000] [--concurrency 32] [--database-url URL]
-                                    [--dial-latency-ms 0] [--workers 0]
+                                    [--dial-latency-ms 0] [--workers 0] [--placers 1]
 
 The app runs in process (``httpx.ASGITransport`` under ``asgi_lifespan``) with the
 simulator provider, no background jobs and a ``FrozenClock`` installed. A fresh
@@ -38,7 +38,9 @@ placements and the completions contend for the one wallet's row across processes
 they do when deployed. ``pipelined_calls_per_s`` is the calls completed over the
 wall time from the first placement to the last completion; ``worker_cpu_ms_per_call``
 the workers' CPU per call (dial and completion together; passes that found nothing to do
-are counted apart, ``worker_idle_cpu_ms``).
+are counted apart, ``worker_idle_cpu_ms``). ``--placers P`` places from P API processes
+(this one and P-1 spawned, each with its own app and ``--concurrency / P`` clients):
+``cpu_ms_per_placement`` is then their CPU together, ``sql_per_placement`` this process's.
 
 ``sql_per_placement`` and ``sql_per_completion`` count the statements sent per
 call in each phase (BEGIN, COMMIT and the pool's pre-ping aside), those sent to the
@@ -282,7 +284,13 @@ class Placement:
 
 
 async def _place_all(
-    client: httpx.AsyncClient, tenant: Tenant, *, calls: int, concurrency: int, deadline: float
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    *,
+    calls: int,
+    concurrency: int,
+    deadline: float,
+    first: int = 0,
 ) -> Placement:
     placed = Placement()
     headers = {"Authorization": f"Bearer {tenant.api_key}"}
@@ -294,7 +302,8 @@ async def _place_all(
             index = issued
             issued += 1
             started = time.perf_counter()
-            response = await client.post("/v1/calls", json={"to": _number(index)}, headers=headers)
+            body = {"to": _number(first + index)}
+            response = await client.post("/v1/calls", json=body, headers=headers)
             placed.latencies_s.append(time.perf_counter() - started)
             placed.statuses[response.status_code] = placed.statuses.get(response.status_code, 0) + 1
             if response.status_code == 201:
@@ -309,15 +318,22 @@ async def _place_all(
 
 
 async def _place_through(
-    app: FastAPI, tenant: Tenant, *, args: argparse.Namespace, deadline: float
+    app: FastAPI,
+    tenant: Tenant,
+    *,
+    calls: int,
+    concurrency: int,
+    deadline: float,
+    first: int = 0,
 ) -> Placement:
-    """``--calls`` placements by ``--concurrency`` clients through the app in process."""
+    """``calls`` placements by ``concurrency`` clients through the app in process (the
+    numbers called from the ``first``-th on)."""
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
     async with httpx.AsyncClient(
         transport=transport, base_url="http://commbase.bench", timeout=60.0
     ) as client:
         return await _place_all(
-            client, tenant, calls=args.calls, concurrency=args.concurrency, deadline=deadline
+            client, tenant, calls=calls, concurrency=concurrency, deadline=deadline, first=first
         )
 
 
@@ -503,7 +519,9 @@ async def _bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
             before_place = sql.snapshot()
             cpu_start = time.process_time()
             pg_start = _postgres_cpu_s(database_name)
-            placed = await _place_through(app, tenant, args=args, deadline=deadline)
+            placed = await _place_through(
+                app, tenant, calls=args.calls, concurrency=args.concurrency, deadline=deadline
+            )
             after_place = sql.snapshot()
             cpu_placed = time.process_time()
             pg_placed = _postgres_cpu_s(database_name)
@@ -641,6 +659,72 @@ def _worker_process(
         raise
 
 
+def _shares(total: int, parts: int) -> list[tuple[int, int]]:
+    """``total`` split into ``parts`` as even as can be: (first index, count) each."""
+    base, extra = divmod(total, parts)
+    counts = [base + (1 if part < extra else 0) for part in range(parts)]
+    return [(sum(counts[:part]), counts[part]) for part in range(parts)]
+
+
+async def _place_share(
+    database_url: str,
+    tenant: Tenant,
+    *,
+    args: argparse.Namespace,
+    share: tuple[int, int],
+    concurrency: int,
+    go: Any,
+    reports: Any,
+) -> dict[str, Any]:
+    """One more API process: its own app places its ``share`` of the calls once ``go``
+    is set (start-up is not timed)."""
+    app = _app(_settings(database_url, args.calls), dial_latency_ms=args.dial_latency_ms)
+    with use_clock(FrozenClock(CLOCK_START)):
+        async with LifespanManager(app):
+            gc.collect()
+            gc.freeze()
+            reports.put({"ready": os.getpid()})
+            await asyncio.to_thread(go.wait, 120)
+            cpu_start = time.process_time()
+            placed = await _place_through(
+                app,
+                tenant,
+                calls=share[1],
+                concurrency=concurrency,
+                deadline=time.perf_counter() + args.max_seconds,
+                first=share[0],
+            )
+            return {
+                "placed": {**placed.__dict__, "ended": _shared_clock()},
+                "cpu_s": time.process_time() - cpu_start,
+            }
+
+
+def _placer_process(
+    database_url: str,
+    tenant: Tenant,
+    args: argparse.Namespace,
+    share: tuple[int, int],
+    concurrency: int,
+    go: Any,
+    reports: Any,
+) -> None:
+    try:
+        work = _place_share(
+            database_url,
+            tenant,
+            args=args,
+            share=share,
+            concurrency=concurrency,
+            go=go,
+            reports=reports,
+        )
+        reports.put(_run(work, args.loop))
+    except BaseException as exc:  # the bench waits for a report: always send one
+        reports.put({"error": repr(exc)})
+        raise
+
+
 async def _report(reports: Any, timeout_s: float) -> dict[str, Any]:
     report: dict[str, Any] = await asyncio.to_thread(reports.get, True, timeout_s)
     if "error" in report:
@@ -676,42 +760,85 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
             ]
             for worker in workers:
                 worker.start()
+            # This process places the first share; each other placer process one more.
+            shares = _shares(args.calls, args.placers)
+            in_flight = _shares(args.concurrency, args.placers)
+            go = spawn.Event()
+            placer_reports = spawn.Queue()
+            placers = [
+                spawn.Process(
+                    target=_placer_process,
+                    args=(
+                        database_url,
+                        tenant,
+                        args,
+                        share,
+                        clients,
+                        go,
+                        placer_reports,
+                    ),
+                    daemon=True,
+                )
+                for share, (_, clients) in zip(shares[1:], in_flight[1:], strict=True)
+            ]
+            for placer in placers:
+                placer.start()
             for _ in workers:  # each has started its app: start-up is not timed
                 await _report(reports, 120)
+            for _ in placers:
+                await _report(placer_reports, 120)
             gc.collect()
             gc.freeze()
             before = sql.snapshot()
             cpu_start = time.process_time()
             pg_start = _postgres_cpu_s(database_name)
             started = _shared_clock()
+            go.set()
             placed = await _place_through(
-                app, tenant, args=args, deadline=time.perf_counter() + args.max_seconds
+                app,
+                tenant,
+                calls=shares[0][1],
+                concurrency=in_flight[0][1],
+                deadline=time.perf_counter() + args.max_seconds,
             )
+            placed_until = _shared_clock()
             after = sql.snapshot()
             cpu_placed = time.process_time()
+            others = [await _report(placer_reports, args.max_seconds + 60) for _ in placers]
+            for other in others:
+                placed.call_ids += other["placed"]["call_ids"]
+                placed.latencies_s += other["placed"]["latencies_s"]
+                for code, seen in other["placed"]["statuses"].items():
+                    placed.statuses[code] = placed.statuses.get(code, 0) + seen
+                placed.first_error = placed.first_error or other["placed"]["first_error"]
+                placed_until = max(placed_until, other["placed"]["ended"])
             placed_count.value = len(placed.call_ids)
             done = [await _report(reports, args.max_seconds + 60) for _ in workers]
             pg_end = _postgres_cpu_s(database_name)
-            for worker in workers:
-                worker.join(30)
+            for process in (*workers, *placers):
+                process.join(30)
             checks = await _verify(database, tenant, placed.call_ids)
     count = len(placed.call_ids)
     completed = checks["calls_by_status"].get("completed", 0)
     wall_s = max(report["last_moved"] for report in done) - started
+    place_s = placed_until - started
+    placing_cpu_s = cpu_placed - cpu_start + sum(other["cpu_s"] for other in others)
     ordered = sorted(placed.latencies_s)
     return {
         "workers": args.workers,
+        "placers": args.placers,
         "calls": count,
         "placement_errors": len(ordered) - count,
         **({"first_placement_error": placed.first_error} if placed.first_error else {}),
-        "place_s": round(placed.elapsed_s, 3),
-        "placements_per_s": _rate(count, placed.elapsed_s),
+        "place_s": round(place_s, 3),
+        "placements_per_s": _rate(count, place_s),
         "place_p50_ms": ms(percentile(ordered, 0.50)),
         "place_p99_ms": ms(percentile(ordered, 0.99)),
-        "sql_per_placement": _per(after[0] - before[0], count),
+        # Statements counted in this process only (its share of the placements).
+        "sql_per_placement": _per(after[0] - before[0], shares[0][1]),
         "wall_s": round(wall_s, 3),
         "pipelined_calls_per_s": _rate(completed, wall_s),
-        "cpu_ms_per_placement": _per(round((cpu_placed - cpu_start) * 1000), count),
+        "cpu_ms_per_placement": _per(round(placing_cpu_s * 1000), count),
         "worker_cpu_ms_per_call": _per(round(sum(r["cpu_s"] for r in done) * 1000), completed),
         "pg_cpu_ms_per_call": _pg_per(pg_start, pg_end, completed),
         "dialed": sum(r["dialed"] for r in done),
@@ -758,6 +885,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=0,
         help="worker processes dialing and completing while placing (0: phases in turn)",
     )
+    parser.add_argument(
+        "--placers",
+        type=int,
+        default=1,
+        help="with --workers: API processes placing the calls, this one included",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= MAX_CONCURRENT_CALLS:
         parser.error(f"--calls must be 1..{MAX_CONCURRENT_CALLS} (all are active at once)")
@@ -765,6 +898,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--concurrency, --step and --max-seconds must be positive")
     if args.dial_latency_ms < 0 or args.workers < 0:
         parser.error("--dial-latency-ms and --workers cannot be negative")
+    if args.placers < 1 or (args.placers > 1 and not args.workers):
+        parser.error("--placers must be 1 or more, more than 1 only with --workers")
+    if args.placers > args.concurrency:
+        parser.error("--placers cannot exceed --concurrency (each places with its own clients)")
     return args
 
 
