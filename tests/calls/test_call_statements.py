@@ -136,8 +136,9 @@ async def test_a_finished_call_counts_for_its_contact_and_user_with_its_reports(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
     """Two completed calls to a contact: its stats and its user's counters, and each
-    call's reports in order. On PostgreSQL the counters' UPDATEs, the INSERT of the
-    call's reports and that of its events are one statement (before: four)."""
+    call's reports in order. On PostgreSQL the call's UPDATE, the counters' UPDATEs,
+    the INSERT of the call's reports and that of its events are one statement (before:
+    five)."""
     tenant = await make_tenant(app)
     other = await make_tenant(app)
     await fund_wallet(client, tenant.headers, amount=1000)
@@ -166,8 +167,14 @@ async def test_a_finished_call_counts_for_its_contact_and_user_with_its_reports(
                 # The charge's wallet.debited event is recorded with its group.
                 assert statements.count(f"insert into {table}") == 1, table
             assert statements.count("update users") == 1
+            # The call's own row too (before: the ORM's flush, a statement of its own).
+            assert "update calls" in counted[0]
+            assert statements.count("update calls") == 1
         done = (await client.get(f"/v1/calls/{call_id}", headers=tenant.headers)).json()
         assert (done["status"], done["duration_seconds"]) == ("completed", 94)
+        assert (done["billable_minutes"], done["cost_amount"]) == (2, 25)
+        assert done["cost_breakdown"]["call_cost"] == 25
+        assert datetime.fromisoformat(done["updated_at"]) == clock.now()
         ended.append(datetime.fromisoformat(done["ended_at"]))
         async with app.state.db.sessionmaker() as session:
             reports = (

@@ -291,7 +291,11 @@ async def _count(
     duration = call.duration_seconds or 0
     # The call's changes and reports go first: from the first counter to the commit
     # the shared rows are locked (the statements below do not flush on their own).
-    await session.flush()
+    # On PostgreSQL the call's own changes, when nothing else waits, go in the
+    # counters' statement (``counting.writes_call``).
+    writes_call = counting.writes_call(session, call)
+    if not writes_call:
+        await session.flush()
     await counting.count_finished(
         session,
         org_id=call.org_id,
@@ -304,6 +308,7 @@ async def _count(
         kind=call.kind,
         reports=reports,
         events=events,
+        call=call if writes_call else None,
     )
     if call.agent_session_id:
         await agent_sessions.record_call(

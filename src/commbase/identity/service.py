@@ -402,7 +402,7 @@ async def record_call_for_user(
     await session.execute(
         RECORD_CALL,
         {
-            "user_id": user_id,
+            "u_user_id": user_id,
             "video": 1 if kind == "video" else 0,
             "duration_s": max(0, duration_s),
         },
@@ -411,10 +411,12 @@ async def record_call_for_user(
 
 _USERS: Table = User.__table__  # type: ignore[assignment]
 # Built once, on the table (an ORM-enabled UPDATE costs more CPU than its round trip):
-# every finished call runs it.
+# every finished call runs it. Parameters: ``u_user_id`` (no column's name: a statement
+# that also updates ``calls``, ``calls.counting``'s, would SET a column so named),
+# ``video`` and ``duration_s``.
 RECORD_CALL = (
     update(_USERS)
-    .where(_USERS.c.id == bindparam("user_id"))
+    .where(_USERS.c.id == bindparam("u_user_id"))
     .values(
         total_calls=_USERS.c.total_calls + 1,
         total_video_calls=_USERS.c.total_video_calls + bindparam("video"),
