@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Select, bindparam, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from commbase.billing import service as billing_service
 from commbase.calls import lifecycle
@@ -53,24 +53,43 @@ async def advance_simulated_calls(database: Database, *, now: datetime | None = 
     debits = billing_service.GroupedDebits.of(database)
 
     async def worker() -> int:
+        # One connection for the worker's calls, each in a transaction (a session) of
+        # its own: not taken from the pool and given back for every call. After a
+        # failure the next call takes a new one.
         moved = 0
-        while ids:
-            call_id = ids.pop()
-            try:
-                async with database.sessionmaker() as session:
-                    call = await session.scalar(_ACTIVE_CALL, {"call_id": call_id})
-                    if call is None:
-                        continue  # finished meanwhile, or another process has it
-                    advanced = await _advance(session, call, now=now, debits=debits)
-                    await session.commit()
-                    moved += advanced
-            except Exception:
-                # Nothing of this call's steps is kept (a charge that committed in
-                # its group is found by its key next time): the next pass retries.
-                log.exception("simulated call not advanced", call_id=call_id)
+        connection: AsyncConnection | None = None
+        try:
+            while ids:
+                call_id = ids.pop()
+                try:
+                    connection = connection or await database.engine.connect()
+                    async with database.sessionmaker(bind=connection) as session:
+                        call = await session.scalar(_ACTIVE_CALL, {"call_id": call_id})
+                        if call is None:
+                            continue  # finished meanwhile, or another process has it
+                        advanced = await _advance(session, call, now=now, debits=debits)
+                        await session.commit()
+                        moved += advanced
+                except Exception:
+                    # Nothing of this call's steps is kept (a charge that committed in
+                    # its group is found by its key next time): the next pass retries.
+                    log.exception("simulated call not advanced", call_id=call_id)
+                    await _closed(connection)
+                    connection = None
+        finally:
+            await _closed(connection)
         return moved
 
     return sum(await asyncio.gather(*(worker() for _ in range(min(WORKERS, len(ids))))))
+
+
+async def _closed(connection: AsyncConnection | None) -> None:
+    """Give ``connection`` back to the pool (the pool drops it if it is broken)."""
+    if connection is not None:
+        try:
+            await connection.close()
+        except Exception:
+            log.warning("closing a simulator connection failed", exc_info=True)
 
 
 # Built once: every simulated call's step locks it.
