@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import event, func, select, text
 from commbase.calls import counting, lifecycle
 from commbase.calls.models import Call, CallEvent
 from commbase.calls.simulation import advance_simulated_calls
+from commbase.core.driver import Driver
 from commbase.core.outbox import OutboxDelivery, OutboxEvent
 from commbase.core.time import FrozenClock, use_clock
 from tests.calls.factories import ANSWERED_94S, dial_queued, fund_wallet, place
@@ -30,22 +32,56 @@ def clock() -> Iterator[FrozenClock]:
         yield frozen
 
 
-class Statements:
-    """The statements SQLAlchemy sends while it is entered (lowercase)."""
+@contextmanager
+def sent_to_driver(sent: list[tuple[str, tuple[Any, ...]]]) -> Iterator[None]:
+    """Record the statements sent to the driver directly (``core.driver.Driver``: the
+    dial's steps, batch INSERTs), which SQLAlchemy's events do not see."""
+    original = Driver._guarded
 
-    def __init__(self, app: FastAPI) -> None:
+    def recording(driver: Driver, method: Any) -> Any:
+        guarded = original(driver, method)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if args and isinstance(args[0], str):
+                sent.append((args[0], tuple(args[1:])))
+            return await guarded(*args, **kwargs)
+
+        return call
+
+    Driver._guarded = recording  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Driver._guarded = original  # type: ignore[method-assign]
+
+
+class Statements:
+    """The statements SQLAlchemy sends while it is entered (lowercase); with
+    ``driver``, those sent to the driver directly too, in order."""
+
+    def __init__(self, app: FastAPI, *, driver: bool = False) -> None:
         self.engine = app.state.db.engine.sync_engine
         self.sent: list[str] = []
+        self._driver: list[tuple[str, tuple[Any, ...]]] = []
+        self._recording = sent_to_driver(self._driver if driver else [])
 
     def _seen(self, *args: object) -> None:
+        self._take_driver()
         self.sent.append(f"{args[2]} {args[3]}".lower())  # the statement, its parameters
+
+    def _take_driver(self) -> None:
+        self.sent.extend(f"{sql} {arguments}".lower() for sql, arguments in self._driver)
+        self._driver.clear()
 
     def __enter__(self) -> Statements:
         event.listen(self.engine, "before_cursor_execute", self._seen)
+        self._recording.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._recording.__exit__(None, None, None)
         event.remove(self.engine, "before_cursor_execute", self._seen)
+        self._take_driver()
 
     def count(self, fragment: str) -> int:
         return sum(fragment in sql for sql in self.sent)
@@ -61,7 +97,7 @@ async def test_a_dial_stamps_its_call_in_one_statement_and_dials_once(
     await fund_wallet(client, tenant.headers, amount=1000)
     call_id = (await place(client, tenant.headers, ANSWERED_94S)).json()["id"]
 
-    with Statements(app) as statements:
+    with Statements(app, driver=True) as statements:
         assert await dial_queued(app) == 1
     # Stamp the attempt (locking the row), then store the carrier's id: no SELECT ... FOR
     # UPDATE of the call before its stamp.
@@ -316,7 +352,8 @@ async def test_a_dial_finds_its_call_by_key_whatever_the_statistics_say(
     engine = app.state.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        assert await dial_queued(app) == 1
+        with sent_to_driver(sent):  # the dial's steps (core.driver.pooled)
+            assert await dial_queued(app) == 1
         async with app.state.db.sessionmaker() as session:
             await lifecycle.load_for_update(session, org_id=tenant.org_id, call_id=call_id)
     finally:

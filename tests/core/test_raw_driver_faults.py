@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +20,7 @@ from commbase.core.db import (
     database_unavailable,
     retry_while_unavailable,
 )
-from commbase.core.driver import driver_of
+from commbase.core.driver import driver_of, pooled
 from commbase.core.events import EventPayload, define
 from commbase.core.outbox import OutboxEvent
 from commbase.settings import Settings
@@ -160,3 +161,22 @@ async def test_a_read_request_that_writes_through_the_driver_writes_in_a_transac
 
     assert_problem(refused, 409, "conflict")
     assert await stored_events(app.state.db) == 0
+
+
+async def test_a_statement_on_a_pooled_driver_meets_a_lost_connection_as_any_statement(
+    database: Database, database_url: str
+) -> None:
+    """The dial's one-statement steps (``core.driver.pooled``, outside any session): the
+    server ending the connection under a statement raises SQLAlchemy's
+    ``OperationalError``, which says the database is unavailable, with the connection
+    invalidated; the pool's next connection works."""
+    async with pooled(database.engine) as driver:
+        lost = await driver.fetchval("SELECT pg_backend_pid()")
+        await terminate(database_url, lost)
+        with pytest.raises(sa_exc.OperationalError) as raised:
+            await driver.fetchval("SELECT 1")
+    assert raised.value.connection_invalidated
+    assert database_unavailable(raised.value)
+    for _ in range(3):  # whichever connections come next
+        async with pooled(database.engine) as driver:
+            assert await driver.fetchval("SELECT pg_backend_pid()") != lost

@@ -32,12 +32,12 @@ for a call already given up on hangs that call up.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Dialect
 
 from commbase.calls import events, lifecycle
 from commbase.calls.enums import ActionKind, CallStatus, EndReason, EventSource
@@ -45,6 +45,7 @@ from commbase.calls.models import Call
 from commbase.calls.providers import CallProvider, Dialed, DialNotSent, ProviderError, carriers_of
 from commbase.calls.providers.base import ProviderEvent
 from commbase.core.db import Database, after_commit
+from commbase.core.driver import DriverStatement, pooled
 from commbase.core.effects import EffectContext, effect
 from commbase.core.errors import NotFound
 from commbase.core.indexes import unindexed
@@ -85,22 +86,34 @@ async def _fail(database: Database, *, org_id: str, call_id: str, error: str) ->
 
 
 _CALLS: Table = Call.__table__  # type: ignore[assignment]
-_AUTOCOMMIT: weakref.WeakKeyDictionary[Database, AsyncEngine] = weakref.WeakKeyDictionary()
 
 
-def _autocommit(database: Database) -> AsyncEngine | None:
-    """PostgreSQL: the database's engine with each statement committing on its own, for
-    the dial's one-statement steps (the stamp, storing the carrier's id): one round
-    trip instead of three (BEGIN, the statement, COMMIT), and no session. None on
-    SQLite, whose steps run in a session as before."""
+class _Sent:
+    """The dial's one-statement steps (the stamp, undoing it, storing the carrier's
+    id) compiled for the driver (PostgreSQL): each is sent on a pooled connection
+    outside any transaction (``core.driver.pooled``), committing on its own -- one
+    round trip instead of three (BEGIN, the statement, COMMIT), and no session."""
+
+    __slots__ = ("stamp", "store", "unstamp")
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.stamp = DriverStatement(_STAMP_FIRST_ATTEMPT_ROW, dialect)
+        self.unstamp = DriverStatement(_UNSTAMP, dialect)
+        self.store = DriverStatement(_STORE_CARRIER_ID, dialect)
+
+
+_SENT: weakref.WeakKeyDictionary[Database, _Sent] = weakref.WeakKeyDictionary()
+
+
+def _sent(database: Database) -> _Sent | None:
+    """The statements sent to the driver on PostgreSQL; None on SQLite, whose steps
+    run in a session."""
     if database.dialect != "postgresql":
         return None
-    engine = _AUTOCOMMIT.get(database)
-    if engine is None:
-        engine = _AUTOCOMMIT[database] = database.engine.execution_options(
-            isolation_level="AUTOCOMMIT"
-        )
-    return engine
+    sent = _SENT.get(database)
+    if sent is None:
+        sent = _SENT[database] = _Sent(database.engine.dialect)
+    return sent
 
 
 # What the dial reads of the call it stamps (and what a provider's ``dial`` may read:
@@ -130,7 +143,7 @@ DIALED_COLUMNS = (
 _DIALED_ATTRIBUTES = tuple(attribute_names(Call)[name] for name in DIALED_COLUMNS)
 
 
-def _detached(row: Row[Any]) -> Call:
+def _detached(row: Sequence[Any]) -> Call:
     """The call a returned row is, outside any session, its ``DIALED_COLUMNS`` set as
     if loaded (without the ORM's loading and change tracking): what the dial reads.
     Reading another column of it raises (``DetachedInstanceError``)."""
@@ -181,7 +194,7 @@ async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallPro
     A call never tried is stamped by one conditional ``UPDATE ... RETURNING`` (which
     locks its row as ``load_for_update`` would; a provider that cannot be used rolls
     the stamp back); any other call is locked, read and checked. On PostgreSQL the
-    stamp commits on its own (``_autocommit``), and is undone if the provider cannot
+    stamp commits on its own (``_sent``), and is undone if the provider cannot
     be used."""
     stamp = {
         "b_org_id": event.org_id,
@@ -189,21 +202,19 @@ async def _claim(ctx: EffectContext, event: ClaimedEvent) -> tuple[Call, CallPro
         "b_dial_attempted_at": utcnow(),
         "b_dial_reference": event.event_id,
     }
-    if (autocommit := _autocommit(ctx.database)) is not None:
-        async with autocommit.connect() as connection:
-            row = (await connection.execute(_STAMP_FIRST_ATTEMPT_ROW, stamp)).first()
-            if row is not None:
-                call = _detached(row)
+    if (sent := _sent(ctx.database)) is not None:
+        async with pooled(ctx.database.engine) as driver:
+            record = await driver.fetchrow(sent.stamp.sql, *sent.stamp.arguments(stamp))
+            if record is not None:
+                call = _detached(sent.stamp.row(record))
                 try:
                     provider = carriers_of(ctx.services).get(call.provider)
                 except Exception:  # ProviderError, or any other: the stamp must not stay
-                    await connection.execute(_UNSTAMP, stamp)
+                    await driver.execute(sent.unstamp.sql, *sent.unstamp.arguments(stamp))
                     raise
                 return call, provider
     async with ctx.database.sessionmaker() as session:
-        stamped = (
-            None if autocommit is not None else await session.scalar(_STAMP_FIRST_ATTEMPT, stamp)
-        )
+        stamped = None if sent is not None else await session.scalar(_STAMP_FIRST_ATTEMPT, stamp)
         if stamped is not None:
             provider = carriers_of(ctx.services).get(stamped.provider)
             await session.commit()
@@ -239,6 +250,7 @@ _STORE_CARRIER_ID = (
     .values(
         provider_call_id=bindparam("b_provider_call_id"),
         provider_state=bindparam("b_provider_state"),
+        updated_at=bindparam("b_updated_at"),  # its onupdate, for the driver too
     )
     .returning(_CALLS.c.status)
 )
@@ -251,17 +263,18 @@ async def _record(
 
     The usual case, no id stored yet, is one conditional ``UPDATE ... RETURNING``
     (it locks the row as ``load_for_update`` would; on PostgreSQL it commits on its
-    own, ``_autocommit``); a call that has an id already (adopted by a callback, a
+    own, ``_sent``); a call that has an id already (adopted by a callback, a
     retry) or is gone is read and checked as before."""
     store = {
         "b_org_id": org_id,
         "call_id": call_id,
         "b_provider_call_id": dialed.provider_call_id,
         "b_provider_state": dialed.state,
+        "b_updated_at": utcnow(),
     }
-    if (autocommit := _autocommit(ctx.database)) is not None:
-        async with autocommit.connect() as connection:
-            status = (await connection.execute(_STORE_CARRIER_ID, store)).scalar()
+    if (sent := _sent(ctx.database)) is not None:
+        async with pooled(ctx.database.engine) as driver:
+            status = await driver.fetchval(sent.store.sql, *sent.store.arguments(store))
         if status is not None:
             if lifecycle.is_final(status):  # ended meanwhile: its id is stored, hang up
                 async with ctx.database.sessionmaker() as session:
@@ -270,7 +283,7 @@ async def _record(
                 await hang_up(provider, call)
             return
     async with ctx.database.sessionmaker() as session:
-        status = None if autocommit is not None else await session.scalar(_STORE_CARRIER_ID, store)
+        status = None if sent is not None else await session.scalar(_STORE_CARRIER_ID, store)
         if status is not None:
             if lifecycle.is_final(status):
                 call = await lifecycle.load_for_update(session, org_id=org_id, call_id=call_id)
