@@ -247,8 +247,9 @@ async def test_a_placement_stores_its_call_and_queued_event_together(
     app: FastAPI, client: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
     """The call and its ``call.queued`` event (with its deliveries) are written by one
-    statement on PostgreSQL, which also counts the caller's calls in progress; two
-    elsewhere; the event names the call as answered."""
+    statement on PostgreSQL, which also takes the call's hold on the wallet the first
+    statement locked and counts the caller's calls in progress; elsewhere by statements
+    of their own; the event names the call as answered and the wallet shows the hold."""
     tenant = await make_tenant(app)
     await fund_wallet(client, tenant.headers, amount=1000)
     with Statements(app) as statements:
@@ -264,8 +265,14 @@ async def test_a_placement_stores_its_call_and_queued_event_together(
         # The calls in progress are counted by the same statement, not by one of their own.
         assert "count(" in stored[0]
         assert statements.count("count(") == 1
+        # So is the hold taken, on the wallet the placement's first statement locked.
+        assert "update wallets" in stored[0]
+        assert statements.count("update wallets") == 1
+        assert "for update" in statements.sent[0]
+        assert len(statements.sent) == 2
     else:
         assert statements.count("insert into outbox_events") == 1
+        assert statements.count("update wallets") == 1
     async with app.state.db.sessionmaker() as session:
         queued = (
             await session.execute(
@@ -285,6 +292,8 @@ async def test_a_placement_stores_its_call_and_queued_event_together(
     assert queued.payload["status"] == "queued"
     assert queued.created_at.tzinfo is not None
     assert "calls.dial" in consumers
+    wallet = (await client.get("/v1/wallets", headers=tenant.headers)).json()["data"][0]
+    assert wallet["held"] > 0
 
 
 async def test_a_report_at_a_naive_time_is_refused_and_nothing_is_written(

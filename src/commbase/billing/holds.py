@@ -17,10 +17,12 @@ they end, because they are what guarantees that those calls can be paid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import BigInteger, Integer, Table, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -39,27 +41,75 @@ class Hold:
 
 
 _WALLETS: Table = Wallet.__table__  # type: ignore[assignment]
-# Built once, on the table (not the ORM entity: an ORM-enabled UPDATE costs more CPU
-# than the round trip): every call placed runs it.
-_HOLD = (
-    update(_WALLETS)
-    .where(
-        _WALLETS.c.id == bindparam("wallet_id"),
-        _WALLETS.c.balance - _WALLETS.c.held >= bindparam("amount"),
-        _WALLETS.c.balance_minutes - _WALLETS.c.held_minutes >= bindparam("package"),
+_BALANCES = ("balance", "held", "balance_minutes", "held_minutes", "updated_at")
+
+
+def _hold_update(prefix: str) -> Update:
+    """The hold's conditional ``UPDATE``, on the table (not the ORM entity: an ORM-enabled
+    UPDATE costs more CPU than the round trip), its parameters ``<prefix>wallet_id``,
+    ``<prefix>amount`` and ``<prefix>package``; it returns the balances it leaves."""
+    amount = bindparam(f"{prefix}amount", type_=BigInteger)
+    package = bindparam(f"{prefix}package", type_=Integer)
+    return (
+        update(_WALLETS)
+        .where(
+            _WALLETS.c.id == bindparam(f"{prefix}wallet_id"),
+            _WALLETS.c.balance - _WALLETS.c.held >= amount,
+            _WALLETS.c.balance_minutes - _WALLETS.c.held_minutes >= package,
+        )
+        .values(held=_WALLETS.c.held + amount, held_minutes=_WALLETS.c.held_minutes + package)
+        .returning(*(_WALLETS.c[name] for name in _BALANCES))
     )
-    .values(
-        held=_WALLETS.c.held + bindparam("amount"),
-        held_minutes=_WALLETS.c.held_minutes + bindparam("package"),
-    )
-    .returning(
-        _WALLETS.c.balance,
-        _WALLETS.c.held,
-        _WALLETS.c.balance_minutes,
-        _WALLETS.c.held_minutes,
-        _WALLETS.c.updated_at,
-    )
-)
+
+
+# Built once: every call placed runs one of them.
+_HOLD = _hold_update("")
+# The same as a CTE (``held``) of a statement on another table (``calls.storing``), its
+# parameters named after no column of that table (``held_parameters``).
+HELD = _hold_update("h_").cte("held")
+HELD_BALANCES = tuple(HELD.c[name] for name in _BALANCES)
+
+
+def cover(wallet: Wallet, *, rate_per_minute: Decimal, max_minutes: int) -> Hold:
+    """What a call of up to ``max_minutes`` holds on ``wallet`` as read: as many minutes
+    as its free money buys, then package minutes for the rest; PaymentRequired unless
+    at least one minute is covered."""
+    free_money = max(0, wallet.balance - wallet.held)
+    free_minutes = max(0, wallet.balance_minutes - wallet.held_minutes)
+    paid = min(minutes_affordable(free_money, rate_per_minute, wallet.currency), max_minutes)
+    package = min(free_minutes, max_minutes - paid)
+    if package + paid < 1:
+        raise PaymentRequired(
+            f"The wallet does not cover one minute at {rate_per_minute} {wallet.currency}/min",
+            wallet_id=wallet.id,
+            available=free_money,
+        )
+    amount = cost_of(paid, rate_per_minute, wallet.currency)
+    return Hold(amount=amount, minutes=package, allowed_minutes=package + paid)
+
+
+def held_parameters(wallet: Wallet, hold: Hold) -> dict[str, Any]:
+    """The parameters of ``HELD``: ``hold`` taken on ``wallet``."""
+    return {"h_wallet_id": wallet.id, "h_amount": hold.amount, "h_package": hold.minutes}
+
+
+def show_taken(wallet: Wallet, balances: Sequence[Any]) -> None:
+    """Give ``wallet`` the balances its hold returned (``HELD_BALANCES``' order), as read;
+    PaymentRequired if there are none: the wallet no longer covered the hold."""
+    if balances[0] is None:
+        raise PaymentRequired("The wallet no longer covers the call; retry", wallet_id=wallet.id)
+    for name, value in zip(_BALANCES, balances, strict=True):
+        set_committed_value(wallet, name, value)
+
+
+async def take(session: AsyncSession, wallet: Wallet, hold: Hold) -> None:
+    """Take ``hold`` (:func:`cover`) on ``wallet``, which this transaction has locked."""
+    held = (await session.execute(_HOLD, _parameters(wallet, hold))).first()
+    show_taken(wallet, held if held is not None else (None,) * len(_BALANCES))
+
+
+def _parameters(wallet: Wallet, hold: Hold) -> dict[str, Any]:
+    return {"wallet_id": wallet.id, "amount": hold.amount, "package": hold.minutes}
 
 
 async def hold_for_call(
@@ -68,42 +118,19 @@ async def hold_for_call(
     wallet: Wallet,
     rate_per_minute: Decimal,
     max_minutes: int,
-    fresh: bool = True,
 ) -> Hold:
     """Reserve what a call of up to ``max_minutes`` may cost, capped by what the wallet
-    holds (money first, then package minutes); PaymentRequired unless at least one
-    minute is covered.
-
-    ``fresh=False``: ``wallet`` was read moments ago in this transaction, not locked.
-    It is trusted, without a second read, when its money covers all of
-    ``max_minutes``; the conditional update still takes nothing that is not there,
-    and the wallet is read again before any other attempt."""
-    for attempt in range(6):
-        if fresh or attempt > 0:
-            await session.refresh(wallet)
-        free_money = max(0, wallet.balance - wallet.held)
-        free_minutes = max(0, wallet.balance_minutes - wallet.held_minutes)
-        paid = min(minutes_affordable(free_money, rate_per_minute, wallet.currency), max_minutes)
-        package = min(free_minutes, max_minutes - paid)
-        if not fresh and attempt == 0 and paid < max_minutes:
-            continue  # short of money by this read: decide on a fresh one
-        if package + paid < 1:
-            raise PaymentRequired(
-                f"The wallet does not cover one minute at {rate_per_minute} {wallet.currency}/min",
-                wallet_id=wallet.id,
-                available=free_money,
-            )
-        amount = cost_of(paid, rate_per_minute, wallet.currency)
+    holds (money first, then package minutes: :func:`cover`), read afresh; PaymentRequired
+    unless at least one minute is covered. (A wallet this transaction has locked and read
+    needs no second read: :func:`cover`, then :func:`take`.)"""
+    for _ in range(6):
+        await session.refresh(wallet)
+        hold = cover(wallet, rate_per_minute=rate_per_minute, max_minutes=max_minutes)
         # RETURNING the balances refreshes ``wallet`` in the same round trip.
-        held = (
-            await session.execute(
-                _HOLD, {"wallet_id": wallet.id, "amount": amount, "package": package}
-            )
-        ).first()
+        held = (await session.execute(_HOLD, _parameters(wallet, hold))).first()
         if held is not None:
-            for name, value in held._mapping.items():
-                set_committed_value(wallet, name, value)
-            return Hold(amount=amount, minutes=package, allowed_minutes=package + paid)
+            show_taken(wallet, held)
+            return hold
     raise PaymentRequired("The wallet is busy; retry", wallet_id=wallet.id)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, or_, select
+from sqlalchemy import and_, bindparam, case, exists, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -129,7 +129,7 @@ _payer = aliased(Wallet)
 _PAYER_ID = (
     select(_payer.id)
     .where(
-        _payer.org_id == Organization.id,
+        _payer.org_id == bindparam("org_id"),
         _payer.status == WalletStatus.ACTIVE,
         or_(
             and_(
@@ -137,7 +137,10 @@ _PAYER_ID = (
                 _payer.owner_id == bindparam("agent_session_id"),
             ),
             and_(_payer.owner_type == OwnerType.USER, _payer.owner_id == bindparam("user_id")),
-            and_(_payer.owner_type == OwnerType.ORGANIZATION, _payer.owner_id == Organization.id),
+            and_(
+                _payer.owner_type == OwnerType.ORGANIZATION,
+                _payer.owner_id == bindparam("org_id"),
+            ),
         ),
     )
     .order_by(
@@ -150,6 +153,14 @@ _PAYER_ID = (
     .limit(1)
     .scalar_subquery()
 )
+# That wallet, locked (on PostgreSQL; SQLite's writers take the whole database): a
+# placement holds money on it and counts the caller's calls in progress in the one
+# statement that stores the call (``calls.storing``), whose snapshot, taken once the
+# lock is held, sees every call its predecessors on the wallet committed. The lock is
+# taken by the first statement, so no statement of the placement waits for it after
+# it began (a statement's snapshot would predate the wait).
+_PAYER = select(Wallet).where(Wallet.id == _PAYER_ID).with_for_update().cte("payer")
+_paying = aliased(Wallet, _PAYER, name="Wallet")
 # Built once (building and keying a statement costs more CPU than running it): the
 # organization, its pending sign-up, the member user's settings, the contact with
 # the number called (one per phone), the paying wallet and, one row each, the
@@ -167,7 +178,7 @@ _PLACING = (
         User.preferences,
         Contact.id.label("contact_id"),
         Contact.blocked,
-        Wallet,
+        _paying,
         Rate,
     )
     .select_from(Organization)
@@ -183,7 +194,7 @@ _PLACING = (
     .outerjoin(
         Contact, and_(Contact.org_id == Organization.id, Contact.phone == bindparam("phone"))
     )
-    .outerjoin(Wallet, Wallet.id == _PAYER_ID)
+    .outerjoin(_paying, true())
     .outerjoin(
         Rate,
         and_(
@@ -193,6 +204,8 @@ _PLACING = (
         ),
     )
     .where(Organization.id == bindparam("org_id"))
+    # The locked wallet as it is now, whatever this session may have read before.
+    .execution_options(populate_existing=True)
 )
 
 
@@ -200,9 +213,9 @@ async def placing_for(
     session: AsyncSession, *, principal: Principal, phone: str | None, country: str | None
 ) -> Placing:
     """``caller_for``, the sign-up's verification, the contact with ``phone``, the
-    paying wallet (not locked) and the outbound rates for ``country`` or any country,
-    read in one statement; NotFound if the organization is missing, a missing user
-    told by ``Placing.require_caller``."""
+    paying wallet (locked until the transaction ends) and the outbound rates for
+    ``country`` or any country, read in one statement; NotFound if the organization
+    is missing, a missing user told by ``Placing.require_caller``."""
     caller = _caller(principal, limits=CallerLimits(), timezone="UTC")
     rows = (
         await session.execute(

@@ -2,18 +2,18 @@
 agent session or user (for a sign-in) are counted against the key's limit (5 without
 a key), lowered by the user's own ``max_concurrent_calls`` when set.
 
-The count runs with the wallet locked (after the hold's conditional ``UPDATE``, or
-under the lock taken for spend caps): placements on one wallet count one at a time,
-each seeing the calls its predecessors committed. Under READ COMMITTED a statement's
-snapshot is taken when the statement starts, so the count cannot ride on the hold's
-``UPDATE`` (its snapshot predates the wait for the lock), but it can on any later
-statement: a placement counts when it stores its call (``calls.storing``), on
-PostgreSQL as a CTE of the call's own ``INSERT`` (one round trip fewer), which
-returns it, elsewhere just before that INSERT; the transaction rolls
-back when it is over the limit (a refused placement has then written, and undone,
-its call and outbox rows: the price of one round trip fewer for every placement).
-Where spend caps lock the wallet first, :func:`check` also counts there, before the
-caps are read (their refusal is then the 429), and the INSERT counts again.
+The count runs with the wallet locked, one placement of the wallet at a time, each
+seeing the calls its predecessors committed. Under READ COMMITTED a statement's
+snapshot is taken when the statement starts, so the count cannot ride on a statement
+that waits for the lock (its snapshot would predate the wait): a phone call's placement
+takes the lock with its first statement (``callers.placing_for``) and counts when it
+stores its call (``calls.storing``), on PostgreSQL as a CTE of the call's own
+``INSERT`` (which also takes the hold and returns the count), elsewhere just before
+that INSERT; the transaction rolls back when it is over the limit (a refused placement
+has then written, and undone, its call and outbox rows: the price of fewer round trips
+for every placement). Where spend caps apply, and for a video room, :func:`check` also
+counts in a statement of its own before the caps are read (their refusal is then the
+429).
 """
 
 from __future__ import annotations

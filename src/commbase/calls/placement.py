@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.billing import holds
 from commbase.billing import rates as billing_rates
 from commbase.billing import service as billing_service
 from commbase.billing.licenses import service as licenses_service
@@ -113,23 +114,17 @@ async def place_call(
         currency=wallet.currency,
         default_currency=settings.default_rate_currency,
     )
-    # From the hold (or the lock taken for the spend caps) to the commit the wallet's
-    # row is locked: placements on one wallet queue there, so little happens after.
-    # The calls in progress are counted when the call is stored (``calls.storing``).
-    allowed_s, hold = await check_limits_and_hold(
-        session,
-        caller=caller,
-        wallet=wallet,
-        rate=rate,
-        requested_s=data.max_duration_s,
-        settings=settings,
-        locked=False,
-        count=False,
+    # ``placing_for`` locked the wallet's row (until the commit: placements on one
+    # wallet queue there). Without spend caps the money is held, and the calls in
+    # progress counted, by the statement that stores the call (``calls.storing``).
+    allowed_s, hold, taken = await _cover(
+        session, caller=caller, wallet=wallet, rate=rate, data=data, settings=settings
     )
     if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
-        # A concurrent retry committed while this one waited for the wallet: the hold
-        # just taken belongs to no call, so it goes back before this session commits.
-        await billing_service.release_hold(session, wallet=wallet, hold=hold)
+        # A concurrent retry committed while this one waited for the wallet: a hold
+        # already taken belongs to no call, so it goes back before this session commits.
+        if taken:
+            await billing_service.release_hold(session, wallet=wallet, hold=hold)
         return Placed(earlier, replayed=True)
     call = _new_call(
         caller=caller,
@@ -145,8 +140,41 @@ async def place_call(
     )
     call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
     await apply_retention(session, call=call, caller=caller)
-    await _queue_dial(session, call=call, in_progress=concurrency.of(caller))
+    await _queue_dial(
+        session,
+        call=call,
+        in_progress=concurrency.of(caller),
+        hold=None if taken else (wallet, hold),
+    )
     return Placed(call)
+
+
+async def _cover(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    wallet: Wallet,
+    rate: Decimal,
+    data: CallCreate,
+    settings: Settings,
+) -> tuple[int, Hold, bool]:
+    """How long the call may last, its hold on ``wallet`` (locked by ``placing_for``)
+    and whether that hold is taken already: where a spend cap applies it is (the caps
+    read what was spent, ``check_limits_and_hold``), otherwise it is only worked out,
+    for the statement that stores the call to take."""
+    if _has_caps(caller, wallet):
+        allowed_s, hold = await check_limits_and_hold(
+            session,
+            caller=caller,
+            wallet=wallet,
+            rate=rate,
+            requested_s=data.max_duration_s,
+            settings=settings,
+        )
+        return allowed_s, hold, True
+    max_duration = _max_duration(caller, requested_s=data.max_duration_s, settings=settings)
+    hold = holds.cover(wallet, rate_per_minute=rate, max_minutes=ceil(max_duration / 60))
+    return min(max_duration, hold.allowed_minutes * 60), hold, False
 
 
 async def placed_with_key(
@@ -200,32 +228,11 @@ async def check_limits_and_hold(
     rate: Decimal,
     requested_s: int | None,
     settings: Settings,
-    locked: bool = True,
-    count: bool = True,
 ) -> tuple[int, Hold]:
     """The checks every call placed (a phone call, a video room) passes with its
     wallet locked: concurrency, the longest it may last, the spend caps, and the
-    hold. Returns the seconds the call may last and the hold.
-
-    ``locked=False``: the caller has not locked the wallet. Where a spend cap
-    applies, the wallet is locked first (what was spent is read one placement at a
-    time); otherwise the hold's conditional ``UPDATE`` locks it and the concurrency
-    is counted after it, still one placement of the wallet at a time, with one
-    statement fewer and no lock held while the rest is looked up. ``count=False``:
-    there the caller counts later, with the wallet still locked (``calls.storing``
-    counts when it stores the call)."""
+    hold. Returns the seconds the call may last and the hold."""
     max_duration = _max_duration(caller, requested_s=requested_s, settings=settings)
-    if not locked and not _has_caps(caller, wallet):
-        hold = await _reserve(
-            session, wallet=wallet, rate=rate, max_duration=max_duration, caps=[], fresh=False
-        )
-        if count:
-            await concurrency.check(session, caller)
-        return min(max_duration, hold.allowed_minutes * 60), hold
-    if not locked:
-        wallet = await billing_service.get_wallet(
-            session, org_id=wallet.org_id, wallet_id=wallet.id, for_update=True
-        )
     await concurrency.check(session, caller)
     caps = await _spend_caps(session, caller=caller, wallet=wallet)
     hold = await _reserve(session, wallet=wallet, rate=rate, max_duration=max_duration, caps=caps)
@@ -291,19 +298,19 @@ async def _reserve(
     rate: Decimal,
     max_duration: int,
     caps: list[int],
-    fresh: bool = True,
 ) -> Hold:
-    """Hold what the call may cost: its whole duration, less if a spend cap or the
-    wallet's funds allow less; PaymentRequired below one minute."""
+    """Hold what the call may cost on ``wallet``, locked and read by this transaction:
+    its whole duration, less if a spend cap or the wallet's funds allow less;
+    PaymentRequired below one minute."""
     max_minutes = ceil(max_duration / 60)
     if caps:
         capped = minutes_affordable(max(0, min(caps)), rate, wallet.currency)
         if capped < 1 and wallet.balance_minutes - wallet.held_minutes < 1:
             raise PaymentRequired("The spend limit does not cover one more minute")
         max_minutes = min(max_minutes, max(capped, 1))
-    return await billing_service.hold_for_call(
-        session, wallet=wallet, rate_per_minute=rate, max_minutes=max_minutes, fresh=fresh
-    )
+    hold = holds.cover(wallet, rate_per_minute=rate, max_minutes=max_minutes)
+    await holds.take(session, wallet, hold)
+    return hold
 
 
 def _new_call(
@@ -379,14 +386,24 @@ async def apply_retention(session: AsyncSession, *, call: Call, caller: Caller) 
 
 
 async def _queue_dial(
-    session: AsyncSession, *, call: Call, in_progress: concurrency.InProgress
+    session: AsyncSession,
+    *,
+    call: Call,
+    in_progress: concurrency.InProgress,
+    hold: tuple[Wallet, Hold] | None,
 ) -> None:
-    """Store the call (one Core INSERT: ``calls.storing``) and ask for it to be
-    dialed once the transaction commits (``call.queued``, in the same statement on
-    PostgreSQL; ``calls.dialing`` is imported above, so its consumer hears it)."""
+    """Store the call (one Core INSERT: ``calls.storing``), taking its ``hold`` if one
+    is given, and ask for it to be dialed once the transaction commits
+    (``call.queued``, in the same statement on PostgreSQL; ``calls.dialing`` is
+    imported above, so its consumer hears it)."""
     try:
         await insert_call_and_record(
-            session, call, events.CALL_QUEUED, lifecycle.call_payload, in_progress=in_progress
+            session,
+            call,
+            events.CALL_QUEUED,
+            lifecycle.call_payload,
+            in_progress=in_progress,
+            hold=hold,
         )
     except IntegrityError as exc:
         if call.idempotency_key is None:

@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Table, insert, inspect, select
+from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.billing import holds
+from commbase.billing.holds import Hold
+from commbase.billing.models import Wallet
 from commbase.calls import concurrency
 from commbase.calls.models import Call
 from commbase.core import outbox
@@ -44,20 +47,26 @@ def _filler(column: Any) -> Callable[[], Any] | None:
 
 
 def _columns() -> list[tuple[str, str, Callable[[], Any] | None]]:
+    """(attribute, parameter, filler) of every column: the parameter is the column's
+    name prefixed ``c_``, as no column of a table another CTE writes is named: a
+    parameter named after a column of the wallets the hold updates would be SET there."""
     found = []
     for attribute in inspect(Call).column_attrs:
         (column,) = attribute.columns
-        found.append((attribute.key, column.key, _filler(column)))
+        found.append((attribute.key, f"c_{column.key}", _filler(column)))
     return found
 
 
 _COLUMNS = _columns()
 _TABLE: Table = Call.__table__  # type: ignore[assignment]  # declared as a FromClause
-_INSERT = insert(_TABLE)
+_INSERT = insert(_TABLE).values(
+    {column: bindparam(f"c_{column.key}", type_=column.type) for column in _TABLE.columns}
+)
 
 
 def _row(call: Call) -> dict[str, Any]:
-    """Every column of the transient ``call``, its defaults filled in (on ``call`` too)."""
+    """Every column of the transient ``call`` by its parameter, its defaults filled in
+    (on ``call`` too)."""
     given = call.__dict__
     row: dict[str, Any] = {}
     for key, column, fill in _COLUMNS:
@@ -91,6 +100,18 @@ def _counting(owner: str) -> Any:
 _INSERT_COUNTING = {owner: _counting(owner) for owner in concurrency.OWNERS}
 
 
+def _holding(owner: str) -> Any:
+    """And the call's hold on its wallet (``holds.HELD``), whose balances it returns."""
+    active = concurrency.counted(owner)
+    return _INSERT_WITH_EVENTS.add_cte(holds.HELD, active).returning(
+        select(active.c.active).scalar_subquery(),
+        *(select(balance).scalar_subquery() for balance in holds.HELD_BALANCES),
+    )
+
+
+_INSERT_HOLDING = {owner: _holding(owner) for owner in concurrency.OWNERS}
+
+
 async def insert_call_and_record(
     session: AsyncSession,
     call: Call,
@@ -98,6 +119,7 @@ async def insert_call_and_record(
     payload_of: Callable[[Call], dict[str, Any]],
     *,
     in_progress: concurrency.InProgress | None = None,
+    hold: tuple[Wallet, Hold] | None = None,
 ) -> None:
     """:func:`insert_call`, then the event ``payload_of(call)`` (read once the call's
     defaults are filled) recorded in the outbox as ``outbox.record`` would: one
@@ -105,10 +127,17 @@ async def insert_call_and_record(
 
     ``in_progress``: the caller's other calls in progress are counted first (on
     PostgreSQL by the same statement), RateLimited when they are at the limit; the
-    caller's transaction must then roll back (on PostgreSQL the call was inserted)."""
+    caller's transaction must then roll back (on PostgreSQL the call was inserted).
+
+    ``hold`` (with ``in_progress``): the call's hold taken on its wallet first, which
+    this transaction has locked (``callers.placing_for``): on PostgreSQL in the same
+    statement, elsewhere by one of its own; PaymentRequired, the transaction to roll
+    back, if the wallet no longer covers it (it cannot while locked)."""
     row = _row(call)
     payload = payload_of(call)
     if session.get_bind().dialect.name != "postgresql":
+        if hold is not None:
+            await holds.take(session, *hold)
         if in_progress is not None:
             await concurrency.refuse_if_full(session, in_progress)
         await session.execute(_INSERT, row)
@@ -120,6 +149,13 @@ async def insert_call_and_record(
     if in_progress is None:
         await session.execute(_INSERT_WITH_EVENTS, {**row, **events})
         return
-    statement = _INSERT_COUNTING[in_progress.owner]
-    active = await session.scalar(statement, {**row, **events, **in_progress.parameters()})
+    parameters = {**row, **events, **in_progress.parameters()}
+    if hold is None:
+        active = await session.scalar(_INSERT_COUNTING[in_progress.owner], parameters)
+    else:
+        wallet, held = hold
+        statement = _INSERT_HOLDING[in_progress.owner]
+        parameters.update(holds.held_parameters(wallet, held))
+        active, *balances = (await session.execute(statement, parameters)).one()
+        holds.show_taken(wallet, balances)
     in_progress.refuse_over(active)
