@@ -180,3 +180,47 @@ async def test_a_statement_on_a_pooled_driver_meets_a_lost_connection_as_any_sta
     for _ in range(3):  # whichever connections come next
         async with pooled(database.engine) as driver:
             assert await driver.fetchval("SELECT pg_backend_pid()") != lost
+
+
+async def test_a_pooled_driver_refused_its_connection_says_the_database_is_unavailable(
+    database_url: str,
+) -> None:
+    """No server where the URL points (a closed port): checking a connection out for
+    ``pooled`` raises SQLAlchemy's error for it, which says the database is unavailable,
+    as a session's first statement would."""
+    closed_port = database_url.replace(":5432/", ":1/")
+    assert closed_port != database_url
+    nowhere = Database(closed_port)
+    try:
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            async with pooled(nowhere.engine):
+                pass
+        assert database_unavailable(raised.value)
+    finally:
+        await nowhere.dispose()
+
+
+async def test_a_pooled_driver_cancelled_mid_statement_is_not_lent_out_again(
+    database: Database,
+) -> None:
+    """A statement cancelled while PostgreSQL runs it (a worker stopping, a timeout):
+    the connection, which may still be busy, is invalidated, and the next one works."""
+    busy_pid: list[int] = []
+    sleeping = asyncio.Event()
+
+    async def sleep_on_it() -> None:
+        async with pooled(database.engine) as driver:
+            busy_pid.append(await driver.fetchval("SELECT pg_backend_pid()"))
+            sleeping.set()
+            await driver.execute("SELECT pg_sleep(5)")
+
+    task = asyncio.create_task(sleep_on_it())
+    await sleeping.wait()
+    await asyncio.sleep(0.1)  # the sleep has reached PostgreSQL
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(3):  # whichever connections come next
+        async with pooled(database.engine) as driver:
+            assert await driver.fetchval("SELECT pg_backend_pid()") != busy_pid[0]
+            assert await driver.fetchval("SELECT 1") == 1

@@ -59,9 +59,22 @@ async def pooled(engine: AsyncEngine) -> AsyncIterator[Driver]:
     ms here. The connection goes back to the pool as any does; one lost under a
     statement is invalidated. SQLAlchemy's statement events do not see what is sent
     here (``DriverStatement`` compiles a statement for it)."""
-    fairy = await engine.raw_connection()
+    dialect = engine.dialect
     try:
-        yield Driver(fairy.driver_connection, _Pooled(fairy, engine.dialect))
+        fairy = await engine.raw_connection()
+    except dialect.loaded_dbapi.Error as exc:
+        # Refused or unreachable, as SQLAlchemy's ``Connection`` raises it: the outage
+        # is then told apart (``core.db.database_unavailable``).
+        raise sa_exc.DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error) from exc
+    try:
+        yield Driver(fairy.driver_connection, _Pooled(fairy, dialect))
+    except Exception:
+        raise
+    except BaseException as exc:
+        # Cancelled mid-statement: the connection may still be running it; it is not
+        # lent out again.
+        await greenlet_spawn(fairy.invalidate, exc)
+        raise
     finally:
         await greenlet_spawn(fairy.close)
 
@@ -131,11 +144,15 @@ class DriverStatement:
         self.sql: str = compiled.string
         binds = compiled.binds
         self._order = tuple(
-            (name, binds[name].type.bind_processor(dialect)) for name in compiled.positiontup or ()
+            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in compiled.positiontup or ()
         )
-        self._fixed = {name: bind.value for name, bind in binds.items() if not bind.required}
+        self._fixed = {
+            name: bind.effective_value for name, bind in binds.items() if not bind.required
+        }
         self._results = tuple(
-            column.type.result_processor(dialect, None) for column in statement.exported_columns
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.exported_columns
         )
 
     def arguments(self, parameters: dict[str, Any]) -> list[Any]:
