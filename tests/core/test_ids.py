@@ -81,3 +81,30 @@ def test_a_forked_child_does_not_count_on_from_its_parent(monkeypatch: pytest.Mo
     os.close(read)
     os.close(write)
     assert childs != parents
+
+
+def test_ulid_values_and_texts_agree_with_python_ulid() -> None:
+    """``next_ulid`` continues ``new_id``'s sequence; ``ulid_text``/``ulid_value`` write
+    and read a ULID as python-ulid does (either case in), and refuse what is not one."""
+    made = new_id("x")
+    value = ids.next_ulid()
+    assert value > ids.ulid_value(made.split("_", 1)[1])
+    assert ids.ulid_text(value) == str(ULID.from_int(value)).lower()
+    for sample in (0, 1, (1 << 128) - 1, int(ULID())):
+        text = ids.ulid_text(sample)
+        assert text == str(ULID.from_int(sample)).lower()
+        assert ids.ulid_value(text) == ids.ulid_value(text.upper()) == sample
+    for bad in ("", "0" * 25, "8" + "z" * 25, "0" * 25 + "u", "0" * 25 + "!"):
+        with pytest.raises(ValueError, match="ULID"):
+            ids.ulid_value(bad)
+
+
+def test_ids_keep_increasing_when_the_clock_steps_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wall clock set back (NTP): the last id's millisecond goes on counting up."""
+    clock = iter([1_700_000_000_005, 1_700_000_000_001, 1_700_000_000_003])
+    monkeypatch.setattr(time, "time_ns", lambda: next(clock) * 1_000_000)
+    monkeypatch.setattr(ids, "_last", ids._Last())
+    made = [new_id("x") for _ in range(3)]
+    assert made == sorted(made)
+    assert len(set(made)) == 3
+    assert {_ulid(one).timestamp for one in made} == {1_700_000_000.005}

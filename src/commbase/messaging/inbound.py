@@ -26,10 +26,10 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from ulid import ULID
 
 from commbase.core import outbox
 from commbase.core.errors import AlreadyExists, invalid
+from commbase.core.ids import next_ulid, ulid_text, ulid_value
 from commbase.core.time import utcnow
 from commbase.messaging import (
     contact_matching,
@@ -144,17 +144,17 @@ def ordered_ids(count: int, *, after: str | None = None) -> list[str]:
     ``after`` (a notification's: its messages sort by when it arrived, whichever
     filer stores them first), else from a new one.
 
-    ULIDs made in one millisecond are consecutive (python-ulid counts up), so the
+    ULIDs made in one millisecond are consecutive (``core.ids`` counts up), so the
     ULID's random part moves ``_POSITION_BITS`` up and the position fills the bits
     freed: notifications kept one after another get disjoint, ordered ranges (the
     successors ``ulid + n`` of two consecutive ULIDs overlapped: a primary key
     clash that failed every notification of more than one message)."""
     if count > 1 << _POSITION_BITS:
         raise ValueError(f"{count} messages in one notification")
-    value = int(ULID.from_str(after.rsplit("_", 1)[1].upper())) if after else int(ULID())
+    value = ulid_value(after.rsplit("_", 1)[1]) if after else next_ulid()
     random = (value << _POSITION_BITS) & _RANDOM_MASK
     first = (value >> _RANDOM_BITS << _RANDOM_BITS) | random
-    return [f"msg_{str(ULID.from_int(first + n)).lower()}" for n in range(count)]
+    return [f"msg_{ulid_text(first + n)}" for n in range(count)]
 
 
 def _row(
