@@ -802,6 +802,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
                 deadline=time.perf_counter() + args.max_seconds,
             )
             placed_until = _shared_clock()
+            mine = list(placed.call_ids)
             after = sql.snapshot()
             cpu_placed = time.process_time()
             others = [await _report(placer_reports, args.max_seconds + 60) for _ in placers]
@@ -835,7 +836,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
         "place_p50_ms": ms(percentile(ordered, 0.50)),
         "place_p99_ms": ms(percentile(ordered, 0.99)),
         # Statements counted in this process only (its share of the placements).
-        "sql_per_placement": _per(after[0] - before[0], shares[0][1]),
+        "sql_per_placement": _per(after[0] - before[0], len(mine)),
         "wall_s": round(wall_s, 3),
         "pipelined_calls_per_s": _rate(completed, wall_s),
         "cpu_ms_per_placement": _per(round(placing_cpu_s * 1000), count),

@@ -268,7 +268,7 @@ async def test_a_placement_stores_its_call_and_queued_event_together(
         # So is the hold taken, on the wallet the placement's first statement locked.
         assert "update wallets" in stored[0]
         assert statements.count("update wallets") == 1
-        assert "for update" in statements.sent[0]
+        assert "for no key update" in statements.sent[0]
         assert len(statements.sent) == 2
     else:
         assert statements.count("insert into outbox_events") == 1

@@ -88,9 +88,14 @@ def cover(wallet: Wallet, *, rate_per_minute: Decimal, max_minutes: int) -> Hold
     return Hold(amount=amount, minutes=package, allowed_minutes=package + paid)
 
 
-def held_parameters(wallet: Wallet, hold: Hold) -> dict[str, Any]:
-    """The parameters of ``HELD``: ``hold`` taken on ``wallet``."""
-    return {"h_wallet_id": wallet.id, "h_amount": hold.amount, "h_package": hold.minutes}
+def held_parameters(wallet: Wallet, hold: Hold, prefix: str = "h_") -> dict[str, Any]:
+    """The parameters of ``HELD`` (of ``_HOLD`` with ``prefix=""``): ``hold`` taken on
+    ``wallet``."""
+    return {
+        f"{prefix}wallet_id": wallet.id,
+        f"{prefix}amount": hold.amount,
+        f"{prefix}package": hold.minutes,
+    }
 
 
 def show_taken(wallet: Wallet, balances: Sequence[Any]) -> None:
@@ -104,12 +109,8 @@ def show_taken(wallet: Wallet, balances: Sequence[Any]) -> None:
 
 async def take(session: AsyncSession, wallet: Wallet, hold: Hold) -> None:
     """Take ``hold`` (:func:`cover`) on ``wallet``, which this transaction has locked."""
-    held = (await session.execute(_HOLD, _parameters(wallet, hold))).first()
+    held = (await session.execute(_HOLD, held_parameters(wallet, hold, ""))).first()
     show_taken(wallet, held if held is not None else (None,) * len(_BALANCES))
-
-
-def _parameters(wallet: Wallet, hold: Hold) -> dict[str, Any]:
-    return {"wallet_id": wallet.id, "amount": hold.amount, "package": hold.minutes}
 
 
 async def hold_for_call(
@@ -127,7 +128,7 @@ async def hold_for_call(
         await session.refresh(wallet)
         hold = cover(wallet, rate_per_minute=rate_per_minute, max_minutes=max_minutes)
         # RETURNING the balances refreshes ``wallet`` in the same round trip.
-        held = (await session.execute(_HOLD, _parameters(wallet, hold))).first()
+        held = (await session.execute(_HOLD, held_parameters(wallet, hold, ""))).first()
         if held is not None:
             show_taken(wallet, held)
             return hold

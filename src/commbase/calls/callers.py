@@ -157,9 +157,11 @@ _PAYER_ID = (
 # placement holds money on it and counts the caller's calls in progress in the one
 # statement that stores the call (``calls.storing``), whose snapshot, taken once the
 # lock is held, sees every call its predecessors on the wallet committed. The lock is
-# taken by the first statement, so no statement of the placement waits for it after
-# it began (a statement's snapshot would predate the wait).
-_PAYER = select(Wallet).where(Wallet.id == _PAYER_ID).with_for_update().cte("payer")
+# taken before any statement that counts, so none of them waits for it after it began
+# (a statement's snapshot would predate the wait). FOR NO KEY UPDATE, as the hold's
+# UPDATE takes: rows inserted meanwhile that refer to the wallet (ledger entries) are
+# not kept waiting.
+_PAYER = select(Wallet).where(Wallet.id == _PAYER_ID).with_for_update(key_share=True).cte("payer")
 _paying = aliased(Wallet, _PAYER, name="Wallet")
 # Built once (building and keying a statement costs more CPU than running it): the
 # organization, its pending sign-up, the member user's settings, the contact with

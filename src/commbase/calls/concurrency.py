@@ -6,7 +6,7 @@ The count runs with the wallet locked, one placement of the wallet at a time, ea
 seeing the calls its predecessors committed. Under READ COMMITTED a statement's
 snapshot is taken when the statement starts, so the count cannot ride on a statement
 that waits for the lock (its snapshot would predate the wait): a phone call's placement
-takes the lock with its first statement (``callers.placing_for``) and counts when it
+takes the lock with its first read (``callers.placing_for``) and counts when it
 stores its call (``calls.storing``), on PostgreSQL as a CTE of the call's own
 ``INSERT`` (which also takes the hold and returns the count), elsewhere just before
 that INSERT; the transaction rolls back when it is over the limit (a refused placement

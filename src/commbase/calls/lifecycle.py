@@ -87,6 +87,9 @@ _FOR_UPDATE = (
     select(Call)
     .where(unindexed(Call.org_id) == bindparam("org_id"), Call.id == bindparam("call_id"))
     .with_for_update()
+    # The locked row as it is now, even if this session read the call before (what
+    # ``calls.counting.writes_call`` writes back is this object's every figure).
+    .execution_options(populate_existing=True)
 )
 
 
