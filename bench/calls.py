@@ -65,7 +65,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -604,7 +604,7 @@ def _shared_clock() -> float:
 
 
 async def _work(
-    database_url: str, org_id: str, *, args: argparse.Namespace, placed: Any, reports: Any
+    database_url: str, org_id: str, args: argparse.Namespace, placed: Any, reports: Any
 ) -> dict[str, Any]:
     """One worker process: dial what was placed and play it to its end, until as many
     calls of ``org_id`` are over as the placer reports it placed."""
@@ -647,14 +647,14 @@ async def _work(
     return {**done, "cpu_s": busy, "idle_cpu_s": idle_cpu, "last_moved": last_moved}
 
 
-def _worker_process(
-    database_url: str, org_id: str, args: argparse.Namespace, placed: Any, reports: Any
-) -> None:
+def _spawned(work: Callable[..., Coroutine[Any, Any, Any]], *arguments: Any) -> None:
+    """``work(*arguments)`` in a spawned process (its third argument the bench's
+    arguments, its last the queue it reports on), its outcome put on that queue, or its
+    error: the bench waits for one either way."""
+    reports, args = arguments[-1], arguments[2]
     try:
-        reports.put(
-            _run(_work(database_url, org_id, args=args, placed=placed, reports=reports), args.loop)
-        )
-    except BaseException as exc:  # the placer waits for a report: always send one
+        reports.put(_run(work(*arguments), args.loop))
+    except BaseException as exc:
         reports.put({"error": repr(exc)})
         raise
 
@@ -669,7 +669,6 @@ def _shares(total: int, parts: int) -> list[tuple[int, int]]:
 async def _place_share(
     database_url: str,
     tenant: Tenant,
-    *,
     args: argparse.Namespace,
     share: tuple[int, int],
     concurrency: int,
@@ -700,31 +699,6 @@ async def _place_share(
             }
 
 
-def _placer_process(
-    database_url: str,
-    tenant: Tenant,
-    args: argparse.Namespace,
-    share: tuple[int, int],
-    concurrency: int,
-    go: Any,
-    reports: Any,
-) -> None:
-    try:
-        work = _place_share(
-            database_url,
-            tenant,
-            args=args,
-            share=share,
-            concurrency=concurrency,
-            go=go,
-            reports=reports,
-        )
-        reports.put(_run(work, args.loop))
-    except BaseException as exc:  # the bench waits for a report: always send one
-        reports.put({"error": repr(exc)})
-        raise
-
-
 async def _report(reports: Any, timeout_s: float) -> dict[str, Any]:
     report: dict[str, Any] = await asyncio.to_thread(reports.get, True, timeout_s)
     if "error" in report:
@@ -752,8 +726,8 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
             tenant = await _make_tenant(app, calls=args.calls)
             workers = [
                 spawn.Process(
-                    target=_worker_process,
-                    args=(database_url, tenant.org_id, args, placed_count, reports),
+                    target=_spawned,
+                    args=(_work, database_url, tenant.org_id, args, placed_count, reports),
                     daemon=True,
                 )
                 for _ in range(args.workers)
@@ -767,8 +741,9 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
             placer_reports = spawn.Queue()
             placers = [
                 spawn.Process(
-                    target=_placer_process,
+                    target=_spawned,
                     args=(
+                        _place_share,
                         database_url,
                         tenant,
                         args,
