@@ -283,8 +283,8 @@ class Placement:
     elapsed_s: float = 0.0
 
 
-async def _place_all(
-    client: httpx.AsyncClient,
+async def _place_through(
+    app: FastAPI,
     tenant: Tenant,
     *,
     calls: int,
@@ -292,11 +292,14 @@ async def _place_all(
     deadline: float,
     first: int = 0,
 ) -> Placement:
+    """``calls`` placements by ``concurrency`` clients through the app in process (the
+    numbers called from the ``first``-th on)."""
     placed = Placement()
     headers = {"Authorization": f"Bearer {tenant.api_key}"}
     issued = 0
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
 
-    async def worker() -> None:
+    async def worker(client: httpx.AsyncClient) -> None:
         nonlocal issued
         while issued < calls and time.perf_counter() < deadline:
             index = issued
@@ -311,30 +314,13 @@ async def _place_all(
             elif placed.first_error is None:
                 placed.first_error = f"{response.status_code} {response.text[:300]}"
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    placed.elapsed_s = time.perf_counter() - started
-    return placed
-
-
-async def _place_through(
-    app: FastAPI,
-    tenant: Tenant,
-    *,
-    calls: int,
-    concurrency: int,
-    deadline: float,
-    first: int = 0,
-) -> Placement:
-    """``calls`` placements by ``concurrency`` clients through the app in process (the
-    numbers called from the ``first``-th on)."""
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
     async with httpx.AsyncClient(
         transport=transport, base_url="http://commbase.bench", timeout=60.0
     ) as client:
-        return await _place_all(
-            client, tenant, calls=calls, concurrency=concurrency, deadline=deadline, first=first
-        )
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        placed.elapsed_s = time.perf_counter() - started
+    return placed
 
 
 @dataclass
