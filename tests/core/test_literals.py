@@ -8,15 +8,17 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import column, event, select, table
+from sqlalchemy import Integer, column, event, select, table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commbase.calls.enums import ACTIVE_STATUSES, CallStatus
-from commbase.core.literals import among
+from commbase.core.db import Database
+from commbase.core.literals import among, listed
 from tests.calls.factories import ANSWERED_94S, fund_wallet, place
 from tests.identity.factories import make_tenant
 
 _T = table("t", column("status"))
+_NUMBERS = table("numbers", column("n", Integer))
 _DIALECTS = [postgresql.dialect(), sqlite.dialect()]  # type: ignore[no-untyped-call]
 
 
@@ -67,3 +69,25 @@ async def test_a_placement_renders_none_of_its_statements_again(
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     assert rendered_again == []
+
+
+async def test_a_list_known_at_execution_picks_its_rows_on_both_stacks(
+    database: Database,
+) -> None:
+    """``listed``: PostgreSQL binds the list as one array (``= ANY``, a text rendered once,
+    whatever the list's length); SQLite spells it out (expanding ``IN``). Either way the
+    statement finds the rows named, whatever the list's length, and none for an empty
+    list."""
+    statement = select(_NUMBERS.c.n).select_from(_NUMBERS).where(listed(_NUMBERS.c.n, "wanted"))
+    compiled = str(statement.compile(dialect=database.engine.dialect))
+    if database.dialect == "postgresql":
+        assert "= ANY" in compiled
+        assert "POSTCOMPILE" not in compiled
+    else:
+        assert "POSTCOMPILE" in compiled
+    async with database.engine.connect() as connection:
+        await connection.execute(text("CREATE TEMPORARY TABLE numbers (n INTEGER)"))
+        await connection.execute(text("INSERT INTO numbers VALUES (1), (2), (3), (4)"))
+        for wanted, found in (([2, 4], [2, 4]), ([3], [3]), ([1, 2, 3, 9], [1, 2, 3]), ([], [])):
+            rows = await connection.execute(statement.order_by(_NUMBERS.c.n), {"wanted": wanted})
+            assert [n for (n,) in rows] == found

@@ -56,8 +56,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import String, Table, any_, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,6 +70,7 @@ from commbase.core import outbox
 from commbase.core.db import Database
 from commbase.core.errors import Conflict, NotFound, PaymentRequired
 from commbase.core.ids import new_id
+from commbase.core.literals import listed
 from commbase.core.loaded import as_loaded
 from commbase.core.time import utcnow
 
@@ -262,13 +262,9 @@ _LOCK_WALLET = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
-# A batch's keys: on PostgreSQL one array parameter (one statement text, and prepared
-# statement, whatever the batch's size); elsewhere an expanding IN (rendered each time).
-_KNOWN_ENTRIES = select(LedgerEntry).where(
-    LedgerEntry.idempotency_key.in_(bindparam("keys", expanding=True))
-)
-_KNOWN_KEY = LedgerEntry.idempotency_key == any_(bindparam("keys", type_=ARRAY(String)))
-_KNOWN_ENTRIES_PG = select(LedgerEntry).where(_KNOWN_KEY)
+# A batch's keys (``core.literals.listed``: on PostgreSQL one statement text, and
+# prepared statement, whatever the batch's size).
+_KNOWN_ENTRIES = select(LedgerEntry).where(listed(LedgerEntry.idempotency_key, "keys"))
 _WALLETS: Table = Wallet.__table__  # type: ignore[assignment]
 _LEDGER: Table = LedgerEntry.__table__  # type: ignore[assignment]
 _MOVED = ("balance", "held", "balance_minutes", "held_minutes", "updated_at", "last_transaction_id")
@@ -332,8 +328,7 @@ async def _in_one_go(session: AsyncSession, wallet: Wallet, batch: list[_Debit])
     known: dict[str, LedgerEntry] = {}
     foreign: dict[str, Conflict] = {}
     if keys:
-        pg = session.get_bind().dialect.name == "postgresql"
-        rows = await session.scalars(_KNOWN_ENTRIES_PG if pg else _KNOWN_ENTRIES, {"keys": keys})
+        rows = await session.scalars(_KNOWN_ENTRIES, {"keys": keys})
         # The unique index on the key is global: a key on another wallet's entry is a
         # conflict for that debit, never that entry handed back as this one.
         for entry in rows:

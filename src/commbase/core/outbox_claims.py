@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import any_, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.db import rowcount
+from commbase.core.literals import listed
 from commbase.core.outbox_models import DELIVERIES, EVENTS, OutboxDelivery
 from commbase.core.time import utcnow
 
@@ -133,11 +133,10 @@ def _held(delivery_ids: list[int], worker_id: str) -> tuple[Any, ...]:
     )
 
 
-# ``complete``'s usual case on PostgreSQL, built once on the table: the ids as one
-# array parameter (``= ANY``), where an expanding ``IN`` is rendered again for each
-# execution, and without the ORM's bulk DELETE machinery.
+# ``complete``'s usual case, built once on the table (without the ORM's bulk DELETE
+# machinery): the ids as one list parameter (``core.literals.listed``).
 _DELETE_HELD = delete(DELIVERIES).where(
-    DELIVERIES.c.id == any_(bindparam("delivery_ids", type_=ARRAY(DELIVERIES.c.id.type))),
+    listed(DELIVERIES.c.id, "delivery_ids"),
     DELIVERIES.c.claimed_by == bindparam("worker_id"),
     DELIVERIES.c.done_at.is_(None),
 )
@@ -170,17 +169,14 @@ async def complete(
     if not delivery_ids:
         return 0
     if error:
-        statement: Any = (
+        gave_up = (
             update(OutboxDelivery)
             .where(*_held(delivery_ids, worker_id))
             .values(done_at=utcnow(), last_error=error[:2000])
         )
-    elif session.get_bind().dialect.name == "postgresql":
-        parameters = {"delivery_ids": delivery_ids, "worker_id": worker_id}
-        return rowcount(await session.execute(_DELETE_HELD, parameters))
-    else:
-        statement = delete(OutboxDelivery).where(*_held(delivery_ids, worker_id))
-    return rowcount(await session.execute(statement))
+        return rowcount(await session.execute(gave_up))
+    parameters = {"delivery_ids": delivery_ids, "worker_id": worker_id}
+    return rowcount(await session.execute(_DELETE_HELD, parameters))
 
 
 async def release(
