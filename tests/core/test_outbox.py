@@ -217,6 +217,43 @@ async def test_release_with_retry_time_and_error(database: Database, clock: Froz
     assert len(await claim(database, "w2")) == 1
 
 
+async def test_renew_and_give_up_touch_only_what_the_worker_holds(
+    database: Database, clock: FrozenClock
+) -> None:
+    """Renewing or giving up a list of ids changes only the deliveries this worker
+    holds; on PostgreSQL each statement has one text whatever the list's length."""
+    await record_events(database, 3)
+    first, *rest = await claim(database, "w1", lease_s=60)
+    ids = [first.delivery_id] + [c.delivery_id for c in rest]
+    sent: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        async with database.sessionmaker() as session:
+            renew, complete = outbox.renew, outbox.complete
+            assert await renew(session, delivery_ids=ids[:1], worker_id="w1", lease_s=600) == 1
+            assert await renew(session, delivery_ids=ids, worker_id="w2", lease_s=600) == 0
+            assert await renew(session, delivery_ids=ids, worker_id="w1", lease_s=600) == 3
+            assert await complete(session, delivery_ids=ids[1:], worker_id="w1", error="x") == 2
+            await session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    clock.advance(61)
+    assert await claim(database, "w2") == []  # still leased by the renewal
+    clock.advance(540)
+    [retaken] = await claim(database, "w2")
+    assert retaken.delivery_id == first.delivery_id  # the two given up stay done
+    assert await pending(database) == 1
+    if database.dialect == "postgresql":
+        renewals = [s for s in sent if s.startswith("UPDATE") and "last_error" not in s]
+        assert len(renewals) == 3, renewals
+        assert len(set(renewals)) == 1, renewals  # one text for 1 id and for 3
+
+
 async def test_a_backlog_waiting_for_retries_costs_a_claim_nothing(
     database: Database, clock: FrozenClock
 ) -> None:

@@ -123,22 +123,40 @@ async def claim(
     return [ClaimedEvent(*row) for row in rows.all()]
 
 
-def _held(delivery_ids: list[int], worker_id: str) -> tuple[Any, ...]:
-    """Of ``delivery_ids``, those this worker still holds: not done, not released,
-    not claimed since by another."""
-    return (
-        OutboxDelivery.id.in_(delivery_ids),
-        OutboxDelivery.claimed_by == worker_id,
-        OutboxDelivery.done_at.is_(None),
-    )
-
-
-# ``complete``'s usual case, built once on the table (without the ORM's bulk DELETE
-# machinery): the ids as one list parameter (``core.literals.listed``).
-_DELETE_HELD = delete(DELIVERIES).where(
+# Of the deliveries bound to ``delivery_ids``, those the worker bound to ``worker_id``
+# still holds: not done, not released, not claimed since by another. The ids are one
+# list parameter (``core.literals.listed``), so each statement below is built once on
+# the table and rendered once, whatever the number of ids (an expanding IN was
+# rendered again at every execution, a new text for each length). Nothing loads
+# deliveries as ORM objects, so there is no session state to keep in step.
+_HELD = (
     listed(DELIVERIES.c.id, "delivery_ids"),
     DELIVERIES.c.claimed_by == bindparam("worker_id"),
     DELIVERIES.c.done_at.is_(None),
+)
+# Parameters are never named after a column: such a name would be SET as well.
+_RENEW_HELD = (
+    update(DELIVERIES)
+    .where(*_HELD)
+    .values(available_at=bindparam("lease_until", type_=DELIVERIES.c.available_at.type))
+)
+_DELETE_HELD = delete(DELIVERIES).where(*_HELD)
+_GIVE_UP_HELD = (
+    update(DELIVERIES)
+    .where(*_HELD)
+    .values(
+        done_at=bindparam("finished_at", type_=DELIVERIES.c.done_at.type),
+        last_error=bindparam("error_text", type_=DELIVERIES.c.last_error.type),
+    )
+)
+_RELEASE_HELD = (
+    update(DELIVERIES)
+    .where(*_HELD)
+    .values(
+        claimed_by=None,
+        available_at=bindparam("retry_at", type_=DELIVERIES.c.available_at.type),
+        last_error=bindparam("error_text", type_=DELIVERIES.c.last_error.type),
+    )
 )
 
 
@@ -150,12 +168,9 @@ async def renew(
     returns how many."""
     if not delivery_ids:
         return 0
-    result = await session.execute(
-        update(OutboxDelivery)
-        .where(*_held(delivery_ids, worker_id))
-        .values(available_at=utcnow() + timedelta(seconds=lease_s))
-    )
-    return rowcount(result)
+    lease_until = utcnow() + timedelta(seconds=lease_s)
+    parameters = {"delivery_ids": delivery_ids, "worker_id": worker_id, "lease_until": lease_until}
+    return rowcount(await session.execute(_RENEW_HELD, parameters))
 
 
 async def complete(
@@ -168,14 +183,10 @@ async def complete(
     ended in an ``error`` (its consumer gave up) stays, marked done with the error."""
     if not delivery_ids:
         return 0
+    parameters: dict[str, Any] = {"delivery_ids": delivery_ids, "worker_id": worker_id}
     if error:
-        gave_up = (
-            update(OutboxDelivery)
-            .where(*_held(delivery_ids, worker_id))
-            .values(done_at=utcnow(), last_error=error[:2000])
-        )
-        return rowcount(await session.execute(gave_up))
-    parameters = {"delivery_ids": delivery_ids, "worker_id": worker_id}
+        parameters |= {"finished_at": utcnow(), "error_text": error[:2000]}
+        return rowcount(await session.execute(_GIVE_UP_HELD, parameters))
     return rowcount(await session.execute(_DELETE_HELD, parameters))
 
 
@@ -190,15 +201,13 @@ async def release(
     """Give claimed deliveries back, to be claimed again at ``retry_at`` (default now)."""
     if not delivery_ids:
         return
-    await session.execute(
-        update(OutboxDelivery)
-        .where(*_held(delivery_ids, worker_id))
-        .values(
-            claimed_by=None,
-            available_at=retry_at or utcnow(),
-            last_error=(error or None) and error[:2000],
-        )
-    )
+    parameters = {
+        "delivery_ids": delivery_ids,
+        "worker_id": worker_id,
+        "retry_at": retry_at or utcnow(),
+        "error_text": error[:2000] if error else None,
+    }
+    await session.execute(_RELEASE_HELD, parameters)
 
 
 async def pending_count(session: AsyncSession, *, consumer: str) -> int:
