@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from commbase.calls.models import Call
 from commbase.calls.transcripts.models import Transcript
@@ -229,9 +229,22 @@ async def test_the_purge_works_in_small_committed_batches(app: FastAPI, clock: F
     database: Database = app.state.db
     spy = RetentionKind(kind.name, kind.default_days, 1, 30, counted, kind.description)
 
-    removed = await retention.purge_kind(database, spy, now=clock.now(), batch_size=2)
+    deletes: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("DELETE FROM idempotency_keys"):
+            deletes.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        removed = await retention.purge_kind(database, spy, now=clock.now(), batch_size=2)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", capture)
 
     assert (removed, batches) == (5, [2, 2, 1])
+    assert len(deletes) == 3
+    if database.dialect == "postgresql":  # the batch is one array: one text for 2 ids and 1
+        assert len(set(deletes)) == 1, deletes
 
 
 async def test_retention_policies_are_bounded_and_audited(

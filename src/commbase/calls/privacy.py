@@ -26,6 +26,7 @@ from commbase.calls.transcripts import service as transcripts
 from commbase.calls.transcripts.models import Transcript
 from commbase.contacts import service as contacts_service
 from commbase.core.db import rowcount
+from commbase.core.literals import listed
 from commbase.core.time import utcnow
 from commbase.identity import service as identity_service
 from commbase.privacy.records import as_records, blank_personal
@@ -34,7 +35,12 @@ from commbase.privacy.registry import RetentionWindow, register_retention, regis
 TABLES = {"calls", "call_events", "call_actions", "transcripts"}
 SETTING = "transcript_retention_days"
 DEFAULT_TRANSCRIPT_DAYS = 30  # Settings.transcript_retention_days
-CHUNK = 500  # ids per IN (...) list
+CHUNK = 500  # ids per list parameter
+# A chunk is one list parameter, "chunk" (``core.literals.listed``): one text on
+# PostgreSQL whatever the chunk's length. An erasure's statements keep the session's
+# objects in step by the rows they touched ("fetch": a listed chunk is a condition the
+# ORM cannot evaluate in Python).
+_FETCHED = {"synchronize_session": "fetch"}
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
@@ -62,8 +68,9 @@ async def _export(
 ) -> dict[str, list[dict[str, Any]]]:
     files: dict[str, list[dict[str, Any]]] = {name: [] for name in sorted(TABLES)}
     for chunk in _chunks(call_ids):
-        calls = select(Call).where(Call.org_id == org_id, Call.id.in_(chunk)).order_by(Call.id)
-        files["calls"] += as_records(await session.scalars(calls))
+        calls = select(Call).where(Call.org_id == org_id, listed(Call.id, "chunk"))
+        calls = calls.order_by(Call.id)
+        files["calls"] += as_records(await session.scalars(calls, {"chunk": chunk}))
         for name, model in (
             ("call_events", CallEvent),
             ("call_actions", CallAction),
@@ -71,8 +78,9 @@ async def _export(
         ):
             rows = await session.scalars(
                 select(model)
-                .where(model.org_id == org_id, model.call_id.in_(chunk))
-                .order_by(model.id)
+                .where(model.org_id == org_id, listed(model.call_id, "chunk"))
+                .order_by(model.id),
+                {"chunk": chunk},
             )
             files[name] += as_records(rows)
     return files
@@ -84,23 +92,30 @@ async def _erase(
     counts = dict.fromkeys(sorted(TABLES), 0)
     now = utcnow()
     for chunk in _chunks(call_ids):
-        in_chunk = (Transcript.org_id == org_id) & Transcript.call_id.in_(chunk)
+        in_chunk = (Transcript.org_id == org_id) & listed(Transcript.call_id, "chunk")
         counts["transcripts"] += int(
-            await session.scalar(select(func.count()).select_from(Transcript).where(in_chunk)) or 0
+            await session.scalar(
+                select(func.count()).select_from(Transcript).where(in_chunk), {"chunk": chunk}
+            )
+            or 0
         )
         for call_id in chunk:  # keeps the SQLite search index in step
             await transcripts.erase_for_call(session, org_id=org_id, call_id=call_id)
         for name, model in (("call_events", CallEvent), ("call_actions", CallAction)):
             counts[name] += rowcount(
                 await session.execute(
-                    delete(model).where(model.org_id == org_id, model.call_id.in_(chunk))
+                    delete(model).where(model.org_id == org_id, listed(model.call_id, "chunk")),
+                    {"chunk": chunk},
+                    execution_options=_FETCHED,
                 )
             )
         counts["calls"] += rowcount(
             await session.execute(
                 update(Call)
-                .where(Call.org_id == org_id, Call.id.in_(chunk))
-                .values({**blank_personal(Call), **keep, Call.erased_at: now})
+                .where(Call.org_id == org_id, listed(Call.id, "chunk"))
+                .values({**blank_personal(Call), **keep, Call.erased_at: now}),
+                {"chunk": chunk},
+                execution_options=_FETCHED,
             )
         )
     return counts

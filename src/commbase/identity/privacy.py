@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.core.cache import Cache
 from commbase.core.db import rowcount
 from commbase.core.ids import new_id
+from commbase.core.literals import listed
 from commbase.core.time import utcnow
 from commbase.identity.accounts.models import AccountToken
 from commbase.identity.agent_sessions.models import AgentSession
@@ -248,7 +249,11 @@ async def purge_agent_sessions(
     )
     if ids:
         # A guest session's contact book goes with it (ON DELETE CASCADE).
-        await session.execute(delete(AgentSession).where(AgentSession.id.in_(ids)))
+        await session.execute(
+            delete(AgentSession).where(listed(AgentSession.id, "ids")),  # one list parameter
+            {"ids": ids},
+            execution_options={"synchronize_session": False},  # a purge loads no objects
+        )
     return len(ids)
 
 

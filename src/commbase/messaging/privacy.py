@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics import touches
 from commbase.core.db import rowcount
+from commbase.core.literals import listed
 from commbase.core.time import utcnow
 from commbase.messaging import fulltext
 from commbase.messaging.metrics import CONVERSATIONS, MESSAGES
@@ -188,7 +189,7 @@ async def purge_message_bodies(
         await fulltext.unindex(session, ids)
         await session.execute(
             update(Message)
-            .where(Message.id.in_(ids))
+            .where(listed(Message.id, "ids"))  # the batch as one list parameter
             .values(
                 body=None,
                 media_url=None,
@@ -196,7 +197,8 @@ async def purge_message_bodies(
                 metadata_={},
                 erased_at=utcnow(),
             )
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
+            {"ids": ids},
         )
     return len(ids)
 

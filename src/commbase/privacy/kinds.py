@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core.db import rowcount
 from commbase.core.idempotency import IdempotencyKey
+from commbase.core.literals import listed
 from commbase.core.outbox import OutboxDelivery, OutboxEvent
 from commbase.privacy.models import PrivacyRequest
 from commbase.privacy.records import as_records
@@ -30,6 +31,10 @@ from commbase.privacy.registry import (
 )
 
 EXPORT = "export"
+# A purge's batch of ids is one list parameter (``core.literals.listed``: one text on
+# PostgreSQL whatever the batch's length). A purge loads no rows as ORM objects, so
+# there is no session state to keep in step with its statements.
+_UNSYNCED = {"synchronize_session": False}
 
 
 async def purge_idempotency_keys(
@@ -47,7 +52,11 @@ async def purge_idempotency_keys(
         )
     )
     if ids:
-        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids)))
+        await session.execute(
+            delete(IdempotencyKey).where(listed(IdempotencyKey.id, "ids")),
+            {"ids": ids},
+            execution_options=_UNSYNCED,
+        )
     return len(ids)
 
 
@@ -64,8 +73,11 @@ async def purge_outbox_events(session: AsyncSession, *, window: RetentionWindow,
         )
     )
     if ids:
-        await session.execute(delete(OutboxDelivery).where(OutboxDelivery.event_id.in_(ids)))
-        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+        for statement in (
+            delete(OutboxDelivery).where(listed(OutboxDelivery.event_id, "ids")),
+            delete(OutboxEvent).where(listed(OutboxEvent.id, "ids")),
+        ):
+            await session.execute(statement, {"ids": ids}, execution_options=_UNSYNCED)
     return len(ids)
 
 
@@ -84,7 +96,9 @@ async def purge_export_files(session: AsyncSession, *, window: RetentionWindow, 
     )
     if ids:
         await session.execute(
-            update(PrivacyRequest).where(PrivacyRequest.id.in_(ids)).values(file=None)
+            update(PrivacyRequest).where(listed(PrivacyRequest.id, "ids")).values(file=None),
+            {"ids": ids},
+            execution_options=_UNSYNCED,
         )
     return len(ids)
 

@@ -36,8 +36,9 @@ for instance, would plug its delivery payloads in like this::
             .where(WebhookDelivery.payload.is_not(None),
                    window.older_than(WebhookDelivery.org_id, WebhookDelivery.created_at))
             .limit(limit)))
-        await session.execute(
-            update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(payload=None))
+        await session.execute(  # the batch as one list parameter (core.literals.listed)
+            update(WebhookDelivery).where(listed(WebhookDelivery.id, "ids")).values(payload=None),
+            {"ids": ids}, execution_options={"synchronize_session": False})
         return len(ids)
 
     register_retention(
@@ -72,6 +73,8 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import ColumnElement, and_, delete, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from commbase.core.literals import listed
 
 SubjectType = Literal["user", "contact", "email"]
 # The subjects every personal table is covered for (tests/privacy/test_coverage.py).
@@ -214,7 +217,7 @@ async def delete_older_rows(
         )
     )
     if ids:
-        await session.execute(delete(key.table).where(key.in_(ids)))
+        await session.execute(delete(key.table).where(listed(key, "ids")), {"ids": ids})
     return len(ids)
 
 

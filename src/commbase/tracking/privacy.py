@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.core import partitions
 from commbase.core.db import rowcount
+from commbase.core.literals import listed
 from commbase.engagement.lab.models import LabExperiment
 from commbase.privacy.records import as_records, blank_personal
 from commbase.privacy.registry import (
@@ -141,8 +142,12 @@ async def purge_events(session: AsyncSession, *, window: RetentionWindow, limit:
         )
     ).all()
     if found:
+        # The batch's keys as one list parameter (``core.literals.listed``: one text on
+        # PostgreSQL whatever the batch's length); a purge loads no rows as objects.
         await session.execute(
-            delete(TrackedEvent).where(TrackedEvent.seq.in_([row.seq for row in found]))
+            delete(TrackedEvent).where(listed(TrackedEvent.seq, "seqs")),
+            {"seqs": [row.seq for row in found]},
+            execution_options={"synchronize_session": False},
         )
         await event_ids.forget(session, [(row.org_id, row.event_id) for row in found])
     return dropped + len(found)
@@ -198,7 +203,11 @@ async def purge_pageviews(session: AsyncSession, *, window: RetentionWindow, lim
         )
         if ids:
             # A visitor not seen for the period has no younger session or pageview.
-            await session.execute(delete(model).where(key.in_(ids)))
+            await session.execute(
+                delete(model).where(listed(key, "ids")),
+                {"ids": ids},
+                execution_options={"synchronize_session": False},
+            )
             removed += len(ids)
     return removed
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.contacts import service as contacts_service
 from commbase.core.db import rowcount
 from commbase.core.errors import NotFound
+from commbase.core.literals import listed
 from commbase.core.outbox import OutboxEvent
 from commbase.identity import service as identity_service
 from commbase.privacy.registry import (
@@ -38,18 +39,21 @@ async def purge_payloads(session: AsyncSession, *, window: RetentionWindow, limi
         )
     )
     if ids:
+        # The batch as one list parameter (``core.literals.listed``).
         await session.execute(
             update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids))
+            .where(listed(WebhookDelivery.id, "ids"))
             .values(payload=None, status=DeliveryStatus.FAILED, next_attempt_at=None)
             .where(WebhookDelivery.status == DeliveryStatus.PENDING)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
+            {"ids": ids},
         )
         await session.execute(
             update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids), WebhookDelivery.payload.is_not(None))
+            .where(listed(WebhookDelivery.id, "ids"), WebhookDelivery.payload.is_not(None))
             .values(payload=None)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
+            {"ids": ids},
         )
     return len(ids)
 
