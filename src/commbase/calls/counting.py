@@ -280,5 +280,9 @@ def _written(session: AsyncSession, call: Call, values: dict[str, Any]) -> None:
     it left to flush, its attributes what the row now holds."""
     state = inspect(call)
     state.dict.update(values)
-    # What a flush does with the objects it wrote (SQLAlchemy's own, not public).
+    # What a flush does with the objects it wrote (SQLAlchemy's own, not public). The
+    # public ``orm.attributes.set_committed_value`` commits values but leaves the call
+    # marked modified, in ``session.dirty``: the next flush would take it through a
+    # unit of work (mapper and flush events) for nothing (tests/calls/
+    # test_call_statements.py: ..._is_left_clean_in_its_session).
     state._commit_all(state.dict, session.sync_session.identity_map)
