@@ -352,8 +352,8 @@ async def test_placements_at_once_stop_at_the_keys_limit_and_hold_only_for_their
 ) -> None:
     """Eight placements at once on one wallet with a key allowed 3 calls in progress:
     3 are placed, 5 refused with 429, and only the 3 placed hold money. Each counts
-    the calls its predecessors on the wallet committed (on PostgreSQL the count rides
-    on the call's INSERT, after the placement's first statement locked the wallet)."""
+    the calls its predecessors on the wallet committed (on PostgreSQL the gate of the
+    statement that stores the call counts once it holds the wallet's lock)."""
     tenant = await make_tenant(app)
     wallet = await fund_wallet(client, tenant.headers, amount=10_000)
     key = auth(str((await create_key(client, tenant.api_key, max_concurrent_calls=3))["key"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -17,6 +18,7 @@ from commbase.calls.models import Call
 from commbase.calls.providers import DialNotSent, ProviderError, carriers_of
 from commbase.calls.schemas import CallCreate
 from commbase.core.auth import KeyGrant, Principal, PrincipalKind
+from commbase.core.errors import RateLimited
 from commbase.core.outbox import OutboxEvent
 from commbase.core.ratelimit import RateLimitRule
 from commbase.core.time import FrozenClock, use_clock
@@ -69,7 +71,7 @@ async def get_call(client: httpx.AsyncClient, tenant: Tenant, call_id: str) -> d
     return body
 
 
-async def test_a_rolled_back_placement_dials_nothing_and_a_committed_one_dials_once(
+async def test_a_refused_placement_dials_nothing_and_a_committed_one_dials_once(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     carrier = install_carrier(app, RecordingCarrier())
@@ -77,16 +79,18 @@ async def test_a_rolled_back_placement_dials_nothing_and_a_committed_one_dials_o
     wallet = await fund_wallet(client, tenant.headers, amount=1000)
     data = CallCreate(to=ANSWERED_94S)
 
-    # The placement's transaction rolls back after place_call (say, a later step failed).
+    # Refused once its call was written (the key allows no call in progress): on
+    # PostgreSQL its one statement undoes itself, elsewhere the transaction rolls back.
+    full = replace(key_principal(tenant), key=KeyGrant(environment="live", max_concurrent_calls=0))
     async with app.state.db.sessionmaker() as session:
-        placed = await placement.place_call(
-            session,
-            principal=key_principal(tenant),
-            data=data,
-            carriers=carriers_of(app.state.job_services),
-            settings=settings,
-        )
-        assert placed.call.status == "queued"
+        with pytest.raises(RateLimited):
+            await placement.place_call(
+                session,
+                principal=full,
+                data=data,
+                carriers=carriers_of(app.state.job_services),
+                settings=settings,
+            )
         await session.rollback()
     assert await dial_queued(app) == 0
     assert carrier.dials == []

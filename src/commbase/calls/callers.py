@@ -153,15 +153,9 @@ _PAYER_ID = (
     .limit(1)
     .scalar_subquery()
 )
-# That wallet, locked (on PostgreSQL; SQLite's writers take the whole database): a
-# placement holds money on it and counts the caller's calls in progress in the one
-# statement that stores the call (``calls.storing``), whose snapshot, taken once the
-# lock is held, sees every call its predecessors on the wallet committed. The lock is
-# taken before any statement that counts, so none of them waits for it after it began
-# (a statement's snapshot would predate the wait). FOR NO KEY UPDATE, as the hold's
-# UPDATE takes: rows inserted meanwhile that refer to the wallet (ledger entries) are
-# not kept waiting.
-_PAYER = select(Wallet).where(Wallet.id == _PAYER_ID).with_for_update(key_share=True).cte("payer")
+# That wallet, as it is now (not locked: a placement locks it as it holds money on
+# it, in the statement that stores the call, ``calls.gate``, or with ``lock_payer``).
+_PAYER = select(Wallet).where(Wallet.id == _PAYER_ID).cte("payer")
 _paying = aliased(Wallet, _PAYER, name="Wallet")
 # Built once (building and keying a statement costs more CPU than running it): the
 # organization, its pending sign-up, the member user's settings, the contact with
@@ -206,7 +200,7 @@ _PLACING = (
         ),
     )
     .where(Organization.id == bindparam("org_id"))
-    # The locked wallet as it is now, whatever this session may have read before.
+    # The wallet as it is now, whatever this session may have read before.
     .execution_options(populate_existing=True)
 )
 
@@ -215,7 +209,7 @@ async def placing_for(
     session: AsyncSession, *, principal: Principal, phone: str | None, country: str | None
 ) -> Placing:
     """``caller_for``, the sign-up's verification, the contact with ``phone``, the
-    paying wallet (locked until the transaction ends) and the outbound rates for
+    paying wallet (not locked: ``lock_payer``) and the outbound rates for
     ``country`` or any country, read in one statement; NotFound if the organization
     is missing, a missing user told by ``Placing.require_caller``."""
     caller = _caller(principal, limits=CallerLimits(), timezone="UTC")
@@ -247,3 +241,22 @@ async def placing_for(
         rates=[found.Rate for found in rows if found.Rate is not None],
         user_missing=user_missing,
     )
+
+
+# FOR NO KEY UPDATE, as the hold's UPDATE takes: rows inserted meanwhile that refer to
+# the wallet (ledger entries) are not kept waiting.
+_LOCK_PAYER = (
+    select(Wallet)
+    .where(Wallet.id == bindparam("wallet_id"))
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
+)
+
+
+async def lock_payer(session: AsyncSession, wallet: Wallet) -> None:
+    """Lock the paying ``wallet`` until the transaction ends (on PostgreSQL; SQLite's
+    writers take the whole database) and read it afresh: placements on the wallet then
+    run one at a time, each counting the calls its predecessors committed. Before any
+    statement that counts: a statement's snapshot predates a wait for the lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_LOCK_PAYER, {"wallet_id": wallet.id})

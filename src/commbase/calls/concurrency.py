@@ -2,18 +2,17 @@
 agent session or user (for a sign-in) are counted against the key's limit (5 without
 a key), lowered by the user's own ``max_concurrent_calls`` when set.
 
-The count runs with the wallet locked, one placement of the wallet at a time, each
-seeing the calls its predecessors committed. Under READ COMMITTED a statement's
+The count runs with the paying wallet locked, one placement of the wallet at a time,
+each seeing the calls its predecessors committed. Under READ COMMITTED a statement's
 snapshot is taken when the statement starts, so the count cannot ride on a statement
-that waits for the lock (its snapshot would predate the wait): a phone call's placement
-takes the lock with its first read (``callers.placing_for``) and counts when it
-stores its call (``calls.storing``), on PostgreSQL as a CTE of the call's own
-``INSERT`` (which also takes the hold and returns the count), elsewhere just before
-that INSERT; the transaction rolls back when it is over the limit (a refused placement
-has then written, and undone, its call and outbox rows: the price of fewer round trips
-for every placement). Where spend caps apply, and for a video room, :func:`check` also
-counts in a statement of its own before the caps are read (their refusal is then the
-429).
+that waits for the lock (its snapshot would predate the wait). On PostgreSQL a phone
+call's placement counts in its gate (``calls.gate``), a function whose queries each
+take their own snapshot, run once it holds the lock, by the statement that stores the
+call. Elsewhere, and where spend caps apply, the placement locks the wallet first
+(``callers.lock_payer``) and counts when it stores its call (``calls.storing``: on
+PostgreSQL a CTE of the call's ``INSERT``, elsewhere just before it; the transaction
+rolls back when it is over the limit), or, where spend caps apply, and for a video
+room, in a statement of its own before the caps are read (:func:`check`).
 """
 
 from __future__ import annotations
@@ -53,10 +52,13 @@ class InProgress:
 
     def refuse_over(self, active: int | None) -> None:
         if int(active or 0) >= self.limit:
-            raise RateLimited(
-                f"At most {self.limit} calls may be in progress at once",
-                headers={"Retry-After": "5"},
-            )
+            raise self.refusal()
+
+    def refusal(self) -> RateLimited:
+        """The answer to a placement over the limit."""
+        return RateLimited(
+            f"At most {self.limit} calls may be in progress at once", headers={"Retry-After": "5"}
+        )
 
 
 def of(caller: Caller) -> InProgress:

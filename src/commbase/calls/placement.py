@@ -5,16 +5,17 @@ as ``queued`` and ``call.queued`` recorded for ``calls.dialing`` to dial after c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from math import ceil
-from zoneinfo import ZoneInfo
+from typing import NoReturn
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commbase.billing import holds
 from commbase.billing import rates as billing_rates
@@ -23,9 +24,9 @@ from commbase.billing.licenses import service as licenses_service
 from commbase.billing.licenses.enums import Feature
 from commbase.billing.models import Wallet
 from commbase.billing.service import Hold
-from commbase.calls import concurrency, events, lifecycle
+from commbase.calls import caps, concurrency, events, gate, lifecycle
 from commbase.calls import dialing as _dialing  # noqa: F401  (registers the calls.dial consumer)
-from commbase.calls.callers import Caller, placing_for
+from commbase.calls.callers import Caller, lock_payer, placing_for
 from commbase.calls.enums import CallDirection, CallKind, CallStatus, ProviderName
 from commbase.calls.models import Call
 from commbase.calls.numbers import parse_destination
@@ -41,7 +42,6 @@ from commbase.core.errors import (
     PaymentRequired,
     RateLimited,
 )
-from commbase.core.money import minutes_affordable
 from commbase.core.phones import PhoneNumber
 from commbase.core.time import utcnow
 from commbase.identity.agent_sessions import service as agent_sessions
@@ -74,7 +74,9 @@ async def place_call(
     idempotency_key: str | None = None,
 ) -> Placed:
     """Check consent, limits and funds, hold the money and queue the call; the carrier
-    is dialed by ``calls.dialing`` once this transaction has committed.
+    is dialed by ``calls.dialing`` once the call has committed. On PostgreSQL, unless
+    spend caps apply, the call commits on its own (``calls.gate``) after ``session``
+    commits what it read; otherwise it commits with ``session``.
 
     With an ``idempotency_key`` (the request's credential-scoped key), a call already
     placed with it is returned instead of placing another one.
@@ -100,7 +102,6 @@ async def place_call(
         await licenses_service.require_feature(
             session, org_id=principal.org_id, user_id=caller.user_id, feature=Feature.VIDEO_CALLS
         )
-    await check_call_rate(session, caller)
     if placing.contact_blocked:
         raise ContactBlocked(f"{destination.e164} is blocked")
     if (wallet := placing.wallet) is None:
@@ -114,9 +115,47 @@ async def place_call(
         currency=wallet.currency,
         default_currency=settings.default_rate_currency,
     )
-    # ``placing_for`` locked the wallet's row (until the commit: placements on one
-    # wallet queue there). Without spend caps the money is held, and the calls in
-    # progress counted, by the statement that stores the call (``calls.storing``).
+
+    def new_call(hold: Hold, allowed_s: int) -> Call:
+        call = _new_call(
+            caller=caller,
+            data=data,
+            destination=destination,
+            from_number=from_number,
+            contact_id=placing.contact_id,
+            wallet=wallet,
+            rate=rate,
+            hold=hold,
+            allowed_s=allowed_s,
+            provider=carriers.for_placement(livemode=principal.livemode),
+        )
+        call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
+        return call
+
+    if (engine := gate.engine_of(session)) is not None and not caps.has_caps(caller, wallet):
+        # One statement that commits on its own (``calls.gate``).
+        try:
+            return Placed(
+                await _place_gated(
+                    session,
+                    engine,
+                    caller=caller,
+                    wallet=wallet,
+                    rate=rate,
+                    data=data,
+                    settings=settings,
+                    new_call=new_call,
+                )
+            )
+        except IntegrityError as exc:
+            if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
+                return Placed(earlier, replayed=True)  # a concurrent retry's, committed
+            _refuse_as_key_in_use(idempotency_key, exc)
+    # Placements on the wallet queue here until the commit (``lock_payer``). Without spend
+    # caps the money is held, and the calls in progress counted, by the statement that
+    # stores the call (``calls.storing``).
+    await lock_payer(session, wallet)
+    await check_call_rate(session, caller)
     allowed_s, hold, taken = await _cover(
         session, caller=caller, wallet=wallet, rate=rate, data=data, settings=settings
     )
@@ -126,27 +165,47 @@ async def place_call(
         if taken:
             await billing_service.release_hold(session, wallet=wallet, hold=hold)
         return Placed(earlier, replayed=True)
-    call = _new_call(
-        caller=caller,
-        data=data,
-        destination=destination,
-        from_number=from_number,
-        contact_id=placing.contact_id,
-        wallet=wallet,
-        rate=rate,
-        hold=hold,
-        allowed_s=allowed_s,
-        provider=carriers.for_placement(livemode=principal.livemode),
-    )
-    call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
+    call = new_call(hold, allowed_s)
     await apply_retention(session, call=call, caller=caller)
     await _queue_dial(
         session,
         call=call,
-        in_progress=concurrency.of(caller),
+        # Counted already where a spend cap applies (``check_limits_and_hold``).
+        in_progress=None if taken else concurrency.of(caller),
         hold=None if taken else (wallet, hold),
     )
     return Placed(call)
+
+
+# A hold worked out again this many times (the wallet moved each time) answers 402.
+_GATE_TRIES = 4
+
+
+async def _place_gated(
+    session: AsyncSession,
+    engine: AsyncEngine,
+    *,
+    caller: Caller,
+    wallet: Wallet,
+    rate: Decimal,
+    data: CallCreate,
+    settings: Settings,
+    new_call: Callable[[Hold, int], Call],
+) -> Call:
+    """Place the call through ``calls.gate``: its hold worked out from ``wallet`` as
+    read, again from the balances the gate found if the wallet moved meanwhile."""
+    max_duration = caps.max_duration_of(caller, requested_s=data.max_duration_s, settings=settings)
+    in_progress = concurrency.of(caller)
+    for _ in range(_GATE_TRIES):
+        hold = holds.cover(wallet, rate_per_minute=rate, max_minutes=ceil(max_duration / 60))
+        call = new_call(hold, min(max_duration, hold.allowed_minutes * 60))
+        await apply_retention(session, call=call, caller=caller)
+        try:
+            await gate.store(session, engine, call, gate.Gate(in_progress, caller, wallet, hold))
+        except gate.WalletMoved:
+            continue
+        return call
+    raise PaymentRequired("The wallet kept moving while the call was placed; retry")
 
 
 async def _cover(
@@ -158,12 +217,12 @@ async def _cover(
     data: CallCreate,
     settings: Settings,
 ) -> tuple[int, Hold, bool]:
-    """How long the call may last, its hold on ``wallet`` (locked by ``placing_for``)
+    """How long the call may last, its hold on ``wallet`` (locked by ``lock_payer``)
     and whether that hold is taken already: where a spend cap applies it is (the caps
     read what was spent, ``check_limits_and_hold``), otherwise it is only worked out,
     for the statement that stores the call to take."""
-    if _has_caps(caller, wallet):
-        allowed_s, hold = await check_limits_and_hold(
+    if caps.has_caps(caller, wallet):
+        allowed_s, hold = await caps.check_limits_and_hold(
             session,
             caller=caller,
             wallet=wallet,
@@ -172,7 +231,7 @@ async def _cover(
             settings=settings,
         )
         return allowed_s, hold, True
-    max_duration = _max_duration(caller, requested_s=data.max_duration_s, settings=settings)
+    max_duration = caps.max_duration_of(caller, requested_s=data.max_duration_s, settings=settings)
     hold = holds.cover(wallet, rate_per_minute=rate, max_minutes=ceil(max_duration / 60))
     return min(max_duration, hold.allowed_minutes * 60), hold, False
 
@@ -218,99 +277,6 @@ async def check_call_rate(session: AsyncSession, caller: Caller) -> None:
             f"This agent session may place {caller.agent.calls_per_hour} calls per hour",
             headers={"Retry-After": "60"},
         )
-
-
-async def check_limits_and_hold(
-    session: AsyncSession,
-    *,
-    caller: Caller,
-    wallet: Wallet,
-    rate: Decimal,
-    requested_s: int | None,
-    settings: Settings,
-) -> tuple[int, Hold]:
-    """The checks every call placed (a phone call, a video room) passes with its
-    wallet locked: concurrency, the longest it may last, the spend caps, and the
-    hold. Returns the seconds the call may last and the hold."""
-    max_duration = _max_duration(caller, requested_s=requested_s, settings=settings)
-    await concurrency.check(session, caller)
-    caps = await _spend_caps(session, caller=caller, wallet=wallet)
-    hold = await _reserve(session, wallet=wallet, rate=rate, max_duration=max_duration, caps=caps)
-    return min(max_duration, hold.allowed_minutes * 60), hold
-
-
-def _has_caps(caller: Caller, wallet: Wallet) -> bool:
-    """Whether a spend limit applies (``_spend_caps`` reads what was spent)."""
-    return (
-        (caller.agent is not None and caller.agent.max_spend_limit is not None)
-        or (caller.user_id is not None and caller.limits.daily_spend_limit is not None)
-        or wallet.daily_spend_limit is not None
-    )
-
-
-def _max_duration(caller: Caller, *, requested_s: int | None, settings: Settings) -> int:
-    """The longest the call may last: the request's, the server's, the user's limits and
-    AI settings, and the agent session's limit, whichever is shortest."""
-    candidates = [
-        settings.max_call_duration_s,
-        requested_s,
-        caller.limits.max_call_duration_s,
-        caller.limits.ai_max_call_duration_s,
-        caller.agent.max_call_duration if caller.agent else None,
-    ]
-    return min([value for value in candidates if value is not None])
-
-
-def _today_start(timezone: str) -> datetime:
-    local = utcnow().astimezone(ZoneInfo(timezone))
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-async def _spend_caps(session: AsyncSession, *, caller: Caller, wallet: Wallet) -> list[int]:
-    """What may still be spent, in minor units, under each spend limit that applies:
-    the agent session's total, the user's day and the wallet's day."""
-    org_id = caller.principal.org_id
-    caps: list[int] = []
-    if caller.agent is not None and caller.agent.max_spend_limit is not None:
-        assert caller.agent_session_id is not None
-        agent = await agent_sessions.get_session(
-            session, org_id=org_id, session_id=caller.agent_session_id
-        )
-        caps.append(caller.agent.max_spend_limit - int(agent.stats.get("total_spent", 0)))
-    today = _today_start(caller.timezone)
-    if caller.user_id and caller.limits.daily_spend_limit is not None:
-        spent = await billing_service.spent_since(
-            session, org_id=org_id, since=today, user_id=caller.user_id
-        )
-        caps.append(caller.limits.daily_spend_limit - spent)
-    if wallet.daily_spend_limit is not None:
-        spent = await billing_service.spent_since(
-            session, org_id=org_id, since=today, wallet_id=wallet.id
-        )
-        caps.append(wallet.daily_spend_limit - spent)
-    return caps
-
-
-async def _reserve(
-    session: AsyncSession,
-    *,
-    wallet: Wallet,
-    rate: Decimal,
-    max_duration: int,
-    caps: list[int],
-) -> Hold:
-    """Hold what the call may cost on ``wallet``, locked and read by this transaction:
-    its whole duration, less if a spend cap or the wallet's funds allow less;
-    PaymentRequired below one minute."""
-    max_minutes = ceil(max_duration / 60)
-    if caps:
-        capped = minutes_affordable(max(0, min(caps)), rate, wallet.currency)
-        if capped < 1 and wallet.balance_minutes - wallet.held_minutes < 1:
-            raise PaymentRequired("The spend limit does not cover one more minute")
-        max_minutes = min(max_minutes, max(capped, 1))
-    hold = holds.cover(wallet, rate_per_minute=rate, max_minutes=max_minutes)
-    await holds.take(session, wallet, hold)
-    return hold
 
 
 def _new_call(
@@ -389,7 +355,7 @@ async def _queue_dial(
     session: AsyncSession,
     *,
     call: Call,
-    in_progress: concurrency.InProgress,
+    in_progress: concurrency.InProgress | None,
     hold: tuple[Wallet, Hold] | None,
 ) -> None:
     """Store the call (one Core INSERT: ``calls.storing``), taking its ``hold`` if one
@@ -406,11 +372,16 @@ async def _queue_dial(
             hold=hold,
         )
     except IntegrityError as exc:
-        if call.idempotency_key is None:
-            raise
-        # Another request with this key committed its call between our checks: this
-        # transaction rolls back (hold included) and the retry answers with that call.
-        raise IdempotencyKeyInUse(
-            "A request with this Idempotency-Key placed its call meanwhile; retry",
-            headers={"Retry-After": "1"},
-        ) from exc
+        _refuse_as_key_in_use(call.idempotency_key, exc)
+
+
+def _refuse_as_key_in_use(key: str | None, exc: IntegrityError) -> NoReturn:
+    """Raise ``exc`` again, or, for a placement with an Idempotency-Key, as another request
+    with that key placing its call meanwhile: the placement rolled back (hold included)
+    and the retry answers with that call."""
+    if key is None:
+        raise exc
+    raise IdempotencyKeyInUse(
+        "A request with this Idempotency-Key placed its call meanwhile; retry",
+        headers={"Retry-After": "1"},
+    ) from exc

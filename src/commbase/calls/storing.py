@@ -64,7 +64,7 @@ _INSERT = insert(_TABLE).values(
 )
 
 
-def _row(call: Call) -> dict[str, Any]:
+def row_of(call: Call) -> dict[str, Any]:
     """Every column of the transient ``call`` by its parameter, its defaults filled in
     (on ``call`` too)."""
     given = call.__dict__
@@ -82,19 +82,19 @@ def _row(call: Call) -> dict[str, Any]:
 async def insert_call(session: AsyncSession, call: Call) -> None:
     """Store the transient ``call`` in ``session``'s transaction; IntegrityError as a
     flush would raise it. ``call`` stays out of the session (nothing is tracked)."""
-    await session.execute(_INSERT, _row(call))
+    await session.execute(_INSERT, row_of(call))
 
 
 # On PostgreSQL the call's first event rides on its INSERT: the outbox's rows are
 # CTEs of the statement (``outbox.EVENTS_CTES``), one round trip instead of two; so
 # does the count of the caller's calls in progress (``calls.concurrency``), which
 # the statement returns (its snapshot does not see the row it inserts).
-_INSERT_WITH_EVENTS = _INSERT.add_cte(*outbox.EVENTS_CTES)
+INSERT_WITH_EVENTS = _INSERT.add_cte(*outbox.EVENTS_CTES)
 
 
 def _counting(owner: str) -> Any:
     active = concurrency.counted(owner)
-    return _INSERT_WITH_EVENTS.add_cte(active).returning(select(active.c.active).scalar_subquery())
+    return INSERT_WITH_EVENTS.add_cte(active).returning(select(active.c.active).scalar_subquery())
 
 
 _INSERT_COUNTING = {owner: _counting(owner) for owner in concurrency.OWNERS}
@@ -103,7 +103,7 @@ _INSERT_COUNTING = {owner: _counting(owner) for owner in concurrency.OWNERS}
 def _holding(owner: str) -> Any:
     """And the call's hold on its wallet (``holds.HELD``), whose balances it returns."""
     active = concurrency.counted(owner)
-    return _INSERT_WITH_EVENTS.add_cte(holds.HELD, active).returning(
+    return INSERT_WITH_EVENTS.add_cte(holds.HELD, active).returning(
         select(active.c.active).scalar_subquery(),
         *(select(balance).scalar_subquery() for balance in holds.HELD_BALANCES),
     )
@@ -130,10 +130,10 @@ async def insert_call_and_record(
     caller's transaction must then roll back (on PostgreSQL the call was inserted).
 
     ``hold`` (with ``in_progress``): the call's hold taken on its wallet first, which
-    this transaction has locked (``callers.placing_for``): on PostgreSQL in the same
+    this transaction has locked (``callers.lock_payer``): on PostgreSQL in the same
     statement, elsewhere by one of its own; PaymentRequired, the transaction to roll
     back, if the wallet no longer covers it (it cannot while locked)."""
-    row = _row(call)
+    row = row_of(call)
     payload = payload_of(call)
     if session.get_bind().dialect.name != "postgresql":
         if hold is not None:
@@ -147,7 +147,7 @@ async def insert_call_and_record(
         session, [(event_type, payload, utcnow())], org_id=call.org_id
     )
     if in_progress is None:
-        await session.execute(_INSERT_WITH_EVENTS, {**row, **events})
+        await session.execute(INSERT_WITH_EVENTS, {**row, **events})
         return
     parameters = {**row, **events, **in_progress.parameters()}
     if hold is None:

@@ -60,6 +60,7 @@ __all__ = [
     "ClaimedEvent",
     "OutboxDelivery",
     "OutboxEvent",
+    "announce",
     "claim",
     "complete",
     "consumers",
@@ -118,7 +119,9 @@ def unlisten(wake: asyncio.Event) -> None:
         _listeners.discard(item)
 
 
-async def _announce() -> None:
+async def announce() -> None:
+    """Wake this process's listening workers: events committed (the caller's
+    transaction, or a statement that committed on its own)."""
     current = asyncio.get_running_loop()
     for loop, wake in list(_listeners):
         if loop is current:
@@ -197,7 +200,7 @@ async def record(
                 {**values, "payload": json.dumps(payload), "consumers": consumers},
             )
             if isinstance(session, Session):
-                after_commit(session, _announce, once=True)
+                after_commit(session, announce, once=True)
             return OutboxEvent(**values)
         await session.execute(insert(_EVENTS).values(values))
         if consumers:
@@ -209,7 +212,7 @@ async def record(
                 ],
             )
     if isinstance(session, Session):
-        after_commit(session, _announce, once=True)
+        after_commit(session, announce, once=True)
     return OutboxEvent(**values)
 
 
@@ -260,7 +263,7 @@ async def record_many(
     else:
         await _insert_rows(session, rows)
     if isinstance(session, Session):
-        after_commit(session, _announce, once=True)
+        after_commit(session, announce, once=True)
 
 
 def _deliveries_of(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -300,7 +303,7 @@ async def record_events(
         rows = [_event_row(kind, payload, org_id=org_id, now=at) for kind, payload, at in items]
         await _insert_rows(session, rows)
     if isinstance(session, Session):
-        after_commit(session, _announce, once=True)
+        after_commit(session, announce, once=True)
 
 
 def _documents(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
@@ -314,18 +317,20 @@ def _documents(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
 
 
 def events_parameters(
-    session: AsyncSession,
+    session: AsyncSession | None,
     items: Sequence[tuple[str, dict[str, Any], datetime]],
     *,
     org_id: str,
 ) -> dict[str, Any]:
     """``record_events`` for a statement of the caller's own on PostgreSQL: the
     parameters of ``EVENTS_CTES``, which the caller adds to its statement (the same
-    rows as ``record_events``); those listening hear of them after the commit."""
+    rows as ``record_events``); those listening hear of them after ``session``
+    commits, or, with no session (a statement that commits on its own), when the
+    caller calls :func:`announce`."""
     rows = [_event_row(kind, payload, org_id=org_id, now=at) for kind, payload, at in items]
     events_json, deliveries_json = _documents(rows)
     if isinstance(session, Session):
-        after_commit(session, _announce, once=True)
+        after_commit(session, announce, once=True)
     return {"ob_events": events_json, "ob_org_id": org_id, "ob_deliveries": deliveries_json}
 
 

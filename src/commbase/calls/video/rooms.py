@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.billing import service as billing_service
 from commbase.billing.licenses import service as licenses_service
 from commbase.billing.licenses.enums import Feature
-from commbase.calls import lifecycle, placement
+from commbase.calls import caps, lifecycle, placement
 from commbase.calls import service as calls_service
 from commbase.calls.callers import caller_for
 from commbase.calls.enums import CallDirection, CallKind, CallStatus, EventSource
@@ -121,7 +121,7 @@ async def create_room(
     )
     if earlier := await _created_with_key(session, principal, idempotency_key, fingerprint):
         return earlier, _link(settings, earlier), True  # a retry committed meanwhile
-    allowed_s, hold = await placement.check_limits_and_hold(
+    allowed_s, hold = await caps.check_limits_and_hold(
         session, caller=caller, wallet=wallet, rate=rate, requested_s=None, settings=settings
     )
     now = utcnow()
