@@ -9,9 +9,12 @@ just inserted into ``tracked_event_ids`` (or generated), whose keys keep a
 concurrent request from storing them. The ids go in by a plain ``INSERT`` first:
 for a batch none of whose ids is stored (the common one) it costs PostgreSQL about
 half the CPU of ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (6-7 against 12-15
-ms a 1,000-id batch: no speculative insertion); an id already stored (a replay)
-makes it fail, the batch rolls back to its savepoint and inserts its ids again
-with ``ON CONFLICT``, which says which are new. Fresh
+ms a 1,000-id batch: no speculative insertion). A batch sent again (its answer lost)
+is the expected duplicate: that insert first looks up the batch's first and last
+ids and, either being stored, inserts nothing, so the replay raises no error (and
+PostgreSQL logs none); its ids then go in with ``ON CONFLICT``, which says which are
+new. An id stored elsewhere in the batch makes the plain insert fail: the batch
+rolls back to its savepoint and takes the same way. Fresh
 batches cost PostgreSQL about 40% less CPU this way than an ``INSERT ... SELECT
 FROM json_to_recordset`` (which parses the whole batch as JSON text on the server).
 
@@ -85,10 +88,16 @@ INSERT INTO tracked_event_ids (org_id, event_id)
 SELECT $1::text, id FROM unnest($2::text[]) AS id ORDER BY id
 ON CONFLICT DO NOTHING RETURNING event_id
 """
-# The same insert for a batch whose ids are all new; a unique violation otherwise.
+# The same insert for a batch whose ids are all new; none when one of the ids $3 (the
+# batch's first and last) is stored, a unique violation when another is. Two index
+# probes: looking every id up first cost a 1,000-id batch ~4 ms, 60% of its insert.
 _ALL_IDS = """
 INSERT INTO tracked_event_ids (org_id, event_id)
-SELECT $1::text, id FROM unnest($2::text[]) AS id ORDER BY id
+SELECT $1::text, id FROM unnest($2::text[]) AS id
+WHERE NOT EXISTS (
+    SELECT FROM tracked_event_ids WHERE org_id = $1::text AND event_id = ANY($3::text[])
+)
+ORDER BY id
 """
 
 
@@ -118,14 +127,16 @@ async def write(driver: Any, rows: list[Row], *, chosen: list[str]) -> int:
 
 async def _fresh_rows(driver: Any, rows: list[Row], chosen: list[str]) -> list[Row]:
     """What ``_new_rows`` returns, by a plain insert of the ``chosen`` ids when none is
-    stored yet; when one is, its unique violation is undone and ``_new_rows`` decides."""
+    stored yet; when the first or the last is (a replay), the insert does nothing and
+    ``_new_rows`` decides; when another one is, its unique violation is undone first."""
     if chosen:
         try:
-            await driver.execute(_ALL_IDS, rows[0][0], chosen)
+            status = await driver.execute(_ALL_IDS, rows[0][0], chosen, [chosen[0], chosen[-1]])
         except asyncpg.UniqueViolationError:
             await driver.execute(_UNDO)
         else:
-            return rows
+            if status != "INSERT 0 0":  # all inserted: none was stored
+                return rows
     return await _new_rows(driver, rows, chosen)
 
 
