@@ -3,19 +3,29 @@ before the gate locked it; the gate holds on the wallet as it is, or stores noth
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from commbase.billing.models import Wallet
-from commbase.calls import gate
+from commbase.calls import gate, placement
 from commbase.calls.models import Call
+from commbase.calls.placement import Placed
+from commbase.calls.providers import carriers_of
+from commbase.calls.schemas import CallCreate
+from commbase.core.auth import KeyGrant
 from commbase.core.outbox import OutboxEvent
+from commbase.settings import Settings
 from tests.calls.factories import ANSWERED_94S, fund_wallet, place
+from tests.calls.test_dialing import key_principal
 from tests.core.conftest import assert_problem
 from tests.identity.factories import Tenant, make_tenant
 
@@ -113,3 +123,111 @@ async def test_a_wallet_frozen_before_the_gate_refuses_and_stores_nothing(
     shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
     assert (shown["balance"], shown["held"]) == (1000, 0)
     assert await stored(app, tenant) == (0, 0)
+
+
+@pytest.mark.parametrize(("limit", "funds"), [(1, 10_000), (5, 100)])
+async def test_two_placements_with_one_key_at_once_answer_with_one_call(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int,
+    funds: int,
+) -> None:
+    """Both reach the gate before either committed (past the Idempotency-Key's first
+    check): the second, refused by the first's call (the key's one call in progress,
+    or the wallet's funds), answers with that call."""
+    tenant = await make_tenant(app)
+    await fund_wallet(client, tenant.headers, amount=funds)
+    principal = replace(
+        key_principal(tenant), key=KeyGrant(environment="live", max_concurrent_calls=limit)
+    )
+    real = gate.store
+    arrived: list[int] = []
+    both = asyncio.Event()
+
+    async def store(*args: Any) -> None:
+        arrived.append(1)
+        if len(arrived) == 2:
+            both.set()
+        await asyncio.wait_for(both.wait(), 10)
+        await real(*args)
+
+    monkeypatch.setattr(gate, "store", store)
+
+    async def one() -> Placed:
+        async with app.state.db.sessionmaker() as session:
+            placed = await placement.place_call(
+                session,
+                principal=principal,
+                data=CallCreate(to=ANSWERED_94S),
+                carriers=carriers_of(app.state.job_services),
+                settings=settings,
+                idempotency_key="same-key",
+            )
+            await session.commit()
+            return placed
+
+    first, second = await asyncio.gather(one(), one())
+    assert first.call.id == second.call.id
+    assert sorted([first.replayed, second.replayed]) == [False, True]
+    assert await stored(app, tenant) == (1, 1)
+
+
+async def test_a_client_gone_while_its_gate_waits_places_nothing(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process placing the call dies while its statement waits for the wallet:
+    PostgreSQL notices (``core.db.CLIENT_CHECK_MS``) and cancels it, so no call is
+    stored (and dialed) for a request that was never answered."""
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=1000)
+    drivers: list[Any] = []
+    real = gate.pooled
+
+    @contextlib.asynccontextmanager
+    async def pooled(engine: Any) -> AsyncIterator[Any]:
+        async with real(engine) as driver:
+            drivers.append(driver)
+            yield driver
+
+    monkeypatch.setattr(gate, "pooled", pooled)
+
+    async def one() -> Placed:
+        async with app.state.db.sessionmaker() as session:
+            return await placement.place_call(
+                session,
+                principal=key_principal(tenant),
+                data=CallCreate(to=ANSWERED_94S),
+                carriers=carriers_of(app.state.job_services),
+                settings=settings,
+            )
+
+    async with app.state.db.sessionmaker() as holder:
+        await holder.execute(select(Wallet.id).where(Wallet.id == wallet["id"]).with_for_update())
+        placing = asyncio.create_task(one())
+        waiting = 0
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            async with app.state.db.sessionmaker() as watcher:
+                waiting = int(
+                    await watcher.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND query LIKE '%commbase_place_call_gate%'"
+                        )
+                    )
+                    or 0
+                )
+            if waiting:
+                break
+        assert waiting == 1
+        drivers[0].terminate()  # the process's end of the connection is gone
+        with pytest.raises(OperationalError):
+            await placing
+        await asyncio.sleep(1.0)  # PostgreSQL's next check of the client
+        await holder.commit()
+    await asyncio.sleep(0.5)
+    assert await stored(app, tenant) == (0, 0)
+    shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
+    assert (shown["balance"], shown["held"]) == (1000, 0)

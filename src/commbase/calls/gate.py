@@ -46,7 +46,7 @@ from commbase.calls.models import Call
 from commbase.calls.storing import INSERT_WITH_EVENTS, row_of
 from commbase.core import outbox
 from commbase.core.driver import DriverStatement, pooled
-from commbase.core.errors import PaymentRequired, RateLimited
+from commbase.core.errors import Conflict, PaymentRequired, RateLimited
 from commbase.core.time import utcnow
 
 _WALLETS = Wallet.__table__
@@ -152,12 +152,20 @@ class Gate:
         return None
 
 
+def busy() -> Conflict:
+    """The answer when the wallet stays busy: a 409 the client retries (an
+    Idempotency-Key's answer is not kept for it)."""
+    return Conflict("The wallet is busy with other placements; retry", headers={"Retry-After": "1"})
+
+
 async def store(session: AsyncSession, engine: AsyncEngine, call: Call, gate: Gate) -> None:
     """Store the transient ``call`` and its ``call.queued`` event if ``gate`` lets it
     through, committed; ``session``'s transaction commits first (it has only read).
 
-    RateLimited or PaymentRequired as the gate refuses; WalletMoved when the hold must
-    be worked out again; IntegrityError as a flush would raise it."""
+    RateLimited or PaymentRequired as the gate refuses, Conflict (:func:`busy`) when the
+    wallet stayed locked for the gate's ``lock_timeout``; WalletMoved when the hold
+    must be worked out again; IntegrityError as a flush would raise it. A client gone
+    while the statement waits has it cancelled (``core.db.CLIENT_CHECK_MS``)."""
     statement = _COMPILED.get(engine.dialect)
     if statement is None:
         statement = _COMPILED[engine.dialect] = DriverStatement(_STORE, engine.dialect)
@@ -178,6 +186,8 @@ async def store(session: AsyncSession, engine: AsyncEngine, call: Call, gate: Ga
                 refused = gate.refusal(str(message), detail)
                 if refused is not None:
                     raise refused from exc
+            if sqlstate == "55P03":  # lock_not_available: the gate's lock_timeout
+                raise busy() from exc
             if isinstance(sqlstate, str) and sqlstate.startswith("23"):
                 raise IntegrityError(statement.sql, None, exc) from exc
             raise

@@ -132,7 +132,8 @@ async def place_call(
         call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
         return call
 
-    if (engine := gate.engine_of(session)) is not None and not caps.has_caps(caller, wallet):
+    engine = gate.engine_of(session)
+    if engine is not None and _gated(caller, wallet, rate=rate, data=data, settings=settings):
         # One statement that commits on its own (``calls.gate``).
         try:
             return Placed(
@@ -151,6 +152,11 @@ async def place_call(
             if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
                 return Placed(earlier, replayed=True)  # a concurrent retry's, committed
             _refuse_as_key_in_use(idempotency_key, exc)
+        except (RateLimited, PaymentRequired):
+            # The gate counted the call a concurrent retry committed before this one.
+            if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
+                return Placed(earlier, replayed=True)
+            raise
     # Placements on the wallet queue here until the commit (``lock_payer``). Without spend
     # caps the money is held, and the calls in progress counted, by the statement that
     # stores the call (``calls.storing``).
@@ -177,8 +183,24 @@ async def place_call(
     return Placed(call)
 
 
-# A hold worked out again this many times (the wallet moved each time) answers 402.
+# A hold worked out again this many times (the wallet moved each time): retry later.
 _GATE_TRIES = 4
+
+
+def _gated(
+    caller: Caller, wallet: Wallet, *, rate: Decimal, data: CallCreate, settings: Settings
+) -> bool:
+    """Whether the call goes through ``calls.gate``: unless a spend limit applies, or the
+    wallet as read does not cover a minute (the locked path then says so, after the
+    agent session's calls per hour, as the gate would)."""
+    if caps.has_caps(caller, wallet):
+        return False
+    max_duration = caps.max_duration_of(caller, requested_s=data.max_duration_s, settings=settings)
+    try:
+        holds.cover(wallet, rate_per_minute=rate, max_minutes=ceil(max_duration / 60))
+    except PaymentRequired:
+        return False
+    return True
 
 
 async def _place_gated(
@@ -205,7 +227,7 @@ async def _place_gated(
         except gate.WalletMoved:
             continue
         return call
-    raise PaymentRequired("The wallet kept moving while the call was placed; retry")
+    raise gate.busy()
 
 
 async def _cover(
