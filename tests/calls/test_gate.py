@@ -21,6 +21,7 @@ from commbase.calls.models import Call
 from commbase.calls.placement import Placed
 from commbase.calls.providers import carriers_of
 from commbase.calls.schemas import CallCreate
+from commbase.core import driver
 from commbase.core.auth import KeyGrant
 from commbase.core.outbox import OutboxEvent
 from commbase.settings import Settings
@@ -183,13 +184,13 @@ async def test_a_client_gone_while_its_gate_waits_places_nothing(
     tenant = await make_tenant(app)
     wallet = await fund_wallet(client, tenant.headers, amount=1000)
     drivers: list[Any] = []
-    real = gate.pooled
+    real = driver.pooled
 
     @contextlib.asynccontextmanager
     async def pooled(engine: Any) -> AsyncIterator[Any]:
-        async with real(engine) as driver:
-            drivers.append(driver)
-            yield driver
+        async with real(engine) as connection:
+            drivers.append(connection)
+            yield connection
 
     monkeypatch.setattr(gate, "pooled", pooled)
 
