@@ -232,3 +232,22 @@ async def test_a_client_gone_while_its_gate_waits_places_nothing(
     assert await stored(app, tenant) == (0, 0)
     shown = (await client.get(f"/v1/wallets/{wallet['id']}", headers=tenant.headers)).json()
     assert (shown["balance"], shown["held"]) == (1000, 0)
+
+
+async def test_a_wallet_locked_past_the_gates_wait_answers_409_and_stores_nothing(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The gate waits 5 s at most for the wallet (migration 0062's ``lock_timeout``): a
+    409 the client retries, and nothing of the placement stays."""
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=1000)
+    async with app.state.db.sessionmaker() as holder:
+        await holder.execute(select(Wallet.id).where(Wallet.id == wallet["id"]).with_for_update())
+        refused = await place(client, tenant.headers, ANSWERED_94S)
+        await holder.commit()
+
+    assert_problem(refused, 409, "conflict")
+    assert refused.headers["Retry-After"] == "1"
+    assert await stored(app, tenant) == (0, 0)
+    placed = await place(client, tenant.headers, ANSWERED_94S)
+    assert placed.status_code == 201, placed.text
