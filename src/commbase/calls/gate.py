@@ -53,23 +53,25 @@ _WALLETS = Wallet.__table__
 _TIME = _WALLETS.c.updated_at.type
 _BALANCES = ("balance", "held", "balance_minutes", "held_minutes", "updated_at")
 
+# The function's parameters, in its order (migration 0062).
+_PARAMETERS = (
+    ("g_wallet_id", String),
+    ("g_wallet_status", String),
+    ("g_amount", BigInteger),
+    ("g_package", Integer),
+    ("g_now", _TIME),
+    ("g_org_id", String),
+    ("g_statuses", ARRAY(String)),
+    ("g_owner", String),
+    ("g_owner_id", String),
+    ("g_limit", Integer),
+    ("g_call_id", String),
+    ("g_agent_session_id", String),
+    ("g_calls_per_hour", Integer),
+    ("g_hour_ago", _TIME),
+)
 _GATE = select(
-    *func.commbase_place_call_gate(
-        bindparam("g_wallet_id", type_=String),
-        bindparam("g_wallet_status", type_=String),
-        bindparam("g_amount", type_=BigInteger),
-        bindparam("g_package", type_=Integer),
-        bindparam("g_now", type_=_TIME),
-        bindparam("g_org_id", type_=String),
-        bindparam("g_statuses", type_=ARRAY(String)),
-        bindparam("g_owner", type_=String),
-        bindparam("g_owner_id", type_=String),
-        bindparam("g_limit", type_=Integer),
-        bindparam("g_call_id", type_=String),
-        bindparam("g_agent_session_id", type_=String),
-        bindparam("g_calls_per_hour", type_=Integer),
-        bindparam("g_hour_ago", type_=_TIME),
-    )
+    *func.commbase_place_call_gate(*(bindparam(name, type_=kind) for name, kind in _PARAMETERS))
     .table_valued(
         column("amount", BigInteger),
         *(column(name, _WALLETS.c[name].type) for name in _BALANCES),
