@@ -61,6 +61,13 @@ class InProgress:
         )
 
 
+def over_call_rate(per_hour: int) -> RateLimited:
+    """The answer to an agent session that placed its ``calls_per_hour`` already."""
+    return RateLimited(
+        f"This agent session may place {per_hour} calls per hour", headers={"Retry-After": "60"}
+    )
+
+
 def of(caller: Caller) -> InProgress:
     principal = caller.principal
     limit = DEFAULT_MAX_CONCURRENT

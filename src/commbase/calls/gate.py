@@ -40,13 +40,13 @@ from commbase.billing.holds import Hold
 from commbase.billing.models import Wallet
 from commbase.calls import events, lifecycle
 from commbase.calls.callers import Caller
-from commbase.calls.concurrency import InProgress
+from commbase.calls.concurrency import InProgress, over_call_rate
 from commbase.calls.enums import ACTIVE_STATUSES
 from commbase.calls.models import Call
 from commbase.calls.storing import INSERT_WITH_EVENTS, row_of
 from commbase.core import outbox
 from commbase.core.driver import DriverStatement, pooled
-from commbase.core.errors import Conflict, PaymentRequired, RateLimited
+from commbase.core.errors import Conflict, PaymentRequired
 from commbase.core.time import utcnow
 
 _WALLETS = Wallet.__table__
@@ -141,10 +141,7 @@ class Gate:
             return self.in_progress.refusal()
         if reason == "commbase:call_rate":
             per_hour = self.caller.agent.calls_per_hour if self.caller.agent else 0
-            return RateLimited(
-                f"This agent session may place {per_hour} calls per hour",
-                headers={"Retry-After": "60"},
-            )
+            return over_call_rate(per_hour)
         if reason == "commbase:wallet_inactive":
             return PaymentRequired("The wallet paying for this caller is not active")
         if reason == "commbase:wallet_moved" and detail:

@@ -133,19 +133,13 @@ async def place_call(
         return call
 
     engine = gate.engine_of(session)
-    if engine is not None and _gated(caller, wallet, rate=rate, data=data, settings=settings):
+    first = _gated(caller, wallet, rate=rate, data=data, settings=settings)
+    if engine is not None and first is not None:
         # One statement that commits on its own (``calls.gate``).
         try:
             return Placed(
                 await _place_gated(
-                    session,
-                    engine,
-                    caller=caller,
-                    wallet=wallet,
-                    rate=rate,
-                    data=data,
-                    settings=settings,
-                    new_call=new_call,
+                    session, engine, caller=caller, wallet=wallet, first=first, new_call=new_call
                 )
             )
         except IntegrityError as exc:
@@ -187,20 +181,30 @@ async def place_call(
 _GATE_TRIES = 4
 
 
+@dataclass(frozen=True, slots=True)
+class _Covered:
+    """A placement's hold worked out from its wallet as read, and what it was worked
+    out for (again, should the wallet have moved before the gate)."""
+
+    hold: Hold
+    rate: Decimal
+    max_duration: int
+
+
 def _gated(
     caller: Caller, wallet: Wallet, *, rate: Decimal, data: CallCreate, settings: Settings
-) -> bool:
-    """Whether the call goes through ``calls.gate``: unless a spend limit applies, or the
-    wallet as read does not cover a minute (the locked path then says so, after the
-    agent session's calls per hour, as the gate would)."""
+) -> _Covered | None:
+    """The hold if the call goes through ``calls.gate``; None where a spend limit applies
+    or the wallet as read does not cover a minute (the locked path then says so, after
+    the agent session's calls per hour, as the gate would)."""
     if caps.has_caps(caller, wallet):
-        return False
+        return None
     max_duration = caps.max_duration_of(caller, requested_s=data.max_duration_s, settings=settings)
     try:
-        holds.cover(wallet, rate_per_minute=rate, max_minutes=ceil(max_duration / 60))
+        hold = holds.cover(wallet, rate_per_minute=rate, max_minutes=ceil(max_duration / 60))
     except PaymentRequired:
-        return False
-    return True
+        return None
+    return _Covered(hold, rate, max_duration)
 
 
 async def _place_gated(
@@ -209,22 +213,21 @@ async def _place_gated(
     *,
     caller: Caller,
     wallet: Wallet,
-    rate: Decimal,
-    data: CallCreate,
-    settings: Settings,
+    first: _Covered,
     new_call: Callable[[Hold, int], Call],
 ) -> Call:
-    """Place the call through ``calls.gate``: its hold worked out from ``wallet`` as
-    read, again from the balances the gate found if the wallet moved meanwhile."""
-    max_duration = caps.max_duration_of(caller, requested_s=data.max_duration_s, settings=settings)
+    """Place the call through ``calls.gate`` with the ``first`` hold, worked out again
+    from the balances the gate found if the wallet moved meanwhile."""
     in_progress = concurrency.of(caller)
+    hold, max_duration = first.hold, first.max_duration
     for _ in range(_GATE_TRIES):
-        hold = holds.cover(wallet, rate_per_minute=rate, max_minutes=ceil(max_duration / 60))
         call = new_call(hold, min(max_duration, hold.allowed_minutes * 60))
         await apply_retention(session, call=call, caller=caller)
         try:
             await gate.store(session, engine, call, gate.Gate(in_progress, caller, wallet, hold))
         except gate.WalletMoved:
+            minutes = ceil(max_duration / 60)
+            hold = holds.cover(wallet, rate_per_minute=first.rate, max_minutes=minutes)
             continue
         return call
     raise gate.busy()
@@ -295,10 +298,7 @@ async def check_call_rate(session: AsyncSession, caller: Caller) -> None:
         )
     )
     if int(recent or 0) >= caller.agent.calls_per_hour:
-        raise RateLimited(
-            f"This agent session may place {caller.agent.calls_per_hour} calls per hour",
-            headers={"Retry-After": "60"},
-        )
+        raise concurrency.over_call_rate(caller.agent.calls_per_hour)
 
 
 def _new_call(
