@@ -590,10 +590,18 @@ def _shared_clock() -> float:
 
 
 async def _work(
-    database_url: str, org_id: str, args: argparse.Namespace, placed: Any, reports: Any
-) -> dict[str, Any]:
+    database_url: str,
+    org_id: str,
+    args: argparse.Namespace,
+    placed: Any,
+    release: Any,
+    reports: Any,
+) -> None:
     """One worker process: dial what was placed and play it to its end, until as many
-    calls of ``org_id`` are over as the placer reports it placed."""
+    calls of ``org_id`` are over as the placer reports it placed; its figures are
+    reported with its connections still open, which it closes once ``release`` is set
+    (the bench reads PostgreSQL's CPU in between: a backend that exited earlier would
+    have its whole life's CPU moved to the postmaster's reaped children)."""
     settings = _settings(database_url, args.calls)
     app = _app(settings, dial_latency_ms=args.dial_latency_ms)
     dial_clock = FrozenClock(CLOCK_START)
@@ -629,17 +637,18 @@ async def _work(
                 done["finished"] = True
                 break
             await asyncio.sleep(0.005)
-    busy = time.process_time() - cpu_start - idle_cpu
-    return {**done, "cpu_s": busy, "idle_cpu_s": idle_cpu, "last_moved": last_moved}
+        busy = time.process_time() - cpu_start - idle_cpu
+        reports.put({**done, "cpu_s": busy, "idle_cpu_s": idle_cpu, "last_moved": last_moved})
+        await asyncio.to_thread(release.wait, args.max_seconds + 120)
 
 
-def _spawned(work: Callable[..., Coroutine[Any, Any, Any]], *arguments: Any) -> None:
+def _spawned(work: Callable[..., Coroutine[Any, Any, None]], *arguments: Any) -> None:
     """``work(*arguments)`` in a spawned process (its third argument the bench's
-    arguments, its last the queue it reports on), its outcome put on that queue, or its
-    error: the bench waits for one either way."""
+    arguments, its last the queue it reports its figures on), or its error on that
+    queue: the bench waits for one either way."""
     reports, args = arguments[-1], arguments[2]
     try:
-        reports.put(_run(work(*arguments), args.loop))
+        _run(work(*arguments), args.loop)
     except BaseException as exc:
         reports.put({"error": repr(exc)})
         raise
@@ -659,10 +668,11 @@ async def _place_share(
     share: tuple[int, int],
     concurrency: int,
     go: Any,
+    release: Any,
     reports: Any,
-) -> dict[str, Any]:
+) -> None:
     """One more API process: its own app places its ``share`` of the calls once ``go``
-    is set (start-up is not timed)."""
+    is set (start-up is not timed), and reports as a worker does (see ``_work``)."""
     app = _app(_settings(database_url, args.calls), dial_latency_ms=args.dial_latency_ms)
     with use_clock(FrozenClock(CLOCK_START)):
         async with LifespanManager(app):
@@ -679,10 +689,13 @@ async def _place_share(
                 deadline=time.perf_counter() + args.max_seconds,
                 first=share[0],
             )
-            return {
-                "placed": {**placed.__dict__, "ended": _shared_clock()},
-                "cpu_s": time.process_time() - cpu_start,
-            }
+            reports.put(
+                {
+                    "placed": {**placed.__dict__, "ended": _shared_clock()},
+                    "cpu_s": time.process_time() - cpu_start,
+                }
+            )
+            await asyncio.to_thread(release.wait, args.max_seconds + 120)
 
 
 async def _report(reports: Any, timeout_s: float) -> dict[str, Any]:
@@ -701,6 +714,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
     clock = FrozenClock(CLOCK_START)
     spawn = multiprocessing.get_context("spawn")
     placed_count = spawn.Value("i", -1)
+    release = spawn.Event()  # PostgreSQL's CPU is read: spawned processes may disconnect
     reports = spawn.Queue()
     with use_clock(clock):
         async with LifespanManager(app):
@@ -713,7 +727,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
             workers = [
                 spawn.Process(
                     target=_spawned,
-                    args=(_work, database_url, tenant.org_id, args, placed_count, reports),
+                    args=(_work, database_url, tenant.org_id, args, placed_count, release, reports),
                     daemon=True,
                 )
                 for _ in range(args.workers)
@@ -736,6 +750,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
                         share,
                         clients,
                         go,
+                        release,
                         placer_reports,
                     ),
                     daemon=True,
@@ -777,6 +792,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
             placed_count.value = len(placed.call_ids)
             done = [await _report(reports, args.max_seconds + 60) for _ in workers]
             pg_end = _postgres_cpu_s(database_name)
+            release.set()
             for process in (*workers, *placers):
                 process.join(30)
             checks = await _verify(database, tenant, placed.call_ids)
