@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from asyncpg.transaction import Transaction
 from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
@@ -251,3 +252,40 @@ async def test_a_wallet_locked_past_the_gates_wait_answers_409_and_stores_nothin
     assert await stored(app, tenant) == (0, 0)
     placed = await place(client, tenant.headers, ANSWERED_94S)
     assert placed.status_code == 201, placed.text
+
+
+async def test_a_gated_placement_begins_no_transaction(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its reads run in autocommit (``core.readonly.read_first``) and its one write
+    commits on its own: no BEGIN and COMMIT round trips. The locked path (a spend
+    limit) still holds and stores in one transaction."""
+    tenant = await make_tenant(app)
+    wallet = await fund_wallet(client, tenant.headers, amount=10_000)
+    assert (await place(client, tenant.headers, ANSWERED_94S)).status_code == 201
+    real = Transaction.start
+    begun: list[int] = []  # the driver's BEGINs
+
+    async def start(transaction: Transaction) -> None:
+        begun.append(1)
+        await real(transaction)
+
+    monkeypatch.setattr(Transaction, "start", start)
+    placed = await place(client, tenant.headers, ANSWERED_94S)
+    assert placed.status_code == 201, placed.text
+    assert begun == []
+    assert await stored(app, tenant) == (2, 2)
+
+    held = await held_on(client, tenant, wallet["id"])
+
+    await set_wallet(app, wallet["id"], daily_spend_limit=5_000)
+    capped = await place(client, tenant.headers, ANSWERED_94S)
+    assert capped.status_code == 201, capped.text
+    assert len(begun) >= 1
+    assert await stored(app, tenant) == (3, 3)
+    assert await held_on(client, tenant, wallet["id"]) == held * 3 // 2  # one hold more
+
+
+async def held_on(client: httpx.AsyncClient, tenant: Tenant, wallet_id: str) -> int:
+    shown = (await client.get(f"/v1/wallets/{wallet_id}", headers=tenant.headers)).json()
+    return int(shown["held"])

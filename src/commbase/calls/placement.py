@@ -33,6 +33,7 @@ from commbase.calls.numbers import parse_destination
 from commbase.calls.providers import Carriers
 from commbase.calls.schemas import CallCreate
 from commbase.calls.storing import insert_call_and_record
+from commbase.core import readonly
 from commbase.core.auth import Principal
 from commbase.core.errors import (
     ConsentRequired,
@@ -86,6 +87,11 @@ async def place_call(
     destination = parse_destination(data.to)
     from_number = parse_destination(data.from_, field="from").e164 if data.from_ else None
     fingerprint = request_fingerprint(data) if idempotency_key else None
+    # Up to the hold the placement only reads: on PostgreSQL in autocommit, with no
+    # BEGIN and COMMIT round trips (``core.readonly.read_first``); the gate's statement
+    # commits on its own, the locked path's transaction begins with the wallet's lock.
+    engine = gate.engine_of(session)
+    reading = engine is not None and await readonly.read_first(session)
     if earlier := await placed_with_key(session, principal, idempotency_key, fingerprint):
         return Placed(earlier, replayed=True)
     placing = await placing_for(
@@ -132,7 +138,6 @@ async def place_call(
         call.idempotency_key, call.request_fingerprint = idempotency_key, fingerprint
         return call
 
-    engine = gate.engine_of(session)
     first = _gated(caller, wallet, rate=rate, data=data, settings=settings)
     if engine is not None and first is not None:
         # One statement that commits on its own (``calls.gate``).
@@ -154,6 +159,8 @@ async def place_call(
     # Placements on the wallet queue here until the commit (``lock_payer``). Without spend
     # caps the money is held, and the calls in progress counted, by the statement that
     # stores the call (``calls.storing``).
+    if reading:
+        await session.commit()  # the autocommit reads end (see above)
     await lock_payer(session, wallet)
     await check_call_rate(session, caller)
     allowed_s, hold, taken = await _cover(

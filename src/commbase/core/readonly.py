@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("commbase.db")
@@ -83,6 +83,22 @@ def guard(engine: AsyncEngine) -> None:
     def _before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if conn.get_execution_options().get(REQUEST_READ) and _writes(statement):
             raise refused(statement.lstrip()[:60])
+
+
+async def read_first(session: AsyncSession) -> bool:
+    """Let a writing request's ``session``, not begun yet, read in autocommit on
+    PostgreSQL, as a read request's does: its reads cost no ``BEGIN`` and ``COMMIT``
+    round trips. Its writes are refused as a read request's are (an error, not a
+    statement committed alone), so the caller commits the session before its first
+    write: its next statement then begins an ordinary transaction on a connection
+    checked out again (returning one resets its isolation level). False, and nothing
+    changed, on SQLite or once the session has begun."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return False
+    await session.connection(
+        execution_options={"isolation_level": "AUTOCOMMIT", REQUEST_READ: True}
+    )
+    return True
 
 
 def refused(what: str) -> WriteInReadRequest:
