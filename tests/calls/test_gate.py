@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from asyncpg.transaction import Transaction
+from asyncpg.transaction import Transaction  # type: ignore[import-untyped]
 from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
