@@ -721,6 +721,7 @@ async def _bench_pipelined(args: argparse.Namespace, database_url: str) -> dict[
             database: Database = app.state.db
             sql = SqlCounter()
             sql.attach(database)
+            DriverCounter(sql).attach()  # this process's, as in _bench
             database_name = make_url(database_url).database
             leftovers = await _drain_leftovers(database, clock)
             tenant = await _make_tenant(app, calls=args.calls)
