@@ -40,12 +40,13 @@ from commbase.core.errors import (
     ContactBlocked,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
+    NotFound,
     PaymentRequired,
     RateLimited,
 )
 from commbase.core.phones import PhoneNumber
 from commbase.core.time import utcnow
-from commbase.identity.agent_sessions import service as agent_sessions
+from commbase.identity.agent_sessions.models import AgentSession
 from commbase.identity.enums import DataRetention
 from commbase.identity.signup.service import EmailNotVerified
 from commbase.settings import Settings
@@ -374,10 +375,15 @@ async def apply_retention(session: AsyncSession, *, call: Call, caller: Caller) 
     retention = DataRetention(caller.agent.data_retention)
     call.data_retention = retention
     if retention == DataRetention.SESSION_ONLY:
-        agent = await agent_sessions.get_session(
-            session, org_id=call.org_id, session_id=caller.agent_session_id
+        # Its expiry only, read: the placement's reads change nothing (``read_first``).
+        expires_at = await session.scalar(
+            select(AgentSession.expires_at).where(
+                AgentSession.org_id == call.org_id, AgentSession.id == caller.agent_session_id
+            )
         )
-        call.personal_data_expires_at = agent.expires_at
+        if expires_at is None:
+            raise NotFound("Agent session not found")
+        call.personal_data_expires_at = expires_at
 
 
 async def _queue_dial(
