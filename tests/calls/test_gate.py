@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,16 +19,20 @@ from sqlalchemy.exc import OperationalError
 
 from commbase.billing.models import Wallet
 from commbase.calls import gate, placement
+from commbase.calls.callers import Caller, CallerLimits
 from commbase.calls.models import Call
 from commbase.calls.placement import Placed
 from commbase.calls.providers import carriers_of
 from commbase.calls.schemas import CallCreate
-from commbase.core import driver
-from commbase.core.auth import KeyGrant
+from commbase.core import driver, readonly
+from commbase.core.auth import AgentGrant, KeyGrant
 from commbase.core.outbox import OutboxEvent
+from commbase.core.time import utcnow
+from commbase.identity.agent_sessions.models import AgentSession
 from commbase.settings import Settings
 from tests.calls.factories import ANSWERED_94S, fund_wallet, place
 from tests.calls.test_dialing import key_principal
+from tests.calls.test_placement import open_agent_session
 from tests.core.conftest import assert_problem
 from tests.identity.factories import Tenant, make_tenant
 
@@ -289,3 +294,49 @@ async def test_a_gated_placement_begins_no_transaction(
 async def held_on(client: httpx.AsyncClient, tenant: Tenant, wallet_id: str) -> int:
     shown = (await client.get(f"/v1/wallets/{wallet_id}", headers=tenant.headers)).json()
     return int(shown["held"])
+
+
+async def test_carrying_a_session_only_retention_reads_and_changes_nothing(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The placement's reads refuse writes (``read_first``): the retention carried onto
+    the call reads the agent session's expiry and leaves nothing to flush, even for a
+    session whose time ran out between its request's authentication and the placement."""
+    tenant = await make_tenant(app)
+    session_id, _ = await open_agent_session(client, tenant, retention="session_only")
+    ended = utcnow().replace(microsecond=0) - timedelta(minutes=1)
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(
+            update(AgentSession).where(AgentSession.id == session_id).values(expires_at=ended)
+        )
+        await session.commit()
+    grant = AgentGrant.of(
+        agent_id="support-bot",
+        session_type="guest",
+        consent={"calling_authorized": True, "data_retention": "session_only"},
+        limits={},
+    )
+    caller = replace(
+        placement_caller(tenant), agent=grant, agent_session_id=session_id, api_key_id=None
+    )
+    call = Call(org_id=tenant.org_id)
+
+    async with app.state.db.sessionmaker() as session:
+        assert await readonly.read_first(session)
+        await placement.apply_retention(session, call=call, caller=caller)
+        assert not session.dirty
+        await session.commit()  # nothing to write, so nothing refused
+    assert call.personal_data_expires_at == ended
+    assert call.data_retention == "session_only"
+
+
+def placement_caller(tenant: Tenant) -> Caller:
+    return Caller(
+        principal=key_principal(tenant),
+        user_id=tenant.owner_id,
+        agent=None,
+        agent_session_id=None,
+        api_key_id=tenant.api_key_id,
+        limits=CallerLimits(),
+        timezone="UTC",
+    )
