@@ -1,6 +1,7 @@
 """A writing request's reads before its first write (``core.readonly.read_first``): on
-PostgreSQL they run in autocommit, its writes are refused until it commits, and its
-next statement then begins an ordinary transaction; on SQLite nothing changes."""
+PostgreSQL they run in autocommit, its writes and row locks are refused until it
+commits, and its next statement then begins an ordinary transaction; on SQLite
+nothing changes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from commbase.identity.models import Organization
 # transaction spans them, two in autocommit.
 _NOW = text("SELECT now()")
 _WAIT = text("SELECT pg_sleep(0.02)")
+_ROW_LOCKS = (
+    select(Organization.id).with_for_update(),
+    select(Organization.id).with_for_update(key_share=True),  # FOR NO KEY UPDATE
+    select(Organization.id).with_for_update(read=True),  # FOR SHARE
+    select(Organization.id).with_for_update(read=True, key_share=True),  # FOR KEY SHARE
+)
 
 
 async def _one_transaction(session: AsyncSession) -> bool:
@@ -51,6 +58,13 @@ async def test_reads_run_alone_and_a_write_is_refused_until_the_session_commits(
         await session.rollback()
         assert await _organizations(database, "Read First Refused") == 0
 
+        # A row lock would end with its statement: every strength is refused too.
+        assert await readonly.read_first(session)
+        for locking in _ROW_LOCKS:
+            with pytest.raises(readonly.WriteInReadRequest):
+                await session.execute(locking)
+        await session.rollback()
+
         assert await readonly.read_first(session)
         await session.execute(_WAIT)
         await session.commit()  # the reads end; the next statement begins a transaction
@@ -61,9 +75,16 @@ async def test_reads_run_alone_and_a_write_is_refused_until_the_session_commits(
     assert await _organizations(database, "Read First Undone") == 0
 
 
-async def test_a_begun_session_and_sqlite_are_left_as_they_are(
+async def test_a_begun_session_changes_waiting_and_sqlite_are_left_as_they_are(
     database: Database, stack: str
 ) -> None:
+    async with database.sessionmaker() as session:
+        session.add(_organization("Read First Waiting"))
+        assert not await readonly.read_first(session)  # its INSERT waits for a flush
+        await session.flush()
+        await session.rollback()
+    assert await _organizations(database, "Read First Waiting") == 0
+
     async with database.sessionmaker() as session:
         await session.execute(text("SELECT 1"))
         assert not await readonly.read_first(session)  # begun already

@@ -13,7 +13,7 @@ A read request that writes after all (a GET route that records something in the
 request's session) must not: on SQLite a deferred transaction that has read cannot
 upgrade safely (a commit by another writer makes the upgrade fail at once,
 ``SQLITE_BUSY_SNAPSHOT``), on PostgreSQL its writes would commit one by one. So
-its first write statement (or savepoint, ``SET``, transaction-scoped lock) is
+its first write statement (or savepoint, ``SET``, row or transaction-scoped lock) is
 refused before it reaches the database (``WriteInReadRequest``); nothing of that
 pass is committed or sent, and ``ReadRequestMiddleware`` runs the request again
 from the start with an ordinary write transaction. The route is remembered: its
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,10 @@ class WriteInReadRequest(Exception):
     """A read request's session tried to write; the request runs again as a writer."""
 
 
+# Row locks of every strength (FOR NO KEY UPDATE is the wallet's, ``callers.lock_payer``).
+_ROW_LOCK = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|SHARE|KEY\s+SHARE)\b")
+
+
 def _writes(statement: str) -> bool:
     head = statement.lstrip()[:10].upper()
     verb = head.split(None, 1)[0] if head else ""
@@ -69,7 +74,7 @@ def _writes(statement: str) -> bool:
         return True
     if verb in ("WITH", "SELECT"):
         text = statement.upper()
-        if "_XACT_LOCK" in text or " FOR UPDATE" in text:  # held to the transaction's end
+        if "_XACT_LOCK" in text or _ROW_LOCK.search(text):  # held to the transaction's end
             return True
         # a CTE may end in a write
         return verb == "WITH" and any(f"{w} " in text for w in ("INSERT", "UPDATE", "DELETE"))
@@ -92,9 +97,11 @@ async def read_first(session: AsyncSession) -> bool:
     statement committed alone), so the caller commits the session before its first
     write: its next statement then begins an ordinary transaction on a connection
     checked out again (returning one resets its isolation level). False, and nothing
-    changed, on SQLite or once the session has begun."""
+    changed, on SQLite, once the session has begun, or with changes waiting to flush."""
     if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
         return False
+    if session.new or session.dirty or session.deleted:
+        return False  # changes waiting for a flush: they belong in a transaction
     await session.connection(
         execution_options={"isolation_level": "AUTOCOMMIT", REQUEST_READ: True}
     )
