@@ -440,6 +440,11 @@ async def explain(database: Database, org_id: str, spec: SeriesSpec, log: Statem
     async with database.engine.connect() as connection:
         for statement, params, seconds in statements:
             print(f"\n-- {seconds * 1000:.2f} ms\n{statement}", file=sys.stderr)
+            if statement.lstrip().upper().startswith("SET "):
+                # ``core.plans``' SET LOCAL: sent as it is (the plans below follow it),
+                # as there is nothing to explain.
+                await connection.exec_driver_sql(statement, params)
+                continue
             plan = await connection.exec_driver_sql(
                 "EXPLAIN (ANALYZE, BUFFERS) " + statement, params
             )
