@@ -221,6 +221,7 @@ async def test_a_client_gone_while_its_gate_waits_places_nothing(
                     await watcher.scalar(
                         text(
                             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND datname = current_database()"  # not another test worker's
                             " AND query LIKE '%commbase_place_call_gate%'"
                         )
                     )
