@@ -20,6 +20,7 @@ from commbase.analytics.enums import Interval
 from commbase.analytics.models import MetricRollup
 from commbase.analytics.registry import registered
 from commbase.analytics.service import Analytics, SeriesSpec
+from commbase.analytics.windows import STARTS, WINDOW
 from commbase.billing.models import LedgerEntry, Wallet
 from commbase.calls.models import Call
 from commbase.core.time import FrozenClock, use_clock
@@ -198,6 +199,8 @@ async def test_rollup_rows_of_a_busy_hour_stay_bounded(app: FastAPI, clock: Froz
     assert "country" not in rows  # 100 values: read raw for this hour
     assert rows["!country"] == 1
     assert all(count <= MAX_VALUES_PER_HOUR for count in rows.values())
+    # The 24-hour window from each start holding the hour (two where one starts inside it).
+    assert len(STARTS) <= rows.pop(WINDOW) <= len(STARTS) + 3
     assert sum(rows.values()) < 40  # every metric of the source in each row
 
     start, end = hour - timedelta(hours=3), hour + timedelta(hours=3)

@@ -10,7 +10,8 @@ A dimension with more than ``MAX_VALUES_PER_HOUR`` (account, value) groups in an
 hour is not rolled up for that hour: one marker row
 (``aggregates.overflow_dimension``) stands for it, so a busy hour's rows stay
 bounded whatever the number of users or metrics, and reads by that dimension
-take the hour from raw facts.
+take the hour from raw facts. The 24-hour windows overlapping the range are
+then rebuilt from its quarter-hour rows (``windows.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from commbase.analytics.aggregates import (
 from commbase.analytics.models import MetricRollup
 from commbase.analytics.registry import QUARTER, Metric, Source
 from commbase.analytics.sql import hour_of, hour_start, number_array, quarter_of
+from commbase.analytics.windows import rebuild_windows
 from commbase.core.db import rowcount
 
 ROLLUPS = cast(Table, MetricRollup.__table__)  # Core inserts: no ORM bookkeeping
@@ -214,7 +216,8 @@ async def fold_range(
     for statement in statements:
         result = await session.execute(statement)
         written += max(rowcount(result), 0)
-    return written
+    # The windows holding these hours, from their rows as just written.
+    return written + await rebuild_windows(session, org_id, list(packs), first_hour, last_hour)
 
 
 def _one_dimension(

@@ -21,6 +21,7 @@ from commbase.analytics.aggregates import count_and_sum
 from commbase.analytics.models import MetricRollup
 from commbase.analytics.registry import QUARTER, Metric
 from commbase.analytics.sql import number_at
+from commbase.analytics.windows import WINDOW
 
 # Shapes kept at most (a bound on memory, far above what declared metrics produce).
 MAX_SHAPES = 512
@@ -120,6 +121,45 @@ def rollups_by_piece(
         MetricRollup.org_id == bindparam("org"),
         MetricRollup.metric == bindparam("pack"),
         or_(hours, quarters),
+    )
+    if account:
+        statement = statement.where(MetricRollup.account == bindparam("account"))
+    return _kept(key, statement.group_by(piece))  # type: ignore[no-any-return]
+
+
+def covered_by_piece(positions: tuple[int, ...], *, account: bool) -> Select[Any]:
+    """A pack's totals from a cover (``windows.cover``): hour rows, quarter-hour rows and
+    windows, summed by piece. Parameters: org, pack, edges and quarter_edges (the
+    pieces' first hours and quarter hours), hours, quarter_hours (the hours of the
+    quarters), quarters, windows, and account when asked for."""
+    key = ("covered", positions, account)
+    found = _cache.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    is_quarter = MetricRollup.dimension == QUARTER
+    quarter = MetricRollup.hour * 4 + case((is_quarter, cast(MetricRollup.value, BigInteger)))
+    quarter_edges = bindparam("quarter_edges", type_=ARRAY(BigInteger))
+    piece = (
+        case(
+            (is_quarter, func.width_bucket(quarter, quarter_edges)),
+            (MetricRollup.dimension == WINDOW, func.width_bucket(MetricRollup.hour, quarter_edges)),
+            else_=func.width_bucket(MetricRollup.hour, bindparam("edges", type_=ARRAY(BigInteger))),
+        )
+        - 1
+    ).label("piece")
+
+    def listed(name: str) -> Any:
+        return MetricRollup.hour == func.any(bindparam(name, type_=ARRAY(BigInteger)))
+
+    quarters = bindparam("quarters", type_=ARRAY(BigInteger))
+    statement = select(piece, *sums(positions)).where(
+        MetricRollup.org_id == bindparam("org"),
+        MetricRollup.metric == bindparam("pack"),
+        or_(
+            and_(MetricRollup.dimension == "", listed("hours")),
+            and_(is_quarter, listed("quarter_hours"), quarter == func.any(quarters)),
+            and_(MetricRollup.dimension == WINDOW, listed("windows")),
+        ),
     )
     if account:
         statement = statement.where(MetricRollup.account == bindparam("account"))

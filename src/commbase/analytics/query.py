@@ -4,8 +4,11 @@
 group and piece of the range: whole sealed hours from ``metric_rollups``, summed
 by piece in SQL; the clean quarters of hours cut by an edge on a quarter hour or
 holding a dirty quarter from their quarter-hour rollups; raw facts for dirty
-quarters, other raw hours and metrics without rollups. Both parts keep (count,
-sum), so averages and ratios combine exactly. Distinct counts do not add up
+quarters, other raw hours and metrics without rollups. A read of totals (no
+grouping or filter) with a piece as long as a day takes each 24-hour run of a
+piece holding nothing read raw from one window row (``windows.py``) instead of its
+hours and quarters. Every part keeps (count, sum), so averages and ratios combine
+exactly. Distinct counts do not add up
 across hours and are always counted from the raw facts. On PostgreSQL reads
 without a grouping run statements built once per shape (``prepared.py``).
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -44,6 +48,7 @@ from commbase.analytics.sql import (
     minute_of,
     quarter_start,
 )
+from commbase.analytics.windows import DAY, WINDOW, Cover, cover
 from commbase.core.plans import custom_plans
 
 
@@ -201,6 +206,52 @@ def _matching(column: Any, values: list[int], dialect: str, *, negate: bool = Fa
     return column.not_in(values) if negate else column.in_(values)
 
 
+def _cover(mapper: _Pieces, dimension: str, entry: Any) -> Cover | None:
+    """The windows, hour rows and quarter-hour rows of a read of totals
+    (``windows.cover``), or None to read as before: by a dimension, or no piece as long
+    as a day."""
+    edges = mapper.quarter_edges
+    if dimension or all(high - low < DAY for low, high in pairwise(edges)):
+        return None
+    first, stop = _ceil_hour(mapper.edges[0]), hour_number(mapper.edges[-1])
+    skipped = entry.raw_hours | entry.quarter_hours
+    return cover(edges, first, stop, skipped, entry.quarter_hours, entry.raw_quarters)
+
+
+def _covered_statements(
+    mapper: _Pieces, pack: str, members: list[tuple[Metric, int]], scope: Scope, covered: Cover
+) -> list[tuple[int, Any, dict[str, Any] | None]]:
+    """``_rolled_statements`` for a cover: its hour rows by hour piece, its quarter-hour
+    rows and windows by quarter piece."""
+    dialect = mapper.dialect
+    rows = select().where(MetricRollup.org_id == scope.org_id, MetricRollup.metric == pack)
+    if scope.account is not None:
+        rows = rows.where(MetricRollup.account == scope.account)
+    statements: list[tuple[int, Any, dict[str, Any] | None]] = []
+    if covered.hours:
+        index = mapper.hour_key(MetricRollup.hour).label("piece")
+        hours = rows.add_columns(index, *_sums(members)).where(
+            MetricRollup.dimension == "", _matching(MetricRollup.hour, covered.hours, dialect)
+        )
+        statements.append((0, hours.group_by(index), None))
+    if covered.quarters:
+        quarter = MetricRollup.hour * 4 + cast(MetricRollup.value, BigInteger)
+        index = mapper.quarter_key(quarter).label("piece")
+        quarters = rows.add_columns(index, *_sums(members)).where(
+            MetricRollup.dimension == QUARTER,
+            _matching(MetricRollup.hour, sorted({q // 4 for q in covered.quarters}), dialect),
+            _matching(quarter, covered.quarters, dialect),
+        )
+        statements.append((1, quarters.group_by(index), None))
+    if covered.windows:
+        index = mapper.quarter_key(MetricRollup.hour).label("piece")
+        windows = rows.add_columns(index, *_sums(members)).where(
+            MetricRollup.dimension == WINDOW, _matching(MetricRollup.hour, covered.windows, dialect)
+        )
+        statements.append((1, windows.group_by(index), None))
+    return statements
+
+
 def _rolled_statements(
     mapper: _Pieces,
     pack: str,
@@ -230,6 +281,9 @@ def _rolled_statements(
         query = query.where(MetricRollup.account == scope.account)
     if skipped:
         query = query.where(_matching(MetricRollup.hour, skipped, dialect, negate=True))
+    covered = _cover(mapper, dimension, entry)
+    if covered is not None:
+        return _covered_statements(mapper, pack, members, scope, covered)
     statements: list[tuple[int, Any, dict[str, Any] | None]] = [(0, query.group_by(*keys), None)]
     if entry.quarter_hours:
         quarter = MetricRollup.hour * 4 + cast(MetricRollup.value, BigInteger)
@@ -281,12 +335,22 @@ async def _rolled(
             params["account"] = scope.account
         if skipped:
             params["skipped"] = skipped
-        if entry.quarter_hours:
-            # Only without a grouping or filter (the planner's rule): dimension ''.
+        covered = _cover(mapper, dimension, entry)
+        if covered is not None:
+            params["hours"], params["windows"] = covered.hours, covered.windows
+            params["quarters"] = covered.quarters
+            params["quarter_hours"] = sorted({quarter // 4 for quarter in covered.quarters})
+            params["quarter_edges"] = mapper.quarter_edges
+        elif entry.quarter_hours:
             params["hours"] = sorted(entry.quarter_hours)
             params["quarter_edges"] = mapper.quarter_edges
             if entry.raw_quarters:
                 params["raw"] = sorted(entry.raw_quarters)
+        if covered is not None:
+            statement = prepared.covered_by_piece(positions, account=scope.account is not None)
+            statements.append((0, statement, params))
+        elif entry.quarter_hours:
+            # Only without a grouping or filter (the planner's rule): dimension ''.
             # One statement, not a UNION ALL of the two reads: PostgreSQL plans that as
             # a Parallel Append, whose workers take longer to start than both reads take.
             both = prepared.rollups_by_piece(

@@ -137,7 +137,7 @@ def _sql(element: Any) -> str:
 # (value "0".."3"): a day in UTC+05:30 or +05:45 then splits no hour into raw facts.
 QUARTER = "@quarter"
 # Bumped when the shape of rollup rows changes: every source is rebuilt.
-ROLLUP_FORMAT = "3"
+ROLLUP_FORMAT = "4"  # 4: 24-hour windows (windows.py)
 
 
 def signature(metrics: Iterable[Metric]) -> str:
