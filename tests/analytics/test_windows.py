@@ -5,20 +5,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from commbase.analytics import planner, rollup, touches
+from commbase.analytics.custom import as_metric
 from commbase.analytics.enums import Interval
-from commbase.analytics.models import MetricRollup
+from commbase.analytics.models import CustomMetric, MetricRollup, Watermark
 from commbase.analytics.periods import boundaries
 from commbase.analytics.query import _Pieces
-from commbase.analytics.registry import lookup
+from commbase.analytics.registry import (
+    UPGRADABLE_FORMAT,
+    declared_signature,
+    lookup,
+    registered_sources,
+    signature,
+)
 from commbase.analytics.scope import Scope
+from commbase.analytics.service import Analytics, SeriesSpec
 from commbase.analytics.windows import DAY, STARTS, WINDOW, cover
 from commbase.core.db import Database
 from commbase.core.time import FrozenClock, use_clock
@@ -146,3 +155,69 @@ async def test_days_read_as_windows_stay_exact_through_late_and_deleted_facts(
         await rollup.fold(database, now=received + timedelta(minutes=10), lag=timedelta(0))
         assert await _windows_read(database, org_id, tz, start) == 3
         await _check(database, org_id, kept + late, tz, start, start + timedelta(days=3))
+
+
+async def test_rollups_folded_before_windows_are_completed_keeping_their_history(
+    app: FastAPI,
+) -> None:
+    """Rollups of the format before windows get windows from their own rows: raw facts
+    that retention deleted since are not needed, and the series do not change."""
+    database: Database = app.state.db
+    received = BASE + timedelta(days=64)
+    tz = ZoneInfo("Asia/Kolkata")
+    start = datetime(2026, 3, 21, tzinfo=tz).astimezone(UTC)
+    facts = [Fact(minute, minute % 30, 1, "order.paid") for minute in range(0, 60 * 24 * 4, 13)]
+    metrics = ("events.total", "custom.paid", "custom.paid_avg")
+    spec = SeriesSpec(metrics, Interval.DAY, start, start + timedelta(days=3), tz, compare=False)
+
+    async def series(org_id: str) -> list[Any]:
+        async with database.sessionmaker() as session:
+            result = await Analytics(session, org_id).series(spec)
+        return [(e["metric"], e["points"], e["total"]) for e in result["series"]]
+
+    with use_clock(FrozenClock(received)):
+        org_id = await _new_org(database, "Asia/Kolkata")
+        await _insert(database, org_id, facts, received)
+        await rollup.fold(database, now=received + timedelta(minutes=1), lag=timedelta(0))
+        before = await series(org_id)
+        end = start + timedelta(days=3)
+        assert before[0][2] == len([fact for fact in facts if start <= fact.at < end])
+
+        # As the format before windows left them, and retention took the raw facts.
+        async with database.sessionmaker() as session:
+            await session.execute(
+                delete(MetricRollup).where(
+                    MetricRollup.org_id == org_id, MetricRollup.dimension == WINDOW
+                )
+            )
+            key = "tracked_events"
+            old = signature(registered_sources()[key], rollup_format=UPGRADABLE_FORMAT)
+            await session.execute(
+                update(Watermark).where(Watermark.source == key).values(signature=old)
+            )
+            for definition in await session.scalars(
+                select(CustomMetric).where(CustomMetric.org_id == org_id)
+            ):
+                metric = as_metric(definition)
+                definition.rollup_signature = signature([metric], rollup_format=UPGRADABLE_FORMAT)
+            await session.execute(delete(TrackedEvent).where(TrackedEvent.org_id == org_id))
+            await session.commit()
+
+        await rollup.fold(database, now=received + timedelta(minutes=2), lag=timedelta(0))
+        async with database.sessionmaker() as session:
+            mark = await session.get(Watermark, "tracked_events")
+            assert mark is not None
+            assert mark.signature == declared_signature("tracked_events")
+            packs = await session.scalars(
+                select(MetricRollup.metric)
+                .where(MetricRollup.org_id == org_id, MetricRollup.dimension == WINDOW)
+                .distinct()
+            )
+            assert len(set(packs)) == 3  # the declared pack and each custom metric's
+            customs = await session.scalars(
+                select(CustomMetric).where(CustomMetric.org_id == org_id)
+            )
+            for definition in customs:
+                assert definition.rollup_signature == signature([as_metric(definition)])
+        assert await _windows_read(database, org_id, tz, start) == 3
+        assert await series(org_id) == before

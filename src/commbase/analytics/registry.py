@@ -136,13 +136,15 @@ def _sql(element: Any) -> str:
 # Rollups also keep each hour's totals per quarter hour, under this pseudo-dimension
 # (value "0".."3"): a day in UTC+05:30 or +05:45 then splits no hour into raw facts.
 QUARTER = "@quarter"
-# Bumped when the shape of rollup rows changes: every source is rebuilt.
+# Bumped when the shape of rollup rows changes: every source is rebuilt, except from
+# UPGRADABLE_FORMAT, whose rows are kept and completed (``rollup.fold_source``).
 ROLLUP_FORMAT = "4"  # 4: 24-hour windows (windows.py)
+UPGRADABLE_FORMAT = "3"  # the same rows without windows
 
 
-def signature(metrics: Iterable[Metric]) -> str:
+def signature(metrics: Iterable[Metric], *, rollup_format: str = ROLLUP_FORMAT) -> str:
     """A fingerprint of metric definitions: rollups built by another definition are stale."""
-    digest = hashlib.sha256(ROLLUP_FORMAT.encode())
+    digest = hashlib.sha256(rollup_format.encode())
     for metric in sorted(metrics, key=lambda m: m.name):
         source = metric.source
         parts = [

@@ -46,10 +46,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commbase.analytics.aggregates import hour_ranges, pack_prefix, place
 from commbase.analytics.custom import as_metric, should_retry
-from commbase.analytics.folding import fold_range, tune_for_folding
+from commbase.analytics.folding import fold_range, packs_of, tune_for_folding
 from commbase.analytics.models import CustomMetric, MetricRollup, Touch, Watermark
-from commbase.analytics.registry import Metric, Source, registered_sources, signature
+from commbase.analytics.registry import (
+    UPGRADABLE_FORMAT,
+    Metric,
+    Source,
+    registered_sources,
+    signature,
+)
 from commbase.analytics.sql import hour_of
+from commbase.analytics.windows import complete_windows
 from commbase.core.db import Database
 from commbase.core.time import utcnow
 from commbase.identity.models import Organization
@@ -163,6 +170,20 @@ async def _rebuild_custom(session: AsyncSession, definition: CustomMetric, now: 
     return written
 
 
+async def _complete_custom(
+    session: AsyncSession, definition_id: str, org_id: str, metric: Metric
+) -> int:
+    """Windows for a custom metric folded before they existed, from its own rows (its
+    hours changed since are folded with the source's, as for a current definition)."""
+    written = await complete_windows(session, [place(metric)[0]], org_id)
+    await session.execute(
+        update(CustomMetric)
+        .where(CustomMetric.id == definition_id)
+        .values(rollup_signature=signature([metric]))
+    )
+    return written
+
+
 @dataclass(frozen=True)
 class _Custom:
     """A custom definition as the fold needs it (plain values: they outlive a savepoint)."""
@@ -174,6 +195,7 @@ class _Custom:
     error: BaseException | None
     current: bool  # its rollups were built by this definition
     retry: bool
+    upgrade: bool = False  # ... before windows existed: complete them, then fold as current
 
 
 async def _customs(session: AsyncSession, now: datetime) -> list[_Custom]:
@@ -186,10 +208,20 @@ async def _customs(session: AsyncSession, now: datetime) -> list[_Custom]:
         except Exception as exc:
             error = exc
         current = metric is not None and definition.rollup_signature == signature([metric])
+        upgrade = metric is not None and definition.rollup_signature == signature(
+            [metric], rollup_format=UPGRADABLE_FORMAT
+        )
         retry = should_retry(definition, now=now, after_s=int(RETRY_FAILED_AFTER.total_seconds()))
         found.append(
             _Custom(
-                definition.id, definition.org_id, definition.name, metric, error, current, retry
+                definition.id,
+                definition.org_id,
+                definition.name,
+                metric,
+                error,
+                current or upgrade,
+                retry,
+                upgrade,
             )
         )
     return found
@@ -198,8 +230,23 @@ async def _customs(session: AsyncSession, now: datetime) -> list[_Custom]:
 async def _fold_customs(
     session: AsyncSession, customs: list[_Custom], report: FoldReport, now: datetime
 ) -> None:
-    """Rebuild every custom metric whose definition changed, each in its own savepoint."""
+    """Rebuild every custom metric whose definition changed, and complete those folded
+    before windows existed, each in its own savepoint."""
     for item in customs:
+        if item.upgrade and item.metric is not None:
+            written, error = await _isolated(
+                session, partial(_complete_custom, session, item.id, item.org_id, item.metric)
+            )
+            report.written += written
+            if error is not None:
+                log.warning(
+                    "custom metric fold failed",
+                    org_id=item.org_id,
+                    metric=item.name,
+                    error=str(error),
+                )
+                await _record_failure(session, item.id, error, now)
+            continue
         if item.current or not item.retry:
             continue
         error = item.error
@@ -228,7 +275,13 @@ async def fold_source(
     target = now - lag
     current = signature(declared)
     previous = mark.position
-    if mark.signature != current:
+    if mark.signature and mark.signature == signature(declared, rollup_format=UPGRADABLE_FORMAT):
+        # The same declarations, folded before windows existed: completed in place,
+        # the history kept (a rebuild reads only the raw facts retention left).
+        report.written += await complete_windows(
+            session, list(packs_of(declared, key)), org_id=None
+        )
+    elif mark.signature != current:
         # New or changed declarations: rebuild every hour from the raw facts. A new
         # watermark (no signature) has no rollups yet: nothing to delete.
         if mark.signature:

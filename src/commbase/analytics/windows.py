@@ -27,6 +27,7 @@ from typing import cast
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commbase.analytics.aggregates import hour_ranges
 from commbase.analytics.models import MetricRollup
 from commbase.analytics.registry import QUARTER
 
@@ -108,6 +109,25 @@ async def rebuild_windows(
     if written:
         await session.execute(insert(ROLLUPS), written)
     return len(written)
+
+
+async def complete_windows(session: AsyncSession, packs: list[str], org_id: str | None) -> int:
+    """Windows for every hour of ``packs`` (of one organization, or all) holding
+    quarter-hour rows: rollups of the format before windows, completed in place; raw
+    facts are not read, so hours whose facts retention deleted keep their totals."""
+    hours = select(ROLLUPS.c.org_id, ROLLUPS.c.hour).where(
+        ROLLUPS.c.metric.in_(packs), ROLLUPS.c.dimension == QUARTER
+    )
+    if org_id is not None:
+        hours = hours.where(ROLLUPS.c.org_id == org_id)
+    by_org: dict[str, set[int]] = {}
+    for org, hour in await session.execute(hours.distinct()):
+        by_org.setdefault(org, set()).add(int(hour))
+    written = 0
+    for org, found in sorted(by_org.items()):
+        for first, last in hour_ranges(found, gap=24):
+            written += await rebuild_windows(session, org, packs, first, last)
+    return written
 
 
 def _add(into: list[float], totals: Iterable[float]) -> None:
