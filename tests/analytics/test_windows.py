@@ -8,12 +8,13 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 
-from commbase.analytics import planner, rollup, touches
+from commbase.analytics import planner, rollup, touches, windows
 from commbase.analytics.custom import as_metric
 from commbase.analytics.enums import Interval
 from commbase.analytics.models import CustomMetric, MetricRollup, Watermark
@@ -88,9 +89,11 @@ def test_every_day_of_a_clean_range_is_one_window() -> None:
         assert (len(found.windows), found.hours, found.quarters) == (10, [], []), zone
 
 
-async def _windows_read(database: Database, org_id: str, tz: ZoneInfo, start: datetime) -> int:
-    """How many of a 3-day daily series' quarter hours the read takes from windows."""
-    edges, _ = boundaries(start, start + timedelta(days=3), Interval.DAY, tz)
+async def _windows_read(
+    database: Database, org_id: str, tz: ZoneInfo, start: datetime, days: int = 3
+) -> int:
+    """How many windows a daily series of ``days`` from ``start`` reads."""
+    edges, _ = boundaries(start, start + timedelta(days=days), Interval.DAY, tz)
     async with database.sessionmaker() as session:
         planned = await planner.plan(session, [lookup("events.total")], edges, Scope(org_id))
     [entry] = planned.sources
@@ -221,3 +224,77 @@ async def test_rollups_folded_before_windows_are_completed_keeping_their_history
                 assert definition.rollup_signature == signature([as_metric(definition)])
         assert await _windows_read(database, org_id, tz, start) == 3
         assert await series(org_id) == before
+
+
+async def test_a_rebuild_longer_than_a_chunk_writes_every_window(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows are rebuilt ``CHUNK`` of starts at a time: a 45-day fold writes them all,
+    each equal to its quarter hours (chunks of 3 days and 5 quarters: a dozen seams)."""
+    monkeypatch.setattr(windows, "CHUNK", 3 * DAY + 5)
+    database: Database = app.state.db
+    received = BASE + timedelta(days=65)
+    tz = ZoneInfo("Asia/Kathmandu")
+    start = datetime(2026, 3, 21, tzinfo=tz).astimezone(UTC)
+    days = 43
+    facts = [Fact(minute, minute % 9, 1, "order.paid") for minute in range(0, 60 * 24 * 45, 23)]
+    with use_clock(FrozenClock(received)):
+        org_id = await _new_org(database, "Asia/Kathmandu")
+        await _insert(database, org_id, facts, received)
+        await rollup.fold(database, now=received + timedelta(minutes=1), lag=timedelta(0))
+        assert await _windows_read(database, org_id, tz, start, days) == days
+        async with database.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        MetricRollup.metric,
+                        MetricRollup.dimension,
+                        MetricRollup.hour,
+                        MetricRollup.value,
+                        MetricRollup.totals,
+                    ).where(
+                        MetricRollup.org_id == org_id,
+                        MetricRollup.dimension.in_([WINDOW, "@quarter"]),
+                    )
+                )
+            ).all()
+        # Every window of every start equals its 96 quarter hours' rows, none missing.
+        quarters: dict[tuple[str, int], list[float]] = {}
+        stored: dict[tuple[str, int], list[float]] = {}
+        for pack, dimension, hour, value, totals in rows:
+            if dimension == WINDOW:
+                stored[(pack, hour)] = list(totals)
+            else:
+                quarters[(pack, hour * 4 + int(value))] = list(totals)
+        starts: set[tuple[str, int]] = set()
+        for pack, quarter in quarters:
+            for start_quarter in range(quarter - DAY + 1, quarter + 1):
+                if start_quarter % DAY in STARTS:
+                    starts.add((pack, start_quarter))
+        sums: dict[tuple[str, int], list[float]] = {}
+        for pack, start_quarter in starts:
+            parts = [
+                quarters[(pack, q)]
+                for q in range(start_quarter, start_quarter + DAY)
+                if (pack, q) in quarters
+            ]
+            sums[(pack, start_quarter)] = [sum(items) for items in zip(*parts, strict=True)]
+        assert stored == sums
+        async with database.sessionmaker() as session:
+            result = await Analytics(session, org_id).series(
+                SeriesSpec(
+                    ("events.total", "custom.paid"),
+                    Interval.DAY,
+                    start,
+                    start + timedelta(days=days),
+                    tz,
+                    compare=False,
+                )
+            )
+        for entry, value in zip(result["series"], ("count", "amount"), strict=True):
+            for point in entry["points"]:
+                low = datetime.fromisoformat(point["start"])
+                high = low + timedelta(days=1)
+                inside = [fact for fact in facts if max(low, start) <= fact.at < high]
+                expected = len(inside) if value == "count" else sum(f.amount for f in inside)
+                assert point["value"] == expected, (entry["metric"], low)

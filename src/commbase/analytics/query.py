@@ -146,8 +146,10 @@ async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
         ready = [] if entry.whole_range_raw else entry.ready
         # 1. Sealed hours from rollups, and in the same statement the clean quarters of
         # hours cut by an edge on a quarter hour or holding a dirty quarter.
+        dimension = scope.group_by or (scope.where[0] if scope.where else "")
+        covered = _cover(mapper, dimension, entry) if ready else None
         for pack, members in _by_pack(ready).items():
-            await _rolled(session, mapper, pack, members, entry, scope, cells)
+            await _rolled(session, mapper, pack, members, entry, scope, cells, covered)
         # 2. Raw facts: metrics without rollups over the whole range, the others in raw
         # hours and raw (dirty) quarters, as runs of quarter hours.
         ready_names = {m.name for m in ready}
@@ -260,6 +262,7 @@ def _rolled_statements(
     scope: Scope,
     dimension: str,
     skipped: list[int],
+    covered: Cover | None,
 ) -> list[tuple[int, Any, dict[str, Any] | None]]:
     """The statements of ``_rolled`` built for one read (SQLite, or with a grouping)."""
     start, end = mapper.edges[0], mapper.edges[-1]
@@ -281,7 +284,6 @@ def _rolled_statements(
         query = query.where(MetricRollup.account == scope.account)
     if skipped:
         query = query.where(_matching(MetricRollup.hour, skipped, dialect, negate=True))
-    covered = _cover(mapper, dimension, entry)
     if covered is not None:
         return _covered_statements(mapper, pack, members, scope, covered)
     statements: list[tuple[int, Any, dict[str, Any] | None]] = [(0, query.group_by(*keys), None)]
@@ -311,8 +313,10 @@ async def _rolled(
     entry: Any,
     scope: Scope,
     cells: Cells,
+    covered: Cover | None,
 ) -> None:
-    """Sealed hours of one pack by piece, then the quarter hours it reads by piece."""
+    """Sealed hours of one pack by piece, then the quarter hours it reads by piece (or
+    the rows of ``covered``, a cover of the entry's sealed hours by windows)."""
     pieces = len(mapper.edges) - 1
     start, end = mapper.edges[0], mapper.edges[-1]
     dialect = mapper.dialect
@@ -335,7 +339,6 @@ async def _rolled(
             params["account"] = scope.account
         if skipped:
             params["skipped"] = skipped
-        covered = _cover(mapper, dimension, entry)
         if covered is not None:
             params["hours"], params["windows"] = covered.hours, covered.windows
             params["quarters"] = covered.quarters
@@ -369,7 +372,9 @@ async def _rolled(
             )
             statements.append((0, hourly, params))
     else:
-        statements = _rolled_statements(mapper, pack, members, entry, scope, dimension, skipped)
+        statements = _rolled_statements(
+            mapper, pack, members, entry, scope, dimension, skipped, covered
+        )
     keys = 2 if scope.group_by else 1  # piece (and group) columns before the sums
     for kind, statement, values in statements:
         offset = keys if kind == 0 else 1

@@ -43,6 +43,7 @@ OFFSETS = (
     *(570, 600, 630, 660, 720, 765, 780, 825, 840),
 )
 STARTS = tuple(sorted({(-offset // 15) % DAY for offset in OFFSETS}))
+CHUNK = 28 * DAY  # window starts rebuilt at a time
 ROLLUPS = cast(Table, MetricRollup.__table__)
 
 
@@ -60,8 +61,19 @@ async def rebuild_windows(
     session: AsyncSession, org_id: str, packs: list[str], first_hour: int, last_hour: int
 ) -> int:
     """Recompute the windows of ``packs`` overlapping hours [first_hour, last_hour] from
-    the quarter-hour rows now stored; returns the rows written."""
+    the quarter-hour rows now stored, ``CHUNK`` of starts at a time (a rebuild of years
+    holds a few weeks of rows in memory); returns the rows written."""
     low, high = first_hour * 4 - DAY + 1, (last_hour + 1) * 4  # the windows' starts
+    written = 0
+    for chunk in range(low, high, CHUNK):
+        written += await _rebuild_starts(session, org_id, packs, chunk, min(chunk + CHUNK, high))
+    return written
+
+
+async def _rebuild_starts(
+    session: AsyncSession, org_id: str, packs: list[str], low: int, high: int
+) -> int:
+    """Recompute the windows of ``packs`` starting in quarters [low, high)."""
     await session.execute(
         delete(MetricRollup).where(
             MetricRollup.org_id == org_id,
@@ -79,7 +91,7 @@ async def rebuild_windows(
             ROLLUPS.c.metric.in_(packs),
             ROLLUPS.c.dimension == QUARTER,
             ROLLUPS.c.hour >= low // 4,
-            ROLLUPS.c.hour < (high + DAY) // 4 + 1,
+            ROLLUPS.c.hour <= (high - 1 + DAY - 1) // 4,  # the last window's last quarter
         )
     )
     # Per (pack, account): each quarter's totals, and each whole hour's (its four summed).
@@ -115,17 +127,28 @@ async def complete_windows(session: AsyncSession, packs: list[str], org_id: str 
     """Windows for every hour of ``packs`` (of one organization, or all) holding
     quarter-hour rows: rollups of the format before windows, completed in place; raw
     facts are not read, so hours whose facts retention deleted keep their totals."""
-    hours = select(ROLLUPS.c.org_id, ROLLUPS.c.hour).where(
-        ROLLUPS.c.metric.in_(packs), ROLLUPS.c.dimension == QUARTER
-    )
-    if org_id is not None:
-        hours = hours.where(ROLLUPS.c.org_id == org_id)
-    by_org: dict[str, set[int]] = {}
-    for org, hour in await session.execute(hours.distinct()):
-        by_org.setdefault(org, set()).add(int(hour))
+    if org_id is None:
+        orgs = list(
+            await session.scalars(
+                select(ROLLUPS.c.org_id)
+                .where(ROLLUPS.c.metric.in_(packs), ROLLUPS.c.dimension == QUARTER)
+                .distinct()
+            )
+        )
+    else:
+        orgs = [org_id]
     written = 0
-    for org, found in sorted(by_org.items()):
-        for first, last in hour_ranges(found, gap=24):
+    for org in sorted(orgs):
+        hours = await session.scalars(
+            select(ROLLUPS.c.hour)
+            .where(
+                ROLLUPS.c.org_id == org,
+                ROLLUPS.c.metric.in_(packs),
+                ROLLUPS.c.dimension == QUARTER,
+            )
+            .distinct()
+        )
+        for first, last in hour_ranges(hours, gap=24):
             written += await rebuild_windows(session, org, packs, first, last)
     return written
 
