@@ -127,12 +127,16 @@ def rollups_by_piece(
     return _kept(key, statement.group_by(piece))  # type: ignore[no-any-return]
 
 
-def covered_by_piece(positions: tuple[int, ...], *, account: bool) -> Select[Any]:
+def covered_by_piece(
+    positions: tuple[int, ...], *, account: bool, parts: tuple[bool, bool, bool]
+) -> Select[Any]:
     """A pack's totals from a cover (``windows.cover``): hour rows, quarter-hour rows and
     windows, summed by piece. Parameters: org, pack, edges and quarter_edges (the
-    pieces' first hours and quarter hours), hours, quarter_hours (the hours of the
-    quarters), quarters, windows, and account when asked for."""
-    key = ("covered", positions, account)
+    pieces' first hours and quarter hours), and those ``parts`` asks for: hours,
+    quarter_hours (the hours of the quarters) and quarters, windows; account when
+    asked for. A part left out is absent: planning ``hour = ANY('{}')`` cost
+    PostgreSQL 15 1.2-2.6 ms where a listed hour costs 0.2."""
+    key = ("covered", positions, account, parts)
     found = _cache.get(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
@@ -152,14 +156,15 @@ def covered_by_piece(positions: tuple[int, ...], *, account: bool) -> Select[Any
         return MetricRollup.hour == func.any(bindparam(name, type_=ARRAY(BigInteger)))
 
     quarters = bindparam("quarters", type_=ARRAY(BigInteger))
+    branches = [
+        and_(MetricRollup.dimension == "", listed("hours")),
+        and_(is_quarter, listed("quarter_hours"), quarter == func.any(quarters)),
+        and_(MetricRollup.dimension == WINDOW, listed("windows")),
+    ]
     statement = select(piece, *sums(positions)).where(
         MetricRollup.org_id == bindparam("org"),
         MetricRollup.metric == bindparam("pack"),
-        or_(
-            and_(MetricRollup.dimension == "", listed("hours")),
-            and_(is_quarter, listed("quarter_hours"), quarter == func.any(quarters)),
-            and_(MetricRollup.dimension == WINDOW, listed("windows")),
-        ),
+        or_(*(branch for branch, asked in zip(branches, parts, strict=True) if asked)),
     )
     if account:
         statement = statement.where(MetricRollup.account == bindparam("account"))

@@ -350,8 +350,12 @@ async def _rolled(
             if entry.raw_quarters:
                 params["raw"] = sorted(entry.raw_quarters)
         if covered is not None:
-            statement = prepared.covered_by_piece(positions, account=scope.account is not None)
-            statements.append((0, statement, params))
+            parts = (bool(covered.hours), bool(covered.quarters), bool(covered.windows))
+            if any(parts):  # else every hour of the range is read raw
+                statement = prepared.covered_by_piece(
+                    positions, account=scope.account is not None, parts=parts
+                )
+                statements.append((0, statement, params))
         elif entry.quarter_hours:
             # Only without a grouping or filter (the planner's rule): dimension ''.
             # One statement, not a UNION ALL of the two reads: PostgreSQL plans that as
