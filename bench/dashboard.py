@@ -23,10 +23,11 @@ is deleted first; use a smaller ``--facts``, e.g. 300000).
    ratings arriving late on old calls (their hours turn dirty) and new ledger
    entries, all newer than the watermark.
 4. ``--repeat`` times, alternating, the 90-day daily series ending now of the ten
-   metrics below through the registry (sealed hourly rollups plus the live tail,
-   no cache) and by direct aggregation over the raw facts (``use_rollups=False``),
-   in ``--tz`` and again in Asia/Kolkata (UTC+05:30: every day edge splits an hour,
-   whose facts come from the raw table). Each request gets its own session.
+   metrics below through the registry (sealed rollups -- a 24-hour window per whole
+   day, hours and quarter hours around what changed -- plus the live tail, no
+   cache) and by direct aggregation over the raw facts (``use_rollups=False``), in
+   ``--tz`` and again in Asia/Kolkata (UTC+05:30: every day edge splits an hour).
+   Each request gets its own session.
    Results must be equal (points and totals; floats compared at 6 decimals).
 
 Prints one JSON line: sizes, load and fold seconds, per time zone the registry's
