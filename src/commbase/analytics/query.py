@@ -265,6 +265,8 @@ def _rolled_statements(
     covered: Cover | None,
 ) -> list[tuple[int, Any, dict[str, Any] | None]]:
     """The statements of ``_rolled`` built for one read (SQLite, or with a grouping)."""
+    if covered is not None:
+        return _covered_statements(mapper, pack, members, scope, covered)
     start, end = mapper.edges[0], mapper.edges[-1]
     dialect = mapper.dialect
     index = mapper.hour_key(MetricRollup.hour).label("piece")
@@ -284,8 +286,6 @@ def _rolled_statements(
         query = query.where(MetricRollup.account == scope.account)
     if skipped:
         query = query.where(_matching(MetricRollup.hour, skipped, dialect, negate=True))
-    if covered is not None:
-        return _covered_statements(mapper, pack, members, scope, covered)
     statements: list[tuple[int, Any, dict[str, Any] | None]] = [(0, query.group_by(*keys), None)]
     if entry.quarter_hours:
         quarter = MetricRollup.hour * 4 + cast(MetricRollup.value, BigInteger)
