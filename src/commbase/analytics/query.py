@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -43,7 +43,6 @@ from commbase.analytics.scope import Scope, kept_groups, scoped
 from commbase.analytics.sql import (
     EPOCH,
     hour_number,
-    hour_start,
     interval_index,
     minute_of,
     quarter_start,
@@ -67,15 +66,19 @@ class Cell:
 Cells = dict[str, dict[str | None, list[Cell]]]
 
 
+_HOUR, _QUARTER = timedelta(hours=1), timedelta(minutes=15)
+
+
 def _ceil_hour(moment: datetime) -> int:
-    hour = hour_number(moment)
-    return hour if hour_start(hour) == moment else hour + 1
+    """The first hour (since the epoch) starting at or after ``moment``."""
+    hour, rest = divmod(moment - EPOCH, _HOUR)
+    return int(hour) + bool(rest)
 
 
 def _ceil_quarter(moment: datetime) -> int:
-    seconds = (moment - EPOCH).total_seconds()
-    quarter = int(seconds // 900)
-    return quarter if quarter_start(quarter) == moment else quarter + 1
+    """The first quarter hour (since the epoch) starting at or after ``moment``."""
+    quarter, rest = divmod(moment - EPOCH, _QUARTER)
+    return int(quarter) + bool(rest)
 
 
 def _cells(cells: Cells, metric: str, group: str | None, pieces: int) -> list[Cell]:
