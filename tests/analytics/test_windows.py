@@ -19,7 +19,7 @@ from commbase.analytics.custom import as_metric
 from commbase.analytics.enums import Interval
 from commbase.analytics.models import CustomMetric, MetricRollup, Watermark
 from commbase.analytics.periods import boundaries
-from commbase.analytics.query import _Pieces
+from commbase.analytics.pieces import Pieces
 from commbase.analytics.registry import (
     UPGRADABLE_FORMAT,
     declared_signature,
@@ -82,7 +82,7 @@ def test_every_day_of_a_clean_range_is_one_window() -> None:
     for zone in ("UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "Pacific/Chatham"):
         start = datetime(2026, 1, 5, tzinfo=ZoneInfo(zone)).astimezone(UTC)
         edges, _ = boundaries(start, start + timedelta(days=10), Interval.DAY, ZoneInfo(zone))
-        pieces = _Pieces(edges, "postgresql")
+        pieces = Pieces(edges, "postgresql")
         first, stop = pieces.hour_edges[0], pieces.hour_edges[-1]
         split = {int(edge.timestamp()) // 3600 for edge in edges if edge.minute}
         found = cover(pieces.quarter_edges, first, stop, split, split, set())
@@ -97,7 +97,7 @@ async def _windows_read(
     async with database.sessionmaker() as session:
         planned = await planner.plan(session, [lookup("events.total")], edges, Scope(org_id))
     [entry] = planned.sources
-    pieces = _Pieces(edges, "postgresql")
+    pieces = Pieces(edges, "postgresql")
     found = cover(
         pieces.quarter_edges,
         pieces.hour_edges[0],

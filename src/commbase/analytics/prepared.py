@@ -60,6 +60,13 @@ def sums(positions: Sequence[int]) -> list[Any]:
     return list(found)
 
 
+def row_quarter() -> Any:
+    """A quarter-hour row's quarter hour since the epoch: its hour's four, plus its
+    value (0-3), which is cast only on such rows ('' elsewhere)."""
+    is_quarter = MetricRollup.dimension == QUARTER
+    return MetricRollup.hour * 4 + case((is_quarter, cast(MetricRollup.value, BigInteger)))
+
+
 def hours_by_piece(
     positions: tuple[int, ...], *, value: bool, account: bool, skipped: bool
 ) -> Select[Any]:
@@ -103,8 +110,7 @@ def rollups_by_piece(
     if found is not None:
         return found  # type: ignore[no-any-return]
     is_quarter = MetricRollup.dimension == QUARTER
-    # A quarter row's value is its quarter (0-3); '' elsewhere, never cast.
-    quarter = MetricRollup.hour * 4 + case((is_quarter, cast(MetricRollup.value, BigInteger)))
+    quarter = row_quarter()
     hour_edges = bindparam("edges", type_=ARRAY(BigInteger))
     quarter_edges = bindparam("quarter_edges", type_=ARRAY(BigInteger))
     piece = (
@@ -160,8 +166,7 @@ def covered_by_piece(
         return func.width_bucket(value, bindparam(edges, type_=ARRAY(BigInteger))) - 1
 
     is_quarter = MetricRollup.dimension == QUARTER
-    # A quarter row's value is its quarter (0-3); never cast elsewhere.
-    quarter = MetricRollup.hour * 4 + case((is_quarter, cast(MetricRollup.value, BigInteger)))
+    quarter = row_quarter()
     quarters = bindparam("quarters", type_=ARRAY(BigInteger))
     kinds = [
         (width_bucket(MetricRollup.hour, "edges"), [MetricRollup.dimension == "", listed("hours")]),

@@ -15,9 +15,8 @@ without a grouping run statements built once per shape (``prepared.py``).
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
@@ -25,7 +24,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     and_,
-    cast,
     func,
     literal,
     or_,
@@ -37,14 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commbase.analytics import prepared
 from commbase.analytics.aggregates import count_and_sum, dimension_value, hour_ranges, place
 from commbase.analytics.models import MetricRollup
+from commbase.analytics.pieces import Pieces, ceil_hour
 from commbase.analytics.planner import Plan
 from commbase.analytics.registry import QUARTER, Metric, Source
 from commbase.analytics.scope import Scope, kept_groups, scoped
 from commbase.analytics.sql import (
-    EPOCH,
     hour_number,
     interval_index,
-    minute_of,
     quarter_start,
 )
 from commbase.analytics.windows import DAY, WINDOW, Cover, cover
@@ -66,21 +63,6 @@ class Cell:
 Cells = dict[str, dict[str | None, list[Cell]]]
 
 
-_HOUR, _QUARTER = timedelta(hours=1), timedelta(minutes=15)
-
-
-def _ceil_hour(moment: datetime) -> int:
-    """The first hour (since the epoch) starting at or after ``moment``."""
-    hour, rest = divmod(moment - EPOCH, _HOUR)
-    return int(hour) + bool(rest)
-
-
-def _ceil_quarter(moment: datetime) -> int:
-    """The first quarter hour (since the epoch) starting at or after ``moment``."""
-    quarter, rest = divmod(moment - EPOCH, _QUARTER)
-    return int(quarter) + bool(rest)
-
-
 def _cells(cells: Cells, metric: str, group: str | None, pieces: int) -> list[Cell]:
     found = cells[metric].get(group)
     if found is None:
@@ -88,58 +70,12 @@ def _cells(cells: Cells, metric: str, group: str | None, pieces: int) -> list[Ce
     return found
 
 
-class _Pieces:
-    """Which piece of the range a fact (by its time) or a rollup hour belongs to.
-
-    PostgreSQL answers in SQL (``width_bucket``). SQLite would need a CASE per edge,
-    so with many edges it groups by hour (rollups) or minute (raw facts) and the
-    piece is found here by bisection; interval edges fall on whole minutes.
-    """
-
-    def __init__(self, edges: list[datetime], dialect: str) -> None:
-        self.edges = edges
-        self.dialect = dialect
-        self.hour_edges = [_ceil_hour(edge) for edge in edges]
-        self.quarter_edges = [_ceil_quarter(edge) for edge in edges]
-        interior = edges[1:-1]
-        self.minutes = [int((edge - EPOCH).total_seconds() // 60) for edge in interior]
-        self.in_sql = (
-            dialect == "postgresql"
-            or len(edges) <= 32
-            or any(edge.second or edge.microsecond for edge in interior)
-        )
-
-    def hour_key(self, column: Any) -> Any:
-        if self.in_sql:
-            return interval_index(column, self.hour_edges, self.dialect, hours=True)
-        return column
-
-    def hour_piece(self, value: Any) -> int:
-        return int(value) if self.in_sql else bisect_right(self.hour_edges, int(value)) - 1
-
-    def quarter_key(self, column: Any) -> Any:
-        if self.in_sql:
-            return interval_index(column, self.quarter_edges, self.dialect, hours=True)
-        return column
-
-    def quarter_piece(self, value: Any) -> int:
-        return int(value) if self.in_sql else bisect_right(self.quarter_edges, int(value)) - 1
-
-    def time_key(self, column: Any) -> Any:
-        if self.in_sql:
-            return interval_index(column, self.edges, self.dialect)
-        return minute_of(column, self.dialect)
-
-    def time_piece(self, value: Any) -> int:
-        return int(value) if self.in_sql else bisect_right(self.minutes, int(value))
-
-
 async def execute(session: AsyncSession, plan_: Plan) -> tuple[Cells, Cells]:
     """Run a plan: (cells of rolled-up and raw count/sum metrics, cells of distinct metrics)."""
     await custom_plans(session)  # each statement planned for its ranges (core.plans)
     dialect = session.get_bind().dialect.name
     edges, scope = plan_.edges, plan_.scope
-    mapper = _Pieces(edges, dialect)
+    mapper = Pieces(edges, dialect)
     cells: Cells = {}
     distinct: Cells = {}
     for entry in plan_.sources:
@@ -211,20 +147,20 @@ def _matching(column: Any, values: list[int], dialect: str, *, negate: bool = Fa
     return column.not_in(values) if negate else column.in_(values)
 
 
-def _cover(mapper: _Pieces, dimension: str, entry: Any) -> Cover | None:
+def _cover(mapper: Pieces, dimension: str, entry: Any) -> Cover | None:
     """The windows, hour rows and quarter-hour rows of a read of totals
     (``windows.cover``), or None to read as before: by a dimension, or no piece as long
     as a day."""
     edges = mapper.quarter_edges
     if dimension or all(high - low < DAY for low, high in pairwise(edges)):
         return None
-    first, stop = _ceil_hour(mapper.edges[0]), hour_number(mapper.edges[-1])
+    first, stop = ceil_hour(mapper.edges[0]), hour_number(mapper.edges[-1])
     skipped = entry.raw_hours | entry.quarter_hours
     return cover(edges, first, stop, skipped, entry.quarter_hours, entry.raw_quarters)
 
 
 def _covered_statements(
-    mapper: _Pieces, pack: str, members: list[tuple[Metric, int]], scope: Scope, covered: Cover
+    mapper: Pieces, pack: str, members: list[tuple[Metric, int]], scope: Scope, covered: Cover
 ) -> list[tuple[int, Any, dict[str, Any] | None]]:
     """``_rolled_statements`` for a cover: its hour rows by hour piece, its quarter-hour
     rows and windows by quarter piece."""
@@ -240,7 +176,7 @@ def _covered_statements(
         )
         statements.append((0, hours.group_by(index), None))
     if covered.quarters:
-        quarter = MetricRollup.hour * 4 + cast(MetricRollup.value, BigInteger)
+        quarter = prepared.row_quarter()
         index = mapper.quarter_key(quarter).label("piece")
         quarters = rows.add_columns(index, *_sums(members)).where(
             MetricRollup.dimension == QUARTER,
@@ -258,7 +194,7 @@ def _covered_statements(
 
 
 def _rolled_statements(
-    mapper: _Pieces,
+    mapper: Pieces,
     pack: str,
     members: list[tuple[Metric, int]],
     entry: Any,
@@ -280,7 +216,7 @@ def _rolled_statements(
         MetricRollup.org_id == scope.org_id,
         MetricRollup.metric == pack,
         MetricRollup.dimension == dimension,
-        MetricRollup.hour >= _ceil_hour(start),
+        MetricRollup.hour >= ceil_hour(start),
         MetricRollup.hour < hour_number(end),
     )
     if scope.where is not None:
@@ -291,7 +227,7 @@ def _rolled_statements(
         query = query.where(_matching(MetricRollup.hour, skipped, dialect, negate=True))
     statements: list[tuple[int, Any, dict[str, Any] | None]] = [(0, query.group_by(*keys), None)]
     if entry.quarter_hours:
-        quarter = MetricRollup.hour * 4 + cast(MetricRollup.value, BigInteger)
+        quarter = prepared.row_quarter()
         qindex = mapper.quarter_key(quarter).label("piece")
         quarters = select(qindex, *_sums(members)).where(
             MetricRollup.org_id == scope.org_id,
@@ -310,7 +246,7 @@ def _rolled_statements(
 
 async def _rolled(
     session: AsyncSession,
-    mapper: _Pieces,
+    mapper: Pieces,
     pack: str,
     members: list[tuple[Metric, int]],
     entry: Any,
@@ -332,7 +268,7 @@ async def _rolled(
             "org": scope.org_id,
             "pack": pack,
             "dimension": dimension,
-            "first": _ceil_hour(start),
+            "first": ceil_hour(start),
             "stop": hour_number(end),
             "edges": mapper.hour_edges,
         }
@@ -413,7 +349,7 @@ def _add_raw(
 
 async def _raw(
     session: AsyncSession,
-    mapper: _Pieces,
+    mapper: Pieces,
     source: Source,
     metrics: list[Metric],
     scope: Scope,
