@@ -39,12 +39,13 @@ from commbase.identity.models import Organization
 from commbase.privacy import domains as _domains  # noqa: F401  (fills the registry)
 from commbase.privacy.models import RetentionPolicy
 from commbase.privacy.registry import period_of
-from commbase.tracking import copying
+from commbase.tracking import copying, plain
 from commbase.tracking.batches import field_error, read_batch
 from commbase.tracking.bounds import MAX_FUTURE
 from commbase.tracking.copying import DATA, METADATA, Row
 from commbase.tracking.models import TrackedEvent
 from commbase.tracking.schemas import RejectedEvent, TrackEventItem, TrackResult
+from commbase.tracking.screening import shallow
 
 EVENTS_KIND = "analytics_events"  # the retention kind of tracked events
 
@@ -117,8 +118,6 @@ def _document_text(value: Any) -> str:
 
 
 _STRICT: Final = orjson.OPT_STRICT_INTEGER
-# Only a document text longer than this may nest deeper than MAX_JSON_DEPTH.
-_SHORT: Final = 2 * MAX_JSON_DEPTH
 _REFERENCES: Final = ("user_id", "session_id", "call_id", "visitor_id", "account_id")
 _EMPTY: dict[str, Any] = {}  # read only: what an absent document is stored as
 
@@ -134,14 +133,8 @@ def _documents(events: list[dict[str, Any]], field: str) -> list[str] | None:
         return None
     if b"null" in texts:  # validation lets no null through; were it, "{}" is stored
         return None
-    long = [text for text in texts if len(text) > _SHORT]
-    if long:  # as deep as MAX_JSON_DEPTH only with as many brackets
-        brackets = map(
-            add, map(bytes.count, long, repeat(b"{")), map(bytes.count, long, repeat(b"["))
-        )
-        if max(brackets) > MAX_JSON_DEPTH:
-            return None
-    return list(map(bytes.decode, texts))
+    decoded = list(map(bytes.decode, texts))
+    return decoded if shallow(decoded) else None
 
 
 def _plain_rows(
@@ -153,7 +146,7 @@ def _plain_rows(
     time lies within the organization's bounds and every document is plainly storable
     (``_documents``). None otherwise, and ``_rows`` judges the batch."""
     events = cast(list[dict[str, Any]], [event for _, event in valid])
-    if any(map(dict.get, events, repeat("expires_at"))):
+    if not events or any(map(dict.get, events, repeat("expires_at"))):
         return None
     ids: list[Any] = list(map(dict.get, events, repeat("id")))
     chosen = [event_id for event_id in ids if event_id is not None]
@@ -313,15 +306,23 @@ async def ingest_events(
     max_events: int,
 ) -> TrackResult:
     """Store the batch's valid events (each id once per organization); list the others."""
-    valid, rejected = read_batch(body, content_type=content_type, max_events=max_events)
-    if not valid:
-        return _result(0, 0, rejected)
+    batch = plain.read(body, content_type=content_type, max_events=max_events)
+    valid: list[tuple[int, TrackEventItem]] = []
+    rejected: list[RejectedEvent] = []
+    if batch is None:
+        valid, rejected = read_batch(body, content_type=content_type, max_events=max_events)
+        if not valid:
+            return _result(0, 0, rejected)
     # This query also opens the session's transaction, which the raw insert joins.
     policy = await policy_for(session, org_id=org_id)
     now = utcnow()
-    plain = _plain_rows(valid, org_id=org_id, policy=policy, now=now)
-    if plain is not None:
-        (rows, chosen), repeated = plain, 0
+    ready = None if batch is None else plain.rows(batch, org_id=org_id, policy=policy, now=now)
+    if ready is None:
+        if batch is not None:  # plainly read, yet not to be stored as it is
+            valid, rejected = read_batch(body, content_type=content_type, max_events=max_events)
+        ready = _plain_rows(valid, org_id=org_id, policy=policy, now=now)
+    if ready is not None:
+        (rows, chosen), repeated = ready, 0
     else:
         rows, chosen, repeated = _rows(valid, rejected, org_id=org_id, policy=policy, now=now)
     stored = 0

@@ -18,9 +18,10 @@ import re
 from datetime import datetime
 from functools import partial
 from itertools import chain, compress, repeat
-from operator import is_not
+from operator import add, is_not
 from typing import Any, Final, cast
 
+from commbase.core.schemas import MAX_JSON_DEPTH
 from commbase.tracking.schemas import TrackEventItem
 
 FIELDS: Final = frozenset(TrackEventItem.__annotations__)
@@ -36,6 +37,7 @@ _TIME = (
     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"  # fromisoformat reads +05:60 as +06:00
 )
 _TIMES = re.compile(rf"(?:{_TIME}\n)*{_TIME}")
+_SHORT: Final = 2 * MAX_JSON_DEPTH  # no JSON text this short nests deeper
 METADATA_LIMITS: Final = (("user_agent", 1024), ("sdk_version", 50))
 _ABSENT: Final = object()
 _EMPTY: dict[str, Any] = {}  # read only: what an absent document is checked as
@@ -65,6 +67,18 @@ def _joined(pattern: re.Pattern[str], values: list[Any]) -> bool:
         return True
     joined = "\n".join(values)
     return joined.count("\n") == len(values) - 1 and pattern.fullmatch(joined) is not None
+
+
+def names_pass(types: list[Any], ids: list[Any]) -> bool:
+    """Every type is a name and every id given (not None) a client id: strings of the
+    safe characters, 1 to 100 and 1 to 64 long."""
+    return _joined(_NAMES, types) and _joined(_CLIENT_IDS, _set(ids))
+
+
+def times_pass(texts: list[str]) -> bool:
+    """Every text is a time of the plain RFC 3339 subset ``datetime.fromisoformat``
+    reads as pydantic does."""
+    return _joined(_TIMES, texts)
 
 
 def _references_pass(items: list[dict[str, Any]]) -> bool:
@@ -98,6 +112,17 @@ def _documents_pass(items: list[dict[str, Any]]) -> bool:
     return True
 
 
+def shallow(texts: list[str]) -> bool:
+    """No JSON text of ``texts`` nests deeper than ``MAX_JSON_DEPTH``: that takes more
+    brackets than a text of twice as many characters holds, so only longer ones are
+    counted, and one holding more brackets than that is not called shallow."""
+    long = [text for text in texts if len(text) > _SHORT]
+    if not long:
+        return True
+    brackets = map(add, map(str.count, long, repeat("{")), map(str.count, long, repeat("[")))
+    return bool(max(brackets) <= MAX_JSON_DEPTH)
+
+
 def _read_times(items: list[dict[str, Any]]) -> list[tuple[list[Any], list[datetime]]] | None:
     """For each time field, the items that hold it and its values as datetimes; None
     unless all are plain RFC 3339 text that ``datetime.fromisoformat`` reads."""
@@ -106,7 +131,7 @@ def _read_times(items: list[dict[str, Any]]) -> list[tuple[list[Any], list[datet
         values = _values(items, field)
         present = list(compress(items, map(is_not, values, repeat(None))))
         text = _set(values)
-        if not _joined(_TIMES, text):
+        if not times_pass(text):
             return None
         try:
             found.append((present, list(map(datetime.fromisoformat, text))))
@@ -124,8 +149,7 @@ def screen(items: list[Any]) -> list[TrackEventItem] | None:
     events = cast(list[dict[str, Any]], items)
     try:
         if not (
-            _joined(_NAMES, _values(events, "type"))
-            and _joined(_CLIENT_IDS, _set(_values(events, "id")))
+            names_pass(_values(events, "type"), _values(events, "id"))
             and _references_pass(events)
             and _documents_pass(events)
         ):
