@@ -6,17 +6,22 @@ with orjson into dicts, screens them field by field, then writes each event's
 batch's CPU, a third of what the API process spends on it. Here msgspec decodes the
 body into structs (``_Event``) and keeps ``data`` and ``metadata`` as the JSON text
 the client sent (``msgspec.Raw``, whose syntax msgspec checks): nothing is built for
-them and nothing written again. PostgreSQL parses that text into jsonb as it parsed
-orjson's, to the same values; a number keeps the digits sent (orjson's double would
-keep 17). The fields are held to the screen's rules (``screening``: names, ids,
-references, RFC 3339 times) with one regular expression per field over the whole
-batch -- a pattern per value, checked by msgspec, cost twice the decode -- and the
-documents to ingest's: the top-level keys of ``data`` without surrounding whitespace
-(pydantic would strip them), metadata's known fields, no nesting past
-``MAX_JSON_DEPTH``, valid UTF-8, and no integer beyond 64 bits (19 digits in a row
-in any document, or an escaped NUL anywhere, sends the batch the long way). Only
-documents holding a digit followed by an exponent's ``e`` are decoded whole, to
-refuse a number no double holds as orjson would.
+them and nothing written again. The fields are held to the screen's rules
+(``screening``: names, ids, references, RFC 3339 times) with one regular expression
+per field over the whole batch -- a pattern per value, checked by msgspec, cost twice
+the decode -- and the documents to ingest's: the top-level keys of ``data`` without
+surrounding whitespace (pydantic would strip them), metadata's known fields, no
+nesting past ``MAX_JSON_DEPTH``, valid UTF-8, and no integer beyond 64 bits (19
+digits in a row in any document, or an escaped NUL anywhere, sends the batch the long
+way).
+
+PostgreSQL parses the text sent into jsonb to what it parses the long way's text to:
+strings, integers, true, false and null read alike whatever their spacing or escapes.
+A float is where they could differ -- orjson reads it as a double and writes that
+double back (``1.50`` as ``1.5``, 17 digits rounded, ``1e-400`` as ``0.0``), while
+jsonb keeps every digit -- so a batch is plain only when each float is written as
+orjson writes its double (``_as_orjson_writes``). Checking that decodes the documents
+whole, which only documents holding something shaped like a float pay for.
 
 ``read`` accepts only batches whose every event passes; ``rows`` only those whose ids
 do not repeat, which ask for no ``expires_at``, whose times lie within the
@@ -33,6 +38,7 @@ from operator import add, attrgetter, is_not
 from typing import TYPE_CHECKING, Annotated, Final, cast
 
 import msgspec
+import orjson
 from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 from commbase.core.ids import new_id
@@ -90,17 +96,33 @@ class _Batch(Struct, gc=False):
     addresses: bool  # some metadata holds an ip_address
 
 
+def _as_orjson_writes(literal: str) -> float:
+    """A float of a document, when ``literal`` is the text orjson writes for its double:
+    the text the long way stores. Raises ``ValueError`` for any other (``1.50``, ``1E5``,
+    17 digits a double rounds, ``1e-400``, a number past a double's range)."""
+    value = float(literal)
+    if orjson.dumps(value) != literal.encode():
+        raise ValueError("the long way would write this number otherwise")
+    return value
+
+
 _EVENTS: Final = msgspec.json.Decoder(list[_Event])
 _DATA_KEYS: Final = msgspec.json.Decoder(list[dict[str, Raw]])
 _METADATA: Final = msgspec.json.Decoder(list[_Metadata])
-_DOCUMENTS: Final = msgspec.json.Decoder(list[dict[str, object]])
+_FLOATS: Final = msgspec.json.Decoder(list[dict[str, object]], float_hook=_as_orjson_writes)
 _REFERENCES: Final = ("user_id", "session_id", "call_id", "visitor_id", "account_id")
-# Digits as "0", "e" and "E" as "e", the rest as spaces: 19 digits in a row may be an
-# integer beyond 64 bits (``batches.has_long_number``), b"0e" may be an exponent.
+# Digits as "0", the rest as spaces: 19 digits in a row may be an integer beyond 64 bits
+# (``batches.has_long_number``).
+_DIGITS: Final = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
 _LONG_NUMBER: Final = b"0" * 19
-_SHAPE: Final = bytes(
-    48 if 48 <= byte <= 57 else 101 if byte in (69, 101) else 32 for byte in range(256)
+# A number follows ":", "[" or "," (made "S"), maybe after spaces; without its sign,
+# digits and those spaces a float's text starts with "." or an exponent's "e" ("E" made
+# "e", any other byte "x"). The documents' text shaped so holds "S." or "Se" wherever a
+# float may be (or a string merely looks so): only then are they decoded whole.
+_FLOAT_SHAPE: Final = bytes(
+    {46: 46, 69: 101, 101: 101}.get(byte, 83 if byte in b":,[" else 120) for byte in range(256)
 )
+_NOT_IN_SHAPE: Final = b"0123456789+- \t\n\r"
 
 
 def read(body: bytes, *, content_type: str, max_events: int) -> _Batch | None:
@@ -117,7 +139,7 @@ def read(body: bytes, *, content_type: str, max_events: int) -> _Batch | None:
     types = list(map(attrgetter("type"), events))
     references = [list(map(attrgetter(field), events)) for field in _REFERENCES]
     texts = list(map(attrgetter("timestamp"), events))
-    given = list(filter(None, texts))
+    given = [text for text in texts if text is not None]
     if not (names_pass(types, ids) and all(map(_stripped, references)) and times_pass(given)):
         return None
     raw_data = list(map(attrgetter("data"), events))
@@ -158,11 +180,11 @@ def _documents(
     extra = texts.count(b"{") + texts.count(b"[") - len(data) - len(metadata)
     if extra >= MAX_JSON_DEPTH and not (shallow(data) and shallow(metadata)):
         return None
-    shape = texts.translate(_SHAPE)
-    if _LONG_NUMBER in shape:  # maybe an integer beyond 64 bits
+    if _LONG_NUMBER in texts.translate(_DIGITS):  # maybe an integer beyond 64 bits
         return None
-    if b"0e" in shape:
-        _DOCUMENTS.decode(b"[" + texts + b"]")  # a number past a double's range raises
+    shape = texts.translate(_FLOAT_SHAPE, _NOT_IN_SHAPE)
+    if b"S." in shape or b"Se" in shape:
+        _FLOATS.decode(b"[" + texts + b"]")  # every float as orjson writes it, or raises
     keys = list(chain.from_iterable(_DATA_KEYS.decode(b"[" + b",".join(raw_data) + b"]")))
     if list(map(str.strip, keys)) != keys:
         return None
