@@ -1,6 +1,8 @@
 """Storing telemetry events: one statement per batch, within the organization's bounds.
 
-A batch's valid events (``batches.py``) become rows written with one statement --
+A batch's valid events become rows -- a plain JSON batch's straight from its bytes
+(``plain.py``), any other's once read and validated (``batches.py``) -- written with
+one statement --
 on PostgreSQL a binary COPY (``copying.py``) through the request's own asyncpg
 connection, on SQLite one executemany. Each id is stored once per organization.
 On SQLite the table's unique ``(org_id, event_id)`` skips a replayed id (``ON
