@@ -279,13 +279,29 @@ def test_other_batches_go_the_long_way(batch: Any) -> None:
         [event(1), event(1)],  # a repeated id
         [event(timestamp=(NOW + timedelta(days=2)).isoformat())],
         [event(timestamp=(NOW - timedelta(days=91)).isoformat())],
-        [event(metadata={"ip_address": "10.0.0.1"})],  # to be dropped
     ],
 )
 def test_batches_read_plainly_but_not_to_store_as_they_are_go_the_long_way(batch: Any) -> None:
     body = orjson.dumps(batch)
     assert plain.read(body, content_type=JSON, max_events=1000) is not None
     assert plain_way(body) is None
+
+
+def test_ip_addresses_are_dropped_as_the_long_way_drops_them() -> None:
+    metadata = {"sdk_version": "2", "ip_address": "10.0.0.1", "f": [0.5, 1e-7, 2**55]}
+    body = orjson.dumps(
+        [event(1, metadata=metadata), event(2), event(3, metadata={"ip_address": "::1"})]
+    )
+    made = plain_way(body)
+    assert made is not None
+    rows, chosen = made
+    assert [orjson.loads(row[METADATA]) for row in rows] == [
+        {"sdk_version": "2", "f": [0.5, 1e-7, 2**55]},
+        event(2)["metadata"],
+        {},
+    ]
+    assert rows[1][METADATA] == orjson.dumps(event(2)["metadata"]).decode()  # untouched
+    assert comparable(rows, chosen) == comparable(*long_way(body)[:2])
 
 
 def test_ip_addresses_stay_when_the_organization_keeps_them() -> None:

@@ -37,12 +37,17 @@ _LONG_NUMBER = b"0" * 19
 ORJSON_MAX_DEPTH = 1024
 
 
+def has_long_number(text: bytes) -> bool:
+    """``text`` holds 19 digits in a row: maybe an integer beyond 64 bits."""
+    return _LONG_NUMBER in text.translate(_DIGITS_AS_ZERO)
+
+
 def _loads(text: bytes) -> Any:
     """JSON text as orjson reads it, except that integers beyond 64 bits stay integers
     (orjson makes them floats, which would store a number nobody sent); ingest then
     refuses them item by item. Raises ``orjson.JSONDecodeError``."""
     value = orjson.loads(text)
-    if _LONG_NUMBER not in text.translate(_DIGITS_AS_ZERO):
+    if not has_long_number(text):
         return value
     try:
         return json.loads(text)  # valid JSON already: no NaN, no lone surrogates

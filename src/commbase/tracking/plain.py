@@ -24,8 +24,8 @@ orjson writes its double (``_as_orjson_writes``). Checking that decodes the docu
 whole, which only documents holding something shaped like a float pay for.
 
 ``read`` accepts only batches whose every event passes; ``rows`` only those whose ids
-do not repeat, which ask for no ``expires_at``, whose times lie within the
-organization's bounds and which carry no IP address to drop. Anything else returns
+do not repeat and whose times lie within the organization's bounds (an event asking
+for its own ``expires_at`` is not read). Anything else returns
 None and the batch goes the long way, which alone words rejections: this path takes
 a subset of what pydantic takes, and stores what the long way stores.
 """
@@ -43,15 +43,21 @@ from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 from commbase.core.ids import new_id
 from commbase.core.schemas import MAX_JSON_DEPTH
-from commbase.tracking.batches import JSON_TYPES
+from commbase.tracking.batches import JSON_TYPES, has_long_number
 from commbase.tracking.bounds import MAX_FUTURE
 from commbase.tracking.copying import Row
-from commbase.tracking.screening import METADATA_LIMITS, names_pass, shallow, times_pass
+from commbase.tracking.screening import (
+    METADATA_LIMITS,
+    names_pass,
+    shallow,
+    times_pass,
+    unpadded,
+)
 
 if TYPE_CHECKING:
     from commbase.tracking.events import TrackingPolicy
 
-Reference = Annotated[str, Meta(min_length=1, max_length=64)]  # whitespace: ``_stripped``
+Reference = Annotated[str, Meta(min_length=1, max_length=64)]  # whitespace: ``_given_unpadded``
 _NO_DOCUMENT: Final = Raw(b"{}")  # what an absent ``data`` or ``metadata`` is stored as
 
 
@@ -93,7 +99,7 @@ class _Batch(Struct, gc=False):
     data: list[str]
     metadata: list[str]
     times: list[datetime | None]
-    addresses: bool  # some metadata holds an ip_address
+    addresses: list[bool]  # each event's metadata holds an ip_address
 
 
 def _as_orjson_writes(literal: str) -> float:
@@ -111,10 +117,6 @@ _DATA_KEYS: Final = msgspec.json.Decoder(list[dict[str, Raw]])
 _METADATA: Final = msgspec.json.Decoder(list[_Metadata])
 _FLOATS: Final = msgspec.json.Decoder(list[dict[str, object]], float_hook=_as_orjson_writes)
 _REFERENCES: Final = ("user_id", "session_id", "call_id", "visitor_id", "account_id")
-# Digits as "0", the rest as spaces: 19 digits in a row may be an integer beyond 64 bits
-# (``batches.has_long_number``).
-_DIGITS: Final = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
-_LONG_NUMBER: Final = b"0" * 19
 # A number follows ":", "[" or "," (made "S"), maybe after spaces; without its sign,
 # digits and those spaces a float's text starts with "." or an exponent's "e" ("E" made
 # "e", any other byte "x"). The documents' text shaped so holds "S." or "Se" wherever a
@@ -140,7 +142,7 @@ def read(body: bytes, *, content_type: str, max_events: int) -> _Batch | None:
     references = [list(map(attrgetter(field), events)) for field in _REFERENCES]
     texts = list(map(attrgetter("timestamp"), events))
     given = [text for text in texts if text is not None]
-    if not (names_pass(types, ids) and all(map(_stripped, references)) and times_pass(given)):
+    if not (names_pass(types, ids) and all(map(_given_unpadded, references)) and times_pass(given)):
         return None
     raw_data = list(map(attrgetter("data"), events))
     raw_metadata = list(map(attrgetter("metadata"), events))
@@ -160,14 +162,13 @@ def read(body: bytes, *, content_type: str, max_events: int) -> _Batch | None:
         data=data,
         metadata=metadata,
         times=[None if text is None else next(moments) for text in texts],
-        addresses=any(map(is_not, map(attrgetter("ip_address"), known), repeat(UNSET))),
+        addresses=list(map(is_not, map(attrgetter("ip_address"), known), repeat(UNSET))),
     )
 
 
-def _stripped(values: list[str | None]) -> bool:
-    """No value has whitespace around it (pydantic would strip it)."""
-    given = [value for value in values if value is not None]
-    return list(map(str.strip, given)) == given
+def _given_unpadded(values: list[str | None]) -> bool:
+    """No value given has whitespace around it (``screening.unpadded``)."""
+    return unpadded([value for value in values if value is not None])
 
 
 def _documents(
@@ -180,13 +181,13 @@ def _documents(
     extra = texts.count(b"{") + texts.count(b"[") - len(data) - len(metadata)
     if extra >= MAX_JSON_DEPTH and not (shallow(data) and shallow(metadata)):
         return None
-    if _LONG_NUMBER in texts.translate(_DIGITS):  # maybe an integer beyond 64 bits
+    if has_long_number(texts):  # maybe an integer beyond 64 bits
         return None
     shape = texts.translate(_FLOAT_SHAPE, _NOT_IN_SHAPE)
     if b"S." in shape or b"Se" in shape:
         _FLOATS.decode(b"[" + texts + b"]")  # every float as orjson writes it, or raises
-    keys = list(chain.from_iterable(_DATA_KEYS.decode(b"[" + b",".join(raw_data) + b"]")))
-    if list(map(str.strip, keys)) != keys:
+    keys = chain.from_iterable(_DATA_KEYS.decode(b"[" + b",".join(raw_data) + b"]"))
+    if not unpadded(list(keys)):
         return None
     return _METADATA.decode(b"[" + b",".join(raw_metadata) + b"]")
 
@@ -194,11 +195,9 @@ def _documents(
 def rows(
     batch: _Batch, *, org_id: str, policy: TrackingPolicy, now: datetime
 ) -> tuple[list[Row], list[str]] | None:
-    """The rows and chosen ids ``events._rows`` makes of the batch; None unless its ids
-    do not repeat, its times lie within the organization's bounds and no IP address
-    is to be dropped."""
-    if batch.addresses and not policy.store_ip:
-        return None
+    """The rows and chosen ids ``events._rows`` makes of the batch (an IP address the
+    organization does not keep dropped, as there); None unless its ids do not repeat
+    and its times lie within the organization's bounds."""
     ids: list[str | None] = batch.ids
     chosen = [event_id for event_id in ids if event_id is not None]
     if len(set(chosen)) != len(chosen):
@@ -210,15 +209,28 @@ def rows(
     period = timedelta(days=policy.retention_days)
     if min(times) < now - period or max(times) > now + MAX_FUTURE:
         return None
+    metadata = batch.metadata
+    if not policy.store_ip and any(batch.addresses):
+        metadata = list(map(_without_address, metadata, batch.addresses))
     made = zip(
         repeat(org_id),
         ids,
         batch.types,
         *batch.references,
         batch.data,
-        batch.metadata,
+        metadata,
         times,
         repeat(now),
         map(add, times, repeat(period)),
     )
     return cast(list[Row], list(made)), chosen
+
+
+def _without_address(text: str, has_address: bool) -> str:
+    """Metadata's text without its ``ip_address``, written as the long way writes it
+    (its floats are orjson's already, its integers short: the same values)."""
+    if not has_address:
+        return text
+    document = orjson.loads(text)
+    del document["ip_address"]
+    return orjson.dumps(document).decode()

@@ -81,14 +81,19 @@ def times_pass(texts: list[str]) -> bool:
     return _joined(_TIMES, texts)
 
 
+def unpadded(values: list[str]) -> bool:
+    """No string of ``values`` has whitespace around it (pydantic would strip it).
+    ``str.strip`` strips a few characters pydantic keeps (``\\x1c``-``\\x1f``): such a
+    string is left to pydantic too."""
+    return list(map(str.strip, values)) == values
+
+
 def _references_pass(items: list[dict[str, Any]]) -> bool:
     for field in REFERENCES:
         values = _set(_values(items, field))
         # Strings of 1 to 64 characters, none that pydantic would strip.
         if values and (
-            list(map(str.strip, values)) != values
-            or min(map(len, values)) < 1
-            or max(map(len, values)) > 64
+            not unpadded(values) or min(map(len, values)) < 1 or max(map(len, values)) > 64
         ):
             return False
     return True
@@ -99,8 +104,7 @@ def _documents_pass(items: list[dict[str, Any]]) -> bool:
     metadata = list(map(dict.get, items, repeat("metadata"), repeat(_EMPTY)))
     if set(map(type, data)) | set(map(type, metadata)) != {dict}:
         return False
-    keys = list(chain.from_iterable(data))
-    if list(map(str.strip, keys)) != keys:  # pydantic strips the keys of ``data`` too
+    if not unpadded(list(chain.from_iterable(data))):  # pydantic strips data's keys too
         return False
     # Metadata's own fields may be absent, not null.
     if not _joined(_IP_ADDRESSES, _given(metadata, "ip_address")):
