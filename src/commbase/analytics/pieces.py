@@ -46,20 +46,24 @@ class Pieces:
         )
 
     def hour_key(self, column: Any) -> Any:
-        if self.in_sql:
-            return interval_index(column, self.hour_edges, self.dialect, hours=True)
-        return column
+        return self._numbered_key(column, self.hour_edges)
 
     def hour_piece(self, value: Any) -> int:
-        return int(value) if self.in_sql else bisect_right(self.hour_edges, int(value)) - 1
+        return self._numbered_piece(value, self.hour_edges)
 
     def quarter_key(self, column: Any) -> Any:
-        if self.in_sql:
-            return interval_index(column, self.quarter_edges, self.dialect, hours=True)
-        return column
+        return self._numbered_key(column, self.quarter_edges)
 
     def quarter_piece(self, value: Any) -> int:
-        return int(value) if self.in_sql else bisect_right(self.quarter_edges, int(value)) - 1
+        return self._numbered_piece(value, self.quarter_edges)
+
+    def _numbered_key(self, column: Any, edges: list[int]) -> Any:
+        """The piece of ``column`` (hours or quarter hours since the epoch) in SQL, or
+        the column itself for ``_numbered_piece`` to place."""
+        return interval_index(column, edges, self.dialect, hours=True) if self.in_sql else column
+
+    def _numbered_piece(self, value: Any, edges: list[int]) -> int:
+        return int(value) if self.in_sql else bisect_right(edges, int(value)) - 1
 
     def time_key(self, column: Any) -> Any:
         if self.in_sql:
